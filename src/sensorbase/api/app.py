@@ -1,0 +1,117 @@
+"""Building the ASGI app. Dialects are found, not listed: every module (or package) in
+`sensorbase.dialects` that offers `router()` is mounted, so a new vendor is one new module."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import pkgutil
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.core import REGISTRY, CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+from starlette.exceptions import HTTPException
+
+from sensorbase import __version__, dialects
+from sensorbase.dialects.native.problems import render_problem
+from sensorbase.errors import NotFound, SensorbaseError
+from sensorbase.services import Services
+
+log = logging.getLogger("sensorbase")
+
+DESCRIPTION = """
+Sensorbase stores sensor time series. Write with `POST /v1/write`, read with `/v1/query`.
+Authenticate with `Authorization: Bearer <API key or access token>`.
+It also speaks five vendors' ingestion APIs; see the README and docs/dialects/.
+"""
+
+
+def dialect_modules() -> list[Any]:
+    found = []
+    for info in pkgutil.iter_modules(dialects.__path__):
+        module = importlib.import_module(f"{dialects.__name__}.{info.name}")
+        if callable(getattr(module, "router", None)):
+            found.append(module)
+    return found
+
+
+class _EngineCollector(Collector):
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+
+    def collect(self) -> Iterable[Any]:
+        svc: Services | None = getattr(self.app.state, "services", None)
+        if svc is None:
+            return
+        yield GaugeMetricFamily(
+            "sensorbase_ingest_queue", "Write jobs waiting for a commit", svc.committer.queued
+        )
+        yield CounterMetricFamily(
+            "sensorbase_commits", "Group commits done", svc.committer.commits
+        )
+        yield CounterMetricFamily(
+            "sensorbase_write_jobs", "Write jobs committed", svc.committer.jobs_done
+        )
+        yield CounterMetricFamily(
+            "sensorbase_points_written", "Points acknowledged", svc.ingest.points_written
+        )
+
+
+def build_app(services: Services, *, manage_lifecycle: bool = True) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if manage_lifecycle:
+            key = services.start()
+            if key is not None:
+                log.warning(
+                    "First start: organisation '%s' and its admin key were created. "
+                    "This key is shown once:\n\n    %s\n",
+                    services.settings.bootstrap_org,
+                    key.token,
+                )
+        yield
+        if manage_lifecycle:
+            services.stop()
+
+    app = FastAPI(
+        title="Sensorbase",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    for module in dialect_modules():
+        app.include_router(module.router())
+
+    collector = _EngineCollector(app)
+    try:
+        REGISTRY.register(collector)
+    except ValueError:  # another app in this process (tests) registered the names
+        pass
+
+    @app.get("/healthz", tags=["operations"], summary="Liveness and storage check")
+    async def healthz() -> dict[str, Any]:
+        await services.read(lambda reader: reader.get_setting("bootstrapped"))
+        return {"status": "ok", "version": __version__, "queued_writes": services.committer.queued}
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        if exc.status_code == 404:
+            return render_problem(NotFound(f"no route {request.method} {request.url.path}"))
+        error = SensorbaseError(str(exc.detail))
+        error.status = exc.status_code  # type: ignore[misc]
+        return render_problem(error)
+
+    @app.exception_handler(SensorbaseError)
+    async def engine_error(request: Request, exc: SensorbaseError) -> Response:
+        return render_problem(exc)
+
+    return app

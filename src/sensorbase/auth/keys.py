@@ -1,0 +1,112 @@
+"""API keys: `sb_<key id>_<secret>`, shown once, stored as a hash.
+
+The secret is 192 random bits, so a single SHA-256 is the right hash: a slow password hash
+(argon2) buys nothing against guessing such a secret and would cost milliseconds per request.
+User passwords, which are low-entropy, use argon2 (`auth/users.py`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sensorbase.errors import Unauthorized
+from sensorbase.model import ApiKey, Scope
+from sensorbase.storage.base import Reader
+
+PREFIX = "sb_"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is asking: the key behind a request, whatever form the credential took."""
+
+    key_id: str
+    org_id: int
+    scopes: tuple[Scope, ...]
+    bucket_id: int | None
+    server_admin: bool
+
+    def has(self, scope: Scope) -> bool:
+        # An organisation admin may do everything inside its organisation.
+        return scope in self.scopes or "admin" in self.scopes
+
+
+@dataclass(frozen=True, slots=True)
+class NewKey:
+    key_id: str
+    secret: str
+
+    @property
+    def token(self) -> str:
+        return f"{PREFIX}{self.key_id}_{self.secret}"
+
+
+def new_key() -> NewKey:
+    return NewKey("k" + secrets.token_hex(8), secrets.token_urlsafe(24))
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def split_token(token: str) -> tuple[str, str] | None:
+    """`sb_<key id>_<secret>` into its parts, or None when it is not of that form."""
+    if not token.startswith(PREFIX):
+        return None
+    key_id, sep, secret = token[len(PREFIX) :].partition("_")
+    return (key_id, secret) if sep and key_id and secret else None
+
+
+class KeyRing:
+    """Key lookups with a short cache: a revocation on another node is seen within `ttl_s`;
+    on this node `forget` makes it immediate."""
+
+    def __init__(self, reader: Callable[[], Reader], ttl_s: float) -> None:
+        self._reader = reader
+        self._ttl_s = ttl_s
+        self._cache: dict[str, tuple[ApiKey | None, float]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key_id: str) -> ApiKey | None:
+        now = time.monotonic()
+        with self._lock:
+            hit = self._cache.get(key_id)
+        if hit is not None and now - hit[1] < self._ttl_s:
+            return hit[0]
+        found = self._reader().get_key(key_id)
+        with self._lock:
+            if len(self._cache) > 100_000:
+                self._cache.clear()
+            self._cache[key_id] = (found, now)
+        return found
+
+    def forget(self, key_id: str) -> None:
+        with self._lock:
+            self._cache.pop(key_id, None)
+
+    def active(self, key_id: str) -> ApiKey:
+        """The key, if it exists and is not revoked; else Unauthorized."""
+        key = self.get(key_id)
+        if key is None or key.revoked_us is not None:
+            raise Unauthorized("the API key is unknown or revoked")
+        return key
+
+    def verify(self, key_id: str, secret: str) -> ApiKey:
+        key = self.get(key_id)
+        if (
+            key is None
+            or key.revoked_us is not None
+            or not hmac.compare_digest(key.secret_hash, hash_secret(secret))
+        ):
+            raise Unauthorized("the API key is unknown, wrong or revoked")
+        return key
+
+
+def principal_of(key: ApiKey) -> Principal:
+    return Principal(key.key_id, key.org_id, key.scopes, key.bucket_id, key.server_admin)

@@ -1,0 +1,225 @@
+"""Decoding native write bodies into a canonical PointBatch.
+
+A body is a JSON array of points, an object `{"bucket"?, "source"?, "points": [...]}` whose
+top-level names are defaults for its points, or NDJSON (one point per line):
+
+    {"bucket": "farm", "points": [
+      {"source": "ESP32-001", "field": "temperature", "value": 21.5,
+       "time": "2026-11-21T10:00:00Z"},
+      {"source": "ESP32-001", "fields": {"temperature": 21.7, "humidity": 40.2},
+       "time": 1795254000, "latitude": 48.85, "longitude": 2.35, "meta": {"fw": "1.2"}}]}
+
+The fast path decodes straight into typed structs; only a body that fails it is walked item by
+item, so that the refusal lists every bad point, not the first.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import numpy as np
+
+from sensorbase.errors import InvalidInput, PayloadTooLarge, Problem, invalid
+from sensorbase.model import PointBatch, SeriesKey
+from sensorbase.times import PRECISION_US, epoch_to_us, now_us, parse_iso_us
+
+Number = float
+
+
+class NativePoint(msgspec.Struct, forbid_unknown_fields=True):
+    bucket: str | None = None
+    source: str | None = None
+    field: str | None = None
+    value: Number | None = None
+    fields: dict[str, Number] | None = None
+    time: str | int | float | None = None
+    latitude: Number | None = None
+    longitude: Number | None = None
+    meta: dict[str, Any] | None = None
+
+
+class NativeBody(msgspec.Struct, forbid_unknown_fields=True):
+    points: list[NativePoint]
+    bucket: str | None = None
+    source: str | None = None
+
+
+_typed = msgspec.json.Decoder(NativeBody | list[NativePoint])
+_typed_line = msgspec.json.Decoder(NativePoint)
+_loose = msgspec.json.Decoder()
+_encode = msgspec.json.Encoder()
+
+
+def decode(
+    body: bytes,
+    *,
+    ndjson: bool,
+    bucket: str | None,
+    source: str | None,
+    precision: str | None,
+    max_points: int,
+) -> PointBatch:
+    if precision is not None and precision not in PRECISION_US:
+        raise invalid([Problem("must be s, ms, us or ns", "precision")])
+    try:
+        points = _decode_typed(body, ndjson)
+        if isinstance(points, NativeBody):
+            bucket = points.bucket or bucket
+            source = points.source or source
+            points = points.points
+    except msgspec.ValidationError:
+        raise invalid(_walk(body, ndjson)) from None
+    except msgspec.DecodeError as exc:
+        raise InvalidInput(f"the body is not valid JSON: {exc}") from None
+    return _columns(points, bucket, source, precision, max_points)
+
+
+def _decode_typed(body: bytes, ndjson: bool) -> NativeBody | list[NativePoint]:
+    if ndjson:
+        return [_typed_line.decode(line) for line in body.splitlines() if line.strip()]
+    return _typed.decode(body)
+
+
+def _columns(
+    points: list[NativePoint],
+    bucket: str | None,
+    source: str | None,
+    precision: str | None,
+    max_points: int,
+) -> PointBatch:
+    problems: list[Problem] = []
+    index: dict[SeriesKey, int] = {}
+    series_index: list[int] = []
+    values: list[float] = []
+    times: list[Any] = []
+    extras: list[str | None] = []
+    has_extra = False
+    origin: list[int] = []
+    for i, p in enumerate(points):
+        b, s = p.bucket or bucket, p.source or source
+        if not b:
+            problems.append(Problem("is required (in the point, the body or ?bucket=)", "bucket", i))
+        if not s:
+            problems.append(Problem("is required (in the point, the body or ?source=)", "source", i))
+        if p.fields is not None:
+            if p.field is not None or p.value is not None:
+                problems.append(Problem("give either 'fields' or 'field' and 'value'", "fields", i))
+                continue
+            if not p.fields:
+                problems.append(Problem("must name at least one field", "fields", i))
+                continue
+            pairs = list(p.fields.items())
+        elif p.field is None or p.value is None:
+            missing = "field" if p.field is None else "value"
+            problems.append(Problem("is required (or give 'fields')", missing, i))
+            continue
+        else:
+            pairs = [(p.field, p.value)]
+        if not b or not s:
+            continue
+        extra = None
+        if p.latitude is not None or p.longitude is not None or p.meta:
+            if (p.latitude is None) != (p.longitude is None):
+                problems.append(Problem("latitude and longitude come together", "latitude", i))
+            elif p.latitude is not None and not -90 <= p.latitude <= 90:
+                problems.append(Problem("must lie in [-90, 90]", "latitude", i))
+            elif p.longitude is not None and not -180 <= p.longitude <= 180:
+                problems.append(Problem("must lie in [-180, 180]", "longitude", i))
+            carried: dict[str, Any] = {}
+            if p.latitude is not None:
+                carried["lat"], carried["lon"] = p.latitude, p.longitude
+            if p.meta:
+                carried["meta"] = p.meta
+            extra = _encode.encode(carried).decode()
+            has_extra = True
+        for name, value in pairs:
+            if not name:
+                problems.append(Problem("a field name must not be empty", "field", i))
+                continue
+            series_index.append(index.setdefault(SeriesKey(b, s, name), len(index)))
+            values.append(value)
+            times.append(p.time)
+            extras.append(extra)
+            origin.append(i)
+    if len(values) > max_points:
+        raise PayloadTooLarge(f"{len(values)} points in one request; the limit is {max_points}")
+    time_us = _times(times, origin, precision, problems)
+    if problems:
+        problems.sort(key=lambda p: p.index or 0)
+        raise invalid(problems)
+    return PointBatch(
+        keys=list(index),
+        series_index=np.array(series_index, np.int32),
+        time_us=time_us,
+        value=np.array(values, np.float64),
+        extra=extras if has_extra else None,
+    )
+
+
+def _times(
+    times: list[Any], origin: list[int], precision: str | None, problems: list[Problem]
+) -> np.ndarray:
+    out = np.empty(len(times), np.int64)
+    parsed: dict[str, int] = {}
+    received = now_us()
+    for j, t in enumerate(times):
+        if type(t) is str:
+            us = parsed.get(t)
+            if us is None:
+                try:
+                    us = parsed[t] = parse_iso_us(t)
+                except ValueError as exc:
+                    problems.append(Problem(str(exc), "time", origin[j]))
+                    us = 0
+            out[j] = us
+        elif t is None:
+            out[j] = received
+        elif precision is None:
+            problems.append(
+                Problem("a numeric time needs ?precision=s|ms|us|ns", "time", origin[j])
+            )
+        else:
+            out[j] = epoch_to_us(t, precision)
+    return out
+
+
+def _walk(body: bytes, ndjson: bool) -> list[Problem]:
+    """Every problem of a body the typed decoder refused."""
+    try:
+        if ndjson:
+            items = [_loose.decode(line) for line in body.splitlines() if line.strip()]
+        else:
+            items = _loose.decode(body)
+    except msgspec.DecodeError as exc:
+        return [Problem(f"the body is not valid JSON: {exc}")]
+    if isinstance(items, dict):
+        unknown = set(items) - {"points", "bucket", "source"}
+        if unknown:
+            return [Problem(f"unknown top-level name(s): {', '.join(sorted(unknown))}")]
+        if not isinstance(items.get("points"), list):
+            return [Problem("must be a list of points", "points")]
+        for name in ("bucket", "source"):
+            if name in items and not isinstance(items[name], str | None):
+                return [Problem("must be a string", name)]
+        items = items["points"]
+    if not isinstance(items, list):
+        return [Problem("the body must be a list of points or an object with 'points'")]
+    problems = []
+    for i, item in enumerate(items):
+        try:
+            msgspec.convert(item, NativePoint)
+        except msgspec.ValidationError as exc:
+            problems.append(_problem(str(exc), i))
+    return problems or [Problem("the body does not match the write format")]
+
+
+def _problem(message: str, index: int) -> Problem:
+    reason, _, where = message.partition(" - at `")
+    field = where.rstrip("`").removeprefix("$").lstrip(".") or None
+    if "got `str`" in reason:
+        reason += " (numbers must be JSON numbers, not strings)"
+    if reason.startswith("Object contains unknown field"):
+        field = reason.split("`")[1] if "`" in reason else field
+        reason = "is not a known name"
+    return Problem(reason, field, index)

@@ -1,0 +1,59 @@
+"""RFC 9457 problem details: the one error shape of the native API.
+
+    {"type": "https://sensorbase.dev/problems/invalid", "title": "Invalid input", "status": 400,
+     "detail": "2 problems; first: item 0, field 'value': must be a number",
+     "errors": [{"index": 0, "field": "value", "reason": "must be a number"}, ...]}
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from fastapi import Response
+
+from sensorbase.dialects.base import dialect_router
+from sensorbase.errors import SensorbaseError
+
+TITLES = {
+    400: "Invalid input",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    409: "Conflict",
+    413: "Payload too large",
+    422: "Unprocessable input",
+    429: "Too many requests",
+    500: "Internal error",
+    503: "Unavailable",
+}
+
+
+def problem_body(exc: SensorbaseError) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": f"https://sensorbase.dev/problems/{exc.code}",
+        "title": TITLES.get(exc.status, "Error"),
+        "status": exc.status,
+        "detail": exc.detail,
+    }
+    if exc.problems:
+        body["errors"] = [
+            {k: v for k, v in (("index", p.index), ("field", p.field), ("reason", p.reason))
+             if v is not None}
+            for p in exc.problems
+        ]
+    return body
+
+
+def render_problem(exc: SensorbaseError) -> Response:
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    return Response(
+        msgspec.json.encode(problem_body(exc)),
+        status_code=exc.status,
+        media_type="application/problem+json",
+        headers=headers,
+    )
+
+
+def native_router() -> Any:
+    return dialect_router("native", render_problem, prefix="/v1")

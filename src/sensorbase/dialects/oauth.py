@@ -1,0 +1,111 @@
+"""The OAuth2 token exchange every bearer-token dialect shares (RFC 6749 §4.4 and §6).
+
+The client is a Sensorbase key: client id = key id, client secret = the key's secret, sent as
+HTTP Basic (preferred), or as `client_id`/`client_secret` in the body. The body is a form or JSON.
+Errors take OAuth2's shape: `{"error": "invalid_client", "error_description": "..."}`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+import msgspec
+from fastapi import Request, Response
+
+from sensorbase.auth.keys import split_token
+from sensorbase.auth.tokens import TokenPair
+from sensorbase.dialects.base import read_body, services
+from sensorbase.errors import InvalidInput, SensorbaseError, Unauthorized
+from sensorbase.times import format_us
+
+_ERRORS = {400: "invalid_request", 401: "invalid_client", 413: "invalid_request"}
+
+
+def render_oauth_error(exc: SensorbaseError) -> Response:
+    code = getattr(exc, "oauth_error", None) or _ERRORS.get(exc.status, "server_error")
+    headers = {"WWW-Authenticate": 'Basic realm="sensorbase"'} if exc.status == 401 else None
+    return Response(
+        msgspec.json.encode({"error": code, "error_description": exc.detail}),
+        status_code=exc.status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+def _error(kind: type[SensorbaseError], code: str, detail: str) -> SensorbaseError:
+    exc = kind(detail)
+    exc.oauth_error = code  # type: ignore[attr-defined]
+    return exc
+
+
+async def _form(request: Request) -> dict[str, Any]:
+    body = await read_body(request, 64 * 1024)
+    if "json" in request.headers.get("content-type", ""):
+        try:
+            data = msgspec.json.decode(body) if body else {}
+        except msgspec.DecodeError:
+            raise _error(InvalidInput, "invalid_request", "the body is not valid JSON") from None
+        if not isinstance(data, dict):
+            raise _error(InvalidInput, "invalid_request", "the body must be a JSON object")
+        return data
+    from urllib.parse import parse_qsl
+
+    return dict(parse_qsl(body.decode("latin-1")))
+
+
+def _basic(request: Request) -> tuple[str, str] | None:
+    scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        user, sep, password = base64.b64decode(encoded.strip()).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        raise _error(Unauthorized, "invalid_client", "malformed Basic credentials") from None
+    return (user, password) if sep else None
+
+
+async def exchange(request: Request) -> TokenPair:
+    """Mint a token pair for a client_credentials or refresh_token grant."""
+    tokens = services(request).tokens
+    form = await _form(request)
+    grant = form.get("grant_type")
+    if grant == "client_credentials":
+        credentials = _basic(request)
+        if credentials is None and form.get("client_id") and form.get("client_secret"):
+            credentials = (str(form["client_id"]), str(form["client_secret"]))
+        if credentials is None:
+            raise _error(
+                Unauthorized, "invalid_client", "client credentials are missing (HTTP Basic)"
+            )
+        key_id, secret = credentials
+        whole = split_token(secret)  # the whole key pasted as the secret also works
+        if whole is not None and whole[0] == key_id:
+            secret = whole[1]
+        return await tokens.client_credentials(key_id, secret)
+    if grant == "refresh_token":
+        refresh = form.get("refresh_token")
+        if not isinstance(refresh, str) or not refresh:
+            raise _error(InvalidInput, "invalid_request", "refresh_token is required")
+        try:
+            return await tokens.refresh(refresh)
+        except Unauthorized as exc:
+            raise _error(Unauthorized, "invalid_grant", exc.detail) from None
+    raise _error(
+        InvalidInput,
+        "unsupported_grant_type",
+        "grant_type must be client_credentials or refresh_token",
+    )
+
+
+def token_reply(pair: TokenPair) -> dict[str, Any]:
+    return {
+        "access_token": pair.access_token,
+        "token_type": "bearer",
+        "expires_in": pair.expires_in_s,
+        "expiration_date": format_us(pair.expires_us),
+        "refresh_token": pair.refresh_token,
+        "refresh_token_expires_in": pair.refresh_expires_in_s,
+        "refresh_token_expiration_date": format_us(pair.refresh_expires_us),
+    }

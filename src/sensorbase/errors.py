@@ -1,0 +1,106 @@
+"""The one error tree. Code below `api/` raises these; only the HTTP edge renders them.
+
+    SensorbaseError (500, "internal")
+     ├── InvalidInput (400, "invalid")        carries `problems`: every bad item, not the first
+     │    └── UnprocessableInput (422)        well-formed but refused (schema drift, ...)
+     ├── Unauthorized (401)                   no, wrong, expired or revoked credentials
+     ├── Forbidden (403)                      valid credentials without the scope
+     ├── NotFound (404)                       absent, or belonging to another organisation
+     ├── Conflict (409)                       the key is taken
+     ├── PayloadTooLarge (413)
+     ├── RateLimited (429)                    carries retry_after_s
+     └── Unavailable (503)                    overload or a transient storage fault; retry_after_s
+
+Each dialect renders these in its vendor's shape; the native API renders RFC 9457 problems.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with a request: where (`index` of the item, `field`) and why."""
+
+    reason: str
+    field: str | None = None
+    index: int | None = None
+
+    def describe(self) -> str:
+        where = []
+        if self.index is not None:
+            where.append(f"item {self.index}")
+        if self.field:
+            where.append(f"field '{self.field}'")
+        return f"{', '.join(where)}: {self.reason}" if where else self.reason
+
+
+@dataclass
+class SensorbaseError(Exception):
+    detail: str = "internal error"
+    problems: list[Problem] = field(default_factory=list)
+    retry_after_s: int | None = None
+
+    status = 500
+    code = "internal"
+
+    def __post_init__(self) -> None:
+        Exception.__init__(self, self.detail)
+
+    def __str__(self) -> str:
+        return self.detail
+
+
+class InvalidInput(SensorbaseError):
+    status = 400
+    code = "invalid"
+
+
+class UnprocessableInput(InvalidInput):
+    status = 422
+    code = "unprocessable"
+
+
+class Unauthorized(SensorbaseError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(SensorbaseError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(SensorbaseError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(SensorbaseError):
+    status = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(SensorbaseError):
+    status = 413
+    code = "payload_too_large"
+
+
+class RateLimited(SensorbaseError):
+    status = 429
+    code = "rate_limited"
+
+
+class Unavailable(SensorbaseError):
+    status = 503
+    code = "unavailable"
+
+
+def invalid(problems: list[Problem], detail: str | None = None) -> InvalidInput:
+    """An InvalidInput whose detail summarises every problem."""
+    if detail is None:
+        n = len(problems)
+        first = problems[0].describe() if problems else "invalid input"
+        detail = first if n == 1 else f"{n} problems; first: {first}"
+    return InvalidInput(detail, problems)

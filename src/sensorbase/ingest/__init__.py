@@ -1,0 +1,1 @@
+"""Ingest: checking canonical batches, resolving their series and group-committing them."""

@@ -1,0 +1,201 @@
+"""The ingest pipeline: every dialect's writes come through `Ingest.write`.
+
+It checks a canonical batch (finite values, timestamps inside the accepted window), resolves
+each series key to a storage id (creating sources and series on first sight where allowed,
+honouring a source's declared schema), and appends the points inside the next group commit.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from sensorbase.errors import Forbidden, NotFound, Problem, invalid
+from sensorbase.ingest.committer import Committer
+from sensorbase.model import PointBatch, ResolvedBatch, SeriesKey, WriteReceipt
+from sensorbase.settings import Settings
+from sensorbase.storage.base import WriteTx
+from sensorbase.times import now_us, parse_iso_us
+
+_CacheKey = tuple[int, str, str, str]
+
+
+@dataclass(slots=True)
+class WriteOptions:
+    """How a dialect wants its batch treated."""
+
+    partial: bool = False  # store the good points and report the bad ones
+    create_sources: bool = True  # an unknown source is created (else: NotFound)
+    allowed_bucket_id: int | None = None  # a key limited to one bucket
+    series_meta: dict[SeriesKey, dict[str, Any]] = field(default_factory=dict)  # on creation
+    source_field: str = "source"  # how problems name the source (a dialect's own word)
+
+
+@dataclass(slots=True)
+class WriteOutcome:
+    receipt: WriteReceipt
+    rejected: list[Problem]
+
+
+class Ingest:
+    def __init__(self, committer: Committer, settings: Settings) -> None:
+        self.committer = committer
+        self.settings = settings
+        self.min_time_us = parse_iso_us(settings.min_time)
+        self._series: dict[_CacheKey, tuple[int, int]] = {}  # → (series id, bucket id)
+        self._lock = threading.Lock()
+        self.points_written = 0
+
+    def forget(self) -> None:
+        """Drop cached series ids (after a delete of buckets, sources or organisations)."""
+        with self._lock:
+            self._series.clear()
+
+    def check(self, batch: PointBatch, now: int | None = None) -> list[Problem]:
+        """Problems of the canonical batch itself: one per bad point."""
+        problems: list[Problem] = []
+        max_time = (now or now_us()) + self.settings.max_future_s * 1_000_000
+        bad_value = ~np.isfinite(batch.value)
+        for i in np.flatnonzero(bad_value).tolist():
+            problems.append(Problem("must be a finite number", "value", i))
+        too_old = batch.time_us < self.min_time_us
+        too_new = batch.time_us > max_time
+        for i in np.flatnonzero(too_old).tolist():
+            problems.append(Problem(f"is before {self.settings.min_time}", "time", i))
+        for i in np.flatnonzero(too_new).tolist():
+            problems.append(
+                Problem(
+                    f"is more than {self.settings.max_future_s} s in the future", "time", i
+                )
+            )
+        problems.sort(key=lambda p: p.index or 0)
+        return problems
+
+    async def write(
+        self, org_id: int, batch: PointBatch, options: WriteOptions | None = None
+    ) -> WriteOutcome:
+        options = options or WriteOptions()
+        problems = self.check(batch)
+        if problems and not options.partial:
+            raise invalid(problems)
+        bad = np.zeros(len(batch), bool)
+        for p in problems:
+            if p.index is not None:
+                bad[p.index] = True
+
+        cached: list[tuple[int, int] | None] = []
+        with self._lock:
+            for key in batch.keys:
+                cached.append(self._series.get((org_id, key.bucket, key.source, key.field)))
+
+        def job(tx: WriteTx) -> tuple[WriteOutcome, dict[_CacheKey, tuple[int, int]]]:
+            return self._resolve_and_append(tx, org_id, batch, cached, bad, problems, options)
+
+        outcome, learned = await self.committer.run(job, points=len(batch))
+        with self._lock:
+            self._series.update(learned)
+        self.points_written += outcome.receipt.points
+        return outcome
+
+    def _resolve_and_append(
+        self,
+        tx: WriteTx,
+        org_id: int,
+        batch: PointBatch,
+        cached: list[tuple[int, int] | None],
+        bad: np.ndarray,
+        problems: list[Problem],
+        options: WriteOptions,
+    ) -> tuple[WriteOutcome, dict[_CacheKey, tuple[int, int]]]:
+        ids = np.empty(len(batch.keys), np.int64)
+        key_problem: dict[int, Problem] = {}
+        learned: dict[_CacheKey, tuple[int, int]] = {}
+        missing = [k for k, hit in enumerate(cached) if hit is None]
+        for k, hit in enumerate(cached):
+            if hit is not None:
+                ids[k] = hit[0]
+                if options.allowed_bucket_id not in (None, hit[1]):
+                    raise Forbidden(f"this key may not write to bucket '{batch.keys[k].bucket}'")
+        # Resolve what the cache lacks, source by source.
+        by_source: dict[tuple[str, str], list[int]] = {}
+        for k in missing:
+            key = batch.keys[k]
+            by_source.setdefault((key.bucket, key.source), []).append(k)
+        for (bucket_key, source_key), ks in by_source.items():
+            bucket = tx.get_bucket(org_id, bucket_key)
+            if bucket is None:
+                raise NotFound(f"bucket '{bucket_key}' not found")
+            if options.allowed_bucket_id not in (None, bucket.id):
+                raise Forbidden(f"this key may not write to bucket '{bucket_key}'")
+            source = tx.get_source(bucket.id, source_key)
+            if source is None:
+                if not options.create_sources:
+                    raise NotFound(f"{options.source_field} '{source_key}' not found")
+                source = tx.create_source(org_id, bucket.id, source_key, source_key, {}, None)
+            fields = [batch.keys[k].field for k in ks]
+            allowed = fields
+            if source.schema is not None:
+                allowed = []
+                for k in ks:
+                    name = batch.keys[k].field
+                    spec = source.schema.get(name)
+                    if spec is None:
+                        key_problem[k] = Problem(
+                            f"is not declared by the schema of {options.source_field} "
+                            f"'{source_key}' (declared: {', '.join(sorted(source.schema))})",
+                            name,
+                        )
+                    elif spec.type != "number":
+                        key_problem[k] = Problem(f"is declared as {spec.type}, got a number", name)
+                    else:
+                        allowed.append(name)
+            if not allowed:
+                continue
+            units = {
+                f: (source.schema[f].unit if source.schema and f in source.schema else None)
+                for f in allowed
+            }
+            metas = {
+                f: options.series_meta[SeriesKey(bucket_key, source_key, f)]
+                for f in allowed
+                if SeriesKey(bucket_key, source_key, f) in options.series_meta
+            }
+            resolved = tx.get_or_create_series(source.id, allowed, units, metas)
+            for k in ks:
+                key = batch.keys[k]
+                if key.field in resolved:
+                    ids[k] = resolved[key.field]
+                    learned[(org_id, key.bucket, key.source, key.field)] = (
+                        resolved[key.field],
+                        bucket.id,
+                    )
+        if key_problem:
+            point_keys = batch.series_index
+            for k, problem in key_problem.items():
+                for i in np.flatnonzero(point_keys == k).tolist():
+                    problems.append(Problem(problem.reason, problem.field, i))
+                    bad[i] = True
+            problems.sort(key=lambda p: p.index or 0)
+            if not options.partial:
+                raise invalid(problems)
+        keep = ~bad
+        series_id = ids[batch.series_index]
+        extra = batch.extra
+        if not keep.all():
+            series_id = series_id[keep]
+            extra = [e for e, k in zip(extra, keep.tolist(), strict=True) if k] if extra else None
+            resolved_batch = ResolvedBatch(
+                series_id, batch.time_us[keep], batch.value[keep], extra
+            )
+        else:
+            resolved_batch = ResolvedBatch(series_id, batch.time_us, batch.value, extra)
+        if len(resolved_batch.time_us):
+            tx.append(resolved_batch)
+        receipt = WriteReceipt(
+            points=len(resolved_batch.time_us),
+            series=len(np.unique(resolved_batch.series_id)),
+        )
+        return WriteOutcome(receipt, problems), learned

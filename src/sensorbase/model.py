@@ -1,0 +1,220 @@
+"""The canonical model: plain data, no I/O.
+
+Organisation ─┬─ ApiKey
+              └─ Bucket ─ Source ─ Series = (source, field) ─ points (time_us, value, extra)
+
+Time is an int of UTC microseconds everywhere inside; values are float64.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+Scope = Literal["data:write", "data:read", "admin"]
+SCOPES: tuple[Scope, ...] = ("data:write", "data:read", "admin")
+FieldType = Literal["number", "string", "boolean"]
+
+Int64Array = npt.NDArray[np.int64]
+Float64Array = npt.NDArray[np.float64]
+IndexArray = npt.NDArray[np.int32]
+
+
+@dataclass(frozen=True, slots=True)
+class Organisation:
+    id: int
+    key: str
+    name: str
+    created_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    id: int
+    org_id: int
+    key: str
+    name: str
+    description: str
+    meta: dict[str, Any]
+    created_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """A declared field of a source: the schema a write is checked against."""
+
+    type: FieldType = "number"
+    unit: str | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    id: int
+    org_id: int
+    bucket_id: int
+    key: str
+    name: str
+    meta: dict[str, Any]
+    schema: dict[str, FieldSpec] | None
+    created_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    id: int
+    source_id: int
+    field: str
+    unit: str | None
+    meta: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """A stored key: the secret exists only as a hash."""
+
+    id: int
+    key_id: str
+    org_id: int
+    name: str
+    scopes: tuple[Scope, ...]
+    bucket_id: int | None
+    server_admin: bool
+    created_us: int
+    revoked_us: int | None
+    secret_hash: str = field(repr=False, default="")
+
+
+Role = Literal["admin", "writer", "reader"]
+ROLE_SCOPES: dict[str, tuple[Scope, ...]] = {
+    "admin": ("admin",),
+    "writer": ("data:write", "data:read"),
+    "reader": ("data:read",),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A person who signs in with email and password (argon2 hash) and acts with their role."""
+
+    id: int
+    org_id: int
+    email: str
+    role: Role
+    created_us: int
+    password_hash: str = field(repr=False, default="")
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """Sources gathered across buckets under one integer id (a Datacooee asset)."""
+
+    id: int
+    org_id: int
+    name: str
+    meta: dict[str, Any]
+    created_us: int
+    source_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesKey:
+    """A series named the way a client names it."""
+
+    bucket: str
+    source: str
+    field: str
+
+
+@dataclass(slots=True)
+class PointBatch:
+    """A canonical batch: parallel columns, one row per point.
+
+    `series_index[i]` points into `keys`; `extra[i]` is a JSON object text holding what a point
+    carries beside its value (latitude, longitude, metadata, labels), or None.
+    """
+
+    keys: list[SeriesKey]
+    series_index: IndexArray
+    time_us: Int64Array
+    value: Float64Array
+    extra: list[str | None] | None = None
+
+    def __len__(self) -> int:
+        return int(self.time_us.shape[0])
+
+    @classmethod
+    def empty(cls) -> PointBatch:
+        return cls(
+            [], np.empty(0, np.int32), np.empty(0, np.int64), np.empty(0, np.float64), None
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedBatch:
+    """A batch whose series are resolved to storage ids: what a Writer appends."""
+
+    series_id: Int64Array
+    time_us: Int64Array
+    value: Float64Array
+    extra: list[str | None] | None
+
+
+@dataclass(frozen=True, slots=True)
+class WriteReceipt:
+    points: int
+    series: int
+
+
+# --- the query model ---------------------------------------------------------------------
+
+Aggregate = Literal["min", "max", "avg", "sum", "count", "first", "last"]
+AGGREGATES: tuple[Aggregate, ...] = ("min", "max", "avg", "sum", "count", "first", "last")
+Order = Literal["asc", "desc"]
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesRef:
+    """A resolved series with the names a reply shows."""
+
+    id: int
+    bucket: str
+    source: str
+    field: str
+    unit: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TimeRange:
+    start_us: int | None  # inclusive
+    end_us: int | None  # exclusive
+
+
+@dataclass(slots=True)
+class PointColumns:
+    """Points of one series, as columns."""
+
+    time_us: Int64Array
+    value: Float64Array
+    extra: list[str | None] | None = None
+
+    def __len__(self) -> int:
+        return int(self.time_us.shape[0])
+
+
+@dataclass(slots=True)
+class AggregateRow:
+    """Aggregates of one series over one interval (`start_us` None means the whole range)."""
+
+    start_us: int | None
+    values: dict[str, float | int | None]
+
+
+@dataclass(slots=True)
+class SeriesResult:
+    series: SeriesRef
+    points: PointColumns | None = None
+    aggregates: list[AggregateRow] | None = None

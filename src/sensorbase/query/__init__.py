@@ -1,0 +1,1 @@
+"""Queries: what to select (spec.py), calendar buckets (calendar.py), running them (service.py)."""

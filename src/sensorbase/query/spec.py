@@ -1,0 +1,170 @@
+"""The query model: which series, which time range, and which of raw, latest or aggregates."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from dataclasses import dataclass
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sensorbase.errors import Problem, invalid
+from sensorbase.model import AGGREGATES, TimeRange
+from sensorbase.times import UNIT_US, now_us, parse_duration_us, parse_instant
+
+Mode = Literal["raw", "latest", "aggregate"]
+_EVERY = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w|mo|y)\s*$")
+
+
+@dataclass(frozen=True, slots=True)
+class Every:
+    """A bucket width: fixed (`us`) or calendar (`unit` in d, w, mo, y, counted in `tz`)."""
+
+    amount: int
+    unit: str
+
+    @property
+    def fixed_us(self) -> int | None:
+        return self.amount * UNIT_US[self.unit] if self.unit in ("s", "m", "h") else None
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    series_id: int
+    time_us: int
+
+    def encode(self) -> str:
+        raw = json.dumps([self.series_id, self.time_us]).encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str) -> Cursor:
+        try:
+            padded = text + "=" * (-len(text) % 4)
+            series_id, time_us = json.loads(base64.urlsafe_b64decode(padded))
+            return cls(int(series_id), int(time_us))
+        except (ValueError, TypeError):
+            raise invalid([Problem("is not a cursor this server issued", "cursor")]) from None
+
+
+@dataclass(frozen=True, slots=True)
+class QuerySpec:
+    bucket: str | None
+    sources: list[str] | None
+    fields: list[str] | None
+    time_range: TimeRange
+    mode: Mode = "raw"
+    aggregates: tuple[str, ...] = ()
+    every: Every | None = None
+    tz: ZoneInfo = ZoneInfo("UTC")
+    limit: int | None = None
+    order: str = "asc"
+    cursor: Cursor | None = None
+
+
+def split_list(value: str | list[str] | None) -> list[str] | None:
+    """`a,b` or repeated parameters into a list; None when absent."""
+    if value is None:
+        return None
+    items = value if isinstance(value, list) else [value]
+    out = [part.strip() for item in items for part in item.split(",") if part.strip()]
+    return out or None
+
+
+def parse_spec(
+    *,
+    bucket: str | None = None,
+    source: str | list[str] | None = None,
+    field: str | list[str] | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    last: str | None = None,
+    mode: str | None = None,
+    aggregate: str | list[str] | None = None,
+    every: str | None = None,
+    tz: str | None = None,
+    limit: int | None = None,
+    order: str | None = None,
+    cursor: str | None = None,
+) -> QuerySpec:
+    """Turn loose parameters into a QuerySpec, naming every bad one at once."""
+    problems: list[Problem] = []
+    start_us = end_us = None
+    if last is not None:
+        if start is not None:
+            problems.append(Problem("give either 'last' or 'start', not both", "last"))
+        try:
+            end_us = now_us()
+            start_us = end_us - parse_duration_us(last)
+        except ValueError as exc:
+            problems.append(Problem(str(exc), "last"))
+    for name, text in (("start", start), ("end", end)):
+        if text is None:
+            continue
+        try:
+            value = parse_instant(text)
+        except ValueError as exc:
+            problems.append(Problem(str(exc), name))
+            continue
+        if name == "start":
+            start_us = value
+        else:
+            end_us = value
+    if start_us is not None and end_us is not None and end_us <= start_us:
+        problems.append(Problem("must be after start", "end"))
+
+    aggregates = tuple(split_list(aggregate) or ())
+    for name in aggregates:
+        if name not in AGGREGATES:
+            problems.append(
+                Problem(f"'{name}' is not one of {', '.join(AGGREGATES)}", "aggregate")
+            )
+    chosen_mode: Mode
+    if mode is None:
+        chosen_mode = "aggregate" if aggregates or every else "raw"
+    elif mode in ("raw", "latest", "aggregate"):
+        chosen_mode = mode  # type: ignore[assignment]
+    else:
+        problems.append(Problem("must be raw, latest or aggregate", "mode"))
+        chosen_mode = "raw"
+    if chosen_mode == "aggregate" and not aggregates:
+        aggregates = ("count", "min", "max", "avg")
+
+    parsed_every = None
+    if every is not None:
+        match = _EVERY.match(every)
+        if not match or int(match.group(1)) <= 0:
+            problems.append(Problem("must be like 30s, 15m, 1h, 1d, 1w, 1mo or 1y", "every"))
+        else:
+            parsed_every = Every(int(match.group(1)), match.group(2))
+        if chosen_mode != "aggregate":
+            problems.append(Problem("needs aggregates (mode=aggregate)", "every"))
+
+    zone = ZoneInfo("UTC")
+    if tz is not None:
+        try:
+            zone = ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            problems.append(Problem(f"'{tz}' is not an IANA time zone such as Europe/Paris", "tz"))
+
+    if limit is not None and limit <= 0:
+        problems.append(Problem("must be a positive integer", "limit"))
+    if order is not None and order not in ("asc", "desc"):
+        problems.append(Problem("must be asc or desc", "order"))
+    parsed_cursor = Cursor.decode(cursor) if cursor else None
+    if problems:
+        raise invalid(problems)
+    return QuerySpec(
+        bucket=bucket,
+        sources=split_list(source),
+        fields=split_list(field),
+        time_range=TimeRange(start_us, end_us),
+        mode=chosen_mode,
+        aggregates=aggregates,
+        every=parsed_every,
+        tz=zone,
+        limit=limit,
+        order=order or ("desc" if chosen_mode == "latest" else "asc"),
+        cursor=parsed_cursor,
+    )

@@ -1,0 +1,94 @@
+"""The running engine that every dialect uses: storage, the ingest pipeline, queries and auth.
+Built once by `app.py`; dialects reach it through `request.app.state.services`."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from typing import TypeVar
+
+from starlette.concurrency import run_in_threadpool
+
+from sensorbase.auth.keys import KeyRing, NewKey, hash_secret, new_key
+from sensorbase.auth.ratelimit import RateLimiter
+from sensorbase.auth.tokens import Tokens
+from sensorbase.ingest.committer import Committer
+from sensorbase.ingest.pipeline import Ingest
+from sensorbase.model import ApiKey, Scope
+from sensorbase.query.service import QueryService
+from sensorbase.settings import Settings
+from sensorbase.storage.base import Reader, Store, WriteTx
+
+T = TypeVar("T")
+
+
+class Services:
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        self.committer = Committer(
+            store, queue_size=settings.ingest_queue_size, max_points=settings.commit_max_points
+        )
+        self.ingest = Ingest(self.committer, settings)
+        self.keys = KeyRing(store.reader, settings.key_cache_s)
+        self.rate = RateLimiter(settings.rate_limit)
+        self.query = QueryService(settings.max_result_points, settings.default_query_limit)
+        self.tokens: Tokens  # set by start(): the signing secret lives in the database
+
+    def start(self) -> NewKey | None:
+        """Open storage and the committer; on first start create the bootstrap organisation
+        and its admin key, whose token is returned (to be shown once)."""
+        self.store.open()
+        self.committer.start()
+        signing = self.committer.run_sync(
+            lambda tx: tx.put_setting("token_signing_secret", secrets.token_urlsafe(48))
+        )
+        self.tokens = Tokens(
+            self.keys,
+            self.committer,
+            signing,
+            self.settings.access_token_ttl_s,
+            self.settings.refresh_token_ttl_s,
+        )
+        return self.committer.run_sync(self._bootstrap)
+
+    def _bootstrap(self, tx: WriteTx) -> NewKey | None:
+        # The first node to write the marker bootstraps; every later start (or node) does not.
+        marker = secrets.token_hex(8)
+        if tx.put_setting("bootstrapped", marker) != marker:
+            return None
+        org = tx.create_org(self.settings.bootstrap_org, self.settings.bootstrap_org)
+        key = new_key()
+        tx.create_key(
+            org.id, key.key_id, hash_secret(key.secret), "bootstrap admin", ("admin",), None, True
+        )
+        return key
+
+    def stop(self) -> None:
+        self.committer.stop()
+        self.store.close()
+
+    async def read(self, fn: Callable[[Reader], T]) -> T:
+        """Run a read on a worker thread, with that thread's own connection."""
+        return await run_in_threadpool(lambda: fn(self.store.reader()))
+
+    async def create_key(
+        self,
+        org_id: int,
+        name: str,
+        scopes: tuple[Scope, ...],
+        bucket_id: int | None,
+        server_admin: bool = False,
+    ) -> tuple[ApiKey, NewKey]:
+        key = new_key()
+
+        def create(tx: WriteTx) -> ApiKey:
+            return tx.create_key(
+                org_id, key.key_id, hash_secret(key.secret), name, scopes, bucket_id, server_admin
+            )
+
+        return await self.committer.run(create), key
+
+    async def revoke_key(self, key_id: str, at_us: int) -> None:
+        await self.committer.run(lambda tx: tx.revoke_key(key_id, at_us))
+        self.keys.forget(key_id)

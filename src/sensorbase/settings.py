@@ -1,0 +1,62 @@
+"""Every setting, with its default and help. Environment: SENSORBASE_<NAME>; docs/configuration.md
+lists them all (a test fails when one is undocumented)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SENSORBASE_", extra="ignore")
+
+    data_dir: Path = Field(Path("./data"), description="Where the embedded SQLite store lives.")
+    database_url: str | None = Field(
+        None,
+        description="postgresql://... to use PostgreSQL instead of the embedded SQLite store.",
+    )
+    host: str = Field("127.0.0.1", description="Address the server listens on.")
+    port: int = Field(8000, description="Port the server listens on.")
+    durability: Literal["full", "normal"] = Field(
+        "full",
+        description=(
+            "full: an acknowledged write survives power loss (SQLite synchronous=FULL). "
+            "normal: survives a crash of Sensorbase but may lose the last commits on power loss."
+        ),
+    )
+    max_body_bytes: int = Field(
+        16 * 1024 * 1024, description="Largest request body, after gzip decompression (413)."
+    )
+    max_points_per_request: int = Field(
+        100_000, description="Most points one write request may carry (413)."
+    )
+    max_result_points: int = Field(
+        100_000, description="Most points or buckets one query may return (400 above it)."
+    )
+    default_query_limit: int = Field(1_000, description="Raw points returned when no limit is set.")
+    rate_limit: str = Field(
+        "1000/second",
+        description="Requests per key, in the form N/second|minute|hour; empty disables.",
+    )
+    ingest_queue_size: int = Field(
+        256, description="Write requests waiting for a commit before new ones get 503."
+    )
+    commit_max_points: int = Field(
+        200_000, description="Most points one group commit gathers before committing."
+    )
+    access_token_ttl_s: int = Field(172_800, description="Lifetime of an OAuth2 access token.")
+    refresh_token_ttl_s: int = Field(31_557_600, description="Lifetime of a refresh token.")
+    min_time: str = Field(
+        "1970-01-01T00:00:00Z", description="Earliest timestamp a write may carry."
+    )
+    max_future_s: int = Field(
+        7 * 86_400, description="How far past the server's clock a timestamp may lie."
+    )
+    key_cache_s: float = Field(
+        1.0, description="How long a node trusts a key lookup (a revocation elsewhere waits this)."
+    )
+    bootstrap_org: str = Field("default", description="Organisation created on first start.")
+    log_level: str = Field("info", description="Log level of the server.")

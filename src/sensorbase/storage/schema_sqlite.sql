@@ -1,0 +1,65 @@
+-- Sensorbase embedded schema, version 1. Applied when PRAGMA user_version is 0.
+CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE orgs (
+  id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, name TEXT NOT NULL, created_us INTEGER NOT NULL
+);
+CREATE TABLE buckets (
+  id INTEGER PRIMARY KEY,
+  org_id INTEGER NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,
+  key TEXT NOT NULL, name TEXT NOT NULL, description TEXT NOT NULL DEFAULT '',
+  meta TEXT NOT NULL DEFAULT '{}', created_us INTEGER NOT NULL,
+  UNIQUE (org_id, key)
+);
+CREATE TABLE sources (
+  id INTEGER PRIMARY KEY,
+  org_id INTEGER NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,
+  bucket_id INTEGER NOT NULL REFERENCES buckets(id) ON DELETE CASCADE,
+  key TEXT NOT NULL, name TEXT NOT NULL, meta TEXT NOT NULL DEFAULT '{}', schema TEXT,
+  created_us INTEGER NOT NULL,
+  UNIQUE (bucket_id, key)
+);
+CREATE INDEX sources_org_key ON sources (org_id, key);
+CREATE TABLE series (
+  id INTEGER PRIMARY KEY,
+  source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+  field TEXT NOT NULL, unit TEXT, meta TEXT NOT NULL DEFAULT '{}',
+  UNIQUE (source_id, field)
+);
+CREATE TABLE points (
+  series_id INTEGER NOT NULL,
+  time_us INTEGER NOT NULL,
+  value REAL NOT NULL,
+  extra TEXT,
+  PRIMARY KEY (series_id, time_us)
+) WITHOUT ROWID;
+CREATE TABLE api_keys (
+  id INTEGER PRIMARY KEY,
+  key_id TEXT NOT NULL UNIQUE,
+  org_id INTEGER NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,
+  name TEXT NOT NULL, scopes TEXT NOT NULL,
+  bucket_id INTEGER REFERENCES buckets(id) ON DELETE CASCADE,
+  server_admin INTEGER NOT NULL DEFAULT 0,
+  created_us INTEGER NOT NULL, revoked_us INTEGER, secret_hash TEXT NOT NULL
+);
+CREATE TABLE refresh_tokens (
+  token_hash TEXT PRIMARY KEY, key_id TEXT NOT NULL, expires_us INTEGER NOT NULL
+);
+CREATE TABLE users (
+  id INTEGER PRIMARY KEY,
+  org_id INTEGER NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,
+  email TEXT NOT NULL UNIQUE COLLATE NOCASE,
+  password_hash TEXT NOT NULL,
+  role TEXT NOT NULL,
+  created_us INTEGER NOT NULL
+);
+-- A group gathers sources across buckets under one integer id (a Datacooee asset).
+CREATE TABLE groups (
+  id INTEGER PRIMARY KEY,
+  org_id INTEGER NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,
+  name TEXT NOT NULL, meta TEXT NOT NULL DEFAULT '{}', created_us INTEGER NOT NULL
+);
+CREATE TABLE group_members (
+  group_id INTEGER NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+  source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+  PRIMARY KEY (group_id, source_id)
+);

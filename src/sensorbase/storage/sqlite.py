@@ -1,0 +1,665 @@
+"""The embedded backend: one SQLite file in WAL mode.
+
+One writer connection, used only by the ingest committer's thread; each reading thread opens
+its own connection. `sqlite3` exceptions stop here: a locked or busy database becomes
+`Unavailable` (retry), a constraint becomes `Conflict`.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from itertools import repeat
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sensorbase.errors import Conflict, SensorbaseError, Unavailable
+from sensorbase.model import (
+    AggregateRow,
+    ApiKey,
+    Bucket,
+    FieldSpec,
+    Group,
+    Organisation,
+    PointColumns,
+    ResolvedBatch,
+    Scope,
+    Series,
+    SeriesRef,
+    Source,
+    TimeRange,
+    User,
+)
+from sensorbase.settings import Settings
+from sensorbase.storage import rows
+from sensorbase.storage.sql import range_clause, simple_select
+from sensorbase.times import now_us
+
+SCHEMA_VERSION = 1
+
+
+@contextmanager
+def _driver_errors() -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.IntegrityError as exc:
+        raise Conflict(f"already exists ({exc})") from None
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise Unavailable("the database is busy", retry_after_s=1) from None
+        raise SensorbaseError(f"storage error: {exc}") from None
+
+
+class SQLiteQueries:
+    """What reading and writing connections both look up."""
+
+    conn: sqlite3.Connection
+
+    def get_setting(self, name: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM settings WHERE name = ?", (name,)).fetchone()
+        return row[0] if row else None
+
+    def get_org(self, key: str) -> Organisation | None:
+        row = self.conn.execute(
+            f"SELECT {rows.ORG_COLUMNS} FROM orgs WHERE key = ?", (key,)
+        ).fetchone()
+        return rows.org(row) if row else None
+
+    def get_org_by_id(self, org_id: int) -> Organisation | None:
+        row = self.conn.execute(
+            f"SELECT {rows.ORG_COLUMNS} FROM orgs WHERE id = ?", (org_id,)
+        ).fetchone()
+        return rows.org(row) if row else None
+
+    def list_orgs(self) -> list[Organisation]:
+        cur = self.conn.execute(f"SELECT {rows.ORG_COLUMNS} FROM orgs ORDER BY id")
+        return [rows.org(r) for r in cur]
+
+    def get_bucket(self, org_id: int, key: str) -> Bucket | None:
+        row = self.conn.execute(
+            f"SELECT {rows.BUCKET_COLUMNS} FROM buckets WHERE org_id = ? AND key = ?",
+            (org_id, key),
+        ).fetchone()
+        return rows.bucket(row) if row else None
+
+    def get_bucket_by_id(self, org_id: int, bucket_id: int) -> Bucket | None:
+        row = self.conn.execute(
+            f"SELECT {rows.BUCKET_COLUMNS} FROM buckets WHERE org_id = ? AND id = ?",
+            (org_id, bucket_id),
+        ).fetchone()
+        return rows.bucket(row) if row else None
+
+    def list_buckets(self, org_id: int, limit: int, offset: int) -> tuple[list[Bucket], int]:
+        cur = self.conn.execute(
+            f"SELECT {rows.BUCKET_COLUMNS} FROM buckets WHERE org_id = ? ORDER BY id "
+            "LIMIT ? OFFSET ?",
+            (org_id, limit, offset),
+        )
+        found = [rows.bucket(r) for r in cur]
+        total = self.conn.execute(
+            "SELECT count(*) FROM buckets WHERE org_id = ?", (org_id,)
+        ).fetchone()[0]
+        return found, total
+
+    def get_source(self, bucket_id: int, key: str) -> Source | None:
+        row = self.conn.execute(
+            f"SELECT {rows.SOURCE_COLUMNS} FROM sources WHERE bucket_id = ? AND key = ?",
+            (bucket_id, key),
+        ).fetchone()
+        return rows.source(row) if row else None
+
+    def find_source(self, org_id: int, key: str) -> Source | None:
+        row = self.conn.execute(
+            f"SELECT {rows.SOURCE_COLUMNS} FROM sources WHERE org_id = ? AND key = ? "
+            "ORDER BY id LIMIT 1",
+            (org_id, key),
+        ).fetchone()
+        return rows.source(row) if row else None
+
+    def list_sources(self, bucket_id: int, limit: int, offset: int) -> tuple[list[Source], int]:
+        cur = self.conn.execute(
+            f"SELECT {rows.SOURCE_COLUMNS} FROM sources WHERE bucket_id = ? ORDER BY id "
+            "LIMIT ? OFFSET ?",
+            (bucket_id, limit, offset),
+        )
+        found = [rows.source(r) for r in cur]
+        total = self.conn.execute(
+            "SELECT count(*) FROM sources WHERE bucket_id = ?", (bucket_id,)
+        ).fetchone()[0]
+        return found, total
+
+    def list_series(
+        self,
+        org_id: int,
+        bucket_id: int | None = None,
+        source_keys: list[str] | None = None,
+        fields: list[str] | None = None,
+    ) -> list[SeriesRef]:
+        sql = (
+            "SELECT se.id, b.key, so.key, se.field, se.unit FROM series se "
+            "JOIN sources so ON so.id = se.source_id JOIN buckets b ON b.id = so.bucket_id "
+            "WHERE so.org_id = ?"
+        )
+        params: list[Any] = [org_id]
+        if bucket_id is not None:
+            sql += " AND so.bucket_id = ?"
+            params.append(bucket_id)
+        if source_keys:
+            sql += f" AND so.key IN ({','.join('?' * len(source_keys))})"
+            params.extend(source_keys)
+        if fields:
+            sql += f" AND se.field IN ({','.join('?' * len(fields))})"
+            params.extend(fields)
+        sql += " ORDER BY b.key, so.key, se.field"
+        return [SeriesRef(*r) for r in self.conn.execute(sql, params)]
+
+    def get_series(self, series_id: int) -> Series | None:
+        row = self.conn.execute(
+            f"SELECT {rows.SERIES_COLUMNS} FROM series WHERE id = ?", (series_id,)
+        ).fetchone()
+        return rows.series(row) if row else None
+
+    def list_source_series(self, source_id: int) -> list[Series]:
+        cur = self.conn.execute(
+            f"SELECT {rows.SERIES_COLUMNS} FROM series WHERE source_id = ? ORDER BY field",
+            (source_id,),
+        )
+        return [rows.series(r) for r in cur]
+
+    def bucket_stats(self, bucket_id: int) -> dict[str, int]:
+        sources = self.conn.execute(
+            "SELECT count(*) FROM sources WHERE bucket_id = ?", (bucket_id,)
+        ).fetchone()[0]
+        points = self.conn.execute(
+            "SELECT count(*) FROM points WHERE series_id IN (SELECT se.id FROM series se "
+            "JOIN sources so ON so.id = se.source_id WHERE so.bucket_id = ?)",
+            (bucket_id,),
+        ).fetchone()[0]
+        keys = self.conn.execute(
+            "SELECT count(*) FROM api_keys WHERE bucket_id = ? AND revoked_us IS NULL",
+            (bucket_id,),
+        ).fetchone()[0]
+        return {"sources": sources, "points": points, "keys": keys}
+
+    def get_key(self, key_id: str) -> ApiKey | None:
+        row = self.conn.execute(
+            f"SELECT {rows.KEY_COLUMNS} FROM api_keys WHERE key_id = ?", (key_id,)
+        ).fetchone()
+        return rows.api_key(row) if row else None
+
+    def list_keys(self, org_id: int, bucket_id: int | None = None) -> list[ApiKey]:
+        sql = f"SELECT {rows.KEY_COLUMNS} FROM api_keys WHERE org_id = ?"
+        params: list[Any] = [org_id]
+        if bucket_id is not None:
+            sql += " AND bucket_id = ?"
+            params.append(bucket_id)
+        return [rows.api_key(r) for r in self.conn.execute(sql + " ORDER BY id", params)]
+
+    def get_user(self, email: str) -> User | None:
+        row = self.conn.execute(
+            f"SELECT {rows.USER_COLUMNS} FROM users WHERE email = ?", (email,)
+        ).fetchone()
+        return rows.user(row) if row else None
+
+    def get_user_by_id(self, user_id: int) -> User | None:
+        row = self.conn.execute(
+            f"SELECT {rows.USER_COLUMNS} FROM users WHERE id = ?", (user_id,)
+        ).fetchone()
+        return rows.user(row) if row else None
+
+    def list_users(self, org_id: int) -> list[User]:
+        cur = self.conn.execute(
+            f"SELECT {rows.USER_COLUMNS} FROM users WHERE org_id = ? ORDER BY id", (org_id,)
+        )
+        return [rows.user(r) for r in cur]
+
+    def _members(self, group_id: int) -> tuple[int, ...]:
+        cur = self.conn.execute(
+            "SELECT source_id FROM group_members WHERE group_id = ? ORDER BY source_id",
+            (group_id,),
+        )
+        return tuple(r[0] for r in cur)
+
+    def get_group(self, org_id: int, group_id: int) -> Group | None:
+        row = self.conn.execute(
+            f"SELECT {rows.GROUP_COLUMNS} FROM groups WHERE org_id = ? AND id = ?",
+            (org_id, group_id),
+        ).fetchone()
+        return rows.group(row, self._members(row[0])) if row else None
+
+    def list_groups(self, org_id: int) -> list[Group]:
+        cur = self.conn.execute(
+            f"SELECT {rows.GROUP_COLUMNS} FROM groups WHERE org_id = ? ORDER BY id", (org_id,)
+        )
+        return [rows.group(r, self._members(r[0])) for r in cur.fetchall()]
+
+    def get_source_by_id(self, org_id: int, source_id: int) -> Source | None:
+        row = self.conn.execute(
+            f"SELECT {rows.SOURCE_COLUMNS} FROM sources WHERE org_id = ? AND id = ?",
+            (org_id, source_id),
+        ).fetchone()
+        return rows.source(row) if row else None
+
+
+class SQLiteReader(SQLiteQueries):
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self.conn = conn
+        self.path = path
+
+    def read_range(
+        self,
+        series_id: int,
+        time_range: TimeRange,
+        limit: int,
+        order: str = "asc",
+        offset: int = 0,
+    ) -> PointColumns:
+        where, params = range_clause(time_range)
+        direction = "DESC" if order == "desc" else "ASC"
+        cur = self.conn.execute(
+            f"SELECT time_us, value, extra FROM points WHERE series_id = ?{where} "
+            f"ORDER BY time_us {direction} LIMIT ? OFFSET ?",
+            [series_id, *params, limit, offset],
+        )
+        return _columns(cur.fetchall())
+
+    def read_latest(self, series_id: int, n: int) -> PointColumns:
+        cur = self.conn.execute(
+            "SELECT time_us, value, extra FROM points WHERE series_id = ? "
+            "ORDER BY time_us DESC LIMIT ?",
+            (series_id, n),
+        )
+        return _columns(cur.fetchall())
+
+    def count(self, series_id: int, time_range: TimeRange) -> int:
+        where, params = range_clause(time_range)
+        return int(
+            self.conn.execute(
+                f"SELECT count(*) FROM points WHERE series_id = ?{where}", [series_id, *params]
+            ).fetchone()[0]
+        )
+
+    def aggregate(
+        self, series_id: int, time_range: TimeRange, aggregates: tuple[str, ...]
+    ) -> AggregateRow:
+        where, params = range_clause(time_range)
+        names, select = simple_select(aggregates)
+        row = self.conn.execute(
+            f"SELECT {select} FROM points WHERE series_id = ?{where}", [series_id, *params]
+        ).fetchone()
+        values: dict[str, float | int | None] = dict(zip(names, row, strict=False))
+        for name, direction in (("first", "ASC"), ("last", "DESC")):
+            if name in aggregates:
+                found = self.conn.execute(
+                    f"SELECT value FROM points WHERE series_id = ?{where} "
+                    f"ORDER BY time_us {direction} LIMIT 1",
+                    [series_id, *params],
+                ).fetchone()
+                values[name] = found[0] if found else None
+        return AggregateRow(None, values)
+
+    def aggregate_fixed(
+        self,
+        series_id: int,
+        time_range: TimeRange,
+        every_us: int,
+        origin_us: int,
+        aggregates: tuple[str, ...],
+    ) -> list[AggregateRow]:
+        where, params = range_clause(time_range)
+        names, select = simple_select(aggregates)
+        bucket = "((time_us - ?) / ?)"
+        found: dict[int, dict[str, float | int | None]] = {}
+        cur = self.conn.execute(
+            f"SELECT {bucket} AS b, {select} FROM points WHERE series_id = ?{where} "
+            "GROUP BY b ORDER BY b",
+            [origin_us, every_us, series_id, *params],
+        )
+        for row in cur:
+            found[row[0]] = dict(zip(names, row[1:], strict=False))
+        for name, direction in (("first", "ASC"), ("last", "DESC")):
+            if name in aggregates:
+                cur = self.conn.execute(
+                    f"SELECT b, value FROM (SELECT {bucket} AS b, value, row_number() OVER "
+                    f"(PARTITION BY {bucket} ORDER BY time_us {direction}) AS rn FROM points "
+                    f"WHERE series_id = ?{where}) WHERE rn = 1",
+                    [origin_us, every_us, origin_us, every_us, series_id, *params],
+                )
+                for b, value in cur:
+                    found[b][name] = value
+        return [AggregateRow(origin_us + b * every_us, found[b]) for b in sorted(found)]
+
+    def disk_bytes(self) -> int:
+        total = 0
+        for suffix in ("", "-wal"):
+            path = Path(str(self.path) + suffix)
+            if path.exists():
+                total += path.stat().st_size
+        return total
+
+
+def _columns(found: list[tuple[int, float, str | None]]) -> PointColumns:
+    if not found:
+        return PointColumns(np.empty(0, np.int64), np.empty(0, np.float64), None)
+    times, values, extras = zip(*found, strict=True)
+    extra = list(extras) if any(e is not None for e in extras) else None
+    return PointColumns(np.array(times, np.int64), np.array(values, np.float64), extra)
+
+
+class SQLiteWriteTx(SQLiteQueries):
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self._savepoints = 0
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        self._savepoints += 1
+        name = f"sp{self._savepoints}"
+        self.conn.execute(f"SAVEPOINT {name}")
+        try:
+            with _driver_errors():
+                yield
+        except BaseException:
+            self.conn.execute(f"ROLLBACK TO {name}")
+            self.conn.execute(f"RELEASE {name}")
+            raise
+        self.conn.execute(f"RELEASE {name}")
+
+    def create_org(self, key: str, name: str) -> Organisation:
+        created = now_us()
+        cur = self.conn.execute(
+            "INSERT INTO orgs (key, name, created_us) VALUES (?, ?, ?)", (key, name, created)
+        )
+        return Organisation(_rowid(cur), key, name, created)
+
+    def delete_org(self, org_id: int) -> None:
+        self.conn.execute(
+            "DELETE FROM points WHERE series_id IN (SELECT se.id FROM series se "
+            "JOIN sources so ON so.id = se.source_id WHERE so.org_id = ?)",
+            (org_id,),
+        )
+        self.conn.execute("DELETE FROM orgs WHERE id = ?", (org_id,))
+
+    def create_bucket(
+        self, org_id: int, key: str, name: str, description: str, meta: dict[str, Any]
+    ) -> Bucket:
+        created = now_us()
+        cur = self.conn.execute(
+            "INSERT INTO buckets (org_id, key, name, description, meta, created_us) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (org_id, key, name, description, rows.dump_json(meta), created),
+        )
+        return Bucket(_rowid(cur), org_id, key, name, description, meta, created)
+
+    def update_bucket(self, bucket_id: int, *, meta: dict[str, Any]) -> None:
+        self.conn.execute(
+            "UPDATE buckets SET meta = ? WHERE id = ?", (rows.dump_json(meta), bucket_id)
+        )
+
+    def delete_bucket(self, bucket_id: int) -> None:
+        self.conn.execute(
+            "DELETE FROM points WHERE series_id IN (SELECT se.id FROM series se "
+            "JOIN sources so ON so.id = se.source_id WHERE so.bucket_id = ?)",
+            (bucket_id,),
+        )
+        self.conn.execute("DELETE FROM buckets WHERE id = ?", (bucket_id,))
+
+    def create_source(
+        self,
+        org_id: int,
+        bucket_id: int,
+        key: str,
+        name: str,
+        meta: dict[str, Any],
+        schema: dict[str, FieldSpec] | None,
+    ) -> Source:
+        created = now_us()
+        cur = self.conn.execute(
+            "INSERT INTO sources (org_id, bucket_id, key, name, meta, schema, created_us) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (org_id, bucket_id, key, name, rows.dump_json(meta), rows.dump_schema(schema), created),
+        )
+        return Source(_rowid(cur), org_id, bucket_id, key, name, meta, schema, created)
+
+    def update_source(
+        self,
+        source_id: int,
+        *,
+        name: str | None = None,
+        meta: dict[str, Any] | None = None,
+        schema: dict[str, FieldSpec] | None = None,
+    ) -> None:
+        if name is not None:
+            self.conn.execute("UPDATE sources SET name = ? WHERE id = ?", (name, source_id))
+        if meta is not None:
+            self.conn.execute(
+                "UPDATE sources SET meta = ? WHERE id = ?", (rows.dump_json(meta), source_id)
+            )
+        if schema is not None:
+            self.conn.execute(
+                "UPDATE sources SET schema = ? WHERE id = ?",
+                (rows.dump_schema(schema), source_id),
+            )
+
+    def delete_source(self, source_id: int) -> None:
+        self.conn.execute(
+            "DELETE FROM points WHERE series_id IN (SELECT id FROM series WHERE source_id = ?)",
+            (source_id,),
+        )
+        self.conn.execute("DELETE FROM sources WHERE id = ?", (source_id,))
+
+    def get_or_create_source(self, org_id: int, bucket_id: int, key: str) -> Source:
+        found = self.get_source(bucket_id, key)
+        return found or self.create_source(org_id, bucket_id, key, key, {}, None)
+
+    def get_or_create_series(
+        self,
+        source_id: int,
+        fields: list[str],
+        units: dict[str, str | None] | None = None,
+        metas: dict[str, dict[str, Any]] | None = None,
+    ) -> dict[str, int]:
+        units, metas = units or {}, metas or {}
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO series (source_id, field, unit, meta) VALUES (?, ?, ?, ?)",
+            [(source_id, f, units.get(f), rows.dump_json(metas.get(f, {}))) for f in fields],
+        )
+        cur = self.conn.execute(
+            f"SELECT field, id FROM series WHERE source_id = ? AND field IN "
+            f"({','.join('?' * len(fields))})",
+            [source_id, *fields],
+        )
+        return dict(cur.fetchall())
+
+    def update_series(self, series_id: int, *, meta: dict[str, Any]) -> None:
+        self.conn.execute(
+            "UPDATE series SET meta = ? WHERE id = ?", (rows.dump_json(meta), series_id)
+        )
+
+    def create_key(
+        self,
+        org_id: int,
+        key_id: str,
+        secret_hash: str,
+        name: str,
+        scopes: tuple[Scope, ...],
+        bucket_id: int | None,
+        server_admin: bool,
+    ) -> ApiKey:
+        created = now_us()
+        cur = self.conn.execute(
+            "INSERT INTO api_keys (key_id, org_id, name, scopes, bucket_id, server_admin, "
+            "created_us, secret_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (key_id, org_id, name, ",".join(scopes), bucket_id, server_admin, created, secret_hash),
+        )
+        return ApiKey(
+            _rowid(cur), key_id, org_id, name, scopes, bucket_id, server_admin, created, None,
+            secret_hash,
+        )
+
+    def revoke_key(self, key_id: str, at_us: int) -> None:
+        self.conn.execute(
+            "UPDATE api_keys SET revoked_us = ? WHERE key_id = ? AND revoked_us IS NULL",
+            (at_us, key_id),
+        )
+        self.conn.execute("DELETE FROM refresh_tokens WHERE key_id = ?", (key_id,))
+
+    def put_refresh_token(self, token_hash: str, key_id: str, expires_us: int) -> None:
+        self.conn.execute(
+            "INSERT INTO refresh_tokens (token_hash, key_id, expires_us) VALUES (?, ?, ?)",
+            (token_hash, key_id, expires_us),
+        )
+
+    def take_refresh_token(self, token_hash: str, now_us: int) -> str | None:
+        row = self.conn.execute(
+            "DELETE FROM refresh_tokens WHERE token_hash = ? RETURNING key_id, expires_us",
+            (token_hash,),
+        ).fetchone()
+        self.conn.execute("DELETE FROM refresh_tokens WHERE expires_us < ?", (now_us,))
+        if row is None or row[1] < now_us:
+            return None
+        return str(row[0])
+
+    def create_user(self, org_id: int, email: str, password_hash: str, role: str) -> User:
+        created = now_us()
+        cur = self.conn.execute(
+            "INSERT INTO users (org_id, email, password_hash, role, created_us) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (org_id, email, password_hash, role, created),
+        )
+        return rows.user((_rowid(cur), org_id, email, role, created, password_hash))
+
+    def delete_user(self, user_id: int) -> None:
+        self.conn.execute("DELETE FROM users WHERE id = ?", (user_id,))
+
+    def create_group(
+        self, org_id: int, name: str, meta: dict[str, Any], source_ids: list[int]
+    ) -> Group:
+        created = now_us()
+        cur = self.conn.execute(
+            "INSERT INTO groups (org_id, name, meta, created_us) VALUES (?, ?, ?, ?)",
+            (org_id, name, rows.dump_json(meta), created),
+        )
+        group_id = _rowid(cur)
+        self.set_group_members(group_id, source_ids)
+        return Group(group_id, org_id, name, meta, created, tuple(sorted(set(source_ids))))
+
+    def set_group_members(self, group_id: int, source_ids: list[int]) -> None:
+        self.conn.execute("DELETE FROM group_members WHERE group_id = ?", (group_id,))
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO group_members (group_id, source_id) VALUES (?, ?)",
+            [(group_id, s) for s in source_ids],
+        )
+
+    def delete_group(self, group_id: int) -> None:
+        self.conn.execute("DELETE FROM groups WHERE id = ?", (group_id,))
+
+    def put_setting(self, name: str, value: str) -> str:
+        self.conn.execute(
+            "INSERT OR IGNORE INTO settings (name, value) VALUES (?, ?)", (name, value)
+        )
+        stored = self.get_setting(name)
+        assert stored is not None
+        return stored
+
+    def append(self, batch: ResolvedBatch) -> None:
+        # Sorting by key turns scattered B-tree inserts into near-sequential ones; a stable
+        # sort keeps the last of two writes to the same (series, time) last, so it wins.
+        order = np.lexsort((batch.time_us, batch.series_id))
+        sids = batch.series_id[order].tolist()
+        times = batch.time_us[order].tolist()
+        values = batch.value[order].tolist()
+        extras = [batch.extra[i] for i in order.tolist()] if batch.extra else repeat(None)
+        self.conn.executemany(
+            "INSERT OR REPLACE INTO points (series_id, time_us, value, extra) VALUES (?,?,?,?)",
+            zip(sids, times, values, extras),
+        )
+
+
+def _rowid(cur: sqlite3.Cursor) -> int:
+    assert cur.lastrowid is not None
+    return cur.lastrowid
+
+
+class SQLiteWriter:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def begin(self) -> SQLiteWriteTx:
+        with _driver_errors():
+            self.conn.execute("BEGIN IMMEDIATE")
+        return SQLiteWriteTx(self.conn)
+
+    def commit(self) -> None:
+        with _driver_errors():
+            self.conn.execute("COMMIT")
+
+    def rollback(self) -> None:
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+
+
+class SQLiteStore:
+    def __init__(self, path: Path, settings: Settings) -> None:
+        self.path = path
+        self.synchronous = "FULL" if settings.durability == "full" else "NORMAL"
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._writer: sqlite3.Connection | None = None
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA busy_timeout = 5000")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+        conn.execute("PRAGMA cache_size = -65536")
+        return conn
+
+    def open(self) -> None:
+        os.makedirs(self.path.parent, exist_ok=True)
+        conn = self._connect()
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version == 0:
+            schema = resources.files("sensorbase.storage").joinpath("schema_sqlite.sql")
+            conn.executescript(
+                "BEGIN;" + schema.read_text() + f"PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+            )
+        elif version > SCHEMA_VERSION:
+            raise SensorbaseError(
+                f"{self.path} has schema version {version}; this Sensorbase knows "
+                f"{SCHEMA_VERSION}: upgrade Sensorbase"
+            )
+        # The checkpoint runs on the committer's thread after commits; a larger WAL batches it.
+        conn.execute("PRAGMA wal_autocheckpoint = 10000")
+        self._writer = conn
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._readers:
+                conn.close()
+            self._readers.clear()
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def writer(self) -> SQLiteWriter:
+        assert self._writer is not None, "open() the store first"
+        return SQLiteWriter(self._writer)
+
+    def reader(self) -> SQLiteReader:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            conn.execute("PRAGMA query_only = ON")
+            self._local.conn = conn
+            with self._lock:
+                self._readers.append(conn)
+        return SQLiteReader(conn, self.path)

@@ -1,0 +1,99 @@
+"""Time at the edges: ISO 8601 and epoch numbers in, UTC microseconds inside, ISO `Z` out."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+import numpy as np
+
+from sensorbase.model import Int64Array
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+PRECISION_US = {"s": 1_000_000, "ms": 1_000, "us": 1, "ns": 0}
+_DURATION = re.compile(r"^\s*(\d+)\s*(us|ms|s|m|h|d|w|mo|y)\s*$")
+UNIT_US = {
+    "us": 1,
+    "ms": 1_000,
+    "s": 1_000_000,
+    "m": 60_000_000,
+    "h": 3_600_000_000,
+    "d": 86_400_000_000,
+    "w": 7 * 86_400_000_000,
+}
+
+
+def now_us() -> int:
+    return time.time_ns() // 1_000
+
+
+def datetime_to_us(moment: datetime) -> int:
+    delta = moment - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def parse_iso_us(text: str, *, naive_is_utc: bool = False) -> int:
+    """Parse an ISO 8601 instant. Raises ValueError with a reason a client can act on.
+
+    An offset (`Z`, `+00:00`, `+0000`) is required unless `naive_is_utc`: a dialect whose
+    document says its times are UTC passes it.
+    """
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"'{text}' is not an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        if not naive_is_utc:
+            raise ValueError(f"'{text}' has no time zone; add 'Z' or an offset such as +00:00")
+        moment = moment.replace(tzinfo=UTC)
+    return datetime_to_us(moment)
+
+
+def parse_iso_many(texts: Iterable[str], *, naive_is_utc: bool = False) -> dict[str, int]:
+    """Parse each distinct string once: a batch usually repeats its timestamps."""
+    return {t: parse_iso_us(t, naive_is_utc=naive_is_utc) for t in set(texts)}
+
+
+def epoch_to_us(number: float, precision: str) -> int:
+    if precision == "ns":
+        return int(number) // 1_000
+    return int(round(number * PRECISION_US[precision]))
+
+
+def format_us(time_us: int) -> str:
+    """Microseconds to ISO 8601 UTC with `Z`, always six fractional digits."""
+    return str(np.datetime64(time_us, "us")) + "Z"
+
+
+def format_many(time_us: Int64Array) -> list[str]:
+    texts = np.datetime_as_string(time_us.astype("datetime64[us]"), unit="us")
+    return [t + "Z" for t in texts.tolist()]
+
+
+def parse_duration_us(text: str) -> int:
+    """`90s`, `15m`, `6h`, `7d`, `2w` to microseconds (calendar units are for buckets only)."""
+    match = _DURATION.match(text)
+    if not match or match.group(2) in ("mo", "y"):
+        raise ValueError(f"'{text}' is not a duration such as 30s, 15m, 6h, 7d or 2w")
+    amount = int(match.group(1))
+    if amount <= 0:
+        raise ValueError(f"'{text}' must be positive")
+    return amount * UNIT_US[match.group(2)]
+
+
+def parse_instant(text: str) -> int:
+    """A query bound: ISO 8601 with a zone, or epoch seconds/ms/us told apart by magnitude."""
+    stripped = text.strip()
+    if re.fullmatch(r"-?\d+(\.\d+)?", stripped):
+        number = float(stripped)
+        magnitude = abs(number)
+        if magnitude < 1e11:
+            return int(round(number * 1_000_000))
+        if magnitude < 1e14:
+            return int(round(number * 1_000))
+        if magnitude < 1e17:
+            return int(number)
+        return int(number) // 1_000
+    return parse_iso_us(stripped)

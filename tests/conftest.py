@@ -1,0 +1,118 @@
+"""Fixtures: a real store (every backend), the engine's services, the ASGI app over httpx.
+
+`backend` is parametrised over every storage backend; a test that takes `client` or `store`
+runs once per backend. PostgreSQL tests create and drop their own database and skip when the
+server is unreachable, except under SENSORBASE_REQUIRE_POSTGRES=1 (CI), where that fails.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from sensorbase.api.app import build_app
+from sensorbase.services import Services
+from sensorbase.settings import Settings
+from sensorbase.storage import open_store
+
+BACKENDS = ["sqlite"]
+if importlib.util.find_spec("sensorbase.storage.postgres") is not None:
+    BACKENDS.append("postgres")
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def settings(backend: str, tmp_path: Path) -> Iterator[Settings]:
+    base = Settings(data_dir=tmp_path / "data", rate_limit="100000/second")
+    if backend == "sqlite":
+        yield base
+        return
+    from tests.pg import temporary_database  # the PostgreSQL backend's own helper
+
+    with temporary_database() as url:
+        yield base.model_copy(update={"database_url": url})
+
+
+@pytest.fixture
+def services(settings: Settings) -> Iterator[Services]:
+    svc = Services(settings, open_store(settings))
+    svc.bootstrap_key = svc.start()  # type: ignore[attr-defined]
+    yield svc
+    svc.stop()
+
+
+@pytest.fixture
+async def client(services: Services) -> AsyncIterator[httpx.AsyncClient]:
+    app = build_app(services, manage_lifecycle=False)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://sensorbase") as c:
+        yield c
+
+
+@pytest.fixture
+def admin_key(services: Services) -> str:
+    """The bootstrap key: admin of the 'default' organisation and server admin."""
+    key = services.bootstrap_key  # type: ignore[attr-defined]
+    assert key is not None
+    return str(key.token)
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+@dataclass
+class Org:
+    """An organisation seen from outside: its admin key and a bucket."""
+
+    key: str
+    admin: str
+    bucket: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return auth(self.admin)
+
+    async def new_key(
+        self, client: httpx.AsyncClient, scopes: list[str], bucket: str | None = None
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"name": f"key-{'-'.join(scopes)}", "scopes": scopes}
+        if bucket:
+            body["bucket"] = bucket
+        reply = await client.post("/v1/keys", json=body, headers=self.headers)
+        assert reply.status_code == 201, reply.text
+        return dict(reply.json())
+
+
+async def make_org(client: httpx.AsyncClient, server_admin: str, key: str, bucket: str) -> Org:
+    reply = await client.post("/v1/orgs", json={"key": key}, headers=auth(server_admin))
+    assert reply.status_code == 201, reply.text
+    reply = await client.post(
+        f"/v1/orgs/{key}/keys", json={"name": "admin", "scopes": ["admin"]},
+        headers=auth(server_admin),
+    )
+    assert reply.status_code == 201, reply.text
+    admin = reply.json()["key"]
+    reply = await client.post("/v1/buckets", json={"key": bucket}, headers=auth(admin))
+    assert reply.status_code == 201, reply.text
+    return Org(key, admin, bucket)
+
+
+@pytest.fixture
+async def org(client: httpx.AsyncClient, admin_key: str) -> Org:
+    return await make_org(client, admin_key, "acme", "farm")
+
+
+@pytest.fixture
+async def other_org(client: httpx.AsyncClient, admin_key: str) -> Org:
+    return await make_org(client, admin_key, "globex", "plant")
