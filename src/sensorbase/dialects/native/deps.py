@@ -12,5 +12,8 @@ from sensorbase.dialects.base import authenticate, bearer
 _scheme = HTTPBearer(auto_error=False, description="An API key (sb_...) or an access token")
 
 
-def principal(request: Request, _: object = Depends(_scheme)) -> Principal:
+async def principal(request: Request, _: object = Depends(_scheme)) -> Principal:
+    # async: FastAPI would run a plain function on the thread pool, a hop per request; the
+    # lookup is a cached dictionary hit (a key is read from storage at most once per
+    # `key_cache_s`).
     return authenticate(request, bearer(request))

@@ -1,0 +1,583 @@
+#!/usr/bin/env python3
+"""Sensorbase benchmark: the shared peer workload against a fresh Sensorbase server.
+
+It starts its own server (uvicorn on 127.0.0.1, a temporary data directory, the per-key rate
+limit disabled), reads the bootstrap admin key from the server's log, creates buckets, and runs
+the workload of ../shared/bench/README.md through the native API:
+
+  1. batch ingest: 5,000 points per POST /v1/write, 4 concurrent writers, >= 3M fleet points
+     over 1,000 series (time-major); points/s acknowledged (a reply means committed durably)
+  2. single-point ingest: one point per request over 32 connections (wrk + Lua when installed,
+     else an asyncio raw-socket driver); requests/s
+  3. stats (min/max/mean/count) over the 1M-point dense series, median of 20, ms
+  4. the latest 10,000 raw points of the dense series, median of 20, ms
+  5. disk bytes per stored point once the store has settled (server stopped, WAL folded in)
+
+Each figure is printed, the whole result is written as JSON, and with --peer the InfluxDB peer
+(../shared/bench/influx_bench.py) runs in the same invocation and the ratios are printed.
+
+The workload comes from the shared `common.py` (found at run time, never copied here), so both
+sides send the same series, times and values.
+
+Usage:  .venv/bin/python benchmarks/bench.py [--points 3000000] [--runs 1] [--peer]
+        [--workers 1] [--database-url postgresql://...] [--out results.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+HOST = "127.0.0.1"
+BATCH = 5_000
+WRITERS = 4
+SINGLE_CONNECTIONS = 32
+BUCKET = "bench"
+FIELD = "value"
+
+
+def find_shared() -> Path:
+    """The shared peer-benchmark directory (common.py, influx_bench.py)."""
+    candidates = [
+        os.environ.get("SENSORBASE_PEER_BENCH"),
+        REPO.parent / "shared" / "bench",
+        REPO.parent.parent / "shared" / "bench",
+        Path("/work/shared/bench"),
+    ]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "common.py").exists():
+            return Path(candidate)
+    sys.exit("cannot find ../shared/bench/common.py; set SENSORBASE_PEER_BENCH to its directory")
+
+
+SHARED = find_shared()
+sys.path.insert(0, str(SHARED))
+import common  # noqa: E402
+
+# ---------------------------------------------------------------------------------------------
+# The server under test
+
+
+class Server:
+    """A fresh Sensorbase (uvicorn) in a subprocess, stopped by its own pid."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.data_dir = Path(tempfile.mkdtemp(prefix="sensorbase-bench-"))
+        self.port = args.port or _free_port()
+        self.base = f"http://{HOST}:{self.port}"
+        self.log_path = self.data_dir / "server.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.admin_key: str | None = args.admin_key
+
+    def start(self) -> None:
+        env = {
+            **os.environ,
+            "SENSORBASE_DATA_DIR": str(self.data_dir / "data"),
+            "SENSORBASE_RATE_LIMIT": "",
+            "SENSORBASE_LOG_LEVEL": "warning",
+        }
+        if self.args.database_url:
+            env["SENSORBASE_DATABASE_URL"] = self.args.database_url
+        cmd = [
+            sys.executable, "-m", "uvicorn", "sensorbase.app:create_app", "--factory",
+            "--host", HOST, "--port", str(self.port), "--workers", str(self.args.workers),
+            "--log-level", "warning", "--no-access-log",
+            "--loop", self.args.loop, "--http", self.args.http,
+        ]  # fmt: skip
+        self.command = " ".join(cmd)
+        log = open(self.log_path, "wb")  # noqa: SIM115 (lives as long as the server)
+        self.proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                sys.exit(f"the server exited:\n{self.log_path.read_text()}")
+            found = re.search(r"\b(sb_k[0-9a-f]+_[A-Za-z0-9_\-]+)", self.log_path.read_text())
+            if found and self.admin_key is None:
+                self.admin_key = found.group(1)
+            try:
+                status, _ = request("GET", self.base, "/healthz")
+                if status == 200 and self.admin_key:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        sys.exit(
+            "the server did not come up with a bootstrap key (an existing database? "
+            f"pass --admin-key):\n{self.log_path.read_text()}"
+        )
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.admin_key}"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def request(
+    method: str,
+    base: str,
+    path: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    conn: http.client.HTTPConnection | None = None,
+) -> tuple[int, bytes]:
+    own = conn is None
+    if conn is None:
+        netloc = urllib.parse.urlsplit(base).netloc
+        conn = http.client.HTTPConnection(netloc, timeout=600)
+    conn.request(method, path, body=body, headers=headers or {})
+    response = conn.getresponse()
+    data = response.read()
+    if own:
+        conn.close()
+    return response.status, data
+
+
+def checked(method: str, server: Server, path: str, body: Any = None) -> Any:
+    raw = json.dumps(body).encode() if body is not None else None
+    headers = {**server.headers, "Content-Type": "application/json"}
+    status, data = request(method, server.base, path, raw, headers)
+    if status >= 300:
+        raise RuntimeError(f"{method} {path} -> {status}: {data[:500]!r}")
+    return json.loads(data) if data else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Workload bodies (the shared generator; native JSON with epoch seconds)
+
+
+def _body(source_ids: list[int], times: list[int], values: list[float], big: bool) -> bytes:
+    if big:
+        items = [
+            f'{{"source":"big","field":"{FIELD}","time":{t},"value":{v}}}'
+            for t, v in zip(times, values, strict=True)
+        ]
+    else:
+        items = [
+            f'{{"source":"s{s:04d}","field":"{FIELD}","time":{t},"value":{v}}}'
+            for s, t, v in zip(source_ids, times, values, strict=True)
+        ]
+    return ("[" + ",".join(items) + "]").encode()
+
+
+def fleet_bodies(n_points: int, seed: int) -> list[list[bytes]]:
+    """Per writer, its 5,000-point bodies; writer w owns series w::WRITERS (as the peer does)."""
+    per_series = n_points // common.N_SERIES
+    sid, ts, val = common.fleet_block(common.N_SERIES, per_series, seed=seed)
+    out: list[list[bytes]] = []
+    for w in range(WRITERS):
+        mine = sid % WRITERS == w
+        s, t, v = sid[mine].tolist(), ts[mine].tolist(), val[mine].tolist()
+        out.append([
+            _body(s[i : i + BATCH], t[i : i + BATCH], v[i : i + BATCH], big=False)
+            for i in range(0, len(s), BATCH)
+        ])  # fmt: skip
+    return out
+
+
+def big_bodies() -> list[list[bytes]]:
+    ts, val = common.big_series()
+    t, v = ts.tolist(), val.tolist()
+    bodies = [
+        _body([], t[i : i + BATCH], v[i : i + BATCH], big=True) for i in range(0, len(t), BATCH)
+    ]
+    return [bodies[w::WRITERS] for w in range(WRITERS)]
+
+
+def count_points(body: bytes) -> int:
+    return body.count(b'"time"')
+
+
+def run_writers(server: Server, per_writer: list[list[bytes]], bucket: str) -> dict[str, Any]:
+    path = f"/v1/write?bucket={bucket}&precision=s"
+    headers = {**server.headers, "Content-Type": "application/json"}
+    latencies: list[float] = []
+    done_at: list[tuple[float, int]] = []
+    errors: list[str] = []
+    barrier = threading.Barrier(WRITERS + 1)
+    netloc = urllib.parse.urlsplit(server.base).netloc
+
+    def work(bodies: list[bytes]) -> None:
+        conn = http.client.HTTPConnection(netloc, timeout=600)
+        barrier.wait()
+        for body in bodies:
+            started = time.perf_counter()
+            status, data = request("POST", server.base, path, body, headers, conn)
+            now = time.perf_counter()
+            if status != 200:
+                errors.append(f"{status} {data[:300]!r}")
+            latencies.append(now - started)
+            done_at.append((now, count_points(body)))
+        conn.close()
+
+    threads = [threading.Thread(target=work, args=(bodies,)) for bodies in per_writer]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    t0 = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - t0
+    if errors:
+        raise RuntimeError(f"{len(errors)} write(s) failed, first: {errors[0]}")
+    n = sum(count_points(b) for bodies in per_writer for b in bodies)
+    latencies.sort()
+    done_at.sort()
+    half = [p for t, p in done_at if t - t0 > wall / 2]
+    return {
+        "points": n,
+        "wall_s": wall,
+        "points_per_s": n / wall,
+        "second_half_points_per_s": sum(half) / (wall / 2) if half else None,
+        "batch_latency_p50_ms": latencies[len(latencies) // 2] * 1000,
+        "batch_latency_p99_ms": latencies[int(len(latencies) * 0.99)] * 1000,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Single-point ingest
+
+WRK_LUA = r"""
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer __KEY__"
+local counter = 0
+local nthreads = 0
+function setup(thread)
+  thread:set("tid", nthreads)
+  nthreads = nthreads + 1
+end
+function request()
+  counter = counter + 1
+  local body = string.format('[{"source":"s%04d","field":"value","time":%d,"value":%d.5}]',
+    counter % 1000, 1577836800 + (tid or 0) * 100000000 + counter, counter % 97)
+  return wrk.format(nil, nil, nil, body)
+end
+"""
+
+
+def parse_wrk(out: str) -> dict[str, Any]:
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    latency = re.search(r"Latency\s+([\d.]+)(us|ms|s)", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = re.search(r"Socket errors:.*", out)
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+    if rps is None:
+        raise RuntimeError(f"wrk said:\n{out}")
+    return {
+        "rps": float(rps.group(1)),
+        "latency_avg_ms": float(latency.group(1)) * scale[latency.group(2)] if latency else None,
+        "non2xx": int(non2xx.group(1)) if non2xx else 0,
+        "socket_errors": errors.group(0) if errors else None,
+    }
+
+
+def single_wrk(server: Server, bucket: str, seconds: int, run: int) -> dict[str, Any]:
+    script = server.data_dir / "single.lua"
+    assert server.admin_key is not None
+    script.write_text(WRK_LUA.replace("__KEY__", server.admin_key))
+    url = f"{server.base}/v1/write?bucket={bucket}&precision=s"
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{SINGLE_CONNECTIONS}", f"-d{seconds}s", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return parse_wrk(out)
+
+
+async def _single_async(server: Server, bucket: str, seconds: int, run: int) -> dict[str, Any]:
+    """Fallback driver: 32 keep-alive connections, raw HTTP/1.1, one point per request."""
+    path = f"/v1/write?bucket={bucket}&precision=s"
+    stop_at = time.perf_counter() + seconds
+    done = [0, 0]  # 2xx, other
+    latencies: list[float] = []
+
+    async def connection(c: int) -> None:
+        reader, writer = await asyncio.open_connection(HOST, server.port)
+        n = 0
+        while time.perf_counter() < stop_at:
+            n += 1
+            t = common.T0 + (run * 64 + c) * 10_000_000 + n
+            body = f'[{{"source":"s{n % 1000:04d}","field":"value","time":{t},"value":{n % 97}.5}}]'
+            head = (
+                f"POST {path} HTTP/1.1\r\nHost: {HOST}\r\nAuthorization: Bearer "
+                f"{server.admin_key}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n"
+            )
+            started = time.perf_counter()
+            writer.write(head.encode() + body.encode())
+            status_line = await reader.readline()
+            length = 0
+            while True:
+                line = await reader.readline()
+                if line in (b"\r\n", b""):
+                    break
+                name, _, value = line.decode().partition(":")
+                if name.lower() == "content-length":
+                    length = int(value)
+            await reader.readexactly(length)
+            latencies.append(time.perf_counter() - started)
+            done[0 if status_line.split()[1].startswith(b"2") else 1] += 1
+        writer.close()
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(connection(c) for c in range(SINGLE_CONNECTIONS)))
+    wall = time.perf_counter() - t0
+    return {
+        "rps": done[0] / wall,
+        "latency_avg_ms": statistics.mean(latencies) * 1000 if latencies else None,
+        "non2xx": done[1],
+        "socket_errors": None,
+    }
+
+
+def single_python(server: Server, bucket: str, seconds: int, run: int) -> dict[str, Any]:
+    return asyncio.run(_single_async(server, bucket, seconds, run))
+
+
+# ---------------------------------------------------------------------------------------------
+# Queries and disk
+
+
+def timed_queries(server: Server, path: str, n: int) -> tuple[list[float], bytes]:
+    conn = http.client.HTTPConnection(HOST, server.port, timeout=600)
+    xs: list[float] = []
+    body = b""
+    for i in range(n + 2):  # 2 warm-ups, as the peer does
+        started = time.perf_counter()
+        status, body = request("GET", server.base, path, None, server.headers, conn)
+        if status != 200:
+            raise RuntimeError(f"GET {path} -> {status}: {body[:300]!r}")
+        if i >= 2:
+            xs.append((time.perf_counter() - started) * 1000)
+    conn.close()
+    return xs, body
+
+
+def stored_points(server: Server, buckets: list[str]) -> int:
+    return sum(checked("GET", server, f"/v1/buckets/{b}")["stats"]["points"] for b in buckets)
+
+
+def disk_bytes(server: Server) -> dict[str, Any]:
+    """Bytes the store occupies once settled. SQLite: the server is stopped first, so the last
+    connection folds the WAL into the database file. PostgreSQL: the database's size."""
+    if server.args.database_url:
+        import psycopg
+
+        with psycopg.connect(server.args.database_url) as conn:
+            row = conn.execute("SELECT pg_database_size(current_database())").fetchone()
+        return {"store": "postgresql", "bytes": int(row[0]) if row else 0}
+    data = server.data_dir / "data"
+    files = {p.name: p.stat().st_size for p in data.iterdir() if p.is_file()}
+    return {"store": "sqlite", "bytes": common.du_bytes(str(data)), "files": files}
+
+
+# ---------------------------------------------------------------------------------------------
+# The run
+
+
+def run_sensorbase(args: argparse.Namespace) -> dict[str, Any]:
+    server = Server(args)
+    result: dict[str, Any] = {"store": "postgresql" if args.database_url else "sqlite"}
+    print(f"building the workload ({args.points:,} fleet points x {args.runs} run(s))", flush=True)
+    fleets = [fleet_bodies(args.points, seed=r + 1) for r in range(args.runs)]
+    dense = big_bodies()
+    server.start()
+    result["server_command"] = server.command
+    print(f"server pid {server.proc.pid if server.proc else '?'} on {server.base}", flush=True)
+    buckets = [f"{BUCKET}_r{r}" for r in range(args.runs)] + [BUCKET, "single"]
+    try:
+        for b in buckets:
+            checked("POST", server, "/v1/buckets", {"key": b})
+
+        ingest = []
+        for r, bodies in enumerate(fleets):
+            out = run_writers(server, bodies, f"{BUCKET}_r{r}")
+            ingest.append(out)
+            print(f"batch ingest run {r}: {out['points_per_s']:,.0f} points/s {out}", flush=True)
+        result["ingest_fleet"] = {
+            "runs": ingest,
+            "points_per_s": common.summarize([x["points_per_s"] for x in ingest]),
+        }
+        del fleets
+
+        big = run_writers(server, dense, BUCKET)
+        print(f"dense series ingest: {big['points_per_s']:,.0f} points/s", flush=True)
+        result["ingest_big_series"] = big
+        del dense
+
+        have_wrk = shutil.which("wrk") is not None and not args.no_wrk
+        driver = single_wrk if have_wrk else single_python
+        singles = []
+        for r in range(args.runs):
+            out = driver(server, "single", args.wrk_seconds, r)
+            singles.append(out)
+            print(f"single-point run {r}: {out['rps']:,.0f} requests/s {out}", flush=True)
+        result["single_point_writes"] = {
+            "driver": "wrk -t2 -c32 (Lua)" if have_wrk else "python asyncio raw sockets, 32 conns",
+            "runs": singles,
+            "rps": common.summarize([x["rps"] for x in singles]),
+        }
+
+        base_q = f"/v1/query?bucket={BUCKET}&source=big&field={FIELD}"
+        stats_path = base_q + "&mode=aggregate&aggregate=min,max,avg,count"
+        xs, body = timed_queries(server, stats_path, args.queries)
+        result["query_agg_1M"] = {"path": stats_path, "ms": common.summarize(xs),
+                                  "response": body.decode()[:400]}  # fmt: skip
+        print(f"stats over 1M points: {statistics.median(xs):.1f} ms {body[:200]!r}", flush=True)
+
+        latest_path = base_q + "&order=desc&limit=10000"
+        xs, body = timed_queries(server, latest_path, args.queries)
+        n_latest = len(json.loads(body)["series"][0]["points"])
+        result["query_latest_10k"] = {"path": latest_path, "ms": common.summarize(xs),
+                                      "response_bytes": len(body), "points": n_latest}  # fmt: skip
+        print(f"latest 10,000 points: {statistics.median(xs):.1f} ms ({n_latest} points)")
+
+        points = stored_points(server, buckets)
+        expected = sum(x["points"] for x in ingest) + big["points"]
+        result["stored_points"] = points
+        print(f"stored points: {points:,} (batch-acknowledged {expected:,} + single)", flush=True)
+    finally:
+        server.stop()
+    try:
+        disk = disk_bytes(server)
+        disk["points"] = points
+        disk["bytes_per_point"] = disk["bytes"] / points
+        result["disk"] = disk
+        print(f"disk: {disk['bytes']:,} bytes, {disk['bytes_per_point']:.2f} bytes/point")
+    finally:
+        if not args.keep:
+            server.cleanup()
+    return result
+
+
+def headline(result: dict[str, Any]) -> dict[str, float]:
+    """The five figures, by scenario, from a Sensorbase or an InfluxDB result file."""
+    disk = result["disk"]
+    if "bytes_per_point" in disk:
+        bpp = disk["bytes_per_point"]
+    else:  # the peer's layout: per database, after full compaction
+        dbs = disk["per_db"]
+        bpp = sum(d["data_dir_alloc_bytes"] for d in dbs) / sum(d["points"] for d in dbs)
+    return {
+        "batch ingest (points/s)": result["ingest_fleet"]["points_per_s"]["median"],
+        "single-point ingest (requests/s)": result["single_point_writes"]["rps"]["median"],
+        "stats over 1M points (ms)": result["query_agg_1M"]["ms"]["median"],
+        "latest 10,000 points (ms)": result["query_latest_10k"]["ms"]["median"],
+        "disk (bytes/point)": bpp,
+    }
+
+
+HIGHER_IS_BETTER = {"batch ingest (points/s)", "single-point ingest (requests/s)"}
+FLOORS = {
+    "batch ingest (points/s)": 250_000,
+    "single-point ingest (requests/s)": 10_000,
+    "stats over 1M points (ms)": 100,
+}
+
+
+def run_peer(args: argparse.Namespace) -> dict[str, Any]:
+    out_dir = Path(tempfile.mkdtemp(prefix="peer-bench-"))
+    cmd = [
+        sys.executable, str(SHARED / "influx_bench.py"), "--runs", str(args.runs),
+        "--points", str(args.points), "--wrk-seconds", str(args.wrk_seconds),
+        "--queries", str(args.queries),
+    ]  # fmt: skip
+    print("peer:", " ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True, env={**os.environ, "PEER_RESULTS_DIR": str(out_dir)})
+    data: dict[str, Any] = json.loads((out_dir / "influxdb.json").read_text())
+    shutil.rmtree(out_dir, ignore_errors=True)
+    return data
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--points", type=int, default=3_000_000, help="fleet points per ingest run")
+    ap.add_argument("--runs", type=int, default=1, help="ingest and single-point runs (median)")
+    ap.add_argument("--wrk-seconds", type=int, default=15, help="length of a single-point run")
+    ap.add_argument("--queries", type=int, default=20, help="timed queries (after 2 warm-ups)")
+    ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    ap.add_argument("--loop", default="uvloop", help="uvicorn --loop (uvloop, asyncio)")
+    ap.add_argument("--http", default="httptools", help="uvicorn --http (httptools, h11)")
+    ap.add_argument("--database-url", help="postgresql://... (default: embedded SQLite)")
+    ap.add_argument("--admin-key", help="admin key, when the database is already bootstrapped")
+    ap.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
+    ap.add_argument("--no-wrk", action="store_true", help="use the Python single-point driver")
+    ap.add_argument("--peer", action="store_true", help="also run the InfluxDB peer; print ratios")
+    ap.add_argument("--keep", action="store_true", help="keep the server's data directory")
+    ap.add_argument("--out", default="benchmark-results.json", help="where the JSON goes")
+    args = ap.parse_args()
+
+    results: dict[str, Any] = {"env": common.env_info(), "args": vars(args)}
+    results["sensorbase"] = run_sensorbase(args)
+    ours = headline(results["sensorbase"])
+    if args.peer:
+        results["influxdb"] = run_peer(args)
+    results["summary"] = {"sensorbase": ours}
+
+    print("\n| scenario | Sensorbase | floor |" + (" InfluxDB | ratio |" if args.peer else ""))
+    print("|---|---|---|" + ("---|---|" if args.peer else ""))
+    theirs = headline(results["influxdb"]) if args.peer else {}
+    ratios = {}
+    for name, value in ours.items():
+        floor = FLOORS.get(name)
+        ok = "" if floor is None else (
+            "ok" if (value >= floor if name in HIGHER_IS_BETTER else value <= floor) else "MISSED"
+        )  # fmt: skip
+        line = f"| {name} | {value:,.2f} | {f'{floor:,} {ok}' if floor else ''} |"
+        if args.peer:
+            peer = theirs[name]
+            ratio = value / peer if name in HIGHER_IS_BETTER else peer / value
+            ratios[name] = ratio
+            line += f" {peer:,.2f} | {ratio:.2f}x |"
+        print(line)
+    if args.peer:
+        results["summary"]["influxdb"] = theirs
+        results["summary"]["ratio_sensorbase_over_influxdb"] = ratios
+        print(
+            "ratio > 1: Sensorbase does better (throughput: ours/theirs; ms and bytes: theirs/ours)"
+        )
+    Path(args.out).write_text(json.dumps(results, indent=2, default=float))
+    print(f"results: {args.out}")
+
+
+if __name__ == "__main__":
+    main()
