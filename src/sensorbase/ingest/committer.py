@@ -28,14 +28,19 @@ log = logging.getLogger(__name__)
 class _Job:
     fn: Callable[[WriteTx], Any]
     points: int
-    future: Future[Any] = field(default_factory=Future)
+    # An asyncio future (answered on its loop) for `run`, a concurrent one for `run_sync`.
+    future: asyncio.Future[Any] | Future[Any] = field(default_factory=Future)
+    loop: asyncio.AbstractEventLoop | None = None
 
 
 class Committer:
     def __init__(self, store: Store, *, queue_size: int, max_points: int) -> None:
         self.store = store
         self.max_points = max_points
-        self._queue: queue.Queue[_Job | None] = queue.Queue(maxsize=queue_size)
+        # SimpleQueue is C-level and lock-light; the bound is enforced on its size at submit
+        # (approximate by the few jobs racing past the check: memory stays bounded).
+        self.queue_size = queue_size
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self.commits = 0
         self.jobs_done = 0
@@ -54,17 +59,22 @@ class Committer:
     def queued(self) -> int:
         return self._queue.qsize()
 
+    def _submit(self, job: _Job) -> None:
+        if self._queue.qsize() >= self.queue_size:
+            raise Unavailable("too many writes are waiting; retry shortly", retry_after_s=1)
+        self._queue.put(job)
+
     def submit(self, fn: Callable[[WriteTx], T], points: int = 0) -> Future[T]:
         job = _Job(fn, points)
-        try:
-            self._queue.put_nowait(job)
-        except queue.Full:
-            raise Unavailable("too many writes are waiting; retry shortly", retry_after_s=1) from None
-        return job.future
+        self._submit(job)
+        return job.future  # type: ignore[return-value]
 
     async def run(self, fn: Callable[[WriteTx], T], points: int = 0) -> T:
         """Run `fn` inside the next group commit; return once that commit is durable."""
-        return await asyncio.wrap_future(self.submit(fn, points))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._submit(_Job(fn, points, future, loop))
+        return await future
 
     def run_sync(self, fn: Callable[[WriteTx], T]) -> T:
         return self.submit(fn).result()
@@ -114,13 +124,35 @@ class Committer:
                 if isinstance(exc, Unavailable)
                 else Unavailable("the write could not be committed; retry", retry_after_s=1)
             )
-            for job in jobs:
-                job.future.set_exception(failure)
+            _answer([(job, None, failure) for job in jobs])
             return
         self.commits += 1
         self.jobs_done += len(jobs)
-        for job, result, error in outcomes:
-            if error is None:
-                job.future.set_result(result)
-            else:
-                job.future.set_exception(error)
+        _answer(outcomes)
+
+
+def _answer(outcomes: list[tuple[_Job, Any, BaseException | None]]) -> None:
+    """Settle the jobs' futures: concurrent ones here, asyncio ones with one wake-up per loop
+    (not one per job: a group commit of many small writes wakes the event loop once)."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Job, Any, BaseException | None]]] = {}
+    for outcome in outcomes:
+        job = outcome[0]
+        if job.loop is None:
+            _settle([outcome])
+        else:
+            by_loop.setdefault(job.loop, []).append(outcome)
+    for loop, items in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle, items)
+        except RuntimeError:  # the loop closed while its jobs were committing
+            log.warning("write answers dropped: their event loop is closed")
+
+
+def _settle(outcomes: list[tuple[_Job, Any, BaseException | None]]) -> None:
+    for job, result, error in outcomes:
+        if job.future.done():  # an asyncio future whose request went away
+            continue
+        if error is None:
+            job.future.set_result(result)
+        else:
+            job.future.set_exception(error)

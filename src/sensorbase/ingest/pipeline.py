@@ -58,6 +58,12 @@ class Ingest:
         """Problems of the canonical batch itself: one per bad point."""
         problems: list[Problem] = []
         max_time = (now or now_us()) + self.settings.max_future_s * 1_000_000
+        if not len(batch) or (
+            np.isfinite(batch.value).all()
+            and batch.time_us.min() >= self.min_time_us
+            and batch.time_us.max() <= max_time
+        ):
+            return problems  # the usual case, in three vectorised passes
         bad_value = ~np.isfinite(batch.value)
         for i in np.flatnonzero(bad_value).tolist():
             problems.append(Problem("must be a finite number", "value", i))

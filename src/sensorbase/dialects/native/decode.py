@@ -15,7 +15,7 @@ item, so that the refusal lists every bad point, not the first.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import numpy as np
@@ -139,7 +139,7 @@ def _decode_fast(
             return None
         time_us = times * scale
     # Plain tuples hash and compare in C; SeriesKey objects are made once per distinct series.
-    keyed = list(zip(buckets, sources, names, strict=True))
+    keyed = cast(list[tuple[str, str, str]], list(zip(buckets, sources, names, strict=True)))
     position = {k: i for i, k in enumerate(dict.fromkeys(keyed))}
     return PointBatch(
         keys=[SeriesKey(*k) for k in position],

@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 from fastapi import Response
 
-from sensorbase.dialects.base import dialect_router
+from sensorbase.dialects.base import Endpoint, dialect_router, fast_lane
 from sensorbase.errors import SensorbaseError
 
 TITLES = {
@@ -57,3 +57,7 @@ def render_problem(exc: SensorbaseError) -> Response:
 
 def native_router() -> Any:
     return dialect_router("native", render_problem, prefix="/v1")
+
+
+def native_lane(endpoint: Endpoint) -> Endpoint:
+    return fast_lane("native", render_problem, endpoint)

@@ -1,0 +1,212 @@
+"""The native write's fast paths (decode fast path, the app's fast lane, the committer's
+batched answers) give the same answers as the general paths they shortcut."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from sensorbase.dialects.native.decode import _columns, _decode_fast, _decode_typed, decode
+from sensorbase.errors import InvalidInput, Unavailable
+from sensorbase.ingest.committer import Committer
+from sensorbase.model import PointBatch
+from sensorbase.settings import Settings
+from sensorbase.storage import open_store
+from sensorbase.storage.base import WriteTx
+from tests.conftest import Org, auth
+
+FLEET = [
+    {"source": f"s{i % 3}", "field": "value", "time": 1_577_836_800 + i // 3, "value": i / 10}
+    for i in range(12)
+]
+
+
+def _general(body: bytes, bucket: str | None, precision: str) -> PointBatch:
+    points = _decode_typed(body, False)
+    source = None
+    if not isinstance(points, list):
+        bucket = points.bucket or bucket
+        source = points.source
+        points = points.points
+    return _columns(points, bucket, source, precision, 100_000)
+
+
+def _same(a: PointBatch, b: PointBatch) -> None:
+    assert a.keys == b.keys
+    assert np.array_equal(a.series_index, b.series_index)
+    assert np.array_equal(a.time_us, b.time_us)
+    assert np.array_equal(a.value, b.value)
+    assert a.extra == b.extra is None
+
+
+@pytest.mark.parametrize("precision", ["s", "ms", "us", "ns"])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        FLEET,
+        {"bucket": "farm", "points": FLEET},
+        {"bucket": "farm", "source": "dev", "points": [{"field": "t", "time": 5, "value": 1}]},
+        [{"bucket": "b2", "source": "x", "field": "f", "time": -7, "value": 1e300}],
+    ],
+)
+def test_fast_decode_matches_the_general_decoder(payload: Any, precision: str) -> None:
+    body = json.dumps(payload).encode()
+    fast = _decode_fast(body, "farm", None, precision, 100_000)
+    assert fast is not None
+    _same(fast, _general(body, "farm", precision))
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        [{"source": "a", "field": "t", "time": "2026-11-21T10:00:00Z", "value": 1}],
+        [{"source": "a", "fields": {"t": 1.0}, "time": 5}],
+        [{"source": "a", "field": "t", "time": 5, "value": 1, "latitude": 1, "longitude": 2}],
+        [{"source": "a", "field": "t", "time": 5.5, "value": 1}],
+        [{"field": "t", "time": 5, "value": 1}],  # no source anywhere: refused by the walk
+        [{"source": "a", "field": "", "time": 5, "value": 1}],
+        [{"source": "a", "field": "t", "time": 2**62, "value": 1}],  # overflows microseconds
+    ],
+)
+def test_other_bodies_take_the_general_path(payload: Any) -> None:
+    assert _decode_fast(json.dumps(payload).encode(), "farm", None, "s", 100_000) is None
+
+
+def test_general_path_still_lists_every_bad_point() -> None:
+    body = json.dumps([{"field": "t", "time": 5, "value": 1}, *FLEET, {"field": "t"}]).encode()
+    with pytest.raises(InvalidInput) as caught:
+        decode(body, ndjson=False, bucket="farm", source=None, precision="s", max_points=100)
+    assert [(p.index, p.field) for p in caught.value.problems] == [
+        (0, "source"),
+        (13, "source"),
+        (13, "value"),
+    ]
+
+
+async def test_write_through_the_fast_lane_reads_back(client: httpx.AsyncClient, org: Org) -> None:
+    reply = await client.post(
+        "/v1/write", params={"precision": "s", "bucket": org.bucket}, json=FLEET,
+        headers=org.headers,
+    )  # fmt: skip
+    assert reply.status_code == 200, reply.text
+    assert reply.json() == {"written": 12, "series": 3}
+    assert "X-RateLimit-Limit" in reply.headers
+    reply = await client.get(
+        "/v1/query",
+        params={"bucket": org.bucket, "source": "s1", "order": "asc"},
+        headers=org.headers,
+    )
+    [series] = reply.json()["series"]
+    assert [p["value"] for p in series["points"]] == [0.1, 0.4, 0.7, 1.0]
+    assert series["points"][0]["time"] == "2020-01-01T00:00:00.000000Z"
+
+
+async def test_fast_lane_errors_are_problem_details(client: httpx.AsyncClient, org: Org) -> None:
+    reply = await client.post("/v1/write?precision=s", json=FLEET)
+    assert reply.status_code == 401
+    assert reply.headers["content-type"] == "application/problem+json"
+    assert reply.headers["www-authenticate"] == "Bearer"
+
+    bad = [{"source": "a", "field": "t", "time": 5}, {"source": "a", "time": 5, "value": 1}]
+    reply = await client.post(
+        "/v1/write", params={"bucket": org.bucket, "precision": "s"}, json=bad,
+        headers=org.headers,
+    )  # fmt: skip
+    assert reply.status_code == 400
+    assert [(e["index"], e["field"]) for e in reply.json()["errors"]] == [
+        (0, "value"),
+        (1, "field"),
+    ]
+
+    reply = await client.post(
+        "/v1/write", params={"partial": "maybe"}, json=FLEET, headers=org.headers
+    )
+    assert reply.status_code == 400
+    assert reply.json()["errors"] == [{"field": "partial", "reason": "must be true or false"}]
+
+
+async def test_fast_lane_honours_partial_and_bucket_keys(
+    client: httpx.AsyncClient, org: Org
+) -> None:
+    points = [*FLEET[:2], {"source": "a", "field": "t", "time": 5, "value": 1}]
+    points[2]["time"] = -(2**40)  # before min_time: bad, the others stored
+    reply = await client.post(
+        "/v1/write", params={"bucket": org.bucket, "precision": "s", "partial": "true"},
+        json=points, headers=org.headers,
+    )  # fmt: skip
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["written"] == 2
+    assert reply.json()["rejected"][0]["index"] == 2
+
+    other = await client.post("/v1/buckets", json={"key": "other"}, headers=org.headers)
+    assert other.status_code == 201
+    limited = await org.new_key(client, ["data:write"], bucket="other")
+    reply = await client.post(
+        "/v1/write", params={"bucket": org.bucket, "precision": "s"}, json=FLEET,
+        headers=auth(limited["key"]),
+    )  # fmt: skip
+    assert reply.status_code == 403
+
+
+async def test_concurrent_writes_share_commits_and_all_land(
+    client: httpx.AsyncClient, org: Org
+) -> None:
+    async def one(i: int) -> int:
+        point = [{"source": f"d{i % 5}", "field": "v", "time": 1_600_000_000 + i, "value": i}]
+        reply = await client.post(
+            "/v1/write", params={"bucket": org.bucket, "precision": "s"}, json=point,
+            headers=org.headers,
+        )  # fmt: skip
+        return reply.status_code
+
+    assert set(await asyncio.gather(*(one(i) for i in range(100)))) == {200}
+    reply = await client.get(
+        "/v1/query",
+        params={"bucket": org.bucket, "mode": "aggregate", "aggregate": "count,sum"},
+        headers=org.headers,
+    )
+    rows = [s["aggregates"] for s in reply.json()["series"]]
+    assert sum(r["count"] for r in rows) == 100
+    assert sum(r["sum"] for r in rows) == sum(range(100))
+
+
+async def test_committer_refuses_when_full_and_isolates_failures(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    store = open_store(settings)
+    store.open()
+    committer = Committer(store, queue_size=2, max_points=1_000)
+    committer.start()
+    started, release = threading.Event(), threading.Event()
+
+    def blocking(tx: WriteTx) -> str:
+        started.set()
+        release.wait(10)
+        return "first"
+
+    def failing(tx: WriteTx) -> None:
+        raise InvalidInput("bad job")
+
+    try:
+        first = asyncio.ensure_future(committer.run(blocking))
+        await asyncio.to_thread(started.wait, 10)
+        failed = asyncio.ensure_future(committer.run(failing))
+        await asyncio.sleep(0)  # the task submits its job
+        second = committer.submit(lambda tx: 2)
+        with pytest.raises(Unavailable):
+            await committer.run(lambda tx: 3)
+        release.set()
+        assert await first == "first"
+        with pytest.raises(InvalidInput):
+            await failed
+        assert await asyncio.wrap_future(second) == 2
+    finally:
+        release.set()
+        committer.stop()
+        store.close()
