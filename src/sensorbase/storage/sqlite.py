@@ -7,10 +7,12 @@ its own connection. `sqlite3` exceptions stop here: a locked or busy database be
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
 from itertools import repeat
@@ -42,6 +44,7 @@ from sensorbase.storage.sql import range_clause, simple_select
 from sensorbase.times import now_us
 
 SCHEMA_VERSION = 1
+log = logging.getLogger(__name__)
 
 
 @contextmanager
@@ -587,9 +590,65 @@ def _rowid(cur: sqlite3.Cursor) -> int:
     return cur.lastrowid
 
 
+class _Checkpointer:
+    """Folds the WAL into the database on its own thread and connection (PASSIVE checkpoints,
+    which never block the writer), so that a commit rarely waits for a checkpoint: the
+    writer's automatic checkpoint is off. Woken after commits; runs at most every `every_s`.
+
+    A WAL under constant writes is never wholly copied back by another connection, so it would
+    only grow; once it holds `restart_frames`, the writer itself checkpoints (the little the
+    background left) and its next transaction starts the WAL over."""
+
+    def __init__(
+        self, connect: Callable[[], sqlite3.Connection], every_s: float, restart_frames: int
+    ) -> None:
+        self._connect = connect
+        self.every_s = every_s
+        self.restart_frames = restart_frames
+        self.log_frames = 0  # frames in the WAL at the last checkpoint
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread = threading.Thread(
+            target=self._loop, name="sensorbase-checkpointer", daemon=True
+        )
+        self._thread.start()
+
+    def after_commit(self, writer: sqlite3.Connection) -> None:
+        if self.log_frames >= self.restart_frames:
+            self.log_frames = 0
+            try:
+                writer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            except sqlite3.OperationalError:  # the background one holds the lock: next time
+                pass
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        conn = self._connect()
+        try:
+            while True:
+                self._wake.wait()
+                if self._stopping:
+                    break
+                self._wake.clear()
+                try:
+                    row = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    self.log_frames = int(row[1]) if row else 0
+                except sqlite3.Error as exc:  # retried after the next commit
+                    log.warning("checkpoint failed: %s", exc)
+                time.sleep(self.every_s)
+        finally:
+            conn.close()
+
+
 class SQLiteWriter:
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, after_commit: Callable[[], None]) -> None:
         self.conn = conn
+        self._after_commit = after_commit
 
     def begin(self) -> SQLiteWriteTx:
         with _driver_errors():
@@ -599,6 +658,7 @@ class SQLiteWriter:
     def commit(self) -> None:
         with _driver_errors():
             self.conn.execute("COMMIT")
+        self._after_commit()
 
     def rollback(self) -> None:
         if self.conn.in_transaction:
@@ -613,6 +673,7 @@ class SQLiteStore:
         self._readers: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._writer: sqlite3.Connection | None = None
+        self._checkpointer: _Checkpointer | None = None
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -637,22 +698,29 @@ class SQLiteStore:
                 f"{self.path} has schema version {version}; this Sensorbase knows "
                 f"{SCHEMA_VERSION}: upgrade Sensorbase"
             )
-        # The checkpoint runs on the committer's thread after commits; a larger WAL batches it.
-        conn.execute("PRAGMA wal_autocheckpoint = 10000")
+        # Checkpoints run on their own thread (_Checkpointer), never inside a commit.
+        conn.execute("PRAGMA wal_autocheckpoint = 0")
         self._writer = conn
+        self._checkpointer = _Checkpointer(self._connect, every_s=0.2, restart_frames=4096)
 
     def close(self) -> None:
         with self._lock:
             for conn in self._readers:
                 conn.close()
             self._readers.clear()
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+            self._checkpointer = None
         if self._writer is not None:
-            self._writer.close()
+            self._writer.close()  # the last connection to close checkpoints what is left
             self._writer = None
 
     def writer(self) -> SQLiteWriter:
         assert self._writer is not None, "open() the store first"
-        return SQLiteWriter(self._writer)
+        checkpointer = self._checkpointer
+        assert checkpointer is not None
+        writer = self._writer
+        return SQLiteWriter(writer, lambda: checkpointer.after_commit(writer))
 
     def reader(self) -> SQLiteReader:
         conn = getattr(self._local, "conn", None)
