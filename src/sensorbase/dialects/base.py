@@ -20,6 +20,7 @@ from sensorbase.services import Services
 ErrorRenderer = Callable[[SensorbaseError], Response]
 Endpoint = Callable[[Request], Awaitable[Response]]
 REQUESTS = Counter("sensorbase_requests", "HTTP requests answered", ["dialect", "status"])
+_counters: dict[tuple[str, int], Any] = {}  # labels() looked up once per (dialect, status)
 
 
 def services(request: Request) -> Services:
@@ -52,7 +53,12 @@ async def answer(name: str, render: ErrorRenderer, request: Request, call: Endpo
     rate: RateState | None = getattr(request.state, "rate", None)
     if rate is not None:
         response.headers.update(rate.headers())
-    REQUESTS.labels(name, str(response.status_code)).inc()
+    counter = _counters.get((name, response.status_code))
+    if counter is None:
+        counter = _counters[(name, response.status_code)] = REQUESTS.labels(
+            name, str(response.status_code)
+        )
+    counter.inc()
     return response
 
 

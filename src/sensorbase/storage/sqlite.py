@@ -13,6 +13,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from importlib import resources
 from itertools import repeat
@@ -250,10 +251,80 @@ class SQLiteQueries:
         return rows.source(row) if row else None
 
 
+_PARALLEL_SCAN_ROWS = 50_000  # an aggregate over more rows than this is split across threads
+
+
+class _Scanner:
+    """Threads that scan parts of a long aggregate at once, each on its own connection:
+    SQLite runs one query on one core, and releases the GIL while it runs."""
+
+    def __init__(self, reader: Callable[[], SQLiteReader], parts: int) -> None:
+        self.parts = parts
+        self._reader = reader
+        self._pool = ThreadPoolExecutor(parts - 1, thread_name_prefix="sensorbase-scan")
+
+    def submit(self, series_id: int, lo: int, hi: int) -> Future[tuple[Any, ...]]:
+        return self._pool.submit(lambda: self._reader().simple_part(series_id, lo, hi))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+
 class SQLiteReader(SQLiteQueries):
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: Path, scanner: _Scanner | None = None):
         self.conn = conn
         self.path = path
+        self._scanner = scanner
+
+    def simple_part(self, series_id: int, lo: int, hi: int) -> tuple[Any, ...]:
+        """min, max, sum and count of the values in [lo, hi)."""
+        row = self.conn.execute(
+            "SELECT min(value), max(value), sum(value), count(*) FROM points "
+            "WHERE series_id = ? AND time_us >= ? AND time_us < ?",
+            (series_id, lo, hi),
+        ).fetchone()
+        return tuple(row)
+
+    def _parallel_simple(
+        self, series_id: int, time_range: TimeRange, names: list[str]
+    ) -> list[Any] | None:
+        """The simple aggregates of a long range, its time span cut into equal parts scanned
+        at once; None when the range holds too few rows to be worth it."""
+        scanner = self._scanner
+        if scanner is None:
+            return None
+        where, params = range_clause(time_range)
+        probe = self.conn.execute(
+            f"SELECT 1 FROM points WHERE series_id = ?{where} ORDER BY time_us LIMIT 1 OFFSET ?",
+            [series_id, *params, _PARALLEL_SCAN_ROWS],
+        ).fetchone()
+        if probe is None:
+            return None
+        # Two index probes (one query asking min and max together would scan every row).
+        first, last = (
+            self.conn.execute(
+                f"SELECT time_us FROM points WHERE series_id = ?{where} "
+                f"ORDER BY time_us {direction} LIMIT 1",
+                [series_id, *params],
+            ).fetchone()[0]
+            for direction in ("ASC", "DESC")
+        )
+        lo, hi = first, last + 1  # within the range, so the parts cover exactly its points
+        n = scanner.parts
+        edges = [lo + (hi - lo) * k // n for k in range(n + 1)]
+        others = [scanner.submit(series_id, edges[k], edges[k + 1]) for k in range(1, n)]
+        parts = [self.simple_part(series_id, edges[0], edges[1])] + [f.result() for f in others]
+        filled = [p for p in parts if p[3]]
+        count = sum(p[3] for p in parts)
+        total = sum(p[2] for p in filled) if filled else None
+        combined: dict[str, Any] = {
+            "min": min(p[0] for p in filled) if filled else None,
+            "max": max(p[1] for p in filled) if filled else None,
+            "sum": total,
+            "avg": total / count if filled and total is not None else None,
+            "count": count,
+        }
+        return [combined[name] for name in names]
 
     def read_range(
         self,
@@ -293,9 +364,11 @@ class SQLiteReader(SQLiteQueries):
     ) -> AggregateRow:
         where, params = range_clause(time_range)
         names, select = simple_select(aggregates)
-        row = self.conn.execute(
-            f"SELECT {select} FROM points WHERE series_id = ?{where}", [series_id, *params]
-        ).fetchone()
+        row = self._parallel_simple(series_id, time_range, names) if names else None
+        if row is None:
+            row = self.conn.execute(
+                f"SELECT {select} FROM points WHERE series_id = ?{where}", [series_id, *params]
+            ).fetchone()
         values: dict[str, float | int | None] = dict(zip(names, row, strict=False))
         for name, direction in (("first", "ASC"), ("last", "DESC")):
             if name in aggregates:
@@ -734,6 +807,7 @@ class SQLiteStore:
         self._lock = threading.Lock()
         self._writer: sqlite3.Connection | None = None
         self._checkpointer: _Checkpointer | None = None
+        self._scanner: _Scanner | None = None
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -764,6 +838,9 @@ class SQLiteStore:
         self._checkpointer = _Checkpointer(self._connect, every_s=0.2, restart_frames=4096)
 
     def close(self) -> None:
+        if self._scanner is not None:
+            self._scanner.close()
+            self._scanner = None
         with self._lock:
             for conn in self._readers:
                 conn.close()
@@ -790,4 +867,9 @@ class SQLiteStore:
             self._local.conn = conn
             with self._lock:
                 self._readers.append(conn)
-        return SQLiteReader(conn, self.path)
+        if self._scanner is None:
+            with self._lock:
+                if self._scanner is None:
+                    parts = max(2, min(4, os.cpu_count() or 1))
+                    self._scanner = _Scanner(self.reader, parts)
+        return SQLiteReader(conn, self.path, self._scanner)
