@@ -824,9 +824,18 @@ class SQLiteStore:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version == 0:
             schema = resources.files("sensorbase.storage").joinpath("schema_sqlite.sql")
-            conn.executescript(
-                "BEGIN;" + schema.read_text() + f"PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-            )
+            try:
+                conn.executescript(
+                    "BEGIN IMMEDIATE;"
+                    + schema.read_text()
+                    + f"PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+                )
+            except sqlite3.OperationalError:
+                # Another process (uvicorn --workers N) created it first: then all is well.
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                    raise
         elif version > SCHEMA_VERSION:
             raise SensorbaseError(
                 f"{self.path} has schema version {version}; this Sensorbase knows "
