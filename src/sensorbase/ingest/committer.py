@@ -36,7 +36,7 @@ class _Job:
 
 class Committer:
     def __init__(
-        self, store: Store, *, queue_size: int, max_points: int, max_delay_s: float = 0.005
+        self, store: Store, *, queue_size: int, max_points: int, max_delay_s: float = 0.025
     ) -> None:
         self.store = store
         self.max_points = max_points
