@@ -90,7 +90,9 @@ class Tokens:
         except jwt.ExpiredSignatureError:
             raise Unauthorized("the access token has expired") from None
         except jwt.PyJWTError:
-            raise Unauthorized("the credential is neither an API key nor a valid access token") from None
+            raise Unauthorized(
+                "the credential is neither an API key nor a valid access token"
+            ) from None
         if claims.get("typ") != "at" or not isinstance(claims.get("sub"), str):
             raise Unauthorized("the access token is not valid")
         return principal_of(self.keys.active(claims["sub"]))

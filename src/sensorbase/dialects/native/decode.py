@@ -99,9 +99,13 @@ def _columns(
     for i, p in enumerate(points):
         b, s = p.bucket or bucket, p.source or source
         if not b:
-            problems.append(Problem("is required (in the point, the body or ?bucket=)", "bucket", i))
+            problems.append(
+                Problem("is required (in the point, the body or ?bucket=)", "bucket", i)
+            )
         if not s:
-            problems.append(Problem("is required (in the point, the body or ?source=)", "source", i))
+            problems.append(
+                Problem("is required (in the point, the body or ?source=)", "source", i)
+            )
         if p.fields is not None:
             if p.field is not None or p.value is not None:
                 problems.append(Problem("give either 'fields' or 'field' and 'value'", "fields", i))
