@@ -736,3 +736,13 @@ async def test_the_native_api_under_v1_is_untouched(client: httpx.AsyncClient) -
         reply = await client.request(method, path)
         assert reply.status_code == 401
         assert reply.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize("signals", [[], {}])
+async def test_an_empty_push_is_processed_and_stores_nothing(
+    client: httpx.AsyncClient, org: Org, device: str, signals: Any
+) -> None:
+    reply = await _push(client, org.admin, {"device": device, "signals": signals})
+    assert reply.status_code == 200, reply.text
+    assert reply.json() == PROCESSED
+    assert await _points(client, org) == {}
