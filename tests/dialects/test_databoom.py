@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from sensorbase.dialects import databoom
+from sensorbase.dialects.databoom import push as push_module
 from sensorbase.times import format_us, now_us, parse_iso_us
 from tests.conftest import Org, auth
 
@@ -746,3 +747,56 @@ async def test_an_empty_push_is_processed_and_stores_nothing(
     assert reply.status_code == 200, reply.text
     assert reply.json() == PROCESSED
     assert await _points(client, org) == {}
+
+
+async def test_a_signal_date_is_the_default_of_its_values(
+    client: httpx.AsyncClient, org: Org, device: str
+) -> None:
+    body = {
+        "device": device,
+        "date": "2022-06-01T12:00:00Z",
+        "signals": {
+            "t": {"date": "2022-06-02T00:00:00Z", "history": [{"value": 1}]},
+            "u": {"history": [{"value": 2}]},
+        },
+    }
+    assert (await _push(client, org.admin, body)).status_code == 200
+    body = {
+        "device": device,
+        "date": "2022-06-01T12:00:00Z",
+        "signals": [{"name": "v", "value": 3, "date": "2022-06-03T00:00:00Z"}],
+    }
+    assert (await _push(client, org.admin, body)).status_code == 200
+    assert await _points(client, org) == {
+        "t": [("2022-06-02T00:00:00.000000Z", 1.0)],
+        "u": [("2022-06-01T12:00:00.000000Z", 2.0)],
+        "v": [("2022-06-03T00:00:00.000000Z", 3.0)],
+    }
+
+
+ACCEPTED = [
+    LIST_SAMPLE,
+    HISTORY_SAMPLE,
+    {"device": DEVICE, "signals": {"t": {"value": 1, "date": 1524479160996}}},
+    {"device": DEVICE, "signals": [{"name": "t", "history": [{"value": 1}], "date": "2019-01-01"}]},
+    {"device": DEVICE, "signals": [{"name": "t", "history": [{"value": 1}], "value": 2}]},
+    {"device": DEVICE, "signals": {"t": {"history": [{"value": 1}], "value": 2}}},
+    {
+        "device": DEVICE,
+        "date": "March 23 2018",
+        "signals": {"t": {"history": [{"date": d, "value": i} for i, (d, _) in enumerate(DATES)]}},
+    },
+]
+
+
+@pytest.mark.parametrize("body", ACCEPTED)
+def test_the_fast_path_and_the_walker_agree(body: dict[str, Any]) -> None:
+    """A push the typed fast path accepts decodes to the same columns through the item-by-item
+    walker that names problems (the path a refused push takes)."""
+    raw = json.dumps(body).encode()
+    fast = push_module._fast(raw, received_us=123)
+    walked = push_module._Decoder(received_us=123).decode(raw)
+    assert fast == walked
+    assert [fast.where(i) for i in range(len(fast.value))] == [
+        walked.where(i) for i in range(len(walked.value))
+    ]

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any
 
 from dateutil import parser as dateparser
-
-from sensorbase.times import datetime_to_us
 
 # The zone names JavaScript's date parser knows; other names are refused, not guessed.
 _ZONE_HOURS = {
@@ -29,6 +28,8 @@ _COMMENT = re.compile(r"\s*\([^)]*\)\s*$")
 # Parsed twice with different defaults: a string that lacks a year or a month shows it.
 _DEFAULT_A = datetime(2000, 1, 1)
 _DEFAULT_B = datetime(2001, 2, 1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
 
 
 def _zone(name: str | None, offset_s: int | None) -> tzinfo | None:
@@ -51,7 +52,7 @@ def parse_date(text: str) -> int:
         moment = _parse_loose(text, stripped)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return datetime_to_us(moment)
+    return (moment - _EPOCH) // _US
 
 
 def _parse_loose(text: str, stripped: str) -> datetime:
@@ -83,3 +84,23 @@ def date_us(value: Any, cache: dict[str, int]) -> int:
     if type(value) in (int, float):
         raise ValueError(f"{value!r} is not a number of milliseconds JavaScript accepts")
     raise ValueError("must be a date string or a number of milliseconds since 1970")
+
+
+def dates_us(values: Iterable[Any]) -> dict[Any, int]:
+    """Each of the distinct JSON dates `values` to UTC microseconds; ValueError at a bad one.
+    ISO 8601 strings (the common case) take a short path."""
+    out: dict[Any, int] = {}
+    fromisoformat = datetime.fromisoformat
+    for value in values:
+        if type(value) is str:
+            try:
+                moment = fromisoformat(value)
+            except ValueError:
+                out[value] = parse_date(value)
+                continue
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+            out[value] = (moment - _EPOCH) // _US
+        else:
+            out[value] = date_us(value, {})
+    return out

@@ -115,12 +115,16 @@ def _window(body: ChartBody) -> TimeRange:
     return TimeRange(start, end + 1 if end is not None else None)  # endDate is inclusive
 
 
+def _is_id(text: str) -> bool:
+    return text.isascii() and text.isdigit() and len(text) < 19
+
+
 def _refs(reader: Reader, who: Principal, ids: list[str | int]) -> list[SeriesRef]:
     """The series the ids name, if the principal may read them; else one 404 naming them all."""
     refs, missing = [], []
     for raw in ids:
         text = str(raw)
-        series = reader.get_series(int(text)) if text.isdigit() and len(text) < 19 else None
+        series = reader.get_series(int(text)) if _is_id(text) else None
         source = reader.get_source_by_id(who.org_id, series.source_id) if series else None
         bucket = reader.get_bucket_by_id(who.org_id, source.bucket_id) if source else None
         if (
