@@ -249,7 +249,9 @@ class _Refused(Exception):
 def _takes_history(position: int | None, has_history: bool, has_value: bool) -> bool:
     """A history-form signal reads `history` unless it has only a `value`; a list-form entry
     reads `value` unless it has only a `history`."""
-    return has_history and not has_value if position is not None else has_history or not has_value
+    if position is None:
+        return has_history or not has_value
+    return has_history and not has_value
 
 
 def _fast(body: bytes, received_us: int) -> Push:
