@@ -800,3 +800,14 @@ def test_the_fast_path_and_the_walker_agree(body: dict[str, Any]) -> None:
     assert [fast.where(i) for i in range(len(fast.value))] == [
         walked.where(i) for i in range(len(walked.value))
     ]
+
+
+async def test_the_openapi_document_lists_the_databoom_operations(
+    client: httpx.AsyncClient,
+) -> None:
+    reply = await client.get("/openapi.json")
+    assert reply.status_code == 200
+    paths = reply.json()["paths"]
+    assert "post" in paths["/v1/signals/push"]
+    assert "get" in paths["/v1/signals"]
+    assert "post" in paths["/v1/chart"]
