@@ -31,6 +31,7 @@ class WriteOptions:
     create_sources: bool = True  # an unknown source is created (else: NotFound)
     allowed_bucket_id: int | None = None  # a key limited to one bucket
     series_meta: dict[SeriesKey, dict[str, Any]] = field(default_factory=dict)  # on creation
+    # (a string 'unit' in a series' meta also becomes the series' unit)
     source_field: str = "source"  # how problems name the source (a dialect's own word)
 
 
@@ -153,7 +154,11 @@ class Ingest:
             if not allowed:
                 continue
             units = {
-                f: (source.schema[f].unit if source.schema and f in source.schema else None)
+                f: (
+                    source.schema[f].unit
+                    if source.schema and f in source.schema
+                    else _meta_unit(options.series_meta.get(SeriesKey(bucket_key, source_key, f)))
+                )
                 for f in allowed
             }
             metas = {
@@ -195,3 +200,9 @@ class Ingest:
             series=len(np.unique(resolved_batch.series_id)),
         )
         return WriteOutcome(receipt, problems), learned
+
+
+def _meta_unit(meta: dict[str, Any] | None) -> str | None:
+    """The unit a dialect gave in a new series' meta, if it is a string."""
+    unit = (meta or {}).get("unit")
+    return unit if isinstance(unit, str) else None
