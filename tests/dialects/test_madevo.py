@@ -529,3 +529,26 @@ async def test_api_key_refresh_gives_an_access_token(client: httpx.AsyncClient, 
     assert reply.status_code == 200, reply.text
     reply = await client.post(INSERT, json=sample(), headers=auth(reply.json()["token"]))
     assert reply.status_code == 200, reply.text
+
+
+async def test_values_that_are_not_numbers_or_strings(client: httpx.AsyncClient, org: Org) -> None:
+    await datasource(client, org)
+    body = {
+        "datasource_id": "67890",
+        "data": [
+            {"timestamp": "2025-01-01T10:00:00Z", "sensor_id": True, "temperature": 1},
+            {"timestamp": "2025-01-01T11:00:00Z", "sensor_id": "S1", "": 2, "ok": 1},
+            {"timestamp": "2025-01-01T12:00:00Z", "sensor_id": "S1", "zone": "A"},
+            {"timestamp": "2025-01-01T13:00:00Z", "sensor_id": "S1", "temperature": [1]},
+        ],
+    }
+    reply = await client.post(INSERT, json=body, headers=await writer(client, org))
+    assert reply.status_code == 422, reply.text
+    assert [(d["row"], d.get("column")) for d in reply.json()["details"]] == [
+        (0, "sensor_id"),
+        (1, ""),
+        (2, None),
+        (3, "temperature"),
+    ]
+    assert "holds no metric" in reply.json()["details"][2]["reason"]
+    assert await schema(client, org) is None

@@ -72,6 +72,9 @@ def observe(records: list[Any]) -> Observed:
         for name, value in record.items():
             if name == TIMESTAMP or value is None:
                 continue
+            if not name.strip():
+                problems.append(Problem("a column name must not be empty", name, i))
+                continue
             column = columns.get(name)
             if column is None:
                 column = columns[name] = Column(i)
