@@ -3,6 +3,7 @@ tenancy, limits, login and token refresh; accepted rows are read back through th
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -552,3 +553,31 @@ async def test_values_that_are_not_numbers_or_strings(client: httpx.AsyncClient,
     ]
     assert "holds no metric" in reply.json()["details"][2]["reason"]
     assert await schema(client, org) is None
+
+
+async def test_concurrent_first_inserts_agree_on_one_schema(
+    client: httpx.AsyncClient, org: Org
+) -> None:
+    """Two first inserts that type a column differently: one wins, the other stores nothing."""
+    await datasource(client, org)
+    headers = await writer(client, org)
+
+    def body(zone: Any, hour: int) -> dict[str, Any]:
+        return {
+            "datasource_id": "67890",
+            "data": [{"timestamp": f"2025-01-01T{hour:02d}:00:00Z", "level": 1, "zone": zone}],
+        }
+
+    replies = await asyncio.gather(
+        client.post(INSERT, json=body("A", 1), headers=headers),
+        client.post(INSERT, json=body(5, 2), headers=headers),
+    )
+    statuses = sorted(r.status_code for r in replies)
+    assert statuses[0] == 200 and statuses[1] in (409, 422), [r.text for r in replies]
+    stored = await points(client, org, "67890", "67890", "level")
+    assert len(stored) == 1
+    won_with_text = replies[0].status_code == 200
+    assert (await schema(client, org))["columns"]["zone"] == (
+        "string" if won_with_text else "number"
+    )
+    assert stored[0]["time"].startswith("2025-01-01T01" if won_with_text else "2025-01-01T02")
