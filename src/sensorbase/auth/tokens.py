@@ -74,7 +74,13 @@ class Tokens:
         access_exp = now + self.access_ttl_s * 1_000_000
         refresh_exp = now + self.refresh_ttl_s * 1_000_000
         access = jwt.encode(
-            {"sub": key_id, "iat": now // 1_000_000, "exp": access_exp // 1_000_000, "typ": "at"},
+            {
+                "sub": key_id,
+                "iat": now // 1_000_000,
+                "exp": access_exp // 1_000_000,
+                "typ": "at",
+                "jti": secrets.token_urlsafe(12),  # two tokens of one second still differ
+            },
             self._secret,
             algorithm=ALGORITHM,
         )

@@ -33,6 +33,7 @@ class QueryService:
 
     def run(self, reader: Reader, series: list[SeriesRef], spec: QuerySpec) -> QueryResult:
         limit = spec.limit if spec.limit is not None else self.default_limit
+        limit = min(limit, self.max_result_points) if spec.limit is None else limit
         if limit > self.max_result_points:
             raise invalid(
                 [Problem(f"may be at most {self.max_result_points}", "limit")],
