@@ -443,6 +443,7 @@ async def test_login_insert_refresh(client: httpx.AsyncClient, org: Org) -> None
     reply = await client.post("/restapi/refresh-token", headers=auth(token))
     assert reply.status_code == 200, reply.text
     fresh = reply.json()["token"]
+    assert fresh != token
     body = {
         "datasource_id": "67890",
         "data": [{"timestamp": "2025-01-01T13:00:00Z", "metric": "temperature", "value": 23}],

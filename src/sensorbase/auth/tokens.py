@@ -132,7 +132,13 @@ class Tokens:
     def _sign(self, subject: str, kind: str) -> tuple[str, int]:
         now = now_us()
         expires = now + self.access_ttl_s * 1_000_000
-        claims = {"sub": subject, "iat": now // 1_000_000, "exp": expires // 1_000_000, "typ": kind}
+        claims = {
+            "sub": subject,
+            "iat": now // 1_000_000,
+            "exp": expires // 1_000_000,
+            "typ": kind,
+            "jti": secrets.token_urlsafe(12),  # two tokens of one second still differ
+        }
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM), expires
 
     def _user_principal(self, subject: str) -> Principal:
