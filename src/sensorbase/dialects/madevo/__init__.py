@@ -162,7 +162,7 @@ async def login(request: Request) -> dict[str, Any]:
     if problems:
         raise refuse(problems, InvalidInput)
     email, password = str(body["email"]), str(body["password"])
-    request.state.rate = svc.rate.hit(f"login:{email.lower()}")  # slows password guessing
+    request.state.rate = svc.rate.hit(f"login:{email.lower()}")  # limited per email, like a key
     user = await svc.read(lambda r: check_password(r, email, password))
     token, _ = svc.tokens.user_token(user)
     return {"token": token, "expires_in": svc.tokens.access_ttl_s}

@@ -141,6 +141,7 @@ def plan(schema: Schema, seen: Observed, records: list[Any], source_id: str) -> 
     def bad(rows: list[int], name: str, reason: str) -> None:
         for row in rows:
             shown = encode.encode(records[row][name]).decode()
+            shown = shown if len(shown) <= 60 else shown[:57] + "..."
             problems.append(Problem(f"{reason}; got {shown}", name, row))
 
     for name, column in seen.columns.items():
