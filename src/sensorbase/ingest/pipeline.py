@@ -8,6 +8,7 @@ honouring a source's declared schema), and appends the points inside the next gr
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +34,9 @@ class WriteOptions:
     series_meta: dict[SeriesKey, dict[str, Any]] = field(default_factory=dict)  # on creation
     # (a string 'unit' in a series' meta also becomes the series' unit)
     source_field: str = "source"  # how problems name the source (a dialect's own word)
+    # Runs first inside the write's own transaction (e.g. a dialect's schema check and update);
+    # raising refuses the write and undoes what it did.
+    in_tx: Callable[[WriteTx], None] | None = None
 
 
 @dataclass(slots=True)
@@ -91,6 +95,8 @@ class Ingest:
                 cached.append(self._series.get((org_id, key.bucket, key.source, key.field)))
 
         def job(tx: WriteTx) -> tuple[WriteOutcome, dict[_CacheKey, tuple[int, int]]]:
+            if options.in_tx is not None:
+                options.in_tx(tx)
             return self._resolve_and_append(tx, org_id, batch, cached, bad, problems, options)
 
         outcome, learned = await self.committer.run(job, points=len(batch))
