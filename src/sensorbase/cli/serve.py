@@ -1,0 +1,128 @@
+"""`sensorbase serve`: the server under uvicorn (uvloop, httptools).
+
+Settings come from the environment (SENSORBASE_*, see docs/configuration.md) through
+`Settings`; the flags override them. With --workers N > 1 uvicorn starts N processes that each
+build the app from `sensorbase.app:create_app`, so the flags travel as SENSORBASE_* variables.
+On first start the app's lifespan logs the bootstrap admin key once; `FirstStartHandler`
+prints that record as a banner on stderr so that it stands out of the server's log.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import typer
+import uvicorn
+from pydantic import ValidationError
+from rich.console import Console
+from rich.markup import escape
+from uvicorn.config import LOGGING_CONFIG
+
+from sensorbase import __version__
+from sensorbase.cli.client import CliError, stderr
+from sensorbase.settings import Settings
+
+commands = typer.Typer()
+
+
+class FirstStartHandler(logging.StreamHandler):
+    """Log records of the `sensorbase` logger on stderr; the one that carries the bootstrap
+    key (`extra={"bootstrap_key": ...}`) as a banner, the key alone on its own unwrapped line."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        key = getattr(record, "bootstrap_key", None)
+        if key is None:
+            super().emit(record)
+            return
+        org = getattr(record, "bootstrap_org", "default")
+        console = Console(file=self.stream, highlight=False)
+        console.rule("[bold yellow]Sensorbase first start[/]", style="yellow")
+        console.print(
+            f"Created organisation [bold]{escape(str(org))}[/] and its admin key "
+            "(also server admin).\n[bold yellow]This key is shown ONCE.[/] Store it now:\n"
+        )
+        console.print(f"    {key}\n", soft_wrap=True)
+        console.print("For the CLI:", soft_wrap=True)
+        console.print(f"    export SENSORBASE_KEY={key}", soft_wrap=True)
+        console.rule(style="yellow")
+        self.flush()
+
+
+def logging_config(level: str) -> dict[str, Any]:
+    """uvicorn's logging, plus the `sensorbase` logger through FirstStartHandler."""
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["handlers"]["sensorbase"] = {
+        "()": f"{__name__}.FirstStartHandler",
+        "formatter": "default",
+        "stream": "ext://sys.stderr",
+    }
+    config["loggers"]["sensorbase"] = {
+        "handlers": ["sensorbase"],
+        "level": level.upper(),
+        "propagate": False,
+    }
+    return config
+
+
+def settings_from(overrides: dict[str, Any]) -> Settings:
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        items = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        raise CliError("invalid settings (flags or SENSORBASE_* variables)", items=items) from None
+
+
+@commands.command(rich_help_panel="Server")
+def serve(
+    host: str | None = typer.Option(
+        None,
+        help="Address to listen on.  [default: SENSORBASE_HOST or 127.0.0.1]",
+        show_default=False,
+    ),
+    port: int | None = typer.Option(
+        None, help="Port.  [default: SENSORBASE_PORT or 8000]", show_default=False
+    ),
+    data_dir: Path | None = typer.Option(
+        None,
+        help="Directory of the embedded SQLite store.  [default: SENSORBASE_DATA_DIR or ./data]",
+        show_default=False,
+    ),
+    database_url: str | None = typer.Option(
+        None,
+        help="postgresql://... to use PostgreSQL instead of SQLite.  "
+        "[default: SENSORBASE_DATABASE_URL]",
+        show_default=False,
+    ),
+    workers: int = typer.Option(1, min=1, help="Server processes."),
+    access_log: bool = typer.Option(True, help="Log every request (stdout)."),
+) -> None:
+    """Run the Sensorbase server.
+
+    Settings come from SENSORBASE_* variables (docs/configuration.md); these flags override
+    them."""
+    flags = {"host": host, "port": port, "data_dir": data_dir, "database_url": database_url}
+    overrides = {name: value for name, value in flags.items() if value is not None}
+    settings = settings_from(overrides)
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "log_config": logging_config(settings.log_level),
+        "log_level": settings.log_level.lower(),
+        "access_log": access_log,
+    }
+    store = "PostgreSQL" if settings.database_url else f"SQLite in {settings.data_dir.resolve()}"
+    stderr.print(f"Sensorbase {__version__}: {store}", soft_wrap=True)
+    if workers > 1:
+        # Every worker builds its own app from the environment.
+        os.environ.update({f"SENSORBASE_{k.upper()}": str(v) for k, v in overrides.items()})
+        uvicorn.run("sensorbase.app:create_app", factory=True, workers=workers, **options)
+    else:
+        from sensorbase.app import create_app
+
+        uvicorn.run(create_app(settings), **options)
