@@ -79,7 +79,7 @@ def error_from(reply: httpx.Response, *, has_key: bool) -> CliError:
     title = str(problem.get("title") or reply.reason_phrase)
     detail = str(problem.get("detail") or "")
     errors = problem.get("errors") or []
-    items = [describe(e) for e in errors if isinstance(e, dict)]
+    items = list(dict.fromkeys(describe(e) for e in errors if isinstance(e, dict)))
     if len(items) == 1 and items[0] == detail:
         items = []
     hint = None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import typer
 
-from sensorbase.auth.keys import split_token
 from sensorbase.cli.client import CliError, api, session
 from sensorbase.cli.output import record, show, stderr
 
@@ -28,6 +27,8 @@ def token(
 
     Prints the access token alone on stdout; under --json the whole reply, with the refresh
     token."""
+    from sensorbase.auth.keys import split_token  # here: importing auth costs 0.3 s
+
     current = session(ctx)
     if refresh is not None:
         form = {"grant_type": "refresh_token", "refresh_token": refresh}

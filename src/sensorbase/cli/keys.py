@@ -35,7 +35,7 @@ def create_key(
 ) -> None:
     """Create a key. The key is printed once, alone on stdout; store it then."""
     reply = api(ctx).post("/v1/keys", {"name": name, "scopes": scope, "bucket": bucket})
-    secret(ctx, reply, "key")
+    secret(ctx, reply)
 
 
 @commands.command("revoke")

@@ -60,4 +60,4 @@ def org_key(
     """Create a key in an organisation (by default its admin key). Shown once."""
     body = {"name": name, "scopes": scope, "bucket": bucket}
     reply = api(ctx).post(f"/v1/orgs/{quote(org, safe='')}/keys", body)
-    secret(ctx, reply, f"key of organisation '{org}'")
+    secret(ctx, reply, f" in organisation '{org}'")

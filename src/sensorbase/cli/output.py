@@ -34,7 +34,9 @@ def cell(value: Any) -> str:
 def table(
     rows: Iterable[dict[str, Any]], columns: Sequence[str], title: str | None = None
 ) -> Table:
-    out = Table(*columns, title=title, title_justify="left", header_style="bold")
+    out = Table(title=title, title_justify="left", header_style="bold")
+    for name in columns:
+        out.add_column(name, overflow="fold")  # a long id or time wraps; it is never cut
     for row in rows:
         out.add_row(*(escape(cell(row.get(c))) for c in columns))
     return out
@@ -42,7 +44,9 @@ def table(
 
 def record(item: dict[str, Any], title: str | None = None) -> Table:
     """One object as a two-column table; nested mappings flattened as `stats.points`."""
-    out = Table("", "", title=title, title_justify="left", show_header=False, box=None)
+    out = Table(title=title, title_justify="left", show_header=False, box=None)
+    out.add_column(overflow="fold")
+    out.add_column(overflow="fold")
     for name, value in item.items():
         if isinstance(value, dict) and value and name != "meta":
             for inner, v in value.items():
@@ -81,7 +85,7 @@ def done(ctx: typer.Context, data: dict[str, Any], message: str) -> None:
         stderr.print(message)
 
 
-def secret(ctx: typer.Context, reply: dict[str, Any], what: str) -> None:
+def secret(ctx: typer.Context, reply: dict[str, Any], where: str = "") -> None:
     """A newly created key: its token alone on stdout (`KEY=$(sensorbase keys create ...)`),
     and on stderr the reminder that it is shown once."""
     if session(ctx).as_json:
@@ -90,7 +94,7 @@ def secret(ctx: typer.Context, reply: dict[str, Any], what: str) -> None:
     scopes = ", ".join(reply.get("scopes", []))
     limit = f" in bucket '{reply['bucket']}'" if reply.get("bucket") else ""
     stderr.print(
-        f"Created {what} '{escape(str(reply.get('name')))}' (id {reply.get('id')}, "
+        f"Created key '{escape(str(reply.get('name')))}'{escape(where)} (id {reply.get('id')}, "
         f"scopes {scopes}{limit}). [bold yellow]It is shown once; store it now:[/]"
     )
     typer.echo(reply["key"])

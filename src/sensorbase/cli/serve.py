@@ -13,18 +13,17 @@ import copy
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-import uvicorn
-from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
-from uvicorn.config import LOGGING_CONFIG
 
 from sensorbase import __version__
 from sensorbase.cli.client import CliError, stderr
-from sensorbase.settings import Settings
+
+if TYPE_CHECKING:  # the server's modules load only when `serve` runs: client commands start fast
+    from sensorbase.settings import Settings
 
 commands = typer.Typer()
 
@@ -54,6 +53,8 @@ class FirstStartHandler(logging.StreamHandler):
 
 def logging_config(level: str) -> dict[str, Any]:
     """uvicorn's logging, plus the `sensorbase` logger through FirstStartHandler."""
+    from uvicorn.config import LOGGING_CONFIG
+
     config = copy.deepcopy(LOGGING_CONFIG)
     config["handlers"]["sensorbase"] = {
         "()": f"{__name__}.FirstStartHandler",
@@ -69,6 +70,10 @@ def logging_config(level: str) -> dict[str, Any]:
 
 
 def settings_from(overrides: dict[str, Any]) -> Settings:
+    from pydantic import ValidationError
+
+    from sensorbase.settings import Settings
+
     try:
         return Settings(**overrides)
     except ValidationError as exc:
@@ -104,6 +109,8 @@ def serve(
 
     Settings come from SENSORBASE_* variables (docs/configuration.md); these flags override
     them."""
+    import uvicorn
+
     flags = {"host": host, "port": port, "data_dir": data_dir, "database_url": database_url}
     overrides = {name: value for name, value in flags.items() if value is not None}
     settings = settings_from(overrides)

@@ -29,6 +29,17 @@ commands = typer.Typer(
 COLUMNS = ["key", "name", "schema", "meta", "created"]
 
 
+def readable(source: dict[str, Any]) -> dict[str, Any]:
+    """A source for a table: its schema as the --schema specs that declare it."""
+    schema = source.get("schema")
+    if not schema:
+        return source
+    specs = [
+        f"{n}:{f.get('type') or ''}:{f.get('unit') or ''}".rstrip(":") for n, f in schema.items()
+    ]
+    return {**source, "schema": specs}
+
+
 def _path(bucket: str, source: str | None = None) -> str:
     path = f"/v1/buckets/{quote(bucket, safe='')}/sources"
     return path if source is None else f"{path}/{quote(source, safe='')}"
@@ -74,7 +85,7 @@ def list_sources(
 ) -> None:
     """List the sources of a bucket."""
     reply = api(ctx).get(_path(bucket), {"limit": limit, "offset": offset})
-    show(ctx, reply, table(reply["sources"], COLUMNS))
+    show(ctx, reply, table([readable(s) for s in reply["sources"]], COLUMNS))
     paged(ctx, reply, "sources")
 
 
@@ -106,7 +117,7 @@ def create_source(
         "schema": read_schema(schema, schema_file),
     }
     reply = api(ctx).post(_path(bucket), body)
-    show(ctx, reply, table([reply], COLUMNS, "Created source"))
+    show(ctx, reply, table([readable(reply)], COLUMNS, "Created source"))
 
 
 @commands.command("show")
@@ -118,7 +129,7 @@ def show_source(
     """A source, with its schema and the fields it has series for."""
     reply = api(ctx).get(_path(bucket, key))
     fields = reply.get("fields", [])
-    summary = {k: v for k, v in reply.items() if k != "fields"}
+    summary = {k: v for k, v in readable(reply).items() if k != "fields"}
     show(ctx, reply, record(summary), table(fields, ["field", "unit", "meta"], "Series"))
 
 
