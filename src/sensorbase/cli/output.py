@@ -4,6 +4,7 @@ otherwise rich tables. Messages meant for a person go to stderr, so stdout stays
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -14,8 +15,13 @@ from rich.table import Table
 
 from sensorbase.cli.client import session
 
-stdout = Console(highlight=False)
 stderr = Console(stderr=True, highlight=False)
+
+
+def stdout() -> Console:
+    """A console on the current stdout: the terminal's width, or unbounded when piped or
+    redirected, so that no table cell is folded in a file."""
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 1_000_000)
 
 
 def cell(value: Any) -> str:
@@ -66,7 +72,7 @@ def show(ctx: typer.Context, data: Any, *renderables: Any) -> None:
         emit_json(data)
         return
     for item in renderables:
-        stdout.print(item)
+        stdout().print(item)
 
 
 def paged(ctx: typer.Context, reply: dict[str, Any], noun: str) -> None:

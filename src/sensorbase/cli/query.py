@@ -112,7 +112,7 @@ def query(
     rows = rows_of(body)
     columns = list(dict.fromkeys(name for row in rows for name in row))
     if rows:
-        stdout.print(table(rows, columns))
+        stdout().print(table(rows, columns))
     else:
         stderr.print("No points match.")
     if body.get("next_cursor"):

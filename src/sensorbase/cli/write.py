@@ -181,19 +181,26 @@ def _time(text: str) -> str | int | float:
     return number if math.isfinite(number) else text
 
 
-def _value(text: str) -> float | str:
-    """A number; anything else goes as text, for the server to refuse with its reason."""
+def _value(text: str) -> float | None:
+    """A cell as a finite number, or None."""
     try:
         number = float(text)
     except ValueError:
-        return text
-    return number if math.isfinite(number) else text
+        return None
+    return number if math.isfinite(number) else None
 
 
 @dataclass
 class Batch:
     points: list[dict[str, Any]] = field(default_factory=list)
     where: list[tuple[int, str]] = field(default_factory=list)  # (line, column) per point
+    not_numbers: list[str] = field(default_factory=list)  # cells no point could be made of
+    first_line: int = 0
+    last_line: int = 0
+
+    @property
+    def lines(self) -> str:
+        return f"lines {self.first_line}-{self.last_line}"
 
     def locate(self, item: dict[str, Any]) -> str:
         """A server's problem about point `index` as `line 12, column 'humidity': reason`."""
@@ -208,18 +215,27 @@ class Batch:
 
 
 class Importer:
-    def __init__(self, client: Api, params: dict[str, str], batch_size: int) -> None:
+    def __init__(self, client: Api, params: dict[str, str], batch_size: int, partial: bool) -> None:
         self.client = client
         self.params = params
         self.batch_size = batch_size
+        self.partial = partial
         self.batches = 0
         self.written = 0
         self.rejected: list[str] = []
 
     def send(self, batch: Batch) -> None:
-        if not batch.points:
+        if not batch.points and not batch.not_numbers:
             return
         self.batches += 1
+        if batch.not_numbers:
+            if not self.partial:
+                raise self.refused(
+                    CliError(f"{len(batch.not_numbers)} cell(s) are not numbers"), batch
+                )
+            self.rejected.extend(batch.not_numbers)
+        if not batch.points:
+            return
         body = msgspec.json.encode({"points": batch.points})
         try:
             reply = self.client.send("/v1/write", body, "application/json", self.params)
@@ -229,14 +245,15 @@ class Importer:
         self.rejected.extend(batch.locate(item) for item in reply.get("rejected", []))
 
     def refused(self, exc: CliError, batch: Batch) -> CliError:
-        first, last = batch.where[0][0], batch.where[-1][0]
         exc.message += (
-            f" (batch {self.batches}, lines {first}-{last}: nothing of it was stored; "
+            f" (batch {self.batches}, {batch.lines}: nothing of it was stored; "
             f"{self.written} point(s) of earlier batches were)"
         )
         errors = (exc.problem or {}).get("errors") or []
         if errors:
             exc.items = [batch.locate(item) for item in errors]
+        elif batch.not_numbers:
+            exc.items = batch.not_numbers
         return exc
 
     def run(self, rows: Any, layout: Layout, progress: Any, task: Any, raw: IO[bytes]) -> int:
@@ -251,6 +268,8 @@ class Importer:
             if len(row) != width:
                 raise CliError(f"line {line} has {len(row)} cells; the header has {width}")
             count += 1
+            batch.first_line = batch.first_line or line
+            batch.last_line = line
             base: dict[str, Any] = {"time": _time(row[layout.time].strip())}
             for key, at in (("bucket", layout.bucket), ("source", layout.source)):
                 if at is not None and row[at].strip():
@@ -263,7 +282,13 @@ class Importer:
                 if name is None:  # the `value` column
                     cell = row[layout.field_name].strip() if layout.field_name is not None else ""
                     name = cell or layout.value_field or ""
-                batch.points.append({**base, "field": name, "value": _value(text)})
+                value = _value(text)
+                if value is None:
+                    batch.not_numbers.append(
+                        f"line {line}, column '{layout.header[index]}': '{text}' is not a number"
+                    )
+                    continue
+                batch.points.append({**base, "field": name, "value": value})
                 batch.where.append((line, layout.header[index]))
             if len(batch.points) >= self.batch_size:
                 self.send(batch)
@@ -315,7 +340,8 @@ def import_csv(
         if header is None:
             raise CliError(f"{file} is empty: a CSV needs a header row")
         layout = Layout.of(header, time_column, field_name)
-        importer = Importer(current.api(), _query(bucket, source, precision, partial), batch_size)
+        params = _query(bucket, source, precision, partial)
+        importer = Importer(current.api(), params, batch_size, partial)
         columns = [
             TextColumn("[progress.description]{task.description}"),
             BarColumn(),
