@@ -265,11 +265,13 @@ class Importer:
             line = rows.line_num
             if not any(cell.strip() for cell in row):
                 continue
-            if len(row) != width:
-                raise CliError(f"line {line} has {len(row)} cells; the header has {width}")
-            count += 1
             batch.first_line = batch.first_line or line
             batch.last_line = line
+            if len(row) != width:
+                self.batches += 1
+                problem = CliError(f"line {line} has {len(row)} cells; the header has {width}")
+                raise self.refused(problem, batch)
+            count += 1
             base: dict[str, Any] = {"time": _time(row[layout.time].strip())}
             for key, at in (("bucket", layout.bucket), ("source", layout.source)):
                 if at is not None and row[at].strip():
