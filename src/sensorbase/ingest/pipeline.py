@@ -31,6 +31,7 @@ class WriteOptions:
     create_sources: bool = True  # an unknown source is created (else: NotFound)
     allowed_bucket_id: int | None = None  # a key limited to one bucket
     series_meta: dict[SeriesKey, dict[str, Any]] = field(default_factory=dict)  # on creation
+    # (a string 'unit' in a series' meta also becomes the series' unit)
     source_field: str = "source"  # how problems name the source (a dialect's own word)
 
 
@@ -67,9 +68,7 @@ class Ingest:
             problems.append(Problem(f"is before {self.settings.min_time}", "time", i))
         for i in np.flatnonzero(too_new).tolist():
             problems.append(
-                Problem(
-                    f"is more than {self.settings.max_future_s} s in the future", "time", i
-                )
+                Problem(f"is more than {self.settings.max_future_s} s in the future", "time", i)
             )
         problems.sort(key=lambda p: p.index or 0)
         return problems
@@ -155,7 +154,11 @@ class Ingest:
             if not allowed:
                 continue
             units = {
-                f: (source.schema[f].unit if source.schema and f in source.schema else None)
+                f: (
+                    source.schema[f].unit
+                    if source.schema and f in source.schema
+                    else _meta_unit(options.series_meta.get(SeriesKey(bucket_key, source_key, f)))
+                )
                 for f in allowed
             }
             metas = {
@@ -187,9 +190,7 @@ class Ingest:
         if not keep.all():
             series_id = series_id[keep]
             extra = [e for e, k in zip(extra, keep.tolist(), strict=True) if k] if extra else None
-            resolved_batch = ResolvedBatch(
-                series_id, batch.time_us[keep], batch.value[keep], extra
-            )
+            resolved_batch = ResolvedBatch(series_id, batch.time_us[keep], batch.value[keep], extra)
         else:
             resolved_batch = ResolvedBatch(series_id, batch.time_us, batch.value, extra)
         if len(resolved_batch.time_us):
@@ -199,3 +200,9 @@ class Ingest:
             series=len(np.unique(resolved_batch.series_id)),
         )
         return WriteOutcome(receipt, problems), learned
+
+
+def _meta_unit(meta: dict[str, Any] | None) -> str | None:
+    """The unit a dialect gave in a new series' meta, if it is a string."""
+    unit = (meta or {}).get("unit")
+    return unit if isinstance(unit, str) else None
