@@ -10,7 +10,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,15 +24,10 @@ import pytest
 from typer.testing import CliRunner
 
 from sensorbase.cli import app, hoist_global_options
+from tests.live import free_port
 
 KEY_PATTERN = re.compile(r"^    (sb_k[0-9a-f]+_[A-Za-z0-9_-]+)$", re.MULTILINE)
 runner = CliRunner()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
