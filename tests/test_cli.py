@@ -512,6 +512,7 @@ def test_global_options_anywhere_on_the_line(cli: Cli) -> None:
     assert hoist_global_options(["write", "--", "--json"]) == ["write", "--", "--json"]
     reply = json.loads(cli("buckets", "list", "--json").stdout)
     assert "buckets" in reply
+    assert runner.invoke(app, ["--version"]).stdout.startswith("sensorbase ")
 
 
 def test_env_vars_configure_the_client(cli: Cli) -> None:

@@ -24,6 +24,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
+from sensorbase import __version__
 from sensorbase.cli.client import CliError, Session
 
 PANELS = ("Server", "Administration", "Data")  # the order of `sensorbase --help`
@@ -78,6 +79,12 @@ app = typer.Typer(
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"sensorbase {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def root(
     ctx: typer.Context,
@@ -92,6 +99,9 @@ def root(
     ),
     as_json: bool = typer.Option(
         False, "--json", help="Print the server's replies as JSON (for scripts)."
+    ),
+    version: bool = typer.Option(
+        False, "--version", is_eager=True, callback=_version, help="Print the version and exit."
     ),
 ) -> None:
     current = Session(url, key or None, as_json)
