@@ -29,13 +29,19 @@ commands = typer.Typer()
 
 
 class FirstStartHandler(logging.StreamHandler):
-    """Log records of the `sensorbase` logger on stderr; the one that carries the bootstrap
-    key (`extra={"bootstrap_key": ...}`) as a banner, the key alone on its own unwrapped line."""
+    """Log records of the `sensorbase` logger at `min_level` and above on stderr; and the one
+    that carries the bootstrap key (`extra={"bootstrap_key": ...}`), whatever the log level,
+    as a banner with the key alone on its own unwrapped line."""
+
+    def __init__(self, stream: Any = None, min_level: str = "INFO") -> None:
+        super().__init__(stream)
+        self.min_level = logging.getLevelName(min_level.upper())
 
     def emit(self, record: logging.LogRecord) -> None:
         key = getattr(record, "bootstrap_key", None)
         if key is None:
-            super().emit(record)
+            if record.levelno >= self.min_level:
+                super().emit(record)
             return
         org = getattr(record, "bootstrap_org", "default")
         console = Console(file=self.stream, highlight=False)
@@ -60,10 +66,14 @@ def logging_config(level: str) -> dict[str, Any]:
         "()": f"{__name__}.FirstStartHandler",
         "formatter": "default",
         "stream": "ext://sys.stderr",
+        "min_level": level,
     }
+    # The logger lets the bootstrap record (a warning) through even at --log-level error;
+    # the handler applies the level to everything else.
+    chosen = logging.getLevelName(level.upper())
     config["loggers"]["sensorbase"] = {
         "handlers": ["sensorbase"],
-        "level": level.upper(),
+        "level": min(chosen, logging.WARNING) if isinstance(chosen, int) else logging.INFO,
         "propagate": False,
     }
     return config
@@ -114,6 +124,11 @@ def serve(
     flags = {"host": host, "port": port, "data_dir": data_dir, "database_url": database_url}
     overrides = {name: value for name, value in flags.items() if value is not None}
     settings = settings_from(overrides)
+    if settings.log_level.lower() not in ("critical", "error", "warning", "info", "debug", "trace"):
+        raise CliError(
+            f"SENSORBASE_LOG_LEVEL is '{settings.log_level}'; "
+            "use critical, error, warning, info, debug or trace"
+        )
     options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
