@@ -102,7 +102,7 @@ def get_asset(reader: Reader, who: Principal, asset_id: int, parameter: str) -> 
     group = reader.get_group(who.org_id, asset_id)
     if group is None:
         raise NotFound(
-            f"asset {asset_id} not found", [Problem(f"asset {asset_id} not found", parameter)]
+            f"asset {asset_id} not found", [Problem(f"{asset_id} is not an asset", parameter)]
         )
     return group
 

@@ -36,6 +36,7 @@ AGGREGATION_FUNCS = ("min", "max", "avg")
 DEFAULT_LIMIT = 1000
 _LAST = re.compile(r"(\d+)\s*[_\s-]?\s*(hour|day|week)s?", re.IGNORECASE)
 _LAST_UNIT_US = {"hour": UNIT_US["h"], "day": UNIT_US["d"], "week": UNIT_US["w"]}
+_PLUS_LOST = re.compile(r"(\d\d:\d\d(?::\d\d(?:\.\d+)?)?) (\d\d:?\d\d)$")
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
 
 
@@ -65,8 +66,8 @@ def unquote(text: str) -> str:
 
 
 def _split(values: list[str]) -> list[str]:
-    """`"a,b", c` → [a, b, c]: each item unquoted, blanks dropped, duplicates once."""
-    items = [unquote(part) for value in values for part in unquote(value).split(",")]
+    """`"a,b"`, `"a","b"`, `a, b` → [a, b]: quotes and blanks dropped, duplicates once."""
+    items = [part.strip().strip("\"'").strip() for value in values for part in value.split(",")]
     return list(dict.fromkeys(item for item in items if item))
 
 
@@ -203,6 +204,8 @@ def _time_range(given: _Given, now_us: int) -> TimeRange:
     for canonical, text in (("timeperiod_start", start_text), ("timeperiod_finish", finish_text)):
         if text is None:
             continue
+        # An unencoded `+01:00` arrives as ` 01:00` (form decoding): restore the plus.
+        text = _PLUS_LOST.sub(r"\1+\2", text)
         try:
             bounds[canonical] = parse_iso_us(text, naive_is_utc=True)
         except ValueError:
