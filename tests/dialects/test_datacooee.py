@@ -870,3 +870,82 @@ async def test_native_groups(client: httpx.AsyncClient, org: Org, other_org: Org
     assert (await native_points(client, org, "senA")) == []
     found = await client.get(f"/v1/buckets/{org.bucket}/sources/senA", headers=org.headers)
     assert found.status_code == 200
+
+
+@pytest.mark.parametrize("endpoint", list(datacooee.ENDPOINTS))
+@pytest.mark.parametrize("slash", ["", "/"])
+async def test_every_fetch_endpoint_with_and_without_slash(
+    client: httpx.AsyncClient, org: Org, endpoint: str, slash: str
+) -> None:
+    await make_input(client, org, "senA", name="A", unit="bar")
+    asset = await make_asset(client, org, "Room", ["senA"])
+    reply = await upload(client, org, "senA", reading("senA", "2", iso(datetime.now(UTC))))
+    assert reply.status_code == 201
+    kind, _, by_asset = datacooee.ENDPOINTS[endpoint]
+    query = f"asset_id={asset['id']}" if by_asset else "inputs_ids=senA"
+    reply = await client.get(f"{BASE}/{endpoint}{slash}?{query}", headers=dc_headers(org))
+    assert reply.status_code == 200, reply.text
+    body = reply.json()
+    if by_asset:
+        assert (body["id"], body["name"]) == (asset["id"], "Room")
+        body = body["inputs"]
+    [only] = body
+    assert only["input"] == {"id": "senA", "name": "A", "measure_unit": "bar"}
+    if kind == "statistics":
+        assert only["inputdata"] == [{"min": "2.0", "max": "2.0", "avg": "2.0"}]
+    else:
+        assert [r["value"] for r in only["inputdata"]] == ["2.0"]
+
+
+async def test_key_limited_to_a_bucket(client: httpx.AsyncClient, org: Org) -> None:
+    reply = await client.post("/v1/buckets", json={"key": "annex"}, headers=org.headers)
+    assert reply.status_code == 201
+    await make_input(client, org, "senHere")
+    reply = await client.post(
+        "/v1/buckets/annex/sources",
+        json={"key": "senThere", "schema": {"value": {"type": "number"}}},
+        headers=org.headers,
+    )
+    assert reply.status_code == 201
+    limited = (await org.new_key(client, ["data:write", "data:read"], bucket=org.bucket))["key"]
+    here = await upload(
+        client, org, "senHere", reading("senHere", 1, "2026-01-01T00:00:00Z"), limited
+    )
+    assert here.status_code == 201
+    there = await upload(
+        client, org, "senThere", reading("senThere", 1, "2026-01-01T00:00:00Z"), limited
+    )
+    assert there.status_code == 403
+    errors_of(there)
+    reply = await client.get(
+        f"{BASE}/get_inputdata_by_inputs?inputs_ids=senHere", headers=dc_headers(org, limited)
+    )
+    assert reply.status_code == 200
+    reply = await client.get(
+        f"{BASE}/get_inputdata_by_inputs?inputs_ids=senThere", headers=dc_headers(org, limited)
+    )
+    assert reply.status_code == 403
+    asset = await make_asset(client, org, "Both", ["senHere", "senThere"])
+    reply = await client.get(
+        f"{BASE}/get_inputdata_by_asset?asset_id={asset['id']}", headers=dc_headers(org, limited)
+    )
+    assert reply.status_code == 403
+    reply = await client.get(
+        f"{BASE}/get_inputdata_by_asset?asset_id={asset['id']}&inputs_ids=senHere",
+        headers=dc_headers(org, limited),
+    )
+    assert reply.status_code == 200, reply.text
+
+
+async def test_access_token_as_api_key(client: httpx.AsyncClient, org: Org) -> None:
+    await make_input(client, org, "senA")
+    made = await org.new_key(client, ["data:write", "data:read"])
+    reply = await client.post(
+        "/v1/auth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(made["id"], made["secret"]),
+    )
+    assert reply.status_code == 200, reply.text
+    token = reply.json()["access_token"]
+    reply = await upload(client, org, "senA", DOC_UPLOAD.replace("senxxxxxxxxxx", "senA"), token)
+    assert reply.status_code == 201, reply.text
