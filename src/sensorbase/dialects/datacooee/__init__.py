@@ -51,6 +51,32 @@ _UPLOAD_BODY = {
     }
 }
 _SERVER_FIELDS = {"time": "timestamp", "value": "value"}
+_PARAMETER_HELP = {
+    "asset_id": "The asset's id (required by the _by_asset endpoints), e.g. 67",
+    "inputs_ids": "Input ids, comma-separated (also spelled input_ids), e.g. senA,senB",
+    "timeperiod_start": "From (inclusive), UTC: 2020-11-02 14:24:38 (also timeperiod-start)",
+    "timeperiod_finish": "To (inclusive), UTC: 2020-11-03 15:24:38 (also timeperiod-finish)",
+    "timeperiod_last": "The last N hours, days or weeks: 1_hour, 5_days, 2_weeks",
+    "limit": "Readings per input (default 1000)",
+    "is_add_lat_long": "Add latitude and longitude: true or false",
+    "is_add_x_axis_data": "Add x_axis_value: true or false",
+    "is_add_metadata": "Add metadata: true or false",
+    "order_by": "timestamp (or date) or value",
+    "sort_by": "asc or desc",
+    "aggregation_func": "Statistics: any of min,max,avg",
+}
+_FETCH_DOC = {
+    "parameters": [
+        {
+            "name": name,
+            "in": "query",
+            "required": False,
+            "description": text,
+            "schema": {"type": "string"},
+        }
+        for name, text in _PARAMETER_HELP.items()
+    ]
+}
 
 
 def _json(body: Any, status: int = 200, media_type: str = "application/json") -> Response:
@@ -140,6 +166,7 @@ def router() -> APIRouter:
                 handler,
                 methods=["GET"],
                 summary=name.replace("_", " "),
+                openapi_extra=_FETCH_DOC,
                 include_in_schema=not path.endswith("/"),
             )
     return api
