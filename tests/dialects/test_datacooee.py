@@ -266,6 +266,7 @@ BAD_UPLOADS: list[tuple[str, Any, list[str]]] = [
         reading("senA", "1e999", "2020-10-13T14:02:39Z"),
         ["/data/attributes/value"],
     ),
+    ("value huge", reading("senA", 10**400, "2020-10-13T14:02:39Z"), ["/data/attributes/value"]),
     ("value boolean", reading("senA", True, "2020-10-13T14:02:39Z"), ["/data/attributes/value"]),
     ("value missing", reading("senA", None, "2020-10-13T14:02:39Z"), ["/data/attributes/value"]),
     ("timestamp missing", reading("senA", 1, None), ["/data/attributes/timestamp"]),
@@ -618,7 +619,11 @@ async def test_order_limit_and_statistics_choices(
         "get_latest_inputdata_by_asset", "asset_id=67&inputs_ids=senXXXZ,senXXXX&limit=1"
     )
     assert [b["input"]["id"] for b in asset["inputs"]] == ["senXXXZ", "senXXXX"]
-    # timeperiod_last in hours and weeks
+    # timeperiod_last in hours and weeks; a span past the epoch reaches everything
+    [only] = await get(
+        "get_latest_inputdata_by_inputs", "inputs_ids=senXXXX&timeperiod_last=999999999999_weeks"
+    )
+    assert len(only["inputdata"]) == 8
     [only] = await get(
         "get_latest_inputdata_by_inputs", "inputs_ids=senXXXX&timeperiod_last=2_weeks"
     )
@@ -632,6 +637,8 @@ async def test_order_limit_and_statistics_choices(
 BAD_PARAMS = [
     ("get_inputdata_by_inputs", "inputs_ids=senXXXX&limit=0", ["limit"]),
     ("get_inputdata_by_inputs", "inputs_ids=senXXXX&limit=ten", ["limit"]),
+    ("get_inputdata_by_inputs", "inputs_ids=senXXXX&limit=²", ["limit"]),
+    ("get_inputdata_by_asset", "asset_id=99999999999999999999999", ["asset_id"]),
     ("get_inputdata_by_inputs", "inputs_ids=senXXXX&limit=100001", ["limit"]),
     ("get_inputdata_by_inputs", "inputs_ids=senXXXX&order_by=name", ["order_by"]),
     ("get_inputdata_by_inputs", "inputs_ids=senXXXX&sort_by=up", ["sort_by"]),
@@ -856,6 +863,8 @@ async def test_native_groups(client: httpx.AsyncClient, org: Org, other_org: Org
     assert reply.status_code == 400
     assert [e["index"] for e in reply.json()["errors"]] == [1, 2]
     # another organisation: not found, like a group that does not exist
+    huge = await client.get("/v1/groups/99999999999999999999999", headers=org.headers)
+    assert huge.status_code == 400
     for path in (f"/v1/groups/{gid}", "/v1/groups/99999"):
         reply = await client.get(path, headers=other_org.headers)
         assert reply.status_code == 404

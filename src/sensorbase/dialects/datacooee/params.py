@@ -34,8 +34,10 @@ CANONICAL = {
 }
 AGGREGATION_FUNCS = ("min", "max", "avg")
 DEFAULT_LIMIT = 1000
-_LAST = re.compile(r"(\d+)\s*[_\s-]?\s*(hour|day|week)s?", re.IGNORECASE)
+_LAST = re.compile(r"([0-9]{1,12})\s*[_\s-]?\s*(hour|day|week)s?", re.IGNORECASE)
 _LAST_UNIT_US = {"hour": UNIT_US["h"], "day": UNIT_US["d"], "week": UNIT_US["w"]}
+_COUNT = re.compile(r"[0-9]{1,18}")  # ASCII digits, below 2**63
+_EARLIEST_US = -(2**62)  # a period reaching further back starts here (int64 stays safe)
 _PLUS_LOST = re.compile(r"(\d\d:\d\d(?::\d\d(?:\.\d+)?)?) (\d\d:?\d\d)$")
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
 
@@ -128,7 +130,7 @@ def parse(
     if by_asset and asset_text is None:
         given.fail("is required (the id of an asset, such as 67)", "asset_id")
     elif asset_text is not None:
-        if asset_text.isdigit() and int(asset_text) > 0:
+        if _COUNT.fullmatch(asset_text) and int(asset_text) > 0:
             asset_id = int(asset_text)
         else:
             given.fail(
@@ -148,7 +150,7 @@ def parse(
     limit = DEFAULT_LIMIT
     limit_text = given.scalar("limit")
     if limit_text is not None:
-        if not limit_text.isdigit() or int(limit_text) <= 0:
+        if not _COUNT.fullmatch(limit_text) or int(limit_text) <= 0:
             given.fail(f"must be a positive integer, got '{limit_text}'", "limit")
         elif int(limit_text) > max_limit:
             given.fail(f"may be at most {max_limit}", "limit")
@@ -227,7 +229,7 @@ def _time_range(given: _Given, now_us: int) -> TimeRange:
             )
             return TimeRange(None, None)
         span = int(match.group(1)) * _LAST_UNIT_US[match.group(2).lower()]
-        return TimeRange(now_us - span, None)
+        return TimeRange(max(now_us - span, _EARLIEST_US), None)
     start = bounds.get("timeperiod_start")
     finish = bounds.get("timeperiod_finish")
     if start is not None and finish is not None and finish < start:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from pydantic import BaseModel, Field
 
 from sensorbase.auth import access
@@ -27,6 +27,7 @@ from sensorbase.storage.base import Reader, WriteTx
 from sensorbase.times import format_us
 
 router = native_router()
+GroupId = Path(..., ge=1, le=2**63 - 1, description="The group's integer id")
 
 
 class SourceRef(BaseModel):
@@ -128,7 +129,7 @@ async def create_group(
 
 @router.get("/groups/{group_id}", summary="A group and its sources")
 async def get_group(
-    request: Request, group_id: int, who: Principal = Depends(principal)
+    request: Request, group_id: int = GroupId, who: Principal = Depends(principal)
 ) -> dict[str, Any]:
     _allowed(who, "data:read")
     return await services(request).read(
@@ -138,7 +139,7 @@ async def get_group(
 
 @router.put("/groups/{group_id}/sources", summary="Replace the sources of a group")
 async def set_group_sources(
-    request: Request, group_id: int, body: MembersIn, who: Principal = Depends(principal)
+    request: Request, body: MembersIn, group_id: int = GroupId, who: Principal = Depends(principal)
 ) -> dict[str, Any]:
     _allowed(who, "data:write")
     svc = services(request)
@@ -158,7 +159,7 @@ async def set_group_sources(
 
 @router.delete("/groups/{group_id}", status_code=204, summary="Delete a group (not its sources)")
 async def delete_group(
-    request: Request, group_id: int, who: Principal = Depends(principal)
+    request: Request, group_id: int = GroupId, who: Principal = Depends(principal)
 ) -> None:
     _allowed(who, "admin")
     svc = services(request)
