@@ -50,7 +50,6 @@ _UPLOAD_BODY = {
         },
     }
 }
-_SERVER_FIELDS = {"time": "timestamp", "value": "value"}
 _PARAMETER_HELP = {
     "asset_id": "The asset's id (required by the _by_asset endpoints), e.g. 67",
     "inputs_ids": "Input ids, comma-separated (also spelled input_ids), e.g. senA,senB",
@@ -79,6 +78,11 @@ _FETCH_DOC = {
 }
 
 
+def _pointer(canonical_field: str | None) -> str:
+    name = "timestamp" if canonical_field == "time" else "value"
+    return f"{dc_upload.ATTRIBUTES}/{name}"
+
+
 def _json(body: Any, status: int = 200, media_type: str = "application/json") -> Response:
     return Response(msgspec.json.encode(body), status, media_type=media_type)
 
@@ -90,16 +94,11 @@ async def upload(request: Request, input_pk: str, who: Principal) -> Response:
     found = await svc.read(lambda reader: dc_inputs.get_input(reader, who, input_pk))
     reading = dc_upload.decode(body, found.source.key)
     batch = reading.batch(SeriesKey(found.bucket_key, found.source.key, found.field))
+    # The pipeline's own checks (finite value, time window), run first so that a refusal
+    # points at the attribute the client sent.
     problems = svc.ingest.check(batch)
     if problems:
-        raise invalid(
-            [
-                Problem(
-                    p.reason, f"{dc_upload.ATTRIBUTES}/{_SERVER_FIELDS.get(p.field or '', p.field)}"
-                )
-                for p in problems
-            ]
-        )
+        raise invalid([Problem(p.reason, _pointer(p.field)) for p in problems])
     await svc.ingest.write(
         who.org_id,
         batch,
