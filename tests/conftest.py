@@ -98,7 +98,8 @@ async def make_org(client: httpx.AsyncClient, server_admin: str, key: str, bucke
     reply = await client.post("/v1/orgs", json={"key": key}, headers=auth(server_admin))
     assert reply.status_code == 201, reply.text
     reply = await client.post(
-        f"/v1/orgs/{key}/keys", json={"name": "admin", "scopes": ["admin"]},
+        f"/v1/orgs/{key}/keys",
+        json={"name": "admin", "scopes": ["admin"]},
         headers=auth(server_admin),
     )
     assert reply.status_code == 201, reply.text

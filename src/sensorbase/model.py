@@ -148,9 +148,7 @@ class PointBatch:
 
     @classmethod
     def empty(cls) -> PointBatch:
-        return cls(
-            [], np.empty(0, np.int32), np.empty(0, np.int64), np.empty(0, np.float64), None
-        )
+        return cls([], np.empty(0, np.int32), np.empty(0, np.int64), np.empty(0, np.float64), None)
 
 
 @dataclass(frozen=True, slots=True)

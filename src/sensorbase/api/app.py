@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import pkgutil
@@ -50,9 +51,7 @@ class _EngineCollector(Collector):
         yield GaugeMetricFamily(
             "sensorbase_ingest_queue", "Write jobs waiting for a commit", svc.committer.queued
         )
-        yield CounterMetricFamily(
-            "sensorbase_commits", "Group commits done", svc.committer.commits
-        )
+        yield CounterMetricFamily("sensorbase_commits", "Group commits done", svc.committer.commits)
         yield CounterMetricFamily(
             "sensorbase_write_jobs", "Write jobs committed", svc.committer.jobs_done
         )
@@ -88,10 +87,8 @@ def build_app(services: Services, *, manage_lifecycle: bool = True) -> FastAPI:
         app.include_router(module.router())
 
     collector = _EngineCollector(app)
-    try:
+    with contextlib.suppress(ValueError):  # another app in this process (tests) has them
         REGISTRY.register(collector)
-    except ValueError:  # another app in this process (tests) registered the names
-        pass
 
     @app.get("/healthz", tags=["operations"], summary="Liveness and storage check")
     async def healthz() -> dict[str, Any]:
@@ -107,7 +104,7 @@ def build_app(services: Services, *, manage_lifecycle: bool = True) -> FastAPI:
         if exc.status_code == 404:
             return render_problem(NotFound(f"no route {request.method} {request.url.path}"))
         error = SensorbaseError(str(exc.detail))
-        error.status = exc.status_code  # type: ignore[misc]
+        error.status = exc.status_code
         return render_problem(error)
 
     @app.exception_handler(SensorbaseError)

@@ -65,7 +65,13 @@ class Tokens:
         access_exp = now + self.access_ttl_s * 1_000_000
         refresh_exp = now + self.refresh_ttl_s * 1_000_000
         access = jwt.encode(
-            {"sub": key_id, "iat": now // 1_000_000, "exp": access_exp // 1_000_000, "typ": "at"},
+            {
+                "sub": key_id,
+                "iat": now // 1_000_000,
+                "exp": access_exp // 1_000_000,
+                "typ": "at",
+                "jti": secrets.token_urlsafe(12),  # two tokens of one second still differ
+            },
             self._secret,
             algorithm=ALGORITHM,
         )
@@ -90,7 +96,9 @@ class Tokens:
         except jwt.ExpiredSignatureError:
             raise Unauthorized("the access token has expired") from None
         except jwt.PyJWTError:
-            raise Unauthorized("the credential is neither an API key nor a valid access token") from None
+            raise Unauthorized(
+                "the credential is neither an API key nor a valid access token"
+            ) from None
         if claims.get("typ") != "at" or not isinstance(claims.get("sub"), str):
             raise Unauthorized("the access token is not valid")
         return principal_of(self.keys.active(claims["sub"]))

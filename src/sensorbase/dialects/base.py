@@ -22,7 +22,8 @@ REQUESTS = Counter("sensorbase_requests", "HTTP requests answered", ["dialect", 
 
 
 def services(request: Request) -> Services:
-    return request.app.state.services  # type: ignore[no-any-return]
+    svc: Services = request.app.state.services
+    return svc
 
 
 def validation_problems(exc: RequestValidationError) -> InvalidInput:
@@ -102,5 +103,3 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
         if len(body) > max_bytes or inflater.unconsumed_tail:
             raise PayloadTooLarge(f"the decompressed body exceeds the limit of {max_bytes} bytes")
     return body
-
-

@@ -59,7 +59,9 @@ class Committer:
         try:
             self._queue.put_nowait(job)
         except queue.Full:
-            raise Unavailable("too many writes are waiting; retry shortly", retry_after_s=1) from None
+            raise Unavailable(
+                "too many writes are waiting; retry shortly", retry_after_s=1
+            ) from None
         return job.future
 
     async def run(self, fn: Callable[[WriteTx], T], points: int = 0) -> T:

@@ -67,9 +67,7 @@ class Ingest:
             problems.append(Problem(f"is before {self.settings.min_time}", "time", i))
         for i in np.flatnonzero(too_new).tolist():
             problems.append(
-                Problem(
-                    f"is more than {self.settings.max_future_s} s in the future", "time", i
-                )
+                Problem(f"is more than {self.settings.max_future_s} s in the future", "time", i)
             )
         problems.sort(key=lambda p: p.index or 0)
         return problems
@@ -187,9 +185,7 @@ class Ingest:
         if not keep.all():
             series_id = series_id[keep]
             extra = [e for e, k in zip(extra, keep.tolist(), strict=True) if k] if extra else None
-            resolved_batch = ResolvedBatch(
-                series_id, batch.time_us[keep], batch.value[keep], extra
-            )
+            resolved_batch = ResolvedBatch(series_id, batch.time_us[keep], batch.value[keep], extra)
         else:
             resolved_batch = ResolvedBatch(series_id, batch.time_us, batch.value, extra)
         if len(resolved_batch.time_us):

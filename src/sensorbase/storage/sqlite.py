@@ -499,7 +499,15 @@ class SQLiteWriteTx(SQLiteQueries):
             (key_id, org_id, name, ",".join(scopes), bucket_id, server_admin, created, secret_hash),
         )
         return ApiKey(
-            _rowid(cur), key_id, org_id, name, scopes, bucket_id, server_admin, created, None,
+            _rowid(cur),
+            key_id,
+            org_id,
+            name,
+            scopes,
+            bucket_id,
+            server_admin,
+            created,
+            None,
             secret_hash,
         )
 
@@ -578,7 +586,7 @@ class SQLiteWriteTx(SQLiteQueries):
         extras = [batch.extra[i] for i in order.tolist()] if batch.extra else repeat(None)
         self.conn.executemany(
             "INSERT OR REPLACE INTO points (series_id, time_us, value, extra) VALUES (?,?,?,?)",
-            zip(sids, times, values, extras),
+            zip(sids, times, values, extras, strict=False),
         )
 
 

@@ -22,7 +22,7 @@ router = native_router()
 token_router = dialect_router("native", render_oauth_error, prefix="/v1")
 
 KEY_PATTERN = r"^[^/\s][^/]{0,199}$"
-Key = Field(pattern=KEY_PATTERN, description="1–200 characters, no slash")
+Key = Field(pattern=KEY_PATTERN, description="1 to 200 characters, no slash")
 
 
 class OrgIn(BaseModel):
