@@ -585,7 +585,14 @@ async def test_query_reads_dakkio_and_native_points(client: httpx.AsyncClient, d
                 "time": "2024-01-15T10:15:00Z",
                 "meta": {"via": "native"},
             },
-            {"source": SOURCE, "field": "co2", "value": 412, "time": "2024-01-15T10:10:00Z"},
+            {
+                "source": SOURCE,
+                "field": "co2",
+                "value": 412,
+                "time": "2024-01-15T10:10:00Z",
+                "latitude": 48.85,
+                "longitude": 2.35,
+            },
         ],
     }
     reply = await client.post("/v1/write", json=native, headers=dakkio.headers)
@@ -615,7 +622,7 @@ async def test_query_reads_dakkio_and_native_points(client: httpx.AsyncClient, d
             "dataSourceId": SOURCE,
             "timestamp": "2024-01-15T10:10:00Z",
             "values": {"temperature": 22.5, "humidity": 65, "co2": 412},
-            "metadata": {"deviceId": "ESP32-001"},
+            "metadata": {"deviceId": "ESP32-001", "latitude": 48.85, "longitude": 2.35},
         },
         {
             "bucketId": BUCKET,

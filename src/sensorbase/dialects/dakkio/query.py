@@ -331,35 +331,47 @@ def aggregate(
     return rows
 
 
+def _metadata(carried: dict[str, Any]) -> dict[str, Any]:
+    """A point's extra as dakkio metadata: its `meta`, plus a position written natively."""
+    meta = carried.get("meta")
+    out = dict(meta) if isinstance(meta, dict) else {}
+    if "lat" in carried:
+        out.setdefault("latitude", carried["lat"])
+        out.setdefault("longitude", carried["lon"])
+    return out
+
+
 def raw(
     svc: Services, reader: Reader, q: QueryIn, series: list[SeriesRef], time_range: TimeRange
 ) -> Rows:
     # The first offset+limit+1 rows of the union lie within the first offset+limit+1 points
     # of every series, so reading that many per series is exact.
     wanted = q.offset + q.limit + 1
-    if wanted * max(len(series), 1) > svc.query.max_result_points:
-        details = Details()
-        details.add(
-            ["body", "filters", "limit"],
-            f"offset + limit over {len(series)} series exceeds the result limit of "
-            f"{svc.query.max_result_points} points; narrow the query or lower limit/offset",
-        )
-        raise details.error()
     found: dict[tuple[int, str], dict[str, Any]] = {}
+    read = 0
     for ref in series:
         points = reader.read_range(ref.id, time_range, wanted, q.order)
         if not len(points):
             continue
+        read += len(points)
+        if read > svc.query.max_result_points:
+            details = Details()
+            details.add(
+                ["body", "filters", "limit"],
+                f"offset + limit over {len(series)} series reads more than the result limit "
+                f"of {svc.query.max_result_points} points; narrow the query (dataSourceId, "
+                "startTime, endTime) or lower limit/offset",
+            )
+            raise details.error()
         extras = points.extra or [None] * len(points)
         for t, v, e in zip(points.time_us.tolist(), points.value.tolist(), extras, strict=True):
             row = found.get((t, ref.source))
             if row is None:
-                row = found[(t, ref.source)] = {"values": {}, "metadata": None}
+                row = found[(t, ref.source)] = {"values": {}, "metadata": {}}
             row["values"][ref.field] = number_out(v)
-            if e and row["metadata"] is None:
-                meta = _decode_extra.decode(e).get("meta")
-                if isinstance(meta, dict):
-                    row["metadata"] = meta
+            if e:  # the metadata of the row's points, merged (the first writer of a name wins)
+                for name, value in _metadata(_decode_extra.decode(e)).items():
+                    row["metadata"].setdefault(name, value)
     keys = sorted(found, reverse=q.order == "desc")
     page = keys[q.offset : q.offset + q.limit]
     rows = Rows(has_more=len(keys) > q.offset + q.limit)
@@ -375,7 +387,7 @@ def raw(
                 "dataSourceId": source,
                 "timestamp": text,
                 "values": row["values"],
-                "metadata": row["metadata"] or {},
+                "metadata": row["metadata"],
             }
         )
     return rows
