@@ -392,6 +392,27 @@ async def test_every_problem_is_listed_and_nothing_stored(
     assert await native_points(client, dakkio) == {}
 
 
+async def test_numbers_beyond_float64_are_named(client: httpx.AsyncClient, dakkio: Org) -> None:
+    raw = (
+        f'{{"bucketId":"{BUCKET}","dataSourceId":"{SOURCE}",'
+        f'"values":{{"a":1e400,"b":-1{"0" * 400},"c":1}}}}'
+    )
+    reply = await client.post("/api/data", content=raw, headers=xkey(dakkio.admin))
+    assert reply.status_code == 400
+    assert reply.json() == {
+        **VALIDATION,
+        "details": [
+            {"path": ["body", "values", "a"], "message": "Number must be finite"},
+            {"path": ["body", "values", "b"], "message": "Number must be finite"},
+        ],
+    }
+    deep = await client.post("/api/data", content=b"[" * 100_000, headers=xkey(dakkio.admin))
+    assert deep.status_code == 400
+    assert deep.json()["details"] == [
+        {"path": ["body"], "message": "Invalid JSON: nested too deeply"}
+    ]
+
+
 async def test_invalid_json(client: httpx.AsyncClient, dakkio: Org) -> None:
     reply = await client.post("/api/data", content=b"{nope", headers=xkey(dakkio.admin))
     assert reply.status_code == 400

@@ -7,6 +7,7 @@ travels as the canonical extra `{"meta": {...}}`.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +40,13 @@ from sensorbase.times import now_us, parse_iso_us
 router = dialect_router("dakkio", render_error, tags=["dakkio"])
 
 MAX_BATCH = 1000
+_FLOAT_MAX = 1.7976931348623157e308
+
+
+def _fits_float(number: int) -> bool:
+    return -_FLOAT_MAX <= number <= _FLOAT_MAX
+
+
 _decoder = msgspec.json.Decoder()
 _encode = msgspec.json.Encoder()
 
@@ -58,9 +66,15 @@ async def json_body(request: Request, svc: Services) -> Any:
     body = await read_body(request, svc.settings.max_body_bytes)
     try:
         return _decoder.decode(body)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, RecursionError) as exc:
+        error = str(exc) if isinstance(exc, msgspec.DecodeError) else "nested too deeply"
+    # Valid JSON that msgspec refuses (a number beyond float64 such as 1e400) is read again by
+    # the standard library, so that the checks below name the very value.
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
         details = Details()
-        details.add(["body"], f"Invalid JSON: {exc}")
+        details.add(["body"], f"Invalid JSON: {error}")
         raise details.error() from None
 
 
@@ -104,7 +118,7 @@ class PointChecker:
     def timestamp(self, value: Any, path: Path) -> int:
         # Absent, null or "" (a Go struct without omitempty) mean "now", as the document says.
         if value is None or value == "":
-            return self.now_us
+            return self.now_us // 1_000 * 1_000  # to the millisecond, as a JavaScript server
         if not isinstance(value, str):
             self.details.add(path, expected("string", value))
             return 0
@@ -142,7 +156,7 @@ class PointChecker:
             elif isinstance(number, bool) or not isinstance(number, int | float):
                 self.details.add([*path, name], expected("number", number))
                 good = False
-            elif isinstance(number, float) and not math.isfinite(number):
+            elif not (math.isfinite(number) if isinstance(number, float) else _fits_float(number)):
                 self.details.add([*path, name], "Number must be finite")
                 good = False
         return value if good else None
