@@ -47,6 +47,14 @@ CURL_REPLY = {
 VALIDATION = {"error": "Validation Error", "message": "Invalid request parameters"}
 
 
+def test_the_module_docstring_carries_the_sample() -> None:
+    import sensorbase.dialects.dakkio as module
+
+    doc = module.__doc__ or ""
+    sample = doc.split("X-API-Key: dakkio_a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6\n", 1)[1]
+    assert json.loads(sample.split("\n\n", 1)[0]) == CURL_BODY
+
+
 def xkey(key: str) -> dict[str, str]:
     return {"X-API-Key": key, "Content-Type": "application/json"}
 
@@ -488,6 +496,46 @@ async def test_unknown_bucket_and_data_source(
     reply = await client.post("/api/data/query", json=query, headers=xkey(dakkio.admin))
     assert reply.status_code == 404
     assert reply.json() == {"error": "Not Found", "message": "Data source not found"}
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status"),
+    [
+        ("/api/data", CURL_BODY, 201),
+        ("/api/data", {}, 400),
+        ("/api/data", {**CURL_BODY, "bucketId": "nope"}, 404),
+        ("/api/data/query", {"bucketId": BUCKET}, 200),
+        ("/api/buckets", {"name": "Production Sensors"}, 201),
+    ],
+)
+async def test_every_reply_carries_rate_limit_headers(
+    client: httpx.AsyncClient, dakkio: Org, path: str, body: dict[str, Any], status: int
+) -> None:
+    reply = await client.post(path, json=body, headers=xkey(dakkio.admin))
+    assert reply.status_code == status, reply.text
+    assert int(reply.headers["X-RateLimit-Limit"]) == 100_000
+    assert int(reply.headers["X-RateLimit-Remaining"]) < 100_000
+    assert int(reply.headers["X-RateLimit-Reset"]) > 1_700_000_000
+
+
+async def test_another_organisations_objects_are_not_found(
+    client: httpx.AsyncClient, dakkio: Org, other_org: Org
+) -> None:
+    them = xkey(other_org.admin)
+    for method, path, body in (
+        ("GET", f"/api/buckets/{BUCKET}", None),
+        ("GET", f"/api/buckets/{BUCKET}/keys", None),
+        ("GET", f"/api/buckets/{BUCKET}/sources", None),
+        ("POST", f"/api/buckets/{BUCKET}/sources", {"name": "x", "schema": {}}),
+        ("POST", f"/api/buckets/{BUCKET}/keys", {"name": "x", "type": "read"}),
+        ("POST", "/api/data/query", {"bucketId": BUCKET}),
+        ("POST", "/api/data/batch", BATCH_BODY),
+    ):
+        reply = await client.request(method, path, json=body, headers=them)
+        assert reply.status_code == 404, (path, reply.text)
+        assert reply.json() == {"error": "Not Found", "message": "Bucket not found"}
+    listing = await client.get("/api/buckets", headers=them)
+    assert [b["_id"] for b in listing.json()["buckets"]] == ["plant"]
 
 
 async def test_permissions(client: httpx.AsyncClient, dakkio: Org) -> None:
