@@ -39,6 +39,25 @@ from sensorbase.times import now_us, parse_iso_us
 
 router = dialect_router("dakkio", render_error, tags=["dakkio"])
 
+SAMPLE = {
+    "bucketId": "507f1f77bcf86cd799439011",
+    "dataSourceId": "507f1f77bcf86cd799439012",
+    "timestamp": "2024-01-15T10:30:00Z",
+    "values": {"temperature": 22.5, "humidity": 65, "pressure": 1013.25},
+    "metadata": {"deviceId": "ESP32-001", "location": "Living Room", "batteryLevel": 85},
+}
+
+
+def json_example(example: Any) -> dict[str, Any]:
+    """OpenAPI: a JSON request body with an example (the routes read the body themselves)."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"type": "object"}, "example": example}},
+        }
+    }
+
+
 MAX_BATCH = 1000
 _FLOAT_MAX = 1.7976931348623157e308
 
@@ -251,7 +270,12 @@ async def store(svc: Services, who: Principal, bucket_key: str, points: list[Dat
     )
 
 
-@router.post("/api/data", status_code=201, summary="dakkio: ingest one data point")
+@router.post(
+    "/api/data",
+    status_code=201,
+    summary="dakkio: ingest one data point",
+    openapi_extra=json_example(SAMPLE),
+)
 async def ingest_one(request: Request, who: Principal = Depends(deps.principal)) -> Response:
     svc = services(request)
     deps.require(who, "data:write")
@@ -283,7 +307,17 @@ async def ingest_one(request: Request, who: Principal = Depends(deps.principal))
     )
 
 
-@router.post("/api/data/batch", status_code=201, summary="dakkio: ingest 1 to 1000 data points")
+@router.post(
+    "/api/data/batch",
+    status_code=201,
+    summary="dakkio: ingest 1 to 1000 data points",
+    openapi_extra=json_example(
+        {
+            "bucketId": SAMPLE["bucketId"],
+            "dataPoints": [{k: v for k, v in SAMPLE.items() if k != "bucketId"}],
+        }
+    ),
+)
 async def ingest_batch(request: Request, who: Principal = Depends(deps.principal)) -> Response:
     svc = services(request)
     deps.require(who, "data:write")

@@ -17,7 +17,7 @@ from fastapi import Depends, Request, Response
 from sensorbase.auth.keys import Principal
 from sensorbase.dialects.base import dialect_router, services
 from sensorbase.dialects.dakkio import deps
-from sensorbase.dialects.dakkio.ingest import json_body
+from sensorbase.dialects.dakkio.ingest import json_body, json_example
 from sensorbase.dialects.dakkio.replies import (
     MISSING,
     Details,
@@ -180,7 +180,19 @@ def parse_query(body: Any) -> QueryIn:
     )
 
 
-@router.post("/api/data/query", summary="dakkio: query data points")
+@router.post(
+    "/api/data/query",
+    summary="dakkio: query data points",
+    openapi_extra=json_example(
+        {
+            "bucketId": "507f1f77bcf86cd799439011",
+            "dataSourceId": "507f1f77bcf86cd799439012",
+            "filters": {"startTime": "2024-01-15T00:00:00Z", "endTime": "2024-01-16T00:00:00Z"},
+            "aggregation": "avg",
+            "groupBy": "hour",
+        }
+    ),
+)
 async def query(request: Request, who: Principal = Depends(deps.principal)) -> Response:
     svc = services(request)
     deps.require(who, "data:read")
