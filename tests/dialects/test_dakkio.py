@@ -191,7 +191,7 @@ async def test_timestamp_defaults_to_now_and_offsets_are_converted(
     assert before - timedelta(seconds=1) <= stamped <= datetime.now(UTC)
     assert reply.json()["dataPoint"]["metadata"] == {}
     # A Go struct without omitempty sends null metadata: accepted as absent.
-    body = {**CURL_BODY, "timestamp": "2024-01-15T12:30:00+02:00", "metadata": None}
+    body = {**CURL_BODY, "timestamp": "2024-01-15t12:30:00+02:00", "metadata": None}
     reply = await client.post("/api/data", json=body, headers=xkey(dakkio.admin))
     assert reply.status_code == 201, reply.text
     assert reply.json()["dataPoint"]["timestamp"] == "2024-01-15T10:30:00Z"

@@ -107,7 +107,7 @@ class PointChecker:
         self.min_text = svc.settings.min_time
         self.max_future_s = svc.settings.max_future_s
         self.max_us = self.now_us + svc.settings.max_future_s * 1_000_000
-        self._times: dict[str, int | None] = {}
+        self._good_times: dict[str, int] = {}
 
     def id_field(self, body: dict[str, Any], name: str, path: Path) -> str | None:
         value = body.get(name, MISSING)
@@ -120,19 +120,50 @@ class PointChecker:
         return value
 
     def point(self, item: Any, path: Path) -> DataPoint | None:
-        if not isinstance(item, dict):
+        """The checked data point, or None after recording its problems. The common case (a
+        good point) takes no detour; paths are built only for problems."""
+        if type(item) is not dict:
             self.details.add(path, expected("object", item))
             return None
+        source = item.get("dataSourceId", MISSING)
+        stamp = item.get("timestamp")
+        values = item.get("values", MISSING)
+        metadata = item.get("metadata")
+        time_us = None
+        if type(stamp) is str:
+            time_us = self._good_times.get(stamp)
+            if time_us is None:
+                time_us = self._good_time(stamp)
+        if (
+            type(source) is str
+            and source.strip()
+            and time_us is not None
+            and type(values) is dict
+            and _numbers(values)
+            and (metadata is None or type(metadata) is dict)
+        ):
+            return DataPoint(source, time_us, values, metadata or None, path)
         before = len(self.details.items)
         source = self.id_field(item, "dataSourceId", path)
-        time_us = self.timestamp(item.get("timestamp"), [*path, "timestamp"])
-        values = self.values(item.get("values", MISSING), [*path, "values"])
-        metadata = item.get("metadata")
+        time_us = self.timestamp(stamp, [*path, "timestamp"])
+        checked = self.values(values, [*path, "values"])
         if metadata is not None and not isinstance(metadata, dict):
             self.details.add([*path, "metadata"], expected("object", metadata))
-        if len(self.details.items) > before or source is None or values is None:
+        if len(self.details.items) > before or source is None or checked is None:
             return None
-        return DataPoint(source, time_us, values, metadata or None, path)
+        return DataPoint(source, time_us, checked, metadata or None, path)
+
+    def _good_time(self, text: str) -> int | None:
+        """The instant of a good timestamp (remembered: a batch often repeats them), else None."""
+        try:
+            # RFC 3339 allows a lower-case "t" and "z"; ISO 8601 has no other letters.
+            time_us = parse_iso_us(text.upper(), naive_is_utc=True)
+        except ValueError:
+            return None
+        if not self.min_us <= time_us <= self.max_us:
+            return None
+        self._good_times[text] = time_us
+        return time_us
 
     def timestamp(self, value: Any, path: Path) -> int:
         # Absent, null or "" (a Go struct without omitempty) mean "now", as the document says.
@@ -141,13 +172,9 @@ class PointChecker:
         if not isinstance(value, str):
             self.details.add(path, expected("string", value))
             return 0
-        if value not in self._times:
-            try:
-                self._times[value] = parse_iso_us(value, naive_is_utc=True)
-            except ValueError:
-                self._times[value] = None
-        time_us = self._times[value]
-        if time_us is None:
+        try:
+            time_us = parse_iso_us(value.upper(), naive_is_utc=True)
+        except ValueError:
             self.details.add(
                 path, "Invalid datetime (expected ISO 8601, e.g. 2024-01-15T10:30:00Z)"
             )
@@ -179,6 +206,21 @@ class PointChecker:
                 self.details.add([*path, name], "Number must be finite")
                 good = False
         return value if good else None
+
+
+def _numbers(values: dict[str, Any]) -> bool:
+    """True when `values` is non-empty and every name is non-empty and every value a number
+    that fits a float64 (bool is not int here: `type(True) is bool`)."""
+    if not values or "" in values:
+        return False
+    for number in values.values():
+        kind = type(number)
+        if kind is float:
+            if number - number != 0.0:  # inf or nan
+                return False
+        elif kind is not int or not -_FLOAT_MAX <= number <= _FLOAT_MAX:
+            return False
+    return True
 
 
 async def resolve_sources(
@@ -235,7 +277,7 @@ def check_schemas(points: list[DataPoint], sources: dict[str, Source]) -> None:
 
 
 def columns(bucket_key: str, points: list[DataPoint]) -> PointBatch:
-    index: dict[SeriesKey, int] = {}
+    index: dict[tuple[str, str], int] = {}
     series_index: list[int] = []
     times: list[int] = []
     values: list[float] = []
@@ -244,13 +286,17 @@ def columns(bucket_key: str, points: list[DataPoint]) -> PointBatch:
     for p in points:
         extra = _encode.encode({"meta": p.metadata}).decode() if p.metadata else None
         has_extra = has_extra or extra is not None
+        source, time_us = p.source, p.time_us
         for name, number in p.values.items():
-            series_index.append(index.setdefault(SeriesKey(bucket_key, p.source, name), len(index)))
-            times.append(p.time_us)
+            k = index.get((source, name))
+            if k is None:
+                k = index[(source, name)] = len(index)
+            series_index.append(k)
+            times.append(time_us)
             values.append(number)
             extras.append(extra)
     return PointBatch(
-        keys=list(index),
+        keys=[SeriesKey(bucket_key, source, name) for source, name in index],
         series_index=np.array(series_index, np.int32),
         time_us=np.array(times, np.int64),
         value=np.array(values, np.float64),

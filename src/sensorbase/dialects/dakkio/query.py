@@ -133,7 +133,7 @@ def parse_query(body: Any) -> QueryIn:
             details.add(path, expected("string", value))
             continue
         try:
-            times[name] = parse_iso_us(value, naive_is_utc=True)
+            times[name] = parse_iso_us(value.upper(), naive_is_utc=True)
             texts[name] = value
         except ValueError:
             details.add(path, "Invalid datetime (expected ISO 8601, e.g. 2024-01-15T10:30:00Z)")
