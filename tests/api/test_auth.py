@@ -180,3 +180,17 @@ async def test_rate_limit_headers_and_429(
     assert 1 <= int(limited.headers["retry-after"]) <= 60
     assert int(limited.headers["x-ratelimit-reset"]) > 1_700_000_000
     assert limited.json()["status"] == 429
+
+
+async def test_deleting_an_organisation_or_bucket_ends_its_keys_at_once(
+    client: httpx.AsyncClient, admin_key: str, org: Org
+) -> None:
+    limited = (await org.new_key(client, ["data:read"], bucket=org.bucket))["key"]
+    assert (await client.get("/v1/buckets", headers=auth(limited))).status_code == 200
+    assert (
+        await client.delete(f"/v1/buckets/{org.bucket}", headers=org.headers)
+    ).status_code == 204
+    assert (await client.get("/v1/buckets", headers=auth(limited))).status_code == 401
+    assert (await client.get("/v1/buckets", headers=org.headers)).status_code == 200
+    assert (await client.delete(f"/v1/orgs/{org.key}", headers=auth(admin_key))).status_code == 204
+    assert (await client.get("/v1/buckets", headers=org.headers)).status_code == 401

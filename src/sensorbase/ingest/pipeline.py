@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from sensorbase.errors import Forbidden, NotFound, Problem, invalid
 from sensorbase.ingest.committer import Committer
@@ -37,6 +38,12 @@ class WriteOptions:
     # Runs first inside the write's own transaction (e.g. a dialect's schema check and update);
     # raising refuses the write and undoes what it did.
     in_tx: Callable[[WriteTx], None] | None = None
+    # The request item each row came from, when one item makes several rows: problems then
+    # name the item, once.
+    origin: npt.NDArray[np.int32] | None = None
+    # Items the dialect already refused (and left out of the batch): an atomic write then
+    # fails with these and the pipeline's own, all listed together.
+    known_problems: list[Problem] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -81,13 +88,14 @@ class Ingest:
         self, org_id: int, batch: PointBatch, options: WriteOptions | None = None
     ) -> WriteOutcome:
         options = options or WriteOptions()
-        problems = self.check(batch)
-        if problems and not options.partial:
-            raise invalid(problems)
+        row_problems = self.check(batch)
         bad = np.zeros(len(batch), bool)
-        for p in problems:
+        for p in row_problems:
             if p.index is not None:
                 bad[p.index] = True
+        problems = _by_item(row_problems, options.origin)
+        if problems and not options.partial:
+            raise invalid(_merge(options.known_problems, problems))
 
         cached: list[tuple[int, int] | None] = []
         with self._lock:
@@ -183,13 +191,16 @@ class Ingest:
                     )
         if key_problem:
             point_keys = batch.series_index
+            named = set()
             for k, problem in key_problem.items():
                 for i in np.flatnonzero(point_keys == k).tolist():
-                    problems.append(Problem(problem.reason, problem.field, i))
                     bad[i] = True
-            problems.sort(key=lambda p: p.index or 0)
-            if not options.partial:
-                raise invalid(problems)
+                    item = i if options.origin is None else int(options.origin[i])
+                    named.add(Problem(problem.reason, problem.field, item))
+            problems = _merge(problems, list(named))
+        problems = _merge(options.known_problems, problems)
+        if problems and not options.partial:
+            raise invalid(problems)  # the job's savepoint undoes sources or series it created
         keep = ~bad
         series_id = ids[batch.series_index]
         extra = batch.extra
@@ -212,3 +223,20 @@ def _meta_unit(meta: dict[str, Any] | None) -> str | None:
     """The unit a dialect gave in a new series' meta, if it is a string."""
     unit = (meta or {}).get("unit")
     return unit if isinstance(unit, str) else None
+
+
+def _merge(first: list[Problem], second: list[Problem]) -> list[Problem]:
+    return sorted({*first, *second}, key=lambda p: (p.index or 0, p.field or ""))
+
+
+def _by_item(problems: list[Problem], origin: npt.NDArray[np.int32] | None) -> list[Problem]:
+    """Row problems named by request item (rows of one item are reported once)."""
+    if origin is None:
+        return problems
+    return _merge(
+        [],
+        [
+            Problem(p.reason, p.field, None if p.index is None else int(origin[p.index]))
+            for p in problems
+        ],
+    )

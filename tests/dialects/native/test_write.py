@@ -187,6 +187,50 @@ async def test_partial_stores_the_good_points_and_lists_the_bad(
     assert [p["value"] for p in await points(client, org)] == [1.0, 3.0]
 
 
+async def test_partial_covers_every_kind_of_problem(client: httpx.AsyncClient, org: Org) -> None:
+    await client.post(
+        f"/v1/buckets/{org.bucket}/sources",
+        json={"key": "strict", "schema": {"t": {}}},
+        headers=org.headers,
+    )
+    body = {
+        "bucket": org.bucket,
+        "points": [
+            {"source": "s", "field": "t", "value": "hot", "time": T0},
+            {"source": "s", "fields": {"a": 1, "b": 2}, "time": "2999-01-01T00:00:00Z"},
+            {"source": "s", "field": "t", "value": 3, "time": "not a time"},
+            {"source": "strict", "fields": {"t": 4, "x": 5}, "time": T0},
+            {"source": "s", "fields": {"a": 6, "b": 7}, "time": T0},
+        ],
+    }
+    reply = await client.post("/v1/write", json=body, headers=org.headers)
+    assert reply.status_code == 400
+    assert [(e["index"], e["field"]) for e in reply.json()["errors"]] == [
+        (0, "value"),
+        (1, "time"),
+        (2, "time"),
+        (3, "x"),
+    ]
+    assert await points(client, org) == []
+    reply = await client.post(
+        "/v1/write", params={"partial": "true"}, json=body, headers=org.headers
+    )
+    assert reply.status_code == 200, reply.text
+    assert [(e["index"], e["field"]) for e in reply.json()["rejected"]] == [
+        (0, "value"),
+        (1, "time"),
+        (2, "time"),
+        (3, "x"),
+    ]
+    # Item 3's declared field is stored; its undeclared one is not.
+    assert reply.json()["written"] == 3
+    assert sorted((p["source"], p["field"], p["value"]) for p in await points(client, org)) == [
+        ("s", "a", 6.0),
+        ("s", "b", 7.0),
+        ("strict", "t", 4.0),
+    ]
+
+
 async def test_a_retried_batch_never_duplicates(client: httpx.AsyncClient, org: Org) -> None:
     body = {
         "bucket": org.bucket,

@@ -172,6 +172,7 @@ async def delete_org(request: Request, org: str, who: Principal = Depends(princi
     svc = services(request)
     await svc.committer.run(lambda tx: tx.delete_org(found.id))
     svc.ingest.forget()
+    svc.keys.clear()
 
 
 @router.post("/orgs/{org}/keys", status_code=201, summary="Create a key in an organisation")
@@ -243,6 +244,7 @@ async def delete_bucket(request: Request, bucket: str, who: Principal = Depends(
     found = await svc.read(lambda r: access.bucket(r, who, bucket, "admin"))
     await svc.committer.run(lambda tx: tx.delete_bucket(found.id))
     svc.ingest.forget()
+    svc.keys.clear()
 
 
 # --- sources ---------------------------------------------------------------------------

@@ -16,10 +16,13 @@ item, so that the refusal lists every bad point, not the first.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 import numpy as np
+import numpy.typing as npt
 
 from sensorbase.errors import InvalidInput, PayloadTooLarge, Problem, invalid
 from sensorbase.model import PointBatch, SeriesKey
@@ -53,6 +56,15 @@ _loose = msgspec.json.Decoder()
 _encode = msgspec.json.Encoder()
 
 
+@dataclass(slots=True)
+class Decoded:
+    """A decoded body: its good points, the item each row came from, and the bad items."""
+
+    batch: PointBatch
+    origin: npt.NDArray[np.int32]
+    problems: list[Problem]
+
+
 def decode(
     body: bytes,
     *,
@@ -61,7 +73,11 @@ def decode(
     source: str | None,
     precision: str | None,
     max_points: int,
-) -> PointBatch:
+    check: Callable[[PointBatch], list[Problem]],
+) -> Decoded:
+    """Decode a write body: the good items as a batch, and every bad item named, including
+    those the ingest pipeline's `check` (values, time window) refuses. Whether the bad items
+    refuse the request (atomic) is the pipeline's decision, once it has added its own."""
     if precision is not None and precision not in PRECISION_US:
         raise invalid([Problem("must be s, ms, us or ns", "precision")])
     problems: list[Problem] = []
@@ -78,11 +94,18 @@ def decode(
         points, bucket, source = _walk(body, ndjson, bucket, source, problems)
     except msgspec.DecodeError as exc:
         raise _not_json(exc) from None
-    batch = _columns(points, bucket, source, precision, max_points, problems)
-    if problems:
-        problems.sort(key=lambda p: p.index or 0)
-        raise invalid(problems)
-    return batch
+    batch, origin = _columns(points, bucket, source, precision, max_points, problems)
+    named = {(p.index, p.field) for p in problems}
+    for problem in check(batch):  # indices are rows; the client counts items
+        item = None if problem.index is None else int(origin[problem.index])
+        if (item, problem.field) not in named:  # e.g. a time already refused as unparseable
+            problems.append(Problem(problem.reason, problem.field, item))
+    if not problems:
+        return Decoded(batch, origin, [])
+    problems = sorted(set(problems), key=lambda p: (p.index or 0, p.field or ""))
+    bad = np.array(sorted({p.index for p in problems if p.index is not None}), np.int32)
+    keep = ~np.isin(origin, bad)
+    return Decoded(batch.take(keep), origin[keep], problems)
 
 
 def _decode_typed(body: bytes, ndjson: bool) -> NativeBody | list[NativePoint]:
@@ -98,7 +121,7 @@ def _columns(
     precision: str | None,
     max_points: int,
     problems: list[Problem],
-) -> PointBatch:
+) -> tuple[PointBatch, npt.NDArray[np.int32]]:
     index: dict[SeriesKey, int] = {}
     series_index: list[int] = []
     values: list[float] = []
@@ -161,13 +184,14 @@ def _columns(
     if len(values) > max_points:
         raise PayloadTooLarge(f"{len(values)} points in one request; the limit is {max_points}")
     time_us = _times(times, origin, precision, problems)
-    return PointBatch(
+    batch = PointBatch(
         keys=list(index),
         series_index=np.array(series_index, np.int32),
         time_us=time_us,
         value=np.array(values, np.float64),
         extra=extras if has_extra else None,
     )
+    return batch, np.array(origin, np.int32)
 
 
 def _times(

@@ -88,18 +88,24 @@ async def write(
     access.require(who, "data:write")
     body = await read_body(request, svc.settings.max_body_bytes)
     content_type = request.headers.get("content-type", "")
-    batch = decode(
+    decoded = decode(
         body,
         ndjson="ndjson" in content_type or "jsonlines" in content_type,
         bucket=bucket,
         source=source,
         precision=precision,
         max_points=svc.settings.max_points_per_request,
+        check=svc.ingest.check,
     )
     outcome = await svc.ingest.write(
         who.org_id,
-        batch,
-        WriteOptions(partial=partial, allowed_bucket_id=who.bucket_id),
+        decoded.batch,
+        WriteOptions(
+            partial=partial,
+            allowed_bucket_id=who.bucket_id,
+            origin=decoded.origin,
+            known_problems=decoded.problems,
+        ),
     )
     reply: dict[str, Any] = {"written": outcome.receipt.points, "series": outcome.receipt.series}
     if outcome.rejected:
