@@ -93,7 +93,12 @@ def list_sources(
 def create_source(
     ctx: typer.Context,
     bucket: BucketOption,
-    key: str = typer.Argument(..., help="Its key, as writes name it (e.g. ESP32-001)."),
+    key: str | None = typer.Argument(
+        None,
+        help="Its key, as writes name it (e.g. ESP32-001). Left out: the server generates one "
+        "shaped like a Datacooee input id, 'sen' and 10 hex digits.",
+        show_default=False,
+    ),
     name: str | None = typer.Option(None, help="Display name (default: the key)."),
     meta: str | None = typer.Option(None, help='Metadata, a JSON object: \'{"room": "lab"}\''),
     schema: list[str] = typer.Option(
@@ -109,7 +114,8 @@ def create_source(
         help='The schema as a JSON file: {"temperature": {"type": "number", "unit": "°C"}}.',
     ),
 ) -> None:
-    """Create a source, optionally with a declared schema."""
+    """Create a source, optionally with a declared schema (e.g. a Datacooee input:
+    `sources create -b plant --name "Boiler" --schema value:number:°C`)."""
     body = {
         "key": key,
         "name": name,
