@@ -102,14 +102,7 @@ def render_error(exc: SensorbaseError) -> Response:
         "error_description": exc.detail,
     }
     if exc.problems:
-        body["errors"] = [
-            {
-                k: v
-                for k, v in (("index", p.index), ("field", p.field), ("reason", p.reason))
-                if v is not None
-            }
-            for p in exc.problems
-        ]
+        body["errors"] = [p.as_dict() for p in exc.problems]
     headers = None
     if exc.status == 401:
         headers = {"WWW-Authenticate": 'Bearer realm="sensorbase", error="invalid_token"'}

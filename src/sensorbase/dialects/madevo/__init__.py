@@ -72,14 +72,7 @@ CODES = {
 def render_error(exc: SensorbaseError) -> Response:
     body: dict[str, Any] = {"error": CODES.get(exc.status, "internal_error"), "message": exc.detail}
     if exc.problems:
-        body["details"] = [
-            {
-                k: v
-                for k, v in (("row", p.index), ("column", p.field), ("reason", p.reason))
-                if v is not None
-            }
-            for p in exc.problems
-        ]
+        body["details"] = [p.as_dict("row", "column") for p in exc.problems]
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
     return Response(
         encode.encode(body), status_code=exc.status, media_type="application/json", headers=headers

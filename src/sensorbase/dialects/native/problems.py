@@ -37,14 +37,7 @@ def problem_body(exc: SensorbaseError) -> dict[str, Any]:
         "detail": exc.detail,
     }
     if exc.problems:
-        body["errors"] = [
-            {
-                k: v
-                for k, v in (("index", p.index), ("field", p.field), ("reason", p.reason))
-                if v is not None
-            }
-            for p in exc.problems
-        ]
+        body["errors"] = [p.as_dict() for p in exc.problems]
     return body
 
 
