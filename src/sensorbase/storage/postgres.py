@@ -1,0 +1,893 @@
+"""The shared backend: PostgreSQL, for several Sensorbase nodes on one database.
+
+One writer connection, used only by the ingest committer's thread, reconnects by itself; reads
+borrow a connection from a pool for each statement (and retry once on a connection found dead).
+Points arrive by binary COPY into a session-local staging table and move into the partitioned
+`points` table with one INSERT ... ON CONFLICT DO UPDATE, so a repeated (series, time) replaces
+the stored point and, within a batch, the last write wins.
+
+`psycopg` exceptions stop here: a lost connection, a restart, a pool timeout, a deadlock or a
+lock timeout become `Unavailable` (503 + Retry-After, retry is safe); a constraint becomes
+`Conflict`; anything else a plain `SensorbaseError`.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import psycopg
+from psycopg import pq
+from psycopg_pool import ConnectionPool
+
+from sensorbase.errors import Conflict, SensorbaseError, Unavailable
+from sensorbase.model import (
+    AggregateRow,
+    ApiKey,
+    Bucket,
+    FieldSpec,
+    Group,
+    Organisation,
+    PointColumns,
+    ResolvedBatch,
+    Scope,
+    Series,
+    SeriesRef,
+    Source,
+    TimeRange,
+    User,
+)
+from sensorbase.settings import Settings
+from sensorbase.storage import pg_schema, rows
+from sensorbase.storage.sql import range_clause, simple_select
+from sensorbase.times import now_us
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_S = 1
+POOL_TIMEOUT_S = 5.0
+CONNECT_OPTIONS: dict[str, Any] = {
+    "connect_timeout": 5,
+    # A dead server or a cut network is noticed within ~20 s even on an idle connection.
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 2,
+}
+
+Params = Sequence[Any]
+
+
+def translate(exc: psycopg.Error) -> SensorbaseError:
+    """The Sensorbase error for a driver error."""
+    if isinstance(exc, psycopg.IntegrityError):
+        return Conflict(f"already exists ({exc.diag.message_primary or exc})")
+    if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+        return Unavailable(
+            "the database is unavailable; retry shortly", retry_after_s=RETRY_AFTER_S
+        )
+    return SensorbaseError(f"storage error: {exc}")
+
+
+@contextmanager
+def _driver_errors() -> Iterator[None]:
+    try:
+        yield
+    except psycopg.Error as exc:
+        raise translate(exc) from None
+
+
+def _pg(sql: str) -> str:
+    """The shared `?` placeholders (storage/sql.py) in psycopg's form."""
+    return sql.replace("?", "%s")
+
+
+class PgQueries:
+    """What reading and writing connections both look up; subclasses say where SQL runs."""
+
+    def _all(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def _one(self, sql: str, params: Params = ()) -> tuple[Any, ...] | None:
+        found = self._all(sql, params)
+        return found[0] if found else None
+
+    def _scalar(self, sql: str, params: Params = ()) -> Any:
+        row = self._one(sql, params)
+        assert row is not None
+        return row[0]
+
+    def get_setting(self, name: str) -> str | None:
+        row = self._one("SELECT value FROM settings WHERE name = %s", (name,))
+        return str(row[0]) if row else None
+
+    def get_org(self, key: str) -> Organisation | None:
+        row = self._one(f"SELECT {rows.ORG_COLUMNS} FROM orgs WHERE key = %s", (key,))
+        return rows.org(row) if row else None
+
+    def get_org_by_id(self, org_id: int) -> Organisation | None:
+        row = self._one(f"SELECT {rows.ORG_COLUMNS} FROM orgs WHERE id = %s", (org_id,))
+        return rows.org(row) if row else None
+
+    def list_orgs(self) -> list[Organisation]:
+        return [rows.org(r) for r in self._all(f"SELECT {rows.ORG_COLUMNS} FROM orgs ORDER BY id")]
+
+    def get_bucket(self, org_id: int, key: str) -> Bucket | None:
+        row = self._one(
+            f"SELECT {rows.BUCKET_COLUMNS} FROM buckets WHERE org_id = %s AND key = %s",
+            (org_id, key),
+        )
+        return rows.bucket(row) if row else None
+
+    def get_bucket_by_id(self, org_id: int, bucket_id: int) -> Bucket | None:
+        row = self._one(
+            f"SELECT {rows.BUCKET_COLUMNS} FROM buckets WHERE org_id = %s AND id = %s",
+            (org_id, bucket_id),
+        )
+        return rows.bucket(row) if row else None
+
+    def list_buckets(self, org_id: int, limit: int, offset: int) -> tuple[list[Bucket], int]:
+        found = self._all(
+            f"SELECT {rows.BUCKET_COLUMNS} FROM buckets WHERE org_id = %s ORDER BY id "
+            "LIMIT %s OFFSET %s",
+            (org_id, limit, offset),
+        )
+        total = self._scalar("SELECT count(*) FROM buckets WHERE org_id = %s", (org_id,))
+        return [rows.bucket(r) for r in found], int(total)
+
+    def get_source(self, bucket_id: int, key: str) -> Source | None:
+        row = self._one(
+            f"SELECT {rows.SOURCE_COLUMNS} FROM sources WHERE bucket_id = %s AND key = %s",
+            (bucket_id, key),
+        )
+        return rows.source(row) if row else None
+
+    def find_source(self, org_id: int, key: str) -> Source | None:
+        row = self._one(
+            f"SELECT {rows.SOURCE_COLUMNS} FROM sources WHERE org_id = %s AND key = %s "
+            "ORDER BY id LIMIT 1",
+            (org_id, key),
+        )
+        return rows.source(row) if row else None
+
+    def list_sources(self, bucket_id: int, limit: int, offset: int) -> tuple[list[Source], int]:
+        found = self._all(
+            f"SELECT {rows.SOURCE_COLUMNS} FROM sources WHERE bucket_id = %s ORDER BY id "
+            "LIMIT %s OFFSET %s",
+            (bucket_id, limit, offset),
+        )
+        total = self._scalar("SELECT count(*) FROM sources WHERE bucket_id = %s", (bucket_id,))
+        return [rows.source(r) for r in found], int(total)
+
+    def list_series(
+        self,
+        org_id: int,
+        bucket_id: int | None = None,
+        source_keys: list[str] | None = None,
+        fields: list[str] | None = None,
+    ) -> list[SeriesRef]:
+        sql = (
+            "SELECT se.id, b.key, so.key, se.field, se.unit FROM series se "
+            "JOIN sources so ON so.id = se.source_id JOIN buckets b ON b.id = so.bucket_id "
+            "WHERE so.org_id = %s"
+        )
+        params: list[Any] = [org_id]
+        if bucket_id is not None:
+            sql += " AND so.bucket_id = %s"
+            params.append(bucket_id)
+        if source_keys:
+            sql += " AND so.key = ANY(%s)"
+            params.append(list(source_keys))
+        if fields:
+            sql += " AND se.field = ANY(%s)"
+            params.append(list(fields))
+        # COLLATE "C": the same byte order as SQLite's, whatever the database's locale.
+        sql += ' ORDER BY b.key COLLATE "C", so.key COLLATE "C", se.field COLLATE "C"'
+        return [SeriesRef(*r) for r in self._all(sql, params)]
+
+    def get_series(self, series_id: int) -> Series | None:
+        row = self._one(f"SELECT {rows.SERIES_COLUMNS} FROM series WHERE id = %s", (series_id,))
+        return rows.series(row) if row else None
+
+    def list_source_series(self, source_id: int) -> list[Series]:
+        found = self._all(
+            f'SELECT {rows.SERIES_COLUMNS} FROM series WHERE source_id = %s ORDER BY field COLLATE "C"',
+            (source_id,),
+        )
+        return [rows.series(r) for r in found]
+
+    def bucket_stats(self, bucket_id: int) -> dict[str, int]:
+        row = self._one(
+            "SELECT (SELECT count(*) FROM sources WHERE bucket_id = %s), "
+            "(SELECT count(*) FROM points WHERE series_id IN (SELECT se.id FROM series se "
+            "JOIN sources so ON so.id = se.source_id WHERE so.bucket_id = %s)), "
+            "(SELECT count(*) FROM api_keys WHERE bucket_id = %s AND revoked_us IS NULL)",
+            (bucket_id, bucket_id, bucket_id),
+        )
+        assert row is not None
+        return {"sources": int(row[0]), "points": int(row[1]), "keys": int(row[2])}
+
+    def get_key(self, key_id: str) -> ApiKey | None:
+        row = self._one(f"SELECT {rows.KEY_COLUMNS} FROM api_keys WHERE key_id = %s", (key_id,))
+        return rows.api_key(row) if row else None
+
+    def list_keys(self, org_id: int, bucket_id: int | None = None) -> list[ApiKey]:
+        sql = f"SELECT {rows.KEY_COLUMNS} FROM api_keys WHERE org_id = %s"
+        params: list[Any] = [org_id]
+        if bucket_id is not None:
+            sql += " AND bucket_id = %s"
+            params.append(bucket_id)
+        return [rows.api_key(r) for r in self._all(sql + " ORDER BY id", params)]
+
+    def get_user(self, email: str) -> User | None:
+        row = self._one(
+            f"SELECT {rows.USER_COLUMNS} FROM users WHERE lower(email) = lower(%s)", (email,)
+        )
+        return rows.user(row) if row else None
+
+    def get_user_by_id(self, user_id: int) -> User | None:
+        row = self._one(f"SELECT {rows.USER_COLUMNS} FROM users WHERE id = %s", (user_id,))
+        return rows.user(row) if row else None
+
+    def list_users(self, org_id: int) -> list[User]:
+        found = self._all(
+            f"SELECT {rows.USER_COLUMNS} FROM users WHERE org_id = %s ORDER BY id", (org_id,)
+        )
+        return [rows.user(r) for r in found]
+
+    def _groups(self, where: str, params: Params) -> list[Group]:
+        found = self._all(
+            f"SELECT {rows.GROUP_COLUMNS}, coalesce((SELECT array_agg(m.source_id ORDER BY "
+            f"m.source_id) FROM group_members m WHERE m.group_id = groups.id), '{{}}') "
+            f"FROM groups WHERE {where} ORDER BY id",
+            params,
+        )
+        return [rows.group(r, tuple(r[5])) for r in found]
+
+    def get_group(self, org_id: int, group_id: int) -> Group | None:
+        found = self._groups("org_id = %s AND id = %s", (org_id, group_id))
+        return found[0] if found else None
+
+    def list_groups(self, org_id: int) -> list[Group]:
+        return self._groups("org_id = %s", (org_id,))
+
+    def get_source_by_id(self, org_id: int, source_id: int) -> Source | None:
+        row = self._one(
+            f"SELECT {rows.SOURCE_COLUMNS} FROM sources WHERE org_id = %s AND id = %s",
+            (org_id, source_id),
+        )
+        return rows.source(row) if row else None
+
+
+class PgReader(PgQueries):
+    def __init__(self, pool: ConnectionPool) -> None:
+        self._pool = pool
+
+    def _all(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        for attempt in (1, 2):
+            try:
+                with self._pool.connection() as conn:
+                    try:
+                        return conn.execute(sql, params).fetchall()
+                    except psycopg.OperationalError as exc:
+                        # A pooled connection the server dropped (restart, terminated
+                        # backend): the pool discards it; a read is safe to try again.
+                        if not (conn.broken and attempt == 1):
+                            raise translate(exc) from None
+                        log.info("a pooled database connection was lost; retrying the read")
+            except psycopg.Error as exc:  # the pool found no live connection in time
+                raise translate(exc) from None
+        raise Unavailable("the database is unavailable; retry shortly", retry_after_s=1)
+
+    def read_range(
+        self,
+        series_id: int,
+        time_range: TimeRange,
+        limit: int,
+        order: str = "asc",
+        offset: int = 0,
+    ) -> PointColumns:
+        where, params = range_clause(time_range)
+        direction = "DESC" if order == "desc" else "ASC"
+        found = self._all(
+            _pg(
+                f"SELECT time_us, value, extra FROM points WHERE series_id = ?{where} "
+                f"ORDER BY time_us {direction} LIMIT ? OFFSET ?"
+            ),
+            [series_id, *params, limit, offset],
+        )
+        return _columns(found)
+
+    def read_latest(self, series_id: int, n: int) -> PointColumns:
+        found = self._all(
+            "SELECT time_us, value, extra FROM points WHERE series_id = %s "
+            "ORDER BY time_us DESC LIMIT %s",
+            (series_id, n),
+        )
+        return _columns(found)
+
+    def count(self, series_id: int, time_range: TimeRange) -> int:
+        where, params = range_clause(time_range)
+        return int(
+            self._scalar(
+                _pg(f"SELECT count(*) FROM points WHERE series_id = ?{where}"),
+                [series_id, *params],
+            )
+        )
+
+    def aggregate(
+        self, series_id: int, time_range: TimeRange, aggregates: tuple[str, ...]
+    ) -> AggregateRow:
+        where, params = range_clause(time_range)
+        names, select = simple_select(aggregates)
+        row = self._one(
+            _pg(f"SELECT {select} FROM points WHERE series_id = ?{where}"), [series_id, *params]
+        )
+        assert row is not None
+        values: dict[str, float | int | None] = dict(zip(names, row, strict=False))
+        for name, direction in (("first", "ASC"), ("last", "DESC")):
+            if name in aggregates:
+                found = self._one(
+                    _pg(
+                        f"SELECT value FROM points WHERE series_id = ?{where} "
+                        f"ORDER BY time_us {direction} LIMIT 1"
+                    ),
+                    [series_id, *params],
+                )
+                values[name] = found[0] if found else None
+        return AggregateRow(None, values)
+
+    def _grouped(
+        self,
+        bucket: str,
+        bucket_params: list[Any],
+        series_id: int,
+        where: str,
+        params: list[Any],
+        aggregates: tuple[str, ...],
+    ) -> dict[int, dict[str, float | int | None]]:
+        """Aggregates per bucket number, the bucket being the SQL expression `bucket`."""
+        names, select = simple_select(aggregates)
+        found: dict[int, dict[str, float | int | None]] = {}
+        for row in self._all(
+            f"SELECT {bucket} AS b, {select} FROM points WHERE series_id = %s{where} "
+            "GROUP BY b ORDER BY b",
+            [*bucket_params, series_id, *params],
+        ):
+            found[int(row[0])] = dict(zip(names, row[1:], strict=False))
+        for name, direction in (("first", "ASC"), ("last", "DESC")):
+            if name in aggregates:
+                for b, value in self._all(
+                    f"SELECT DISTINCT ON (b) {bucket} AS b, value FROM points "
+                    f"WHERE series_id = %s{where} ORDER BY b, time_us {direction}",
+                    [*bucket_params, series_id, *params],
+                ):
+                    found[int(b)][name] = value
+        return found
+
+    def aggregate_fixed(
+        self,
+        series_id: int,
+        time_range: TimeRange,
+        every_us: int,
+        origin_us: int,
+        aggregates: tuple[str, ...],
+    ) -> list[AggregateRow]:
+        where, params = range_clause(time_range)
+        found = self._grouped(
+            "((time_us - %s::bigint) / %s::bigint)",
+            [origin_us, every_us],
+            series_id,
+            _pg(where),
+            params,
+            aggregates,
+        )
+        return [AggregateRow(origin_us + b * every_us, found[b]) for b in sorted(found)]
+
+    def aggregate_bounds(
+        self, series_id: int, bounds: list[int], aggregates: tuple[str, ...]
+    ) -> list[AggregateRow]:
+        if len(bounds) < 2:
+            return []
+        # width_bucket numbers [bounds[i], bounds[i+1]) as i + 1.
+        found = self._grouped(
+            "width_bucket(time_us, %s::bigint[])",
+            [list(bounds)],
+            series_id,
+            " AND time_us >= %s AND time_us < %s",
+            [bounds[0], bounds[-1]],
+            aggregates,
+        )
+        return [AggregateRow(bounds[b - 1], found[b]) for b in sorted(found)]
+
+    def disk_bytes(self) -> int:
+        return int(self._scalar("SELECT pg_database_size(current_database())"))
+
+
+def _columns(found: list[tuple[Any, ...]]) -> PointColumns:
+    if not found:
+        return PointColumns(np.empty(0, np.int64), np.empty(0, np.float64), None)
+    times, values, extras = zip(*found, strict=True)
+    extra = list(extras) if any(e is not None for e in extras) else None
+    return PointColumns(np.array(times, np.int64), np.array(values, np.float64), extra)
+
+
+# Binary COPY of (series_id, time_us, value): a header, then per row a field count and each
+# field as a length and big-endian bytes; built for the whole batch at once by numpy.
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
+_COPY_TRAILER = struct.pack(">h", -1)
+_COPY_ROW = np.dtype(
+    [
+        ("fields", ">i2"),
+        ("sid_len", ">i4"),
+        ("sid", ">i8"),
+        ("time_len", ">i4"),
+        ("time", ">i8"),
+        ("value_len", ">i4"),
+        ("value", ">f8"),
+    ]
+)
+_STAGE = (
+    "CREATE TEMP TABLE IF NOT EXISTS points_stage "
+    "(series_id BIGINT, time_us BIGINT, value DOUBLE PRECISION, extra TEXT) "
+    "ON COMMIT DELETE ROWS"
+)
+_MERGE = (
+    "INSERT INTO points (series_id, time_us, value, extra) "
+    "SELECT series_id, time_us, value, extra FROM points_stage "
+    "ON CONFLICT (series_id, time_us) DO UPDATE SET value = EXCLUDED.value, extra = EXCLUDED.extra"
+)
+
+
+def copy_buffer(series_id: np.ndarray, time_us: np.ndarray, value: np.ndarray) -> bytes:
+    """The binary COPY stream of three columns, built without a Python loop."""
+    out = np.empty(len(time_us), _COPY_ROW)
+    out["fields"] = 3
+    out["sid_len"] = 8
+    out["sid"] = series_id
+    out["time_len"] = 8
+    out["time"] = time_us
+    out["value_len"] = 8
+    out["value"] = value
+    return _COPY_HEADER + out.tobytes() + _COPY_TRAILER
+
+
+class PgWriteTx(PgQueries):
+    def __init__(self, conn: psycopg.Connection, store: PostgresStore) -> None:
+        self.conn = conn
+        self.store = store
+        self._savepoints = 0
+
+    def _all(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        with _driver_errors():
+            cur = self.conn.execute(sql, params)
+            return cur.fetchall() if cur.description is not None else []
+
+    def _run(self, sql: str, params: Params = ()) -> None:
+        with _driver_errors():
+            self.conn.execute(sql, params)
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        self._savepoints += 1
+        name = f"sp{self._savepoints}"
+        self._run(f"SAVEPOINT {name}")
+        try:
+            with _driver_errors():
+                yield
+        except BaseException:
+            self._run(f"ROLLBACK TO SAVEPOINT {name}")
+            self._run(f"RELEASE SAVEPOINT {name}")
+            raise
+        self._run(f"RELEASE SAVEPOINT {name}")
+
+    def _insert(self, sql: str, params: Params) -> int:
+        return int(self._scalar(sql + " RETURNING id", params))
+
+    def create_org(self, key: str, name: str) -> Organisation:
+        created = now_us()
+        org_id = self._insert(
+            "INSERT INTO orgs (key, name, created_us) VALUES (%s, %s, %s)", (key, name, created)
+        )
+        return Organisation(org_id, key, name, created)
+
+    def delete_org(self, org_id: int) -> None:
+        self._run(
+            "DELETE FROM points WHERE series_id IN (SELECT se.id FROM series se "
+            "JOIN sources so ON so.id = se.source_id WHERE so.org_id = %s)",
+            (org_id,),
+        )
+        self._run("DELETE FROM orgs WHERE id = %s", (org_id,))
+
+    def create_bucket(
+        self, org_id: int, key: str, name: str, description: str, meta: dict[str, Any]
+    ) -> Bucket:
+        created = now_us()
+        bucket_id = self._insert(
+            "INSERT INTO buckets (org_id, key, name, description, meta, created_us) "
+            "VALUES (%s, %s, %s, %s, %s, %s)",
+            (org_id, key, name, description, rows.dump_json(meta), created),
+        )
+        return Bucket(bucket_id, org_id, key, name, description, meta, created)
+
+    def update_bucket(self, bucket_id: int, *, meta: dict[str, Any]) -> None:
+        self._run("UPDATE buckets SET meta = %s WHERE id = %s", (rows.dump_json(meta), bucket_id))
+
+    def delete_bucket(self, bucket_id: int) -> None:
+        self._run(
+            "DELETE FROM points WHERE series_id IN (SELECT se.id FROM series se "
+            "JOIN sources so ON so.id = se.source_id WHERE so.bucket_id = %s)",
+            (bucket_id,),
+        )
+        self._run("DELETE FROM buckets WHERE id = %s", (bucket_id,))
+
+    def create_source(
+        self,
+        org_id: int,
+        bucket_id: int,
+        key: str,
+        name: str,
+        meta: dict[str, Any],
+        schema: dict[str, FieldSpec] | None,
+    ) -> Source:
+        created = now_us()
+        source_id = self._insert(
+            "INSERT INTO sources (org_id, bucket_id, key, name, meta, schema, created_us) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            (org_id, bucket_id, key, name, rows.dump_json(meta), rows.dump_schema(schema), created),
+        )
+        return Source(source_id, org_id, bucket_id, key, name, meta, schema, created)
+
+    def update_source(
+        self,
+        source_id: int,
+        *,
+        name: str | None = None,
+        meta: dict[str, Any] | None = None,
+        schema: dict[str, FieldSpec] | None = None,
+    ) -> None:
+        if name is not None:
+            self._run("UPDATE sources SET name = %s WHERE id = %s", (name, source_id))
+        if meta is not None:
+            self._run(
+                "UPDATE sources SET meta = %s WHERE id = %s", (rows.dump_json(meta), source_id)
+            )
+        if schema is not None:
+            self._run(
+                "UPDATE sources SET schema = %s WHERE id = %s",
+                (rows.dump_schema(schema), source_id),
+            )
+
+    def delete_source(self, source_id: int) -> None:
+        self._run(
+            "DELETE FROM points WHERE series_id IN (SELECT id FROM series WHERE source_id = %s)",
+            (source_id,),
+        )
+        self._run("DELETE FROM sources WHERE id = %s", (source_id,))
+
+    def get_or_create_source(self, org_id: int, bucket_id: int, key: str) -> Source:
+        # Race-safe across nodes: a concurrent insert of the same key makes this one wait for
+        # the other transaction, then find its row instead of failing.
+        row = self._one(
+            "INSERT INTO sources (org_id, bucket_id, key, name, meta, schema, created_us) "
+            "VALUES (%s, %s, %s, %s, '{}', NULL, %s) ON CONFLICT (bucket_id, key) DO NOTHING "
+            f"RETURNING {rows.SOURCE_COLUMNS}",
+            (org_id, bucket_id, key, key, now_us()),
+        )
+        if row is not None:
+            return rows.source(row)
+        found = self.get_source(bucket_id, key)
+        assert found is not None
+        return found
+
+    def get_or_create_series(
+        self,
+        source_id: int,
+        fields: list[str],
+        units: dict[str, str | None] | None = None,
+        metas: dict[str, dict[str, Any]] | None = None,
+    ) -> dict[str, int]:
+        units, metas = units or {}, metas or {}
+        names = sorted(set(fields))  # one lock order on every node
+        self._run(
+            "INSERT INTO series (source_id, field, unit, meta) "
+            "SELECT %s, f, u, m FROM unnest(%s::text[], %s::text[], %s::text[]) AS x(f, u, m) "
+            "ON CONFLICT (source_id, field) DO NOTHING",
+            (
+                source_id,
+                names,
+                [units.get(f) for f in names],
+                [rows.dump_json(metas.get(f, {})) for f in names],
+            ),
+        )
+        found = self._all(
+            "SELECT field, id FROM series WHERE source_id = %s AND field = ANY(%s)",
+            (source_id, names),
+        )
+        return {str(f): int(i) for f, i in found}
+
+    def update_series(self, series_id: int, *, meta: dict[str, Any]) -> None:
+        self._run("UPDATE series SET meta = %s WHERE id = %s", (rows.dump_json(meta), series_id))
+
+    def create_key(
+        self,
+        org_id: int,
+        key_id: str,
+        secret_hash: str,
+        name: str,
+        scopes: tuple[Scope, ...],
+        bucket_id: int | None,
+        server_admin: bool,
+    ) -> ApiKey:
+        created = now_us()
+        row_id = self._insert(
+            "INSERT INTO api_keys (key_id, org_id, name, scopes, bucket_id, server_admin, "
+            "created_us, secret_hash) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            (key_id, org_id, name, ",".join(scopes), bucket_id, server_admin, created, secret_hash),
+        )
+        return ApiKey(
+            row_id,
+            key_id,
+            org_id,
+            name,
+            scopes,
+            bucket_id,
+            server_admin,
+            created,
+            None,
+            secret_hash,
+        )
+
+    def revoke_key(self, key_id: str, at_us: int) -> None:
+        self._run(
+            "UPDATE api_keys SET revoked_us = %s WHERE key_id = %s AND revoked_us IS NULL",
+            (at_us, key_id),
+        )
+        self._run("DELETE FROM refresh_tokens WHERE key_id = %s", (key_id,))
+
+    def put_refresh_token(self, token_hash: str, key_id: str, expires_us: int) -> None:
+        self._run(
+            "INSERT INTO refresh_tokens (token_hash, key_id, expires_us) VALUES (%s, %s, %s)",
+            (token_hash, key_id, expires_us),
+        )
+
+    def take_refresh_token(self, token_hash: str, now_us: int) -> str | None:
+        row = self._one(
+            "DELETE FROM refresh_tokens WHERE token_hash = %s RETURNING key_id, expires_us",
+            (token_hash,),
+        )
+        self._run("DELETE FROM refresh_tokens WHERE expires_us < %s", (now_us,))
+        if row is None or row[1] < now_us:
+            return None
+        return str(row[0])
+
+    def create_user(self, org_id: int, email: str, password_hash: str, role: str) -> User:
+        created = now_us()
+        user_id = self._insert(
+            "INSERT INTO users (org_id, email, password_hash, role, created_us) "
+            "VALUES (%s, %s, %s, %s, %s)",
+            (org_id, email, password_hash, role, created),
+        )
+        return rows.user((user_id, org_id, email, role, created, password_hash))
+
+    def delete_user(self, user_id: int) -> None:
+        self._run("DELETE FROM users WHERE id = %s", (user_id,))
+
+    def create_group(
+        self, org_id: int, name: str, meta: dict[str, Any], source_ids: list[int]
+    ) -> Group:
+        created = now_us()
+        group_id = self._insert(
+            "INSERT INTO groups (org_id, name, meta, created_us) VALUES (%s, %s, %s, %s)",
+            (org_id, name, rows.dump_json(meta), created),
+        )
+        self.set_group_members(group_id, source_ids)
+        return Group(group_id, org_id, name, meta, created, tuple(sorted(set(source_ids))))
+
+    def set_group_members(self, group_id: int, source_ids: list[int]) -> None:
+        self._run("DELETE FROM group_members WHERE group_id = %s", (group_id,))
+        self._run(
+            "INSERT INTO group_members (group_id, source_id) "
+            "SELECT %s, s FROM unnest(%s::bigint[]) AS s ON CONFLICT DO NOTHING",
+            (group_id, list(source_ids)),
+        )
+
+    def delete_group(self, group_id: int) -> None:
+        self._run("DELETE FROM groups WHERE id = %s", (group_id,))
+
+    def put_setting(self, name: str, value: str) -> str:
+        self._run(
+            "INSERT INTO settings (name, value) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING",
+            (name, value),
+        )
+        stored = self.get_setting(name)
+        assert stored is not None
+        return stored
+
+    def append(self, batch: ResolvedBatch) -> None:
+        n = len(batch.time_us)
+        if n == 0:
+            return
+        # Sort by key (near-sequential index inserts) and keep the last of equal keys: ON
+        # CONFLICT DO UPDATE may touch a row once per statement, and the last write wins.
+        # lexsort is stable, so among equal keys the batch order survives.
+        order = np.lexsort((batch.time_us, batch.series_id))
+        series_id = batch.series_id[order]
+        time_us = batch.time_us[order]
+        last = np.ones(n, bool)
+        last[:-1] = (series_id[1:] != series_id[:-1]) | (time_us[1:] != time_us[:-1])
+        if not last.all():
+            order, series_id, time_us = order[last], series_id[last], time_us[last]
+        value = batch.value[order]
+        self.store.ensure_partitions(time_us)
+        with _driver_errors():
+            cur = self.conn.cursor()
+            if batch.extra is None:
+                with cur.copy(
+                    "COPY points_stage (series_id, time_us, value) FROM STDIN (FORMAT BINARY)"
+                ) as copy:
+                    copy.write(copy_buffer(series_id, time_us, value))
+            else:
+                extras = [batch.extra[i] for i in order.tolist()]
+                with cur.copy(
+                    "COPY points_stage (series_id, time_us, value, extra) "
+                    "FROM STDIN (FORMAT BINARY)"
+                ) as copy:
+                    copy.set_types(["int8", "int8", "float8", "text"])
+                    for row in zip(
+                        series_id.tolist(), time_us.tolist(), value.tolist(), extras, strict=True
+                    ):
+                        copy.write_row(row)
+            cur.execute(_MERGE)
+            cur.execute("DELETE FROM points_stage")
+
+
+class PgWriter:
+    """The committer's connection: one transaction at a time; reconnects when it was lost."""
+
+    def __init__(self, store: PostgresStore) -> None:
+        self.store = store
+        self.conn: psycopg.Connection | None = None
+        self._lock = threading.Lock()
+
+    def _connect(self) -> psycopg.Connection:
+        conn = psycopg.connect(
+            self.store.url,
+            autocommit=True,
+            application_name="sensorbase-writer",
+            **CONNECT_OPTIONS,
+        )
+        if self.store.synchronous_commit == "off":
+            conn.execute("SET synchronous_commit = off")
+        conn.execute(_STAGE)
+        return conn
+
+    def _usable(self) -> psycopg.Connection | None:
+        conn = self.conn
+        if conn is None or conn.closed or conn.broken:
+            return None
+        return conn
+
+    def _drop(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.close()
+            except psycopg.Error:
+                pass
+            self.conn = None
+
+    def begin(self) -> PgWriteTx:
+        # Nothing is done yet, so a connection found dead is replaced and BEGIN tried again.
+        for attempt in (1, 2):
+            try:
+                conn = self._usable()
+                if conn is None:
+                    self._drop()
+                    conn = self.conn = self._connect()
+                conn.execute("BEGIN")
+                return PgWriteTx(conn, self.store)
+            except psycopg.Error as exc:
+                self._drop()
+                if attempt == 2 or not isinstance(
+                    exc, psycopg.OperationalError | psycopg.InterfaceError
+                ):
+                    raise translate(exc) from None
+        raise AssertionError("unreachable")
+
+    def commit(self) -> None:
+        conn = self._usable()
+        if conn is None:
+            raise Unavailable("the database connection was lost; retry", retry_after_s=1)
+        if conn.info.transaction_status != pq.TransactionStatus.INTRANS:
+            # An aborted transaction would "commit" as a rollback: never acknowledge that.
+            self.rollback()
+            raise Unavailable("the write transaction failed; retry", retry_after_s=1)
+        try:
+            cur = conn.execute("COMMIT")
+        except psycopg.Error as exc:
+            self._drop()  # the outcome is unknown: no acknowledgement; the retry is an upsert
+            raise translate(exc) from None
+        if cur.statusmessage != "COMMIT":
+            raise Unavailable("the write transaction was rolled back; retry", retry_after_s=1)
+
+    def rollback(self) -> None:
+        conn = self._usable()
+        if conn is None:
+            self._drop()
+            return
+        if conn.info.transaction_status in (
+            pq.TransactionStatus.INTRANS,
+            pq.TransactionStatus.INERROR,
+        ):
+            try:
+                conn.execute("ROLLBACK")
+            except psycopg.Error:
+                self._drop()
+
+
+class PostgresStore:
+    def __init__(self, url: str, settings: Settings) -> None:
+        self.url = url
+        self.synchronous_commit = "on" if settings.durability == "full" else "off"
+        self.pool_size = max(2, settings.database_pool_size)
+        self.partitioning = "native"
+        self._partitions = pg_schema.Partitions()
+        self._pool: ConnectionPool | None = None
+        self._writer: PgWriter | None = None
+
+    def open(self) -> None:
+        try:
+            with psycopg.connect(
+                self.url, autocommit=True, application_name="sensorbase-migrate", **CONNECT_OPTIONS
+            ) as conn:
+                self.partitioning = pg_schema.migrate(conn)
+                if self.partitioning == "native":
+                    self._partitions.load(conn)
+        except psycopg.Error as exc:
+            raise translate(exc) from None
+        self._pool = ConnectionPool(
+            self.url,
+            min_size=1,
+            max_size=self.pool_size,
+            kwargs={"autocommit": True, "application_name": "sensorbase", **CONNECT_OPTIONS},
+            timeout=POOL_TIMEOUT_S,
+            open=False,
+            name="sensorbase",
+        )
+        self._pool.open(wait=False)
+        self._writer = PgWriter(self)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer._drop()
+            self._writer = None
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+    def writer(self) -> PgWriter:
+        assert self._writer is not None, "open() the store first"
+        return self._writer
+
+    def reader(self) -> PgReader:
+        assert self._pool is not None, "open() the store first"
+        return PgReader(self._pool)
+
+    def ensure_partitions(self, time_us: np.ndarray) -> None:
+        """Create the weekly partitions these times fall in that do not exist yet."""
+        if self.partitioning != "native":
+            return  # TimescaleDB creates its chunks itself
+        needed = np.unique(time_us // pg_schema.PARTITION_US).tolist()
+        if all(k in self._partitions.known for k in needed):
+            return
+        assert self._pool is not None
+        try:
+            with self._pool.connection() as conn:
+                self._partitions.ensure(conn, needed)
+        except psycopg.Error as exc:
+            raise translate(exc) from None
