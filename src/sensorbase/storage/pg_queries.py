@@ -9,9 +9,9 @@ constraint becomes `Conflict`; anything else a plain `SensorbaseError`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import psycopg
@@ -35,6 +35,7 @@ from sensorbase.storage import rows
 from sensorbase.storage.sql import range_clause, simple_select
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 RETRY_AFTER_S = 1
 POOL_TIMEOUT_S = 5.0
@@ -252,25 +253,30 @@ class PgQueries:
         return rows.source(row) if row else None
 
 
+def pooled(pool: ConnectionPool, fn: Callable[[psycopg.Connection], T]) -> T:
+    """`fn` on a pooled connection. A connection the server dropped (restart, terminated
+    backend) is discarded by the pool and `fn` tried once more on another: callers pass only
+    work that is safe to repeat."""
+    for attempt in (1, 2):
+        try:
+            with pool.connection() as conn:
+                try:
+                    return fn(conn)
+                except psycopg.OperationalError as exc:
+                    if not (conn.broken and attempt == 1):
+                        raise translate(exc) from None
+                    log.info("a pooled database connection was lost; trying another")
+        except psycopg.Error as exc:  # the pool found no live connection in time
+            raise translate(exc) from None
+    raise AssertionError("unreachable")
+
+
 class PgReader(PgQueries):
     def __init__(self, pool: ConnectionPool) -> None:
         self._pool = pool
 
     def _all(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
-        for attempt in (1, 2):
-            try:
-                with self._pool.connection() as conn:
-                    try:
-                        return conn.execute(sql, params).fetchall()
-                    except psycopg.OperationalError as exc:
-                        # A pooled connection the server dropped (restart, terminated
-                        # backend): the pool discards it; a read is safe to try again.
-                        if not (conn.broken and attempt == 1):
-                            raise translate(exc) from None
-                        log.info("a pooled database connection was lost; retrying the read")
-            except psycopg.Error as exc:  # the pool found no live connection in time
-                raise translate(exc) from None
-        raise Unavailable("the database is unavailable; retry shortly", retry_after_s=RETRY_AFTER_S)
+        return pooled(self._pool, lambda conn: conn.execute(sql, params).fetchall())
 
     def read_range(
         self,

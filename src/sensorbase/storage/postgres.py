@@ -46,6 +46,7 @@ from sensorbase.storage.pg_queries import (
     PgQueries,
     PgReader,
     driver_errors,
+    pooled,
     translate,
 )
 from sensorbase.times import now_us
@@ -523,8 +524,4 @@ class PostgresStore:
         if all(k in self._partitions.known for k in needed):
             return
         assert self._pool is not None
-        try:
-            with self._pool.connection() as conn:
-                self._partitions.ensure(conn, needed)
-        except psycopg.Error as exc:
-            raise translate(exc) from None
+        pooled(self._pool, lambda conn: self._partitions.ensure(conn, needed))
