@@ -207,3 +207,31 @@ def test_batches_with_and_without_extras_in_one_transaction(store: PostgresStore
     points = store.reader().read_range(s, TimeRange(T0, T0 + 10), 10)
     assert points.value.tolist() == [2.0] * 10
     assert points.extra is not None and points.extra[5] == '{"lat":1.0}'
+
+
+def test_a_point_stored_meanwhile_by_another_node_is_replaced_not_refused(url: str) -> None:
+    a, b = open_store(url), open_store(url)
+    s = series(a)
+    writer = a.writer()
+    tx = writer.begin()
+    tx.append(batch([s, s], [T0, T0 + 1], [1.0, 1.0]))  # not committed yet
+    errors: list[BaseException] = []
+
+    def other_node() -> None:
+        # It sees no stored overlap, inserts plainly, waits on the first transaction's row,
+        # then meets the unique violation and takes the upsert path.
+        try:
+            write(b, lambda tx: tx.append(batch([s, s], [T0 + 1, T0 + 2], [2.0, 2.0])))
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=other_node)
+    thread.start()
+    thread.join(0.3)
+    assert thread.is_alive()
+    writer.commit()
+    thread.join(5)
+    assert errors == []
+    assert a.reader().read_range(s, TimeRange(None, None), 10).value.tolist() == [1.0, 2.0, 2.0]
+    a.close()
+    b.close()

@@ -255,9 +255,11 @@ class PgQueries:
 
 def pooled(pool: ConnectionPool, fn: Callable[[psycopg.Connection], T]) -> T:
     """`fn` on a pooled connection. A connection the server dropped (restart, terminated
-    backend) is discarded by the pool and `fn` tried once more on another: callers pass only
-    work that is safe to repeat."""
+    backend) is discarded by the pool, which then checks its other idle connections (they
+    likely died together), and `fn` is tried once more: callers pass only work that is safe
+    to repeat."""
     for attempt in (1, 2):
+        lost = False
         try:
             with pool.connection() as conn:
                 try:
@@ -265,7 +267,10 @@ def pooled(pool: ConnectionPool, fn: Callable[[psycopg.Connection], T]) -> T:
                 except psycopg.OperationalError as exc:
                     if not (conn.broken and attempt == 1):
                         raise translate(exc) from None
-                    log.info("a pooled database connection was lost; trying another")
+                    lost = True
+            if lost:
+                log.info("a pooled database connection was lost; checking the others")
+                pool.check()
         except psycopg.Error as exc:  # the pool found no live connection in time
             raise translate(exc) from None
     raise AssertionError("unreachable")

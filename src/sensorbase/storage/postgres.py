@@ -73,10 +73,20 @@ _STAGE = (
     "(series_id BIGINT, time_us BIGINT, value DOUBLE PRECISION, extra TEXT) "
     "ON COMMIT DELETE ROWS"
 )
-_MERGE = (
+_INSERT = (
     "INSERT INTO points (series_id, time_us, value, extra) "
-    "SELECT series_id, time_us, value, extra FROM points_stage "
-    "ON CONFLICT (series_id, time_us) DO UPDATE SET value = EXCLUDED.value, extra = EXCLUDED.extra"
+    "SELECT series_id, time_us, value, extra FROM points_stage"
+)
+_MERGE = (
+    _INSERT + " ON CONFLICT (series_id, time_us) "
+    "DO UPDATE SET value = EXCLUDED.value, extra = EXCLUDED.extra"
+)
+# Does any stored point of these series lie inside the batch's time span for that series?
+# One index probe per series; when none does, the batch can only be new points.
+_OVERLAP = (
+    "SELECT 1 FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[]) AS s(sid, lo, hi) "
+    "WHERE EXISTS (SELECT 1 FROM points p WHERE p.series_id = s.sid "
+    "AND p.time_us >= s.lo AND p.time_us <= s.hi) LIMIT 1"
 )
 
 
@@ -379,8 +389,30 @@ class PgWriteTx(PgQueries):
                         series_id.tolist(), time_us.tolist(), value.tolist(), extras, strict=True
                     ):
                         copy.write_row(row)
-            cur.execute(_MERGE)
+            self._move_staged(cur, series_id, time_us)
             cur.execute("DELETE FROM points_stage")
+
+    def _move_staged(
+        self, cur: psycopg.Cursor[Any], series_id: np.ndarray, time_us: np.ndarray
+    ) -> None:
+        """Staged points into `points`. ON CONFLICT DO UPDATE costs ~1.8x a plain INSERT, so
+        a batch that overlaps nothing stored (the usual: new readings) is inserted plainly,
+        in a savepoint: should another node store one of its points meanwhile, the unique
+        violation sends it down the upsert path after all."""
+        first = np.flatnonzero(np.r_[True, series_id[1:] != series_id[:-1]])
+        last = np.r_[first[1:] - 1, len(series_id) - 1]
+        span = (series_id[first].tolist(), time_us[first].tolist(), time_us[last].tolist())
+        if cur.execute(_OVERLAP, span).fetchone() is None:
+            cur.execute("SAVEPOINT sb_append")
+            try:
+                cur.execute(_INSERT)
+            except psycopg.errors.UniqueViolation:
+                cur.execute("ROLLBACK TO SAVEPOINT sb_append")
+            else:
+                cur.execute("RELEASE SAVEPOINT sb_append")
+                return
+            cur.execute("RELEASE SAVEPOINT sb_append")
+        cur.execute(_MERGE)
 
 
 class PgWriter:
