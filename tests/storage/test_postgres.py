@@ -4,6 +4,7 @@ stores (nodes) on one database, and recovery from killed connections without a f
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from sensorbase.errors import SensorbaseError, Unavailable
 from sensorbase.model import ResolvedBatch, TimeRange
 from sensorbase.settings import Settings
 from sensorbase.storage import pg_schema
+from sensorbase.storage.pg_queries import PgReader, Pool
 from sensorbase.storage.postgres import PostgresStore
 from tests.pg import temporary_database
 from tests.storage.test_contract import T0, WEEK_US, batch, write
@@ -178,16 +180,43 @@ def test_an_idle_connection_killed_between_writes_is_replaced(
     assert store.reader().count(s, TimeRange(None, None)) == 1
 
 
-def test_an_unreachable_database_is_unavailable(store: PostgresStore) -> None:
-    s = series(store)
-    store.url = "postgresql://postgres@127.0.0.1:1/nowhere"  # as if the server went away
+def test_an_unreachable_database_is_unavailable_and_reads_fail_fast(
+    store: PostgresStore,
+) -> None:
+    nowhere = "postgresql://postgres@127.0.0.1:1/nowhere"  # as if the server went away
+    store.url = nowhere
     writer = store.writer()
     writer._drop()
-    with pytest.raises(Unavailable):
+    with pytest.raises(Unavailable) as caught:
         writer.begin()
+    assert caught.value.retry_after_s == 1
     with pytest.raises(Unavailable):
-        PostgresStore(store.url, Settings(data_dir=Path("/nonexistent"))).open()
-    assert s > 0
+        PostgresStore(nowhere, Settings(data_dir=Path("/nonexistent"))).open()
+    pool = Pool(nowhere, 2)
+    pool.open()
+    try:
+        reader = PgReader(pool)
+        with pytest.raises(Unavailable):
+            reader.get_org("o")  # waits out the pool's timeout once
+        started = time.monotonic()
+        with pytest.raises(Unavailable):
+            reader.get_key("k")
+        assert time.monotonic() - started < 0.1  # then fails fast while it is down
+    finally:
+        pool.close()
+
+
+def test_durability_and_timeouts_reach_the_writer_session(url: str) -> None:
+    settings = Settings(data_dir=Path("/nonexistent"), database_url=url, durability="normal")
+    store = PostgresStore(url, settings)
+    store.open()
+    try:
+        tx = store.writer().begin()
+        assert tx._all("SHOW synchronous_commit") == [("off",)]
+        assert tx._all("SHOW statement_timeout") == [("30s",)]
+        store.writer().rollback()
+    finally:
+        store.close()
 
 
 def test_batches_with_and_without_extras_in_one_transaction(store: PostgresStore) -> None:

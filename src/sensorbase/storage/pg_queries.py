@@ -9,13 +9,14 @@ constraint becomes `Conflict`; anything else a plain `SensorbaseError`.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import numpy as np
 import psycopg
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from sensorbase.errors import Conflict, SensorbaseError, Unavailable
 from sensorbase.model import (
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 RETRY_AFTER_S = 1
-POOL_TIMEOUT_S = 5.0
+POOL_TIMEOUT_S = 3.0
 CONNECT_OPTIONS: dict[str, Any] = {
     "connect_timeout": 5,
     # A dead server or a cut network is noticed within ~20 s even on an idle connection.
@@ -253,35 +254,68 @@ class PgQueries:
         return rows.source(row) if row else None
 
 
-def pooled(pool: ConnectionPool, fn: Callable[[psycopg.Connection], T]) -> T:
-    """`fn` on a pooled connection. A connection the server dropped (restart, terminated
-    backend) is discarded by the pool, which then checks its other idle connections (they
-    likely died together), and `fn` is tried once more: callers pass only work that is safe
-    to repeat."""
-    for attempt in (1, 2):
-        lost = False
-        try:
-            with pool.connection() as conn:
-                try:
-                    return fn(conn)
-                except psycopg.OperationalError as exc:
-                    if not (conn.broken and attempt == 1):
-                        raise translate(exc) from None
-                    lost = True
-            if lost:
-                log.info("a pooled database connection was lost; checking the others")
-                pool.check()
-        except psycopg.Error as exc:  # the pool found no live connection in time
-            raise translate(exc) from None
-    raise AssertionError("unreachable")
+class Pool:
+    """The reading connections of one node, with two habits:
+
+    - a connection the server dropped (restart, terminated backend) is discarded, the other
+      idle ones are checked (they likely died together), and the work is tried once more
+      (callers pass only work that is safe to repeat);
+    - when the database cannot be reached, calls fail fast with `Unavailable` for
+      `DOWN_FOR_S` rather than each waiting out the pool's timeout (key lookups run on the
+      event loop's thread)."""
+
+    DOWN_FOR_S = 2.0
+
+    def __init__(self, url: str, max_size: int) -> None:
+        self.pool = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=max_size,
+            kwargs={"autocommit": True, "application_name": "sensorbase", **CONNECT_OPTIONS},
+            timeout=POOL_TIMEOUT_S,
+            open=False,
+            name="sensorbase",
+        )
+        self._down_until = 0.0
+
+    def open(self) -> None:
+        self.pool.open(wait=False)
+
+    def close(self) -> None:
+        self.pool.close()
+
+    def run(self, fn: Callable[[psycopg.Connection], T]) -> T:
+        if time.monotonic() < self._down_until:
+            raise Unavailable(
+                "the database is unavailable; retry shortly", retry_after_s=RETRY_AFTER_S
+            )
+        for attempt in (1, 2):
+            lost = False
+            try:
+                with self.pool.connection() as conn:
+                    try:
+                        return fn(conn)
+                    except psycopg.OperationalError as exc:
+                        if not (conn.broken and attempt == 1):
+                            raise translate(exc) from None
+                        lost = True
+                if lost:
+                    log.info("a pooled database connection was lost; checking the others")
+                    self.pool.check()
+            except PoolTimeout as exc:  # no live connection in time: the database is down
+                self._down_until = time.monotonic() + self.DOWN_FOR_S
+                raise translate(exc) from None
+            except psycopg.Error as exc:
+                raise translate(exc) from None
+        raise AssertionError("unreachable")
 
 
 class PgReader(PgQueries):
-    def __init__(self, pool: ConnectionPool) -> None:
+    def __init__(self, pool: Pool) -> None:
         self._pool = pool
 
     def _all(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
-        return pooled(self._pool, lambda conn: conn.execute(sql, params).fetchall())
+        return self._pool.run(lambda conn: conn.execute(sql, params).fetchall())
 
     def read_range(
         self,

@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 import psycopg
 from psycopg import pq
-from psycopg_pool import ConnectionPool
 
 from sensorbase.errors import Unavailable
 from sensorbase.model import (
@@ -40,18 +39,19 @@ from sensorbase.settings import Settings
 from sensorbase.storage import pg_schema, rows
 from sensorbase.storage.pg_queries import (
     CONNECT_OPTIONS,
-    POOL_TIMEOUT_S,
     RETRY_AFTER_S,
     Params,
     PgQueries,
     PgReader,
+    Pool,
     driver_errors,
-    pooled,
     translate,
 )
 from sensorbase.times import now_us
 
 log = logging.getLogger(__name__)
+
+WRITE_TIMEOUT_S = 30
 
 # Binary COPY of (series_id, time_us, value): a header, then per row a field count and each
 # field as a length and big-endian bytes; built for the whole batch at once by numpy.
@@ -432,6 +432,8 @@ class PgWriter:
         )
         if self.store.synchronous_commit == "off":
             conn.execute("SET synchronous_commit = off")
+        # A write stuck behind a lock answers 503 rather than hanging its requests forever.
+        conn.execute(f"SET statement_timeout = '{WRITE_TIMEOUT_S}s'")
         conn.execute(_STAGE)
         return conn
 
@@ -448,22 +450,23 @@ class PgWriter:
             self.conn = None
 
     def begin(self) -> PgWriteTx:
-        # Nothing is done yet, so a connection found dead is replaced and BEGIN tried again.
-        for attempt in (1, 2):
+        conn = self._usable()
+        if conn is not None:
             try:
-                conn = self._usable()
-                if conn is None:
-                    self._drop()
-                    conn = self.conn = self._connect()
                 conn.execute("BEGIN")
                 return PgWriteTx(conn, self.store)
+            except (psycopg.OperationalError, psycopg.InterfaceError):
+                self._drop()  # it died while idle: nothing was done yet, so reconnect
             except psycopg.Error as exc:
                 self._drop()
-                if attempt == 2 or not isinstance(
-                    exc, psycopg.OperationalError | psycopg.InterfaceError
-                ):
-                    raise translate(exc) from None
-        raise AssertionError("unreachable")
+                raise translate(exc) from None
+        try:
+            conn = self.conn = self._connect()
+            conn.execute("BEGIN")
+        except psycopg.Error as exc:
+            self._drop()
+            raise translate(exc) from None
+        return PgWriteTx(conn, self.store)
 
     def commit(self) -> None:
         conn = self._usable()
@@ -507,7 +510,7 @@ class PostgresStore:
         self.pool_size = max(2, settings.database_pool_size)
         self.partitioning = "native"
         self._partitions = pg_schema.Partitions()
-        self._pool: ConnectionPool | None = None
+        self._pool: Pool | None = None
         self._writer: PgWriter | None = None
 
     def open(self) -> None:
@@ -520,16 +523,8 @@ class PostgresStore:
                     self._partitions.load(conn)
         except psycopg.Error as exc:
             raise translate(exc) from None
-        self._pool = ConnectionPool(
-            self.url,
-            min_size=1,
-            max_size=self.pool_size,
-            kwargs={"autocommit": True, "application_name": "sensorbase", **CONNECT_OPTIONS},
-            timeout=POOL_TIMEOUT_S,
-            open=False,
-            name="sensorbase",
-        )
-        self._pool.open(wait=False)
+        self._pool = Pool(self.url, self.pool_size)
+        self._pool.open()
         self._writer = PgWriter(self)
 
     def close(self) -> None:
@@ -556,4 +551,4 @@ class PostgresStore:
         if all(k in self._partitions.known for k in needed):
             return
         assert self._pool is not None
-        pooled(self._pool, lambda conn: self._partitions.ensure(conn, needed))
+        self._pool.run(lambda conn: self._partitions.ensure(conn, needed))
