@@ -3,8 +3,9 @@
 One writer connection, used only by the ingest committer's thread, reconnects by itself; reads
 (pg_queries.py) borrow a pooled connection per statement; the schema is pg_schema.py's.
 Points arrive by binary COPY into a session-local staging table and move into the partitioned
-`points` table with one INSERT ... ON CONFLICT DO UPDATE, so a repeated (series, time) replaces
-the stored point and, within a batch, the last write wins.
+`points` table with one statement (a plain INSERT for new points, else INSERT ... ON CONFLICT
+DO UPDATE), so a repeated (series, time) replaces the stored point and, within a batch, the
+last write wins.
 
 `psycopg` exceptions stop in these modules (see pg_queries.translate). A write whose commit
 fails, or whose connection dies on the way, is never acknowledged: it answers `Unavailable`.
