@@ -57,6 +57,18 @@ def terminate(url: str, application: str) -> int:
     return len(found)
 
 
+def wait_until_blocked(url: str) -> None:
+    """Until a writer of this database waits on a lock (another transaction's row)."""
+    deadline = time.monotonic() + 10
+    while not sql(
+        url,
+        "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() "
+        "AND application_name = 'sensorbase-writer' AND wait_event_type = 'Lock'",
+    ):
+        assert time.monotonic() < deadline, "the second writer never waited on the first"
+        time.sleep(0.01)
+
+
 def series(store: PostgresStore, source: str = "s") -> int:
     def make(tx: object) -> int:
         org = tx.get_org("o") or tx.create_org("o", "o")  # type: ignore[attr-defined]
@@ -122,8 +134,7 @@ def test_two_nodes_creating_one_sensor_get_one_series(url: str) -> None:
 
     thread = threading.Thread(target=other_node)
     thread.start()
-    thread.join(0.3)
-    assert thread.is_alive()  # waiting for the first node's transaction, not failing
+    wait_until_blocked(url)  # waiting for the first node's transaction, not failing
     writer.commit()
     thread.join(5)
     assert theirs == mine
@@ -256,8 +267,7 @@ def test_a_point_stored_meanwhile_by_another_node_is_replaced_not_refused(url: s
 
     thread = threading.Thread(target=other_node)
     thread.start()
-    thread.join(0.3)
-    assert thread.is_alive()
+    wait_until_blocked(url)
     writer.commit()
     thread.join(5)
     assert errors == []
