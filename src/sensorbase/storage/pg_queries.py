@@ -1,5 +1,5 @@
 """PostgreSQL reads: the lookups the reading side and the write transaction share, and the
-pooled reader (each statement borrows a pooled connection and, found dead, retries once).
+pooled reader (each statement borrows a connection from `Pool`).
 
 `psycopg` exceptions stop here and in postgres.py: a lost connection, a restart, a pool timeout,
 a deadlock or a lock timeout become `Unavailable` (503 + Retry-After, retry is safe); a
@@ -303,6 +303,7 @@ class Pool:
                     log.info("a pooled database connection was lost; checking the others")
                     self.pool.check()
             except PoolTimeout as exc:  # no live connection in time: the database is down
+                log.warning("the database is unreachable: %s", exc)
                 self._down_until = time.monotonic() + self.DOWN_FOR_S
                 raise translate(exc) from None
             except psycopg.Error as exc:
