@@ -33,7 +33,9 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def settings(backend: str, tmp_path: Path) -> Iterator[Settings]:
-    base = Settings(data_dir=tmp_path / "data", rate_limit="100000/second")
+    # fsync per commit is proven by tests/test_durability.py (default settings, a real server);
+    # here it would only make every fixture slow on a busy machine.
+    base = Settings(data_dir=tmp_path / "data", rate_limit="100000/second", durability="normal")
     if backend == "sqlite":
         yield base
         return

@@ -71,6 +71,11 @@ def build_app(services: Services, *, manage_lifecycle: bool = True) -> FastAPI:
                     "This key is shown once:\n\n    %s\n",
                     services.settings.bootstrap_org,
                     key.token,
+                    # `sensorbase serve` prints the record carrying these as a banner.
+                    extra={
+                        "bootstrap_key": key.token,
+                        "bootstrap_org": services.settings.bootstrap_org,
+                    },
                 )
         yield
         if manage_lifecycle:

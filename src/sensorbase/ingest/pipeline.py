@@ -8,6 +8,7 @@ honouring a source's declared schema), and appends the points inside the next gr
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +32,11 @@ class WriteOptions:
     create_sources: bool = True  # an unknown source is created (else: NotFound)
     allowed_bucket_id: int | None = None  # a key limited to one bucket
     series_meta: dict[SeriesKey, dict[str, Any]] = field(default_factory=dict)  # on creation
+    # (a string 'unit' in a series' meta also becomes the series' unit)
     source_field: str = "source"  # how problems name the source (a dialect's own word)
+    # Runs first inside the write's own transaction (e.g. a dialect's schema check and update);
+    # raising refuses the write and undoes what it did.
+    in_tx: Callable[[WriteTx], None] | None = None
 
 
 @dataclass(slots=True)
@@ -90,6 +95,8 @@ class Ingest:
                 cached.append(self._series.get((org_id, key.bucket, key.source, key.field)))
 
         def job(tx: WriteTx) -> tuple[WriteOutcome, dict[_CacheKey, tuple[int, int]]]:
+            if options.in_tx is not None:
+                options.in_tx(tx)
             return self._resolve_and_append(tx, org_id, batch, cached, bad, problems, options)
 
         outcome, learned = await self.committer.run(job, points=len(batch))
@@ -154,7 +161,11 @@ class Ingest:
             if not allowed:
                 continue
             units = {
-                f: (source.schema[f].unit if source.schema and f in source.schema else None)
+                f: (
+                    source.schema[f].unit
+                    if source.schema and f in source.schema
+                    else _meta_unit(options.series_meta.get(SeriesKey(bucket_key, source_key, f)))
+                )
                 for f in allowed
             }
             metas = {
@@ -196,3 +207,9 @@ class Ingest:
             series=len(np.unique(resolved_batch.series_id)),
         )
         return WriteOutcome(receipt, problems), learned
+
+
+def _meta_unit(meta: dict[str, Any] | None) -> str | None:
+    """The unit a dialect gave in a new series' meta, if it is a string."""
+    unit = (meta or {}).get("unit")
+    return unit if isinstance(unit, str) else None

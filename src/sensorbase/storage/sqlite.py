@@ -269,6 +269,18 @@ class SQLiteReader(SQLiteQueries):
         )
         return _columns(cur.fetchall())
 
+    def read_range_by_value(
+        self, series_id: int, time_range: TimeRange, limit: int, order: str = "asc"
+    ) -> PointColumns:
+        where, params = range_clause(time_range)
+        direction = "DESC" if order == "desc" else "ASC"
+        cur = self.conn.execute(
+            f"SELECT time_us, value, extra FROM points WHERE series_id = ?{where} "
+            f"ORDER BY value {direction}, time_us {direction} LIMIT ?",
+            [series_id, *params, limit],
+        )
+        return _columns(cur.fetchall())
+
     def read_latest(self, series_id: int, n: int) -> PointColumns:
         cur = self.conn.execute(
             "SELECT time_us, value, extra FROM points WHERE series_id = ? "

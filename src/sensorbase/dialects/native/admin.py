@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any, Literal
 
 from fastapi import Depends, Query, Request
@@ -44,7 +45,11 @@ class FieldIn(BaseModel):
 
 
 class SourceIn(BaseModel):
-    key: str = Key
+    key: str | None = Field(
+        None,
+        pattern=KEY_PATTERN,
+        description="1-200 characters, no slash; when absent, generated: 'sen' and 10 hex digits",
+    )
     name: str | None = Field(None, max_length=200)
     meta: dict[str, Any] = Field(default_factory=dict)
     schema_: dict[str, FieldIn] | None = Field(
@@ -56,6 +61,11 @@ class KeyIn(BaseModel):
     name: str = Field(..., min_length=1, max_length=200)
     scopes: list[Scope] = Field(..., min_length=1)
     bucket: str | None = Field(None, description="Limit the key to this bucket")
+
+
+def new_source_key() -> str:
+    """A generated source key shaped like a Datacooee input id: `sen` and 10 hex digits."""
+    return "sen" + secrets.token_hex(5)
 
 
 def org_out(org: Organisation) -> dict[str, Any]:
@@ -269,12 +279,12 @@ async def create_source(
     if body.schema_ is not None:
         schema = {n: FieldSpec(f.type, f.unit, f.description) for n, f in body.schema_.items()}
 
+    key = body.key or new_source_key()
+
     def create(tx: WriteTx) -> Source:
-        if tx.get_source(found.id, body.key) is not None:
-            raise Conflict(f"source '{body.key}' already exists in bucket '{bucket}'")
-        return tx.create_source(
-            who.org_id, found.id, body.key, body.name or body.key, body.meta, schema
-        )
+        if tx.get_source(found.id, key) is not None:
+            raise Conflict(f"source '{key}' already exists in bucket '{bucket}'")
+        return tx.create_source(who.org_id, found.id, key, body.name or key, body.meta, schema)
 
     return source_out(await svc.committer.run(create))
 
