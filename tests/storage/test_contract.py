@@ -219,6 +219,9 @@ def test_points_upsert_and_read(store: Store, world: dict[str, int]) -> None:
     assert desc.time_us.tolist() == [T0 + 2, T0 + 1]
     assert reader.read_range(s, TimeRange(None, None), 2, "asc", 1).value.tolist() == [22.0, 3.0]
     assert reader.read_latest(s, 2).time_us.tolist() == [T0 + 3, T0 + 2]
+    by_value = reader.read_range_by_value(s, TimeRange(T0, None), 3, "desc")
+    assert by_value.value.tolist() == [22.0, 4.0, 3.0]
+    assert reader.read_range_by_value(s, TimeRange(None, T0 + 3), 2).value.tolist() == [1.0, 3.0]
     assert reader.count(s, TimeRange(T0 + 1, None)) == 3
     assert reader.count(world["their_temp"], TimeRange(None, None)) == 0
     assert len(reader.read_range(world["their_temp"], TimeRange(None, None), 10)) == 0

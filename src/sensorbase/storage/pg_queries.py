@@ -337,6 +337,20 @@ class PgReader(PgQueries):
         )
         return _columns(found)
 
+    def read_range_by_value(
+        self, series_id: int, time_range: TimeRange, limit: int, order: str = "asc"
+    ) -> PointColumns:
+        where, params = range_clause(time_range)
+        direction = "DESC" if order == "desc" else "ASC"
+        found = self._all(
+            _pg(
+                f"SELECT time_us, value, extra FROM points WHERE series_id = ?{where} "
+                f"ORDER BY value {direction}, time_us {direction} LIMIT ?"
+            ),
+            [series_id, *params, limit],
+        )
+        return _columns(found)
+
     def read_latest(self, series_id: int, n: int) -> PointColumns:
         found = self._all(
             "SELECT time_us, value, extra FROM points WHERE series_id = %s "
