@@ -18,6 +18,9 @@ class Settings(BaseSettings):
         None,
         description="postgresql://... to use PostgreSQL instead of the embedded SQLite store.",
     )
+    database_pool_size: int = Field(
+        10, description="PostgreSQL: most reading connections one node keeps open."
+    )
     host: str = Field("127.0.0.1", description="Address the server listens on.")
     port: int = Field(8000, description="Port the server listens on.")
     durability: Literal["full", "normal"] = Field(

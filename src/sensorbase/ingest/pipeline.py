@@ -147,7 +147,8 @@ class Ingest:
             if source is None:
                 if not options.create_sources:
                     raise NotFound(f"{options.source_field} '{source_key}' not found")
-                source = tx.create_source(org_id, bucket.id, source_key, source_key, {}, None)
+                # get_or_create: another node may be creating the same source right now.
+                source = tx.get_or_create_source(org_id, bucket.id, source_key)
             fields = [batch.keys[k].field for k in ks]
             allowed = fields
             if source.schema is not None:

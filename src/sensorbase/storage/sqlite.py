@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
-from itertools import repeat
+from itertools import pairwise, repeat
 from pathlib import Path
 from typing import Any
 
@@ -346,6 +346,16 @@ class SQLiteReader(SQLiteQueries):
                 for b, value in cur:
                     found[b][name] = value
         return [AggregateRow(origin_us + b * every_us, found[b]) for b in sorted(found)]
+
+    def aggregate_bounds(
+        self, series_id: int, bounds: list[int], aggregates: tuple[str, ...]
+    ) -> list[AggregateRow]:
+        found = []
+        for lo, hi in pairwise(bounds):
+            window = TimeRange(lo, hi)
+            if self.count(series_id, window):
+                found.append(AggregateRow(lo, self.aggregate(series_id, window, aggregates).values))
+        return found
 
     def disk_bytes(self) -> int:
         total = 0
