@@ -7,7 +7,9 @@ honouring a source's declared schema), and appends the points inside the next gr
 
 from __future__ import annotations
 
+import secrets
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +25,7 @@ from sensorbase.storage.base import WriteTx
 from sensorbase.times import now_us, parse_iso_us
 
 _CacheKey = tuple[int, str, str, str]
+CATALOG_VERSION = "catalog_version"
 
 
 @dataclass(slots=True)
@@ -58,13 +61,30 @@ class Ingest:
         self.settings = settings
         self.min_time_us = parse_iso_us(settings.min_time)
         self._series: dict[_CacheKey, tuple[int, int]] = {}  # → (series id, bucket id)
+        self._catalog: str | None = None  # the catalog version the cache was filled under
+        self._catalog_checked = 0.0
         self._lock = threading.Lock()
         self.points_written = 0
 
     def forget(self) -> None:
-        """Drop cached series ids (after a delete of buckets, sources or organisations)."""
+        """Drop cached series ids."""
         with self._lock:
             self._series.clear()
+
+    async def delete(self, fn: Callable[[WriteTx], None]) -> None:
+        """Run a delete of organisations, buckets or sources, and make every node sharing the
+        store drop its cached series ids (checked every `key_cache_s`), so that no node
+        acknowledges a write to a series that no longer exists."""
+        version = secrets.token_hex(8)
+
+        def job(tx: WriteTx) -> None:
+            fn(tx)
+            tx.set_setting(CATALOG_VERSION, version)
+
+        await self.committer.run(job)
+        with self._lock:
+            self._series.clear()
+            self._catalog = version
 
     def check(self, batch: PointBatch, now: int | None = None) -> list[Problem]:
         """Problems of the canonical batch itself: one per bad point."""
@@ -102,13 +122,27 @@ class Ingest:
             for key in batch.keys:
                 cached.append(self._series.get((org_id, key.bucket, key.source, key.field)))
 
-        def job(tx: WriteTx) -> tuple[WriteOutcome, dict[_CacheKey, tuple[int, int]]]:
+        check_catalog = time.monotonic() - self._catalog_checked >= self.settings.key_cache_s
+
+        def job(tx: WriteTx) -> tuple[WriteOutcome, dict[_CacheKey, tuple[int, int]], str | None]:
+            catalog = tx.get_setting(CATALOG_VERSION) if check_catalog else self._catalog
+            resolve: list[tuple[int, int] | None] = (
+                cached if catalog == self._catalog else [None] * len(cached)
+            )
             if options.in_tx is not None:
                 options.in_tx(tx)
-            return self._resolve_and_append(tx, org_id, batch, cached, bad, problems, options)
+            outcome, learned = self._resolve_and_append(
+                tx, org_id, batch, resolve, bad, problems, options
+            )
+            return outcome, learned, catalog
 
-        outcome, learned = await self.committer.run(job, points=len(batch))
+        outcome, learned, catalog = await self.committer.run(job, points=len(batch))
         with self._lock:
+            if catalog != self._catalog:  # a node deleted something: forget what it knew
+                self._series.clear()
+                self._catalog = catalog
+            if check_catalog:
+                self._catalog_checked = time.monotonic()
             self._series.update(learned)
         self.points_written += outcome.receipt.points
         return outcome

@@ -118,6 +118,10 @@ class WriteTx(Protocol):
         """Store `value` unless the setting exists; return what is stored."""
         ...
 
+    def set_setting(self, name: str, value: str) -> None:
+        """Store `value`, replacing what the setting held."""
+        ...
+
     # points
     def append(self, batch: ResolvedBatch) -> None:
         """Upsert points: the same (series, time) again replaces the value."""

@@ -356,6 +356,13 @@ class PgWriteTx(PgQueries):
         assert stored is not None
         return stored
 
+    def set_setting(self, name: str, value: str) -> None:
+        self._run(
+            "INSERT INTO settings (name, value) VALUES (%s, %s) "
+            "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (name, value),
+        )
+
     def append(self, batch: ResolvedBatch) -> None:
         n = len(batch.time_us)
         if n == 0:

@@ -598,6 +598,13 @@ class SQLiteWriteTx(SQLiteQueries):
         assert stored is not None
         return stored
 
+    def set_setting(self, name: str, value: str) -> None:
+        self.conn.execute(
+            "INSERT INTO settings (name, value) VALUES (?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (name, value),
+        )
+
     def append(self, batch: ResolvedBatch) -> None:
         # Sorting by key turns scattered B-tree inserts into near-sequential ones; a stable
         # sort keeps the last of two writes to the same (series, time) last, so it wins.

@@ -170,8 +170,7 @@ async def delete_org(request: Request, org: str, who: Principal = Depends(princi
     access.require_server_admin(who)
     found = await _org(request, org)
     svc = services(request)
-    await svc.committer.run(lambda tx: tx.delete_org(found.id))
-    svc.ingest.forget()
+    await svc.ingest.delete(lambda tx: tx.delete_org(found.id))
     svc.keys.clear()
 
 
@@ -242,8 +241,7 @@ async def get_bucket(
 async def delete_bucket(request: Request, bucket: str, who: Principal = Depends(principal)) -> None:
     svc = services(request)
     found = await svc.read(lambda r: access.bucket(r, who, bucket, "admin"))
-    await svc.committer.run(lambda tx: tx.delete_bucket(found.id))
-    svc.ingest.forget()
+    await svc.ingest.delete(lambda tx: tx.delete_bucket(found.id))
     svc.keys.clear()
 
 
@@ -325,8 +323,7 @@ async def delete_source(
         return src
 
     src = await svc.read(find)
-    await svc.committer.run(lambda tx: tx.delete_source(src.id))
-    svc.ingest.forget()
+    await svc.ingest.delete(lambda tx: tx.delete_source(src.id))
 
 
 # --- keys ------------------------------------------------------------------------------
