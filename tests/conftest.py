@@ -33,7 +33,9 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def settings(backend: str, tmp_path: Path) -> Iterator[Settings]:
-    base = Settings(data_dir=tmp_path / "data", rate_limit="100000/second")
+    # fsync per commit is proven by tests/test_durability.py (default settings, a real server);
+    # here it would only make every fixture slow on a busy machine.
+    base = Settings(data_dir=tmp_path / "data", rate_limit="100000/second", durability="normal")
     if backend == "sqlite":
         yield base
         return
@@ -98,7 +100,8 @@ async def make_org(client: httpx.AsyncClient, server_admin: str, key: str, bucke
     reply = await client.post("/v1/orgs", json={"key": key}, headers=auth(server_admin))
     assert reply.status_code == 201, reply.text
     reply = await client.post(
-        f"/v1/orgs/{key}/keys", json={"name": "admin", "scopes": ["admin"]},
+        f"/v1/orgs/{key}/keys",
+        json={"name": "admin", "scopes": ["admin"]},
         headers=auth(server_admin),
     )
     assert reply.status_code == 201, reply.text

@@ -9,10 +9,17 @@ async def test_write_then_query(client: httpx.AsyncClient, org: Org) -> None:
     body = {
         "bucket": org.bucket,
         "points": [
-            {"source": "ESP32-001", "field": "temperature", "value": 21.5,
-             "time": "2026-11-21T10:00:00Z"},
-            {"source": "ESP32-001", "fields": {"temperature": 21.7, "humidity": 40.0},
-             "time": "2026-11-21T10:00:10+00:00"},
+            {
+                "source": "ESP32-001",
+                "field": "temperature",
+                "value": 21.5,
+                "time": "2026-11-21T10:00:00Z",
+            },
+            {
+                "source": "ESP32-001",
+                "fields": {"temperature": 21.7, "humidity": 40.0},
+                "time": "2026-11-21T10:00:10+00:00",
+            },
         ],
     }
     reply = await client.post("/v1/write", json=body, headers=org.headers)

@@ -27,6 +27,11 @@ class Problem:
     field: str | None = None
     index: int | None = None
 
+    def as_dict(self, index: str = "index", field: str = "field") -> dict[str, object]:
+        """The problem as a JSON object, under a dialect's own names; absent parts left out."""
+        pairs = ((index, self.index), (field, self.field), ("reason", self.reason))
+        return {k: v for k, v in pairs if v is not None}
+
     def describe(self) -> str:
         where = []
         if self.index is not None:

@@ -146,11 +146,23 @@ class PointBatch:
     def __len__(self) -> int:
         return int(self.time_us.shape[0])
 
+    def take(self, mask: npt.NDArray[np.bool_]) -> PointBatch:
+        """The rows where `mask` is true, with only the series they use."""
+        used, series_index = np.unique(self.series_index[mask], return_inverse=True)
+        extra = None
+        if self.extra is not None:
+            extra = [e for e, keep in zip(self.extra, mask.tolist(), strict=True) if keep]
+        return PointBatch(
+            [self.keys[k] for k in used.tolist()],
+            series_index.astype(np.int32),
+            self.time_us[mask],
+            self.value[mask],
+            extra,
+        )
+
     @classmethod
     def empty(cls) -> PointBatch:
-        return cls(
-            [], np.empty(0, np.int32), np.empty(0, np.int64), np.empty(0, np.float64), None
-        )
+        return cls([], np.empty(0, np.int32), np.empty(0, np.int64), np.empty(0, np.float64), None)
 
 
 @dataclass(frozen=True, slots=True)

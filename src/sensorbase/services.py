@@ -49,6 +49,7 @@ class Services:
             signing,
             self.settings.access_token_ttl_s,
             self.settings.refresh_token_ttl_s,
+            users=self.store.reader,
         )
         return self.committer.run_sync(self._bootstrap)
 

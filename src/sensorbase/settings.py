@@ -18,6 +18,9 @@ class Settings(BaseSettings):
         None,
         description="postgresql://... to use PostgreSQL instead of the embedded SQLite store.",
     )
+    database_pool_size: int = Field(
+        10, description="PostgreSQL: most reading connections one node keeps open."
+    )
     host: str = Field("127.0.0.1", description="Address the server listens on.")
     port: int = Field(8000, description="Port the server listens on.")
     durability: Literal["full", "normal"] = Field(
@@ -32,6 +35,9 @@ class Settings(BaseSettings):
     )
     max_points_per_request: int = Field(
         100_000, description="Most points one write request may carry (413)."
+    )
+    madevo_max_records: int = Field(
+        1_000, description="Most records one Madevo insert may carry (413 above it)."
     )
     max_result_points: int = Field(
         100_000, description="Most points or buckets one query may return (400 above it)."

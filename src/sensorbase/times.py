@@ -59,7 +59,7 @@ def parse_iso_many(texts: Iterable[str], *, naive_is_utc: bool = False) -> dict[
 def epoch_to_us(number: float, precision: str) -> int:
     if precision == "ns":
         return int(number) // 1_000
-    return int(round(number * PRECISION_US[precision]))
+    return round(number * PRECISION_US[precision])
 
 
 def format_us(time_us: int) -> str:
@@ -90,9 +90,9 @@ def parse_instant(text: str) -> int:
         number = float(stripped)
         magnitude = abs(number)
         if magnitude < 1e11:
-            return int(round(number * 1_000_000))
+            return round(number * 1_000_000)
         if magnitude < 1e14:
-            return int(round(number * 1_000))
+            return round(number * 1_000)
         if magnitude < 1e17:
             return int(number)
         return int(number) // 1_000

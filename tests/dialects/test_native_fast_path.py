@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from sensorbase.dialects.native.decode import _columns, _decode_fast, _decode_typed, decode
-from sensorbase.errors import InvalidInput, Unavailable
+from sensorbase.errors import InvalidInput, Problem, Unavailable
 from sensorbase.ingest.committer import Committer
 from sensorbase.model import PointBatch
 from sensorbase.settings import Settings
@@ -35,7 +35,10 @@ def _general(body: bytes, bucket: str | None, precision: str) -> PointBatch:
         bucket = points.bucket or bucket
         source = points.source
         points = points.points
-    return _columns(points, bucket, source, precision, 100_000)
+    problems: list[Problem] = []
+    batch, _ = _columns(list(points), bucket, source, precision, 100_000, problems)
+    assert problems == []
+    return batch
 
 
 def _same(a: PointBatch, b: PointBatch) -> None:
@@ -81,13 +84,26 @@ def test_other_bodies_take_the_general_path(payload: Any) -> None:
 
 def test_general_path_still_lists_every_bad_point() -> None:
     body = json.dumps([{"field": "t", "time": 5, "value": 1}, *FLEET, {"field": "t"}]).encode()
-    with pytest.raises(InvalidInput) as caught:
-        decode(body, ndjson=False, bucket="farm", source=None, precision="s", max_points=100)
-    assert [(p.index, p.field) for p in caught.value.problems] == [
+    decoded = decode(
+        body, ndjson=False, bucket="farm", source=None, precision="s", max_points=100,
+        check=lambda batch: [],
+    )  # fmt: skip
+    assert [(p.index, p.field) for p in decoded.problems] == [
         (0, "source"),
         (13, "source"),
         (13, "value"),
     ]
+    assert len(decoded.batch) == len(FLEET)
+
+
+def test_fast_decoded_batch_with_bad_points_takes_the_general_path() -> None:
+    body = json.dumps(FLEET).encode()
+    decoded = decode(
+        body, ndjson=False, bucket="farm", source=None, precision="s", max_points=100,
+        check=lambda batch: [Problem("is bad", "value", 3)],
+    )  # fmt: skip
+    assert [(p.index, p.field) for p in decoded.problems] == [(3, "value")]
+    assert decoded.origin.tolist() == [i for i in range(12) if i != 3]
 
 
 async def test_write_through_the_fast_lane_reads_back(client: httpx.AsyncClient, org: Org) -> None:

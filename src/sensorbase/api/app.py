@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import pkgutil
@@ -52,9 +53,7 @@ class _EngineCollector(Collector):
         yield GaugeMetricFamily(
             "sensorbase_ingest_queue", "Write jobs waiting for a commit", svc.committer.queued
         )
-        yield CounterMetricFamily(
-            "sensorbase_commits", "Group commits done", svc.committer.commits
-        )
+        yield CounterMetricFamily("sensorbase_commits", "Group commits done", svc.committer.commits)
         yield CounterMetricFamily(
             "sensorbase_write_jobs", "Write jobs committed", svc.committer.jobs_done
         )
@@ -99,6 +98,11 @@ def build_app(services: Services, *, manage_lifecycle: bool = True) -> FastAPI:
                     "This key is shown once:\n\n    %s\n",
                     services.settings.bootstrap_org,
                     key.token,
+                    # `sensorbase serve` prints the record carrying these as a banner.
+                    extra={
+                        "bootstrap_key": key.token,
+                        "bootstrap_org": services.settings.bootstrap_org,
+                    },
                 )
         yield
         if manage_lifecycle:
@@ -118,10 +122,8 @@ def build_app(services: Services, *, manage_lifecycle: bool = True) -> FastAPI:
             app.fast_lanes.update(module.fast_lanes())
 
     collector = _EngineCollector(app)
-    try:
+    with contextlib.suppress(ValueError):  # another app in this process (tests) has them
         REGISTRY.register(collector)
-    except ValueError:  # another app in this process (tests) registered the names
-        pass
 
     @app.get("/healthz", tags=["operations"], summary="Liveness and storage check")
     async def healthz() -> dict[str, Any]:
@@ -137,7 +139,7 @@ def build_app(services: Services, *, manage_lifecycle: bool = True) -> FastAPI:
         if exc.status_code == 404:
             return render_problem(NotFound(f"no route {request.method} {request.url.path}"))
         error = SensorbaseError(str(exc.detail))
-        error.status = exc.status_code  # type: ignore[misc]
+        error.status = exc.status_code
         return render_problem(error)
 
     @app.exception_handler(SensorbaseError)

@@ -86,6 +86,11 @@ class KeyRing:
             self._cache[key_id] = (found, now)
         return found
 
+    def clear(self) -> None:
+        """Forget every lookup (after deleting an organisation or bucket, whose keys go too)."""
+        with self._lock:
+            self._cache.clear()
+
     def forget(self, key_id: str) -> None:
         with self._lock:
             self._cache.pop(key_id, None)

@@ -1,10 +1,15 @@
 """OAuth2 client-credentials: a key's id and secret become a short-lived signed access token
 (JWT, HS256) and a single-use refresh token. Every use of an access token re-checks its key,
-so revoking the key ends its tokens too."""
+so revoking the key ends its tokens too.
+
+A user who signs in with email and password (auth/users.py) gets a user token: the same kind of
+JWT with `typ` "ut" and subject `user:<id>`. Every use re-reads the user, so deleting the user
+ends their tokens; the principal acts with the scopes of the user's role (model.ROLE_SCOPES)."""
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import jwt
@@ -12,10 +17,12 @@ import jwt
 from sensorbase.auth.keys import KeyRing, Principal, hash_secret, principal_of, split_token
 from sensorbase.errors import Unauthorized
 from sensorbase.ingest.committer import Committer
-from sensorbase.storage.base import WriteTx
+from sensorbase.model import ROLE_SCOPES, User
+from sensorbase.storage.base import Reader, WriteTx
 from sensorbase.times import now_us
 
 ALGORITHM = "HS256"
+USER_SUBJECT = "user:"  # a user principal's key_id is `user:<id>`
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,8 +43,10 @@ class Tokens:
         signing_secret: str,
         access_ttl_s: int,
         refresh_ttl_s: int,
+        users: Callable[[], Reader] | None = None,
     ) -> None:
         self.keys = keys
+        self._users = users  # a reader factory: user tokens need it
         self.committer = committer
         self._secret = signing_secret
         self.access_ttl_s = access_ttl_s
@@ -65,7 +74,13 @@ class Tokens:
         access_exp = now + self.access_ttl_s * 1_000_000
         refresh_exp = now + self.refresh_ttl_s * 1_000_000
         access = jwt.encode(
-            {"sub": key_id, "iat": now // 1_000_000, "exp": access_exp // 1_000_000, "typ": "at"},
+            {
+                "sub": key_id,
+                "iat": now // 1_000_000,
+                "exp": access_exp // 1_000_000,
+                "typ": "at",
+                "jti": secrets.token_urlsafe(12),  # two tokens of one second still differ
+            },
             self._secret,
             algorithm=ALGORITHM,
         )
@@ -90,7 +105,47 @@ class Tokens:
         except jwt.ExpiredSignatureError:
             raise Unauthorized("the access token has expired") from None
         except jwt.PyJWTError:
-            raise Unauthorized("the credential is neither an API key nor a valid access token") from None
-        if claims.get("typ") != "at" or not isinstance(claims.get("sub"), str):
+            raise Unauthorized(
+                "the credential is neither an API key nor a valid access token"
+            ) from None
+        if not isinstance(claims.get("sub"), str):
+            raise Unauthorized("the access token is not valid")
+        if claims.get("typ") == "ut":
+            return self._user_principal(claims["sub"])
+        if claims.get("typ") != "at":
             raise Unauthorized("the access token is not valid")
         return principal_of(self.keys.active(claims["sub"]))
+
+    # --- user tokens ----------------------------------------------------------------------
+
+    def user_token(self, user: User) -> tuple[str, int]:
+        """A signed access token for a signed-in user: (token, expiry in UTC microseconds)."""
+        return self._sign(f"{USER_SUBJECT}{user.id}", "ut")
+
+    def renew(self, principal: Principal) -> tuple[str, int]:
+        """A fresh access token for whoever `principal` is: a user token for a user, an access
+        token (without a refresh token) for a key."""
+        if principal.key_id.startswith(USER_SUBJECT):
+            return self._sign(principal.key_id, "ut")
+        return self._sign(principal.key_id, "at")
+
+    def _sign(self, subject: str, kind: str) -> tuple[str, int]:
+        now = now_us()
+        expires = now + self.access_ttl_s * 1_000_000
+        claims = {
+            "sub": subject,
+            "iat": now // 1_000_000,
+            "exp": expires // 1_000_000,
+            "typ": kind,
+            "jti": secrets.token_urlsafe(12),  # two tokens of one second still differ
+        }
+        return jwt.encode(claims, self._secret, algorithm=ALGORITHM), expires
+
+    def _user_principal(self, subject: str) -> Principal:
+        number = subject.removeprefix(USER_SUBJECT)
+        if self._users is None or not subject.startswith(USER_SUBJECT) or not number.isdigit():
+            raise Unauthorized("the access token is not valid")
+        user = self._users().get_user_by_id(int(number))
+        if user is None:
+            raise Unauthorized("the user of this token no longer exists")
+        return Principal(subject, user.org_id, ROLE_SCOPES[user.role], None, False)

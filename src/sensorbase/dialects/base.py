@@ -24,7 +24,8 @@ _counters: dict[tuple[str, int], Any] = {}  # labels() looked up once per (diale
 
 
 def services(request: Request) -> Services:
-    return request.app.state.services  # type: ignore[no-any-return]
+    svc: Services = request.app.state.services
+    return svc
 
 
 def validation_problems(exc: RequestValidationError) -> InvalidInput:
@@ -128,5 +129,3 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
         if len(body) > max_bytes or inflater.unconsumed_tail:
             raise PayloadTooLarge(f"the decompressed body exceeds the limit of {max_bytes} bytes")
     return body
-
-

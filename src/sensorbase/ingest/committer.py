@@ -1,9 +1,10 @@
 """Group commit: one thread owns the write connection and runs every write.
 
-Requests hand it jobs through a bounded queue; it takes all that are waiting, runs each in its
-own savepoint of one transaction, commits once, then answers them all. A reply therefore waits
-for the commit that holds its work, and many requests share one fsync. A full queue is refused
-at once with `Unavailable` (503 + Retry-After): memory stays bounded under overload.
+Requests hand it jobs through a bounded queue; it takes all that are waiting (and, briefly,
+the clients its last commit answered: see `_loop`), runs each in its own savepoint of one
+transaction, commits once, then answers them all. A reply therefore waits for the commit that
+holds its work, and many requests share one fsync. A full queue is refused at once with
+`Unavailable` (503 + Retry-After): memory stays bounded under overload.
 """
 
 from __future__ import annotations

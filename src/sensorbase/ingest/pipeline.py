@@ -7,11 +7,15 @@ honouring a source's declared schema), and appends the points inside the next gr
 
 from __future__ import annotations
 
+import secrets
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from sensorbase.errors import Forbidden, NotFound, Problem, invalid
 from sensorbase.ingest.committer import Committer
@@ -21,6 +25,7 @@ from sensorbase.storage.base import WriteTx
 from sensorbase.times import now_us, parse_iso_us
 
 _CacheKey = tuple[int, str, str, str]
+CATALOG_VERSION = "catalog_version"
 
 
 @dataclass(slots=True)
@@ -31,7 +36,17 @@ class WriteOptions:
     create_sources: bool = True  # an unknown source is created (else: NotFound)
     allowed_bucket_id: int | None = None  # a key limited to one bucket
     series_meta: dict[SeriesKey, dict[str, Any]] = field(default_factory=dict)  # on creation
+    # (a string 'unit' in a series' meta also becomes the series' unit)
     source_field: str = "source"  # how problems name the source (a dialect's own word)
+    # Runs first inside the write's own transaction (e.g. a dialect's schema check and update);
+    # raising refuses the write and undoes what it did.
+    in_tx: Callable[[WriteTx], None] | None = None
+    # The request item each row came from, when one item makes several rows: problems then
+    # name the item, once.
+    origin: npt.NDArray[np.int32] | None = None
+    # Items the dialect already refused (and left out of the batch): an atomic write then
+    # fails with these and the pipeline's own, all listed together.
+    known_problems: list[Problem] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -46,13 +61,30 @@ class Ingest:
         self.settings = settings
         self.min_time_us = parse_iso_us(settings.min_time)
         self._series: dict[_CacheKey, tuple[int, int]] = {}  # → (series id, bucket id)
+        self._catalog: str | None = None  # the catalog version the cache was filled under
+        self._catalog_checked = 0.0
         self._lock = threading.Lock()
         self.points_written = 0
 
     def forget(self) -> None:
-        """Drop cached series ids (after a delete of buckets, sources or organisations)."""
+        """Drop cached series ids."""
         with self._lock:
             self._series.clear()
+
+    async def delete(self, fn: Callable[[WriteTx], None]) -> None:
+        """Run a delete of organisations, buckets or sources, and make every node sharing the
+        store drop its cached series ids (checked every `key_cache_s`), so that no node
+        acknowledges a write to a series that no longer exists."""
+        version = secrets.token_hex(8)
+
+        def job(tx: WriteTx) -> None:
+            fn(tx)
+            tx.set_setting(CATALOG_VERSION, version)
+
+        await self.committer.run(job)
+        with self._lock:
+            self._series.clear()
+            self._catalog = version
 
     def check(self, batch: PointBatch, now: int | None = None) -> list[Problem]:
         """Problems of the canonical batch itself: one per bad point."""
@@ -73,9 +105,7 @@ class Ingest:
             problems.append(Problem(f"is before {self.settings.min_time}", "time", i))
         for i in np.flatnonzero(too_new).tolist():
             problems.append(
-                Problem(
-                    f"is more than {self.settings.max_future_s} s in the future", "time", i
-                )
+                Problem(f"is more than {self.settings.max_future_s} s in the future", "time", i)
             )
         problems.sort(key=lambda p: p.index or 0)
         return problems
@@ -84,24 +114,41 @@ class Ingest:
         self, org_id: int, batch: PointBatch, options: WriteOptions | None = None
     ) -> WriteOutcome:
         options = options or WriteOptions()
-        problems = self.check(batch)
-        if problems and not options.partial:
-            raise invalid(problems)
+        row_problems = self.check(batch)
         bad = np.zeros(len(batch), bool)
-        for p in problems:
+        for p in row_problems:
             if p.index is not None:
                 bad[p.index] = True
+        problems = _by_item(row_problems, options.origin)
+        if problems and not options.partial:
+            raise invalid(_merge(options.known_problems, problems))
 
         cached: list[tuple[int, int] | None] = []
         with self._lock:
             for key in batch.keys:
                 cached.append(self._series.get((org_id, key.bucket, key.source, key.field)))
 
-        def job(tx: WriteTx) -> tuple[WriteOutcome, dict[_CacheKey, tuple[int, int]]]:
-            return self._resolve_and_append(tx, org_id, batch, cached, bad, problems, options)
+        check_catalog = time.monotonic() - self._catalog_checked >= self.settings.key_cache_s
 
-        outcome, learned = await self.committer.run(job, points=len(batch))
+        def job(tx: WriteTx) -> tuple[WriteOutcome, dict[_CacheKey, tuple[int, int]], str | None]:
+            catalog = tx.get_setting(CATALOG_VERSION) if check_catalog else self._catalog
+            resolve: list[tuple[int, int] | None] = (
+                cached if catalog == self._catalog else [None] * len(cached)
+            )
+            if options.in_tx is not None:
+                options.in_tx(tx)
+            outcome, learned = self._resolve_and_append(
+                tx, org_id, batch, resolve, bad, problems, options
+            )
+            return outcome, learned, catalog
+
+        outcome, learned, catalog = await self.committer.run(job, points=len(batch))
         with self._lock:
+            if catalog != self._catalog:  # a node deleted something: forget what it knew
+                self._series.clear()
+                self._catalog = catalog
+            if check_catalog:
+                self._catalog_checked = time.monotonic()
             self._series.update(learned)
         self.points_written += outcome.receipt.points
         return outcome
@@ -140,7 +187,8 @@ class Ingest:
             if source is None:
                 if not options.create_sources:
                     raise NotFound(f"{options.source_field} '{source_key}' not found")
-                source = tx.create_source(org_id, bucket.id, source_key, source_key, {}, None)
+                # get_or_create: another node may be creating the same source right now.
+                source = tx.get_or_create_source(org_id, bucket.id, source_key)
             fields = [batch.keys[k].field for k in ks]
             allowed = fields
             if source.schema is not None:
@@ -161,7 +209,11 @@ class Ingest:
             if not allowed:
                 continue
             units = {
-                f: (source.schema[f].unit if source.schema and f in source.schema else None)
+                f: (
+                    source.schema[f].unit
+                    if source.schema and f in source.schema
+                    else _meta_unit(options.series_meta.get(SeriesKey(bucket_key, source_key, f)))
+                )
                 for f in allowed
             }
             metas = {
@@ -180,22 +232,23 @@ class Ingest:
                     )
         if key_problem:
             point_keys = batch.series_index
+            named = set()
             for k, problem in key_problem.items():
                 for i in np.flatnonzero(point_keys == k).tolist():
-                    problems.append(Problem(problem.reason, problem.field, i))
                     bad[i] = True
-            problems.sort(key=lambda p: p.index or 0)
-            if not options.partial:
-                raise invalid(problems)
+                    item = i if options.origin is None else int(options.origin[i])
+                    named.add(Problem(problem.reason, problem.field, item))
+            problems = _merge(problems, list(named))
+        problems = _merge(options.known_problems, problems)
+        if problems and not options.partial:
+            raise invalid(problems)  # the job's savepoint undoes sources or series it created
         keep = ~bad
         series_id = ids[batch.series_index]
         extra = batch.extra
         if not keep.all():
             series_id = series_id[keep]
             extra = [e for e, k in zip(extra, keep.tolist(), strict=True) if k] if extra else None
-            resolved_batch = ResolvedBatch(
-                series_id, batch.time_us[keep], batch.value[keep], extra
-            )
+            resolved_batch = ResolvedBatch(series_id, batch.time_us[keep], batch.value[keep], extra)
         else:
             resolved_batch = ResolvedBatch(series_id, batch.time_us, batch.value, extra)
         if len(resolved_batch.time_us):
@@ -205,3 +258,26 @@ class Ingest:
             series=len(np.unique(resolved_batch.series_id)),
         )
         return WriteOutcome(receipt, problems), learned
+
+
+def _meta_unit(meta: dict[str, Any] | None) -> str | None:
+    """The unit a dialect gave in a new series' meta, if it is a string."""
+    unit = (meta or {}).get("unit")
+    return unit if isinstance(unit, str) else None
+
+
+def _merge(first: list[Problem], second: list[Problem]) -> list[Problem]:
+    return sorted({*first, *second}, key=lambda p: (p.index or 0, p.field or ""))
+
+
+def _by_item(problems: list[Problem], origin: npt.NDArray[np.int32] | None) -> list[Problem]:
+    """Row problems named by request item (rows of one item are reported once)."""
+    if origin is None:
+        return problems
+    return _merge(
+        [],
+        [
+            Problem(p.reason, p.field, None if p.index is None else int(origin[p.index]))
+            for p in problems
+        ],
+    )

@@ -32,9 +32,7 @@ def _step(moment: datetime, amount: int, unit: str) -> datetime:
         naive = moment.replace(tzinfo=None) + timedelta(days=days)
     else:
         months = moment.month - 1 + amount * (12 if unit == "y" else 1)
-        naive = moment.replace(
-            tzinfo=None, year=moment.year + months // 12, month=months % 12 + 1
-        )
+        naive = moment.replace(tzinfo=None, year=moment.year + months // 12, month=months % 12 + 1)
     return naive.replace(tzinfo=moment.tzinfo)
 
 

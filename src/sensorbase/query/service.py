@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 from sensorbase.errors import InvalidInput, NotFound, Problem, invalid
 from sensorbase.model import AggregateRow, SeriesRef, SeriesResult, TimeRange
@@ -32,6 +33,7 @@ class QueryService:
 
     def run(self, reader: Reader, series: list[SeriesRef], spec: QuerySpec) -> QueryResult:
         limit = spec.limit if spec.limit is not None else self.default_limit
+        limit = min(limit, self.max_result_points) if spec.limit is None else limit
         if limit > self.max_result_points:
             raise invalid(
                 [Problem(f"may be at most {self.max_result_points}", "limit")],
@@ -39,8 +41,15 @@ class QueryService:
         if spec.mode == "latest":
             n = spec.limit or 1
             if n * len(series) > self.max_result_points:
-                raise invalid([Problem(f"{n} × {len(series)} series exceeds the result limit "
-                                       f"of {self.max_result_points}; narrow the query", "limit")])
+                raise invalid(
+                    [
+                        Problem(
+                            f"{n} x {len(series)} series exceeds the result limit "
+                            f"of {self.max_result_points}; narrow the query",
+                            "limit",
+                        )
+                    ]
+                )
             return QueryResult(
                 [SeriesResult(s, points=reader.read_latest(s.id, n)) for s in series]
             )
@@ -121,7 +130,7 @@ class QueryService:
         if len(edges) > cap + 1:
             raise _too_many_buckets(cap)
         rows = []
-        for lo, hi in zip(edges, edges[1:], strict=False):
+        for lo, hi in pairwise(edges):
             window = TimeRange(max(lo, start), min(hi, end))
             if reader.count(ref.id, window) == 0:
                 continue
@@ -140,5 +149,6 @@ def _resume(results: list[SeriesResult], ref: SeriesRef, time_range: TimeRange, 
 
 
 def _too_many_buckets(cap: int) -> InvalidInput:
-    return invalid([Problem(f"gives more than {cap} buckets; widen 'every' or narrow the range",
-                            "every")])
+    return invalid(
+        [Problem(f"gives more than {cap} buckets; widen 'every' or narrow the range", "every")]
+    )

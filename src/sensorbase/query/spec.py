@@ -13,6 +13,7 @@ from sensorbase.errors import Problem, invalid
 from sensorbase.model import AGGREGATES, TimeRange
 from sensorbase.times import UNIT_US, now_us, parse_duration_us, parse_instant
 
+UTC_ZONE = ZoneInfo("UTC")
 Mode = Literal["raw", "latest", "aggregate"]
 _EVERY = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w|mo|y)\s*$")
 
@@ -57,7 +58,7 @@ class QuerySpec:
     mode: Mode = "raw"
     aggregates: tuple[str, ...] = ()
     every: Every | None = None
-    tz: ZoneInfo = ZoneInfo("UTC")
+    tz: ZoneInfo = UTC_ZONE
     limit: int | None = None
     order: str = "asc"
     cursor: Cursor | None = None
@@ -117,9 +118,7 @@ def parse_spec(
     aggregates = tuple(split_list(aggregate) or ())
     for name in aggregates:
         if name not in AGGREGATES:
-            problems.append(
-                Problem(f"'{name}' is not one of {', '.join(AGGREGATES)}", "aggregate")
-            )
+            problems.append(Problem(f"'{name}' is not one of {', '.join(AGGREGATES)}", "aggregate"))
     chosen_mode: Mode
     if mode is None:
         chosen_mode = "aggregate" if aggregates or every else "raw"

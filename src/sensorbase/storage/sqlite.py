@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from importlib import resources
-from itertools import repeat
+from itertools import pairwise, repeat
 from pathlib import Path
 from typing import Any
 
@@ -343,6 +343,18 @@ class SQLiteReader(SQLiteQueries):
         )
         return _columns(cur.fetchall())
 
+    def read_range_by_value(
+        self, series_id: int, time_range: TimeRange, limit: int, order: str = "asc"
+    ) -> PointColumns:
+        where, params = range_clause(time_range)
+        direction = "DESC" if order == "desc" else "ASC"
+        cur = self.conn.execute(
+            f"SELECT time_us, value, extra FROM points WHERE series_id = ?{where} "
+            f"ORDER BY value {direction}, time_us {direction} LIMIT ?",
+            [series_id, *params, limit],
+        )
+        return _columns(cur.fetchall())
+
     def read_latest(self, series_id: int, n: int) -> PointColumns:
         cur = self.conn.execute(
             "SELECT time_us, value, extra FROM points WHERE series_id = ? "
@@ -410,6 +422,16 @@ class SQLiteReader(SQLiteQueries):
                 for b, value in cur:
                     found[b][name] = value
         return [AggregateRow(origin_us + b * every_us, found[b]) for b in sorted(found)]
+
+    def aggregate_bounds(
+        self, series_id: int, bounds: list[int], aggregates: tuple[str, ...]
+    ) -> list[AggregateRow]:
+        found = []
+        for lo, hi in pairwise(bounds):
+            window = TimeRange(lo, hi)
+            if self.count(series_id, window):
+                found.append(AggregateRow(lo, self.aggregate(series_id, window, aggregates).values))
+        return found
 
     def disk_bytes(self) -> int:
         total = 0
@@ -616,7 +638,15 @@ class SQLiteWriteTx(SQLiteQueries):
             (key_id, org_id, name, ",".join(scopes), bucket_id, server_admin, created, secret_hash),
         )
         return ApiKey(
-            _rowid(cur), key_id, org_id, name, scopes, bucket_id, server_admin, created, None,
+            _rowid(cur),
+            key_id,
+            org_id,
+            name,
+            scopes,
+            bucket_id,
+            server_admin,
+            created,
+            None,
             secret_hash,
         )
 
@@ -684,6 +714,13 @@ class SQLiteWriteTx(SQLiteQueries):
         stored = self.get_setting(name)
         assert stored is not None
         return stored
+
+    def set_setting(self, name: str, value: str) -> None:
+        self.conn.execute(
+            "INSERT INTO settings (name, value) VALUES (?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (name, value),
+        )
 
     def append(self, batch: ResolvedBatch) -> None:
         self._pending.append(batch)

@@ -5,13 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from sensorbase.dialects.base import Endpoint
-from sensorbase.dialects.native import admin, query, write
+from sensorbase.dialects.native import admin, groups, query, users, write
 from sensorbase.dialects.native.problems import native_lane
 
 
 def router() -> APIRouter:
     combined = APIRouter()
-    for module in (write, query, admin):
+    for module in (write, query, admin, users, groups):
         combined.include_router(module.router)
     combined.include_router(admin.token_router)
     return combined

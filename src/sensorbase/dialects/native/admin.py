@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any, Literal
 
 from fastapi import Depends, Query, Request
@@ -22,7 +23,7 @@ router = native_router()
 token_router = dialect_router("native", render_oauth_error, prefix="/v1")
 
 KEY_PATTERN = r"^[^/\s][^/]{0,199}$"
-Key = Field(pattern=KEY_PATTERN, description="1–200 characters, no slash")
+Key = Field(pattern=KEY_PATTERN, description="1 to 200 characters, no slash")
 
 
 class OrgIn(BaseModel):
@@ -44,7 +45,11 @@ class FieldIn(BaseModel):
 
 
 class SourceIn(BaseModel):
-    key: str = Key
+    key: str | None = Field(
+        None,
+        pattern=KEY_PATTERN,
+        description="1-200 characters, no slash; when absent, generated: 'sen' and 10 hex digits",
+    )
     name: str | None = Field(None, max_length=200)
     meta: dict[str, Any] = Field(default_factory=dict)
     schema_: dict[str, FieldIn] | None = Field(
@@ -56,6 +61,11 @@ class KeyIn(BaseModel):
     name: str = Field(..., min_length=1, max_length=200)
     scopes: list[Scope] = Field(..., min_length=1)
     bucket: str | None = Field(None, description="Limit the key to this bucket")
+
+
+def new_source_key() -> str:
+    """A generated source key shaped like a Datacooee input id: `sen` and 10 hex digits."""
+    return "sen" + secrets.token_hex(5)
 
 
 def org_out(org: Organisation) -> dict[str, Any]:
@@ -160,8 +170,8 @@ async def delete_org(request: Request, org: str, who: Principal = Depends(princi
     access.require_server_admin(who)
     found = await _org(request, org)
     svc = services(request)
-    await svc.committer.run(lambda tx: tx.delete_org(found.id))
-    svc.ingest.forget()
+    await svc.ingest.delete(lambda tx: tx.delete_org(found.id))
+    svc.keys.clear()
 
 
 @router.post("/orgs/{org}/keys", status_code=201, summary="Create a key in an organisation")
@@ -231,8 +241,8 @@ async def get_bucket(
 async def delete_bucket(request: Request, bucket: str, who: Principal = Depends(principal)) -> None:
     svc = services(request)
     found = await svc.read(lambda r: access.bucket(r, who, bucket, "admin"))
-    await svc.committer.run(lambda tx: tx.delete_bucket(found.id))
-    svc.ingest.forget()
+    await svc.ingest.delete(lambda tx: tx.delete_bucket(found.id))
+    svc.keys.clear()
 
 
 # --- sources ---------------------------------------------------------------------------
@@ -269,12 +279,12 @@ async def create_source(
     if body.schema_ is not None:
         schema = {n: FieldSpec(f.type, f.unit, f.description) for n, f in body.schema_.items()}
 
+    key = body.key or new_source_key()
+
     def create(tx: WriteTx) -> Source:
-        if tx.get_source(found.id, body.key) is not None:
-            raise Conflict(f"source '{body.key}' already exists in bucket '{bucket}'")
-        return tx.create_source(
-            who.org_id, found.id, body.key, body.name or body.key, body.meta, schema
-        )
+        if tx.get_source(found.id, key) is not None:
+            raise Conflict(f"source '{key}' already exists in bucket '{bucket}'")
+        return tx.create_source(who.org_id, found.id, key, body.name or key, body.meta, schema)
 
     return source_out(await svc.committer.run(create))
 
@@ -313,8 +323,7 @@ async def delete_source(
         return src
 
     src = await svc.read(find)
-    await svc.committer.run(lambda tx: tx.delete_source(src.id))
-    svc.ingest.forget()
+    await svc.ingest.delete(lambda tx: tx.delete_source(src.id))
 
 
 # --- keys ------------------------------------------------------------------------------

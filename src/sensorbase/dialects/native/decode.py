@@ -15,16 +15,21 @@ item, so that the refusal lists every bad point, not the first.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, cast
 
 import msgspec
 import numpy as np
+import numpy.typing as npt
 
 from sensorbase.errors import InvalidInput, PayloadTooLarge, Problem, invalid
 from sensorbase.model import PointBatch, SeriesKey
 from sensorbase.times import PRECISION_US, epoch_to_us, now_us, parse_iso_us
 
 Number = float
+_ITEM = re.compile(r"^\$(?:\.points)?\[(\d+)\]")
 
 
 class NativePoint(msgspec.Struct, forbid_unknown_fields=True):
@@ -51,6 +56,15 @@ _loose = msgspec.json.Decoder()
 _encode = msgspec.json.Encoder()
 
 
+@dataclass(slots=True)
+class Decoded:
+    """A decoded body: its good points, the item each row came from, and the bad items."""
+
+    batch: PointBatch
+    origin: npt.NDArray[np.int32]
+    problems: list[Problem]
+
+
 def decode(
     body: bytes,
     *,
@@ -59,24 +73,45 @@ def decode(
     source: str | None,
     precision: str | None,
     max_points: int,
-) -> PointBatch:
+    check: Callable[[PointBatch], list[Problem]],
+) -> Decoded:
+    """Decode a write body: the good items as a batch, and every bad item named, including
+    those the ingest pipeline's `check` (values, time window) refuses. Whether the bad items
+    refuse the request (atomic) is the pipeline's decision, once it has added its own."""
     if precision is not None and precision not in PRECISION_US:
         raise invalid([Problem("must be s, ms, us or ns", "precision")])
     if not ndjson:
         fast = _decode_fast(body, bucket, source, precision, max_points)
-        if fast is not None:
-            return fast
+        if fast is not None and not check(fast):
+            return Decoded(fast, np.arange(len(fast), dtype=np.int32), [])
+    # Anything else (or a fast-decoded batch with bad points): the general path, which names
+    # every bad item.
+    problems: list[Problem] = []
+    points: list[NativePoint | None]
     try:
-        points = _decode_typed(body, ndjson)
-        if isinstance(points, NativeBody):
-            bucket = points.bucket or bucket
-            source = points.source or source
-            points = points.points
+        decoded = _decode_typed(body, ndjson)
+        if isinstance(decoded, NativeBody):
+            bucket = decoded.bucket or bucket
+            source = decoded.source or source
+            decoded = decoded.points
+        points = list(decoded)
     except msgspec.ValidationError:
-        raise invalid(_walk(body, ndjson)) from None
+        # Walk the items one by one so that the refusal names every bad one.
+        points, bucket, source = _walk(body, ndjson, bucket, source, problems)
     except msgspec.DecodeError as exc:
-        raise InvalidInput(f"the body is not valid JSON: {exc}") from None
-    return _columns(points, bucket, source, precision, max_points)
+        raise _not_json(exc) from None
+    batch, origin = _columns(points, bucket, source, precision, max_points, problems)
+    named = {(p.index, p.field) for p in problems}
+    for problem in check(batch):  # indices are rows; the client counts items
+        item = None if problem.index is None else int(origin[problem.index])
+        if (item, problem.field) not in named:  # e.g. a time already refused as unparseable
+            problems.append(Problem(problem.reason, problem.field, item))
+    if not problems:
+        return Decoded(batch, origin, [])
+    problems = sorted(set(problems), key=lambda p: (p.index or 0, p.field or ""))
+    bad = np.array(sorted({p.index for p in problems if p.index is not None}), np.int32)
+    keep = ~np.isin(origin, bad)
+    return Decoded(batch.take(keep), origin[keep], problems)
 
 
 _INT64_LIMIT_US = 2**63 - 1
@@ -157,13 +192,13 @@ def _decode_typed(body: bytes, ndjson: bool) -> NativeBody | list[NativePoint]:
 
 
 def _columns(
-    points: list[NativePoint],
+    points: list[NativePoint | None],
     bucket: str | None,
     source: str | None,
     precision: str | None,
     max_points: int,
-) -> PointBatch:
-    problems: list[Problem] = []
+    problems: list[Problem],
+) -> tuple[PointBatch, npt.NDArray[np.int32]]:
     index: dict[SeriesKey, int] = {}
     series_index: list[int] = []
     values: list[float] = []
@@ -172,11 +207,17 @@ def _columns(
     has_extra = False
     origin: list[int] = []
     for i, p in enumerate(points):
+        if p is None:  # refused by the typed decoder, already reported
+            continue
         b, s = p.bucket or bucket, p.source or source
         if not b:
-            problems.append(Problem("is required (in the point, the body or ?bucket=)", "bucket", i))
+            problems.append(
+                Problem("is required (in the point, the body or ?bucket=)", "bucket", i)
+            )
         if not s:
-            problems.append(Problem("is required (in the point, the body or ?source=)", "source", i))
+            problems.append(
+                Problem("is required (in the point, the body or ?source=)", "source", i)
+            )
         if p.fields is not None:
             if p.field is not None or p.value is not None:
                 problems.append(Problem("give either 'fields' or 'field' and 'value'", "fields", i))
@@ -220,16 +261,14 @@ def _columns(
     if len(values) > max_points:
         raise PayloadTooLarge(f"{len(values)} points in one request; the limit is {max_points}")
     time_us = _times(times, origin, precision, problems)
-    if problems:
-        problems.sort(key=lambda p: p.index or 0)
-        raise invalid(problems)
-    return PointBatch(
+    batch = PointBatch(
         keys=list(index),
         series_index=np.array(series_index, np.int32),
         time_us=time_us,
         value=np.array(values, np.float64),
         extra=extras if has_extra else None,
     )
+    return batch, np.array(origin, np.int32)
 
 
 def _times(
@@ -259,41 +298,64 @@ def _times(
     return out
 
 
-def _walk(body: bytes, ndjson: bool) -> list[Problem]:
-    """Every problem of a body the typed decoder refused."""
+def _walk(
+    body: bytes,
+    ndjson: bool,
+    bucket: str | None,
+    source: str | None,
+    problems: list[Problem],
+) -> tuple[list[NativePoint | None], str | None, str | None]:
+    """The items of a body the typed decoder refused: each converted alone, None where bad."""
+
+    def refuse(reason: str, field: str | None = None) -> InvalidInput:
+        return invalid([Problem(reason, field)])
+
     try:
         if ndjson:
             items = [_loose.decode(line) for line in body.splitlines() if line.strip()]
         else:
             items = _loose.decode(body)
     except msgspec.DecodeError as exc:
-        return [Problem(f"the body is not valid JSON: {exc}")]
+        raise _not_json(exc) from None
     if isinstance(items, dict):
         unknown = set(items) - {"points", "bucket", "source"}
         if unknown:
-            return [Problem(f"unknown top-level name(s): {', '.join(sorted(unknown))}")]
+            raise refuse(f"unknown top-level name(s): {', '.join(sorted(unknown))}")
         if not isinstance(items.get("points"), list):
-            return [Problem("must be a list of points", "points")]
+            raise refuse("must be a list of points", "points")
         for name in ("bucket", "source"):
             if name in items and not isinstance(items[name], str | None):
-                return [Problem("must be a string", name)]
+                raise refuse("must be a string", name)
+        bucket = items.get("bucket") or bucket
+        source = items.get("source") or source
         items = items["points"]
     if not isinstance(items, list):
-        return [Problem("the body must be a list of points or an object with 'points'")]
-    problems = []
+        raise refuse("the body must be a list of points or an object with 'points'")
+    converted: list[NativePoint | None] = []
     for i, item in enumerate(items):
         try:
-            msgspec.convert(item, NativePoint)
+            converted.append(msgspec.convert(item, NativePoint))
         except msgspec.ValidationError as exc:
             problems.append(_problem(str(exc), i))
-    return problems or [Problem("the body does not match the write format")]
+            converted.append(None)
+    return converted, bucket, source
+
+
+def _not_json(exc: msgspec.DecodeError) -> InvalidInput:
+    reason, _, where = str(exc).partition(" - at `")
+    found = _ITEM.search(where)
+    if found is None:
+        return invalid([Problem(f"the body is not valid JSON: {exc}")])
+    return invalid([Problem(f"not valid JSON: {reason}", None, int(found.group(1)))])
 
 
 def _problem(message: str, index: int) -> Problem:
     reason, _, where = message.partition(" - at `")
     field = where.rstrip("`").removeprefix("$").lstrip(".") or None
-    if "got `str`" in reason:
-        reason += " (numbers must be JSON numbers, not strings)"
+    if reason.startswith("Expected `float") and "got `str`" in reason:
+        reason = 'must be a JSON number, not a string (send 21.5, not "21.5")'
+    elif reason.startswith("Expected `float"):
+        reason = f"must be a number ({reason})"
     if reason.startswith("Object contains unknown field"):
         field = reason.split("`")[1] if "`" in reason else field
         reason = "is not a known name"

@@ -1,8 +1,8 @@
 """RFC 9457 problem details: the one error shape of the native API.
 
-    {"type": "https://sensorbase.dev/problems/invalid", "title": "Invalid input", "status": 400,
-     "detail": "2 problems; first: item 0, field 'value': must be a number",
-     "errors": [{"index": 0, "field": "value", "reason": "must be a number"}, ...]}
+{"type": "https://sensorbase.dev/problems/invalid", "title": "Invalid input", "status": 400,
+ "detail": "2 problems; first: item 0, field 'value': must be a number",
+ "errors": [{"index": 0, "field": "value", "reason": "must be a number"}, ...]}
 """
 
 from __future__ import annotations
@@ -37,11 +37,7 @@ def problem_body(exc: SensorbaseError) -> dict[str, Any]:
         "detail": exc.detail,
     }
     if exc.problems:
-        body["errors"] = [
-            {k: v for k, v in (("index", p.index), ("field", p.field), ("reason", p.reason))
-             if v is not None}
-            for p in exc.problems
-        ]
+        body["errors"] = [p.as_dict() for p in exc.problems]
     return body
 
 

@@ -66,8 +66,19 @@ async def query_get(
     who: Principal = Depends(principal),
 ) -> Response:
     body = QueryBody(
-        bucket=bucket, source=source, field=field, start=start, end=end, last=last, mode=mode,
-        aggregate=aggregate, every=every, tz=tz, limit=limit, order=order, cursor=cursor,
+        bucket=bucket,
+        source=source,
+        field=field,
+        start=start,
+        end=end,
+        last=last,
+        mode=mode,
+        aggregate=aggregate,
+        every=every,
+        tz=tz,
+        limit=limit,
+        order=order,
+        cursor=cursor,
         format=format,
     )
     return await _answer(request, body, who)
@@ -83,9 +94,7 @@ async def query_post(
 async def _answer(request: Request, body: QueryBody, who: Principal) -> Response:
     svc = services(request)
     access.require(who, "data:read")
-    output = body.format or (
-        "csv" if "text/csv" in request.headers.get("accept", "") else "json"
-    )
+    output = body.format or ("csv" if "text/csv" in request.headers.get("accept", "") else "json")
     if output not in ("json", "csv"):
         raise invalid([Problem("must be json or csv", "format")])
     spec = parse_spec(**body.model_dump(exclude={"format"}))
@@ -160,8 +169,13 @@ def render_csv(result: QueryResult, spec: QuerySpec) -> str:
             for row, t in zip(rows, starts, strict=True):
                 when = t if row.start_us is not None else ""
                 writer.writerow(
-                    [ref.bucket, ref.source, ref.field, when,
-                     *(row.values.get(a) for a in spec.aggregates)]
+                    [
+                        ref.bucket,
+                        ref.source,
+                        ref.field,
+                        when,
+                        *(row.values.get(a) for a in spec.aggregates),
+                    ]
                 )
         return out.getvalue()
     writer.writerow(["bucket", "source", "field", "time", "value"])

@@ -100,18 +100,24 @@ async def write(request: Request) -> Response:
         raise invalid([Problem("must be true or false", "partial")])
     body = await read_body(request, svc.settings.max_body_bytes)
     content_type = request.headers.get("content-type", "")
-    batch = decode(
+    decoded = decode(
         body,
         ndjson="ndjson" in content_type or "jsonlines" in content_type,
         bucket=params.get("bucket"),
         source=params.get("source"),
         precision=params.get("precision"),
         max_points=svc.settings.max_points_per_request,
+        check=svc.ingest.check,
     )
     outcome = await svc.ingest.write(
         who.org_id,
-        batch,
-        WriteOptions(partial=partial_text in _TRUE, allowed_bucket_id=who.bucket_id),
+        decoded.batch,
+        WriteOptions(
+            partial=partial_text in _TRUE,
+            allowed_bucket_id=who.bucket_id,
+            origin=decoded.origin,
+            known_problems=decoded.problems,
+        ),
     )
     reply: dict[str, Any] = {"written": outcome.receipt.points, "series": outcome.receipt.series}
     if outcome.rejected:

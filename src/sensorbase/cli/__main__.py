@@ -1,0 +1,5 @@
+"""`python -m sensorbase.cli`."""
+
+from sensorbase.cli import main
+
+main()

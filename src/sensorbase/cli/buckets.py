@@ -1,0 +1,67 @@
+"""`sensorbase buckets`: the named containers of an organisation's sources."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import typer
+
+from sensorbase.cli.client import api
+from sensorbase.cli.options import LimitOption, OffsetOption, YesOption, json_object
+from sensorbase.cli.output import done, paged, record, show, table
+
+commands = typer.Typer(
+    name="buckets",
+    help="Buckets: list, create, show, delete.",
+    rich_help_panel="Administration",
+    no_args_is_help=True,
+)
+
+COLUMNS = ["key", "name", "description", "meta", "created"]
+
+
+@commands.command("list")
+def list_buckets(ctx: typer.Context, limit: LimitOption = 100, offset: OffsetOption = 0) -> None:
+    """List the organisation's buckets."""
+    reply = api(ctx).get("/v1/buckets", {"limit": limit, "offset": offset})
+    show(ctx, reply, table(reply["buckets"], COLUMNS))
+    paged(ctx, reply, "buckets")
+
+
+@commands.command("create")
+def create_bucket(
+    ctx: typer.Context,
+    key: str = typer.Argument(..., help="Its key, as writes and queries name it."),
+    name: str | None = typer.Option(None, help="Display name (default: the key)."),
+    description: str = typer.Option("", help="Free text."),
+    meta: str | None = typer.Option(None, help='Metadata, a JSON object: \'{"site": "north"}\''),
+) -> None:
+    """Create a bucket."""
+    body = {
+        "key": key,
+        "name": name,
+        "description": description,
+        "meta": json_object(meta, "--meta"),
+    }
+    reply = api(ctx).post("/v1/buckets", body)
+    show(ctx, reply, table([reply], COLUMNS, "Created bucket"))
+
+
+@commands.command("show")
+def show_bucket(ctx: typer.Context, key: str = typer.Argument(..., help="The bucket.")) -> None:
+    """A bucket with its counts of sources, points and keys."""
+    reply = api(ctx).get(f"/v1/buckets/{quote(key, safe='')}")
+    show(ctx, reply, record(reply))
+
+
+@commands.command("delete")
+def delete_bucket(
+    ctx: typer.Context,
+    key: str = typer.Argument(..., help="The bucket to delete."),
+    yes: YesOption = False,
+) -> None:
+    """Delete a bucket with its sources and data."""
+    if not yes:
+        typer.confirm(f"Delete bucket '{key}' and ALL its data?", abort=True)
+    api(ctx).delete(f"/v1/buckets/{quote(key, safe='')}")
+    done(ctx, {"deleted": "bucket", "key": key}, f"Deleted bucket '{key}'.")

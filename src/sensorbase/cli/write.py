@@ -1,0 +1,379 @@
+"""`sensorbase write` (a JSON or NDJSON body to /v1/write, as is) and `sensorbase import`
+(a CSV file, sent to /v1/write in batches, with a progress bar)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import sys
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Annotated, Any
+
+import msgspec
+import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+from sensorbase.cli.client import Api, CliError, api, describe, session
+from sensorbase.cli.output import emit_json, stderr
+
+commands = typer.Typer()
+
+SourceOption = Annotated[
+    str | None,
+    typer.Option(help="Default source of points that name none.", show_default=False),
+]
+PrecisionOption = Annotated[
+    str | None,
+    typer.Option(help="Unit of numeric (epoch) times: s, ms, us or ns.", show_default=False),
+]
+PartialOption = Annotated[
+    bool,
+    typer.Option(help="Store the good points and list the bad ones (default: all or nothing)."),
+]
+MaybeBucket = Annotated[
+    str | None,
+    typer.Option(
+        "--bucket",
+        "-b",
+        envvar="SENSORBASE_BUCKET",
+        help="Default bucket of points that name none.",
+        show_default=False,
+    ),
+]
+SHOWN_REJECTS = 20
+
+
+def _query(
+    bucket: str | None, source: str | None, precision: str | None, partial: bool
+) -> dict[str, str]:
+    params = {"bucket": bucket, "source": source, "precision": precision}
+    found = {name: value for name, value in params.items() if value}
+    if partial:
+        found["partial"] = "true"
+    return found
+
+
+def is_ndjson(body: bytes, name: str) -> bool:
+    """NDJSON by extension (.ndjson, .jsonl), else when the body is not one JSON document."""
+    if name.endswith((".ndjson", ".jsonl")):
+        return True
+    if name.endswith(".json") or body.lstrip()[:1] != b"{":
+        return False
+    try:
+        msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        return True
+    return False
+
+
+def _rejected(items: list[str]) -> None:
+    stderr.print(f"[yellow]{len(items)} point(s) refused:[/]")
+    for item in items[:SHOWN_REJECTS]:
+        stderr.print(f"  • {item}", soft_wrap=True, markup=False)
+    if len(items) > SHOWN_REJECTS:
+        stderr.print(f"  … and {len(items) - SHOWN_REJECTS} more (all of them under --json)")
+
+
+@commands.command(rich_help_panel="Data")
+def write(
+    ctx: typer.Context,
+    file: str = typer.Argument(
+        "-", help="A JSON or NDJSON file of points (docs/native-api.md); - reads stdin."
+    ),
+    bucket: MaybeBucket = None,
+    source: SourceOption = None,
+    precision: PrecisionOption = None,
+    partial: PartialOption = False,
+    ndjson: bool | None = typer.Option(
+        None, help="The body is NDJSON (default: guessed from the name, then the content)."
+    ),
+) -> None:
+    """Write points, exactly as POST /v1/write takes them."""
+    body = sys.stdin.buffer.read() if file == "-" else _read(Path(file))
+    if ndjson is None:
+        ndjson = is_ndjson(body, file)
+    content_type = "application/x-ndjson" if ndjson else "application/json"
+    reply = api(ctx).send(
+        "/v1/write", body, content_type, _query(bucket, source, precision, partial)
+    )
+    if session(ctx).as_json:
+        emit_json(reply)
+        return
+    stderr.print(f"Wrote {reply['written']} point(s) in {reply['series']} series.")
+    if reply.get("rejected"):
+        _rejected([describe(item) for item in reply["rejected"]])
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise typer.BadParameter(str(exc), param_hint="FILE") from None
+
+
+# --- import ------------------------------------------------------------------------------
+
+
+@dataclass
+class Layout:
+    """Which CSV column holds what. Columns other than time, bucket, source, field and value
+    are fields of their own name (`time,temperature,humidity`); a `value` column's field is
+    named by a `field` column or --field (`time,value`)."""
+
+    header: list[str]
+    time: int
+    bucket: int | None = None
+    source: int | None = None
+    field_name: int | None = None
+    value_field: str | None = None
+    values: list[tuple[int, str | None]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, header: list[str], time_column: str, field_option: str | None) -> Layout:
+        names = [name.strip() for name in header]
+        if time_column not in names:
+            raise CliError(
+                f"the CSV has no '{time_column}' column (its columns: {', '.join(names)}); "
+                "see --time-column"
+            )
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise CliError(f"the CSV repeats the column(s) {', '.join(duplicates)}")
+        found = cls(names, names.index(time_column))
+        for i, name in enumerate(names):
+            if i == found.time:
+                continue
+            if name in ("bucket", "source"):
+                setattr(found, name, i)
+            elif name == "field":
+                found.field_name = i
+            elif name == "value":
+                found.values.append((i, None))  # the field comes from the row or --field
+            elif name:
+                found.values.append((i, name))
+        has_value = any(n is None for _, n in found.values)
+        if has_value and found.field_name is None and field_option is None:
+            raise CliError(
+                "the CSV has a 'value' column: name its field with --field (or a 'field' column)"
+            )
+        if field_option is not None and not has_value:
+            raise CliError("--field names the 'value' column, but the CSV has none")
+        if not found.values:
+            raise CliError("the CSV has no value columns besides the time")
+        found.value_field = field_option
+        return found
+
+
+def _time(text: str) -> str | int | float:
+    """An epoch number stays a number (with --precision); anything else goes as text."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return number if math.isfinite(number) else text
+
+
+def _value(text: str) -> float | None:
+    """A cell as a finite number, or None."""
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+@dataclass
+class Batch:
+    points: list[dict[str, Any]] = field(default_factory=list)
+    where: list[tuple[int, str]] = field(default_factory=list)  # (line, column) per point
+    not_numbers: list[str] = field(default_factory=list)  # cells no point could be made of
+    first_line: int = 0
+    last_line: int = 0
+
+    @property
+    def lines(self) -> str:
+        return f"lines {self.first_line}-{self.last_line}"
+
+    def locate(self, item: dict[str, Any]) -> str:
+        """A server's problem about point `index` as `line 12, column 'humidity': reason`."""
+        index = item.get("index")
+        if not isinstance(index, int) or not 0 <= index < len(self.where):
+            return describe(item)
+        line, column = self.where[index]
+        what = item.get("field")
+        if what in ("time", "bucket", "source", "field"):
+            column = str(what)
+        return f"line {line}, column '{column}': {item.get('reason', 'invalid')}"
+
+
+class Importer:
+    def __init__(self, client: Api, params: dict[str, str], batch_size: int, partial: bool) -> None:
+        self.client = client
+        self.params = params
+        self.batch_size = batch_size
+        self.partial = partial
+        self.batches = 0
+        self.written = 0
+        self.rejected: list[str] = []
+
+    def send(self, batch: Batch) -> None:
+        if not batch.points and not batch.not_numbers:
+            return
+        self.batches += 1
+        if batch.not_numbers:
+            if not self.partial:
+                raise self.refused(
+                    CliError(f"{len(batch.not_numbers)} cell(s) are not numbers"), batch
+                )
+            self.rejected.extend(batch.not_numbers)
+        if not batch.points:
+            return
+        body = msgspec.json.encode({"points": batch.points})
+        try:
+            reply = self.client.send("/v1/write", body, "application/json", self.params)
+        except CliError as exc:
+            raise self.refused(exc, batch) from None
+        self.written += int(reply["written"])
+        self.rejected.extend(batch.locate(item) for item in reply.get("rejected", []))
+
+    def refused(self, exc: CliError, batch: Batch) -> CliError:
+        exc.message += (
+            f" (batch {self.batches}, {batch.lines}: nothing of it was stored; "
+            f"{self.written} point(s) of earlier batches were)"
+        )
+        errors = (exc.problem or {}).get("errors") or []
+        if errors:
+            exc.items = [batch.locate(item) for item in errors]
+        elif batch.not_numbers:
+            exc.items = batch.not_numbers
+        return exc
+
+    def run(self, rows: Any, layout: Layout, progress: Any, task: Any, raw: IO[bytes]) -> int:
+        """Send every row's points; returns the number of rows read."""
+        batch = Batch()
+        count = 0
+        width = len(layout.header)
+        for row in rows:
+            line = rows.line_num
+            if not any(cell.strip() for cell in row):
+                continue
+            batch.first_line = batch.first_line or line
+            batch.last_line = line
+            if len(row) != width:
+                self.batches += 1
+                problem = CliError(f"line {line} has {len(row)} cells; the header has {width}")
+                raise self.refused(problem, batch)
+            count += 1
+            base: dict[str, Any] = {"time": _time(row[layout.time].strip())}
+            for key, at in (("bucket", layout.bucket), ("source", layout.source)):
+                if at is not None and row[at].strip():
+                    base[key] = row[at].strip()
+            for index, column_field in layout.values:
+                text = row[index].strip()
+                if not text:
+                    continue
+                name = column_field
+                if name is None:  # the `value` column
+                    cell = row[layout.field_name].strip() if layout.field_name is not None else ""
+                    name = cell or layout.value_field or ""
+                value = _value(text)
+                if value is None:
+                    batch.not_numbers.append(
+                        f"line {line}, column '{layout.header[index]}': '{text}' is not a number"
+                    )
+                    continue
+                batch.points.append({**base, "field": name, "value": value})
+                batch.where.append((line, layout.header[index]))
+            if len(batch.points) >= self.batch_size:
+                self.send(batch)
+                batch = Batch()
+                progress.update(task, completed=_tell(raw), description=f"{self.written:,} points")
+        self.send(batch)
+        progress.update(task, completed=_tell(raw), description=f"{self.written:,} points")
+        return count
+
+
+def _tell(raw: IO[bytes]) -> int:
+    try:
+        return raw.tell()
+    except OSError:
+        return 0
+
+
+@commands.command("import", rich_help_panel="Data")
+def import_csv(
+    ctx: typer.Context,
+    file: str = typer.Argument(..., help="A CSV file with a header row; - reads stdin."),
+    bucket: MaybeBucket = None,
+    source: SourceOption = None,
+    field_name: str | None = typer.Option(
+        None, "--field", help="The field of a 'value' column.", show_default=False
+    ),
+    time_column: str = typer.Option("time", help="The column holding the time."),
+    precision: PrecisionOption = None,
+    partial: PartialOption = False,
+    delimiter: str = typer.Option(",", help="The CSV delimiter."),
+    batch_size: int = typer.Option(5000, min=1, help="Points per write request."),
+) -> None:
+    """Import a CSV file into a bucket, in batches, with a progress bar.
+
+    Columns: `time,value` (name the field with --field) or `time,field1,field2,...`, plus
+    optional bucket, source and field columns, which win over --bucket and --source."""
+    current = session(ctx)
+    started = time.perf_counter()
+    with ExitStack() as stack:
+        if file == "-":
+            raw, total = sys.stdin.buffer, None
+        else:
+            raw = stack.enter_context(_open(Path(file)))
+            total = Path(file).stat().st_size
+        text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+        stack.callback(text.detach)  # closing the wrapper must not close stdin
+        rows = csv.reader(text, delimiter=delimiter)
+        header = next(rows, None)
+        if header is None:
+            raise CliError(f"{file} is empty: a CSV needs a header row")
+        layout = Layout.of(header, time_column, field_name)
+        params = _query(bucket, source, precision, partial)
+        importer = Importer(current.api(), params, batch_size, partial)
+        columns = [
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TimeRemainingColumn(),
+        ]
+        with Progress(*columns, console=stderr) as progress:
+            task = progress.add_task("0 points", total=total)
+            count = importer.run(rows, layout, progress, task, raw)
+    elapsed_s = time.perf_counter() - started
+    if current.as_json:
+        emit_json(
+            {
+                "rows": count,
+                "written": importer.written,
+                "batches": importer.batches,
+                "rejected": importer.rejected,
+            }
+        )
+        return
+    stderr.print(
+        f"Imported {importer.written:,} point(s) from {count:,} row(s) "
+        f"in {importer.batches} batch(es), {elapsed_s:.1f} s."
+    )
+    if importer.rejected:
+        _rejected(importer.rejected)
+
+
+def _open(path: Path) -> IO[bytes]:
+    try:
+        return path.open("rb")
+    except OSError as exc:
+        raise typer.BadParameter(str(exc), param_hint="FILE") from None

@@ -1,0 +1,35 @@
+"""The dakkio dialect: `X-API-Key`, `/api/data`, `/api/data/batch`, `/api/data/query`, and
+buckets, data sources and keys under `/api/buckets`. Its sample payload (docs.dakkio.io,
+"Ingest Data"; also a test fixture):
+
+    POST /api/data
+    X-API-Key: dakkio_a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6
+    {"bucketId": "507f1f77bcf86cd799439011", "dataSourceId": "507f1f77bcf86cd799439012",
+     "timestamp": "2024-01-15T10:30:00Z",
+     "values": {"temperature": 22.5, "humidity": 65, "pressure": 1013.25},
+     "metadata": {"deviceId": "ESP32-001", "location": "Living Room", "batteryLevel": 85}}
+
+    201 {"message": "Data point ingested successfully",
+         "dataPoint": {"_id": "...", "bucketId": "507f1f77bcf86cd799439011",
+                       "dataSourceId": "507f1f77bcf86cd799439012",
+                       "timestamp": "2024-01-15T10:30:00Z", "values": {...}, "metadata": {...},
+                       "createdAt": "..."}}
+
+Mapping: a dakkio bucket is a Sensorbase bucket, a data source a source, each name in
+`values` a field: the point above is three canonical points of the series
+(507f…011, 507f…012, temperature|humidity|pressure), its metadata their extra `{"meta": ...}`.
+Errors: `{"error", "message", "details"?}` (replies.py). See docs/dialects/dakkio.md.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from sensorbase.dialects.dakkio import ingest, manage, query
+
+
+def router() -> APIRouter:
+    combined = APIRouter()
+    for module in (ingest, query, manage):
+        combined.include_router(module.router)
+    return combined

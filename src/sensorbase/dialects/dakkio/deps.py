@@ -1,0 +1,68 @@
+"""dakkio's credential: `X-API-Key`, and what each kind of key may do.
+
+A key is a Sensorbase key, sent as issued (`sb_<id>_<secret>`) or in dakkio's spelling
+`dakkio_<a|w|r>_<id>_<secret>` (what the dakkio key routes hand out). The letter is cosmetic:
+what a key may do comes from its stored scopes and bucket.
+"""
+
+from __future__ import annotations
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader
+
+from sensorbase.auth import access
+from sensorbase.auth.keys import PREFIX, Principal
+from sensorbase.dialects.base import authenticate, services
+from sensorbase.errors import Forbidden, NotFound, Unauthorized
+from sensorbase.model import Bucket, Scope
+from sensorbase.storage.base import Reader
+
+# Declared for OpenAPI only (so /docs offers an Authorize button); `principal` reads it.
+_scheme = APIKeyHeader(name="X-API-Key", auto_error=False, description="Sensorbase API key")
+KIND_LETTER = {"admin": "a", "write": "w", "read": "r"}
+
+
+def sensorbase_credential(header: str | None) -> str | None:
+    if not header or not header.strip():
+        return None
+    text = header.strip()
+    if text.startswith("dakkio_") and len(text) > 9 and text[8] == "_" and text[7] in "awr":
+        return PREFIX + text[9:]
+    return text
+
+
+def principal(request: Request, _: object = Depends(_scheme)) -> Principal:
+    credential = sensorbase_credential(request.headers.get("x-api-key"))
+    try:
+        return authenticate(request, credential)
+    except Unauthorized:
+        # Unauthenticated calls are counted too (per client address), so every reply carries
+        # X-RateLimit-* and a key-guessing flood meets 429.
+        client = request.client.host if request.client else "unknown"
+        request.state.rate = services(request).rate.hit(f"anonymous:{client}")
+        raise
+
+
+def key_kind(scopes: tuple[Scope, ...]) -> str:
+    if "admin" in scopes:
+        return "admin"
+    return "write" if "data:write" in scopes else "read"
+
+
+def require(who: Principal, scope: Scope) -> None:
+    if not who.has(scope):
+        needed = {"admin": "an admin key", "data:write": "a write or admin key"}.get(
+            scope, "a read, write or admin key"
+        )
+        raise Forbidden(f"Insufficient permissions. Required: {scope} ({needed})")
+
+
+def bucket(reader: Reader, who: Principal, key: str, scope: Scope) -> Bucket:
+    """The tenancy check (auth/access.py), worded as dakkio words it."""
+    require(who, scope)
+    try:
+        return access.bucket(reader, who, key, scope)
+    except NotFound:
+        raise NotFound("Bucket not found") from None
+    except Forbidden:
+        raise Forbidden("API key does not have access to this bucket") from None

@@ -1,0 +1,381 @@
+"""Buckets, data sources and keys, as dakkio manages them.
+
+Ids: a dakkio `_id` is the Sensorbase key of the object. What dakkio creates gets a fresh
+24-hex ObjectId as its key; what was created natively keeps its own key, which dakkio clients
+then send as the id (a native bucket keyed `507f1f77bcf86cd799439011` is that dakkio bucket).
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from fastapi import Depends, Request, Response
+
+from sensorbase.auth.keys import Principal, hash_secret
+from sensorbase.dialects.base import dialect_router, services
+from sensorbase.dialects.dakkio import deps
+from sensorbase.dialects.dakkio.ingest import json_body
+from sensorbase.dialects.dakkio.replies import (
+    MISSING,
+    Details,
+    expected,
+    json_reply,
+    ms_text,
+    object_id,
+    render_error,
+)
+from sensorbase.errors import Conflict, NotFound
+from sensorbase.model import ApiKey, Bucket, FieldSpec, Scope, Source
+from sensorbase.storage.base import Reader, WriteTx
+from sensorbase.times import now_us
+
+router = dialect_router("dakkio", render_error, tags=["dakkio"])
+FIELD_TYPES = ("number", "string", "boolean")
+KEY_SCOPES: dict[str, tuple[Scope, ...]] = {
+    "write": ("data:write", "data:read"),
+    "read": ("data:read",),
+}
+
+
+def page_params(request: Request) -> tuple[int, int]:
+    """`limit` (default 100, 1..1000) and `offset` (default 0) of a list route."""
+    details = Details()
+    out = {"limit": 100, "offset": 0}
+    for name, low, high in (("limit", 1, 1000), ("offset", 0, None)):
+        text = request.query_params.get(name)
+        if text is None or text == "":
+            continue
+        try:
+            value = int(text)
+        except ValueError:
+            details.add(["query", name], f"Expected number, received '{text}'")
+            continue
+        if value < low:
+            details.add(["query", name], f"Number must be greater than or equal to {low}")
+        elif high is not None and value > high:
+            details.add(["query", name], f"Number must be less than or equal to {high}")
+        else:
+            out[name] = value
+    if details:
+        raise details.error()
+    return out["limit"], out["offset"]
+
+
+def pagination(limit: int, offset: int, total: int) -> dict[str, Any]:
+    return {"limit": limit, "offset": offset, "total": total, "hasMore": offset + limit < total}
+
+
+def _text(
+    body: dict[str, Any], name: str, details: Details, *, required: bool, max_len: int
+) -> str | None:
+    value = body.get(name, MISSING if required else None)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str):
+        details.add(["body", name], expected("string", value))
+        return None
+    if required and not value.strip():
+        details.add(["body", name], "String must contain at least 1 character(s)")
+        return None
+    if len(value) > max_len:
+        details.add(["body", name], f"String must contain at most {max_len} character(s)")
+        return None
+    return value
+
+
+def _object(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        details = Details()
+        details.add(["body"], expected("object", body))
+        raise details.error()
+    return body
+
+
+# --- buckets ---------------------------------------------------------------------------
+
+
+def bucket_out(bucket: Bucket, org_key: str) -> dict[str, Any]:
+    created = ms_text(bucket.created_us)
+    return {
+        "_id": bucket.key,
+        "name": bucket.name,
+        "description": bucket.description,
+        "organizationId": org_key,
+        "createdAt": created,
+        "updatedAt": created,
+    }
+
+
+def _org_key(reader: Reader, org_id: int) -> str:
+    org = reader.get_org_by_id(org_id)
+    return org.key if org else ""
+
+
+@router.get("/api/buckets", summary="dakkio: list buckets (admin key)")
+async def list_buckets(request: Request, who: Principal = Depends(deps.principal)) -> Response:
+    deps.require(who, "admin")
+    limit, offset = page_params(request)
+
+    def find(reader: Reader) -> dict[str, Any]:
+        if who.bucket_id is not None:
+            only = reader.get_bucket_by_id(who.org_id, who.bucket_id)
+            found, total = ([only] if only else [])[offset : offset + limit], 1
+        else:
+            found, total = reader.list_buckets(who.org_id, limit, offset)
+        org_key = _org_key(reader, who.org_id)
+        items = [bucket_out(b, org_key) for b in found]
+        return {"buckets": items, "data": items, "pagination": pagination(limit, offset, total)}
+
+    return json_reply(await services(request).read(find))
+
+
+@router.post("/api/buckets", status_code=201, summary="dakkio: create a bucket (admin key)")
+async def create_bucket(request: Request, who: Principal = Depends(deps.principal)) -> Response:
+    svc = services(request)
+    deps.require(who, "admin")
+    body = _object(await json_body(request, svc))
+    details = Details()
+    name = _text(body, "name", details, required=True, max_len=100)
+    description = _text(body, "description", details, required=False, max_len=500)
+    if details or name is None:
+        raise details.error()
+
+    def create(tx: WriteTx) -> Bucket:
+        # Checked inside the commit, so two concurrent creations cannot both pass.
+        if any(b.name == name for b in tx.list_buckets(who.org_id, 1_000_000, 0)[0]):
+            raise Conflict("Bucket with this name already exists")
+        return tx.create_bucket(who.org_id, object_id(), name, description or "", {})
+
+    bucket = await svc.committer.run(create)
+    org_key = await svc.read(lambda r: _org_key(r, who.org_id))
+    return json_reply(
+        {"message": "Bucket created successfully", "bucket": bucket_out(bucket, org_key)}, 201
+    )
+
+
+@router.get("/api/buckets/{bucket_id}", summary="dakkio: a bucket with its stats (admin key)")
+async def get_bucket(
+    request: Request, bucket_id: str, who: Principal = Depends(deps.principal)
+) -> Response:
+    def find(reader: Reader) -> dict[str, Any]:
+        found = deps.bucket(reader, who, bucket_id, "admin")
+        counts = reader.bucket_stats(found.id)
+        stats = {
+            "dataSourceCount": counts["sources"],
+            "dataPointCount": counts["points"],
+            "apiKeyCount": counts["keys"],
+        }
+        out = {**bucket_out(found, _org_key(reader, who.org_id)), "stats": stats}
+        return {"bucket": out, "stats": stats}
+
+    return json_reply(await services(request).read(find))
+
+
+# --- data sources ----------------------------------------------------------------------
+
+
+def source_out(source: Source, bucket_key: str) -> dict[str, Any]:
+    created = ms_text(source.created_us)
+    schema = {
+        name: {"type": spec.type, "unit": spec.unit, "description": spec.description}
+        for name, spec in (source.schema or {}).items()
+    }
+    return {
+        "_id": source.key,
+        "bucketId": bucket_key,
+        "name": source.name,
+        "type": source.meta.get("type", "sensor"),
+        "description": source.meta.get("description"),
+        "schema": schema,
+        "downsampling": source.meta.get("downsampling", True) is not False,
+        "createdAt": created,
+        "updatedAt": created,
+    }
+
+
+def _schema(value: Any, details: Details) -> dict[str, FieldSpec] | None:
+    """`{field: {type, unit?, description?}}`, or the shorthand `{field: "number"}`."""
+    path: list[str | int] = ["body", "schema"]
+    if not isinstance(value, dict):
+        details.add(path, expected("object", value))
+        return None
+    schema: dict[str, FieldSpec] = {}
+    options = " | ".join(f"'{t}'" for t in FIELD_TYPES)
+    for name, spec in value.items():
+        where = [*path, name]
+        if isinstance(spec, str):
+            spec = {"type": spec}
+        if not name:
+            details.add(where, "Field name must not be empty")
+            continue
+        if not isinstance(spec, dict):
+            details.add(where, expected("object", spec))
+            continue
+        kind = spec.get("type", MISSING)
+        if kind not in FIELD_TYPES:
+            shown = (
+                f"'{kind}'" if isinstance(kind, str) else "undefined" if kind is MISSING else kind
+            )
+            details.add(
+                [*where, "type"], f"Invalid enum value. Expected {options}, received {shown}"
+            )
+            continue
+        texts = {}
+        for attr in ("unit", "description"):
+            text = spec.get(attr)
+            if text is not None and not isinstance(text, str):
+                details.add([*where, attr], expected("string", text))
+            texts[attr] = text
+        schema[name] = FieldSpec(kind, texts["unit"], texts["description"])
+    # An empty schema declares nothing, so it restricts nothing.
+    return schema or None
+
+
+@router.get("/api/buckets/{bucket_id}/sources", summary="dakkio: list data sources")
+async def list_sources(
+    request: Request, bucket_id: str, who: Principal = Depends(deps.principal)
+) -> Response:
+    limit, offset = page_params(request)
+
+    def find(reader: Reader) -> dict[str, Any]:
+        found = deps.bucket(reader, who, bucket_id, "data:write")
+        sources, total = reader.list_sources(found.id, limit, offset)
+        items = [source_out(s, found.key) for s in sources]
+        return {"dataSources": items, "data": items, "pagination": pagination(limit, offset, total)}
+
+    return json_reply(await services(request).read(find))
+
+
+@router.post(
+    "/api/buckets/{bucket_id}/sources", status_code=201, summary="dakkio: create a data source"
+)
+async def create_source(
+    request: Request, bucket_id: str, who: Principal = Depends(deps.principal)
+) -> Response:
+    svc = services(request)
+    deps.require(who, "data:write")
+    body = _object(await json_body(request, svc))
+    details = Details()
+    name = _text(body, "name", details, required=True, max_len=100)
+    kind = _text(body, "type", details, required=False, max_len=100) or "sensor"
+    description = _text(body, "description", details, required=False, max_len=500)
+    schema = _schema(body.get("schema", MISSING), details)
+    downsampling = body.get("downsampling", True)
+    if not isinstance(downsampling, bool):
+        details.add(["body", "downsampling"], expected("boolean", downsampling))
+    if details or name is None:
+        raise details.error()
+    bucket = await svc.read(lambda r: deps.bucket(r, who, bucket_id, "data:write"))
+    meta: dict[str, Any] = {"type": kind, "downsampling": downsampling}
+    if description is not None:
+        meta["description"] = description
+
+    def create(tx: WriteTx) -> Source:
+        if any(s.name == name for s in tx.list_sources(bucket.id, 1_000_000, 0)[0]):
+            raise Conflict("Data source with this name already exists in this bucket")
+        return tx.create_source(who.org_id, bucket.id, object_id(), name, meta, schema)
+
+    source = await svc.committer.run(create)
+    return json_reply(
+        {
+            "message": "Data source created successfully",
+            "dataSource": source_out(source, bucket.key),
+        },
+        201,
+    )
+
+
+# --- keys ------------------------------------------------------------------------------
+
+
+def key_out(key: ApiKey, bucket_key: str) -> dict[str, Any]:
+    kind = deps.key_kind(key.scopes)
+    return {
+        "_id": key.key_id,
+        "name": key.name,
+        "type": kind,
+        "keyPrefix": f"dakkio_{deps.KIND_LETTER[kind]}_{key.key_id}",
+        "bucketId": bucket_key,
+        "permissions": list(key.scopes),
+        "createdAt": ms_text(key.created_us),
+    }
+
+
+@router.get("/api/buckets/{bucket_id}/keys", summary="dakkio: list a bucket's keys (admin key)")
+async def list_keys(
+    request: Request, bucket_id: str, who: Principal = Depends(deps.principal)
+) -> Response:
+    limit, offset = page_params(request)
+
+    def find(reader: Reader) -> dict[str, Any]:
+        found = deps.bucket(reader, who, bucket_id, "admin")
+        active = [k for k in reader.list_keys(who.org_id, found.id) if k.revoked_us is None]
+        items = [key_out(k, found.key) for k in active[offset : offset + limit]]
+        return {
+            "apiKeys": items,
+            "data": items,
+            "pagination": pagination(limit, offset, len(active)),
+        }
+
+    return json_reply(await services(request).read(find))
+
+
+@router.post("/api/buckets/{bucket_id}/keys", status_code=201, summary="dakkio: create a key")
+async def create_key(
+    request: Request, bucket_id: str, who: Principal = Depends(deps.principal)
+) -> Response:
+    svc = services(request)
+    deps.require(who, "admin")
+    body = _object(await json_body(request, svc))
+    details = Details()
+    name = _text(body, "name", details, required=True, max_len=100)
+    kind = body.get("type", MISSING)
+    if kind not in KEY_SCOPES:
+        shown = f"'{kind}'" if isinstance(kind, str) else "undefined" if kind is MISSING else kind
+        details.add(
+            ["body", "type"], f"Invalid enum value. Expected 'write' | 'read', received {shown}"
+        )
+    if details or name is None:
+        raise details.error()
+    bucket = await svc.read(lambda r: deps.bucket(r, who, bucket_id, "admin"))
+    # A dakkio key's id is a 24-hex ObjectId; its token is dakkio_<w|r>_<id>_<secret>.
+    key_id, secret = object_id(), secrets.token_urlsafe(24)
+
+    def create(tx: WriteTx) -> ApiKey:
+        active = [k for k in tx.list_keys(who.org_id, bucket.id) if k.revoked_us is None]
+        if any(k.name == name for k in active):
+            raise Conflict("API key with this name already exists in this bucket")
+        return tx.create_key(
+            who.org_id, key_id, hash_secret(secret), name, KEY_SCOPES[kind], bucket.id, False
+        )
+
+    stored = await svc.committer.run(create)
+    svc.keys.forget(key_id)
+    plaintext = f"dakkio_{deps.KIND_LETTER[str(kind)]}_{key_id}_{secret}"
+    return json_reply(
+        {
+            "message": "API key created successfully. Store it now: it is not shown again.",
+            "apiKey": {**key_out(stored, bucket.key), "key": plaintext},
+            "key": plaintext,
+        },
+        201,
+    )
+
+
+@router.delete("/api/buckets/{bucket_id}/keys/{key_id}", summary="dakkio: delete a key")
+async def delete_key(
+    request: Request, bucket_id: str, key_id: str, who: Principal = Depends(deps.principal)
+) -> Response:
+    svc = services(request)
+
+    def find(reader: Reader) -> ApiKey:
+        found = deps.bucket(reader, who, bucket_id, "admin")
+        key = reader.get_key(key_id)
+        if key is None or key.org_id != who.org_id or key.bucket_id != found.id or key.revoked_us:
+            raise NotFound("API key not found")
+        return key
+
+    await svc.read(find)
+    await svc.revoke_key(key_id, now_us())
+    return json_reply({"message": "API key deleted successfully"})

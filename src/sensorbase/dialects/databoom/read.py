@@ -1,0 +1,248 @@
+"""The read side a Databoom client uses: `GET /v1/signals` (paged, with device and signal
+tokens) and `POST /v1/chart` (signals' values over a range, at a granularity).
+
+A signal's `_id` is its Sensorbase series id, as a string; `POST /v1/chart` takes those ids.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import numpy as np
+from fastapi import Depends, Query, Request, Response
+from pydantic import BaseModel, Field
+
+from sensorbase.auth import access
+from sensorbase.auth.keys import Principal
+from sensorbase.dialects.base import services
+from sensorbase.dialects.databoom.dates import date_us
+from sensorbase.dialects.databoom.messages import databoom_router, principal
+from sensorbase.errors import NotFound, Problem, invalid
+from sensorbase.model import SeriesRef, Source, TimeRange
+from sensorbase.query.service import QueryService
+from sensorbase.query.spec import Every, QuerySpec
+from sensorbase.storage.base import Reader
+
+router = databoom_router()
+RAW_MAX_VALUES = 10_080  # Databoom's cap on granularity '*': a value per minute for a week
+HOUR_US = 3_600_000_000
+DAY_US = 24 * HOUR_US
+GRANULARITIES = ("a", "*", "h", "d", "m")
+_EVERY = {"h": Every(1, "h"), "d": Every(1, "d"), "m": Every(1, "mo")}
+_WIDTH_US = {"h": HOUR_US, "d": DAY_US, "m": 28 * DAY_US}  # the narrowest bucket of each
+_AGGREGATES = ("last", "avg", "min", "max", "sum", "count")
+
+# --- GET /v1/signals ----------------------------------------------------------------------
+
+
+def _signal_out(ref: SeriesRef, meta: dict[str, Any], source: Source | None) -> dict[str, Any]:
+    description = source.name if source else ref.source
+    return {
+        "_id": str(ref.id),
+        "device_token": ref.source,
+        "signal_token": ref.field,
+        "device": {
+            "_id": str(source.id) if source else None,
+            "device_token": ref.source,
+            "description": description,
+            "bucket": ref.bucket,
+        },
+        "device_description": description,
+        "description": meta.get("description", ref.field),
+        "unit": ref.unit if ref.unit is not None else meta.get("unit"),
+        "type": meta.get("type", "number"),
+        "tags": meta.get("tags", []),
+        "meta": meta,
+    }
+
+
+@router.get("/signals", summary="List signals, paged (Databoom)")
+@router.get("/signals/", include_in_schema=False)
+async def list_signals(
+    request: Request,
+    page: int = Query(1, ge=1, description="Page number, from 1"),
+    per_page: int = Query(100, ge=1, le=1000, description="Signals per page"),
+    populatePermission: bool | None = Query(None, description="Accepted, ignored"),
+    showHiddenElements: bool | None = Query(None, description="Accepted, ignored"),
+    who: Principal = Depends(principal),
+) -> Response:
+    access.require(who, "data:read")
+
+    def find(reader: Reader) -> dict[str, Any]:
+        refs = reader.list_series(who.org_id, who.bucket_id)
+        sources: dict[tuple[str, str], Source | None] = {}
+        data = []
+        for ref in refs[(page - 1) * per_page : page * per_page]:
+            where = (ref.bucket, ref.source)
+            if where not in sources:
+                bucket = reader.get_bucket(who.org_id, ref.bucket)
+                sources[where] = reader.get_source(bucket.id, ref.source) if bucket else None
+            series = reader.get_series(ref.id)
+            data.append(_signal_out(ref, series.meta if series else {}, sources[where]))
+        return {"data": data, "page": page, "per_page": per_page, "total": len(refs)}
+
+    reply = await services(request).read(find)
+    return Response(msgspec.json.encode(reply), media_type="application/json")
+
+
+# --- POST /v1/chart -----------------------------------------------------------------------
+
+
+class ChartBody(BaseModel):
+    signals: list[str | int] = Field(..., description="Signal ids (`_id` of GET /v1/signals)")
+    startDate: str | int | None = Field(None, description="Start, inclusive")
+    endDate: str | int | None = Field(None, description="End, inclusive")
+    granularity: str = Field("a", description="a (auto), * (raw), h, d or m")
+
+
+def _window(body: ChartBody) -> TimeRange:
+    problems: list[Problem] = []
+    bounds: dict[str, int | None] = {"startDate": None, "endDate": None}
+    for name, value in (("startDate", body.startDate), ("endDate", body.endDate)):
+        if value is not None:
+            try:
+                bounds[name] = date_us(value, {})
+            except ValueError as exc:
+                problems.append(Problem(str(exc), name))
+    start, end = bounds["startDate"], bounds["endDate"]
+    if start is not None and end is not None and end < start:
+        problems.append(Problem("must not be before startDate", "endDate"))
+    if body.granularity not in GRANULARITIES:
+        problems.append(Problem("must be a (auto), * (raw), h, d or m", "granularity"))
+    if problems:
+        raise invalid(problems)
+    return TimeRange(start, end + 1 if end is not None else None)  # endDate is inclusive
+
+
+def _is_id(text: str) -> bool:
+    return text.isascii() and text.isdigit() and len(text) < 19
+
+
+def _refs(reader: Reader, who: Principal, ids: list[str | int]) -> list[SeriesRef]:
+    """The series the ids name, if the principal may read them; else one 404 naming them all."""
+    refs, missing = [], []
+    for raw in ids:
+        text = str(raw)
+        series = reader.get_series(int(text)) if _is_id(text) else None
+        source = reader.get_source_by_id(who.org_id, series.source_id) if series else None
+        bucket = reader.get_bucket_by_id(who.org_id, source.bucket_id) if source else None
+        if (
+            series is None
+            or source is None
+            or bucket is None
+            or who.bucket_id not in (None, bucket.id)
+        ):
+            missing.append(text)
+            continue
+        refs.append(SeriesRef(series.id, bucket.key, source.key, series.field, series.unit))
+    if missing:
+        raise NotFound(f"signal(s) not found: {', '.join(missing)}")
+    return refs
+
+
+def _span(reader: Reader, ref: SeriesRef, window: TimeRange) -> tuple[int, int] | None:
+    """The window's bounds, the series' own first and last points filling in open ends."""
+    start, end = window.start_us, window.end_us
+    if start is None:
+        first = reader.read_range(ref.id, window, 1, "asc")
+        if not len(first):
+            return None
+        start = int(first.time_us[0])
+    if end is None:
+        last = reader.read_latest(ref.id, 1)
+        if not len(last):
+            return None
+        end = int(last.time_us[0]) + 1
+    return start, end
+
+
+def _auto(reader: Reader, ref: SeriesRef, window: TimeRange) -> str:
+    """The finest granularity that gives at most RAW_MAX_VALUES values."""
+    if reader.count(ref.id, window) <= RAW_MAX_VALUES:
+        return "*"
+    span = _span(reader, ref, window)
+    length = span[1] - span[0] if span else 0
+    for granularity in ("h", "d"):
+        if length // _WIDTH_US[granularity] < RAW_MAX_VALUES:
+            return granularity
+    return "m"
+
+
+def _dates(time_us: list[int]) -> list[str]:
+    """As JavaScript's `toISOString()` writes them: milliseconds and `Z`."""
+    texts = np.datetime_as_string(np.array(time_us, "datetime64[us]"), unit="ms")
+    return [t + "Z" for t in texts.tolist()]
+
+
+def _row(date: str, values: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "_id": {"data": date},
+        "date": date,
+        "value": values["last"],
+        "mean": values["avg"],
+        "total_sum": values["sum"],
+        "max_t": values["max"],
+        "min_t": values["min"],
+        "count": values["count"],
+    }
+
+
+def _raw(
+    query: QueryService, reader: Reader, ref: SeriesRef, window: TimeRange, cap: int
+) -> tuple[list[dict[str, Any]], bool]:
+    spec = QuerySpec(None, None, None, window, "raw", limit=cap)
+    result = query.run(reader, [ref], spec)
+    points = result.series[0].points if result.series else None
+    if points is None or not len(points):
+        return [], False
+    rows = []
+    for date, v in zip(_dates(points.time_us.tolist()), points.value.tolist(), strict=True):
+        rows.append(_row(date, {"last": v, "avg": v, "sum": v, "max": v, "min": v, "count": 1}))
+    return rows, result.next_cursor is not None
+
+
+def _aggregated(
+    query: QueryService, reader: Reader, ref: SeriesRef, window: TimeRange, granularity: str
+) -> list[dict[str, Any]]:
+    span = _span(reader, ref, window)
+    if span is None:
+        return []
+    if (span[1] - span[0]) // _WIDTH_US[granularity] > query.max_result_points:
+        reason = (
+            f"'{granularity}' gives more than {query.max_result_points} values over this range; "
+            "choose a coarser granularity or a shorter range"
+        )
+        raise invalid([Problem(reason, "granularity")])
+    spec = QuerySpec(None, None, None, window, "aggregate", _AGGREGATES, _EVERY[granularity])
+    [series] = query.run(reader, [ref], spec).series
+    rows = series.aggregates or []
+    dates = _dates([row.start_us or 0 for row in rows])
+    return [_row(date, row.values) for date, row in zip(dates, rows, strict=True)]
+
+
+@router.post("/chart", summary="Signal values over a range (Databoom)")
+@router.post("/chart/", include_in_schema=False)
+async def chart(request: Request, body: ChartBody, who: Principal = Depends(principal)) -> Response:
+    svc = services(request)
+    access.require(who, "data:read")
+    window = _window(body)
+    cap = min(RAW_MAX_VALUES, svc.query.max_result_points)
+
+    def run(reader: Reader) -> dict[str, Any]:
+        reply: dict[str, Any] = {}
+        info: dict[str, Any] = {}
+        for ref in _refs(reader, who, body.signals):
+            granularity = body.granularity
+            if granularity == "a":
+                granularity = _auto(reader, ref, window)
+            over_bound = False
+            if granularity == "*":
+                reply[str(ref.id)], over_bound = _raw(svc.query, reader, ref, window, cap)
+            else:
+                reply[str(ref.id)] = _aggregated(svc.query, reader, ref, window, granularity)
+            info[str(ref.id)] = {"granularity": granularity, "overBound": over_bound}
+        reply["info"] = info
+        return reply
+
+    return Response(msgspec.json.encode(await svc.read(run)), media_type="application/json")
