@@ -254,7 +254,8 @@ def test_a_point_stored_meanwhile_by_another_node_is_replaced_not_refused(url: s
     s = series(a)
     writer = a.writer()
     tx = writer.begin()
-    tx.append(batch([s, s], [T0, T0 + 1], [1.0, 1.0]))  # not committed yet
+    tx.append(batch([s, s], [T0, T0 + 1], [1.0, 1.0]))
+    tx.flush()  # written (as a commit would), not committed yet
     errors: list[BaseException] = []
 
     def other_node() -> None:

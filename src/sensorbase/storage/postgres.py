@@ -105,10 +105,16 @@ def copy_buffer(series_id: np.ndarray, time_us: np.ndarray, value: np.ndarray) -
 
 
 class PgWriteTx(PgQueries):
+    """One write transaction. Appended points are held and written once, at commit, for the
+    whole group: one COPY and one INSERT instead of ~8 round trips per job (a group commit of
+    32 one-point writes went from ~100 ms to a few ms). Deletes write the held points first,
+    so that they delete them too."""
+
     def __init__(self, conn: psycopg.Connection, store: PostgresStore) -> None:
         self.conn = conn
         self.store = store
         self._savepoints = 0
+        self._pending: list[ResolvedBatch] = []
 
     def _all(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
         with driver_errors():
@@ -123,11 +129,13 @@ class PgWriteTx(PgQueries):
     def savepoint(self) -> Iterator[None]:
         self._savepoints += 1
         name = f"sp{self._savepoints}"
+        held = list(self._pending)
         self._run(f"SAVEPOINT {name}")
         try:
             with driver_errors():
                 yield
         except BaseException:
+            self._pending = held
             self._run(f"ROLLBACK TO SAVEPOINT {name}")
             self._run(f"RELEASE SAVEPOINT {name}")
             raise
@@ -144,6 +152,7 @@ class PgWriteTx(PgQueries):
         return Organisation(org_id, key, name, created)
 
     def delete_org(self, org_id: int) -> None:
+        self.flush()
         self._run(
             "DELETE FROM points WHERE series_id IN (SELECT se.id FROM series se "
             "JOIN sources so ON so.id = se.source_id WHERE so.org_id = %s)",
@@ -166,6 +175,7 @@ class PgWriteTx(PgQueries):
         self._run("UPDATE buckets SET meta = %s WHERE id = %s", (rows.dump_json(meta), bucket_id))
 
     def delete_bucket(self, bucket_id: int) -> None:
+        self.flush()
         self._run(
             "DELETE FROM points WHERE series_id IN (SELECT se.id FROM series se "
             "JOIN sources so ON so.id = se.source_id WHERE so.bucket_id = %s)",
@@ -211,6 +221,7 @@ class PgWriteTx(PgQueries):
             )
 
     def delete_source(self, source_id: int) -> None:
+        self.flush()
         self._run(
             "DELETE FROM points WHERE series_id IN (SELECT id FROM series WHERE source_id = %s)",
             (source_id,),
@@ -364,9 +375,28 @@ class PgWriteTx(PgQueries):
         )
 
     def append(self, batch: ResolvedBatch) -> None:
-        n = len(batch.time_us)
-        if n == 0:
+        if len(batch.time_us):
+            self._pending.append(batch)
+
+    def flush(self) -> None:
+        """Write the held points (the writer calls this just before COMMIT)."""
+        if not self._pending:
             return
+        batches, self._pending = self._pending, []
+        extra: list[str | None] | None = None
+        if any(b.extra for b in batches):
+            extra = [e for b in batches for e in (b.extra or [None] * len(b.time_us))]
+        self._write(
+            ResolvedBatch(
+                np.concatenate([b.series_id for b in batches]),
+                np.concatenate([b.time_us for b in batches]),
+                np.concatenate([b.value for b in batches]),
+                extra,
+            )
+        )
+
+    def _write(self, batch: ResolvedBatch) -> None:
+        n = len(batch.time_us)
         # Sort by key (near-sequential index inserts) and keep the last of equal keys: ON
         # CONFLICT DO UPDATE may touch a row once per statement, and the last write wins.
         # lexsort is stable, so among equal keys the batch order survives.
@@ -430,6 +460,7 @@ class PgWriter:
         self.store = store
         self.conn: psycopg.Connection | None = None
         self._lock = threading.Lock()
+        self._tx: PgWriteTx | None = None
 
     def _connect(self) -> psycopg.Connection:
         conn = psycopg.connect(
@@ -462,7 +493,8 @@ class PgWriter:
         if conn is not None:
             try:
                 conn.execute("BEGIN")
-                return PgWriteTx(conn, self.store)
+                self._tx = PgWriteTx(conn, self.store)
+                return self._tx
             except (psycopg.OperationalError, psycopg.InterfaceError):
                 self._drop()  # it died while idle: nothing was done yet, so reconnect
             except psycopg.Error as exc:
@@ -474,9 +506,13 @@ class PgWriter:
         except psycopg.Error as exc:
             self._drop()
             raise translate(exc) from None
-        return PgWriteTx(conn, self.store)
+        self._tx = PgWriteTx(conn, self.store)
+        return self._tx
 
     def commit(self) -> None:
+        tx, self._tx = self._tx, None
+        if tx is not None:
+            tx.flush()  # a failure here fails the group: the committer rolls back
         conn = self._usable()
         if conn is None:
             raise Unavailable(
@@ -497,6 +533,7 @@ class PgWriter:
             )
 
     def rollback(self) -> None:
+        self._tx = None
         conn = self._usable()
         if conn is None:
             self._drop()
