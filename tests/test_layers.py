@@ -70,7 +70,7 @@ def test_drivers_stay_in_their_backend() -> None:
     for path in PACKAGE.rglob("*.py"):
         for module in imports(path):
             driver = module.split(".")[0]
-            if driver == "sqlite3" and path.name != "sqlite.py":
+            if driver == "sqlite3" and not path.name.startswith("sqlite"):
                 wrong.append(str(path))
             # The PostgreSQL backend: postgres.py and its pg_*.py parts (schema, queries).
             postgres = path.name == "postgres.py" or path.name.startswith("pg_")

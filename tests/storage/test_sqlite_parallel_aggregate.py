@@ -11,7 +11,8 @@ import pytest
 
 from sensorbase.model import ResolvedBatch, TimeRange
 from sensorbase.settings import Settings
-from sensorbase.storage.sqlite import _PARALLEL_SCAN_ROWS, SQLiteStore
+from sensorbase.storage.sqlite import SQLiteStore
+from sensorbase.storage.sqlite_queries import _PARALLEL_SCAN_ROWS
 
 SIMPLE = ("min", "max", "avg", "sum", "count")
 
