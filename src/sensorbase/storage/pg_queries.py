@@ -33,7 +33,7 @@ from sensorbase.model import (
     User,
 )
 from sensorbase.storage import rows
-from sensorbase.storage.sql import range_clause, simple_select
+from sensorbase.storage.sql import range_clause, series_select, simple_select
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -160,24 +160,9 @@ class PgQueries:
         source_keys: list[str] | None = None,
         fields: list[str] | None = None,
     ) -> list[SeriesRef]:
-        sql = (
-            "SELECT se.id, b.key, so.key, se.field, se.unit FROM series se "
-            "JOIN sources so ON so.id = se.source_id JOIN buckets b ON b.id = so.bucket_id "
-            "WHERE so.org_id = %s"
-        )
-        params: list[Any] = [org_id]
-        if bucket_id is not None:
-            sql += " AND so.bucket_id = %s"
-            params.append(bucket_id)
-        if source_keys:
-            sql += " AND so.key = ANY(%s)"
-            params.append(list(source_keys))
-        if fields:
-            sql += " AND se.field = ANY(%s)"
-            params.append(list(fields))
         # COLLATE "C": the same byte order as SQLite's, whatever the database's locale.
-        sql += ' ORDER BY b.key COLLATE "C", so.key COLLATE "C", se.field COLLATE "C"'
-        return [SeriesRef(*r) for r in self._all(sql, params)]
+        sql, params = series_select(org_id, bucket_id, source_keys, fields, ' COLLATE "C"')
+        return [SeriesRef(*r) for r in self._all(_pg(sql), params)]
 
     def get_series(self, series_id: int) -> Series | None:
         row = self._one(f"SELECT {rows.SERIES_COLUMNS} FROM series WHERE id = %s", (series_id,))

@@ -28,7 +28,7 @@ from sensorbase.model import (
     User,
 )
 from sensorbase.storage import rows
-from sensorbase.storage.sql import range_clause, simple_select
+from sensorbase.storage.sql import range_clause, series_select, simple_select
 
 
 @contextmanager
@@ -128,22 +128,7 @@ class SQLiteQueries:
         source_keys: list[str] | None = None,
         fields: list[str] | None = None,
     ) -> list[SeriesRef]:
-        sql = (
-            "SELECT se.id, b.key, so.key, se.field, se.unit FROM series se "
-            "JOIN sources so ON so.id = se.source_id JOIN buckets b ON b.id = so.bucket_id "
-            "WHERE so.org_id = ?"
-        )
-        params: list[Any] = [org_id]
-        if bucket_id is not None:
-            sql += " AND so.bucket_id = ?"
-            params.append(bucket_id)
-        if source_keys:
-            sql += f" AND so.key IN ({','.join('?' * len(source_keys))})"
-            params.extend(source_keys)
-        if fields:
-            sql += f" AND se.field IN ({','.join('?' * len(fields))})"
-            params.extend(fields)
-        sql += " ORDER BY b.key, so.key, se.field"
+        sql, params = series_select(org_id, bucket_id, source_keys, fields)
         return [SeriesRef(*r) for r in self.conn.execute(sql, params)]
 
     def get_series(self, series_id: int) -> Series | None:
