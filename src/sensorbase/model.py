@@ -161,6 +161,16 @@ class PointBatch:
         )
 
     @classmethod
+    def one(cls, key: SeriesKey, time_us: int, value: float) -> PointBatch:
+        return cls(
+            [key],
+            np.zeros(1, np.int32),
+            np.array([time_us], np.int64),
+            np.array([value], np.float64),
+            None,
+        )
+
+    @classmethod
     def empty(cls) -> PointBatch:
         return cls([], np.empty(0, np.int32), np.empty(0, np.int64), np.empty(0, np.float64), None)
 

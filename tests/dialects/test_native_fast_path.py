@@ -96,14 +96,28 @@ def test_general_path_still_lists_every_bad_point() -> None:
     assert len(decoded.batch) == len(FLEET)
 
 
-def test_fast_decoded_batch_with_bad_points_takes_the_general_path() -> None:
-    body = json.dumps(FLEET).encode()
-    decoded = decode(
-        body, ndjson=False, bucket="farm", source=None, precision="s", max_points=100,
-        check=lambda batch: [Problem("is bad", "value", 3)],
+@pytest.mark.parametrize("bad_rows", [[0], [3, 7]])
+async def test_fast_decoded_bad_points_are_named_by_the_pipeline(
+    client: httpx.AsyncClient, org: Org, bad_rows: list[int]
+) -> None:
+    # A fast-decoded body is not checked by the decoder: the pipeline's check names its bad
+    # points (rows are items there), and the atomic write stores none of the others.
+    points = [dict(p) for p in FLEET[: 1 if bad_rows == [0] else len(FLEET)]]
+    for i in bad_rows:
+        points[i]["time"] = -(2**40)  # before min_time
+    reply = await client.post(
+        "/v1/write", params={"bucket": org.bucket, "precision": "s"}, json=points,
+        headers=org.headers,
     )  # fmt: skip
-    assert [(p.index, p.field) for p in decoded.problems] == [(3, "value")]
-    assert decoded.origin.tolist() == [i for i in range(12) if i != 3]
+    assert reply.status_code == 400, reply.text
+    assert [(e["index"], e["field"]) for e in reply.json()["errors"]] == [
+        (i, "time") for i in bad_rows
+    ]
+    reply = await client.get(
+        "/v1/query", params={"bucket": org.bucket, "mode": "aggregate", "aggregate": "count"},
+        headers=org.headers,
+    )  # fmt: skip
+    assert reply.json()["series"] == []
 
 
 async def test_write_through_the_fast_lane_reads_back(client: httpx.AsyncClient, org: Org) -> None:

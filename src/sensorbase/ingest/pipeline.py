@@ -7,6 +7,7 @@ honouring a source's declared schema), and appends the points inside the next gr
 
 from __future__ import annotations
 
+import math
 import secrets
 import threading
 import time
@@ -25,6 +26,7 @@ from sensorbase.storage.base import WriteTx
 from sensorbase.times import now_us, parse_iso_us
 
 _CacheKey = tuple[int, str, str, str]
+_SMALL = 8  # rows up to which a batch is checked and resolved without numpy
 CATALOG_VERSION = "catalog_version"
 
 
@@ -90,7 +92,13 @@ class Ingest:
         """Problems of the canonical batch itself: one per bad point."""
         problems: list[Problem] = []
         max_time = (now or now_us()) + self.settings.max_future_s * 1_000_000
-        if not len(batch) or (
+        if len(batch) <= _SMALL:  # plain Python: numpy's per-call cost would dominate
+            times = batch.time_us.tolist()
+            if all(map(math.isfinite, batch.value.tolist())) and all(
+                self.min_time_us <= t <= max_time for t in times
+            ):
+                return problems
+        elif (
             np.isfinite(batch.value).all()
             and batch.time_us.min() >= self.min_time_us
             and batch.time_us.max() <= max_time
@@ -115,20 +123,24 @@ class Ingest:
     ) -> WriteOutcome:
         options = options or WriteOptions()
         row_problems = self.check(batch)
-        bad = np.zeros(len(batch), bool)
-        for p in row_problems:
-            if p.index is not None:
-                bad[p.index] = True
-        problems = _by_item(row_problems, options.origin)
-        if problems and not options.partial:
-            raise invalid(_merge(options.known_problems, problems))
+        bad: npt.NDArray[np.bool_] | None = None  # rows not to store; None: every row is good
+        problems: list[Problem] = []
+        if row_problems:
+            bad = np.zeros(len(batch), bool)
+            for p in row_problems:
+                if p.index is not None:
+                    bad[p.index] = True
+            problems = _by_item(row_problems, options.origin)
+            if not options.partial:
+                raise invalid(_merge(options.known_problems, problems))
 
-        cached: list[tuple[int, int] | None] = []
         with self._lock:
-            for key in batch.keys:
-                cached.append(self._series.get((org_id, key.bucket, key.source, key.field)))
-
-        check_catalog = time.monotonic() - self._catalog_checked >= self.settings.key_cache_s
+            cached = [self._series.get((org_id, k.bucket, k.source, k.field)) for k in batch.keys]
+            now = time.monotonic()
+            # One write per period looks the catalog version up, not every write in flight.
+            check_catalog = now - self._catalog_checked >= self.settings.key_cache_s
+            if check_catalog:
+                self._catalog_checked = now
 
         def job(tx: WriteTx) -> tuple[WriteOutcome, dict[_CacheKey, tuple[int, int]], str | None]:
             catalog = tx.get_setting(CATALOG_VERSION) if check_catalog else self._catalog
@@ -147,8 +159,6 @@ class Ingest:
             if catalog != self._catalog:  # a node deleted something: forget what it knew
                 self._series.clear()
                 self._catalog = catalog
-            if check_catalog:
-                self._catalog_checked = time.monotonic()
             self._series.update(learned)
         self.points_written += outcome.receipt.points
         return outcome
@@ -159,7 +169,7 @@ class Ingest:
         org_id: int,
         batch: PointBatch,
         cached: list[tuple[int, int] | None],
-        bad: np.ndarray,
+        bad: npt.NDArray[np.bool_] | None,
         problems: list[Problem],
         options: WriteOptions,
     ) -> tuple[WriteOutcome, dict[_CacheKey, tuple[int, int]]]:
@@ -233,31 +243,32 @@ class Ingest:
         if key_problem:
             point_keys = batch.series_index
             named = set()
+            # A copy: the job may run twice (see Committer._commit).
+            bad = np.zeros(len(batch), bool) if bad is None else bad.copy()
             for k, problem in key_problem.items():
                 for i in np.flatnonzero(point_keys == k).tolist():
                     bad[i] = True
                     item = i if options.origin is None else int(options.origin[i])
                     named.add(Problem(problem.reason, problem.field, item))
             problems = _merge(problems, list(named))
-        problems = _merge(options.known_problems, problems)
+        if options.known_problems:
+            problems = _merge(options.known_problems, problems)
         if problems and not options.partial:
-            raise invalid(problems)  # the job's savepoint undoes sources or series it created
-        keep = ~bad
+            raise invalid(problems)  # the job's rollback undoes sources or series it created
         series_id = ids[batch.series_index]
         extra = batch.extra
-        if not keep.all():
+        if bad is not None and bad.any():
+            keep = ~bad
             series_id = series_id[keep]
             extra = [e for e, k in zip(extra, keep.tolist(), strict=True) if k] if extra else None
             resolved_batch = ResolvedBatch(series_id, batch.time_us[keep], batch.value[keep], extra)
         else:
             resolved_batch = ResolvedBatch(series_id, batch.time_us, batch.value, extra)
-        if len(resolved_batch.time_us):
+        points = len(resolved_batch.time_us)
+        if points:
             tx.append(resolved_batch)
-        receipt = WriteReceipt(
-            points=len(resolved_batch.time_us),
-            series=len(np.unique(resolved_batch.series_id)),
-        )
-        return WriteOutcome(receipt, problems), learned
+        series = len(np.unique(series_id)) if len(batch.keys) > 1 else min(points, 1)
+        return WriteOutcome(WriteReceipt(points=points, series=series), problems), learned
 
 
 def _meta_unit(meta: dict[str, Any] | None) -> str | None:
@@ -267,12 +278,14 @@ def _meta_unit(meta: dict[str, Any] | None) -> str | None:
 
 
 def _merge(first: list[Problem], second: list[Problem]) -> list[Problem]:
+    if not first and not second:
+        return []
     return sorted({*first, *second}, key=lambda p: (p.index or 0, p.field or ""))
 
 
 def _by_item(problems: list[Problem], origin: npt.NDArray[np.int32] | None) -> list[Problem]:
     """Row problems named by request item (rows of one item are reported once)."""
-    if origin is None:
+    if origin is None or not problems:
         return problems
     return _merge(
         [],
