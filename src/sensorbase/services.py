@@ -1,5 +1,5 @@
 """The running engine that every dialect uses: storage, the ingest pipeline, queries and auth.
-Built once by `app.py`; dialects reach it through `request.app.state.services`."""
+Built once by `app.py`; dialects reach it through `dialects.base.services(request)`."""
 
 from __future__ import annotations
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import logging
 import pkgutil
@@ -19,7 +20,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import Receive, Scope, Send
 
 from sensorbase import __version__, dialects
-from sensorbase.dialects.base import Endpoint
+from sensorbase.dialects.base import Endpoint, LaneRequest
 from sensorbase.dialects.native.problems import render_problem
 from sensorbase.errors import NotFound, SensorbaseError
 from sensorbase.services import Services
@@ -47,7 +48,7 @@ class _EngineCollector(Collector):
         self.app = app
 
     def collect(self) -> Iterable[Any]:
-        svc: Services | None = getattr(self.app.state, "services", None)
+        svc: Services | None = getattr(self.app, "services", None)
         if svc is None:
             return
         yield GaugeMetricFamily(
@@ -69,6 +70,7 @@ class SensorbaseApp(FastAPI):
     not see them."""
 
     fast_lanes: dict[tuple[str, str], Endpoint]
+    services: Services  # what every route uses (dialects.base.services)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         lane = None
@@ -78,7 +80,7 @@ class SensorbaseApp(FastAPI):
             await super().__call__(scope, receive, send)
             return
         scope["app"] = self
-        request = Request(scope, receive, send)
+        request = LaneRequest(scope, receive)
         try:
             response = await lane(request)
         except Exception:
@@ -104,6 +106,12 @@ def build_app(services: Services, *, manage_lifecycle: bool = True) -> FastAPI:
                         "bootstrap_org": services.settings.bootstrap_org,
                     },
                 )
+            # What exists now (modules, the app, its routes) lives as long as the process:
+            # kept out of the collector's sight, it is not traversed again and again by the
+            # collections that a request's short-lived objects trigger (~8% of a one-point
+            # write's CPU, measured with perf).
+            gc.collect()
+            gc.freeze()
         yield
         if manage_lifecycle:
             services.stop()
@@ -114,7 +122,7 @@ def build_app(services: Services, *, manage_lifecycle: bool = True) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
     )
-    app.state.services = services
+    app.services = services
     app.fast_lanes = {}
     for module in dialect_modules():
         app.include_router(module.router())

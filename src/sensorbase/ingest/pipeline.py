@@ -92,10 +92,12 @@ class Ingest:
         """Problems of the canonical batch itself: one per bad point."""
         problems: list[Problem] = []
         max_time = (now or now_us()) + self.settings.max_future_s * 1_000_000
-        if len(batch) <= _SMALL:  # plain Python: numpy's per-call cost would dominate
+        if batch.time_us.shape[0] <= _SMALL:  # plain Python: numpy's per-call cost would dominate
             times = batch.time_us.tolist()
-            if all(map(math.isfinite, batch.value.tolist())) and all(
-                self.min_time_us <= t <= max_time for t in times
+            if not times or (
+                all(map(math.isfinite, batch.value.tolist()))
+                and min(times) >= self.min_time_us
+                and max(times) <= max_time
             ):
                 return problems
         elif (
