@@ -14,9 +14,11 @@ import numpy as np
 import pytest
 
 from sensorbase.dialects.native.decode import _columns, _decode_fast, _decode_typed, decode
+from sensorbase.api.app import build_app
 from sensorbase.errors import InvalidInput, Problem, Unavailable
 from sensorbase.ingest.committer import Committer
 from sensorbase.model import PointBatch
+from sensorbase.services import Services
 from sensorbase.settings import Settings
 from sensorbase.storage import open_store
 from sensorbase.storage.base import WriteTx
@@ -240,3 +242,30 @@ async def test_committer_refuses_when_full_and_isolates_failures(tmp_path: Path)
         release.set()
         committer.stop()
         store.close()
+
+
+async def test_the_declared_route_answers_as_the_lane(services: Services, org: Org) -> None:
+    """Reached through FastAPI (no lane), `POST /v1/write` answers the same; and under a root
+    path the lane still takes it."""
+    laneless = build_app(services, manage_lifecycle=False)
+    laneless.fast_lanes = {}  # type: ignore[attr-defined]
+    prefixed = build_app(services, manage_lifecycle=False)
+    answers = []
+    for app, root in ((laneless, ""), (prefixed, "/api")):
+        transport = httpx.ASGITransport(app=app, root_path=root)
+        async with httpx.AsyncClient(transport=transport, base_url="http://sb") as client:
+            replies = [
+                await client.post(
+                    f"{root}/v1/write", params={"bucket": org.bucket, "precision": "s"},
+                    json=points, headers=org.headers,
+                )
+                for points in (FLEET, [{"source": "a", "field": "t", "time": 5}])
+            ]  # fmt: skip
+            replies.append(await client.post(f"{root}/v1/write", json=FLEET))
+        answers.append(
+            [(r.status_code, r.json(), "X-RateLimit-Limit" in r.headers) for r in replies]
+        )
+    assert answers[0] == answers[1]
+    assert [status for status, _, _ in answers[0]] == [200, 400, 401]
+    assert answers[0][0][1] == {"written": 12, "series": 3}
+    assert answers[0][0][2] and answers[0][1][2]

@@ -17,10 +17,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import REGISTRY, CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.exceptions import HTTPException
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sensorbase import __version__, dialects
-from sensorbase.dialects.base import Endpoint, LaneRequest
 from sensorbase.dialects.native.problems import render_problem
 from sensorbase.errors import NotFound, SensorbaseError
 from sensorbase.services import Services
@@ -65,28 +64,24 @@ class _EngineCollector(Collector):
 
 class SensorbaseApp(FastAPI):
     """FastAPI, with fast lanes: a few hot routes (`POST /v1/write`) that dialects offer with
-    `fast_lanes()` are answered before FastAPI's middleware and routing. Their errors are
-    rendered by the dialect as on every route; middleware added with `add_middleware` does
-    not see them."""
+    `fast_lanes()` are answered before FastAPI's middleware and routing (see dialects/lane.py);
+    middleware added with `add_middleware` does not see them."""
 
-    fast_lanes: dict[tuple[str, str], Endpoint]
+    fast_lanes: dict[tuple[str, str], ASGIApp]
     services: Services  # what every route uses (dialects.base.services)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        lane = None
         if scope["type"] == "http":
-            lane = self.fast_lanes.get((scope["method"], scope["path"]))
-        if lane is None:
-            await super().__call__(scope, receive, send)
-            return
-        scope["app"] = self
-        request = LaneRequest(scope, receive)
-        try:
-            response = await lane(request)
-        except Exception:
-            log.exception("%s %s failed", scope["method"], scope["path"])
-            response = render_problem(SensorbaseError("internal error"))
-        await response(scope, receive, send)
+            path = scope["path"]
+            root = scope.get("root_path")
+            if root and path.startswith(root):  # served under a prefix (--root-path)
+                path = path[len(root) :]
+            lane = self.fast_lanes.get((scope["method"], path))
+            if lane is not None:
+                scope["app"] = self
+                await lane(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
 
 
 def build_app(services: Services, *, manage_lifecycle: bool = True) -> FastAPI:

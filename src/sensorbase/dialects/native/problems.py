@@ -11,8 +11,10 @@ from typing import Any
 
 import msgspec
 from fastapi import Response
+from starlette.types import ASGIApp
 
-from sensorbase.dialects.base import Endpoint, dialect_router, fast_lane
+from sensorbase.dialects.base import dialect_router
+from sensorbase.dialects.lane import LaneEndpoint, fast_lane
 from sensorbase.errors import SensorbaseError
 
 TITLES = {
@@ -55,5 +57,5 @@ def native_router() -> Any:
     return dialect_router("native", render_problem, prefix="/v1")
 
 
-def native_lane(endpoint: Endpoint) -> Endpoint:
+def native_lane(endpoint: LaneEndpoint) -> ASGIApp:
     return fast_lane("native", render_problem, endpoint)
