@@ -13,8 +13,8 @@ import httpx
 import numpy as np
 import pytest
 
-from sensorbase.dialects.native.decode import _columns, _decode_fast, _decode_typed, decode
 from sensorbase.api.app import build_app
+from sensorbase.dialects.native.decode import _columns, _decode_fast, _decode_typed, decode
 from sensorbase.errors import InvalidInput, Problem, Unavailable
 from sensorbase.ingest.committer import Committer
 from sensorbase.model import PointBatch
