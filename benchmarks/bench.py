@@ -534,7 +534,12 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=1, help="ingest and single-point runs (median)")
     ap.add_argument("--wrk-seconds", type=int, default=15, help="length of a single-point run")
     ap.add_argument("--queries", type=int, default=20, help="timed queries (after 2 warm-ups)")
-    ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="uvicorn worker processes (default: one per core, as docs/deploy.md advises)",
+    )
     ap.add_argument("--loop", default="uvloop", help="uvicorn --loop (uvloop, asyncio)")
     ap.add_argument("--http", default="httptools", help="uvicorn --http (httptools, h11)")
     ap.add_argument("--database-url", help="postgresql://... (default: embedded SQLite)")

@@ -70,21 +70,25 @@ class KeyRing:
     def __init__(self, reader: Callable[[], Reader], ttl_s: float) -> None:
         self._reader = reader
         self._ttl_s = ttl_s
-        self._cache: dict[str, tuple[ApiKey | None, float]] = {}
+        self._cache: dict[str, tuple[ApiKey | None, float, Principal | None]] = {}
         self._lock = threading.Lock()
 
     def get(self, key_id: str) -> ApiKey | None:
+        return self._entry(key_id)[0]
+
+    def _entry(self, key_id: str) -> tuple[ApiKey | None, float, Principal | None]:
         now = time.monotonic()
         with self._lock:
             hit = self._cache.get(key_id)
         if hit is not None and now - hit[1] < self._ttl_s:
-            return hit[0]
+            return hit
         found = self._reader().get_key(key_id)
+        entry = (found, now, None if found is None else principal_of(found))
         with self._lock:
             if len(self._cache) > 100_000:
                 self._cache.clear()
-            self._cache[key_id] = (found, now)
-        return found
+            self._cache[key_id] = entry
+        return entry
 
     def clear(self) -> None:
         """Forget every lookup (after deleting an organisation or bucket, whose keys go too)."""
@@ -102,15 +106,17 @@ class KeyRing:
             raise Unauthorized("the API key is unknown or revoked")
         return key
 
-    def verify(self, key_id: str, secret: str) -> ApiKey:
-        key = self.get(key_id)
+    def verify(self, key_id: str, secret: str) -> Principal:
+        """The principal of a key's id and secret, if the key is active and the secret right."""
+        key, _, principal = self._entry(key_id)
         if (
             key is None
+            or principal is None
             or key.revoked_us is not None
             or not hmac.compare_digest(key.secret_hash, hash_secret(secret))
         ):
             raise Unauthorized("the API key is unknown, wrong or revoked")
-        return key
+        return principal
 
 
 def principal_of(key: ApiKey) -> Principal:

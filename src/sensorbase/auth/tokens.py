@@ -99,7 +99,7 @@ class Tokens:
         """A raw API key or an access token minted from one."""
         parts = split_token(credential)
         if parts is not None:
-            return principal_of(self.keys.verify(*parts))
+            return self.keys.verify(*parts)
         try:
             claims = jwt.decode(credential, self._secret, algorithms=[ALGORITHM])
         except jwt.ExpiredSignatureError:

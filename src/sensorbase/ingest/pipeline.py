@@ -257,7 +257,7 @@ class Ingest:
             problems = _merge(options.known_problems, problems)
         if problems and not options.partial:
             raise invalid(problems)  # the job's rollback undoes sources or series it created
-        series_id = ids[batch.series_index]
+        series_id = ids.take(batch.series_index)
         extra = batch.extra
         if bad is not None and bad.any():
             keep = ~bad

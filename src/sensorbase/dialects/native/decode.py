@@ -61,7 +61,7 @@ class Decoded:
     """A decoded body: its good points, the item each row came from, and the bad items."""
 
     batch: PointBatch
-    origin: npt.NDArray[np.int32]
+    origin: npt.NDArray[np.int32] | None  # None: row i is item i
     problems: list[Problem]
 
 
@@ -87,7 +87,7 @@ def decode(
         if fast is not None:
             # One row per item: the pipeline's own check names bad points by the same index,
             # so `check` need not run twice on the hot path.
-            return Decoded(fast, np.arange(len(fast), dtype=np.int32), [])
+            return Decoded(fast, None, [])
     # Anything else (or a fast-decoded batch with bad points): the general path, which names
     # every bad item.
     problems: list[Problem] = []
