@@ -46,3 +46,46 @@ def test_a_second_writer_waits_for_the_first_commit(tmp_path: Path) -> None:
     finally:
         first.close()
         second.close()
+
+
+def test_the_wal_starts_over_while_two_writers_take_turns(tmp_path: Path) -> None:
+    """The writer's own checkpoint (once the WAL passes its threshold) runs while it still
+    holds the lock, so the other worker's next commit cannot race it: the checkpoint
+    completes and that commit starts the WAL over instead of growing it."""
+    settings = Settings(data_dir=tmp_path, durability="normal")
+    first, second = open_store(settings), open_store(settings)
+    first.open()
+    second.open()
+    try:
+        a, b = first.writer(), second.writer()
+        for i in range(200):  # a WAL of some hundreds of frames
+            tx = a.begin()
+            tx.set_setting(f"s{i}", "x" * 3000)
+            a.commit()
+        checkpointer = first._checkpointer
+        assert checkpointer is not None
+        checkpointer.log_frames = checkpointer.restart_frames  # as its thread would report
+
+        waiting = threading.Event()
+
+        def other() -> None:
+            waiting.set()
+            tx_b = b.begin()  # waits for `a`'s commit and checkpoint
+            tx_b.set_setting("other", "y")
+            b.commit()
+
+        tx = a.begin()
+        tx.set_setting("last", "z")
+        thread = threading.Thread(target=other)
+        thread.start()
+        waiting.wait(5)
+        time.sleep(0.1)  # `b` is now blocked on the lock
+        a.commit()
+        thread.join(5)
+        probe = first.reader()
+        frames = probe.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1]
+        assert frames < 20, f"the WAL did not start over: {frames} frames"
+        assert probe.get_setting("other") == "y"
+    finally:
+        first.close()
+        second.close()

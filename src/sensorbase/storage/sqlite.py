@@ -40,6 +40,7 @@ from sensorbase.storage.sqlite_queries import Scanner, SQLiteQueries, SQLiteRead
 from sensorbase.times import now_us
 
 SCHEMA_VERSION = 1
+WAL_SIZE_LIMIT = 64 * 1024 * 1024  # bytes
 log = logging.getLogger(__name__)
 
 
@@ -435,8 +436,13 @@ class SQLiteWriter:
                 self._tx.flush()
                 self._tx = None
             self.conn.execute("COMMIT")
-        self._unlock()
-        self._after_commit()
+        try:
+            # Still holding the writer lock: a checkpoint the writer runs here (see
+            # _Checkpointer) must not race another worker's commits, or it never completes
+            # and the WAL never starts over.
+            self._after_commit()
+        finally:
+            self._unlock()
 
     def rollback(self) -> None:
         self._tx = None
@@ -471,6 +477,8 @@ class SQLiteStore:
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute(f"PRAGMA synchronous = {self.synchronous}")
         conn.execute("PRAGMA cache_size = -65536")
+        # A WAL that grew during a burst is cut back to this when it starts over.
+        conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
         return conn
 
     def open(self) -> None:
