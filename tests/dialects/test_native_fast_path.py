@@ -269,3 +269,23 @@ async def test_the_declared_route_answers_as_the_lane(services: Services, org: O
     assert [status for status, _, _ in answers[0]] == [200, 400, 401]
     assert answers[0][0][1] == {"written": 12, "series": 3}
     assert answers[0][0][2] and answers[0][1][2]
+
+
+async def test_a_client_gone_before_its_body_gets_no_answer(services: Services, org: Org) -> None:
+    app = build_app(services, manage_lifecycle=False)
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": "/v1/write", "raw_path": b"/v1/write", "root_path": "",
+        "query_string": b"precision=s", "client": ("127.0.0.1", 1), "server": ("sb", 80),
+        "headers": [(b"authorization", f"Bearer {org.admin}".encode())],
+    }  # fmt: skip
+    await app(scope, receive, send)
+    assert sent == []

@@ -113,6 +113,8 @@ def fast_lane(dialect: str, render: ErrorRenderer, endpoint: LaneEndpoint) -> AS
             body = await endpoint(call)
         except SensorbaseError as exc:
             response = error_response(render, exc)
+        except ClientDisconnect:  # nobody is left to answer
+            return
         except Exception:
             log.exception("%s %s failed", scope["method"], scope["path"])
             response = error_response(render, SensorbaseError("internal error"))
