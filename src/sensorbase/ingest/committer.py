@@ -134,33 +134,22 @@ class Committer:
         # its effects must live in the transaction and its return value, never elsewhere.
         try:
             tx = writer.begin()
-        except Exception as exc:
-            self._fail(writer, jobs, exc)
-            return
-        try:
-            outcomes: list[tuple[_Job, Any, BaseException | None]] = [
-                (job, job.fn(tx), None) for job in jobs
-            ]
-        except Unavailable as exc:  # the storage's trouble, not the job's: a rerun would wait
-            self._fail(writer, jobs, exc)
-            return
-        except Exception:
             try:
+                outcomes: list[tuple[_Job, Any, BaseException | None]] = [
+                    (job, job.fn(tx), None) for job in jobs
+                ]
+            except Unavailable:  # the storage's trouble, not a job's: a rerun would meet it
+                raise
+            except Exception:
                 writer.rollback()
-            except Exception as exc:
-                self._fail(writer, jobs, exc)
+                self.reruns += 1
+                self._commit_isolated(writer, jobs)
                 return
-            self.reruns += 1
-            self._commit_isolated(writer, jobs)
-            return
-        try:
             writer.commit()
         except Exception as exc:
             self._fail(writer, jobs, exc)
             return
-        self.commits += 1
-        self.jobs_done += len(jobs)
-        _answer(outcomes)
+        self._done(outcomes)
 
     def _commit_isolated(self, writer: Any, jobs: list[_Job]) -> None:
         outcomes: list[tuple[_Job, Any, BaseException | None]] = []
@@ -179,8 +168,11 @@ class Committer:
         except Exception as exc:
             self._fail(writer, jobs, exc)
             return
+        self._done(outcomes)
+
+    def _done(self, outcomes: list[tuple[_Job, Any, BaseException | None]]) -> None:
         self.commits += 1
-        self.jobs_done += len(jobs)
+        self.jobs_done += len(outcomes)
         _answer(outcomes)
 
     def _fail(self, writer: Any, jobs: list[_Job], exc: Exception) -> None:

@@ -26,7 +26,7 @@ from sensorbase.storage.base import WriteTx
 from sensorbase.times import now_us, parse_iso_us
 
 _CacheKey = tuple[int, str, str, str]
-_SMALL = 8  # rows up to which a batch is checked and resolved without numpy
+_SMALL = 8  # rows up to which a batch is checked in plain Python, without numpy
 CATALOG_VERSION = "catalog_version"
 
 
