@@ -15,8 +15,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from functools import cache
 from importlib import resources
-from itertools import repeat
+from itertools import chain, repeat
 from pathlib import Path
 from typing import Any
 
@@ -334,14 +335,42 @@ class SQLiteWriteTx(SQLiteQueries):
         # sort keeps the last of two writes to the same (series, time) last, so it wins.
         order = np.lexsort((time_us, series_id))
         extras = [extra[i] for i in order.tolist()] if extra else [None] * len(order)
-        rows = zip(
-            series_id[order].tolist(), time_us[order].tolist(), value[order].tolist(), extras,
-            strict=True,
-        )  # fmt: skip
-        self.conn.executemany(
-            "INSERT OR REPLACE INTO points (series_id, time_us, value, extra) VALUES (?,?,?,?)",
-            rows,
+        params = list(
+            chain.from_iterable(
+                zip(
+                    series_id[order].tolist(),
+                    time_us[order].tolist(),
+                    value[order].tolist(),
+                    extras,
+                    strict=True,
+                )
+            )
         )
+        done, total = 0, len(order)
+        while done < total:
+            rows = _rows_per_insert(total - done)
+            self.conn.execute(_insert_points(rows), params[4 * done : 4 * (done + rows)])
+            done += rows
+
+
+# Points go in by many rows per INSERT, not by executemany: sqlite3 lets go of the GIL for
+# every statement it steps, and each time the event loop, if busy, may keep the GIL for a
+# whole switch interval before the committer gets it back. Measured, 600k sorted rows with
+# another thread busy: executemany 10k rows/s, one INSERT per 1,024 rows 250k rows/s (320k vs
+# 360-410k rows/s without contention).
+_MAX_ROWS_PER_INSERT = 1024  # x 4 parameters, well under SQLite's 32,766
+
+
+def _rows_per_insert(left: int) -> int:
+    """Full inserts, then powers of two: few distinct statements, all in sqlite3's cache."""
+    return _MAX_ROWS_PER_INSERT if left >= _MAX_ROWS_PER_INSERT else 1 << (left.bit_length() - 1)
+
+
+@cache
+def _insert_points(rows: int) -> str:
+    return "INSERT OR REPLACE INTO points (series_id, time_us, value, extra) VALUES " + ",".join(
+        ["(?,?,?,?)"] * rows
+    )
 
 
 def _rowid(cur: sqlite3.Cursor) -> int:
