@@ -4,6 +4,7 @@ tests/storage/test_contract.py or it does not ship."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
@@ -128,9 +129,18 @@ class WriteTx(Protocol):
         ...
 
 
+Sync = Callable[[], None]
+
+
 class Writer(Protocol):
     def begin(self) -> WriteTx: ...
-    def commit(self) -> None: ...
+
+    def commit(self) -> Sync | None:
+        """Commit. None: the commit is durable already. Else a function that makes it durable
+        (and every commit before it); nothing of the commit may be acknowledged before it has
+        returned. It may be called on another thread, after later commits."""
+        ...
+
     def rollback(self) -> None: ...
 
 
