@@ -56,6 +56,8 @@ class Committer:
         self.queue_size = queue_size
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        self._wanted = 0  # jobs the committer waits for (see _loop)
+        self._enough = threading.Event()
         self._syncs: queue.SimpleQueue[tuple[Sync, _Outcomes] | None] = queue.SimpleQueue()
         self._syncer: threading.Thread | None = None
         self.commits = 0
@@ -94,6 +96,8 @@ class Committer:
         if self._queue.qsize() >= self.queue_size:
             raise Unavailable("too many writes are waiting; retry shortly", retry_after_s=1)
         self._queue.put(job)
+        if self._wanted and self._queue.qsize() >= self._wanted and not self._enough.is_set():
+            self._enough.set()
 
     def submit(self, fn: Callable[[WriteTx], T], points: int = 0) -> Future[T]:
         job = _Job(fn, points)
@@ -120,27 +124,39 @@ class Committer:
             first = self._queue.get()
             if first is None:
                 break
-            jobs, points = [first], first.points
+            jobs, target = [first], max(answered, 1) + self._queue.qsize()
+            stopping = self._take(jobs, first.points)
             # Gather: what is queued, and -- for up to half the last commit's duration, at most
             # max_delay_s -- the clients the last commit just answered. One commit (one fsync)
             # then serves them all instead of every other commit serving half of them.
-            target = max(answered, 1) + self._queue.qsize()
-            deadline = time.monotonic() + min(self.max_delay_s, last_commit_s / 2)
-            while points < self.max_points:
-                wait = deadline - time.monotonic() if len(jobs) < target else 0.0
-                try:
-                    job = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if job is None:
-                    stopping = True
-                    break
-                jobs.append(job)
-                points += job.points
+            wanted = target - len(jobs)
+            wait = min(self.max_delay_s, last_commit_s / 2)
+            if not stopping and wanted > 0 and wait > 0:
+                # One wake-up when enough have come (see _submit), not one per job: each
+                # wake-up would take the GIL from the busy event loop.
+                self._wanted = wanted
+                self._enough.clear()
+                if self._queue.qsize() < wanted:
+                    self._enough.wait(wait)
+                self._wanted = 0
+                stopping = self._take(jobs, sum(job.points for job in jobs))
             started = time.monotonic()
             self._commit(writer, jobs)
             last_commit_s = time.monotonic() - started
             answered = len(jobs)
+
+    def _take(self, jobs: list[_Job], points: int) -> bool:
+        """Move what is queued into `jobs`, up to max_points; True if told to stop."""
+        while points < self.max_points:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                return False
+            if job is None:
+                return True
+            jobs.append(job)
+            points += job.points
+        return False
 
     def _commit(self, writer: Any, jobs: list[_Job]) -> None:
         # Optimistic first: every job in one transaction, without a savepoint each (two
