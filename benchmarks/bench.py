@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Sensorbase benchmark: the shared peer workload against a fresh Sensorbase server.
 
-It starts its own server (uvicorn on 127.0.0.1, a temporary data directory, the per-key rate
-limit disabled), reads the bootstrap admin key from the server's log, creates buckets, and runs
-the workload of ../shared/bench/README.md through the native API:
+It starts its own server (`sensorbase serve` on 127.0.0.1, a temporary data directory, the
+per-key rate limit disabled), reads the bootstrap admin key from the server's log, creates
+buckets, and runs the workload of ../shared/bench/README.md through the native API:
 
   1. batch ingest: 5,000 points per POST /v1/write, 4 concurrent writers, >= 3M fleet points
      over 1,000 series (time-major); points/s acknowledged (a reply means committed durably)
@@ -77,7 +77,7 @@ import common  # noqa: E402
 
 
 class Server:
-    """A fresh Sensorbase (uvicorn) in a subprocess, stopped by its own pid."""
+    """A fresh Sensorbase (`sensorbase serve`) in a subprocess, stopped by its own pid."""
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
@@ -98,10 +98,9 @@ class Server:
         if self.args.database_url:
             env["SENSORBASE_DATABASE_URL"] = self.args.database_url
         cmd = [
-            sys.executable, "-m", "uvicorn", "sensorbase.app:create_app", "--factory",
+            sys.executable, "-m", "sensorbase.cli", "serve",
             "--host", HOST, "--port", str(self.port), "--workers", str(self.args.workers),
-            "--log-level", "warning", "--no-access-log",
-            "--loop", self.args.loop, "--http", self.args.http,
+            "--no-access-log",
         ]  # fmt: skip
         self.command = " ".join(cmd)
         log = open(self.log_path, "wb")  # noqa: SIM115 (lives as long as the server)
@@ -538,10 +537,8 @@ def main() -> None:
         "--workers",
         type=int,
         default=os.cpu_count() or 1,
-        help="uvicorn worker processes (default: one per core, as docs/deploy.md advises)",
+        help="server processes (default: one per core, as docs/deploy.md advises)",
     )
-    ap.add_argument("--loop", default="uvloop", help="uvicorn --loop (uvloop, asyncio)")
-    ap.add_argument("--http", default="httptools", help="uvicorn --http (httptools, h11)")
     ap.add_argument("--database-url", help="postgresql://... (default: embedded SQLite)")
     ap.add_argument("--admin-key", help="admin key, when the database is already bootstrapped")
     ap.add_argument("--port", type=int, default=0, help="server port (default: a free one)")

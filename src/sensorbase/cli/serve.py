@@ -1,7 +1,7 @@
 """`sensorbase serve`: the server under uvicorn (uvloop, httptools).
 
 Settings come from the environment (SENSORBASE_*, see docs/configuration.md) through
-`Settings`; the flags override them. With --workers N > 1 uvicorn starts N processes that each
+`Settings`; the flags override them. With --workers N > 1 N processes (cli/workers.py) each
 build the app from `sensorbase.app:create_app`, so the flags travel as SENSORBASE_* variables.
 On first start the app's lifespan logs the bootstrap admin key once; `FirstStartHandler`
 prints that record as a banner on stderr so that it stands out of the server's log.
@@ -141,9 +141,14 @@ def serve(
     store = "PostgreSQL" if settings.database_url else f"SQLite in {settings.data_dir.resolve()}"
     stderr.print(f"Sensorbase {__version__}: {store}", soft_wrap=True)
     if workers > 1:
+        from sensorbase.cli.workers import reuse_port_supported, serve_workers
+
         # Every worker builds its own app from the environment.
         os.environ.update({f"SENSORBASE_{k.upper()}": str(v) for k, v in overrides.items()})
-        uvicorn.run("sensorbase.app:create_app", factory=True, workers=workers, **options)
+        if reuse_port_supported():
+            serve_workers(workers, options)
+        else:
+            uvicorn.run("sensorbase.app:create_app", factory=True, workers=workers, **options)
     else:
         from sensorbase.app import create_app
 
