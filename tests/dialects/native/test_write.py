@@ -135,6 +135,23 @@ async def test_a_bad_point_is_named_and_nothing_is_stored(
     assert await points(client, org) == []
 
 
+async def test_every_bad_name_of_one_point_is_listed(client: httpx.AsyncClient, org: Org) -> None:
+    point = {
+        "value": "21.5",
+        "fields": {"ok": 1, "humidity": "40"},
+        "time": [T0],
+        "colour": "red",
+    }
+    body = {"bucket": org.bucket, "source": "s", "points": [{"field": "t", "value": 1}, point]}
+    reply = await client.post("/v1/write", json=body, headers=org.headers)
+    assert reply.status_code == 400, reply.text
+    named = {(e["index"], e["field"]): e["reason"] for e in reply.json()["errors"]}
+    assert set(named) == {(1, "value"), (1, "fields.humidity"), (1, "time"), (1, "colour")}
+    assert "not a string" in named[(1, "value")] and "not a string" in named[(1, "fields.humidity")]
+    assert named[(1, "colour")] == "is not a known name"
+    assert await points(client, org) == []
+
+
 async def test_a_number_out_of_float_range_is_refused(client: httpx.AsyncClient, org: Org) -> None:
     body = b'[{"bucket": "farm", "source": "s", "field": "t", "value": 1e400, "time": 1}]'
     reply = await client.post(

@@ -356,9 +356,38 @@ def _walk(
         try:
             converted.append(msgspec.convert(item, NativePoint))
         except msgspec.ValidationError as exc:
-            problems.append(_problem(str(exc), i))
+            problems.extend(_item_problems(item, i, exc))
             converted.append(None)
     return converted, bucket, source
+
+
+_NAMES = {f.encode_name: f.type for f in msgspec.structs.fields(NativePoint)}
+
+
+def _item_problems(item: Any, index: int, exc: msgspec.ValidationError) -> list[Problem]:
+    """Every bad name of a refused item, where msgspec stops at the first."""
+    if not isinstance(item, dict):
+        return [_problem(str(exc), index)]
+    found = []
+    for name, value in item.items():
+        kind = _NAMES.get(name)
+        if kind is None:
+            found.append(Problem("is not a known name", name, index))
+        elif name == "fields" and isinstance(value, dict):  # each field named on its own
+            for key, number in value.items():
+                found.extend(_converted(number, Number, f"fields.{key}", index))
+        else:
+            found.extend(_converted(value, kind, name, index))
+    return found or [_problem(str(exc), index)]
+
+
+def _converted(value: Any, kind: Any, path: str, index: int) -> list[Problem]:
+    try:
+        msgspec.convert(value, kind)
+    except msgspec.ValidationError as bad:
+        reason, _, where = str(bad).partition(" - at `")
+        return [_problem(f"{reason} - at `$.{path}{where.rstrip('`').lstrip('$')}`", index)]
+    return []
 
 
 def _not_json(exc: msgspec.DecodeError) -> InvalidInput:
