@@ -4,9 +4,11 @@ them.
 
 uvicorn's own --workers shares one listening socket among its processes, and whichever wakes
 first accepts every connection waiting: a client opening its connections at once (a gateway,
-a benchmark) could find all of them on one worker while the other idled. Measured with wrk's 32
-connections on two workers, 5 s runs in random order: shared socket 6,325-9,753 requests/s
-(median ~8,460), one socket per worker 8,965-10,343 (median ~9,950).
+a benchmark) could find all of them on one worker while the other idled. With wrk's 32
+connections on two workers (benchmarks/ab.py, random order, 6-8 runs a side, three times):
+medians 8,460 -> 9,950, 8,987 -> 8,907 and 8,408 -> 8,708 requests/s; what it reliably removes
+are the worst runs (6,250-6,325 requests/s with the shared socket, when one worker got most
+connections).
 
 The supervisor stops the workers on SIGINT or SIGTERM (each finishes its requests and its
 commits) and replaces a worker that dies; a worker that dies within `STARTUP_S` of its start
