@@ -8,6 +8,7 @@ a fresh server, and prints every run and the medians:
 
   .venv/bin/python benchmarks/ab.py                  # single-point: working tree vs HEAD
   .venv/bin/python benchmarks/ab.py --ref HEAD~3 --scenario batch --runs 8
+  .venv/bin/python benchmarks/ab.py --ref abc123~1 --new abc123   # one commit's own effect
 
 Scenarios: `single` (wrk -c32 one-point writes, as bench.py; requests/s) and `batch`
 (bench.py's 4 writers of 5,000-point requests; points/s).
@@ -54,6 +55,7 @@ def one_run(version: Path, scenario: str, args: argparse.Namespace, bodies: Any)
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--ref", default="HEAD", help="the git revision to compare with")
+    ap.add_argument("--new", default=None, help="a revision instead of the working tree")
     ap.add_argument("--scenario", choices=["single", "batch"], default="single")
     ap.add_argument("--runs", type=int, default=6, help="runs of each version")
     ap.add_argument("--seconds", type=int, default=5, help="length of a single-point run")
@@ -62,13 +64,17 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=None, help="of the run order")
     args = ap.parse_args()
 
-    worktree = Path(tempfile.mkdtemp(prefix="sensorbase-ab-"))
-    subprocess.run(
-        ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(worktree), args.ref],
-        check=True,
-        capture_output=True,
-    )
-    versions = {"working tree": ROOT, args.ref: worktree}
+    versions: dict[str, Path] = {}
+    if args.new is None:
+        versions["working tree"] = ROOT
+    for ref in (args.new, args.ref):
+        if ref is not None:
+            versions[ref] = Path(tempfile.mkdtemp(prefix="sensorbase-ab-"))
+            subprocess.run(
+                ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(versions[ref]), ref],
+                check=True,
+                capture_output=True,
+            )
     order = [name for name in versions for _ in range(args.runs)]
     random.Random(args.seed).shuffle(order)
     bodies = bench.fleet_bodies(args.points, seed=1) if args.scenario == "batch" else None
@@ -80,11 +86,13 @@ def main() -> None:
             figures[name].append(figure)
             print(f"{name}: {figure:,.0f} {unit}", flush=True)
     finally:
-        subprocess.run(
-            ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(worktree)],
-            check=False,
-            capture_output=True,
-        )
+        for path in versions.values():
+            if path != ROOT:
+                subprocess.run(
+                    ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(path)],
+                    check=False,
+                    capture_output=True,
+                )
     print(json.dumps({"scenario": args.scenario, "unit": unit, "runs": figures}))
     for name, xs in figures.items():
         runs = " / ".join(f"{x:,.0f}" for x in sorted(xs))

@@ -26,8 +26,7 @@ class Settings(BaseSettings):
     durability: Literal["full", "normal"] = Field(
         "full",
         description=(
-            "full: an acknowledged write survives power loss (SQLite: the WAL is synced before "
-            "any reply). "
+            "full: an acknowledged write survives power loss (SQLite synchronous=FULL). "
             "normal: survives a crash of Sensorbase but may lose the last commits on power loss."
         ),
     )

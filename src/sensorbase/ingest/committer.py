@@ -4,11 +4,8 @@ Requests hand it jobs through a bounded queue; it takes all that are waiting (an
 the clients its last commit answered: see `_loop`), runs them all in one transaction (a job
 that fails is isolated by running the group again, each job in its own savepoint: see
 `_commit`), commits once, then answers them all. A reply therefore waits for the commit that
-holds its work, and many requests share one fsync. Where the store makes a commit durable
-after it returns (SQLite: an fdatasync of the WAL), a second thread does that and answers,
-while this one goes on to the next group; one sync then serves every commit before it. A full
-queue is refused at once with `Unavailable` (503 + Retry-After): memory stays bounded under
-overload.
+holds its work, and many requests share one fsync. A full queue is refused at once with
+`Unavailable` (503 + Retry-After): memory stays bounded under overload.
 """
 
 from __future__ import annotations
@@ -25,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from sensorbase.errors import SensorbaseError, Unavailable
-from sensorbase.storage.base import Store, Sync, WriteTx
+from sensorbase.storage.base import Store, WriteTx
 
 T = TypeVar("T")
 SWITCH_INTERVAL_S = 0.0005  # see Committer.start
@@ -39,9 +36,6 @@ class _Job:
     # An asyncio future (answered on its loop) for `run`, a concurrent one for `run_sync`.
     future: asyncio.Future[Any] | Future[Any] = field(default_factory=Future)
     loop: asyncio.AbstractEventLoop | None = None
-
-
-_Outcomes = list[tuple[_Job, Any, BaseException | None]]
 
 
 class Committer:
@@ -58,8 +52,6 @@ class Committer:
         self._thread: threading.Thread | None = None
         self._wanted = 0  # jobs the committer waits for (see _loop)
         self._enough = threading.Event()
-        self._syncs: queue.SimpleQueue[tuple[Sync, _Outcomes] | None] = queue.SimpleQueue()
-        self._syncer: threading.Thread | None = None
         self.commits = 0
         self.jobs_done = 0
         self.reruns = 0  # groups run again job by job because one of their jobs failed
@@ -73,20 +65,12 @@ class Committer:
         sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
         self._thread = threading.Thread(target=self._loop, name="sensorbase-committer", daemon=True)
         self._thread.start()
-        self._syncer = threading.Thread(
-            target=self._sync_loop, name="sensorbase-syncer", daemon=True
-        )
-        self._syncer.start()
 
     def stop(self) -> None:
         if self._thread is not None:
             self._queue.put(None)
             self._thread.join()
             self._thread = None
-        if self._syncer is not None:
-            self._syncs.put(None)
-            self._syncer.join()
-            self._syncer = None
 
     @property
     def queued(self) -> int:
@@ -167,7 +151,9 @@ class Committer:
         try:
             tx = writer.begin()
             try:
-                outcomes: _Outcomes = [(job, job.fn(tx), None) for job in jobs]
+                outcomes: list[tuple[_Job, Any, BaseException | None]] = [
+                    (job, job.fn(tx), None) for job in jobs
+                ]
             except Unavailable:  # the storage's trouble, not a job's: a rerun would meet it
                 raise
             except Exception:
@@ -175,14 +161,14 @@ class Committer:
                 self.reruns += 1
                 self._commit_isolated(writer, jobs)
                 return
-            sync = writer.commit()
+            writer.commit()
         except Exception as exc:
             self._fail(writer, jobs, exc)
             return
-        self._done(outcomes, sync)
+        self._done(outcomes)
 
     def _commit_isolated(self, writer: Any, jobs: list[_Job]) -> None:
-        outcomes: _Outcomes = []
+        outcomes: list[tuple[_Job, Any, BaseException | None]] = []
         try:
             tx = writer.begin()
             for job in jobs:
@@ -194,44 +180,16 @@ class Committer:
                 except Exception as exc:  # a bug in one job must not take the others down
                     log.exception("write job failed")
                     outcomes.append((job, None, exc))
-            sync = writer.commit()
+            writer.commit()
         except Exception as exc:
             self._fail(writer, jobs, exc)
             return
-        self._done(outcomes, sync)
+        self._done(outcomes)
 
-    def _done(self, outcomes: _Outcomes, sync: Sync | None) -> None:
+    def _done(self, outcomes: list[tuple[_Job, Any, BaseException | None]]) -> None:
         self.commits += 1
         self.jobs_done += len(outcomes)
-        if sync is None:
-            _answer(outcomes)
-        else:
-            self._syncs.put((sync, outcomes))
-
-    def _sync_loop(self) -> None:
-        stopping = False
-        while not stopping:
-            first = self._syncs.get()
-            if first is None:
-                break
-            waiting = [first]
-            while True:
-                try:
-                    item = self._syncs.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    stopping = True
-                    break
-                waiting.append(item)
-            outcomes = [outcome for _, done in waiting for outcome in done]
-            try:
-                waiting[-1][0]()  # durable: the last commit and every one before it
-            except Exception as exc:
-                log.error("a commit could not be made durable: %s", exc)
-                failure = Unavailable("the write could not be made durable; retry", retry_after_s=1)
-                outcomes = [(job, None, failure) for job, _, _ in outcomes]
-            _answer(outcomes)
+        _answer(outcomes)
 
     def _fail(self, writer: Any, jobs: list[_Job], exc: Exception) -> None:
         """The transaction itself failed (storage down, disk full): every job is answered 503."""
@@ -248,10 +206,10 @@ class Committer:
         _answer([(job, None, failure) for job in jobs])
 
 
-def _answer(outcomes: _Outcomes) -> None:
+def _answer(outcomes: list[tuple[_Job, Any, BaseException | None]]) -> None:
     """Settle the jobs' futures: concurrent ones here, asyncio ones with one wake-up per loop
     (not one per job: a group commit of many small writes wakes the event loop once)."""
-    by_loop: dict[asyncio.AbstractEventLoop, _Outcomes] = {}
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Job, Any, BaseException | None]]] = {}
     for outcome in outcomes:
         job = outcome[0]
         if job.loop is None:
@@ -265,7 +223,7 @@ def _answer(outcomes: _Outcomes) -> None:
             log.warning("write answers dropped: their event loop is closed")
 
 
-def _settle(outcomes: _Outcomes) -> None:
+def _settle(outcomes: list[tuple[_Job, Any, BaseException | None]]) -> None:
     for job, result, error in outcomes:
         if job.future.done():  # an asyncio future whose request went away
             continue

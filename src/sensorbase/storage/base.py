@@ -4,7 +4,6 @@ tests/storage/test_contract.py or it does not ship."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
@@ -129,18 +128,9 @@ class WriteTx(Protocol):
         ...
 
 
-Sync = Callable[[], None]
-
-
 class Writer(Protocol):
     def begin(self) -> WriteTx: ...
-
-    def commit(self) -> Sync | None:
-        """Commit. None: the commit is durable already. Else a function that makes it durable
-        (and every commit before it); nothing of the commit may be acknowledged before it has
-        returned. It may be called on another thread, after later commits."""
-        ...
-
+    def commit(self) -> None: ...
     def rollback(self) -> None: ...
 
 

@@ -509,7 +509,7 @@ class PgWriter:
         self._tx = PgWriteTx(conn, self.store)
         return self._tx
 
-    def commit(self) -> None:  # durable on return (synchronous_commit)
+    def commit(self) -> None:
         tx, self._tx = self._tx, None
         if tx is not None:
             tx.flush()  # a failure here fails the group: the committer rolls back

@@ -37,7 +37,6 @@ from sensorbase.model import (
 )
 from sensorbase.settings import Settings
 from sensorbase.storage import rows
-from sensorbase.storage.base import Sync
 from sensorbase.storage.sqlite_queries import Scanner, SQLiteQueries, SQLiteReader, driver_errors
 from sensorbase.times import now_us
 
@@ -440,18 +439,11 @@ class SQLiteWriter:
     busy handler would sleep 1, 2, 5, 10... ms between attempts."""
 
     def __init__(
-        self,
-        conn: sqlite3.Connection,
-        after_commit: Callable[[], None],
-        lock_fd: int,
-        wal_path: str,
-        sync: bool,
+        self, conn: sqlite3.Connection, after_commit: Callable[[], None], lock_fd: int
     ) -> None:
         self.conn = conn
         self._after_commit = after_commit
         self._lock_fd = lock_fd
-        self._wal_path = wal_path
-        self._sync: Sync | None = self._sync_wal if sync else None
         self._locked = False
         self._tx: SQLiteWriteTx | None = None
 
@@ -467,7 +459,7 @@ class SQLiteWriter:
         self._tx = SQLiteWriteTx(self.conn)
         return self._tx
 
-    def commit(self) -> Sync | None:
+    def commit(self) -> None:
         with driver_errors():
             if self._tx is not None:
                 self._tx.flush()
@@ -480,14 +472,6 @@ class SQLiteWriter:
             self._after_commit()
         finally:
             self._unlock()
-        return self._sync
-
-    def _sync_wal(self) -> None:
-        fd = os.open(self._wal_path, os.O_RDONLY)
-        try:
-            os.fdatasync(fd)
-        finally:
-            os.close(fd)
 
     def rollback(self) -> None:
         self._tx = None
@@ -506,7 +490,7 @@ class SQLiteWriter:
 class SQLiteStore:
     def __init__(self, path: Path, settings: Settings) -> None:
         self.path = path
-        self.sync_wal = settings.durability == "full"
+        self.synchronous = "FULL" if settings.durability == "full" else "NORMAL"
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -520,7 +504,7 @@ class SQLiteStore:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA busy_timeout = 5000")
         conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute(f"PRAGMA synchronous = {self.synchronous}")
         conn.execute("PRAGMA cache_size = -65536")
         # A WAL that grew during a burst is cut back to this when it starts over.
         conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
@@ -579,13 +563,7 @@ class SQLiteStore:
         assert checkpointer is not None
         writer = self._writer
         assert self._lock_fd is not None
-        return SQLiteWriter(
-            writer,
-            lambda: checkpointer.after_commit(writer),
-            self._lock_fd,
-            f"{self.path}-wal",
-            self.sync_wal,
-        )
+        return SQLiteWriter(writer, lambda: checkpointer.after_commit(writer), self._lock_fd)
 
     def reader(self) -> SQLiteReader:
         conn = getattr(self._local, "conn", None)
