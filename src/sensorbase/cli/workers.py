@@ -78,12 +78,15 @@ def serve_workers(count: int, options: dict[str, Any]) -> None:
 def _check_free(host: str, port: int) -> None:
     """Refuse a port something already listens on, even another Sensorbase with its own
     SO_REUSEPORT sockets (which the workers' binds would silently join)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
+    with _tcp_socket(host) as probe:
         try:
             probe.bind((host, port))
         except OSError as exc:
             raise CliError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+
+
+def _tcp_socket(host: str) -> socket.socket:
+    return socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
 
 
 def _worker(options: dict[str, Any]) -> None:
@@ -91,8 +94,7 @@ def _worker(options: dict[str, Any]) -> None:
 
     _die_with_parent()
     host, port = options["host"], options["port"]
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = _tcp_socket(host)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))

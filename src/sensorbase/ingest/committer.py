@@ -109,7 +109,7 @@ class Committer:
             if first is None:
                 break
             jobs, target = [first], max(answered, 1) + self._queue.qsize()
-            stopping = self._take(jobs, first.points)
+            stopping = self._take(jobs)
             # Gather: what is queued, and -- for up to half the last commit's duration, at most
             # max_delay_s -- the clients the last commit just answered. One commit (one fsync)
             # then serves them all instead of every other commit serving half of them.
@@ -123,14 +123,15 @@ class Committer:
                 if self._queue.qsize() < wanted:
                     self._enough.wait(wait)
                 self._wanted = 0
-                stopping = self._take(jobs, sum(job.points for job in jobs))
+                stopping = self._take(jobs)
             started = time.monotonic()
             self._commit(writer, jobs)
             last_commit_s = time.monotonic() - started
             answered = len(jobs)
 
-    def _take(self, jobs: list[_Job], points: int) -> bool:
+    def _take(self, jobs: list[_Job]) -> bool:
         """Move what is queued into `jobs`, up to max_points; True if told to stop."""
+        points = sum(job.points for job in jobs)
         while points < self.max_points:
             try:
                 job = self._queue.get_nowait()

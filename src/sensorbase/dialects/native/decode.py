@@ -385,8 +385,7 @@ def _converted(value: Any, kind: Any, path: str, index: int) -> list[Problem]:
     try:
         msgspec.convert(value, kind)
     except msgspec.ValidationError as bad:
-        reason, _, where = str(bad).partition(" - at `")
-        return [_problem(f"{reason} - at `$.{path}{where.rstrip('`').lstrip('$')}`", index)]
+        return [_problem(str(bad), index, path)]
     return []
 
 
@@ -398,9 +397,11 @@ def _not_json(exc: msgspec.DecodeError) -> InvalidInput:
     return invalid([Problem(f"not valid JSON: {reason}", None, int(found.group(1)))])
 
 
-def _problem(message: str, index: int) -> Problem:
+def _problem(message: str, index: int, name: str = "") -> Problem:
+    """msgspec's message as a Problem of item `index` (`name`: of the item's value it checked)."""
     reason, _, where = message.partition(" - at `")
-    field = where.rstrip("`").removeprefix("$").lstrip(".") or None
+    path = where.rstrip("`").removeprefix("$")
+    field = (name + path if name else path.lstrip(".")) or None
     if reason.startswith("Expected `float") and "got `str`" in reason:
         reason = 'must be a JSON number, not a string (send 21.5, not "21.5")'
     elif reason.startswith("Expected `float"):
