@@ -160,8 +160,10 @@ def test_serve_shows_the_bootstrap_key_once_prominently(tmp_path: Path) -> None:
 
 
 def test_serve_workers_share_the_connections_and_the_port(tmp_path: Path) -> None:
-    """Each worker listens on its own SO_REUSEPORT socket: connections opened at once are
-    spread over the workers (with one shared socket, one worker could take them all)."""
+    """Each worker listens on its own SO_REUSEPORT socket, open before any worker starts:
+    connections opened as soon as the server answers (while the other worker may still be
+    starting) are spread over the workers (with one shared socket, or sockets opened by the
+    workers themselves, one worker could take them all)."""
     server = start_server(tmp_path, "--workers", "2")
     clients = [httpx.Client(base_url=server.url) for _ in range(24)]
     try:
