@@ -26,6 +26,14 @@ async def test_metrics_count_points_and_requests(client: httpx.AsyncClient, org:
     assert "sensorbase_points_written_total" in text
     assert 'sensorbase_requests_total{dialect="native",status="200"}' in text
     assert "sensorbase_ingest_queue 0.0" in text
+    metrics = {
+        line.split()[0]: float(line.split()[1])
+        for line in text.splitlines()
+        if line.startswith("sensorbase_") and "{" not in line
+    }
+    assert metrics["sensorbase_write_jobs_total"] >= metrics["sensorbase_commits_total"] >= 1
+    assert metrics["sensorbase_commit_seconds_total"] > 0
+    assert metrics["sensorbase_commit_gather_seconds_total"] >= 0
 
 
 async def test_openapi_documents_every_route(client: httpx.AsyncClient) -> None:

@@ -58,6 +58,16 @@ class _EngineCollector(Collector):
             "sensorbase_write_jobs", "Write jobs committed", svc.committer.jobs_done
         )
         yield CounterMetricFamily(
+            "sensorbase_commit_gather_seconds",
+            "Time groups spent gathering jobs, from their first job to their commit",
+            svc.committer.gather_s,
+        )
+        yield CounterMetricFamily(
+            "sensorbase_commit_seconds",
+            "Time spent in group commits (with waits for other processes' commits)",
+            svc.committer.commit_s,
+        )
+        yield CounterMetricFamily(
             "sensorbase_points_written", "Points acknowledged", svc.ingest.points_written
         )
 

@@ -54,6 +54,11 @@ class Committer:
         self._enough = threading.Event()
         self.commits = 0
         self.jobs_done = 0
+        # Seconds, summed over groups: from a group's first job to its commit's start, and the
+        # commit itself (with the wait for other processes' commits). Divided by `commits`:
+        # what a write waits for, on average, besides its own request.
+        self.gather_s = 0.0
+        self.commit_s = 0.0
         self.reruns = 0  # groups run again job by job because one of their jobs failed
 
     def start(self) -> None:
@@ -108,6 +113,7 @@ class Committer:
             first = self._queue.get()
             if first is None:
                 break
+            arrived = time.monotonic()
             jobs, target = [first], max(answered, 1) + self._queue.qsize()
             stopping = self._take(jobs)
             # Gather: what is queued, and -- for up to half the last commit's duration, at most
@@ -128,6 +134,8 @@ class Committer:
             self._commit(writer, jobs)
             last_commit_s = time.monotonic() - started
             answered = len(jobs)
+            self.gather_s += started - arrived
+            self.commit_s += last_commit_s
 
     def _take(self, jobs: list[_Job]) -> bool:
         """Move what is queued into `jobs`, up to max_points; True if told to stop."""
