@@ -334,22 +334,19 @@ class SQLiteWriteTx(SQLiteQueries):
         # Sorting by key turns scattered B-tree inserts into near-sequential ones; a stable
         # sort keeps the last of two writes to the same (series, time) last, so it wins.
         order = np.lexsort((time_us, series_id))
-        extras = [extra[i] for i in order.tolist()] if extra else [None] * len(order)
-        params = list(
-            chain.from_iterable(
-                zip(
-                    series_id[order].tolist(),
-                    time_us[order].tolist(),
-                    value[order].tolist(),
-                    extras,
-                    strict=True,
-                )
-            )
-        )
+        columns = [series_id[order].tolist(), time_us[order].tolist(), value[order].tolist()]
+        if extra is not None:
+            columns.append([extra[i] for i in order.tolist()])
+        # Without extras the column is left out (NULL by default): binding a NULL per row made
+        # the insert ~25% dearer (1.43-1.61 vs 1.86-2.05 us per point, 600k points).
+        width = len(columns)
+        params = list(chain.from_iterable(zip(*columns, strict=True)))
         done, total = 0, len(order)
         while done < total:
             rows = _rows_per_insert(total - done)
-            self.conn.execute(_insert_points(rows), params[4 * done : 4 * (done + rows)])
+            self.conn.execute(
+                _insert_points(rows, width), params[width * done : width * (done + rows)]
+            )
             done += rows
 
 
@@ -358,7 +355,7 @@ class SQLiteWriteTx(SQLiteQueries):
 # whole switch interval before the committer gets it back. Measured, 600k sorted rows with
 # another thread busy: executemany 10k rows/s, one INSERT per 1,024 rows 250k rows/s (320k vs
 # 360-410k rows/s without contention).
-_MAX_ROWS_PER_INSERT = 1024  # x 4 parameters, well under SQLite's 32,766
+_MAX_ROWS_PER_INSERT = 1024  # x 3-4 parameters, well under SQLite's 32,766
 
 
 def _rows_per_insert(left: int) -> int:
@@ -367,10 +364,11 @@ def _rows_per_insert(left: int) -> int:
 
 
 @cache
-def _insert_points(rows: int) -> str:
-    return "INSERT OR REPLACE INTO points (series_id, time_us, value, extra) VALUES " + ",".join(
-        ["(?,?,?,?)"] * rows
-    )
+def _insert_points(rows: int, width: int) -> str:
+    """INSERT of `rows` points of `width` columns: (series_id, time_us, value[, extra])."""
+    names = ["series_id", "time_us", "value", "extra"][:width]
+    row = "(" + ",".join("?" * width) + ")"
+    return f"INSERT OR REPLACE INTO points ({', '.join(names)}) VALUES " + ",".join([row] * rows)
 
 
 def _rowid(cur: sqlite3.Cursor) -> int:
