@@ -131,7 +131,7 @@ class Committer:
                 self._wanted = 0
                 stopping = self._take(jobs)
             started = time.monotonic()
-            self._commit(writer, jobs)
+            stopping = self._commit(writer, jobs) or stopping
             last_commit_s = time.monotonic() - started
             answered = len(jobs)
             self.gather_s += started - arrived
@@ -151,14 +151,19 @@ class Committer:
             points += job.points
         return False
 
-    def _commit(self, writer: Any, jobs: list[_Job]) -> None:
+    def _commit(self, writer: Any, jobs: list[_Job]) -> bool:
+        """Commit `jobs` and what is queued once the writer is ready; True if told to stop."""
         # Optimistic first: every job in one transaction, without a savepoint each (two
         # statements per job on SQLite, two round trips on PostgreSQL: more than a one-point
         # write's own work). Only if a job fails is the group run again with each job in its
         # own savepoint, so that the failure stays that job's. A job may therefore run twice:
         # its effects must live in the transaction and its return value, never elsewhere.
+        stopping = False
         try:
             tx = writer.begin()
+            # Jobs that came while the writer lock was awaited (another worker committing)
+            # join this group: one commit's pages and fsync serve more points.
+            stopping = self._take(jobs)
             try:
                 outcomes: list[tuple[_Job, Any, BaseException | None]] = [
                     (job, job.fn(tx), None) for job in jobs
@@ -169,12 +174,13 @@ class Committer:
                 writer.rollback()
                 self.reruns += 1
                 self._commit_isolated(writer, jobs)
-                return
+                return stopping
             writer.commit()
         except Exception as exc:
             self._fail(writer, jobs, exc)
-            return
+            return stopping
         self._done(outcomes)
+        return stopping
 
     def _commit_isolated(self, writer: Any, jobs: list[_Job]) -> None:
         outcomes: list[tuple[_Job, Any, BaseException | None]] = []
