@@ -26,7 +26,7 @@ class Settings(BaseSettings):
     durability: Literal["full", "normal"] = Field(
         "full",
         description=(
-            "full: an acknowledged write survives power loss (SQLite synchronous=FULL). "
+            "full: an acknowledged write survives power loss (its SQLite WAL frames are synced). "
             "normal: survives a crash of Sensorbase but may lose the last commits on power loss."
         ),
     )

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from sensorbase.errors import SensorbaseError
+from sensorbase.errors import SensorbaseError, Unavailable
 from sensorbase.model import (
     ApiKey,
     Bucket,
@@ -437,11 +437,16 @@ class SQLiteWriter:
     busy handler would sleep 1, 2, 5, 10... ms between attempts."""
 
     def __init__(
-        self, conn: sqlite3.Connection, after_commit: Callable[[], None], lock_fd: int
+        self,
+        conn: sqlite3.Connection,
+        after_commit: Callable[[], None],
+        lock_fd: int,
+        wal: _WalSync | None,
     ) -> None:
         self.conn = conn
         self._after_commit = after_commit
         self._lock_fd = lock_fd
+        self._wal = wal
         self._locked = False
         self._tx: SQLiteWriteTx | None = None
 
@@ -470,6 +475,8 @@ class SQLiteWriter:
             self._after_commit()
         finally:
             self._unlock()
+        if self._wal is not None:
+            self._wal.sync()
 
     def rollback(self) -> None:
         self._tx = None
@@ -485,6 +492,36 @@ class SQLiteWriter:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
 
+class _WalSync:
+    """Durable commits with the writer lock held only while the WAL is written, not while
+    it is synced: the writer commits at synchronous=NORMAL (its frames written, not synced),
+    lets go of the lock, then fdatasyncs the WAL before the commit is reported done. Another
+    worker inserts its group meanwhile, where with synchronous=FULL it waited for this fsync.
+    Checkpoints sync the WAL before copying it at either setting, so no frame reaches the
+    database file unsynced."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def sync(self) -> None:
+        fd = self._fd
+        if fd is None or os.fstat(fd).st_nlink == 0:  # first use, or the WAL was recreated
+            if fd is not None:
+                os.close(fd)
+            fd = self._fd = os.open(self.path, os.O_RDONLY)
+        try:
+            os.fdatasync(fd)
+        except OSError as exc:
+            message = "the write could not be made durable; retry"
+            raise Unavailable(message, retry_after_s=1) from exc
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
 class SQLiteStore:
     def __init__(self, path: Path, settings: Settings) -> None:
         self.path = path
@@ -496,6 +533,7 @@ class SQLiteStore:
         self._checkpointer: _Checkpointer | None = None
         self._scanner: Scanner | None = None
         self._lock_fd: int | None = None  # see SQLiteWriter
+        self._wal: _WalSync | None = None
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -533,6 +571,9 @@ class SQLiteStore:
             )
         # Checkpoints run on their own thread (_Checkpointer), never inside a commit.
         conn.execute("PRAGMA wal_autocheckpoint = 0")
+        if self.synchronous == "FULL":  # the writer syncs the WAL itself (see _WalSync)
+            conn.execute("PRAGMA synchronous = NORMAL")
+            self._wal = _WalSync(f"{self.path}-wal")
         self._writer = conn
         self._lock_fd = os.open(f"{self.path}-writer", os.O_RDWR | os.O_CREAT, 0o600)
         self._checkpointer = _Checkpointer(self._connect, every_s=0.2, restart_frames=4096)
@@ -554,6 +595,9 @@ class SQLiteStore:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
+        if self._wal is not None:
+            self._wal.close()
+            self._wal = None
 
     def writer(self) -> SQLiteWriter:
         assert self._writer is not None, "open() the store first"
@@ -561,7 +605,9 @@ class SQLiteStore:
         assert checkpointer is not None
         writer = self._writer
         assert self._lock_fd is not None
-        return SQLiteWriter(writer, lambda: checkpointer.after_commit(writer), self._lock_fd)
+        return SQLiteWriter(
+            writer, lambda: checkpointer.after_commit(writer), self._lock_fd, self._wal
+        )
 
     def reader(self) -> SQLiteReader:
         conn = getattr(self._local, "conn", None)
