@@ -36,7 +36,7 @@ from sensorbase.model import (
     User,
 )
 from sensorbase.settings import Settings
-from sensorbase.storage import rows
+from sensorbase.storage import rows, sqlite_blocks
 from sensorbase.storage.sqlite_queries import Scanner, SQLiteQueries, SQLiteReader, driver_errors
 from sensorbase.times import now_us
 
@@ -52,8 +52,11 @@ class SQLiteWriteTx(SQLiteQueries):
     points, 200k per commit: 223k -> 372k points/s). Reads inside the transaction therefore
     do not see points appended in it; deletes drop the held points they cover."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, summaries: sqlite_blocks.Flag | None = None
+    ) -> None:
         self.conn = conn
+        self._summaries = summaries
         self._savepoints = 0
         self._pending: list[ResolvedBatch] = []
 
@@ -107,11 +110,12 @@ class SQLiteWriteTx(SQLiteQueries):
             "WHERE so.org_id = ?",
             org_id,
         )
-        self.conn.execute(
-            "DELETE FROM points WHERE series_id IN (SELECT se.id FROM series se "
-            "JOIN sources so ON so.id = se.source_id WHERE so.org_id = ?)",
-            (org_id,),
-        )
+        for table in ("points", "point_blocks"):
+            self.conn.execute(
+                f"DELETE FROM {table} WHERE series_id IN (SELECT se.id FROM series se "
+                "JOIN sources so ON so.id = se.source_id WHERE so.org_id = ?)",
+                (org_id,),
+            )
         self.conn.execute("DELETE FROM orgs WHERE id = ?", (org_id,))
 
     def create_bucket(
@@ -136,11 +140,12 @@ class SQLiteWriteTx(SQLiteQueries):
             "WHERE so.bucket_id = ?",
             bucket_id,
         )
-        self.conn.execute(
-            "DELETE FROM points WHERE series_id IN (SELECT se.id FROM series se "
-            "JOIN sources so ON so.id = se.source_id WHERE so.bucket_id = ?)",
-            (bucket_id,),
-        )
+        for table in ("points", "point_blocks"):
+            self.conn.execute(
+                f"DELETE FROM {table} WHERE series_id IN (SELECT se.id FROM series se "
+                "JOIN sources so ON so.id = se.source_id WHERE so.bucket_id = ?)",
+                (bucket_id,),
+            )
         self.conn.execute("DELETE FROM buckets WHERE id = ?", (bucket_id,))
 
     def create_source(
@@ -182,10 +187,12 @@ class SQLiteWriteTx(SQLiteQueries):
 
     def delete_source(self, source_id: int) -> None:
         self._drop_pending("SELECT id FROM series WHERE source_id = ?", source_id)
-        self.conn.execute(
-            "DELETE FROM points WHERE series_id IN (SELECT id FROM series WHERE source_id = ?)",
-            (source_id,),
-        )
+        for table in ("points", "point_blocks"):
+            self.conn.execute(
+                f"DELETE FROM {table} WHERE series_id IN "
+                "(SELECT id FROM series WHERE source_id = ?)",
+                (source_id,),
+            )
         self.conn.execute("DELETE FROM sources WHERE id = ?", (source_id,))
 
     def get_or_create_source(self, org_id: int, bucket_id: int, key: str) -> Source:
@@ -334,6 +341,8 @@ class SQLiteWriteTx(SQLiteQueries):
         # Sorting by key turns scattered B-tree inserts into near-sequential ones; a stable
         # sort keeps the last of two writes to the same (series, time) last, so it wins.
         order = np.lexsort((time_us, series_id))
+        if self._summaries:  # else none exists (see sqlite_blocks.Flag)
+            sqlite_blocks.invalidate(self.conn, series_id, time_us)
         columns = [series_id[order].tolist(), time_us[order].tolist(), value[order].tolist()]
         if extra is not None:
             columns.append([extra[i] for i in order.tolist()])
@@ -442,11 +451,13 @@ class SQLiteWriter:
         after_commit: Callable[[], None],
         lock_fd: int,
         wal: _WalSync | None,
+        summaries: sqlite_blocks.Flag | None = None,
     ) -> None:
         self.conn = conn
         self._after_commit = after_commit
         self._lock_fd = lock_fd
         self._wal = wal
+        self._summaries = summaries
         self._locked = False
         self._tx: SQLiteWriteTx | None = None
 
@@ -459,7 +470,7 @@ class SQLiteWriter:
         except BaseException:
             self._unlock()
             raise
-        self._tx = SQLiteWriteTx(self.conn)
+        self._tx = SQLiteWriteTx(self.conn, self._summaries)
         return self._tx
 
     def commit(self) -> None:
@@ -534,6 +545,8 @@ class SQLiteStore:
         self._scanner: Scanner | None = None
         self._lock_fd: int | None = None  # see SQLiteWriter
         self._wal: _WalSync | None = None
+        self._summarizer: sqlite_blocks.Summarizer | None = None
+        self._summaries: sqlite_blocks.Flag | None = None
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -569,6 +582,7 @@ class SQLiteStore:
                 f"{self.path} has schema version {version}; this Sensorbase knows "
                 f"{SCHEMA_VERSION}: upgrade Sensorbase"
             )
+        conn.execute(sqlite_blocks.SCHEMA)  # also into databases made before it existed
         # Checkpoints run on their own thread (_Checkpointer), never inside a commit.
         conn.execute("PRAGMA wal_autocheckpoint = 0")
         if self.synchronous == "FULL":  # the writer syncs the WAL itself (see _WalSync)
@@ -577,6 +591,12 @@ class SQLiteStore:
         self._writer = conn
         self._lock_fd = os.open(f"{self.path}-writer", os.O_RDWR | os.O_CREAT, 0o600)
         self._checkpointer = _Checkpointer(self._connect, every_s=0.2, restart_frames=4096)
+        self._summaries = sqlite_blocks.Flag(self._lock_fd)
+        if conn.execute("SELECT 1 FROM point_blocks LIMIT 1").fetchone() is not None:
+            self._summaries.set()  # (the lock file was made anew beside old summaries)
+        self._summarizer = sqlite_blocks.Summarizer(
+            self._connect, f"{self.path}-writer", self._summaries
+        )
 
     def close(self) -> None:
         if self._scanner is not None:
@@ -586,12 +606,18 @@ class SQLiteStore:
             for conn in self._readers:
                 conn.close()
             self._readers.clear()
+        if self._summarizer is not None:
+            self._summarizer.stop()
+            self._summarizer = None
         if self._checkpointer is not None:
             self._checkpointer.stop()
             self._checkpointer = None
         if self._writer is not None:
             self._writer.close()  # the last connection to close checkpoints what is left
             self._writer = None
+        if self._summaries is not None:
+            self._summaries.close()
+            self._summaries = None
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
@@ -606,7 +632,11 @@ class SQLiteStore:
         writer = self._writer
         assert self._lock_fd is not None
         return SQLiteWriter(
-            writer, lambda: checkpointer.after_commit(writer), self._lock_fd, self._wal
+            writer,
+            lambda: checkpointer.after_commit(writer),
+            self._lock_fd,
+            self._wal,
+            self._summaries,
         )
 
     def reader(self) -> SQLiteReader:
@@ -622,4 +652,6 @@ class SQLiteStore:
                 if self._scanner is None:
                     parts = max(2, min(4, os.cpu_count() or 1))
                     self._scanner = Scanner(self.reader, parts)
-        return SQLiteReader(conn, self.path, self._scanner)
+        summarizer = self._summarizer
+        want = summarizer.want if summarizer is not None else None
+        return SQLiteReader(conn, self.path, self._scanner, want)

@@ -27,7 +27,7 @@ from sensorbase.model import (
     TimeRange,
     User,
 )
-from sensorbase.storage import rows
+from sensorbase.storage import rows, sqlite_blocks
 from sensorbase.storage.sql import range_clause, series_select, simple_select
 
 
@@ -239,10 +239,17 @@ class Scanner:
 
 
 class SQLiteReader(SQLiteQueries):
-    def __init__(self, conn: sqlite3.Connection, path: Path, scanner: Scanner | None = None):
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        path: Path,
+        scanner: Scanner | None = None,
+        want_summaries: Callable[[int, int, int], None] | None = None,
+    ):
         self.conn = conn
         self.path = path
         self._scanner = scanner
+        self._want_summaries = want_summaries  # see sqlite_blocks
 
     def simple_part(self, series_id: int, lo: int, hi: int) -> tuple[Any, ...]:
         """min, max, sum and count of the values in [lo, hi)."""
@@ -282,17 +289,36 @@ class SQLiteReader(SQLiteQueries):
         edges = [lo + (hi - lo) * k // n for k in range(n + 1)]
         others = [scanner.submit(series_id, edges[k], edges[k + 1]) for k in range(1, n)]
         parts = [self.simple_part(series_id, edges[0], edges[1])] + [f.result() for f in others]
-        filled = [p for p in parts if p[3]]
-        count = sum(p[3] for p in parts)
-        total = sum(p[2] for p in filled) if filled else None
-        combined: dict[str, Any] = {
-            "min": min(p[0] for p in filled) if filled else None,
-            "max": max(p[1] for p in filled) if filled else None,
-            "sum": total,
-            "avg": total / count if filled and total is not None else None,
-            "count": count,
-        }
-        return [combined[name] for name in names]
+        return _combined(parts, names)
+
+    def _summarized_simple(
+        self, series_id: int, time_range: TimeRange, names: list[str]
+    ) -> list[Any] | None:
+        """The simple aggregates from hourly summaries and the points between them (see
+        sqlite_blocks); None when the range is short or not summarized yet."""
+        start, end = time_range.start_us, time_range.end_us
+        if start is not None and end is not None and end - start < sqlite_blocks.MIN_SPAN_US:
+            return None
+        where, params = range_clause(time_range)
+        first, last = (
+            self.conn.execute(
+                f"SELECT time_us FROM points WHERE series_id = ?{where} "
+                f"ORDER BY time_us {direction} LIMIT 1",
+                [series_id, *params],
+            ).fetchone()
+            for direction in ("ASC", "DESC")
+        )
+        if first is None or last is None:
+            return None
+        parts = sqlite_blocks.summarized(
+            self.conn,
+            series_id,
+            first[0],
+            last[0] + 1,
+            lambda lo, hi: self.simple_part(series_id, lo, hi),
+            self._want_summaries,
+        )
+        return None if parts is None else _combined(parts, names)
 
     def read_range(
         self,
@@ -344,7 +370,11 @@ class SQLiteReader(SQLiteQueries):
     ) -> AggregateRow:
         where, params = range_clause(time_range)
         names, select = simple_select(aggregates)
-        row = self._parallel_simple(series_id, time_range, names) if names else None
+        row = None
+        if names:
+            row = self._summarized_simple(series_id, time_range, names)
+            if row is None:
+                row = self._parallel_simple(series_id, time_range, names)
         if row is None:
             row = self.conn.execute(
                 f"SELECT {select} FROM points WHERE series_id = ?{where}", [series_id, *params]
@@ -416,3 +446,18 @@ def _columns(found: list[tuple[int, float, str | None]]) -> PointColumns:
     times, values, extras = zip(*found, strict=True)
     extra = list(extras) if any(e is not None for e in extras) else None
     return PointColumns(np.array(times, np.int64), np.array(values, np.float64), extra)
+
+
+def _combined(parts: list[tuple[Any, ...]], names: list[str]) -> list[Any]:
+    """min, max, sum, avg and count, as `names` asks, of parts given as (min, max, sum, count)."""
+    filled = [p for p in parts if p[3]]
+    count = sum(p[3] for p in parts)
+    total = sum(p[2] for p in filled) if filled else None
+    combined: dict[str, Any] = {
+        "min": min(p[0] for p in filled) if filled else None,
+        "max": max(p[1] for p in filled) if filled else None,
+        "sum": total,
+        "avg": total / count if filled and total is not None else None,
+        "count": count,
+    }
+    return [combined[name] for name in names]
