@@ -206,3 +206,20 @@ def test_another_process_invalidates_the_summaries_it_did_not_make(tmp_path: Pat
         assert reopened._summaries
     finally:
         reopened.close()
+
+
+def test_mostly_empty_hours_are_scanned(store: SQLiteStore) -> None:
+    """One point every other hour: after summarizing, a long range has more stretches without
+    a summary than are worth a query each, and is scanned, with the same answer."""
+    sid, _ = _series(store)
+    hours = list(range(HOUR0 - 200, HOUR0 + 30, 2))
+    times = np.array([h * BLOCK_US + MINUTE for h in hours], np.int64)
+    _write(store, sid, times, np.arange(len(times), dtype=np.float64))
+    reader = store.reader()
+    everything = TimeRange(None, None)
+    reader.aggregate(sid, everything, SIMPLE)
+    _settled(store)
+    assert len(_summaries(store, sid)) > 64
+    got = reader.aggregate(sid, everything, SIMPLE).values
+    assert _same(got, _scanned(store, sid, everything))
+    assert got["count"] == len(hours)
