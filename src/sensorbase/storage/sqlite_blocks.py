@@ -11,13 +11,14 @@ and count of the points in that hour. It is a cache, exact whenever present:
 - Every write to an hour that ended more than `INVALIDATE_US` ago deletes that hour's summary
   in its own transaction (`invalidate`), and deleting a series deletes its summaries; writes
   to recent hours skip the delete (no summary of them can exist: the margin between the two
-  ages absorbs a clock step of up to an hour).
+  ages absorbs a clock step of up to an hour), and so do all writes while no summary has
+  ever been made (`Flag`).
 - A reader combines the summaries and the points of the hours without one in one read
   transaction, so it sees both at one moment (`summarized`). Hours it wanted and did not
   find are asked of the summarizer, for the next query.
 
-Measured: min/max/avg/count over 1M one-second points (278 hours) ~70-100 ms by scanning
-(2 cores), a few ms from summaries.
+Measured (benchmarks/bench.py): min/max/avg/count over 1M one-second points (278 hours)
+~70-100 ms by scanning on 2 cores, 2.6 ms from summaries.
 """
 
 from __future__ import annotations
