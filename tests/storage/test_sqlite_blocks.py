@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ from sensorbase.settings import Settings
 from sensorbase.storage.sqlite import SQLiteStore
 from sensorbase.storage.sqlite_blocks import BLOCK_US, SEAL_US
 from sensorbase.times import now_us
+from tests.storage.conftest import new_series
 
 SIMPLE = ("min", "max", "avg", "sum", "count")
 HOUR0 = (now_us() - 40 * BLOCK_US) // BLOCK_US  # 40 hours ago: sealed
@@ -24,22 +24,8 @@ MINUTE = 60_000_000
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[SQLiteStore]:
-    store = SQLiteStore(tmp_path / "sb.db", Settings(data_dir=tmp_path))
-    store.open()
-    yield store
-    store.close()
-
-
-def _series(store: SQLiteStore) -> tuple[int, int]:
-    writer = store.writer()
-    tx = writer.begin()
-    org = tx.create_org("o", "o")
-    bucket = tx.create_bucket(org.id, "b", "b", "", {})
-    source = tx.create_source(org.id, bucket.id, "dev", "dev", {}, None)
-    sid = tx.get_or_create_series(source.id, ["t"])["t"]
-    writer.commit()
-    return sid, source.id
+def store(sqlite_store: SQLiteStore) -> SQLiteStore:
+    return sqlite_store
 
 
 def _write(store: SQLiteStore, sid: int, times: np.ndarray, values: np.ndarray) -> None:
@@ -96,7 +82,7 @@ def _settled(store: SQLiteStore) -> None:
 
 
 def test_summaries_are_made_used_and_dropped_by_writes(store: SQLiteStore) -> None:
-    sid, source_id = _series(store)
+    sid, source_id = new_series(store)
     # 30 old hours of a point a minute, then the last three hours (not sealed).
     old = HOUR0 * BLOCK_US + np.arange(30 * 60, dtype=np.int64) * MINUTE
     recent = (now_us() // MINUTE - 180) * MINUTE + np.arange(180, dtype=np.int64) * MINUTE
@@ -148,7 +134,7 @@ def test_summaries_are_made_used_and_dropped_by_writes(store: SQLiteStore) -> No
 def test_every_range_equals_the_plain_scan(store: SQLiteStore) -> None:
     """Random ranges over summarized hours with gaps (hours without points, a lone point,
     partial hours at both ends) answer exactly as one scan of the points does."""
-    sid, _ = _series(store)
+    sid, _ = new_series(store)
     rng = np.random.default_rng(11)
     hours = [h for h in range(HOUR0, HOUR0 + 36) if h % 7 != 3]  # some empty hours
     times = np.unique(
@@ -184,7 +170,7 @@ def test_another_process_invalidates_the_summaries_it_did_not_make(tmp_path: Pat
     other.open()
     try:
         assert not other._summaries
-        sid, _ = _series(maker)
+        sid, _ = new_series(maker)
         times = HOUR0 * BLOCK_US + np.arange(12 * 60, dtype=np.int64) * MINUTE
         _write(maker, sid, times, np.ones(len(times)))
         maker.reader().aggregate(sid, TimeRange(None, None), SIMPLE)
@@ -211,7 +197,7 @@ def test_another_process_invalidates_the_summaries_it_did_not_make(tmp_path: Pat
 def test_mostly_empty_hours_are_scanned(store: SQLiteStore) -> None:
     """One point every other hour: after summarizing, a long range has more stretches without
     a summary than are worth a query each, and is scanned, with the same answer."""
-    sid, _ = _series(store)
+    sid, _ = new_series(store)
     hours = list(range(HOUR0 - 200, HOUR0 + 30, 2))
     times = np.array([h * BLOCK_US + MINUTE for h in hours], np.int64)
     _write(store, sid, times, np.arange(len(times), dtype=np.float64))

@@ -3,25 +3,18 @@ be exactly that of inserting each job's points in order, savepoints and deletes 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from sensorbase.model import ResolvedBatch, TimeRange
-from sensorbase.settings import Settings
 from sensorbase.storage.sqlite import SQLiteStore, SQLiteWriter, SQLiteWriteTx
 
 ALL = TimeRange(None, None)
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[SQLiteStore]:
-    store = SQLiteStore(tmp_path / "sb.db", Settings(data_dir=tmp_path))
-    store.open()
-    yield store
-    store.close()
+def store(sqlite_store: SQLiteStore) -> SQLiteStore:
+    return sqlite_store
 
 
 def _setup(store: SQLiteStore) -> tuple[SQLiteWriter, dict[str, int], int]:

@@ -3,30 +3,24 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from sensorbase.model import ResolvedBatch, TimeRange
-from sensorbase.settings import Settings
 from sensorbase.storage.sqlite import SQLiteStore
 from sensorbase.storage.sqlite_queries import _PARALLEL_SCAN_ROWS
+from tests.storage.conftest import new_series
 
 SIMPLE = ("min", "max", "avg", "sum", "count")
 
 
 @pytest.fixture
-def loaded(tmp_path: Path) -> Iterator[tuple[SQLiteStore, int, np.ndarray, np.ndarray]]:
-    store = SQLiteStore(tmp_path / "sb.db", Settings(data_dir=tmp_path))
-    store.open()
+def loaded(sqlite_store: SQLiteStore) -> tuple[SQLiteStore, int, np.ndarray, np.ndarray]:
+    store = sqlite_store
+    sid, _ = new_series(store)
     writer = store.writer()
     tx = writer.begin()
-    org = tx.create_org("o", "o")
-    bucket = tx.create_bucket(org.id, "b", "b", "", {})
-    source = tx.create_source(org.id, bucket.id, "dev", "dev", {}, None)
-    sid = tx.get_or_create_series(source.id, ["t"])["t"]
     rng = np.random.default_rng(7)
     n = 3 * _PARALLEL_SCAN_ROWS
     # Dense at the start, a long gap, a sparse tail: parts of unequal (and zero) size.
@@ -36,8 +30,7 @@ def loaded(tmp_path: Path) -> Iterator[tuple[SQLiteStore, int, np.ndarray, np.nd
     values = np.round(rng.normal(20, 5, n), 1)
     tx.append(ResolvedBatch(np.full(n, sid, np.int64), times, values, None))
     writer.commit()
-    yield store, sid, times, values
-    store.close()
+    return store, sid, times, values
 
 
 @pytest.mark.parametrize(

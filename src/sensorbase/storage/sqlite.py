@@ -76,6 +76,12 @@ class SQLiteWriteTx(SQLiteQueries):
             raise
         self.conn.execute(f"RELEASE {name}")
 
+    def _delete_points(self, series_sql: str, param: int) -> None:
+        """Delete the points (held, stored and summarized) of the series `series_sql` selects."""
+        self._drop_pending(series_sql, param)
+        for table in ("points", "point_blocks"):
+            self.conn.execute(f"DELETE FROM {table} WHERE series_id IN ({series_sql})", (param,))
+
     def _drop_pending(self, series_sql: str, param: int) -> None:
         """Forget held points of the series that `series_sql` selects (they are being deleted)."""
         if not self._pending:
@@ -105,17 +111,11 @@ class SQLiteWriteTx(SQLiteQueries):
         return Organisation(_rowid(cur), key, name, created)
 
     def delete_org(self, org_id: int) -> None:
-        self._drop_pending(
+        self._delete_points(
             "SELECT se.id FROM series se JOIN sources so ON so.id = se.source_id "
             "WHERE so.org_id = ?",
             org_id,
         )
-        for table in ("points", "point_blocks"):
-            self.conn.execute(
-                f"DELETE FROM {table} WHERE series_id IN (SELECT se.id FROM series se "
-                "JOIN sources so ON so.id = se.source_id WHERE so.org_id = ?)",
-                (org_id,),
-            )
         self.conn.execute("DELETE FROM orgs WHERE id = ?", (org_id,))
 
     def create_bucket(
@@ -135,17 +135,11 @@ class SQLiteWriteTx(SQLiteQueries):
         )
 
     def delete_bucket(self, bucket_id: int) -> None:
-        self._drop_pending(
+        self._delete_points(
             "SELECT se.id FROM series se JOIN sources so ON so.id = se.source_id "
             "WHERE so.bucket_id = ?",
             bucket_id,
         )
-        for table in ("points", "point_blocks"):
-            self.conn.execute(
-                f"DELETE FROM {table} WHERE series_id IN (SELECT se.id FROM series se "
-                "JOIN sources so ON so.id = se.source_id WHERE so.bucket_id = ?)",
-                (bucket_id,),
-            )
         self.conn.execute("DELETE FROM buckets WHERE id = ?", (bucket_id,))
 
     def create_source(
@@ -186,13 +180,7 @@ class SQLiteWriteTx(SQLiteQueries):
             )
 
     def delete_source(self, source_id: int) -> None:
-        self._drop_pending("SELECT id FROM series WHERE source_id = ?", source_id)
-        for table in ("points", "point_blocks"):
-            self.conn.execute(
-                f"DELETE FROM {table} WHERE series_id IN "
-                "(SELECT id FROM series WHERE source_id = ?)",
-                (source_id,),
-            )
+        self._delete_points("SELECT id FROM series WHERE source_id = ?", source_id)
         self.conn.execute("DELETE FROM sources WHERE id = ?", (source_id,))
 
     def get_or_create_source(self, org_id: int, bucket_id: int, key: str) -> Source:
@@ -516,10 +504,10 @@ class _WalSync:
         self._fd: int | None = None
 
     def sync(self) -> None:
+        # Opened at the first commit (the WAL exists by then) and kept: SQLite removes the WAL
+        # only when the last connection closes, and the writer's stays open until close().
         fd = self._fd
-        if fd is None or os.fstat(fd).st_nlink == 0:  # first use, or the WAL was recreated
-            if fd is not None:
-                os.close(fd)
+        if fd is None:
             fd = self._fd = os.open(self.path, os.O_RDONLY)
         try:
             os.fdatasync(fd)

@@ -108,11 +108,6 @@ def invalidate(
             )
 
 
-def delete_series_sql(series_sql: str) -> str:
-    """The statement deleting the summaries of the series `series_sql` selects."""
-    return f"DELETE FROM point_blocks WHERE series_id IN ({series_sql})"
-
-
 Part = tuple[Any, ...]  # min, max, sum, count
 
 
@@ -176,7 +171,6 @@ class Summarizer:
         self._wanted: queue.SimpleQueue[tuple[int, int, int] | None] = queue.SimpleQueue()
         self._asked: set[tuple[int, int, int]] = set()
         self._guard = threading.Lock()
-        self.made = 0  # summaries written
         self._thread = threading.Thread(target=self._loop, name="sensorbase-summaries", daemon=True)
         self._thread.start()
 
@@ -225,14 +219,13 @@ class Summarizer:
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
-                    cur = conn.execute(
+                    conn.execute(
                         "INSERT OR REPLACE INTO point_blocks "
                         "SELECT series_id, time_us / ?, min(value), max(value), sum(value), "
                         "count(*) FROM points WHERE series_id = ? AND time_us >= ? "
                         "AND time_us < ? GROUP BY time_us / ?",
                         (BLOCK_US, series_id, start * BLOCK_US, stop * BLOCK_US, BLOCK_US),
                     )
-                    self.made += max(cur.rowcount, 0)
                     conn.execute("COMMIT")
                 except BaseException:
                     conn.execute("ROLLBACK")

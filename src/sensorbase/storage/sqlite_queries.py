@@ -260,46 +260,14 @@ class SQLiteReader(SQLiteQueries):
         ).fetchone()
         return tuple(row)
 
-    def _parallel_simple(
+    def _long_simple(
         self, series_id: int, time_range: TimeRange, names: list[str]
     ) -> list[Any] | None:
-        """The simple aggregates of a long range, its time span cut into equal parts scanned
-        at once; None when the range holds too few rows to be worth it."""
-        scanner = self._scanner
-        if scanner is None:
-            return None
+        """The simple aggregates of a long range: from hourly summaries and the points between
+        them (see sqlite_blocks), else scanned in parallel parts; None when the range is short
+        (one plain scan is then the fastest)."""
         where, params = range_clause(time_range)
-        probe = self.conn.execute(
-            f"SELECT 1 FROM points WHERE series_id = ?{where} ORDER BY time_us LIMIT 1 OFFSET ?",
-            [series_id, *params, _PARALLEL_SCAN_ROWS],
-        ).fetchone()
-        if probe is None:
-            return None
         # Two index probes (one query asking min and max together would scan every row).
-        first, last = (
-            self.conn.execute(
-                f"SELECT time_us FROM points WHERE series_id = ?{where} "
-                f"ORDER BY time_us {direction} LIMIT 1",
-                [series_id, *params],
-            ).fetchone()[0]
-            for direction in ("ASC", "DESC")
-        )
-        lo, hi = first, last + 1  # within the range, so the parts cover exactly its points
-        n = scanner.parts
-        edges = [lo + (hi - lo) * k // n for k in range(n + 1)]
-        others = [scanner.submit(series_id, edges[k], edges[k + 1]) for k in range(1, n)]
-        parts = [self.simple_part(series_id, edges[0], edges[1])] + [f.result() for f in others]
-        return _combined(parts, names)
-
-    def _summarized_simple(
-        self, series_id: int, time_range: TimeRange, names: list[str]
-    ) -> list[Any] | None:
-        """The simple aggregates from hourly summaries and the points between them (see
-        sqlite_blocks); None when the range is short or not summarized yet."""
-        start, end = time_range.start_us, time_range.end_us
-        if start is not None and end is not None and end - start < sqlite_blocks.MIN_SPAN_US:
-            return None
-        where, params = range_clause(time_range)
         first, last = (
             self.conn.execute(
                 f"SELECT time_us FROM points WHERE series_id = ?{where} "
@@ -310,15 +278,39 @@ class SQLiteReader(SQLiteQueries):
         )
         if first is None or last is None:
             return None
-        parts = sqlite_blocks.summarized(
-            self.conn,
-            series_id,
-            first[0],
-            last[0] + 1,
-            lambda lo, hi: self.simple_part(series_id, lo, hi),
-            self._want_summaries,
-        )
-        return None if parts is None else _combined(parts, names)
+        lo, hi = first[0], last[0] + 1  # within the range: parts cover exactly its points
+        if hi - lo >= sqlite_blocks.MIN_SPAN_US:
+            parts = sqlite_blocks.summarized(
+                self.conn,
+                series_id,
+                lo,
+                hi,
+                lambda a, b: self.simple_part(series_id, a, b),
+                self._want_summaries,
+            )
+            if parts is not None:
+                return _combined(parts, names)
+        return self._parallel_simple(series_id, where, params, lo, hi, names)
+
+    def _parallel_simple(
+        self, series_id: int, where: str, params: list[Any], lo: int, hi: int, names: list[str]
+    ) -> list[Any] | None:
+        """The simple aggregates of [lo, hi), its time span cut into equal parts scanned at
+        once; None when the range holds too few rows to be worth it."""
+        scanner = self._scanner
+        if scanner is None:
+            return None
+        probe = self.conn.execute(
+            f"SELECT 1 FROM points WHERE series_id = ?{where} ORDER BY time_us LIMIT 1 OFFSET ?",
+            [series_id, *params, _PARALLEL_SCAN_ROWS],
+        ).fetchone()
+        if probe is None:
+            return None
+        n = scanner.parts
+        edges = [lo + (hi - lo) * k // n for k in range(n + 1)]
+        others = [scanner.submit(series_id, edges[k], edges[k + 1]) for k in range(1, n)]
+        parts = [self.simple_part(series_id, edges[0], edges[1])] + [f.result() for f in others]
+        return _combined(parts, names)
 
     def read_range(
         self,
@@ -370,11 +362,7 @@ class SQLiteReader(SQLiteQueries):
     ) -> AggregateRow:
         where, params = range_clause(time_range)
         names, select = simple_select(aggregates)
-        row = None
-        if names:
-            row = self._summarized_simple(series_id, time_range, names)
-            if row is None:
-                row = self._parallel_simple(series_id, time_range, names)
+        row = self._long_simple(series_id, time_range, names) if names else None
         if row is None:
             row = self.conn.execute(
                 f"SELECT {select} FROM points WHERE series_id = ?{where}", [series_id, *params]
