@@ -141,11 +141,11 @@ def serve(
     store = "PostgreSQL" if settings.database_url else f"SQLite in {settings.data_dir.resolve()}"
     stderr.print(f"Sensorbase {__version__}: {store}", soft_wrap=True)
     if workers > 1:
-        from sensorbase.cli.workers import reuse_port_supported, serve_workers
+        from sensorbase.cli.workers import handover_supported, serve_workers
 
         # Every worker builds its own app from the environment.
         os.environ.update({f"SENSORBASE_{k.upper()}": str(v) for k, v in overrides.items()})
-        if reuse_port_supported():
+        if handover_supported():
             serve_workers(workers, options)
         else:
             uvicorn.run("sensorbase.app:create_app", factory=True, workers=workers, **options)

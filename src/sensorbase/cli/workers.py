@@ -1,20 +1,15 @@
-"""`sensorbase serve --workers N`: N server processes, each listening on its own socket bound
-to the same address with SO_REUSEPORT, so that the kernel spreads new connections evenly among
-them.
+"""`sensorbase serve --workers N`: N server processes behind one listening socket, which the
+supervisor owns. The supervisor accepts every connection and hands it to the workers in turn
+(its file descriptor passed over a Unix socket), so each worker holds an equal share.
 
-uvicorn's own --workers shares one listening socket among its processes, and whichever wakes
-first accepts every connection waiting: a client opening its connections at once (a gateway,
-a benchmark) could find all of them on one worker while the other idled. With wrk's 32
-connections on two workers (benchmarks/ab.py, random order, 6-8 runs a side, three times):
-medians 8,460 -> 9,950, 8,987 -> 8,907 and 8,408 -> 8,708 requests/s; what it reliably removes
-are the worst runs (6,250-6,325 requests/s with the shared socket, when one worker got most
-connections).
-
-The supervisor opens every worker's socket, listening, before it starts any worker, and keeps
-it open for that worker's replacement. A socket opened by its worker only once the app had
-loaded let a client that connected during start-up (the benchmark right after /healthz
-answered) find only the first worker up, and keep all its connections there: measured in 3
-of 4 runs of 32 wrk connections, one worker committing ~29 jobs per group and the other none.
+Letting the kernel spread connections falls short exactly where a Sensorbase meets its
+heaviest clients, a gateway or a collector holding a few long-lived connections: with one
+socket shared by all workers (uvicorn's --workers), whichever worker wakes first accepts every
+connection waiting; with a socket per worker (SO_REUSEPORT), the kernel picks a worker by a
+hash of the client's address and port, so four connections land 2-2 only 3 times in 8, and
+3-1 or 4-0 otherwise. Measured with the benchmark's four batch writers over two workers:
+2-2 splits gave 355-375k points/s, 1-3 splits 273-329k. A connection's bytes never pass through
+the supervisor: after the hand-over it belongs to its worker alone.
 
 The supervisor stops the workers on SIGINT or SIGTERM (each finishes its requests and its
 commits) and replaces a worker that dies; a worker that dies within `STARTUP_S` of its start
@@ -23,6 +18,7 @@ stops the whole server instead of being restarted in a loop.
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import logging
 import multiprocessing
@@ -41,82 +37,209 @@ PR_SET_PDEATHSIG = 1  # linux/prctl.h
 log = logging.getLogger("uvicorn.error")
 
 
-def reuse_port_supported() -> bool:
-    return hasattr(socket, "SO_REUSEPORT")
+def handover_supported() -> bool:
+    return hasattr(socket, "send_fds") and hasattr(socket, "AF_UNIX")
 
 
 def serve_workers(count: int, options: dict[str, Any]) -> None:
     """Run `count` workers of `sensorbase.app:create_app` until SIGINT or SIGTERM."""
-    host, port = options["host"], options["port"]
-    _check_free(host, port)
-    # Every worker's socket listens before any worker starts, and outlives a worker that dies:
-    # connections made while a worker is still starting (or being replaced) wait in its
-    # socket's backlog instead of all landing on the first worker up and staying there.
-    sockets = [_listening_socket(host, port, options.get("backlog", BACKLOG)) for _ in range(count)]
+    listener = _listening_socket(options["host"], options["port"], options.get("backlog", BACKLOG))
     context = multiprocessing.get_context("spawn")
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopping.set())
+    dispatcher = _Dispatcher(listener, count)
 
-    def start(sock: socket.socket) -> tuple[BaseProcess, float]:
-        process = context.Process(target=_worker, args=(options, sock), name="sensorbase-worker")
+    def start(i: int) -> tuple[BaseProcess, float]:
+        # A fresh channel per worker process: a replacement never reads what its predecessor
+        # left unread (connections sent to a dead worker die with it).
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        ready = context.Event()
+        process = context.Process(
+            target=_worker, args=(options, theirs, ready), name="sensorbase-worker"
+        )
         process.start()
+        theirs.close()
+        dispatcher.connect(i, ours, ready)
         return process, time.monotonic()
 
-    workers = [start(sock) for sock in sockets]
+    workers = [start(i) for i in range(count)]
+    dispatcher.start()
     failed: str | None = None
     try:
         while not stopping.wait(0.5):
             for i, (process, started) in enumerate(workers):
                 if process.is_alive():
                     continue
+                dispatcher.disconnect(i)
                 if time.monotonic() - started < STARTUP_S:
                     failed = f"a worker exited during start-up (exit code {process.exitcode})"
                     stopping.set()
                     break
                 log.error("worker %s exited (%s); starting another", process.pid, process.exitcode)
-                workers[i] = start(sockets[i])
+                workers[i] = start(i)
     finally:
+        dispatcher.stop()  # no new connections; those handed over are served to the end
         for process, _ in workers:
             if process.is_alive():
                 process.terminate()  # SIGTERM: the worker finishes its requests and commits
         for process, _ in workers:
             process.join()
-        for sock in sockets:
-            sock.close()
+        dispatcher.close()
     if failed is not None:
         raise CliError(failed)
 
 
-def _check_free(host: str, port: int) -> None:
-    """Refuse a port something already listens on, even another Sensorbase with its own
-    SO_REUSEPORT sockets (which the workers' binds would silently join)."""
-    with _tcp_socket(host) as probe:
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            raise CliError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-
-
-def _tcp_socket(host: str) -> socket.socket:
-    return socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-
-
 def _listening_socket(host: str, port: int, backlog: int) -> socket.socket:
-    sock = _tcp_socket(host)
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise CliError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     sock.listen(backlog)
     return sock
 
 
-def _worker(options: dict[str, Any], sock: socket.socket) -> None:
+class _Dispatcher:
+    """Accepts connections on its own thread and hands each to the next worker in turn. A
+    worker that cannot take one (not yet started, dying, its channel full) is skipped; with
+    none able, the connection is closed rather than left to hang. Nothing is accepted before
+    every worker has started (or `STARTUP_S` has passed): connections made meanwhile wait in
+    the listener's backlog, so that the first worker up does not get them all."""
+
+    def __init__(self, listener: socket.socket, count: int) -> None:
+        self._listener = listener
+        self._channels: list[socket.socket | None] = [None] * count
+        self._ready: list[Any] = [None] * count  # multiprocessing Events set by the workers
+        self._lock = threading.Lock()
+        self._next = 0
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="sensorbase-accept", daemon=True)
+
+    def connect(self, i: int, channel: socket.socket, ready: Any) -> None:
+        channel.setblocking(False)  # a stuck worker must not stall everyone's accepts
+        with self._lock:
+            old, self._channels[i] = self._channels[i], channel
+            self._ready[i] = ready
+        if old is not None:
+            old.close()
+
+    def disconnect(self, i: int) -> None:
+        with self._lock:
+            old, self._channels[i] = self._channels[i], None
+        if old is not None:
+            old.close()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping = True
+        # Wakes the blocked accept(); the listener itself closes once the thread is gone.
+        self._listener.shutdown(socket.SHUT_RDWR)
+        self._thread.join()
+        self._listener.close()
+
+    def close(self) -> None:
+        for i in range(len(self._channels)):
+            self.disconnect(i)
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + STARTUP_S
+        for ready in list(self._ready):
+            if ready is not None:
+                ready.wait(max(0.0, deadline - time.monotonic()))
+        while not self._stopping:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                if self._stopping:
+                    return
+                time.sleep(0.01)  # e.g. EMFILE: let descriptors free up, then go on
+                continue
+            with conn:
+                self._hand_over(conn)
+
+    def _hand_over(self, conn: socket.socket) -> None:
+        with self._lock:
+            count = len(self._channels)
+            for _ in range(count):
+                channel, ready = self._channels[self._next], self._ready[self._next]
+                self._next = (self._next + 1) % count
+                if channel is None or not ready.is_set():
+                    continue
+                try:
+                    socket.send_fds(channel, [b"c"], [conn.fileno()])
+                    return
+                except OSError:  # full or gone: the next worker, then
+                    continue
+        log.warning("no worker could take a connection; closed it")
+
+
+class _WorkerServer:
+    """uvicorn's Server, fed the connections the supervisor hands over instead of listening."""
+
+    def __init__(self, config: Any, channel: socket.socket, ready: Any) -> None:
+        import uvicorn
+
+        self.channel = channel
+        channel.setblocking(False)
+        outer = self
+
+        class Server(uvicorn.Server):
+            async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+                await super().startup(sockets=[])  # no listener of its own
+                if self.started:
+                    loop = asyncio.get_running_loop()
+                    loop.add_reader(outer.channel.fileno(), outer.take, loop)
+                    ready.set()
+
+            async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+                asyncio.get_running_loop().remove_reader(outer.channel.fileno())
+                await super().shutdown(sockets)
+
+        self.server = Server(config)
+
+    def run(self) -> None:
+        self.server.run()
+
+    def take(self, loop: asyncio.AbstractEventLoop) -> None:
+        while True:
+            try:
+                message, fds, _, _ = socket.recv_fds(self.channel, 1, 16)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                message, fds = b"", []
+            if not message and not fds:  # the supervisor is gone: take no more
+                loop.remove_reader(self.channel.fileno())
+                return
+            for fd in fds:
+                loop.create_task(self.serve(loop, socket.socket(fileno=fd)))
+
+    async def serve(self, loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None:
+        server, config = self.server, self.server.config
+        try:
+            await loop.connect_accepted_socket(
+                lambda: config.http_protocol_class(  # type: ignore[call-arg]
+                    config=config,
+                    server_state=server.server_state,
+                    app_state=server.lifespan.state,
+                ),
+                sock,
+            )
+        except OSError:  # the client left before it was served
+            sock.close()
+
+
+def _worker(options: dict[str, Any], channel: socket.socket, ready: Any) -> None:
     import uvicorn
 
     _die_with_parent()
     config = uvicorn.Config("sensorbase.app:create_app", factory=True, **options)
-    uvicorn.Server(config).run(sockets=[sock])
+    _WorkerServer(config, channel, ready).run()
 
 
 def _die_with_parent() -> None:
