@@ -169,6 +169,7 @@ def test_serve_workers_take_equal_shares_of_the_connections(tmp_path: Path) -> N
         for client in clients:
             assert client.get("/healthz").status_code == 200
         port = int(server.url.rsplit(":", 1)[1])
+        assert f"running on http://127.0.0.1:{port} with 2 workers" in server.stderr()
         held = _connections_by_process(server.process.pid, port)
         assert sorted(n for n in held.values() if n) == [12, 12], held
         other = subprocess.run(

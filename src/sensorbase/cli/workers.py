@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import logging
+import logging.config
 import multiprocessing
 import signal
 import socket
@@ -44,6 +45,9 @@ def handover_supported() -> bool:
 def serve_workers(count: int, options: dict[str, Any]) -> None:
     """Run `count` workers of `sensorbase.app:create_app` until SIGINT or SIGTERM."""
     listener = _listening_socket(options["host"], options["port"], options.get("backlog", BACKLOG))
+    if isinstance(options.get("log_config"), dict):  # the supervisor logs as its workers do
+        logging.config.dictConfig(options["log_config"])
+        log.setLevel(options.get("log_level", "info").upper())
     context = multiprocessing.get_context("spawn")
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -65,6 +69,10 @@ def serve_workers(count: int, options: dict[str, Any]) -> None:
 
     workers = [start(i) for i in range(count)]
     dispatcher.start()
+    host, port = listener.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    log.info("Sensorbase running on http://%s:%d with %d workers (Press CTRL+C to quit)", shown,
+             port, count)  # fmt: skip
     failed: str | None = None
     try:
         while not stopping.wait(0.5):
