@@ -42,6 +42,7 @@ from sensorbase.times import now_us
 
 SCHEMA_VERSION = 1
 WAL_SIZE_LIMIT = 64 * 1024 * 1024  # bytes
+JOURNAL_MODE_WAIT_S = 10.0
 log = logging.getLogger(__name__)
 
 
@@ -368,6 +369,19 @@ def _insert_points(rows: int, width: int) -> str:
     return f"INSERT OR REPLACE INTO points ({', '.join(names)}) VALUES " + ",".join([row] * rows)
 
 
+def retry_locked(statement: Callable[[], Any], within_s: float) -> Any:
+    """Run `statement`, again after a short pause while SQLite says the database is locked,
+    for at most `within_s` seconds."""
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            return statement()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
+
+
 def _rowid(cur: sqlite3.Cursor) -> int:
     assert cur.lastrowid is not None
     return cur.lastrowid
@@ -538,8 +552,12 @@ class SQLiteStore:
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA busy_timeout = 5000")
+        # Two processes turning a new database to WAL at once (the workers' first start): the
+        # one already holding a shared lock is refused at once, without the busy handler
+        # (SQLite's deadlock rule), and must try again (a benchmark start failed so; four
+        # connections racing on a new file: 27 of 300 rounds).
+        retry_locked(lambda: conn.execute("PRAGMA journal_mode = WAL"), JOURNAL_MODE_WAIT_S)
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute(f"PRAGMA synchronous = {self.synchronous}")
         conn.execute("PRAGMA cache_size = -65536")
