@@ -19,6 +19,7 @@ stops the whole server instead of being restarted in a loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import logging
 import logging.config
@@ -33,6 +34,7 @@ from typing import Any
 from sensorbase.cli.client import CliError
 
 STARTUP_S = 10.0
+ACCEPT_S = 0.5  # the accepting thread looks whether to stop at least this often
 BACKLOG = 2048  # uvicorn's default
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 log = logging.getLogger("uvicorn.error")
@@ -145,9 +147,11 @@ class _Dispatcher:
 
     def stop(self) -> None:
         self._stopping = True
-        # Wakes the blocked accept(); the listener itself closes once the thread is gone.
-        self._listener.shutdown(socket.SHUT_RDWR)
-        self._thread.join()
+        # Wakes the blocked accept() on Linux; elsewhere its timeout does, within ACCEPT_S.
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
+        if self._thread.is_alive():
+            self._thread.join()
         self._listener.close()
 
     def close(self) -> None:
@@ -155,13 +159,17 @@ class _Dispatcher:
             self.disconnect(i)
 
     def _run(self) -> None:
+        self._listener.settimeout(ACCEPT_S)
         deadline = time.monotonic() + STARTUP_S
-        for ready in list(self._ready):
-            if ready is not None:
-                ready.wait(max(0.0, deadline - time.monotonic()))
+        while not self._stopping and time.monotonic() < deadline:
+            if all(ready is not None and ready.is_set() for ready in self._ready):
+                break
+            time.sleep(0.02)
         while not self._stopping:
             try:
                 conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
             except OSError:
                 if self._stopping:
                     return
