@@ -121,6 +121,8 @@ def serve(
     them."""
     import uvicorn
 
+    from sensorbase.cli.http_protocol import JoinedWritesProtocol
+
     flags = {"host": host, "port": port, "data_dir": data_dir, "database_url": database_url}
     overrides = {name: value for name, value in flags.items() if value is not None}
     settings = settings_from(overrides)
@@ -133,7 +135,7 @@ def serve(
         "host": settings.host,
         "port": settings.port,
         "loop": "uvloop",
-        "http": "httptools",
+        "http": JoinedWritesProtocol,
         "log_config": logging_config(settings.log_level),
         "log_level": settings.log_level.lower(),
         "access_log": access_log,
