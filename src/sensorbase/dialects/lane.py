@@ -70,21 +70,27 @@ class Call:
 
     async def body(self) -> bytes:
         """The body, gunzipped when sent so, refused with 413 past the configured limit."""
+        first = await self.receive()
+        if first["type"] != "http.request":
+            raise ClientDisconnect()
+        chunk: bytes = first.get("body", b"")
+        limit = self.services.settings.max_body_bytes
+        encoding = self.header(b"content-encoding")
+        more = first.get("more_body", False)
+        if not more and encoding is None and len(chunk) <= limit:
+            return chunk  # the usual small body, in one message: no generator to run
         return await body_of(
-            self._chunks(),
-            self.header(b"content-length"),
-            self.header(b"content-encoding"),
-            self.services.settings.max_body_bytes,
+            self._chunks(chunk, more), self.header(b"content-length"), encoding, limit
         )
 
-    async def _chunks(self) -> AsyncIterator[bytes]:
-        while True:
+    async def _chunks(self, first: bytes, more: bool) -> AsyncIterator[bytes]:
+        yield first
+        while more:
             message = await self.receive()
             if message["type"] != "http.request":
                 raise ClientDisconnect()
             yield message.get("body", b"")
-            if not message.get("more_body", False):
-                return
+            more = message.get("more_body", False)
 
 
 def query_params(raw: bytes) -> dict[str, str]:

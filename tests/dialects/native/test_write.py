@@ -335,3 +335,27 @@ async def test_body_and_point_limits(services: Any, client: httpx.AsyncClient, o
     reply = await client.post("/v1/write", json=big, headers=org.headers)
     assert reply.status_code == 413
     assert "100 points" in reply.json()["detail"]
+
+
+async def test_a_body_sent_in_pieces_is_read_whole_and_limited(
+    services: Any, client: httpx.AsyncClient, org: Org
+) -> None:
+    """A streamed body reaches the app as several ASGI messages (the lane's one-message
+    shortcut does not apply): all are read, and their sum is held to the limit."""
+    body = json.dumps(
+        [{"source": "s", "field": "t", "value": i, "time": 1795254000 + i} for i in range(50)]
+    ).encode()
+
+    async def pieces() -> Any:
+        for start in range(0, len(body), 100):
+            yield body[start : start + 100]
+
+    url = f"/v1/write?bucket={org.bucket}&precision=s"
+    headers = {**org.headers, "Content-Type": "application/json"}
+    reply = await client.post(url, content=pieces(), headers=headers)
+    assert reply.status_code == 200, reply.text
+    assert reply.json() == {"written": 50, "series": 1}
+    services.settings.max_body_bytes = len(body) - 1
+    reply = await client.post(url, content=pieces(), headers=headers)
+    assert reply.status_code == 413
+    assert f"limit of {len(body) - 1} bytes" in reply.json()["detail"]
