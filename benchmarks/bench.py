@@ -135,6 +135,27 @@ class Server:
                 self.proc.wait()
         self.proc = None
 
+    def cpu_s(self) -> float | None:
+        """CPU seconds (user + system) the server's processes have used so far; None where
+        /proc does not tell. On a machine shared with the load generator and whatever else
+        runs, this moves less than requests/s: it says what a request costs, not how busy the
+        machine was."""
+        if self.proc is None or not Path(f"/proc/{self.proc.pid}/stat").exists():
+            return None
+        ticks = os.sysconf("SC_CLK_TCK")
+        pids = [self.proc.pid]
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+        if children.exists():
+            pids += [int(p) for p in children.read_text().split()]
+        total = 0
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            except OSError:  # a worker that just ended
+                continue
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        return total / ticks
+
     def cleanup(self) -> None:
         shutil.rmtree(self.data_dir, ignore_errors=True)
 
@@ -447,7 +468,11 @@ def run_sensorbase(args: argparse.Namespace) -> dict[str, Any]:
         driver = single_wrk if have_wrk else single_python
         singles = []
         for r in range(args.runs):
+            cpu_before = server.cpu_s()
             out = driver(server, "single", args.wrk_seconds, r)
+            if cpu_before is not None and (cpu_after := server.cpu_s()) is not None:
+                requests = out["rps"] * args.wrk_seconds
+                out["server_cpu_us_per_request"] = (cpu_after - cpu_before) / requests * 1e6
             singles.append(out)
             print(f"single-point run {r}: {out['rps']:,.0f} requests/s {out}", flush=True)
         result["single_point_writes"] = {
@@ -455,6 +480,10 @@ def run_sensorbase(args: argparse.Namespace) -> dict[str, Any]:
             "runs": singles,
             "rps": common.summarize([x["rps"] for x in singles]),
         }
+        cpu = [x["server_cpu_us_per_request"] for x in singles if "server_cpu_us_per_request" in x]
+        if cpu:
+            result["single_point_writes"]["server_cpu_us_per_request"] = common.summarize(cpu)
+            print(f"single-point server CPU: {statistics.median(cpu):.0f} us per request")
 
         base_q = f"/v1/query?bucket={BUCKET}&source=big&field={FIELD}"
         stats_path = base_q + "&mode=aggregate&aggregate=min,max,avg,count"
