@@ -18,6 +18,11 @@ class Settings(BaseSettings):
         None,
         description="postgresql://... to use PostgreSQL instead of the embedded SQLite store.",
     )
+    sqlite_mmap_bytes: int = Field(
+        1 << 30,
+        ge=0,
+        description="SQLite: how much of the database the writer reads through a memory map.",
+    )
     database_pool_size: int = Field(
         10, description="PostgreSQL: most reading connections one node keeps open."
     )

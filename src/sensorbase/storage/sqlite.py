@@ -539,6 +539,7 @@ class SQLiteStore:
     def __init__(self, path: Path, settings: Settings) -> None:
         self.path = path
         self.synchronous = "FULL" if settings.durability == "full" else "NORMAL"
+        self.mmap_bytes = settings.sqlite_mmap_bytes
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -594,6 +595,13 @@ class SQLiteStore:
         if self.synchronous == "FULL":  # the writer syncs the WAL itself (see _WalSync)
             conn.execute("PRAGMA synchronous = NORMAL")
             self._wal = _WalSync(f"{self.path}-wal")
+        # The writer reads the database through a memory map. Whenever another worker commits,
+        # SQLite empties this connection's page cache, and each insert then read its B-tree
+        # path again with pread and a copy; through the map it is a memory access. Measured
+        # with one-point writes into a store of 4M points, 2 workers, 4 alternating runs a
+        # side: server CPU 180/167/168/171 -> 144/134/156/143 us per request, 6.5-8.2k ->
+        # 7.9-9.7k requests/s; batch ingest unchanged.
+        conn.execute(f"PRAGMA mmap_size = {self.mmap_bytes}")
         self._writer = conn
         self._lock_fd = os.open(f"{self.path}-writer", os.O_RDWR | os.O_CREAT, 0o600)
         self._checkpointer = _Checkpointer(self._connect, every_s=0.2, restart_frames=4096)
