@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -215,31 +214,21 @@ async def test_committer_refuses_when_full_and_isolates_failures(tmp_path: Path)
     store.open()
     committer = Committer(store, queue_size=2, max_points=1_000)
     committer.start()
-    started, release = threading.Event(), threading.Event()
-
-    def blocking(tx: WriteTx) -> str:
-        started.set()
-        release.wait(10)
-        return "first"
 
     def failing(tx: WriteTx) -> None:
         raise InvalidInput("bad job")
 
     try:
-        first = asyncio.ensure_future(committer.run(blocking))
-        await asyncio.to_thread(started.wait, 10)
-        failed = asyncio.ensure_future(committer.run(failing))
-        await asyncio.sleep(0)  # the task submits its job
-        second = committer.submit(lambda tx: 2)
+        first = committer.run(lambda tx: "first")
+        failed = committer.run(failing)  # the same group as `first`
         with pytest.raises(Unavailable):
-            await committer.run(lambda tx: 3)
-        release.set()
+            committer.run(lambda tx: 3)
         assert await first == "first"
         with pytest.raises(InvalidInput):
             await failed
-        assert await asyncio.wrap_future(second) == 2
+        assert committer.reruns == 1
+        assert await asyncio.to_thread(committer.run_sync, lambda tx: 2) == 2
     finally:
-        release.set()
         committer.stop()
         store.close()
 

@@ -1,93 +1,158 @@
 """The group committer runs a group optimistically in one transaction; a failing job makes it
-run the group again with each job in its own savepoint, so the failure stays that job's."""
+run the group again with each job in its own savepoint, so the failure stays that job's.
+On SQLite the event loop commits the groups itself (inline); on PostgreSQL a thread does."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 
-from sensorbase.errors import Conflict, InvalidInput
+from sensorbase.errors import Conflict, InvalidInput, Unavailable
 from sensorbase.ingest.committer import Committer
 from sensorbase.settings import Settings
 from sensorbase.storage import open_store
-from sensorbase.storage.base import WriteTx
+from sensorbase.storage.base import Store, WriteTx
 
 
-async def test_a_failing_job_is_undone_alone(settings: Settings) -> None:
+@pytest.fixture
+async def store(settings: Settings) -> AsyncIterator[Store]:
     store = open_store(settings)
     store.open()
+    yield store
+    store.close()
+
+
+@pytest.fixture
+async def committer(store: Store) -> AsyncIterator[Committer]:
     committer = Committer(store, queue_size=100, max_points=1_000)
     committer.start()
+    yield committer
+    committer.stop()
+
+
+async def one_group(committer: Committer, fns: list[Callable[[WriteTx], Any]]) -> list[Any]:
+    """Run `fns` as one group commit; their results or errors."""
+    if committer.inline:  # jobs submitted in one loop turn are committed together
+        return await asyncio.gather(*(committer.run(fn) for fn in fns), return_exceptions=True)
+    # Threaded: the jobs queue up behind a job that holds the committer's thread.
     hold, release = threading.Event(), threading.Event()
 
     def blocking(tx: WriteTx) -> None:
         hold.set()
         release.wait(10)
 
-    def writes(name: str, fail: type[Exception] | None = None) -> Callable[[WriteTx], str]:
-        def job(tx: WriteTx) -> str:
-            tx.set_setting(name, "written")
-            if fail is not None:
-                raise fail(f"{name} fails after writing")
-            return name
-
-        return job
-
     try:
         first = asyncio.ensure_future(committer.run(blocking))
         await asyncio.to_thread(hold.wait, 10)
-        # These four queue up behind the blocked commit and are committed as one group.
-        jobs = [
-            committer.run(writes("a")),
-            committer.run(writes("b", InvalidInput)),
-            committer.run(writes("c")),
-            committer.run(writes("d", Conflict)),
-        ]
-        group = asyncio.gather(*jobs, return_exceptions=True)
+        group = asyncio.gather(*(committer.run(fn) for fn in fns), return_exceptions=True)
         await asyncio.sleep(0.05)
-        release.set()
-        await first
-        a, b, c, d = await group
-        assert (a, c) == ("a", "c")
-        assert isinstance(b, InvalidInput) and isinstance(d, Conflict)
-        assert committer.reruns == 1
-        reader = store.reader()
-        assert [reader.get_setting(n) for n in "abcd"] == ["written", None, "written", None]
-        # A group without failures commits in one pass.
-        assert await committer.run(writes("e")) == "e"
-        assert committer.reruns == 1
     finally:
         release.set()
-        committer.stop()
-        store.close()
+    await first
+    return await group
+
+
+def writes(name: str, fail: type[Exception] | None = None) -> Callable[[WriteTx], str]:
+    def job(tx: WriteTx) -> str:
+        tx.set_setting(name, "written")
+        if fail is not None:
+            raise fail(f"{name} fails after writing")
+        return name
+
+    return job
+
+
+async def test_a_failing_job_is_undone_alone(store: Store, committer: Committer) -> None:
+    commits = committer.commits
+    a, b, c, d = await one_group(
+        committer, [writes("a"), writes("b", InvalidInput), writes("c"), writes("d", Conflict)]
+    )
+    assert (a, c) == ("a", "c")
+    assert isinstance(b, InvalidInput) and isinstance(d, Conflict)
+    assert committer.reruns == 1
+    assert committer.commits - commits == (1 if committer.inline else 2)  # (+ the holding job)
+    reader = store.reader()
+    assert [reader.get_setting(n) for n in "abcd"] == ["written", None, "written", None]
+    # A group without failures commits in one pass.
+    assert await committer.run(writes("e")) == "e"
+    assert committer.reruns == 1
 
 
 @pytest.mark.parametrize("failure", [ValueError, KeyError])
 async def test_a_bug_in_one_job_does_not_take_the_group_down(
-    settings: Settings, failure: type[Exception]
+    store: Store, committer: Committer, failure: type[Exception]
 ) -> None:
-    store = open_store(settings)
-    store.open()
-    committer = Committer(store, queue_size=100, max_points=1_000)
-    committer.start()
-
     def buggy(tx: WriteTx) -> None:
         tx.set_setting("buggy", "written")
         raise failure("a bug")
 
+    results = await one_group(committer, [lambda tx: tx.set_setting("good", "yes"), buggy])
+    assert results[0] is None and isinstance(results[1], failure)
+    reader = store.reader()
+    assert reader.get_setting("good") == "yes"
+    assert reader.get_setting("buggy") is None
+
+
+async def test_a_full_queue_refuses_at_once(committer: Committer) -> None:
+    committer.queue_size = 2
+    if not committer.inline:
+        pytest.skip("the threaded queue's bound is tested in tests/api/test_app.py")
+    first, second = committer.run(writes("a")), committer.run(writes("b"))
+    with pytest.raises(Unavailable, match="too many writes"):
+        committer.run(writes("c"))
+    assert await asyncio.gather(first, second) == ["a", "b"]
+
+
+async def test_writes_arriving_during_a_sync_form_the_next_group(tmp_path: Any) -> None:
+    """Inline: one group at a time is committed and awaiting its sync; the writes that come
+    meanwhile are committed together once it is done."""
+    store = open_store(Settings(data_dir=tmp_path, durability="full"))
+    store.open()
+    committer = Committer(store, queue_size=100, max_points=1_000)
+    committer.start()
     try:
-        results = await asyncio.gather(
-            committer.run(lambda tx: tx.set_setting("good", "yes")),
-            committer.run(buggy),
-            return_exceptions=True,
-        )
-        assert results[0] is None and isinstance(results[1], failure)
-        reader = store.reader()
-        assert reader.get_setting("good") == "yes"
-        assert reader.get_setting("buggy") is None
+        first = committer.run(writes("a"))
+        await asyncio.sleep(0)  # committed; its sync is asked of the helper process
+        assert committer._syncing is not None
+        later = [committer.run(writes(name)) for name in "bcd"]
+        await asyncio.sleep(0)
+        assert not any(w.done() for w in later) and committer.commits == 0
+        assert await asyncio.gather(first, *later) == list("abcd")
+        assert (committer.commits, committer.jobs_done) == (2, 4)
     finally:
         committer.stop()
+        store.close()
+
+
+async def test_submit_from_another_thread_while_the_loop_commits(
+    store: Store, committer: Committer
+) -> None:
+    """`submit` (start-up, tools) may come from any thread; it takes turns with the loop's
+    groups on the one write connection."""
+    names = [f"t{i}" for i in range(50)]
+    threaded = asyncio.to_thread(lambda: [committer.run_sync(writes(n)) for n in names])
+    looped = asyncio.gather(*(committer.run(writes(f"l{i}")) for i in range(50)))
+    assert await threaded == names
+    assert len(await looped) == 50
+    reader = store.reader()
+    assert all(reader.get_setting(n) == "written" for n in names)
+
+
+async def test_stop_commits_and_answers_what_waits(tmp_path: Any) -> None:
+    store = open_store(Settings(data_dir=tmp_path, durability="full"))
+    store.open()
+    committer = Committer(store, queue_size=100, max_points=1_000)
+    committer.start()
+    try:
+        first = committer.run(writes("a"))
+        await asyncio.sleep(0)  # awaiting its sync
+        second = committer.run(writes("b"))  # waiting for the next group
+        committer.stop()
+        assert (first.result(), second.result()) == ("a", "b")
+        assert store.reader().get_setting("b") == "written"
+    finally:
         store.close()

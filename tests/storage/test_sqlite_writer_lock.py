@@ -3,7 +3,6 @@ a file lock: a second writer waits for the first one's commit, then goes on, nev
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from collections.abc import Iterator
@@ -11,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from sensorbase.ingest.committer import Committer
 from sensorbase.settings import Settings
 from sensorbase.storage import open_store
 from sensorbase.storage.base import Store
@@ -95,26 +93,3 @@ def test_the_wal_starts_over_while_two_writers_take_turns(stores: tuple[Store, S
     frames = probe.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1]
     assert frames < 20, f"the WAL did not start over: {frames} frames"
     assert probe.get_setting("other") == "y"
-
-
-async def test_writes_queued_while_another_worker_commits_join_the_group(
-    stores: tuple[Store, Store],
-) -> None:
-    """A committer waiting for the writer lock takes the jobs that came meanwhile into the
-    group it is about to commit: one commit (one fsync) serves them all."""
-    first, second = stores
-    committer = Committer(second, queue_size=100, max_points=1_000)
-    committer.start()
-    other = first.writer()
-    other.begin()  # another worker's commit in progress
-    try:
-        waiting = asyncio.ensure_future(committer.run(lambda tx: tx.set_setting("a", "1")))
-        await asyncio.sleep(0.2)  # the committer now waits for the lock with its one job
-        later = [committer.run(lambda tx, name=name: tx.set_setting(name, "1")) for name in "bcd"]
-        await asyncio.sleep(0.05)
-        other.commit()
-        await asyncio.gather(waiting, *later)
-        assert (committer.commits, committer.jobs_done) == (1, 4)
-        assert [first.reader().get_setting(name) for name in "abcd"] == ["1"] * 4
-    finally:
-        committer.stop()

@@ -1,9 +1,10 @@
 """The Store protocol: a narrow writing side (one transaction at a time, taken by the ingest
-committer's thread) and a reading side (any thread). A backend passes
+committer) and a reading side (any thread). A backend passes
 tests/storage/test_contract.py or it does not ship."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
@@ -129,9 +130,27 @@ class WriteTx(Protocol):
 
 
 class Writer(Protocol):
+    # True when a commit is a short local operation that the event loop submitting the writes
+    # may run itself, with `commit(durable=False)` and then `when_durable` (SQLite). False when
+    # it waits on a network (PostgreSQL): the committer then commits on its own thread.
+    inline: bool
+
     def begin(self) -> WriteTx: ...
-    def commit(self) -> None: ...
+    def commit(self, durable: bool = True) -> None:
+        """Commit the open transaction; with `durable` (always, for a writer that is not
+        `inline`) return only once it is as durable as the settings ask."""
+        ...
+
     def rollback(self) -> None: ...
+
+
+class InlineWriter(Writer, Protocol):
+    """A writer whose `inline` is True."""
+
+    def when_durable(self, done: Callable[[OSError | None], None]) -> None:
+        """Call `done` on the running event loop once every commit so far is durable:
+        `done(None)`, or `done(error)` if it could not be made so."""
+        ...
 
 
 class Reader(Protocol):
@@ -210,7 +229,7 @@ class Store(Protocol):
 
     def close(self) -> None: ...
     def writer(self) -> Writer:
-        """The write connection: used from one thread only (the committer's)."""
+        """The write connection: used by one committer, one group at a time."""
         ...
 
     def reader(self) -> Reader:

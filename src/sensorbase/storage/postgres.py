@@ -454,7 +454,10 @@ class PgWriteTx(PgQueries):
 
 
 class PgWriter:
-    """The committer's connection: one transaction at a time; reconnects when it was lost."""
+    """The committer's connection: one transaction at a time; reconnects when it was lost.
+    A commit is several round trips to the server: it runs on the committer's own thread."""
+
+    inline = False
 
     def __init__(self, store: PostgresStore) -> None:
         self.store = store
@@ -509,7 +512,8 @@ class PgWriter:
         self._tx = PgWriteTx(conn, self.store)
         return self._tx
 
-    def commit(self) -> None:
+    def commit(self, durable: bool = True) -> None:
+        """Durable on return (PostgreSQL's own commit), whatever `durable` says."""
         tx, self._tx = self._tx, None
         if tx is not None:
             tx.flush()  # a failure here fails the group: the committer rolls back

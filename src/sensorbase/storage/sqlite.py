@@ -7,6 +7,7 @@ its own connection. `sqlite3` exceptions stop here: a locked or busy database be
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import logging
 import os
@@ -38,6 +39,7 @@ from sensorbase.model import (
 from sensorbase.settings import Settings
 from sensorbase.storage import rows, sqlite_blocks
 from sensorbase.storage.sqlite_queries import Scanner, SQLiteQueries, SQLiteReader, driver_errors
+from sensorbase.storage.wal_sync import SyncDone, WalSyncer
 from sensorbase.times import now_us
 
 SCHEMA_VERSION = 1
@@ -445,7 +447,13 @@ class SQLiteWriter:
     """The write side of one process. With several processes on one database (uvicorn
     --workers N), their group commits take turns through an exclusive lock on a file beside
     the database: a waiting process is woken the moment the lock is free, where SQLite's own
-    busy handler would sleep 1, 2, 5, 10... ms between attempts."""
+    busy handler would sleep 1, 2, 5, 10... ms between attempts.
+
+    A commit is a short local operation (the WAL's sync aside), so the event loop runs it
+    itself (`inline`, see ingest/committer.py) and has the WAL synced by a helper process
+    (`when_durable`, storage/wal_sync.py) while it goes on serving."""
+
+    inline = True
 
     def __init__(
         self,
@@ -454,12 +462,14 @@ class SQLiteWriter:
         lock_fd: int,
         wal: _WalSync | None,
         summaries: sqlite_blocks.Flag | None = None,
+        syncer: WalSyncer | None = None,
     ) -> None:
         self.conn = conn
         self._after_commit = after_commit
         self._lock_fd = lock_fd
         self._wal = wal
         self._summaries = summaries
+        self._syncer = syncer
         self._locked = False
         self._tx: SQLiteWriteTx | None = None
 
@@ -475,7 +485,9 @@ class SQLiteWriter:
         self._tx = SQLiteWriteTx(self.conn, self._summaries)
         return self._tx
 
-    def commit(self) -> None:
+    def commit(self, durable: bool = True) -> None:
+        """Commit; with `durable`, return once the commit survives power loss (at
+        durability=full), else leave that to `when_durable`."""
         with driver_errors():
             if self._tx is not None:
                 self._tx.flush()
@@ -488,8 +500,16 @@ class SQLiteWriter:
             self._after_commit()
         finally:
             self._unlock()
-        if self._wal is not None:
+        if durable and self._wal is not None:
             self._wal.sync()
+
+    def when_durable(self, done: SyncDone) -> None:
+        """Call `done` on the running event loop once every commit so far survives power loss:
+        `done(None)`, or `done(OSError)` if the WAL could not be synced."""
+        if self._syncer is None:  # durability=normal: a commit is as durable as it gets
+            asyncio.get_running_loop().call_soon(done, None)
+        else:
+            self._syncer.request(done)
 
     def rollback(self) -> None:
         self._tx = None
@@ -548,6 +568,7 @@ class SQLiteStore:
         self._scanner: Scanner | None = None
         self._lock_fd: int | None = None  # see SQLiteWriter
         self._wal: _WalSync | None = None
+        self._syncer: WalSyncer | None = None
         self._summarizer: sqlite_blocks.Summarizer | None = None
         self._summaries: sqlite_blocks.Flag | None = None
 
@@ -595,6 +616,7 @@ class SQLiteStore:
         if self.synchronous == "FULL":  # the writer syncs the WAL itself (see _WalSync)
             conn.execute("PRAGMA synchronous = NORMAL")
             self._wal = _WalSync(f"{self.path}-wal")
+            self._syncer = WalSyncer(f"{self.path}-wal")
         # The writer reads the database through a memory map. Whenever another worker commits,
         # SQLite empties this connection's page cache, and each insert then read its B-tree
         # path again with pread and a copy; through the map it is a memory access. Measured
@@ -620,6 +642,9 @@ class SQLiteStore:
             for conn in self._readers:
                 conn.close()
             self._readers.clear()
+        if self._syncer is not None:
+            self._syncer.close()
+            self._syncer = None
         if self._summarizer is not None:
             self._summarizer.stop()
             self._summarizer = None
@@ -651,6 +676,7 @@ class SQLiteStore:
             self._lock_fd,
             self._wal,
             self._summaries,
+            self._syncer,
         )
 
     def reader(self) -> SQLiteReader:
