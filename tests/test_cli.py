@@ -60,7 +60,7 @@ def start_server(data_dir: Path, *extra: str) -> Server:
         process = subprocess.Popen(
             [sys.executable, "-m", "sensorbase.cli", "serve", "--port", str(port),
              "--data-dir", str(data_dir / "data"), "--no-access-log", *extra],
-            stdout=subprocess.DEVNULL,
+            stdout=sink,  # the access log, when a test turns it on
             stderr=sink,
             env=env,
         )  # fmt: skip
@@ -188,8 +188,8 @@ def test_serve_workers_take_equal_shares_of_the_connections(tmp_path: Path) -> N
 def test_serve_workers_replace_a_worker_that_dies(tmp_path: Path) -> None:
     """A worker killed after start-up is replaced, and the connections that come after are
     served by the survivor and the replacement, in turn."""
-    started = time.monotonic()
     server = start_server(tmp_path, "--workers", "2")
+    started = time.monotonic()  # (the workers started before: the supervisor's clock is earlier)
     try:
         port = int(server.url.rsplit(":", 1)[1])
         with httpx.Client(base_url=server.url) as probe:

@@ -1,14 +1,22 @@
-"""The protocol `sensorbase serve` gives uvicorn: a reply's writes go out as one."""
+"""The protocol `sensorbase serve` gives uvicorn: fast lanes answered from the parser, and a
+reply's writes sent as one. The lane tests talk to a real `sensorbase serve` over raw sockets,
+so that what is checked is the bytes a client gets."""
 
 from __future__ import annotations
 
 import asyncio
+import gzip
+import json
 import re
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
-from sensorbase.cli.http_protocol import JoinedWrites
-from tests.test_cli import start_server
+import pytest
+
+from sensorbase.cli.http_protocol import LANE_BODY_BYTES, JoinedWrites
+from tests.live import KEY
+from tests.test_cli import Server, start_server
 
 
 class Recorder(asyncio.Transport):
@@ -84,3 +92,150 @@ def test_pipelined_requests_get_whole_replies_in_order(tmp_path: Path) -> None:
         assert received.count(b'"status":"ok"') == 2
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, str]]:
+    """A server (access log on), its admin key, and a bucket `lane`."""
+    server = start_server(tmp_path_factory.mktemp("lane"), "--access-log")
+    try:
+        found = KEY.search(server.stderr())
+        assert found, server.stderr()
+        key = found.group(1)
+        status, _, _ = exchange(server, [post("/v1/buckets", key, b'{"key": "lane"}')])[0]
+        assert status == 201
+        yield server, key
+    finally:
+        server.stop()
+
+
+def post(target: str, key: str | None, body: bytes, *extra: str, version: str = "1.1") -> bytes:
+    head = [f"POST {target} HTTP/{version}", "Host: sensorbase", "Content-Type: application/json"]
+    if key:
+        head.append(f"Authorization: Bearer {key}")
+    if not any(h.lower().startswith("transfer-encoding") for h in extra):
+        head.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join([*head, *extra]) + "\r\n\r\n").encode() + body
+
+
+def exchange(server: Server, requests: list[bytes]) -> list[tuple[int, dict[str, str], bytes]]:
+    """Send the requests back to back on one connection (pipelined); the replies."""
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(b"".join(requests))
+        received, replies = b"", []
+        while len(replies) < len(requests):
+            head_end = received.find(b"\r\n\r\n")
+            if head_end >= 0:
+                lines = received[:head_end].decode("latin-1").split("\r\n")
+                pairs = (line.split(": ", 1) for line in lines[1:])
+                headers = {name.lower(): value for name, value in pairs}
+                length = int(headers["content-length"])
+                if len(received) >= head_end + 4 + length:
+                    body = received[head_end + 4 : head_end + 4 + length]
+                    replies.append((int(lines[0].split()[1]), headers, body))
+                    received = received[head_end + 4 + length :]
+                    continue
+            chunk = conn.recv(65536)
+            assert chunk, f"the connection closed after {len(replies)} replies"
+            received += chunk
+    return replies
+
+
+def points(*values: float, start: int = 1_577_836_800) -> bytes:
+    return json.dumps(
+        [
+            {"source": "s1", "field": "t", "time": start + i, "value": v}
+            for i, v in enumerate(values)
+        ]
+    ).encode()
+
+
+WRITE = "/v1/write?bucket=lane&precision=s"
+
+
+def test_a_lane_reply_carries_the_route_s_headers_and_errors(served: tuple[Server, str]) -> None:
+    server, key = served
+    good, bad, anonymous = exchange(
+        server,
+        [
+            post(WRITE, key, points(1.5)),
+            post(WRITE, key, b'[{"source": "s1", "field": "t", "time": 1, "value": "x"}]'),
+            post(WRITE, None, points(1.5)),
+        ],
+    )
+    assert good[0] == 200 and json.loads(good[2]) == {"written": 1, "series": 1}
+    assert good[1]["content-type"] == "application/json"
+    assert {"date", "server"} <= good[1].keys()  # as uvicorn answers every other route
+    assert bad[0] == 400 and bad[1]["content-type"] == "application/problem+json"
+    assert json.loads(bad[2])["errors"][0]["field"] == "value"
+    assert anonymous[0] == 401 and anonymous[1]["www-authenticate"] == "Bearer"
+    log = server.stderr()
+    assert re.search(r'"POST /v1/write\?bucket=lane&precision=s HTTP/1\.1" 200', log), log
+
+
+def test_pipelined_lane_and_other_requests_answer_in_order(served: tuple[Server, str]) -> None:
+    server, key = served
+    health = b"GET /healthz HTTP/1.1\r\nHost: sensorbase\r\n\r\n"
+    replies = exchange(
+        server,
+        [
+            post(WRITE, key, points(1, start=1_577_900_000)),
+            health,
+            post(WRITE, key, b"[{"),
+            post(WRITE, key, points(2, 3, start=1_577_900_001)),
+            health,
+        ],
+    )
+    assert [r[0] for r in replies] == [200, 200, 400, 200, 200]
+    assert json.loads(replies[3][2]) == {"written": 2, "series": 1}
+
+
+def test_http_1_0_and_connection_close_end_the_connection(served: tuple[Server, str]) -> None:
+    server, key = served
+    host, port = server.url.removeprefix("http://").split(":")
+    for request in (
+        post(WRITE, key, points(4, start=1_578_000_000), version="1.0"),
+        post(WRITE, key, points(5, start=1_578_000_001), "Connection: close"),
+    ):
+        with socket.create_connection((host, int(port)), timeout=10) as conn:
+            conn.sendall(request)
+            received = b""
+            while chunk := conn.recv(65536):  # until the server closes the connection
+                received += chunk
+        assert received.startswith(b"HTTP/1.1 200 OK\r\n")
+        assert b"\r\nconnection: close\r\n" in received
+
+
+def test_gzip_chunked_and_large_bodies(served: tuple[Server, str]) -> None:
+    server, key = served
+    many = points(*range(20_000), start=1_579_000_000)
+    assert len(many) > LANE_BODY_BYTES  # taken by uvicorn's path, streamed and limited
+    chunked = points(7, start=1_578_100_000)
+    replies = exchange(
+        server,
+        [
+            post(
+                WRITE, key, gzip.compress(points(6, start=1_578_050_000)), "Content-Encoding: gzip"
+            ),
+            post(WRITE, key, many),
+            post(
+                WRITE,
+                key,
+                f"{len(chunked):x}\r\n".encode() + chunked + b"\r\n0\r\n\r\n",
+                "Transfer-Encoding: chunked",
+            ),
+        ],
+    )
+    assert [json.loads(r[2])["written"] for r in replies] == [1, 20_000, 1]
+
+
+def test_a_client_gone_before_its_reply_harms_no_one(served: tuple[Server, str]) -> None:
+    server, key = served
+    host, port = server.url.removeprefix("http://").split(":")
+    for i in range(20):
+        with socket.create_connection((host, int(port)), timeout=10) as conn:
+            conn.sendall(post(WRITE, key, points(8, start=1_578_200_000 + i)))
+    replies = exchange(server, [post(WRITE, key, points(9, start=1_578_300_000))])
+    assert replies[0][0] == 200
+    assert server.process.poll() is None

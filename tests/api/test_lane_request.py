@@ -47,7 +47,7 @@ def test_headers_match_starlette() -> None:
         (b"x-repeated", b"second"),
         (b"authorization", b"Bearer sb_k1_secret"),
     ]
-    call = Call(_scope(b"", headers), _receive, services=None)  # type: ignore[arg-type]
+    call = Call(headers, b"", services=None, receive=_receive)  # type: ignore[arg-type]
     starlette = Request(_scope(b"", headers), _receive).headers
     for name in ("content-type", "x-repeated", "authorization", "content-encoding"):
         assert call.header(name.encode()) == starlette.get(name)

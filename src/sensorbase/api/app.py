@@ -17,9 +17,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import REGISTRY, CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from sensorbase import __version__, dialects
+from sensorbase.dialects.lane import Lane
 from sensorbase.dialects.native.problems import render_problem
 from sensorbase.errors import NotFound, SensorbaseError
 from sensorbase.services import Services
@@ -77,7 +78,7 @@ class SensorbaseApp(FastAPI):
     `fast_lanes()` are answered before FastAPI's middleware and routing (see dialects/lane.py);
     middleware added with `add_middleware` does not see them."""
 
-    fast_lanes: dict[tuple[str, str], ASGIApp]
+    fast_lanes: dict[tuple[str, str], Lane]
     services: Services  # what every route uses (dialects.base.services)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

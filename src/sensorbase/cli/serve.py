@@ -121,7 +121,7 @@ def serve(
     them."""
     import uvicorn
 
-    from sensorbase.cli.http_protocol import JoinedWritesProtocol
+    from sensorbase.cli.http_protocol import SensorbaseProtocol
 
     flags = {"host": host, "port": port, "data_dir": data_dir, "database_url": database_url}
     overrides = {name: value for name, value in flags.items() if value is not None}
@@ -135,7 +135,7 @@ def serve(
         "host": settings.host,
         "port": settings.port,
         "loop": "uvloop",
-        "http": JoinedWritesProtocol,
+        "http": SensorbaseProtocol,
         "log_config": logging_config(settings.log_level),
         "log_level": settings.log_level.lower(),
         "access_log": access_log,

@@ -1,14 +1,17 @@
-"""Fast lanes: a few hot routes (`POST /v1/write`) answered straight off the ASGI scope.
+"""Fast lanes: a few hot routes (`POST /v1/write`) answered without FastAPI.
 
-The app calls a lane before FastAPI's middleware, routing and dependency machinery, and the
-lane reads its request without Starlette's Request (which builds multi-dicts for headers and
-query parameters) and sends its reply without a Response object. Each of these costs little,
-but together they were more than half of a one-point write's own CPU. A lane answers exactly
-as its dialect's route does: same errors in the dialect's shape, same Retry-After and
-X-RateLimit-* headers, same request counter. The route stays declared in its router for
-OpenAPI and answers the same when reached through FastAPI (e.g. under a root path).
+A lane reads its request without Starlette's Request (which builds multi-dicts for headers and
+query parameters) and answers with a status, headers and body instead of a Response object.
+Each of these costs little, but together they were more than half of a one-point write's own
+CPU. It is reached two ways: the app calls it as a plain ASGI app before FastAPI's middleware,
+routing and dependency machinery (api/app.py); and under `sensorbase serve` the HTTP protocol
+calls `Lane.answer` straight from the request parser, without an ASGI scope and cycle at all
+(cli/http_protocol.py). A lane answers exactly as its dialect's route does: same errors in the
+dialect's shape, same Retry-After and X-RateLimit-* headers, same request counter. The route
+stays declared in its router for OpenAPI and answers the same when reached through FastAPI
+(e.g. under a root path).
 
-A dialect offers its lanes with `fast_lanes() -> {(method, path): lane}`.
+A dialect offers its lanes with `fast_lanes() -> {(method, path): Lane}`.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from urllib.parse import parse_qsl
 
 from fastapi import Request, Response
 from starlette.requests import ClientDisconnect
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from sensorbase.auth.keys import Principal
 from sensorbase.auth.ratelimit import RateState
@@ -38,25 +41,39 @@ from sensorbase.services import Services
 log = logging.getLogger(__name__)
 
 _JSON = (b"content-type", b"application/json")
+Headers = list[tuple[bytes, bytes]]  # lower-case names, as in an ASGI scope
+Reply = tuple[int, Headers, bytes]  # status, headers, body
 
 
 class Call:
-    """What a lane's endpoint reads of its request."""
+    """What a lane's endpoint reads of its request: headers and query string, and the body,
+    either whole (`body`, from the HTTP protocol) or to be received (`receive`, ASGI)."""
 
-    __slots__ = ("_headers", "params", "rate", "receive", "services")
+    __slots__ = ("_body", "_headers", "params", "rate", "receive", "services")
 
-    def __init__(self, scope: Scope, receive: Receive, services: Services) -> None:
-        self.receive = receive
+    def __init__(
+        self,
+        headers: Headers,
+        query_string: bytes,
+        services: Services,
+        *,
+        body: bytes | None = None,
+        receive: Receive | None = None,
+    ) -> None:
         self.services = services
-        # ASGI header names are lower-case bytes; the first of a repeated name wins, as in
-        # Starlette's Headers.
-        self._headers: dict[bytes, bytes] = dict(reversed(scope["headers"]))
-        self.params = query_params(scope["query_string"])
+        self._body = body
+        self.receive = receive
+        # The first of a repeated name wins, as in Starlette's Headers.
+        self._headers: dict[bytes, bytes] = dict(reversed(headers))
+        self.params = query_params(query_string)
         self.rate: RateState | None = None
 
     @classmethod
     def of(cls, request: Request) -> Call:
-        return cls(request.scope, request.receive, services(request))
+        scope = request.scope
+        return cls(
+            scope["headers"], scope["query_string"], services(request), receive=request.receive
+        )
 
     def header(self, name: bytes) -> str | None:
         value = self._headers.get(name)
@@ -70,12 +87,18 @@ class Call:
 
     async def body(self) -> bytes:
         """The body, gunzipped when sent so, refused with 413 past the configured limit."""
+        limit = self.services.settings.max_body_bytes
+        encoding = self.header(b"content-encoding")
+        whole = self._body
+        if whole is not None:
+            if encoding is None and len(whole) <= limit:
+                return whole
+            return await body_of(_chunk(whole), self.header(b"content-length"), encoding, limit)
+        assert self.receive is not None
         first = await self.receive()
         if first["type"] != "http.request":
             raise ClientDisconnect()
         chunk: bytes = first.get("body", b"")
-        limit = self.services.settings.max_body_bytes
-        encoding = self.header(b"content-encoding")
         more = first.get("more_body", False)
         if not more and encoding is None and len(chunk) <= limit:
             return chunk  # the usual small body, in one message: no generator to run
@@ -84,6 +107,7 @@ class Call:
         )
 
     async def _chunks(self, first: bytes, more: bool) -> AsyncIterator[bytes]:
+        assert self.receive is not None
         yield first
         while more:
             message = await self.receive()
@@ -91,6 +115,10 @@ class Call:
                 raise ClientDisconnect()
             yield message.get("body", b"")
             more = message.get("more_body", False)
+
+
+async def _chunk(body: bytes) -> AsyncIterator[bytes]:
+    yield body
 
 
 def query_params(raw: bytes) -> dict[str, str]:
@@ -110,34 +138,45 @@ def query_params(raw: bytes) -> dict[str, str]:
 LaneEndpoint = Callable[[Call], Awaitable[bytes]]  # the JSON body of a 200 reply
 
 
-def fast_lane(dialect: str, render: ErrorRenderer, endpoint: LaneEndpoint) -> ASGIApp:
-    """An ASGI app answering `endpoint` as the dialect's routes answer."""
+class Lane:
+    """A dialect's hot route: `endpoint` answered as the dialect's routes answer."""
 
-    async def lane(scope: Scope, receive: Receive, send: Send) -> None:
-        call = Call(scope, receive, scope["app"].services)
+    def __init__(self, dialect: str, render: ErrorRenderer, endpoint: LaneEndpoint) -> None:
+        self.dialect = dialect
+        self.render = render
+        self.endpoint = endpoint
+
+    async def answer(self, call: Call) -> Reply:
+        """The reply to `call`. (ClientDisconnect: nobody is left to answer.)"""
         try:
-            body = await endpoint(call)
+            body = await self.endpoint(call)
         except SensorbaseError as exc:
-            response = error_response(render, exc)
-        except ClientDisconnect:  # nobody is left to answer
-            return
+            response = error_response(self.render, exc)
+        except ClientDisconnect:
+            raise
         except Exception:
-            log.exception("%s %s failed", scope["method"], scope["path"])
-            response = error_response(render, SensorbaseError("internal error"))
+            log.exception("%s lane failed", self.dialect)
+            response = error_response(self.render, SensorbaseError("internal error"))
         else:
             headers = [_JSON, (b"content-length", str(len(body)).encode())]
             if call.rate is not None:
                 headers += [(k.encode(), v.encode()) for k, v in call.rate.headers().items()]
-            count(dialect, 200)
-            await send({"type": "http.response.start", "status": 200, "headers": headers})
-            await send({"type": "http.response.body", "body": body})
-            return
+            count(self.dialect, 200)
+            return 200, headers, body
         if call.rate is not None:
             response.headers.update(call.rate.headers())
-        count(dialect, response.status_code)
-        await response(scope, receive, send)
+        count(self.dialect, response.status_code)
+        return response.status_code, response.raw_headers, bytes(response.body)
 
-    return lane
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The lane as an ASGI app (scope["app"] is the SensorbaseApp)."""
+        call = Call(scope["headers"], scope["query_string"], scope["app"].services, receive=receive)
+        try:
+            status, headers, body = await self.answer(call)
+        except ClientDisconnect:
+            return
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
 
 async def as_route(request: Request, endpoint: LaneEndpoint) -> Response:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from starlette.types import ASGIApp
 
+from sensorbase.dialects.lane import Lane
 from sensorbase.dialects.native import admin, groups, query, users, write
 from sensorbase.dialects.native.problems import native_lane
 
@@ -17,6 +17,6 @@ def router() -> APIRouter:
     return combined
 
 
-def fast_lanes() -> dict[tuple[str, str], ASGIApp]:
+def fast_lanes() -> dict[tuple[str, str], Lane]:
     """Routes the app calls before FastAPI's routing (see `dialects.lane`)."""
     return {("POST", "/v1/write"): native_lane(write.write_points)}

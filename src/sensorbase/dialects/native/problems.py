@@ -11,10 +11,9 @@ from typing import Any
 
 import msgspec
 from fastapi import Response
-from starlette.types import ASGIApp
 
 from sensorbase.dialects.base import dialect_router
-from sensorbase.dialects.lane import LaneEndpoint, fast_lane
+from sensorbase.dialects.lane import Lane, LaneEndpoint
 from sensorbase.errors import SensorbaseError
 
 TITLES = {
@@ -57,5 +56,5 @@ def native_router() -> Any:
     return dialect_router("native", render_problem, prefix="/v1")
 
 
-def native_lane(endpoint: LaneEndpoint) -> ASGIApp:
-    return fast_lane("native", render_problem, endpoint)
+def native_lane(endpoint: LaneEndpoint) -> Lane:
+    return Lane("native", render_problem, endpoint)
