@@ -1,4 +1,5 @@
--- Sensorbase embedded schema, version 1. Applied when PRAGMA user_version is 0.
+-- Sensorbase embedded schema, version 2 (with sqlite_points.SCHEMA: the points). Applied
+-- when PRAGMA user_version is 0.
 CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE orgs (
   id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, name TEXT NOT NULL, created_us INTEGER NOT NULL
@@ -25,13 +26,6 @@ CREATE TABLE series (
   field TEXT NOT NULL, unit TEXT, meta TEXT NOT NULL DEFAULT '{}',
   UNIQUE (source_id, field)
 );
-CREATE TABLE points (
-  series_id INTEGER NOT NULL,
-  time_us INTEGER NOT NULL,
-  value REAL NOT NULL,
-  extra TEXT,
-  PRIMARY KEY (series_id, time_us)
-) WITHOUT ROWID;
 CREATE TABLE api_keys (
   id INTEGER PRIMARY KEY,
   key_id TEXT NOT NULL UNIQUE,

@@ -16,9 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from functools import cache
 from importlib import resources
-from itertools import chain, repeat
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +35,12 @@ from sensorbase.model import (
     User,
 )
 from sensorbase.settings import Settings
-from sensorbase.storage import rows, sqlite_blocks
-from sensorbase.storage.sqlite_queries import Scanner, SQLiteQueries, SQLiteReader, driver_errors
+from sensorbase.storage import rows, sqlite_folder, sqlite_points
+from sensorbase.storage.sqlite_queries import SQLiteQueries, SQLiteReader, driver_errors
 from sensorbase.storage.wal_sync import SyncDone, WalSyncer
 from sensorbase.times import now_us
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: points in a log and chunks (sqlite_points), no longer a row each
 WAL_SIZE_LIMIT = 64 * 1024 * 1024  # bytes
 JOURNAL_MODE_WAIT_S = 10.0
 log = logging.getLogger(__name__)
@@ -55,11 +53,8 @@ class SQLiteWriteTx(SQLiteQueries):
     points, 200k per commit: 223k -> 372k points/s). Reads inside the transaction therefore
     do not see points appended in it; deletes drop the held points they cover."""
 
-    def __init__(
-        self, conn: sqlite3.Connection, summaries: sqlite_blocks.Flag | None = None
-    ) -> None:
+    def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
-        self._summaries = summaries
         self._savepoints = 0
         self._pending: list[ResolvedBatch] = []
 
@@ -80,10 +75,9 @@ class SQLiteWriteTx(SQLiteQueries):
         self.conn.execute(f"RELEASE {name}")
 
     def _delete_points(self, series_sql: str, param: int) -> None:
-        """Delete the points (held, stored and summarized) of the series `series_sql` selects."""
+        """Delete the points (held, logged and stored) of the series `series_sql` selects."""
         self._drop_pending(series_sql, param)
-        for table in ("points", "point_blocks"):
-            self.conn.execute(f"DELETE FROM {table} WHERE series_id IN ({series_sql})", (param,))
+        sqlite_points.delete_series(self.conn, series_sql, param)
 
     def _drop_pending(self, series_sql: str, param: int) -> None:
         """Forget held points of the series that `series_sql` selects (they are being deleted)."""
@@ -318,57 +312,13 @@ class SQLiteWriteTx(SQLiteQueries):
     def append(self, batch: ResolvedBatch) -> None:
         self._pending.append(batch)
 
-    def flush(self) -> None:
-        """Insert the held points (the writer calls this just before COMMIT)."""
+    def flush(self) -> int:
+        """Log the held points (the writer calls this just before COMMIT): one row for the
+        whole group (sqlite_points). The points logged."""
         if not self._pending:
-            return
+            return 0
         batches, self._pending = self._pending, []
-        series_id = np.concatenate([b.series_id for b in batches])
-        time_us = np.concatenate([b.time_us for b in batches])
-        value = np.concatenate([b.value for b in batches])
-        extra: list[str | None] | None = None
-        if any(b.extra for b in batches):
-            extra = [e for b in batches for e in (b.extra or repeat(None, len(b.time_us)))]
-        # Sorting by key turns scattered B-tree inserts into near-sequential ones; a stable
-        # sort keeps the last of two writes to the same (series, time) last, so it wins.
-        order = np.lexsort((time_us, series_id))
-        if self._summaries:  # else none exists (see sqlite_blocks.Flag)
-            sqlite_blocks.invalidate(self.conn, series_id, time_us)
-        columns = [series_id[order].tolist(), time_us[order].tolist(), value[order].tolist()]
-        if extra is not None:
-            columns.append([extra[i] for i in order.tolist()])
-        # Without extras the column is left out (NULL by default): binding a NULL per row made
-        # the insert ~25% dearer (1.43-1.61 vs 1.86-2.05 us per point, 600k points).
-        width = len(columns)
-        params = list(chain.from_iterable(zip(*columns, strict=True)))
-        done, total = 0, len(order)
-        while done < total:
-            rows = _rows_per_insert(total - done)
-            self.conn.execute(
-                _insert_points(rows, width), params[width * done : width * (done + rows)]
-            )
-            done += rows
-
-
-# Points go in by many rows per INSERT, not by executemany: sqlite3 lets go of the GIL for
-# every statement it steps, and each time the event loop, if busy, may keep the GIL for a
-# whole switch interval before the committer gets it back. Measured, 600k sorted rows with
-# another thread busy: executemany 10k rows/s, one INSERT per 1,024 rows 250k rows/s (320k vs
-# 360-410k rows/s without contention).
-_MAX_ROWS_PER_INSERT = 1024  # x 3-4 parameters, well under SQLite's 32,766
-
-
-def _rows_per_insert(left: int) -> int:
-    """Full inserts, then powers of two: few distinct statements, all in sqlite3's cache."""
-    return _MAX_ROWS_PER_INSERT if left >= _MAX_ROWS_PER_INSERT else 1 << (left.bit_length() - 1)
-
-
-@cache
-def _insert_points(rows: int, width: int) -> str:
-    """INSERT of `rows` points of `width` columns: (series_id, time_us, value[, extra])."""
-    names = ["series_id", "time_us", "value", "extra"][:width]
-    row = "(" + ",".join("?" * width) + ")"
-    return f"INSERT OR REPLACE INTO points ({', '.join(names)}) VALUES " + ",".join([row] * rows)
+        return sqlite_points.append_log(self.conn, batches)
 
 
 def retry_locked(statement: Callable[[], Any], within_s: float) -> Any:
@@ -443,6 +393,39 @@ class _Checkpointer:
             conn.close()
 
 
+def _migrate_points(conn: sqlite3.Connection) -> None:
+    """Schema 1 -> 2: the points of the one-row-per-point table, into chunks."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if conn.execute("PRAGMA user_version").fetchone()[0] == 1:  # not done by another
+            for statement in sqlite_points.SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            series = [r[0] for r in conn.execute("SELECT DISTINCT series_id FROM points")]
+            for series_id in series:
+                found = conn.execute(
+                    "SELECT time_us, value, extra FROM points WHERE series_id = ? ORDER BY time_us",
+                    (series_id,),
+                ).fetchall()
+                times, values, extras = zip(*found, strict=True)
+                sqlite_points.store_series(
+                    conn,
+                    series_id,
+                    sqlite_points.Points(
+                        np.array(times, np.int64),
+                        np.array(values, np.float64),
+                        list(extras) if any(e is not None for e in extras) else None,
+                    ),
+                )
+            conn.execute("DROP TABLE points")
+            conn.execute("DROP TABLE IF EXISTS point_blocks")
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
 class SQLiteWriter:
     """The write side of one process. With several processes on one database (uvicorn
     --workers N), their group commits take turns through an exclusive lock on a file beside
@@ -461,15 +444,15 @@ class SQLiteWriter:
         after_commit: Callable[[], None],
         lock_fd: int,
         wal: _WalSync | None,
-        summaries: sqlite_blocks.Flag | None = None,
         syncer: WalSyncer | None = None,
+        folder: sqlite_folder.Folder | None = None,
     ) -> None:
         self.conn = conn
         self._after_commit = after_commit
         self._lock_fd = lock_fd
         self._wal = wal
-        self._summaries = summaries
         self._syncer = syncer
+        self._folder = folder
         self._locked = False
         self._tx: SQLiteWriteTx | None = None
 
@@ -482,17 +465,20 @@ class SQLiteWriter:
         except BaseException:
             self._unlock()
             raise
-        self._tx = SQLiteWriteTx(self.conn, self._summaries)
+        self._tx = SQLiteWriteTx(self.conn)
         return self._tx
 
     def commit(self, durable: bool = True) -> None:
         """Commit; with `durable`, return once the commit survives power loss (at
         durability=full), else leave that to `when_durable`."""
+        logged = 0
         with driver_errors():
             if self._tx is not None:
-                self._tx.flush()
+                logged = self._tx.flush()
                 self._tx = None
             self.conn.execute("COMMIT")
+        if logged and self._folder is not None:
+            self._folder.logged(logged)
         try:
             # Still holding the writer lock: a checkpoint the writer runs here (see
             # _Checkpointer) must not race another worker's commits, or it never completes
@@ -565,12 +551,11 @@ class SQLiteStore:
         self._lock = threading.Lock()
         self._writer: sqlite3.Connection | None = None
         self._checkpointer: _Checkpointer | None = None
-        self._scanner: Scanner | None = None
+        self._folder: sqlite_folder.Folder | None = None
+        self._log = sqlite_points.LogCache()
         self._lock_fd: int | None = None  # see SQLiteWriter
         self._wal: _WalSync | None = None
         self._syncer: WalSyncer | None = None
-        self._summarizer: sqlite_blocks.Summarizer | None = None
-        self._summaries: sqlite_blocks.Flag | None = None
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -589,6 +574,7 @@ class SQLiteStore:
 
     def open(self) -> None:
         os.makedirs(self.path.parent, exist_ok=True)
+        self._lock_fd = os.open(f"{self.path}-writer", os.O_RDWR | os.O_CREAT, 0o600)
         conn = self._connect()
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version == 0:
@@ -597,6 +583,7 @@ class SQLiteStore:
                 conn.executescript(
                     "BEGIN IMMEDIATE;"
                     + schema.read_text()
+                    + sqlite_points.SCHEMA
                     + f"PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
                 )
             except sqlite3.OperationalError:
@@ -605,12 +592,13 @@ class SQLiteStore:
                     conn.execute("ROLLBACK")
                 if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
                     raise
+        elif version == 1:
+            sqlite_folder.writer_locked(self.path)(lambda: _migrate_points(conn))
         elif version > SCHEMA_VERSION:
             raise SensorbaseError(
                 f"{self.path} has schema version {version}; this Sensorbase knows "
                 f"{SCHEMA_VERSION}: upgrade Sensorbase"
             )
-        conn.execute(sqlite_blocks.SCHEMA)  # also into databases made before it existed
         # Checkpoints run on their own thread (_Checkpointer), never inside a commit.
         conn.execute("PRAGMA wal_autocheckpoint = 0")
         if self.synchronous == "FULL":  # the writer syncs the WAL itself (see _WalSync)
@@ -625,19 +613,18 @@ class SQLiteStore:
         # 7.9-9.7k requests/s; batch ingest unchanged.
         conn.execute(f"PRAGMA mmap_size = {self.mmap_bytes}")
         self._writer = conn
-        self._lock_fd = os.open(f"{self.path}-writer", os.O_RDWR | os.O_CREAT, 0o600)
         self._checkpointer = _Checkpointer(self._connect, every_s=0.2, restart_frames=4096)
-        self._summaries = sqlite_blocks.Flag(self._lock_fd)
-        if conn.execute("SELECT 1 FROM point_blocks LIMIT 1").fetchone() is not None:
-            self._summaries.set()  # (the lock file was made anew beside old summaries)
-        self._summarizer = sqlite_blocks.Summarizer(
-            self._connect, f"{self.path}-writer", self._summaries
-        )
+        self._folder = sqlite_folder.Folder(self.path)
+
+    def fold_points(self) -> int:
+        """Fold the log of recent writes into chunks now (tools, tests); the points folded."""
+        conn = self._connect()
+        try:
+            return sqlite_folder.fold_once(conn, sqlite_folder.writer_locked(self.path))
+        finally:
+            conn.close()
 
     def close(self) -> None:
-        if self._scanner is not None:
-            self._scanner.close()
-            self._scanner = None
         with self._lock:
             for conn in self._readers:
                 conn.close()
@@ -645,18 +632,21 @@ class SQLiteStore:
         if self._syncer is not None:
             self._syncer.close()
             self._syncer = None
-        if self._summarizer is not None:
-            self._summarizer.stop()
-            self._summarizer = None
+        if self._folder is not None:
+            self._folder.close()
+            self._folder = None
         if self._checkpointer is not None:
             self._checkpointer.stop()
             self._checkpointer = None
         if self._writer is not None:
+            try:  # a clean stop leaves the points folded, as compact as they get
+                sqlite_folder.fold_once(
+                    self._writer, sqlite_folder.writer_locked(self.path), (1, 1)
+                )
+            except sqlite3.Error as exc:
+                log.warning("folding the write log at close failed: %s", exc)
             self._writer.close()  # the last connection to close checkpoints what is left
             self._writer = None
-        if self._summaries is not None:
-            self._summaries.close()
-            self._summaries = None
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
@@ -675,8 +665,8 @@ class SQLiteStore:
             lambda: checkpointer.after_commit(writer),
             self._lock_fd,
             self._wal,
-            self._summaries,
             self._syncer,
+            self._folder,
         )
 
     def reader(self) -> SQLiteReader:
@@ -687,11 +677,4 @@ class SQLiteStore:
             self._local.conn = conn
             with self._lock:
                 self._readers.append(conn)
-        if self._scanner is None:
-            with self._lock:
-                if self._scanner is None:
-                    parts = max(2, min(4, os.cpu_count() or 1))
-                    self._scanner = Scanner(self.reader, parts)
-        summarizer = self._summarizer
-        want = summarizer.want if summarizer is not None else None
-        return SQLiteReader(conn, self.path, self._scanner, want)
+        return SQLiteReader(conn, self.path, self._log)

@@ -4,14 +4,11 @@ and the per-thread reader (`SQLiteReader`). `sqlite3` errors stop here, as in sq
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterator
 from contextlib import contextmanager
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from sensorbase.errors import Conflict, SensorbaseError, Unavailable
 from sensorbase.model import (
@@ -27,8 +24,8 @@ from sensorbase.model import (
     TimeRange,
     User,
 )
-from sensorbase.storage import rows, sqlite_blocks
-from sensorbase.storage.sql import range_clause, series_select, simple_select
+from sensorbase.storage import rows, sqlite_points
+from sensorbase.storage.sql import series_select
 
 
 @contextmanager
@@ -144,21 +141,6 @@ class SQLiteQueries:
         )
         return [rows.series(r) for r in cur]
 
-    def bucket_stats(self, bucket_id: int) -> dict[str, int]:
-        sources = self.conn.execute(
-            "SELECT count(*) FROM sources WHERE bucket_id = ?", (bucket_id,)
-        ).fetchone()[0]
-        points = self.conn.execute(
-            "SELECT count(*) FROM points WHERE series_id IN (SELECT se.id FROM series se "
-            "JOIN sources so ON so.id = se.source_id WHERE so.bucket_id = ?)",
-            (bucket_id,),
-        ).fetchone()[0]
-        keys = self.conn.execute(
-            "SELECT count(*) FROM api_keys WHERE bucket_id = ? AND revoked_us IS NULL",
-            (bucket_id,),
-        ).fetchone()[0]
-        return {"sources": sources, "points": points, "keys": keys}
-
     def get_key(self, key_id: str) -> ApiKey | None:
         row = self.conn.execute(
             f"SELECT {rows.KEY_COLUMNS} FROM api_keys WHERE key_id = ?", (key_id,)
@@ -219,98 +201,43 @@ class SQLiteQueries:
         return rows.source(row) if row else None
 
 
-_PARALLEL_SCAN_ROWS = 50_000  # an aggregate over more rows than this is split across threads
-
-
-class Scanner:
-    """Threads that scan parts of a long aggregate at once, each on its own connection:
-    SQLite runs one query on one core, and releases the GIL while it runs."""
-
-    def __init__(self, reader: Callable[[], SQLiteReader], parts: int) -> None:
-        self.parts = parts
-        self._reader = reader
-        self._pool = ThreadPoolExecutor(parts - 1, thread_name_prefix="sensorbase-scan")
-
-    def submit(self, series_id: int, lo: int, hi: int) -> Future[tuple[Any, ...]]:
-        return self._pool.submit(lambda: self._reader().simple_part(series_id, lo, hi))
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True)
+_BUCKET_SERIES = (
+    "SELECT se.id FROM series se JOIN sources so ON so.id = se.source_id WHERE so.bucket_id = ?"
+)
 
 
 class SQLiteReader(SQLiteQueries):
-    def __init__(
-        self,
-        conn: sqlite3.Connection,
-        path: Path,
-        scanner: Scanner | None = None,
-        want_summaries: Callable[[int, int, int], None] | None = None,
-    ):
+    """Reads on one thread's connection. Each read of points runs in a read transaction of
+    its own, so that it sees the chunks and the log at one moment (sqlite_points)."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path, log: sqlite_points.LogCache):
         self.conn = conn
         self.path = path
-        self._scanner = scanner
-        self._want_summaries = want_summaries  # see sqlite_blocks
+        self._log = log
 
-    def simple_part(self, series_id: int, lo: int, hi: int) -> tuple[Any, ...]:
-        """min, max, sum and count of the values in [lo, hi)."""
-        row = self.conn.execute(
-            "SELECT min(value), max(value), sum(value), count(*) FROM points "
-            "WHERE series_id = ? AND time_us >= ? AND time_us < ?",
-            (series_id, lo, hi),
-        ).fetchone()
-        return tuple(row)
+    @contextmanager
+    def _snapshot(self) -> Iterator[sqlite_points.LogView]:
+        nested = self.conn.in_transaction
+        if not nested:
+            self.conn.execute("BEGIN")
+        try:
+            with driver_errors():
+                yield self._log.view(self.conn)
+        finally:
+            if not nested:
+                self.conn.execute("COMMIT")
 
-    def _long_simple(
-        self, series_id: int, time_range: TimeRange, names: list[str]
-    ) -> list[Any] | None:
-        """The simple aggregates of a long range: from hourly summaries and the points between
-        them (see sqlite_blocks), else scanned in parallel parts; None when the range is short
-        (one plain scan is then the fastest)."""
-        where, params = range_clause(time_range)
-        # Two index probes (one query asking min and max together would scan every row).
-        first, last = (
-            self.conn.execute(
-                f"SELECT time_us FROM points WHERE series_id = ?{where} "
-                f"ORDER BY time_us {direction} LIMIT 1",
-                [series_id, *params],
-            ).fetchone()
-            for direction in ("ASC", "DESC")
-        )
-        if first is None or last is None:
-            return None
-        lo, hi = first[0], last[0] + 1  # within the range: parts cover exactly its points
-        if hi - lo >= sqlite_blocks.MIN_SPAN_US:
-            parts = sqlite_blocks.summarized(
-                self.conn,
-                series_id,
-                lo,
-                hi,
-                lambda a, b: self.simple_part(series_id, a, b),
-                self._want_summaries,
-            )
-            if parts is not None:
-                return _combined(parts, names)
-        return self._parallel_simple(series_id, where, params, lo, hi, names)
-
-    def _parallel_simple(
-        self, series_id: int, where: str, params: list[Any], lo: int, hi: int, names: list[str]
-    ) -> list[Any] | None:
-        """The simple aggregates of [lo, hi), its time span cut into equal parts scanned at
-        once; None when the range holds too few rows to be worth it."""
-        scanner = self._scanner
-        if scanner is None:
-            return None
-        probe = self.conn.execute(
-            f"SELECT 1 FROM points WHERE series_id = ?{where} ORDER BY time_us LIMIT 1 OFFSET ?",
-            [series_id, *params, _PARALLEL_SCAN_ROWS],
-        ).fetchone()
-        if probe is None:
-            return None
-        n = scanner.parts
-        edges = [lo + (hi - lo) * k // n for k in range(n + 1)]
-        others = [scanner.submit(series_id, edges[k], edges[k + 1]) for k in range(1, n)]
-        parts = [self.simple_part(series_id, edges[0], edges[1])] + [f.result() for f in others]
-        return _combined(parts, names)
+    def bucket_stats(self, bucket_id: int) -> dict[str, int]:
+        sources = self.conn.execute(
+            "SELECT count(*) FROM sources WHERE bucket_id = ?", (bucket_id,)
+        ).fetchone()[0]
+        with self._snapshot() as log:
+            points = sqlite_points.points_of(self.conn, log, _BUCKET_SERIES, bucket_id)
+        keys = self.conn.execute(
+            "SELECT count(*) FROM api_keys WHERE bucket_id = ? AND revoked_us IS NULL",
+            (bucket_id,),
+        ).fetchone()[0]
+        return {"sources": sources, "points": points, "keys": keys}
 
     def read_range(
         self,
@@ -320,63 +247,29 @@ class SQLiteReader(SQLiteQueries):
         order: str = "asc",
         offset: int = 0,
     ) -> PointColumns:
-        where, params = range_clause(time_range)
-        direction = "DESC" if order == "desc" else "ASC"
-        cur = self.conn.execute(
-            f"SELECT time_us, value, extra FROM points WHERE series_id = ?{where} "
-            f"ORDER BY time_us {direction} LIMIT ? OFFSET ?",
-            [series_id, *params, limit, offset],
-        )
-        return _columns(cur.fetchall())
+        with self._snapshot() as log:
+            return sqlite_points.read_range(
+                self.conn, log, series_id, time_range, limit, order, offset
+            )
 
     def read_range_by_value(
         self, series_id: int, time_range: TimeRange, limit: int, order: str = "asc"
     ) -> PointColumns:
-        where, params = range_clause(time_range)
-        direction = "DESC" if order == "desc" else "ASC"
-        cur = self.conn.execute(
-            f"SELECT time_us, value, extra FROM points WHERE series_id = ?{where} "
-            f"ORDER BY value {direction}, time_us {direction} LIMIT ?",
-            [series_id, *params, limit],
-        )
-        return _columns(cur.fetchall())
+        with self._snapshot() as log:
+            return sqlite_points.read_by_value(self.conn, log, series_id, time_range, limit, order)
 
     def read_latest(self, series_id: int, n: int) -> PointColumns:
-        cur = self.conn.execute(
-            "SELECT time_us, value, extra FROM points WHERE series_id = ? "
-            "ORDER BY time_us DESC LIMIT ?",
-            (series_id, n),
-        )
-        return _columns(cur.fetchall())
+        return self.read_range(series_id, TimeRange(None, None), n, "desc")
 
     def count(self, series_id: int, time_range: TimeRange) -> int:
-        where, params = range_clause(time_range)
-        return int(
-            self.conn.execute(
-                f"SELECT count(*) FROM points WHERE series_id = ?{where}", [series_id, *params]
-            ).fetchone()[0]
-        )
+        with self._snapshot() as log:
+            return sqlite_points.count(self.conn, log, series_id, time_range)
 
     def aggregate(
         self, series_id: int, time_range: TimeRange, aggregates: tuple[str, ...]
     ) -> AggregateRow:
-        where, params = range_clause(time_range)
-        names, select = simple_select(aggregates)
-        row = self._long_simple(series_id, time_range, names) if names else None
-        if row is None:
-            row = self.conn.execute(
-                f"SELECT {select} FROM points WHERE series_id = ?{where}", [series_id, *params]
-            ).fetchone()
-        values: dict[str, float | int | None] = dict(zip(names, row, strict=False))
-        for name, direction in (("first", "ASC"), ("last", "DESC")):
-            if name in aggregates:
-                found = self.conn.execute(
-                    f"SELECT value FROM points WHERE series_id = ?{where} "
-                    f"ORDER BY time_us {direction} LIMIT 1",
-                    [series_id, *params],
-                ).fetchone()
-                values[name] = found[0] if found else None
-        return AggregateRow(None, values)
+        with self._snapshot() as log:
+            return sqlite_points.aggregate(self.conn, log, series_id, time_range, aggregates)
 
     def aggregate_fixed(
         self,
@@ -386,37 +279,21 @@ class SQLiteReader(SQLiteQueries):
         origin_us: int,
         aggregates: tuple[str, ...],
     ) -> list[AggregateRow]:
-        where, params = range_clause(time_range)
-        names, select = simple_select(aggregates)
-        bucket = "((time_us - ?) / ?)"
-        found: dict[int, dict[str, float | int | None]] = {}
-        cur = self.conn.execute(
-            f"SELECT {bucket} AS b, {select} FROM points WHERE series_id = ?{where} "
-            "GROUP BY b ORDER BY b",
-            [origin_us, every_us, series_id, *params],
-        )
-        for row in cur:
-            found[row[0]] = dict(zip(names, row[1:], strict=False))
-        for name, direction in (("first", "ASC"), ("last", "DESC")):
-            if name in aggregates:
-                cur = self.conn.execute(
-                    f"SELECT b, value FROM (SELECT {bucket} AS b, value, row_number() OVER "
-                    f"(PARTITION BY {bucket} ORDER BY time_us {direction}) AS rn FROM points "
-                    f"WHERE series_id = ?{where}) WHERE rn = 1",
-                    [origin_us, every_us, origin_us, every_us, series_id, *params],
-                )
-                for b, value in cur:
-                    found[b][name] = value
-        return [AggregateRow(origin_us + b * every_us, found[b]) for b in sorted(found)]
+        with self._snapshot() as log:
+            return sqlite_points.aggregate_fixed(
+                self.conn, log, series_id, time_range, every_us, origin_us, aggregates
+            )
 
     def aggregate_bounds(
         self, series_id: int, bounds: list[int], aggregates: tuple[str, ...]
     ) -> list[AggregateRow]:
         found = []
-        for lo, hi in pairwise(bounds):
-            window = TimeRange(lo, hi)
-            if self.count(series_id, window):
-                found.append(AggregateRow(lo, self.aggregate(series_id, window, aggregates).values))
+        with self._snapshot():
+            for lo, hi in pairwise(bounds):
+                row = self.aggregate(series_id, TimeRange(lo, hi), (*aggregates, "count"))
+                if row.values["count"]:
+                    values = {name: row.values[name] for name in aggregates}
+                    found.append(AggregateRow(lo, values))
         return found
 
     def disk_bytes(self) -> int:
@@ -426,26 +303,3 @@ class SQLiteReader(SQLiteQueries):
             if path.exists():
                 total += path.stat().st_size
         return total
-
-
-def _columns(found: list[tuple[int, float, str | None]]) -> PointColumns:
-    if not found:
-        return PointColumns(np.empty(0, np.int64), np.empty(0, np.float64), None)
-    times, values, extras = zip(*found, strict=True)
-    extra = list(extras) if any(e is not None for e in extras) else None
-    return PointColumns(np.array(times, np.int64), np.array(values, np.float64), extra)
-
-
-def _combined(parts: list[tuple[Any, ...]], names: list[str]) -> list[Any]:
-    """min, max, sum, avg and count, as `names` asks, of parts given as (min, max, sum, count)."""
-    filled = [p for p in parts if p[3]]
-    count = sum(p[3] for p in parts)
-    total = sum(p[2] for p in filled) if filled else None
-    combined: dict[str, Any] = {
-        "min": min(p[0] for p in filled) if filled else None,
-        "max": max(p[1] for p in filled) if filled else None,
-        "sum": total,
-        "avg": total / count if filled and total is not None else None,
-        "count": count,
-    }
-    return [combined[name] for name in names]

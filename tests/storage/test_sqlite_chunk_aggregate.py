@@ -1,4 +1,7 @@
-"""Aggregates over long ranges are scanned in parallel parts; they must equal one scan."""
+"""Aggregates over long ranges read the stats of whole chunks and the points of the others
+(sqlite_points): they must equal a plain computation over the points, whether the points are
+still in the log, all folded into chunks, or some of each (a correction written after a fold
+replacing a point inside a chunk)."""
 
 from __future__ import annotations
 
@@ -9,20 +12,22 @@ import pytest
 
 from sensorbase.model import ResolvedBatch, TimeRange
 from sensorbase.storage.sqlite import SQLiteStore
-from sensorbase.storage.sqlite_queries import _PARALLEL_SCAN_ROWS
 from tests.storage.conftest import new_series
 
 SIMPLE = ("min", "max", "avg", "sum", "count")
+POINTS = 150_000
 
 
-@pytest.fixture
-def loaded(sqlite_store: SQLiteStore) -> tuple[SQLiteStore, int, np.ndarray, np.ndarray]:
+@pytest.fixture(params=["logged", "folded", "corrected"])
+def loaded(
+    sqlite_store: SQLiteStore, request: pytest.FixtureRequest
+) -> tuple[SQLiteStore, int, np.ndarray, np.ndarray]:
     store = sqlite_store
     sid, _ = new_series(store)
     writer = store.writer()
     tx = writer.begin()
     rng = np.random.default_rng(7)
-    n = 3 * _PARALLEL_SCAN_ROWS
+    n = POINTS
     # Dense at the start, a long gap, a sparse tail: parts of unequal (and zero) size.
     times = np.concatenate(
         [np.arange(n - 100, dtype=np.int64), 10**12 + np.arange(100, dtype=np.int64) * 10**9]
@@ -30,6 +35,18 @@ def loaded(sqlite_store: SQLiteStore) -> tuple[SQLiteStore, int, np.ndarray, np.
     values = np.round(rng.normal(20, 5, n), 1)
     tx.append(ResolvedBatch(np.full(n, sid, np.int64), times, values, None))
     writer.commit()
+    if request.param != "logged":
+        assert store.fold_points() == n
+    if request.param == "corrected":  # points replaced inside chunks, and one added
+        fix = np.array([5, 70_000, n - 101, 10**12 + 50 * 10**9 + 1], np.int64)
+        tx = writer.begin()
+        tx.append(ResolvedBatch(np.full(4, sid, np.int64), fix, np.full(4, 99.0), None))
+        writer.commit()
+        replaced = fix[:3]
+        values = values.copy()
+        values[replaced] = 99.0
+        at = int(np.searchsorted(times, fix[3]))
+        times, values = np.insert(times, at, fix[3]), np.insert(values, at, 99.0)
     return store, sid, times, values
 
 
@@ -43,7 +60,7 @@ def loaded(sqlite_store: SQLiteStore) -> tuple[SQLiteStore, int, np.ndarray, np.
         TimeRange(10**12 + 1, None),  # 99 points: one scan
     ],
 )
-def test_parallel_aggregate_equals_one_scan(
+def test_aggregate_equals_the_points(
     loaded: tuple[SQLiteStore, int, np.ndarray, np.ndarray], time_range: TimeRange
 ) -> None:
     store, sid, times, values = loaded

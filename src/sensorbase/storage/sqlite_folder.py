@@ -1,0 +1,163 @@
+"""Folding the write log into chunks (sqlite_points) in a process of its own.
+
+A fold is seconds of CPU now and then (decoding, merging and compressing each series' new
+points): on a thread of a server process it would hold the GIL in long stretches and starve
+that process's event loop, which runs every request and every group commit. So each server
+process starts, once its writes could make a fold due, a helper process (`main`, this module
+run with `-m`) that looks at the log every `EVERY_S` and folds it when due: the new chunks
+are made from a read snapshot, and only writing them takes the writer lock. Of several
+server processes' helpers only one folds at a time (a lock of its own beside the database),
+and a helper ends when its server process does (the end of its input).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import select
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from sensorbase.storage import sqlite_points
+
+EVERY_S = 0.5
+QUIET_S = 2.0  # a log without new rows this long is folded, due or not
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+class Folder:
+    """A server process's side: told what its commits log (`logged`), it pokes the helper
+    (starting it the first time) each time they may have brought a fold nearer by a
+    sixteenth of what makes one due."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._process: subprocess.Popen[bytes] | None = None
+        self._rows = self._points = 0  # logged since the last poke
+
+    def logged(self, points: int) -> None:
+        self._rows += 1
+        self._points += points
+        if (
+            self._rows * 16 >= sqlite_points.FOLD_ROWS
+            or self._points * 16 >= sqlite_points.FOLD_POINTS
+        ):
+            self._rows = self._points = 0
+            self.poke()
+
+    def poke(self) -> None:
+        process = self._process
+        if process is None or process.poll() is not None:
+            due = (sqlite_points.FOLD_POINTS, sqlite_points.FOLD_ROWS)
+            process = self._process = subprocess.Popen(
+                [sys.executable, "-m", __name__, str(self.path), *map(str, due)],
+                stdin=subprocess.PIPE,
+            )
+        assert process.stdin is not None
+        try:
+            os.write(process.stdin.fileno(), b".")
+        except OSError:  # gone: started again at the next poke
+            self._process = None
+
+    def close(self) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        assert process.stdin is not None
+        process.stdin.close()  # the helper ends at the end of its input
+        try:
+            process.wait(30)  # (a fold in progress finishes)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def fold_once(
+    conn: sqlite3.Connection,
+    locked: Callable[[Callable[[], bool]], bool],
+    due: tuple[int, int] | None = None,
+) -> int:
+    """Fold the log if it is due (it holds `due` = (points, rows)), or at once without `due`:
+    plan from a read snapshot, then apply holding the writer lock (`locked`). The points
+    folded (0 if another fold came first)."""
+    if due is not None and not sqlite_points.needs_fold(conn, *due):
+        return 0
+    conn.execute("BEGIN")
+    try:
+        plan = sqlite_points.plan_fold(conn)
+    finally:
+        conn.execute("COMMIT")
+    if plan is None:
+        return 0
+
+    def applying() -> bool:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            applied = sqlite_points.apply_fold(conn, plan)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return applied
+
+    return plan.points if locked(applying) else 0
+
+
+def writer_locked(path: Path) -> Callable[[Callable[[], T]], T]:
+    """Run a function holding the database's writer lock (see SQLiteWriter), through a
+    descriptor of its own (so that it also excludes this process's writer)."""
+
+    def locked(fn: Callable[[], T]) -> T:
+        fd = os.open(f"{path}-writer", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            return fn()
+        finally:
+            os.close(fd)  # which lets go of the lock
+
+    return locked
+
+
+def main() -> None:
+    """The helper: fold the log of the database argv[1] whenever it holds argv[2] points or
+    argv[3] rows."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s:     %(message)s")
+    path = Path(sys.argv[1])
+    due = (int(sys.argv[2]), int(sys.argv[3]))
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA busy_timeout = 5000")
+    conn.execute("PRAGMA synchronous = NORMAL")  # a fold lost in a crash leaves the log as is
+    locked = writer_locked(path)
+    turn = os.open(f"{path}-folder", os.O_RDWR | os.O_CREAT, 0o600)
+    newest, quiet_since = None, time.monotonic()
+    while True:
+        ready, _, _ = select.select([0], [], [], EVERY_S)
+        if ready and not os.read(0, 4096):
+            return  # the server process is gone
+        try:
+            fcntl.flock(turn, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # another server process's helper is folding
+            continue
+        try:
+            # Due, or the writes paused: then whatever the log holds (reads of chunks alone
+            # are the fastest, and the log's points the least compact).
+            last = conn.execute("SELECT max(id) FROM point_log").fetchone()[0]
+            if last != newest:
+                newest, quiet_since = last, time.monotonic()
+            quiet = time.monotonic() - quiet_since >= QUIET_S
+            fold_once(conn, locked, (1, 1) if quiet else due)
+        except sqlite3.Error as exc:  # looked at again at the next turn
+            log.warning("folding the write log failed: %s", exc)
+        finally:
+            fcntl.flock(turn, fcntl.LOCK_UN)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,256 @@
+"""SQLite's point layout (storage/sqlite_points.py): group commits append to a log, folds move
+it into compressed chunks per series, and reads merge the two. What the layout itself must
+guarantee beyond the contract suite: folds that lose and replace nothing they should not,
+reads that see the log and the chunks at one moment, two processes folding one file, and old
+databases (a row per point) migrated."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sensorbase.model import ResolvedBatch, TimeRange
+from sensorbase.settings import Settings
+from sensorbase.storage import sqlite_points
+from sensorbase.storage.sqlite import SQLiteStore
+from tests.storage.conftest import new_series
+
+ALL = TimeRange(None, None)
+
+
+def write(store: SQLiteStore, sid: int, times: list[int], values: list[float]) -> None:
+    writer = store.writer()
+    tx = writer.begin()
+    n = len(times)
+    tx.append(
+        ResolvedBatch(
+            np.full(n, sid, np.int64),
+            np.array(times, np.int64),
+            np.array(values, np.float64),
+            None,
+        )
+    )
+    writer.commit()
+
+
+def chunk_counts(store: SQLiteStore, sid: int) -> list[int]:
+    conn = store.reader().conn
+    return [
+        r[0]
+        for r in conn.execute(
+            "SELECT count FROM point_chunks WHERE series_id = ? ORDER BY start_us", (sid,)
+        )
+    ]
+
+
+def test_folds_fill_chunks_and_a_later_write_replaces_a_folded_point(
+    sqlite_store: SQLiteStore,
+) -> None:
+    store = sqlite_store
+    sid, _ = new_series(store)
+    n = sqlite_points.CHUNK_POINTS + 500
+    write(store, sid, list(range(n)), [float(i) for i in range(n)])
+    assert store.fold_points() == n
+    assert chunk_counts(store, sid) == [sqlite_points.CHUNK_POINTS, 500]
+    assert store.reader().conn.execute("SELECT count(*) FROM point_log").fetchone()[0] == 0
+
+    # New points after a small last chunk fill it up; a correction inside a full chunk
+    # replaces its point there; an unfolded write wins over a folded one until it is folded.
+    write(store, sid, [n, n + 1, 7], [-1.0, -2.0, 70.0])
+    reader = store.reader()
+    assert reader.count(sid, ALL) == n + 2
+    assert reader.read_range(sid, TimeRange(7, 8), 10).value.tolist() == [70.0]
+    assert store.fold_points() == 3
+    assert chunk_counts(store, sid) == [sqlite_points.CHUNK_POINTS, 502]
+    points = reader.read_range(sid, ALL, n + 10)
+    assert points.time_us.tolist() == list(range(n + 2))
+    assert points.value[7] == 70.0 and points.value[-2:].tolist() == [-1.0, -2.0]
+    row = reader.aggregate(sid, ALL, ("count", "min", "max", "first", "last")).values
+    assert row == {"count": n + 2, "min": -2.0, "max": float(n - 1), "first": 0.0, "last": -2.0}
+
+
+def test_a_read_keeps_its_moment_while_another_thread_sees_a_fold(
+    sqlite_store: SQLiteStore,
+) -> None:
+    """A read transaction opened before a fold still sees the folded points in its own
+    snapshot of the log, even after the process's log cache let them go."""
+    store = sqlite_store
+    sid, _ = new_series(store)
+    write(store, sid, [1, 2, 3], [1.0, 2.0, 3.0])
+    old = store.reader()
+    old.conn.execute("BEGIN")
+    try:
+        assert old.count(sid, ALL) == 3  # (the snapshot starts here)
+        store.fold_points()
+        write(store, sid, [4], [4.0])
+        seen: list[int] = []
+        fresh = threading.Thread(target=lambda: seen.append(store.reader().count(sid, ALL)))
+        fresh.start()
+        fresh.join(10)
+        assert seen == [4]  # the fold and the new write, from a new snapshot...
+        assert old.count(sid, ALL) == 3  # ...and the old snapshot: the log as it was then
+        assert old.read_range(sid, ALL, 10).value.tolist() == [1.0, 2.0, 3.0]
+    finally:
+        old.conn.execute("COMMIT")
+    assert old.count(sid, ALL) == 4
+
+
+def test_a_fold_planned_before_another_fold_writes_nothing(sqlite_store: SQLiteStore) -> None:
+    store = sqlite_store
+    sid, _ = new_series(store)
+    write(store, sid, [1, 2], [1.0, 2.0])
+    conn = sqlite3.connect(store.path, isolation_level=None)
+    try:
+        conn.execute("BEGIN")
+        plan = sqlite_points.plan_fold(conn)
+        conn.execute("COMMIT")
+        assert plan is not None and plan.points == 2
+        write(store, sid, [2], [20.0])
+        assert store.fold_points() == 2  # folds both rows meanwhile
+        conn.execute("BEGIN IMMEDIATE")
+        assert not sqlite_points.apply_fold(conn, plan)  # stale: nothing written
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+    reader = store.reader()
+    assert reader.read_range(sid, ALL, 10).value.tolist() == [1.0, 20.0]
+    assert chunk_counts(store, sid) == [2]
+
+
+def test_deleting_a_source_folds_the_log_and_drops_its_points(
+    sqlite_store: SQLiteStore,
+) -> None:
+    store = sqlite_store
+    sid, source_id = new_series(store)
+    write(store, sid, [1, 2], [1.0, 2.0])
+    store.fold_points()
+    write(store, sid, [3], [3.0])
+    writer = store.writer()
+    tx = writer.begin()
+    tx.delete_source(source_id)
+    writer.commit()
+    reader = store.reader()
+    assert reader.conn.execute("SELECT count(*) FROM point_chunks").fetchone()[0] == 0
+    assert reader.conn.execute("SELECT count(*) FROM point_log").fetchone()[0] == 0
+    assert reader.count(sid, ALL) == 0
+
+
+def test_two_processes_fold_one_file(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, durability="normal")
+    first = SQLiteStore(tmp_path / "sensorbase.db", settings)
+    second = SQLiteStore(tmp_path / "sensorbase.db", settings)
+    first.open()
+    second.open()
+    try:
+        sid, _ = new_series(first)
+        expected: dict[int, float] = {}
+        for round_ in range(6):
+            for store in (first, second):
+                times = [round_ * 100 + i for i in range(0, 150, 3)]  # overlapping rounds
+                values = [float(round_ * 1000 + t) for t in times]
+                write(store, sid, times, values)
+                expected.update(zip(times, values, strict=True))
+            (first if round_ % 2 else second).fold_points()
+        for store in (first, second):
+            points = store.reader().read_range(sid, ALL, 10_000)
+            assert dict(zip(points.time_us.tolist(), points.value.tolist(), strict=True)) == (
+                expected
+            )
+    finally:
+        first.close()
+        second.close()
+
+
+V1_POINTS = """
+CREATE TABLE points (
+  series_id INTEGER NOT NULL, time_us INTEGER NOT NULL, value REAL NOT NULL, extra TEXT,
+  PRIMARY KEY (series_id, time_us)
+) WITHOUT ROWID;
+CREATE TABLE point_blocks (
+  series_id INTEGER NOT NULL, block INTEGER NOT NULL,
+  min REAL, max REAL, sum REAL, count INTEGER NOT NULL, PRIMARY KEY (series_id, block)
+) WITHOUT ROWID;
+"""
+
+
+def test_a_database_of_one_row_per_point_is_migrated(tmp_path: Path) -> None:
+    """Schema 1 kept each point in a row of `points`: opening it moves them into chunks."""
+    path = tmp_path / "sensorbase.db"
+    store = SQLiteStore(path, Settings(data_dir=tmp_path, durability="normal"))
+    store.open()
+    sid, _ = new_series(store)
+    store.close()
+    conn = sqlite3.connect(path, isolation_level=None)  # made into schema 1 by hand
+    conn.executescript("DROP TABLE point_log; DROP TABLE point_chunks;" + V1_POINTS)
+    n = 5000
+    conn.executemany(
+        "INSERT INTO points VALUES (?, ?, ?, ?)",
+        [(sid, t, t / 2, '{"n":1}' if t == 42 else None) for t in range(n)],
+    )
+    conn.execute("PRAGMA user_version = 1")
+    conn.close()
+
+    store.open()
+    try:
+        reader = store.reader()
+        tables = {r[0] for r in reader.conn.execute("SELECT name FROM sqlite_master")}
+        assert "points" not in tables and "point_blocks" not in tables
+        assert reader.conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        points = reader.read_range(sid, ALL, n)
+        assert points.time_us.tolist() == list(range(n))
+        assert points.value.tolist() == [t / 2 for t in range(n)]
+        assert points.extra is not None and points.extra[42] == '{"n":1}'
+        assert points.extra[41] is None
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("folded", [False, True])
+def test_extras_survive_folds_and_the_log(sqlite_store: SQLiteStore, folded: bool) -> None:
+    store = sqlite_store
+    sid, _ = new_series(store)
+    writer = store.writer()
+    tx = writer.begin()
+    tx.append(
+        ResolvedBatch(
+            np.full(3, sid, np.int64),
+            np.array([1, 2, 3], np.int64),
+            np.array([1.0, 2.0, 3.0]),
+            ['{"lat":1}', None, '{"lat":3}'],
+        )
+    )
+    writer.commit()
+    if folded:
+        store.fold_points()
+    points = store.reader().read_range(sid, ALL, 10, "desc")
+    assert points.extra == ['{"lat":3}', None, '{"lat":1}']
+
+
+def test_a_helper_process_folds_the_log_once_due(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_points, "FOLD_POINTS", 1_000)
+    monkeypatch.setattr(sqlite_points, "FOLD_ROWS", 100)
+    store = SQLiteStore(tmp_path / "sensorbase.db", Settings(data_dir=tmp_path))
+    store.open()
+    try:
+        sid, _ = new_series(store)
+        for start in range(0, 1_200, 300):  # the first commit already pokes the helper
+            write(store, sid, list(range(start, start + 300)), [1.0] * 300)
+        reader = store.reader()
+        deadline = time.monotonic() + 20
+        while reader.conn.execute("SELECT count(*) FROM point_log").fetchone()[0]:
+            assert time.monotonic() < deadline, "the log was not folded"
+            time.sleep(0.05)
+        assert sum(chunk_counts(store, sid)) == 1_200
+        assert reader.count(sid, ALL) == 1_200
+        helper = store._folder._process  # type: ignore[union-attr]
+        assert helper is not None and helper.poll() is None
+    finally:
+        store.close()
+    assert helper.wait(10) == 0  # ends with its server process's store
