@@ -67,18 +67,29 @@ def test_acknowledged_points_survive_sigkill(tmp_path: Path) -> None:
         for t in threads:
             t.join()
 
+    [stored] = _stored_points(data).values()
+    found = {int(t // 1_000_000) - 1_700_000_000 for t in stored}
+    missing = set(acked) - found
+    assert len(acked) >= 300
+    assert missing == set()
+
+
+def _stored_points(data: Path) -> dict[str, dict[int, float]]:
+    """Every point of the first organisation, per field: {time_us: value}, from the database
+    opened again as a restarted server would."""
     store = SQLiteStore(data / "sensorbase.db", Settings())
     store.open()
     try:
         reader = store.reader()
-        [series] = reader.list_series(1)
-        stored = reader.read_range(series.id, TimeRange(None, None), 10_000_000)
-        found = {int(t // 1_000_000) - 1_700_000_000 for t in stored.time_us.tolist()}
+        found = {}
+        for series in reader.list_series(1):
+            points = reader.read_range(series.id, TimeRange(None, None), 100_000_000)
+            found[series.field] = dict(
+                zip(points.time_us.tolist(), points.value.tolist(), strict=True)
+            )
+        return found
     finally:
         store.close()
-    missing = set(acked) - found
-    assert len(acked) >= 300
-    assert missing == set()
 
 
 def _kill_tree(pid: int) -> None:
@@ -146,17 +157,7 @@ def test_acknowledged_batches_survive_sigkill_while_the_log_is_folded(tmp_path: 
         for t in threads:
             t.join()
 
-    store = SQLiteStore(data / "sensorbase.db", Settings())
-    store.open()
-    try:
-        reader = store.reader()
-        found: dict[int, dict[int, float]] = {}
-        for s in reader.list_series(1):
-            points = reader.read_range(s.id, TimeRange(None, None), 100_000_000)
-            k = int(s.field[1:])
-            found[k] = dict(zip(points.time_us.tolist(), points.value.tolist(), strict=True))
-    finally:
-        store.close()
+    found = {int(field[1:]): points for field, points in _stored_points(data).items()}
     assert len(acked) * per_batch > 500_000  # enough for a fold to have been due
     for worker, batch in acked:
         first = (worker * 10_000 + batch) * per_batch // series
