@@ -17,7 +17,9 @@ async def test_healthz(client: httpx.AsyncClient) -> None:
     assert reply.json()["status"] == "ok"
 
 
-async def test_metrics_count_points_and_requests(client: httpx.AsyncClient, org: Org) -> None:
+async def test_metrics_count_points_and_requests(
+    client: httpx.AsyncClient, org: Org, backend: str
+) -> None:
     body = {"bucket": org.bucket, "source": "s", "points": [{"field": "t", "value": 1, "time": T0}]}
     await client.post("/v1/write", json=body, headers=org.headers)
     text = (await client.get("/metrics")).text
@@ -32,6 +34,10 @@ async def test_metrics_count_points_and_requests(client: httpx.AsyncClient, org:
     assert metrics["sensorbase_write_jobs_total"] >= metrics["sensorbase_commits_total"] >= 1
     assert metrics["sensorbase_commit_seconds_total"] > 0
     assert metrics["sensorbase_commit_gather_seconds_total"] >= 0
+    assert metrics["sensorbase_storage_bytes"] > 0
+    if backend == "sqlite":  # the point waits in the write log until a fold is due
+        assert metrics["sensorbase_sqlite_log_points"] == 1
+        assert metrics["sensorbase_sqlite_log_rows"] == 1
 
 
 async def test_openapi_documents_every_route(client: httpx.AsyncClient) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import REGISTRY, CounterMetricFamily, GaugeMetricFamily
-from prometheus_client.registry import Collector
+from prometheus_client.registry import Collector, CollectorRegistry
 from starlette.exceptions import HTTPException
 from starlette.types import Receive, Scope, Send
 
@@ -71,6 +71,17 @@ class _EngineCollector(Collector):
         yield CounterMetricFamily(
             "sensorbase_points_written", "Points acknowledged", svc.ingest.points_written
         )
+
+
+class _StorageCollector(Collector):
+    """The store's gauges, read for each scrape (a read like any other, off the event loop)."""
+
+    def __init__(self, gauges: dict[str, tuple[str, float]]) -> None:
+        self.gauges = gauges
+
+    def collect(self) -> Iterable[Any]:
+        for name, (help_text, value) in self.gauges.items():
+            yield GaugeMetricFamily(f"sensorbase_{name}", help_text, value)
 
 
 class SensorbaseApp(FastAPI):
@@ -146,7 +157,11 @@ def build_app(services: Services, *, manage_lifecycle: bool = True) -> FastAPI:
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
     async def metrics() -> Response:
-        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+        gauges = await services.read(lambda reader: reader.storage_gauges())
+        storage = CollectorRegistry(auto_describe=False)
+        storage.register(_StorageCollector(gauges))
+        text = generate_latest(REGISTRY) + generate_latest(storage)
+        return Response(text, media_type=CONTENT_TYPE_LATEST)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:

@@ -220,6 +220,9 @@ class Reader(Protocol):
         ...
 
     def disk_bytes(self) -> int: ...
+    def storage_gauges(self) -> dict[str, tuple[str, float]]:
+        """The store's own state for /metrics: name (after `sensorbase_`) -> (help, value)."""
+        ...
 
 
 class Store(Protocol):

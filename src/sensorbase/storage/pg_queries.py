@@ -441,6 +441,9 @@ class PgReader(PgQueries):
     def disk_bytes(self) -> int:
         return int(self._scalar("SELECT pg_database_size(current_database())"))
 
+    def storage_gauges(self) -> dict[str, tuple[str, float]]:
+        return {"storage_bytes": ("Bytes of the PostgreSQL database", self.disk_bytes())}
+
 
 def _columns(found: list[tuple[Any, ...]]) -> PointColumns:
     if not found:

@@ -303,3 +303,11 @@ class SQLiteReader(SQLiteQueries):
             if path.exists():
                 total += path.stat().st_size
         return total
+
+    def storage_gauges(self) -> dict[str, tuple[str, float]]:
+        rows, points = sqlite_points.log_size(self.conn)
+        return {
+            "storage_bytes": ("Bytes of the database file and its WAL", self.disk_bytes()),
+            "sqlite_log_rows": ("Group commits in the write log, not yet folded", rows),
+            "sqlite_log_points": ("Points in the write log, not yet folded into chunks", points),
+        }
