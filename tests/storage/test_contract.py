@@ -218,7 +218,7 @@ def test_points_upsert_and_read(store: Store, world: dict[str, int]) -> None:
     desc = reader.read_range(s, TimeRange(T0 + 1, T0 + 3), 10, "desc")
     assert desc.time_us.tolist() == [T0 + 2, T0 + 1]
     assert reader.read_range(s, TimeRange(None, None), 2, "asc", 1).value.tolist() == [22.0, 3.0]
-    assert reader.read_latest(s, 2).time_us.tolist() == [T0 + 3, T0 + 2]
+    assert reader.read_latest([s], 2)[0].time_us.tolist() == [T0 + 3, T0 + 2]
     by_value = reader.read_range_by_value(s, TimeRange(T0, None), 3, "desc")
     assert by_value.value.tolist() == [22.0, 4.0, 3.0]
     assert reader.read_range_by_value(s, TimeRange(None, T0 + 3), 2).value.tolist() == [1.0, 3.0]
@@ -234,7 +234,7 @@ def test_extras_are_kept_and_replaced(store: Store, world: dict[str, int]) -> No
     points = store.reader().read_range(s, TimeRange(None, None), 10)
     assert points.extra == ['{"lat":1.5,"lon":2.5}', None]
     write(store, lambda tx: tx.append(batch([s], [T0], [5.0])))
-    points = store.reader().read_latest(s, 5)
+    [points] = store.reader().read_latest([s], 5)
     assert points.value.tolist() == [2.0, 5.0] and points.extra is None
 
 
@@ -253,7 +253,28 @@ def test_points_across_many_partitions_in_one_transaction(
     write(store, appends)
     reader = store.reader()
     assert reader.read_range(s, TimeRange(None, None), 10).value.tolist() == [0, 1, 2, 3, 4]
-    assert reader.read_latest(t, 1).value.tolist() == [50.0]
+    assert reader.read_latest([t], 1)[0].value.tolist() == [50.0]
+
+
+def test_latest_of_many_series_in_one_read(store: Store, world: dict[str, int]) -> None:
+    s, t = world["temp"], world["their_temp"]
+
+    def more(tx: WriteTx) -> int:
+        empty = tx.get_or_create_series(world["sensor"], ["humidity"])["humidity"]
+        tx.append(batch([s, t, s, s], [T0, T0 + 5, T0 + 2, T0 + 1], [1.0, 50.0, 3.0, 2.0]))
+        tx.append(batch([s], [T0 + 2], [30.0], ['{"lat":1.0,"lon":2.0}']))
+        return empty
+
+    empty = write(store, more)
+    reader = store.reader()
+    found = reader.read_latest([t, empty, s], 2)
+    assert [p.time_us.tolist() for p in found] == [[T0 + 5], [], [T0 + 2, T0 + 1]]
+    assert [p.value.tolist() for p in found] == [[50.0], [], [30.0, 2.0]]
+    assert found[2].extra == ['{"lat":1.0,"lon":2.0}', None]
+    [newest] = reader.read_latest([s], 1)
+    assert (newest.time_us.tolist(), newest.value.tolist()) == ([T0 + 2], [30.0])
+    assert newest.extra == ['{"lat":1.0,"lon":2.0}']
+    assert reader.read_latest([], 1) == []
 
 
 def test_large_batch(store: Store, world: dict[str, int]) -> None:

@@ -349,7 +349,7 @@ def check_query(reader: Reader, sid: int, model: SeriesModel, q: Query) -> None:
         check_points(what, model.rows(index[: q.limit]), got)
 
     n = len(times)
-    got = reader.read_latest(sid, q.latest)
+    [got] = reader.read_latest([sid], q.latest)
     check_points(
         f"read_latest(series {sid} ({model.describe()}), n={q.latest})",
         model.rows(np.arange(n - 1, max(n - 1 - q.latest, -1), -1)),
@@ -468,10 +468,10 @@ def check_glance(reader: Reader, sid: int, model: SeriesModel, what: str) -> Non
     counted = reader.count(sid, TimeRange(None, None))
     assert counted == len(model), f"{what}: count(series {sid}) = {counted}, expected {len(model)}"
     n = len(model)
-    got = reader.read_latest(sid, 3)
-    check_points(
-        f"{what}: read_latest(series {sid}, 3)", model.rows(range(n - 1, max(n - 4, -1), -1)), got
-    )
+    for k in (1, 3):
+        [got] = reader.read_latest([sid], k)
+        want = model.rows(range(n - 1, max(n - 1 - k, -1), -1))
+        check_points(f"{what}: read_latest(series {sid}, {k})", want, got)
 
 
 def fold(store: Store) -> bool:
@@ -1117,7 +1117,9 @@ def test_far_times(store: Store) -> None:
                 f"{what}: read_range_by_value(everything, {order})", model.rows(index), got
             )
         check_points(
-            f"{what}: read_latest", model.rows(np.arange(n - 1, -1, -1)), reader.read_latest(sid, n)
+            f"{what}: read_latest",
+            model.rows(np.arange(n - 1, -1, -1)),
+            reader.read_latest([sid], n)[0],
         )
         assert reader.count(sid, everything) == n
         # Windows of one to three points, each side of every point.

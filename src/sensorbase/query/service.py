@@ -50,8 +50,9 @@ class QueryService:
                         )
                     ]
                 )
+            latest = reader.read_latest([s.id for s in series], n)
             return QueryResult(
-                [SeriesResult(s, points=reader.read_latest(s.id, n)) for s in series]
+                [SeriesResult(s, points=p) for s, p in zip(series, latest, strict=True)]
             )
         if spec.mode == "aggregate":
             return QueryResult([self._aggregate(reader, s, spec) for s in series])
@@ -108,7 +109,7 @@ class QueryService:
         start, end = spec.time_range.start_us, spec.time_range.end_us
         if start is None or end is None:
             first = reader.read_range(ref.id, spec.time_range, 1, "asc")
-            last = reader.read_latest(ref.id, 1) if end is None else None
+            last = reader.read_latest([ref.id], 1)[0] if end is None else None
             if not len(first):
                 return SeriesResult(ref, aggregates=[])
             start = start if start is not None else int(first.time_us[0])

@@ -197,7 +197,12 @@ class Reader(Protocol):
         order: str = "asc",
         offset: int = 0,
     ) -> PointColumns: ...
-    def read_latest(self, series_id: int, n: int) -> PointColumns: ...
+    def read_latest(self, series_ids: list[int], n: int) -> list[PointColumns]:
+        """The newest `n` points of each series, newest first, in one read (one snapshot, one
+        round trip where the backend can): what a dashboard's "latest values" asks of many
+        series at once."""
+        ...
+
     def read_range_by_value(
         self, series_id: int, time_range: TimeRange, limit: int, order: str = "asc"
     ) -> PointColumns:

@@ -512,7 +512,12 @@ def series_points(
     """Every point of the series in the range, in time order."""
     stored = concat([c.points() for c in chunks(conn, series_id, time_range)])
     recent = log.points(series_id, time_range)
-    return _sorted_within(latest_wins(concat([stored, recent])), time_range)
+    return _sorted_within(_merged(stored, recent), time_range)
+
+
+def _merged(stored: Points, recent: Points) -> Points:
+    """Chunk points (in time order: chunks are disjoint) with the log's over them."""
+    return latest_wins(concat([stored, recent])) if len(recent) else stored
 
 
 def read_range(
@@ -540,7 +545,8 @@ def read_range(
             break
     else:
         edge = None  # every chunk of the range was read
-    merged = _sorted_within(latest_wins(concat([*taken, recent])), time_range)
+    in_order = taken[::-1] if order == "desc" else taken
+    merged = _sorted_within(_merged(concat(in_order), recent), time_range)
     if edge is not None:  # only what the chunks read cover is complete
         t = merged.time_us
         cut = (
@@ -552,6 +558,26 @@ def read_range(
     if order == "desc":
         merged = merged.take(slice(None, None, -1))
     return merged.take(slice(offset, offset + limit)).columns()
+
+
+def read_latest(conn: sqlite3.Connection, log: LogView, series_id: int, n: int) -> PointColumns:
+    """The newest `n` points, newest first. The newest point alone is the newest chunk's
+    `end_us` and `last`, read without decoding the chunk, unless the log holds a point as new
+    or the chunk holds extras."""
+    if n == 1:
+        row = conn.execute(
+            "SELECT end_us, last, extra IS NULL FROM point_chunks WHERE series_id = ? "
+            "ORDER BY start_us DESC LIMIT 1",
+            (series_id,),
+        ).fetchone()
+        recent = log.points(series_id, TimeRange(None, None))
+        if len(recent) and (row is None or int(recent.time_us[-1]) >= row[0]):
+            return recent.take(slice(-1, None)).columns()
+        if row is None:
+            return _EMPTY.columns()
+        if row[2]:
+            return PointColumns(np.array([row[0]], np.int64), np.array([row[1]], np.float64), None)
+    return read_range(conn, log, series_id, TimeRange(None, None), n, "desc", 0)
 
 
 def read_by_value(

@@ -258,8 +258,9 @@ class SQLiteReader(SQLiteQueries):
         with self._snapshot() as log:
             return sqlite_points.read_by_value(self.conn, log, series_id, time_range, limit, order)
 
-    def read_latest(self, series_id: int, n: int) -> PointColumns:
-        return self.read_range(series_id, TimeRange(None, None), n, "desc")
+    def read_latest(self, series_ids: list[int], n: int) -> list[PointColumns]:
+        with self._snapshot() as log:
+            return [sqlite_points.read_latest(self.conn, log, s, n) for s in series_ids]
 
     def count(self, series_id: int, time_range: TimeRange) -> int:
         with self._snapshot() as log:

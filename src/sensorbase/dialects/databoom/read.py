@@ -150,7 +150,7 @@ def _span(reader: Reader, ref: SeriesRef, window: TimeRange) -> tuple[int, int] 
             return None
         start = int(first.time_us[0])
     if end is None:
-        last = reader.read_latest(ref.id, 1)
+        last = reader.read_latest([ref.id], 1)[0]
         if not len(last):
             return None
         end = int(last.time_us[0]) + 1
