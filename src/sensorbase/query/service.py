@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import pairwise
 
 from sensorbase.errors import InvalidInput, NotFound, Problem, invalid
 from sensorbase.model import AggregateRow, SeriesRef, SeriesResult, TimeRange
@@ -128,16 +127,17 @@ class QueryService:
             )
             return SeriesResult(ref, aggregates=rows)
         edges = bounds(start, end, spec.every.amount, spec.every.unit, spec.tz, cap)
-        if len(edges) > cap + 1:
+        if edges[-1] < end:  # `bounds` stopped at the cap
             raise _too_many_buckets(cap)
-        rows = []
-        for lo, hi in pairwise(edges):
-            window = TimeRange(max(lo, start), min(hi, end))
-            if reader.count(ref.id, window) == 0:
-                continue
-            row = reader.aggregate(ref.id, window, spec.aggregates)
-            rows.append(AggregateRow(lo, row.values))
-        return SeriesResult(ref, aggregates=rows)
+        if len(edges) < 2:
+            return SeriesResult(ref, aggregates=[])
+        # The calendar buckets cut to the range, labelled by where the whole bucket starts.
+        cut = [start, *edges[1:-1], end]
+        label: dict[int | None, int] = dict(zip(cut, edges, strict=True))
+        rows = reader.aggregate_bounds(ref.id, cut, spec.aggregates)
+        return SeriesResult(
+            ref, aggregates=[AggregateRow(label[r.start_us], r.values) for r in rows]
+        )
 
 
 def _resume(results: list[SeriesResult], ref: SeriesRef, time_range: TimeRange, order: str) -> str:

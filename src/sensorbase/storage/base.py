@@ -224,6 +224,13 @@ class Reader(Protocol):
         """Per interval [origin + k*every, origin + (k+1)*every) that holds points."""
         ...
 
+    def aggregate_bounds(
+        self, series_id: int, bounds: list[int], aggregates: tuple[str, ...]
+    ) -> list[AggregateRow]:
+        """Per interval [bounds[i], bounds[i+1]) that holds points (calendar buckets), in one
+        read."""
+        ...
+
     def disk_bytes(self) -> int: ...
     def storage_gauges(self) -> dict[str, tuple[str, float]]:
         """The store's own state for /metrics: name (after `sensorbase_`) -> (help, value)."""

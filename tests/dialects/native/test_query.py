@@ -238,3 +238,35 @@ async def test_too_many_buckets_is_refused(
     )
     assert reply.status_code == 400
     assert reply.json()["errors"][0]["field"] == "every"
+
+
+async def test_too_many_calendar_buckets_is_refused(
+    services: Any, client: httpx.AsyncClient, org: Org, hourly: list[int]
+) -> None:
+    services.query.max_result_points = 1  # the 48 hours span two days
+    reply = await client.get(
+        "/v1/query",
+        params={"bucket": org.bucket, "field": "t", "aggregate": "max", "every": "1d"},
+        headers=org.headers,
+    )
+    assert reply.status_code == 400, reply.text
+    assert reply.json()["errors"][0]["field"] == "every"
+
+
+async def test_calendar_buckets_are_cut_to_the_range(
+    client: httpx.AsyncClient, org: Org, hourly: list[int]
+) -> None:
+    """A bucket is labelled where its whole day starts, and counts only what lies in range."""
+    body = await query(
+        client,
+        org,
+        field="t",
+        aggregate="count,min,max",
+        every="1d",
+        start="2026-03-28T05:00:00Z",
+        end="2026-03-29T03:00:00Z",
+    )
+    assert [(b["time"], b["count"], b["min"], b["max"]) for b in body["series"][0]["buckets"]] == [
+        ("2026-03-28T00:00:00.000000Z", 19, 5.0, 23.0),
+        ("2026-03-29T00:00:00.000000Z", 3, 24.0, 26.0),
+    ]
