@@ -424,6 +424,11 @@ def _migrate_points(conn: sqlite3.Connection) -> None:
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+    if conn.execute("PRAGMA auto_vacuum").fetchone()[0] != 2:
+        # The dropped table (~29 bytes a point) is free pages of the file: rewrite it without
+        # them, and in incremental auto-vacuum from now on, as a new database is.
+        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+        conn.execute("VACUUM")
 
 
 class SQLiteWriter:
@@ -557,9 +562,14 @@ class SQLiteStore:
         self._wal: _WalSync | None = None
         self._syncer: WalSyncer | None = None
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self, new_file: bool = False) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA busy_timeout = 5000")
+        if new_file:
+            # Incremental auto-vacuum, so that a clean close can give back the pages the
+            # folded write log left free (see close()). It can be chosen only before the file
+            # turns to WAL (and on an existing file the pragma would wait for its writer).
+            conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
         # Two processes turning a new database to WAL at once (the workers' first start): the
         # one already holding a shared lock is refused at once, without the busy handler
         # (SQLite's deadlock rule), and must try again (a benchmark start failed so; four
@@ -575,7 +585,7 @@ class SQLiteStore:
     def open(self) -> None:
         os.makedirs(self.path.parent, exist_ok=True)
         self._lock_fd = os.open(f"{self.path}-writer", os.O_RDWR | os.O_CREAT, 0o600)
-        conn = self._connect()
+        conn = self._connect(new_file=not self.path.exists())
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version == 0:
             schema = resources.files("sensorbase.storage").joinpath("schema_sqlite.sql")
@@ -629,6 +639,7 @@ class SQLiteStore:
             for conn in self._readers:
                 conn.close()
             self._readers.clear()
+            self._local = threading.local()  # a store opened again connects its readers anew
         if self._syncer is not None:
             self._syncer.close()
             self._syncer = None
@@ -639,10 +650,18 @@ class SQLiteStore:
             self._checkpointer.stop()
             self._checkpointer = None
         if self._writer is not None:
+            writer, locked = self._writer, sqlite_folder.writer_locked(self.path)
+            if writer.in_transaction:  # closed amid a write: abandon it, and its writer lock
+                writer.execute("ROLLBACK")
+                if self._lock_fd is not None:
+                    fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
             try:  # a clean stop leaves the points folded, as compact as they get
-                sqlite_folder.fold_once(
-                    self._writer, sqlite_folder.writer_locked(self.path), (1, 1)
-                )
+                sqlite_folder.fold_once(writer, locked, (1, 1))
+                # The folded log's pages are free now: give them back to the file system
+                # (the log of a busy server is up to ~10 MB; kept while running, for reuse).
+                # (executescript steps it to the end; execute() frees one page a step.)
+                if writer.execute("PRAGMA freelist_count").fetchone()[0]:
+                    locked(lambda: writer.executescript("PRAGMA incremental_vacuum;"))
             except sqlite3.Error as exc:
                 log.warning("folding the write log at close failed: %s", exc)
             self._writer.close()  # the last connection to close checkpoints what is left
