@@ -660,8 +660,11 @@ class SQLiteStore:
                 # The folded log's pages are free now: give them back to the file system
                 # (the log of a busy server is up to ~10 MB; kept while running, for reuse).
                 # (executescript steps it to the end; execute() frees one page a step.)
-                if writer.execute("PRAGMA freelist_count").fetchone()[0]:
-                    locked(lambda: writer.executescript("PRAGMA incremental_vacuum;"))
+                # Then the WAL is copied into the file and cut to nothing, whether or not this
+                # is the last connection (SQLite does that only on the last one's close).
+                free = writer.execute("PRAGMA freelist_count").fetchone()[0]
+                vacuum = "PRAGMA incremental_vacuum;" if free else ""
+                locked(lambda: writer.executescript(f"{vacuum}PRAGMA wal_checkpoint(TRUNCATE);"))
             except sqlite3.Error as exc:
                 log.warning("folding the write log at close failed: %s", exc)
             self._writer.close()  # the last connection to close checkpoints what is left
