@@ -660,7 +660,7 @@ def _summary(
             summary.add_stats(chunk)
         else:
             loose.append(chunk.points())
-    summary.add_points(_sorted_within(latest_wins(concat([*loose, recent])), time_range))
+    summary.add_points(_sorted_within(_merged(concat(loose), recent), time_range))
     return summary
 
 

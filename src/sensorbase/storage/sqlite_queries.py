@@ -289,9 +289,12 @@ class SQLiteReader(SQLiteQueries):
         self, series_id: int, bounds: list[int], aggregates: tuple[str, ...]
     ) -> list[AggregateRow]:
         found = []
-        with self._snapshot():
+        with self._snapshot() as log:  # one view of the log for every interval
             for lo, hi in pairwise(bounds):
-                row = self.aggregate(series_id, TimeRange(lo, hi), (*aggregates, "count"))
+                window = TimeRange(lo, hi)
+                row = sqlite_points.aggregate(
+                    self.conn, log, series_id, window, (*aggregates, "count")
+                )
                 if row.values["count"]:
                     values = {name: row.values[name] for name in aggregates}
                     found.append(AggregateRow(lo, values))
