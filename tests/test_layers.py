@@ -12,6 +12,7 @@ LAYER = {
     "errors": 0,
     "times": 0,
     "settings": 0,
+    "limits": 0,
     "storage": 1,
     "ingest": 2,
     "query": 2,

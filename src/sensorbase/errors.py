@@ -6,17 +6,23 @@
      ├── Unauthorized (401)                   no, wrong, expired or revoked credentials
      ├── Forbidden (403)                      valid credentials without the scope
      ├── NotFound (404)                       absent, or belonging to another organisation
+     ├── MethodNotAllowed (405)               carries `allowed`: the methods the path takes
      ├── Conflict (409)                       the key is taken
      ├── PayloadTooLarge (413)
+     ├── UnsupportedMediaType (415)           a Content-Type or Content-Encoding not taken
      ├── RateLimited (429)                    carries retry_after_s
      └── Unavailable (503)                    overload or a transient storage fault; retry_after_s
 
 Each dialect renders these in its vendor's shape; the native API renders RFC 9457 problems.
+An error lists at most `MAX_LISTED_PROBLEMS` problems (the first ones) and counts them all in
+`problems_total`: a body of a million bad items is refused in a reply of a few kilobytes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+MAX_LISTED_PROBLEMS = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,12 +52,21 @@ class SensorbaseError(Exception):
     detail: str = "internal error"
     problems: list[Problem] = field(default_factory=list)
     retry_after_s: int | None = None
+    problems_total: int = field(default=0, init=False)  # before the list was cut
 
     status = 500
     code = "internal"
 
     def __post_init__(self) -> None:
         Exception.__init__(self, self.detail)
+        self.problems_total = len(self.problems)
+        if self.problems_total > MAX_LISTED_PROBLEMS:
+            self.problems = self.problems[:MAX_LISTED_PROBLEMS]
+
+    @property
+    def problems_unlisted(self) -> int:
+        """Problems counted but not listed."""
+        return self.problems_total - len(self.problems)
 
     def __str__(self) -> str:
         return self.detail
@@ -82,6 +97,14 @@ class NotFound(SensorbaseError):
     code = "not_found"
 
 
+@dataclass
+class MethodNotAllowed(SensorbaseError):
+    allowed: tuple[str, ...] = ()
+
+    status = 405
+    code = "method_not_allowed"
+
+
 class Conflict(SensorbaseError):
     status = 409
     code = "conflict"
@@ -90,6 +113,11 @@ class Conflict(SensorbaseError):
 class PayloadTooLarge(SensorbaseError):
     status = 413
     code = "payload_too_large"
+
+
+class UnsupportedMediaType(SensorbaseError):
+    status = 415
+    code = "unsupported_media_type"
 
 
 class RateLimited(SensorbaseError):
@@ -105,7 +133,15 @@ class Unavailable(SensorbaseError):
 def invalid(problems: list[Problem], detail: str | None = None) -> InvalidInput:
     """An InvalidInput whose detail summarises every problem."""
     if detail is None:
-        n = len(problems)
-        first = problems[0].describe() if problems else "invalid input"
-        detail = first if n == 1 else f"{n} problems; first: {first}"
+        detail = summary(problems)
     return InvalidInput(detail, problems)
+
+
+def summary(problems: list[Problem]) -> str:
+    """One problem described, or how many there are and the first."""
+    n = len(problems)
+    first = problems[0].describe() if problems else "invalid input"
+    if n <= 1:
+        return first
+    listed = f" (the first {MAX_LISTED_PROBLEMS} are listed)" if n > MAX_LISTED_PROBLEMS else ""
+    return f"{n} problems{listed}; first: {first}"

@@ -417,7 +417,10 @@ async def test_numbers_beyond_float64_are_named(client: httpx.AsyncClient, dakki
     deep = await client.post("/api/data", content=b"[" * 100_000, headers=xkey(dakkio.admin))
     assert deep.status_code == 400
     assert deep.json()["details"] == [
-        {"path": ["body"], "message": "Invalid JSON: nested too deeply"}
+        {
+            "path": ["body"],
+            "message": "Invalid JSON: the body nests arrays and objects more than 201 levels deep",
+        }
     ]
 
 

@@ -3,8 +3,7 @@ shape and adds rate-limit headers, the request's principal, and bounded body rea
 
 from __future__ import annotations
 
-import zlib
-from collections.abc import AsyncIterable, Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from fastapi import Request, Response
@@ -14,7 +13,7 @@ from prometheus_client import Counter
 
 from sensorbase.auth.keys import Principal
 from sensorbase.auth.ratelimit import RateState
-from sensorbase.errors import InvalidInput, PayloadTooLarge, Problem, SensorbaseError, Unauthorized
+from sensorbase.errors import InvalidInput, Problem, SensorbaseError, Unauthorized
 from sensorbase.services import Services
 
 ErrorRenderer = Callable[[SensorbaseError], Response]
@@ -109,37 +108,3 @@ def bearer(request: Request) -> str | None:
 def bearer_token(header: str | None) -> str | None:
     scheme, _, token = (header or "").partition(" ")
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
-
-
-async def read_body(request: Request, max_bytes: int) -> bytes:
-    """The body, gunzipped when sent so, refused with 413 past `max_bytes` either way."""
-    headers = request.headers
-    return await body_of(
-        request.stream(),
-        headers.get("content-length"),
-        headers.get("content-encoding"),
-        max_bytes,
-    )
-
-
-async def body_of(
-    chunks: AsyncIterable[bytes], declared: str | None, encoding: str | None, max_bytes: int
-) -> bytes:
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise PayloadTooLarge(f"the body is {declared} bytes; the limit is {max_bytes}")
-    parts, size = [], 0
-    async for chunk in chunks:
-        size += len(chunk)
-        if size > max_bytes:
-            raise PayloadTooLarge(f"the body exceeds the limit of {max_bytes} bytes")
-        parts.append(chunk)
-    body = parts[0] if len(parts) == 1 else b"".join(parts)
-    if encoding is not None and encoding.lower() in ("gzip", "x-gzip"):
-        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        try:
-            body = inflater.decompress(body, max_bytes + 1)
-        except zlib.error:
-            raise InvalidInput("the body is not valid gzip") from None
-        if len(body) > max_bytes or inflater.unconsumed_tail:
-            raise PayloadTooLarge(f"the decompressed body exceeds the limit of {max_bytes} bytes")
-    return body

@@ -31,10 +31,10 @@ import numpy as np
 from fastapi import APIRouter, Request, Response
 
 from sensorbase.auth import access
-from sensorbase.dialects.base import authenticate, bearer, dialect_router, read_body, services
+from sensorbase.dialects.base import authenticate, bearer, dialect_router, services
+from sensorbase.dialects.body import decode_json, parse_json, read_body
 from sensorbase.dialects.oauth import exchange, render_oauth_error, token_reply
 from sensorbase.errors import (
-    InvalidInput,
     NotFound,
     PayloadTooLarge,
     Problem,
@@ -130,11 +130,9 @@ def decode(
     problems: list[Problem] = []
     origin: list[int] | None = None
     try:
-        readings = _typed.decode(body)
+        readings = decode_json(body, _typed)
     except msgspec.ValidationError:
-        readings, origin, problems = _walk(body)
-    except msgspec.DecodeError as exc:
-        raise InvalidInput(f"the body is not valid JSON: {exc}") from None
+        readings, origin, problems = _walk(body, max_points)
     if len(readings) > max_points:
         raise PayloadTooLarge(f"{len(readings)} readings in one request; the limit is {max_points}")
     batch, bad_date = _columns(readings, origin, bucket, problems)
@@ -194,19 +192,14 @@ def _columns(
     return batch, bad_date
 
 
-def _walk(body: bytes) -> tuple[list[Reading], list[int], list[Problem]]:
+def _walk(body: bytes, max_points: int) -> tuple[list[Reading], list[int], list[Problem]]:
     """A body the typed decoder refused, reading by reading: the good readings, their
     indices, and every problem of the bad ones (each bad name of each reading)."""
-
-    def refuse_constant(name: str) -> Any:
-        raise ValueError(f"{name} is not a JSON number")
-
-    try:
-        items = json.loads(body, parse_constant=refuse_constant)
-    except (ValueError, RecursionError) as exc:
-        raise InvalidInput(f"the body is not valid JSON: {exc}") from None
+    items = parse_json(body)
     if not isinstance(items, list):
         raise invalid([Problem("the body must be a JSON array of readings")])
+    if len(items) > max_points:  # before any reading is looked at: refusing costs no more
+        raise PayloadTooLarge(f"{len(items)} readings in one request; the limit is {max_points}")
     good: list[Reading] = []
     origin: list[int] = []
     problems: list[Problem] = []

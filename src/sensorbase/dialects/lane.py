@@ -29,12 +29,12 @@ from sensorbase.auth.ratelimit import RateState
 from sensorbase.dialects.base import (
     ErrorRenderer,
     bearer_token,
-    body_of,
     count,
     error_response,
     principal_of_credential,
     services,
 )
+from sensorbase.dialects.body import body_of
 from sensorbase.errors import SensorbaseError
 from sensorbase.services import Services
 

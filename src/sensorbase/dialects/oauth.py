@@ -16,7 +16,15 @@ from fastapi import Request, Response
 
 from sensorbase.auth.keys import split_token
 from sensorbase.auth.tokens import TokenPair
-from sensorbase.dialects.base import read_body, services
+from sensorbase.dialects.base import services
+from sensorbase.dialects.body import (
+    FORM,
+    JSON_TYPES,
+    parse_form,
+    parse_json,
+    read_body,
+    require_media_type,
+)
 from sensorbase.errors import InvalidInput, SensorbaseError, Unauthorized
 from sensorbase.times import format_us
 
@@ -41,18 +49,23 @@ def _error(kind: type[SensorbaseError], code: str, detail: str) -> SensorbaseErr
 
 
 async def _form(request: Request) -> dict[str, Any]:
+    """The token request's parameters: a form (RFC 6749's encoding) or a JSON object, each name
+    at most once (RFC 6749 §3.1); a body of another type is 415."""
+    kind = require_media_type(
+        request.headers.get("content-type"),
+        (FORM, *JSON_TYPES),
+        send="application/x-www-form-urlencoded",
+    )
     body = await read_body(request, 64 * 1024)
-    if "json" in request.headers.get("content-type", ""):
-        try:
-            data = msgspec.json.decode(body) if body else {}
-        except msgspec.DecodeError:
-            raise _error(InvalidInput, "invalid_request", "the body is not valid JSON") from None
-        if not isinstance(data, dict):
-            raise _error(InvalidInput, "invalid_request", "the body must be a JSON object")
-        return data
-    from urllib.parse import parse_qsl
-
-    return dict(parse_qsl(body.decode("latin-1")))
+    try:
+        if kind is not None and kind != FORM:
+            data = parse_json(body) if body else {}
+            if not isinstance(data, dict):
+                raise InvalidInput("the body must be a JSON object")
+            return data
+        return parse_form(body)
+    except InvalidInput as exc:
+        raise _error(InvalidInput, "invalid_request", exc.detail) from None
 
 
 def _basic(request: Request) -> tuple[str, str] | None:

@@ -15,11 +15,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import numpy as np
 import numpy.typing as npt
 
 from sensorbase.errors import Forbidden, NotFound, Problem, invalid
 from sensorbase.ingest.committer import Committer
+from sensorbase.limits import MAX_CATALOG_META_BYTES, MAX_POINT_META_BYTES, name_problem
 from sensorbase.model import PointBatch, ResolvedBatch, SeriesKey, WriteReceipt
 from sensorbase.settings import Settings
 from sensorbase.storage.base import WriteTx
@@ -28,6 +30,7 @@ from sensorbase.times import now_us, parse_iso_us
 _CacheKey = tuple[int, str, str, str]
 _SMALL = 8  # rows up to which a batch is checked in plain Python, without numpy
 CATALOG_VERSION = "catalog_version"
+_encoder = msgspec.json.Encoder()
 
 
 @dataclass(slots=True)
@@ -40,6 +43,9 @@ class WriteOptions:
     series_meta: dict[SeriesKey, dict[str, Any]] = field(default_factory=dict)  # on creation
     # (a string 'unit' in a series' meta also becomes the series' unit)
     source_field: str = "source"  # how problems name the source (a dialect's own word)
+    # How problems name the other parts of a point, in the dialect's words: "bucket", "field",
+    # "meta" (e.g. dakkio: {"field": "values", "meta": "metadata"}).
+    words: dict[str, str] = field(default_factory=dict)
     # Runs first inside the write's own transaction (e.g. a dialect's schema check and update);
     # raising refuses the write and undoes what it did.
     in_tx: Callable[[WriteTx], None] | None = None
@@ -90,6 +96,12 @@ class Ingest:
 
     def check(self, batch: PointBatch, now: int | None = None) -> list[Problem]:
         """Problems of the canonical batch itself: one per bad point."""
+        problems = _meta_problems(batch.extra) if batch.extra is not None else []
+        if problems:
+            return sorted(problems + self._value_problems(batch, now), key=lambda p: p.index or 0)
+        return self._value_problems(batch, now)
+
+    def _value_problems(self, batch: PointBatch, now: int | None) -> list[Problem]:
         problems: list[Problem] = []
         max_time = (now or now_us()) + self.settings.max_future_s * 1_000_000
         if batch.time_us.shape[0] <= _SMALL:  # plain Python: numpy's per-call cost would dominate
@@ -124,7 +136,19 @@ class Ingest:
         self, org_id: int, batch: PointBatch, options: WriteOptions | None = None
     ) -> WriteOutcome:
         options = options or WriteOptions()
+        with self._lock:
+            cached = [self._series.get((org_id, k.bucket, k.source, k.field)) for k in batch.keys]
+            now = time.monotonic()
+            # One write per period looks the catalog version up, not every write in flight.
+            check_catalog = now - self._catalog_checked >= self.settings.key_cache_s
+            if check_catalog:
+                self._catalog_checked = now
         row_problems = self.check(batch)
+        uncached = [k for k, hit in enumerate(cached) if hit is None]
+        if uncached:  # names are checked once, on their first write (as they may be created)
+            named = _key_problems(batch, uncached, options)
+            if named:
+                row_problems = sorted(row_problems + named, key=lambda p: p.index or 0)
         bad: npt.NDArray[np.bool_] | None = None  # rows not to store; None: every row is good
         problems: list[Problem] = []
         if row_problems:
@@ -135,14 +159,6 @@ class Ingest:
             problems = _by_item(row_problems, options.origin)
             if not options.partial:
                 raise invalid(_merge(options.known_problems, problems))
-
-        with self._lock:
-            cached = [self._series.get((org_id, k.bucket, k.source, k.field)) for k in batch.keys]
-            now = time.monotonic()
-            # One write per period looks the catalog version up, not every write in flight.
-            check_catalog = now - self._catalog_checked >= self.settings.key_cache_s
-            if check_catalog:
-                self._catalog_checked = now
 
         def job(tx: WriteTx) -> tuple[WriteOutcome, dict[_CacheKey, tuple[int, int]], str | None]:
             catalog = tx.get_setting(CATALOG_VERSION) if check_catalog else self._catalog
@@ -271,6 +287,51 @@ class Ingest:
             tx.append(resolved_batch)
         series = len(np.unique(series_id)) if len(batch.keys) > 1 else min(points, 1)
         return WriteOutcome(WriteReceipt(points=points, series=series), problems), learned
+
+
+def _meta_problems(extra: list[str | None]) -> list[Problem]:
+    """Rows whose extras (meta, labels, position) pass MAX_POINT_META_BYTES of JSON."""
+    longest = max(map(len, filter(None, extra)), default=0)
+    if longest * 4 <= MAX_POINT_META_BYTES:  # a character is at most 4 bytes of UTF-8
+        return []
+    problems = []
+    for i, text in enumerate(extra):
+        if text and len(text) * 4 > MAX_POINT_META_BYTES:
+            size = len(text.encode())
+            if size > MAX_POINT_META_BYTES:
+                reason = f"must be at most {MAX_POINT_META_BYTES} bytes as JSON (got {size})"
+                problems.append(Problem(reason, "meta", i))
+    return problems
+
+
+def _key_problems(batch: PointBatch, ks: list[int], options: WriteOptions) -> list[Problem]:
+    """Rows of the series keys `ks` whose bucket, source or field is no valid name, or whose
+    meta (given for a new series) is too large."""
+    problems: list[Problem] = []
+    for k in ks:
+        key = batch.keys[k]
+        found = []
+        for part, name in (("bucket", key.bucket), ("source", key.source), ("field", key.field)):
+            reason = name_problem(name)
+            if reason is not None:
+                word = options.source_field if part == "source" else options.words.get(part, part)
+                found.append(Problem(f"{_shown(name)} {reason}", word))
+        meta = options.series_meta.get(key)
+        if meta:
+            size = len(_encoder.encode(meta))
+            if size > MAX_CATALOG_META_BYTES:
+                reason = f"must be at most {MAX_CATALOG_META_BYTES} bytes as JSON (got {size})"
+                found.append(Problem(reason, options.words.get("meta", "meta")))
+        if found:
+            for i in np.flatnonzero(batch.series_index == k).tolist():
+                problems.extend(Problem(p.reason, p.field, i) for p in found)
+    return problems
+
+
+def _shown(name: str) -> str:
+    """A name as a message quotes it: short, and without what a terminal would act on."""
+    text = name if len(name) <= 40 else name[:37] + "..."
+    return repr(text)
 
 
 def _meta_unit(meta: dict[str, Any] | None) -> str | None:

@@ -7,7 +7,6 @@ travels as the canonical extra `{"meta": {...}}`.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +16,8 @@ import numpy as np
 from fastapi import Depends, Request, Response
 
 from sensorbase.auth.keys import Principal
-from sensorbase.dialects.base import dialect_router, read_body, services
+from sensorbase.dialects.base import dialect_router, services
+from sensorbase.dialects.body import parse_json, read_body, require_media_type
 from sensorbase.dialects.dakkio import deps
 from sensorbase.dialects.dakkio.replies import (
     MISSING,
@@ -30,7 +30,7 @@ from sensorbase.dialects.dakkio.replies import (
     render_error,
     time_text,
 )
-from sensorbase.errors import NotFound
+from sensorbase.errors import InvalidInput, NotFound
 from sensorbase.ingest.pipeline import WriteOptions
 from sensorbase.model import PointBatch, SeriesKey, Source
 from sensorbase.services import Services
@@ -66,7 +66,6 @@ def _fits_float(number: int) -> bool:
     return -_FLOAT_MAX <= number <= _FLOAT_MAX
 
 
-_decoder = msgspec.json.Decoder()
 _encode = msgspec.json.Encoder()
 
 
@@ -82,18 +81,17 @@ class DataPoint:
 
 
 async def json_body(request: Request, svc: Services) -> Any:
+    """The JSON body: dakkio's document says Content-Type "Must be application/json" (415
+    otherwise), decoded by the one decoder (dialects/body.py), its refusal as a dakkio detail."""
+    require_media_type(request.headers.get("content-type"), ("application/json",), missing_ok=False)
     body = await read_body(request, svc.settings.max_body_bytes)
     try:
-        return _decoder.decode(body)
-    except (msgspec.DecodeError, RecursionError) as exc:
-        error = str(exc) if isinstance(exc, msgspec.DecodeError) else "nested too deeply"
-    # Valid JSON that msgspec refuses (a number beyond float64 such as 1e400) is read again by
-    # the standard library, so that the checks below name the very value.
-    try:
-        return json.loads(body)
-    except (ValueError, RecursionError):
+        return parse_json(body)
+    except InvalidInput as exc:
         details = Details()
-        details.add(["body"], f"Invalid JSON: {error}")
+        for problem in exc.problems:
+            path: Path = ["body", problem.field] if problem.field else ["body"]
+            details.add(path, problem.reason if problem.field else f"Invalid JSON: {exc.detail}")
         raise details.error() from None
 
 
@@ -166,8 +164,8 @@ class PointChecker:
         return time_us
 
     def timestamp(self, value: Any, path: Path) -> int:
-        # Absent, null or "" (a Go struct without omitempty) mean "now", as the document says.
-        if value is None or value == "":
+        # Absent or null mean "now", as the document says; "" is no ISO 8601 time, refused.
+        if value is None:
             return self.now_us // 1_000 * 1_000  # to the millisecond, as a JavaScript server
         if not isinstance(value, str):
             self.details.add(path, expected("string", value))

@@ -25,6 +25,9 @@ _ZONE_HOURS = {
 # after GMT is ISO-signed there (dateutil would read it POSIX-signed), the name is a comment.
 _GMT_OFFSET = re.compile(r"\b(?:GMT|UTC)(?=[+-]\d)", re.IGNORECASE)
 _COMMENT = re.compile(r"\s*\([^)]*\)\s*$")
+# JavaScript reads a slashed date as month/day/year, always: "15/01/2024" is an Invalid Date
+# there, where dateutil would quietly read it day first.
+_SLASHED = re.compile(r"^\s*(\d{1,2})/(\d{1,2})/\d")
 # Parsed twice with different defaults: a string that lacks a year or a month shows it.
 _DEFAULT_A = datetime(2000, 1, 1)
 _DEFAULT_B = datetime(2001, 2, 1)
@@ -59,6 +62,11 @@ def _parse_loose(text: str, stripped: str) -> datetime:
     """The non-ISO forms. A string without at least a year and a month is refused (dateutil
     would fill them in from today; JavaScript gives an Invalid Date)."""
     loose = _GMT_OFFSET.sub("", _COMMENT.sub("", stripped))
+    slashed = _SLASHED.match(loose)
+    if slashed and not (1 <= int(slashed.group(1)) <= 12 and 1 <= int(slashed.group(2)) <= 31):
+        raise ValueError(
+            f"'{text}' is not a date: a slashed date is month/day/year, as JavaScript reads it"
+        )
     try:
         moment = dateparser.parse(loose, default=_DEFAULT_A, tzinfos=_zone)
         other = dateparser.parse(loose, default=_DEFAULT_B, tzinfos=_zone)

@@ -18,10 +18,11 @@ from fastapi import Depends, Request, Response
 
 from sensorbase.auth import access
 from sensorbase.auth.keys import Principal
-from sensorbase.dialects.base import read_body, services
+from sensorbase.dialects.base import services
+from sensorbase.dialects.body import parse_json, read_body
 from sensorbase.dialects.databoom.dates import date_us, dates_us
 from sensorbase.dialects.databoom.messages import databoom_router, principal
-from sensorbase.errors import InvalidInput, NotFound, PayloadTooLarge, Problem, invalid
+from sensorbase.errors import NotFound, PayloadTooLarge, Problem, invalid
 from sensorbase.ingest.pipeline import WriteOptions
 from sensorbase.model import PointBatch, SeriesKey, Source
 from sensorbase.storage.base import Reader
@@ -116,11 +117,8 @@ class _Decoder:
         self.dates: dict[str, int] = {}
         self.problems: list[Problem] = []
 
-    def decode(self, body: bytes) -> Push:
-        try:
-            data = msgspec.json.decode(body)
-        except msgspec.DecodeError as exc:
-            raise InvalidInput(f"the body is not valid JSON: {exc}") from None
+    def decode(self, data: Any) -> Push:
+        """The push of a body's JSON value (parsed and checked as I-JSON already)."""
         if not isinstance(data, dict):
             raise invalid([Problem("the body must be a JSON object {device, date?, signals}")])
         device = data.get("device")
@@ -316,13 +314,27 @@ def _valid_token(token: str) -> bool:
 
 
 def decode_push(body: bytes, received_us: int, max_points: int) -> Push:
+    data = parse_json(body)  # the I-JSON checks, once (the fast path decodes again, typed)
+    count = _values(data)
+    if count > max_points:  # before any value is looked at: refusing costs no more
+        raise PayloadTooLarge(f"{count} values in one push; the limit is {max_points}")
     try:
-        push = _fast(body, received_us)
+        return _fast(body, received_us)
     except _Refused:
-        push = _Decoder(received_us).decode(body)
-    if len(push.value) > max_points:
-        raise PayloadTooLarge(f"{len(push.value)} values in one push; the limit is {max_points}")
-    return push
+        return _Decoder(received_us).decode(data)
+
+
+def _values(data: Any) -> int:
+    """How many values a push carries at most (a signal's `value` and its `history`)."""
+    signals = data.get("signals") if isinstance(data, dict) else None
+    entries = signals if isinstance(signals, list) else []
+    if isinstance(signals, dict):
+        entries = list(signals.values())
+    count = 0
+    for entry in entries:
+        history = entry.get("history") if isinstance(entry, dict) else None
+        count += 1 + (len(history) if isinstance(history, list) else 0)
+    return count
 
 
 def find_device(reader: Reader, who: Principal, token: str) -> tuple[Source, str]:

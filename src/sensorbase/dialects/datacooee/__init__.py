@@ -24,7 +24,8 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from sensorbase.auth import access
 from sensorbase.auth.keys import Principal
-from sensorbase.dialects.base import dialect_router, read_body, services
+from sensorbase.dialects.base import dialect_router, services
+from sensorbase.dialects.body import read_body
 from sensorbase.dialects.datacooee import inputs as dc_inputs
 from sensorbase.dialects.datacooee import params as dc_params
 from sensorbase.dialects.datacooee import upload as dc_upload

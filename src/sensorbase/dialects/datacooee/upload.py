@@ -22,6 +22,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
+from sensorbase.dialects.body import parse_json
 from sensorbase.errors import InvalidInput, Problem, invalid
 from sensorbase.model import PointBatch, SeriesKey
 from sensorbase.times import format_us, parse_iso_us
@@ -139,11 +140,9 @@ def _check_type(data: dict[str, Any], expected: str, pointer: str, problems: lis
 def decode(body: bytes, input_key: str) -> Reading:
     """The reading of an upload body, or InvalidInput naming every bad member."""
     try:
-        doc = msgspec.json.decode(body)
-    except msgspec.DecodeError as exc:
-        raise InvalidInput(
-            f"the body is not valid JSON: {exc}", [Problem(f"is not valid JSON: {exc}", "/")]
-        ) from None
+        doc = parse_json(body)
+    except InvalidInput as exc:  # the document's root is at fault: its pointer is "/"
+        raise InvalidInput(exc.detail, [Problem(p.reason, "/") for p in exc.problems]) from None
     problems: list[Problem] = []
     if not isinstance(doc, dict):
         raise invalid([Problem('must be an object {"data": {...}}', "/")])

@@ -36,16 +36,22 @@ How Madevo maps onto Sensorbase (docs/dialects/madevo.md says it at length):
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl
 
-import msgspec
 from fastapi import APIRouter, Request, Response
 
 from sensorbase.auth import access
 from sensorbase.auth.keys import Principal
 from sensorbase.auth.users import check_password
-from sensorbase.dialects.base import authenticate, bearer, dialect_router, read_body, services
-from sensorbase.dialects.madevo.records import TIMESTAMP, build, decode, encode, envelope, refuse
+from sensorbase.dialects.base import authenticate, bearer, dialect_router, services
+from sensorbase.dialects.body import (
+    FORM,
+    JSON_TYPES,
+    parse_form,
+    parse_json,
+    read_body,
+    require_media_type,
+)
+from sensorbase.dialects.madevo.records import TIMESTAMP, build, encode, envelope, refuse
 from sensorbase.dialects.madevo.schema import META_KEY, observe, plan, schema_of
 from sensorbase.errors import Conflict, InvalidInput, NotFound, Problem, SensorbaseError
 from sensorbase.ingest.pipeline import WriteOptions
@@ -132,13 +138,13 @@ async def insert(request: Request) -> dict[str, Any]:
 
 
 async def _credentials(request: Request) -> dict[str, Any]:
+    kind = require_media_type(
+        request.headers.get("content-type"), (*JSON_TYPES, FORM), missing_ok=True
+    )
     raw = await read_body(request, 64 * 1024)
-    if "application/x-www-form-urlencoded" in request.headers.get("content-type", ""):
-        return dict(parse_qsl(raw.decode("utf-8", "replace")))
-    try:
-        body = decode.decode(raw) if raw else {}
-    except msgspec.DecodeError as exc:
-        raise InvalidInput(f"the body is not valid JSON: {exc}") from None
+    if kind == FORM:
+        return parse_form(raw)
+    body = parse_json(raw) if raw else {}
     if not isinstance(body, dict):
         raise InvalidInput('the body must be a JSON object {"email", "password"}')
     return body

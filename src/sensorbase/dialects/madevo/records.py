@@ -3,6 +3,7 @@ canonical PointBatch (columns built once). Which column plays which part comes f
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -10,6 +11,7 @@ from typing import Any, Literal
 import msgspec
 import numpy as np
 
+from sensorbase.dialects.body import parse_json
 from sensorbase.errors import InvalidInput, PayloadTooLarge, Problem, UnprocessableInput
 from sensorbase.model import PointBatch, SeriesKey
 from sensorbase.times import parse_iso_us
@@ -28,7 +30,6 @@ NUMBERS: frozenset[str] = frozenset({"int", "float", "numeric"})
 IDENTIFIERS: frozenset[str] = frozenset({"int", "numeric", "text"})
 STRINGS: frozenset[str] = frozenset({"numeric", "text"})
 _NUMERIC = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
-decode = msgspec.json.Decoder()
 encode = msgspec.json.Encoder()
 
 
@@ -55,10 +56,7 @@ def refuse(problems: list[Problem], kind: type[InvalidInput] = UnprocessableInpu
 
 def envelope(raw: bytes, max_records: int) -> tuple[str, list[Any]]:
     """`datasource_id` and `data` of an insert body (400 or 413 when they are unusable)."""
-    try:
-        body = decode.decode(raw)
-    except msgspec.DecodeError as exc:
-        raise InvalidInput(f"the body is not valid JSON: {exc}") from None
+    body = parse_json(raw)
     if not isinstance(body, dict):
         raise InvalidInput('the body must be a JSON object {"datasource_id", "data"}')
     problems = []
@@ -178,7 +176,7 @@ def build(
             key = SeriesKey(source_id, source, name)
             series_index.append(index.setdefault(key, len(index)))
             time_us.append(moment)
-            values.append(float(value))
+            values.append(_float(value))
             extras.append(extra)
             rows.append(i)
             columns.append(column)
@@ -190,6 +188,15 @@ def build(
         extra=extras if any(e is not None for e in extras) else None,
     )
     return Built(batch, rows, columns, problems)
+
+
+def _float(value: Any) -> float:
+    """A JSON number or numeric string as a float64; one beyond its range (a 400-digit
+    integer) as ±inf, which the pipeline's check refuses, naming the row and column."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
 
 
 def parse_timestamp(stamp: Any, parsed: dict[str, int]) -> int:

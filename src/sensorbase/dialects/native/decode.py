@@ -24,6 +24,7 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
+from sensorbase.dialects.body import decode_fast, decode_json, parse_json
 from sensorbase.errors import InvalidInput, PayloadTooLarge, Problem, invalid
 from sensorbase.model import PointBatch, SeriesKey
 from sensorbase.times import PRECISION_US, epoch_to_us, now_us, parse_iso_us
@@ -52,7 +53,6 @@ class NativeBody(msgspec.Struct, forbid_unknown_fields=True):
 
 _typed = msgspec.json.Decoder(NativeBody | list[NativePoint])
 _typed_line = msgspec.json.Decoder(NativePoint)
-_loose = msgspec.json.Decoder()
 _encode = msgspec.json.Encoder()
 
 
@@ -101,7 +101,7 @@ def decode(
         points = list(decoded)
     except msgspec.ValidationError:
         # Walk the items one by one so that the refusal names every bad one.
-        points, bucket, source = _walk(body, ndjson, bucket, source, problems)
+        points, bucket, source = _walk(body, ndjson, bucket, source, max_points, problems)
     except msgspec.DecodeError as exc:
         raise _not_json(exc) from None
     batch, origin = _columns(points, bucket, source, precision, max_points, problems)
@@ -121,7 +121,7 @@ def decode(
 _INT64_LIMIT_US = 2**63 - 1
 
 
-class _LeanPoint(msgspec.Struct, forbid_unknown_fields=True):
+class _LeanPoint(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     """The common point (one field, a number, an integer epoch time): the fast path's shape."""
 
     field: str
@@ -131,7 +131,7 @@ class _LeanPoint(msgspec.Struct, forbid_unknown_fields=True):
     source: str | None = None
 
 
-class _LeanBody(msgspec.Struct, forbid_unknown_fields=True):
+class _LeanBody(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     points: list[_LeanPoint]
     bucket: str | None = None
     source: str | None = None
@@ -153,7 +153,8 @@ def _decode_fast(
     if precision is None:
         return None
     try:
-        decoded = _lean.decode(body)
+        # (omit_defaults: encoded again for decode_fast's check, a point shows only its names)
+        decoded = decode_fast(body, _lean)
     except msgspec.DecodeError:  # ValidationError included: not the common shape
         return None
     if isinstance(decoded, _LeanBody):
@@ -207,8 +208,20 @@ def _one_point(
 
 def _decode_typed(body: bytes, ndjson: bool) -> NativeBody | list[NativePoint]:
     if ndjson:
-        return [_typed_line.decode(line) for line in body.splitlines() if line.strip()]
-    return _typed.decode(body)
+        return [_line(line, i, _typed_line) for i, line in enumerate(_lines(body))]
+    return decode_json(body, _typed)
+
+
+def _lines(body: bytes) -> list[bytes]:
+    return [line for line in body.splitlines() if line.strip()]
+
+
+def _line(line: bytes, index: int, decoder: msgspec.json.Decoder[Any] | None) -> Any:
+    """One NDJSON line (typed by `decoder`, or as plain JSON), its problems naming the line."""
+    try:
+        return parse_json(line) if decoder is None else decode_json(line, decoder)
+    except InvalidInput as exc:
+        raise invalid([Problem(p.reason, p.field, index) for p in exc.problems]) from None
 
 
 def _columns(
@@ -323,6 +336,7 @@ def _walk(
     ndjson: bool,
     bucket: str | None,
     source: str | None,
+    max_points: int,
     problems: list[Problem],
 ) -> tuple[list[NativePoint | None], str | None, str | None]:
     """The items of a body the typed decoder refused: each converted alone, None where bad."""
@@ -330,13 +344,11 @@ def _walk(
     def refuse(reason: str, field: str | None = None) -> InvalidInput:
         return invalid([Problem(reason, field)])
 
-    try:
-        if ndjson:
-            items = [_loose.decode(line) for line in body.splitlines() if line.strip()]
-        else:
-            items = _loose.decode(body)
-    except msgspec.DecodeError as exc:
-        raise _not_json(exc) from None
+    items: Any
+    if ndjson:
+        items = [_line(line, i, None) for i, line in enumerate(_lines(body))]
+    else:
+        items = parse_json(body)
     if isinstance(items, dict):
         unknown = set(items) - {"points", "bucket", "source"}
         if unknown:
@@ -351,6 +363,8 @@ def _walk(
         items = items["points"]
     if not isinstance(items, list):
         raise refuse("the body must be a list of points or an object with 'points'")
+    if len(items) > max_points:  # before any item is looked at: refusing costs no more
+        raise PayloadTooLarge(f"{len(items)} points in one request; the limit is {max_points}")
     converted: list[NativePoint | None] = []
     for i, item in enumerate(items):
         try:
