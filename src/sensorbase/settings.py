@@ -71,3 +71,6 @@ class Settings(BaseSettings):
     )
     bootstrap_org: str = Field("default", description="Organisation created on first start.")
     log_level: str = Field("info", description="Log level of the server.")
+    metrics_require_key: bool = Field(
+        False, description="Whether /metrics answers only a server administrator's key."
+    )

@@ -13,16 +13,19 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import REGISTRY, CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 from starlette.exceptions import HTTPException
-from starlette.types import Receive, Scope, Send
+from starlette.routing import Match, Route
+from starlette.types import Message, Receive, Scope, Send
 
 from sensorbase import __version__, dialects
-from sensorbase.dialects.lane import Lane
+from sensorbase.dialects.base import bearer, principal_of_credential
+from sensorbase.dialects.lane import SAFETY_HEADERS, Lane
 from sensorbase.dialects.native.problems import render_problem
-from sensorbase.errors import NotFound, SensorbaseError
+from sensorbase.errors import Forbidden, MethodNotAllowed, NotFound, SensorbaseError
 from sensorbase.services import Services
 
 log = logging.getLogger("sensorbase")
@@ -101,9 +104,37 @@ class SensorbaseApp(FastAPI):
             lane = self.fast_lanes.get((scope["method"], path))
             if lane is not None:
                 scope["app"] = self
-                await lane(scope, receive, send)
+                await lane(scope, receive, send)  # (a lane adds the same headers itself)
                 return
+            await super().__call__(scope, receive, _hardened(send))
+            return
         await super().__call__(scope, receive, send)
+
+
+def _hardened(send: Send) -> Send:
+    """`send`, with the headers every reply carries (dialects.lane.SAFETY_HEADERS) added to a
+    reply that lacks them."""
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", ()))
+            present = {name.lower() for name, _ in headers}
+            headers += [(n, v) for n, v in SAFETY_HEADERS if n not in present]
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return sending
+
+
+def _allowed_methods(app: FastAPI, scope: Scope) -> tuple[str, ...]:
+    """Every method some route takes at this path (Starlette's own 405 names only the first
+    route that matched the path, so GET /v1/buckets would hide POST)."""
+    methods: set[str] = set()
+    for route in app.router.routes:
+        match, _ = route.matches({**scope, "method": "\0"})  # no method matches: path only
+        if match is Match.PARTIAL and isinstance(route, Route | APIRoute) and route.methods:
+            methods.update(route.methods)
+    return tuple(sorted(methods))
 
 
 def build_app(services: Services, *, manage_lifecycle: bool = True) -> FastAPI:
@@ -155,8 +186,21 @@ def build_app(services: Services, *, manage_lifecycle: bool = True) -> FastAPI:
         await services.read(lambda reader: reader.get_setting("bootstrapped"))
         return {"status": "ok", "version": __version__, "queued_writes": services.committer.queued}
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
-    async def metrics() -> Response:
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus metrics",
+        responses={
+            401: {"description": "With SENSORBASE_METRICS_REQUIRE_KEY: no server admin key"}
+        },
+    )
+    async def metrics(request: Request) -> Response:
+        if services.settings.metrics_require_key:
+            # The server's own figures: a server administrator's key (Prometheus sends it with
+            # `authorization: {credentials: ...}` in its scrape config).
+            principal, _ = principal_of_credential(services, bearer(request))
+            if not principal.server_admin:
+                raise Forbidden("only a server administrator's key may read /metrics")
         gauges = await services.read(lambda reader: reader.storage_gauges())
         storage = CollectorRegistry(auto_describe=False)
         storage.register(_StorageCollector(gauges))
@@ -167,6 +211,14 @@ def build_app(services: Services, *, manage_lifecycle: bool = True) -> FastAPI:
     async def http_error(request: Request, exc: HTTPException) -> Response:
         if exc.status_code == 404:
             return render_problem(NotFound(f"no route {request.method} {request.url.path}"))
+        if exc.status_code == 405:
+            allowed = _allowed_methods(app, request.scope)
+            return render_problem(
+                MethodNotAllowed(
+                    f"{request.url.path} takes {', '.join(allowed)}, not {request.method}",
+                    allowed=allowed,
+                )
+            )
         error = SensorbaseError(str(exc.detail))
         error.status = exc.status_code
         return render_problem(error)

@@ -10,9 +10,11 @@ from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute, APIRouter
 from prometheus_client import Counter
+from starlette.types import Message
 
 from sensorbase.auth.keys import Principal
 from sensorbase.auth.ratelimit import RateState
+from sensorbase.dialects.body import parse_json, read_body, require_media_type
 from sensorbase.errors import InvalidInput, Problem, SensorbaseError, Unauthorized
 from sensorbase.services import Services
 
@@ -71,11 +73,16 @@ def count(dialect: str, status: int) -> None:
 
 
 def dialect_router(name: str, render: ErrorRenderer, **kwargs: Any) -> APIRouter:
-    """An APIRouter whose routes answer errors through `render`."""
+    """An APIRouter whose routes answer errors through `render`. A route whose body FastAPI
+    decodes into a model gets that body checked first as every other body is (its media type,
+    size and encoding, and I-JSON: dialects/body.py)."""
 
     class DialectRoute(APIRoute):
         def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-            handler = super().get_route_handler()
+            route_handler = super().get_route_handler()
+            handler: Endpoint = route_handler
+            if self.body_field is not None:
+                handler = _checked_body(route_handler)
 
             async def handle(request: Request) -> Response:
                 return await answer(name, render, request, handler)
@@ -83,6 +90,21 @@ def dialect_router(name: str, render: ErrorRenderer, **kwargs: Any) -> APIRouter
             return handle
 
     return APIRouter(route_class=DialectRoute, **kwargs)
+
+
+def _checked_body(handler: Endpoint) -> Endpoint:
+    async def checked(request: Request) -> Response:
+        require_media_type(request.headers.get("content-type"))
+        raw = await read_body(request, services(request).settings.max_body_bytes)
+        if raw.strip():
+            parse_json(raw)
+
+        async def replay() -> Message:  # FastAPI then reads the body as checked, decompressed
+            return {"type": "http.request", "body": raw, "more_body": False}
+
+        return await handler(Request(request.scope, replay))
+
+    return checked
 
 
 def authenticate(request: Request, credential: str | None) -> Principal:

@@ -32,7 +32,14 @@ from fastapi import APIRouter, Request, Response
 
 from sensorbase.auth import access
 from sensorbase.dialects.base import authenticate, bearer, dialect_router, services
-from sensorbase.dialects.body import decode_json, parse_json, read_body
+from sensorbase.dialects.body import (
+    FORM,
+    JSON_TYPES,
+    decode_json,
+    parse_json,
+    read_body,
+    require_media_type,
+)
 from sensorbase.dialects.oauth import exchange, render_oauth_error, token_reply
 from sensorbase.errors import (
     NotFound,
@@ -86,8 +93,11 @@ _CODES = {
     401: "invalid_token",
     403: "access_denied",
     404: "not_found",
+    405: "method_not_allowed",
+    408: "request_timeout",
     409: "conflict",
     413: "request_too_large",
+    415: "unsupported_media_type",
     422: "bad_request",
     429: "too_many_requests",
     503: "temporarily_unavailable",
@@ -103,6 +113,8 @@ def render_error(exc: SensorbaseError) -> Response:
     }
     if exc.problems:
         body["errors"] = [p.as_dict() for p in exc.problems]
+        if exc.problems_unlisted:
+            body["errors_total"] = exc.problems_total
     headers = None
     if exc.status == 401:
         headers = {"WWW-Authenticate": 'Bearer realm="sensorbase", error="invalid_token"'}
@@ -291,6 +303,9 @@ async def token(request: Request) -> dict[str, Any]:
 async def push(request: Request, organisation_id: str, ml_project: str) -> Response:
     svc = services(request)
     who = authenticate(request, bearer(request))
+    # The document's own curl example loses its Content-Type header (`-H -H "Content-Type:
+    # ..."`), so `-d` sends its JSON as a form type: taken, and read as the JSON it is.
+    require_media_type(request.headers.get("content-type"), (*JSON_TYPES, FORM))
 
     def find(reader: Reader) -> Bucket:
         # Another organisation's id answers exactly as an id that does not exist.

@@ -41,6 +41,15 @@ from sensorbase.services import Services
 log = logging.getLogger(__name__)
 
 _JSON = (b"content-type", b"application/json")
+# Every reply carries these (api/app.py adds them to replies through FastAPI): no content
+# sniffing, no framing of an API reply in a page, and no cache keeping a reply meant for one
+# caller (an API reply is that, nearly always).
+SAFETY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"content-security-policy", b"frame-ancestors 'none'"),
+    (b"cache-control", b"no-store"),
+]
 Headers = list[tuple[bytes, bytes]]  # lower-case names, as in an ASGI scope
 Reply = tuple[int, Headers, bytes]  # status, headers, body
 
@@ -158,7 +167,7 @@ class Lane:
             log.exception("%s lane failed", self.dialect)
             response = error_response(self.render, SensorbaseError("internal error"))
         else:
-            headers = [_JSON, (b"content-length", str(len(body)).encode())]
+            headers = [_JSON, (b"content-length", str(len(body)).encode()), *SAFETY_HEADERS]
             if call.rate is not None:
                 headers += [(k.encode(), v.encode()) for k, v in call.rate.headers().items()]
             count(self.dialect, 200)
@@ -166,7 +175,7 @@ class Lane:
         if call.rate is not None:
             response.headers.update(call.rate.headers())
         count(self.dialect, response.status_code)
-        return response.status_code, response.raw_headers, bytes(response.body)
+        return response.status_code, [*response.raw_headers, *SAFETY_HEADERS], bytes(response.body)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The lane as an ASGI app (scope["app"] is the SensorbaseApp)."""

@@ -28,7 +28,13 @@ from sensorbase.dialects.body import (
 from sensorbase.errors import InvalidInput, SensorbaseError, Unauthorized
 from sensorbase.times import format_us
 
-_ERRORS = {400: "invalid_request", 401: "invalid_client", 413: "invalid_request"}
+_ERRORS = {
+    400: "invalid_request",
+    401: "invalid_client",
+    405: "invalid_request",
+    413: "invalid_request",
+    415: "invalid_request",
+}
 
 
 def render_oauth_error(exc: SensorbaseError) -> Response:

@@ -28,8 +28,11 @@ TITLES = {
     401: "Unauthorized",
     403: "Forbidden",
     404: "Not Found",
+    405: "Method Not Allowed",
+    408: "Request Timeout",
     409: "Conflict",
     413: "Payload Too Large",
+    415: "Unsupported Media Type",
     422: "Validation Error",
     429: "Too Many Requests",
     503: "Service Unavailable",
@@ -114,6 +117,9 @@ def render_error(exc: SensorbaseError) -> Response:
                 {"path": ["body", *(p.field.split(".") if p.field else [])], "message": p.reason}
                 for p in exc.problems
             ] or [{"path": ["body"], "message": exc.detail}]
+        if exc.problems_unlisted:  # the list was cut: its last entry says by how much
+            more = exc.problems_unlisted
+            details = [*details, {"path": ["body"], "message": f"and {more} more not listed"}]
         body["details"] = details
     else:
         body["message"] = exc.detail

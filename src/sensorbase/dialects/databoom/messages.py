@@ -13,7 +13,7 @@ from sensorbase.auth.keys import Principal
 from sensorbase.dialects.base import authenticate, bearer, dialect_router
 from sensorbase.errors import Problem, SensorbaseError
 
-MESSAGE_PROBLEMS = 20  # problems spelled out in `message`; `errors` lists them all
+MESSAGE_PROBLEMS = 20  # problems spelled out in `message`; `errors` lists up to 100
 
 
 def _where(problem: Problem) -> str:
@@ -24,12 +24,14 @@ def render_error(exc: SensorbaseError) -> Response:
     body: dict[str, Any] = {"message": exc.detail}
     if exc.problems:
         shown = [_where(p) for p in exc.problems[:MESSAGE_PROBLEMS]]
-        more = len(exc.problems) - len(shown)
+        more = exc.problems_total - len(shown)
         body["message"] = "; ".join(shown) + (f"; and {more} more (see errors)" if more else "")
         body["errors"] = [
             {k: v for k, v in (("field", p.field), ("reason", p.reason)) if v is not None}
             for p in exc.problems
         ]
+        if exc.problems_unlisted:
+            body["errors_total"] = exc.problems_total
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
     return Response(
         msgspec.json.encode(body),

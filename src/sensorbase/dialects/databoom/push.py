@@ -19,7 +19,7 @@ from fastapi import Depends, Request, Response
 from sensorbase.auth import access
 from sensorbase.auth.keys import Principal
 from sensorbase.dialects.base import services
-from sensorbase.dialects.body import parse_json, read_body
+from sensorbase.dialects.body import parse_json, read_body, require_media_type
 from sensorbase.dialects.databoom.dates import date_us, dates_us
 from sensorbase.dialects.databoom.messages import databoom_router, principal
 from sensorbase.errors import NotFound, PayloadTooLarge, Problem, invalid
@@ -380,6 +380,7 @@ def _schema_problems(push: Push, source: Source) -> list[Problem]:
 async def push(request: Request, who: Principal = Depends(principal)) -> Response:
     svc = services(request)
     access.require(who, "data:write")
+    require_media_type(request.headers.get("content-type"))
     body = await read_body(request, svc.settings.max_body_bytes)
     decoded = decode_push(body, now_us(), svc.settings.max_points_per_request)
     source, bucket_key = await svc.read(lambda reader: find_device(reader, who, decoded.device))

@@ -25,7 +25,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from sensorbase.auth import access
 from sensorbase.auth.keys import Principal
 from sensorbase.dialects.base import dialect_router, services
-from sensorbase.dialects.body import read_body
+from sensorbase.dialects.body import read_body, require_media_type
 from sensorbase.dialects.datacooee import inputs as dc_inputs
 from sensorbase.dialects.datacooee import params as dc_params
 from sensorbase.dialects.datacooee import upload as dc_upload
@@ -91,6 +91,7 @@ def _json(body: Any, status: int = 200, media_type: str = "application/json") ->
 async def upload(request: Request, input_pk: str, who: Principal) -> Response:
     svc = services(request)
     access.require(who, "data:write")
+    require_media_type(request.headers.get("content-type"), send=MEDIA_TYPE)
     body = await read_body(request, svc.settings.max_body_bytes)
     found = await svc.read(lambda reader: dc_inputs.get_input(reader, who, input_pk))
     reading = dc_upload.decode(body, found.source.key)

@@ -32,8 +32,11 @@ TITLES = {
     401: "Unauthorized",
     403: "Forbidden",
     404: "Not Found",
+    405: "Method Not Allowed",
+    408: "Request Timeout",
     409: "Conflict",
     413: "Request Entity Too Large",
+    415: "Unsupported Media Type",
     422: "Unprocessable Entity",
     429: "Too Many Requests",
     500: "Internal Server Error",
@@ -64,7 +67,10 @@ def _error(exc: SensorbaseError, problem: Problem | None) -> dict[str, Any]:
 
 def error_body(exc: SensorbaseError) -> dict[str, Any]:
     problems: list[Problem | None] = list(exc.problems) or [None]
-    return {"errors": [_error(exc, p) for p in problems]}
+    body: dict[str, Any] = {"errors": [_error(exc, p) for p in problems]}
+    if exc.problems_unlisted:  # JSON:API's place for what is not a resource or an error
+        body["meta"] = {"errors_total": exc.problems_total}
+    return body
 
 
 def render_error(exc: SensorbaseError) -> Response:

@@ -64,8 +64,11 @@ CODES = {
     401: "unauthorized",
     403: "forbidden",
     404: "not_found",
+    405: "method_not_allowed",
+    408: "request_timeout",
     409: "conflict",
     413: "payload_too_large",
+    415: "unsupported_media_type",
     422: "validation_error",
     429: "rate_limited",
     503: "service_unavailable",
@@ -79,6 +82,8 @@ def render_error(exc: SensorbaseError) -> Response:
     body: dict[str, Any] = {"error": CODES.get(exc.status, "internal_error"), "message": exc.detail}
     if exc.problems:
         body["details"] = [p.as_dict("row", "column") for p in exc.problems]
+        if exc.problems_unlisted:
+            body["details_total"] = exc.problems_total
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
     return Response(
         encode.encode(body), status_code=exc.status, media_type="application/json", headers=headers
@@ -99,6 +104,7 @@ def _datasource(reader: Reader, who: Principal, source_id: str) -> Bucket:
 async def insert(request: Request) -> dict[str, Any]:
     svc = services(request)
     who = authenticate(request, bearer(request))
+    require_media_type(request.headers.get("content-type"))
     raw = await read_body(request, svc.settings.max_body_bytes)
     source_id, records = envelope(raw, svc.settings.madevo_max_records)
     bucket = await svc.read(lambda r: _datasource(r, who, source_id))

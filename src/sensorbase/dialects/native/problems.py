@@ -3,6 +3,8 @@
 {"type": "https://sensorbase.dev/problems/invalid", "title": "Invalid input", "status": 400,
  "detail": "2 problems; first: item 0, field 'value': must be a number",
  "errors": [{"index": 0, "field": "value", "reason": "must be a number"}, ...]}
+
+At most 100 problems are listed; past that, `errors_total` counts them all.
 """
 
 from __future__ import annotations
@@ -14,15 +16,18 @@ from fastapi import Response
 
 from sensorbase.dialects.base import dialect_router
 from sensorbase.dialects.lane import Lane, LaneEndpoint
-from sensorbase.errors import SensorbaseError
+from sensorbase.errors import MethodNotAllowed, SensorbaseError
 
 TITLES = {
     400: "Invalid input",
     401: "Unauthorized",
     403: "Forbidden",
     404: "Not found",
+    405: "Method not allowed",
+    408: "Request timeout",
     409: "Conflict",
     413: "Payload too large",
+    415: "Unsupported media type",
     422: "Unprocessable input",
     429: "Too many requests",
     500: "Internal error",
@@ -39,11 +44,15 @@ def problem_body(exc: SensorbaseError) -> dict[str, Any]:
     }
     if exc.problems:
         body["errors"] = [p.as_dict() for p in exc.problems]
+        if exc.problems_unlisted:
+            body["errors_total"] = exc.problems_total  # (RFC 9457 extension member)
     return body
 
 
 def render_problem(exc: SensorbaseError) -> Response:
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    if isinstance(exc, MethodNotAllowed):
+        headers = {"Allow": ", ".join(exc.allowed)}
     return Response(
         msgspec.json.encode(problem_body(exc)),
         status_code=exc.status,

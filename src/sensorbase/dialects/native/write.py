@@ -8,6 +8,7 @@ from fastapi import Request, Response
 from msgspec import json
 
 from sensorbase.auth import access
+from sensorbase.dialects.body import JSON_TYPES, require_media_type
 from sensorbase.dialects.lane import Call, as_route
 from sensorbase.dialects.native.decode import decode
 from sensorbase.dialects.native.problems import native_router, problem_body
@@ -79,6 +80,13 @@ _PARAMETERS = [
      "description": "Store the good points, list the bad ones"},
 ]  # fmt: skip
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+NDJSON_TYPES = (
+    "application/x-ndjson",
+    "application/ndjson",
+    "application/jsonlines",
+    "application/x-jsonlines",
+    "application/jsonl",
+)
 
 
 @router.post(
@@ -100,11 +108,13 @@ async def write_points(call: Call) -> bytes:
     partial_text = params.get("partial", "false").lower()
     if partial_text not in _TRUE + _FALSE:
         raise invalid([Problem("must be true or false", "partial")])
+    kind = require_media_type(
+        call.header(b"content-type"), (*JSON_TYPES, *NDJSON_TYPES), missing_ok=True
+    )
     body = await call.body()
-    content_type = call.header(b"content-type") or ""
     decoded = decode(
         body,
-        ndjson="ndjson" in content_type or "jsonlines" in content_type,
+        ndjson=kind in NDJSON_TYPES,
         bucket=params.get("bucket"),
         source=params.get("source"),
         precision=params.get("precision"),
