@@ -23,6 +23,7 @@ MAX_ID = 2**63 - 1  # an integer id: a 64-bit signed integer in both stores
 MAX_OFFSET = 1_000_000_000  # a page offset of a listing
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+NUL = re.compile("\x00")
 # The same rule as a JSON Schema / pydantic pattern (names declared through the native API).
 NAME_PATTERN = rf"^[^\x00-\x1f\x7f]{{1,{MAX_NAME_CHARS}}}$"
 TEXT_PATTERN = r"^[^\x00]*$"  # free text: anything PostgreSQL can store

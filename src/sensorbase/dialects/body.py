@@ -76,7 +76,12 @@ async def body_of(
     chunks: AsyncIterable[bytes], declared: str | None, encoding: str | None, max_bytes: int
 ) -> bytes:
     codings = _codings(encoding)
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+    if (
+        declared is not None
+        and declared.isascii()
+        and declared.isdigit()
+        and int(declared) > max_bytes
+    ):
         raise PayloadTooLarge(f"the body is {declared} bytes; the limit is {max_bytes}")
     parts, size = [], 0
     async for chunk in chunks:

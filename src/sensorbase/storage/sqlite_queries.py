@@ -10,7 +10,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from sensorbase.errors import Conflict, SensorbaseError, Unavailable
+from sensorbase.errors import Conflict, SensorbaseError, Unavailable, UnprocessableInput
 from sensorbase.model import (
     AggregateRow,
     ApiKey,
@@ -38,6 +38,10 @@ def driver_errors() -> Iterator[None]:
         if "locked" in str(exc) or "busy" in str(exc):
             raise Unavailable("the database is busy", retry_after_s=1) from None
         raise SensorbaseError(f"storage error: {exc}") from None
+    except (sqlite3.DataError, OverflowError) as exc:  # too big for SQLite: never storable
+        raise UnprocessableInput(
+            f"the database cannot take a value of this request: {exc}"
+        ) from None
 
 
 class SQLiteQueries:

@@ -26,6 +26,7 @@ from sensorbase.dialects.dakkio.replies import (
     render_error,
 )
 from sensorbase.errors import Conflict, NotFound
+from sensorbase.limits import CONTROL, MAX_OFFSET, NUL, name_problem, text_problem
 from sensorbase.model import ApiKey, Bucket, FieldSpec, Scope, Source
 from sensorbase.storage.base import Reader, WriteTx
 from sensorbase.times import now_us
@@ -42,7 +43,7 @@ def page_params(request: Request) -> tuple[int, int]:
     """`limit` (default 100, 1..1000) and `offset` (default 0) of a list route."""
     details = Details()
     out = {"limit": 100, "offset": 0}
-    for name, low, high in (("limit", 1, 1000), ("offset", 0, None)):
+    for name, low, high in (("limit", 1, 1000), ("offset", 0, MAX_OFFSET)):
         text = request.query_params.get(name)
         if text is None or text == "":
             continue
@@ -80,6 +81,10 @@ def _text(
         return None
     if len(value) > max_len:
         details.add(["body", name], f"String must contain at most {max_len} character(s)")
+        return None
+    # A description may hold line breaks; a name no control character; neither a NUL.
+    if (CONTROL if name != "description" else NUL).search(value):
+        details.add(["body", name], "String must not contain control characters")
         return None
     return value
 
@@ -206,8 +211,9 @@ def _schema(value: Any, details: Details) -> dict[str, FieldSpec] | None:
         where = [*path, name]
         if isinstance(spec, str):
             spec = {"type": spec}
-        if not name:
-            details.add(where, "Field name must not be empty")
+        problem = name_problem(name)
+        if problem is not None:
+            details.add(where, f"Field name {problem}")
             continue
         if not isinstance(spec, dict):
             details.add(where, expected("object", spec))
@@ -226,6 +232,8 @@ def _schema(value: Any, details: Details) -> dict[str, FieldSpec] | None:
             text = spec.get(attr)
             if text is not None and not isinstance(text, str):
                 details.add([*where, attr], expected("string", text))
+            elif text is not None and (problem := text_problem(text)) is not None:
+                details.add([*where, attr], f"String {problem}")
             texts[attr] = text
         schema[name] = FieldSpec(kind, texts["unit"], texts["description"])
     # An empty schema declares nothing, so it restricts nothing.

@@ -12,9 +12,11 @@ from sensorbase.auth import access
 from sensorbase.auth.keys import Principal
 from sensorbase.dialects.base import dialect_router, services
 from sensorbase.dialects.native.deps import principal
+from sensorbase.dialects.native.fields import KEY_HELP, Key, Meta, Name, Text
 from sensorbase.dialects.native.problems import native_router
 from sensorbase.dialects.oauth import exchange, render_oauth_error, token_reply
 from sensorbase.errors import Conflict, NotFound
+from sensorbase.limits import MAX_OFFSET
 from sensorbase.model import ApiKey, Bucket, FieldSpec, Organisation, Scope, Source
 from sensorbase.storage.base import Reader, WriteTx
 from sensorbase.times import format_us, now_us
@@ -22,45 +24,40 @@ from sensorbase.times import format_us, now_us
 router = native_router()
 token_router = dialect_router("native", render_oauth_error, prefix="/v1")
 
-KEY_PATTERN = r"^[^/\s][^/]{0,199}$"
-Key = Field(pattern=KEY_PATTERN, description="1 to 200 characters, no slash")
-
 
 class OrgIn(BaseModel):
-    key: str = Key
-    name: str | None = None
+    key: Key
+    name: Name | None = None
 
 
 class BucketIn(BaseModel):
-    key: str = Key
-    name: str | None = Field(None, max_length=200)
-    description: str = Field("", max_length=2000)
-    meta: dict[str, Any] = Field(default_factory=dict)
+    key: Key
+    name: Name | None = None
+    description: Text = ""
+    meta: Meta = Field(default_factory=dict)
 
 
 class FieldIn(BaseModel):
     type: Literal["number", "string", "boolean"] = "number"
-    unit: str | None = None
-    description: str | None = None
+    unit: Name | None = None
+    description: Text | None = None
 
 
 class SourceIn(BaseModel):
-    key: str | None = Field(
-        None,
-        pattern=KEY_PATTERN,
-        description="1-200 characters, no slash; when absent, generated: 'sen' and 10 hex digits",
+    key: Key | None = Field(
+        None, description=f"{KEY_HELP}; when absent, generated: 'sen' and 10 hex digits"
     )
-    name: str | None = Field(None, max_length=200)
-    meta: dict[str, Any] = Field(default_factory=dict)
-    schema_: dict[str, FieldIn] | None = Field(
+    name: Name | None = None
+    meta: Meta = Field(default_factory=dict)
+    schema_: dict[Name, FieldIn] | None = Field(
         None, alias="schema", description="Declared fields; when set, other fields are refused"
     )
 
 
 class KeyIn(BaseModel):
-    name: str = Field(..., min_length=1, max_length=200)
+    name: Name
     scopes: list[Scope] = Field(..., min_length=1)
-    bucket: str | None = Field(None, description="Limit the key to this bucket")
+    bucket: Key | None = Field(None, description="Limit the key to this bucket")
 
 
 def new_source_key() -> str:
@@ -190,7 +187,7 @@ async def create_org_key(
 async def list_buckets(
     request: Request,
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
     who: Principal = Depends(principal),
 ) -> dict[str, Any]:
     access.require(who, "data:read")
@@ -253,7 +250,7 @@ async def list_sources(
     request: Request,
     bucket: str,
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
     who: Principal = Depends(principal),
 ) -> dict[str, Any]:
     def find(reader: Reader) -> tuple[list[Source], int]:

@@ -20,27 +20,29 @@ from sensorbase.auth import access
 from sensorbase.auth.keys import Principal
 from sensorbase.dialects.base import services
 from sensorbase.dialects.native.deps import principal
+from sensorbase.dialects.native.fields import Meta, Name
 from sensorbase.dialects.native.problems import native_router
 from sensorbase.errors import Forbidden, NotFound, Problem, invalid
+from sensorbase.limits import MAX_ID
 from sensorbase.model import Group, Scope
 from sensorbase.storage.base import Reader, WriteTx
 from sensorbase.times import format_us
 
 router = native_router()
-GroupId = Path(..., ge=1, le=2**63 - 1, description="The group's integer id")
+GroupId = Path(..., ge=1, le=MAX_ID, description="The group's integer id")
 
 
 class SourceRef(BaseModel):
-    bucket: str
-    source: str
+    bucket: Name
+    source: Name
 
 
-Member = str | SourceRef
+Member = Name | SourceRef
 
 
 class GroupIn(BaseModel):
-    name: str = Field(..., min_length=1, max_length=200)
-    meta: dict[str, Any] = Field(default_factory=dict)
+    name: Name
+    meta: Meta = Field(default_factory=dict)
     sources: list[Member] = Field(
         default_factory=list, description="Source keys or {bucket, source}"
     )

@@ -93,7 +93,7 @@ async def delete_user(request: Request, user: str, who: Principal = Depends(prin
 
     def find(reader: Reader) -> User:
         found = reader.get_user(user) if "@" in user else None
-        if found is None and user.isdigit():
+        if found is None and user.isascii() and user.isdigit() and len(user) <= 18:
             found = reader.get_user_by_id(int(user))
         if found is None or found.org_id != who.org_id:
             raise NotFound(f"user '{user}' not found")

@@ -1,0 +1,48 @@
+"""The kinds of value the native API's request models take, each with the limits of
+`sensorbase.limits` (so a name declared here obeys the same rule as one that appears on a first
+write), declared in the OpenAPI document as the server checks them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from pydantic import AfterValidator, Field
+
+from sensorbase.limits import (
+    MAX_CATALOG_META_BYTES,
+    MAX_NAME_CHARS,
+    MAX_TEXT_CHARS,
+    NAME_PATTERN,
+    TEXT_PATTERN,
+)
+
+_encoder = msgspec.json.Encoder()
+
+# A key that is a URL path segment (organisations, buckets, sources): no slash, no leading
+# space, no control characters.
+KEY_PATTERN = rf"^[^/\s\x00-\x1f\x7f][^/\x00-\x1f\x7f]{{0,{MAX_NAME_CHARS - 1}}}$"
+KEY_HELP = f"1 to {MAX_NAME_CHARS} characters: no slash, no control characters"
+
+
+def _small_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    size = len(_encoder.encode(meta))
+    if size > MAX_CATALOG_META_BYTES:
+        raise ValueError(f"must be at most {MAX_CATALOG_META_BYTES} bytes as JSON (got {size})")
+    return meta
+
+
+Key = Annotated[str, Field(pattern=KEY_PATTERN, description=KEY_HELP)]
+Name = Annotated[
+    str,
+    Field(
+        pattern=NAME_PATTERN,
+        description=f"1 to {MAX_NAME_CHARS} characters, no control characters",
+    ),
+]
+Text = Annotated[str, Field(max_length=MAX_TEXT_CHARS, pattern=TEXT_PATTERN)]
+Meta = Annotated[
+    dict[str, Any],
+    AfterValidator(_small_meta),
+    Field(description=f"Any JSON object, at most {MAX_CATALOG_META_BYTES} bytes"),
+]
