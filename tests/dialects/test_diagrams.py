@@ -106,7 +106,7 @@ async def test_client_credentials_token(
     assert datetime.fromisoformat(token["refresh_token_expiration_date"]) > expires
     assert token["access_token"].count(".") == 2  # a JWT
     # The token works on the push.
-    reply = await push(client, token["access_token"], org, [])
+    reply = await push(client, token["access_token"], org, [GOOD])
     assert reply.status_code == 201, reply.text
 
 
@@ -118,7 +118,7 @@ async def test_refresh_token_grant(client: httpx.AsyncClient, org: Org) -> None:
     assert reply.status_code == 200, reply.text
     second = reply.json()
     assert second["refresh_token"] != first["refresh_token"]
-    reply = await push(client, second["access_token"], org, [])
+    reply = await push(client, second["access_token"], org, [GOOD])
     assert reply.status_code == 201, reply.text
     # A refresh token is used once.
     reply = await client.post("/v0/oauth2/token", data=form)

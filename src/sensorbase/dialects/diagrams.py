@@ -54,6 +54,8 @@ from sensorbase.storage.base import Reader
 from sensorbase.times import parse_iso_us
 
 DEFAULT_VALUE_NAME = "none"
+# The pipeline's words for the parts of a point, in DiagRAMS's.
+WORDS = {"time": "date", "meta": "labels", "source": "sensorId", "field": "valueName"}
 
 SensorId = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"\S")]
 ValueName = Annotated[str, msgspec.Meta(max_length=200, pattern=r"^[A-Za-z0-9_]+$")]
@@ -147,11 +149,13 @@ def decode(
         readings, origin, problems = _walk(body, max_points)
     if len(readings) > max_points:
         raise PayloadTooLarge(f"{len(readings)} readings in one request; the limit is {max_points}")
+    if not readings and not problems:
+        raise invalid([Problem("holds no reading: a push carries at least one")])
     batch, bad_date = _columns(readings, origin, bucket, problems)
     for problem in check(batch):
         index = problem.index if origin is None or problem.index is None else origin[problem.index]
         if index not in bad_date:
-            name = "date" if problem.field == "time" else problem.field
+            name = WORDS.get(problem.field or "", problem.field)
             problems.append(Problem(problem.reason, name, index))
     if problems:
         problems.sort(key=lambda p: p.index or 0)
@@ -320,7 +324,7 @@ async def push(request: Request, organisation_id: str, ml_project: str) -> Respo
     outcome = await svc.ingest.write(
         who.org_id,
         batch,
-        WriteOptions(allowed_bucket_id=who.bucket_id, source_field="sensorId"),
+        WriteOptions(allowed_bucket_id=who.bucket_id, source_field="sensorId", words=WORDS),
     )
     reply = {"points": outcome.receipt.points, "series": outcome.receipt.series}
     return Response(_encode.encode(reply), status_code=201, media_type="application/json")

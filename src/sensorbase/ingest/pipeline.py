@@ -144,6 +144,11 @@ class Ingest:
             if check_catalog:
                 self._catalog_checked = now
         row_problems = self.check(batch)
+        if row_problems and options.words:
+            row_problems = [
+                Problem(p.reason, options.words.get(p.field or "", p.field), p.index)
+                for p in row_problems
+            ]
         uncached = [k for k, hit in enumerate(cached) if hit is None]
         if uncached:  # names are checked once, on their first write (as they may be created)
             named = _key_problems(batch, uncached, options)

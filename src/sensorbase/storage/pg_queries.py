@@ -84,6 +84,12 @@ def translate(exc: psycopg.Error) -> SensorbaseError:
     return SensorbaseError(f"storage error: {exc}")
 
 
+def holds_nul(params: Params) -> bool:
+    """Whether a text parameter holds U+0000, which PostgreSQL text cannot: no row can match
+    such a name, so a read answers nothing (as SQLite does) instead of failing."""
+    return any(type(p) is str and "\x00" in p for p in params)
+
+
 @contextmanager
 def driver_errors() -> Iterator[None]:
     try:
@@ -322,6 +328,8 @@ class PgReader(PgQueries):
         self._pool = pool
 
     def _all(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        if holds_nul(params):
+            return []  # see holds_nul
         return self._pool.run(lambda conn: conn.execute(sql, params).fetchall())
 
     def read_range(

@@ -46,6 +46,7 @@ from sensorbase.storage.pg_queries import (
     PgReader,
     Pool,
     driver_errors,
+    holds_nul,
     translate,
 )
 from sensorbase.times import now_us
@@ -117,6 +118,8 @@ class PgWriteTx(PgQueries):
         self._pending: list[ResolvedBatch] = []
 
     def _all(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        if holds_nul(params) and sql.lstrip()[:6].upper() == "SELECT":
+            return []  # no row holds it (a write of it is refused: 422)
         with driver_errors():
             cur = self.conn.execute(sql, params)
             return cur.fetchall() if cur.description is not None else []

@@ -309,7 +309,10 @@ async def store(svc: Services, who: Principal, bucket_key: str, points: list[Dat
         who.org_id,
         columns(bucket_key, points),
         WriteOptions(
-            create_sources=False, allowed_bucket_id=who.bucket_id, source_field="data source"
+            create_sources=False,
+            allowed_bucket_id=who.bucket_id,
+            source_field="data source",
+            words={"field": "values", "meta": "metadata"},
         ),
     )
 

@@ -400,6 +400,7 @@ async def push(request: Request, who: Principal = Depends(principal)) -> Respons
         allowed_bucket_id=who.bucket_id,
         series_meta=series_meta,
         source_field="device",
+        words={"field": "signal name"},
     )
     await svc.ingest.write(who.org_id, batch, options)
     return Response(PROCESSED, media_type="application/json")

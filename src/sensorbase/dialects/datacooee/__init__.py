@@ -80,7 +80,7 @@ _FETCH_DOC = {
 
 
 def _pointer(canonical_field: str | None) -> str:
-    name = "timestamp" if canonical_field == "time" else "value"
+    name = {"time": "timestamp", "meta": "metadata"}.get(canonical_field or "", "value")
     return f"{dc_upload.ATTRIBUTES}/{name}"
 
 

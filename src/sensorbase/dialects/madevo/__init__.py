@@ -137,7 +137,10 @@ async def insert(request: Request) -> dict[str, Any]:
             tx.update_bucket(fresh.id, meta={**fresh.meta, META_KEY: again.schema.meta()})
 
     options = WriteOptions(
-        allowed_bucket_id=who.bucket_id, source_field="entity", in_tx=keep_schema
+        allowed_bucket_id=who.bucket_id,
+        source_field=planned.schema.entity or "entity",
+        words={"field": "metric" if seen.narrow else "column"},
+        in_tx=keep_schema,
     )
     await svc.ingest.write(who.org_id, built.batch, options)
     return {"message": INSERTED, "count": len(records)}

@@ -156,6 +156,9 @@ def build(
                 metric_name, metric_column = value, name
         if narrow:
             if not narrow_ready:
+                # Its value or metric column is refused already, or holds only nulls.
+                if record.get(VALUE) is None:
+                    problems.append(Problem("is required", VALUE, i))
                 continue
             if metric_name is None or not str(metric_name).strip():
                 problems.append(Problem("is required: the metric this value measures", "metric", i))
@@ -163,6 +166,10 @@ def build(
                 problems.append(Problem("is required", VALUE, i))
             else:
                 pairs.append((str(metric_name), VALUE, record[VALUE]))
+        elif not pairs and not unresolved and any(m in record for m in METRIC_COLUMNS):
+            problems.append(
+                Problem("is required: a record naming its metric carries a value", VALUE, i)
+            )
         elif not pairs and not unresolved:
             problems.append(
                 Problem(

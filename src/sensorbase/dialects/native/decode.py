@@ -15,6 +15,7 @@ item, so that the refusal lists every bad point, not the first.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -105,6 +106,8 @@ def decode(
     except msgspec.DecodeError as exc:
         raise _not_json(exc) from None
     batch, origin = _columns(points, bucket, source, precision, max_points, problems)
+    if not problems and not len(batch):
+        raise invalid([Problem("holds no point: a write carries at least one", "points")])
     named = {(p.index, p.field) for p in problems}
     for problem in check(batch):  # indices are rows; the client counts items
         item = None if problem.index is None else int(origin[problem.index])
@@ -327,7 +330,12 @@ def _times(
                 Problem("a numeric time needs ?precision=s|ms|us|ns", "time", origin[j])
             )
         else:
-            out[j] = epoch_to_us(t, precision)
+            us = epoch_to_us(t, precision) if math.isfinite(t) else None
+            if us is None or not -_INT64_LIMIT_US <= us <= _INT64_LIMIT_US:
+                reason = f"{t:g} {precision} since 1970 is no time Sensorbase can hold"
+                problems.append(Problem(reason, "time", origin[j]))
+                us = 0
+            out[j] = us
     return out
 
 
