@@ -9,11 +9,18 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 import numpy as np
 import pytest
 
 from sensorbase.api.app import build_app
-from sensorbase.dialects.native.decode import _columns, _decode_fast, _decode_typed, decode
+from sensorbase.dialects.native.decode import (
+    NativeBody,
+    NativePoint,
+    _columns,
+    _decode_fast,
+    decode,
+)
 from sensorbase.errors import InvalidInput, Problem, Unavailable
 from sensorbase.ingest.committer import Committer
 from sensorbase.model import PointBatch
@@ -30,7 +37,7 @@ FLEET = [
 
 
 def _general(body: bytes, bucket: str | None, precision: str) -> PointBatch:
-    points = _decode_typed(body, False)
+    points = msgspec.json.decode(body, type=NativeBody | list[NativePoint])
     source = None
     if not isinstance(points, list):
         bucket = points.bucket or bucket

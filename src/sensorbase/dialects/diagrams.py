@@ -42,6 +42,7 @@ from sensorbase.dialects.body import (
 )
 from sensorbase.dialects.oauth import exchange, render_oauth_error, token_reply
 from sensorbase.errors import (
+    MAX_LISTED_PROBLEMS,
     NotFound,
     PayloadTooLarge,
     Problem,
@@ -223,6 +224,10 @@ def _walk(body: bytes, max_points: int) -> tuple[list[Reading], list[int], list[
         if not isinstance(item, dict):
             problems.append(Problem("each reading must be a JSON object", None, i))
             continue
+        if len(problems) >= MAX_LISTED_PROBLEMS and not _plausible(item):
+            # Past what a refusal lists, bad readings are only counted: cheaply, by type.
+            problems.append(Problem("is not a valid reading", None, i))
+            continue
         found = len(problems)
         for name in _REQUIRED:
             if name not in item:
@@ -249,6 +254,23 @@ def _walk(body: bytes, max_points: int) -> tuple[list[Reading], list[int], list[
             except ValueError as exc:
                 problems.append(Problem(str(exc), "date", i))
     return good, origin, problems
+
+
+_PLAIN: dict[str, tuple[type, ...]] = {
+    "sensorId": (str,),
+    "date": (str,),
+    "value": (int, float),
+    "valueName": (str, type(None)),
+    "labels": (list, dict, type(None)),
+    "precision": (int, float, type(None)),
+}
+
+
+def _plausible(item: dict[str, Any]) -> bool:
+    """Whether a reading could be good, by the types of its members alone."""
+    return all(name in item for name in _REQUIRED) and all(
+        type(value) in _PLAIN.get(name, ()) for name, value in item.items()
+    )
 
 
 def _shown(given: Any) -> str:

@@ -346,8 +346,11 @@ def _meta_unit(meta: dict[str, Any] | None) -> str | None:
 
 
 def _merge(first: list[Problem], second: list[Problem]) -> list[Problem]:
-    if not first and not second:
-        return []
+    """Both lists as one, by item, each problem once. (A dialect's known problems alone come
+    in item order already: they are not sorted again, which for 100,000 of them costs more
+    than reading the body.)"""
+    if not second:
+        return first
     return sorted({*first, *second}, key=lambda p: (p.index or 0, p.field or ""))
 
 

@@ -63,7 +63,8 @@ def validation_error(items: list[tuple[Path, str]]) -> InvalidInput:
         Problem(message, ".".join(str(p) for p in path[1:]) or None) for path, message in items
     ]
     exc = InvalidInput("Invalid request parameters", problems)
-    exc.dakkio_details = [{"path": path, "message": message} for path, message in items]  # type: ignore[attr-defined]
+    listed = items[: len(exc.problems)]  # as many as the error lists (MAX_LISTED_PROBLEMS)
+    exc.dakkio_details = [{"path": path, "message": message} for path, message in listed]  # type: ignore[attr-defined]
     return exc
 
 
