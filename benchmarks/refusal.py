@@ -94,7 +94,7 @@ async def main(items: int, runs: int) -> None:
         async with httpx.AsyncClient(transport=transport, base_url="http://sb") as client:
             await client.post("/v1/buckets", json={"key": "b"}, headers=headers)
             await client.post("/v1/buckets/b/sources", json={"key": "s"}, headers=headers)
-            print(f"| route | items | accepted (ms) | refused (ms) | refused ÷ accepted | reply |")
+            print("| route | items | accepted (ms) | refused (ms) | refused ÷ accepted | reply |")
             print("|---|---|---|---|---|---|")
             for name, path, make, cap in ROUTES:
                 n = min(items, cap)
@@ -108,7 +108,8 @@ async def main(items: int, runs: int) -> None:
                         times.append((time.perf_counter() - start) * 1e3)
                         size, status = len(reply.content), reply.status_code
                     figures[good] = (statistics.median(times), size, status)
-                (ok_ms, _, ok_status), (bad_ms, bad_size, bad_status) = figures[True], figures[False]
+                ok_ms, _, ok_status = figures[True]
+                bad_ms, bad_size, bad_status = figures[False]
                 assert ok_status < 300 and 400 <= bad_status < 500, (ok_status, bad_status)
                 print(
                     f"| {name} | {n:,} | {ok_ms:.1f} | {bad_ms:.1f} | {bad_ms / ok_ms:.2f} "
