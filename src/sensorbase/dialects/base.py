@@ -72,12 +72,52 @@ def count(dialect: str, status: int) -> None:
     counter.inc()
 
 
-def dialect_router(name: str, render: ErrorRenderer, **kwargs: Any) -> APIRouter:
-    """An APIRouter whose routes answer errors through `render`. A route whose body FastAPI
+# The refusals every route may give (auth, scope, tenancy, validation, rate, overload), and those
+# of a route that takes a body.
+_REFUSALS = {
+    400: "Invalid input: every problem named",
+    401: "No, a wrong, expired or revoked credential",
+    403: "The credential lacks the scope, or is limited to another bucket",
+    404: "Not found (or another organisation's)",
+    409: "Conflict: the key is taken, or changed meanwhile",
+    422: "Well-formed but refused",
+    429: "Over the rate limit or sign-in attempts (Retry-After)",
+    503: "Overloaded or storage briefly unavailable (Retry-After)",
+}
+_BODY_REFUSALS = {
+    413: "The body, or its items, exceed a limit",
+    415: "A Content-Type or Content-Encoding the route does not take",
+}
+
+
+def dialect_router(
+    name: str,
+    render: ErrorRenderer,
+    *,
+    error_schema: dict[str, Any] | None = None,
+    error_media_type: str = "application/json",
+    **kwargs: Any,
+) -> APIRouter:
+    """An APIRouter whose routes answer errors through `render`, and declare them in OpenAPI
+    (`error_schema`: the JSON Schema of the dialect's error body). A route whose body FastAPI
     decodes into a model gets that body checked first as every other body is (its media type,
     size and encoding, and I-JSON: dialects/body.py)."""
+    schema = error_schema or {"type": "object"}
 
     class DialectRoute(APIRoute):
+        def __init__(self, *args: Any, **route_kwargs: Any) -> None:
+            super().__init__(*args, **route_kwargs)
+            takes_body = self.body_field is not None or "requestBody" in (self.openapi_extra or {})
+            refusals = {**_REFUSALS, **(_BODY_REFUSALS if takes_body else {})}
+            for status, description in refusals.items():
+                self.responses.setdefault(
+                    status,
+                    {
+                        "description": description,
+                        "content": {error_media_type: {"schema": schema}},
+                    },
+                )
+
         def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
             route_handler = super().get_route_handler()
             handler: Endpoint = route_handler

@@ -40,7 +40,12 @@ from sensorbase.dialects.body import (
     read_body,
     require_media_type,
 )
-from sensorbase.dialects.oauth import exchange, render_oauth_error, token_reply
+from sensorbase.dialects.oauth import (
+    OAUTH_ERROR_SCHEMA,
+    exchange,
+    render_oauth_error,
+    token_reply,
+)
 from sensorbase.errors import (
     MAX_LISTED_PROBLEMS,
     NotFound,
@@ -280,8 +285,26 @@ def _shown(given: Any) -> str:
 
 # --- routes ------------------------------------------------------------------------------
 
-_tokens = dialect_router("diagrams", render_oauth_error, prefix="/v0", tags=["DiagRAMS"])
-_data = dialect_router("diagrams", render_error, prefix="/v0", tags=["DiagRAMS"])
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error", "error_description"],
+    "properties": {
+        "error": {"type": "string"},
+        "error_description": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": "object"}},
+        "errors_total": {"type": "integer"},
+    },
+}
+_tokens = dialect_router(
+    "diagrams",
+    render_oauth_error,
+    prefix="/v0",
+    tags=["DiagRAMS"],
+    error_schema=OAUTH_ERROR_SCHEMA,
+)
+_data = dialect_router(
+    "diagrams", render_error, prefix="/v0", tags=["DiagRAMS"], error_schema=ERROR_SCHEMA
+)
 
 _PUSH_BODY = {
     "requestBody": {

@@ -48,6 +48,13 @@ def render_oauth_error(exc: SensorbaseError) -> Response:
     )
 
 
+OAUTH_ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error", "error_description"],
+    "properties": {"error": {"type": "string"}, "error_description": {"type": "string"}},
+}
+
+
 def _error(kind: type[SensorbaseError], code: str, detail: str) -> SensorbaseError:
     exc = kind(detail)
     exc.oauth_error = code  # type: ignore[attr-defined]

@@ -44,9 +44,14 @@ class Cursor:
         try:
             padded = text + "=" * (-len(text) % 4)
             series_id, time_us = json.loads(base64.urlsafe_b64decode(padded))
-            return cls(int(series_id), int(time_us))
-        except (ValueError, TypeError):
-            raise invalid([Problem("is not a cursor this server issued", "cursor")]) from None
+            cursor = cls(int(series_id), int(time_us))
+        except (ValueError, TypeError, OverflowError, RecursionError):
+            cursor = None
+        if cursor is None or not all(
+            -(2**63) <= n < 2**63 for n in (cursor.series_id, cursor.time_us)
+        ):
+            raise invalid([Problem("is not a cursor this server issued", "cursor")])
+        return cursor
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,12 @@ from sensorbase.model import Bucket, Scope
 from sensorbase.storage.base import Reader
 
 # Declared for OpenAPI only (so /docs offers an Authorize button); `principal` reads it.
-_scheme = APIKeyHeader(name="X-API-Key", auto_error=False, description="Sensorbase API key")
+_scheme = APIKeyHeader(
+    name="X-API-Key",
+    scheme_name="dakkio X-API-Key",
+    auto_error=False,
+    description="Sensorbase API key",
+)
 KIND_LETTER = {"admin": "a", "write": "w", "read": "r"}
 
 

@@ -20,6 +20,7 @@ from sensorbase.dialects.base import dialect_router, services
 from sensorbase.dialects.body import parse_json, read_body, require_media_type
 from sensorbase.dialects.dakkio import deps
 from sensorbase.dialects.dakkio.replies import (
+    ERROR_SCHEMA,
     MISSING,
     Details,
     Path,
@@ -37,7 +38,7 @@ from sensorbase.services import Services
 from sensorbase.storage.base import Reader
 from sensorbase.times import now_us, parse_iso_us
 
-router = dialect_router("dakkio", render_error, tags=["dakkio"])
+router = dialect_router("dakkio", render_error, tags=["dakkio"], error_schema=ERROR_SCHEMA)
 
 SAMPLE = {
     "bucketId": "507f1f77bcf86cd799439011",

@@ -17,6 +17,7 @@ from sensorbase.dialects.base import dialect_router, services
 from sensorbase.dialects.dakkio import deps
 from sensorbase.dialects.dakkio.ingest import json_body
 from sensorbase.dialects.dakkio.replies import (
+    ERROR_SCHEMA,
     MISSING,
     Details,
     expected,
@@ -31,7 +32,7 @@ from sensorbase.model import ApiKey, Bucket, FieldSpec, Scope, Source
 from sensorbase.storage.base import Reader, WriteTx
 from sensorbase.times import now_us
 
-router = dialect_router("dakkio", render_error, tags=["dakkio"])
+router = dialect_router("dakkio", render_error, tags=["dakkio"], error_schema=ERROR_SCHEMA)
 FIELD_TYPES = ("number", "string", "boolean")
 KEY_SCOPES: dict[str, tuple[Scope, ...]] = {
     "write": ("data:write", "data:read"),

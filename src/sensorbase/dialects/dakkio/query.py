@@ -7,6 +7,7 @@ values of every series of that source at that instant, whichever dialect wrote t
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,7 @@ from sensorbase.dialects.base import dialect_router, services
 from sensorbase.dialects.dakkio import deps
 from sensorbase.dialects.dakkio.ingest import json_body, json_example
 from sensorbase.dialects.dakkio.replies import (
+    ERROR_SCHEMA,
     MISSING,
     Details,
     expected,
@@ -30,13 +32,14 @@ from sensorbase.dialects.dakkio.replies import (
     time_texts,
 )
 from sensorbase.errors import NotFound
+from sensorbase.limits import MAX_OFFSET
 from sensorbase.model import SeriesRef, Source, TimeRange
 from sensorbase.query.spec import Every, QuerySpec
 from sensorbase.services import Services
 from sensorbase.storage.base import Reader
 from sensorbase.times import parse_iso_us
 
-router = dialect_router("dakkio", render_error, tags=["dakkio"])
+router = dialect_router("dakkio", render_error, tags=["dakkio"], error_schema=ERROR_SCHEMA)
 AGGREGATIONS = ("avg", "min", "max", "sum", "count")
 GROUPS: dict[str, tuple[Every, int]] = {  # groupBy → (bucket width, its typical length in µs)
     "minute": (Every(1, "m"), 60_000_000),
@@ -143,7 +146,7 @@ def parse_query(body: Any) -> QueryIn:
     numbers = {}
     for name, default, low, high in (
         ("limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
-        ("offset", 0, 0, None),
+        ("offset", 0, 0, MAX_OFFSET),
     ):
         value, path = pick(name)
         numbers[name] = default
@@ -151,6 +154,8 @@ def parse_query(body: Any) -> QueryIn:
             continue
         if isinstance(value, bool) or not isinstance(value, int | float):
             details.add(path, expected("number", value))
+        elif not math.isfinite(value):
+            details.add(path, "Number must be finite")
         elif value != int(value):
             details.add(path, "Expected integer, received float")
         elif value < low:

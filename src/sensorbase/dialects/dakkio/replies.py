@@ -38,6 +38,22 @@ TITLES = {
     503: "Service Unavailable",
 }
 UNAUTHORIZED = "Invalid or missing API key"
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error", "message"],
+    "properties": {
+        "error": {"type": "string"},
+        "message": {"type": "string"},
+        "details": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["path", "message"],
+                "properties": {"path": {"type": "array"}, "message": {"type": "string"}},
+            },
+        },
+    },
+}
 _encode = msgspec.json.Encoder()
 
 

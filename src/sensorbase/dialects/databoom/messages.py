@@ -41,8 +41,21 @@ def render_error(exc: SensorbaseError) -> Response:
     )
 
 
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["message"],
+    "properties": {
+        "message": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": "object"}},
+        "errors_total": {"type": "integer"},
+    },
+}
+
+
 def databoom_router() -> APIRouter:
-    return dialect_router("databoom", render_error, prefix="/v1", tags=["databoom"])
+    return dialect_router(
+        "databoom", render_error, prefix="/v1", tags=["databoom"], error_schema=ERROR_SCHEMA
+    )
 
 
 # Declared for OpenAPI only (the Authorize button); `bearer` does the parsing.

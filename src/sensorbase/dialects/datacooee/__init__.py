@@ -30,7 +30,7 @@ from sensorbase.dialects.datacooee import inputs as dc_inputs
 from sensorbase.dialects.datacooee import params as dc_params
 from sensorbase.dialects.datacooee import upload as dc_upload
 from sensorbase.dialects.datacooee.fetch import Fetch, Kind
-from sensorbase.dialects.datacooee.jsonapi import MEDIA_TYPE, principal, render_error
+from sensorbase.dialects.datacooee.jsonapi import ERROR_SCHEMA, MEDIA_TYPE, principal, render_error
 from sensorbase.errors import Problem, invalid
 from sensorbase.ingest.pipeline import WriteOptions
 from sensorbase.model import SeriesKey
@@ -142,7 +142,14 @@ ENDPOINTS: dict[str, tuple[Kind, bool, bool]] = {
 
 
 def router() -> APIRouter:
-    api = dialect_router("datacooee", render_error, prefix=PREFIX, tags=["Datacooee"])
+    api = dialect_router(
+        "datacooee",
+        render_error,
+        prefix=PREFIX,
+        tags=["Datacooee"],
+        error_schema=ERROR_SCHEMA,
+        error_media_type=MEDIA_TYPE,
+    )
 
     async def post_inputdata(
         request: Request, input_pk: str, who: Principal = Depends(principal)

@@ -44,6 +44,29 @@ TITLES = {
 }
 
 
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["errors"],
+    "properties": {
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["status", "code", "title", "detail"],
+                "properties": {
+                    "status": {"type": "string"},
+                    "code": {"type": "string"},
+                    "title": {"type": "string"},
+                    "detail": {"type": "string"},
+                    "source": {"type": "object"},
+                },
+            },
+        },
+        "meta": {"type": "object"},
+    },
+}
+
+
 def _error(exc: SensorbaseError, problem: Problem | None) -> dict[str, Any]:
     item: dict[str, Any] = {
         "status": str(exc.status),
@@ -78,8 +101,12 @@ def render_error(exc: SensorbaseError) -> Response:
 
 
 # Declared for OpenAPI (the Authorize button of /docs); `_header` does the reading.
-_org_scheme = APIKeyHeader(name="ORGANIZATION-ID", auto_error=False)
-_key_scheme = APIKeyHeader(name="ORGANIZATION-API-KEY", auto_error=False)
+_org_scheme = APIKeyHeader(
+    name="ORGANIZATION-ID", scheme_name="Datacooee ORGANIZATION-ID", auto_error=False
+)
+_key_scheme = APIKeyHeader(
+    name="ORGANIZATION-API-KEY", scheme_name="Datacooee ORGANIZATION-API-KEY", auto_error=False
+)
 
 
 def _header(request: Request, name: str) -> str | None:

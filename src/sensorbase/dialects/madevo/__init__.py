@@ -78,6 +78,18 @@ CODES = {
 # --- errors ------------------------------------------------------------------------------
 
 
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error", "message"],
+    "properties": {
+        "error": {"type": "string"},
+        "message": {"type": "string"},
+        "details": {"type": "array", "items": {"type": "object"}},
+        "details_total": {"type": "integer"},
+    },
+}
+
+
 def render_error(exc: SensorbaseError) -> Response:
     body: dict[str, Any] = {"error": CODES.get(exc.status, "internal_error"), "message": exc.detail}
     if exc.problems:
@@ -226,7 +238,9 @@ _LOGIN_DOC: dict[str, Any] = {
 
 
 def router() -> APIRouter:
-    routes = dialect_router("madevo", render_error, prefix="/restapi", tags=["madevo"])
+    routes = dialect_router(
+        "madevo", render_error, prefix="/restapi", tags=["madevo"], error_schema=ERROR_SCHEMA
+    )
     for method in ("POST", "PATCH"):
         routes.add_api_route(
             "/datasource/insert",

@@ -14,7 +14,12 @@ from sensorbase.dialects.base import dialect_router, services
 from sensorbase.dialects.native.deps import principal
 from sensorbase.dialects.native.fields import KEY_HELP, Key, Meta, Name, Text
 from sensorbase.dialects.native.problems import native_router
-from sensorbase.dialects.oauth import exchange, render_oauth_error, token_reply
+from sensorbase.dialects.oauth import (
+    OAUTH_ERROR_SCHEMA,
+    exchange,
+    render_oauth_error,
+    token_reply,
+)
 from sensorbase.errors import Conflict, NotFound
 from sensorbase.limits import MAX_OFFSET
 from sensorbase.model import ApiKey, Bucket, FieldSpec, Organisation, Scope, Source
@@ -22,7 +27,9 @@ from sensorbase.storage.base import Reader, WriteTx
 from sensorbase.times import format_us, now_us
 
 router = native_router()
-token_router = dialect_router("native", render_oauth_error, prefix="/v1")
+token_router = dialect_router(
+    "native", render_oauth_error, prefix="/v1", error_schema=OAUTH_ERROR_SCHEMA
+)
 
 
 class OrgIn(BaseModel):

@@ -61,8 +61,39 @@ def render_problem(exc: SensorbaseError) -> Response:
     )
 
 
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["reason"],
+                "properties": {
+                    "index": {"type": "integer"},
+                    "field": {"type": "string"},
+                    "reason": {"type": "string"},
+                },
+            },
+        },
+        "errors_total": {"type": "integer"},
+    },
+}
+
+
 def native_router() -> Any:
-    return dialect_router("native", render_problem, prefix="/v1")
+    return dialect_router(
+        "native",
+        render_problem,
+        prefix="/v1",
+        error_schema=PROBLEM_SCHEMA,
+        error_media_type="application/problem+json",
+    )
 
 
 def native_lane(endpoint: LaneEndpoint) -> Lane:
