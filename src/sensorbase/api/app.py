@@ -13,12 +13,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
-from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import REGISTRY, CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 from starlette.exceptions import HTTPException
-from starlette.routing import Match, Route
+from starlette.routing import Match
 from starlette.types import Message, Receive, Scope, Send
 
 from sensorbase import __version__, dialects
@@ -126,15 +125,19 @@ def _hardened(send: Send) -> Send:
     return sending
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
 def _allowed_methods(app: FastAPI, scope: Scope) -> tuple[str, ...]:
     """Every method some route takes at this path (Starlette's own 405 names only the first
-    route that matched the path, so GET /v1/buckets would hide POST)."""
-    methods: set[str] = set()
-    for route in app.router.routes:
-        match, _ = route.matches({**scope, "method": "\0"})  # no method matches: path only
-        if match is Match.PARTIAL and isinstance(route, Route | APIRoute) and route.methods:
-            methods.update(route.methods)
-    return tuple(sorted(methods))
+    route that matched the path, so GET /v1/buckets would hide POST): each asked of the router
+    as a request would be."""
+    routes = app.router.routes
+    return tuple(
+        method
+        for method in _METHODS
+        if any(route.matches({**scope, "method": method})[0] is Match.FULL for route in routes)
+    )
 
 
 def build_app(services: Services, *, manage_lifecycle: bool = True) -> FastAPI:

@@ -55,6 +55,7 @@ FORM = "application/x-www-form-urlencoded"
 _BOM = b"\xef\xbb\xbf"
 _POSITION = re.compile(r" at line (\d+) column (\d+)$")
 _DUPLICATE = re.compile(r'^Detected duplicate key "(.*)"$')
+_NON_FINITE = re.compile(rb"\b(?:NaN|Infinity)\b")
 _encoder = msgspec.json.Encoder()
 
 
@@ -274,7 +275,7 @@ def json_error(message: str, raw: bytes) -> InvalidInput:
         )
     elif "unicode code point" in message or "utf-8" in message.lower():
         reason = f"the body is not valid UTF-8{where}"
-    elif message.startswith("expected value") and re.search(rb"\b(?:NaN|-?Infinity)\b", raw):
+    elif message.startswith(("expected value", "invalid number")) and _NON_FINITE.search(raw):
         reason = f"the body is not valid JSON: NaN and Infinity are not JSON numbers{where}"
     else:
         reason = f"the body is not valid JSON: {message}{where}"
