@@ -106,6 +106,8 @@ class User:
     role: Role
     created_us: int
     password_hash: str = field(repr=False, default="")
+    # Random, new whenever the user changes (role, password): their tokens carry it.
+    token_generation: str = field(repr=False, default="")
 
 
 @dataclass(frozen=True, slots=True)

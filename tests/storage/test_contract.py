@@ -432,6 +432,85 @@ def test_users(store: Store, world: dict[str, int]) -> None:
     assert reader.get_user("ann@example.com") is None
 
 
+def test_update_user_always_gives_a_new_token_generation(
+    store: Store, world: dict[str, int]
+) -> None:
+    user = write(store, lambda tx: tx.create_user(world["acme"], "ann@example.com", "ph", "reader"))
+    other = write(
+        store, lambda tx: tx.create_user(world["acme"], "bob@example.com", "ph", "reader")
+    )
+    assert len(user.token_generation) >= 32 and user.token_generation != other.token_generation
+    reader = store.reader()
+    assert reader.get_user_by_id(user.id) == user  # (the generation compared too)
+
+    promoted = write(store, lambda tx: tx.update_user(user.id, role="admin"))
+    assert promoted is not None and promoted.role == "admin" and promoted.password_hash == "ph"
+    assert promoted.token_generation not in (user.token_generation, "")
+    moved = write(store, lambda tx: tx.update_user(user.id, password_hash="new"))
+    assert moved is not None and (moved.role, moved.password_hash) == ("admin", "new")
+    assert moved.token_generation != promoted.token_generation
+    touched = write(store, lambda tx: tx.update_user(user.id))  # even a change of nothing
+    assert touched is not None and touched.token_generation != moved.token_generation
+    assert reader.get_user("ann@example.com") == touched
+    assert reader.get_user_by_id(other.id) == other  # nobody else changed
+    write(store, lambda tx: tx.delete_user(user.id))
+    assert write(store, lambda tx: tx.update_user(user.id, role="admin")) is None
+
+
+def test_ids_are_never_given_twice(settings: Settings, store: Store) -> None:
+    """Deleting the newest organisation, bucket, source, series, key, user or group never
+    frees its id for the next one: not in the same run, not after the store is opened again
+    (SQLite gives a deleted largest rowid again, unless the table is AUTOINCREMENT)."""
+
+    def make(tx: WriteTx, n: int) -> dict[str, int]:
+        org = tx.create_org(f"org{n}", "")
+        bucket = tx.create_bucket(org.id, "b", "", "", {})
+        source = tx.create_source(org.id, bucket.id, "s", "", {}, None)
+        return {
+            "org": org.id,
+            "bucket": bucket.id,
+            "source": source.id,
+            "series": tx.get_or_create_series(source.id, ["t"])["t"],
+            "key": tx.create_key(org.id, f"k{n}", "h", "", ("admin",), None, False).id,
+            "user": tx.create_user(org.id, f"u{n}@example.com", "h", "admin").id,
+            "group": tx.create_group(org.id, "g", {}, [source.id]).id,
+        }
+
+    def delete(tx: WriteTx, ids: dict[str, int]) -> None:
+        tx.delete_group(ids["group"])
+        tx.delete_user(ids["user"])
+        tx.delete_org(ids["org"])  # with its bucket, source, series and key
+
+    first = write(store, lambda tx: make(tx, 1))
+    write(store, lambda tx: delete(tx, first))
+    second = write(store, lambda tx: make(tx, 2))
+    assert all(second[kind] > first[kind] for kind in first), (first, second)
+    write(store, lambda tx: delete(tx, second))
+    store.close()
+    store.open()  # what the store remembers survives a restart
+    third = write(store, lambda tx: make(tx, 3))
+    assert all(third[kind] > second[kind] for kind in first), (second, third)
+
+
+def test_refresh_tokens_go_with_their_key_however_it_goes(
+    store: Store, world: dict[str, int]
+) -> None:
+    acme, farm = world["acme"], world["farm"]
+
+    def keys(tx: WriteTx) -> None:
+        tx.create_key(acme, "kb", "h", "", ("data:read",), farm, False)
+        tx.create_key(world["globex"], "ko", "h", "", ("data:read",), None, False)
+        tx.put_refresh_token("rb", "kb", T0)
+        tx.put_refresh_token("ro", "ko", T0)
+
+    write(store, keys)
+    write(store, lambda tx: tx.delete_bucket(farm))  # the key limited to it goes, and its token
+    write(store, lambda tx: tx.delete_org(world["globex"]))
+    write(store, lambda tx: tx.create_key(acme, "kb", "h2", "", ("data:read",), None, False))
+    assert write(store, lambda tx: tx.take_refresh_token("rb", T0 - 1)) is None
+    assert write(store, lambda tx: tx.take_refresh_token("ro", T0 - 1)) is None
+
+
 def test_groups(store: Store, world: dict[str, int]) -> None:
     acme, sensor = world["acme"], world["sensor"]
     second = write(

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from sensorbase.settings import Settings
-from sensorbase.storage.sqlite import SCHEMA_VERSION, SQLiteStore, retry_locked
+from sensorbase.storage.sqlite import SQLiteStore, retry_locked
+from sensorbase.storage.sqlite_schema import SCHEMA_VERSION
 
 ROUNDS = 40
 OPENERS = 4

@@ -18,6 +18,7 @@ from sensorbase.model import ResolvedBatch, TimeRange
 from sensorbase.settings import Settings
 from sensorbase.storage import sqlite_points
 from sensorbase.storage.sqlite import SQLiteStore
+from sensorbase.storage.sqlite_schema import SCHEMA_VERSION
 from tests.storage.conftest import new_series
 
 ALL = TimeRange(None, None)
@@ -204,7 +205,7 @@ def test_a_database_of_one_row_per_point_is_migrated(tmp_path: Path) -> None:
         reader = store.reader()
         tables = {r[0] for r in reader.conn.execute("SELECT name FROM sqlite_master")}
         assert "points" not in tables and "point_blocks" not in tables
-        assert reader.conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert reader.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         # The dropped table's pages are given back, and the file vacuums as a new one does.
         assert reader.conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 2
         assert reader.conn.execute("PRAGMA freelist_count").fetchone()[0] == 0

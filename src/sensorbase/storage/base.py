@@ -1,6 +1,10 @@
 """The Store protocol: a narrow writing side (one transaction at a time, taken by the ingest
 committer) and a reading side (any thread). A backend passes
-tests/storage/test_contract.py or it does not ship."""
+tests/storage/test_contract.py or it does not ship.
+
+An id (organisation, bucket, source, series, key, user, group) is never given twice, not even
+after its row is deleted: tokens, caches on other nodes and clients name things by id, and must
+never reach a newer thing by an older name. A refresh token goes with its key's row."""
 
 from __future__ import annotations
 
@@ -107,7 +111,17 @@ class WriteTx(Protocol):
         ...
 
     # users and groups
-    def create_user(self, org_id: int, email: str, password_hash: str, role: str) -> User: ...
+    def create_user(self, org_id: int, email: str, password_hash: str, role: str) -> User:
+        """A new user, with a new random token generation (and an id never given before)."""
+        ...
+
+    def update_user(
+        self, user_id: int, *, role: str | None = None, password_hash: str | None = None
+    ) -> User | None:
+        """Change what is given, and always give the user a new token generation (ending
+        every token minted before); the user as it is now, or None if there is none."""
+        ...
+
     def delete_user(self, user_id: int) -> None: ...
     def create_group(
         self, org_id: int, name: str, meta: dict[str, Any], source_ids: list[int]

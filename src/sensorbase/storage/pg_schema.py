@@ -117,7 +117,26 @@ def _v1(conn: psycopg.Connection) -> None:
     )
 
 
-MIGRATIONS = [(1, _v1)]
+def _v2(conn: psycopg.Connection) -> None:
+    """A token generation per user (random, new at every change of the user: their tokens
+    carry it), and refresh tokens deleted with their key's row. Identity columns already
+    never give an id twice."""
+    conn.execute("ALTER TABLE users ADD COLUMN token_generation TEXT")
+    conn.execute(
+        "UPDATE users SET token_generation = md5(random()::text || clock_timestamp()::text || id)"
+    )
+    conn.execute("ALTER TABLE users ALTER COLUMN token_generation SET NOT NULL")
+    conn.execute(
+        "DELETE FROM refresh_tokens r "
+        "WHERE NOT EXISTS (SELECT 1 FROM api_keys k WHERE k.key_id = r.key_id)"
+    )
+    conn.execute(
+        "ALTER TABLE refresh_tokens ADD CONSTRAINT refresh_tokens_key_id_fkey "
+        "FOREIGN KEY (key_id) REFERENCES api_keys(key_id) ON DELETE CASCADE"
+    )
+
+
+MIGRATIONS = [(1, _v1), (2, _v2)]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 

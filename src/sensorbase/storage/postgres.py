@@ -329,12 +329,24 @@ class PgWriteTx(PgQueries):
 
     def create_user(self, org_id: int, email: str, password_hash: str, role: str) -> User:
         created = now_us()
+        generation = rows.new_token_generation()
         user_id = self._insert(
-            "INSERT INTO users (org_id, email, password_hash, role, created_us) "
-            "VALUES (%s, %s, %s, %s, %s)",
-            (org_id, email, password_hash, role, created),
+            "INSERT INTO users (org_id, email, password_hash, role, created_us, token_generation) "
+            "VALUES (%s, %s, %s, %s, %s, %s)",
+            (org_id, email, password_hash, role, created, generation),
         )
-        return rows.user((user_id, org_id, email, role, created, password_hash))
+        return rows.user((user_id, org_id, email, role, created, password_hash, generation))
+
+    def update_user(
+        self, user_id: int, *, role: str | None = None, password_hash: str | None = None
+    ) -> User | None:
+        row = self._one(
+            "UPDATE users SET role = coalesce(%s, role), "
+            "password_hash = coalesce(%s, password_hash), token_generation = %s "
+            f"WHERE id = %s RETURNING {rows.USER_COLUMNS}",
+            (role, password_hash, rows.new_token_generation(), user_id),
+        )
+        return rows.user(row) if row else None
 
     def delete_user(self, user_id: int) -> None:
         self._run("DELETE FROM users WHERE id = %s", (user_id,))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 from typing import Any, cast
 
 from sensorbase.model import (
@@ -22,7 +23,7 @@ ORG_COLUMNS = "id, key, name, created_us"
 BUCKET_COLUMNS = "id, org_id, key, name, description, meta, created_us"
 SOURCE_COLUMNS = "id, org_id, bucket_id, key, name, meta, schema, created_us"
 SERIES_COLUMNS = "id, source_id, field, unit, meta"
-USER_COLUMNS = "id, org_id, email, role, created_us, password_hash"
+USER_COLUMNS = "id, org_id, email, role, created_us, password_hash, token_generation"
 GROUP_COLUMNS = "id, org_id, name, meta, created_us"
 KEY_COLUMNS = (
     "id, key_id, org_id, name, scopes, bucket_id, server_admin, created_us, revoked_us, secret_hash"
@@ -85,7 +86,12 @@ def api_key(row: Any) -> ApiKey:
 
 
 def user(row: Any) -> User:
-    return User(row[0], row[1], row[2], cast(Role, row[3]), row[4], row[5])
+    return User(row[0], row[1], row[2], cast(Role, row[3]), row[4], row[5], row[6])
+
+
+def new_token_generation() -> str:
+    """A user's token generation: given at creation and at every change of the user."""
+    return secrets.token_hex(16)
 
 
 def group(row: Any, source_ids: tuple[int, ...]) -> Group:

@@ -16,13 +16,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from sensorbase.errors import SensorbaseError, Unavailable
+from sensorbase.errors import Unavailable
 from sensorbase.model import (
     ApiKey,
     Bucket,
@@ -35,12 +34,11 @@ from sensorbase.model import (
     User,
 )
 from sensorbase.settings import Settings
-from sensorbase.storage import rows, sqlite_folder, sqlite_points
+from sensorbase.storage import rows, sqlite_folder, sqlite_points, sqlite_schema
 from sensorbase.storage.sqlite_queries import SQLiteQueries, SQLiteReader, driver_errors
 from sensorbase.storage.wal_sync import SyncDone, WalSyncer
 from sensorbase.times import now_us
 
-SCHEMA_VERSION = 2  # 2: points in a log and chunks (sqlite_points), no longer a row each
 WAL_SIZE_LIMIT = 64 * 1024 * 1024  # bytes
 JOURNAL_MODE_WAIT_S = 10.0
 log = logging.getLogger(__name__)
@@ -262,12 +260,24 @@ class SQLiteWriteTx(SQLiteQueries):
 
     def create_user(self, org_id: int, email: str, password_hash: str, role: str) -> User:
         created = now_us()
+        generation = rows.new_token_generation()
         cur = self.conn.execute(
-            "INSERT INTO users (org_id, email, password_hash, role, created_us) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (org_id, email, password_hash, role, created),
+            "INSERT INTO users (org_id, email, password_hash, role, created_us, token_generation) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (org_id, email, password_hash, role, created, generation),
         )
-        return rows.user((_rowid(cur), org_id, email, role, created, password_hash))
+        return rows.user((_rowid(cur), org_id, email, role, created, password_hash, generation))
+
+    def update_user(
+        self, user_id: int, *, role: str | None = None, password_hash: str | None = None
+    ) -> User | None:
+        row = self.conn.execute(
+            "UPDATE users SET role = coalesce(?, role), "
+            "password_hash = coalesce(?, password_hash), token_generation = ? "
+            f"WHERE id = ? RETURNING {rows.USER_COLUMNS}",
+            (role, password_hash, rows.new_token_generation(), user_id),
+        ).fetchone()
+        return rows.user(row) if row else None
 
     def delete_user(self, user_id: int) -> None:
         self.conn.execute("DELETE FROM users WHERE id = ?", (user_id,))
@@ -391,44 +401,6 @@ class _Checkpointer:
                 time.sleep(self.every_s)
         finally:
             conn.close()
-
-
-def _migrate_points(conn: sqlite3.Connection) -> None:
-    """Schema 1 -> 2: the points of the one-row-per-point table, into chunks."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        if conn.execute("PRAGMA user_version").fetchone()[0] == 1:  # not done by another
-            for statement in sqlite_points.SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            series = [r[0] for r in conn.execute("SELECT DISTINCT series_id FROM points")]
-            for series_id in series:
-                found = conn.execute(
-                    "SELECT time_us, value, extra FROM points WHERE series_id = ? ORDER BY time_us",
-                    (series_id,),
-                ).fetchall()
-                times, values, extras = zip(*found, strict=True)
-                sqlite_points.store_series(
-                    conn,
-                    series_id,
-                    sqlite_points.Points(
-                        np.array(times, np.int64),
-                        np.array(values, np.float64),
-                        list(extras) if any(e is not None for e in extras) else None,
-                    ),
-                )
-            conn.execute("DROP TABLE points")
-            conn.execute("DROP TABLE IF EXISTS point_blocks")
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    if conn.execute("PRAGMA auto_vacuum").fetchone()[0] != 2:
-        # The dropped table (~29 bytes a point) is free pages of the file: rewrite it without
-        # them, and in incremental auto-vacuum from now on, as a new database is.
-        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
-        conn.execute("VACUUM")
 
 
 class SQLiteWriter:
@@ -586,29 +558,7 @@ class SQLiteStore:
         os.makedirs(self.path.parent, exist_ok=True)
         self._lock_fd = os.open(f"{self.path}-writer", os.O_RDWR | os.O_CREAT, 0o600)
         conn = self._connect(new_file=not self.path.exists())
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version == 0:
-            schema = resources.files("sensorbase.storage").joinpath("schema_sqlite.sql")
-            try:
-                conn.executescript(
-                    "BEGIN IMMEDIATE;"
-                    + schema.read_text()
-                    + sqlite_points.SCHEMA
-                    + f"PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-                )
-            except sqlite3.OperationalError:
-                # Another process (uvicorn --workers N) created it first: then all is well.
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
-                    raise
-        elif version == 1:
-            sqlite_folder.writer_locked(self.path)(lambda: _migrate_points(conn))
-        elif version > SCHEMA_VERSION:
-            raise SensorbaseError(
-                f"{self.path} has schema version {version}; this Sensorbase knows "
-                f"{SCHEMA_VERSION}: upgrade Sensorbase"
-            )
+        sqlite_schema.prepare(conn, self.path)
         # Checkpoints run on their own thread (_Checkpointer), never inside a commit.
         conn.execute("PRAGMA wal_autocheckpoint = 0")
         if self.synchronous == "FULL":  # the writer syncs the WAL itself (see _WalSync)

@@ -1,0 +1,187 @@
+"""The embedded store's schema: created on a new file, migrated on an old one.
+
+`PRAGMA user_version` says which schema a file holds. A new file gets the current schema
+(schema_sqlite.sql and sqlite_points.SCHEMA) at once; an older one is migrated step by step
+when it is opened, under the writer lock and in one transaction per step, each step looking
+at the version again once it holds the lock: of several processes opening the file together
+(`serve --workers N`), one migrates and the others find it done.
+
+    1 -> 2  points from a row each into a write log and compressed chunks (sqlite_points)
+    2 -> 3  ids never given twice (AUTOINCREMENT), a token generation per user, refresh
+            tokens deleted with their key
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from sensorbase.errors import SensorbaseError
+from sensorbase.storage import sqlite_folder, sqlite_points
+
+SCHEMA_VERSION = 3
+# The catalog tables whose rows schema 3 copies into tables made anew (every table but
+# `settings`, which did not change), parents first.
+CATALOG_TABLES = (
+    "orgs",
+    "buckets",
+    "sources",
+    "series",
+    "api_keys",
+    "refresh_tokens",
+    "users",
+    "groups",
+    "group_members",
+)
+_NEW_COLUMNS = {"token_generation": "lower(hex(randomblob(16)))"}  # what schema 3 added
+
+
+def catalog_schema() -> str:
+    return resources.files("sensorbase.storage").joinpath("schema_sqlite.sql").read_text()
+
+
+def prepare(conn: sqlite3.Connection, path: Path) -> None:
+    """Give the database on `conn` (autocommit) the current schema, whatever it held."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version == 0:
+        try:
+            conn.executescript(
+                "BEGIN IMMEDIATE;"
+                + catalog_schema()
+                + sqlite_points.SCHEMA
+                + f"PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+            )
+        except sqlite3.OperationalError:
+            # Another process (uvicorn --workers N) created it first: then all is well.
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                raise
+    elif version < SCHEMA_VERSION:
+        sqlite_folder.writer_locked(path)(lambda: _migrate(conn))
+    elif version > SCHEMA_VERSION:
+        raise SensorbaseError(
+            f"{path} has schema version {version}; this Sensorbase knows "
+            f"{SCHEMA_VERSION}: upgrade Sensorbase"
+        )
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    _points_into_chunks(conn)
+    _ids_never_reused(conn)
+
+
+def _points_into_chunks(conn: sqlite3.Connection) -> None:
+    """Schema 1 -> 2: the points of the one-row-per-point table, into chunks."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if conn.execute("PRAGMA user_version").fetchone()[0] == 1:  # not done by another
+            for statement in sqlite_points.SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            series = [r[0] for r in conn.execute("SELECT DISTINCT series_id FROM points")]
+            for series_id in series:
+                found = conn.execute(
+                    "SELECT time_us, value, extra FROM points WHERE series_id = ? ORDER BY time_us",
+                    (series_id,),
+                ).fetchall()
+                times, values, extras = zip(*found, strict=True)
+                sqlite_points.store_series(
+                    conn,
+                    series_id,
+                    sqlite_points.Points(
+                        np.array(times, np.int64),
+                        np.array(values, np.float64),
+                        list(extras) if any(e is not None for e in extras) else None,
+                    ),
+                )
+            conn.execute("DROP TABLE points")
+            conn.execute("DROP TABLE IF EXISTS point_blocks")
+            conn.execute("PRAGMA user_version = 2")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    if conn.execute("PRAGMA auto_vacuum").fetchone()[0] != 2:
+        # The dropped table (~29 bytes a point) is free pages of the file: rewrite it without
+        # them, and in incremental auto-vacuum from now on, as a new database is.
+        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+        conn.execute("VACUUM")
+
+
+def _ids_never_reused(conn: sqlite3.Connection) -> None:
+    """Schema 2 -> 3. SQLite cannot add AUTOINCREMENT to a table, so the catalog tables are
+    made anew from schema_sqlite.sql and their rows copied over, ids kept (which sets each
+    table's sequence to its largest id). Ids above that, deleted before the upgrade, cannot be
+    known and may be given once more; no token minted before the upgrade is accepted after it
+    (auth/tokens.py), so no credential can follow such an id.
+
+    Foreign keys are off meanwhile (SQLite's own recipe for remaking a table): dropping the old
+    tables must not cascade into their children. They are checked before the commit."""
+    conn.execute("PRAGMA foreign_keys = OFF")  # (a no-op inside a transaction)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            remade = conn.execute("PRAGMA user_version").fetchone()[0] == 2  # not by another
+            if remade:
+                if conn.execute("PRAGMA foreign_keys").fetchone()[0]:
+                    raise SensorbaseError("cannot migrate: foreign keys are still enforced")
+                _remake_catalog(conn)
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    finally:
+        conn.execute("PRAGMA foreign_keys = ON")
+    if remade:  # the old tables' pages back to the file system (executescript: every page)
+        conn.executescript("PRAGMA incremental_vacuum;")
+
+
+def _remake_catalog(conn: sqlite3.Connection) -> None:
+    marks = ", ".join("?" * len(CATALOG_TABLES))
+    indexes = conn.execute(  # their names are taken again below (sqlite_autoindex_* are not)
+        f"SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+        f"AND tbl_name IN ({marks})",
+        CATALOG_TABLES,
+    ).fetchall()
+    for (index,) in indexes:
+        conn.execute(f'DROP INDEX "{index}"')
+    for table in CATALOG_TABLES:
+        conn.execute(f"ALTER TABLE {table} RENAME TO {table}_v2")
+    for statement in statements(catalog_schema()):
+        if not statement.startswith("CREATE TABLE settings"):
+            conn.execute(statement)
+    for table in CATALOG_TABLES:
+        old = _columns(conn, f"{table}_v2")
+        columns = [c for c in _columns(conn, table) if c in old or c in _NEW_COLUMNS]
+        values = ", ".join(c if c in old else _NEW_COLUMNS[c] for c in columns)
+        sql = f"INSERT INTO {table} ({', '.join(columns)}) SELECT {values} FROM {table}_v2"
+        if table == "refresh_tokens":  # those of keys already gone go too
+            sql += " WHERE key_id IN (SELECT key_id FROM api_keys)"
+        conn.execute(sql + " ORDER BY 1")
+    for table in reversed(CATALOG_TABLES):
+        conn.execute(f"DROP TABLE {table}_v2")
+    broken = conn.execute("PRAGMA foreign_key_check").fetchmany(5)
+    if broken:
+        raise SensorbaseError(f"cannot migrate: rows without their parent row: {broken}")
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
+    return [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
+
+
+def statements(script: str) -> list[str]:
+    """The SQL statements of a script, comments left out, each without its semicolon."""
+    found, pending = [], ""
+    for line in script.splitlines():
+        if line.lstrip().startswith("--"):
+            continue
+        pending += line + "\n"
+        if sqlite3.complete_statement(pending):
+            found.append(pending.strip().rstrip(";"))
+            pending = ""
+    return found
