@@ -24,8 +24,12 @@ MAX_OFFSET = 1_000_000_000  # a page offset of a listing
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 NUL = re.compile("\x00")
-# The same rule as a JSON Schema / pydantic pattern (names declared through the native API).
-NAME_PATTERN = rf"^[^\x00-\x1f\x7f]{{1,{MAX_NAME_CHARS}}}$"
+# What `str.strip()` removes beside the control characters (Python's whitespace), spelled out:
+# `\s` means other sets in other regex engines (ECMAScript's lacks U+0085 and has U+FEFF).
+BLANK = r"\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+# `name_problem` as a JSON Schema / pydantic pattern, with a length of 1 to MAX_NAME_CHARS
+# beside it: no control character, and one character at least that is not blank.
+NAME_PATTERN = rf"^[^\x00-\x1f\x7f]*[^\x00-\x1f\x7f{BLANK}][^\x00-\x1f\x7f]*$"
 TEXT_PATTERN = r"^[^\x00]*$"  # free text: anything PostgreSQL can store
 
 

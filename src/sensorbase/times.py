@@ -13,7 +13,19 @@ from sensorbase.model import Int64Array
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 PRECISION_US = {"s": 1_000_000, "ms": 1_000, "us": 1, "ns": 0}
-_DURATION = re.compile(r"^\s*(\d+)\s*(us|ms|s|m|h|d|w|mo|y)\s*$")
+# Python's whitespace (what `str.strip()` removes), spelled out so that the same pattern means
+# the same in a JSON Schema (ECMAScript's `\s` lacks U+001C-U+001F and U+0085, and has U+FEFF).
+WS = r"[\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+# The grammars below are matched whole (`fullmatch`) and are also the patterns the OpenAPI
+# document declares (dialects/openapi.py). Digits are ASCII (`\d` would take `٣`), amounts at
+# most nine digits: a period or a bucket width then stays within 64-bit microseconds.
+AMOUNT = r"0*([1-9][0-9]{0,8})"
+DURATION_PATTERN = rf"^{WS}*{AMOUNT}{WS}*(us|ms|s|m|h|d|w){WS}*$"
+# An epoch number, its unit told by its magnitude (`parse_instant`); 21 digits at most, so that
+# nanoseconds too stay within 64-bit microseconds.
+EPOCH_PATTERN = rf"^{WS}*-?0*[0-9]{{1,21}}(\.[0-9]+)?{WS}*$"
+_DURATION = re.compile(DURATION_PATTERN)
+_EPOCH = re.compile(EPOCH_PATTERN)
 UNIT_US = {
     "us": 1,
     "ms": 1_000,
@@ -73,20 +85,22 @@ def format_many(time_us: Int64Array) -> list[str]:
 
 
 def parse_duration_us(text: str) -> int:
-    """`90s`, `15m`, `6h`, `7d`, `2w` to microseconds (calendar units are for buckets only)."""
-    match = _DURATION.match(text)
-    if not match or match.group(2) in ("mo", "y"):
-        raise ValueError(f"'{text}' is not a duration such as 30s, 15m, 6h, 7d or 2w")
-    amount = int(match.group(1))
-    if amount <= 0:
-        raise ValueError(f"'{text}' must be positive")
-    return amount * UNIT_US[match.group(2)]
+    """`90s`, `15m`, `6h`, `7d`, `2w` to microseconds (calendar units are for buckets only):
+    1 to 999,999,999 of us, ms, s, m, h, d or w."""
+    match = _DURATION.fullmatch(text)
+    if not match:
+        raise ValueError(
+            f"'{text}' is not a duration such as 30s, 15m, 6h, 7d or 2w "
+            "(1 to 999999999 of us, ms, s, m, h, d or w)"
+        )
+    return int(match.group(1)) * UNIT_US[match.group(2)]
 
 
 def parse_instant(text: str) -> int:
-    """A query bound: ISO 8601 with a zone, or epoch seconds/ms/us told apart by magnitude."""
+    """A query bound: ISO 8601 with a zone, or epoch seconds/ms/us/ns told apart by magnitude
+    (at most 21 digits before the point)."""
     stripped = text.strip()
-    if re.fullmatch(r"-?\d+(\.\d+)?", stripped):
+    if _EPOCH.fullmatch(text):
         number = float(stripped)
         magnitude = abs(number)
         if magnitude < 1e11:
@@ -96,4 +110,6 @@ def parse_instant(text: str) -> int:
         if magnitude < 1e17:
             return int(number)
         return int(number) // 1_000
+    if re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", stripped):
+        raise ValueError(f"'{text}' is no time Sensorbase can hold (at most 21 digits)")
     return parse_iso_us(stripped)

@@ -28,9 +28,10 @@ from typing import Annotated, Any
 
 import msgspec
 import numpy as np
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from sensorbase.auth import access
+from sensorbase.dialects import openapi
 from sensorbase.dialects.base import authenticate, bearer, dialect_router, services
 from sensorbase.dialects.body import (
     FORM,
@@ -336,9 +337,13 @@ _PUSH_BODY = {
 }
 
 
-@_tokens.post("/oauth2/token", summary="OAuth2 token (client_credentials, refresh_token)")
+@_tokens.post(
+    "/oauth2/token",
+    summary="OAuth2 token (client_credentials, refresh_token)",
+    openapi_extra=openapi.TOKEN_ROUTE,
+)
 @_tokens.post("/oauth2token", include_in_schema=False)
-async def token(request: Request) -> dict[str, Any]:
+async def token(request: Request, _: None = Depends(openapi.BASIC_CLIENT)) -> dict[str, Any]:
     return token_reply(await exchange(request))
 
 

@@ -37,11 +37,25 @@ def _step(moment: datetime, amount: int, unit: str) -> datetime:
 
 
 def bounds(start_us: int, end_us: int, amount: int, unit: str, tz: ZoneInfo, cap: int) -> list[int]:
-    """Boundaries b0 <= start < b1 < ... with the last >= end; at most `cap` + 1 of them."""
-    current = _floor(_local(start_us, tz), unit)
-    out = [datetime_to_us(current)]
+    """Boundaries b0 <= start < b1 < ... with the last >= end; at most `cap` + 1 of them.
+
+    Local calendars end at years 1 and 9999: a bucket that would begin before the first local
+    midnight begins at `start`, and one that would end after the last runs to `end`."""
+    try:
+        current = _floor(_local(start_us, tz), unit)
+    except OverflowError:  # outside the years 1 to 9999 of this zone's calendar
+        if start_us > 0:
+            return [start_us, max(end_us, start_us + 1)]
+        current = _floor(datetime.min.replace(tzinfo=tz), unit)
+        out = [start_us]
+    else:
+        out = [datetime_to_us(current)]
     while out[-1] < end_us and len(out) <= cap:
-        current = _step(current, amount, unit)
+        try:
+            current = _step(current, amount, unit)
+        except (OverflowError, ValueError):  # past year 9999
+            out.append(end_us)
+            break
         out.append(datetime_to_us(current))
     return out
 

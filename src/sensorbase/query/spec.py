@@ -3,19 +3,32 @@
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import re
 from dataclasses import dataclass
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, available_timezones
 
 from sensorbase.errors import Problem, invalid
 from sensorbase.model import AGGREGATES, TimeRange
-from sensorbase.times import UNIT_US, now_us, parse_duration_us, parse_instant
+from sensorbase.times import AMOUNT, UNIT_US, WS, now_us, parse_duration_us, parse_instant
 
 UTC_ZONE = ZoneInfo("UTC")
 Mode = Literal["raw", "latest", "aggregate"]
-_EVERY = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w|mo|y)\s*$")
+MODES: tuple[Mode, ...] = ("raw", "latest", "aggregate")
+# A bucket width: 1 to 999,999,999 of a unit (999,999,999 h still fits 64-bit microseconds).
+# Matched whole; also the pattern the OpenAPI document declares.
+EVERY_PATTERN = rf"^{WS}*{AMOUNT}{WS}*(s|m|h|d|w|mo|y){WS}*$"
+_EVERY = re.compile(EVERY_PATTERN)
+EARLIEST_US = -(2**62)  # where a relative period reaching further back starts
+
+
+@functools.cache
+def time_zones() -> tuple[str, ...]:
+    """The IANA zones this server knows (its tz database), sorted: `tz` takes these only
+    (ZoneInfo itself would also open other files of the database's directory)."""
+    return tuple(sorted(available_timezones()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +115,7 @@ def parse_spec(
             problems.append(Problem("give either 'last' or 'start', not both", "last"))
         try:
             end_us = now_us()
-            start_us = end_us - parse_duration_us(last)
+            start_us = max(end_us - parse_duration_us(last), EARLIEST_US)
         except ValueError as exc:
             problems.append(Problem(str(exc), "last"))
     for name, text in (("start", start), ("end", end)):
@@ -127,8 +140,8 @@ def parse_spec(
     chosen_mode: Mode
     if mode is None:
         chosen_mode = "aggregate" if aggregates or every else "raw"
-    elif mode in ("raw", "latest", "aggregate"):
-        chosen_mode = mode  # type: ignore[assignment]
+    elif mode in MODES:
+        chosen_mode = mode
     else:
         problems.append(Problem("must be raw, latest or aggregate", "mode"))
         chosen_mode = "raw"
@@ -137,9 +150,14 @@ def parse_spec(
 
     parsed_every = None
     if every is not None:
-        match = _EVERY.match(every)
-        if not match or int(match.group(1)) <= 0:
-            problems.append(Problem("must be like 30s, 15m, 1h, 1d, 1w, 1mo or 1y", "every"))
+        match = _EVERY.fullmatch(every)
+        if not match:
+            problems.append(
+                Problem(
+                    "must be like 30s, 15m, 1h, 1d, 1w, 1mo or 1y (1 to 999999999 of a unit)",
+                    "every",
+                )
+            )
         else:
             parsed_every = Every(int(match.group(1)), match.group(2))
         if chosen_mode != "aggregate":
@@ -147,9 +165,9 @@ def parse_spec(
 
     zone = ZoneInfo("UTC")
     if tz is not None:
-        try:
+        if tz in time_zones():
             zone = ZoneInfo(tz)
-        except (ZoneInfoNotFoundError, ValueError):
+        else:
             problems.append(Problem(f"'{tz}' is not an IANA time zone such as Europe/Paris", "tz"))
 
     if limit is not None and limit <= 0:

@@ -10,9 +10,10 @@ from pydantic import BaseModel, Field
 
 from sensorbase.auth import access
 from sensorbase.auth.keys import Principal
+from sensorbase.dialects import openapi
 from sensorbase.dialects.base import dialect_router, services
 from sensorbase.dialects.native.deps import principal
-from sensorbase.dialects.native.fields import KEY_HELP, Key, Meta, Name, Text
+from sensorbase.dialects.native.fields import KEY_HELP, Key, Meta, Name, Text, keys_are_names
 from sensorbase.dialects.native.problems import native_router
 from sensorbase.dialects.oauth import (
     OAUTH_ERROR_SCHEMA,
@@ -57,7 +58,10 @@ class SourceIn(BaseModel):
     name: Name | None = None
     meta: Meta = Field(default_factory=dict)
     schema_: dict[Name, FieldIn] | None = Field(
-        None, alias="schema", description="Declared fields; when set, other fields are refused"
+        None,
+        alias="schema",
+        description="Declared fields; when set, other fields are refused",
+        json_schema_extra=keys_are_names,
     )
 
 
@@ -117,8 +121,12 @@ def key_out(key: ApiKey, bucket_key: str | None) -> dict[str, Any]:
 # --- tokens and identity ----------------------------------------------------------------
 
 
-@token_router.post("/auth/token", summary="OAuth2 token (client_credentials, refresh_token)")
-async def token(request: Request) -> dict[str, Any]:
+@token_router.post(
+    "/auth/token",
+    summary="OAuth2 token (client_credentials, refresh_token)",
+    openapi_extra=openapi.TOKEN_ROUTE,
+)
+async def token(request: Request, _: None = Depends(openapi.BASIC_CLIENT)) -> dict[str, Any]:
     return token_reply(await exchange(request))
 
 

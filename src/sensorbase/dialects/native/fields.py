@@ -10,6 +10,7 @@ import msgspec
 from pydantic import AfterValidator, Field
 
 from sensorbase.limits import (
+    BLANK,
     MAX_CATALOG_META_BYTES,
     MAX_NAME_CHARS,
     MAX_TEXT_CHARS,
@@ -21,7 +22,7 @@ _encoder = msgspec.json.Encoder()
 
 # A key that is a URL path segment (organisations, buckets, sources): no slash, no leading
 # space, no control characters.
-KEY_PATTERN = rf"^[^/\s\x00-\x1f\x7f][^/\x00-\x1f\x7f]{{0,{MAX_NAME_CHARS - 1}}}$"
+KEY_PATTERN = rf"^[^/\x00-\x1f\x7f{BLANK}][^/\x00-\x1f\x7f]{{0,{MAX_NAME_CHARS - 1}}}$"
 KEY_HELP = f"1 to {MAX_NAME_CHARS} characters: no slash, no control characters"
 
 
@@ -37,7 +38,9 @@ Name = Annotated[
     str,
     Field(
         pattern=NAME_PATTERN,
-        description=f"1 to {MAX_NAME_CHARS} characters, no control characters",
+        min_length=1,
+        max_length=MAX_NAME_CHARS,
+        description=f"1 to {MAX_NAME_CHARS} characters, not only spaces, no control characters",
     ),
 ]
 Text = Annotated[str, Field(max_length=MAX_TEXT_CHARS, pattern=TEXT_PATTERN)]
@@ -46,3 +49,15 @@ Meta = Annotated[
     AfterValidator(_small_meta),
     Field(description=f"Any JSON object, at most {MAX_CATALOG_META_BYTES} bytes"),
 ]
+
+
+def keys_are_names(schema: dict[str, Any]) -> None:
+    """`json_schema_extra` of a `dict[Name, V]` field: pydantic declares the keys' pattern as
+    `patternProperties`, which lets any other key through with any value; the server refuses
+    them, which JSON Schema says with `propertyNames` and `additionalProperties`."""
+    for branch in schema.get("anyOf", [schema]):
+        declared = branch.pop("patternProperties", None)
+        if declared:
+            [(pattern, value)] = declared.items()
+            branch["propertyNames"] = {**branch.get("propertyNames", {}), "pattern": pattern}
+            branch["additionalProperties"] = value

@@ -4,100 +4,172 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from typing import Any
 
 import msgspec
-from fastapi import Depends, Query, Request, Response
-from pydantic import BaseModel, Field
+from fastapi import Depends, Request, Response
 
 from sensorbase.auth import access
 from sensorbase.auth.keys import Principal
+from sensorbase.dialects import openapi
 from sensorbase.dialects.base import services
+from sensorbase.dialects.body import parse_json, read_body, require_media_type
 from sensorbase.dialects.native.deps import principal
 from sensorbase.dialects.native.problems import native_router
 from sensorbase.errors import Problem, invalid
-from sensorbase.model import SeriesResult
+from sensorbase.model import AGGREGATES, SeriesResult
 from sensorbase.query.service import QueryResult
-from sensorbase.query.spec import QuerySpec, parse_spec
+from sensorbase.query.spec import EVERY_PATTERN, MODES, QuerySpec, parse_spec, time_zones
+from sensorbase.settings import Settings
 from sensorbase.storage.base import Reader
 from sensorbase.times import format_many
 
 router = native_router()
-
-
-class QueryBody(BaseModel):
-    """The same names as the GET parameters."""
-
-    bucket: str | None = None
-    source: list[str] | str | None = None
-    field: list[str] | str | None = None
-    start: str | None = None
-    end: str | None = None
-    last: str | None = Field(None, description="Relative period ending now: 15m, 6h, 7d")
-    mode: str | None = Field(None, description="raw (default), latest or aggregate")
-    aggregate: list[str] | str | None = Field(
-        None, description="min, max, avg, sum, count, first, last"
+_MAX_LIMIT = Settings.model_fields["max_result_points"].default
+# What each name takes, as a GET parameter or a member of the POST body (parse_spec checks it).
+_NAMES: dict[str, openapi.Schema] = {
+    "bucket": {"type": "string", "description": "Bucket key; without it, every bucket seen"},
+    "source": {"type": "string", "description": "Source key(s): repeated, or a,b"},
+    "field": {"type": "string", "description": "Field name(s): repeated, or a,b"},
+    "start": {**openapi.INSTANT, "description": "Inclusive start: ISO 8601 or epoch"},
+    "end": {**openapi.INSTANT, "description": "Exclusive end: ISO 8601 or epoch"},
+    "last": openapi.DURATION,
+    "mode": {"type": "string", "enum": list(MODES), "description": "raw (default)"},
+    "aggregate": {
+        **openapi.comma_list(AGGREGATES),
+        "description": f"{','.join(AGGREGATES)}: repeated, or a,b",
+    },
+    "every": {
+        "type": "string",
+        "pattern": EVERY_PATTERN,
+        "description": "Bucket width: 1 to 999999999 of s, m, h or d, w, mo, y (calendar)",
+    },
+    "tz": {
+        "type": "string",
+        "enum": list(time_zones()),
+        "description": "IANA zone of calendar buckets (Europe/Paris)",
+    },
+    "limit": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": _MAX_LIMIT,
+        "description": "Most points (raw) or per series (latest); "
+        f"at most SENSORBASE_MAX_RESULT_POINTS ({_MAX_LIMIT})",
+    },
+    "order": {"type": "string", "enum": ["asc", "desc"]},
+    "cursor": {
+        "type": "string",
+        "pattern": "^[A-Za-z0-9_-]*$",
+        "description": "next_cursor of the previous page",
+    },
+    "format": {
+        "type": "string",
+        "enum": ["json", "csv", ""],
+        "description": "json (default; also when empty) or csv (or Accept: text/csv)",
+    },
+}
+_LISTS = ("source", "field", "aggregate")  # a GET parameter repeated, or a body list
+_PARAMETERS = [
+    openapi.parameter(
+        name,
+        {"type": "array", "items": schema} if name in _LISTS else schema,
+        schema.get("description"),
     )
-    every: str | None = Field(None, description="Bucket width: 30s, 15m, 1h, 1d, 1w, 1mo, 1y")
-    tz: str | None = Field(None, description="IANA zone for day, week, month buckets")
-    limit: int | None = None
-    order: str | None = None
-    cursor: str | None = None
-    format: str | None = Field(None, description="json (default) or csv")
+    for name, schema in _NAMES.items()
+]
+_BODY = openapi.body(
+    {
+        "type": "object",
+        "description": "The same names as the GET parameters; null is absent",
+        "properties": {
+            name: openapi.nullable(
+                {"anyOf": [schema, {"type": "array", "items": schema}]}
+                if name in _LISTS
+                else schema
+            )
+            for name, schema in _NAMES.items()
+        },
+    },
+    {"bucket": "farm", "field": "temperature", "aggregate": "avg", "every": "1d", "last": "7d"},
+)
+_CSV = {"text/csv": {"schema": {"type": "string"}}}
+_REPLY = {200: {"description": "The series, as JSON or CSV (format=csv)", "content": _CSV}}
+_COUNT = re.compile("[0-9]{1,18}")
 
 
-@router.get("/query", summary="Query points")
-async def query_get(
-    request: Request,
-    bucket: str | None = Query(None),
-    source: list[str] | None = Query(None, description="Source key(s), repeated or a,b"),
-    field: list[str] | None = Query(None, description="Field name(s), repeated or a,b"),
-    start: str | None = Query(None, description="ISO 8601 with a zone, or epoch"),
-    end: str | None = Query(None, description="Exclusive end: ISO 8601 or epoch"),
-    last: str | None = Query(None, description="Relative period ending now: 15m, 6h, 7d"),
-    mode: str | None = Query(None, description="raw (default), latest or aggregate"),
-    aggregate: list[str] | None = Query(None, description="min,max,avg,sum,count,first,last"),
-    every: str | None = Query(None, description="Bucket width: 30s, 15m, 1h, 1d, 1w, 1mo, 1y"),
-    tz: str | None = Query(None, description="IANA zone for day, week, month buckets"),
-    limit: int | None = Query(None, description="Most points (raw) or per series (latest)"),
-    order: str | None = Query(None, description="asc or desc"),
-    cursor: str | None = Query(None, description="next_cursor of the previous page"),
-    format: str | None = Query(None, description="json (default) or csv"),
-    who: Principal = Depends(principal),
-) -> Response:
-    body = QueryBody(
-        bucket=bucket,
-        source=source,
-        field=field,
-        start=start,
-        end=end,
-        last=last,
-        mode=mode,
-        aggregate=aggregate,
-        every=every,
-        tz=tz,
-        limit=limit,
-        order=order,
-        cursor=cursor,
-        format=format,
-    )
-    return await _answer(request, body, who)
+def _limit(text: str) -> int:
+    if not _COUNT.fullmatch(text) or int(text) == 0:
+        raise invalid([Problem("must be a positive integer", "limit")])
+    return int(text)
 
 
-@router.post("/query", summary="Query points (parameters in a JSON body)")
-async def query_post(
-    request: Request, body: QueryBody, who: Principal = Depends(principal)
-) -> Response:
-    return await _answer(request, body, who)
+@router.get(
+    "/query",
+    summary="Query points",
+    openapi_extra={"parameters": _PARAMETERS},
+    responses=_REPLY,
+)
+async def query_get(request: Request, who: Principal = Depends(principal)) -> Response:
+    given = request.query_params
+    options: dict[str, Any] = {name: given.get(name) for name in _NAMES if name not in _LISTS}
+    options.update({name: given.getlist(name) or None for name in _LISTS})
+    if options["limit"] is not None:
+        options["limit"] = _limit(options["limit"])
+    return await _answer(request, options, who)
 
 
-async def _answer(request: Request, body: QueryBody, who: Principal) -> Response:
+@router.post(
+    "/query",
+    summary="Query points (parameters in a JSON body)",
+    openapi_extra=_BODY,
+    responses=_REPLY,
+)
+async def query_post(request: Request, who: Principal = Depends(principal)) -> Response:
+    require_media_type(request.headers.get("content-type"))
+    raw = await read_body(request, services(request).settings.max_body_bytes)
+    body = parse_json(raw)
+    if not isinstance(body, dict):
+        raise invalid([Problem("the body must be a JSON object of the GET parameters' names")])
+    options = {name: body.get(name) for name in _NAMES}
+    problems = [
+        Problem(_EXPECTED[name], name)
+        for name, value in options.items()
+        if value is not None and not _typed(name, value)
+    ]
+    if problems:
+        raise invalid(problems)
+    return await _answer(request, options, who)
+
+
+_EXPECTED = {
+    name: "must be an integer"
+    if name == "limit"
+    else "must be a string or a list of strings"
+    if name in _LISTS
+    else "must be a string"
+    for name in _NAMES
+}
+
+
+def _typed(name: str, value: Any) -> bool:
+    """Whether a body member has its JSON type (the GET parameter's, or a list of strings)."""
+    if name == "limit":
+        return type(value) is int
+    if name in _LISTS and isinstance(value, list):
+        return all(isinstance(item, str) for item in value)
+    return isinstance(value, str)
+
+
+async def _answer(request: Request, options: dict[str, Any], who: Principal) -> Response:
     svc = services(request)
     access.require(who, "data:read")
-    output = body.format or ("csv" if "text/csv" in request.headers.get("accept", "") else "json")
+    output = options.pop("format") or (
+        "csv" if "text/csv" in request.headers.get("accept", "") else "json"
+    )
     if output not in ("json", "csv"):
         raise invalid([Problem("must be json or csv", "format")])
-    spec = parse_spec(**body.model_dump(exclude={"format"}))
+    spec = parse_spec(**options)
 
     def run(reader: Reader) -> QueryResult:
         bucket_id = who.bucket_id

@@ -8,6 +8,7 @@ from fastapi import Request, Response
 from msgspec import json
 
 from sensorbase.auth import access
+from sensorbase.dialects import openapi
 from sensorbase.dialects.body import JSON_TYPES, require_media_type
 from sensorbase.dialects.lane import Call, as_route
 from sensorbase.dialects.native.decode import decode
@@ -18,67 +19,98 @@ from sensorbase.times import PRECISION_US
 
 router = native_router()
 
+# A point's bucket or source: a name, or empty or null for the default (of the body or the query).
+_DEFAULTED = {"anyOf": [openapi.NAME, {"type": "string", "maxLength": 0}, {"type": "null"}]}
+_NUMBER = {"type": "number"}
 _POINT_SCHEMA: dict[str, Any] = {
     "type": "object",
+    "additionalProperties": False,
     "properties": {
-        "bucket": {"type": "string"},
-        "source": {"type": "string"},
-        "field": {"type": "string"},
-        "value": {"type": "number"},
-        "fields": {"type": "object", "additionalProperties": {"type": "number"}},
-        "time": {"oneOf": [{"type": "string", "format": "date-time"}, {"type": "number"}]},
-        "latitude": {"type": "number"},
-        "longitude": {"type": "number"},
-        "meta": {"type": "object"},
+        "bucket": _DEFAULTED,
+        "source": _DEFAULTED,
+        "field": openapi.nullable(openapi.NAME),
+        "value": openapi.nullable(_NUMBER),
+        "fields": openapi.nullable(
+            {
+                "type": "object",
+                "minProperties": 1,
+                "propertyNames": openapi.NAME,
+                "additionalProperties": _NUMBER,
+            }
+        ),
+        "time": {
+            "anyOf": [openapi.DATE_TIME, _NUMBER, {"type": "null"}],
+            "description": "ISO 8601 with a zone, or an epoch number with ?precision; "
+            "absent or null: now",
+        },
+        "latitude": openapi.nullable({"type": "number", "minimum": -90, "maximum": 90}),
+        "longitude": openapi.nullable({"type": "number", "minimum": -180, "maximum": 180}),
+        "meta": openapi.nullable(
+            {"type": "object", "description": "With the position, at most 8 KiB as JSON"}
+        ),
+    },
+    # `field` and `value`, or `fields` (null counts as absent).
+    "oneOf": [
+        {
+            "required": ["field", "value"],
+            "properties": {"field": openapi.NAME, "value": _NUMBER, "fields": {"type": "null"}},
+        },
+        {
+            "required": ["fields"],
+            "properties": {
+                "fields": {"type": "object"},
+                "field": {"type": "null"},
+                "value": {"type": "null"},
+            },
+        },
+    ],
+    # The position comes whole: a latitude and a longitude, or neither.
+    "dependentSchemas": {
+        name: {
+            "anyOf": [
+                {"properties": {name: {"type": "null"}}},
+                {"required": [other], "properties": {other: _NUMBER}},
+            ]
+        }
+        for name, other in (("latitude", "longitude"), ("longitude", "latitude"))
     },
 }
-_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "oneOf": [
-                        {"type": "array", "items": _POINT_SCHEMA},
-                        {
-                            "type": "object",
-                            "required": ["points"],
-                            "properties": {
-                                "bucket": {"type": "string"},
-                                "source": {"type": "string"},
-                                "points": {"type": "array", "items": _POINT_SCHEMA},
-                            },
-                        },
-                    ]
-                },
-                "example": {
-                    "bucket": "farm",
-                    "points": [
-                        {
-                            "source": "ESP32-001",
-                            "field": "temperature",
-                            "value": 21.5,
-                            "time": "2026-11-21T10:00:00Z",
-                        }
-                    ],
-                },
+_POINTS = {"type": "array", "minItems": 1, "items": _POINT_SCHEMA}
+_BODY = openapi.body(
+    {
+        "oneOf": [
+            _POINTS,
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["points"],
+                "properties": {"bucket": _DEFAULTED, "source": _DEFAULTED, "points": _POINTS},
             },
-            "application/x-ndjson": {"schema": {"type": "string"}},
-        },
-    }
+        ]
+    },
+    {
+        "bucket": "farm",
+        "points": [
+            {
+                "source": "ESP32-001",
+                "field": "temperature",
+                "value": 21.5,
+                "time": "2026-11-21T10:00:00Z",
+            }
+        ],
+    },
+)
+_BODY["requestBody"]["content"]["application/x-ndjson"] = {
+    "schema": {"type": "string", "description": "One point per line"}
 }
-
-
 _PARAMETERS = [
-    {"name": "bucket", "in": "query", "schema": {"type": "string"},
-     "description": "Default bucket of the points"},
-    {"name": "source", "in": "query", "schema": {"type": "string"},
-     "description": "Default source of the points"},
-    {"name": "precision", "in": "query", "schema": {"type": "string", "enum": list(PRECISION_US)},
-     "description": "Unit of numeric times: s, ms, us or ns"},
-    {"name": "partial", "in": "query", "schema": {"type": "boolean", "default": False},
-     "description": "Store the good points, list the bad ones"},
-]  # fmt: skip
+    openapi.parameter("bucket", {"type": "string"}, "Default bucket of the points"),
+    openapi.parameter("source", {"type": "string"}, "Default source of the points"),
+    openapi.parameter(
+        "precision", {"type": "string", "enum": list(PRECISION_US)}, "Unit of numeric times"
+    ),
+    openapi.parameter("partial", openapi.FLAG, "Store the good points, list the bad ones"),
+]
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
 NDJSON_TYPES = (
     "application/x-ndjson",
