@@ -4,6 +4,7 @@
      ├── InvalidInput (400, "invalid")        carries `problems`: every bad item, not the first
      │    └── UnprocessableInput (422)        well-formed but refused (schema drift, ...)
      ├── Unauthorized (401)                   no, wrong, expired or revoked credentials
+     │    └── WrongCredentials (401)          credentials that match nothing (auth/failures.py)
      ├── Forbidden (403)                      valid credentials without the scope
      ├── NotFound (404)                       absent, or belonging to another organisation
      ├── MethodNotAllowed (405)               carries `allowed`: the methods the path takes
@@ -85,6 +86,12 @@ class UnprocessableInput(InvalidInput):
 class Unauthorized(SensorbaseError):
     status = 401
     code = "unauthorized"
+
+
+class WrongCredentials(Unauthorized):
+    """Credentials that match nothing (an unknown key or email, a wrong secret or password, a
+    forged token): what guessing looks like. An expired token or a revoked key is a plain
+    Unauthorized: it was issued, and its holder is not guessing."""
 
 
 class Forbidden(SensorbaseError):

@@ -9,7 +9,14 @@ from typing import TypeVar
 
 from starlette.concurrency import run_in_threadpool
 
-from sensorbase.auth.keys import KeyRing, NewKey, hash_secret, new_key
+from sensorbase.auth.failures import Failures
+from sensorbase.auth.keys import (
+    KeyRing,
+    NewKey,
+    create_server_admin_key,
+    hash_secret,
+    new_key,
+)
 from sensorbase.auth.ratelimit import RateLimiter
 from sensorbase.auth.tokens import Tokens
 from sensorbase.ingest.committer import Committer
@@ -32,6 +39,7 @@ class Services:
         self.ingest = Ingest(self.committer, settings)
         self.keys = KeyRing(store.reader, settings.key_cache_s)
         self.rate = RateLimiter(settings.rate_limit)
+        self.failures = Failures()  # failed credential attempts (auth/failures.py)
         self.query = QueryService(settings.max_result_points, settings.default_query_limit)
         self.tokens: Tokens  # set by start(): the signing secret lives in the database
 
@@ -50,6 +58,7 @@ class Services:
             self.settings.access_token_ttl_s,
             self.settings.refresh_token_ttl_s,
             users=self.store.reader,
+            failures=self.failures,
         )
         return self.committer.run_sync(self._bootstrap)
 
@@ -59,11 +68,7 @@ class Services:
         if tx.put_setting("bootstrapped", marker) != marker:
             return None
         org = tx.create_org(self.settings.bootstrap_org, self.settings.bootstrap_org)
-        key = new_key()
-        tx.create_key(
-            org.id, key.key_id, hash_secret(key.secret), "bootstrap admin", ("admin",), None, True
-        )
-        return key
+        return create_server_admin_key(tx, org.id, "bootstrap admin")
 
     def stop(self) -> None:
         self.committer.stop()

@@ -21,7 +21,7 @@ from starlette.routing import Match
 from starlette.types import Message, Receive, Scope, Send
 
 from sensorbase import __version__, dialects
-from sensorbase.dialects.base import bearer, principal_of_credential
+from sensorbase.dialects.base import bearer, client_address, principal_of_credential
 from sensorbase.dialects.lane import SAFETY_HEADERS, Lane
 from sensorbase.dialects.native.problems import render_problem
 from sensorbase.errors import Forbidden, MethodNotAllowed, NotFound, SensorbaseError
@@ -201,7 +201,9 @@ def build_app(services: Services, *, manage_lifecycle: bool = True) -> FastAPI:
         if services.settings.metrics_require_key:
             # The server's own figures: a server administrator's key (Prometheus sends it with
             # `authorization: {credentials: ...}` in its scrape config).
-            principal, _ = principal_of_credential(services, bearer(request))
+            principal, _ = principal_of_credential(
+                services, bearer(request), lambda: client_address(request)
+            )
             if not principal.server_admin:
                 raise Forbidden("only a server administrator's key may read /metrics")
         gauges = await services.read(lambda reader: reader.storage_gauges())

@@ -15,9 +15,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sensorbase.errors import Unauthorized
+from sensorbase.errors import Unauthorized, WrongCredentials
 from sensorbase.model import ApiKey, Scope
-from sensorbase.storage.base import Reader
+from sensorbase.storage.base import Reader, WriteTx
 
 PREFIX = "sb_"
 
@@ -31,6 +31,8 @@ class Principal:
     scopes: tuple[Scope, ...]
     bucket_id: int | None
     server_admin: bool
+    # A signed-in user's: the token generation their token carried (auth/tokens.py).
+    token_generation: str | None = None
 
     def has(self, scope: Scope) -> bool:
         # An organisation admin may do everything inside its organisation.
@@ -51,6 +53,14 @@ def new_key() -> NewKey:
     return NewKey("k" + secrets.token_hex(8), secrets.token_urlsafe(24))
 
 
+def create_server_admin_key(tx: WriteTx, org_id: int, name: str) -> NewKey:
+    """A new key with the admin scope of organisation `org_id` that is also a server
+    administrator's (the first start's, and `sensorbase recover-key`'s)."""
+    key = new_key()
+    tx.create_key(org_id, key.key_id, hash_secret(key.secret), name, ("admin",), None, True)
+    return key
+
+
 def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -67,9 +77,15 @@ class KeyRing:
     """Key lookups with a short cache: a revocation on another node is seen within `ttl_s`;
     on this node `forget` makes it immediate."""
 
-    def __init__(self, reader: Callable[[], Reader], ttl_s: float) -> None:
+    def __init__(
+        self,
+        reader: Callable[[], Reader],
+        ttl_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._reader = reader
         self._ttl_s = ttl_s
+        self.clock = clock  # (tests move it instead of sleeping)
         self._cache: dict[str, tuple[ApiKey | None, float, Principal | None]] = {}
         self._lock = threading.Lock()
 
@@ -77,7 +93,7 @@ class KeyRing:
         return self._entry(key_id)[0]
 
     def _entry(self, key_id: str) -> tuple[ApiKey | None, float, Principal | None]:
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             hit = self._cache.get(key_id)
         if hit is not None and now - hit[1] < self._ttl_s:
@@ -107,15 +123,17 @@ class KeyRing:
         return key
 
     def verify(self, key_id: str, secret: str) -> Principal:
-        """The principal of a key's id and secret, if the key is active and the secret right."""
+        """The principal of a key's id and secret, if the key is active and the secret right.
+        (WrongCredentials for an unknown key or a wrong secret: only those are guesses.)"""
         key, _, principal = self._entry(key_id)
         if (
             key is None
             or principal is None
-            or key.revoked_us is not None
             or not hmac.compare_digest(key.secret_hash, hash_secret(secret))
         ):
-            raise Unauthorized("the API key is unknown, wrong or revoked")
+            raise WrongCredentials("the API key is unknown or wrong")
+        if key.revoked_us is not None:
+            raise Unauthorized("the API key is revoked")
         return principal
 
 

@@ -1,28 +1,41 @@
-"""OAuth2 client-credentials: a key's id and secret become a short-lived signed access token
-(JWT, HS256) and a single-use refresh token. Every use of an access token re-checks its key,
-so revoking the key ends its tokens too.
+"""Every credential check: API keys, access tokens, client credentials, refresh tokens and user
+tokens, each counted by the failed-attempt limits (auth/failures.py).
+
+OAuth2 client-credentials: a key's id and secret become a short-lived signed access token (JWT,
+HS256) and a single-use refresh token. An access token names its key by id (`sub`) and by the
+key's row id (`kid`), which is never given twice: every use re-checks that very key, so revoking
+or deleting the key ends its tokens, and a later key can never take them over. A refresh token
+is stored with its key and deleted with it.
 
 A user who signs in with email and password (auth/users.py) gets a user token: the same kind of
-JWT with `typ` "ut" and subject `user:<id>`. Every use re-reads the user, so deleting the user
-ends their tokens; the principal acts with the scopes of the user's role (model.ROLE_SCOPES)."""
+JWT with `typ` "ut", subject `user:<id>` (ids are never given twice either) and `gen`, the
+user's token generation, which changes with every change of the user (role, password). Every
+use re-reads the user: deleting them, changing their role or their password ends their tokens
+on every node at once; the principal acts with the scopes of the user's role
+(model.ROLE_SCOPES). A token without `kid` or `gen` (minted before they existed) is refused.
+"""
 
 from __future__ import annotations
 
+import hmac
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import jwt
 
+from sensorbase.auth.failures import Failures
 from sensorbase.auth.keys import KeyRing, Principal, hash_secret, principal_of, split_token
-from sensorbase.errors import Unauthorized
+from sensorbase.errors import Unauthorized, WrongCredentials
 from sensorbase.ingest.committer import Committer
-from sensorbase.model import ROLE_SCOPES, User
+from sensorbase.model import ROLE_SCOPES, ApiKey, User
 from sensorbase.storage.base import Reader, WriteTx
 from sensorbase.times import now_us
 
 ALGORITHM = "HS256"
 USER_SUBJECT = "user:"  # a user principal's key_id is `user:<id>`
+ENDED = "the token has ended (its key or user was removed or changed): get a new one"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +57,7 @@ class Tokens:
         access_ttl_s: int,
         refresh_ttl_s: int,
         users: Callable[[], Reader] | None = None,
+        failures: Failures | None = None,
     ) -> None:
         self.keys = keys
         self._users = users  # a reader factory: user tokens need it
@@ -51,52 +65,52 @@ class Tokens:
         self._secret = signing_secret
         self.access_ttl_s = access_ttl_s
         self.refresh_ttl_s = refresh_ttl_s
+        self.failures = failures or Failures()
 
-    async def client_credentials(self, key_id: str, secret: str) -> TokenPair:
-        self.keys.verify(key_id, secret)
-        return await self._mint(key_id)
+    async def client_credentials(self, key_id: str, secret: str, address: str) -> TokenPair:
+        async def attempt() -> ApiKey:
+            self.keys.verify(key_id, secret)
+            return self.keys.active(key_id)
 
-    async def refresh(self, refresh_token: str) -> TokenPair:
+        return await self._mint(await self.failures.sign_in(key_id, address, attempt))
+
+    async def refresh(self, refresh_token: str, address: str) -> TokenPair:
         digest = hash_secret(refresh_token)
-        now = now_us()
 
-        def take(tx: WriteTx) -> str | None:
-            return tx.take_refresh_token(digest, now)
+        async def attempt() -> str:
+            now = now_us()
+            found = await self.committer.run(lambda tx: tx.take_refresh_token(digest, now))
+            if found is None:  # (a used one is gone too: it cannot be told from a guess)
+                raise WrongCredentials("the refresh token is unknown, used or expired")
+            return found
 
-        key_id = await self.committer.run(take)
-        if key_id is None:
-            raise Unauthorized("the refresh token is unknown, used or expired")
-        self.keys.active(key_id)
-        return await self._mint(key_id)
+        key_id = await self.failures.sign_in(None, address, attempt)
+        return await self._mint(self.keys.active(key_id))
 
-    async def _mint(self, key_id: str) -> TokenPair:
-        now = now_us()
-        access_exp = now + self.access_ttl_s * 1_000_000
-        refresh_exp = now + self.refresh_ttl_s * 1_000_000
-        access = jwt.encode(
-            {
-                "sub": key_id,
-                "iat": now // 1_000_000,
-                "exp": access_exp // 1_000_000,
-                "typ": "at",
-                "jti": secrets.token_urlsafe(12),  # two tokens of one second still differ
-            },
-            self._secret,
-            algorithm=ALGORITHM,
-        )
+    async def _mint(self, key: ApiKey) -> TokenPair:
+        access, access_exp = self._sign(key.key_id, "at", kid=key.id)
+        refresh_exp = now_us() + self.refresh_ttl_s * 1_000_000
         refresh = secrets.token_urlsafe(32)
         digest = hash_secret(refresh)
 
         def store(tx: WriteTx) -> None:
-            tx.put_refresh_token(digest, key_id, refresh_exp)
+            tx.put_refresh_token(digest, key.key_id, refresh_exp)
 
         await self.committer.run(store)
         return TokenPair(
             access, self.access_ttl_s, access_exp, refresh, self.refresh_ttl_s, refresh_exp
         )
 
-    def authenticate(self, credential: str) -> Principal:
-        """A raw API key or an access token minted from one."""
+    def authenticate(self, credential: str, address: Callable[[], str]) -> Principal:
+        """A raw API key or an access token minted from one, or a user token. A wrong one is
+        counted against the client's `address` (asked only then)."""
+        try:
+            return self._authenticate(credential)
+        except WrongCredentials:
+            self.failures.key_failed(address())  # RateLimited once the address is blocked
+            raise
+
+    def _authenticate(self, credential: str) -> Principal:
         parts = split_token(credential)
         if parts is not None:
             return self.keys.verify(*parts)
@@ -105,31 +119,36 @@ class Tokens:
         except jwt.ExpiredSignatureError:
             raise Unauthorized("the access token has expired") from None
         except jwt.PyJWTError:
-            raise Unauthorized(
+            raise WrongCredentials(
                 "the credential is neither an API key nor a valid access token"
             ) from None
-        if not isinstance(claims.get("sub"), str):
+        subject, kind = claims.get("sub"), claims.get("typ")
+        if not isinstance(subject, str):
             raise Unauthorized("the access token is not valid")
-        if claims.get("typ") == "ut":
-            return self._user_principal(claims["sub"])
-        if claims.get("typ") != "at":
+        if kind == "ut":
+            return self._user_principal(subject, claims.get("gen"))
+        if kind != "at":
             raise Unauthorized("the access token is not valid")
-        return principal_of(self.keys.active(claims["sub"]))
+        key = self.keys.active(subject)
+        if claims.get("kid") != key.id:
+            raise Unauthorized(ENDED)
+        return principal_of(key)
 
     # --- user tokens ----------------------------------------------------------------------
 
     def user_token(self, user: User) -> tuple[str, int]:
         """A signed access token for a signed-in user: (token, expiry in UTC microseconds)."""
-        return self._sign(f"{USER_SUBJECT}{user.id}", "ut")
+        return self._sign(f"{USER_SUBJECT}{user.id}", "ut", gen=user.token_generation)
 
     def renew(self, principal: Principal) -> tuple[str, int]:
-        """A fresh access token for whoever `principal` is: a user token for a user, an access
-        token (without a refresh token) for a key."""
+        """A fresh access token for whoever `principal` is: a user token for a user (of the
+        generation their token had), an access token (without a refresh token) for a key."""
         if principal.key_id.startswith(USER_SUBJECT):
-            return self._sign(principal.key_id, "ut")
-        return self._sign(principal.key_id, "at")
+            return self._sign(principal.key_id, "ut", gen=principal.token_generation)
+        key = self.keys.active(principal.key_id)
+        return self._sign(key.key_id, "at", kid=key.id)
 
-    def _sign(self, subject: str, kind: str) -> tuple[str, int]:
+    def _sign(self, subject: str, kind: str, **binding: Any) -> tuple[str, int]:
         now = now_us()
         expires = now + self.access_ttl_s * 1_000_000
         claims = {
@@ -138,14 +157,19 @@ class Tokens:
             "exp": expires // 1_000_000,
             "typ": kind,
             "jti": secrets.token_urlsafe(12),  # two tokens of one second still differ
+            **binding,
         }
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM), expires
 
-    def _user_principal(self, subject: str) -> Principal:
+    def _user_principal(self, subject: str, generation: object) -> Principal:
         number = subject.removeprefix(USER_SUBJECT)
         if self._users is None or not subject.startswith(USER_SUBJECT) or not number.isdigit():
             raise Unauthorized("the access token is not valid")
+        if not isinstance(generation, str) or not generation:
+            raise Unauthorized(f"{ENDED} (it predates this version of Sensorbase)")
         user = self._users().get_user_by_id(int(number))
-        if user is None:
-            raise Unauthorized("the user of this token no longer exists")
-        return Principal(subject, user.org_id, ROLE_SCOPES[user.role], None, False)
+        if user is None or not hmac.compare_digest(user.token_generation, generation):
+            raise Unauthorized(ENDED)
+        return Principal(
+            subject, user.org_id, ROLE_SCOPES[user.role], None, False, user.token_generation
+        )

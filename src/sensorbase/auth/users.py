@@ -8,7 +8,7 @@ from __future__ import annotations
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from sensorbase.errors import Unauthorized
+from sensorbase.errors import WrongCredentials
 from sensorbase.model import User
 from sensorbase.storage.base import Reader
 
@@ -26,7 +26,7 @@ def check_password(reader: Reader, email: str, password: str) -> User:
     try:
         _hasher.verify(user.password_hash if user else _DUMMY, password)
     except (VerificationError, InvalidHashError):
-        raise Unauthorized("wrong email or password") from None
+        raise WrongCredentials("wrong email or password") from None
     if user is None:
-        raise Unauthorized("wrong email or password")
+        raise WrongCredentials("wrong email or password")
     return user

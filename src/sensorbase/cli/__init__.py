@@ -1,5 +1,6 @@
-"""The `sensorbase` command: `serve` runs the server; every other command is a client of a
-running server's native API (`--url`, `--key`, `--json`), holding no logic the API lacks.
+"""The `sensorbase` command: `serve` runs the server; `recover-key` mints a lost administrator
+key offline, in the store itself; every other command is a client of a running server's native
+API (`--url`, `--key`, `--json`), holding no logic the API lacks.
 
 Commands are found, not listed: every module of this package that defines `commands`
 (a `typer.Typer`) is added to the root, so a new noun is one new module, e.g. `users.py`:
@@ -72,6 +73,7 @@ app = typer.Typer(
     cls=RootGroup,
     name="sensorbase",
     help="Sensorbase: self-hosted sensor time series. `sensorbase serve` runs the server; "
+    "`sensorbase recover-key` mints a lost administrator key in its store; "
     "the other commands talk to a running server.",
     no_args_is_help=True,
     rich_markup_mode="markdown",

@@ -126,6 +126,10 @@ class Api:
         reply = self.request("POST", path, json=body, params=params)
         return reply.json() if reply.content else None
 
+    def patch(self, path: str, body: Any = None) -> Any:
+        reply = self.request("PATCH", path, json=body)
+        return reply.json() if reply.content else None
+
     def put(self, path: str, body: Any = None) -> Any:
         reply = self.request("PUT", path, json=body)
         return reply.json() if reply.content else None

@@ -164,7 +164,16 @@ class SensorbaseProtocol(HttpToolsProtocol):
             return
         self._lane = None
         cycle = cast(_LaneCycle, self.cycle)
-        call = Call(self.headers, self._lane_query, self._services, body=bytes(cycle.body))
+        call = Call(
+            self.headers,
+            self._lane_query,
+            self._services,
+            body=bytes(cycle.body),
+            client=self.client,
+            # uvicorn's trusted proxies (its app is the proxy-headers middleware, if on): the
+            # lane finds the client's address as uvicorn's path does.
+            proxies=getattr(self.app, "trusted_hosts", None),
+        )
         request = (self.parser.get_method(), self._lane_path, self._lane_query)
         task = self.loop.create_task(self._answer(lane, call, cycle, request))
         task.add_done_callback(self.tasks.discard)

@@ -4,7 +4,9 @@ Settings come from the environment (SENSORBASE_*, see docs/configuration.md) thr
 `Settings`; the flags override them. With --workers N > 1 N processes (cli/workers.py) each
 build the app from `sensorbase.app:create_app`, so the flags travel as SENSORBASE_* variables.
 On first start the app's lifespan logs the bootstrap admin key once; `FirstStartHandler`
-prints that record as a banner on stderr so that it stands out of the server's log.
+prints that record as a banner on stderr so that it stands out of the server's log. The
+listening socket is bound before that (here, or by the supervisor of --workers): a busy port
+fails the start before a key is made, and a key once shown is one a server is serving.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -114,6 +117,13 @@ def serve(
     ),
     workers: int = typer.Option(1, min=1, help="Server processes."),
     access_log: bool = typer.Option(True, help="Log every request (stdout)."),
+    forwarded_allow_ips: str | None = typer.Option(
+        None,
+        help="Proxies trusted to name the client in X-Forwarded-For (comma-separated addresses "
+        "or networks, * for any): the address failed sign-ins are counted by.  "
+        "[default: FORWARDED_ALLOW_IPS or 127.0.0.1,::1]",
+        show_default=False,
+    ),
 ) -> None:
     """Run the Sensorbase server.
 
@@ -140,6 +150,8 @@ def serve(
         "log_level": settings.log_level.lower(),
         "access_log": access_log,
     }
+    if forwarded_allow_ips is not None:
+        options["forwarded_allow_ips"] = forwarded_allow_ips
     store = "PostgreSQL" if settings.database_url else f"SQLite in {settings.data_dir.resolve()}"
     stderr.print(f"Sensorbase {__version__}: {store}", soft_wrap=True)
     if workers > 1:
@@ -152,6 +164,42 @@ def serve(
         else:
             uvicorn.run("sensorbase.app:create_app", factory=True, workers=workers, **options)
     else:
-        from sensorbase.app import create_app
+        run_bound(settings, options)
 
-        uvicorn.run(create_app(settings), **options)
+
+def run_bound(settings: Settings, options: dict[str, Any]) -> None:
+    """One server process on a socket bound before the app is even built (uvicorn binds only
+    after the app's start-up, which makes and shows the bootstrap key)."""
+    import uvicorn
+
+    from sensorbase.app import create_app
+
+    listener = listening_socket(options["host"], options["port"])
+    config = uvicorn.Config(create_app(settings), **options)  # (sets up logging)
+    server = uvicorn.Server(config)
+    host, port = listener.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    logging.getLogger("uvicorn.error").info(
+        "Sensorbase running on http://%s:%d (Press CTRL+C to quit)", shown, port
+    )
+    try:
+        server.run(sockets=[listener])
+    except KeyboardInterrupt:
+        pass
+    finally:
+        listener.close()
+    if not server.started:
+        raise typer.Exit(3)  # (uvicorn's start-up failure status; it said why)
+
+
+def listening_socket(host: str, port: int, backlog: int = 2048) -> socket.socket:
+    """A socket listening on host:port, or a CliError saying why not."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise CliError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.listen(backlog)
+    return sock

@@ -149,17 +149,29 @@ def _checked_body(handler: Endpoint) -> Endpoint:
 
 def authenticate(request: Request, credential: str | None) -> Principal:
     """The principal behind a credential (API key or access token), counted by the rate limiter."""
-    principal, request.state.rate = principal_of_credential(services(request), credential)
+    principal, request.state.rate = principal_of_credential(
+        services(request), credential, lambda: client_address(request)
+    )
     return principal
 
 
 def principal_of_credential(
-    svc: Services, credential: str | None
+    svc: Services, credential: str | None, address: Callable[[], str]
 ) -> tuple[Principal, RateState | None]:
+    """The principal and its rate state; a wrong credential is counted against the client's
+    `address` (auth/failures.py), which is asked for only then."""
     if not credential:
         raise Unauthorized("credentials are missing")
-    principal = svc.tokens.authenticate(credential)
+    principal = svc.tokens.authenticate(credential, address)
     return principal, svc.rate.hit(principal.key_id)
+
+
+def client_address(request: Request) -> str:
+    """The client's address: the peer's, or, from a proxy that uvicorn trusts
+    (--forwarded-allow-ips), the one it forwarded (uvicorn's proxy-headers handling has already
+    put it in the scope)."""
+    client = request.scope.get("client")
+    return str(client[0]) if client else "unknown"
 
 
 def bearer(request: Request) -> str | None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Protocol
 from urllib.parse import parse_qsl
 
 from fastapi import Request, Response
@@ -54,11 +55,34 @@ Headers = list[tuple[bytes, bytes]]  # lower-case names, as in an ASGI scope
 Reply = tuple[int, Headers, bytes]  # status, headers, body
 
 
+class TrustedProxies(Protocol):
+    """uvicorn's trusted proxies (`ProxyHeadersMiddleware.trusted_hosts`, --forwarded-allow-ips):
+    the peers whose X-Forwarded-For names the client."""
+
+    def __contains__(self, host: object) -> bool: ...
+    def get_trusted_client_address(self, x_forwarded_for: str) -> tuple[str, int]: ...
+
+
 class Call:
     """What a lane's endpoint reads of its request: headers and query string, and the body,
-    either whole (`body`, from the HTTP protocol) or to be received (`receive`, ASGI)."""
+    either whole (`body`, from the HTTP protocol) or to be received (`receive`, ASGI).
 
-    __slots__ = ("_body", "_headers", "params", "rate", "receive", "services")
+    `client` is the peer (host, port). Through ASGI it is the scope's, which uvicorn's
+    proxy-headers handling has already rewritten; from the HTTP protocol it is the socket's,
+    and `proxies` (uvicorn's, or None when proxy headers are off) lets `address` apply the same
+    rule, when an address is needed at all."""
+
+    __slots__ = (
+        "_body",
+        "_client",
+        "_headers",
+        "_proxies",
+        "_raw_headers",
+        "params",
+        "rate",
+        "receive",
+        "services",
+    )
 
     def __init__(
         self,
@@ -68,10 +92,15 @@ class Call:
         *,
         body: bytes | None = None,
         receive: Receive | None = None,
+        client: tuple[str, int] | None = None,
+        proxies: TrustedProxies | None = None,
     ) -> None:
         self.services = services
         self._body = body
         self.receive = receive
+        self._client = client
+        self._proxies = proxies
+        self._raw_headers = headers
         # The first of a repeated name wins, as in Starlette's Headers.
         self._headers: dict[bytes, bytes] = dict(reversed(headers))
         self.params = query_params(query_string)
@@ -81,8 +110,26 @@ class Call:
     def of(cls, request: Request) -> Call:
         scope = request.scope
         return cls(
-            scope["headers"], scope["query_string"], services(request), receive=request.receive
+            scope["headers"],
+            scope["query_string"],
+            services(request),
+            receive=request.receive,
+            client=scope.get("client"),
         )
+
+    def address(self) -> str:
+        """The client's address, as uvicorn's proxy-headers handling gives it to routes."""
+        if self._client is None:
+            return "unknown"
+        host = str(self._client[0])
+        if self._proxies is not None and host in self._proxies:
+            forwarded = [v for n, v in self._raw_headers if n == b"x-forwarded-for"]
+            if forwarded:
+                found, _ = self._proxies.get_trusted_client_address(
+                    b", ".join(forwarded).decode("latin-1")
+                )
+                return found or host
+        return host
 
     def header(self, name: bytes) -> str | None:
         value = self._headers.get(name)
@@ -91,7 +138,7 @@ class Call:
     def authenticate(self) -> Principal:
         """The principal behind the bearer credential, counted by the rate limiter."""
         credential = bearer_token(self.header(b"authorization"))
-        principal, self.rate = principal_of_credential(self.services, credential)
+        principal, self.rate = principal_of_credential(self.services, credential, self.address)
         return principal
 
     async def body(self) -> bytes:
@@ -179,7 +226,13 @@ class Lane:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The lane as an ASGI app (scope["app"] is the SensorbaseApp)."""
-        call = Call(scope["headers"], scope["query_string"], scope["app"].services, receive=receive)
+        call = Call(
+            scope["headers"],
+            scope["query_string"],
+            scope["app"].services,
+            receive=receive,
+            client=scope.get("client"),
+        )
         try:
             status, headers, body = await self.answer(call)
         except ClientDisconnect:

@@ -16,7 +16,7 @@ from fastapi import Request, Response
 
 from sensorbase.auth.keys import split_token
 from sensorbase.auth.tokens import TokenPair
-from sensorbase.dialects.base import services
+from sensorbase.dialects.base import client_address, services
 from sensorbase.dialects.body import (
     FORM,
     JSON_TYPES,
@@ -34,6 +34,7 @@ _ERRORS = {
     405: "invalid_request",
     413: "invalid_request",
     415: "invalid_request",
+    429: "slow_down",  # too many failed attempts (RFC 8628's name for it); Retry-After says when
 }
 
 
@@ -109,13 +110,13 @@ async def exchange(request: Request) -> TokenPair:
         whole = split_token(secret)  # the whole key pasted as the secret also works
         if whole is not None and whole[0] == key_id:
             secret = whole[1]
-        return await tokens.client_credentials(key_id, secret)
+        return await tokens.client_credentials(key_id, secret, client_address(request))
     if grant == "refresh_token":
         refresh = form.get("refresh_token")
         if not isinstance(refresh, str) or not refresh:
             raise _error(InvalidInput, "invalid_request", "refresh_token is required")
         try:
-            return await tokens.refresh(refresh)
+            return await tokens.refresh(refresh, client_address(request))
         except Unauthorized as exc:
             raise _error(Unauthorized, "invalid_grant", exc.detail) from None
     raise _error(

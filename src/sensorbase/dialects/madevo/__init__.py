@@ -42,7 +42,13 @@ from fastapi import APIRouter, Request, Response
 from sensorbase.auth import access
 from sensorbase.auth.keys import Principal
 from sensorbase.auth.users import check_password
-from sensorbase.dialects.base import authenticate, bearer, dialect_router, services
+from sensorbase.dialects.base import (
+    authenticate,
+    bearer,
+    client_address,
+    dialect_router,
+    services,
+)
 from sensorbase.dialects.body import (
     FORM,
     JSON_TYPES,
@@ -55,7 +61,7 @@ from sensorbase.dialects.madevo.records import TIMESTAMP, build, encode, envelop
 from sensorbase.dialects.madevo.schema import META_KEY, observe, plan, schema_of
 from sensorbase.errors import Conflict, InvalidInput, NotFound, Problem, SensorbaseError
 from sensorbase.ingest.pipeline import WriteOptions
-from sensorbase.model import Bucket
+from sensorbase.model import Bucket, User
 from sensorbase.storage.base import Reader, WriteTx
 
 INSERTED = "Data successfully inserted"
@@ -183,7 +189,11 @@ async def login(request: Request) -> dict[str, Any]:
         raise refuse(problems, InvalidInput)
     email, password = str(body["email"]), str(body["password"])
     request.state.rate = svc.rate.hit(f"login:{email.lower()}")  # limited per email, like a key
-    user = await svc.read(lambda r: check_password(r, email, password))
+
+    async def attempt() -> User:
+        return await svc.read(lambda r: check_password(r, email, password))
+
+    user = await svc.failures.sign_in(email, client_address(request), attempt)
     token, _ = svc.tokens.user_token(user)
     return {"token": token, "expires_in": svc.tokens.access_ttl_s}
 
