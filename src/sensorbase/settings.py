@@ -28,6 +28,24 @@ class Settings(BaseSettings):
     )
     host: str = Field("127.0.0.1", description="Address the server listens on.")
     port: int = Field(8000, description="Port the server listens on.")
+    max_in_flight: int = Field(
+        64,
+        ge=0,
+        description="Requests one worker works on at once; more get 503 at once. 0: no bound.",
+    )
+    header_timeout_s: float = Field(
+        10.0,
+        ge=0,
+        description="Most seconds a request's headers may take from their first byte (408).",
+    )
+    body_timeout_s: float = Field(
+        60.0,
+        ge=0,
+        description="Most seconds a request's body may take after its headers (408).",
+    )
+    keep_alive_timeout_s: float = Field(
+        5.0, gt=0, description="Seconds an idle keep-alive connection is kept open."
+    )
     durability: Literal["full", "normal"] = Field(
         "full",
         description=(

@@ -23,6 +23,11 @@ system CPU per request (~7% of a request's CPU). Sending after the turn also mat
 replies of one group commit then leave back to back, and a client waiting on several
 connections is woken once for all of them. Sending each lane reply at once instead cost ~40 us
 per send on this machine (one worker, `wrk -c16`: 260 against 205 us of CPU per request).
+
+Guards (cli/http_guard.py): at most `SENSORBASE_MAX_IN_FLIGHT` requests in flight per worker,
+the rest answered 503 from `on_headers_complete` before any app code runs; and deadlines for a
+request's headers and body, watched by the worker's `Gate`. Each connection notes what it is
+receiving (`receiving`) and since when; the gate's sweep calls `expire` past a deadline.
 """
 
 from __future__ import annotations
@@ -31,8 +36,14 @@ import asyncio
 from typing import Any, cast
 
 import httptools
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from starlette.types import Receive, Scope, Send
+from uvicorn.protocols.http.httptools_impl import (
+    STATUS_LINE,
+    HttpToolsProtocol,
+    RequestResponseCycle,
+)
 
+from sensorbase.cli.http_guard import ALWAYS_ADMITTED, BODY, HEAD, NOTHING, WAITING, gate_of
 from sensorbase.dialects.lane import Call, Lane
 
 LANE_BODY_BYTES = 1 << 20  # larger bodies are streamed through uvicorn's path (and limits)
@@ -92,16 +103,24 @@ class _NoEvent:
 
 
 class _LaneCycle:
-    """The part of uvicorn's RequestResponseCycle that its protocol reads and writes."""
+    """The part of uvicorn's RequestResponseCycle that its protocol reads and writes (for a
+    lane request, and for one refused from the parser)."""
 
-    __slots__ = ("body", "disconnected", "keep_alive", "message_event", "response_complete")
+    __slots__ = (
+        "body",
+        "disconnected",
+        "keep_alive",
+        "message_event",
+        "response_complete",
+        "response_started",
+    )
 
     def __init__(self, keep_alive: bool) -> None:
         self.body = bytearray()
         self.disconnected = False
         self.keep_alive = keep_alive
         self.message_event = _NoEvent()
-        self.response_complete = False
+        self.response_complete = self.response_started = False
 
 
 class SensorbaseProtocol(HttpToolsProtocol):
@@ -117,14 +136,109 @@ class SensorbaseProtocol(HttpToolsProtocol):
         self._lane: Lane | None = None
         self._lane_query = b""
         self._lane_path = ""
+        settings = getattr(self._services, "settings", None)
+        self._gate = gate_of(self.server_state, self.loop, settings, self.logger)
+        self.receiving = NOTHING  # what this connection is receiving, for its deadline
+        self.receiving_since = 0.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         joined = JoinedWrites(cast(asyncio.Transport, transport), self.loop)
         super().connection_made(joined)  # type: ignore[arg-type]
+        self.receiving, self.receiving_since = WAITING, self.loop.time()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.receiving = NOTHING
+        if self._lane is not None:  # admitted, but its body never came whole
+            self._lane = None
+            self._gate.lanes_receiving -= 1
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self.receiving == NOTHING and (self.cycle is None or self.cycle.response_complete):
+            self.receiving, self.receiving_since = WAITING, self.loop.time()
+        super().data_received(data)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self.receiving, self.receiving_since = HEAD, self.loop.time()
 
     def on_headers_complete(self) -> None:
-        if not self._take_lane():
+        self.receiving, self.receiving_since = BODY, self.loop.time()
+        gate = self._gate
+        if len(self.tasks) + gate.lanes_receiving >= gate.max_in_flight and self._may_shed():
+            self._shed()
+        elif self._take_lane():
+            gate.lanes_receiving += 1
+        else:
             super().on_headers_complete()
+
+    def _may_shed(self) -> bool:
+        """Whether this request may be refused from the parser: not when it is pipelined
+        behind a request in flight (its reply would overtake that one's: it is refused when it
+        starts, `_start_asgi_task`), nor an upgrade, nor a probe of /healthz or /metrics."""
+        if self.cycle is not None and not self.cycle.response_complete:
+            return False
+        if self.parser.should_upgrade():
+            return False
+        return httptools.parse_url(self.url).path.decode("latin-1") not in ALWAYS_ADMITTED
+
+    def _shed(self) -> None:
+        """Answer 503 now; the body, if any, is read and dropped as it comes (`on_body`). The
+        connection stays open unless the request asked to close it, or announced a body it
+        has not sent yet (Expect: 100-continue): then it closes once the body is read."""
+        parser = self.parser
+        keep_alive = (
+            not self.expect_100_continue
+            and parser.get_http_version() != "1.0"
+            and parser.should_keep_alive()
+        )
+        cycle = _LaneCycle(keep_alive)
+        cycle.response_started = cycle.response_complete = True
+        self.cycle = cycle  # type: ignore[assignment]
+        method = parser.get_method()
+        reply = self._gate.busy(self.server_state.default_headers, keep_alive, method == b"HEAD")
+        self.transport.write(reply)
+        if self.access_log:
+            self._log_access(503, method, self.url.decode("latin-1"))
+        self.on_response_complete()
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
+        """uvicorn's; but a pipelined request that starts when the worker is full is refused
+        (after its predecessor's reply, whose task is still counted then)."""
+        gate = self._gate
+        full = len(self.tasks) + gate.lanes_receiving >= gate.max_in_flight
+        if full and cycle.scope["path"] not in ALWAYS_ADMITTED:
+            app = self._refuse
+        super()._start_asgi_task(cycle, app)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """An ASGI app answering 503, after reading the body."""
+        while (await receive()).get("more_body"):
+            pass
+        headers, body = self._gate.busy_headers()
+        await send({"type": "http.response.start", "status": 503, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    def expire(self, phase: int) -> None:
+        """Called by the gate when what this connection is receiving (`phase`) is late."""
+        self.receiving = NOTHING
+        cycle = self.cycle
+        if phase == WAITING:  # no request begun: nothing to answer
+            self.transport.close()
+            return
+        if phase == HEAD and cycle is not None and not cycle.response_complete:
+            # The request before this one is still being answered: its reply goes out
+            # whole, and then the connection closes; nothing more is read meanwhile.
+            cycle.keep_alive = False
+            self.flow.pause_reading()
+            return
+        replied = phase == BODY and cycle is not None and cycle.response_started
+        if not replied:
+            self.transport.write(self._gate.late(phase, self.server_state.default_headers))
+        if phase == BODY and cycle is not None and not cycle.response_complete:
+            cycle.disconnected = True  # an app waiting for the body sees a disconnect
+            cycle.message_event.set()
+        self.transport.close()
 
     def _take_lane(self) -> bool:
         """Whether this request goes to a lane (set up for it if so)."""
@@ -158,11 +272,14 @@ class SensorbaseProtocol(HttpToolsProtocol):
             self.cycle.body += body  # at most LANE_BODY_BYTES: no flow control needed
 
     def on_message_complete(self) -> None:
+        self.receiving = NOTHING
         lane = self._lane
         if lane is None:
             super().on_message_complete()
+            answered = self.cycle
+            if answered is not None and answered.response_complete:
+                self._replied_before_body(answered.keep_alive)
             return
-        self._lane = None
         cycle = cast(_LaneCycle, self.cycle)
         call = Call(
             self.headers,
@@ -177,7 +294,24 @@ class SensorbaseProtocol(HttpToolsProtocol):
         request = (self.parser.get_method(), self._lane_path, self._lane_query)
         task = self.loop.create_task(self._answer(lane, call, cycle, request))
         task.add_done_callback(self.tasks.discard)
-        self.tasks.add(task)  # a graceful shutdown waits for it
+        self.tasks.add(task)  # a graceful shutdown waits for it; counted in flight
+        # Only now: had anything above failed, connection_lost would give the slot back.
+        self._lane = None
+        self._gate.lanes_receiving -= 1
+
+    def _replied_before_body(self, keep_alive: bool) -> None:
+        """The body of a request answered before it came whole (refused, or answered early by
+        the app) has now been read."""
+        if self.transport.is_closing():
+            return
+        if not keep_alive:
+            self.transport.close()  # now that nothing is left unread: no reset
+        elif self.timeout_keep_alive_task is None and not self.pipeline:
+            # The body's bytes cancelled the keep-alive timer that the reply set: set it again,
+            # or an idle connection would stay open for ever.
+            self.timeout_keep_alive_task = self.loop.call_later(
+                self.timeout_keep_alive, self.timeout_keep_alive_handler
+            )
 
     async def _answer(
         self, lane: Lane, call: Call, cycle: _LaneCycle, request: tuple[bytes, str, bytes]
@@ -199,15 +333,18 @@ class SensorbaseProtocol(HttpToolsProtocol):
             parts.append(b"connection: close\r\n")
         parts += [b"\r\n", body]
         self.transport.write(b"".join(parts))
-        cycle.response_complete = True
+        cycle.response_started = cycle.response_complete = True
         if self.access_log:
             method, path, query = request
-            target = f"{path}?{query.decode('latin-1')}" if query else path
-            client = f"{self.client[0]}:{self.client[1]}" if self.client else ""
-            self.access_logger.info(
-                '%s - "%s %s HTTP/%s" %d', client, method.decode("latin-1"),
-                target.replace('"', "%22"), self.parser.get_http_version(), status,
-            )  # fmt: skip
+            self._log_access(status, method, f"{path}?{query.decode('latin-1')}" if query else path)
         if not cycle.keep_alive:
             self.transport.close()
         self.on_response_complete()
+
+    def _log_access(self, status: int, method: bytes, target: str) -> None:
+        client = f"{self.client[0]}:{self.client[1]}" if self.client else ""
+        version = self.parser.get_http_version() if self.parser is not None else "1.1"
+        self.access_logger.info(
+            '%s - "%s %s HTTP/%s" %d', client, method.decode("latin-1"),
+            target.replace('"', "%22"), version, status,
+        )  # fmt: skip

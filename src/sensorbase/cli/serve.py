@@ -149,6 +149,8 @@ def serve(
         "log_config": logging_config(settings.log_level),
         "log_level": settings.log_level.lower(),
         "access_log": access_log,
+        # The other receive deadlines are the protocol's own (cli/http_guard.py).
+        "timeout_keep_alive": settings.keep_alive_timeout_s,
     }
     if forwarded_allow_ips is not None:
         options["forwarded_allow_ips"] = forwarded_allow_ips

@@ -1,0 +1,257 @@
+"""What guards one worker's connections (cli/http_protocol.py): a bound on the requests it works
+on at once, and deadlines for receiving a request.
+
+Shedding. A worker works on at most `SENSORBASE_MAX_IN_FLIGHT` requests at once, counted from
+the end of a request's headers to the end of its work (its reply sent, its task done). A
+request that finds the worker full is answered at once from the parser with 503, `Retry-After`
+and a problem body, before any app code runs, and its body is read and dropped so that the
+client reads the reply (a socket closed with unread bytes is reset, and the reply may be lost).
+Without the bound, one worker offered three times what it serves (`benchmarks/overload.py`,
+512 connections) queued everything: accepted one-point writes waited p99 56.8 s from their due
+time, and the wait grew with the length of the run. uvicorn's own `limit_concurrency` does not
+fit: it counts open connections as well as tasks, so 512 keep-alive connections with a limit
+of 64 refuse every request, idle or not; and its refusal is plain text that closes the
+connection, without `Retry-After`. `/healthz` and `/metrics` are never refused (they still
+count): a liveness probe failed under load gets a busy node restarted, and the metrics are how
+an operator sees the overload.
+
+Deadlines. A request's headers must arrive within `SENSORBASE_HEADER_TIMEOUT_S` of its first
+byte, and its body within `SENSORBASE_BODY_TIMEOUT_S` of the end of its headers; past either,
+the connection gets 408 (when no reply has begun) and is closed, and an app reading the body
+sees a disconnect. A new connection that sends nothing is closed quietly after the header
+deadline; idle keep-alive connections are uvicorn's (`timeout_keep_alive`, 5 s). Time while
+Sensorbase itself has stopped reading a connection (flow control, a pipelined request queued)
+does not count. Deadlines are checked by one sweep over the worker's connections a few times
+per deadline (at most each second), not by a timer per request: arming and cancelling two
+timers per request would cost more than the checks (each request only notes what it is
+receiving and since when), and a deadline is enforced to within its sweep interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Iterable, Sized
+from typing import Any
+from weakref import WeakKeyDictionary
+
+import msgspec
+from prometheus_client.core import REGISTRY, CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE
+
+from sensorbase.dialects.lane import SAFETY_HEADERS
+from sensorbase.dialects.native.problems import problem_body
+from sensorbase.errors import SensorbaseError, Unavailable
+from sensorbase.settings import Settings
+
+# What a connection is receiving, for its deadline (`receiving`, with `receiving_since`):
+NOTHING = 0  # no deadline: a request in flight, or idle after a reply (uvicorn's keep-alive)
+WAITING = 1  # a new connection, or bytes that begin no request yet: closed quietly
+HEAD = 2  # a request's headers, from its first byte: 408
+BODY = 3  # a request's body, from the end of its headers: 408 if no reply has begun
+
+ALWAYS_ADMITTED = frozenset({"/healthz", "/metrics"})
+RETRY_AFTER_S = 1
+REPORT_EVERY_S = 10.0  # at most one log line of what was refused per this
+SWEEPS_PER_DEADLINE = 4
+
+_PHASES = {WAITING: "idle", HEAD: "header", BODY: "body"}
+
+
+class RequestTimeout(SensorbaseError):
+    status = 408
+    code = "request_timeout"
+
+
+class Gate:
+    """One worker's bound on work in flight and its watch over receive deadlines; shared by
+    its connections (one per uvicorn server, `gate_of`)."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        connections: Iterable[Any],
+        tasks: Sized,
+        settings: Settings | None,
+        logger: logging.Logger,
+    ) -> None:
+        # In flight: the worker's request tasks (uvicorn's set: a task leaves it when done,
+        # whatever happened), and the lane requests admitted whose body is still coming.
+        self.tasks = tasks
+        self.lanes_receiving = 0
+        limit = settings.max_in_flight if settings is not None else 0
+        self.max_in_flight = limit or sys.maxsize  # one comparison per request either way
+        self.header_timeout_s = settings.header_timeout_s if settings is not None else 0.0
+        self.body_timeout_s = settings.body_timeout_s if settings is not None else 0.0
+        self.shed = 0
+        self.timed_out = dict.fromkeys(_PHASES, 0)
+        self._loop = loop
+        self._connections = connections
+        self._logger = logger
+        self._reported = (0, 0)  # shed, timed out: as last logged
+        self._reported_at = loop.time()
+        self._busy_replies: dict[tuple[bool, bool], bytes] = {}
+        self._busy_replies_for: list[tuple[bytes, bytes]] | None = None
+        self._busy_body = _problem(
+            Unavailable(
+                f"the server is working on all the requests it takes at once ({limit}); "
+                f"retry after {RETRY_AFTER_S} s"
+            )
+        )
+        self._late_bodies = {
+            HEAD: _problem(RequestTimeout(_late("headers", self.header_timeout_s))),
+            BODY: _problem(RequestTimeout(_late("body", self.body_timeout_s))),
+        }
+        deadlines = [s for s in (self.header_timeout_s, self.body_timeout_s) if s > 0]
+        self._every_s = min(1.0, max(0.05, min(deadlines) / SWEEPS_PER_DEADLINE))
+        if deadlines:
+            loop.call_later(self._every_s, self._sweep)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self.tasks) + self.lanes_receiving
+
+    def busy(
+        self, default_headers: list[tuple[bytes, bytes]], keep_alive: bool, head: bool
+    ) -> bytes:
+        """The 503 reply to a request the worker has no room for. Built once per second (uvicorn
+        renews `default_headers`, with the date, every second): a refusal must cost far less
+        than the work it spares, or refusing does not relieve the worker."""
+        self.shed += 1
+        if default_headers is not self._busy_replies_for:
+            self._busy_replies_for, self._busy_replies = default_headers, {}
+        reply = self._busy_replies.get((keep_alive, head))
+        if reply is None:
+            retry = (b"retry-after", b"%d" % RETRY_AFTER_S)
+            reply = _reply(503, self._busy_body, [retry], default_headers, keep_alive, head)
+            self._busy_replies[(keep_alive, head)] = reply
+        return reply
+
+    def busy_headers(self) -> tuple[list[tuple[bytes, bytes]], bytes]:
+        """The 503 reply's headers and body, for uvicorn's send (a pipelined request)."""
+        self.shed += 1
+        headers = [
+            (b"content-type", b"application/problem+json"),
+            (b"content-length", b"%d" % len(self._busy_body)),
+            (b"retry-after", b"%d" % RETRY_AFTER_S),
+            *SAFETY_HEADERS,
+        ]
+        return headers, self._busy_body
+
+    def late(self, phase: int, default_headers: list[tuple[bytes, bytes]]) -> bytes:
+        """The 408 reply to a request past its header (HEAD) or body (BODY) deadline."""
+        return _reply(408, self._late_bodies[phase], [], default_headers, False, False)
+
+    def _sweep(self) -> None:
+        try:
+            now = self._loop.time()
+            for conn in list(self._connections):
+                phase = getattr(conn, "receiving", NOTHING)
+                if phase == NOTHING:
+                    continue
+                limit = self.body_timeout_s if phase == BODY else self.header_timeout_s
+                if limit <= 0 or now - conn.receiving_since < limit:
+                    continue
+                if conn.flow.read_paused:  # Sensorbase stopped reading, not the client
+                    conn.receiving_since = now
+                    continue
+                self.timed_out[phase] += 1
+                conn.expire(phase)
+            self._report(now)
+        finally:
+            self._loop.call_later(self._every_s, self._sweep)
+
+    def _report(self, now: float) -> None:
+        """A warning, at most every REPORT_EVERY_S, of what was refused since the last."""
+        timed_out = sum(self.timed_out.values())
+        shed, late = self.shed - self._reported[0], timed_out - self._reported[1]
+        if (not shed and not late) or now - self._reported_at < REPORT_EVERY_S:
+            return
+        self._logger.warning(
+            "in the last %.0f s: %d requests refused with 503 (SENSORBASE_MAX_IN_FLIGHT=%d), "
+            "%d connections closed past a receive deadline (%d in total: %d idle, %d in "
+            "headers, %d in a body)",
+            now - self._reported_at, shed, self.max_in_flight, late, timed_out,
+            self.timed_out[WAITING], self.timed_out[HEAD], self.timed_out[BODY],
+        )  # fmt: skip
+        self._reported, self._reported_at = (self.shed, timed_out), now
+
+
+_gates: WeakKeyDictionary[Any, Gate] = WeakKeyDictionary()
+
+
+def gate_of(
+    server_state: Any,
+    loop: asyncio.AbstractEventLoop,
+    settings: Settings | None,
+    logger: logging.Logger,
+) -> Gate:
+    """The gate of the uvicorn server whose state (connections, tasks) this is."""
+    gate = _gates.get(server_state)
+    if gate is None:
+        gate = _gates[server_state] = Gate(
+            loop, server_state.connections, server_state.tasks, settings, logger
+        )
+    return gate
+
+
+class _GateCollector(Collector):
+    """The gates' counts, read at each scrape (no lock taken per request)."""
+
+    def collect(self) -> Iterable[Any]:
+        gates = list(_gates.values())
+        yield CounterMetricFamily(
+            "sensorbase_http_shed",
+            "Requests refused with 503: their worker had SENSORBASE_MAX_IN_FLIGHT in flight",
+            sum(gate.shed for gate in gates),
+        )
+        timed_out = CounterMetricFamily(
+            "sensorbase_http_receive_timeouts",
+            "Connections closed past a receive deadline, by what they were sending",
+            labels=["phase"],
+        )
+        for phase, name in _PHASES.items():
+            timed_out.add_metric([name], sum(gate.timed_out[phase] for gate in gates))
+        yield timed_out
+        yield GaugeMetricFamily(
+            "sensorbase_http_in_flight",
+            "Requests the worker is working on (at most SENSORBASE_MAX_IN_FLIGHT)",
+            sum(gate.in_flight for gate in gates),
+        )
+
+
+REGISTRY.register(_GateCollector())
+
+
+def _late(what: str, seconds: float) -> str:
+    return f"the request's {what} did not arrive within {seconds:g} s"
+
+
+def _problem(error: SensorbaseError) -> bytes:
+    return msgspec.json.encode(problem_body(error))
+
+
+def _reply(
+    status: int,
+    body: bytes,
+    headers: list[tuple[bytes, bytes]],
+    default_headers: list[tuple[bytes, bytes]],
+    keep_alive: bool,
+    head: bool,
+) -> bytes:
+    parts = [STATUS_LINE[status]]
+    for name, value in default_headers:  # server, date
+        parts += [name, b": ", value, b"\r\n"]
+    parts += [
+        b"content-type: application/problem+json\r\ncontent-length: %d\r\n" % len(body),
+    ]
+    for name, value in [*headers, *SAFETY_HEADERS]:
+        parts += [name, b": ", value, b"\r\n"]
+    if not keep_alive:
+        parts.append(b"connection: close\r\n")
+    parts.append(b"\r\n")
+    if not head:
+        parts.append(body)
+    return b"".join(parts)

@@ -1,0 +1,331 @@
+"""The guards of `sensorbase serve`'s HTTP protocol (cli/http_guard.py), through a real server
+and raw sockets: receive deadlines for headers and bodies (on the fast lane and on uvicorn's
+path), and requests past SENSORBASE_MAX_IN_FLIGHT refused with 503. Deadlines are set to 1 s
+here; a slow client sends a byte every 0.2 s, so the whole request would take it tens of
+seconds: what is checked is that the server cut it off, not when."""
+
+from __future__ import annotations
+
+import json
+import select
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from sensorbase.cli.http_protocol import LANE_BODY_BYTES
+from tests.live import KEY
+from tests.test_cli import Server, start_server
+
+DEADLINE_S = 1
+BYTE_EVERY_S = 0.2
+WAIT_S = 20  # for anything the server should do within a deadline or two
+
+
+class Client:
+    """One raw HTTP/1.1 connection (closed after the test, if not before)."""
+
+    opened: list[Client] = []
+
+    def __init__(self, server: Server) -> None:
+        host, port = server.url.removeprefix("http://").split(":")
+        self.sock = socket.create_connection((host, int(port)), timeout=WAIT_S)
+        self.received = b""
+        Client.opened.append(self)
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def reply(self) -> tuple[int, dict[str, str], bytes]:
+        """The next reply (status, headers, body), framed by its Content-Length."""
+        while True:
+            head_end = self.received.find(b"\r\n\r\n")
+            if head_end >= 0:
+                lines = self.received[:head_end].decode("latin-1").split("\r\n")
+                headers = {
+                    name.lower(): value for name, value in (x.split(": ", 1) for x in lines[1:])
+                }
+                end = head_end + 4 + int(headers.get("content-length", "0"))
+                if len(self.received) >= end:
+                    body, self.received = self.received[head_end + 4 : end], self.received[end:]
+                    return int(lines[0].split()[1]), headers, body
+            chunk = self.sock.recv(65536)
+            assert chunk, f"the connection closed; received {self.received!r}"
+            self.received += chunk
+
+    def closed_by_server(self) -> bool:
+        """Whether the server closes the connection (cleanly) with nothing more to read."""
+        try:
+            while chunk := self.sock.recv(65536):
+                self.received += chunk
+        except TimeoutError:
+            return False
+        return self.received == b""
+
+    def dribble(self, data: bytes) -> int:
+        """Send `data` a byte every BYTE_EVERY_S until the server answers or closes; how many
+        bytes went out."""
+        for sent in range(len(data)):
+            readable, _, _ = select.select([self.sock], [], [], BYTE_EVERY_S)
+            if readable:
+                return sent
+            try:
+                self.sock.send(data[sent : sent + 1])
+            except (BrokenPipeError, ConnectionResetError):
+                return sent
+        return len(data)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture(autouse=True)
+def _close_clients() -> Iterator[None]:
+    yield
+    while Client.opened:
+        Client.opened.pop().close()
+
+
+def request(target: str, body: bytes = b"", *headers: str, method: str = "POST") -> bytes:
+    head = [f"{method} {target} HTTP/1.1", "Host: sensorbase", *headers]
+    if body and not any(h.lower().startswith("transfer-encoding") for h in headers):
+        head.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+def point(time_s: int) -> bytes:
+    return json.dumps([{"source": "s", "field": "t", "time": time_s, "value": 1.5}]).encode()
+
+
+def started(tmp_path_factory: pytest.TempPathFactory, name: str, **env: str) -> tuple[Server, str]:
+    with pytest.MonkeyPatch.context() as patch:
+        for variable, value in env.items():
+            patch.setenv(variable, value)
+        server = start_server(tmp_path_factory.mktemp(name))
+    found = KEY.search(server.stderr())
+    assert found, server.stderr()
+    client = Client(server)
+    auth = f"Authorization: Bearer {found.group(1)}"
+    client.send(request("/v1/buckets", b'{"key": "guard"}', auth, "Content-Type: application/json"))
+    assert client.reply()[0] == 201
+    client.close()
+    return server, auth
+
+
+WRITE = "/v1/write?bucket=guard&precision=s"
+
+
+# --- deadlines -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def timed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, str]]:
+    """A server whose deadlines (headers, body, keep-alive) are 1 s, and its admin key."""
+    server, auth = started(
+        tmp_path_factory,
+        "deadlines",
+        SENSORBASE_HEADER_TIMEOUT_S=str(DEADLINE_S),
+        SENSORBASE_BODY_TIMEOUT_S=str(DEADLINE_S),
+        SENSORBASE_KEEP_ALIVE_TIMEOUT_S=str(DEADLINE_S),
+    )
+    yield server, auth
+    server.stop()
+
+
+def assert_cut_off_with_408(client: Client, sent: int, of: int, what: str) -> None:
+    assert sent < of, "the server let the slow request finish"
+    status, headers, body = client.reply()
+    assert status == 408
+    assert headers["connection"] == "close"
+    assert headers["content-type"] == "application/problem+json"
+    assert headers["x-content-type-options"] == "nosniff"
+    problem = json.loads(body)
+    assert problem["status"] == 408 and what in problem["detail"]
+    assert client.closed_by_server()
+
+
+@pytest.mark.parametrize("after_a_reply", [False, True], ids=["new connection", "keep-alive"])
+def test_slow_headers_get_408_and_the_connection_closed(
+    timed: tuple[Server, str], after_a_reply: bool
+) -> None:
+    server, auth = timed
+    client = Client(server)
+    if after_a_reply:  # the deadline starts again with the next request's first byte
+        client.send(request("/healthz", method="GET"))
+        assert client.reply()[0] == 200
+    slow = request(WRITE, point(1), auth, *(f"X-Padding-{i}: {'x' * 20}" for i in range(10)))
+    sent = client.dribble(slow[: slow.index(b"\r\n\r\n")])
+    assert_cut_off_with_408(client, sent, slow.index(b"\r\n\r\n"), "headers")
+
+
+def test_a_new_connection_that_sends_nothing_is_closed_quietly(timed: tuple[Server, str]) -> None:
+    client = Client(timed[0])
+    assert client.closed_by_server()  # and nothing was sent: no reply to a request never made
+
+
+@pytest.mark.parametrize(
+    "route",
+    ["fast lane", "uvicorn's path, Content-Length", "uvicorn's path, chunked"],
+)
+def test_a_slow_body_gets_408_and_the_app_sees_a_disconnect(
+    timed: tuple[Server, str], route: str
+) -> None:
+    server, auth = timed
+    client = Client(server)
+    bucket = json.dumps({"key": "never", "description": "d" * 200}).encode()
+    if route == "fast lane":
+        body = point(2)
+        client.send(request(WRITE, body, auth, "Content-Type: application/json")[: -len(body)])
+    elif route == "uvicorn's path, Content-Length":  # an app route, reading the body
+        body = bucket
+        full = request("/v1/buckets", body, auth, "Content-Type: application/json")
+        client.send(full[: -len(body)])
+    else:
+        body = f"{len(point(3)):x}\r\n".encode() + point(3) + b"\r\n0\r\n\r\n"
+        client.send(request(WRITE, body, auth, "Transfer-Encoding: chunked")[: -len(body)])
+    sent = client.dribble(body)
+    assert_cut_off_with_408(client, sent, len(body), "body")
+
+    check = Client(server)  # the server goes on serving; the cut-off request did nothing
+    check.send(request("/v1/buckets/never", b"", auth, method="GET"))
+    assert check.reply()[0] == 404
+    check.close()
+
+
+def test_requests_in_pieces_within_the_deadlines_are_answered(timed: tuple[Server, str]) -> None:
+    server, auth = timed
+    client = Client(server)
+    for i in range(2):
+        whole = request(WRITE, point(10 + i), auth, "Content-Type: application/json")
+        for start in range(0, len(whole), 60):  # a slow but steady client
+            client.send(whole[start : start + 60])
+            time.sleep(0.05)
+        status, _, body = client.reply()
+        assert status == 200 and json.loads(body)["written"] == 1
+        time.sleep(DEADLINE_S / 4)  # idle, shorter than the keep-alive timeout
+    client.close()
+
+
+def test_an_idle_keep_alive_connection_is_closed(timed: tuple[Server, str]) -> None:
+    client = Client(timed[0])
+    client.send(request("/healthz", method="GET"))
+    assert client.reply()[0] == 200
+    assert client.closed_by_server()
+
+
+# --- work in flight ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bounded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, str]]:
+    """A server working on at most 2 requests at once, and its admin key."""
+    server, auth = started(tmp_path_factory, "bounded", SENSORBASE_MAX_IN_FLIGHT="2")
+    yield server, auth
+    server.stop()
+
+
+def hold(server: Server, auth: str, count: int, start: int) -> list[tuple[Client, bytes]]:
+    """`count` requests in flight: each admitted, but its body not all sent (the rest of each
+    to be sent later)."""
+    held = []
+    for i in range(count):
+        client = Client(server)
+        whole = request(WRITE, point(start + i), auth, "Content-Type: application/json")
+        client.send(whole[:-5])
+        held.append((client, whole[-5:]))
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:  # until the server counts them (and the scrape itself)
+        probe = Client(server)
+        probe.send(request("/metrics", method="GET"))
+        status, _, body = probe.reply()
+        probe.close()
+        assert status == 200
+        if f"sensorbase_http_in_flight {count + 1}.0" in body.decode():
+            return held
+        time.sleep(0.05)
+    raise AssertionError(f"the server never had {count} requests in flight")
+
+
+def release(held: list[tuple[Client, bytes]]) -> None:
+    for client, rest in held:
+        client.send(rest)
+        status, _, body = client.reply()
+        assert status == 200 and json.loads(body)["written"] == 1
+        client.close()
+
+
+def assert_refused(status: int, headers: dict[str, str], body: bytes) -> None:
+    assert status == 503
+    assert headers["retry-after"] == "1"
+    assert headers["content-type"] == "application/problem+json"
+    assert headers["x-content-type-options"] == "nosniff"
+    problem = json.loads(body)
+    assert problem["status"] == 503 and problem["type"].endswith("/unavailable")
+    assert problem["title"] and problem["detail"]
+
+
+def test_requests_past_max_in_flight_get_503_and_the_rest_succeed(
+    bounded: tuple[Server, str],
+) -> None:
+    server, auth = bounded
+    held = hold(server, auth, 2, start=100)
+    refused = [Client(server) for _ in range(6)]
+    for i, client in enumerate(refused):
+        client.send(request(WRITE, point(200 + i), auth, "Content-Type: application/json"))
+    for client in refused:
+        assert_refused(*client.reply())
+    probe = Client(server)  # never refused: a liveness probe failing under load gets restarts
+    probe.send(request("/healthz", method="GET"))
+    assert probe.reply()[0] == 200
+    release(held)
+    for client in refused:  # the same connections, kept open, are served once there is room
+        client.send(request(WRITE, point(300), auth, "Content-Type: application/json"))
+        status, _, body = client.reply()
+        assert status == 200 and json.loads(body)["written"] == 1
+        client.close()
+
+
+def test_a_refused_request_s_body_is_read_not_reset(bounded: tuple[Server, str]) -> None:
+    server, auth = bounded
+    held = hold(server, auth, 2, start=400)
+    large = b"[" + b" " * (LANE_BODY_BYTES + 10) + b"]"
+    kept, closing = Client(server), Client(server)
+    kept.send(request(WRITE, large, auth, "Content-Type: application/json")[: -len(large)])
+    closing.send(
+        request(WRITE, large, auth, "Content-Type: application/json", "Connection: close")[
+            : -len(large)
+        ]
+    )
+    for client in (kept, closing):
+        assert_refused(*client.reply())  # answered at once, before the body
+        client.send(large)  # which the server then reads (a reset would fail this send)
+    assert closing.closed_by_server()  # once the body is read, and cleanly
+    release(held)
+    kept.send(request(WRITE, point(500), auth, "Content-Type: application/json"))
+    assert kept.reply()[0] == 200  # the body was read to its end: the next request is whole
+    kept.close()
+
+
+def test_a_pipelined_request_is_refused_after_its_predecessor_s_reply(
+    bounded: tuple[Server, str],
+) -> None:
+    server, auth = bounded
+    held = hold(server, auth, 1, start=600)  # with the first request below, the server is full
+    client = Client(server)
+    create = request("/v1/buckets", b'{"key": "piped"}', auth, "Content-Type: application/json")
+    client.send(create + request("/v1/buckets", b"", auth, method="GET"))
+    assert client.reply()[0] == 201
+    assert_refused(*client.reply())
+    client.close()
+    release(held)
+
+
+def test_a_request_abandoned_mid_body_gives_its_place_back(bounded: tuple[Server, str]) -> None:
+    server, auth = bounded
+    for client, _ in hold(server, auth, 2, start=700):
+        client.close()
+    hold(server, auth, 0, start=0)  # until only the scrape itself is in flight
+    client = Client(server)
+    client.send(request(WRITE, point(800), auth, "Content-Type: application/json"))
+    assert client.reply()[0] == 200
