@@ -1,7 +1,8 @@
 """Two real Sensorbase server processes (uvicorn) on one PostgreSQL database, as behind a load
 balancer: what one node acknowledges the other serves; a key revoked on one is refused by the
-other within key_cache_s (1 s); one new sensor pushed to both at once is one series; killed
-database connections answer 503 with Retry-After, never a false ack, and the nodes recover."""
+other within key_cache_s (1 s), and a user changed or deleted on one loses their tokens on the
+other at once; one new sensor pushed to both at once is one series; killed database
+connections answer 503 with Retry-After, never a false ack, and the nodes recover."""
 
 from __future__ import annotations
 
@@ -136,6 +137,34 @@ def test_a_key_revoked_on_one_node_is_refused_by_the_other_within_a_second(
         # Only a request sent less than key_cache_s (1 s) after the revocation may pass.
         assert sent_after_s < 1.0, "the other node accepts a key revoked over a second ago"
         time.sleep(0.02)
+
+
+def test_a_user_changed_or_deleted_on_one_node_loses_their_tokens_on_the_other_at_once(
+    nodes: Nodes,
+) -> None:
+    body = {"email": "nodes@example.com", "password": "long enough", "role": "writer"}
+    reply = httpx.post(f"{nodes.a.url}/v1/users", json=body, headers=nodes.headers)
+    assert reply.status_code == 201, reply.text
+    user_id = reply.json()["id"]
+
+    def token_from_b() -> dict[str, str]:
+        login = {"email": body["email"], "password": body["password"]}
+        reply = httpx.post(f"{nodes.b.url}/restapi/login", json=login)
+        assert reply.status_code == 200, reply.text
+        return {"Authorization": f"Bearer {reply.json()['token']}"}
+
+    for change in ({"role": "reader"}, {"password": "another one"}, None):
+        mine = token_from_b()
+        assert httpx.get(f"{nodes.b.url}/v1/whoami", headers=mine).status_code == 200
+        if change is None:
+            reply = httpx.delete(f"{nodes.a.url}/v1/users/{user_id}", headers=nodes.headers)
+        else:
+            reply = httpx.patch(f"{nodes.a.url}/v1/users/{user_id}", json=change,
+                                headers=nodes.headers)  # fmt: skip
+            body.update(change)
+        assert reply.status_code in (200, 204), reply.text
+        # Every use re-reads the user: no cache to wait out.
+        assert httpx.get(f"{nodes.b.url}/v1/whoami", headers=mine).status_code == 401
 
 
 def test_one_new_sensor_pushed_to_both_nodes_at_once_is_one_series(nodes: Nodes) -> None:
