@@ -55,7 +55,7 @@ class Rule:
     max_block_s: float
 
 
-PAIR = Rule(free=5, forgive_s=300.0, first_block_s=1.0, max_block_s=900.0)
+PAIR = Rule(free=5, forgive_s=900.0, first_block_s=1.0, max_block_s=900.0)
 ACCOUNT = Rule(free=20, forgive_s=60.0, first_block_s=1.0, max_block_s=30.0)
 SIGN_IN_ADDRESS = Rule(free=20, forgive_s=60.0, first_block_s=1.0, max_block_s=300.0)
 KEY_ADDRESS = Rule(free=30, forgive_s=1.0, first_block_s=1.0, max_block_s=60.0)
