@@ -1,1 +1,2 @@
-"""Auth: organisations' keys and scopes, access tokens, rate limits, and the one tenancy check."""
+"""Auth: organisations' keys and scopes, access and user tokens, rate limits, the limits on
+failed credential attempts, and the one tenancy check."""
