@@ -6,7 +6,9 @@ seconds: what is checked is that the server cut it off, not when."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import select
 import socket
 import time
@@ -14,7 +16,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from sensorbase.cli.http_guard import Gate
 from sensorbase.cli.http_protocol import LANE_BODY_BYTES
+from sensorbase.settings import Settings
 from tests.live import KEY
 from tests.test_cli import Server, start_server
 
@@ -212,6 +216,12 @@ def test_an_idle_keep_alive_connection_is_closed(timed: tuple[Server, str]) -> N
     client.send(request("/healthz", method="GET"))
     assert client.reply()[0] == 200
     assert client.closed_by_server()
+
+
+async def test_deadlines_and_the_bound_can_be_turned_off() -> None:
+    settings = Settings(header_timeout_s=0, body_timeout_s=0, max_in_flight=0)
+    gate = Gate(asyncio.get_running_loop(), [], [], settings, 0.0, logging.getLogger())
+    assert gate.in_flight == 0 and gate.max_in_flight > 1 << 60
 
 
 # --- work in flight ------------------------------------------------------------------------

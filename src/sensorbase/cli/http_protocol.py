@@ -43,7 +43,15 @@ from uvicorn.protocols.http.httptools_impl import (
     RequestResponseCycle,
 )
 
-from sensorbase.cli.http_guard import ALWAYS_ADMITTED, BODY, HEAD, NOTHING, WAITING, gate_of
+from sensorbase.cli.http_guard import (
+    ALWAYS_ADMITTED,
+    BODY,
+    HEAD,
+    IDLE,
+    NOTHING,
+    WAITING,
+    gate_of,
+)
 from sensorbase.dialects.lane import Call, Lane
 
 LANE_BODY_BYTES = 1 << 20  # larger bodies are streamed through uvicorn's path (and limits)
@@ -137,7 +145,9 @@ class SensorbaseProtocol(HttpToolsProtocol):
         self._lane_query = b""
         self._lane_path = ""
         settings = getattr(self._services, "settings", None)
-        self._gate = gate_of(self.server_state, self.loop, settings, self.logger)
+        self._gate = gate_of(
+            self.server_state, self.loop, settings, self.timeout_keep_alive, self.logger
+        )
         self.receiving = NOTHING  # what this connection is receiving, for its deadline
         self.receiving_since = 0.0
 
@@ -154,7 +164,7 @@ class SensorbaseProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self.receiving == NOTHING and (self.cycle is None or self.cycle.response_complete):
+        if self.receiving == IDLE:
             self.receiving, self.receiving_since = WAITING, self.loop.time()
         super().data_received(data)
 
@@ -223,7 +233,7 @@ class SensorbaseProtocol(HttpToolsProtocol):
         """Called by the gate when what this connection is receiving (`phase`) is late."""
         self.receiving = NOTHING
         cycle = self.cycle
-        if phase == WAITING:  # no request begun: nothing to answer
+        if phase in (WAITING, IDLE):  # no request begun: nothing to answer
             self.transport.close()
             return
         if phase == HEAD and cycle is not None and not cycle.response_complete:
@@ -278,7 +288,12 @@ class SensorbaseProtocol(HttpToolsProtocol):
             super().on_message_complete()
             answered = self.cycle
             if answered is not None and answered.response_complete:
-                self._replied_before_body(answered.keep_alive)
+                # Answered before its body came whole (refused, or by the app), which has now
+                # been read: the connection may close without a reset, or wait for the next.
+                if not answered.keep_alive:
+                    self.transport.close()
+                elif not self.pipeline:
+                    self.receiving, self.receiving_since = IDLE, self.loop.time()
             return
         cycle = cast(_LaneCycle, self.cycle)
         call = Call(
@@ -299,19 +314,18 @@ class SensorbaseProtocol(HttpToolsProtocol):
         self._lane = None
         self._gate.lanes_receiving -= 1
 
-    def _replied_before_body(self, keep_alive: bool) -> None:
-        """The body of a request answered before it came whole (refused, or answered early by
-        the app) has now been read."""
+    def on_response_complete(self) -> None:
+        """uvicorn's, without its keep-alive timer: the connection, now idle unless the next
+        request has begun, is closed by the gate's sweep past the keep-alive timeout."""
+        self.server_state.total_requests += 1
         if self.transport.is_closing():
             return
-        if not keep_alive:
-            self.transport.close()  # now that nothing is left unread: no reset
-        elif self.timeout_keep_alive_task is None and not self.pipeline:
-            # The body's bytes cancelled the keep-alive timer that the reply set: set it again,
-            # or an idle connection would stay open for ever.
-            self.timeout_keep_alive_task = self.loop.call_later(
-                self.timeout_keep_alive, self.timeout_keep_alive_handler
-            )
+        self.flow.resume_reading()
+        if self.pipeline:
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+        elif self.receiving == NOTHING:
+            self.receiving, self.receiving_since = IDLE, self.loop.time()
 
     async def _answer(
         self, lane: Lane, call: Call, cycle: _LaneCycle, request: tuple[bytes, str, bytes]
