@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import pytest
 
 from sensorbase.cli.http_guard import Gate
-from sensorbase.cli.http_protocol import LANE_BODY_BYTES
+from sensorbase.cli.http_protocol import GATHERED_BODY_BYTES, LANE_BODY_BYTES
 from sensorbase.settings import Settings
 from tests.live import KEY
 from tests.test_cli import Server, start_server
@@ -236,22 +236,23 @@ def bounded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, 
 
 
 def hold(server: Server, auth: str, count: int, start: int) -> list[tuple[Client, bytes]]:
-    """`count` requests in flight: each admitted, but its body not all sent (the rest of each
-    to be sent later)."""
+    """`count` requests in flight: each with a body larger than the server gathers before it
+    starts the work (the app then reads the rest), not all sent (the rest to be sent later)."""
     held = []
     for i in range(count):
         client = Client(server)
-        whole = request(WRITE, point(start + i), auth, "Content-Type: application/json")
+        body = b"[" + b" " * GATHERED_BODY_BYTES + point(start + i)[1:]
+        whole = request(WRITE, body, auth, "Content-Type: application/json")
         client.send(whole[:-5])
         held.append((client, whole[-5:]))
     deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:  # until the server counts them (and the scrape itself)
+    while time.monotonic() < deadline:  # until the server counts them (not the scrape itself)
         probe = Client(server)
         probe.send(request("/metrics", method="GET"))
         status, _, body = probe.reply()
         probe.close()
         assert status == 200
-        if f"sensorbase_http_in_flight {count + 1}.0" in body.decode():
+        if f"sensorbase_http_in_flight {count}.0" in body.decode():
             return held
         time.sleep(0.05)
     raise AssertionError(f"the server never had {count} requests in flight")
@@ -261,7 +262,7 @@ def release(held: list[tuple[Client, bytes]]) -> None:
     for client, rest in held:
         client.send(rest)
         status, _, body = client.reply()
-        assert status == 200 and json.loads(body)["written"] == 1
+        assert status == 200 and json.loads(body)["written"] == 1, body
         client.close()
 
 
@@ -294,6 +295,34 @@ def test_requests_past_max_in_flight_get_503_and_the_rest_succeed(
         status, _, body = client.reply()
         assert status == 200 and json.loads(body)["written"] == 1
         client.close()
+
+
+def test_requests_whose_body_is_coming_hold_no_place(bounded: tuple[Server, str]) -> None:
+    """A slow client holds a connection (until the body deadline), not a place in flight: 4
+    of them, against a bound of 2, keep no one else out."""
+    server, auth = bounded
+    slow = []
+    for i in range(4):
+        client = Client(server)
+        if i % 2:  # uvicorn's path
+            body = json.dumps({"key": f"slow{i}"}).encode()
+            client.send(request("/v1/buckets", body, auth, "Content-Type: application/json")[:-3])
+        else:  # the fast lane
+            client.send(request(WRITE, point(900 + i), auth, "Content-Type: application/json")[:-3])
+        slow.append(client)
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:  # until the server has read their headers
+        probe = Client(server)
+        probe.send(request("/metrics", method="GET"))
+        if 'sensorbase_http_connections{state="body"} 4.0' in probe.reply()[2].decode():
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("the server never saw the 4 slow bodies begin")
+    hold(server, auth, 0, start=0)  # and none of them is in flight
+    client = Client(server)
+    client.send(request(WRITE, point(950), auth, "Content-Type: application/json"))
+    assert client.reply()[0] == 200
 
 
 def test_a_refused_request_s_body_is_read_not_reset(bounded: tuple[Server, str]) -> None:
@@ -335,7 +364,7 @@ def test_a_request_abandoned_mid_body_gives_its_place_back(bounded: tuple[Server
     server, auth = bounded
     for client, _ in hold(server, auth, 2, start=700):
         client.close()
-    hold(server, auth, 0, start=0)  # until only the scrape itself is in flight
+    hold(server, auth, 0, start=0)  # until nothing is in flight
     client = Client(server)
     client.send(request(WRITE, point(800), auth, "Content-Type: application/json"))
     assert client.reply()[0] == 200

@@ -54,13 +54,26 @@ WAITING = 1  # a new connection, or bytes that begin no request yet: closed quie
 HEAD = 2  # a request's headers, from its first byte: 408
 BODY = 3  # a request's body, from the end of its headers: 408 if no reply has begun
 IDLE = 4  # between requests, after a reply: closed quietly past the keep-alive timeout
+LINGER = 5  # a 408 sent, its end marked (FIN), what still comes dropped: closed past LINGER_S
 
 ALWAYS_ADMITTED = frozenset({"/healthz", "/metrics"})
 RETRY_AFTER_S = 1
+# Closing a socket with unread bytes resets the connection, and a client reading its 408 may
+# lose it to the reset (a slow client is by definition still sending): after a 408 the worker
+# reads and drops what comes until the client closes, or for this long.
+LINGER_S = 2.0
 REPORT_EVERY_S = 10.0  # at most one log line of what was refused per this
 SWEEPS_PER_DEADLINE = 4
 
 _PHASES = {WAITING: "idle", HEAD: "header", BODY: "body"}
+_STATES = {
+    WAITING: "waiting",
+    HEAD: "headers",
+    BODY: "body",
+    NOTHING: "working",
+    IDLE: "idle",
+    LINGER: "closing",
+}
 
 
 class RequestTimeout(SensorbaseError):
@@ -82,9 +95,9 @@ class Gate:
         logger: logging.Logger,
     ) -> None:
         # In flight: the worker's request tasks (uvicorn's set: a task leaves it when done,
-        # whatever happened), and the lane requests admitted whose body is still coming.
+        # whatever happened; a request's task starts once its body has come), but for probes.
         self.tasks = tasks
-        self.lanes_receiving = 0
+        self.probes = 0
         limit = settings.max_in_flight if settings is not None else 0
         self.max_in_flight = limit or sys.maxsize  # one comparison per request either way
         self.header_timeout_s = settings.header_timeout_s if settings is not None else 0.0
@@ -92,7 +105,7 @@ class Gate:
         self.shed = 0
         self.timed_out = dict.fromkeys(_PHASES, 0)
         self._loop = loop
-        self._connections = connections
+        self.connections = connections
         self._logger = logger
         self._reported = (0, 0)  # shed, timed out: as last logged
         self._reported_at = loop.time()
@@ -113,6 +126,7 @@ class Gate:
             HEAD: self.header_timeout_s,
             BODY: self.body_timeout_s,
             IDLE: keep_alive_s,
+            LINGER: LINGER_S,
         }
         deadlines = [s for s in self._limits.values() if s > 0]
         self._every_s = min(1.0, max(0.05, min(deadlines, default=1.0) / SWEEPS_PER_DEADLINE))
@@ -121,7 +135,13 @@ class Gate:
 
     @property
     def in_flight(self) -> int:
-        return len(self.tasks) + self.lanes_receiving
+        return len(self.tasks) - self.probes
+
+    def full(self) -> bool:
+        return len(self.tasks) - self.probes >= self.max_in_flight
+
+    def probe_done(self, task: Any) -> None:
+        self.probes -= 1
 
     def busy(
         self, default_headers: list[tuple[bytes, bytes]], keep_alive: bool, head: bool
@@ -157,17 +177,17 @@ class Gate:
     def _sweep(self) -> None:
         try:
             now = self._loop.time()
-            for conn in list(self._connections):
+            for conn in list(self.connections):
                 phase = getattr(conn, "receiving", NOTHING)
                 if phase == NOTHING:
                     continue
                 limit = self._limits[phase]
                 if limit <= 0 or now - conn.receiving_since < limit:
                     continue
-                if conn.flow.read_paused and phase != IDLE:  # Sensorbase stopped reading
+                if conn.flow.read_paused and phase in _PHASES:  # Sensorbase stopped reading
                     conn.receiving_since = now
                     continue
-                if phase != IDLE:
+                if phase in _PHASES:
                     self.timed_out[phase] += 1
                 conn.expire(phase)
             self._report(now)
@@ -232,6 +252,19 @@ class _GateCollector(Collector):
             "Requests the worker is working on (at most SENSORBASE_MAX_IN_FLIGHT)",
             sum(gate.in_flight for gate in gates),
         )
+        states = dict.fromkeys(_STATES.values(), 0)
+        for gate in gates:
+            for conn in list(gate.connections):
+                states[_STATES.get(getattr(conn, "receiving", NOTHING), "other")] += 1
+        connections = GaugeMetricFamily(
+            "sensorbase_http_connections",
+            "Open connections, by what the worker waits for: a first request (waiting), the "
+            "headers or body of one (headers, body), its own work (working), a next (idle)",
+            labels=["state"],
+        )
+        for state, count in states.items():
+            connections.add_metric([state], count)
+        yield connections
 
 
 REGISTRY.register(_GateCollector())

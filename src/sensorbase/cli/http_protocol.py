@@ -33,10 +33,12 @@ receiving (`receiving`) and since when; the gate's sweep calls `expire` past a d
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from typing import Any, cast
 
 import httptools
 from starlette.types import Receive, Scope, Send
+from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
 from uvicorn.protocols.http.httptools_impl import (
     STATUS_LINE,
     HttpToolsProtocol,
@@ -48,6 +50,7 @@ from sensorbase.cli.http_guard import (
     BODY,
     HEAD,
     IDLE,
+    LINGER,
     NOTHING,
     WAITING,
     gate_of,
@@ -55,6 +58,7 @@ from sensorbase.cli.http_guard import (
 from sensorbase.dialects.lane import Call, Lane
 
 LANE_BODY_BYTES = 1 << 20  # larger bodies are streamed through uvicorn's path (and limits)
+GATHERED_BODY_BYTES = LANE_BODY_BYTES  # gathered before a request takes a place in flight
 
 
 class JoinedWrites:
@@ -150,6 +154,9 @@ class SensorbaseProtocol(HttpToolsProtocol):
         )
         self.receiving = NOTHING  # what this connection is receiving, for its deadline
         self.receiving_since = 0.0
+        # A request for uvicorn's path whose body is still coming: started when it has come.
+        self._deferred: tuple[RequestResponseCycle, Any] | None = None
+        self._discarding = False  # what comes is dropped: the connection is to close
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         joined = JoinedWrites(cast(asyncio.Transport, transport), self.loop)
@@ -158,12 +165,12 @@ class SensorbaseProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.receiving = NOTHING
-        if self._lane is not None:  # admitted, but its body never came whole
-            self._lane = None
-            self._gate.lanes_receiving -= 1
+        self._lane = self._deferred = None  # (their bodies never came whole)
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._discarding:
+            return
         if self.receiving == IDLE:
             self.receiving, self.receiving_since = WAITING, self.loop.time()
         super().data_received(data)
@@ -174,12 +181,9 @@ class SensorbaseProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self.receiving, self.receiving_since = BODY, self.loop.time()
-        gate = self._gate
-        if len(self.tasks) + gate.lanes_receiving >= gate.max_in_flight and self._may_shed():
+        if self._gate.full() and self._may_shed():
             self._shed()
-        elif self._take_lane():
-            gate.lanes_receiving += 1
-        else:
+        elif not self._take_lane():
             super().on_headers_complete()
 
     def _may_shed(self) -> bool:
@@ -205,21 +209,47 @@ class SensorbaseProtocol(HttpToolsProtocol):
         cycle = _LaneCycle(keep_alive)
         cycle.response_started = cycle.response_complete = True
         self.cycle = cycle  # type: ignore[assignment]
-        method = parser.get_method()
-        reply = self._gate.busy(self.server_state.default_headers, keep_alive, method == b"HEAD")
-        self.transport.write(reply)
+        self._refuse_now(cycle, parser.get_method(), self.url.decode("latin-1"))
+
+    def _refuse_now(self, cycle: _LaneCycle, method: bytes, target: str) -> None:
+        """Write the 503 reply to the request of `cycle`, which is then answered (a connection
+        not kept alive is closed once the body is read: in `on_message_complete`)."""
+        head = method == b"HEAD"
+        self.transport.write(
+            self._gate.busy(self.server_state.default_headers, cycle.keep_alive, head)
+        )
+        cycle.response_started = cycle.response_complete = True
         if self.access_log:
-            self._log_access(503, method, self.url.decode("latin-1"))
+            self._log_access(503, method, target)
         self.on_response_complete()
 
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
-        """uvicorn's; but a pipelined request that starts when the worker is full is refused
-        (after its predecessor's reply, whose task is still counted then)."""
+        """uvicorn's, once the request's body has come (GATHERED_BODY_BYTES of it, for a body
+        streamed to the app): a client sending slowly holds no place in flight meanwhile."""
+        if cycle is self.cycle and cycle.more_body and not cycle.response_complete:
+            if cycle.waiting_for_100_continue:  # or the client would wait for it, and we for it
+                self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                cycle.waiting_for_100_continue = False
+            self._deferred = (cycle, app)
+            return
+        self._admit(cycle, app)
+
+    def _admit(self, cycle: RequestResponseCycle, app: Any) -> None:
+        """Start the request's task (as uvicorn does), or one answering 503 when the worker is
+        full (the request was pipelined, or its body took a while: the worker filled up
+        meanwhile). A probe of /healthz or /metrics is never refused, nor counted: it neither
+        waits for nor displaces the work it reports on."""
         gate = self._gate
-        full = len(self.tasks) + gate.lanes_receiving >= gate.max_in_flight
-        if full and cycle.scope["path"] not in ALWAYS_ADMITTED:
+        probe = cycle.scope["path"] in ALWAYS_ADMITTED
+        if not probe and gate.full():
             app = self._refuse
-        super()._start_asgi_task(cycle, app)
+        context = contextvars.Context() if self.config.reset_contextvars else None
+        task = self.loop.create_task(cycle.run_asgi(app), context=context)
+        task.add_done_callback(self.tasks.discard)
+        self.tasks.add(task)
+        if probe:
+            gate.probes += 1
+            task.add_done_callback(gate.probe_done)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         """An ASGI app answering 503, after reading the body."""
@@ -233,14 +263,14 @@ class SensorbaseProtocol(HttpToolsProtocol):
         """Called by the gate when what this connection is receiving (`phase`) is late."""
         self.receiving = NOTHING
         cycle = self.cycle
-        if phase in (WAITING, IDLE):  # no request begun: nothing to answer
+        if phase in (WAITING, IDLE, LINGER):  # no request begun, or a 408 sent: nothing to say
             self.transport.close()
             return
+        self._discarding = True  # the rest of the late request is read and dropped
         if phase == HEAD and cycle is not None and not cycle.response_complete:
             # The request before this one is still being answered: its reply goes out
-            # whole, and then the connection closes; nothing more is read meanwhile.
+            # whole, and then the connection closes.
             cycle.keep_alive = False
-            self.flow.pause_reading()
             return
         replied = phase == BODY and cycle is not None and cycle.response_started
         if not replied:
@@ -248,7 +278,12 @@ class SensorbaseProtocol(HttpToolsProtocol):
         if phase == BODY and cycle is not None and not cycle.response_complete:
             cycle.disconnected = True  # an app waiting for the body sees a disconnect
             cycle.message_event.set()
-        self.transport.close()
+        self._deferred = None  # (never started)
+        # Closed once the client has read the reply and closed too (eof_received), or after
+        # LINGER_S; meanwhile what it sends is dropped, so that no reset destroys the reply.
+        self.receiving, self.receiving_since = LINGER, self.loop.time()
+        self.flow.resume_reading()
+        self.transport.write_eof()
 
     def _take_lane(self) -> bool:
         """Whether this request goes to a lane (set up for it if so)."""
@@ -276,16 +311,27 @@ class SensorbaseProtocol(HttpToolsProtocol):
         return True
 
     def on_body(self, body: bytes) -> None:
-        if self._lane is None:
-            super().on_body(body)
-        else:
+        if self._lane is not None:
             self.cycle.body += body  # at most LANE_BODY_BYTES: no flow control needed
+            return
+        super().on_body(body)
+        deferred = self._deferred
+        if deferred is not None:
+            gathered = len(deferred[0].body)
+            if gathered >= GATHERED_BODY_BYTES:
+                self._deferred = None
+                self._admit(*deferred)  # the app reads the rest (and resumes reading)
+            elif gathered > HIGH_WATER_LIMIT:
+                self.flow.resume_reading()  # uvicorn paused it for an app that is not there
 
     def on_message_complete(self) -> None:
         self.receiving = NOTHING
         lane = self._lane
         if lane is None:
             super().on_message_complete()
+            if self._deferred is not None:
+                deferred, self._deferred = self._deferred, None
+                self._admit(*deferred)
             answered = self.cycle
             if answered is not None and answered.response_complete:
                 # Answered before its body came whole (refused, or by the app), which has now
@@ -296,6 +342,12 @@ class SensorbaseProtocol(HttpToolsProtocol):
                     self.receiving, self.receiving_since = IDLE, self.loop.time()
             return
         cycle = cast(_LaneCycle, self.cycle)
+        if self._gate.full():  # filled up while the body came
+            self._lane = None
+            self._refuse_now(cycle, self.parser.get_method(), self.url.decode("latin-1"))
+            if not cycle.keep_alive:
+                self.transport.close()
+            return
         call = Call(
             self.headers,
             self._lane_query,
@@ -310,9 +362,7 @@ class SensorbaseProtocol(HttpToolsProtocol):
         task = self.loop.create_task(self._answer(lane, call, cycle, request))
         task.add_done_callback(self.tasks.discard)
         self.tasks.add(task)  # a graceful shutdown waits for it; counted in flight
-        # Only now: had anything above failed, connection_lost would give the slot back.
         self._lane = None
-        self._gate.lanes_receiving -= 1
 
     def on_response_complete(self) -> None:
         """uvicorn's, without its keep-alive timer: the connection, now idle unless the next
