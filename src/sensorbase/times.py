@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Iterable
@@ -17,8 +18,8 @@ PRECISION_US = {"s": 1_000_000, "ms": 1_000, "us": 1, "ns": 0}
 # the same in a JSON Schema (ECMAScript's `\s` lacks U+001C-U+001F and U+0085, and has U+FEFF).
 WS = r"[\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 # The grammars below are matched whole (`fullmatch`) and are also the patterns the OpenAPI
-# document declares (dialects/openapi.py). Digits are ASCII (`\d` would take `٣`), amounts at
-# most nine digits: a period or a bucket width then stays within 64-bit microseconds.
+# document declares (dialects/openapi.py). Digits are ASCII (`\d` also takes Arabic-Indic
+# ones); amounts at most nine digits: a period or a bucket width then fits 64-bit microseconds.
 AMOUNT = r"0*([1-9][0-9]{0,8})"
 DURATION_PATTERN = rf"^{WS}*{AMOUNT}{WS}*(us|ms|s|m|h|d|w){WS}*$"
 # An epoch number, its unit told by its magnitude (`parse_instant`); 21 digits at most, so that
@@ -68,10 +69,15 @@ def parse_iso_many(texts: Iterable[str], *, naive_is_utc: bool = False) -> dict[
     return {t: parse_iso_us(t, naive_is_utc=naive_is_utc) for t in set(texts)}
 
 
-def epoch_to_us(number: float, precision: str) -> int:
+def epoch_to_us(number: float, precision: str) -> int | None:
+    """Microseconds of an epoch number in `precision`; None when it is none (not finite, or
+    so large that it is no longer once scaled: 1.7e308 s)."""
+    if not math.isfinite(number):
+        return None
     if precision == "ns":
         return int(number) // 1_000
-    return round(number * PRECISION_US[precision])
+    scaled = number * PRECISION_US[precision]
+    return round(scaled) if math.isfinite(scaled) else None
 
 
 def format_us(time_us: int) -> str:

@@ -860,7 +860,7 @@ async def test_native_groups(client: httpx.AsyncClient, org: Org, other_org: Org
         json={"name": "x", "sources": ["senA", "senNope", {"bucket": "nope", "source": "senA"}]},
         headers=org.headers,
     )
-    assert reply.status_code == 404  # as a write's unknown bucket: every unknown one named
+    assert reply.status_code == 400
     assert [e["index"] for e in reply.json()["errors"]] == [1, 2]
     # another organisation: not found, like a group that does not exist
     huge = await client.get("/v1/groups/99999999999999999999999", headers=org.headers)

@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import REGISTRY, CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
@@ -23,7 +24,7 @@ from starlette.types import Message, Receive, Scope, Send
 from sensorbase import __version__, dialects
 from sensorbase.dialects.base import bearer, client_address, principal_of_credential
 from sensorbase.dialects.lane import SAFETY_HEADERS, Lane
-from sensorbase.dialects.native.problems import render_problem
+from sensorbase.dialects.native.problems import PROBLEM_SCHEMA, render_problem
 from sensorbase.errors import Forbidden, MethodNotAllowed, NotFound, SensorbaseError
 from sensorbase.services import Services
 
@@ -93,6 +94,22 @@ class SensorbaseApp(FastAPI):
 
     fast_lanes: dict[tuple[str, str], Lane]
     services: Services  # what every route uses (dialects.base.services)
+
+    def openapi(self) -> dict[str, Any]:
+        """FastAPI's document, each operation's credentials required together: FastAPI lists a
+        route's security dependencies as alternatives, where a route that has two (Datacooee's
+        ORGANIZATION-ID and ORGANIZATION-API-KEY) needs both. (An empty requirement, which a
+        route adds to say its credentials are optional, stays an alternative.)"""
+        if self.openapi_schema is not None:
+            return self.openapi_schema
+        document = super().openapi()  # (kept as self.openapi_schema: changed in place)
+        for operations in document.get("paths", {}).values():
+            for operation in operations.values():
+                required = operation.get("security")
+                if required and sum(1 for r in required if r) > 1:
+                    joined = {name: s for r in required for name, s in r.items()}
+                    operation["security"] = [joined, *(r for r in required if not r)]
+        return document
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -193,8 +210,17 @@ def build_app(services: Services, *, manage_lifecycle: bool = True) -> FastAPI:
         "/metrics",
         tags=["operations"],
         summary="Prometheus metrics",
+        response_class=PlainTextResponse,  # the text exposition format, as the reply says
         responses={
-            401: {"description": "With SENSORBASE_METRICS_REQUIRE_KEY: no server admin key"}
+            200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
+            401: {
+                "description": "With SENSORBASE_METRICS_REQUIRE_KEY: no key",
+                "content": {"application/problem+json": {"schema": PROBLEM_SCHEMA}},
+            },
+            403: {
+                "description": "With SENSORBASE_METRICS_REQUIRE_KEY: not a server admin key",
+                "content": {"application/problem+json": {"schema": PROBLEM_SCHEMA}},
+            },
         },
     )
     async def metrics(request: Request) -> Response:

@@ -307,33 +307,34 @@ _data = dialect_router(
     "diagrams", render_error, prefix="/v0", tags=["DiagRAMS"], error_schema=ERROR_SCHEMA
 )
 
+# A push as `decode` reads it: every reading refused when one breaks this.
 _PUSH_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "required": ["sensorId", "date", "value"],
-                        "properties": {
-                            "sensorId": {"type": "string"},
-                            "valueName": {"type": "string", "pattern": "^[A-Za-z0-9_]+$"},
-                            "date": {"type": "string", "format": "date-time"},
-                            "value": {"type": "number"},
-                            "labels": {"oneOf": [{"type": "array"}, {"type": "object"}]},
-                            "precision": {"type": "number"},
-                        },
-                    },
+    **openapi.body(
+        {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["sensorId", "date", "value"],
+                "properties": {
+                    "sensorId": openapi.NAME,
+                    "valueName": openapi.nullable(
+                        {"type": "string", "maxLength": 200, "pattern": "^[A-Za-z0-9_]+$"}
+                    ),
+                    "date": {**openapi.DATE_TIME, "description": "UTC without a zone"},
+                    "value": {"type": "number"},
+                    "labels": openapi.nullable({"type": ["array", "object"]}),
+                    "precision": openapi.nullable({"type": "number"}),
                 },
-                "example": [
-                    {"sensorId": "1", "date": "2020-01-01T08:03:51.000Z", "value": 19.9},
-                    {"sensorId": "2", "date": "2020-01-01T08:03:51.000Z", "value": 0},
-                ],
-            }
+            },
         },
-    }
+        [
+            {"sensorId": "1", "date": "2020-01-01T08:03:51.000Z", "value": 19.9},
+            {"sensorId": "2", "date": "2020-01-01T08:03:51.000Z", "value": 0},
+        ],
+    ),
+    "security": [{"HTTPBearer": []}],
 }
 
 

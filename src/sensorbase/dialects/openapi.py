@@ -42,6 +42,8 @@ NAME: Schema = {
 TEXT: Schema = {"type": "string", "maxLength": MAX_TEXT_CHARS, "pattern": TEXT_PATTERN}
 # RFC 3339, as `datetime.fromisoformat` reads it (a superset: also `+0000`, a space for `T`).
 DATE_TIME: Schema = {"type": "string", "format": "date-time"}
+# Any text with a character that is not blank (`text.strip()` is not empty).
+NONBLANK: Schema = {"type": "string", "pattern": rf"^[\s\S]*[^{WS[1:-1]}][\s\S]*$"}
 ID: Schema = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 OFFSET: Schema = {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0}
 # A relative period ending now (times.parse_duration_us).
@@ -59,13 +61,19 @@ INSTANT: Schema = {
     ],
     "description": "ISO 8601 with a zone, or epoch s, ms, us or ns (told apart by magnitude)",
 }
-# A yes/no query parameter read as the native write's `partial` reads it.
+# A yes/no query parameter, as the native write's `partial` (and Datacooee's flags) read it.
+YES_NO = "(?:[Tt][Rr][Uu][Ee]|1|[Yy][Ee][Ss]|[Oo][Nn]|[Ff][Aa][Ll][Ss][Ee]|0|[Nn][Oo]|[Oo][Ff][Ff])"
 FLAG: Schema = {
     "type": "string",
-    "pattern": "^(?:[Tt][Rr][Uu][Ee]|1|[Yy][Ee][Ss]|[Oo][Nn]"
-    "|[Ff][Aa][Ll][Ss][Ee]|0|[Nn][Oo]|[Oo][Ff][Ff])$",
+    "pattern": f"^{YES_NO}$",
     "description": "true or false (also 1/0, yes/no, on/off, in any case)",
 }
+
+
+def any_case(word: str) -> str:
+    """A pattern matching `word` in any case of its ASCII letters (what `.lower()` compares:
+    ECMAScript patterns have no case-insensitive flag inside)."""
+    return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else c for c in word)
 
 
 def comma_list(words: tuple[str, ...] | list[str]) -> Schema:

@@ -16,6 +16,7 @@ import numpy as np
 from fastapi import Depends, Request, Response
 
 from sensorbase.auth.keys import Principal
+from sensorbase.dialects import openapi
 from sensorbase.dialects.base import dialect_router, services
 from sensorbase.dialects.body import parse_json, read_body, require_media_type
 from sensorbase.dialects.dakkio import deps
@@ -49,17 +50,43 @@ SAMPLE = {
 }
 
 
-def json_example(example: Any) -> dict[str, Any]:
-    """OpenAPI: a JSON request body with an example (the routes read the body themselves)."""
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": {"type": "object"}, "example": example}},
-        }
-    }
-
-
 MAX_BATCH = 1000
+# What `PointChecker` takes (other members are ignored). A timestamp absent or null is now; it
+# must lie in the server's window (SENSORBASE_MIN_TIME, SENSORBASE_MAX_FUTURE_S).
+ID = {**openapi.NONBLANK, "description": "An id: any text that is not blank"}
+_POINT_MEMBERS: dict[str, Any] = {
+    "dataSourceId": ID,
+    "timestamp": openapi.nullable(openapi.DATE_TIME),
+    "values": {
+        "type": "object",
+        "minProperties": 1,
+        "propertyNames": openapi.NAME,
+        "additionalProperties": {"type": "number"},
+    },
+    "metadata": openapi.nullable({"type": "object", "description": "At most 8 KiB as JSON"}),
+}
+POINT_SCHEMA = {
+    "type": "object",
+    "required": ["bucketId", "dataSourceId", "values"],
+    "properties": {"bucketId": ID, **_POINT_MEMBERS},
+}
+BATCH_SCHEMA = {
+    "type": "object",
+    "required": ["bucketId", "dataPoints"],
+    "properties": {
+        "bucketId": ID,
+        "dataPoints": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": MAX_BATCH,
+            "items": {
+                "type": "object",
+                "required": ["dataSourceId", "values"],
+                "properties": _POINT_MEMBERS,
+            },
+        },
+    },
+}
 _FLOAT_MAX = 1.7976931348623157e308
 
 
@@ -322,7 +349,7 @@ async def store(svc: Services, who: Principal, bucket_key: str, points: list[Dat
     "/api/data",
     status_code=201,
     summary="dakkio: ingest one data point",
-    openapi_extra=json_example(SAMPLE),
+    openapi_extra=openapi.body(POINT_SCHEMA, SAMPLE),
 )
 async def ingest_one(request: Request, who: Principal = Depends(deps.principal)) -> Response:
     svc = services(request)
@@ -359,11 +386,12 @@ async def ingest_one(request: Request, who: Principal = Depends(deps.principal))
     "/api/data/batch",
     status_code=201,
     summary="dakkio: ingest 1 to 1000 data points",
-    openapi_extra=json_example(
+    openapi_extra=openapi.body(
+        BATCH_SCHEMA,
         {
             "bucketId": SAMPLE["bucketId"],
             "dataPoints": [{k: v for k, v in SAMPLE.items() if k != "bucketId"}],
-        }
+        },
     ),
 )
 async def ingest_batch(request: Request, who: Principal = Depends(deps.principal)) -> Response:

@@ -7,12 +7,14 @@ then send as the id (a native bucket keyed `507f1f77bcf86cd799439011` is that da
 
 from __future__ import annotations
 
+import re
 import secrets
 from typing import Any
 
 from fastapi import Depends, Request, Response
 
 from sensorbase.auth.keys import Principal, hash_secret
+from sensorbase.dialects import openapi
 from sensorbase.dialects.base import dialect_router, services
 from sensorbase.dialects.dakkio import deps
 from sensorbase.dialects.dakkio.ingest import json_body
@@ -27,7 +29,15 @@ from sensorbase.dialects.dakkio.replies import (
     render_error,
 )
 from sensorbase.errors import Conflict, NotFound
-from sensorbase.limits import CONTROL, MAX_OFFSET, NUL, name_problem, text_problem
+from sensorbase.limits import (
+    CONTROL,
+    MAX_OFFSET,
+    NAME_PATTERN,
+    NUL,
+    TEXT_PATTERN,
+    name_problem,
+    text_problem,
+)
 from sensorbase.model import ApiKey, Bucket, FieldSpec, Scope, Source
 from sensorbase.storage.base import Reader, WriteTx
 from sensorbase.times import now_us
@@ -40,19 +50,28 @@ KEY_SCOPES: dict[str, tuple[Scope, ...]] = {
 }
 
 
+_PAGE = (("limit", 1, 1000, 100), ("offset", 0, MAX_OFFSET, 0))
+_INTEGER = re.compile("-?[0-9]{1,30}")  # ASCII digits (`int` also takes " 5", "1_0", Arabic-Indic)
+PAGE_DOC = {
+    "parameters": [
+        openapi.parameter(name, {"type": "integer", "minimum": low, "maximum": high, "default": d})
+        for name, low, high, d in _PAGE
+    ]
+}
+
+
 def page_params(request: Request) -> tuple[int, int]:
     """`limit` (default 100, 1..1000) and `offset` (default 0) of a list route."""
     details = Details()
     out = {"limit": 100, "offset": 0}
-    for name, low, high in (("limit", 1, 1000), ("offset", 0, MAX_OFFSET)):
+    for name, low, high, _ in _PAGE:
         text = request.query_params.get(name)
-        if text is None or text == "":
+        if text is None:
             continue
-        try:
-            value = int(text)
-        except ValueError:
+        if not _INTEGER.fullmatch(text):
             details.add(["query", name], f"Expected number, received '{text}'")
             continue
+        value = int(text)
         if value < low:
             details.add(["query", name], f"Number must be greater than or equal to {low}")
         elif high is not None and value > high:
@@ -62,6 +81,55 @@ def page_params(request: Request) -> tuple[int, int]:
     if details:
         raise details.error()
     return out["limit"], out["offset"]
+
+
+# What `_text` takes: a name (required, not blank, no control character), a description (free
+# text), a data source's type (no control character).
+_NAME = {"type": "string", "maxLength": 100, "pattern": NAME_PATTERN}
+_DESCRIPTION = openapi.nullable({"type": "string", "maxLength": 500, "pattern": TEXT_PATTERN})
+_KIND = openapi.nullable({"type": "string", "maxLength": 100, "pattern": r"^[^\x00-\x1f\x7f]*$"})
+_FIELD_TEXT = openapi.nullable(
+    {"type": "string", **{k: openapi.TEXT[k] for k in ("maxLength", "pattern")}}
+)
+BUCKET_SCHEMA = {
+    "type": "object",
+    "required": ["name"],
+    "properties": {"name": _NAME, "description": _DESCRIPTION},
+}
+SOURCE_SCHEMA = {
+    "type": "object",
+    "required": ["name", "schema"],
+    "properties": {
+        "name": _NAME,
+        "type": {**_KIND, "description": "Default: sensor"},
+        "description": _DESCRIPTION,
+        "schema": {
+            "type": "object",
+            "description": "{field: {type, unit?, description?}} or {field: type}",
+            "propertyNames": openapi.NAME,
+            "additionalProperties": {
+                "anyOf": [
+                    {"type": "string", "enum": list(FIELD_TYPES)},
+                    {
+                        "type": "object",
+                        "required": ["type"],
+                        "properties": {
+                            "type": {"type": "string", "enum": list(FIELD_TYPES)},
+                            "unit": _FIELD_TEXT,
+                            "description": _FIELD_TEXT,
+                        },
+                    },
+                ]
+            },
+        },
+        "downsampling": {"type": "boolean", "default": True},
+    },
+}
+KEY_SCHEMA = {
+    "type": "object",
+    "required": ["name", "type"],
+    "properties": {"name": _NAME, "type": {"type": "string", "enum": list(KEY_SCOPES)}},
+}
 
 
 def pagination(limit: int, offset: int, total: int) -> dict[str, Any]:
@@ -118,7 +186,7 @@ def _org_key(reader: Reader, org_id: int) -> str:
     return org.key if org else ""
 
 
-@router.get("/api/buckets", summary="dakkio: list buckets (admin key)")
+@router.get("/api/buckets", summary="dakkio: list buckets (admin key)", openapi_extra=PAGE_DOC)
 async def list_buckets(request: Request, who: Principal = Depends(deps.principal)) -> Response:
     deps.require(who, "admin")
     limit, offset = page_params(request)
@@ -136,7 +204,12 @@ async def list_buckets(request: Request, who: Principal = Depends(deps.principal
     return json_reply(await services(request).read(find))
 
 
-@router.post("/api/buckets", status_code=201, summary="dakkio: create a bucket (admin key)")
+@router.post(
+    "/api/buckets",
+    status_code=201,
+    summary="dakkio: create a bucket (admin key)",
+    openapi_extra=openapi.body(BUCKET_SCHEMA, {"name": "Home", "description": "Sensors at home"}),
+)
 async def create_bucket(request: Request, who: Principal = Depends(deps.principal)) -> Response:
     svc = services(request)
     deps.require(who, "admin")
@@ -241,7 +314,9 @@ def _schema(value: Any, details: Details) -> dict[str, FieldSpec] | None:
     return schema or None
 
 
-@router.get("/api/buckets/{bucket_id}/sources", summary="dakkio: list data sources")
+@router.get(
+    "/api/buckets/{bucket_id}/sources", summary="dakkio: list data sources", openapi_extra=PAGE_DOC
+)
 async def list_sources(
     request: Request, bucket_id: str, who: Principal = Depends(deps.principal)
 ) -> Response:
@@ -257,7 +332,13 @@ async def list_sources(
 
 
 @router.post(
-    "/api/buckets/{bucket_id}/sources", status_code=201, summary="dakkio: create a data source"
+    "/api/buckets/{bucket_id}/sources",
+    status_code=201,
+    summary="dakkio: create a data source",
+    openapi_extra=openapi.body(
+        SOURCE_SCHEMA,
+        {"name": "Living room", "type": "sensor", "schema": {"temperature": "number"}},
+    ),
 )
 async def create_source(
     request: Request, bucket_id: str, who: Principal = Depends(deps.principal)
@@ -311,7 +392,11 @@ def key_out(key: ApiKey, bucket_key: str) -> dict[str, Any]:
     }
 
 
-@router.get("/api/buckets/{bucket_id}/keys", summary="dakkio: list a bucket's keys (admin key)")
+@router.get(
+    "/api/buckets/{bucket_id}/keys",
+    summary="dakkio: list a bucket's keys (admin key)",
+    openapi_extra=PAGE_DOC,
+)
 async def list_keys(
     request: Request, bucket_id: str, who: Principal = Depends(deps.principal)
 ) -> Response:
@@ -330,7 +415,12 @@ async def list_keys(
     return json_reply(await services(request).read(find))
 
 
-@router.post("/api/buckets/{bucket_id}/keys", status_code=201, summary="dakkio: create a key")
+@router.post(
+    "/api/buckets/{bucket_id}/keys",
+    status_code=201,
+    summary="dakkio: create a key",
+    openapi_extra=openapi.body(KEY_SCHEMA, {"name": "ESP32 writer", "type": "write"}),
+)
 async def create_key(
     request: Request, bucket_id: str, who: Principal = Depends(deps.principal)
 ) -> Response:
@@ -340,7 +430,7 @@ async def create_key(
     details = Details()
     name = _text(body, "name", details, required=True, max_len=100)
     kind = body.get("type", MISSING)
-    if kind not in KEY_SCOPES:
+    if not isinstance(kind, str) or kind not in KEY_SCOPES:  # (a dict is no dict key: a 500)
         shown = f"'{kind}'" if isinstance(kind, str) else "undefined" if kind is MISSING else kind
         details.add(
             ["body", "type"], f"Invalid enum value. Expected 'write' | 'read', received {shown}"

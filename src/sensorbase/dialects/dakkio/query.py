@@ -16,9 +16,10 @@ import numpy as np
 from fastapi import Depends, Request, Response
 
 from sensorbase.auth.keys import Principal
+from sensorbase.dialects import openapi
 from sensorbase.dialects.base import dialect_router, services
 from sensorbase.dialects.dakkio import deps
-from sensorbase.dialects.dakkio.ingest import json_body, json_example
+from sensorbase.dialects.dakkio.ingest import json_body
 from sensorbase.dialects.dakkio.replies import (
     ERROR_SCHEMA,
     MISSING,
@@ -51,6 +52,38 @@ GROUPS: dict[str, tuple[Every, int]] = {  # groupBy → (bucket width, its typic
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 10_000
 DOWNSAMPLE_ABOVE = 500  # rows; dakkio's "about 500 points"
+# What `parse_query` takes: the filters in `filters` or, for clients that send them flat, at
+# the top level (`filters` wins); null is absent; other members are ignored.
+_FILTERS: dict[str, Any] = {
+    "dataSourceId": openapi.nullable({"type": "string", "minLength": 1}),
+    "startTime": openapi.nullable(openapi.DATE_TIME),
+    "endTime": openapi.nullable({**openapi.DATE_TIME, "description": "Inclusive"}),
+    "limit": openapi.nullable({"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}),
+    "offset": openapi.nullable({"type": "integer", "minimum": 0, "maximum": MAX_OFFSET}),
+    "order": openapi.nullable({"type": "string", "enum": ["asc", "desc"]}),
+}
+QUERY_SCHEMA = {
+    "type": "object",
+    "required": ["bucketId"],
+    "properties": {
+        "bucketId": {"type": "string", "minLength": 1},
+        "filters": openapi.nullable({"type": "object", "properties": _FILTERS}),
+        "aggregation": openapi.nullable({"type": "string", "enum": list(AGGREGATIONS)}),
+        "groupBy": openapi.nullable({"type": "string", "enum": list(GROUPS)}),
+        **{name: {"description": f"As filters.{name}, when filters lacks it"} for name in _FILTERS},
+    },
+    # A filter at the top level counts only when `filters` does not hold it.
+    "allOf": [
+        {
+            "if": {
+                "required": ["filters"],
+                "properties": {"filters": {"type": "object", "required": [name]}},
+            },
+            "else": {"properties": {name: schema}},
+        }
+        for name, schema in _FILTERS.items()
+    ],
+}
 _decode_extra = msgspec.json.Decoder()
 
 
@@ -188,14 +221,15 @@ def parse_query(body: Any) -> QueryIn:
 @router.post(
     "/api/data/query",
     summary="dakkio: query data points",
-    openapi_extra=json_example(
+    openapi_extra=openapi.body(
+        QUERY_SCHEMA,
         {
             "bucketId": "507f1f77bcf86cd799439011",
             "dataSourceId": "507f1f77bcf86cd799439012",
             "filters": {"startTime": "2024-01-15T00:00:00Z", "endTime": "2024-01-16T00:00:00Z"},
             "aggregation": "avg",
             "groupBy": "hour",
-        }
+        },
     ),
 )
 async def query(request: Request, who: Principal = Depends(deps.principal)) -> Response:
@@ -304,12 +338,14 @@ def aggregate(
         lo = q.start_us if q.start_us is not None else bounds[0]
         hi = q.end_us if q.end_us is not None else bounds[1]
         groups = (hi - lo) // width_us + 1
-        if groups > svc.query.max_result_points:
+        # The cap counts the groups of every series: each costs a read.
+        if groups * len(series) > svc.query.max_result_points:
             details = Details()
             details.add(
                 ["body", "groupBy"],
-                f"'{group_by}' gives about {groups} groups, more than "
-                f"{svc.query.max_result_points}; narrow startTime/endTime or use a larger groupBy",
+                f"'{group_by}' gives about {groups} groups over {len(series)} series, more "
+                f"than {svc.query.max_result_points}; narrow startTime/endTime or dataSourceId, "
+                "or use a larger groupBy",
             )
             raise details.error()
         time_range = TimeRange(lo, hi + 1)

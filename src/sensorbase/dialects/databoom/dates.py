@@ -79,24 +79,33 @@ def _parse_loose(text: str, stripped: str) -> datetime:
     return moment
 
 
-def date_us(value: Any, cache: dict[str, int]) -> int:
+# Numbers of milliseconds: what JavaScript's `new Date(number)` takes (a chart's range), and
+# what a push may store (a date string is in the years 1 to 9999; so is every number a push
+# takes, which any time window of the server's lies within).
+JS_MS = (-8_640_000_000_000_000, 8_640_000_000_000_000)
+STORED_MS = (-62_135_596_800_000, 253_402_300_799_999)
+
+
+def date_us(value: Any, cache: dict[str, int], limits_ms: tuple[int, int] = JS_MS) -> int:
     """A JSON date: a string (each distinct string parsed once, through `cache`) or a number of
-    milliseconds since 1970 (as `new Date(number)`)."""
+    milliseconds since 1970 (as `new Date(number)`) within `limits_ms`."""
     if type(value) is str:
         found = cache.get(value)
         if found is None:
             found = cache[value] = parse_date(value)
         return found
-    if type(value) in (int, float) and math.isfinite(value) and abs(value) <= 8.64e15:
+    low, high = limits_ms
+    if type(value) in (int, float) and math.isfinite(value) and low <= value <= high:
         return round(value * 1_000)
     if type(value) in (int, float):
-        raise ValueError(f"{value!r} is not a number of milliseconds JavaScript accepts")
+        where = "JavaScript accepts" if limits_ms == JS_MS else "in the years 1 to 9999"
+        raise ValueError(f"{value!r} is not a number of milliseconds {where}")
     raise ValueError("must be a date string or a number of milliseconds since 1970")
 
 
 def dates_us(values: Iterable[Any]) -> dict[Any, int]:
-    """Each of the distinct JSON dates `values` to UTC microseconds; ValueError at a bad one.
-    ISO 8601 strings (the common case) take a short path."""
+    """Each of the distinct JSON dates `values` of a push to UTC microseconds; ValueError at a
+    bad one. ISO 8601 strings (the common case) take a short path."""
     out: dict[Any, int] = {}
     fromisoformat = datetime.fromisoformat
     for value in values:
@@ -110,5 +119,5 @@ def dates_us(values: Iterable[Any]) -> dict[Any, int]:
                 moment = moment.replace(tzinfo=UTC)
             out[value] = (moment - _EPOCH) // _US
         else:
-            out[value] = date_us(value, {})
+            out[value] = date_us(value, {}, STORED_MS)
     return out

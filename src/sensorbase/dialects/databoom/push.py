@@ -18,12 +18,14 @@ from fastapi import Depends, Request, Response
 
 from sensorbase.auth import access
 from sensorbase.auth.keys import Principal
+from sensorbase.dialects import openapi
 from sensorbase.dialects.base import services
 from sensorbase.dialects.body import parse_json, read_body, require_media_type
-from sensorbase.dialects.databoom.dates import date_us, dates_us
+from sensorbase.dialects.databoom.dates import STORED_MS, date_us, dates_us
 from sensorbase.dialects.databoom.messages import databoom_router, principal
 from sensorbase.errors import NotFound, PayloadTooLarge, Problem, invalid
 from sensorbase.ingest.pipeline import WriteOptions
+from sensorbase.limits import BLANK
 from sensorbase.model import PointBatch, SeriesKey, Source
 from sensorbase.storage.base import Reader
 from sensorbase.times import now_us
@@ -33,6 +35,84 @@ PROCESSED = b'{"message":"ALL_INFO_PROCESSED"}'
 _META_STRINGS = ("description", "unit", "type")
 _MAX_INT = 2**1023  # beyond it an integer is no float64
 _TOKEN_HINT = "a signal token must be a non-empty string of at most 200 characters, without '/'"
+
+
+# --- the body, as the decoder below reads it (declared in the OpenAPI document) --------------
+
+DATE = {
+    "anyOf": [
+        {**openapi.DATE_TIME, "description": "Also the other forms JavaScript's Date reads"},
+        {"type": "number", "minimum": STORED_MS[0], "maximum": STORED_MS[1]},
+        {"type": "null"},
+    ],
+    "description": "A date string (without a zone: UTC), or milliseconds since 1970",
+}
+# A signal token: a name without '/' (the server's names: limits.py).
+TOKEN = {
+    "type": "string",
+    "maxLength": 200,
+    "pattern": f"^[^/\\x00-\\x1f\\x7f]*[^/\\x00-\\x1f\\x7f{BLANK}][^/\\x00-\\x1f\\x7f]*$",
+}
+_TEXT = openapi.nullable({"type": "string"})
+_META = openapi.nullable(
+    {
+        "type": "object",
+        "properties": {
+            "description": {"type": "string"},
+            "unit": {"type": "string"},
+            "type": {"type": "string"},
+            "tags": {"type": "array", "items": {"type": "string"}},
+        },
+    }
+)
+_HISTORY = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["value"],
+        "properties": {"date": DATE, "value": {"type": "number"}},
+    },
+}
+_SIGNAL = {"date": DATE, "meta": _META, "description": _TEXT}
+# A list-form entry reads `value`, unless it has only a `history`; a history-form signal reads
+# `history`, unless it has only a `value`. What is not read is not checked.
+_LISTED = {
+    "type": "object",
+    "required": ["name"],
+    "properties": {"name": TOKEN, **_SIGNAL},
+    "if": {"required": ["value"]},
+    "then": {"properties": {"value": {"type": "number"}}},
+    "else": {"required": ["history"], "properties": {"history": _HISTORY}},
+}
+_KEYED = {
+    "type": "object",
+    "properties": _SIGNAL,
+    "if": {"required": ["history"]},
+    "then": {"properties": {"history": _HISTORY}},
+    "else": {"required": ["value"], "properties": {"value": {"type": "number"}}},
+}
+BODY_SCHEMA = {
+    "type": "object",
+    "required": ["device", "signals"],
+    "properties": {
+        "device": {**openapi.NONBLANK, "description": "The device token: a source's key"},
+        "date": {**DATE, "description": "Of every value without its own; absent: now"},
+        "signals": {
+            "anyOf": [
+                {"type": "array", "items": _LISTED},
+                {"type": "object", "propertyNames": TOKEN, "additionalProperties": _KEYED},
+            ]
+        },
+    },
+}
+SAMPLE = {
+    "device": "6541469",
+    "date": "2020-02-05T02:59:33.000+0000",
+    "signals": [
+        {"name": "pressure", "value": 1019},
+        {"name": "temperature", "value": 21.5, "meta": {"unit": "°C", "tags": ["outdoor"]}},
+    ],
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +225,7 @@ class _Decoder:
         if value is None:
             return default_us
         try:
-            return date_us(value, self.dates)
+            return date_us(value, self.dates, STORED_MS)
         except ValueError as exc:
             self.problems.append(Problem(str(exc), where))
             return 0
@@ -304,7 +384,7 @@ def _time(moment: Any, default_us: int) -> int:
     if moment is None:
         return default_us
     try:
-        return date_us(moment, {})
+        return date_us(moment, {}, STORED_MS)
     except ValueError:
         raise _Refused from None
 
@@ -375,6 +455,7 @@ def _schema_problems(push: Push, source: Source) -> list[Problem]:
     "/signals/push",
     summary="Push signal values (Databoom)",
     responses={400: {}, 401: {}, 403: {}, 404: {"description": "Unknown device"}, 413: {}},
+    openapi_extra=openapi.body(BODY_SCHEMA, SAMPLE),
 )
 @router.post("/signals/push/", include_in_schema=False)
 async def push(request: Request, who: Principal = Depends(principal)) -> Response:

@@ -11,12 +11,13 @@ from typing import Any
 import msgspec
 import numpy as np
 from fastapi import Depends, Query, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from sensorbase.auth import access
 from sensorbase.auth.keys import Principal
+from sensorbase.dialects import openapi
 from sensorbase.dialects.base import services
-from sensorbase.dialects.databoom.dates import date_us
+from sensorbase.dialects.databoom.dates import JS_MS, date_us
 from sensorbase.dialects.databoom.messages import databoom_router, principal
 from sensorbase.errors import NotFound, Problem, invalid
 from sensorbase.model import SeriesRef, Source, TimeRange
@@ -89,11 +90,31 @@ async def list_signals(
 # --- POST /v1/chart -----------------------------------------------------------------------
 
 
+# A range bound: a date string (what JavaScript's Date reads; without a zone: UTC) or a number
+# of milliseconds since 1970 (`_window` checks it: dates.date_us).
+_BOUND: openapi.Schema = {
+    "anyOf": [
+        {**openapi.DATE_TIME, "description": "Also the other forms JavaScript's Date reads"},
+        {"type": "integer", "minimum": JS_MS[0], "maximum": JS_MS[1]},
+        {"type": "null"},
+    ]
+}
+
+
 class ChartBody(BaseModel):
+    # Strict: JSON types as declared (lax pydantic would read `false` as the date 0).
+    model_config = ConfigDict(strict=True)
+
     signals: list[str | int] = Field(..., description="Signal ids (`_id` of GET /v1/signals)")
-    startDate: str | int | None = Field(None, description="Start, inclusive")
-    endDate: str | int | None = Field(None, description="End, inclusive")
-    granularity: str = Field("a", description="a (auto), * (raw), h, d or m")
+    startDate: str | int | None = Field(
+        None, description="Start, inclusive", json_schema_extra=_BOUND
+    )
+    endDate: str | int | None = Field(None, description="End, inclusive", json_schema_extra=_BOUND)
+    granularity: str = Field(
+        "a",
+        description="a (auto), * (raw), h, d or m",
+        json_schema_extra={"enum": list(GRANULARITIES)},
+    )
 
 
 def _window(body: ChartBody) -> TimeRange:
@@ -203,22 +224,30 @@ def _raw(
 
 
 def _aggregated(
-    query: QueryService, reader: Reader, ref: SeriesRef, window: TimeRange, granularity: str
-) -> list[dict[str, Any]]:
+    query: QueryService,
+    reader: Reader,
+    ref: SeriesRef,
+    window: TimeRange,
+    granularity: str,
+    left: int,
+) -> tuple[list[dict[str, Any]], int]:
+    """The signal's values at `granularity`, and the buckets they took of the `left` that the
+    chart's other signals left (the cap holds for the whole chart: each bucket costs a read)."""
     span = _span(reader, ref, window)
     if span is None:
-        return []
-    if (span[1] - span[0]) // _WIDTH_US[granularity] > query.max_result_points:
+        return [], 0
+    buckets = (span[1] - span[0]) // _WIDTH_US[granularity]
+    if buckets > left:
         reason = (
-            f"'{granularity}' gives more than {query.max_result_points} values over this range; "
-            "choose a coarser granularity or a shorter range"
+            f"'{granularity}' gives more than {query.max_result_points} values over this range "
+            "and these signals; choose a coarser granularity, a shorter range or fewer signals"
         )
         raise invalid([Problem(reason, "granularity")])
     spec = QuerySpec(None, None, None, window, "aggregate", _AGGREGATES, _EVERY[granularity])
     [series] = query.run(reader, [ref], spec).series
     rows = series.aggregates or []
     dates = _dates([row.start_us or 0 for row in rows])
-    return [_row(date, row.values) for date, row in zip(dates, rows, strict=True)]
+    return [_row(date, row.values) for date, row in zip(dates, rows, strict=True)], buckets
 
 
 @router.post("/chart", summary="Signal values over a range (Databoom)")
@@ -232,15 +261,19 @@ async def chart(request: Request, body: ChartBody, who: Principal = Depends(prin
     def run(reader: Reader) -> dict[str, Any]:
         reply: dict[str, Any] = {}
         info: dict[str, Any] = {}
+        left = svc.query.max_result_points  # values the chart's signals may still take
         for ref in _refs(reader, who, body.signals):
             granularity = body.granularity
             if granularity == "a":
                 granularity = _auto(reader, ref, window)
             over_bound = False
             if granularity == "*":
-                reply[str(ref.id)], over_bound = _raw(svc.query, reader, ref, window, cap)
+                rows, over_bound = _raw(svc.query, reader, ref, window, min(cap, left))
+                used = len(rows)
             else:
-                reply[str(ref.id)] = _aggregated(svc.query, reader, ref, window, granularity)
+                rows, used = _aggregated(svc.query, reader, ref, window, granularity, left)
+            reply[str(ref.id)] = rows
+            left -= used
             info[str(ref.id)] = {"granularity": granularity, "overBound": over_bound}
         reply["info"] = info
         return reply

@@ -24,6 +24,7 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from sensorbase.auth import access
 from sensorbase.auth.keys import Principal
+from sensorbase.dialects import openapi
 from sensorbase.dialects.base import dialect_router, services
 from sensorbase.dialects.body import read_body, require_media_type
 from sensorbase.dialects.datacooee import inputs as dc_inputs
@@ -34,6 +35,7 @@ from sensorbase.dialects.datacooee.jsonapi import ERROR_SCHEMA, MEDIA_TYPE, prin
 from sensorbase.errors import Problem, invalid
 from sensorbase.ingest.pipeline import WriteOptions
 from sensorbase.model import SeriesKey
+from sensorbase.settings import Settings
 from sensorbase.times import now_us
 
 PREFIX = "/api/external/v1"
@@ -42,41 +44,99 @@ SAMPLE_UPLOAD = (
     '"timestamp": "2020-10-13T14:02:39.489Z"}, "relationships": { "sensor": { "data": '
     '{ "type": "Sensor", "id": "senxxxxxxxxxx" }}}}}'
 )
-_UPLOAD_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            media: {"example": msgspec.json.decode(SAMPLE_UPLOAD)}
-            for media in (MEDIA_TYPE, "application/json")
+# The upload as `upload.decode` reads it. `attributes.sensor` and the relationship's id, when
+# given, must name the input of the URL: a dependency OpenAPI cannot express.
+_NUMERIC = {"anyOf": [{"type": "number"}, {"type": "string", "pattern": dc_upload.NUMBER_PATTERN}]}
+_ABSENT = {"anyOf": [{"type": "null"}, {"type": "string", "maxLength": 0}]}  # null or ""
+_X_AXIS = openapi.nullable({"type": ["number", "string"]})
+
+
+def _position(bound: int) -> openapi.Schema:
+    degrees = {"type": "string", "pattern": dc_upload.DEGREES_PATTERN[bound]}
+    return {"anyOf": [{"type": "number", "minimum": -bound, "maximum": bound}, degrees, _ABSENT]}
+
+
+def _with(name: str, other: str) -> openapi.Schema:
+    """`name` given (neither null nor empty) needs `other` given too."""
+    return {
+        "if": {"required": [name], "properties": {name: {"not": _ABSENT}}},
+        "then": {"required": [other], "properties": {other: {"not": _ABSENT}}},
+    }
+
+
+def _typed(name: str) -> openapi.Schema:
+    """A JSON:API `type`: `name` in any case, or null."""
+    return openapi.nullable({"type": "string", "pattern": f"^{openapi.any_case(name)}$"})
+
+
+_ATTRIBUTES = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["value", "timestamp"],
+    "properties": {
+        "value": {**_NUMERIC, "description": 'A number, or a numeric string ("12.5")'},
+        "timestamp": openapi.DATE_TIME,
+        "latitude": _position(90),
+        "longitude": _position(180),
+        "x_axis_value": _X_AXIS,
+        "x_axis_data": {**_X_AXIS, "description": "Or x_axis_value, not both"},
+        "metadata": openapi.nullable({"type": ["object", "string"]}),
+        "sensor": {"description": "The input's id, as in the URL"},
+    },
+    "allOf": [
+        _with("latitude", "longitude"),
+        _with("longitude", "latitude"),
+        {
+            "not": {
+                "required": ["x_axis_value", "x_axis_data"],
+                "properties": {
+                    "x_axis_value": {"not": {"type": "null"}},
+                    "x_axis_data": {"not": {"type": "null"}},
+                },
+            }
+        },
+    ],
+}
+_LINKED = openapi.nullable(
+    {
+        "type": "object",
+        "properties": {"type": _typed("Sensor"), "id": {"description": "The input's id"}},
+    }
+)
+_RELATIONSHIPS = openapi.nullable(
+    {
+        "type": "object",
+        "properties": {
+            "sensor": openapi.nullable({"type": "object", "properties": {"data": _LINKED}})
         },
     }
-}
-_PARAMETER_HELP = {
-    "asset_id": "The asset's id (required by the _by_asset endpoints), e.g. 67",
-    "inputs_ids": "Input ids, comma-separated (also spelled input_ids), e.g. senA,senB",
-    "timeperiod_start": "From (inclusive), UTC: 2020-11-02 14:24:38 (also timeperiod-start)",
-    "timeperiod_finish": "To (inclusive), UTC: 2020-11-03 15:24:38 (also timeperiod-finish)",
-    "timeperiod_last": "The last N hours, days or weeks: 1_hour, 5_days, 2_weeks",
-    "limit": "Readings per input (default 1000)",
-    "is_add_lat_long": "Add latitude and longitude: true or false",
-    "is_add_x_axis_data": "Add x_axis_value: true or false",
-    "is_add_metadata": "Add metadata: true or false",
-    "order_by": "timestamp (or date) or value",
-    "sort_by": "asc or desc",
-    "aggregation_func": "Statistics: any of min,max,avg",
-}
-_FETCH_DOC = {
-    "parameters": [
-        {
-            "name": name,
-            "in": "query",
-            "required": False,
-            "description": text,
-            "schema": {"type": "string"},
+)
+_UPLOAD_SCHEMA = {
+    "type": "object",
+    "required": ["data"],
+    "properties": {
+        "data": {
+            "type": "object",
+            "required": ["attributes"],
+            "properties": {
+                "type": _typed("SensorData"),
+                "id": {"description": "Ignored (the reply gives the reading's id)"},
+                "attributes": _ATTRIBUTES,
+                "relationships": _RELATIONSHIPS,
+            },
         }
-        for name, text in _PARAMETER_HELP.items()
-    ]
+    },
 }
+_UPLOAD_BODY = openapi.body(
+    _UPLOAD_SCHEMA, msgspec.json.decode(SAMPLE_UPLOAD), MEDIA_TYPE, "application/json"
+)
+_MAX_LIMIT = Settings.model_fields["max_result_points"].default
+
+
+class _JsonApi(Response):
+    """The upload's reply, as the document declares it: a JSON:API document."""
+
+    media_type = MEDIA_TYPE
 
 
 def _pointer(canonical_field: str | None) -> str:
@@ -164,6 +224,8 @@ def router() -> APIRouter:
             status_code=201,
             summary="Upload one reading of an input (JSON:API)",
             openapi_extra=_UPLOAD_BODY,
+            response_class=_JsonApi,
+            responses={201: {"content": {MEDIA_TYPE: {"schema": {"type": "object"}}}}},
             include_in_schema=path.endswith("/"),
         )
     for name, (kind, latest, by_asset) in ENDPOINTS.items():
@@ -174,7 +236,7 @@ def router() -> APIRouter:
                 handler,
                 methods=["GET"],
                 summary=name.replace("_", " "),
-                openapi_extra=_FETCH_DOC,
+                openapi_extra={"parameters": dc_params.parameters(by_asset, _MAX_LIMIT)},
                 include_in_schema=not path.endswith("/"),
             )
     return api

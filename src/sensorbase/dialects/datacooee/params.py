@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
+from sensorbase.dialects.openapi import YES_NO, any_case
 from sensorbase.errors import Problem, invalid
 from sensorbase.model import TimeRange
-from sensorbase.times import UNIT_US, parse_iso_us
+from sensorbase.times import UNIT_US, WS, parse_iso_us
 
 CANONICAL = {
     "asset_id": "asset_id",
@@ -34,9 +35,16 @@ CANONICAL = {
 }
 AGGREGATION_FUNCS = ("min", "max", "avg")
 DEFAULT_LIMIT = 1000
-_LAST = re.compile(r"([0-9]{1,12})\s*[_\s-]?\s*(hour|day|week)s?", re.IGNORECASE)
+# The grammars (matched whole), which the OpenAPI document declares too (`PARAMETERS`): ASCII
+# digits and letters in any case, spelled out (`\d` and re.IGNORECASE take more than ASCII).
+POSITIVE = "0*([1-9][0-9]{0,17})"  # 1 to 10**18 - 1: an id or a count
+LAST = (
+    f"0*([1-9][0-9]{{0,11}}){WS}*[_-]?{WS}*"
+    f"({any_case('hour')}|{any_case('day')}|{any_case('week')})[Ss]?"
+)
+_LAST = re.compile(LAST)
 _LAST_UNIT_US = {"hour": UNIT_US["h"], "day": UNIT_US["d"], "week": UNIT_US["w"]}
-_COUNT = re.compile(r"[0-9]{1,18}")  # ASCII digits, below 2**63
+_COUNT = re.compile(POSITIVE)
 _EARLIEST_US = -(2**62)  # a period reaching further back starts here (int64 stays safe)
 _PLUS_LOST = re.compile(r"(\d\d:\d\d(?::\d\d(?:\.\d+)?)?) (\d\d:?\d\d)$")
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
@@ -130,8 +138,8 @@ def parse(
     if by_asset and asset_text is None:
         given.fail("is required (the id of an asset, such as 67)", "asset_id")
     elif asset_text is not None:
-        if _COUNT.fullmatch(asset_text) and int(asset_text) > 0:
-            asset_id = int(asset_text)
+        if counted := _COUNT.fullmatch(asset_text):
+            asset_id = int(counted.group(1))
         else:
             given.fail(
                 f"must be a positive integer (an asset's id, such as 67), got '{asset_text}'; "
@@ -150,12 +158,13 @@ def parse(
     limit = DEFAULT_LIMIT
     limit_text = given.scalar("limit")
     if limit_text is not None:
-        if not _COUNT.fullmatch(limit_text) or int(limit_text) <= 0:
+        counted = _COUNT.fullmatch(limit_text)
+        if not counted:
             given.fail(f"must be a positive integer, got '{limit_text}'", "limit")
-        elif int(limit_text) > max_limit:
+        elif int(counted.group(1)) > max_limit:
             given.fail(f"may be at most {max_limit}", "limit")
         else:
-            limit = int(limit_text)
+            limit = int(counted.group(1))
 
     order_by: Literal["time", "value"] = "time"
     order_text = given.scalar("order_by")
@@ -221,7 +230,7 @@ def _time_range(given: _Given, now_us: int) -> TimeRange:
             )
             return TimeRange(None, None)
         match = _LAST.fullmatch(last_text.strip())
-        if not match or int(match.group(1)) == 0:
+        if not match:
             given.fail(
                 'must be a count and a unit (hours, days or weeks) such as "5_days", '
                 f'"1_hour" or "2_weeks", got \'{last_text}\'',
@@ -235,3 +244,70 @@ def _time_range(given: _Given, now_us: int) -> TimeRange:
     if start is not None and finish is not None and finish < start:
         given.fail("is before timeperiod_start", "timeperiod_finish")
     return TimeRange(start, finish + 1 if finish is not None else None)
+
+
+# --- the parameters as the OpenAPI document declares them ------------------------------------
+
+_QUOTES = "[\"']"
+# What `_split` makes of an item: blanks, then quotes, then blanks stripped from its ends.
+_AROUND = f"{WS}*{_QUOTES}*{WS}*"
+# A time as parse_iso_us reads it (a UTC date, a time, an offset), and an offset whose `+` a
+# form decoding made a space (`_PLUS_LOST`).
+_TIME = (
+    "[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    "(?:[T ][0-9]{2}(?::[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)?)?)?"
+    "(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?| [0-9]{2}:?[0-9]{2})?"
+)
+
+
+def _value(inner: str, *, required: bool = False) -> dict[str, Any]:
+    """A value as `unquote` reads it: blanks around it, and a pair of double or single quotes
+    (the document's examples quote their values); empty, unless required, is absent."""
+    body = f"(?:{inner})" if required else f"(?:{inner})?"
+    quoted = "|".join(f"{q}{WS}*{body}{WS}*{q}" for q in ('"', "'"))
+    return {"type": "string", "pattern": f"^{WS}*(?:{body}|{quoted}){WS}*$"}
+
+
+def _words(words: tuple[str, ...]) -> dict[str, Any]:
+    """A comma-separated list of `words` (any case) as `_split` reads it; empty items ignored."""
+    word = "|".join(any_case(w) for w in words)
+    item = f"{_AROUND}(?:{word})?{_AROUND}"
+    return {"type": "string", "pattern": f"^{item}(?:,{item})*$"}
+
+
+def parameters(by_asset: bool, max_limit: int) -> list[dict[str, Any]]:
+    """The fetch parameters, as `parse` reads them (in OpenAPI, by their first spelling)."""
+    digits = str(max_limit)
+    assert digits.rstrip("0") == "1", "the pattern below says <= a power of ten"
+    limit = f"0*(?:[1-9][0-9]{{0,{len(digits) - 2}}}|{digits})"
+    flag = _value(YES_NO)
+    schemas: dict[str, tuple[dict[str, Any], str]] = {
+        "asset_id": (_value(POSITIVE, required=by_asset), "An asset's id: a group's (67)"),
+        "inputs_ids": (
+            # At least one input by_inputs: a character that is no comma, quote or blank.
+            {"type": "string", "pattern": f"^[\\s\\S]*[^,\"'{WS[1:-1]}][\\s\\S]*$"}
+            if not by_asset
+            else {"type": "string"},
+            'Input ids, comma-separated: "senA,senB" (also spelled input_ids)',
+        ),
+        "timeperiod_start": (_value(_TIME), "From (inclusive), UTC: 2020-11-02 14:24:38"),
+        "timeperiod_finish": (_value(_TIME), "To (inclusive), UTC: 2020-11-03 15:24:38"),
+        "timeperiod_last": (_value(LAST), "The last N hours, days or weeks: 5_days"),
+        "limit": (_value(limit), f"Readings per input (default 1000, at most {max_limit})"),
+        "is_add_lat_long": (flag, "Add latitude and longitude"),
+        "is_add_x_axis_data": (flag, "Add x_axis_value"),
+        "is_add_metadata": (flag, "Add metadata"),
+        "order_by": (_value("|".join(map(any_case, ("timestamp", "date", "value")))), ""),
+        "sort_by": (_value(f"{any_case('asc')}|{any_case('desc')}"), "asc or desc"),
+        "aggregation_func": (_words(AGGREGATION_FUNCS), "Statistics: any of min,max,avg"),
+    }
+    return [
+        {
+            "name": name,
+            "in": "query",
+            "required": name == ("asset_id" if by_asset else "inputs_ids"),
+            "description": f"{text}; also \"quoted\" (names: any case, '-' for '_')",
+            "schema": schema,
+        }
+        for name, (schema, text) in schemas.items()
+    ]

@@ -27,7 +27,15 @@ from sensorbase.errors import InvalidInput, Problem, invalid
 from sensorbase.model import PointBatch, SeriesKey
 from sensorbase.times import format_us, parse_iso_us
 
-_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")  # ASCII digits
+# The numeric strings the OpenAPI document declares: `_NUMBER`'s with at most 200 digits before
+# the point and a two-digit exponent, so that every one is a finite float (10**299 at most).
+NUMBER_PATTERN = r"^[+-]?(?:[0-9]{1,200}(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,2})?$"
+# Latitudes and longitudes as numeric strings, within their bounds (plain decimals).
+DEGREES_PATTERN = {
+    90: r"^[+-]?(?:90(?:\.0*)?|[0-8]?[0-9](?:\.[0-9]*)?|\.[0-9]+)$",
+    180: r"^[+-]?(?:180(?:\.0*)?|1[0-7][0-9](?:\.[0-9]*)?|[0-9]{1,2}(?:\.[0-9]*)?|\.[0-9]+)$",
+}
 ATTRIBUTES = "/data/attributes"
 KNOWN_ATTRIBUTES = (
     "value",

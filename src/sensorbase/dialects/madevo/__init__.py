@@ -42,6 +42,7 @@ from fastapi import APIRouter, Request, Response
 from sensorbase.auth import access
 from sensorbase.auth.keys import Principal
 from sensorbase.auth.users import check_password
+from sensorbase.dialects import openapi
 from sensorbase.dialects.base import (
     authenticate,
     bearer,
@@ -204,47 +205,54 @@ async def refresh_token(request: Request) -> dict[str, Any]:
     return {"token": token, "expires_in": svc.tokens.access_ttl_s}
 
 
-_INSERT_DOC: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "required": ["datasource_id", "data"],
-                    "properties": {
-                        "datasource_id": {"type": "string"},
-                        "data": {"type": "array", "items": {"type": "object"}, "maxItems": 1000},
-                    },
-                },
-                "example": {
-                    "datasource_id": "67890",
-                    "data": [
-                        {
-                            "timestamp": "2025-01-01T12:00:00Z",
-                            "metric": "temperature",
-                            "value": 22.5,
-                        }
-                    ],
-                },
-            }
-        },
-    }
+# What `envelope` and the records' planning take. Which columns a data source holds, and their
+# types, are stored data (declared, or fixed by earlier inserts): a schema says only this much.
+_RECORD = {
+    "type": "object",
+    "description": "{timestamp, metric | metric_name, value, ...} (narrow) or "
+    "{timestamp, <entity>?, m1, m2, ...} (wide); a column keeps its type",
+    "required": [TIMESTAMP],
+    "properties": {TIMESTAMP: openapi.DATE_TIME},
+    "propertyNames": openapi.NONBLANK,
+    "additionalProperties": {"type": ["number", "string", "null"]},
 }
-_LOGIN_DOC: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "required": ["email", "password"],
-                    "properties": {"email": {"type": "string"}, "password": {"type": "string"}},
-                }
-            }
+_INSERT_DOC = {
+    **openapi.body(
+        {
+            "type": "object",
+            "required": ["datasource_id", "data"],
+            "properties": {
+                "datasource_id": {
+                    "anyOf": [openapi.NONBLANK, {"type": "integer"}],
+                    "description": "The data source: a bucket's key (an integer is read as text)",
+                },
+                "data": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": _RECORD,
+                    "description": "At most SENSORBASE_MADEVO_MAX_RECORDS records (1000; 413)",
+                },
+            },
         },
-    }
+        {
+            "datasource_id": "67890",
+            "data": [{"timestamp": "2025-01-01T12:00:00Z", "metric": "temperature", "value": 22.5}],
+        },
+    ),
+    "security": [{"HTTPBearer": []}],
 }
+_LOGIN_DOC = openapi.form_or_json(
+    {
+        "type": "object",
+        "required": ["email", "password"],
+        "properties": {
+            "email": {"type": "string", "minLength": 1},
+            "password": {"type": "string", "minLength": 1},
+        },
+    },
+    {"email": "ada@example.com", "password": "correct horse battery staple"},
+    form_first=False,
+)
 
 
 def router() -> APIRouter:
@@ -265,6 +273,10 @@ def router() -> APIRouter:
         "/login", login, methods=["POST"], summary="Sign in: a user token", openapi_extra=_LOGIN_DOC
     )
     routes.add_api_route(
-        "/refresh-token", refresh_token, methods=["POST"], summary="A fresh token for a valid one"
+        "/refresh-token",
+        refresh_token,
+        methods=["POST"],
+        summary="A fresh token for a valid one",
+        openapi_extra={"security": [{"HTTPBearer": []}]},
     )
     return routes

@@ -29,7 +29,7 @@ Kind = Literal["int", "float", "numeric", "text", "other"]
 NUMBERS: frozenset[str] = frozenset({"int", "float", "numeric"})
 IDENTIFIERS: frozenset[str] = frozenset({"int", "numeric", "text"})
 STRINGS: frozenset[str] = frozenset({"numeric", "text"})
-_NUMERIC = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_NUMERIC = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")  # ASCII
 encode = msgspec.json.Encoder()
 
 

@@ -21,7 +21,7 @@ from sensorbase.dialects.oauth import (
     render_oauth_error,
     token_reply,
 )
-from sensorbase.errors import Conflict, NotFound
+from sensorbase.errors import Conflict, NotFound, Problem, invalid
 from sensorbase.limits import MAX_OFFSET
 from sensorbase.model import ApiKey, Bucket, FieldSpec, Organisation, Scope, Source
 from sensorbase.storage.base import Reader, WriteTx
@@ -181,6 +181,13 @@ async def _org(request: Request, key: str) -> Organisation:
 async def delete_org(request: Request, org: str, who: Principal = Depends(principal)) -> None:
     access.require_server_admin(who)
     found = await _org(request, org)
+    if found.id == who.org_id:
+        # It holds the very key of this request: deleting it would lock the server's
+        # administrator out (the first start's key is the only server admin key).
+        raise Conflict(
+            f"organisation '{org}' holds the key of this request: delete it with a server "
+            "administrator's key of another organisation"
+        )
     svc = services(request)
     await svc.ingest.delete(lambda tx: tx.delete_org(found.id))
     svc.keys.clear()
@@ -350,8 +357,10 @@ async def _create_key(
 
         def find(reader: Reader) -> int:
             found = reader.get_bucket(org_id, body.bucket or "")
-            if found is None:
-                raise NotFound(f"bucket '{body.bucket}' not found")
+            if found is None:  # (400: the body names what is not found, not the URL)
+                raise invalid(
+                    [Problem(f"no bucket '{body.bucket}' in this organisation", "bucket")]
+                )
             return found.id
 
         bucket_id = await svc.read(find)

@@ -15,7 +15,6 @@ item, so that the refusal lists every bad point, not the first.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
@@ -340,7 +339,7 @@ def _times(
                 Problem("a numeric time needs ?precision=s|ms|us|ns", "time", origin[j])
             )
         else:
-            us = epoch_to_us(t, precision) if math.isfinite(t) else None
+            us = epoch_to_us(t, precision)
             if us is None or not -_INT64_LIMIT_US <= us <= _INT64_LIMIT_US:
                 reason = f"{t:g} {precision} since 1970 is no time Sensorbase can hold"
                 problems.append(Problem(reason, "time", origin[j]))

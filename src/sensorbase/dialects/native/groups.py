@@ -22,7 +22,7 @@ from sensorbase.dialects.base import services
 from sensorbase.dialects.native.deps import principal
 from sensorbase.dialects.native.fields import Meta, Name
 from sensorbase.dialects.native.problems import native_router
-from sensorbase.errors import Forbidden, NotFound, Problem
+from sensorbase.errors import Forbidden, NotFound, Problem, invalid
 from sensorbase.limits import MAX_ID
 from sensorbase.model import Group, Scope
 from sensorbase.storage.base import Reader, WriteTx
@@ -59,8 +59,8 @@ def _allowed(who: Principal, scope: Scope) -> None:
 
 
 def _resolve(reader: Reader, org_id: int, members: list[Member]) -> list[int]:
-    """Source ids of the members; every unknown one named, in a 404 as every other route
-    answers a name that is not found (a write's bucket, a dakkio data source)."""
+    """Source ids of the members; every unknown one named (400: the body names what is not
+    found; a 404 would say the group itself is not)."""
     ids: list[int] = []
     problems: list[Problem] = []
     for i, member in enumerate(members):
@@ -76,8 +76,7 @@ def _resolve(reader: Reader, org_id: int, members: list[Member]) -> list[int]:
         else:
             ids.append(found.id)
     if problems:
-        shown = "a source" if len(problems) == 1 else f"{len(problems)} sources"
-        raise NotFound(f"{shown} of the group not found", problems)
+        raise invalid(problems)
     return ids
 
 

@@ -30,6 +30,7 @@ from sensorbase.errors import (
     NotFound,
     Unauthorized,
 )
+from sensorbase.limits import BLANK
 from sensorbase.model import Role, User
 from sensorbase.storage.base import Reader, WriteTx
 from sensorbase.times import format_us
@@ -37,8 +38,13 @@ from sensorbase.times import format_us
 router = native_router()
 
 
+_EMAIL_PART = rf"[^@\x00-\x1f\x7f{BLANK}]+"
+
+
 class UserIn(BaseModel):
-    email: str = Field(..., pattern=r"^[^@\s]+@[^@\s]+$", max_length=320)
+    # Spelled out, not `\s` (which differs between regex engines); no control characters,
+    # which no email holds (and PostgreSQL cannot store U+0000).
+    email: str = Field(..., pattern=rf"^{_EMAIL_PART}@{_EMAIL_PART}$", max_length=320)
     password: str = Field(..., min_length=8, max_length=1024, description="At least 8 characters")
     role: Role = Field("reader", description="admin, writer or reader")
 
