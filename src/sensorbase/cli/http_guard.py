@@ -1,32 +1,37 @@
 """What guards one worker's connections (cli/http_protocol.py): a bound on the requests it works
 on at once, and deadlines for receiving a request.
 
-Shedding. A worker works on at most `SENSORBASE_MAX_IN_FLIGHT` requests at once, counted from
-the end of a request's headers to the end of its work (its reply sent, its task done). A
-request that finds the worker full is answered at once from the parser with 503, `Retry-After`
-and a problem body, before any app code runs, and its body is read and dropped so that the
-client reads the reply (a socket closed with unread bytes is reset, and the reply may be lost).
-Without the bound, one worker offered three times what it serves (`benchmarks/overload.py`,
-512 connections) queued everything: accepted one-point writes waited p99 56.8 s from their due
-time, and the wait grew with the length of the run. uvicorn's own `limit_concurrency` does not
-fit: it counts open connections as well as tasks, so 512 keep-alive connections with a limit
-of 64 refuse every request, idle or not; and its refusal is plain text that closes the
-connection, without `Retry-After`. `/healthz` and `/metrics` are never refused (they still
-count): a liveness probe failed under load gets a busy node restarted, and the metrics are how
-an operator sees the overload.
+Shedding. A worker works on at most `SENSORBASE_MAX_IN_FLIGHT` requests at once: its request
+tasks (uvicorn's `tasks`), each started once the request's body has come (or 1 MiB of it, for a
+body streamed to the app) and done when its work is. A request that finds the worker full when
+its headers end is answered at once from the parser with 503, `Retry-After` and a problem body,
+before any app code runs, and its body is read and dropped so that the client reads the reply
+(a socket closed with unread bytes is reset, and the reply may be lost); one that finds it full
+when its body has come is refused then. Counting a request only once its body has come matters:
+counted from its headers, 64 clients sending bodies a byte every 2 s held every place of a
+worker, and every other request was refused until the body deadline. Without the bound, one
+worker offered three times what it serves (`benchmarks/overload.py`, 512 connections) queued
+everything: accepted one-point writes waited 30-57 s at p99 from their due time, and the wait
+grew with the length of the run. uvicorn's own `limit_concurrency` does not fit: it counts
+open connections as well as tasks, so 512 keep-alive connections with a limit of 64 refuse
+every request, idle or not; its refusal is plain text without `Retry-After`, and it closes the
+connection without reading the body. `/healthz` and `/metrics` are neither refused nor counted:
+a liveness probe failed under load gets a busy node restarted, and the metrics are how an
+operator sees the overload.
 
 Deadlines. A request's headers must arrive within `SENSORBASE_HEADER_TIMEOUT_S` of its first
 byte, and its body within `SENSORBASE_BODY_TIMEOUT_S` of the end of its headers; past either,
-the connection gets 408 (when no reply has begun) and is closed, and an app reading the body
-sees a disconnect. A new connection that sends nothing is closed quietly after the header
-deadline, an idle keep-alive connection after uvicorn's `timeout_keep_alive`
-(`SENSORBASE_KEEP_ALIVE_TIMEOUT_S`). Time while Sensorbase itself has stopped reading a
-connection (flow control, a pipelined request queued) does not count. Deadlines are checked by
-one sweep over the worker's connections a few times per deadline (at most each second), not by
-timers: each request only notes what its connection is receiving and since when, where uvicorn
-arms a keep-alive timer per reply and cancels it on the next request's bytes (~1.5 us a
-request, measured in this process with cProfile; most of what a refusal costs is the read and
-the write, ~25 us at 32 connections). A deadline is enforced to within its sweep interval.
+the connection gets 408 (when no reply has begun) and is closed (a lingering close: see
+`LINGER_S`), and an app reading the body sees a disconnect. A new connection that sends nothing
+is closed quietly after the header deadline, an idle keep-alive connection after uvicorn's
+`timeout_keep_alive` (`SENSORBASE_KEEP_ALIVE_TIMEOUT_S`). Time while Sensorbase itself has
+stopped reading a connection (flow control, a pipelined request queued) does not count.
+Deadlines are checked by one sweep over the worker's connections a few times per deadline (at
+most each second), not by timers: each request only notes what its connection is receiving
+and since when, where uvicorn arms a keep-alive timer per reply and cancels it on the next
+request's bytes (~1.5 us a request, measured in this process with cProfile; most of what a
+refusal costs is the read and the write, ~21-26 us of CPU in all). A deadline is enforced to
+within its sweep interval.
 """
 
 from __future__ import annotations

@@ -25,9 +25,10 @@ connections is woken once for all of them. Sending each lane reply at once inste
 per send on this machine (one worker, `wrk -c16`: 260 against 205 us of CPU per request).
 
 Guards (cli/http_guard.py): at most `SENSORBASE_MAX_IN_FLIGHT` requests in flight per worker,
-the rest answered 503 from `on_headers_complete` before any app code runs; and deadlines for a
-request's headers and body, watched by the worker's `Gate`. Each connection notes what it is
-receiving (`receiving`) and since when; the gate's sweep calls `expire` past a deadline.
+the rest answered 503 from `on_headers_complete` before any app code runs (or when their body
+has come, `_admit`: a request's task starts only then); and deadlines for a request's headers
+and body, and for idle connections, watched by the worker's `Gate`. Each connection notes what
+it is receiving (`receiving`) and since when; the gate's sweep calls `expire` past a deadline.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ from sensorbase.dialects.lane import Call, Lane
 
 LANE_BODY_BYTES = 1 << 20  # larger bodies are streamed through uvicorn's path (and limits)
 GATHERED_BODY_BYTES = LANE_BODY_BYTES  # gathered before a request takes a place in flight
+_PROBE_PREFIXES = tuple(path.encode() for path in ALWAYS_ADMITTED)
 
 
 class JoinedWrites:
@@ -189,12 +191,15 @@ class SensorbaseProtocol(HttpToolsProtocol):
     def _may_shed(self) -> bool:
         """Whether this request may be refused from the parser: not when it is pipelined
         behind a request in flight (its reply would overtake that one's: it is refused when it
-        starts, `_start_asgi_task`), nor an upgrade, nor a probe of /healthz or /metrics."""
+        starts, `_admit`), nor an upgrade, nor a probe of /healthz or /metrics."""
         if self.cycle is not None and not self.cycle.response_complete:
             return False
         if self.parser.should_upgrade():
             return False
-        return httptools.parse_url(self.url).path.decode("latin-1") not in ALWAYS_ADMITTED
+        url = self.url
+        if url[:1] == b"/" and not url.startswith(_PROBE_PREFIXES):
+            return True  # (the usual case, without parsing the target)
+        return httptools.parse_url(url).path.decode("latin-1") not in ALWAYS_ADMITTED
 
     def _shed(self) -> None:
         """Answer 503 now; the body, if any, is read and dropped as it comes (`on_body`). The
