@@ -286,6 +286,9 @@ class SensorbaseProtocol(HttpToolsProtocol):
         self._deferred = None  # (never started)
         # Closed once the client has read the reply and closed too (eof_received), or after
         # LINGER_S; meanwhile what it sends is dropped, so that no reset destroys the reply.
+        if not self.transport.can_write_eof():  # (TLS): no half-close, then
+            self.transport.close()
+            return
         self.receiving, self.receiving_since = LINGER, self.loop.time()
         self.flow.resume_reading()
         self.transport.write_eof()
