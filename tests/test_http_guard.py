@@ -1,8 +1,8 @@
 """The guards of `sensorbase serve`'s HTTP protocol (cli/http_guard.py), through a real server
 and raw sockets: receive deadlines for headers and bodies (on the fast lane and on uvicorn's
 path), and requests past SENSORBASE_MAX_IN_FLIGHT refused with 503. Deadlines are set to 1 s
-here; a slow client sends a byte every 0.2 s, so the whole request would take it tens of
-seconds: what is checked is that the server cut it off, not when."""
+here (2 s for bodies); a slow client sends a byte every 0.2 s, so the whole request would take
+it tens of seconds: what is checked is that the server cut it off, not when."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from tests.live import KEY
 from tests.test_cli import Server, start_server
 
 DEADLINE_S = 1
+BODY_DEADLINE_S = 2  # time to see the app reading a streamed body before it is cut
 BYTE_EVERY_S = 0.2
 WAIT_S = 20  # for anything the server should do within a deadline or two
 
@@ -125,12 +126,12 @@ WRITE = "/v1/write?bucket=guard&precision=s"
 
 @pytest.fixture(scope="module")
 def timed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, str]]:
-    """A server whose deadlines (headers, body, keep-alive) are 1 s, and its admin key."""
+    """A server whose deadlines (headers, keep-alive; body) are 1 s (2 s), and its admin key."""
     server, auth = started(
         tmp_path_factory,
         "deadlines",
         SENSORBASE_HEADER_TIMEOUT_S=str(DEADLINE_S),
-        SENSORBASE_BODY_TIMEOUT_S=str(DEADLINE_S),
+        SENSORBASE_BODY_TIMEOUT_S=str(BODY_DEADLINE_S),
         SENSORBASE_KEEP_ALIVE_TIMEOUT_S=str(DEADLINE_S),
     )
     yield server, auth
@@ -170,27 +171,35 @@ def test_a_new_connection_that_sends_nothing_is_closed_quietly(timed: tuple[Serv
 
 @pytest.mark.parametrize(
     "route",
-    ["fast lane", "uvicorn's path, Content-Length", "uvicorn's path, chunked"],
+    ["fast lane", "uvicorn's path, chunked", "uvicorn's path, streamed to the app"],
 )
 def test_a_slow_body_gets_408_and_the_app_sees_a_disconnect(
     timed: tuple[Server, str], route: str
 ) -> None:
+    """A body the server gathers before the work starts (the lane's, a small one on uvicorn's
+    path) is cut before any app code ran; a large one, streamed to the app (here: bucket
+    creation), is cut while the app reads it, which then sees a disconnect and stores nothing."""
     server, auth = timed
     client = Client(server)
-    bucket = json.dumps({"key": "never", "description": "d" * 200}).encode()
     if route == "fast lane":
         body = point(2)
         client.send(request(WRITE, body, auth, "Content-Type: application/json")[: -len(body)])
-    elif route == "uvicorn's path, Content-Length":  # an app route, reading the body
-        body = bucket
-        full = request("/v1/buckets", body, auth, "Content-Type: application/json")
-        client.send(full[: -len(body)])
-    else:
+        slow = body
+    elif route == "uvicorn's path, chunked":
         body = f"{len(point(3)):x}\r\n".encode() + point(3) + b"\r\n0\r\n\r\n"
         client.send(request(WRITE, body, auth, "Transfer-Encoding: chunked")[: -len(body)])
-    sent = client.dribble(body)
-    assert_cut_off_with_408(client, sent, len(body), "body")
+        slow = body
+    else:
+        slow = json.dumps({"key": "never"}).encode()
+        body = b" " * (GATHERED_BODY_BYTES + 10) + slow  # whitespace, then the JSON
+        client.send(
+            request("/v1/buckets", body, auth, "Content-Type: application/json")[: -len(slow)]
+        )
+        wait_in_flight(server, 1)  # the app has begun, and reads the body as it comes
+    sent = client.dribble(slow)
+    assert_cut_off_with_408(client, sent, len(slow), "body")
 
+    wait_in_flight(server, 0)  # the app, if it was reading, saw the disconnect and ended
     check = Client(server)  # the server goes on serving; the cut-off request did nothing
     check.send(request("/v1/buckets/never", b"", auth, method="GET"))
     assert check.reply()[0] == 404
@@ -245,15 +254,21 @@ def hold(server: Server, auth: str, count: int, start: int) -> list[tuple[Client
         whole = request(WRITE, body, auth, "Content-Type: application/json")
         client.send(whole[:-5])
         held.append((client, whole[-5:]))
+    wait_in_flight(server, count)
+    return held
+
+
+def wait_in_flight(server: Server, count: int) -> None:
+    """Until the server has `count` requests in flight (the scrape asking is not counted)."""
     deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:  # until the server counts them (not the scrape itself)
+    while time.monotonic() < deadline:
         probe = Client(server)
         probe.send(request("/metrics", method="GET"))
         status, _, body = probe.reply()
         probe.close()
         assert status == 200
         if f"sensorbase_http_in_flight {count}.0" in body.decode():
-            return held
+            return
         time.sleep(0.05)
     raise AssertionError(f"the server never had {count} requests in flight")
 
@@ -319,7 +334,7 @@ def test_requests_whose_body_is_coming_hold_no_place(bounded: tuple[Server, str]
         time.sleep(0.05)
     else:
         raise AssertionError("the server never saw the 4 slow bodies begin")
-    hold(server, auth, 0, start=0)  # and none of them is in flight
+    wait_in_flight(server, 0)  # and none of them is in flight
     client = Client(server)
     client.send(request(WRITE, point(950), auth, "Content-Type: application/json"))
     assert client.reply()[0] == 200
@@ -364,7 +379,7 @@ def test_a_request_abandoned_mid_body_gives_its_place_back(bounded: tuple[Server
     server, auth = bounded
     for client, _ in hold(server, auth, 2, start=700):
         client.close()
-    hold(server, auth, 0, start=0)  # until nothing is in flight
+    wait_in_flight(server, 0)
     client = Client(server)
     client.send(request(WRITE, point(800), auth, "Content-Type: application/json"))
     assert client.reply()[0] == 200
