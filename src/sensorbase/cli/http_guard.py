@@ -105,6 +105,7 @@ class Gate:
         self.probes = 0
         limit = settings.max_in_flight if settings is not None else 0
         self.max_in_flight = limit or sys.maxsize  # one comparison per request either way
+        self._limit = limit
         self.header_timeout_s = settings.header_timeout_s if settings is not None else 0.0
         self.body_timeout_s = settings.body_timeout_s if settings is not None else 0.0
         self.shed = 0
@@ -209,7 +210,7 @@ class Gate:
             "in the last %.0f s: %d requests refused with 503 (SENSORBASE_MAX_IN_FLIGHT=%d), "
             "%d connections closed past a receive deadline (%d in total: %d idle, %d in "
             "headers, %d in a body)",
-            now - self._reported_at, shed, self.max_in_flight, late, timed_out,
+            now - self._reported_at, shed, self._limit, late, timed_out,
             self.timed_out[WAITING], self.timed_out[HEAD], self.timed_out[BODY],
         )  # fmt: skip
         self._reported, self._reported_at = (self.shed, timed_out), now
