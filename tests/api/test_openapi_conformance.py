@@ -8,9 +8,9 @@ exceptions and their reasons, is tests/schemathesis.toml; docs/native-api.md lis
 
 The fixtures the routes name are made first, so that generated requests reach past 404: a
 bucket, a source (a dakkio data source), a Databoom device, a Datacooee input in a group (an
-asset), a Madevo data source. The server's time
-window is opened to the years 1 to 9999, because no OpenAPI document can say "not more than
-seven days past the server's clock": every RFC 3339 date-time is then a time the server takes.
+asset), a Madevo data source. The server's time window is opened to the years 1 to 9999,
+because no OpenAPI document can say "not more than seven days past the server's clock": every
+RFC 3339 date-time is then a time the server takes.
 """
 
 from __future__ import annotations
@@ -80,19 +80,20 @@ def serve(data_dir: Path, env: dict[str, str]) -> Iterator[tuple[str, str]]:
 def fixtures(url: str, key: str) -> dict[str, str]:
     """What the routes name, made through the native API; the values for the ${...} of
     tests/schemathesis.toml."""
-    admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+    auth = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(base_url=url, headers=auth, timeout=30) as admin:
 
-    def made(method: str, path: str, body: dict[str, object]) -> dict[str, object]:
-        reply = admin.request(method, path, json=body)
-        assert reply.status_code == 201, f"{method} {path}: {reply.status_code} {reply.text}"
-        return dict(reply.json())
+        def made(path: str, body: dict[str, object]) -> dict[str, object]:
+            reply = admin.post(path, json=body)
+            assert reply.status_code == 201, f"POST {path}: {reply.status_code} {reply.text}"
+            return dict(reply.json())
 
-    for bucket in (BUCKET, DATASOURCE):
-        made("POST", "/v1/buckets", {"key": bucket})
-    for source in (DAKKIO_SOURCE, DEVICE):
-        made("POST", f"/v1/buckets/{BUCKET}/sources", {"key": source})
-    made("POST", f"/v1/buckets/{BUCKET}/sources", {"key": INPUT, "schema": {"value": {}}})
-    group = made("POST", "/v1/groups", {"name": "Boiler room", "sources": [INPUT]})
+        for bucket in (BUCKET, DATASOURCE):
+            made("/v1/buckets", {"key": bucket})
+        for source in (DAKKIO_SOURCE, DEVICE):
+            made(f"/v1/buckets/{BUCKET}/sources", {"key": source})
+        made(f"/v1/buckets/{BUCKET}/sources", {"key": INPUT, "schema": {"value": {}}})
+        group = made("/v1/groups", {"name": "Boiler room", "sources": [INPUT]})
     assert group["id"] == 1, "tests/schemathesis.toml names the asset by its id, 1"
     key_id, secret = key.removeprefix("sb_").split("_", 1)
     return {"SB_KEY": key, "SB_KEY_ID": key_id, "SB_KEY_SECRET": secret, "SB_ORG": "default"}
