@@ -8,7 +8,7 @@ exceptions and their reasons, is tests/schemathesis.toml; docs/native-api.md lis
 
 The fixtures the routes name are made first, so that generated requests reach past 404: a
 bucket, a source (a dakkio data source), a Databoom device, a Datacooee input in a group (an
-asset), a Madevo data source. The server's time window is opened to the years 1 to 9999,
+asset), a Madevo data source, a user. The server's time window is opened to the years 1 to 9999,
 because no OpenAPI document can say "not more than seven days past the server's clock": every
 RFC 3339 date-time is then a time the server takes.
 """
@@ -35,6 +35,7 @@ DAKKIO_SOURCE = "507f1f77bcf86cd799439012"  # also the doc's own example id
 DEVICE = "6541469"  # Databoom's sample device token
 INPUT = "senconformance"  # a Datacooee input: one numeric field, `value`
 DATASOURCE = "67890"  # Madevo's sample data source id
+USER = "conformance@example.com"
 WINDOW = {  # every RFC 3339 date-time, years 1 to 9999 with any offset
     "SENSORBASE_MIN_TIME": "0001-01-01T00:00:00+23:59",
     "SENSORBASE_MAX_FUTURE_S": str(300 * 10**9),
@@ -94,6 +95,7 @@ def fixtures(url: str, key: str) -> dict[str, str]:
             made(f"/v1/buckets/{BUCKET}/sources", {"key": source})
         made(f"/v1/buckets/{BUCKET}/sources", {"key": INPUT, "schema": {"value": {}}})
         group = made("/v1/groups", {"name": "Boiler room", "sources": [INPUT]})
+        made("/v1/users", {"email": USER, "password": "conformance-password"})
     assert group["id"] == 1, "tests/schemathesis.toml names the asset by its id, 1"
     key_id, secret = key.removeprefix("sb_").split("_", 1)
     return {"SB_KEY": key, "SB_KEY_ID": key_id, "SB_KEY_SECRET": secret, "SB_ORG": "default"}
