@@ -11,7 +11,7 @@ when its body has come is refused then. Counting a request only once its body ha
 counted from its headers, 64 clients sending bodies a byte every 2 s held every place of a
 worker, and every other request was refused until the body deadline. Without the bound, one
 worker offered three times what it serves (`benchmarks/overload.py`, 512 connections) queued
-everything: accepted one-point writes waited 30-57 s at p99 from their due time, and the wait
+everything: accepted one-point writes waited 30-63 s at p99 from their due time, and the wait
 grew with the length of the run. uvicorn's own `limit_concurrency` does not fit: it counts
 open connections as well as tasks, so 512 keep-alive connections with a limit of 64 refuse
 every request, idle or not; its refusal is plain text without `Retry-After`, and it closes the
