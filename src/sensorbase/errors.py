@@ -33,6 +33,8 @@ class Problem:
     reason: str
     field: str | None = None
     index: int | None = None
+    # What kind of problem, for a dialect that words it in its vendor's terms (PROBLEM_KINDS).
+    kind: str | None = None
 
     def as_dict(self, index: str = "index", field: str = "field") -> dict[str, object]:
         """The problem as a JSON object, under a dialect's own names; absent parts left out."""
@@ -94,12 +96,19 @@ class WrongCredentials(Unauthorized):
     Unauthorized: it was issued, and its holder is not guessing."""
 
 
+@dataclass
 class Forbidden(SensorbaseError):
+    needs: str | None = None  # the scope (or "server_admin") the credential lacks
+
     status = 403
     code = "forbidden"
 
 
+@dataclass
 class NotFound(SensorbaseError):
+    what: str | None = None  # "bucket", "source", "series", "key", "user", ...
+    name: str | None = None  # as the request named it
+
     status = 404
     code = "not_found"
 
@@ -112,7 +121,11 @@ class MethodNotAllowed(SensorbaseError):
     code = "method_not_allowed"
 
 
+@dataclass
 class Conflict(SensorbaseError):
+    what: str | None = None
+    name: str | None = None
+
     status = 409
     code = "conflict"
 
@@ -127,7 +140,13 @@ class UnsupportedMediaType(SensorbaseError):
     code = "unsupported_media_type"
 
 
+@dataclass
 class RateLimited(SensorbaseError):
+    # The state of the key's window, when a per-key rate limit refused the request.
+    limit: int | None = None
+    remaining: int | None = None
+    reset_epoch_s: int | None = None
+
     status = 429
     code = "rate_limited"
 
@@ -135,6 +154,20 @@ class RateLimited(SensorbaseError):
 class Unavailable(SensorbaseError):
     status = 503
     code = "unavailable"
+
+
+# Problem kinds the engine gives (Problem.kind): a dialect may word each its own way.
+PROBLEM_KINDS = {
+    "not_finite": "a value that is not a finite number",
+    "too_old": "a time before the accepted window",
+    "too_new": "a time too far in the future",
+    "bad_name": "a bucket, source or field name that is not a valid name",
+    "too_large": "meta over its size limit",
+    "unknown_source": "a source that does not exist (and may not be created here)",
+    "unknown_bucket": "a bucket that does not exist",
+    "undeclared_field": "a field the source's schema does not declare",
+    "wrong_type": "a field the source's schema declares as another type",
+}
 
 
 def invalid(problems: list[Problem], detail: str | None = None) -> InvalidInput:

@@ -242,3 +242,8 @@ class SeriesResult:
     series: SeriesRef
     points: PointColumns | None = None
     aggregates: list[AggregateRow] | None = None
+
+
+# A setting that changes whenever catalog rows are deleted: nodes caching ids (the ingest
+# pipeline's series ids) look it up every `key_cache_s` and forget what they knew.
+CATALOG_VERSION = "catalog_version"

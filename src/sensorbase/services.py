@@ -19,6 +19,8 @@ from sensorbase.auth.keys import (
 )
 from sensorbase.auth.ratelimit import RateLimiter
 from sensorbase.auth.tokens import Tokens
+from sensorbase.catalog import Catalog
+from sensorbase.catalog.work import Work
 from sensorbase.ingest.committer import Committer
 from sensorbase.ingest.pipeline import Ingest
 from sensorbase.model import ApiKey, Scope
@@ -40,7 +42,12 @@ class Services:
         self.keys = KeyRing(store.reader, settings.key_cache_s)
         self.rate = RateLimiter(settings.rate_limit)
         self.failures = Failures()  # failed credential attempts (auth/failures.py)
-        self.query = QueryService(settings.max_result_points, settings.default_query_limit)
+        self.query = QueryService(
+            store.reader, settings.max_result_points, settings.default_query_limit
+        )
+        work = Work(store, self.committer)
+        work.on_delete(self.ingest.forget)
+        self.catalog = Catalog(work, self.keys)
         self.tokens: Tokens  # set by start(): the signing secret lives in the database
 
     def start(self) -> NewKey | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import limits
@@ -33,7 +34,8 @@ class RateLimiter:
     counts), kept in a dict: `limits`' own storage cost ~16 us per request, a quarter of a
     one-point write; this costs ~1. `limits` still parses the rule."""
 
-    def __init__(self, rule: str) -> None:
+    def __init__(self, rule: str, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock  # epoch seconds (tests move it instead of sleeping)
         self.item = limits.parse(rule) if rule.strip() else None
         self._window_s = self.item.get_expiry() if self.item else 0
         self._windows: dict[str, list[float]] = {}  # key → [end of its window (epoch s), hits]
@@ -44,7 +46,7 @@ class RateLimiter:
         if self.item is None:
             return None
         amount = self.item.amount
-        now = time.time()
+        now = self.clock()
         with self._lock:
             window = self._windows.get(key_id)
             if window is None or now >= window[0]:
@@ -57,10 +59,11 @@ class RateLimiter:
             end, hits = window
         state = RateState(amount, int(amount - hits), math.ceil(end))
         if not allowed:
-            error = RateLimited(
+            raise RateLimited(
                 f"rate limit of {amount} per {self.item.GRANULARITY.name} exceeded",
                 retry_after_s=max(1, math.ceil(end - now)),
+                limit=amount,
+                remaining=0,
+                reset_epoch_s=state.reset_epoch_s,
             )
-            error.rate_state = state  # type: ignore[attr-defined]
-            raise error
         return state

@@ -3,7 +3,8 @@ shape and adds rate-limit headers, the request's principal, and bounded body rea
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from dataclasses import replace
 from typing import Any
 
 from fastapi import Request, Response
@@ -14,8 +15,20 @@ from starlette.types import Message
 
 from sensorbase.auth.keys import Principal
 from sensorbase.auth.ratelimit import RateState
+from sensorbase.catalog import Catalog
 from sensorbase.dialects.body import parse_json, read_body, require_media_type
-from sensorbase.errors import InvalidInput, Problem, SensorbaseError, Unauthorized
+from sensorbase.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    Problem,
+    RateLimited,
+    SensorbaseError,
+    Unauthorized,
+    summary,
+)
+from sensorbase.ingest.pipeline import Ingest
+from sensorbase.query.service import QueryService
 from sensorbase.services import Services
 
 ErrorRenderer = Callable[[SensorbaseError], Response]
@@ -27,6 +40,44 @@ _counters: dict[tuple[str, int], Any] = {}  # labels() looked up once per (diale
 def services(request: Request) -> Services:
     svc: Services = request.scope["app"].services  # a SensorbaseApp (api/app.py)
     return svc
+
+
+def catalog_of(request: Request) -> Catalog:
+    """The catalog service, as a FastAPI dependency."""
+    return services(request).catalog
+
+
+def ingest_of(request: Request) -> Ingest:
+    """The write path, as a FastAPI dependency."""
+    return services(request).ingest
+
+
+def query_of(request: Request) -> QueryService:
+    """The read path, as a FastAPI dependency."""
+    return services(request).query
+
+
+def in_words(exc: SensorbaseError, words: Mapping[str, str]) -> SensorbaseError:
+    """The engine's error in a dialect's words: the parts a problem or a NotFound names in the
+    engine's terms ("source", "field", "meta", "bucket") become the vendor's ("sensorId",
+    "data source", "metadata", ...). For a dialect's renderer, before it shapes the reply."""
+    if isinstance(exc, InvalidInput) and exc.problems:
+        problems = [
+            replace(p, field=words.get(p.field, p.field)) if p.field else p for p in exc.problems
+        ]
+        if problems == exc.problems:
+            return exc
+        cut = exc.problems_total > len(problems)  # the detail counts what the list lacks
+        worded = type(exc)(exc.detail if cut else summary(problems), problems, exc.retry_after_s)
+        worded.problems_total = exc.problems_total
+        return worded
+    if isinstance(exc, NotFound | Conflict) and exc.what is not None and exc.what in words:
+        word = words[exc.what]
+        detail = (
+            exc.detail.replace(exc.what, word, 1) if exc.detail.startswith(exc.what) else exc.detail
+        )
+        return type(exc)(detail, exc.problems, exc.retry_after_s, what=exc.what, name=exc.name)
+    return exc
 
 
 def validation_problems(exc: RequestValidationError) -> InvalidInput:
@@ -59,8 +110,8 @@ def error_response(render: ErrorRenderer, exc: SensorbaseError) -> Response:
     response = render(exc)
     if exc.retry_after_s is not None:
         response.headers["Retry-After"] = str(exc.retry_after_s)
-    state = getattr(exc, "rate_state", None)
-    if state is not None:
+    if isinstance(exc, RateLimited) and exc.reset_epoch_s is not None:
+        state = RateState(exc.limit or 0, exc.remaining or 0, exc.reset_epoch_s)
         response.headers.update(state.headers())
     return response
 

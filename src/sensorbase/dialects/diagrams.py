@@ -373,9 +373,9 @@ async def push(request: Request, organisation_id: str, ml_project: str) -> Respo
     body = await read_body(request, svc.settings.max_body_bytes)
     batch = decode(body, bucket.key, svc.settings.max_points_per_request, svc.ingest.check)
     outcome = await svc.ingest.write(
-        who.org_id,
+        who,
         batch,
-        WriteOptions(allowed_bucket_id=who.bucket_id, source_field="sensorId", words=WORDS),
+        WriteOptions(),
     )
     reply = {"points": outcome.receipt.points, "series": outcome.receipt.series}
     return Response(_encode.encode(reply), status_code=201, media_type="application/json")

@@ -1,14 +1,45 @@
-"""Running a QuerySpec against a Reader, within the result limits."""
+"""The one read path: every dialect's reads of points go through `QueryService`, which owns
+its reader (each call one thread hop and one snapshot), selects series for the principal
+(auth/access.py checks the bucket) and keeps every read within the result limits.
+
+Modes: a QuerySpec (raw pages with a cursor, latest, aggregates by fixed or calendar buckets);
+points of series by time or by value; counts, spans and whole-range aggregates; and rows, the
+union of several series' points keyed by (time, source) that dakkio pages through."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal, TypeVar
 
+from starlette.concurrency import run_in_threadpool
+
+from sensorbase.auth import access
+from sensorbase.auth.keys import Principal
 from sensorbase.errors import InvalidInput, NotFound, Problem, invalid
-from sensorbase.model import AggregateRow, SeriesRef, SeriesResult, TimeRange
+from sensorbase.model import AggregateRow, PointColumns, SeriesRef, SeriesResult, TimeRange
 from sensorbase.query.calendar import bounds, fixed_origin
 from sensorbase.query.spec import Cursor, QuerySpec
 from sensorbase.storage.base import Reader
+
+T = TypeVar("T")
+Order = Literal["asc", "desc"]
+
+
+@dataclass(slots=True)
+class Row:
+    """The points of one source at one instant, its fields side by side."""
+
+    time_us: int
+    source: str
+    values: dict[str, float] = field(default_factory=dict)
+    extras: list[str] = field(default_factory=list)  # the points' extras, in series order
+
+
+@dataclass(slots=True)
+class RowsPage:
+    rows: list[Row]
+    has_more: bool
 
 
 @dataclass(slots=True)
@@ -18,17 +49,163 @@ class QueryResult:
 
 
 class QueryService:
-    def __init__(self, max_result_points: int, default_limit: int) -> None:
+    def __init__(
+        self, reader: Callable[[], Reader], max_result_points: int, default_limit: int
+    ) -> None:
+        self._reader = reader
         self.max_result_points = max_result_points
         self.default_limit = default_limit
 
-    def select(
-        self, reader: Reader, org_id: int, bucket_id: int | None, spec: QuerySpec
+    async def _read(self, fn: Callable[[Reader], T]) -> T:
+        return await run_in_threadpool(lambda: fn(self._reader()))
+
+    async def query(self, who: Principal, spec: QuerySpec) -> QueryResult:
+        """A QuerySpec's series selected and read in one snapshot."""
+        access.require(who, "data:read")
+
+        def run(reader: Reader) -> QueryResult:
+            found = _select(reader, who, spec.bucket, spec.sources, spec.fields)
+            if not found and spec.sources:
+                raise NotFound(
+                    f"no series for source {', '.join(spec.sources)}",
+                    what="source",
+                    name=spec.sources[0],
+                )
+            return self.run(reader, found, spec)
+
+        return await self._read(run)
+
+    async def select(
+        self,
+        who: Principal,
+        bucket: str | None = None,
+        sources: list[str] | None = None,
+        fields: list[str] | None = None,
     ) -> list[SeriesRef]:
-        found = reader.list_series(org_id, bucket_id, spec.sources, spec.fields)
-        if not found and spec.sources:
-            raise NotFound(f"no series for source {', '.join(spec.sources)}")
-        return found
+        """The principal's series matching the names (None: any); the refs every other mode
+        takes (a ref is only ever made by a tenancy-checked selection)."""
+        access.require(who, "data:read")
+        return await self._read(lambda r: _select(r, who, bucket, sources, fields))
+
+    async def points(
+        self,
+        refs: list[SeriesRef],
+        time_range: TimeRange,
+        limit: int,
+        order: Order = "asc",
+        by: Literal["time", "value"] = "time",
+        offset: int = 0,
+    ) -> list[PointColumns]:
+        """Up to `limit` points of each series in the range, ordered by time or by value
+        (ties by time); at most `max_result_points` in all."""
+        self._within(limit * len(refs), "limit")
+
+        def read(reader: Reader) -> list[PointColumns]:
+            if by == "value":
+                return [reader.read_range_by_value(r.id, time_range, limit, order) for r in refs]
+            return [reader.read_range(r.id, time_range, limit, order, offset) for r in refs]
+
+        return await self._read(read)
+
+    async def latest(self, refs: list[SeriesRef], n: int) -> list[PointColumns]:
+        self._within(n * len(refs), "limit")
+        return await self._read(lambda r: r.read_latest([ref.id for ref in refs], n))
+
+    async def aggregate(
+        self, refs: list[SeriesRef], time_range: TimeRange, aggregates: tuple[str, ...]
+    ) -> list[AggregateRow]:
+        """Each series' aggregates over the whole range."""
+        return await self._read(
+            lambda r: [r.aggregate(ref.id, time_range, aggregates) for ref in refs]
+        )
+
+    async def aggregate_fixed(
+        self,
+        refs: list[SeriesRef],
+        time_range: TimeRange,
+        every_us: int,
+        origin_us: int,
+        aggregates: tuple[str, ...],
+    ) -> list[list[AggregateRow]]:
+        """Each series' aggregates per interval [origin + k*every, ...) holding points, the
+        intervals of the whole query within `max_result_points`."""
+        start, end = time_range.start_us, time_range.end_us
+        if start is not None and end is not None:
+            self._within(len(refs) * ((end - start) // every_us + 1), "every")
+        return await self._read(
+            lambda r: [
+                r.aggregate_fixed(ref.id, time_range, every_us, origin_us, aggregates)
+                for ref in refs
+            ]
+        )
+
+    async def counts(self, refs: list[SeriesRef], time_range: TimeRange) -> list[int]:
+        return await self._read(lambda r: [r.count(ref.id, time_range) for ref in refs])
+
+    async def span(self, refs: list[SeriesRef], time_range: TimeRange) -> tuple[int, int] | None:
+        """The first and last instant holding points of any of the series, in the range."""
+
+        def read(reader: Reader) -> tuple[int, int] | None:
+            firsts, lasts = [], []
+            for ref in refs:
+                first = reader.read_range(ref.id, time_range, 1, "asc")
+                if len(first):
+                    firsts.append(int(first.time_us[0]))
+                    last = reader.read_range(ref.id, time_range, 1, "desc")
+                    lasts.append(int(last.time_us[0]))
+            return (min(firsts), max(lasts)) if firsts else None
+
+        return await self._read(read)
+
+    async def rows(
+        self,
+        refs: list[SeriesRef],
+        time_range: TimeRange,
+        order: Order,
+        offset: int,
+        limit: int,
+    ) -> RowsPage:
+        """A page of the union of the series' points as rows keyed by (time, source), each
+        row holding its fields' values side by side."""
+
+        def read(reader: Reader) -> RowsPage:
+            # The first offset+limit+1 rows of the union lie within the first offset+limit+1
+            # points of every series, so reading that many per series is exact.
+            wanted = offset + limit + 1
+            found: dict[tuple[int, str], Row] = {}
+            taken = 0
+            for ref in refs:
+                points = reader.read_range(ref.id, time_range, wanted, order)
+                taken += len(points)
+                if taken > self.max_result_points:
+                    reason = (
+                        f"offset + limit over {len(refs)} series reads more than the result "
+                        f"limit of {self.max_result_points} points; narrow the query or lower "
+                        "limit/offset"
+                    )
+                    raise invalid([Problem(reason, "limit", None, "too_large")])
+                extras = points.extra or [None] * len(points)
+                times, values = points.time_us.tolist(), points.value.tolist()
+                for t, v, e in zip(times, values, extras, strict=True):
+                    row = found.get((t, ref.source))
+                    if row is None:
+                        row = found[(t, ref.source)] = Row(t, ref.source)
+                    row.values[ref.field] = v
+                    if e:
+                        row.extras.append(e)
+            keys = sorted(found, reverse=order == "desc")
+            page = keys[offset : offset + limit]
+            return RowsPage([found[k] for k in page], len(keys) > offset + limit)
+
+        return await self._read(read)
+
+    def _within(self, points: int, field: str) -> None:
+        if points > self.max_result_points:
+            reason = (
+                f"asks for {points} points or buckets, more than the result limit of "
+                f"{self.max_result_points}; narrow the query"
+            )
+            raise invalid([Problem(reason, field, None, "too_large")])
 
     def run(self, reader: Reader, series: list[SeriesRef], spec: QuerySpec) -> QueryResult:
         limit = spec.limit if spec.limit is not None else self.default_limit
@@ -163,3 +340,16 @@ def _too_many_buckets(cap: int) -> InvalidInput:
         "narrow the range or choose fewer series"
     )
     return invalid([Problem(reason, "every")])
+
+
+def _select(
+    reader: Reader,
+    who: Principal,
+    bucket: str | None,
+    sources: list[str] | None,
+    fields: list[str] | None,
+) -> list[SeriesRef]:
+    bucket_id = who.bucket_id
+    if bucket is not None:
+        bucket_id = access.bucket(reader, who, bucket, "data:read").id
+    return reader.list_series(who.org_id, bucket_id, sources, fields)

@@ -334,13 +334,10 @@ async def store(svc: Services, who: Principal, bucket_key: str, points: list[Dat
     sources = await resolve_sources(svc, who, bucket_key, points)
     check_schemas(points, sources)
     await svc.ingest.write(
-        who.org_id,
+        who,
         columns(bucket_key, points),
         WriteOptions(
             create_sources=False,
-            allowed_bucket_id=who.bucket_id,
-            source_field="data source",
-            words={"field": "values", "meta": "metadata"},
         ),
     )
 

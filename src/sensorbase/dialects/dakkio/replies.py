@@ -17,7 +17,7 @@ import msgspec
 import numpy as np
 from fastapi import Response
 
-from sensorbase.errors import InvalidInput, Problem, SensorbaseError
+from sensorbase.errors import InvalidInput, Problem, RateLimited, SensorbaseError
 from sensorbase.model import Int64Array
 from sensorbase.times import format_many, format_us
 
@@ -119,8 +119,9 @@ def render_error(exc: SensorbaseError) -> Response:
     if status == 401:
         body["message"] = UNAUTHORIZED
     elif status == 429:
-        state = getattr(exc, "rate_state", None)
-        reset = format_us(state.reset_epoch_s * 1_000_000) if state else None
+        reset = None
+        if isinstance(exc, RateLimited) and exc.reset_epoch_s is not None:
+            reset = format_us(exc.reset_epoch_s * 1_000_000)
         body["message"] = (
             f"Rate limit exceeded. Resets at {short_time(reset)}"
             if reset

@@ -478,10 +478,7 @@ async def push(request: Request, who: Principal = Depends(principal)) -> Respons
     }
     options = WriteOptions(
         create_sources=False,
-        allowed_bucket_id=who.bucket_id,
         series_meta=series_meta,
-        source_field="device",
-        words={"field": "signal name"},
     )
-    await svc.ingest.write(who.org_id, batch, options)
+    await svc.ingest.write(who, batch, options)
     return Response(PROCESSED, media_type="application/json")

@@ -162,9 +162,9 @@ async def upload(request: Request, input_pk: str, who: Principal) -> Response:
     if problems:
         raise invalid([Problem(p.reason, _pointer(p.field)) for p in problems])
     await svc.ingest.write(
-        who.org_id,
+        who,
         batch,
-        WriteOptions(create_sources=False, allowed_bucket_id=who.bucket_id, source_field="input"),
+        WriteOptions(create_sources=False),
     )
     return _json(dc_upload.echo(reading, found.source.key), 201, MEDIA_TYPE)
 

@@ -63,7 +63,7 @@ from sensorbase.dialects.madevo.schema import META_KEY, observe, plan, schema_of
 from sensorbase.errors import Conflict, InvalidInput, NotFound, Problem, SensorbaseError
 from sensorbase.ingest.pipeline import WriteOptions
 from sensorbase.model import Bucket, User
-from sensorbase.storage.base import Reader, WriteTx
+from sensorbase.storage.base import Reader
 
 INSERTED = "Data successfully inserted"
 CODES = {
@@ -140,12 +140,9 @@ async def insert(request: Request) -> dict[str, Any]:
     if problems:
         raise refuse(problems)
 
-    def keep_schema(tx: WriteTx) -> None:
+    def keep_schema(fresh: Bucket) -> dict[str, Any] | None:
         # Inside the write's transaction: the schema this request was built against must still
         # hold, and a grown schema is stored with the points or not at all.
-        fresh = tx.get_bucket(who.org_id, source_id)
-        if fresh is None:
-            raise NotFound(f"data source '{source_id}' not found")
         stored = schema_of(fresh)
         again = plan(stored, seen, records, source_id)
         if again.problems:
@@ -153,15 +150,13 @@ async def insert(request: Request) -> dict[str, Any]:
         if again.roles != planned.roles:
             raise Conflict(f"the schema of data source '{source_id}' changed meanwhile; retry")
         if again.schema != stored:
-            tx.update_bucket(fresh.id, meta={**fresh.meta, META_KEY: again.schema.meta()})
+            return {**fresh.meta, META_KEY: again.schema.meta()}
+        return None
 
     options = WriteOptions(
-        allowed_bucket_id=who.bucket_id,
-        source_field=planned.schema.entity or "entity",
-        words={"field": "metric" if seen.narrow else "column"},
-        in_tx=keep_schema,
+        bucket_meta=(source_id, keep_schema),
     )
-    await svc.ingest.write(who.org_id, built.batch, options)
+    await svc.ingest.write(who, built.batch, options)
     return {"message": INSERTED, "count": len(records)}
 
 

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Any, Literal
 
 from fastapi import Depends, Query, Request
 from pydantic import BaseModel, Field
 
-from sensorbase.auth import access
 from sensorbase.auth.keys import Principal
+from sensorbase.catalog import Catalog
 from sensorbase.dialects import openapi
-from sensorbase.dialects.base import dialect_router, services
+from sensorbase.dialects.base import catalog_of, dialect_router
 from sensorbase.dialects.native.deps import principal
 from sensorbase.dialects.native.fields import KEY_HELP, Key, Meta, Name, Text, keys_are_names
 from sensorbase.dialects.native.problems import native_router
@@ -21,11 +20,9 @@ from sensorbase.dialects.oauth import (
     render_oauth_error,
     token_reply,
 )
-from sensorbase.errors import Conflict, NotFound, Problem, invalid
 from sensorbase.limits import MAX_OFFSET
 from sensorbase.model import ApiKey, Bucket, FieldSpec, Organisation, Scope, Source
-from sensorbase.storage.base import Reader, WriteTx
-from sensorbase.times import format_us, now_us
+from sensorbase.times import format_us
 
 router = native_router()
 token_router = dialect_router(
@@ -69,11 +66,6 @@ class KeyIn(BaseModel):
     name: Name
     scopes: list[Scope] = Field(..., min_length=1)
     bucket: Key | None = Field(None, description="Limit the key to this bucket")
-
-
-def new_source_key() -> str:
-    """A generated source key shaped like a Datacooee input id: `sen` and 10 hex digits."""
-    return "sen" + secrets.token_hex(5)
 
 
 def org_out(org: Organisation) -> dict[str, Any]:
@@ -131,75 +123,53 @@ async def token(request: Request, _: None = Depends(openapi.BASIC_CLIENT)) -> di
 
 
 @router.get("/whoami", summary="The key behind this request")
-async def whoami(request: Request, who: Principal = Depends(principal)) -> dict[str, Any]:
-    def find(reader: Reader) -> dict[str, Any]:
-        org = reader.get_org_by_id(who.org_id)
-        bucket = reader.get_bucket_by_id(who.org_id, who.bucket_id) if who.bucket_id else None
-        return {
-            "key": who.key_id,
-            "organisation": org.key if org else None,
-            "scopes": list(who.scopes),
-            "bucket": bucket.key if bucket else None,
-            "server_admin": who.server_admin,
-        }
-
-    return await services(request).read(find)
+async def whoami(
+    who: Principal = Depends(principal), catalog: Catalog = Depends(catalog_of)
+) -> dict[str, Any]:
+    org = await catalog.orgs.mine(who)
+    bucket = await catalog.buckets.get_by_id(who, who.bucket_id) if who.bucket_id else None
+    return {
+        "key": who.key_id,
+        "organisation": org.key,
+        "scopes": list(who.scopes),
+        "bucket": bucket.key if bucket else None,
+        "server_admin": who.server_admin,
+    }
 
 
 # --- organisations (server administrators) --------------------------------------------
 
 
 @router.get("/orgs", summary="List organisations (server admin)")
-async def list_orgs(request: Request, who: Principal = Depends(principal)) -> dict[str, Any]:
-    access.require_server_admin(who)
-    orgs = await services(request).read(lambda r: r.list_orgs())
-    return {"orgs": [org_out(o) for o in orgs]}
+async def list_orgs(
+    who: Principal = Depends(principal), catalog: Catalog = Depends(catalog_of)
+) -> dict[str, Any]:
+    return {"orgs": [org_out(o) for o in await catalog.orgs.all(who)]}
 
 
 @router.post("/orgs", status_code=201, summary="Create an organisation (server admin)")
 async def create_org(
-    request: Request, body: OrgIn, who: Principal = Depends(principal)
+    body: OrgIn, who: Principal = Depends(principal), catalog: Catalog = Depends(catalog_of)
 ) -> dict[str, Any]:
-    access.require_server_admin(who)
-
-    def create(tx: WriteTx) -> Organisation:
-        if tx.get_org(body.key) is not None:
-            raise Conflict(f"organisation '{body.key}' already exists")
-        return tx.create_org(body.key, body.name or body.key)
-
-    return org_out(await services(request).committer.run(create))
-
-
-async def _org(request: Request, key: str) -> Organisation:
-    org = await services(request).read(lambda r: r.get_org(key))
-    if org is None:
-        raise NotFound(f"organisation '{key}' not found")
-    return org
+    return org_out(await catalog.orgs.create(who, body.key, body.name or body.key))
 
 
 @router.delete("/orgs/{org}", status_code=204, summary="Delete an organisation and all its data")
-async def delete_org(request: Request, org: str, who: Principal = Depends(principal)) -> None:
-    access.require_server_admin(who)
-    found = await _org(request, org)
-    if found.id == who.org_id:
-        # It holds the very key of this request: deleting it would lock the server's
-        # administrator out (the first start's key is the only server admin key).
-        raise Conflict(
-            f"organisation '{org}' holds the key of this request: delete it with a server "
-            "administrator's key of another organisation"
-        )
-    svc = services(request)
-    await svc.ingest.delete(lambda tx: tx.delete_org(found.id))
-    svc.keys.clear()
+async def delete_org(
+    org: str, who: Principal = Depends(principal), catalog: Catalog = Depends(catalog_of)
+) -> None:
+    await catalog.orgs.delete(who, org)
 
 
 @router.post("/orgs/{org}/keys", status_code=201, summary="Create a key in an organisation")
 async def create_org_key(
-    request: Request, org: str, body: KeyIn, who: Principal = Depends(principal)
+    org: str,
+    body: KeyIn,
+    who: Principal = Depends(principal),
+    catalog: Catalog = Depends(catalog_of),
 ) -> dict[str, Any]:
-    access.require_server_admin(who)
-    found = await _org(request, org)
-    return await _create_key(request, found.id, body, None)
+    found = await catalog.orgs.get(who, org)
+    return await _create_key(catalog, who, body, found)
 
 
 # --- buckets ---------------------------------------------------------------------------
@@ -207,20 +177,12 @@ async def create_org_key(
 
 @router.get("/buckets", summary="List buckets")
 async def list_buckets(
-    request: Request,
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
     who: Principal = Depends(principal),
+    catalog: Catalog = Depends(catalog_of),
 ) -> dict[str, Any]:
-    access.require(who, "data:read")
-
-    def find(reader: Reader) -> tuple[list[Bucket], int]:
-        if who.bucket_id is not None:
-            only = reader.get_bucket_by_id(who.org_id, who.bucket_id)
-            return ([only] if only else []), 1
-        return reader.list_buckets(who.org_id, limit, offset)
-
-    found, total = await services(request).read(find)
+    found, total = await catalog.buckets.page(who, limit, offset)
     return {
         "buckets": [bucket_out(b) for b in found],
         "total": total,
@@ -231,37 +193,27 @@ async def list_buckets(
 
 @router.post("/buckets", status_code=201, summary="Create a bucket")
 async def create_bucket(
-    request: Request, body: BucketIn, who: Principal = Depends(principal)
+    body: BucketIn, who: Principal = Depends(principal), catalog: Catalog = Depends(catalog_of)
 ) -> dict[str, Any]:
-    access.require(who, "admin")
-
-    def create(tx: WriteTx) -> Bucket:
-        if tx.get_bucket(who.org_id, body.key) is not None:
-            raise Conflict(f"bucket '{body.key}' already exists")
-        return tx.create_bucket(
-            who.org_id, body.key, body.name or body.key, body.description, body.meta
-        )
-
-    return bucket_out(await services(request).committer.run(create))
+    created = await catalog.buckets.create(
+        who, body.key, body.name or body.key, body.description, body.meta
+    )
+    return bucket_out(created)
 
 
 @router.get("/buckets/{bucket}", summary="A bucket, with counts")
 async def get_bucket(
-    request: Request, bucket: str, who: Principal = Depends(principal)
+    bucket: str, who: Principal = Depends(principal), catalog: Catalog = Depends(catalog_of)
 ) -> dict[str, Any]:
-    def find(reader: Reader) -> dict[str, Any]:
-        found = access.bucket(reader, who, bucket, "data:read")
-        return {**bucket_out(found), "stats": reader.bucket_stats(found.id)}
-
-    return await services(request).read(find)
+    found, stats = await catalog.buckets.stats(who, bucket)
+    return {**bucket_out(found), "stats": stats}
 
 
 @router.delete("/buckets/{bucket}", status_code=204, summary="Delete a bucket and its data")
-async def delete_bucket(request: Request, bucket: str, who: Principal = Depends(principal)) -> None:
-    svc = services(request)
-    found = await svc.read(lambda r: access.bucket(r, who, bucket, "admin"))
-    await svc.ingest.delete(lambda tx: tx.delete_bucket(found.id))
-    svc.keys.clear()
+async def delete_bucket(
+    bucket: str, who: Principal = Depends(principal), catalog: Catalog = Depends(catalog_of)
+) -> None:
+    await catalog.buckets.delete(who, bucket)
 
 
 # --- sources ---------------------------------------------------------------------------
@@ -269,17 +221,13 @@ async def delete_bucket(request: Request, bucket: str, who: Principal = Depends(
 
 @router.get("/buckets/{bucket}/sources", summary="List the sources of a bucket")
 async def list_sources(
-    request: Request,
     bucket: str,
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
     who: Principal = Depends(principal),
+    catalog: Catalog = Depends(catalog_of),
 ) -> dict[str, Any]:
-    def find(reader: Reader) -> tuple[list[Source], int]:
-        found = access.bucket(reader, who, bucket, "data:read")
-        return reader.list_sources(found.id, limit, offset)
-
-    sources, total = await services(request).read(find)
+    sources, total = await catalog.sources.page(who, bucket, limit, offset)
     return {
         "sources": [source_out(s) for s in sources],
         "total": total,
@@ -290,111 +238,73 @@ async def list_sources(
 
 @router.post("/buckets/{bucket}/sources", status_code=201, summary="Create a source")
 async def create_source(
-    request: Request, bucket: str, body: SourceIn, who: Principal = Depends(principal)
+    bucket: str,
+    body: SourceIn,
+    who: Principal = Depends(principal),
+    catalog: Catalog = Depends(catalog_of),
 ) -> dict[str, Any]:
-    svc = services(request)
-    found = await svc.read(lambda r: access.bucket(r, who, bucket, "data:write"))
+    found = await catalog.buckets.get(who, bucket, "data:write")
     schema = None
     if body.schema_ is not None:
         schema = {n: FieldSpec(f.type, f.unit, f.description) for n, f in body.schema_.items()}
-
-    key = body.key or new_source_key()
-
-    def create(tx: WriteTx) -> Source:
-        if tx.get_source(found.id, key) is not None:
-            raise Conflict(f"source '{key}' already exists in bucket '{bucket}'")
-        return tx.create_source(who.org_id, found.id, key, body.name or key, body.meta, schema)
-
-    return source_out(await svc.committer.run(create))
+    created = await catalog.sources.create(who, found, body.key, body.name, body.meta, schema)
+    return source_out(created)
 
 
 @router.get("/buckets/{bucket}/sources/{source}", summary="A source, with its series")
 async def get_source(
-    request: Request, bucket: str, source: str, who: Principal = Depends(principal)
+    bucket: str,
+    source: str,
+    who: Principal = Depends(principal),
+    catalog: Catalog = Depends(catalog_of),
 ) -> dict[str, Any]:
-    def find(reader: Reader) -> dict[str, Any]:
-        found = access.bucket(reader, who, bucket, "data:read")
-        src = reader.get_source(found.id, source)
-        if src is None:
-            raise NotFound(f"source '{source}' not found in bucket '{bucket}'")
-        fields = [
-            {"field": s.field, "unit": s.unit, "meta": s.meta}
-            for s in reader.list_source_series(src.id)
-        ]
-        return {**source_out(src), "fields": fields}
-
-    return await services(request).read(find)
+    found, series = await catalog.sources.with_series(who, bucket, source)
+    fields = [{"field": s.field, "unit": s.unit, "meta": s.meta} for s in series]
+    return {**source_out(found), "fields": fields}
 
 
 @router.delete(
     "/buckets/{bucket}/sources/{source}", status_code=204, summary="Delete a source and its data"
 )
 async def delete_source(
-    request: Request, bucket: str, source: str, who: Principal = Depends(principal)
+    bucket: str,
+    source: str,
+    who: Principal = Depends(principal),
+    catalog: Catalog = Depends(catalog_of),
 ) -> None:
-    svc = services(request)
-
-    def find(reader: Reader) -> Source:
-        found = access.bucket(reader, who, bucket, "admin")
-        src = reader.get_source(found.id, source)
-        if src is None:
-            raise NotFound(f"source '{source}' not found in bucket '{bucket}'")
-        return src
-
-    src = await svc.read(find)
-    await svc.ingest.delete(lambda tx: tx.delete_source(src.id))
+    await catalog.sources.delete(who, bucket, source)
 
 
 # --- keys ------------------------------------------------------------------------------
 
 
 async def _create_key(
-    request: Request, org_id: int, body: KeyIn, who: Principal | None
+    catalog: Catalog, who: Principal, body: KeyIn, org: Organisation | None = None
 ) -> dict[str, Any]:
-    svc = services(request)
-    bucket_id = None
-    if body.bucket is not None:
-
-        def find(reader: Reader) -> int:
-            found = reader.get_bucket(org_id, body.bucket or "")
-            if found is None:  # (400: the body names what is not found, not the URL)
-                raise invalid(
-                    [Problem(f"no bucket '{body.bucket}' in this organisation", "bucket")]
-                )
-            return found.id
-
-        bucket_id = await svc.read(find)
-    stored, new = await svc.create_key(org_id, body.name, tuple(body.scopes), bucket_id)
+    stored, new = await catalog.keys.create(
+        who, body.name, tuple(body.scopes), body.bucket, org=org
+    )
     return {**key_out(stored, body.bucket), "key": new.token, "secret": new.secret}
 
 
 @router.get("/keys", summary="List the organisation's keys")
-async def list_keys(request: Request, who: Principal = Depends(principal)) -> dict[str, Any]:
-    access.require(who, "admin")
-
-    def find(reader: Reader) -> list[dict[str, Any]]:
-        names = {b.id: b.key for b in reader.list_buckets(who.org_id, 1_000_000, 0)[0]}
-        return [
-            key_out(k, names.get(k.bucket_id) if k.bucket_id else None)
-            for k in reader.list_keys(who.org_id)
-        ]
-
-    return {"keys": await services(request).read(find)}
+async def list_keys(
+    who: Principal = Depends(principal), catalog: Catalog = Depends(catalog_of)
+) -> dict[str, Any]:
+    keys = await catalog.keys.all(who)
+    names = await catalog.buckets.names(who)
+    return {"keys": [key_out(k, names.get(k.bucket_id) if k.bucket_id else None) for k in keys]}
 
 
 @router.post("/keys", status_code=201, summary="Create a key (its secret is shown once)")
 async def create_key(
-    request: Request, body: KeyIn, who: Principal = Depends(principal)
+    body: KeyIn, who: Principal = Depends(principal), catalog: Catalog = Depends(catalog_of)
 ) -> dict[str, Any]:
-    access.require(who, "admin")
-    return await _create_key(request, who.org_id, body, who)
+    return await _create_key(catalog, who, body)
 
 
 @router.delete("/keys/{key_id}", status_code=204, summary="Revoke a key")
-async def revoke_key(request: Request, key_id: str, who: Principal = Depends(principal)) -> None:
-    access.require(who, "admin")
-    svc = services(request)
-    key = await svc.read(lambda r: r.get_key(key_id))
-    if key is None or key.org_id != who.org_id:
-        raise NotFound(f"key '{key_id}' not found")
-    await svc.revoke_key(key_id, now_us())
+async def revoke_key(
+    key_id: str, who: Principal = Depends(principal), catalog: Catalog = Depends(catalog_of)
+) -> None:
+    await catalog.keys.revoke(who, key_id)

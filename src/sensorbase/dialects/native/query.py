@@ -22,7 +22,6 @@ from sensorbase.model import AGGREGATES, SeriesResult
 from sensorbase.query.service import QueryResult
 from sensorbase.query.spec import EVERY_PATTERN, MODES, QuerySpec, parse_spec, time_zones
 from sensorbase.settings import Settings
-from sensorbase.storage.base import Reader
 from sensorbase.times import format_many
 
 router = native_router()
@@ -171,14 +170,7 @@ async def _answer(request: Request, options: dict[str, Any], who: Principal) -> 
         raise invalid([Problem("must be json or csv", "format")])
     spec = parse_spec(**options)
 
-    def run(reader: Reader) -> QueryResult:
-        bucket_id = who.bucket_id
-        if spec.bucket is not None:
-            bucket_id = access.bucket(reader, who, spec.bucket, "data:read").id
-        series = svc.query.select(reader, who.org_id, bucket_id, spec)
-        return svc.query.run(reader, series, spec)
-
-    result = await svc.read(run)
+    result = await svc.query.query(who, spec)
     if output == "csv":
         return Response(render_csv(result, spec), media_type="text/csv")
     return Response(msgspec.json.encode(render_json(result, spec)), media_type="application/json")

@@ -154,11 +154,10 @@ async def write_points(call: Call) -> bytes:
         check=svc.ingest.check,
     )
     outcome = await svc.ingest.write(
-        who.org_id,
+        who,
         decoded.batch,
         WriteOptions(
             partial=partial_text in _TRUE,
-            allowed_bucket_id=who.bucket_id,
             origin=decoded.origin,
             known_problems=decoded.problems,
         ),

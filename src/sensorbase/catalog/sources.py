@@ -1,0 +1,166 @@
+"""Sources: the devices of a bucket, with their declared schema and their series."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from sensorbase.auth import access as tenancy
+from sensorbase.auth.keys import Principal
+from sensorbase.catalog.buckets import EVERY
+from sensorbase.catalog.work import Work
+from sensorbase.errors import Conflict, NotFound
+from sensorbase.model import Bucket, FieldSpec, Scope, Series, Source
+from sensorbase.storage.base import Reader, WriteTx
+
+
+def new_source_key() -> str:
+    """A generated source key shaped like a Datacooee input id: `sen` and 10 hex digits."""
+    return "sen" + secrets.token_hex(5)
+
+
+def _missing(key: str, bucket: str | None = None) -> NotFound:
+    where = f" in bucket '{bucket}'" if bucket is not None else ""
+    return NotFound(f"source '{key}' not found{where}", what="source", name=key)
+
+
+class Sources:
+    def __init__(self, work: Work) -> None:
+        self._work = work
+
+    async def page(
+        self, who: Principal, bucket: str, limit: int, offset: int
+    ) -> tuple[list[Source], int]:
+        def find(reader: Reader) -> tuple[list[Source], int]:
+            found = tenancy.bucket(reader, who, bucket, "data:read")
+            return reader.list_sources(found.id, limit, offset)
+
+        return await self._work.read(find)
+
+    async def page_by_bucket_id(
+        self, who: Principal, bucket_id: int, limit: int, offset: int
+    ) -> tuple[list[Source], int]:
+        def find(reader: Reader) -> tuple[list[Source], int]:
+            found = tenancy.bucket_by_id(reader, who, bucket_id, "data:read")
+            return reader.list_sources(found.id, limit, offset)
+
+        return await self._work.read(find)
+
+    async def get(
+        self, who: Principal, bucket: str, key: str, scope: Scope = "data:read"
+    ) -> Source:
+        def find(reader: Reader) -> Source:
+            found = tenancy.bucket(reader, who, bucket, scope)
+            source = reader.get_source(found.id, key)
+            if source is None:
+                raise _missing(key, bucket)
+            return source
+
+        return await self._work.read(find)
+
+    async def get_in(
+        self, who: Principal, bucket_id: int, key: str, scope: Scope = "data:read"
+    ) -> tuple[Bucket, Source | None]:
+        """The bucket (checked) and its source `key`, if there is one."""
+
+        def find(reader: Reader) -> tuple[Bucket, Source | None]:
+            found = tenancy.bucket_by_id(reader, who, bucket_id, scope)
+            return found, reader.get_source(found.id, key)
+
+        return await self._work.read(find)
+
+    async def find(
+        self, who: Principal, key: str, scope: Scope = "data:read"
+    ) -> tuple[Source, Bucket] | None:
+        """A source by key anywhere the principal may reach (its one bucket, if limited; else
+        the first by id in the organisation), with its bucket."""
+
+        def find(reader: Reader) -> tuple[Source, Bucket] | None:
+            tenancy.require(who, scope)
+            if who.bucket_id is not None:
+                source = reader.get_source(who.bucket_id, key)
+            else:
+                source = reader.find_source(who.org_id, key)
+            if source is None:
+                return None
+            bucket = reader.get_bucket_by_id(who.org_id, source.bucket_id)
+            return (source, bucket) if bucket is not None else None
+
+        return await self._work.read(find)
+
+    async def by_id(self, who: Principal, source_id: int) -> tuple[Source, Bucket] | None:
+        def find(reader: Reader) -> tuple[Source, Bucket] | None:
+            tenancy.require(who, "data:read")
+            source = reader.get_source_by_id(who.org_id, source_id)
+            bucket = reader.get_bucket_by_id(who.org_id, source.bucket_id) if source else None
+            if source is None or bucket is None or not tenancy.may_see(who, bucket):
+                return None
+            return source, bucket
+
+        return await self._work.read(find)
+
+    async def with_series(
+        self, who: Principal, bucket: str, key: str
+    ) -> tuple[Source, list[Series]]:
+        def find(reader: Reader) -> tuple[Source, list[Series]]:
+            found = tenancy.bucket(reader, who, bucket, "data:read")
+            source = reader.get_source(found.id, key)
+            if source is None:
+                raise _missing(key, bucket)
+            return source, reader.list_source_series(source.id)
+
+        return await self._work.read(find)
+
+    async def series_of(self, who: Principal, source: Source) -> list[Series]:
+        """The series of a source the principal was given by this catalog."""
+        tenancy.require(who, "data:read")
+        if source.org_id != who.org_id or who.bucket_id not in (None, source.bucket_id):
+            raise _missing(source.key)
+        return await self._work.read(lambda r: r.list_source_series(source.id))
+
+    async def create(
+        self,
+        who: Principal,
+        bucket: Bucket,
+        key: str | None,
+        name: str | None = None,
+        meta: dict[str, Any] | None = None,
+        schema: dict[str, FieldSpec] | None = None,
+        *,
+        unique_name: bool = False,
+    ) -> Source:
+        """A new source in a bucket the principal was given (`key` None: generated);
+        Conflict if the key (or, with `unique_name`, the name) is taken."""
+        tenancy.require(who, "data:write")
+        if not tenancy.may_see(who, bucket):
+            raise NotFound("bucket not found", what="bucket", name=bucket.key)
+        source_key = key or new_source_key()
+        shown = name or source_key
+
+        def create(tx: WriteTx) -> Source:
+            if tx.get_source(bucket.id, source_key) is not None:
+                raise Conflict(
+                    f"source '{source_key}' already exists in bucket '{bucket.key}'",
+                    what="source",
+                    name=source_key,
+                )
+            if unique_name and any(
+                s.name == shown for s in tx.list_sources(bucket.id, EVERY, 0)[0]
+            ):
+                raise Conflict(
+                    f"a source named '{shown}' already exists", what="source", name=shown
+                )
+            return tx.create_source(who.org_id, bucket.id, source_key, shown, meta or {}, schema)
+
+        return await self._work.write(create)
+
+    async def delete(self, who: Principal, bucket: str, key: str) -> None:
+        def find(reader: Reader) -> Source:
+            found = tenancy.bucket(reader, who, bucket, "admin")
+            source = reader.get_source(found.id, key)
+            if source is None:
+                raise _missing(key, bucket)
+            return source
+
+        source = await self._work.read(find)
+        await self._work.delete(lambda tx: tx.delete_source(source.id))

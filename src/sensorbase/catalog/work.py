@@ -1,0 +1,53 @@
+"""How the catalog reaches the store: reads on a worker thread with that thread's connection,
+writes through the write queue (one transaction, group-committed with the points), and deletes
+that every node sharing the store must hear of."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from typing import TypeVar
+
+from starlette.concurrency import run_in_threadpool
+
+from sensorbase.ingest.committer import Committer
+from sensorbase.model import CATALOG_VERSION
+from sensorbase.storage.base import Reader, Store, WriteTx
+
+T = TypeVar("T")
+
+
+class Work:
+    def __init__(self, store: Store, committer: Committer) -> None:
+        self._store = store
+        self._committer = committer
+        self._deleted: list[Callable[[str], None]] = []
+
+    def on_delete(self, hook: Callable[[str], None]) -> None:
+        """Call `hook(new catalog version)` after every delete this node makes."""
+        self._deleted.append(hook)
+
+    async def read(self, fn: Callable[[Reader], T]) -> T:
+        return await run_in_threadpool(lambda: fn(self._store.reader()))
+
+    def read_now(self, fn: Callable[[Reader], T]) -> T:
+        """A read on the calling thread (already off the event loop)."""
+        return fn(self._store.reader())
+
+    async def write(self, fn: Callable[[WriteTx], T]) -> T:
+        return await self._committer.run(fn)
+
+    async def delete(self, fn: Callable[[WriteTx], T]) -> T:
+        """A write that removes catalog rows (and their points): every node forgets the ids it
+        cached, this one at once, the others within `key_cache_s`."""
+        version = secrets.token_hex(8)
+
+        def job(tx: WriteTx) -> T:
+            done = fn(tx)
+            tx.set_setting(CATALOG_VERSION, version)
+            return done
+
+        done = await self._committer.run(job)
+        for hook in self._deleted:
+            hook(version)
+        return done

@@ -1,0 +1,150 @@
+"""The catalog service, through real stores (SQLite and PostgreSQL): tenancy checked on every
+operation, and deletes heard by every node sharing the store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from sensorbase.auth.keys import Principal
+from sensorbase.errors import Conflict, Forbidden, InvalidInput, NotFound
+from sensorbase.model import PointBatch, SeriesKey, TimeRange
+from sensorbase.services import Services
+from sensorbase.settings import Settings
+from sensorbase.storage import open_store
+
+
+@pytest.fixture
+def node(settings: Settings) -> Iterator[Services]:
+    svc = Services(settings, open_store(settings))
+    svc.start()
+    yield svc
+    svc.stop()
+
+
+def admin_of(svc: Services, org_key: str, server_admin: bool = False) -> Principal:
+    org = svc.store.reader().get_org(org_key)
+    assert org is not None
+    return Principal(f"k-{org_key}", org.id, ("admin",), None, server_admin)
+
+
+def batch(bucket: str, time_us: int, source: str = "dev") -> PointBatch:
+    return PointBatch(
+        [SeriesKey(bucket, source, "t")],
+        np.zeros(1, np.int32),
+        np.array([time_us], np.int64),
+        np.array([1.0]),
+    )
+
+
+async def test_another_organisation_can_neither_read_write_nor_detect(node: Services) -> None:
+    root = admin_of(node, "default", server_admin=True)
+    await node.catalog.orgs.create(root, "other", "Other")
+    mine, theirs = root, admin_of(node, "other")
+    await node.catalog.buckets.create(mine, "farm", "Farm")
+    await node.ingest.write(mine, batch("farm", 1_000_000))
+    for attempt in (
+        node.catalog.buckets.get(theirs, "farm"),
+        node.catalog.sources.get(theirs, "farm", "dev"),
+        node.catalog.sources.page(theirs, "farm", 10, 0),
+        node.catalog.buckets.delete(theirs, "farm"),
+        node.ingest.write(theirs, batch("farm", 2_000_000)),
+    ):
+        with pytest.raises(NotFound) as refused:
+            await attempt
+        assert refused.value.what == "bucket"  # as if it did not exist
+    assert await node.catalog.sources.find(theirs, "dev") is None
+    assert await node.query.select(theirs) == []
+    # The other organisation may use the same names for its own things.
+    await node.catalog.buckets.create(theirs, "farm", "Farm")
+    [(ref, _, source)] = await node.catalog.series.described(
+        mine, await node.query.select(mine, "farm")
+    )
+    assert source is not None and source.org_id == mine.org_id
+
+
+async def test_a_key_limited_to_one_bucket_reaches_no_other(node: Services) -> None:
+    admin = admin_of(node, "default")
+    one = await node.catalog.buckets.create(admin, "one", "One")
+    await node.catalog.buckets.create(admin, "two", "Two")
+    limited = Principal("k-limited", admin.org_id, ("data:write", "data:read"), one.id, False)
+    await node.ingest.write(limited, batch("one", 1_000_000))
+    with pytest.raises(Forbidden):
+        await node.ingest.write(limited, batch("two", 1_000_000))
+    with pytest.raises(Forbidden):
+        await node.catalog.buckets.get(limited, "two")
+    listed, total = await node.catalog.buckets.page(limited, 100, 0)
+    assert [b.key for b in listed] == ["one"] and total == 1
+    with pytest.raises(Forbidden):  # groups span buckets
+        await node.catalog.groups.all(limited)
+    with pytest.raises(Forbidden):
+        await node.catalog.buckets.create(limited, "three", "Three")  # no admin scope
+
+
+async def test_names_conflict_and_unknown_members_are_named(node: Services) -> None:
+    admin = admin_of(node, "default")
+    farm = await node.catalog.buckets.create(admin, "farm", "Farm")
+    with pytest.raises(Conflict) as taken:
+        await node.catalog.buckets.create(admin, "farm", "Again")
+    assert (taken.value.what, taken.value.name) == ("bucket", "farm")
+    await node.catalog.sources.create(admin, farm, "dev", "Device")
+    with pytest.raises(Conflict):
+        await node.catalog.sources.create(admin, farm, "other", "Device", unique_name=True)
+    with pytest.raises(InvalidInput) as refused:
+        await node.catalog.groups.create(admin, "g", {}, [(None, "dev"), (None, "x"), ("no", "y")])
+    assert [(p.index, p.kind) for p in refused.value.problems] == [
+        (1, "unknown_source"),
+        (2, "unknown_source"),
+    ]
+    with pytest.raises(InvalidInput) as no_bucket:
+        await node.catalog.keys.create(admin, "k", ("data:read",), "nowhere")
+    assert no_bucket.value.problems[0].field == "bucket"
+
+
+async def test_unknown_sources_are_all_named_when_they_may_not_be_created(node: Services) -> None:
+    from sensorbase.ingest.pipeline import WriteOptions
+
+    admin = admin_of(node, "default")
+    await node.catalog.buckets.create(admin, "farm", "Farm")
+    two = PointBatch(
+        [SeriesKey("farm", "a", "t"), SeriesKey("farm", "b", "t")],
+        np.array([0, 1], np.int32),
+        np.array([1_000_000, 1_000_000], np.int64),
+        np.array([1.0, 2.0]),
+    )
+    with pytest.raises(NotFound) as refused:
+        await node.ingest.write(admin, two, WriteOptions(create_sources=False))
+    assert refused.value.what == "source" and "'a', 'b'" in refused.value.detail
+
+
+@pytest.fixture
+def two_nodes(settings: Settings) -> Iterator[tuple[Services, Services]]:
+    a = Services(settings, open_store(settings))
+    a.start()
+    b = Services(settings, open_store(settings))
+    b.start()
+    yield a, b
+    b.stop()
+    a.stop()
+
+
+async def test_a_delete_on_one_node_reaches_the_other_nodes_cache(
+    two_nodes: tuple[Services, Services],
+) -> None:
+    a, b = two_nodes
+    now = [0.0]
+    a.ingest.clock = lambda: now[0]
+    admin = admin_of(a, "default")
+    await a.catalog.buckets.create(admin, "b", "b")
+    await a.ingest.write(admin, batch("b", 1_000_000))  # node A now caches the series id
+    old = await b.catalog.sources.get(admin, "b", "dev")
+    await b.catalog.sources.delete(admin, "b", "dev")
+    now[0] += a.settings.key_cache_s  # A looks the catalog version up again
+    await a.ingest.write(admin, batch("b", 2_000_000))
+    again = await b.catalog.sources.get(admin, "b", "dev")
+    assert again.id != old.id  # re-created, not written into the deleted one (ids never reused)
+    [series] = await b.query.select(admin, "b")
+    [points] = await b.query.points([series], TimeRange(None, None), 10)
+    assert points.time_us.tolist() == [2_000_000]
