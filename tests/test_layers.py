@@ -24,8 +24,7 @@ LAYER = {
     "cli": 7,
     "web": 7,
 }
-# auth's token service commits through the ingest committer: a sibling it may use.
-ALLOWED_SIDEWAYS = {("auth", "ingest"), ("times", "model")}
+ALLOWED_SIDEWAYS = {("times", "model")}
 
 
 def imports(path: Path) -> set[str]:

@@ -16,10 +16,10 @@ from typing import Literal
 import pytest
 
 from sensorbase.errors import Unavailable
-from sensorbase.ingest.committer import Committer
 from sensorbase.settings import Settings
 from sensorbase.storage.sqlite import SQLiteStore
 from sensorbase.storage.wal_sync import WalSyncer
+from sensorbase.storage.write_queue import Committer
 
 
 def _store(tmp_path: Path, durability: Literal["full", "normal"]) -> SQLiteStore:

@@ -20,11 +20,11 @@ import numpy as np
 import numpy.typing as npt
 
 from sensorbase.errors import Forbidden, NotFound, Problem, invalid
-from sensorbase.ingest.committer import Committer
 from sensorbase.limits import MAX_CATALOG_META_BYTES, MAX_POINT_META_BYTES, name_problem
 from sensorbase.model import PointBatch, ResolvedBatch, SeriesKey, WriteReceipt
 from sensorbase.settings import Settings
 from sensorbase.storage.base import WriteTx
+from sensorbase.storage.write_queue import Committer
 from sensorbase.times import now_us, parse_iso_us
 
 _CacheKey = tuple[int, str, str, str]

@@ -410,7 +410,7 @@ class SQLiteWriter:
     busy handler would sleep 1, 2, 5, 10... ms between attempts.
 
     A commit is a short local operation (the WAL's sync aside), so the event loop runs it
-    itself (`inline`, see ingest/committer.py) and has the WAL synced by a helper process
+    itself (`inline`, see storage/write_queue.py) and has the WAL synced by a helper process
     (`when_durable`, storage/wal_sync.py) while it goes on serving."""
 
     inline = True
