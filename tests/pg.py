@@ -94,7 +94,7 @@ def _migrated_template(admin: psycopg.Connection) -> str:
     global _template
     with _template_lock:
         if _template is None:
-            from sensorbase.storage import pg_schema
+            from sensorbase.storage.postgres import schema as pg_schema
 
             name = f"sensorbase_tmpl_{uuid.uuid4().hex[:12]}"
             admin.execute(f'CREATE DATABASE "{name}"')

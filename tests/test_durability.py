@@ -15,7 +15,7 @@ import httpx
 
 from sensorbase.model import TimeRange
 from sensorbase.settings import Settings
-from sensorbase.storage.sqlite import SQLiteStore
+from sensorbase.storage.sqlite.store import SQLiteStore
 from tests.live import live_server
 
 

@@ -219,7 +219,9 @@ class TimeRange:
 
 @dataclass(slots=True)
 class PointColumns:
-    """Points of one series, as columns."""
+    """Points of one series, as columns: in time order as a read returns them (or newest
+    first), in write order while a store merges them. `extra` is None when no point has one;
+    a store's intermediate columns may hold a list of Nones (`trimmed` drops it)."""
 
     time_us: Int64Array
     value: Float64Array
@@ -227,6 +229,62 @@ class PointColumns:
 
     def __len__(self) -> int:
         return int(self.time_us.shape[0])
+
+    @classmethod
+    def empty(cls) -> PointColumns:
+        return cls(np.empty(0, np.int64), np.empty(0, np.float64), None)
+
+    @classmethod
+    def concat(cls, parts: list[PointColumns]) -> PointColumns:
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return cls.empty()
+        if len(parts) == 1:
+            return parts[0]
+        extra = None
+        if any(p.extra is not None for p in parts):
+            extra = [e for p in parts for e in (p.extra or [None] * len(p))]
+        return cls(
+            np.concatenate([p.time_us for p in parts]),
+            np.concatenate([p.value for p in parts]),
+            extra,
+        )
+
+    def take(self, index: npt.NDArray[np.intp] | slice) -> PointColumns:
+        extra = None
+        if self.extra is not None:
+            extra = (
+                self.extra[index]
+                if isinstance(index, slice)
+                else [self.extra[i] for i in index.tolist()]
+            )
+        return PointColumns(self.time_us[index], self.value[index], extra)
+
+    def latest_wins(self) -> PointColumns:
+        """These points in time order, a later one at the same time replacing an earlier."""
+        n = len(self)
+        if n < 2:
+            return self
+        order = np.argsort(self.time_us, kind="stable")
+        times = self.time_us[order]
+        keep = np.ones(n, bool)
+        keep[:-1] = times[1:] != times[:-1]  # the last of each run of equal times
+        if keep.all():
+            return self.take(order)
+        return self.take(order[keep])
+
+    def within(self, time_range: TimeRange) -> PointColumns:
+        """Time-ordered points cut to the range (by binary search, not by a scan)."""
+        t = self.time_us
+        lo = 0 if time_range.start_us is None else int(np.searchsorted(t, time_range.start_us))
+        hi = len(t) if time_range.end_us is None else int(np.searchsorted(t, time_range.end_us))
+        return self if (lo, hi) == (0, len(t)) else self.take(slice(lo, hi))
+
+    def trimmed(self) -> PointColumns:
+        """The same points, `extra` None unless some point has one (as readers answer)."""
+        if self.extra is None or any(e is not None for e in self.extra):
+            return self
+        return PointColumns(self.time_us, self.value, None)
 
 
 @dataclass(slots=True)

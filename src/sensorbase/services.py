@@ -21,12 +21,12 @@ from sensorbase.auth.ratelimit import RateLimiter
 from sensorbase.auth.tokens import Tokens
 from sensorbase.catalog import Catalog
 from sensorbase.catalog.work import Work
-from sensorbase.ingest.committer import Committer
 from sensorbase.ingest.pipeline import Ingest
 from sensorbase.model import ApiKey, Scope
 from sensorbase.query.service import QueryService
 from sensorbase.settings import Settings
 from sensorbase.storage.base import Reader, Store, WriteTx
+from sensorbase.storage.write_queue import Committer
 
 T = TypeVar("T")
 

@@ -22,12 +22,12 @@ from sensorbase.dialects.native.decode import (
     decode,
 )
 from sensorbase.errors import InvalidInput, Problem, Unavailable
-from sensorbase.ingest.committer import Committer
 from sensorbase.model import PointBatch
 from sensorbase.services import Services
 from sensorbase.settings import Settings
 from sensorbase.storage import open_store
 from sensorbase.storage.base import WriteTx
+from sensorbase.storage.write_queue import Committer
 from tests.conftest import Org, auth
 
 FLEET = [

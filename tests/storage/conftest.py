@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from sensorbase.settings import Settings
-from sensorbase.storage.sqlite import SQLiteStore
+from sensorbase.storage.sqlite.store import SQLiteStore
 
 
 @pytest.fixture

@@ -15,9 +15,10 @@ import pytest
 from sensorbase.errors import SensorbaseError, Unavailable
 from sensorbase.model import ResolvedBatch, TimeRange
 from sensorbase.settings import Settings
-from sensorbase.storage import pg_schema
-from sensorbase.storage.pg_queries import PgReader, Pool
-from sensorbase.storage.postgres import PostgresStore
+from sensorbase.storage.postgres import schema as pg_schema
+from sensorbase.storage.postgres.pool import Pool
+from sensorbase.storage.postgres.reader import PgReader
+from sensorbase.storage.postgres.store import PostgresStore
 from tests.pg import temporary_database
 from tests.storage.test_contract import T0, WEEK_US, batch, write
 

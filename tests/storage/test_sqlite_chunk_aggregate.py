@@ -1,5 +1,5 @@
 """Aggregates over long ranges read the stats of whole chunks and the points of the others
-(sqlite_points): they must equal a plain computation over the points, whether the points are
+(storage/sqlite/): they must equal a plain computation over the points, whether the points are
 still in the log, all folded into chunks, or some of each (a correction written after a fold
 replacing a point inside a chunk)."""
 
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from sensorbase.model import ResolvedBatch, TimeRange
-from sensorbase.storage.sqlite import SQLiteStore
+from sensorbase.storage.sqlite.store import SQLiteStore
 from tests.storage.conftest import new_series
 
 SIMPLE = ("min", "max", "avg", "sum", "count")

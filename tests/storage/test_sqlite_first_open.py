@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from sensorbase.settings import Settings
-from sensorbase.storage.sqlite import SQLiteStore, retry_locked
-from sensorbase.storage.sqlite_schema import SCHEMA_VERSION
+from sensorbase.storage.sqlite.errors import retry_locked
+from sensorbase.storage.sqlite.schema import SCHEMA_VERSION
+from sensorbase.storage.sqlite.store import SQLiteStore
 
 ROUNDS = 40
 OPENERS = 4

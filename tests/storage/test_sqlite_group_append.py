@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from sensorbase.model import ResolvedBatch, TimeRange
-from sensorbase.storage.sqlite import SQLiteStore, SQLiteWriter, SQLiteWriteTx
+from sensorbase.storage.sqlite.store import SQLiteStore
+from sensorbase.storage.sqlite.tx import SQLiteWriteTx
+from sensorbase.storage.sqlite.writer import SQLiteWriter
 
 ALL = TimeRange(None, None)
 

@@ -11,8 +11,8 @@ import numpy as np
 
 from sensorbase.model import ResolvedBatch, TimeRange
 from sensorbase.settings import Settings
-from sensorbase.storage.sqlite import SQLiteStore
-from sensorbase.storage.sqlite_schema import CATALOG_TABLES, SCHEMA_VERSION, statements
+from sensorbase.storage.sqlite.schema import CATALOG_TABLES, SCHEMA_VERSION, statements
+from sensorbase.storage.sqlite.store import SQLiteStore
 
 # The catalog of schema 2, as Sensorbase made it before AUTOINCREMENT and token generations.
 SCHEMA_2 = """

@@ -1,4 +1,4 @@
-"""SQLite's point layout (storage/sqlite_points.py): group commits append to a log, folds move
+"""SQLite's point layout (storage/sqlite/): group commits append to a log, folds move
 it into compressed chunks per series, and reads merge the two. What the layout itself must
 guarantee beyond the contract suite: folds that lose and replace nothing they should not,
 reads that see the log and the chunks at one moment, two processes folding one file, and old
@@ -16,9 +16,9 @@ import pytest
 
 from sensorbase.model import ResolvedBatch, TimeRange
 from sensorbase.settings import Settings
-from sensorbase.storage import sqlite_points
-from sensorbase.storage.sqlite import SQLiteStore
-from sensorbase.storage.sqlite_schema import SCHEMA_VERSION
+from sensorbase.storage.sqlite import chunks, fold
+from sensorbase.storage.sqlite.schema import SCHEMA_VERSION
+from sensorbase.storage.sqlite.store import SQLiteStore
 from tests.storage.conftest import new_series
 
 ALL = TimeRange(None, None)
@@ -54,10 +54,10 @@ def test_folds_fill_chunks_and_a_later_write_replaces_a_folded_point(
 ) -> None:
     store = sqlite_store
     sid, _ = new_series(store)
-    n = sqlite_points.CHUNK_POINTS + 500
+    n = chunks.CHUNK_POINTS + 500
     write(store, sid, list(range(n)), [float(i) for i in range(n)])
     assert store.fold_points() == n
-    assert chunk_counts(store, sid) == [sqlite_points.CHUNK_POINTS, 500]
+    assert chunk_counts(store, sid) == [chunks.CHUNK_POINTS, 500]
     assert store.reader().conn.execute("SELECT count(*) FROM point_log").fetchone()[0] == 0
 
     # New points after a small last chunk fill it up; a correction inside a full chunk
@@ -67,7 +67,7 @@ def test_folds_fill_chunks_and_a_later_write_replaces_a_folded_point(
     assert reader.count(sid, ALL) == n + 2
     assert reader.read_range(sid, TimeRange(7, 8), 10).value.tolist() == [70.0]
     assert store.fold_points() == 3
-    assert chunk_counts(store, sid) == [sqlite_points.CHUNK_POINTS, 502]
+    assert chunk_counts(store, sid) == [chunks.CHUNK_POINTS, 502]
     points = reader.read_range(sid, ALL, n + 10)
     assert points.time_us.tolist() == list(range(n + 2))
     assert points.value[7] == 70.0 and points.value[-2:].tolist() == [-1.0, -2.0]
@@ -108,13 +108,13 @@ def test_a_fold_planned_before_another_fold_writes_nothing(sqlite_store: SQLiteS
     conn = sqlite3.connect(store.path, isolation_level=None)
     try:
         conn.execute("BEGIN")
-        plan = sqlite_points.plan_fold(conn)
+        plan = fold.plan_fold(conn)
         conn.execute("COMMIT")
         assert plan is not None and plan.points == 2
         write(store, sid, [2], [20.0])
         assert store.fold_points() == 2  # folds both rows meanwhile
         conn.execute("BEGIN IMMEDIATE")
-        assert not sqlite_points.apply_fold(conn, plan)  # stale: nothing written
+        assert not fold.apply_fold(conn, plan)  # stale: nothing written
         conn.execute("COMMIT")
     finally:
         conn.close()
@@ -276,8 +276,8 @@ def test_extras_survive_folds_and_the_log(sqlite_store: SQLiteStore, folded: boo
 def test_a_helper_process_folds_the_log_once_due(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sqlite_points, "FOLD_POINTS", 1_000)
-    monkeypatch.setattr(sqlite_points, "FOLD_ROWS", 100)
+    monkeypatch.setattr(fold, "FOLD_POINTS", 1_000)
+    monkeypatch.setattr(fold, "FOLD_ROWS", 100)
     store = SQLiteStore(tmp_path / "sensorbase.db", Settings(data_dir=tmp_path))
     store.open()
     try:

@@ -1,7 +1,7 @@
 """With durability=full, a SQLite commit is reported done only once its WAL frames are synced.
 The writer commits at synchronous=NORMAL and lets go of the writer lock; then either it
 fdatasyncs the WAL itself (`commit(durable=True)`: `submit`, start-up) or, for the event
-loop's group commits, a helper process does (storage/wal_sync.py) and the group is answered
+loop's group commits, a helper process does (storage/sqlite/wal_sync.py) and the group is answered
 when the helper says so. A failed sync is a failed write."""
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from typing import Literal
 import pytest
 
 from sensorbase.errors import Unavailable
-from sensorbase.ingest.committer import Committer
 from sensorbase.settings import Settings
-from sensorbase.storage.sqlite import SQLiteStore
-from sensorbase.storage.wal_sync import WalSyncer
+from sensorbase.storage.sqlite.store import SQLiteStore
+from sensorbase.storage.sqlite.wal_sync import WalSyncer
+from sensorbase.storage.write_queue import Committer
 
 
 def _store(tmp_path: Path, durability: Literal["full", "normal"]) -> SQLiteStore:

@@ -10,7 +10,7 @@ import pytest
 
 from sensorbase.model import ResolvedBatch, TimeRange
 from sensorbase.settings import Settings
-from sensorbase.storage.sqlite import SQLiteStore
+from sensorbase.storage.sqlite.store import SQLiteStore
 from tests.storage.conftest import new_series
 
 ALL = TimeRange(None, None)

@@ -28,9 +28,9 @@ import jwt
 from sensorbase.auth.failures import Failures
 from sensorbase.auth.keys import KeyRing, Principal, hash_secret, principal_of, split_token
 from sensorbase.errors import Unauthorized, WrongCredentials
-from sensorbase.ingest.committer import Committer
 from sensorbase.model import ROLE_SCOPES, ApiKey, User
 from sensorbase.storage.base import Reader, WriteTx
+from sensorbase.storage.write_queue import Committer
 from sensorbase.times import now_us
 
 ALGORITHM = "HS256"

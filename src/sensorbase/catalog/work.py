@@ -10,9 +10,9 @@ from typing import TypeVar
 
 from starlette.concurrency import run_in_threadpool
 
-from sensorbase.ingest.committer import Committer
 from sensorbase.model import CATALOG_VERSION
 from sensorbase.storage.base import Reader, Store, WriteTx
+from sensorbase.storage.write_queue import Committer
 
 T = TypeVar("T")
 

@@ -22,7 +22,6 @@ from sensorbase.auth import access
 from sensorbase.auth.keys import Principal
 from sensorbase.errors import Forbidden, NotFound, Problem, invalid
 from sensorbase.ingest import checks
-from sensorbase.ingest.committer import Committer
 from sensorbase.model import (
     CATALOG_VERSION,
     Bucket,
@@ -34,6 +33,7 @@ from sensorbase.model import (
 )
 from sensorbase.settings import Settings
 from sensorbase.storage.base import WriteTx
+from sensorbase.storage.write_queue import Committer
 from sensorbase.times import now_us, parse_iso_us
 
 _CacheKey = tuple[int, str, str, str]  # (organisation id, bucket, source, field)

@@ -1,5 +1,8 @@
-"""Storage: the Store protocol (base.py) and its backends. Driver exceptions never leave a
-backend module: they become `errors.Unavailable` (transient) or `StorageError` (permanent)."""
+"""Storage: the narrow interfaces (base.py), the write queue that owns the write connection
+(write_queue.py), the catalog's SQL written once (catalog_sql.py, catalog_queries.py) and one
+package per backend (sqlite/, postgres/). A driver's exceptions never leave its backend
+package: they become `errors.Unavailable` (transient: retry), `errors.Conflict`,
+`errors.UnprocessableInput` (never storable) or a plain `errors.SensorbaseError`."""
 
 from __future__ import annotations
 
@@ -11,9 +14,9 @@ def open_store(settings: Settings) -> Store:
     """The backend the settings name: PostgreSQL for a postgresql:// URL, else embedded SQLite."""
     url = settings.database_url
     if url and url.startswith(("postgresql://", "postgres://")):
-        from sensorbase.storage.postgres import PostgresStore
+        from sensorbase.storage.postgres.store import PostgresStore
 
         return PostgresStore(url, settings)
-    from sensorbase.storage.sqlite import SQLiteStore
+    from sensorbase.storage.sqlite.store import SQLiteStore
 
     return SQLiteStore(settings.data_dir / "sensorbase.db", settings)

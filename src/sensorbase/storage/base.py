@@ -1,6 +1,10 @@
-"""The Store protocol: a narrow writing side (one transaction at a time, taken by the ingest
-committer) and a reading side (any thread). A backend passes
-tests/storage/test_contract.py or it does not ship.
+"""The Store protocol and its narrow sides, split as Prometheus splits Appendable from Querier:
+
+    WriteTx = CatalogTx + PointAppender   one transaction at a time, taken by the write queue
+    Reader  = CatalogReader + PointReader  any thread
+
+Code that only appends points, or only reads the catalog, asks for that side alone. A backend
+passes tests/storage/test_contract.py or it does not ship.
 
 An id (organisation, bucket, source, series, key, user, group) is never given twice, not even
 after its row is deleted: tokens, caches on other nodes and clients name things by id, and must
@@ -30,12 +34,8 @@ from sensorbase.model import (
 )
 
 
-class WriteTx(Protocol):
-    """One open transaction on the writer connection. Lookups see its own uncommitted work."""
-
-    def savepoint(self) -> AbstractContextManager[None]:
-        """A nested unit: on an exception inside, only its work is undone."""
-        ...
+class CatalogTx(Protocol):
+    """The catalog inside the open write transaction. Lookups see its own uncommitted work."""
 
     def get_setting(self, name: str) -> str | None: ...
     def get_org(self, key: str) -> Organisation | None: ...
@@ -137,16 +137,27 @@ class WriteTx(Protocol):
         """Store `value`, replacing what the setting held."""
         ...
 
-    # points
+
+class PointAppender(Protocol):
+    """Points into the open write transaction."""
+
     def append(self, batch: ResolvedBatch) -> None:
         """Upsert points: the same (series, time) again replaces the value."""
+        ...
+
+
+class WriteTx(CatalogTx, PointAppender, Protocol):
+    """One open transaction on the writer connection."""
+
+    def savepoint(self) -> AbstractContextManager[None]:
+        """A nested unit: on an exception inside, only its work is undone."""
         ...
 
 
 class Writer(Protocol):
     # True when a commit is a short local operation that the event loop submitting the writes
     # may run itself, with `commit(durable=False)` and then `when_durable` (SQLite). False when
-    # it waits on a network (PostgreSQL): the committer then commits on its own thread.
+    # it waits on a network (PostgreSQL): the write queue then commits on its own thread.
     inline: bool
 
     def begin(self) -> WriteTx: ...
@@ -167,9 +178,9 @@ class InlineWriter(Writer, Protocol):
         ...
 
 
-class Reader(Protocol):
-    """Reads on the calling thread's own connection. Every lookup of tenant data takes the
-    organisation it must belong to."""
+class CatalogReader(Protocol):
+    """Catalog lookups on the calling thread's own connection. Every lookup of tenant data
+    takes the organisation it must belong to."""
 
     def get_setting(self, name: str) -> str | None: ...
     def get_org(self, key: str) -> Organisation | None: ...
@@ -193,7 +204,6 @@ class Reader(Protocol):
     ) -> list[SeriesRef]: ...
     def get_series(self, series_id: int) -> Series | None: ...
     def list_source_series(self, source_id: int) -> list[Series]: ...
-    def bucket_stats(self, bucket_id: int) -> dict[str, int]: ...
     def get_key(self, key_id: str) -> ApiKey | None: ...
     def list_keys(self, org_id: int, bucket_id: int | None = None) -> list[ApiKey]: ...
     def get_user(self, email: str) -> User | None: ...
@@ -202,6 +212,14 @@ class Reader(Protocol):
     def get_group(self, org_id: int, group_id: int) -> Group | None: ...
     def list_groups(self, org_id: int) -> list[Group]: ...
     def get_source_by_id(self, org_id: int, source_id: int) -> Source | None: ...
+
+
+class PointReader(Protocol):
+    """Points (and what the store holds) on the calling thread's own connection."""
+
+    def bucket_stats(self, bucket_id: int) -> dict[str, int]:
+        """Sources, points and live keys of a bucket (its points are why it is here)."""
+        ...
 
     def read_range(
         self,
@@ -251,6 +269,10 @@ class Reader(Protocol):
         ...
 
 
+class Reader(CatalogReader, PointReader, Protocol):
+    """Both sides of reading, on the calling thread's own connection."""
+
+
 class Store(Protocol):
     def open(self) -> None:
         """Create or migrate the schema."""
@@ -258,7 +280,8 @@ class Store(Protocol):
 
     def close(self) -> None: ...
     def writer(self) -> Writer:
-        """The write connection: used by one committer, one group at a time."""
+        """The write connection: used by the write queue (write_queue.py), one group at a
+        time."""
         ...
 
     def reader(self) -> Reader:

@@ -1,4 +1,5 @@
-"""SQL text that both backends share (parameters use `?`; PostgreSQL's module rewrites them)."""
+"""SQL text that both backends share for reading points and listing series (parameters use `?`;
+PostgreSQL rewrites them: postgres/reader.py `pg_sql`)."""
 
 from __future__ import annotations
 

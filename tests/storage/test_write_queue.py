@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from sensorbase.errors import Conflict, InvalidInput, Unavailable
-from sensorbase.ingest.committer import Committer
 from sensorbase.settings import Settings
 from sensorbase.storage import open_store
 from sensorbase.storage.base import Store, WriteTx
+from sensorbase.storage.write_queue import Committer
 
 
 @pytest.fixture

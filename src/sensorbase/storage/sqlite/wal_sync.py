@@ -1,7 +1,7 @@
 """The WAL's fdatasync, done by a small helper process while the event loop goes on.
 
 With durability=full a group of writes is answered only once the WAL frames of its commit are
-on disk. The event loop commits a group itself (see ingest/committer.py) and then asks this
+on disk. The event loop commits a group itself (see storage/write_queue.py) and then asks this
 helper for the sync: the loop sends a number, the helper fdatasyncs the WAL and sends the
 number back, and a reader callback on the loop answers the group. A thread could not do this
 as cheaply: it needs the GIL before and after its system call, and a busy event loop keeps the

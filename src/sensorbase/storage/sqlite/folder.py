@@ -1,4 +1,4 @@
-"""Folding the write log into chunks (sqlite_points) in a process of its own.
+"""Folding the write log into chunks (fold.py) in a process of its own.
 
 A fold is seconds of CPU now and then (decoding, merging and compressing each series' new
 points): on a thread of a server process it would hold the GIL in long stretches and starve
@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from sensorbase.storage import sqlite_points
+from sensorbase.storage.sqlite import fold
 
 EVERY_S = 0.5
 QUIET_S = 2.0  # a log without new rows this long is folded, due or not
@@ -45,17 +45,14 @@ class Folder:
     def logged(self, points: int) -> None:
         self._rows += 1
         self._points += points
-        if (
-            self._rows * 16 >= sqlite_points.FOLD_ROWS
-            or self._points * 16 >= sqlite_points.FOLD_POINTS
-        ):
+        if self._rows * 16 >= fold.FOLD_ROWS or self._points * 16 >= fold.FOLD_POINTS:
             self._rows = self._points = 0
             self.poke()
 
     def poke(self) -> None:
         process = self._process
         if process is None or process.poll() is not None:
-            due = (sqlite_points.FOLD_POINTS, sqlite_points.FOLD_ROWS)
+            due = (fold.FOLD_POINTS, fold.FOLD_ROWS)
             process = self._process = subprocess.Popen(
                 [sys.executable, "-m", __name__, str(self.path), *map(str, due)],
                 stdin=subprocess.PIPE,
@@ -87,11 +84,11 @@ def fold_once(
     """Fold the log if it is due (it holds `due` = (points, rows)), or at once without `due`:
     plan from a read snapshot, then apply holding the writer lock (`locked`). The points
     folded (0 if another fold came first)."""
-    if due is not None and not sqlite_points.needs_fold(conn, *due):
+    if due is not None and not fold.needs_fold(conn, *due):
         return 0
     conn.execute("BEGIN")
     try:
-        plan = sqlite_points.plan_fold(conn)
+        plan = fold.plan_fold(conn)
     finally:
         conn.execute("COMMIT")
     if plan is None:
@@ -100,7 +97,7 @@ def fold_once(
     def applying() -> bool:
         conn.execute("BEGIN IMMEDIATE")
         try:
-            applied = sqlite_points.apply_fold(conn, plan)
+            applied = fold.apply_fold(conn, plan)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -111,7 +108,7 @@ def fold_once(
 
 
 def writer_locked(path: Path) -> Callable[[Callable[[], T]], T]:
-    """Run a function holding the database's writer lock (see SQLiteWriter), through a
+    """Run a function holding the database's writer lock (see writer.SQLiteWriter), through a
     descriptor of its own (so that it also excludes this process's writer)."""
 
     def locked(fn: Callable[[], T]) -> T:

@@ -1,12 +1,12 @@
 """The embedded store's schema: created on a new file, migrated on an old one.
 
 `PRAGMA user_version` says which schema a file holds. A new file gets the current schema
-(schema_sqlite.sql and sqlite_points.SCHEMA) at once; an older one is migrated step by step
+(schema.sql and POINTS_SCHEMA) at once; an older one is migrated step by step
 when it is opened, under the writer lock and in one transaction per step, each step looking
 at the version again once it holds the lock: of several processes opening the file together
 (`serve --workers N`), one migrates and the others find it done.
 
-    1 -> 2  points from a row each into a write log and compressed chunks (sqlite_points)
+    1 -> 2  points from a row each into a write log and compressed chunks (sqlite/__init__)
     2 -> 3  ids never given twice (AUTOINCREMENT), a token generation per user, refresh
             tokens deleted with their key
 """
@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from sensorbase.errors import SensorbaseError
-from sensorbase.storage import sqlite_folder, sqlite_points
+from sensorbase.model import PointColumns
+from sensorbase.storage.sqlite import chunks, folder
 
 SCHEMA_VERSION = 3
 # The catalog tables whose rows schema 3 copies into tables made anew (every table but
@@ -37,10 +38,32 @@ CATALOG_TABLES = (
     "group_members",
 )
 _NEW_COLUMNS = {"token_generation": "lower(hex(randomblob(16)))"}  # what schema 3 added
+POINTS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS point_log (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  points INTEGER NOT NULL,
+  series_id BLOB NOT NULL,
+  time_us BLOB NOT NULL,
+  value BLOB NOT NULL,
+  extra BLOB
+);
+CREATE TABLE IF NOT EXISTS point_chunks (
+  series_id INTEGER NOT NULL,
+  start_us INTEGER NOT NULL,
+  end_us INTEGER NOT NULL,
+  count INTEGER NOT NULL,
+  min REAL NOT NULL, max REAL NOT NULL, sum REAL NOT NULL,
+  first REAL NOT NULL, last REAL NOT NULL,
+  time_us BLOB NOT NULL,
+  value BLOB NOT NULL,
+  extra BLOB,
+  PRIMARY KEY (series_id, start_us)
+) WITHOUT ROWID;
+"""
 
 
 def catalog_schema() -> str:
-    return resources.files("sensorbase.storage").joinpath("schema_sqlite.sql").read_text()
+    return resources.files("sensorbase.storage.sqlite").joinpath("schema.sql").read_text()
 
 
 def prepare(conn: sqlite3.Connection, path: Path) -> None:
@@ -51,7 +74,7 @@ def prepare(conn: sqlite3.Connection, path: Path) -> None:
             conn.executescript(
                 "BEGIN IMMEDIATE;"
                 + catalog_schema()
-                + sqlite_points.SCHEMA
+                + POINTS_SCHEMA
                 + f"PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
             )
         except sqlite3.OperationalError:
@@ -61,7 +84,7 @@ def prepare(conn: sqlite3.Connection, path: Path) -> None:
             if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
                 raise
     elif version < SCHEMA_VERSION:
-        sqlite_folder.writer_locked(path)(lambda: _migrate(conn))
+        folder.writer_locked(path)(lambda: _migrate(conn))
     elif version > SCHEMA_VERSION:
         raise SensorbaseError(
             f"{path} has schema version {version}; this Sensorbase knows "
@@ -79,7 +102,7 @@ def _points_into_chunks(conn: sqlite3.Connection) -> None:
     conn.execute("BEGIN IMMEDIATE")
     try:
         if conn.execute("PRAGMA user_version").fetchone()[0] == 1:  # not done by another
-            for statement in sqlite_points.SCHEMA.split(";"):
+            for statement in POINTS_SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
             series = [r[0] for r in conn.execute("SELECT DISTINCT series_id FROM points")]
@@ -89,10 +112,10 @@ def _points_into_chunks(conn: sqlite3.Connection) -> None:
                     (series_id,),
                 ).fetchall()
                 times, values, extras = zip(*found, strict=True)
-                sqlite_points.store_series(
+                chunks.store_series(
                     conn,
                     series_id,
-                    sqlite_points.Points(
+                    PointColumns(
                         np.array(times, np.int64),
                         np.array(values, np.float64),
                         list(extras) if any(e is not None for e in extras) else None,
@@ -114,7 +137,7 @@ def _points_into_chunks(conn: sqlite3.Connection) -> None:
 
 def _ids_never_reused(conn: sqlite3.Connection) -> None:
     """Schema 2 -> 3. SQLite cannot add AUTOINCREMENT to a table, so the catalog tables are
-    made anew from schema_sqlite.sql and their rows copied over, ids kept (which sets each
+    made anew from schema.sql and their rows copied over, ids kept (which sets each
     table's sequence to its largest id). Ids above that, deleted before the upgrade, cannot be
     known and may be given once more; no token minted before the upgrade is accepted after it
     (auth/tokens.py), so no credential can follow such an id.

@@ -1,5 +1,5 @@
--- Sensorbase embedded schema, version 3 (with sqlite_points.SCHEMA: the points). Applied
--- when PRAGMA user_version is 0; sqlite.py migrates older files to it.
+-- Sensorbase embedded schema, version 3 (with schema.py's POINTS_SCHEMA: the points). Applied
+-- when PRAGMA user_version is 0; schema.py migrates older files to it.
 -- Every id that can be deleted is AUTOINCREMENT: SQLite would otherwise give the largest id
 -- again once its row is deleted, and whatever still names it (a token, a cached key, a
 -- client) would reach the new row.

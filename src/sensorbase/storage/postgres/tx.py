@@ -1,0 +1,92 @@
+"""PostgreSQL's write transaction: the catalog's changes (storage/catalog_queries.py) and the
+points appended, held until the commit and then written at once (append.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from sensorbase.model import ResolvedBatch
+from sensorbase.storage.catalog_queries import CatalogWrites, Params, Row
+from sensorbase.storage.postgres.append import write_points
+from sensorbase.storage.postgres.errors import driver_errors, holds_nul
+from sensorbase.storage.postgres.reader import PgCatalog, pg_sql
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from sensorbase.storage.postgres.store import PostgresStore
+
+
+class PgWriteTx(CatalogWrites, PgCatalog):
+    """One write transaction. Appended points are held and written once, at commit, for the
+    whole group: one COPY and one INSERT instead of ~8 round trips per job (a group commit of
+    32 one-point writes went from ~100 ms to a few ms). Deletes write the held points first,
+    so that they delete them too."""
+
+    def __init__(self, conn: psycopg.Connection, store: PostgresStore) -> None:
+        self.conn = conn
+        self.store = store
+        self._savepoints = 0
+        self._pending: list[ResolvedBatch] = []
+
+    def _rows(self, statement: str, params: Params) -> list[Row]:
+        if holds_nul(params) and statement.lstrip()[:6].upper() == "SELECT":
+            return []  # no row holds it (a write of it is refused: 422)
+        with driver_errors():
+            cur = self.conn.execute(statement, params)
+            return cur.fetchall() if cur.description is not None else []
+
+    def _run(self, statement: str, params: Params = ()) -> None:
+        with driver_errors():
+            self.conn.execute(pg_sql(statement), params)
+
+    def _run_many(self, statement: str, params: Iterable[Params]) -> None:
+        with driver_errors():
+            self.conn.cursor().executemany(pg_sql(statement), params)
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        self._savepoints += 1
+        name = f"sp{self._savepoints}"
+        held = list(self._pending)
+        self._run(f"SAVEPOINT {name}")
+        try:
+            with driver_errors():
+                yield
+        except BaseException:
+            self._pending = held
+            self._run(f"ROLLBACK TO SAVEPOINT {name}")
+            self._run(f"RELEASE SAVEPOINT {name}")
+            raise
+        self._run(f"RELEASE SAVEPOINT {name}")
+
+    def _delete_points(self, series_sql: str, param: int) -> None:
+        self.flush()
+        self._run(f"DELETE FROM points WHERE series_id IN ({series_sql})", (param,))
+
+    def append(self, batch: ResolvedBatch) -> None:
+        if len(batch.time_us):
+            self._pending.append(batch)
+
+    def flush(self) -> None:
+        """Write the held points (the writer calls this just before COMMIT)."""
+        if not self._pending:
+            return
+        batches, self._pending = self._pending, []
+        extra: list[str | None] | None = None
+        if any(b.extra for b in batches):
+            extra = [e for b in batches for e in (b.extra or [None] * len(b.time_us))]
+        write_points(
+            self.conn,
+            ResolvedBatch(
+                np.concatenate([b.series_id for b in batches]),
+                np.concatenate([b.time_us for b in batches]),
+                np.concatenate([b.value for b in batches]),
+                extra,
+            ),
+            self.store.ensure_partitions,
+        )

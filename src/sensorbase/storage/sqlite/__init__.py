@@ -1,0 +1,33 @@
+"""The embedded backend: one SQLite file in WAL mode (store.py), its points in a log of recent
+writes folded into compressed chunks per series.
+
+One row per point in a `(series_id, time_us)` B-tree made every write one B-tree descent per
+point into its series' own leaf: a request of the benchmark's fleet (5,000 points over 1,000
+series) dirtied ~1,000 leaves, and inserting was most of batch ingest's time, under the
+writer lock that every writer takes in turn (benchmarks/README.md). Disk held ~29 bytes a
+point. Now:
+
+- A group commit appends one row to `point_log` (log.py): its points as raw columns, sorted
+  by (series, time). A later row wins over an earlier one, and within a row a later point
+  over an earlier one at the same (series, time): writing a point again replaces it.
+- `fold` (fold.py) moves the log into `point_chunks` (chunks.py): per series, chunks of at
+  most `CHUNK_POINTS` points, disjoint in time and in order, their times and values
+  compressed with pcodec (a sensor's series takes well under a byte a point), and beside them
+  count, min, max, sum, first and last, so that an aggregate over whole chunks reads those
+  instead of the points. Folding costs per series, not per point: it runs once the log holds
+  `FOLD_POINTS` points or `FOLD_ROWS` rows (`needs_fold`), or when writes pause, in a helper
+  process (folder.py): planned from a read snapshot, written under the writer lock.
+- Reads (reads.py) merge a series' chunks in the range with its points in the log, the log
+  winning. `LogCache` decodes each log row once per process and indexes it by series (and
+  keeps a series' merged log points for the next read); a read takes the rows its own read
+  transaction sees (`LogCache.view`), so chunks and log are read at one moment.
+
+Ids of `point_log` only grow (AUTOINCREMENT) and a fold always takes the oldest rows, so the
+rows a transaction sees are exactly the ids between its min(id) and max(id).
+
+Modules: store (opening, connections, closing), writer (the writer lock, commits, durable
+syncs), tx (the write transaction), reader, log, chunks, fold, folder (the fold's helper
+process), reads, checkpointer, wal_sync (the WAL's sync helper process), schema (+ schema.sql,
+migrations), errors (where `sqlite3` exceptions stop). The package imports nothing itself, so
+that its helper processes start without the rest.
+"""

@@ -1,0 +1,151 @@
+"""Folding the write log into chunks (the layout: sqlite/__init__.py), planned from a read
+snapshot and applied under the writer lock; sqlite/folder.py decides when and where it runs."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import Any
+
+import numpy as np
+
+from sensorbase.model import PointColumns
+from sensorbase.storage.sqlite.chunks import (
+    CHUNK_COLUMNS,
+    CHUNK_POINTS,
+    INSERT_CHUNK,
+    chunk_of_row,
+    encode,
+)
+from sensorbase.storage.sqlite.log import EXTRAS_DECODER, log_size
+
+FOLD_POINTS = 500_000  # a fold is due once the log holds this many points...
+FOLD_ROWS = 16_384  # ...or this many rows (group commits)
+
+
+def needs_fold(
+    conn: sqlite3.Connection, fold_points: int = FOLD_POINTS, fold_rows: int = FOLD_ROWS
+) -> bool:
+    rows, points = log_size(conn)
+    return rows >= fold_rows or points >= fold_points
+
+
+@dataclass(slots=True)
+class FoldPlan:
+    """What a fold will write, computed without the writer lock (`plan_fold`) and applied
+    with it (`apply_fold`), if nothing it read has changed meanwhile."""
+
+    generation: str | None  # of the chunks when planned (see _GENERATION)
+    last_row: int  # log rows up to this id are folded
+    points: int
+    drop: list[tuple[int, int]]  # chunks replaced: (series_id, start_us)
+    add: list[tuple[Any, ...]]  # chunk rows to insert
+
+
+_GENERATION = "point_chunks_generation"  # changed by every fold and every delete of points
+
+
+def plan_fold(conn: sqlite3.Connection) -> FoldPlan | None:
+    """The fold of every log row `conn` sees (None: the log is empty). Costs per series,
+    not per point: the log's columns are sorted once, then each series' new points go into
+    its chunks."""
+    rows = conn.execute(
+        "SELECT id, series_id, time_us, value, extra FROM point_log ORDER BY id"
+    ).fetchall()
+    if not rows:
+        return None
+    generation = conn.execute("SELECT value FROM settings WHERE name = ?", (_GENERATION,))
+    found = generation.fetchone()
+    series = np.concatenate([np.frombuffer(r[1], np.int64) for r in rows])
+    times = np.concatenate([np.frombuffer(r[2], np.int64) for r in rows])
+    values = np.concatenate([np.frombuffer(r[3], np.float64) for r in rows])
+    extras: list[str | None] | None = None
+    if any(r[4] is not None for r in rows):
+        extras = []
+        for r in rows:
+            extras.extend(
+                EXTRAS_DECODER.decode(r[4]) if r[4] is not None else [None] * (len(r[2]) // 8)
+            )
+    # By series, then time; at equal (series, time) the later write last, and it is kept.
+    order = np.lexsort((np.arange(len(times)), times, series))
+    series, times = series[order], times[order]
+    keep = np.ones(len(order), bool)
+    keep[:-1] = (series[1:] != series[:-1]) | (times[1:] != times[:-1])
+    order, series, times = order[keep], series[keep], times[keep]
+    new = PointColumns(times, values[order], None if extras is None else [extras[i] for i in order])
+    edges = [0, *(np.flatnonzero(series[1:] != series[:-1]) + 1).tolist(), len(series)]
+    plan = FoldPlan(found[0] if found else None, rows[-1][0], len(times), [], [])
+    for lo, hi in pairwise(edges):
+        _plan_series(conn, plan, int(series[lo]), new.take(slice(lo, hi)))
+    return plan
+
+
+def _plan_series(
+    conn: sqlite3.Connection, plan: FoldPlan, series_id: int, new: PointColumns
+) -> None:
+    lo, hi = int(new.time_us[0]), int(new.time_us[-1])
+    # The chunks the new points fall among, and the one before them if it is less than half
+    # full: a series' new points after its last chunk fill that up (its size bounds what
+    # each fold rewrites), else they start a chunk of their own.
+    touched = [
+        chunk_of_row(row)
+        for row in conn.execute(
+            f"SELECT {CHUNK_COLUMNS} FROM point_chunks WHERE series_id = ? AND start_us = "
+            "(SELECT max(start_us) FROM point_chunks WHERE series_id = ? AND start_us < ?) "
+            f"UNION ALL SELECT {CHUNK_COLUMNS} FROM point_chunks WHERE series_id = ? "
+            "AND start_us >= ? AND start_us <= ? ORDER BY start_us",
+            (series_id, series_id, lo, series_id, lo, hi),
+        )
+    ]
+    before = touched[0] if touched and touched[0].end_us < lo else None
+    if before is not None and before.count >= CHUNK_POINTS // 2:  # full enough: left as is
+        touched.pop(0)
+    if touched:
+        merged = PointColumns.concat([*(c.points() for c in touched), new]).latest_wins()
+        plan.drop.extend((series_id, c.start_us) for c in touched)
+    else:
+        merged = new
+    plan.add.extend(
+        encode(series_id, merged.take(slice(at, at + CHUNK_POINTS)))
+        for at in range(0, len(merged), CHUNK_POINTS)
+    )
+
+
+def apply_fold(conn: sqlite3.Connection, plan: FoldPlan) -> bool:
+    """Write `plan` in the caller's write transaction, unless the chunks changed since it was
+    planned (another fold, a delete): then nothing is written and False returned."""
+    found = conn.execute("SELECT value FROM settings WHERE name = ?", (_GENERATION,)).fetchone()
+    if (found[0] if found else None) != plan.generation:
+        return False
+    conn.executemany("DELETE FROM point_chunks WHERE series_id = ? AND start_us = ?", plan.drop)
+    conn.executemany(INSERT_CHUNK, plan.add)
+    conn.execute("DELETE FROM point_log WHERE id <= ?", (plan.last_row,))
+    _changed(conn)
+    return True
+
+
+def _changed(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        "INSERT INTO settings (name, value) VALUES (?, lower(hex(randomblob(8)))) "
+        "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        (_GENERATION,),
+    )
+
+
+def fold(conn: sqlite3.Connection) -> int:
+    """Fold every log row, inside the caller's write transaction; the points folded."""
+    plan = plan_fold(conn)
+    if plan is None:
+        return 0
+    applied = apply_fold(conn, plan)
+    assert applied, "planned and applied in one transaction"
+    return plan.points
+
+
+def delete_series(conn: sqlite3.Connection, series_sql: str, param: int) -> None:
+    """Delete the points of the series `series_sql` selects (the log is folded first, so
+    that no log row keeps points of a deleted series)."""
+    fold(conn)
+    conn.execute(f"DELETE FROM point_chunks WHERE series_id IN ({series_sql})", (param,))
+    _changed(conn)

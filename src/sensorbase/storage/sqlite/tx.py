@@ -1,0 +1,87 @@
+"""The embedded store's write transaction: the catalog's changes (storage/catalog_queries.py)
+and the points appended, held until the commit."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+
+import numpy as np
+
+from sensorbase.model import ResolvedBatch
+from sensorbase.storage.catalog_queries import CatalogWrites, Params
+from sensorbase.storage.sqlite import fold, log
+from sensorbase.storage.sqlite.errors import driver_errors
+from sensorbase.storage.sqlite.reader import SQLiteCatalog
+
+
+class SQLiteWriteTx(CatalogWrites, SQLiteCatalog):
+    """One group commit's transaction. Appended points are held until the commit and then
+    inserted in one pass sorted by (series, time) across every job of the group: that is
+    ~1.7x faster than inserting each job's batch on its own (measured: 3M time-major fleet
+    points, 200k per commit: 223k -> 372k points/s). Reads inside the transaction therefore
+    do not see points appended in it; deletes drop the held points they cover."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self._savepoints = 0
+        self._pending: list[ResolvedBatch] = []
+
+    def _run(self, statement: str, params: Params = ()) -> None:
+        self.conn.execute(statement, params)
+
+    def _run_many(self, statement: str, params: Iterable[Params]) -> None:
+        self.conn.executemany(statement, params)
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        self._savepoints += 1
+        name = f"sp{self._savepoints}"
+        held = list(self._pending)
+        self.conn.execute(f"SAVEPOINT {name}")
+        try:
+            with driver_errors():
+                yield
+        except BaseException:
+            self.conn.execute(f"ROLLBACK TO {name}")
+            self.conn.execute(f"RELEASE {name}")
+            self._pending = held
+            raise
+        self.conn.execute(f"RELEASE {name}")
+
+    def _delete_points(self, series_sql: str, param: int) -> None:
+        self._drop_pending(series_sql, param)
+        fold.delete_series(self.conn, series_sql, param)
+
+    def _drop_pending(self, series_sql: str, param: int) -> None:
+        """Forget held points of the series that `series_sql` selects (they are being deleted)."""
+        if not self._pending:
+            return
+        doomed = np.array([r[0] for r in self.conn.execute(series_sql, (param,))], np.int64)
+        kept = []
+        for batch in self._pending:
+            keep = ~np.isin(batch.series_id, doomed)
+            if keep.all():
+                kept.append(batch)
+            elif keep.any():
+                extra = None
+                if batch.extra:
+                    extra = [e for e, k in zip(batch.extra, keep.tolist(), strict=True) if k]
+                kept.append(
+                    ResolvedBatch(
+                        batch.series_id[keep], batch.time_us[keep], batch.value[keep], extra
+                    )
+                )
+        self._pending = kept
+
+    def append(self, batch: ResolvedBatch) -> None:
+        self._pending.append(batch)
+
+    def flush(self) -> int:
+        """Log the held points (the writer calls this just before COMMIT): one row for the
+        whole group (log.py). The points logged."""
+        if not self._pending:
+            return 0
+        batches, self._pending = self._pending, []
+        return log.append_log(self.conn, batches)
