@@ -44,8 +44,8 @@ def test_a_second_writer_waits_for_the_first_commit(stores: tuple[Store, Store])
 
     thread = threading.Thread(target=other)
     thread.start()
-    time.sleep(0.3)
-    assert done == []  # still waiting: `a` holds the lock
+    thread.join(0.3)  # (returns at once if `b` got through: the failure this looks for)
+    assert thread.is_alive() and done == []  # still waiting: `a` holds the lock
     committed = time.monotonic()
     a.commit()
     thread.join(5)
@@ -86,7 +86,8 @@ def test_the_wal_starts_over_while_two_writers_take_turns(stores: tuple[Store, S
     thread = threading.Thread(target=other)
     thread.start()
     waiting.wait(5)
-    time.sleep(0.1)  # `b` is now blocked on the lock
+    thread.join(0.1)
+    assert thread.is_alive()  # `b` is blocked on the lock
     a.commit()
     thread.join(5)
     probe = first.reader()
