@@ -59,7 +59,7 @@ async def test_another_organisation_can_neither_read_write_nor_detect(node: Serv
     assert await node.query.select(theirs) == []
     # The other organisation may use the same names for its own things.
     await node.catalog.buckets.create(theirs, "farm", "Farm")
-    [(ref, _, source)] = await node.catalog.series.described(
+    [(_ref, _, source)] = await node.catalog.series.described(
         mine, await node.query.select(mine, "farm")
     )
     assert source is not None and source.org_id == mine.org_id
