@@ -83,11 +83,11 @@ def decode(body: bytes, bucket: str, max_points: int) -> Decoded:
     if not readings and not problems:
         raise invalid([Problem("holds no reading: a push carries at least one")])
     batch, bad_date = _columns(readings, origin, bucket, problems)
+    if not problems:
+        return Decoded(batch, None, [])
     rows = (
         np.arange(len(readings), dtype=np.int32) if origin is None else np.array(origin, np.int32)
     )
-    if not problems:
-        return Decoded(batch, None, [])
     problems.sort(key=lambda p: p.index or 0)
     if bad_date:
         keep = ~np.isin(rows, np.array(sorted(bad_date), np.int32))
