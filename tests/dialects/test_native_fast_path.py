@@ -92,10 +92,7 @@ def test_other_bodies_take_the_general_path(payload: Any) -> None:
 
 def test_general_path_still_lists_every_bad_point() -> None:
     body = json.dumps([{"field": "t", "time": 5, "value": 1}, *FLEET, {"field": "t"}]).encode()
-    decoded = decode(
-        body, ndjson=False, bucket="farm", source=None, precision="s", max_points=100,
-        check=lambda batch: [],
-    )  # fmt: skip
+    decoded = decode(body, ndjson=False, bucket="farm", source=None, precision="s", max_points=100)
     assert [(p.index, p.field) for p in decoded.problems] == [
         (0, "source"),
         (13, "source"),

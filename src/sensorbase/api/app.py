@@ -17,15 +17,14 @@ from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import REGISTRY, CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
-from starlette.exceptions import HTTPException
-from starlette.routing import Match
 from starlette.types import Message, Receive, Scope, Send
 
 from sensorbase import __version__, dialects
+from sensorbase.api import problems
+from sensorbase.api.problems import PROBLEM_SCHEMA
 from sensorbase.dialects.base import bearer, client_address, principal_of_credential
 from sensorbase.dialects.lane import SAFETY_HEADERS, Lane
-from sensorbase.dialects.native.problems import PROBLEM_SCHEMA, render_problem
-from sensorbase.errors import Forbidden, MethodNotAllowed, NotFound, SensorbaseError
+from sensorbase.errors import Forbidden
 from sensorbase.services import Services
 
 log = logging.getLogger("sensorbase")
@@ -142,21 +141,6 @@ def _hardened(send: Send) -> Send:
     return sending
 
 
-_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-
-
-def _allowed_methods(app: FastAPI, scope: Scope) -> tuple[str, ...]:
-    """Every method some route takes at this path (Starlette's own 405 names only the first
-    route that matched the path, so GET /v1/buckets would hide POST): each asked of the router
-    as a request would be."""
-    routes = app.router.routes
-    return tuple(
-        method
-        for method in _METHODS
-        if any(route.matches({**scope, "method": method})[0] is Match.FULL for route in routes)
-    )
-
-
 def build_app(services: Services, *, manage_lifecycle: bool = True) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -238,24 +222,5 @@ def build_app(services: Services, *, manage_lifecycle: bool = True) -> FastAPI:
         text = generate_latest(REGISTRY) + generate_latest(storage)
         return Response(text, media_type=CONTENT_TYPE_LATEST)
 
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> Response:
-        if exc.status_code == 404:
-            return render_problem(NotFound(f"no route {request.method} {request.url.path}"))
-        if exc.status_code == 405:
-            allowed = _allowed_methods(app, request.scope)
-            return render_problem(
-                MethodNotAllowed(
-                    f"{request.url.path} takes {', '.join(allowed)}, not {request.method}",
-                    allowed=allowed,
-                )
-            )
-        error = SensorbaseError(str(exc.detail))
-        error.status = exc.status_code
-        return render_problem(error)
-
-    @app.exception_handler(SensorbaseError)
-    async def engine_error(request: Request, exc: SensorbaseError) -> Response:
-        return render_problem(exc)
-
+    problems.install(app)
     return app

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -38,8 +39,25 @@ _ERRORS = {
 }
 
 
+@dataclass
+class OAuthInvalid(InvalidInput):
+    """A token request refused with one of OAuth2's error codes (RFC 6749 §5.2)."""
+
+    error_code: str = "invalid_request"
+
+
+@dataclass
+class OAuthUnauthorized(Unauthorized):
+    """A client or grant refused, with OAuth2's code (invalid_client, invalid_grant)."""
+
+    error_code: str = "invalid_client"
+
+
 def render_oauth_error(exc: SensorbaseError) -> Response:
-    code = getattr(exc, "oauth_error", None) or _ERRORS.get(exc.status, "server_error")
+    if isinstance(exc, OAuthInvalid | OAuthUnauthorized):
+        code = exc.error_code
+    else:
+        code = _ERRORS.get(exc.status, "server_error")
     headers = {"WWW-Authenticate": 'Basic realm="sensorbase"'} if exc.status == 401 else None
     return Response(
         msgspec.json.encode({"error": code, "error_description": exc.detail}),
@@ -54,12 +72,6 @@ OAUTH_ERROR_SCHEMA: dict[str, Any] = {
     "required": ["error", "error_description"],
     "properties": {"error": {"type": "string"}, "error_description": {"type": "string"}},
 }
-
-
-def _error(kind: type[SensorbaseError], code: str, detail: str) -> SensorbaseError:
-    exc = kind(detail)
-    exc.oauth_error = code  # type: ignore[attr-defined]
-    return exc
 
 
 async def _form(request: Request) -> dict[str, Any]:
@@ -79,7 +91,7 @@ async def _form(request: Request) -> dict[str, Any]:
             return data
         return parse_form(body)
     except InvalidInput as exc:
-        raise _error(InvalidInput, "invalid_request", exc.detail) from None
+        raise OAuthInvalid(exc.detail) from None
 
 
 def _basic(request: Request) -> tuple[str, str] | None:
@@ -89,7 +101,7 @@ def _basic(request: Request) -> tuple[str, str] | None:
     try:
         user, sep, password = base64.b64decode(encoded.strip()).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError):
-        raise _error(Unauthorized, "invalid_client", "malformed Basic credentials") from None
+        raise OAuthUnauthorized("malformed Basic credentials") from None
     return (user, password) if sep else None
 
 
@@ -103,9 +115,7 @@ async def exchange(request: Request) -> TokenPair:
         if credentials is None and form.get("client_id") and form.get("client_secret"):
             credentials = (str(form["client_id"]), str(form["client_secret"]))
         if credentials is None:
-            raise _error(
-                Unauthorized, "invalid_client", "client credentials are missing (HTTP Basic)"
-            )
+            raise OAuthUnauthorized("client credentials are missing (HTTP Basic)")
         key_id, secret = credentials
         whole = split_token(secret)  # the whole key pasted as the secret also works
         if whole is not None and whole[0] == key_id:
@@ -114,15 +124,14 @@ async def exchange(request: Request) -> TokenPair:
     if grant == "refresh_token":
         refresh = form.get("refresh_token")
         if not isinstance(refresh, str) or not refresh:
-            raise _error(InvalidInput, "invalid_request", "refresh_token is required")
+            raise OAuthInvalid("refresh_token is required")
         try:
             return await tokens.refresh(refresh, client_address(request))
         except Unauthorized as exc:
-            raise _error(Unauthorized, "invalid_grant", exc.detail) from None
-    raise _error(
-        InvalidInput,
-        "unsupported_grant_type",
+            raise OAuthUnauthorized(exc.detail, error_code="invalid_grant") from None
+    raise OAuthInvalid(
         "grant_type must be client_credentials or refresh_token",
+        error_code="unsupported_grant_type",
     )
 
 

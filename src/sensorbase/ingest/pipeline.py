@@ -121,8 +121,10 @@ class Ingest:
                 problems = sorted(problems + named, key=lambda p: p.index or 0)
         bad = _rows(problems, len(batch))
         problems = _by_item(problems, options.origin)
-        if problems and not options.partial:
-            raise invalid(_merge(options.known_problems, problems))
+        # Keys all of whose rows are refused are not resolved (a bad name is not created); the
+        # others are, even when the write will be refused: their problems (unknown source,
+        # undeclared field) are listed with the rows' own, every problem at once.
+        dead = _dead_keys(bad, batch)
 
         def job(tx: WriteTx) -> tuple[WriteOutcome, dict[_CacheKey, _Hit], str | None]:
             catalog = tx.get_setting(CATALOG_VERSION) if check_catalog else self._catalog
@@ -131,7 +133,7 @@ class Ingest:
                 _change_bucket_meta(tx, who, *options.bucket_meta)
             write = _Resolution(tx, who, batch, options)
             write.cached(hits)
-            write.resolve([k for k, hit in enumerate(hits) if hit is None])
+            write.resolve([k for k, hit in enumerate(hits) if hit is None and k not in dead])
             outcome = write.append(bad, problems)
             return outcome, write.learned, catalog
 
@@ -300,6 +302,15 @@ def _rows(problems: list[Problem], n: int) -> npt.NDArray[np.bool_] | None:
         if p.index is not None:
             bad[p.index] = True
     return bad
+
+
+def _dead_keys(bad: npt.NDArray[np.bool_] | None, batch: PointBatch) -> set[int]:
+    """The series keys whose every row is refused."""
+    if bad is None:
+        return set()
+    alive = np.zeros(len(batch.keys), bool)
+    alive[batch.series_index[~bad]] = True
+    return set(np.flatnonzero(~alive).tolist())
 
 
 def _meta_unit(meta: dict[str, Any] | None) -> str | None:

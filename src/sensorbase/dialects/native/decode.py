@@ -15,7 +15,6 @@ item, so that the refusal lists every bad point, not the first.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -75,20 +74,16 @@ def decode(
     source: str | None,
     precision: str | None,
     max_points: int,
-    check: Callable[[PointBatch], list[Problem]],
 ) -> Decoded:
-    """Decode a write body: the good items as a batch, and every bad item named, including
-    those the ingest pipeline's `check` (values, time window) refuses -- except on the fast
-    path, where every item is one row and the pipeline's check names them alike. Whether the
-    bad items refuse the request (atomic) is the pipeline's decision, once it has added its
-    own."""
+    """Decode a write body: the good items as a batch (with the item each row came from), and
+    every item it cannot decode named. What the points hold (finite values, times in the window,
+    names) is the ingest pipeline's to check, and whether the bad items refuse the request
+    (atomic) its decision, once it has added its own problems to these."""
     if precision is not None and precision not in PRECISION_US:
         raise invalid([Problem("must be s, ms, us or ns", "precision")])
     if not ndjson:
         fast = _decode_fast(body, bucket, source, precision, max_points)
-        if fast is not None:
-            # One row per item: the pipeline's own check names bad points by the same index,
-            # so `check` need not run twice on the hot path.
+        if fast is not None:  # one row per item: the pipeline names rows as items
             return Decoded(fast, None, [])
     # Anything else (or a fast-decoded batch with bad points): the general path, which names
     # every bad item.
@@ -111,16 +106,8 @@ def decode(
     batch, origin = _columns(points, bucket, source, precision, max_points, problems)
     if not problems and not len(batch):
         raise invalid([Problem("holds no point: a write carries at least one", "points")])
-    checked = check(batch)
-    if checked:
-        named = {(p.index, p.field) for p in problems}
-        for problem in checked:  # indices are rows; the client counts items
-            item = None if problem.index is None else int(origin[problem.index])
-            if (item, problem.field) not in named:  # e.g. a time already refused as unparseable
-                problems.append(Problem(problem.reason, problem.field, item))
-        # (Without them the walk's problems are in item order already: a body of 100,000 bad
-        # points is not sorted for nothing.)
-        problems = sorted(set(problems), key=lambda p: (p.index or 0, p.field or ""))
+    # (The walk's problems are in item order already: a body of 100,000 bad points is not
+    # sorted for nothing.)
     if not problems:
         return Decoded(batch, origin, [])
     bad = np.array(sorted({p.index for p in problems if p.index is not None}), np.int32)

@@ -13,19 +13,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Path
 from pydantic import BaseModel, Field
 
-from sensorbase.auth import access
 from sensorbase.auth.keys import Principal
-from sensorbase.dialects.base import services
+from sensorbase.catalog import Catalog
+from sensorbase.catalog.groups import GroupView, Member
+from sensorbase.dialects.base import catalog_of
 from sensorbase.dialects.native.deps import principal
 from sensorbase.dialects.native.fields import Meta, Name
 from sensorbase.dialects.native.problems import native_router
-from sensorbase.errors import Forbidden, NotFound, Problem, invalid
 from sensorbase.limits import MAX_ID
-from sensorbase.model import Group, Scope
-from sensorbase.storage.base import Reader, WriteTx
 from sensorbase.times import format_us
 
 router = native_router()
@@ -37,134 +35,75 @@ class SourceRef(BaseModel):
     source: Name
 
 
-Member = Name | SourceRef
+MemberIn = Name | SourceRef
 
 
 class GroupIn(BaseModel):
     name: Name
     meta: Meta = Field(default_factory=dict)
-    sources: list[Member] = Field(
+    sources: list[MemberIn] = Field(
         default_factory=list, description="Source keys or {bucket, source}"
     )
 
 
 class MembersIn(BaseModel):
-    sources: list[Member]
+    sources: list[MemberIn]
 
 
-def _allowed(who: Principal, scope: Scope) -> None:
-    access.require(who, scope)
-    if who.bucket_id is not None:
-        raise Forbidden("groups span buckets: use a key that is not limited to one bucket")
+def members(given: list[MemberIn]) -> list[Member]:
+    """The members as the catalog takes them: (bucket key or None, source key)."""
+    return [(None, m) if isinstance(m, str) else (m.bucket, m.source) for m in given]
 
 
-def _resolve(reader: Reader, org_id: int, members: list[Member]) -> list[int]:
-    """Source ids of the members; every unknown one named (400: the body names what is not
-    found; a 404 would say the group itself is not)."""
-    ids: list[int] = []
-    problems: list[Problem] = []
-    for i, member in enumerate(members):
-        if isinstance(member, str):
-            found = reader.find_source(org_id, member)
-            shown = f"'{member}'"
-        else:
-            bucket = reader.get_bucket(org_id, member.bucket)
-            found = reader.get_source(bucket.id, member.source) if bucket else None
-            shown = f"'{member.source}' in bucket '{member.bucket}'"
-        if found is None:
-            problems.append(Problem(f"no source {shown} in this organisation", "sources", i))
-        else:
-            ids.append(found.id)
-    if problems:
-        raise invalid(problems)
-    return ids
-
-
-def group_out(reader: Reader, group: Group) -> dict[str, Any]:
-    sources = []
-    buckets: dict[int, str] = {}
-    for source_id in group.source_ids:
-        source = reader.get_source_by_id(group.org_id, source_id)
-        if source is None:
-            continue
-        if source.bucket_id not in buckets:
-            bucket = reader.get_bucket_by_id(group.org_id, source.bucket_id)
-            buckets[source.bucket_id] = bucket.key if bucket else ""
-        sources.append({"bucket": buckets[source.bucket_id], "source": source.key})
+def group_out(view: GroupView) -> dict[str, Any]:
+    group = view.group
     return {
         "id": group.id,
         "name": group.name,
         "meta": group.meta,
         "created": format_us(group.created_us),
-        "sources": sources,
+        "sources": [{"bucket": b.key, "source": s.key} for s, b in view.members],
     }
 
 
-def _group(reader: Reader, org_id: int, group_id: int) -> Group:
-    found = reader.get_group(org_id, group_id)
-    if found is None:
-        raise NotFound(f"group {group_id} not found")
-    return found
-
-
 @router.get("/groups", summary="List groups (Datacooee assets)")
-async def list_groups(request: Request, who: Principal = Depends(principal)) -> dict[str, Any]:
-    _allowed(who, "data:read")
-
-    def find(reader: Reader) -> list[dict[str, Any]]:
-        return [group_out(reader, g) for g in reader.list_groups(who.org_id)]
-
-    return {"groups": await services(request).read(find)}
+async def list_groups(
+    who: Principal = Depends(principal), catalog: Catalog = Depends(catalog_of)
+) -> dict[str, Any]:
+    return {"groups": [group_out(v) for v in await catalog.groups.all(who)]}
 
 
 @router.post("/groups", status_code=201, summary="Create a group of sources")
 async def create_group(
-    request: Request, body: GroupIn, who: Principal = Depends(principal)
+    body: GroupIn, who: Principal = Depends(principal), catalog: Catalog = Depends(catalog_of)
 ) -> dict[str, Any]:
-    _allowed(who, "data:write")
-    svc = services(request)
-    ids = await svc.read(lambda reader: _resolve(reader, who.org_id, body.sources))
-    created = await svc.committer.run(
-        lambda tx: tx.create_group(who.org_id, body.name, body.meta, ids)
-    )
-    return await svc.read(lambda reader: group_out(reader, _group(reader, who.org_id, created.id)))
+    created = await catalog.groups.create(who, body.name, body.meta, members(body.sources))
+    return group_out(created)
 
 
 @router.get("/groups/{group_id}", summary="A group and its sources")
 async def get_group(
-    request: Request, group_id: int = GroupId, who: Principal = Depends(principal)
+    group_id: int = GroupId,
+    who: Principal = Depends(principal),
+    catalog: Catalog = Depends(catalog_of),
 ) -> dict[str, Any]:
-    _allowed(who, "data:read")
-    return await services(request).read(
-        lambda reader: group_out(reader, _group(reader, who.org_id, group_id))
-    )
+    return group_out(await catalog.groups.get(who, group_id))
 
 
 @router.put("/groups/{group_id}/sources", summary="Replace the sources of a group")
 async def set_group_sources(
-    request: Request, body: MembersIn, group_id: int = GroupId, who: Principal = Depends(principal)
+    body: MembersIn,
+    group_id: int = GroupId,
+    who: Principal = Depends(principal),
+    catalog: Catalog = Depends(catalog_of),
 ) -> dict[str, Any]:
-    _allowed(who, "data:write")
-    svc = services(request)
-
-    def resolve(reader: Reader) -> list[int]:
-        _group(reader, who.org_id, group_id)
-        return _resolve(reader, who.org_id, body.sources)
-
-    ids = await svc.read(resolve)
-
-    def update(tx: WriteTx) -> None:
-        tx.set_group_members(group_id, ids)
-
-    await svc.committer.run(update)
-    return await svc.read(lambda reader: group_out(reader, _group(reader, who.org_id, group_id)))
+    return group_out(await catalog.groups.set_members(who, group_id, members(body.sources)))
 
 
 @router.delete("/groups/{group_id}", status_code=204, summary="Delete a group (not its sources)")
 async def delete_group(
-    request: Request, group_id: int = GroupId, who: Principal = Depends(principal)
+    group_id: int = GroupId,
+    who: Principal = Depends(principal),
+    catalog: Catalog = Depends(catalog_of),
 ) -> None:
-    _allowed(who, "admin")
-    svc = services(request)
-    await svc.read(lambda reader: _group(reader, who.org_id, group_id))
-    await svc.committer.run(lambda tx: tx.delete_group(group_id))
+    await catalog.groups.delete(who, group_id)

@@ -5,6 +5,10 @@
  "errors": [{"index": 0, "field": "value", "reason": "must be a number"}, ...]}
 
 At most 100 problems are listed; past that, `errors_total` counts them all.
+
+It is also the server's own shape, for what no dialect answers (an unknown route, a method a
+path does not take: api/problems.py renders those with `render_problem`, as imports point from
+api to dialects, not back).
 """
 
 from __future__ import annotations
@@ -35,11 +39,14 @@ TITLES = {
 }
 
 
-def problem_body(exc: SensorbaseError) -> dict[str, Any]:
+def problem_body(exc: SensorbaseError, status: int | None = None) -> dict[str, Any]:
+    """The problem document of `exc`; `status`: an HTTP status to give instead of the error's
+    own (an HTTP error that no class of the error tree stands for)."""
+    status = status or exc.status
     body: dict[str, Any] = {
         "type": f"https://sensorbase.dev/problems/{exc.code}",
-        "title": TITLES.get(exc.status, "Error"),
-        "status": exc.status,
+        "title": TITLES.get(status, "Error"),
+        "status": status,
         "detail": exc.detail,
     }
     if exc.problems:
@@ -49,13 +56,14 @@ def problem_body(exc: SensorbaseError) -> dict[str, Any]:
     return body
 
 
-def render_problem(exc: SensorbaseError) -> Response:
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+def render_problem(exc: SensorbaseError, status: int | None = None) -> Response:
+    status = status or exc.status
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     if isinstance(exc, MethodNotAllowed):
         headers = {"Allow": ", ".join(exc.allowed)}
     return Response(
-        msgspec.json.encode(problem_body(exc)),
-        status_code=exc.status,
+        msgspec.json.encode(problem_body(exc, status)),
+        status_code=status,
         media_type="application/problem+json",
         headers=headers,
     )

@@ -15,24 +15,14 @@ from typing import Any
 
 from fastapi import Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from starlette.concurrency import run_in_threadpool
 
-from sensorbase.auth import access
 from sensorbase.auth.keys import Principal
-from sensorbase.auth.tokens import ENDED, USER_SUBJECT
-from sensorbase.auth.users import check_password, hash_password
-from sensorbase.dialects.base import client_address, services
+from sensorbase.catalog import Catalog
+from sensorbase.dialects.base import catalog_of, client_address, services
 from sensorbase.dialects.native.deps import principal
 from sensorbase.dialects.native.problems import native_router
-from sensorbase.errors import (
-    Conflict,
-    Forbidden,
-    NotFound,
-    Unauthorized,
-)
 from sensorbase.limits import BLANK
 from sensorbase.model import Role, User
-from sensorbase.storage.base import Reader, WriteTx
 from sensorbase.times import format_us
 
 router = native_router()
@@ -94,55 +84,32 @@ def user_out(user: User) -> dict[str, Any]:
     }
 
 
-async def _create(request: Request, org_id: int, body: UserIn) -> dict[str, Any]:
-    svc = services(request)
-    taken = await svc.read(lambda r: r.get_user(body.email))
-    if taken is not None:
-        raise Conflict(f"a user with email '{body.email}' already exists")
-    password_hash = await run_in_threadpool(hash_password, body.password)
-
-    def create(tx: WriteTx) -> User:
-        return tx.create_user(org_id, body.email, password_hash, body.role)
-
-    return user_out(await svc.committer.run(create))
-
-
 @router.get("/users", summary="List the organisation's users")
-async def list_users(request: Request, who: Principal = Depends(principal)) -> dict[str, Any]:
-    access.require(who, "admin")
-    users = await services(request).read(lambda r: r.list_users(who.org_id))
-    return {"users": [user_out(u) for u in users]}
+async def list_users(
+    who: Principal = Depends(principal), catalog: Catalog = Depends(catalog_of)
+) -> dict[str, Any]:
+    return {"users": [user_out(u) for u in await catalog.users.all(who)]}
 
 
 @router.post("/users", status_code=201, summary="Create a user (email, password, role)")
 async def create_user(
-    request: Request, body: UserIn, who: Principal = Depends(principal)
+    body: UserIn, who: Principal = Depends(principal), catalog: Catalog = Depends(catalog_of)
 ) -> dict[str, Any]:
-    access.require(who, "admin")
-    return await _create(request, who.org_id, body)
+    return user_out(await catalog.users.create(who, body.email, body.password, body.role))
 
 
 @router.post(
     "/orgs/{org}/users", status_code=201, summary="Create a user in an organisation (server admin)"
 )
 async def create_org_user(
-    request: Request, org: str, body: UserIn, who: Principal = Depends(principal)
+    org: str,
+    body: UserIn,
+    who: Principal = Depends(principal),
+    catalog: Catalog = Depends(catalog_of),
 ) -> dict[str, Any]:
-    access.require_server_admin(who)
-    found = await services(request).read(lambda r: r.get_org(org))
-    if found is None:
-        raise NotFound(f"organisation '{org}' not found")
-    return await _create(request, found.id, body)
-
-
-def _find(reader: Reader, who: Principal, user: str) -> User:
-    """The user `user` (an email or an id) of the principal's organisation."""
-    found = reader.get_user(user) if "@" in user else None
-    if found is None and user.isascii() and user.isdigit() and len(user) <= 18:
-        found = reader.get_user_by_id(int(user))
-    if found is None or found.org_id != who.org_id:
-        raise NotFound(f"user '{user}' not found")
-    return found
+    found = await catalog.orgs.get(who, org)
+    created = await catalog.users.create(who, body.email, body.password, body.role, org=found)
+    return user_out(created)
 
 
 @router.post(
@@ -150,24 +117,20 @@ def _find(reader: Reader, who: Principal, user: str) -> User:
     summary="Change your own password (a user token); ends your other tokens",
 )
 async def change_own_password(
-    request: Request, body: PasswordChange, who: Principal = Depends(principal)
+    request: Request,
+    body: PasswordChange,
+    who: Principal = Depends(principal),
+    catalog: Catalog = Depends(catalog_of),
 ) -> dict[str, Any]:
-    svc = services(request)
-    if not who.key_id.startswith(USER_SUBJECT):
-        raise Forbidden("only a signed-in user has a password: send a user token")
-    me = await svc.read(lambda r: r.get_user_by_id(int(who.key_id.removeprefix(USER_SUBJECT))))
-    if me is None:
-        raise Unauthorized(ENDED)
+    me = await catalog.users.me(who)
 
     async def attempt() -> User:
-        return await svc.read(lambda r: check_password(r, me.email, body.current_password))
+        return await catalog.users.check(me.email, body.current_password)
 
     # The current password is a sign-in credential: limited as the sign-in route limits it.
+    svc = services(request)
     await svc.failures.sign_in(me.email, client_address(request), attempt)
-    password_hash = await run_in_threadpool(hash_password, body.new_password)
-    changed = await svc.committer.run(lambda tx: tx.update_user(me.id, password_hash=password_hash))
-    if changed is None:
-        raise Unauthorized(ENDED)
+    changed = await catalog.users.set_own_password(me, body.new_password)
     token, _ = svc.tokens.user_token(changed)
     return {**user_out(changed), "token": token, "expires_in": svc.tokens.access_ttl_s}
 
@@ -177,29 +140,18 @@ async def change_own_password(
     summary="Change a user's role or password (by id or email); ends their tokens",
 )
 async def change_user(
-    request: Request, user: str, body: UserChange, who: Principal = Depends(principal)
+    user: str,
+    body: UserChange,
+    who: Principal = Depends(principal),
+    catalog: Catalog = Depends(catalog_of),
 ) -> dict[str, Any]:
-    access.require(who, "admin")
-    svc = services(request)
-    target = await svc.read(lambda r: _find(r, who, user))
-    password_hash = None
-    if body.password is not None:
-        password_hash = await run_in_threadpool(hash_password, body.password)
-
-    def change(tx: WriteTx) -> User:
-        changed = tx.update_user(target.id, role=body.role, password_hash=password_hash)
-        if changed is None:
-            raise NotFound(f"user '{user}' not found")
-        return changed
-
-    return user_out(await svc.committer.run(change))
+    return user_out(await catalog.users.update(who, user, body.role, body.password))
 
 
 @router.delete(
     "/users/{user}", status_code=204, summary="Delete a user (by id or email); ends their tokens"
 )
-async def delete_user(request: Request, user: str, who: Principal = Depends(principal)) -> None:
-    access.require(who, "admin")
-    svc = services(request)
-    target = await svc.read(lambda r: _find(r, who, user))
-    await svc.committer.run(lambda tx: tx.delete_user(target.id))
+async def delete_user(
+    user: str, who: Principal = Depends(principal), catalog: Catalog = Depends(catalog_of)
+) -> None:
+    await catalog.users.delete(who, user)

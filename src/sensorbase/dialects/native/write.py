@@ -151,7 +151,6 @@ async def write_points(call: Call) -> bytes:
         source=params.get("source"),
         precision=params.get("precision"),
         max_points=svc.settings.max_points_per_request,
-        check=svc.ingest.check,
     )
     outcome = await svc.ingest.write(
         who,

@@ -1,0 +1,144 @@
+"""DiagRAMS: the data bridge's push mode and its OAuth2 token endpoint.
+
+The vendor's own example, `POST /v0/organisations/ORGANISATION_ID/data/ML_PROJECT` with
+`Authorization: bearer access_token` and this body (its third reading sends `"value":"1"`, which
+the vendor's prose says is refused; Sensorbase refuses it, and so stores nothing of the request):
+
+    [{"sensorId":"1","date":"2020-01-01T08:03:51.000Z","value":19.9},
+     {"sensorId":"2","date":"2020-01-01T08:03:51.000Z","value":0},
+     {"sensorId":"3","date":"2020-01-01T08:03:51.000Z","value":"1"}]
+
+- `POST /v0/oauth2/token` (and the older `/v0/oauth2token`): HTTP Basic APPLICATION_ID:SECRET
+  (a Sensorbase key's id and secret), `grant_type=client_credentials` or `refresh_token`, as a
+  form or JSON. Errors in OAuth2's shape (`dialects/oauth.py`).
+- `POST /v0/organisations/{ORGANISATION_ID}/data/{ML_PROJECT}`: ORGANISATION_ID is the token's
+  organisation key, ML_PROJECT a bucket key; each reading `{sensorId, valueName?, date, value,
+  labels?, precision?}` is a point of series (source=sensorId, field=valueName or "none");
+  `labels` and `precision` are kept in the point's extra as `{"meta": {...}}`. 201 on success.
+  Errors keep the token endpoint's OAuth2-style form, with every bad reading listed:
+  `{"error": "bad_request", "error_description": "...", "errors": [{index, field, reason}]}`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from fastapi import APIRouter, Depends, Request, Response
+
+from sensorbase.auth import access
+from sensorbase.catalog import Catalog
+from sensorbase.dialects import openapi
+from sensorbase.dialects.base import (
+    authenticate,
+    bearer,
+    catalog_of,
+    dialect_router,
+    ingest_of,
+    services,
+)
+from sensorbase.dialects.body import FORM, JSON_TYPES, read_body, require_media_type
+from sensorbase.dialects.diagrams.errors import ERROR_SCHEMA, render_error
+from sensorbase.dialects.diagrams.write import decode
+from sensorbase.dialects.oauth import (
+    OAUTH_ERROR_SCHEMA,
+    exchange,
+    render_oauth_error,
+    token_reply,
+)
+from sensorbase.errors import NotFound
+from sensorbase.ingest.pipeline import Ingest, WriteOptions
+
+_tokens = dialect_router(
+    "diagrams",
+    render_oauth_error,
+    prefix="/v0",
+    tags=["DiagRAMS"],
+    error_schema=OAUTH_ERROR_SCHEMA,
+)
+_data = dialect_router(
+    "diagrams", render_error, prefix="/v0", tags=["DiagRAMS"], error_schema=ERROR_SCHEMA
+)
+
+# A push as `decode` reads it: every reading refused when one breaks this.
+_PUSH_BODY = {
+    **openapi.body(
+        {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["sensorId", "date", "value"],
+                "properties": {
+                    "sensorId": openapi.NAME,
+                    "valueName": openapi.nullable(
+                        {"type": "string", "maxLength": 200, "pattern": "^[A-Za-z0-9_]+$"}
+                    ),
+                    "date": {**openapi.DATE_TIME, "description": "UTC without a zone"},
+                    "value": {"type": "number"},
+                    "labels": openapi.nullable({"type": ["array", "object"]}),
+                    "precision": openapi.nullable({"type": "number"}),
+                },
+            },
+        },
+        [
+            {"sensorId": "1", "date": "2020-01-01T08:03:51.000Z", "value": 19.9},
+            {"sensorId": "2", "date": "2020-01-01T08:03:51.000Z", "value": 0},
+        ],
+    ),
+    "security": [{"HTTPBearer": []}],
+}
+
+
+@_tokens.post(
+    "/oauth2/token",
+    summary="OAuth2 token (client_credentials, refresh_token)",
+    openapi_extra=openapi.TOKEN_ROUTE,
+)
+@_tokens.post("/oauth2token", include_in_schema=False)
+async def token(request: Request, _: None = Depends(openapi.BASIC_CLIENT)) -> dict[str, Any]:
+    return token_reply(await exchange(request))
+
+
+@_data.post(
+    "/organisations/{organisation_id}/data/{ml_project}",
+    status_code=201,
+    summary="Push readings (postOrganisationData)",
+    openapi_extra=_PUSH_BODY,
+    responses={400: {"description": "Bad readings, every one listed"}, 401: {}, 404: {}},
+)
+async def push(
+    request: Request,
+    organisation_id: str,
+    ml_project: str,
+    catalog: Catalog = Depends(catalog_of),
+    ingest: Ingest = Depends(ingest_of),
+) -> Response:
+    who = authenticate(request, bearer(request))
+    access.require(who, "data:write")  # (before the body is read: a 403 says more than a 400)
+    # The document's own curl example loses its Content-Type header (`-H -H "Content-Type:
+    # ..."`), so `-d` sends its JSON as a form type: taken, and read as the JSON it is.
+    require_media_type(request.headers.get("content-type"), (*JSON_TYPES, FORM))
+    # The path names the token's organisation: another organisation's id answers exactly as an
+    # id that does not exist.
+    org = await catalog.orgs.mine(who)
+    if org.key != organisation_id:
+        raise NotFound(f"organisation '{organisation_id}' not found")
+    settings = services(request).settings
+    body = await read_body(request, settings.max_body_bytes)
+    decoded = decode(body, ml_project, settings.max_points_per_request)
+    outcome = await ingest.write(
+        who,
+        decoded.batch,
+        WriteOptions(origin=decoded.origin, known_problems=decoded.problems),
+    )
+    reply = {"points": outcome.receipt.points, "series": outcome.receipt.series}
+    return Response(msgspec.json.encode(reply), status_code=201, media_type="application/json")
+
+
+def router() -> APIRouter:
+    combined = APIRouter()
+    combined.include_router(_tokens)
+    combined.include_router(_data)
+    return combined
