@@ -271,9 +271,9 @@ async def store(
     *,
     in_batch: bool,
 ) -> None:
-    """The data points, in one write. Problems name their data point in a batch; for the one
-    point of `POST /api/data` they name its rows, in the order of its values (a field the
-    schema does not declare, then one of the wrong type, as sent)."""
+    """The data points, in one write. In a batch the pipeline's problems name the data point
+    (`origin`); for the one point of `POST /api/data` they name its rows, which keeps them in
+    the order its values were sent (the renderer lists a repeated detail once)."""
     batch, origin = columns(bucket_key, points)
     options = WriteOptions(
         create_sources=False, origin=np.array(origin, np.int32) if in_batch else None
@@ -292,17 +292,17 @@ async def unknown_sources(
     """dakkio's 404 for a batch naming unknown data sources: a detail per data point naming
     one. (The write refused them all at once; which ones is asked only now, on the way out.)"""
     bucket = await catalog.buckets.get(who, bucket_key, "data:write")
-    unknown = set()
+    unknown = []
     for key in dict.fromkeys(p.source for p in points):
         if (await catalog.sources.get_in(who, bucket.id, key, "data:write"))[1] is None:
-            unknown.add(key)
-    message = "Data source not found"
+            unknown.append(key)
+    message, missing = "Data source not found", set(unknown)
     problems: list[Problem] = [
         at(["body", "dataPoints", p.index, "dataSourceId"], message)
         for p in points
-        if p.source in unknown
+        if p.source in missing
     ]
-    return NotFound(message, problems, what="source", name=next(iter(unknown), None))
+    return NotFound(message, problems, what="source", name=unknown[0] if unknown else None)
 
 
 @one_router.post(
