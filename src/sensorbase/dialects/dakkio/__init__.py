@@ -18,18 +18,33 @@ buckets, data sources and keys under `/api/buckets`. Its sample payload (docs.da
 Mapping: a dakkio bucket is a Sensorbase bucket, a data source a source, each name in
 `values` a field: the point above is three canonical points of the series
 (507f…011, 507f…012, temperature|humidity|pressure), its metadata their extra `{"meta": ...}`.
-Errors: `{"error", "message", "details"?}` (replies.py). See docs/dialects/dakkio.md.
+Errors: `{"error", "message", "details"?}` (errors.py). See docs/dialects/dakkio.md.
+
+Modules: write.py (the two ingest routes), read.py (the query route), admin.py (buckets, data
+sources, keys), errors.py (the error body and its wording), credential.py (X-API-Key), body.py,
+dates.py and ids.py (dakkio's JSON, times and ids).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 
-from sensorbase.dialects.dakkio import ingest, manage, query
+SAMPLE: dict[str, Any] = {
+    "bucketId": "507f1f77bcf86cd799439011",
+    "dataSourceId": "507f1f77bcf86cd799439012",
+    "timestamp": "2024-01-15T10:30:00Z",
+    "values": {"temperature": 22.5, "humidity": 65, "pressure": 1013.25},
+    "metadata": {"deviceId": "ESP32-001", "location": "Living Room", "batteryLevel": 85},
+}
 
 
 def router() -> APIRouter:
+    # Imported here: the route modules take SAMPLE from this one.
+    from sensorbase.dialects.dakkio import admin, read, write
+
     combined = APIRouter()
-    for module in (ingest, query, manage):
-        combined.include_router(module.router)
+    for routes in (write.one_router, write.batch_router, read.router, admin.router):
+        combined.include_router(routes)
     return combined

@@ -2,42 +2,42 @@
 with dakkio's automatic downsampling.
 
 Rows are data points as dakkio shows them: one per (data source, timestamp), gathering the
-values of every series of that source at that instant, whichever dialect wrote them.
+values of every series of that source at that instant, whichever dialect wrote them
+(QueryService.rows). Aggregates and the automatic downsampling are QueryService's modes too.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 import numpy as np
 from fastapi import Depends, Request, Response
 
 from sensorbase.auth.keys import Principal
+from sensorbase.catalog import Catalog
+from sensorbase.catalog.buckets import EVERY
 from sensorbase.dialects import openapi
-from sensorbase.dialects.base import dialect_router, services
-from sensorbase.dialects.dakkio import deps
-from sensorbase.dialects.dakkio.ingest import json_body
-from sensorbase.dialects.dakkio.replies import (
+from sensorbase.dialects.base import catalog_of, dialect_router, query_of
+from sensorbase.dialects.dakkio.body import json_body
+from sensorbase.dialects.dakkio.credential import principal, require
+from sensorbase.dialects.dakkio.dates import time_text, time_texts
+from sensorbase.dialects.dakkio.errors import (
     ERROR_SCHEMA,
     MISSING,
     Details,
     expected,
+    invalid_at,
     json_reply,
-    number_out,
-    point_id,
     render_error,
-    time_text,
-    time_texts,
 )
-from sensorbase.errors import NotFound
+from sensorbase.dialects.dakkio.ids import point_id
 from sensorbase.limits import MAX_OFFSET
 from sensorbase.model import SeriesRef, Source, TimeRange
+from sensorbase.query.service import QueryService
 from sensorbase.query.spec import Every, QuerySpec
-from sensorbase.services import Services
-from sensorbase.storage.base import Reader
 from sensorbase.times import parse_iso_us
 
 router = dialect_router("dakkio", render_error, tags=["dakkio"], error_schema=ERROR_SCHEMA)
@@ -232,11 +232,15 @@ def parse_query(body: Any) -> QueryIn:
         },
     ),
 )
-async def query(request: Request, who: Principal = Depends(deps.principal)) -> Response:
-    svc = services(request)
-    deps.require(who, "data:read")
-    q = parse_query(await json_body(request, svc))
-    rows = await svc.read(lambda reader: run(svc, reader, who, q))
+async def query(
+    request: Request,
+    who: Principal = Depends(principal),
+    catalog: Catalog = Depends(catalog_of),
+    reads: QueryService = Depends(query_of),
+) -> Response:
+    require(who, "data:read")
+    q = parse_query(await json_body(request))
+    rows = await run(catalog, reads, who, q)
     return json_reply(
         {
             "data": rows.data,
@@ -257,58 +261,42 @@ async def query(request: Request, who: Principal = Depends(deps.principal)) -> R
     )
 
 
-def run(svc: Services, reader: Reader, who: Principal, q: QueryIn) -> Rows:
-    bucket = deps.bucket(reader, who, q.bucket, "data:read")
+async def run(catalog: Catalog, reads: QueryService, who: Principal, q: QueryIn) -> Rows:
     if q.source is not None:
-        source = reader.get_source(bucket.id, q.source)
-        if source is None:
-            raise NotFound("Data source not found")
-        sources = [source]
+        sources = [await catalog.sources.get(who, q.bucket, q.source)]
     else:
-        sources = reader.list_sources(bucket.id, 1_000_000, 0)[0]
-    series = reader.list_series(who.org_id, bucket.id, [q.source] if q.source else None)
+        sources = (await catalog.sources.page(who, q.bucket, EVERY, 0))[0]
+    series = await reads.select(who, q.bucket, [q.source] if q.source else None)
     time_range = TimeRange(q.start_us, None if q.end_us is None else q.end_us + 1)
     if q.aggregation is not None or q.group_by is not None:
-        return aggregate(svc, reader, q, series, time_range, q.aggregation or "avg", q.group_by)
+        return await aggregate(
+            reads, who, q, series, time_range, q.aggregation or "avg", q.group_by
+        )
     if series and all(_downsampling(s) for s in sources):
-        group_by = _auto_group(reader, q, series, time_range)
+        group_by = await _auto_group(reads, q, series, time_range)
         if group_by is not None:
-            rows = aggregate(svc, reader, q, series, time_range, "avg", group_by)
+            rows = await aggregate(reads, who, q, series, time_range, "avg", group_by)
             rows.downsampled = True
             return rows
-    return raw(svc, reader, q, series, time_range)
+    return await raw(reads, q, series, time_range)
 
 
 def _downsampling(source: Source) -> bool:
     return source.meta.get("downsampling", True) is not False
 
 
-def _bounds(
-    reader: Reader, series: list[SeriesRef], time_range: TimeRange
-) -> tuple[int, int] | None:
-    """The first and last instant holding points, within the range."""
-    firsts, lasts = [], []
-    for ref in series:
-        first = reader.read_range(ref.id, time_range, 1, "asc")
-        if len(first):
-            firsts.append(int(first.time_us[0]))
-            lasts.append(int(reader.read_range(ref.id, time_range, 1, "desc").time_us[0]))
-    return (min(firsts), max(lasts)) if firsts else None
-
-
-def _auto_group(
-    reader: Reader, q: QueryIn, series: list[SeriesRef], time_range: TimeRange
+async def _auto_group(
+    reads: QueryService, q: QueryIn, series: list[SeriesRef], time_range: TimeRange
 ) -> str | None:
     """dakkio's automatic downsampling: when more than ~500 rows would come back, the
     smallest groupBy giving at most ~500 groups."""
     per_source: dict[str, int] = {}
-    for ref in series:
-        count = reader.count(ref.id, time_range)
+    for ref, count in zip(series, await reads.counts(series, time_range), strict=True):
         per_source[ref.source] = max(per_source.get(ref.source, 0), count)
     coming = min(max(sum(per_source.values()) - q.offset, 0), q.limit)
     if coming <= DOWNSAMPLE_ABOVE:
         return None
-    bounds = _bounds(reader, series, time_range)
+    bounds = await reads.span(series, time_range)
     if bounds is None:
         return None
     lo = q.start_us if q.start_us is not None else bounds[0]
@@ -319,9 +307,9 @@ def _auto_group(
     return "month"
 
 
-def aggregate(
-    svc: Services,
-    reader: Reader,
+async def aggregate(
+    reads: QueryService,
+    who: Principal,
     q: QueryIn,
     series: list[SeriesRef],
     time_range: TimeRange,
@@ -329,29 +317,29 @@ def aggregate(
     group_by: str | None,
 ) -> Rows:
     rows = Rows(aggregation=aggregation, group_by=group_by)
+    if not series:
+        return rows
     every = None
     if group_by is not None:
         every, width_us = GROUPS[group_by]
-        bounds = _bounds(reader, series, time_range)
+        bounds = await reads.span(series, time_range)
         if bounds is None:
             return rows
         lo = q.start_us if q.start_us is not None else bounds[0]
         hi = q.end_us if q.end_us is not None else bounds[1]
         groups = (hi - lo) // width_us + 1
         # The cap counts the groups of every series: each costs a read.
-        if groups * len(series) > svc.query.max_result_points:
-            details = Details()
-            details.add(
+        if groups * len(series) > reads.max_result_points:
+            raise invalid_at(
                 ["body", "groupBy"],
                 f"'{group_by}' gives about {groups} groups over {len(series)} series, more "
-                f"than {svc.query.max_result_points}; narrow startTime/endTime or dataSourceId, "
+                f"than {reads.max_result_points}; narrow startTime/endTime or dataSourceId, "
                 "or use a larger groupBy",
             )
-            raise details.error()
         time_range = TimeRange(lo, hi + 1)
     spec = QuerySpec(
         bucket=q.bucket,
-        sources=None,
+        sources=[q.source] if q.source else None,
         fields=None,
         time_range=time_range,
         mode="aggregate",
@@ -359,7 +347,7 @@ def aggregate(
         every=every,
     )
     found: dict[tuple[int | None, str], dict[str, Any]] = {}
-    for result in svc.query.run(reader, series, spec).series:
+    for result in (await reads.query(who, spec)).series:
         for row in result.aggregates or []:
             value = row.values.get(aggregation)
             if value is None or (aggregation == "count" and value == 0):
@@ -394,53 +382,34 @@ def _metadata(carried: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def raw(
-    svc: Services, reader: Reader, q: QueryIn, series: list[SeriesRef], time_range: TimeRange
+async def raw(
+    reads: QueryService, q: QueryIn, series: list[SeriesRef], time_range: TimeRange
 ) -> Rows:
-    # The first offset+limit+1 rows of the union lie within the first offset+limit+1 points
-    # of every series, so reading that many per series is exact.
-    wanted = q.offset + q.limit + 1
-    found: dict[tuple[int, str], dict[str, Any]] = {}
-    read = 0
-    for ref in series:
-        points = reader.read_range(ref.id, time_range, wanted, q.order)
-        if not len(points):
-            continue
-        read += len(points)
-        if read > svc.query.max_result_points:
-            details = Details()
-            details.add(
-                ["body", "filters", "limit"],
-                f"offset + limit over {len(series)} series reads more than the result limit "
-                f"of {svc.query.max_result_points} points; narrow the query (dataSourceId, "
-                "startTime, endTime) or lower limit/offset",
-            )
-            raise details.error()
-        extras = points.extra or [None] * len(points)
-        for t, v, e in zip(points.time_us.tolist(), points.value.tolist(), extras, strict=True):
-            row = found.get((t, ref.source))
-            if row is None:
-                row = found[(t, ref.source)] = {"values": {}, "metadata": {}}
-            row["values"][ref.field] = number_out(v)
-            if e:  # the metadata of the row's points, merged (the first writer of a name wins)
-                for name, value in _metadata(_decode_extra.decode(e)).items():
-                    row["metadata"].setdefault(name, value)
-    keys = sorted(found, reverse=q.order == "desc")
-    page = keys[q.offset : q.offset + q.limit]
-    rows = Rows(has_more=len(keys) > q.offset + q.limit)
-    if not page:
+    """A page of data points: the union of the series' points, a row per (source, time)."""
+    order: Literal["asc", "desc"] = "desc" if q.order == "desc" else "asc"
+    found = await reads.rows(series, time_range, order, q.offset, q.limit)
+    rows = Rows(has_more=found.has_more)
+    if not found.rows:
         return rows
-    texts = time_texts(np.array([t for t, _ in page], np.int64))
-    for (t, source), text in zip(page, texts, strict=True):
-        row = found[(t, source)]
+    texts = time_texts(np.array([row.time_us for row in found.rows], np.int64))
+    for row, text in zip(found.rows, texts, strict=True):
+        metadata: dict[str, Any] = {}
+        for extra in row.extras:  # the metadata of the row's points (the first of a name wins)
+            for name, value in _metadata(_decode_extra.decode(extra)).items():
+                metadata.setdefault(name, value)
         rows.data.append(
             {
-                "_id": point_id(q.bucket, source, t),
+                "_id": point_id(q.bucket, row.source, row.time_us),
                 "bucketId": q.bucket,
-                "dataSourceId": source,
+                "dataSourceId": row.source,
                 "timestamp": text,
-                "values": row["values"],
-                "metadata": row["metadata"],
+                "values": {name: number_out(v) for name, v in row.values.items()},
+                "metadata": metadata,
             }
         )
     return rows
+
+
+def number_out(value: float) -> float | int:
+    """65.0 → 65: a value sent as an integer reads back as one."""
+    return int(value) if value.is_integer() and abs(value) < 2**53 else value

@@ -13,9 +13,8 @@ from fastapi.security import APIKeyHeader
 from sensorbase.auth import access
 from sensorbase.auth.keys import PREFIX, Principal
 from sensorbase.dialects.base import authenticate, services
-from sensorbase.errors import Forbidden, NotFound, Unauthorized
-from sensorbase.model import Bucket, Scope
-from sensorbase.storage.base import Reader
+from sensorbase.errors import Unauthorized
+from sensorbase.model import Scope
 
 # Declared for OpenAPI only (so /docs offers an Authorize button); `principal` reads it.
 _scheme = APIKeyHeader(
@@ -55,19 +54,6 @@ def key_kind(scopes: tuple[Scope, ...]) -> str:
 
 
 def require(who: Principal, scope: Scope) -> None:
-    if not who.has(scope):
-        needed = {"admin": "an admin key", "data:write": "a write or admin key"}.get(
-            scope, "a read, write or admin key"
-        )
-        raise Forbidden(f"Insufficient permissions. Required: {scope} ({needed})")
-
-
-def bucket(reader: Reader, who: Principal, key: str, scope: Scope) -> Bucket:
-    """The tenancy check (auth/access.py), worded as dakkio words it."""
-    require(who, scope)
-    try:
-        return access.bucket(reader, who, key, scope)
-    except NotFound:
-        raise NotFound("Bucket not found") from None
-    except Forbidden:
-        raise Forbidden("API key does not have access to this bucket") from None
+    """Before the body is read: a key without the scope is refused whatever it sends (the
+    renderer words the refusal as dakkio does: "Insufficient permissions. Required: ...")."""
+    access.require(who, scope)

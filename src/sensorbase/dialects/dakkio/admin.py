@@ -1,8 +1,10 @@
-"""Buckets, data sources and keys, as dakkio manages them.
+"""Buckets, data sources and keys, as dakkio manages them, through the catalog service.
 
 Ids: a dakkio `_id` is the Sensorbase key of the object. What dakkio creates gets a fresh
 24-hex ObjectId as its key; what was created natively keeps its own key, which dakkio clients
 then send as the id (a native bucket keyed `507f1f77bcf86cd799439011` is that dakkio bucket).
+dakkio's own rule: names are unique (a bucket's in its organisation, a data source's and an
+active key's in their bucket), checked inside the creating transaction (`unique_name`).
 """
 
 from __future__ import annotations
@@ -13,22 +15,22 @@ from typing import Any
 
 from fastapi import Depends, Request, Response
 
-from sensorbase.auth.keys import Principal, hash_secret
+from sensorbase.auth.keys import NewKey, Principal
+from sensorbase.catalog import Catalog
 from sensorbase.dialects import openapi
-from sensorbase.dialects.base import dialect_router, services
-from sensorbase.dialects.dakkio import deps
-from sensorbase.dialects.dakkio.ingest import json_body
-from sensorbase.dialects.dakkio.replies import (
+from sensorbase.dialects.base import catalog_of, dialect_router
+from sensorbase.dialects.dakkio.body import json_object
+from sensorbase.dialects.dakkio.credential import KIND_LETTER, key_kind, principal, require
+from sensorbase.dialects.dakkio.dates import ms_text
+from sensorbase.dialects.dakkio.errors import (
     ERROR_SCHEMA,
     MISSING,
     Details,
     expected,
     json_reply,
-    ms_text,
-    object_id,
     render_error,
 )
-from sensorbase.errors import Conflict, NotFound
+from sensorbase.dialects.dakkio.ids import object_id
 from sensorbase.limits import (
     CONTROL,
     MAX_OFFSET,
@@ -39,8 +41,6 @@ from sensorbase.limits import (
     text_problem,
 )
 from sensorbase.model import ApiKey, Bucket, FieldSpec, Scope, Source
-from sensorbase.storage.base import Reader, WriteTx
-from sensorbase.times import now_us
 
 router = dialect_router("dakkio", render_error, tags=["dakkio"], error_schema=ERROR_SCHEMA)
 FIELD_TYPES = ("number", "string", "boolean")
@@ -158,14 +158,6 @@ def _text(
     return value
 
 
-def _object(body: Any) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        details = Details()
-        details.add(["body"], expected("object", body))
-        raise details.error()
-    return body
-
-
 # --- buckets ---------------------------------------------------------------------------
 
 
@@ -181,27 +173,18 @@ def bucket_out(bucket: Bucket, org_key: str) -> dict[str, Any]:
     }
 
 
-def _org_key(reader: Reader, org_id: int) -> str:
-    org = reader.get_org_by_id(org_id)
-    return org.key if org else ""
-
-
 @router.get("/api/buckets", summary="dakkio: list buckets (admin key)", openapi_extra=PAGE_DOC)
-async def list_buckets(request: Request, who: Principal = Depends(deps.principal)) -> Response:
-    deps.require(who, "admin")
+async def list_buckets(
+    request: Request, who: Principal = Depends(principal), catalog: Catalog = Depends(catalog_of)
+) -> Response:
+    require(who, "admin")
     limit, offset = page_params(request)
-
-    def find(reader: Reader) -> dict[str, Any]:
-        if who.bucket_id is not None:
-            only = reader.get_bucket_by_id(who.org_id, who.bucket_id)
-            found, total = ([only] if only else [])[offset : offset + limit], 1
-        else:
-            found, total = reader.list_buckets(who.org_id, limit, offset)
-        org_key = _org_key(reader, who.org_id)
-        items = [bucket_out(b, org_key) for b in found]
-        return {"buckets": items, "data": items, "pagination": pagination(limit, offset, total)}
-
-    return json_reply(await services(request).read(find))
+    found, total = await catalog.buckets.page(who, limit, offset)
+    org_key = (await catalog.orgs.mine(who)).key
+    items = [bucket_out(b, org_key) for b in found]
+    return json_reply(
+        {"buckets": items, "data": items, "pagination": pagination(limit, offset, total)}
+    )
 
 
 @router.post(
@@ -210,24 +193,20 @@ async def list_buckets(request: Request, who: Principal = Depends(deps.principal
     summary="dakkio: create a bucket (admin key)",
     openapi_extra=openapi.body(BUCKET_SCHEMA, {"name": "Home", "description": "Sensors at home"}),
 )
-async def create_bucket(request: Request, who: Principal = Depends(deps.principal)) -> Response:
-    svc = services(request)
-    deps.require(who, "admin")
-    body = _object(await json_body(request, svc))
+async def create_bucket(
+    request: Request, who: Principal = Depends(principal), catalog: Catalog = Depends(catalog_of)
+) -> Response:
+    require(who, "admin")
+    body = await json_object(request)
     details = Details()
     name = _text(body, "name", details, required=True, max_len=100)
     description = _text(body, "description", details, required=False, max_len=500)
     if details or name is None:
         raise details.error()
-
-    def create(tx: WriteTx) -> Bucket:
-        # Checked inside the commit, so two concurrent creations cannot both pass.
-        if any(b.name == name for b in tx.list_buckets(who.org_id, 1_000_000, 0)[0]):
-            raise Conflict("Bucket with this name already exists")
-        return tx.create_bucket(who.org_id, object_id(), name, description or "", {})
-
-    bucket = await svc.committer.run(create)
-    org_key = await svc.read(lambda r: _org_key(r, who.org_id))
+    bucket = await catalog.buckets.create(
+        who, object_id(), name, description or "", {}, unique_name=True
+    )
+    org_key = (await catalog.orgs.mine(who)).key
     return json_reply(
         {"message": "Bucket created successfully", "bucket": bucket_out(bucket, org_key)}, 201
     )
@@ -235,20 +214,17 @@ async def create_bucket(request: Request, who: Principal = Depends(deps.principa
 
 @router.get("/api/buckets/{bucket_id}", summary="dakkio: a bucket with its stats (admin key)")
 async def get_bucket(
-    request: Request, bucket_id: str, who: Principal = Depends(deps.principal)
+    bucket_id: str, who: Principal = Depends(principal), catalog: Catalog = Depends(catalog_of)
 ) -> Response:
-    def find(reader: Reader) -> dict[str, Any]:
-        found = deps.bucket(reader, who, bucket_id, "admin")
-        counts = reader.bucket_stats(found.id)
-        stats = {
-            "dataSourceCount": counts["sources"],
-            "dataPointCount": counts["points"],
-            "apiKeyCount": counts["keys"],
-        }
-        out = {**bucket_out(found, _org_key(reader, who.org_id)), "stats": stats}
-        return {"bucket": out, "stats": stats}
-
-    return json_reply(await services(request).read(find))
+    require(who, "admin")
+    found, counts = await catalog.buckets.stats(who, bucket_id)
+    stats = {
+        "dataSourceCount": counts["sources"],
+        "dataPointCount": counts["points"],
+        "apiKeyCount": counts["keys"],
+    }
+    out = {**bucket_out(found, (await catalog.orgs.mine(who)).key), "stats": stats}
+    return json_reply({"bucket": out, "stats": stats})
 
 
 # --- data sources ----------------------------------------------------------------------
@@ -318,17 +294,18 @@ def _schema(value: Any, details: Details) -> dict[str, FieldSpec] | None:
     "/api/buckets/{bucket_id}/sources", summary="dakkio: list data sources", openapi_extra=PAGE_DOC
 )
 async def list_sources(
-    request: Request, bucket_id: str, who: Principal = Depends(deps.principal)
+    request: Request,
+    bucket_id: str,
+    who: Principal = Depends(principal),
+    catalog: Catalog = Depends(catalog_of),
 ) -> Response:
     limit, offset = page_params(request)
-
-    def find(reader: Reader) -> dict[str, Any]:
-        found = deps.bucket(reader, who, bucket_id, "data:write")
-        sources, total = reader.list_sources(found.id, limit, offset)
-        items = [source_out(s, found.key) for s in sources]
-        return {"dataSources": items, "data": items, "pagination": pagination(limit, offset, total)}
-
-    return json_reply(await services(request).read(find))
+    require(who, "data:write")
+    sources, total = await catalog.sources.page(who, bucket_id, limit, offset)
+    items = [source_out(s, bucket_id) for s in sources]
+    return json_reply(
+        {"dataSources": items, "data": items, "pagination": pagination(limit, offset, total)}
+    )
 
 
 @router.post(
@@ -341,11 +318,13 @@ async def list_sources(
     ),
 )
 async def create_source(
-    request: Request, bucket_id: str, who: Principal = Depends(deps.principal)
+    request: Request,
+    bucket_id: str,
+    who: Principal = Depends(principal),
+    catalog: Catalog = Depends(catalog_of),
 ) -> Response:
-    svc = services(request)
-    deps.require(who, "data:write")
-    body = _object(await json_body(request, svc))
+    require(who, "data:write")
+    body = await json_object(request)
     details = Details()
     name = _text(body, "name", details, required=True, max_len=100)
     kind = _text(body, "type", details, required=False, max_len=100) or "sensor"
@@ -356,17 +335,13 @@ async def create_source(
         details.add(["body", "downsampling"], expected("boolean", downsampling))
     if details or name is None:
         raise details.error()
-    bucket = await svc.read(lambda r: deps.bucket(r, who, bucket_id, "data:write"))
+    bucket = await catalog.buckets.get(who, bucket_id, "data:write")
     meta: dict[str, Any] = {"type": kind, "downsampling": downsampling}
     if description is not None:
         meta["description"] = description
-
-    def create(tx: WriteTx) -> Source:
-        if any(s.name == name for s in tx.list_sources(bucket.id, 1_000_000, 0)[0]):
-            raise Conflict("Data source with this name already exists in this bucket")
-        return tx.create_source(who.org_id, bucket.id, object_id(), name, meta, schema)
-
-    source = await svc.committer.run(create)
+    source = await catalog.sources.create(
+        who, bucket, object_id(), name, meta, schema, unique_name=True
+    )
     return json_reply(
         {
             "message": "Data source created successfully",
@@ -380,12 +355,12 @@ async def create_source(
 
 
 def key_out(key: ApiKey, bucket_key: str) -> dict[str, Any]:
-    kind = deps.key_kind(key.scopes)
+    kind = key_kind(key.scopes)
     return {
         "_id": key.key_id,
         "name": key.name,
         "type": kind,
-        "keyPrefix": f"dakkio_{deps.KIND_LETTER[kind]}_{key.key_id}",
+        "keyPrefix": f"dakkio_{KIND_LETTER[kind]}_{key.key_id}",
         "bucketId": bucket_key,
         "permissions": list(key.scopes),
         "createdAt": ms_text(key.created_us),
@@ -398,21 +373,18 @@ def key_out(key: ApiKey, bucket_key: str) -> dict[str, Any]:
     openapi_extra=PAGE_DOC,
 )
 async def list_keys(
-    request: Request, bucket_id: str, who: Principal = Depends(deps.principal)
+    request: Request,
+    bucket_id: str,
+    who: Principal = Depends(principal),
+    catalog: Catalog = Depends(catalog_of),
 ) -> Response:
     limit, offset = page_params(request)
-
-    def find(reader: Reader) -> dict[str, Any]:
-        found = deps.bucket(reader, who, bucket_id, "admin")
-        active = [k for k in reader.list_keys(who.org_id, found.id) if k.revoked_us is None]
-        items = [key_out(k, found.key) for k in active[offset : offset + limit]]
-        return {
-            "apiKeys": items,
-            "data": items,
-            "pagination": pagination(limit, offset, len(active)),
-        }
-
-    return json_reply(await services(request).read(find))
+    bucket = await catalog.buckets.get(who, bucket_id, "admin")
+    active = [k for k in await catalog.keys.all(who, bucket) if k.revoked_us is None]
+    items = [key_out(k, bucket.key) for k in active[offset : offset + limit]]
+    return json_reply(
+        {"apiKeys": items, "data": items, "pagination": pagination(limit, offset, len(active))}
+    )
 
 
 @router.post(
@@ -422,11 +394,13 @@ async def list_keys(
     openapi_extra=openapi.body(KEY_SCHEMA, {"name": "ESP32 writer", "type": "write"}),
 )
 async def create_key(
-    request: Request, bucket_id: str, who: Principal = Depends(deps.principal)
+    request: Request,
+    bucket_id: str,
+    who: Principal = Depends(principal),
+    catalog: Catalog = Depends(catalog_of),
 ) -> Response:
-    svc = services(request)
-    deps.require(who, "admin")
-    body = _object(await json_body(request, svc))
+    require(who, "admin")
+    body = await json_object(request)
     details = Details()
     name = _text(body, "name", details, required=True, max_len=100)
     kind = body.get("type", MISSING)
@@ -437,21 +411,13 @@ async def create_key(
         )
     if details or name is None:
         raise details.error()
-    bucket = await svc.read(lambda r: deps.bucket(r, who, bucket_id, "admin"))
+    bucket = await catalog.buckets.get(who, bucket_id, "admin")
     # A dakkio key's id is a 24-hex ObjectId; its token is dakkio_<w|r>_<id>_<secret>.
-    key_id, secret = object_id(), secrets.token_urlsafe(24)
-
-    def create(tx: WriteTx) -> ApiKey:
-        active = [k for k in tx.list_keys(who.org_id, bucket.id) if k.revoked_us is None]
-        if any(k.name == name for k in active):
-            raise Conflict("API key with this name already exists in this bucket")
-        return tx.create_key(
-            who.org_id, key_id, hash_secret(secret), name, KEY_SCOPES[kind], bucket.id, False
-        )
-
-    stored = await svc.committer.run(create)
-    svc.keys.forget(key_id)
-    plaintext = f"dakkio_{deps.KIND_LETTER[str(kind)]}_{key_id}_{secret}"
+    new = NewKey(object_id(), secrets.token_urlsafe(24))
+    stored, _ = await catalog.keys.create(
+        who, name, KEY_SCOPES[kind], bucket, key=new, unique_name=True
+    )
+    plaintext = f"dakkio_{KIND_LETTER[kind]}_{new.key_id}_{new.secret}"
     return json_reply(
         {
             "message": "API key created successfully. Store it now: it is not shown again.",
@@ -464,17 +430,11 @@ async def create_key(
 
 @router.delete("/api/buckets/{bucket_id}/keys/{key_id}", summary="dakkio: delete a key")
 async def delete_key(
-    request: Request, bucket_id: str, key_id: str, who: Principal = Depends(deps.principal)
+    bucket_id: str,
+    key_id: str,
+    who: Principal = Depends(principal),
+    catalog: Catalog = Depends(catalog_of),
 ) -> Response:
-    svc = services(request)
-
-    def find(reader: Reader) -> ApiKey:
-        found = deps.bucket(reader, who, bucket_id, "admin")
-        key = reader.get_key(key_id)
-        if key is None or key.org_id != who.org_id or key.bucket_id != found.id or key.revoked_us:
-            raise NotFound("API key not found")
-        return key
-
-    await svc.read(find)
-    await svc.revoke_key(key_id, now_us())
+    bucket = await catalog.buckets.get(who, bucket_id, "admin")
+    await catalog.keys.revoke(who, key_id, bucket)
     return json_reply({"message": "API key deleted successfully"})

@@ -3,6 +3,11 @@
 A dakkio data point is (data source, timestamp) with several named values; each value becomes
 one canonical point of the series (bucket, data source, value name), and the point's metadata
 travels as the canonical extra `{"meta": {...}}`.
+
+The walk: dakkio's own body checks (Zod's paths and wording: types, ISO 8601 timestamps,
+finite numbers, at most 1000 points), then one `Ingest.write`, which finds the rest (the bucket
+for this key, unknown data sources, fields a data source's schema does not declare, times out
+of the server's window, names, metadata size); errors.py words its problems.
 """
 
 from __future__ import annotations
@@ -16,43 +21,44 @@ import numpy as np
 from fastapi import Depends, Request, Response
 
 from sensorbase.auth.keys import Principal
+from sensorbase.catalog import Catalog
 from sensorbase.dialects import openapi
-from sensorbase.dialects.base import dialect_router, services
-from sensorbase.dialects.body import parse_json, read_body, require_media_type
-from sensorbase.dialects.dakkio import deps
-from sensorbase.dialects.dakkio.replies import (
+from sensorbase.dialects.base import catalog_of, dialect_router, ingest_of
+from sensorbase.dialects.dakkio import SAMPLE
+from sensorbase.dialects.dakkio.body import json_object
+from sensorbase.dialects.dakkio.credential import principal, require
+from sensorbase.dialects.dakkio.dates import now_ms_us, time_text
+from sensorbase.dialects.dakkio.errors import (
     ERROR_SCHEMA,
     MISSING,
     Details,
     Path,
+    at,
     expected,
     json_reply,
-    now_ms_us,
-    point_id,
-    render_error,
-    time_text,
+    renderer,
 )
-from sensorbase.errors import InvalidInput, NotFound
-from sensorbase.ingest.pipeline import WriteOptions
-from sensorbase.model import PointBatch, SeriesKey, Source
-from sensorbase.services import Services
-from sensorbase.storage.base import Reader
+from sensorbase.dialects.dakkio.ids import point_id
+from sensorbase.errors import NotFound, Problem
+from sensorbase.ingest.pipeline import Ingest, WriteOptions
+from sensorbase.model import PointBatch, SeriesKey
 from sensorbase.times import now_us, parse_iso_us
 
-router = dialect_router("dakkio", render_error, tags=["dakkio"], error_schema=ERROR_SCHEMA)
-
-SAMPLE = {
-    "bucketId": "507f1f77bcf86cd799439011",
-    "dataSourceId": "507f1f77bcf86cd799439012",
-    "timestamp": "2024-01-15T10:30:00Z",
-    "values": {"temperature": 22.5, "humidity": 65, "pressure": 1013.25},
-    "metadata": {"deviceId": "ESP32-001", "location": "Living Room", "batteryLevel": 85},
-}
+# Two routers: problems of the engine name a request item, which lies at the body itself for
+# one data point and at `dataPoints[i]` in a batch.
+one_router = dialect_router("dakkio", renderer(), tags=["dakkio"], error_schema=ERROR_SCHEMA)
+batch_router = dialect_router(
+    "dakkio",
+    renderer(lambda index: ["body", "dataPoints", index or 0]),
+    tags=["dakkio"],
+    error_schema=ERROR_SCHEMA,
+)
 
 
 MAX_BATCH = 1000
 # What `PointChecker` takes (other members are ignored). A timestamp absent or null is now; it
-# must lie in the server's window (SENSORBASE_MIN_TIME, SENSORBASE_MAX_FUTURE_S).
+# must lie in the server's window (SENSORBASE_MIN_TIME, SENSORBASE_MAX_FUTURE_S: the pipeline's
+# check).
 ID = {**openapi.NONBLANK, "description": "An id: any text that is not blank"}
 _POINT_MEMBERS: dict[str, Any] = {
     "dataSourceId": ID,
@@ -99,40 +105,24 @@ _encode = msgspec.json.Encoder()
 
 @dataclass(slots=True)
 class DataPoint:
-    """One checked data point: its values as sent (echoed back) and its time."""
+    """One checked data point: its values as sent (echoed back), its time, and its index in
+    the request (0 for the one data point of `POST /api/data`)."""
 
     source: str
     time_us: int
     values: dict[str, int | float]
     metadata: dict[str, Any] | None
-    path: Path
-
-
-async def json_body(request: Request, svc: Services) -> Any:
-    """The JSON body: dakkio's document says Content-Type "Must be application/json" (415
-    otherwise), decoded by the one decoder (dialects/body.py), its refusal as a dakkio detail."""
-    require_media_type(request.headers.get("content-type"), ("application/json",), missing_ok=False)
-    body = await read_body(request, svc.settings.max_body_bytes)
-    try:
-        return parse_json(body)
-    except InvalidInput as exc:
-        details = Details()
-        for problem in exc.problems:
-            path: Path = ["body", problem.field] if problem.field else ["body"]
-            details.add(path, problem.reason if problem.field else f"Invalid JSON: {exc.detail}")
-        raise details.error() from None
+    index: int
 
 
 class PointChecker:
-    """Walks data points, collecting every problem with its path (Zod's wording)."""
+    """Walks data points, collecting every problem with its path (Zod's wording). What the
+    body says is checked here; what the server holds (data sources, their schemas, the time
+    window) is the pipeline's to check."""
 
-    def __init__(self, svc: Services, details: Details) -> None:
+    def __init__(self, details: Details) -> None:
         self.details = details
         self.now_us = now_us()
-        self.min_us = svc.ingest.min_time_us
-        self.min_text = svc.settings.min_time
-        self.max_future_s = svc.settings.max_future_s
-        self.max_us = self.now_us + svc.settings.max_future_s * 1_000_000
         self._good_times: dict[str, int] = {}
 
     def id_field(self, body: dict[str, Any], name: str, path: Path) -> str | None:
@@ -145,7 +135,7 @@ class PointChecker:
             return None
         return value
 
-    def point(self, item: Any, path: Path) -> DataPoint | None:
+    def point(self, item: Any, path: Path, index: int = 0) -> DataPoint | None:
         """The checked data point, or None after recording its problems. The common case (a
         good point) takes no detour; paths are built only for problems."""
         if type(item) is not dict:
@@ -168,7 +158,7 @@ class PointChecker:
             and _numbers(values)
             and (metadata is None or type(metadata) is dict)
         ):
-            return DataPoint(source, time_us, values, metadata or None, path)
+            return DataPoint(source, time_us, values, metadata or None, index)
         before = len(self.details.items)
         source = self.id_field(item, "dataSourceId", path)
         time_us = self.timestamp(stamp, [*path, "timestamp"])
@@ -177,7 +167,7 @@ class PointChecker:
             self.details.add([*path, "metadata"], expected("object", metadata))
         if len(self.details.items) > before or source is None or checked is None:
             return None
-        return DataPoint(source, time_us, checked, metadata or None, path)
+        return DataPoint(source, time_us, checked, metadata or None, index)
 
     def _good_time(self, text: str) -> int | None:
         """The instant of a good timestamp (remembered: a batch often repeats them), else None."""
@@ -185,8 +175,6 @@ class PointChecker:
             # RFC 3339 allows a lower-case "t" and "z"; ISO 8601 has no other letters.
             time_us = parse_iso_us(text.upper(), naive_is_utc=True)
         except ValueError:
-            return None
-        if not self.min_us <= time_us <= self.max_us:
             return None
         self._good_times[text] = time_us
         return time_us
@@ -199,19 +187,12 @@ class PointChecker:
             self.details.add(path, expected("string", value))
             return 0
         try:
-            time_us = parse_iso_us(value.upper(), naive_is_utc=True)
+            return parse_iso_us(value.upper(), naive_is_utc=True)
         except ValueError:
             self.details.add(
                 path, "Invalid datetime (expected ISO 8601, e.g. 2024-01-15T10:30:00Z)"
             )
             return 0
-        if time_us < self.min_us:
-            self.details.add(path, f"Timestamp must not be before {self.min_text}")
-        elif time_us > self.max_us:
-            self.details.add(
-                path, f"Timestamp must not be more than {self.max_future_s} s in the future"
-            )
-        return time_us
 
     def values(self, value: Any, path: Path) -> dict[str, int | float] | None:
         if not isinstance(value, dict):
@@ -249,65 +230,14 @@ def _numbers(values: dict[str, Any]) -> bool:
     return True
 
 
-async def resolve_sources(
-    svc: Services, who: Principal, bucket_key: str, points: list[DataPoint]
-) -> dict[str, Source]:
-    """The bucket (tenancy check) and each named data source; 404 naming every missing one."""
-    wanted = {p.source for p in points}
-
-    def find(reader: Reader) -> dict[str, Source]:
-        found = deps.bucket(reader, who, bucket_key, "data:write")
-        sources = {}
-        for key in wanted:
-            source = reader.get_source(found.id, key)
-            if source is not None:
-                sources[key] = source
-        return sources
-
-    sources = await svc.read(find)
-    missing = [p for p in points if p.source not in sources]
-    if missing:
-        error = NotFound("Data source not found")
-        if len(points) > 1:
-            error.dakkio_details = [  # type: ignore[attr-defined]
-                {"path": [*p.path, "dataSourceId"], "message": "Data source not found"}
-                for p in missing
-            ]
-        raise error
-    return sources
-
-
-def check_schemas(points: list[DataPoint], sources: dict[str, Source]) -> None:
-    """A data source with a declared schema refuses undeclared and non-numeric fields."""
-    details = Details()
-    for p in points:
-        schema = sources[p.source].schema
-        if not schema:
-            continue
-        for name in p.values:
-            spec = schema.get(name)
-            if spec is None:
-                details.add(
-                    [*p.path, "values", name],
-                    f"Field '{name}' is not defined in the data source schema "
-                    f"(defined: {', '.join(sorted(schema))})",
-                )
-            elif spec.type != "number":
-                details.add(
-                    [*p.path, "values", name],
-                    f"Field '{name}' is declared as {spec.type} in the data source schema; "
-                    "Sensorbase stores numeric values only",
-                )
-    if details:
-        raise details.error()
-
-
-def columns(bucket_key: str, points: list[DataPoint]) -> PointBatch:
+def columns(bucket_key: str, points: list[DataPoint]) -> tuple[PointBatch, list[int]]:
+    """The canonical columns of the data points (a row per value), and each row's item."""
     index: dict[tuple[str, str], int] = {}
     series_index: list[int] = []
     times: list[int] = []
     values: list[float] = []
     extras: list[str | None] = []
+    origin: list[int] = []
     has_extra = False
     for p in points:
         extra = _encode.encode({"meta": p.metadata}).decode() if p.metadata else None
@@ -321,47 +251,81 @@ def columns(bucket_key: str, points: list[DataPoint]) -> PointBatch:
             times.append(time_us)
             values.append(number)
             extras.append(extra)
-    return PointBatch(
+        origin.extend([p.index] * len(p.values))
+    batch = PointBatch(
         keys=[SeriesKey(bucket_key, source, name) for source, name in index],
         series_index=np.array(series_index, np.int32),
         time_us=np.array(times, np.int64),
         value=np.array(values, np.float64),
         extra=extras if has_extra else None,
     )
+    return batch, origin
 
 
-async def store(svc: Services, who: Principal, bucket_key: str, points: list[DataPoint]) -> None:
-    sources = await resolve_sources(svc, who, bucket_key, points)
-    check_schemas(points, sources)
-    await svc.ingest.write(
-        who,
-        columns(bucket_key, points),
-        WriteOptions(
-            create_sources=False,
-        ),
+async def store(
+    ingest: Ingest,
+    catalog: Catalog,
+    who: Principal,
+    bucket_key: str,
+    points: list[DataPoint],
+    *,
+    in_batch: bool,
+) -> None:
+    """The data points, in one write. In a batch the pipeline's problems name the data point
+    (`origin`); for the one point of `POST /api/data` they name its rows, which keeps them in
+    the order its values were sent (the renderer lists a repeated detail once)."""
+    batch, origin = columns(bucket_key, points)
+    options = WriteOptions(
+        create_sources=False, origin=np.array(origin, np.int32) if in_batch else None
     )
+    try:
+        await ingest.write(who, batch, options)
+    except NotFound as exc:
+        if exc.what != "source" or not in_batch:
+            raise
+        raise await unknown_sources(catalog, who, bucket_key, points) from None
 
 
-@router.post(
+async def unknown_sources(
+    catalog: Catalog, who: Principal, bucket_key: str, points: list[DataPoint]
+) -> NotFound:
+    """dakkio's 404 for a batch naming unknown data sources: a detail per data point naming
+    one. (The write refused them all at once; which ones is asked only now, on the way out.)"""
+    bucket = await catalog.buckets.get(who, bucket_key, "data:write")
+    unknown = []
+    for key in dict.fromkeys(p.source for p in points):
+        if (await catalog.sources.get_in(who, bucket.id, key, "data:write"))[1] is None:
+            unknown.append(key)
+    message, missing = "Data source not found", set(unknown)
+    problems: list[Problem] = [
+        at(["body", "dataPoints", p.index, "dataSourceId"], message)
+        for p in points
+        if p.source in missing
+    ]
+    return NotFound(message, problems, what="source", name=unknown[0] if unknown else None)
+
+
+@one_router.post(
     "/api/data",
     status_code=201,
     summary="dakkio: ingest one data point",
     openapi_extra=openapi.body(POINT_SCHEMA, SAMPLE),
 )
-async def ingest_one(request: Request, who: Principal = Depends(deps.principal)) -> Response:
-    svc = services(request)
-    deps.require(who, "data:write")
-    body = await json_body(request, svc)
+async def ingest_one(
+    request: Request,
+    who: Principal = Depends(principal),
+    ingest: Ingest = Depends(ingest_of),
+    catalog: Catalog = Depends(catalog_of),
+) -> Response:
+    require(who, "data:write")
+    body = await json_object(request)
     details = Details()
-    checker = PointChecker(svc, details)
-    if not isinstance(body, dict):
-        details.add(["body"], expected("object", body))
-        raise details.error()
+    checker = PointChecker(details)
     bucket_key = checker.id_field(body, "bucketId", ["body"])
     point = checker.point(body, ["body"])
     if details or bucket_key is None or point is None:
         raise details.error()
-    await store(svc, who, bucket_key, [point])
+    await store(ingest, catalog, who, bucket_key, [point], in_batch=False)
     return json_reply(
         {
             "message": "Data point ingested successfully",
@@ -379,7 +343,7 @@ async def ingest_one(request: Request, who: Principal = Depends(deps.principal))
     )
 
 
-@router.post(
+@batch_router.post(
     "/api/data/batch",
     status_code=201,
     summary="dakkio: ingest 1 to 1000 data points",
@@ -391,15 +355,16 @@ async def ingest_one(request: Request, who: Principal = Depends(deps.principal))
         },
     ),
 )
-async def ingest_batch(request: Request, who: Principal = Depends(deps.principal)) -> Response:
-    svc = services(request)
-    deps.require(who, "data:write")
-    body = await json_body(request, svc)
+async def ingest_batch(
+    request: Request,
+    who: Principal = Depends(principal),
+    ingest: Ingest = Depends(ingest_of),
+    catalog: Catalog = Depends(catalog_of),
+) -> Response:
+    require(who, "data:write")
+    body = await json_object(request)
     details = Details()
-    checker = PointChecker(svc, details)
-    if not isinstance(body, dict):
-        details.add(["body"], expected("object", body))
-        raise details.error()
+    checker = PointChecker(details)
     bucket_key = checker.id_field(body, "bucketId", ["body"])
     items = body.get("dataPoints", MISSING)
     points: list[DataPoint] = []
@@ -415,10 +380,10 @@ async def ingest_batch(request: Request, who: Principal = Depends(deps.principal
         )
     else:
         for i, item in enumerate(items):
-            point = checker.point(item, ["body", "dataPoints", i])
+            point = checker.point(item, ["body", "dataPoints", i], i)
             if point is not None:
                 points.append(point)
     if details or bucket_key is None:
         raise details.error()
-    await store(svc, who, bucket_key, points)
+    await store(ingest, catalog, who, bucket_key, points, in_batch=True)
     return json_reply({"message": "Batch ingested successfully", "count": len(points)}, 201)
