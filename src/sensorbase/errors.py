@@ -107,7 +107,8 @@ class Forbidden(SensorbaseError):
 @dataclass
 class NotFound(SensorbaseError):
     what: str | None = None  # "bucket", "source", "series", "key", "user", ...
-    name: str | None = None  # as the request named it
+    name: str | None = None  # as the request named it (the first, if several are missing)
+    names: tuple[str, ...] = ()  # every one missing, when a request named several
 
     status = 404
     code = "not_found"

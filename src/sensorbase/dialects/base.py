@@ -76,7 +76,7 @@ def in_words(exc: SensorbaseError, words: Mapping[str, str]) -> SensorbaseError:
         detail = (
             exc.detail.replace(exc.what, word, 1) if exc.detail.startswith(exc.what) else exc.detail
         )
-        return type(exc)(detail, exc.problems, exc.retry_after_s, what=exc.what, name=exc.name)
+        return replace(exc, detail=detail)
     return exc
 
 

@@ -206,7 +206,12 @@ class _Resolution:
         if unknown:
             names = ", ".join(f"'{s}'" for s in unknown)
             plural = "s" if len(unknown) > 1 else ""
-            raise NotFound(f"source{plural} {names} not found", what="source", name=unknown[0])
+            raise NotFound(
+                f"source{plural} {names} not found",
+                what="source",
+                name=unknown[0],
+                names=tuple(unknown),
+            )
         return found
 
     def _allowed(self, source: Source, ks: list[int]) -> list[int]:

@@ -283,26 +283,19 @@ async def store(
     except NotFound as exc:
         if exc.what != "source" or not in_batch:
             raise
-        raise await unknown_sources(catalog, who, bucket_key, points) from None
+        raise unknown_sources(exc, points) from None
 
 
-async def unknown_sources(
-    catalog: Catalog, who: Principal, bucket_key: str, points: list[DataPoint]
-) -> NotFound:
+def unknown_sources(exc: NotFound, points: list[DataPoint]) -> NotFound:
     """dakkio's 404 for a batch naming unknown data sources: a detail per data point naming
-    one. (The write refused them all at once; which ones is asked only now, on the way out.)"""
-    bucket = await catalog.buckets.get(who, bucket_key, "data:write")
-    unknown = []
-    for key in dict.fromkeys(p.source for p in points):
-        if (await catalog.sources.get_in(who, bucket.id, key, "data:write"))[1] is None:
-            unknown.append(key)
-    message, missing = "Data source not found", set(unknown)
+    one (the write names every unknown source)."""
+    message, missing = "Data source not found", set(exc.names or (exc.name or "",))
     problems: list[Problem] = [
         at(["body", "dataPoints", p.index, "dataSourceId"], message)
         for p in points
         if p.source in missing
     ]
-    return NotFound(message, problems, what="source", name=unknown[0] if unknown else None)
+    return NotFound(message, problems, what="source", name=exc.name, names=exc.names)
 
 
 @one_router.post(
