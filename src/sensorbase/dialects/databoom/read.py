@@ -18,7 +18,7 @@ from sensorbase.auth.keys import Principal
 from sensorbase.dialects import openapi
 from sensorbase.dialects.base import services
 from sensorbase.dialects.databoom.dates import JS_MS, date_us
-from sensorbase.dialects.databoom.messages import databoom_router, principal
+from sensorbase.dialects.databoom.errors import databoom_router, principal
 from sensorbase.errors import NotFound, Problem, invalid
 from sensorbase.model import SeriesRef, Source, TimeRange
 from sensorbase.query.service import QueryService

@@ -1,8 +1,11 @@
 """Databoom's error shape, `{"message": "..."}` (here also `errors`, one entry per problem),
-the router every Databoom route hangs on, and its bearer credential."""
+the words a push's refusals take (the signal and the entry of each bad value), the router every
+Databoom route hangs on, and its bearer credential."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import msgspec
@@ -11,7 +14,8 @@ from fastapi.security import HTTPBearer
 
 from sensorbase.auth.keys import Principal
 from sensorbase.dialects.base import authenticate, bearer, dialect_router
-from sensorbase.errors import Problem, SensorbaseError
+from sensorbase.errors import InvalidInput, Problem, SensorbaseError, invalid
+from sensorbase.model import Source
 
 MESSAGE_PROBLEMS = 20  # problems spelled out in `message`; `errors` lists up to 100
 
@@ -39,6 +43,44 @@ def render_error(exc: SensorbaseError) -> Response:
         media_type="application/json",
         headers=headers,
     )
+
+
+_SIGNAL_KINDS = ("undeclared_field", "wrong_type")  # a signal the device's schema refuses
+
+
+@contextmanager
+def push_words(device: Source, where: Callable[[int], str]) -> Iterator[None]:
+    """The write's refusals in Databoom's words: a signal the device's schema refuses is named
+    once, as `signal '<token>'`; a bad date or value by where it sat in the body (`where(point)`:
+    "signal 't', history entry 2"), as `..., date` or `..., value`."""
+    try:
+        yield
+    except InvalidInput as exc:
+        if not exc.problems or any(p.index is None for p in exc.problems):
+            raise
+        raise invalid(_worded(exc.problems, device, where)) from None
+
+
+def _worded(problems: list[Problem], device: Source, where: Callable[[int], str]) -> list[Problem]:
+    signals: dict[str, Problem] = {}
+    points: list[Problem] = []
+    for p in problems:
+        token = p.field or ""
+        if p.kind in _SIGNAL_KINDS:
+            if token not in signals:
+                signals[token] = Problem(_schema_reason(p, device), f"signal '{token}'")
+        else:
+            part = "date" if p.field == "time" else p.field
+            points.append(Problem(p.reason, f"{where(p.index or 0)}, {part}", None, p.kind))
+    return [*signals.values(), *points]
+
+
+def _schema_reason(problem: Problem, device: Source) -> str:
+    spec = (device.schema or {}).get(problem.field or "")
+    if spec is None:
+        declared = ", ".join(sorted(device.schema or {})) or "none"
+        return f"is not declared by device '{device.key}' (declared: {declared})"
+    return f"is declared as {spec.type}; Databoom values here are numbers"
 
 
 ERROR_SCHEMA: dict[str, Any] = {
