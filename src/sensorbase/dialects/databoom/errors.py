@@ -46,13 +46,14 @@ def render_error(exc: SensorbaseError) -> Response:
 
 
 _SIGNAL_KINDS = ("undeclared_field", "wrong_type")  # a signal the device's schema refuses
+_PARTS = {"time": "date", "field": "name"}  # a point's parts, as a push names them
 
 
 @contextmanager
 def push_words(device: Source, where: Callable[[int], str]) -> Iterator[None]:
     """The write's refusals in Databoom's words: a signal the device's schema refuses is named
-    once, as `signal '<token>'`; a bad date or value by where it sat in the body (`where(point)`:
-    "signal 't', history entry 2"), as `..., date` or `..., value`."""
+    once, as `signal '<token>'`; a bad date, value or signal name by where it sat in the body
+    (`where(point)`: "signal 't', history entry 2"), as `..., date`, `..., value`, `..., name`."""
     try:
         yield
     except InvalidInput as exc:
@@ -70,7 +71,7 @@ def _worded(problems: list[Problem], device: Source, where: Callable[[int], str]
             if token not in signals:
                 signals[token] = Problem(_schema_reason(p, device), f"signal '{token}'")
         else:
-            part = "date" if p.field == "time" else p.field
+            part = _PARTS.get(p.field or "", p.field)
             points.append(Problem(p.reason, f"{where(p.index or 0)}, {part}", None, p.kind))
     return [*signals.values(), *points]
 

@@ -65,17 +65,18 @@ async def _as_input(catalog: Catalog, who: Principal, source: Source, bucket: Bu
     return Input(source, bucket.key, field, unit, series_id)
 
 
-async def _find(catalog: Catalog, who: Principal, key: str, scope: Scope) -> Input | None:
-    """The principal's input `key`; Forbidden when its key is limited to another bucket."""
-    found = await catalog.sources.find(who, key, scope, forbid_elsewhere=True)
-    return None if found is None else await _as_input(catalog, who, *found)
+async def _find(
+    catalog: Catalog, who: Principal, key: str, scope: Scope
+) -> tuple[Source, Bucket] | None:
+    """The principal's source `key`; Forbidden when its key is limited to another bucket."""
+    return await catalog.sources.find(who, key, scope, forbid_elsewhere=True)
 
 
 async def get_input(catalog: Catalog, who: Principal, key: str, scope: Scope) -> Input:
     found = await _find(catalog, who, key, scope)
     if found is None:
         raise NotFound(f"input '{key}' not found")
-    return found
+    return await _as_input(catalog, who, *found)
 
 
 async def get_inputs(
@@ -90,7 +91,7 @@ async def get_inputs(
             f"input{'s' if len(missing) > 1 else ''} {quoted} not found",
             [Problem(f"names an input that does not exist: '{k}'", parameter) for k in missing],
         )
-    return [item for item in found if item is not None]
+    return [await _as_input(catalog, who, *item) for item in found if item is not None]
 
 
 async def get_asset(catalog: Catalog, who: Principal, asset_id: int, parameter: str) -> GroupView:

@@ -10,7 +10,15 @@ from typing import Any
 from fastapi import Response
 
 from sensorbase.dialects.base import in_words
-from sensorbase.dialects.madevo.records import TIMESTAMP, Built, encode, refuse
+from sensorbase.dialects.madevo.records import (
+    METRIC_COLUMNS,
+    TIMESTAMP,
+    VALUE,
+    Built,
+    Role,
+    encode,
+    refuse,
+)
 from sensorbase.errors import InvalidInput, NotFound, Problem, SensorbaseError
 
 CODES = {
@@ -58,19 +66,43 @@ def render_error(exc: SensorbaseError) -> Response:
 
 
 @contextmanager
-def record_words(built: Built) -> Iterator[None]:
-    """The write's refusals of points in Madevo's words: each bad value or timestamp named by
-    its record (row) and column, refused as unprocessable (422)."""
+def record_words(built: Built, records: list[Any], roles: dict[str, Role]) -> Iterator[None]:
+    """The write's refusals of points in Madevo's words: each named by its record (row) and
+    column. A bad value or timestamp is refused as unprocessable (422), as Madevo does."""
     try:
         yield
     except InvalidInput as exc:
-        rows = [p for p in exc.problems if p.kind in _ROW_KINDS and p.index is not None]
-        if not rows:
+        if not exc.problems or any(p.index is None for p in exc.problems):
             raise
-        raise refuse([_worded(p, built) for p in rows]) from None
+        worded = [_worded(p, built, records, roles) for p in exc.problems]
+        rows = [p for p in worded if p.kind in _ROW_KINDS]
+        raise (refuse(rows) if rows else refuse(worded, InvalidInput)) from None
 
 
-def _worded(problem: Problem, built: Built) -> Problem:
+def _worded(problem: Problem, built: Built, records: list[Any], roles: dict[str, Role]) -> Problem:
     point = problem.index or 0
-    column = TIMESTAMP if problem.field == "time" else built.column[point]
-    return Problem(problem.reason, column, built.row[point], problem.kind)
+    row = built.row[point]
+    return Problem(
+        problem.reason, _column(problem.field, point, row, built, records, roles), row, problem.kind
+    )
+
+
+def _column(
+    part: str | None,
+    point: int,
+    row: int,
+    built: Built,
+    records: list[Any],
+    roles: dict[str, Role],
+) -> str:
+    """The column of record `row` that holds a point's `part` (the engine's name)."""
+    if part == "time":
+        return TIMESTAMP
+    if part == "bucket":
+        return "datasource_id"
+    if part == "source":
+        return next((name for name, role in roles.items() if role == "entity"), "datasource_id")
+    if part == "field" and built.column[point] == VALUE:  # narrow: the metric's name column
+        record = records[row]
+        return next((m for m in METRIC_COLUMNS if record.get(m) is not None), METRIC_COLUMNS[0])
+    return built.column[point]  # a wide record's metric column, or the narrow `value`

@@ -62,7 +62,7 @@ def insert_route(settings: MadevoSettings) -> Callable[..., Awaitable[dict[str, 
                 return {**fresh.meta, META_KEY: again.schema.meta()}
             return None
 
-        with record_words(built):
+        with record_words(built, records, planned.roles):
             await ingest.write(who, built.batch, WriteOptions(bucket_meta=(source_id, keep_schema)))
         return {"message": INSERTED, "count": len(records)}
 
