@@ -57,8 +57,8 @@ def push_words(device: Source, where: Callable[[int], str]) -> Iterator[None]:
     try:
         yield
     except InvalidInput as exc:
-        if not exc.problems or any(p.index is None for p in exc.problems):
-            raise
+        if not exc.problems or any(p.index is None or p.kind is None for p in exc.problems):
+            raise  # not the write path's point problems (a refused schema, say): as they are
         raise invalid(_worded(exc.problems, device, where)) from None
 
 

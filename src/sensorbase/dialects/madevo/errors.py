@@ -72,8 +72,8 @@ def record_words(built: Built, records: list[Any], roles: dict[str, Role]) -> It
     try:
         yield
     except InvalidInput as exc:
-        if not exc.problems or any(p.index is None for p in exc.problems):
-            raise
+        if not exc.problems or any(p.index is None or p.kind is None for p in exc.problems):
+            raise  # not the write path's point problems (a refused schema, say): as they are
         worded = [_worded(p, built, records, roles) for p in exc.problems]
         rows = [p for p in worded if p.kind in _ROW_KINDS]
         raise (refuse(rows) if rows else refuse(worded, InvalidInput)) from None
