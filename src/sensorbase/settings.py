@@ -59,9 +59,6 @@ class Settings(BaseSettings):
     max_points_per_request: int = Field(
         100_000, description="Most points one write request may carry (413)."
     )
-    madevo_max_records: int = Field(
-        1_000, description="Most records one Madevo insert may carry (413 above it)."
-    )
     max_result_points: int = Field(
         100_000, description="Most points or buckets one query may return (400 above it)."
     )

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from sensorbase.dialects import databoom
-from sensorbase.dialects.databoom import push as push_module
+from sensorbase.dialects.databoom import signals as push_module
 from sensorbase.times import format_us, now_us, parse_iso_us
 from tests.conftest import Org, auth
 

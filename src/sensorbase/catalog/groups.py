@@ -36,6 +36,13 @@ class Groups:
         _allowed(who, "data:read")
         return await self._work.read(lambda r: _view(r, _group(r, who.org_id, group_id)))
 
+    async def get_to_read(self, who: Principal, group_id: int) -> GroupView:
+        """A group whose members' points are to be read, for any key with data:read, a key
+        limited to one bucket too: its caller reads only the members in that bucket (as
+        Datacooee lets such a key read an asset's inputs that lie in its bucket)."""
+        tenancy.require(who, "data:read")
+        return await self._work.read(lambda r: _view(r, _group(r, who.org_id, group_id)))
+
     async def create(
         self, who: Principal, name: str, meta: dict[str, Any], members: list[Member]
     ) -> GroupView:

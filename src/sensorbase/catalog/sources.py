@@ -9,7 +9,7 @@ from sensorbase.auth import access as tenancy
 from sensorbase.auth.keys import Principal
 from sensorbase.catalog.buckets import EVERY
 from sensorbase.catalog.work import Work
-from sensorbase.errors import Conflict, NotFound
+from sensorbase.errors import Conflict, Forbidden, NotFound
 from sensorbase.model import Bucket, FieldSpec, Scope, Series, Source
 from sensorbase.storage.base import Reader, WriteTx
 
@@ -70,17 +70,28 @@ class Sources:
         return await self._work.read(find)
 
     async def find(
-        self, who: Principal, key: str, scope: Scope = "data:read"
+        self,
+        who: Principal,
+        key: str,
+        scope: Scope = "data:read",
+        *,
+        forbid_elsewhere: bool = False,
     ) -> tuple[Source, Bucket] | None:
         """A source by key anywhere the principal may reach (its one bucket, if limited; else
-        the first by id in the organisation), with its bucket."""
+        the first by id in the organisation), with its bucket. With `forbid_elsewhere`, a key
+        limited to one bucket that names a source of another bucket of its organisation gets
+        Forbidden rather than None (Datacooee names its inputs organisation-wide)."""
 
         def find(reader: Reader) -> tuple[Source, Bucket] | None:
             tenancy.require(who, scope)
+            source = None
             if who.bucket_id is not None:
                 source = reader.get_source(who.bucket_id, key)
-            else:
+            if source is None and (who.bucket_id is None or forbid_elsewhere):
                 source = reader.find_source(who.org_id, key)
+                if source is not None and who.bucket_id is not None:
+                    where = f"a bucket that does not hold source '{key}'"
+                    raise Forbidden(f"this key is limited to {where}")
             if source is None:
                 return None
             bucket = reader.get_bucket_by_id(who.org_id, source.bucket_id)

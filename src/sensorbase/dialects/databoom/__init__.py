@@ -23,9 +23,10 @@ of that source, created on first sight with its meta. Dates are read as JavaScri
 would read them (`dates.parse_date`); a date without a zone is UTC. Errors are
 `{"message": ...}` (plus `errors`, one entry per problem). See docs/dialects/databoom.md.
 
-    messages.py  the error shape, the router factory, the bearer credential
+    errors.py    the error shape and words, the router factory, the bearer credential
     dates.py     JavaScript-style date strings and epoch milliseconds
-    push.py      POST /v1/signals/push
+    signals.py   the push body, decoded into columns
+    write.py     POST /v1/signals/push
     read.py      GET /v1/signals, POST /v1/chart
 """
 
@@ -33,11 +34,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from sensorbase.dialects.databoom import push, read
+from sensorbase.dialects.databoom import read, write
 
 
 def router() -> APIRouter:
     combined = APIRouter()
-    combined.include_router(push.router)
+    combined.include_router(write.router)
     combined.include_router(read.router)
     return combined

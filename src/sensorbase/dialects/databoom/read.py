@@ -10,20 +10,20 @@ from typing import Any
 
 import msgspec
 import numpy as np
-from fastapi import Depends, Query, Request, Response
+from fastapi import Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from sensorbase.auth import access
 from sensorbase.auth.keys import Principal
+from sensorbase.catalog import Catalog
 from sensorbase.dialects import openapi
-from sensorbase.dialects.base import services
+from sensorbase.dialects.base import catalog_of, query_of
 from sensorbase.dialects.databoom.dates import JS_MS, date_us
-from sensorbase.dialects.databoom.messages import databoom_router, principal
+from sensorbase.dialects.databoom.errors import databoom_router, principal
 from sensorbase.errors import NotFound, Problem, invalid
 from sensorbase.model import SeriesRef, Source, TimeRange
 from sensorbase.query.service import QueryService
 from sensorbase.query.spec import Every, QuerySpec
-from sensorbase.storage.base import Reader
 
 router = databoom_router()
 RAW_MAX_VALUES = 10_080  # Databoom's cap on granularity '*': a value per minute for a week
@@ -61,29 +61,21 @@ def _signal_out(ref: SeriesRef, meta: dict[str, Any], source: Source | None) -> 
 @router.get("/signals", summary="List signals, paged (Databoom)")
 @router.get("/signals/", include_in_schema=False)
 async def list_signals(
-    request: Request,
     page: int = Query(1, ge=1, description="Page number, from 1"),
     per_page: int = Query(100, ge=1, le=1000, description="Signals per page"),
     populatePermission: bool | None = Query(None, description="Accepted, ignored"),
     showHiddenElements: bool | None = Query(None, description="Accepted, ignored"),
     who: Principal = Depends(principal),
+    catalog: Catalog = Depends(catalog_of),
+    query: QueryService = Depends(query_of),
 ) -> Response:
-    access.require(who, "data:read")
-
-    def find(reader: Reader) -> dict[str, Any]:
-        refs = reader.list_series(who.org_id, who.bucket_id)
-        sources: dict[tuple[str, str], Source | None] = {}
-        data = []
-        for ref in refs[(page - 1) * per_page : page * per_page]:
-            where = (ref.bucket, ref.source)
-            if where not in sources:
-                bucket = reader.get_bucket(who.org_id, ref.bucket)
-                sources[where] = reader.get_source(bucket.id, ref.source) if bucket else None
-            series = reader.get_series(ref.id)
-            data.append(_signal_out(ref, series.meta if series else {}, sources[where]))
-        return {"data": data, "page": page, "per_page": per_page, "total": len(refs)}
-
-    reply = await services(request).read(find)
+    refs = await query.select(who)
+    page_refs = refs[(page - 1) * per_page : page * per_page]
+    data = [
+        _signal_out(ref, series.meta if series else {}, source)
+        for ref, series, source in await catalog.series.described(who, page_refs)
+    ]
+    reply = {"data": data, "page": page, "per_page": per_page, "total": len(refs)}
     return Response(msgspec.json.encode(reply), media_type="application/json")
 
 
@@ -140,49 +132,47 @@ def _is_id(text: str) -> bool:
     return text.isascii() and text.isdigit() and len(text) < 19
 
 
-def _refs(reader: Reader, who: Principal, ids: list[str | int]) -> list[SeriesRef]:
+async def _refs(catalog: Catalog, who: Principal, ids: list[str | int]) -> list[SeriesRef]:
     """The series the ids name, if the principal may read them; else one 404 naming them all."""
     refs, missing = [], []
     for raw in ids:
         text = str(raw)
-        series = reader.get_series(int(text)) if _is_id(text) else None
-        source = reader.get_source_by_id(who.org_id, series.source_id) if series else None
-        bucket = reader.get_bucket_by_id(who.org_id, source.bucket_id) if source else None
-        if (
-            series is None
-            or source is None
-            or bucket is None
-            or who.bucket_id not in (None, bucket.id)
-        ):
+        found = await _series(catalog, who, int(text)) if _is_id(text) else None
+        if found is None:
             missing.append(text)
-            continue
-        refs.append(SeriesRef(series.id, bucket.key, source.key, series.field, series.unit))
+        else:
+            refs.append(found)
     if missing:
         raise NotFound(f"signal(s) not found: {', '.join(missing)}")
     return refs
 
 
-def _span(reader: Reader, ref: SeriesRef, window: TimeRange) -> tuple[int, int] | None:
+async def _series(catalog: Catalog, who: Principal, series_id: int) -> SeriesRef | None:
+    try:
+        series, source, bucket = await catalog.series.get(who, series_id)
+    except NotFound:
+        return None  # named with the others the request asks for
+    return SeriesRef(series.id, bucket.key, source.key, series.field, series.unit)
+
+
+async def _span(query: QueryService, ref: SeriesRef, window: TimeRange) -> tuple[int, int] | None:
     """The window's bounds, the series' own first and last points filling in open ends."""
     start, end = window.start_us, window.end_us
-    if start is None:
-        first = reader.read_range(ref.id, window, 1, "asc")
-        if not len(first):
+    if start is None or end is None:
+        found = await query.span([ref], window)
+        if found is None:
             return None
-        start = int(first.time_us[0])
-    if end is None:
-        last = reader.read_latest([ref.id], 1)[0]
-        if not len(last):
-            return None
-        end = int(last.time_us[0]) + 1
+        start = found[0] if start is None else start
+        end = found[1] + 1 if end is None else end
     return start, end
 
 
-def _auto(reader: Reader, ref: SeriesRef, window: TimeRange) -> str:
+async def _auto(query: QueryService, ref: SeriesRef, window: TimeRange) -> str:
     """The finest granularity that gives at most RAW_MAX_VALUES values."""
-    if reader.count(ref.id, window) <= RAW_MAX_VALUES:
+    [count] = await query.counts([ref], window)
+    if count <= RAW_MAX_VALUES:
         return "*"
-    span = _span(reader, ref, window)
+    span = await _span(query, ref, window)
     length = span[1] - span[0] if span else 0
     for granularity in ("h", "d"):
         if length // _WIDTH_US[granularity] < RAW_MAX_VALUES:
@@ -209,23 +199,23 @@ def _row(date: str, values: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _raw(
-    query: QueryService, reader: Reader, ref: SeriesRef, window: TimeRange, cap: int
+async def _raw(
+    query: QueryService, ref: SeriesRef, window: TimeRange, cap: int
 ) -> tuple[list[dict[str, Any]], bool]:
-    spec = QuerySpec(None, None, None, window, "raw", limit=cap)
-    result = query.run(reader, [ref], spec)
-    points = result.series[0].points if result.series else None
-    if points is None or not len(points):
+    """The signal's values, at most `cap`, and whether the range holds more."""
+    [points] = await query.points([ref], window, cap)
+    if not len(points):
         return [], False
+    over_bound = len(points) == cap and (await query.counts([ref], window))[0] > cap
     rows = []
     for date, v in zip(_dates(points.time_us.tolist()), points.value.tolist(), strict=True):
         rows.append(_row(date, {"last": v, "avg": v, "sum": v, "max": v, "min": v, "count": 1}))
-    return rows, result.next_cursor is not None
+    return rows, over_bound
 
 
-def _aggregated(
+async def _aggregated(
     query: QueryService,
-    reader: Reader,
+    who: Principal,
     ref: SeriesRef,
     window: TimeRange,
     granularity: str,
@@ -233,7 +223,7 @@ def _aggregated(
 ) -> tuple[list[dict[str, Any]], int]:
     """The signal's values at `granularity`, and the buckets they took of the `left` that the
     chart's other signals left (the cap holds for the whole chart: each bucket costs a read)."""
-    span = _span(reader, ref, window)
+    span = await _span(query, ref, window)
     if span is None:
         return [], 0
     buckets = (span[1] - span[0]) // _WIDTH_US[granularity]
@@ -243,8 +233,10 @@ def _aggregated(
             "and these signals; choose a coarser granularity, a shorter range or fewer signals"
         )
         raise invalid([Problem(reason, "granularity")])
-    spec = QuerySpec(None, None, None, window, "aggregate", _AGGREGATES, _EVERY[granularity])
-    [series] = query.run(reader, [ref], spec).series
+    spec = QuerySpec(
+        ref.bucket, [ref.source], [ref.field], window, "aggregate", _AGGREGATES, _EVERY[granularity]
+    )
+    [series] = (await query.query(who, spec)).series
     rows = series.aggregates or []
     dates = _dates([row.start_us or 0 for row in rows])
     return [_row(date, row.values) for date, row in zip(dates, rows, strict=True)], buckets
@@ -252,30 +244,30 @@ def _aggregated(
 
 @router.post("/chart", summary="Signal values over a range (Databoom)")
 @router.post("/chart/", include_in_schema=False)
-async def chart(request: Request, body: ChartBody, who: Principal = Depends(principal)) -> Response:
-    svc = services(request)
+async def chart(
+    body: ChartBody,
+    who: Principal = Depends(principal),
+    catalog: Catalog = Depends(catalog_of),
+    query: QueryService = Depends(query_of),
+) -> Response:
     access.require(who, "data:read")
     window = _window(body)
-    cap = min(RAW_MAX_VALUES, svc.query.max_result_points)
-
-    def run(reader: Reader) -> dict[str, Any]:
-        reply: dict[str, Any] = {}
-        info: dict[str, Any] = {}
-        left = svc.query.max_result_points  # values the chart's signals may still take
-        for ref in _refs(reader, who, body.signals):
-            granularity = body.granularity
-            if granularity == "a":
-                granularity = _auto(reader, ref, window)
-            over_bound = False
-            if granularity == "*":
-                rows, over_bound = _raw(svc.query, reader, ref, window, min(cap, left))
-                used = len(rows)
-            else:
-                rows, used = _aggregated(svc.query, reader, ref, window, granularity, left)
-            reply[str(ref.id)] = rows
-            left -= used
-            info[str(ref.id)] = {"granularity": granularity, "overBound": over_bound}
-        reply["info"] = info
-        return reply
-
-    return Response(msgspec.json.encode(await svc.read(run)), media_type="application/json")
+    cap = min(RAW_MAX_VALUES, query.max_result_points)
+    reply: dict[str, Any] = {}
+    info: dict[str, Any] = {}
+    left = query.max_result_points  # values the chart's signals may still take
+    for ref in await _refs(catalog, who, body.signals):
+        granularity = body.granularity
+        if granularity == "a":
+            granularity = await _auto(query, ref, window)
+        over_bound = False
+        if granularity == "*":
+            rows, over_bound = await _raw(query, ref, window, min(cap, left))
+            used = len(rows)
+        else:
+            rows, used = await _aggregated(query, who, ref, window, granularity, left)
+        reply[str(ref.id)] = rows
+        left -= used
+        info[str(ref.id)] = {"granularity": granularity, "overBound": over_bound}
+    reply["info"] = info
+    return Response(msgspec.json.encode(reply), media_type="application/json")

@@ -9,34 +9,24 @@ and a fetch:
 
     GET /api/external/v1/get_inputdata_by_inputs/?inputs_ids="senXXXX,senXXXY,senXXXZ"&timeperiod_start="2020-10-03 15:31:55"&timeperiod_finish="2020-11-03 15:31:55"&order_by="timestamp"&sort_by="desc"
 
-Modules: `jsonapi` (error shape, credentials), `inputs` (inputs and assets on sources and
-groups), `upload` (the JSON:API body), `params` (fetch parameters), `fetch` (reading and
-reply shapes). docs/dialects/datacooee.md records every reading of the document chosen here.
+Modules: `errors` (error shape and words, credentials), `inputs` (inputs and assets on
+sources and groups), `upload` (the JSON:API body), `write` (the upload route), `params` (fetch
+parameters), `read` (the fetch routes: reading and reply shapes). docs/dialects/datacooee.md records every reading of the document chosen here.
 """  # noqa: E501
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any
-
 import msgspec
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Response
 
-from sensorbase.auth import access
-from sensorbase.auth.keys import Principal
 from sensorbase.dialects import openapi
-from sensorbase.dialects.base import dialect_router, services
-from sensorbase.dialects.body import read_body, require_media_type
-from sensorbase.dialects.datacooee import inputs as dc_inputs
+from sensorbase.dialects.base import dialect_router
 from sensorbase.dialects.datacooee import params as dc_params
 from sensorbase.dialects.datacooee import upload as dc_upload
-from sensorbase.dialects.datacooee.fetch import Fetch, Kind
-from sensorbase.dialects.datacooee.jsonapi import ERROR_SCHEMA, MEDIA_TYPE, principal, render_error
-from sensorbase.errors import Problem, invalid
-from sensorbase.ingest.pipeline import WriteOptions
-from sensorbase.model import SeriesKey
+from sensorbase.dialects.datacooee.errors import ERROR_SCHEMA, MEDIA_TYPE, render_error
+from sensorbase.dialects.datacooee.read import ENDPOINTS, fetch_handler
+from sensorbase.dialects.datacooee.write import upload
 from sensorbase.settings import Settings
-from sensorbase.times import now_us
 
 PREFIX = "/api/external/v1"
 SAMPLE_UPLOAD = (
@@ -139,68 +129,6 @@ class _JsonApi(Response):
     media_type = MEDIA_TYPE
 
 
-def _pointer(canonical_field: str | None) -> str:
-    name = {"time": "timestamp", "meta": "metadata"}.get(canonical_field or "", "value")
-    return f"{dc_upload.ATTRIBUTES}/{name}"
-
-
-def _json(body: Any, status: int = 200, media_type: str = "application/json") -> Response:
-    return Response(msgspec.json.encode(body), status, media_type=media_type)
-
-
-async def upload(request: Request, input_pk: str, who: Principal) -> Response:
-    svc = services(request)
-    access.require(who, "data:write")
-    require_media_type(request.headers.get("content-type"), send=MEDIA_TYPE)
-    body = await read_body(request, svc.settings.max_body_bytes)
-    found = await svc.read(lambda reader: dc_inputs.get_input(reader, who, input_pk))
-    reading = dc_upload.decode(body, found.source.key)
-    batch = reading.batch(SeriesKey(found.bucket_key, found.source.key, found.field))
-    # The pipeline's own checks (finite value, time window), run first so that a refusal
-    # points at the attribute the client sent.
-    problems = svc.ingest.check(batch)
-    if problems:
-        raise invalid([Problem(p.reason, _pointer(p.field)) for p in problems])
-    await svc.ingest.write(
-        who,
-        batch,
-        WriteOptions(create_sources=False),
-    )
-    return _json(dc_upload.echo(reading, found.source.key), 201, MEDIA_TYPE)
-
-
-def _fetch_handler(
-    kind: Kind, latest: bool, by_asset: bool
-) -> Callable[[Request, Principal], Awaitable[Response]]:
-    async def handle(request: Request, who: Principal = Depends(principal)) -> Response:
-        svc = services(request)
-        access.require(who, "data:read")
-        cap = svc.settings.max_result_points
-        params = dc_params.parse(
-            list(request.query_params.multi_items()),
-            by_asset=by_asset,
-            now_us=now_us(),
-            max_limit=cap,
-        )
-        fetch = Fetch(who, params, kind, latest, cap)
-        reply: Any = await svc.read(fetch.by_asset if by_asset else fetch.by_inputs)
-        return _json(reply)
-
-    return handle
-
-
-ENDPOINTS: dict[str, tuple[Kind, bool, bool]] = {
-    "get_inputdata_by_inputs": ("raw", False, False),
-    "get_latest_inputdata_by_inputs": ("raw", True, False),
-    "get_statistics_inputdata_by_inputs": ("statistics", False, False),
-    "get_latest_statistics_inputdata_by_inputs": ("statistics", True, False),
-    "get_inputdata_by_asset": ("raw", False, True),
-    "get_latest_inputdata_by_asset": ("raw", True, True),
-    "get_statistics_inputdata_by_asset": ("statistics", False, True),
-    "get_latest_statistics_inputdata_by_asset": ("statistics", True, True),
-}
-
-
 def router() -> APIRouter:
     api = dialect_router(
         "datacooee",
@@ -211,15 +139,10 @@ def router() -> APIRouter:
         error_media_type=MEDIA_TYPE,
     )
 
-    async def post_inputdata(
-        request: Request, input_pk: str, who: Principal = Depends(principal)
-    ) -> Response:
-        return await upload(request, input_pk, who)
-
     for path in ("/inputs/{input_pk}/inputdata/", "/inputs/{input_pk}/inputdata"):
         api.add_api_route(
             path,
-            post_inputdata,
+            upload,
             methods=["POST"],
             status_code=201,
             summary="Upload one reading of an input (JSON:API)",
@@ -229,7 +152,7 @@ def router() -> APIRouter:
             include_in_schema=path.endswith("/"),
         )
     for name, (kind, latest, by_asset) in ENDPOINTS.items():
-        handler = _fetch_handler(kind, latest, by_asset)
+        handler = fetch_handler(kind, latest, by_asset)
         for path in (f"/{name}", f"/{name}/"):
             api.add_api_route(
                 path,

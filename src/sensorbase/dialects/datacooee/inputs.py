@@ -15,9 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sensorbase.auth.keys import Principal
+from sensorbase.catalog import Catalog
+from sensorbase.catalog.groups import GroupView
 from sensorbase.errors import Forbidden, NotFound, Problem, UnprocessableInput, invalid
-from sensorbase.model import Group, Series, Source
-from sensorbase.storage.base import Reader
+from sensorbase.model import Bucket, Scope, Series, Source
 
 VALUE_FIELD = "value"
 
@@ -59,66 +60,61 @@ def value_field(source: Source, series: list[Series]) -> tuple[str, str | None, 
     return found.field, found.unit, found.id
 
 
-def _as_input(reader: Reader, source: Source) -> Input:
-    bucket = reader.get_bucket_by_id(source.org_id, source.bucket_id)
-    assert bucket is not None  # a source's bucket exists: the foreign key says so
-    field, unit, series_id = value_field(source, reader.list_source_series(source.id))
+async def _as_input(catalog: Catalog, who: Principal, source: Source, bucket: Bucket) -> Input:
+    field, unit, series_id = value_field(source, await catalog.sources.series_of(who, source))
     return Input(source, bucket.key, field, unit, series_id)
 
 
-def find_source(reader: Reader, who: Principal, key: str) -> Source | None:
+async def _find(
+    catalog: Catalog, who: Principal, key: str, scope: Scope
+) -> tuple[Source, Bucket] | None:
     """The principal's source `key`; Forbidden when its key is limited to another bucket."""
-    if who.bucket_id is not None:
-        mine = reader.get_source(who.bucket_id, key)
-        if mine is not None:
-            return mine
-    found = reader.find_source(who.org_id, key)
-    if found is not None and who.bucket_id is not None:
-        raise Forbidden(f"this key is limited to a bucket that does not hold input '{key}'")
-    return found
+    return await catalog.sources.find(who, key, scope, forbid_elsewhere=True)
 
 
-def get_input(reader: Reader, who: Principal, key: str) -> Input:
-    source = find_source(reader, who, key)
-    if source is None:
+async def get_input(catalog: Catalog, who: Principal, key: str, scope: Scope) -> Input:
+    found = await _find(catalog, who, key, scope)
+    if found is None:
         raise NotFound(f"input '{key}' not found")
-    return _as_input(reader, source)
+    return await _as_input(catalog, who, *found)
 
 
-def get_inputs(reader: Reader, who: Principal, keys: list[str], parameter: str) -> list[Input]:
+async def get_inputs(
+    catalog: Catalog, who: Principal, keys: list[str], parameter: str
+) -> list[Input]:
     """Inputs in the order asked; every unknown one named (404)."""
-    sources = [find_source(reader, who, key) for key in keys]
-    missing = [key for key, source in zip(keys, sources, strict=True) if source is None]
+    found = [await _find(catalog, who, key, "data:read") for key in keys]
+    missing = [key for key, item in zip(keys, found, strict=True) if item is None]
     if missing:
         quoted = ", ".join(f"'{k}'" for k in missing)
         raise NotFound(
             f"input{'s' if len(missing) > 1 else ''} {quoted} not found",
             [Problem(f"names an input that does not exist: '{k}'", parameter) for k in missing],
         )
-    return [_as_input(reader, s) for s in sources if s is not None]
+    return [await _as_input(catalog, who, *item) for item in found if item is not None]
 
 
-def get_asset(reader: Reader, who: Principal, asset_id: int, parameter: str) -> Group:
-    group = reader.get_group(who.org_id, asset_id)
-    if group is None:
+async def get_asset(catalog: Catalog, who: Principal, asset_id: int, parameter: str) -> GroupView:
+    try:
+        return await catalog.groups.get_to_read(who, asset_id)
+    except NotFound:
         raise NotFound(
             f"asset {asset_id} not found", [Problem(f"{asset_id} is not an asset", parameter)]
-        )
-    return group
+        ) from None
 
 
-def asset_inputs(
-    reader: Reader,
+async def asset_inputs(
+    catalog: Catalog,
     who: Principal,
-    group: Group,
+    asset: GroupView,
     keys: list[str] | None,
     parameter: str,
 ) -> list[Input]:
     """The asset's inputs (by creation), or those of `keys` in that order, each a member."""
-    members = [reader.get_source_by_id(who.org_id, sid) for sid in group.source_ids]
-    sources = [s for s in members if s is not None]
+    members = asset.members
+    group = asset.group
     if keys is not None:
-        by_key = {s.key: s for s in reversed(sources)}  # the oldest wins a shared key
+        by_key = {s.key: (s, b) for s, b in reversed(members)}  # the oldest wins a shared key
         strangers = [k for k in keys if k not in by_key]
         if strangers:
             raise invalid(
@@ -127,12 +123,12 @@ def asset_inputs(
                     for k in strangers
                 ]
             )
-        sources = [by_key[k] for k in keys]
+        members = [by_key[k] for k in keys]
     if who.bucket_id is not None:
-        outside = [s.key for s in sources if s.bucket_id != who.bucket_id]
+        outside = [s.key for s, _ in members if s.bucket_id != who.bucket_id]
         if outside:
             raise Forbidden(
                 f"this key is limited to one bucket; asset {group.id} has inputs outside it "
                 f"({', '.join(outside)})"
             )
-    return [_as_input(reader, s) for s in sources]
+    return [await _as_input(catalog, who, s, b) for s, b in members]

@@ -31,174 +31,26 @@ How Madevo maps onto Sensorbase (docs/dialects/madevo.md says it at length):
   number column. Values are JSON numbers or numeric strings. Every other column is a dimension,
   kept with the record's points as `{"meta": {column: value}}`.
 - Errors: `{"error": "<code>", "message": "...", "details": [{"row", "column", "reason"}]}`.
+
+    errors.py    the error shape and the words of a refused record
+    settings.py  Madevo's settings (SENSORBASE_MADEVO_*)
+    records.py   the insert body: envelope, records, columns
+    schema.py    a data source's columns and their types, declared or inferred
+    write.py     POST|PATCH /restapi/datasource/insert
+    signin.py    POST /restapi/login, POST /restapi/refresh-token
 """
 
 from __future__ import annotations
 
-from typing import Any
+from fastapi import APIRouter
 
-from fastapi import APIRouter, Request, Response
-
-from sensorbase.auth import access
-from sensorbase.auth.keys import Principal
-from sensorbase.auth.users import check_password
 from sensorbase.dialects import openapi
-from sensorbase.dialects.base import (
-    authenticate,
-    bearer,
-    client_address,
-    dialect_router,
-    services,
-)
-from sensorbase.dialects.body import (
-    FORM,
-    JSON_TYPES,
-    parse_form,
-    parse_json,
-    read_body,
-    require_media_type,
-)
-from sensorbase.dialects.madevo.records import TIMESTAMP, build, encode, envelope, refuse
-from sensorbase.dialects.madevo.schema import META_KEY, observe, plan, schema_of
-from sensorbase.errors import Conflict, InvalidInput, NotFound, Problem, SensorbaseError
-from sensorbase.ingest.pipeline import WriteOptions
-from sensorbase.model import Bucket, User
-from sensorbase.storage.base import Reader
-
-INSERTED = "Data successfully inserted"
-CODES = {
-    400: "validation_error",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    408: "request_timeout",
-    409: "conflict",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    422: "validation_error",
-    429: "rate_limited",
-    503: "service_unavailable",
-}
-
-
-# --- errors ------------------------------------------------------------------------------
-
-
-ERROR_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["error", "message"],
-    "properties": {
-        "error": {"type": "string"},
-        "message": {"type": "string"},
-        "details": {"type": "array", "items": {"type": "object"}},
-        "details_total": {"type": "integer"},
-    },
-}
-
-
-def render_error(exc: SensorbaseError) -> Response:
-    body: dict[str, Any] = {"error": CODES.get(exc.status, "internal_error"), "message": exc.detail}
-    if exc.problems:
-        body["details"] = [p.as_dict("row", "column") for p in exc.problems]
-        if exc.problems_unlisted:
-            body["details_total"] = exc.problems_total
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-    return Response(
-        encode.encode(body), status_code=exc.status, media_type="application/json", headers=headers
-    )
-
-
-# --- routes  --------------------------------------------------------------------------------------
-
-
-def _datasource(reader: Reader, who: Principal, source_id: str) -> Bucket:
-    """The caller's data source: another organisation's answers exactly as a missing one."""
-    try:
-        return access.bucket(reader, who, source_id, "data:write")
-    except NotFound:
-        raise NotFound(f"data source '{source_id}' not found") from None
-
-
-async def insert(request: Request) -> dict[str, Any]:
-    svc = services(request)
-    who = authenticate(request, bearer(request))
-    require_media_type(request.headers.get("content-type"))
-    raw = await read_body(request, svc.settings.max_body_bytes)
-    source_id, records = envelope(raw, svc.settings.madevo_max_records)
-    bucket = await svc.read(lambda r: _datasource(r, who, source_id))
-    seen = observe(records)
-    planned = plan(schema_of(bucket), seen, records, source_id)
-    skip = {p.index for p in seen.problems + planned.problems if p.index is not None}
-    built = build(records, planned.roles, seen.narrow, source_id, skip)
-    problems = seen.problems + planned.problems + built.problems
-    if not problems:
-        for p in svc.ingest.check(built.batch):
-            point = p.index or 0
-            column = TIMESTAMP if p.field == "time" else built.column[point]
-            problems.append(Problem(p.reason, column, built.row[point]))
-    if problems:
-        raise refuse(problems)
-
-    def keep_schema(fresh: Bucket) -> dict[str, Any] | None:
-        # Inside the write's transaction: the schema this request was built against must still
-        # hold, and a grown schema is stored with the points or not at all.
-        stored = schema_of(fresh)
-        again = plan(stored, seen, records, source_id)
-        if again.problems:
-            raise refuse(again.problems)
-        if again.roles != planned.roles:
-            raise Conflict(f"the schema of data source '{source_id}' changed meanwhile; retry")
-        if again.schema != stored:
-            return {**fresh.meta, META_KEY: again.schema.meta()}
-        return None
-
-    options = WriteOptions(
-        bucket_meta=(source_id, keep_schema),
-    )
-    await svc.ingest.write(who, built.batch, options)
-    return {"message": INSERTED, "count": len(records)}
-
-
-async def _credentials(request: Request) -> dict[str, Any]:
-    kind = require_media_type(
-        request.headers.get("content-type"), (*JSON_TYPES, FORM), missing_ok=True
-    )
-    raw = await read_body(request, 64 * 1024)
-    if kind == FORM:
-        return parse_form(raw)
-    body = parse_json(raw) if raw else {}
-    if not isinstance(body, dict):
-        raise InvalidInput('the body must be a JSON object {"email", "password"}')
-    return body
-
-
-async def login(request: Request) -> dict[str, Any]:
-    svc = services(request)
-    body = await _credentials(request)
-    problems = [
-        Problem("is required (a string)", name)
-        for name in ("email", "password")
-        if not isinstance(body.get(name), str) or not body[name]
-    ]
-    if problems:
-        raise refuse(problems, InvalidInput)
-    email, password = str(body["email"]), str(body["password"])
-    request.state.rate = svc.rate.hit(f"login:{email.lower()}")  # limited per email, like a key
-
-    async def attempt() -> User:
-        return await svc.read(lambda r: check_password(r, email, password))
-
-    user = await svc.failures.sign_in(email, client_address(request), attempt)
-    token, _ = svc.tokens.user_token(user)
-    return {"token": token, "expires_in": svc.tokens.access_ttl_s}
-
-
-async def refresh_token(request: Request) -> dict[str, Any]:
-    svc = services(request)
-    token, _ = svc.tokens.renew(authenticate(request, bearer(request)))
-    return {"token": token, "expires_in": svc.tokens.access_ttl_s}
-
+from sensorbase.dialects.base import dialect_router
+from sensorbase.dialects.madevo.errors import ERROR_SCHEMA, render_error
+from sensorbase.dialects.madevo.records import TIMESTAMP
+from sensorbase.dialects.madevo.settings import MadevoSettings
+from sensorbase.dialects.madevo.signin import login, refresh_token
+from sensorbase.dialects.madevo.write import insert_route
 
 # What `envelope` and the records' planning take. Which columns a data source holds, and their
 # types, are stored data (declared, or fixed by earlier inserts): a schema says only this much.
@@ -250,7 +102,8 @@ _LOGIN_DOC = openapi.form_or_json(
 )
 
 
-def router() -> APIRouter:
+def router(settings: MadevoSettings | None = None) -> APIRouter:
+    insert = insert_route(settings or MadevoSettings())
     routes = dialect_router(
         "madevo", render_error, prefix="/restapi", tags=["madevo"], error_schema=ERROR_SCHEMA
     )

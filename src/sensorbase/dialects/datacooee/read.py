@@ -17,30 +17,82 @@ fractional digits.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 import msgspec
 import numpy as np
+from fastapi import Depends, Request, Response
 
+from sensorbase.auth import access
 from sensorbase.auth.keys import Principal
+from sensorbase.catalog import Catalog
+from sensorbase.dialects.base import catalog_of, query_of
 from sensorbase.dialects.datacooee import inputs as dc_inputs
+from sensorbase.dialects.datacooee import params as dc_params
+from sensorbase.dialects.datacooee.errors import principal
 from sensorbase.dialects.datacooee.inputs import Input
 from sensorbase.dialects.datacooee.params import FetchParams
 from sensorbase.errors import Problem, invalid
-from sensorbase.model import PointColumns
-from sensorbase.storage.base import Reader
-from sensorbase.times import format_many
+from sensorbase.model import PointColumns, SeriesRef
+from sensorbase.query.service import QueryService
+from sensorbase.times import format_many, now_us
 
 Kind = Literal["raw", "statistics"]
+ENDPOINTS: dict[str, tuple[Kind, bool, bool]] = {  # name: (kind, latest, by asset)
+    "get_inputdata_by_inputs": ("raw", False, False),
+    "get_latest_inputdata_by_inputs": ("raw", True, False),
+    "get_statistics_inputdata_by_inputs": ("statistics", False, False),
+    "get_latest_statistics_inputdata_by_inputs": ("statistics", True, False),
+    "get_inputdata_by_asset": ("raw", False, True),
+    "get_latest_inputdata_by_asset": ("raw", True, True),
+    "get_statistics_inputdata_by_asset": ("statistics", False, True),
+    "get_latest_statistics_inputdata_by_asset": ("statistics", True, True),
+}
+Handler = Callable[..., Awaitable[Response]]
 _decode = msgspec.json.Decoder()
 
 
+def fetch_handler(kind: Kind, latest: bool, by_asset: bool) -> Handler:
+    """The route of one of the eight endpoints."""
+
+    async def handle(
+        request: Request,
+        who: Principal = Depends(principal),
+        catalog: Catalog = Depends(catalog_of),
+        query: QueryService = Depends(query_of),
+    ) -> Response:
+        access.require(who, "data:read")
+        cap = query.max_result_points
+        params = dc_params.parse(
+            list(request.query_params.multi_items()),
+            by_asset=by_asset,
+            now_us=now_us(),
+            max_limit=cap,
+        )
+        fetch = Fetch(catalog, query, who, params, kind, latest, cap)
+        reply: Any = await (fetch.by_asset() if by_asset else fetch.by_inputs())
+        return Response(msgspec.json.encode(reply), media_type="application/json")
+
+    return handle
+
+
 class Fetch:
-    """One fetch request, run on a reader thread."""
+    """One fetch request: its inputs found through the catalog, their points read through the
+    query service."""
 
     def __init__(
-        self, who: Principal, params: FetchParams, kind: Kind, latest: bool, max_points: int
+        self,
+        catalog: Catalog,
+        query: QueryService,
+        who: Principal,
+        params: FetchParams,
+        kind: Kind,
+        latest: bool,
+        max_points: int,
     ) -> None:
+        self.catalog = catalog
+        self.query = query
         self.who = who
         self.params = params
         self.kind = kind
@@ -48,30 +100,32 @@ class Fetch:
         self.max_points = max_points
         self.returned = 0
 
-    def by_inputs(self, reader: Reader) -> list[dict[str, Any]]:
+    async def by_inputs(self) -> list[dict[str, Any]]:
         keys = self.params.input_ids or []
-        found = dc_inputs.get_inputs(reader, self.who, keys, self.params.name("inputs_ids"))
-        return [self._block(reader, item) for item in found]
-
-    def by_asset(self, reader: Reader) -> dict[str, Any]:
-        assert self.params.asset_id is not None
-        group = dc_inputs.get_asset(
-            reader, self.who, self.params.asset_id, self.params.name("asset_id")
+        found = await dc_inputs.get_inputs(
+            self.catalog, self.who, keys, self.params.name("inputs_ids")
         )
-        found = dc_inputs.asset_inputs(
-            reader, self.who, group, self.params.input_ids, self.params.name("inputs_ids")
+        return [await self._block(item) for item in found]
+
+    async def by_asset(self) -> dict[str, Any]:
+        assert self.params.asset_id is not None
+        asset = await dc_inputs.get_asset(
+            self.catalog, self.who, self.params.asset_id, self.params.name("asset_id")
+        )
+        found = await dc_inputs.asset_inputs(
+            self.catalog, self.who, asset, self.params.input_ids, self.params.name("inputs_ids")
         )
         return {
-            "id": group.id,
-            "name": group.name,
-            "inputs": [self._block(reader, item) for item in found],
+            "id": asset.group.id,
+            "name": asset.group.name,
+            "inputs": [await self._block(item) for item in found],
         }
 
-    def _block(self, reader: Reader, item: Input) -> dict[str, Any]:
+    async def _block(self, item: Input) -> dict[str, Any]:
         head = {"id": item.source.key, "name": item.source.name, "measure_unit": item.unit}
         if self.kind == "statistics":
-            return {"input": head, "inputdata": [self._statistics(reader, item)]}
-        points = self._points(reader, item)
+            return {"input": head, "inputdata": [await self._statistics(item)]}
+        points = await self._points(item)
         self.returned += len(points)
         if self.returned > self.max_points:
             raise invalid(
@@ -85,23 +139,25 @@ class Fetch:
             )
         return {"input": head, "inputdata": self._records(points)}
 
-    def _statistics(self, reader: Reader, item: Input) -> dict[str, str | None]:
+    async def _statistics(self, item: Input) -> dict[str, str | None]:
         aggregates = self.params.aggregates
-        if item.series_id is None:
+        ref = _ref(item)
+        if ref is None:
             return dict.fromkeys(aggregates)
-        row = reader.aggregate(item.series_id, self.params.time_range, aggregates)
+        [row] = await self.query.aggregate([ref], self.params.time_range, aggregates)
         return {name: _number_text(row.values.get(name)) for name in aggregates}
 
-    def _points(self, reader: Reader, item: Input) -> PointColumns:
+    async def _points(self, item: Input) -> PointColumns:
         p = self.params
-        if item.series_id is None:
+        ref = _ref(item)
+        if ref is None:
             return PointColumns(np.empty(0, np.int64), np.empty(0, np.float64), None)
         if self.latest:
-            newest = reader.read_range(item.series_id, p.time_range, p.limit, "desc")
+            [newest] = await self.query.points([ref], p.time_range, p.limit, "desc")
             return _reorder(newest, p.order_by, p.order)
-        if p.order_by == "value":
-            return reader.read_range_by_value(item.series_id, p.time_range, p.limit, p.order)
-        return reader.read_range(item.series_id, p.time_range, p.limit, p.order)
+        by: Literal["time", "value"] = "value" if p.order_by == "value" else "time"
+        [points] = await self.query.points([ref], p.time_range, p.limit, p.order, by)
+        return points
 
     def _records(self, points: PointColumns) -> list[dict[str, Any]]:
         if not len(points):
@@ -123,6 +179,13 @@ class Fetch:
             if p.add_x_axis:
                 record["x_axis_value"] = carried.get("x_axis_value")
         return records
+
+
+def _ref(item: Input) -> SeriesRef | None:
+    """The input's series (found for the principal by the catalog), None before any reading."""
+    if item.series_id is None:
+        return None
+    return SeriesRef(item.series_id, item.bucket_key, item.source.key, item.field, item.unit)
 
 
 def _number_text(value: Any) -> str | None:

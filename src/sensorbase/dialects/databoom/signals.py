@@ -1,9 +1,9 @@
-"""`POST /v1/signals/push`: a device's signal values, in list form or history form.
+"""The body of `POST /v1/signals/push`: a device's signal values, in list form or history form,
+decoded into columns.
 
 The fast path decodes the body straight into typed structs and builds each signal's columns
 with list comprehensions (each distinct date string parsed once); a body it refuses is walked
-item by item, so that the refusal names every bad signal and entry. Nothing is stored unless the
-whole push is good.
+item by item, so that the refusal names every bad signal and entry.
 """
 
 from __future__ import annotations
@@ -14,24 +14,14 @@ from typing import Any
 
 import msgspec
 import numpy as np
-from fastapi import Depends, Request, Response
 
-from sensorbase.auth import access
-from sensorbase.auth.keys import Principal
 from sensorbase.dialects import openapi
-from sensorbase.dialects.base import services
-from sensorbase.dialects.body import parse_json, read_body, require_media_type
+from sensorbase.dialects.body import parse_json
 from sensorbase.dialects.databoom.dates import STORED_MS, date_us, dates_us
-from sensorbase.dialects.databoom.messages import databoom_router, principal
-from sensorbase.errors import NotFound, PayloadTooLarge, Problem, invalid
-from sensorbase.ingest.pipeline import WriteOptions
+from sensorbase.errors import PayloadTooLarge, Problem, invalid
 from sensorbase.limits import BLANK
-from sensorbase.model import PointBatch, SeriesKey, Source
-from sensorbase.storage.base import Reader
-from sensorbase.times import now_us
+from sensorbase.model import PointBatch, SeriesKey
 
-router = databoom_router()
-PROCESSED = b'{"message":"ALL_INFO_PROCESSED"}'
 _META_STRINGS = ("description", "unit", "type")
 _MAX_INT = 2**1023  # beyond it an integer is no float64
 _TOKEN_HINT = "a signal token must be a non-empty string of at most 200 characters, without '/'"
@@ -415,70 +405,3 @@ def _values(data: Any) -> int:
         history = entry.get("history") if isinstance(entry, dict) else None
         count += 1 + (len(history) if isinstance(history, list) else 0)
     return count
-
-
-def find_device(reader: Reader, who: Principal, token: str) -> tuple[Source, str]:
-    """The source a device token names, and its bucket's key. A bucket-limited key sees only
-    its bucket; another organisation's device is as absent as one that does not exist."""
-    if who.bucket_id is not None:
-        bucket = reader.get_bucket_by_id(who.org_id, who.bucket_id)
-        source = reader.get_source(bucket.id, token) if bucket else None
-    else:
-        source = reader.find_source(who.org_id, token)
-        bucket = reader.get_bucket_by_id(who.org_id, source.bucket_id) if source else None
-    if source is None or bucket is None:
-        raise NotFound(
-            f"device '{token}' not found: create it first as a Sensorbase source with this key"
-        )
-    return source, bucket.key
-
-
-def _schema_problems(push: Push, source: Source) -> list[Problem]:
-    """Signals a device's declared schema refuses, one problem per signal."""
-    schema = source.schema
-    if schema is None:
-        return []
-    problems = []
-    for token in push.index:
-        spec = schema.get(token)
-        if spec is None:
-            declared = ", ".join(sorted(schema)) or "none"
-            reason = f"is not declared by device '{source.key}' (declared: {declared})"
-            problems.append(Problem(reason, f"signal '{token}'"))
-        elif spec.type != "number":
-            reason = f"is declared as {spec.type}; Databoom values here are numbers"
-            problems.append(Problem(reason, f"signal '{token}'"))
-    return problems
-
-
-@router.post(
-    "/signals/push",
-    summary="Push signal values (Databoom)",
-    responses={400: {}, 401: {}, 403: {}, 404: {"description": "Unknown device"}, 413: {}},
-    openapi_extra=openapi.body(BODY_SCHEMA, SAMPLE),
-)
-@router.post("/signals/push/", include_in_schema=False)
-async def push(request: Request, who: Principal = Depends(principal)) -> Response:
-    svc = services(request)
-    access.require(who, "data:write")
-    require_media_type(request.headers.get("content-type"))
-    body = await read_body(request, svc.settings.max_body_bytes)
-    decoded = decode_push(body, now_us(), svc.settings.max_points_per_request)
-    source, bucket_key = await svc.read(lambda reader: find_device(reader, who, decoded.device))
-    batch = decoded.batch(bucket_key, source.key)
-    problems = _schema_problems(decoded, source) + [
-        Problem(p.reason, f"{decoded.where(p.index)}, {'date' if p.field == 'time' else p.field}")
-        for p in svc.ingest.check(batch)
-        if p.index is not None
-    ]
-    if problems:
-        raise invalid(problems)
-    series_meta = {
-        SeriesKey(bucket_key, source.key, token): meta for token, meta in decoded.metas.items()
-    }
-    options = WriteOptions(
-        create_sources=False,
-        series_meta=series_meta,
-    )
-    await svc.ingest.write(who, batch, options)
-    return Response(PROCESSED, media_type="application/json")

@@ -1,4 +1,4 @@
-"""Datacooee's error shape and credentials.
+"""Datacooee's error shape, its words for the write path's problems, and its credentials.
 
 Errors are JSON:API error objects, one per problem, naming the body member (`source.pointer`)
 or the query parameter (`source.parameter`) at fault:
@@ -23,7 +23,9 @@ from fastapi import Depends, Request, Response
 from fastapi.security import APIKeyHeader
 
 from sensorbase.auth.keys import Principal
-from sensorbase.dialects.base import authenticate, services
+from sensorbase.catalog import Catalog
+from sensorbase.dialects.base import authenticate, catalog_of, in_words
+from sensorbase.dialects.datacooee.upload import ATTRIBUTES
 from sensorbase.errors import Problem, SensorbaseError, Unauthorized
 
 MEDIA_TYPE = "application/vnd.api+json"
@@ -96,7 +98,16 @@ def error_body(exc: SensorbaseError) -> dict[str, Any]:
     return body
 
 
+# The write path's canonical parts, as the upload's body names them (JSON pointers).
+WORDS = {
+    "time": f"{ATTRIBUTES}/timestamp",
+    "meta": f"{ATTRIBUTES}/metadata",
+    "value": f"{ATTRIBUTES}/value",
+}
+
+
 def render_error(exc: SensorbaseError) -> Response:
+    exc = in_words(exc, WORDS)
     return Response(msgspec.json.encode(error_body(exc)), exc.status, media_type=MEDIA_TYPE)
 
 
@@ -122,7 +133,10 @@ def _header(request: Request, name: str) -> str | None:
 
 
 async def principal(
-    request: Request, _org: object = Depends(_org_scheme), _key: object = Depends(_key_scheme)
+    request: Request,
+    _org: object = Depends(_org_scheme),
+    _key: object = Depends(_key_scheme),
+    catalog: Catalog = Depends(catalog_of),
 ) -> Principal:
     """The key behind ORGANIZATION-API-KEY, which must belong to the ORGANIZATION-ID named.
 
@@ -135,7 +149,7 @@ async def principal(
     if org_key is None:
         raise Unauthorized("the ORGANIZATION-ID header is missing")
     who = authenticate(request, key)
-    org = await services(request).read(lambda reader: reader.get_org(org_key))
+    org = await catalog.orgs.named(org_key)
     if org is None or org.id != who.org_id:
         raise Unauthorized(
             "the ORGANIZATION-API-KEY does not belong to the organisation named by ORGANIZATION-ID"

@@ -1,0 +1,61 @@
+"""`POST /v1/signals/push`: decode the body (signals.py), find the device, write once.
+
+Nothing is stored unless the whole push is good: the write path refuses out-of-window dates,
+non-finite values and signals the device's schema does not declare, and `push_words` names
+each by where it sat in the body.
+"""
+
+from __future__ import annotations
+
+from fastapi import Depends, Request, Response
+
+from sensorbase.auth import access
+from sensorbase.auth.keys import Principal
+from sensorbase.catalog import Catalog
+from sensorbase.dialects import openapi
+from sensorbase.dialects.base import catalog_of, ingest_of
+from sensorbase.dialects.body import read_body, require_media_type
+from sensorbase.dialects.databoom.errors import databoom_router, principal, push_words
+from sensorbase.dialects.databoom.signals import BODY_SCHEMA, SAMPLE, decode_push
+from sensorbase.errors import NotFound
+from sensorbase.ingest.pipeline import Ingest, WriteOptions
+from sensorbase.model import SeriesKey
+from sensorbase.times import now_us
+
+router = databoom_router()
+PROCESSED = b'{"message":"ALL_INFO_PROCESSED"}'
+
+
+@router.post(
+    "/signals/push",
+    summary="Push signal values (Databoom)",
+    responses={400: {}, 401: {}, 403: {}, 404: {"description": "Unknown device"}, 413: {}},
+    openapi_extra=openapi.body(BODY_SCHEMA, SAMPLE),
+)
+@router.post("/signals/push/", include_in_schema=False)
+async def push(
+    request: Request,
+    who: Principal = Depends(principal),
+    catalog: Catalog = Depends(catalog_of),
+    ingest: Ingest = Depends(ingest_of),
+) -> Response:
+    access.require(who, "data:write")
+    require_media_type(request.headers.get("content-type"))
+    body = await read_body(request, ingest.settings.max_body_bytes)
+    decoded = decode_push(body, now_us(), ingest.settings.max_points_per_request)
+    # The device token names a source anywhere the principal may write (its bucket, if the key
+    # is limited to one); another organisation's device is as absent as a missing one.
+    found = await catalog.sources.find(who, decoded.device, "data:write")
+    if found is None:
+        raise NotFound(
+            f"device '{decoded.device}' not found: create it first as a Sensorbase source "
+            "with this key"
+        )
+    source, bucket = found
+    series_meta = {
+        SeriesKey(bucket.key, source.key, token): meta for token, meta in decoded.metas.items()
+    }
+    options = WriteOptions(create_sources=False, series_meta=series_meta)
+    with push_words(source, decoded.where):
+        await ingest.write(who, decoded.batch(bucket.key, source.key), options)
+    return Response(PROCESSED, media_type="application/json")

@@ -1,0 +1,69 @@
+"""`POST /restapi/datasource/insert` (and PATCH): records planned against the data source's
+schema, built into columns, written once.
+
+The data source's schema (its bucket's `meta.madevo`) decides what each column is, so the
+bucket is read before the records are built; inside the write's own transaction the plan is
+made again against the schema as stored then, and a grown schema is stored with the points or
+not at all (`WriteOptions.bucket_meta`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import Depends, Request
+
+from sensorbase.catalog import Catalog
+from sensorbase.dialects.base import authenticate, bearer, catalog_of, ingest_of
+from sensorbase.dialects.body import read_body, require_media_type
+from sensorbase.dialects.madevo.errors import record_words
+from sensorbase.dialects.madevo.records import build, envelope, refuse
+from sensorbase.dialects.madevo.schema import META_KEY, observe, plan, schema_of
+from sensorbase.dialects.madevo.settings import MadevoSettings
+from sensorbase.errors import Conflict
+from sensorbase.ingest.pipeline import Ingest, WriteOptions
+from sensorbase.model import Bucket
+
+INSERTED = "Data successfully inserted"
+
+
+def insert_route(settings: MadevoSettings) -> Callable[..., Awaitable[dict[str, Any]]]:
+    """The insert route, taking at most `settings.max_records` records."""
+
+    async def insert(
+        request: Request,
+        catalog: Catalog = Depends(catalog_of),
+        ingest: Ingest = Depends(ingest_of),
+    ) -> dict[str, Any]:
+        who = authenticate(request, bearer(request))
+        require_media_type(request.headers.get("content-type"))
+        raw = await read_body(request, ingest.settings.max_body_bytes)
+        source_id, records = envelope(raw, settings.max_records)
+        bucket = await catalog.buckets.get(who, source_id, "data:write")
+        seen = observe(records)
+        planned = plan(schema_of(bucket), seen, records, source_id)
+        skip = {p.index for p in seen.problems + planned.problems if p.index is not None}
+        built = build(records, planned.roles, seen.narrow, source_id, skip)
+        problems = seen.problems + planned.problems + built.problems
+        if problems:
+            raise refuse(problems)
+
+        def keep_schema(fresh: Bucket) -> dict[str, Any] | None:
+            # Inside the write's transaction: the schema this request was built against must
+            # still hold, and a grown schema is stored with the points or not at all.
+            stored = schema_of(fresh)
+            again = plan(stored, seen, records, source_id)
+            if again.problems:
+                raise refuse(again.problems)
+            if again.roles != planned.roles:
+                raise Conflict(f"the schema of data source '{source_id}' changed meanwhile; retry")
+            if again.schema != stored:
+                return {**fresh.meta, META_KEY: again.schema.meta()}
+            return None
+
+        with record_words(built, records, planned.roles):
+            await ingest.write(who, built.batch, WriteOptions(bucket_meta=(source_id, keep_schema)))
+        return {"message": INSERTED, "count": len(records)}
+
+    return insert
