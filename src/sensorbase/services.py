@@ -1,10 +1,11 @@
-"""The running engine that every dialect uses: storage, the ingest pipeline, queries and auth.
-Built once by `app.py`; dialects reach it through `dialects.base.services(request)`."""
+"""The running engine: one store and its write queue, and over them the three services every
+front end uses (the catalog, the one write path, the one read path) and auth. Built once by
+`app.py`; dialects take the services as FastAPI dependencies (`dialects.base.catalog_of`,
+`ingest_of`, `query_of`)."""
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
 from typing import TypeVar
 
 from starlette.concurrency import run_in_threadpool
@@ -14,18 +15,15 @@ from sensorbase.auth.keys import (
     KeyRing,
     NewKey,
     create_server_admin_key,
-    hash_secret,
-    new_key,
 )
 from sensorbase.auth.ratelimit import RateLimiter
 from sensorbase.auth.tokens import Tokens
 from sensorbase.catalog import Catalog
 from sensorbase.catalog.work import Work
 from sensorbase.ingest.pipeline import Ingest
-from sensorbase.model import ApiKey, Scope
 from sensorbase.query.service import QueryService
 from sensorbase.settings import Settings
-from sensorbase.storage.base import Reader, Store, WriteTx
+from sensorbase.storage.base import Store, WriteTx
 from sensorbase.storage.write_queue import Committer
 
 T = TypeVar("T")
@@ -81,27 +79,10 @@ class Services:
         self.committer.stop()
         self.store.close()
 
-    async def read(self, fn: Callable[[Reader], T]) -> T:
-        """Run a read on a worker thread, with that thread's own connection."""
-        return await run_in_threadpool(lambda: fn(self.store.reader()))
+    async def healthy(self) -> None:
+        """A read through the store (raises if it cannot answer): what /healthz asks."""
+        await run_in_threadpool(lambda: self.store.reader().get_setting("bootstrapped"))
 
-    async def create_key(
-        self,
-        org_id: int,
-        name: str,
-        scopes: tuple[Scope, ...],
-        bucket_id: int | None,
-        server_admin: bool = False,
-    ) -> tuple[ApiKey, NewKey]:
-        key = new_key()
-
-        def create(tx: WriteTx) -> ApiKey:
-            return tx.create_key(
-                org_id, key.key_id, hash_secret(key.secret), name, scopes, bucket_id, server_admin
-            )
-
-        return await self.committer.run(create), key
-
-    async def revoke_key(self, key_id: str, at_us: int) -> None:
-        await self.committer.run(lambda tx: tx.revoke_key(key_id, at_us))
-        self.keys.forget(key_id)
+    async def storage_gauges(self) -> dict[str, tuple[str, float]]:
+        """The store's own state for /metrics."""
+        return await run_in_threadpool(lambda: self.store.reader().storage_gauges())

@@ -187,7 +187,7 @@ def build_app(services: Services, *, manage_lifecycle: bool = True) -> FastAPI:
 
     @app.get("/healthz", tags=["operations"], summary="Liveness and storage check")
     async def healthz() -> dict[str, Any]:
-        await services.read(lambda reader: reader.get_setting("bootstrapped"))
+        await services.healthy()
         return {"status": "ok", "version": __version__, "queued_writes": services.committer.queued}
 
     @app.get(
@@ -216,7 +216,7 @@ def build_app(services: Services, *, manage_lifecycle: bool = True) -> FastAPI:
             )
             if not principal.server_admin:
                 raise Forbidden("only a server administrator's key may read /metrics")
-        gauges = await services.read(lambda reader: reader.storage_gauges())
+        gauges = await services.storage_gauges()
         storage = CollectorRegistry(auto_describe=False)
         storage.register(_StorageCollector(gauges))
         text = generate_latest(REGISTRY) + generate_latest(storage)

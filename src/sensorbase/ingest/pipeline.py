@@ -85,14 +85,6 @@ class Ingest:
         self._lock = threading.Lock()
         self.points_written = 0
 
-    @property
-    def min_time_us(self) -> int:
-        return self.window.min_us
-
-    def check(self, batch: PointBatch) -> list[Problem]:
-        """TRANSITIONAL (removed once no dialect pre-flights): the batch's row problems."""
-        return self.window.rows(batch, now_us())
-
     def forget(self, version: str | None = None) -> None:
         """Drop cached series ids (after a delete; `version`: the catalog version it made)."""
         with self._lock:
