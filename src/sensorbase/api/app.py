@@ -157,7 +157,7 @@ def _allowed_methods(app: FastAPI, scope: Scope) -> tuple[str, ...]:
     )
 
 
-def build_app(services: Services, *, manage_lifecycle: bool = True) -> FastAPI:
+def build_app(services: Services, *, manage_lifecycle: bool = True) -> SensorbaseApp:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if manage_lifecycle:
