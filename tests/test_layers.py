@@ -22,10 +22,13 @@ LAYER = {
     "api": 5,
     "app": 6,
     "cli": 7,
+    "server": 7,
     "web": 7,
 }
 # auth's token service commits through the ingest committer: a sibling it may use.
 ALLOWED_SIDEWAYS = {("auth", "ingest"), ("times", "model")}
+# `sensorbase serve` runs the server.
+ALLOWED_SIDEWAYS |= {("cli", "server")}
 
 
 def imports(path: Path) -> set[str]:
@@ -77,4 +80,22 @@ def test_drivers_stay_in_their_backend() -> None:
             postgres = path.name == "postgres.py" or path.name.startswith("pg_")
             if driver in ("psycopg", "psycopg_pool") and not postgres:
                 wrong.append(str(path))
+    assert wrong == []
+
+
+# Who may import the entry points' packages: `cli` is the `sensorbase` command; `server` runs
+# under it alone. (A `sensorbase/__main__.py` would be an entry point too.)
+ENTRY_POINTS = {"cli": {"cli", "__main__"}, "server": {"server", "cli", "__main__"}}
+
+
+def test_only_entry_points_import_cli_and_server() -> None:
+    wrong = []
+    for path in PACKAGE.rglob("*.py"):
+        here = top(path)
+        for module in imports(path):
+            parts = module.split(".")
+            if parts[0] != "sensorbase" or len(parts) < 2 or parts[1] not in ENTRY_POINTS:
+                continue
+            if here not in ENTRY_POINTS[parts[1]]:
+                wrong.append(f"{path.relative_to(PACKAGE)} imports {module}")
     assert wrong == []
