@@ -1,9 +1,12 @@
-"""A real Sensorbase server process on a free port, for tests that need one (durability, CLI)."""
+"""A real Sensorbase server process on a free port, for tests that need one: `sensorbase serve`
+(`start_server`: the CLI, the server's protocol, guards and workers), or the app under uvicorn's
+own command (`live_server`: durability)."""
 
 from __future__ import annotations
 
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -16,6 +19,56 @@ from pathlib import Path
 import httpx
 
 KEY = re.compile(r"(sb_k[0-9a-f]+_[A-Za-z0-9_-]+)")
+# The key of the first start's banner (server/logs.py), alone on its line.
+KEY_PATTERN = re.compile(r"^    (sb_k[0-9a-f]+_[A-Za-z0-9_-]+)$", re.MULTILINE)
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def stderr(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def start_server(data_dir: Path, *extra: str) -> Server:
+    """`python -m sensorbase.cli serve` on a free port, up and answering /healthz."""
+    port = free_port()
+    log = data_dir / f"serve-{port}.log"
+    # No key cache: deleting an organisation must lock its keys out on the very next request
+    # (the server forgets a revoked key at once, but not yet the keys of a deleted org).
+    env = {**os.environ, "SENSORBASE_RATE_LIMIT": "", "SENSORBASE_KEY_CACHE_S": "0"}
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "sensorbase.cli", "serve", "--port", str(port),
+             "--data-dir", str(data_dir / "data"), "--no-access-log", *extra],
+            stdout=sink,  # the access log, when a test turns it on
+            stderr=sink,
+            env=env,
+        )  # fmt: skip
+    server = Server(f"http://127.0.0.1:{port}", process, log)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"the server exited:\n{server.stderr()}")
+        try:
+            if httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    server.stop()
+    raise AssertionError(f"the server did not answer within 60 s:\n{server.stderr()}")
 
 
 @dataclass

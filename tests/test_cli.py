@@ -4,79 +4,22 @@ client command is then driven through typer's CliRunner and checked by what the 
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
-import os
-import re
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from typer.testing import CliRunner
 
-from sensorbase.cli import app, hoist_global_options, workers
-from tests.live import free_port
+from sensorbase.cli import app, hoist_global_options
+from tests.live import KEY_PATTERN, Server, free_port, start_server
 
-KEY_PATTERN = re.compile(r"^    (sb_k[0-9a-f]+_[A-Za-z0-9_-]+)$", re.MULTILINE)
 runner = CliRunner()
-
-
-@dataclass
-class Server:
-    url: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def stderr(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-
-def start_server(data_dir: Path, *extra: str) -> Server:
-    """`python -m sensorbase.cli serve` on a free port, up and answering /healthz."""
-    port = free_port()
-    log = data_dir / f"serve-{port}.log"
-    # No key cache: deleting an organisation must lock its keys out on the very next request
-    # (the server forgets a revoked key at once, but not yet the keys of a deleted org).
-    env = {**os.environ, "SENSORBASE_RATE_LIMIT": "", "SENSORBASE_KEY_CACHE_S": "0"}
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "sensorbase.cli", "serve", "--port", str(port),
-             "--data-dir", str(data_dir / "data"), "--no-access-log", *extra],
-            stdout=sink,  # the access log, when a test turns it on
-            stderr=sink,
-            env=env,
-        )  # fmt: skip
-    server = Server(f"http://127.0.0.1:{port}", process, log)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"the server exited:\n{server.stderr()}")
-        try:
-            if httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200:
-                return server
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    server.stop()
-    raise AssertionError(f"the server did not answer within 60 s:\n{server.stderr()}")
 
 
 @dataclass
@@ -134,107 +77,6 @@ def count(cli: Cli, bucket: str, *args: str) -> int:
 
 
 # --- serve ---------------------------------------------------------------------------------
-
-
-def test_serve_shows_the_bootstrap_key_once_prominently(tmp_path: Path) -> None:
-    first = start_server(tmp_path)
-    try:
-        log = first.stderr()
-        assert "Sensorbase first start" in log
-        assert "This key is shown ONCE" in log
-        [key] = KEY_PATTERN.findall(log)
-        assert f"export SENSORBASE_KEY={key}" in log
-        who = httpx.get(f"{first.url}/v1/whoami", headers={"Authorization": f"Bearer {key}"})
-        assert who.json()["server_admin"] is True
-    finally:
-        first.stop()
-    # The second start of the same data directory, with two workers, creates no other key.
-    again = start_server(tmp_path, "--workers", "2")
-    try:
-        assert "first start" not in again.stderr()
-        assert not KEY_PATTERN.findall(again.stderr())
-        who = httpx.get(f"{again.url}/v1/whoami", headers={"Authorization": f"Bearer {key}"})
-        assert who.status_code == 200
-    finally:
-        again.stop()
-
-
-def test_serve_workers_take_equal_shares_of_the_connections(tmp_path: Path) -> None:
-    """The supervisor accepts and hands connections to the workers in turn: connections opened
-    together (a gateway's, a benchmark's) split evenly, which the kernel's hash did only by
-    luck; and another server on the same port is refused, not given half the traffic."""
-    server = start_server(tmp_path, "--workers", "2")
-    clients = [httpx.Client(base_url=server.url) for _ in range(24)]
-    try:
-        for client in clients:
-            assert client.get("/healthz").status_code == 200
-        port = int(server.url.rsplit(":", 1)[1])
-        assert f"running on http://127.0.0.1:{port} with 2 workers" in server.stderr()
-        held = _connections_by_process(server.process.pid, port)
-        assert sorted(n for n in held.values() if n) == [12, 12], held
-        other = subprocess.run(
-            [sys.executable, "-m", "sensorbase.cli", "serve", "--port", str(port),
-             "--data-dir", str(tmp_path / "other"), "--workers", "2"],
-            capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
-        assert other.returncode == 1
-        assert f"cannot listen on 127.0.0.1:{port}" in other.stderr
-    finally:
-        for client in clients:
-            client.close()
-        server.stop()
-
-
-def test_serve_workers_replace_a_worker_that_dies(tmp_path: Path) -> None:
-    """A worker killed after start-up is replaced, and the connections that come after are
-    served by the survivor and the replacement, in turn."""
-    server = start_server(tmp_path, "--workers", "2")
-    started = time.monotonic()  # (the workers started before: the supervisor's clock is earlier)
-    try:
-        port = int(server.url.rsplit(":", 1)[1])
-        with httpx.Client(base_url=server.url) as probe:
-            assert probe.get("/healthz").status_code == 200
-            [victim] = [pid for pid, n in _connections_by_process(server.process.pid, port).items()
-                        if n]  # fmt: skip
-        # A worker dying within its first STARTUP_S stops the server instead.
-        time.sleep(max(0.0, workers.STARTUP_S + 0.5 - (time.monotonic() - started)))
-        os.kill(victim, signal.SIGKILL)
-        deadline = time.monotonic() + 30
-        while server.stderr().count("Application startup complete") < 3:  # the replacement's
-            assert time.monotonic() < deadline, server.stderr()
-            time.sleep(0.1)
-        assert "starting another" in server.stderr()
-        clients = [httpx.Client(base_url=server.url) for _ in range(8)]
-        try:
-            for client in clients:
-                assert client.get("/healthz").status_code == 200
-            held = _connections_by_process(server.process.pid, port)
-            assert victim not in held
-            assert len([n for n in held.values() if n]) == 2, held
-        finally:
-            for client in clients:
-                client.close()
-    finally:
-        server.stop()
-
-
-def _connections_by_process(parent: int, port: int) -> dict[int, int]:
-    """Established connections on local `port`, counted by the child of `parent` holding them."""
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":
-                inodes.add(fields[9])
-    children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
-    held = {}
-    for pid in map(int, children):
-        links = []
-        for fd in Path(f"/proc/{pid}/fd").iterdir():
-            with contextlib.suppress(FileNotFoundError):  # closed meanwhile
-                links.append(os.readlink(fd))
-        held[pid] = sum(1 for link in links if link[len("socket:[") : -1] in inodes)
-    return held
 
 
 def test_serve_refuses_bad_settings_readably(tmp_path: Path) -> None:

@@ -1,12 +1,11 @@
-"""Credentials through real processes: `sensorbase serve` on a busy port spends no key;
-`sensorbase recover-key` mints a server administrator key in the store of a running server
-(SQLite and PostgreSQL); `users update` and `users password`; and wrong keys counted by the
-client address a trusted proxy forwards, alike on the fast lane and on FastAPI's routes."""
+"""Credentials through real processes: `sensorbase recover-key` mints a server administrator
+key in the store of a running server (SQLite and PostgreSQL); `users update` and `users
+password`; and wrong keys counted by the client address a trusted proxy forwards, alike on the
+fast lane (answered from the parser: server/protocol.py) and on FastAPI's routes."""
 
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +14,8 @@ import httpx
 
 from sensorbase.auth import failures
 from tests import test_cli
-from tests.test_cli import KEY_PATTERN, Cli, start_server
+from tests.live import KEY_PATTERN, Server, start_server
+from tests.test_cli import Cli
 
 # The fixtures of tests/test_cli.py: a live server in a subprocess and the CLI pointed at it.
 server = test_cli.server
@@ -36,34 +36,10 @@ def whoami(url: str, key: str) -> httpx.Response:
     return httpx.get(f"{url}/v1/whoami", headers={"Authorization": f"Bearer {key}"})
 
 
-# --- serve: bind first ---------------------------------------------------------------------
-
-
-def test_a_first_start_on_a_busy_port_spends_no_key(tmp_path: Path) -> None:
-    """Issue 19: the one-time key was printed, then the start died on the busy port."""
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        failed = sensorbase(
-            "serve", "--port", str(port), "--data-dir", str(tmp_path / "data"), "--no-access-log"
-        )
-    assert failed.returncode == 1
-    assert f"cannot listen on 127.0.0.1:{port}" in failed.stderr
-    assert not KEY_PATTERN.findall(failed.stdout + failed.stderr)
-    assert not (tmp_path / "data" / "sensorbase.db").exists()  # nothing made, nothing spent
-    started = start_server(tmp_path)  # (the same data directory, a free port)
-    try:
-        [key] = KEY_PATTERN.findall(started.stderr())  # the first start's key, shown now
-        assert whoami(started.url, key).json()["server_admin"] is True
-    finally:
-        started.stop()
-
-
 # --- recover-key ---------------------------------------------------------------------------
 
 
-def recover_while_serving(started: test_cli.Server, *store: str) -> None:
+def recover_while_serving(started: Server, *store: str) -> None:
     [first] = KEY_PATTERN.findall(started.stderr())
     org = {"key": "acme"}
     headers = {"Authorization": f"Bearer {first}"}
@@ -150,7 +126,7 @@ def test_users_update_and_password(cli: Cli) -> None:
 
 
 def test_wrong_keys_count_by_the_forwarded_address_on_the_lane_and_on_routes(
-    server: test_cli.Server,
+    server: Server,
 ) -> None:
     """The server trusts its loopback proxy (uvicorn's default): the lane, answered from the
     HTTP parser, counts the X-Forwarded-For address as uvicorn gives it to FastAPI's routes."""

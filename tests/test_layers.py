@@ -26,10 +26,13 @@ LAYER = {
     "api": 6,
     "app": 7,
     "cli": 8,
+    "server": 8,
     "web": 8,
 }
 MAX_LINES = 500
 ALLOWED_SIDEWAYS = {("times", "model")}
+# `sensorbase serve` runs the server.
+ALLOWED_SIDEWAYS |= {("cli", "server")}
 
 
 def imports(path: Path) -> set[str]:
@@ -112,6 +115,24 @@ def test_dialects_never_touch_storage() -> None:
 
 def test_auth_never_imports_ingest() -> None:
     assert _offenders("auth") == []
+
+
+# Who may import the entry points' packages: `cli` is the `sensorbase` command; `server` runs
+# under it alone. (A `sensorbase/__main__.py` would be an entry point too.)
+ENTRY_POINTS = {"cli": {"cli", "__main__"}, "server": {"server", "cli", "__main__"}}
+
+
+def test_only_entry_points_import_cli_and_server() -> None:
+    wrong = []
+    for path in PACKAGE.rglob("*.py"):
+        here = top(path)
+        for module in imports(path):
+            parts = module.split(".")
+            if parts[0] != "sensorbase" or len(parts) < 2 or parts[1] not in ENTRY_POINTS:
+                continue
+            if here not in ENTRY_POINTS[parts[1]]:
+                wrong.append(f"{path.relative_to(PACKAGE)} imports {module}")
+    assert wrong == []
 
 
 def test_no_module_is_over_500_lines() -> None:

@@ -141,7 +141,7 @@ def _hardened(send: Send) -> Send:
     return sending
 
 
-def build_app(services: Services, *, manage_lifecycle: bool = True) -> FastAPI:
+def build_app(services: Services, *, manage_lifecycle: bool = True) -> SensorbaseApp:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if manage_lifecycle:

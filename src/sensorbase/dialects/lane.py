@@ -6,7 +6,7 @@ Each of these costs little, but together they were more than half of a one-point
 CPU. It is reached two ways: the app calls it as a plain ASGI app before FastAPI's middleware,
 routing and dependency machinery (api/app.py); and under `sensorbase serve` the HTTP protocol
 calls `Lane.answer` straight from the request parser, without an ASGI scope and cycle at all
-(cli/http_protocol.py). A lane answers exactly as its dialect's route does: same errors in the
+(server/protocol.py). A lane answers exactly as its dialect's route does: same errors in the
 dialect's shape, same Retry-After and X-RateLimit-* headers, same request counter. The route
 stays declared in its router for OpenAPI and answers the same when reached through FastAPI
 (e.g. under a root path).

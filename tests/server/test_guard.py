@@ -1,4 +1,4 @@
-"""The guards of `sensorbase serve`'s HTTP protocol (cli/http_guard.py), through a real server
+"""The guards of `sensorbase serve`'s HTTP protocol (server/guard.py), through a real server
 and raw sockets: receive deadlines for headers and bodies (on the fast lane and on uvicorn's
 path), and requests past SENSORBASE_MAX_IN_FLIGHT refused with 503. Deadlines are set to 1 s
 here (2 s for bodies); a slow client sends a byte every 0.2 s, so the whole request would take
@@ -16,11 +16,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from sensorbase.cli.http_guard import Gate
-from sensorbase.cli.http_protocol import GATHERED_BODY_BYTES, LANE_BODY_BYTES
+from sensorbase.server.guard import Gate
+from sensorbase.server.protocol import GATHERED_BODY_BYTES, LANE_BODY_BYTES
 from sensorbase.settings import Settings
-from tests.live import KEY
-from tests.test_cli import Server, start_server
+from tests.live import KEY, Server, start_server
 
 DEADLINE_S = 1
 BODY_DEADLINE_S = 2  # time to see the app reading a streamed body before it is cut

@@ -1,4 +1,4 @@
-"""What guards one worker's connections (cli/http_protocol.py): a bound on the requests it works
+"""What guards one worker's connections (server/protocol.py): a bound on the requests it works
 on at once, and deadlines for receiving a request.
 
 Shedding. A worker works on at most `SENSORBASE_MAX_IN_FLIGHT` requests at once: its request

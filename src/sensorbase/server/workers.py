@@ -1,6 +1,8 @@
 """`sensorbase serve --workers N`: N server processes behind one listening socket, which the
 supervisor owns. The supervisor accepts every connection and hands it to the workers in turn
-(its file descriptor passed over a Unix socket), so each worker holds an equal share.
+(its file descriptor passed over a Unix socket), so each worker holds an equal share. Each
+worker is handed the supervisor's `Settings` and wires its own app from them (run.py).
+Passing descriptors needs `socket.send_fds`, which every platform that uvloop runs on has.
 
 Letting the kernel spread connections falls short exactly where a Sensorbase meets its
 heaviest clients, a gateway or a collector holding a few long-lived connections: with one
@@ -31,22 +33,21 @@ import time
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from sensorbase.cli.client import CliError
+from sensorbase.server import ServerError
+from sensorbase.server.listener import BACKLOG, listening_socket
+from sensorbase.server.run import uvicorn_config
+from sensorbase.settings import Settings
 
 STARTUP_S = 10.0
 ACCEPT_S = 0.5  # the accepting thread looks whether to stop at least this often
-BACKLOG = 2048  # uvicorn's default
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 log = logging.getLogger("uvicorn.error")
 
 
-def handover_supported() -> bool:
-    return hasattr(socket, "send_fds") and hasattr(socket, "AF_UNIX")
-
-
-def serve_workers(count: int, options: dict[str, Any]) -> None:
-    """Run `count` workers of `sensorbase.app:create_app` until SIGINT or SIGTERM."""
-    listener = _listening_socket(options["host"], options["port"], options.get("backlog", BACKLOG))
+def serve_workers(count: int, settings: Settings, options: dict[str, Any]) -> None:
+    """Run `count` workers, each serving its own app wired from `settings`, until SIGINT or
+    SIGTERM."""
+    listener = listening_socket(options["host"], options["port"], options.get("backlog", BACKLOG))
     if isinstance(options.get("log_config"), dict):  # the supervisor logs as its workers do
         logging.config.dictConfig(options["log_config"])
         log.setLevel(options.get("log_level", "info").upper())
@@ -62,7 +63,7 @@ def serve_workers(count: int, options: dict[str, Any]) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         ready = context.Event()
         process = context.Process(
-            target=_worker, args=(options, theirs, ready), name="sensorbase-worker"
+            target=_worker, args=(settings, options, theirs, ready), name="sensorbase-worker"
         )
         process.start()
         theirs.close()
@@ -97,19 +98,7 @@ def serve_workers(count: int, options: dict[str, Any]) -> None:
             process.join()
         dispatcher.close()
     if failed is not None:
-        raise CliError(failed)
-
-
-def _listening_socket(host: str, port: int, backlog: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise CliError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-    sock.listen(backlog)
-    return sock
+        raise ServerError(failed)
 
 
 class _Dispatcher:
@@ -250,12 +239,11 @@ class _WorkerServer:
             sock.close()
 
 
-def _worker(options: dict[str, Any], channel: socket.socket, ready: Any) -> None:
-    import uvicorn
-
+def _worker(
+    settings: Settings, options: dict[str, Any], channel: socket.socket, ready: Any
+) -> None:
     _die_with_parent()
-    config = uvicorn.Config("sensorbase.app:create_app", factory=True, **options)
-    _WorkerServer(config, channel, ready).run()
+    _WorkerServer(uvicorn_config(settings, options), channel, ready).run()
 
 
 def _die_with_parent() -> None:

@@ -14,9 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from sensorbase.cli.http_protocol import LANE_BODY_BYTES, JoinedWrites
-from tests.live import KEY
-from tests.test_cli import Server, start_server
+from sensorbase.server.protocol import LANE_BODY_BYTES, JoinedWrites
+from tests.live import KEY, Server, start_server
 
 
 class Recorder(asyncio.Transport):

@@ -1,4 +1,6 @@
 """The HTTP protocol `sensorbase serve` gives uvicorn: its httptools protocol, with two changes.
+It is bound to one `Wiring` (app.py) by `protocol_for`, and takes from it the fast lanes and
+the services they are answered with.
 
 Fast lanes from the parser. A request for one of the app's fast lanes (dialects/lane.py,
 `POST /v1/write`) is answered from the parser's callbacks: its body is gathered as it comes,
@@ -24,7 +26,7 @@ replies of one group commit then leave back to back, and a client waiting on sev
 connections is woken once for all of them. Sending each lane reply at once instead cost ~40 us
 per send on this machine (one worker, `wrk -c16`: 260 against 205 us of CPU per request).
 
-Guards (cli/http_guard.py): at most `SENSORBASE_MAX_IN_FLIGHT` requests in flight per worker,
+Guards (server/guard.py): at most `SENSORBASE_MAX_IN_FLIGHT` requests in flight per worker,
 the rest answered 503 from `on_headers_complete` before any app code runs (or when their body
 has come, `_admit`: a request's task starts only then); and deadlines for a request's headers
 and body, and for idle connections, watched by the worker's `Gate`. Each connection notes what
@@ -35,10 +37,11 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 import httptools
 from starlette.types import Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
 from uvicorn.protocols.http.httptools_impl import (
     STATUS_LINE,
@@ -46,7 +49,9 @@ from uvicorn.protocols.http.httptools_impl import (
     RequestResponseCycle,
 )
 
-from sensorbase.cli.http_guard import (
+from sensorbase.app import Wiring
+from sensorbase.dialects.lane import Call, Lane, TrustedProxies
+from sensorbase.server.guard import (
     ALWAYS_ADMITTED,
     BODY,
     HEAD,
@@ -56,7 +61,6 @@ from sensorbase.cli.http_guard import (
     WAITING,
     gate_of,
 )
-from sensorbase.dialects.lane import Call, Lane
 
 LANE_BODY_BYTES = 1 << 20  # larger bodies are streamed through uvicorn's path (and limits)
 GATHERED_BODY_BYTES = LANE_BODY_BYTES  # gathered before a request takes a place in flight
@@ -137,22 +141,45 @@ class _LaneCycle:
         self.response_complete = self.response_started = False
 
 
+def protocol_for(wiring: Wiring) -> type[SensorbaseProtocol]:
+    """The protocol class uvicorn is given (`http=`, a class: it makes one per connection),
+    bound to `wiring`."""
+
+    class Bound(SensorbaseProtocol):
+        pass
+
+    Bound.wiring = wiring
+    return Bound
+
+
 class SensorbaseProtocol(HttpToolsProtocol):
-    """The protocol `sensorbase serve` gives uvicorn (`http=`)."""
+    """uvicorn's httptools protocol, answering `wiring`'s fast lanes from the parser."""
+
+    wiring: ClassVar[Wiring]  # (set by protocol_for)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        wiring = self.wiring
+        self._lanes = wiring.fast_lanes
+        self._services = wiring.services
+        # uvicorn's trusted proxies (its app is the proxy-headers middleware, if on): a lane
+        # finds the client's address as uvicorn's path does. (Their `__contains__` takes
+        # `str | None`, not any object: a lane asks only about a str.)
         app = self.app
-        while not hasattr(app, "fast_lanes") and hasattr(app, "app"):  # under middleware
-            app = app.app
-        self._lanes: dict[tuple[str, str], Lane] = getattr(app, "fast_lanes", {})
-        self._services: Any = getattr(app, "services", None)
+        self._proxies = (
+            cast(TrustedProxies, app.trusted_hosts)
+            if isinstance(app, ProxyHeadersMiddleware)
+            else None
+        )
         self._lane: Lane | None = None
         self._lane_query = b""
         self._lane_path = ""
-        settings = getattr(self._services, "settings", None)
         self._gate = gate_of(
-            self.server_state, self.loop, settings, self.timeout_keep_alive, self.logger
+            self.server_state,
+            self.loop,
+            wiring.services.settings,
+            self.timeout_keep_alive,
+            self.logger,
         )
         self.receiving = NOTHING  # what this connection is receiving, for its deadline
         self.receiving_since = 0.0
@@ -362,9 +389,7 @@ class SensorbaseProtocol(HttpToolsProtocol):
             self._services,
             body=bytes(cycle.body),
             client=self.client,
-            # uvicorn's trusted proxies (its app is the proxy-headers middleware, if on): the
-            # lane finds the client's address as uvicorn's path does.
-            proxies=getattr(self.app, "trusted_hosts", None),
+            proxies=self._proxies,
         )
         request = (self.parser.get_method(), self._lane_path, self._lane_query)
         task = self.loop.create_task(self._answer(lane, call, cycle, request))
