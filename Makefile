@@ -15,9 +15,9 @@ $(BIN)/sensorbase: pyproject.toml
 run: $(BIN)/sensorbase
 	$(BIN)/sensorbase serve
 
-## test: install everything and run the whole test suite
+## test: install everything and run the whole test suite (one test process per core)
 test: $(BIN)/sensorbase
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto
 
 ## lint: ruff and mypy, as CI runs them
 lint: $(BIN)/sensorbase
