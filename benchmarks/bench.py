@@ -412,6 +412,19 @@ def timed_queries(server: Server, path: str, n: int) -> tuple[list[float], bytes
     return xs, body
 
 
+def stats_path(bucket: str) -> str:
+    """Scenario 3's query: min/max/mean/count over the whole dense series."""
+    return (
+        f"/v1/query?bucket={bucket}&source=big&field={FIELD}"
+        "&mode=aggregate&aggregate=min,max,avg,count"
+    )
+
+
+def latest_path(bucket: str) -> str:
+    """Scenario 4's query: the latest 10,000 raw points of the dense series."""
+    return f"/v1/query?bucket={bucket}&source=big&field={FIELD}&order=desc&limit=10000"
+
+
 def stored_points(server: Server, buckets: list[str]) -> int:
     return sum(checked("GET", server, f"/v1/buckets/{b}")["stats"]["points"] for b in buckets)
 
@@ -485,17 +498,14 @@ def run_sensorbase(args: argparse.Namespace) -> dict[str, Any]:
             result["single_point_writes"]["server_cpu_us_per_request"] = common.summarize(cpu)
             print(f"single-point server CPU: {statistics.median(cpu):.0f} us per request")
 
-        base_q = f"/v1/query?bucket={BUCKET}&source=big&field={FIELD}"
-        stats_path = base_q + "&mode=aggregate&aggregate=min,max,avg,count"
-        xs, body = timed_queries(server, stats_path, args.queries)
-        result["query_agg_1M"] = {"path": stats_path, "ms": common.summarize(xs),
+        xs, body = timed_queries(server, stats_path(BUCKET), args.queries)
+        result["query_agg_1M"] = {"path": stats_path(BUCKET), "ms": common.summarize(xs),
                                   "response": body.decode()[:400]}  # fmt: skip
         print(f"stats over 1M points: {statistics.median(xs):.1f} ms {body[:200]!r}", flush=True)
 
-        latest_path = base_q + "&order=desc&limit=10000"
-        xs, body = timed_queries(server, latest_path, args.queries)
+        xs, body = timed_queries(server, latest_path(BUCKET), args.queries)
         n_latest = len(json.loads(body)["series"][0]["points"])
-        result["query_latest_10k"] = {"path": latest_path, "ms": common.summarize(xs),
+        result["query_latest_10k"] = {"path": latest_path(BUCKET), "ms": common.summarize(xs),
                                       "response_bytes": len(body), "points": n_latest}  # fmt: skip
         print(f"latest 10,000 points: {statistics.median(xs):.1f} ms ({n_latest} points)")
 
