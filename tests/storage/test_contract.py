@@ -332,6 +332,27 @@ def test_aggregates(store: Store, world: dict[str, int]) -> None:
     ]
 
 
+def test_m4(store: Store, world: dict[str, int]) -> None:
+    s = world["temp"]
+    # Columns of 100 us over [T0, T0 + 500): points in columns 0, 1 and 3; column 2 and 4 empty.
+    times = [T0, T0 + 10, T0 + 20, T0 + 30, T0 + 99, T0 + 100, T0 + 150, T0 + 350]
+    values = [5.0, 1.0, 9.0, 1.0, 5.0, 7.0, 7.0, 3.0]
+    write(store, lambda tx: tx.append(batch([s] * 8, times, values)))
+    reader = store.reader()
+    got = reader.m4(s, TimeRange(T0, T0 + 500), 5)
+    # Column 0: first, min (the earliest of the two 1.0), max, last; the others once each.
+    assert got.time_us.tolist() == [T0, T0 + 10, T0 + 20, T0 + 99, T0 + 100, T0 + 150, T0 + 350]
+    assert got.value.tolist() == [5.0, 1.0, 9.0, 5.0, 7.0, 7.0, 3.0]
+    assert got.extra is None
+    # The range's edges: start inclusive, end exclusive.
+    edge = reader.m4(s, TimeRange(T0 + 10, T0 + 350), 1)
+    assert edge.time_us.tolist() == [T0 + 10, T0 + 20, T0 + 150]
+    assert len(reader.m4(s, TimeRange(T0 + 351, T0 + 1000), 3)) == 0
+    # More columns than microseconds: empty columns, the points still each in one.
+    narrow = reader.m4(s, TimeRange(T0, T0 + 3), 10)
+    assert narrow.time_us.tolist() == [T0]
+
+
 def test_savepoint_rolls_back_only_its_own_work(store: Store, world: dict[str, int]) -> None:
     s = world["temp"]
 

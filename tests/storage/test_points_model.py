@@ -33,6 +33,7 @@ import math
 import os
 import random
 import shutil
+from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from itertools import pairwise
@@ -449,8 +450,52 @@ def check_cuts(reader: Reader, sid: int, model: SeriesModel) -> None:
         check_points(what, model.rows([p]), got)
 
 
+def model_m4(model: SeriesModel, time_range: TimeRange, width: int) -> Want:
+    """The M4 of the range, the plain way: every point put in its column [start + span*i //
+    width, ...), and of each column its first, min, max and last points (the earliest of equal
+    minima or maxima), in time order, each once."""
+    start, end = time_range.start_us, time_range.end_us
+    assert start is not None and end is not None
+    edges = [start + (end - start) * i // width for i in range(width + 1)]
+    columns: dict[int, list[tuple[int, float]]] = {}
+    times, values, _ = model.columns
+    lo, hi = model.window(time_range)
+    for t, v in zip(times[lo:hi].tolist(), values[lo:hi].tolist(), strict=True):
+        columns.setdefault(bisect_right(edges, t) - 1, []).append((t, v))
+    picked: list[tuple[int, float]] = []
+    for c in sorted(columns):
+        held = columns[c]
+        lowest = min(held, key=lambda p: (p[1], p[0]))
+        highest = min(held, key=lambda p: (-p[1], p[0]))
+        picked.extend(sorted(dict([held[0], lowest, highest, held[-1]]).items()))
+    return Want(
+        np.array([t for t, _ in picked], np.int64),
+        np.array([v for _, v in picked], np.float64),
+        [None] * len(picked),
+    )
+
+
+def check_m4(reader: Reader, sid: int, model: SeriesModel, what: str) -> None:
+    """M4 over the whole series, a middle third of it and past its end, at widths from one
+    column (a summary of everything) to more columns than points."""
+    times = model.columns[0]
+    if not len(times):
+        asked = [(TimeRange(0, 1_000), 3)]
+    else:
+        lo, hi = int(times[0]), int(times[-1]) + 1
+        third = (hi - lo) // 3
+        asked = [(TimeRange(lo, hi), w) for w in (1, 5, 400)]
+        asked += [(TimeRange(lo + third, hi - third), 3), (TimeRange(hi, hi + 10), 2)]
+    for time_range, width in asked:
+        if time_range.end_us <= time_range.start_us:  # type: ignore[operator]
+            continue
+        got = reader.m4(sid, time_range, width)
+        on = f"series {sid} ({model.describe()}), {time_range}, width {width}"
+        check_points(f"{what}: m4({on})", model_m4(model, time_range, width), got)
+
+
 def check_all(reader: Reader, sid: int, model: SeriesModel, what: str) -> None:
-    """Every point of the series, its count and its aggregates."""
+    """Every point of the series, its count, its aggregates and its M4."""
     everything = TimeRange(None, None)
     got = reader.read_range(sid, everything, len(model) + 10)
     check_points(
@@ -461,6 +506,7 @@ def check_all(reader: Reader, sid: int, model: SeriesModel, what: str) -> None:
     row = reader.aggregate(sid, everything, AGGREGATES)
     expected = expected_values(model.columns[1], AGGREGATES)
     check_values(f"{what}: aggregate(series {sid}, everything)", expected, row.values)
+    check_m4(reader, sid, model, what)
 
 
 def check_glance(reader: Reader, sid: int, model: SeriesModel, what: str) -> None:

@@ -21,6 +21,7 @@ from sensorbase.model import AggregateRow, PointColumns, SeriesRef, SeriesResult
 from sensorbase.query.calendar import bounds, fixed_origin
 from sensorbase.query.spec import Cursor, QuerySpec
 from sensorbase.storage.base import Reader
+from sensorbase.storage.m4 import MAX_WIDTH
 
 T = TypeVar("T")
 Order = Literal["asc", "desc"]
@@ -139,6 +140,24 @@ class QueryService:
             ]
         )
 
+    async def m4(
+        self, refs: list[SeriesRef], time_range: TimeRange, width: int
+    ) -> list[PointColumns]:
+        """Each series' M4 (storage/m4.py) of the bounded range at `width` pixel columns: up
+        to 4 points per column, so at most `max_result_points` / (4 x width) series."""
+        self._check_m4(len(refs), time_range, width)
+        return await self._read(lambda r: [r.m4(ref.id, time_range, width) for ref in refs])
+
+    def _check_m4(self, series: int, time_range: TimeRange, width: int) -> None:
+        problems = []
+        if time_range.start_us is None or time_range.end_us is None:
+            problems.append(Problem("M4 needs a bounded range: start and end", "start"))
+        if not 1 <= width <= MAX_WIDTH:
+            problems.append(Problem(f"must be an integer from 1 to {MAX_WIDTH}", "width"))
+        if problems:
+            raise invalid(problems)
+        self._within(4 * width * series, "width")
+
     async def counts(self, refs: list[SeriesRef], time_range: TimeRange) -> list[int]:
         return await self._read(lambda r: [r.count(ref.id, time_range) for ref in refs])
 
@@ -229,6 +248,15 @@ class QueryService:
             latest = reader.read_latest([s.id for s in series], n)
             return QueryResult(
                 [SeriesResult(s, points=p) for s, p in zip(series, latest, strict=True)]
+            )
+        if spec.mode == "m4":
+            assert spec.width is not None  # parse_spec requires it
+            self._check_m4(len(series), spec.time_range, spec.width)
+            return QueryResult(
+                [
+                    SeriesResult(s, points=reader.m4(s.id, spec.time_range, spec.width))
+                    for s in series
+                ]
             )
         if spec.mode == "aggregate":
             # The cap holds for the whole query, not each series: a bucket costs a read per

@@ -1,4 +1,5 @@
-"""The query model: which series, which time range, and which of raw, latest or aggregates."""
+"""The query model: which series, which time range, and which of raw, latest, aggregates or
+M4 (a chart's downsampling: storage/m4.py)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ from zoneinfo import ZoneInfo, available_timezones
 
 from sensorbase.errors import Problem, invalid
 from sensorbase.model import AGGREGATES, TimeRange
+from sensorbase.storage.m4 import MAX_WIDTH as MAX_WIDTH  # for the dialects (no storage)
 from sensorbase.times import AMOUNT, UNIT_US, WS, now_us, parse_duration_us, parse_instant
 
 UTC_ZONE = ZoneInfo("UTC")
-Mode = Literal["raw", "latest", "aggregate"]
-MODES: tuple[Mode, ...] = ("raw", "latest", "aggregate")
+Mode = Literal["raw", "latest", "aggregate", "m4"]
+MODES: tuple[Mode, ...] = ("raw", "latest", "aggregate", "m4")
 # A bucket width: 1 to 999,999,999 of a unit (999,999,999 h still fits 64-bit microseconds).
 # Matched whole; also the pattern the OpenAPI document declares.
 EVERY_PATTERN = rf"^{WS}*{AMOUNT}{WS}*(s|m|h|d|w|mo|y){WS}*$"
@@ -80,6 +82,7 @@ class QuerySpec:
     limit: int | None = None
     order: str = "asc"
     cursor: Cursor | None = None
+    width: int | None = None  # pixel columns (mode m4)
 
 
 def split_list(value: str | list[str] | None) -> list[str] | None:
@@ -106,6 +109,7 @@ def parse_spec(
     limit: int | None = None,
     order: str | None = None,
     cursor: str | None = None,
+    width: int | None = None,
 ) -> QuerySpec:
     """Turn loose parameters into a QuerySpec, naming every bad one at once."""
     problems: list[Problem] = []
@@ -143,10 +147,26 @@ def parse_spec(
     elif mode in MODES:
         chosen_mode = mode
     else:
-        problems.append(Problem("must be raw, latest or aggregate", "mode"))
+        problems.append(Problem("must be raw, latest, aggregate or m4", "mode"))
         chosen_mode = "raw"
     if chosen_mode == "aggregate" and not aggregates:
         aggregates = ("count", "min", "max", "avg")
+
+    if chosen_mode == "m4":
+        if width is None:
+            problems.append(
+                Problem("is required with mode=m4 (the chart's width in pixels)", "width")
+            )
+        if start_us is None or end_us is None:
+            problems.append(
+                Problem("mode=m4 needs a bounded range: start and end, or last", "start")
+            )
+        if aggregates:
+            problems.append(Problem("is not taken with mode=m4", "aggregate"))
+    elif width is not None:
+        problems.append(Problem("is taken with mode=m4 only", "width"))
+    if width is not None and not 1 <= width <= MAX_WIDTH:
+        problems.append(Problem(f"must be an integer from 1 to {MAX_WIDTH}", "width"))
 
     parsed_every = None
     if every is not None:
@@ -189,4 +209,5 @@ def parse_spec(
         limit=limit,
         order=order or ("desc" if chosen_mode == "latest" else "asc"),
         cursor=parsed_cursor,
+        width=width,
     )

