@@ -23,11 +23,11 @@ LAYER = {
     "query": 3,
     "services": 4,
     "dialects": 5,
+    "console": 5,
     "api": 6,
     "app": 7,
     "cli": 8,
     "server": 8,
-    "web": 8,
 }
 MAX_LINES = 500
 ALLOWED_SIDEWAYS = {("times", "model")}

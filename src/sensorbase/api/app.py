@@ -19,7 +19,7 @@ from prometheus_client.core import REGISTRY, CounterMetricFamily, GaugeMetricFam
 from prometheus_client.registry import Collector, CollectorRegistry
 from starlette.types import Message, Receive, Scope, Send
 
-from sensorbase import __version__, dialects
+from sensorbase import __version__, console, dialects
 from sensorbase.api import problems
 from sensorbase.api.problems import PROBLEM_SCHEMA
 from sensorbase.dialects.base import bearer, client_address, principal_of_credential
@@ -180,6 +180,7 @@ def build_app(services: Services, *, manage_lifecycle: bool = True) -> Sensorbas
         app.include_router(module.router())
         if callable(getattr(module, "fast_lanes", None)):
             app.fast_lanes.update(module.fast_lanes())
+    app.include_router(console.router())
 
     collector = _EngineCollector(app)
     with contextlib.suppress(ValueError):  # another app in this process (tests) has them

@@ -41,7 +41,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(SensorbaseError)
     async def engine_error(request: Request, exc: SensorbaseError) -> Response:
-        return render_problem(exc)
+        response = render_problem(exc)
+        if exc.retry_after_s is not None:  # (429, 503) as the dialects' renderers do
+            response.headers["Retry-After"] = str(exc.retry_after_s)
+        return response
 
 
 def allowed_methods(app: FastAPI, scope: Scope) -> tuple[str, ...]:

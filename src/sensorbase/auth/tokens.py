@@ -17,6 +17,7 @@ on every node at once; the principal acts with the scopes of the user's role
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 from collections.abc import Callable
@@ -34,6 +35,8 @@ from sensorbase.storage.write_queue import Committer
 from sensorbase.times import now_us
 
 ALGORITHM = "HS256"
+SESSION_COOKIE = "sb_session"  # the console's session: an access token (console/session.py)
+CSRF_HEADER = "X-CSRF-Token"  # what a state change under that cookie must carry
 USER_SUBJECT = "user:"  # a user principal's key_id is `user:<id>`
 ENDED = "the token has ended (its key or user was removed or changed): get a new one"
 
@@ -133,6 +136,12 @@ class Tokens:
         if claims.get("kid") != key.id:
             raise Unauthorized(ENDED)
         return principal_of(key)
+
+    def csrf_of(self, session_token: str) -> str:
+        """The CSRF token of a console session: an HMAC of its access token with the signing
+        secret, so no server keeps it and no other origin can compute it."""
+        digest = hmac.new(self._secret.encode(), session_token.encode(), hashlib.sha256)
+        return digest.hexdigest()
 
     # --- user tokens ----------------------------------------------------------------------
 

@@ -1,12 +1,18 @@
-"""The native API's credential: `Authorization: Bearer <API key or access token>`."""
+"""The native API's credential: `Authorization: Bearer <API key or access token>`, or, with no
+Authorization header, the console's session cookie (console/session.py), whose state changes
+must carry its CSRF token."""
 
 from __future__ import annotations
+
+import hmac
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPBearer
 
 from sensorbase.auth.keys import Principal
-from sensorbase.dialects.base import authenticate, bearer
+from sensorbase.auth.tokens import CSRF_HEADER, SESSION_COOKIE
+from sensorbase.dialects.base import authenticate, bearer, services
+from sensorbase.errors import Forbidden
 
 # Declared for OpenAPI only (so /docs offers an Authorize button); `bearer` does the parsing.
 _scheme = HTTPBearer(auto_error=False, description="An API key (sb_...) or an access token")
@@ -16,4 +22,20 @@ async def principal(request: Request, _: object = Depends(_scheme)) -> Principal
     # async: FastAPI would run a plain function on the thread pool, a hop per request; the
     # lookup is a cached dictionary hit (a key is read from storage at most once per
     # `key_cache_s`).
+    if "authorization" not in request.headers:
+        session = request.cookies.get(SESSION_COOKIE)
+        if session:
+            who = authenticate(request, session)
+            if request.method not in _SAFE:
+                given = request.headers.get(CSRF_HEADER, "")
+                wanted = services(request).tokens.csrf_of(session)
+                if not hmac.compare_digest(given.encode(), wanted.encode()):
+                    raise Forbidden(
+                        f"a request signed in by the session cookie must send the header "
+                        f"{CSRF_HEADER} with the session's CSRF token"
+                    )
+            return who
     return authenticate(request, bearer(request))
+
+
+_SAFE = ("GET", "HEAD", "OPTIONS")
