@@ -20,7 +20,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from starlette.types import Message, Receive, Scope, Send
 
 from sensorbase import __version__, console, dialects
-from sensorbase.api import problems
+from sensorbase.api import docs, problems
 from sensorbase.api.problems import PROBLEM_SCHEMA
 from sensorbase.dialects.base import bearer, client_address, principal_of_credential
 from sensorbase.dialects.lane import SAFETY_HEADERS, Lane
@@ -173,7 +173,10 @@ def build_app(services: Services, *, manage_lifecycle: bool = True) -> Sensorbas
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served offline by api/docs.py
+        redoc_url=None,
     )
+    docs.install(app, "Sensorbase")
     app.services = services
     app.fast_lanes = {}
     for module in dialect_modules():
