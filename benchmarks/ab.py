@@ -9,6 +9,7 @@ a fresh server, and prints every run and the medians:
   .venv/bin/python benchmarks/ab.py                  # single-point: working tree vs HEAD
   .venv/bin/python benchmarks/ab.py --ref HEAD~3 --scenario batch --runs 8
   .venv/bin/python benchmarks/ab.py --ref abc123~1 --new abc123   # one commit's own effect
+  .venv/bin/python benchmarks/ab.py --ref c2aeec7 3f4fe6e --new main --scenario batch
 
 Scenarios (higher is better for the first two, lower for the last two):
 
@@ -22,12 +23,33 @@ A `stats` or `latest` run loads only the dense series (1M points, a few seconds;
 loads its fleet first, which these queries do not read), then waits until the server has
 folded its write log into chunks (/metrics' sqlite_log_points at 0), so that every run times
 the settled store rather than wherever the fold happened to be.
+
+Beside each run's figure stands the server's CPU time per unit: per point (batch), per
+request (single), per query (stats, latest). It is read from /proc/<pid>/stat (utime + stime)
+of the server's process tree just before and just after the measured phase (the writers, the
+wrk or Python driver, the timed queries with their two warm-ups, so divided by --queries + 2),
+and summed over the server processes: the process started, its workers and every other
+descendant except the storage's helpers. Wall-clock figures on this shared 2-core machine move
+1.3x with other load; the CPU a unit costs the server moves far less, since another process's
+load slows the server down but does not make it do more work (it moves somewhat, with cache
+and frequency effects), so it is the figure to compare first.
+
+The helpers, the WAL sync (an fdatasync per group commit with durability=full) and the folder
+(which folds the write log into chunks), are left out of that figure and shown apart as
+"helpers": a fold runs when the log is due, inside the measured phase or after it depending
+on how fast the writers went, so its seconds of CPU would land in one run and not in the
+next and swamp a difference of a tenth of a microsecond per point; it is the store's deferred
+work, not the request path that a change of the server's code mostly moves. A change that
+moves work into the helpers shows there.
+
+Several revisions can be compared in one go (--ref A B C), all run in one shuffled order.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import random
 import re
@@ -38,14 +60,20 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import bench
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def one_run(version: Path, scenario: str, args: argparse.Namespace, bodies: Any) -> float:
+class Run(NamedTuple):
+    figure: float  # the scenario's own: points/s, requests/s or ms
+    cpu_us: float  # the server processes' CPU per unit, microseconds
+    helpers_us: float  # the helpers' CPU per unit, microseconds
+
+
+def one_run(version: Path, scenario: str, args: argparse.Namespace, bodies: Any) -> Run:
     os.environ["PYTHONPATH"] = str(version / "src")
     server = bench.Server(
         argparse.Namespace(
@@ -57,18 +85,40 @@ def one_run(version: Path, scenario: str, args: argparse.Namespace, bodies: Any)
         bench.checked("POST", server, "/v1/buckets", {"key": "ab"})
         if scenario == "single":
             driver = bench.single_wrk if shutil.which("wrk") else bench.single_python
-            return float(driver(server, "ab", args.seconds, 0)["rps"])
+            before = server.cpu_by_role()
+            out = driver(server, "ab", args.seconds, 0)
+            return measured(server, before, float(out["rps"]), out["requests"])
         if scenario == "batch":
-            return float(bench.run_writers(server, bodies, "ab")["points_per_s"])
+            before = server.cpu_by_role()
+            out = bench.run_writers(server, bodies, "ab")
+            return measured(server, before, float(out["points_per_s"]), out["points"])
         bench.run_writers(server, bodies, "ab")  # the dense series
         wait_folded(server)
         path = bench.stats_path("ab") if scenario == "stats" else bench.latest_path("ab")
+        before = server.cpu_by_role()
         xs, body = bench.timed_queries(server, path, args.queries)
+        run = measured(server, before, statistics.median(xs), args.queries + 2)
         check_answer(scenario, body)
-        return statistics.median(xs)
+        return run
     finally:
         server.stop()
         server.cleanup()
+
+
+def measured(
+    server: bench.Server, before: dict[str, dict[int, float]] | None, figure: float, units: int
+) -> Run:
+    """The run's figure with the CPU per unit its server's processes used since `before`
+    (NaN where /proc does not tell)."""
+    after = server.cpu_by_role()
+    if before is None or after is None or not units:
+        return Run(figure, math.nan, math.nan)
+
+    def used(role: str) -> float:
+        was = before[role]
+        return sum(s - was.get(pid, 0.0) for pid, s in after[role].items()) / units * 1e6
+
+    return Run(figure, used("server"), used("helpers"))
 
 
 def wait_folded(server: bench.Server, timeout_s: float = 120) -> None:
@@ -97,7 +147,9 @@ def check_answer(scenario: str, body: bytes) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--ref", default="HEAD", help="the git revision to compare with")
+    ap.add_argument(
+        "--ref", nargs="+", default=["HEAD"], help="the git revision(s) to compare with"
+    )
     ap.add_argument("--new", default=None, help="a revision instead of the working tree")
     ap.add_argument("--scenario", choices=["single", "batch", "stats", "latest"], default="single")
     ap.add_argument("--runs", type=int, default=6, help="runs of each version")
@@ -111,8 +163,8 @@ def main() -> None:
     versions: dict[str, Path] = {}
     if args.new is None:
         versions["working tree"] = ROOT
-    for ref in (args.new, args.ref):
-        if ref is not None:
+    for ref in (args.new, *args.ref):
+        if ref is not None and ref not in versions:
             versions[ref] = Path(tempfile.mkdtemp(prefix="sensorbase-ab-"))
             subprocess.run(
                 ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(versions[ref]), ref],
@@ -127,13 +179,21 @@ def main() -> None:
     elif args.scenario in ("stats", "latest"):
         bodies = bench.big_bodies()
     unit = {"single": "requests/s", "batch": "points/s"}.get(args.scenario, "ms")
+    per = {"single": "request", "batch": "point"}.get(args.scenario, "query")
     fmt = ",.1f" if unit == "ms" else ",.0f"
-    figures: dict[str, list[float]] = {name: [] for name in versions}
+    cfmt = ".3f" if per == "point" else ".0f"
+    runs: dict[str, list[Run]] = {name: [] for name in versions}
+    load = [os.getloadavg()[0]]
     try:
         for name in order:
-            figure = one_run(versions[name], args.scenario, args, bodies)
-            figures[name].append(figure)
-            print(f"{name}: {figure:{fmt}} {unit}", flush=True)
+            run = one_run(versions[name], args.scenario, args, bodies)
+            runs[name].append(run)
+            load.append(os.getloadavg()[0])
+            print(
+                f"{name}: {run.figure:{fmt}} {unit}, server CPU {run.cpu_us:{cfmt}} us/{per}"
+                f" (helpers {run.helpers_us:{cfmt}}), load {load[-1]:.2f}",
+                flush=True,
+            )
     finally:
         for path in versions.values():
             if path != ROOT:
@@ -142,10 +202,30 @@ def main() -> None:
                     check=False,
                     capture_output=True,
                 )
-    print(json.dumps({"scenario": args.scenario, "unit": unit, "runs": figures}))
-    for name, xs in figures.items():
-        runs = " / ".join(f"{x:{fmt}}" for x in sorted(xs))
-        print(f"{name:>14}: median {statistics.median(xs):{fmt}} {unit} ({runs})")
+    print(
+        json.dumps(
+            {
+                "scenario": args.scenario,
+                "unit": unit,
+                "cpu_unit": f"us/{per}",
+                "runs": {name: [x.figure for x in xs] for name, xs in runs.items()},
+                "server_cpu_us": {name: [x.cpu_us for x in xs] for name, xs in runs.items()},
+                "helpers_cpu_us": {name: [x.helpers_us for x in xs] for name, xs in runs.items()},
+                "load_1min": load,
+            }
+        )
+    )
+    width = max(len(name) for name in runs)
+    for name, xs in runs.items():
+        figures = " / ".join(f"{x.figure:{fmt}}" for x in sorted(xs, key=lambda x: x.figure))
+        cpus = sorted(x.cpu_us for x in xs)
+        print(
+            f"{name:>{width}}: median {statistics.median(x.figure for x in xs):{fmt}} {unit}"
+            f" ({figures}); server CPU median {statistics.median(cpus):{cfmt}} us/{per}"
+            f" ({' / '.join(f'{c:{cfmt}}' for c in cpus)}); helpers median"
+            f" {statistics.median(x.helpers_us for x in xs):{cfmt}}"
+        )
+    print(f"load (1 min) from {min(load):.2f} to {max(load):.2f}")
 
 
 if __name__ == "__main__":

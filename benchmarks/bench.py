@@ -156,6 +156,32 @@ class Server:
             total += int(fields[11]) + int(fields[12])  # utime, stime
         return total / ticks
 
+    def cpu_by_role(self) -> dict[str, dict[int, float]] | None:
+        """CPU seconds (user + system) so far of each process of the server's tree, by role:
+        "server" (the process started and every descendant that is not a helper: with
+        --workers N the supervisor and its workers, and multiprocessing's resource tracker)
+        and "helpers" (the storage's helper processes, the WAL sync and the folder, told by
+        their command line). By pid, so that a difference counts a process started meanwhile
+        from zero; None where /proc does not tell."""
+        if self.proc is None or not Path(f"/proc/{self.proc.pid}/stat").exists():
+            return None
+        ticks = os.sysconf("SC_CLK_TCK")
+        found: dict[str, dict[int, float]] = {"server": {}, "helpers": {}}
+        todo = [self.proc.pid]
+        while todo:
+            pid = todo.pop()
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+                command = Path(f"/proc/{pid}/cmdline").read_bytes()
+                for task in Path(f"/proc/{pid}/task").iterdir():
+                    todo += [int(p) for p in (task / "children").read_text().split()]
+            except OSError:  # a process that just ended
+                continue
+            helper = re.search(rb"wal_sync|folder", command) is not None
+            cpu = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+            found["helpers" if helper else "server"][pid] = cpu
+        return found
+
     def cleanup(self) -> None:
         shutil.rmtree(self.data_dir, ignore_errors=True)
 
@@ -321,8 +347,10 @@ def parse_wrk(out: str) -> dict[str, Any]:
     scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
     if rps is None:
         raise RuntimeError(f"wrk said:\n{out}")
+    done = re.search(r"(\d+) requests in", out)
     return {
         "rps": float(rps.group(1)),
+        "requests": int(done.group(1)) if done else None,
         "latency_avg_ms": float(latency.group(1)) * scale[latency.group(2)] if latency else None,
         "non2xx": int(non2xx.group(1)) if non2xx else 0,
         "socket_errors": errors.group(0) if errors else None,
@@ -383,6 +411,7 @@ async def _single_async(server: Server, bucket: str, seconds: int, run: int) -> 
     wall = time.perf_counter() - t0
     return {
         "rps": done[0] / wall,
+        "requests": done[0] + done[1],
         "latency_avg_ms": statistics.mean(latencies) * 1000 if latencies else None,
         "non2xx": done[1],
         "socket_errors": None,
