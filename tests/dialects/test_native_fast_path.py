@@ -282,3 +282,45 @@ async def test_a_client_gone_before_its_body_gets_no_answer(services: Services, 
     }  # fmt: skip
     await app(scope, receive, send)
     assert sent == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'[{"source": "a", "field": "t", "time": 5, "value": 1, "value": 2}]',
+        b'[{"source": "a", "field": "t", "time": 5, "value": 1},'
+        b' {"source": "a", "source": "b", "field": "t", "time": 6, "value": 1}]',
+        b'{"bucket": "farm", "bucket": "farm", "points": [{"source": "a", "field": "t",'
+        b' "time": 5, "value": 1}]}',
+        # A repeated name beside colons in names: the colons inside strings are counted too.
+        b'[{"source": "a:b", "field": "t:u", "time": 5, "value": 1, "time": 6},'
+        b' {"source": "a:b", "field": "t:u", "time": 7, "value": 1}]',
+        # ... and beside an escaped colon, which the count would not see.
+        b'[{"source": "a\\u003a", "field": "t", "time": 5, "value": 1, "value": 2}]',
+    ],
+)
+def test_the_fast_decode_refuses_repeated_names(body: bytes) -> None:
+    with pytest.raises(InvalidInput, match="appears twice"):
+        _decode_fast(body, "farm", None, "s", 100_000)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        [
+            {"source": "a:b", "field": "t:u", "time": 5, "value": 1, "bucket": None},
+            {"source": "a:b", "field": "v", "time": 5, "value": 2, "bucket": "b:2"},
+        ],
+        {
+            "bucket": "x:y",
+            "source": None,
+            "points": [{"source": "s:", "field": "t", "time": 5, "value": 1}] * 3,
+        },
+        [{"source": "a", "field": "t", "time": 5, "value": 1, "bucket": ""}] * 2,
+    ],
+)
+def test_the_fast_decode_takes_colons_in_names_and_explicit_nulls(payload: Any) -> None:
+    body = json.dumps(payload).encode()
+    fast = _decode_fast(body, "farm", None, "s", 100_000)
+    assert fast is not None
+    _same(fast, _general(body, "farm", "s"))

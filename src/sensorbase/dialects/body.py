@@ -25,14 +25,16 @@ colon elsewhere can only sit inside a string, where it comes back out when the d
 encoded again (escapes aside: a body with a `\\u` escape takes the full check). So when the
 sent body and the re-encoded value hold as many colons, no object lost a repeated name.
 Measured on a 5,000-point body: msgspec decodes it in ~1.8 ms, encoding it again and counting
-costs ~0.3 ms, jiter's check ~3.6 ms.
+costs ~0.3 ms, jiter's check ~3.6 ms. The native write counts the colons of its decoded points
+without encoding them (`check_names`: members and colons in names, from lists it builds anyway),
+which brings the check to about a fifth of that.
 """
 
 from __future__ import annotations
 
 import re
 import zlib
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Iterable
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
@@ -245,9 +247,25 @@ def decode_fast(raw: bytes, decoder: msgspec.json.Decoder[T]) -> T:
     (see the module's docstring). For decoders whose type has no `Any` inside: their nesting is
     bounded by the type. msgspec's DecodeError and ValidationError are the caller's."""
     value = decoder.decode(raw)
-    if b"\\u" in raw or raw.count(b":") != _encoder.encode(value).count(b":"):
-        parse_json(raw)  # names the repeated name, or refuses the lone surrogate
+    check_names(raw, _encoder.encode(value).count(b":"))
     return value
+
+
+def check_names(raw: bytes, members: int, texts: Iterable[Iterable[str | None]] = ()) -> None:
+    """`raw`, which msgspec decoded into a type without `Any` inside, refused as `parse_json`
+    refuses it if one of its objects repeats a name (or it holds a lone surrogate escape).
+    `members`: how many members the decoded value's objects hold (or, as `decode_fast` counts
+    them, every colon of its JSON); `texts`: its strings (None is skipped), whose colons are
+    counted only when the body holds more colons than members. A member sent as null where the
+    type's default is None may be left out of `members`: the full check then runs, and finds
+    nothing."""
+    colons = raw.count(b":")
+    # (b"\\" alone is a memchr; the two-byte search costs 4 times as much on a clean body.)
+    if (b"\\" in raw and b"\\u" in raw) or (
+        colons != members
+        and colons != members + sum("".join(filter(None, t)).count(":") for t in texts)
+    ):
+        parse_json(raw)  # names the repeated name, or refuses the lone surrogate
 
 
 def json_error(message: str, raw: bytes) -> InvalidInput:

@@ -267,14 +267,20 @@ class _Resolution:
             raise invalid(problems)  # the job's rollback undoes sources or series it created
         series_id = self.ids.take(batch.series_index)
         time_us, value, extra = batch.time_us, batch.value, batch.extra
+        used = batch.series_index  # the series keys of the rows stored
         if bad is not None and bad.any():
             keep = ~bad
             series_id, time_us, value = series_id[keep], time_us[keep], value[keep]
             extra = [e for e, k in zip(extra, keep.tolist(), strict=True) if k] if extra else None
+            used = used[keep]
         points = len(time_us)
         if points:
             self.tx.append(ResolvedBatch(series_id, time_us, value, extra))
-        series = len(np.unique(series_id)) if len(batch.keys) > 1 else min(points, 1)
+        series = min(points, 1)
+        if len(batch.keys) > 1:  # distinct ids among the keys used, not among all the rows
+            stored = np.zeros(len(batch.keys), bool)
+            stored[used] = True
+            series = len(np.unique(self.ids[stored]))
         return WriteOutcome(WriteReceipt(points=points, series=series), problems)
 
 

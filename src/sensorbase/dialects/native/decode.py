@@ -22,7 +22,7 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
-from sensorbase.dialects.body import decode_fast, parse_json
+from sensorbase.dialects.body import check_names, parse_json
 from sensorbase.errors import (
     MAX_LISTED_PROBLEMS,
     InvalidInput,
@@ -118,7 +118,7 @@ def decode(
 _INT64_LIMIT_US = 2**63 - 1
 
 
-class _LeanPoint(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+class _LeanPoint(msgspec.Struct, forbid_unknown_fields=True):
     """The common point (one field, a number, an integer epoch time): the fast path's shape."""
 
     field: str
@@ -128,7 +128,7 @@ class _LeanPoint(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True)
     source: str | None = None
 
 
-class _LeanBody(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+class _LeanBody(msgspec.Struct, forbid_unknown_fields=True):
     points: list[_LeanPoint]
     bucket: str | None = None
     source: str | None = None
@@ -150,23 +150,32 @@ def _decode_fast(
     if precision is None:
         return None
     try:
-        # (omit_defaults: encoded again for decode_fast's check, a point shows only its names)
-        decoded = decode_fast(body, _lean)
+        decoded = _lean.decode(body)
     except msgspec.DecodeError:  # ValidationError included: not the common shape
         return None
+    top: list[str | None] = []  # the body object's own bucket and source
     if isinstance(decoded, _LeanBody):
+        top = [decoded.bucket, decoded.source]
         bucket = decoded.bucket or bucket
         source = decoded.source or source
         points = decoded.points
     else:
         points = decoded
     if not points or len(points) > max_points:
-        return None
+        return None  # (the general path checks the body as I-JSON itself)
+    names = [p.field for p in points]
+    own_buckets = [p.bucket for p in points]
+    own_sources = [p.source for p in points]
+    # I-JSON: no name repeated in an object (dialects/body.py). The decoded value's JSON would
+    # hold a colon per member (a point's field, value and time, its bucket and source where not
+    # None; the body object's points, bucket and source likewise) and those inside its strings.
+    no_bucket, no_source = own_buckets.count(None), own_sources.count(None)
+    members = 5 * len(points) - no_bucket - no_source + (3 - top.count(None) if top else 0)
+    check_names(body, members, (names, own_buckets, own_sources, top))
     if len(points) == 1:  # single-point writes are the most frequent request of all
         return _one_point(points[0], bucket, source, precision)
-    names = [p.field for p in points]
-    buckets = [p.bucket or bucket for p in points]
-    sources = [p.source or source for p in points]
+    buckets = _defaulted(own_buckets, no_bucket, bucket)
+    sources = _defaulted(own_sources, no_source, source)
     if "" in names or None in buckets or "" in buckets or None in sources or "" in sources:
         return None
     times = np.array([p.time for p in points], np.int64)
@@ -187,6 +196,16 @@ def _decode_fast(
         value=np.array([p.value for p in points], np.float64),
         extra=None,
     )
+
+
+def _defaulted(names: list[str | None], nones: int, default: str | None) -> list[str | None]:
+    """Each point's own bucket or source (`nones` of them None), or the default where it has
+    none or an empty one."""
+    if nones == len(names):
+        return [default] * nones
+    if nones or "" in names:
+        return [name or default for name in names]
+    return names
 
 
 def _one_point(
