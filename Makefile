@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean browser
 
 $(BIN)/sensorbase: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +16,20 @@ run: $(BIN)/sensorbase
 	$(BIN)/sensorbase serve
 
 ## test: install everything and run the whole test suite (one test process per core)
-test: $(BIN)/sensorbase
+test: $(BIN)/sensorbase browser
 	$(BIN)/pytest -q -n auto
+
+# The console's tests (tests/console/) drive Debian's Chromium through its chromedriver: installed
+# here when missing, where we may (root with apt-get, as in CI); elsewhere those tests skip.
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	  else \
+	    echo "chromium and chromium-driver are missing: the console's browser tests will skip" \
+	      "(sudo apt-get install chromium chromium-driver)"; \
+	  fi; \
+	fi
 
 ## lint: ruff and mypy, as CI runs them
 lint: $(BIN)/sensorbase

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from sensorbase.console import session
+from sensorbase.console import pages, session
 
 
 def router() -> APIRouter:
     combined = APIRouter(include_in_schema=False)
     combined.include_router(session.router)
+    combined.include_router(pages.router())
     return combined
