@@ -17,7 +17,7 @@ export function h(tag, attrs = {}, ...children) {
 
 export function show(...children) {
   const main = document.getElementById("main");
-  main.replaceChildren(...children.flat());
+  main.replaceChildren(...children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false));
   return main;
 }
 

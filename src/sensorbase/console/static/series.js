@@ -34,9 +34,9 @@ export async function seriesPage(who, bucket, source, fieldName) {
 
   function showLatest(point) {
     latest.replaceChildren(
-      point
+      ...(point
         ? [h("span", { class: "value" }, number(point.value), unit ? ` ${unit}` : ""), " at ", h("time", { datetime: point.time }, new Date(Date.parse(point.time)).toLocaleString()), ` (${ago(point.time)})`]
-        : "No point yet.",
+        : ["No point yet."]),
     );
   }
 
