@@ -15,9 +15,10 @@ $(BIN)/sensorbase: pyproject.toml
 run: $(BIN)/sensorbase
 	$(BIN)/sensorbase serve
 
-## test: install everything and run the whole test suite (one test process per core)
+## test: install everything and run the whole test suite (one test process per core; the tests
+## of an xdist_group, such as the console's one browser, share a process)
 test: $(BIN)/sensorbase browser
-	$(BIN)/pytest -q -n auto
+	$(BIN)/pytest -q -n auto --dist loadgroup
 
 # The console's tests (tests/console/) drive Debian's Chromium through its chromedriver: installed
 # here when missing, where we may (root with apt-get, as in CI); elsewhere those tests skip.

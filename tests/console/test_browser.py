@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,9 +22,14 @@ import pytest
 from tests.console.browser import OFFLINE, chromium, require_chromium, wait_for
 from tests.live import KEY_PATTERN, Server, start_server
 
+# One server and one browser for the module: its tests run in one xdist worker (make test runs
+# --dist loadgroup), in this order.
+pytestmark = pytest.mark.xdist_group("console-browser")
+
 PASSWORD = "correct horse battery"
 POINTS = 120  # one a minute over the last two hours
 SPIKE_AT = 77  # the point that holds the spike
+HUMID = 30  # a second series: the last half hour
 
 
 @dataclass
@@ -83,13 +89,14 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                 {"source": "ESP32-001", "field": "temperature", "value": v, "time": t}
                 for t, v in zip(times, values, strict=True)
             ]
-            _ok(
-                client.post(
-                    "/v1/write?precision=us",
-                    json={"bucket": "farm", "points": points},
-                    headers=as_acme,
-                )
-            )
+            write = {"bucket": "farm", "points": points}
+            _ok(client.post("/v1/write?precision=us", json=write, headers=as_acme))
+            humid = [
+                {"source": "ESP32-002", "field": "humidity", "value": 40.0 + i, "time": t}
+                for i, t in enumerate(times[-HUMID:])
+            ]
+            write = {"bucket": "farm", "points": humid}
+            _ok(client.post("/v1/write?precision=us", json=write, headers=as_acme))
             secret = [
                 {"source": "globex-secret", "field": "pressure", "value": 1.0, "time": times[0]}
             ]
@@ -132,8 +139,9 @@ def _fresh(driver: Any, world: World) -> None:
 
 def _sign_in_key(driver: Any, world: World, key: str) -> None:
     _fresh(driver, world)
-    _css(driver, "#sign-in-key input[name=key]").send_keys(key)
-    _css(driver, "#sign-in-key button").click()
+    from selenium.webdriver.common.keys import Keys
+
+    _css(driver, "#sign-in-key input[name=key]").send_keys(key, Keys.ENTER)  # the keyboard's way
     wait_for(driver, lambda: _all(driver, "#buckets li"), "the buckets after signing in")
 
 
@@ -166,6 +174,18 @@ def _inside(driver: Any, world: World) -> int:
     return sum(1 for t in world.times_us if start <= t < end)
 
 
+def _unlabelled(driver: Any) -> list[str]:
+    """The page's controls that a screen reader could not name."""
+    return list(
+        driver.execute_script(
+            "return [...document.querySelectorAll('input, select, button, textarea')]"
+            ".filter(c => !(c.labels && c.labels.length) && !c.getAttribute('aria-label')"
+            " && !(c.tagName === 'BUTTON' && c.textContent.trim()))"
+            ".map(c => c.outerHTML)"
+        )
+    )
+
+
 def _open_series(driver: Any) -> None:
     from selenium.webdriver.common.by import By
 
@@ -192,6 +212,7 @@ def test_key_sign_in_browses_to_a_drawn_series_zooms_and_downloads(
     times, values = _drawn(driver)
     drawn = {round(t * 1e6): v for t, v in zip(times, values, strict=True) if v is not None}
     assert drawn == dict(zip(world.times_us, world.values, strict=True))
+    assert _unlabelled(driver) == []
     canvas = _css(driver, "#chart canvas")
     assert canvas.size["width"] > 600 and canvas.size["height"] > 200
     stats = _stats(driver)
@@ -229,6 +250,17 @@ def test_key_sign_in_browses_to_a_drawn_series_zooms_and_downloads(
     assert len(rows) - 1 == zoomed
     assert all(r[:3] == ["farm", "ESP32-001", "temperature"] for r in rows[1:])
 
+    # Live: a point written now shows as the latest value without a reload.
+    _css(driver, "input[name=live]").click()
+    point = {"source": "ESP32-001", "field": "temperature", "value": 23.25}
+    written = httpx.post(
+        f"{world.server.url}/v1/write",
+        json={"bucket": "farm", "points": [point]},
+        headers={"Authorization": f"Bearer {world.acme_admin}"},
+    )
+    assert written.status_code == 200, written.text
+    wait_for(driver, lambda: "23.25" in _css(driver, "#latest").text, "the live update", 15)
+
 
 def test_a_key_is_created_shown_once_and_revoked(world: World, browser: tuple[Any, Path]) -> None:
     from selenium.webdriver.support.ui import Select
@@ -244,6 +276,7 @@ def test_a_key_is_created_shown_once_and_revoked(world: World, browser: tuple[An
     secret = wait_for(
         driver, lambda: _css(driver, "#new-key-secret").get_attribute("value"), "the new key"
     )
+    assert _unlabelled(driver) == []
     who = httpx.get(f"{world.server.url}/v1/whoami", headers={"Authorization": f"Bearer {secret}"})
     assert who.status_code == 200
     assert who.json()["scopes"] == ["data:read", "data:write"] and who.json()["bucket"] == "farm"
@@ -309,3 +342,85 @@ def test_console_pages_forbid_other_origins(world: World) -> None:
     assert "<script>" not in page.text and " on" not in page.text.split("<body>")[1].split("=")[0]
     assert httpx.get(f"{world.server.url}/console/vendor/uPlot.iife.js").status_code == 200
     assert httpx.get(f"{world.server.url}/console/static/..%2Fpages.py").status_code == 404
+
+
+def test_compare_draws_several_series(world: World, browser: tuple[Any, Path]) -> None:
+    driver, _ = browser
+    _sign_in_key(driver, world, world.acme_admin)
+    driver.get(f"{world.server.url}/#/compare?s=farm/ESP32-001/temperature")
+    wait_for(driver, lambda: _all(driver, "#chart canvas"), "the compare chart")
+    boxes = {li.text.strip().replace("\u203a", ">"): li for li in _all(driver, ".picklist li")}
+    assert set(boxes) == {"farm > ESP32-001 > temperature (°C)", "farm > ESP32-002 > humidity"}
+    boxes["farm > ESP32-002 > humidity"].find_element("css selector", "input").click()
+
+    def drawn() -> Any:
+        data = driver.execute_script("return document.querySelector('#chart').uplot?.data")
+        return data if data and len(data) == 3 else None
+
+    data = wait_for(driver, drawn, "two series on the chart")
+    temperature = [v for v in data[1] if v is not None]
+    humidity = [v for v in data[2] if v is not None]
+    # Every stored point (and the live test's, when it ran first), the spike included.
+    assert Counter(world.values) <= Counter(temperature) and len(temperature) <= POINTS + 1
+    assert max(temperature) == 99.5
+    assert humidity == [40.0 + i for i in range(HUMID)]
+    assert "s=farm%2FESP32-002%2Fhumidity" in driver.current_url
+
+
+def test_an_admin_manages_buckets_sources_and_users(
+    world: World, browser: tuple[Any, Path]
+) -> None:
+    from selenium.webdriver.support.ui import Select
+
+    driver, _ = browser
+    as_acme = {"Authorization": f"Bearer {world.acme_admin}"}
+    _sign_in_user(driver, world, "ada@example.com")
+    _css(driver, "#create-bucket input[name=key]").send_keys("lab")
+    _css(driver, "#create-bucket input[name=description]").send_keys("Bench tests")
+    _css(driver, "#create-bucket button").click()
+    # An empty bucket shows how to write its first point, to this very server.
+    first = wait_for(driver, lambda: _css(driver, "#first-point").text, "the empty state")
+    assert f"{world.server.url}/v1/write" in first and '"bucket": "lab"' in first
+
+    _css(driver, "#create-source input[name=key]").send_keys("probe-1")
+    _css(driver, "#create-source button").click()
+    wait_for(driver, lambda: "probe-1" in _css(driver, "#series-table").text, "the new source")
+    assert "no data yet" in _css(driver, "#series-table").text
+    _css(driver, "button[aria-label='Delete source probe-1']").click()
+    dialog = wait_for(driver, lambda: _css(driver, "dialog[open]").text, "the confirmation")
+    assert "probe-1" in dialog and "lab" in dialog
+    _css(driver, "#confirm-yes").click()
+    wait_for(driver, lambda: not _all(driver, "#series-table"), "the source gone")
+    gone = httpx.get(f"{world.server.url}/v1/buckets/lab/sources/probe-1", headers=as_acme)
+    assert gone.status_code == 404
+
+    _css(driver, "#delete-bucket").click()
+    assert "bucket lab" in wait_for(driver, lambda: _css(driver, "dialog[open]").text, "confirm")
+    _css(driver, "#confirm-no").click()  # cancelled: nothing goes
+    assert httpx.get(f"{world.server.url}/v1/buckets/lab", headers=as_acme).status_code == 200
+    _css(driver, "#delete-bucket").click()
+    wait_for(driver, lambda: _all(driver, "dialog[open] #confirm-yes"), "the confirmation")
+    _css(driver, "#confirm-yes").click()
+    wait_for(driver, lambda: _all(driver, "#buckets li"), "the buckets")
+    assert [li.text.split("\n")[0] for li in _all(driver, "#buckets li")] == ["farm"]
+    assert httpx.get(f"{world.server.url}/v1/buckets/lab", headers=as_acme).status_code == 404
+
+    driver.get(f"{world.server.url}/#/users")
+    wait_for(driver, lambda: _all(driver, "#create-user"), "the users page")
+    _css(driver, "#create-user input[name=email]").send_keys("cy@example.com")
+    _css(driver, "#create-user input[name=password]").send_keys(PASSWORD)
+    _css(driver, "#create-user button").click()
+    row = "#users tr[data-user='cy@example.com']"
+    wait_for(driver, lambda: _all(driver, row), "the new user")
+    Select(_css(driver, f"{row} select")).select_by_value("writer")
+
+    def role() -> str | None:
+        users = httpx.get(f"{world.server.url}/v1/users", headers=as_acme).json()["users"]
+        return next((u["role"] for u in users if u["email"] == "cy@example.com"), None)
+
+    wait_for(driver, lambda: role() == "writer", "the role change")
+    _css(driver, f"{row} button").click()
+    wait_for(driver, lambda: _all(driver, "dialog[open] #confirm-yes"), "the confirmation")
+    _css(driver, "#confirm-yes").click()
+    wait_for(driver, lambda: not _all(driver, row), "the user gone")
+    assert role() is None
