@@ -22,6 +22,10 @@ export async function request(method, path, body, accept = "application/json") {
     init.body = JSON.stringify(body);
   }
   const reply = await fetch(path, init);
+  if (reply.status === 401 && !path.startsWith("/console/api/session")) {
+    // The session ended (expired, signed out elsewhere, the user deleted): back to signing in.
+    window.dispatchEvent(new Event("sensorbase:signed-out"));
+  }
   if (!reply.ok) {
     let parsed = null;
     try {

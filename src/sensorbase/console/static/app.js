@@ -77,7 +77,7 @@ function signInPage() {
       { class: "sign-in" },
       h(
         "form",
-        { id: "sign-in-user", onsubmit: (e) => attempt(e, () => ({ email: email.value, password: password.value })) },
+        { id: "sign-in-user", method: "post", action: "/console/api/session", onsubmit: (e) => attempt(e, () => ({ email: email.value, password: password.value })) },
         h("h2", {}, "With your email"),
         field("Email", email),
         field("Password", password),
@@ -85,7 +85,7 @@ function signInPage() {
       ),
       h(
         "form",
-        { id: "sign-in-key", onsubmit: (e) => attempt(e, () => ({ key: key.value.trim() })) },
+        { id: "sign-in-key", method: "post", action: "/console/api/session", onsubmit: (e) => attempt(e, () => ({ key: key.value.trim() })) },
         h("h2", {}, "With an API key"),
         field("API key", key, "sb_… as it was shown once; it stays in this tab's memory only."),
         h("button", { type: "submit" }, "Sign in with the key"),
@@ -105,6 +105,11 @@ document.getElementById("sign-out").addEventListener("click", async () => {
   }
 });
 
+window.addEventListener("sensorbase:signed-out", () => {
+  if (!who) return;
+  signedIn(null);
+  route();
+});
 window.addEventListener("hashchange", route);
 resume()
   .then((found) => {

@@ -5,6 +5,28 @@ import { ago, h, say, show } from "./dom.js";
 
 const enc = encodeURIComponent;
 const STATS = ["min", "max", "avg", "count", "first", "last"];
+const CSV_PAGE = 100000; // SENSORBASE_MAX_RESULT_POINTS' default: the most one query returns
+const TIME = /,(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z),/g;
+
+// The range's points as CSV (format=csv), in pages of CSV_PAGE rows: the next page starts a
+// microsecond after the last row's time (a series holds one point per time).
+async function csvOf(ref, range) {
+  const parts = [];
+  let start = iso(range.start);
+  for (;;) {
+    const reply = await request("GET", query({ ...ref, start, end: iso(range.end), format: "csv", limit: CSV_PAGE }), undefined, "text/csv");
+    const text = await reply.text();
+    const lines = text.endsWith("\n") ? text.slice(0, -1).split("\n") : text.split("\n");
+    parts.push(`${(parts.length ? lines.slice(1) : lines).join("\n")}\n`);
+    if (lines.length - 1 < CSV_PAGE) return parts;
+    const times = [...lines[lines.length - 1].matchAll(TIME)];
+    const last = times[times.length - 1][1];
+    let ms = Date.parse(`${last.slice(0, 23)}Z`);
+    let us = Number(last.slice(23, 26)) + 1;
+    if (us === 1000) [ms, us] = [ms + 1, 0];
+    start = `${new Date(ms).toISOString().slice(0, 23)}${String(us).padStart(3, "0")}Z`;
+  }
+}
 
 function number(value) {
   if (value === null || value === undefined) return "–";
@@ -62,8 +84,8 @@ export async function seriesPage(who, bucket, source, fieldName) {
 
   async function download() {
     try {
-      const reply = await request("GET", query({ bucket, source, field: fieldName, start: iso(range.start), end: iso(range.end), format: "csv" }), undefined, "text/csv");
-      const link = h("a", { href: URL.createObjectURL(await reply.blob()), download: `${bucket}-${source}-${fieldName}.csv` });
+      const parts = await csvOf({ bucket, source, field: fieldName }, range);
+      const link = h("a", { href: URL.createObjectURL(new Blob(parts, { type: "text/csv" })), download: `${bucket}-${source}-${fieldName}.csv` });
       document.body.append(link);
       link.click();
       link.remove();
