@@ -464,3 +464,22 @@ def test_a_dense_series_keeps_its_extremes_and_downloads_whole(
     wait_for(driver, lambda: target.exists() and len(target.read_text().splitlines()) > 1, "CSV")
     rows = list(csv.reader(io.StringIO(target.read_text())))
     assert [float(r[4]) for r in rows[1:]] == DENSE_VALUES
+
+
+def test_pages_fit_a_phone(world: World, browser: tuple[Any, Path]) -> None:
+    driver, _ = browser
+    _sign_in_key(driver, world, world.acme_admin)
+    phone = {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True}
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", phone)
+    try:
+        for page, ready in [
+            ("#/b/farm", "#series-table a"),
+            ("#/s/farm/ESP32-001/temperature", "#chart canvas"),
+            ("#/keys", "#create-key"),
+        ]:
+            driver.get(f"{world.server.url}/{page}")
+            wait_for(driver, lambda ready=ready: _all(driver, ready), page)
+            wide = driver.execute_script("return document.documentElement.scrollWidth")
+            assert wide <= 390, f"{page} is {wide} px wide"
+    finally:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
