@@ -220,6 +220,15 @@ def test_key_sign_in_browses_to_a_drawn_series_zooms_and_downloads(
     driver, downloads = browser
     _sign_in_key(driver, world, world.acme_admin)
     assert "acme" in _css(driver, "h1").text
+    # Every series on the home page, searchable.
+    listed = [r.text for r in _all(driver, "#all-series tbody tr")]
+    assert len(listed) == 3 and all("farm" in r and "ago" in r for r in listed)
+    search = next(
+        i for i in _all(driver, "input[type=search]") if "series" in i.accessible_name.lower()
+    )
+    search.send_keys("humid")
+    wait_for(driver, lambda: len(_all(driver, "#all-series tbody tr")) == 1, "the search")
+    assert "ESP32-002" in _css(driver, "#all-series tbody tr").text
     _open_series(driver)
 
     # The chart holds the stored points (M4 keeps every point of so sparse a range), spike included.
@@ -227,6 +236,20 @@ def test_key_sign_in_browses_to_a_drawn_series_zooms_and_downloads(
     drawn = {round(t * 1e6): v for t, v in zip(times, values, strict=True) if v is not None}
     assert drawn == dict(zip(world.times_us, world.values, strict=True))
     assert _unlabelled(driver) == []
+
+    # The chart asked for one M4 column per pixel of its plot.
+    def widths() -> tuple[int, float]:
+        return tuple(  # type: ignore[return-value]
+            driver.execute_script(
+                "const u = document.querySelector('#chart').uplot;"
+                "const m4 = performance.getEntriesByType('resource').map(e => new URL(e.name))"
+                ".filter(url => url.searchParams.get('mode') === 'm4').pop();"
+                "return [Number(m4.searchParams.get('width')), u.bbox.width / devicePixelRatio]"
+            )
+        )
+
+    wait_for(driver, lambda: (w := widths())[0] == round(w[1]), "a request at the plot's width")
+    assert 500 < widths()[0] < 1280
     canvas = _css(driver, "#chart canvas")
     assert canvas.size["width"] > 600 and canvas.size["height"] > 200
     stats = _stats(driver)
@@ -373,7 +396,8 @@ def test_compare_draws_several_series(world: World, browser: tuple[Any, Path]) -
 
     def drawn() -> Any:
         data = driver.execute_script("return document.querySelector('#chart').uplot?.data")
-        return data if data and len(data) == 3 else None
+        full = data and len(data) == 3 and all(any(v is not None for v in d) for d in data[1:])
+        return data if full else None
 
     data = wait_for(driver, drawn, "two series on the chart")
     temperature = [v for v in data[1] if v is not None]

@@ -6,8 +6,10 @@ import { ago, confirmDialog, field, h, say, searchBox, show } from "./dom.js";
 const isAdmin = (who) => who.scopes.includes("admin");
 const enc = encodeURIComponent;
 
+const SHOWN = 200; // series listed on the home page at once; the search finds the others
+
 export async function browse(who) {
-  const { buckets } = await get("/v1/buckets?limit=1000");
+  const [{ buckets }, latest] = await Promise.all([get("/v1/buckets?limit=1000"), get(query({ mode: "latest" }))]);
   const list = h("ul", { class: "cards", id: "buckets" });
   const rows = buckets.map((b) => {
     const item = h(
@@ -25,8 +27,50 @@ export async function browse(who) {
     h("h2", {}, "Buckets"),
     buckets.length ? searchBox("Search buckets", filter) : null,
     buckets.length ? list : h("p", { class: "empty" }, "No bucket yet."),
+    latest.series.length ? allSeries(latest.series) : null,
     isAdmin(who) ? createBucketForm() : null,
     buckets.length ? null : firstPoint("farm", !isAdmin(who)),
+  );
+}
+
+// Every series the session may read, newest first, with a search over bucket, source, field, unit.
+function allSeries(series) {
+  const seen = (s) => (s.points[0] ? s.points[0].time : "");
+  const sorted = [...series].sort((a, b) => seen(b).localeCompare(seen(a)));
+  const body = h("tbody");
+  const count = h("p", { class: "meta", "aria-live": "polite" });
+  function render(text) {
+    const found = sorted.filter((s) => `${s.bucket} ${s.source} ${s.field} ${s.unit || ""}`.toLowerCase().includes(text));
+    body.replaceChildren(
+      ...found.slice(0, SHOWN).map((s) => {
+        const point = s.points[0];
+        return h(
+          "tr",
+          {},
+          h("td", {}, h("a", { href: `#/s/${enc(s.bucket)}/${enc(s.source)}/${enc(s.field)}` }, `${s.source} › ${s.field}`)),
+          h("td", {}, s.bucket),
+          h("td", {}, s.unit || ""),
+          h("td", { class: "num" }, point ? String(point.value) : ""),
+          h("td", {}, point ? h("time", { datetime: point.time, title: point.time }, ago(point.time)) : ""),
+        );
+      }),
+    );
+    count.textContent = found.length > SHOWN ? `${SHOWN} of ${found.length} series shown: search to narrow.` : `${found.length} series`;
+  }
+  render("");
+  return h(
+    "section",
+    { "aria-labelledby": "all-series-title" },
+    h("h2", { id: "all-series-title" }, "Series"),
+    searchBox("Search series (bucket, source, field, unit)", render),
+    count,
+    h(
+      "table",
+      { id: "all-series" },
+      h("caption", {}, "Every series, most recently seen first"),
+      h("thead", {}, h("tr", {}, ["Series", "Bucket", "Unit", "Latest", "Last seen"].map((t) => h("th", { scope: "col" }, t)))),
+      body,
+    ),
   );
 }
 

@@ -126,14 +126,20 @@ export async function m4(ref, range, width) {
 export function timeChart(holder, refs, range, onZoom) {
   let plot = null;
   let shownTz = null;
-  const width = () => Math.max(280, holder.clientWidth);
+  // The plot's own width once drawn (the axes take the rest): one M4 column a pixel.
+  // (uPlot's bbox counts device pixels, devicePixelRatio to a CSS pixel.)
+  const width = () => Math.max(100, plot ? Math.round(plot.bbox.width / (window.devicePixelRatio || 1)) : holder.clientWidth - 80);
+  const outer = () => Math.max(280, holder.clientWidth);
   function options(units) {
     const tz = range.tz;
     return {
-      width: width(),
+      width: outer(),
       height: Math.min(420, Math.max(240, Math.round(window.innerHeight * 0.45))),
       tzDate: tz === "local" ? (ts) => new Date(ts * 1e3) : (ts) => uPlot.tzDate(new Date(ts * 1e3), tz),
       scales: { x: { time: true } },
+      // Fixed (uPlot sizes them from the tick labels otherwise): the plot keeps one width,
+      // which the M4 request names before the data arrive.
+      padding: [16, 28, 0, 8],
       cursor: { drag: { x: true, y: false, setScale: false } },
       legend: { live: true },
       series: [
@@ -169,8 +175,12 @@ export function timeChart(holder, refs, range, onZoom) {
     holder.dataset.start = iso(range.start);
     holder.dataset.end = iso(range.end);
   }
-  function resize() {
-    if (plot) plot.setSize({ width: width(), height: plot.height });
+  // An empty plot first, so that the first request already knows the plot's width.
+  function ensure(units) {
+    if (!plot) draw(refs.map(() => [[], []]), units);
   }
-  return { width, draw, resize, redraw: () => { if (plot) plot.destroy(); plot = null; } };
+  function resize() {
+    if (plot) plot.setSize({ width: outer(), height: plot.height });
+  }
+  return { width, draw, ensure, resize, redraw: () => { if (plot) plot.destroy(); plot = null; } };
 }

@@ -18,7 +18,7 @@ export async function comparePage(who, params) {
     return all.filter((s) => chosen.has(name(s))).map((s) => ({ ...s, label: `${s.source} ${s.field}${s.unit ? ` (${s.unit})` : ""}` }));
   }
   let asked = 0;
-  async function refresh() {
+  async function refresh(again = false) {
     const picked = refs();
     if (!picked.length) {
       holder.replaceChildren(h("p", {}, "Choose series to compare."));
@@ -35,9 +35,14 @@ export async function comparePage(who, params) {
           refresh();
         });
       }
-      const drawn = await Promise.all(picked.map((ref) => m4(ref, range, chart.width())));
+      chart.ensure(picked.map((p) => p.unit));
+      const columns = chart.width();
+      const drawn = await Promise.all(picked.map((ref) => m4(ref, range, columns)));
       if (ticket !== asked) return;
       chart.draw(drawn.map((d) => d.data), picked.map((p) => p.unit));
+      requestAnimationFrame(() => {
+        if (!again && ticket === asked && Math.abs(chart.width() - columns) > 1) refresh(true);
+      });
     } catch (error) {
       say(error.message, "error");
     }

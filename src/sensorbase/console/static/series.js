@@ -63,17 +63,23 @@ export async function seriesPage(who, bucket, source, fieldName) {
   }
 
   let asked = 0;
-  async function refresh() {
+  async function refresh(again = false) {
     const ticket = ++asked; // only the newest answer is drawn
     try {
       const window_ = { bucket, source, field: fieldName, start: iso(range.start), end: iso(range.end) };
+      chart.ensure([unit]);
+      const columns = chart.width();
       const [drawn, summary, now] = await Promise.all([
-        m4(ref, range, chart.width()),
+        m4(ref, range, columns),
         get(query({ ...window_, mode: "aggregate", aggregate: STATS.join(",") })),
         get(query({ bucket, source, field: fieldName, mode: "latest" })),
       ]);
       if (ticket !== asked) return;
       chart.draw([drawn.data], [unit]);
+      // Drawn, the axes may take another width (their labels): ask again for the plot's own.
+      requestAnimationFrame(() => {
+        if (!again && ticket === asked && Math.abs(chart.width() - columns) > 1) refresh(true);
+      });
       const values = (summary.series[0] && summary.series[0].aggregates) || {};
       stats.replaceChildren(...STATS.flatMap((name) => [h("dt", {}, name), h("dd", { "data-stat": name }, number(values[name]))]));
       showLatest(now.series[0] && now.series[0].points[0]);
