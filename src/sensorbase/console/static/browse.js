@@ -29,7 +29,7 @@ export async function browse(who) {
     buckets.length ? list : h("p", { class: "empty" }, "No bucket yet."),
     latest.series.length ? allSeries(latest.series) : null,
     isAdmin(who) ? createBucketForm() : null,
-    buckets.length ? null : firstPoint("farm", !isAdmin(who)),
+    buckets.length ? null : firstPoint("farm", true, who.organisation),
   );
 }
 
@@ -160,7 +160,7 @@ export async function bucketPage(who, bucketKey) {
           latest.series.length ? h("p", {}, h("a", { href: `#/compare?bucket=${enc(bucketKey)}` }, "Compare series of this bucket")) : null,
         ]
       : null,
-    latest.series.length ? null : firstPoint(bucketKey, false),
+    latest.series.length ? null : firstPoint(bucketKey, false, who.organisation),
     isAdmin(who) ? createSourceForm(who, bucketKey) : null,
     isAdmin(who)
       ? h("p", {}, h("button", { type: "button", class: "danger", id: "delete-bucket", onclick: () => deleteBucket(bucket, latest.series.length) }, `Delete bucket ${bucket.key}`))
@@ -231,42 +231,50 @@ async function deleteSource(who, bucketKey, source, seriesCount) {
 }
 
 // How to send a first point: the native API and each dialect, with this server's own address.
-export function firstPoint(bucketKey, needsBucket) {
+export function firstPoint(bucketKey, needsBucket, org) {
   const host = location.origin;
   const now = new Date().toISOString().replace(/\.\d+Z$/, "Z");
   const bucket = bucketKey || "farm";
+  const create = needsBucket
+    ? `curl -s -X POST ${host}/v1/buckets -H "Authorization: Bearer $SB_KEY" \\\n  -H 'Content-Type: application/json' -d '{"key": "${bucket}"}'\n`
+    : "";
   const examples = [
     [
       "Native API",
-      (needsBucket ? `curl -s -X POST ${host}/v1/buckets -H "Authorization: Bearer $SB_KEY" \\\n  -H 'Content-Type: application/json' -d '{"key": "${bucket}"}'\n` : "") +
-        `curl -s -X POST ${host}/v1/write -H "Authorization: Bearer $SB_KEY" \\\n  -H 'Content-Type: application/json' \\\n  -d '{"bucket": "${bucket}", "points": [{"source": "ESP32-001", "field": "temperature", "value": 21.5, "time": "${now}"}]}'`,
+      "Sources and fields appear with their first point.",
+      `${create}curl -s -X POST ${host}/v1/write -H "Authorization: Bearer $SB_KEY" \\\n  -H 'Content-Type: application/json' \\\n  -d '{"bucket": "${bucket}", "points": [\n        {"source": "ESP32-001", "field": "temperature", "value": 21.5, "time": "${now}"}]}'`,
     ],
     [
       "dakkio",
-      `curl -s -X POST ${host}/api/data -H "X-API-Key: $SB_KEY" -H 'Content-Type: application/json' \\\n  -d '{"bucketId": "${bucket}", "dataSourceId": "ESP32-001", "timestamp": "${now}", "values": {"temperature": 21.5}}'`,
+      "The source (dataSourceId) must exist first: create ESP32-001 below.",
+      `curl -s -X POST ${host}/api/data -H "X-API-Key: $SB_KEY" -H 'Content-Type: application/json' \\\n  -d '{"bucketId": "${bucket}", "dataSourceId": "ESP32-001",\n       "timestamp": "${now}", "values": {"temperature": 21.5}}'`,
     ],
     [
       "Databoom",
-      `curl -s -X POST ${host}/v1/signals/push -H "Authorization: Bearer $SB_KEY" -H 'Content-Type: application/json' \\\n  -d '{"device": "ESP32-001", "date": "${now}", "signals": [{"name": "temperature", "value": 21.5}]}'`,
+      "The device is the source; its signals are the fields.",
+      `curl -s -X POST ${host}/v1/signals/push -H "Authorization: Bearer $SB_KEY" -H 'Content-Type: application/json' \\\n  -d '{"device": "ESP32-001", "date": "${now}",\n       "signals": [{"name": "temperature", "value": 21.5}]}'`,
     ],
     [
       "Datacooee",
-      `curl -s -X POST ${host}/api/external/v1/inputs/senxxxxxxxxxx/inputdata/ \\\n  -H 'content-type: application/vnd.api+json' -H 'organization-id: <your organisation>' \\\n  -H "organization-api-key: $SB_KEY" \\\n  --data '{"data": {"type": "SensorData", "id": "null", "attributes": {"value": "21.5", "timestamp": "${now}"}, "relationships": {"sensor": {"data": {"type": "Sensor", "id": "senxxxxxxxxxx"}}}}}'`,
+      "The input is a source that must exist first (create senxxxxxxxxxx below).",
+      `curl -s -X POST ${host}/api/external/v1/inputs/senxxxxxxxxxx/inputdata/ \\\n  -H 'content-type: application/vnd.api+json' -H 'organization-id: ${org}' \\\n  -H "organization-api-key: $SB_KEY" \\\n  --data '{"data": {"type": "SensorData", "id": "null",\n    "attributes": {"value": "21.5", "timestamp": "${now}"},\n    "relationships": {"sensor": {"data": {"type": "Sensor", "id": "senxxxxxxxxxx"}}}}}'`,
     ],
     [
       "DiagRAMS",
-      `curl -s -X POST ${host}/v0/organisations/<your organisation>/data/${bucket} -H "Authorization: bearer $ACCESS_TOKEN" \\\n  -H 'Content-Type: application/json' -d '[{"sensorId": "1", "date": "${now}", "value": 21.5}]'`,
+      "With an access token from POST /v0/oauth2/token (docs/dialects/diagrams.md).",
+      `curl -s -X POST ${host}/v0/organisations/${org}/data/${bucket} -H "Authorization: bearer $ACCESS_TOKEN" \\\n  -H 'Content-Type: application/json' -d '[{"sensorId": "1", "date": "${now}", "value": 21.5}]'`,
     ],
     [
       "Madevo",
-      `curl -s -X POST ${host}/restapi/datasource/insert -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\\n  -d '{"datasource_id": "${bucket}", "data": [{"timestamp": "${now}", "metric": "temperature", "value": 21.5}]}'`,
+      "With a token from POST /restapi/login (docs/dialects/madevo.md).",
+      `curl -s -X POST ${host}/restapi/datasource/insert -H "Authorization: Bearer $TOKEN" \\\n  -H 'Content-Type: application/json' \\\n  -d '{"datasource_id": "${bucket}",\n       "data": [{"timestamp": "${now}", "metric": "temperature", "value": 21.5}]}'`,
     ],
   ];
   return h(
     "section",
     { class: "first-point", id: "first-point", "aria-labelledby": "first-point-title" },
     h("h2", { id: "first-point-title" }, "Send your first point"),
-    h("p", {}, "With a key that may write (create one under Keys; SB_KEY below), any of these stores a point; reload to see it. The dialects' own pages (docs/dialects/) say what each one maps to."),
-    examples.map(([name, text]) => h("details", { open: name === "Native API" }, h("summary", {}, name), h("pre", {}, h("code", {}, text)))),
+    h("p", {}, "With a key that may write (create one under Keys; $SB_KEY below), any of these stores a point; then reload this page. The dialects' own pages (docs/dialects/) say what each one maps to."),
+    examples.map(([name, note, text]) => h("details", { open: name === "Native API" }, h("summary", {}, name), h("p", {}, note), h("pre", {}, h("code", {}, text)))),
   );
 }
