@@ -3,6 +3,7 @@ shape and adds rate-limit headers, the request's principal, and bounded body rea
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import replace
 from typing import Any
@@ -15,10 +16,12 @@ from starlette.types import Message
 
 from sensorbase.auth.keys import Principal
 from sensorbase.auth.ratelimit import RateState
+from sensorbase.auth.tokens import CSRF_HEADER
 from sensorbase.catalog import Catalog
 from sensorbase.dialects.body import parse_json, read_body, require_media_type
 from sensorbase.errors import (
     Conflict,
+    Forbidden,
     InvalidInput,
     NotFound,
     Problem,
@@ -215,6 +218,17 @@ def principal_of_credential(
         raise Unauthorized("credentials are missing")
     principal = svc.tokens.authenticate(credential, address)
     return principal, svc.rate.hit(principal.key_id)
+
+
+def check_csrf(svc: Services, session: str, given: str | None) -> None:
+    """A state change signed in by the console's session cookie (console/session.py) carries
+    the session's CSRF token, else Forbidden naming the header."""
+    wanted = svc.tokens.csrf_of(session)
+    if not hmac.compare_digest((given or "").encode(), wanted.encode()):
+        raise Forbidden(
+            f"a request signed in by the session cookie must send the header {CSRF_HEADER} "
+            "with the session's CSRF token"
+        )
 
 
 def client_address(request: Request) -> str:

@@ -22,14 +22,16 @@ from typing import Protocol
 from urllib.parse import parse_qsl
 
 from fastapi import Request, Response
-from starlette.requests import ClientDisconnect
+from starlette.requests import ClientDisconnect, cookie_parser
 from starlette.types import Receive, Scope, Send
 
 from sensorbase.auth.keys import Principal
 from sensorbase.auth.ratelimit import RateState
+from sensorbase.auth.tokens import CSRF_HEADER, SESSION_COOKIE
 from sensorbase.dialects.base import (
     ErrorRenderer,
     bearer_token,
+    check_csrf,
     count,
     error_response,
     principal_of_credential,
@@ -135,9 +137,17 @@ class Call:
         value = self._headers.get(name)
         return None if value is None else value.decode("latin-1")
 
-    def authenticate(self) -> Principal:
-        """The principal behind the bearer credential, counted by the rate limiter."""
+    def authenticate(self, sessions: bool = False) -> Principal:
+        """The principal behind the bearer credential, counted by the rate limiter; with
+        `sessions` (the native API), without an Authorization header, the console's session
+        cookie, whose CSRF token the request must carry (a lane's routes change state)."""
         credential = bearer_token(self.header(b"authorization"))
+        if sessions and credential is None and self.header(b"authorization") is None:
+            session = cookie_parser(self.header(b"cookie") or "").get(SESSION_COOKIE)
+            if session:
+                principal, self.rate = principal_of_credential(self.services, session, self.address)
+                check_csrf(self.services, session, self.header(CSRF_HEADER.lower().encode()))
+                return principal
         principal, self.rate = principal_of_credential(self.services, credential, self.address)
         return principal
 

@@ -4,15 +4,12 @@ must carry its CSRF token."""
 
 from __future__ import annotations
 
-import hmac
-
 from fastapi import Depends, Request
 from fastapi.security import HTTPBearer
 
 from sensorbase.auth.keys import Principal
 from sensorbase.auth.tokens import CSRF_HEADER, SESSION_COOKIE
-from sensorbase.dialects.base import authenticate, bearer, services
-from sensorbase.errors import Forbidden
+from sensorbase.dialects.base import authenticate, bearer, check_csrf, services
 
 # Declared for OpenAPI only (so /docs offers an Authorize button); `bearer` does the parsing.
 _scheme = HTTPBearer(auto_error=False, description="An API key (sb_...) or an access token")
@@ -27,13 +24,7 @@ async def principal(request: Request, _: object = Depends(_scheme)) -> Principal
         if session:
             who = authenticate(request, session)
             if request.method not in _SAFE:
-                given = request.headers.get(CSRF_HEADER, "")
-                wanted = services(request).tokens.csrf_of(session)
-                if not hmac.compare_digest(given.encode(), wanted.encode()):
-                    raise Forbidden(
-                        f"a request signed in by the session cookie must send the header "
-                        f"{CSRF_HEADER} with the session's CSRF token"
-                    )
+                check_csrf(services(request), session, request.headers.get(CSRF_HEADER))
             return who
     return authenticate(request, bearer(request))
 

@@ -134,7 +134,7 @@ async def write(request: Request) -> Response:
 
 async def write_points(call: Call) -> bytes:
     """The write, as the route and the fast lane (dialects/lane.py) both answer it."""
-    who = call.authenticate()
+    who = call.authenticate(sessions=True)
     access.require(who, "data:write")
     svc, params = call.services, call.params
     partial_text = params.get("partial", "false").lower()
