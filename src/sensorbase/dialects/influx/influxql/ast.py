@@ -22,7 +22,9 @@ PRECEDENCE = {
     "/": 5,
     "%": 5,
 }
-_UNITS_DESC = sorted(((ns, u) for u, ns in DURATION_NS.items() if u not in ("us", "µ")), reverse=True)
+_UNITS_DESC = sorted(
+    ((ns, u) for u, ns in DURATION_NS.items() if u not in ("us", "µ")), reverse=True
+)
 
 
 def quote_ident(name: str) -> str:

@@ -177,7 +177,9 @@ class Parser:
             self.keyword("BY")
             token = self.next()
             if token.kind != "ident" or str(token.value).lower() != "time":
-                raise ParseError("only ORDER BY time supported at this time", token.start, self.text)
+                raise ParseError(
+                    "only ORDER BY time supported at this time", token.start, self.text
+                )
             if self.at_keyword("ASC", "DESC"):
                 descending = self.next().value == "DESC"
         window = self.window()
@@ -276,7 +278,9 @@ class Parser:
                     offset = ast.Duration(-offset.ns)
             self.op(")")
             if interval.ns <= 0:
-                raise ParseError("time dimension must have a positive duration", token.start, self.text)
+                raise ParseError(
+                    "time dimension must have a positive duration", token.start, self.text
+                )
             return ast.TimeDimension(interval, offset if offset and offset.ns else None)
         return ast.TagDimension(str(token.value))
 
