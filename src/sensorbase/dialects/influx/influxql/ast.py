@@ -119,7 +119,7 @@ class Binary:
             left = f"({left})"
         if isinstance(self.rhs, Binary) and PRECEDENCE[self.rhs.op] <= mine:
             right = f"({right})"
-        if isinstance(self.rhs, Number) and self.rhs.value < 0 and self.op == "-":
+        if self.op == "-" and right.startswith("-"):  # `a - -1` would read as a comment
             right = f"({right})"
         return f"{left} {self.op} {right}"
 
@@ -250,7 +250,7 @@ class Select:
             str(self.fill) if self.fill else "",
             "ORDER BY time DESC" if self.descending else "",
             str(self.window),
-            f"tz({quote_string(self.tz)})" if self.tz else "",
+            f"tz({quote_string(self.tz)})" if self.tz is not None else "",
         )
 
 

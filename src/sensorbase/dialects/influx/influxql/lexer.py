@@ -136,7 +136,9 @@ class Lexer:
     def regex(self, pos: int) -> Token | None:
         """A `/.../` literal at `pos` (after blanks), or None if none starts there."""
         text = self.text
-        start = pos = self.skip(pos)
+        while pos < len(text) and text[pos].isspace():  # `/*` here starts a regex, not a comment
+            pos += 1
+        start = pos
         if pos >= len(text) or text[pos] != "/":
             return None
         pos += 1

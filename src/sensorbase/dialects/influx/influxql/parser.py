@@ -42,7 +42,10 @@ from sensorbase.dialects.influx.influxql.ast import PRECEDENCE
 from sensorbase.dialects.influx.influxql.lexer import Lexer, ParseError, Token
 
 MAX_QUERY_CHARS = 1_000_000
-MAX_DEPTH = 200  # nested parentheses; deeper is refused rather than overflowing the stack
+# Nesting (parentheses, calls) and binary operators per statement: the tree's depth stays far
+# below Python's recursion limit for everything that walks it.
+MAX_DEPTH = 100
+MAX_OPERATORS = 300
 _COMPARISONS = frozenset(("=", "!=", "<", "<=", ">", ">=", "=~", "!~"))
 
 
@@ -66,6 +69,7 @@ class Parser:
         self.lexer = Lexer(text)
         self.pos = 0
         self.depth = 0
+        self.operators = 0
 
     # --- tokens ---------------------------------------------------------------------------
 
@@ -147,6 +151,7 @@ class Parser:
         return statements
 
     def statement(self) -> ast.Statement:
+        self.operators = 0
         if self.at_keyword("SELECT"):
             return self.select()
         if self.at_keyword("SHOW"):
@@ -392,6 +397,11 @@ class Parser:
             if op is None or PRECEDENCE[op] < min_precedence:
                 return lhs
             self.next()
+            self.operators += 1
+            if self.operators > MAX_OPERATORS:
+                raise ParseError(
+                    f"more than {MAX_OPERATORS} operators in a statement", token.start, self.text
+                )
             if op in ("=~", "!~"):
                 rhs: ast.Expr = ast.Regex(self.regex())
             else:
@@ -407,14 +417,19 @@ class Parser:
         return None
 
     def unary(self) -> ast.Expr:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise ParseError("expression nested too deeply", self.pos, self.text)
+        try:
+            return self._unary()
+        finally:
+            self.depth -= 1
+
+    def _unary(self) -> ast.Expr:
         token = self.next()
         if token.kind == "op" and token.value == "(":
-            self.depth += 1
-            if self.depth > MAX_DEPTH:
-                raise ParseError("expression nested too deeply", token.start, self.text)
             inner = self.expr()
             self.op(")")
-            self.depth -= 1
             return inner
         if token.kind == "op" and token.value == "-":
             operand = self.next()
