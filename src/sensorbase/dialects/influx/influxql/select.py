@@ -60,6 +60,7 @@ class Select:
             raise StatementError("GROUP BY requires at least one aggregate function")
         for call in self.calls:
             _check_call(call)
+        self.intervals: tuple[int, int, int] | None = None  # first start, width, count (µs)
         if self.calls and any(
             isinstance(leaf, ast.VarRef | ast.Wildcard)
             for f in stmt.fields
@@ -71,15 +72,33 @@ class Select:
         if self.condition.empty:
             return []
         groups = self._groups()
+        if self.every is not None and self.condition.start_ns is None:
+            # No lower bound: InfluxDB starts at the interval of the earliest point.
+            refs = [ref for g in groups for s in g.members for ref in s.fields.values()]
+            span = await self.query.span(refs, self._range()) if refs else None
+            if span is None:
+                return []
+            self.condition.start_ns = span[0] * 1000
         window = self.stmt.window
         if window.soffset or window.slimit:
             end = window.soffset + window.slimit if window.slimit else None
             groups = groups[window.soffset : end]
+        if self.every is not None:
+            self.intervals = self._intervals(self._range())
+            if self.intervals is None:
+                return []
+            n, cap = self.intervals[2], self.query.max_result_points
+            if n * len(groups) > cap:
+                raise StatementError(
+                    f"GROUP BY time gives {n} intervals for each of {len(groups)} series, more "
+                    f"than the server's result limit of {cap}; widen the interval or narrow the "
+                    "time range"
+                )
         out: list[Series] = []
         for group in groups:
-            found = await (self._aggregate(group) if self.calls else self._raw(group))
-            if found is not None:
-                out.append(found)
+            answer = await (self._aggregate(group) if self.calls else self._raw(group))
+            if answer is not None:
+                out.append(answer)
         return out
 
     # --- grouping -----------------------------------------------------------------------------
@@ -175,11 +194,8 @@ class Select:
 
     async def _aggregate(self, group: Group) -> Series | None:
         time_range = self._range()
-        if self.every is not None:
-            intervals = self._intervals(time_range)
-            if intervals is None:
-                return None
-            first_us, every_us, n = intervals
+        if self.intervals is not None:
+            first_us, every_us, n = self.intervals
         else:
             first_us = time_range.start_us if time_range.start_us is not None else 0
             every_us, n = 0, 1
@@ -221,9 +237,7 @@ class Select:
 
     def _intervals(self, time_range: TimeRange) -> tuple[int, int, int] | None:
         assert self.every is not None
-        if time_range.start_us is None:
-            raise StatementError("aggregate functions with GROUP BY time require a WHERE time "
-                                 "clause with a lower limit")  # fmt: skip
+        assert time_range.start_us is not None  # run() found the earliest point
         every_ns = self.every.interval.ns
         offset_ns = self.every.offset.ns if self.every.offset else 0
         if every_ns % 1000 or offset_ns % 1000:
@@ -236,13 +250,7 @@ class Select:
             return None
         first = (time_range.start_us - offset_us) // every_us * every_us + offset_us
         last = (end_us - 1 - offset_us) // every_us * every_us + offset_us
-        n = (last - first) // every_us + 1
-        if n > self.query.max_result_points:
-            raise StatementError(
-                f"GROUP BY time gives {n} intervals, more than the server's result limit of "
-                f"{self.query.max_result_points}; widen the interval or narrow the time range"
-            )
-        return first, every_us, n
+        return first, every_us, (last - first) // every_us + 1
 
     async def _call(
         self,
@@ -271,7 +279,15 @@ class Select:
         ):
             needed = functions.STORE_AGGREGATES[call.name]
             if every_us:
-                found = await self.query.aggregate_fixed(refs, window, every_us, first_us, needed)
+                # One call per series: run() bounded the intervals of the whole statement, and
+                # the read path bounds each call's.
+                found = [
+                    rows
+                    for ref in refs
+                    for rows in await self.query.aggregate_fixed(
+                        [ref], window, every_us, first_us, needed
+                    )
+                ]
                 rows = functions.store_rows_by_interval(found, first_us, every_us)
                 return [functions.merge(call.name, rows.get(i, [])) for i in range(n)], [None]
             whole = await self.query.aggregate(refs, window, needed)

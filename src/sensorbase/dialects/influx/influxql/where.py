@@ -83,15 +83,17 @@ def _check_tags(expr: ast.Expr, fields: set[str]) -> None:
         _check_tags(expr.lhs, fields)
         _check_tags(expr.rhs, fields)
         return
-    if not isinstance(expr, ast.Binary) or expr.op not in ("=", "!=", "=~", "!~"):
+    if not isinstance(expr, ast.Binary):
         raise StatementError(f"unsupported condition: {expr}")
     lhs, rhs = expr.lhs, expr.rhs
-    if isinstance(lhs, ast.String | ast.Regex) and isinstance(rhs, ast.VarRef):
+    if not isinstance(lhs, ast.VarRef) and isinstance(rhs, ast.VarRef):
         lhs, rhs = rhs, lhs
-    if not isinstance(lhs, ast.VarRef):
-        raise StatementError(f"unsupported condition: {expr}")
-    if lhs.type == "field" or (lhs.type is None and lhs.name in fields):
+    if isinstance(lhs, ast.VarRef) and (
+        lhs.type == "field" or (lhs.type is None and lhs.name in fields)
+    ):
         raise StatementError(f"conditions on field values are not supported: {expr}")
+    if not isinstance(lhs, ast.VarRef) or expr.op not in ("=", "!=", "=~", "!~"):
+        raise StatementError(f"unsupported condition: {expr}")
     if expr.op in ("=~", "!~"):
         compile_regex(rhs.pattern if isinstance(rhs, ast.Regex) else "")
     elif not isinstance(rhs, ast.String):
