@@ -7,13 +7,19 @@ scratch influxd, epoch=s), so these tests pin InfluxDB's behaviour, not ours."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import urllib.parse
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
+from influxdb import InfluxDBClient
+from influxdb.exceptions import InfluxDBClientError
 
-from tests.conftest import Org, auth
+from tests.conftest import Org, auth, make_org
+from tests.live import live_server
 
 T0 = 1_577_836_800  # 2020-01-01T00:00:00Z
 
@@ -351,3 +357,103 @@ async def test_bucket_limited_and_write_only_keys(client: httpx.AsyncClient, far
         headers={"Authorization": f"Token {writer['key']}"},
     )
     assert reply.status_code == 403
+
+
+# --- InfluxData's own 1.x client and Grafana's requests, against a real server ---------------
+
+GRAFANA_PANEL = (
+    'SELECT mean("value") FROM "cpu" WHERE ("host" =~ /^(a|b)$/) AND time >= 1577836800000ms '
+    'and time <= 1577843999999ms GROUP BY time(30m), "host" fill(null)'
+)
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Org, Org]]:
+    """A real server (uvicorn) holding `farm` in acme's bucket, and globex, a second
+    organisation with its own bucket."""
+    data = tmp_path_factory.mktemp("influx-live") / "data"
+    data.mkdir()
+    with live_server(data, SENSORBASE_RATE_LIMIT="") as server:
+        assert server.key is not None
+
+        async def setup() -> tuple[Org, Org]:
+            async with httpx.AsyncClient(base_url=server.url) as http:
+                acme = await make_org(http, server.key or "", "acme", "farm")
+                globex = await make_org(http, server.key or "", "globex", "plant")
+                await load_farm(http, acme)
+                return acme, globex
+
+        acme, globex = asyncio.run(setup())
+        yield server.url, acme, globex
+
+
+def influx_client(url: str, password: str, database: str = "farm") -> InfluxDBClient:
+    parts = urllib.parse.urlsplit(url)
+    return InfluxDBClient(
+        parts.hostname, parts.port, username="grafana", password=password, database=database
+    )
+
+
+def test_influxdb_client_reads(live: tuple[str, Org, Org]) -> None:
+    url, acme, _ = live
+    client = influx_client(url, acme.admin)
+    assert client.get_list_database() == [{"name": "farm"}]
+    assert client.get_list_measurements() == [{"name": "cpu"}, {"name": "mem"}]
+    result = client.query(GRAFANA_PANEL, epoch="ms")
+    assert list(result.get_points(tags={"host": "b"})) == [
+        {"time": T0 * 1000, "mean": 10.5}, {"time": (T0 + 1800) * 1000, "mean": 12},
+        {"time": (T0 + 3600) * 1000, "mean": 13.5}, {"time": (T0 + 5400) * 1000, "mean": 15},
+    ]  # fmt: skip
+    assert len(list(result.get_points(tags={"host": "a"}))) == 4
+    raw = client.query("SELECT value, idle FROM cpu WHERE host = 'a' LIMIT 2")
+    assert list(raw.get_points()) == [
+        {"time": "2020-01-01T00:00:00Z", "value": 0, "idle": 100},
+        {"time": "2020-01-01T00:10:00Z", "value": 1, "idle": 99},
+    ]
+    many = client.query('SHOW TAG KEYS; SHOW TAG VALUES WITH KEY = "host"')
+    assert [list(r.get_points()) for r in many] == [
+        [{"tagKey": "host"}, {"tagKey": "region"}],
+        [{"key": "host", "value": "a"}, {"key": "host", "value": "b"}],
+    ]
+    with pytest.raises(InfluxDBClientError, match="undefined function"):
+        client.query("SELECT nope(value) FROM cpu")
+    with pytest.raises(InfluxDBClientError, match="error parsing query"):
+        client.query("SELECT FROM")
+
+
+def test_influxdb_client_refused(live: tuple[str, Org, Org]) -> None:
+    url, _, globex = live
+    with pytest.raises(InfluxDBClientError) as refused:
+        influx_client(url, "sb_kdeadbeef_wrong").query("SHOW DATABASES")
+    assert refused.value.code == 401
+    other = influx_client(url, globex.admin)
+    assert other.get_list_database() == [{"name": "plant"}]
+    with pytest.raises(InfluxDBClientError, match="database not found: farm"):
+        other.query("SELECT * FROM cpu")
+
+
+def test_grafana_requests(live: tuple[str, Org, Org]) -> None:
+    """As Grafana's InfluxQL data source sends them: GET with epoch=ms, user and password as
+    u/p (older Grafana) or Basic auth, or a Token header (custom HTTP header)."""
+    url, acme, _ = live
+    basic = base64.b64encode(f"grafana:{acme.admin}".encode()).decode()
+    for headers, extra in (
+        ({}, {"u": "grafana", "p": acme.admin}),
+        ({"Authorization": f"Basic {basic}"}, {}),
+        ({"Authorization": f"Token {acme.admin}"}, {}),
+    ):
+        reply = httpx.get(
+            f"{url}/query",
+            params={"db": "farm", "q": GRAFANA_PANEL, "epoch": "ms", **extra},
+            headers=headers,
+        )
+        assert reply.status_code == 200, reply.text
+        (result,) = reply.json()["results"]
+        assert [s["tags"] for s in result["series"]] == [{"host": "a"}, {"host": "b"}]
+        assert result["series"][0]["values"][0] == [T0 * 1000, 1]
+        reply = httpx.get(
+            f"{url}/query",
+            params={"db": "farm", "q": 'SHOW TAG VALUES WITH KEY = "host"', **extra},
+            headers=headers,
+        )
+        assert reply.json()["results"][0]["series"][0]["values"] == [["host", "a"], ["host", "b"]]
