@@ -313,6 +313,7 @@ async def test_errors(client: httpx.AsyncClient, farm: Org) -> None:
         "SELECT value FROM cpu WHERE host =~ /(/": "invalid regex",
         "SELECT value FROM cpu WHERE time > 'yesterday'": "invalid time",
         "SELECT mean(value) FROM cpu WHERE time > 0 GROUP BY time(1s)": "result limit",
+        "SELECT value FROM cpu tz('Europe/Paris')": "tz() other than UTC",
     }
     for q, message in statement_errors.items():
         body = await influxql(client, farm, q)

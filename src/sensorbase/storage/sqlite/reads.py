@@ -216,8 +216,10 @@ def aggregate_fixed(
     lo, hi = time_range.start_us, time_range.end_us
     for chunk in chunks(conn, series_id, time_range):
         inside = (lo is None or chunk.start_us >= lo) and (hi is None or chunk.end_us < hi)
-        at = int(np.searchsorted(recent.time_us, chunk.start_us))
-        touched = at < len(recent) and int(recent.time_us[at]) <= chunk.end_us
+        touched = False
+        if len(recent):
+            at = int(np.searchsorted(recent.time_us, chunk.start_us))
+            touched = at < len(recent) and int(recent.time_us[at]) <= chunk.end_us
         first = (chunk.start_us - origin_us) // every_us
         if inside and not touched and first == (chunk.end_us - origin_us) // every_us:
             found.setdefault(first, _Summary()).add_stats(chunk)

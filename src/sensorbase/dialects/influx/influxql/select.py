@@ -4,8 +4,9 @@ rows or aggregates by interval, read through QueryService only.
 Intervals follow InfluxDB: GROUP BY time(i, o) cuts time at o + k*i counted from the epoch;
 the first interval is the one holding the lower time bound (labelled by its own start, even
 before the bound), the last the one holding the upper bound (now() when the query gives none);
-every interval in between is a row, null when empty, unless fill says otherwise. A group with
-no point in the range is left out, as InfluxDB leaves it out.
+every interval in between is a row, null when empty, unless fill says otherwise. Without a
+lower bound, the first interval is the earliest point's. A group with no point in the range is
+left out, as InfluxDB leaves it out.
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ class Select:
         self.condition: Condition = split(stmt.condition, now_ns, self.field_keys - self.tag_keys)
         self.calls = [leaf for f in stmt.fields for leaf in functions.leaves(f.expr)
                       if isinstance(leaf, ast.Call)]  # fmt: skip
+        if stmt.tz is not None and stmt.tz not in ("UTC", "Etc/UTC", "Z"):
+            raise StatementError("tz() other than UTC is not supported: times are UTC")
         self.every = next((d for d in stmt.dimensions if isinstance(d, ast.TimeDimension)), None)
         if self.every is not None and not self.calls:
             raise StatementError("GROUP BY requires at least one aggregate function")
