@@ -102,12 +102,6 @@ def _bad(reason: str) -> InvalidInput:
     return InvalidInput(reason, [Problem(reason, "q")])
 
 
-@router.api_route(
-    "/query",
-    methods=["GET", "POST"],
-    summary="InfluxQL query (InfluxDB 1.x)",
-    response_description="InfluxDB 1.x results: one per statement",
-)
 async def query_route(
     request: Request,
     catalog: Catalog = Depends(catalog_of),
@@ -127,3 +121,14 @@ async def query_route(
         raise _bad(f"error parsing query: {exc}") from None
     results = await Execution(who, params.get("db"), catalog, query).run(statements, epoch)
     return json_reply({"results": results}, pretty=params.get("pretty") == "true")
+
+
+for _method in ("GET", "POST"):
+    router.add_api_route(
+        "/query",
+        query_route,
+        methods=[_method],
+        operation_id=f"influx_query_{_method.lower()}",
+        summary="InfluxQL query (InfluxDB 1.x)",
+        response_description="InfluxDB 1.x results: one per statement",
+    )
