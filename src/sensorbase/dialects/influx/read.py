@@ -123,6 +123,27 @@ async def query_route(
     return json_reply({"results": results}, pretty=params.get("pretty") == "true")
 
 
+def _parameter(name: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": description,
+            "schema": {"type": "string"}}  # fmt: skip
+
+
+# Documented only (the route reads them itself, from the query string or a POST form). Every
+# one is a string: InfluxDB ignores what it does not know (an unknown `epoch`: RFC 3339 times).
+OPENAPI = {
+    "parameters": [
+        _parameter("q", "InfluxQL: one or more statements separated by ';' (required)"),
+        _parameter("db", "The bucket"),
+        _parameter("epoch", "ns, u, µ, ms, s, m or h: times as integers; else RFC 3339"),
+        _parameter("u", "User name (anything)"),
+        _parameter("p", "Password: a Sensorbase API key"),
+        _parameter("pretty", "true: indented JSON"),
+        _parameter("rp", "Retention policy (ignored)"),
+        _parameter("chunked", "Ignored: one answer"),
+    ],
+    "security": [{"HTTPBearer": []}],
+}
+
 for _method in ("GET", "POST"):
     router.add_api_route(
         "/query",
@@ -131,4 +152,5 @@ for _method in ("GET", "POST"):
         operation_id=f"influx_query_{_method.lower()}",
         summary="InfluxQL query (InfluxDB 1.x)",
         response_description="InfluxDB 1.x results: one per statement",
+        openapi_extra=OPENAPI,
     )
