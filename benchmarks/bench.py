@@ -21,6 +21,8 @@ sides send the same series, times and values.
 
 Usage:  .venv/bin/python benchmarks/bench.py [--points 3000000] [--runs 1] [--peer]
         [--workers 1] [--database-url postgresql://...] [--out results.json]
+        .venv/bin/python benchmarks/bench.py --influxql   (InfluxQL mean GROUP BY time(1h) over
+        the dense series, Sensorbase then InfluxDB in the same run; the ratio of latencies)
 """
 
 from __future__ import annotations
@@ -595,6 +597,120 @@ def run_peer(args: argparse.Namespace) -> dict[str, Any]:
     return data
 
 
+# ---------------------------------------------------------------------------------------------
+# InfluxQL: mean ... GROUP BY time(1h) over the dense series, Sensorbase and InfluxDB side by side
+
+INFLUXQL_PANEL = (
+    "SELECT mean(value) FROM sensor WHERE id = 'big' AND time >= {start}ms AND time <= {end}ms "
+    "GROUP BY time(1h) fill(null)"
+)
+
+
+def _dense_influx_bodies() -> list[list[bytes]]:
+    """The dense series as native JSON for the source `sensor,id=big` (the key the line-protocol
+    write path gives `sensor,id=big value=...`), so both servers answer the same InfluxQL."""
+    ts, val = common.big_series()
+    t, v = ts.tolist(), val.tolist()
+    bodies = []
+    for i in range(0, len(t), BATCH):
+        items = [
+            f'{{"source":"sensor,id=big","field":"{FIELD}","time":{a},"value":{b}}}'
+            for a, b in zip(t[i : i + BATCH], v[i : i + BATCH], strict=True)
+        ]
+        bodies.append(("[" + ",".join(items) + "]").encode())
+    return [bodies[w::WRITERS] for w in range(WRITERS)]
+
+
+def _timed_influxql(netloc: str, path: str, headers: dict[str, str], n: int) -> list[float]:
+    conn = http.client.HTTPConnection(netloc, timeout=600)
+    xs: list[float] = []
+    for i in range(n + 2):  # 2 warm-ups, as the peer does
+        started = time.perf_counter()
+        conn.request("GET", path, headers=headers)
+        reply = conn.getresponse()
+        body = reply.read()
+        if reply.status != 200 or b'"error"' in body:
+            raise RuntimeError(f"GET {path[:80]} -> {reply.status}: {body[:300]!r}")
+        if i >= 2:
+            xs.append((time.perf_counter() - started) * 1000)
+    conn.close()
+    return xs
+
+
+def _wait_folded(server: Server, max_wait_s: float = 240) -> float:
+    """Seconds until the write log is folded into chunks (as the peer waits for its
+    compaction): queries are timed on the settled store."""
+    started = time.time()
+    while time.time() - started < max_wait_s:
+        _, body = request("GET", server.base, "/metrics", None, server.headers)
+        found = re.search(rb"^sensorbase_sqlite_log_points ([0-9.e+]+)$", body, re.MULTILINE)
+        if found is None or float(found.group(1)) == 0:  # PostgreSQL has no write log
+            return time.time() - started
+        time.sleep(1)
+    return time.time() - started
+
+
+def run_influxql(args: argparse.Namespace) -> dict[str, Any]:
+    """The same InfluxQL query (the 1M-point dense series, 278 hourly means, as Grafana sends
+    it) against a fresh Sensorbase and a fresh InfluxDB (../shared/bench/influx_bench.py's
+    influxd, on its own port and directory), each after the series is written and settled."""
+    ts, _ = common.big_series()
+    start_ms, end_ms = int(ts[0]) * 1000, int(ts[-1]) * 1000 + 999
+    q = INFLUXQL_PANEL.format(start=start_ms, end=end_ms)
+    path = "/query?" + urllib.parse.urlencode({"db": "big", "q": q, "epoch": "ms"})
+    result: dict[str, Any] = {"influxql": q}
+
+    server = Server(args)
+    dense = _dense_influx_bodies()
+    server.start()
+    try:
+        checked("POST", server, "/v1/buckets", {"key": "big"})
+        meta = {"influx": {"measurement": "sensor", "tags": {"id": "big"}}}
+        checked("POST", server, "/v1/buckets/big/sources", {"key": "sensor,id=big", "meta": meta})
+        run_writers(server, dense, "big")
+        del dense
+        result["sensorbase_settled_s"] = _wait_folded(server)
+        headers = {"Authorization": f"Token {server.admin_key}"}
+        xs = _timed_influxql(urllib.parse.urlsplit(server.base).netloc, path, headers, args.queries)
+        result["sensorbase_ms"] = common.summarize(xs)
+        print(f"InfluxQL mean GROUP BY time(1h), Sensorbase: {statistics.median(xs):.1f} ms")
+    finally:
+        server.stop()
+        server.cleanup()
+
+    import influx_bench as peer  # the shared peer's own influxd settings, moved aside
+
+    base = tempfile.mkdtemp(prefix="influxql-peer-")
+    port = _free_port()
+    peer.CONF = (
+        peer.CONF.replace(peer.BASE, base)
+        .replace(f":{peer.PORT}", f":{port}")
+        .replace(":18088", f":{_free_port()}")
+        .replace(":18082", f":{_free_port()}")
+    )
+    peer.BASE, peer.PORT = base, port
+    influxd = peer.start_influxd()
+    try:
+        result["influxd_version"] = subprocess.run(
+            ["influxd", "version"], capture_output=True, text=True
+        ).stdout.strip()
+        peer.q("CREATE DATABASE big")
+        peer.run_writers(peer.build_big_bodies(), "big")
+        settled, waited = peer.wait_settled(["big"], max_wait=240)
+        result["influxdb_settled"] = {"fully_compacted": settled, "waited_s": waited}
+        xs = _timed_influxql(f"{HOST}:{port}", path, {}, args.queries)
+        result["influxdb_ms"] = common.summarize(xs)
+        print(f"InfluxQL mean GROUP BY time(1h), InfluxDB: {statistics.median(xs):.1f} ms")
+    finally:
+        influxd.terminate()
+        influxd.wait(timeout=60)
+        shutil.rmtree(base, ignore_errors=True)
+    ours, theirs = result["sensorbase_ms"]["median"], result["influxdb_ms"]["median"]
+    result["ratio_sensorbase_over_influxdb"] = ours / theirs
+    print(f"ratio Sensorbase/InfluxDB latency: {ours / theirs:.3f} (goal <= 0.1)")
+    return result
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--points", type=int, default=3_000_000, help="fleet points per ingest run")
@@ -614,9 +730,21 @@ def main() -> None:
     ap.add_argument("--peer", action="store_true", help="also run the InfluxDB peer; print ratios")
     ap.add_argument("--keep", action="store_true", help="keep the server's data directory")
     ap.add_argument("--out", default="benchmark-results.json", help="where the JSON goes")
+    ap.add_argument(
+        "--influxql",
+        action="store_true",
+        help="only the InfluxQL GROUP BY time(1h) scenario, with InfluxDB beside it",
+    )
     args = ap.parse_args()
 
     results: dict[str, Any] = {"env": common.env_info(), "args": vars(args)}
+    # --- InfluxQL (influx dialect, reads) -------------------------------------------------
+    if args.influxql:
+        results["influxql"] = run_influxql(args)
+        Path(args.out).write_text(json.dumps(results, indent=2, default=float))
+        print(f"results: {args.out}")
+        return
+    # --- end InfluxQL ---------------------------------------------------------------------
     results["sensorbase"] = run_sensorbase(args)
     ours = headline(results["sensorbase"])
     if args.peer:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -114,14 +113,26 @@ class _Summary:
 
     def add_stats(self, chunk: Chunk) -> None:
         mn, mx, sm, first, last = chunk.stats
-        self.count += chunk.count
+        self.add(chunk.count, mn, mx, sm, (chunk.start_us, first), (chunk.end_us, last))
+
+    def add(
+        self,
+        count: int,
+        mn: float,
+        mx: float,
+        sm: float,
+        first: tuple[int, float],
+        last: tuple[int, float],
+    ) -> None:
+        """Points already reduced: their count, min, max, sum, first and last (time, value)."""
+        self.count += count
         self.min = mn if self.min is None else min(self.min, mn)
         self.max = mx if self.max is None else max(self.max, mx)
         self.sum += sm
-        if self.first is None or chunk.start_us < self.first[0]:
-            self.first = (chunk.start_us, first)
-        if self.last is None or chunk.end_us > self.last[0]:
-            self.last = (chunk.end_us, last)
+        if self.first is None or first[0] < self.first[0]:
+            self.first = first
+        if self.last is None or last[0] > self.last[0]:
+            self.last = last
 
     def add_points(self, points: PointColumns) -> None:
         if not len(points):
@@ -195,25 +206,45 @@ def aggregate_fixed(
     origin_us: int,
     aggregates: tuple[str, ...],
 ) -> list[AggregateRow]:
-    points = series_points(conn, log, series_id, time_range)
-    if not len(points):
-        return []
-    bucket = (points.time_us - origin_us) // every_us
-    starts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
-    ends = np.r_[starts[1:], len(bucket)]
-    v = points.value
-    columns: dict[str, list[Any]] = {
-        "count": (ends - starts).tolist(),
-        "min": np.minimum.reduceat(v, starts).tolist(),
-        "max": np.maximum.reduceat(v, starts).tolist(),
-        "sum": np.add.reduceat(v, starts).tolist(),
-        "first": v[starts].tolist(),
-        "last": v[ends - 1].tolist(),
-    }
-    columns["avg"] = [s / c for s, c in zip(columns["sum"], columns["count"], strict=True)]
+    """Per interval, as `_summary` per range: a chunk wholly inside one interval (and the range)
+    and untouched by the log counts by its stats; only the others are decoded. Over the 1M-point
+    dense series in hours, that leaves ~57% of the chunks to decode (2,048 points each, 3,600
+    per interval), which is most of this read's time."""
+    recent = log.points(series_id, time_range)
+    found: dict[int, _Summary] = {}
+    loose: list[PointColumns] = []
+    lo, hi = time_range.start_us, time_range.end_us
+    for chunk in chunks(conn, series_id, time_range):
+        inside = (lo is None or chunk.start_us >= lo) and (hi is None or chunk.end_us < hi)
+        touched = False
+        if len(recent):
+            at = int(np.searchsorted(recent.time_us, chunk.start_us))
+            touched = at < len(recent) and int(recent.time_us[at]) <= chunk.end_us
+        first = (chunk.start_us - origin_us) // every_us
+        if inside and not touched and first == (chunk.end_us - origin_us) // every_us:
+            found.setdefault(first, _Summary()).add_stats(chunk)
+        else:
+            loose.append(chunk.points())
+    points = _merged(PointColumns.concat(loose), recent).within(time_range)
+    if len(points):
+        bucket = (points.time_us - origin_us) // every_us
+        starts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
+        ends = np.r_[starts[1:], len(bucket)]
+        t, v = points.time_us, points.value
+        reduced = zip(
+            bucket[starts].tolist(),
+            (ends - starts).tolist(),
+            np.minimum.reduceat(v, starts).tolist(),
+            np.maximum.reduceat(v, starts).tolist(),
+            np.add.reduceat(v, starts).tolist(),
+            zip(t[starts].tolist(), v[starts].tolist(), strict=True),
+            zip(t[ends - 1].tolist(), v[ends - 1].tolist(), strict=True),
+            strict=True,
+        )
+        for b, n, mn, mx, sm, head, tail in reduced:
+            found.setdefault(b, _Summary()).add(n, mn, mx, sm, head, tail)
     return [
-        AggregateRow(origin_us + int(b) * every_us, {name: columns[name][i] for name in aggregates})
-        for i, b in enumerate(bucket[starts].tolist())
+        AggregateRow(origin_us + b * every_us, found[b].values(aggregates)) for b in sorted(found)
     ]
 
 
