@@ -47,7 +47,9 @@ _LINES_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "content": {"text/plain": {"schema": {"type": "string"}, "example": SAMPLE.decode()}},
-    }
+    },
+    # The key as a Token (or Bearer) header; /write also takes it as `p` or Basic auth.
+    "security": [{"HTTPBearer": []}],
 }
 
 
@@ -58,7 +60,7 @@ _LINES_BODY: dict[str, Any] = {
     openapi_extra=_LINES_BODY,
     responses={204: {"description": "Every line written, durably"}},
 )
-async def write_v1(
+async def influx_write_1x(
     request: Request,
     db: str | None = Query(None, description="the Sensorbase bucket"),
     rp: str | None = Query(None, description="ignored (Sensorbase has no retention policies)"),
@@ -80,7 +82,7 @@ async def write_v1(
     openapi_extra=_LINES_BODY,
     responses={204: {"description": "Every line written, durably"}},
 )
-async def write_v2(
+async def influx_write_2x(
     request: Request,
     bucket: str | None = Query(None, description="the Sensorbase bucket"),
     org: str | None = Query(None, description="the key's organisation (key or name)"),
@@ -103,14 +105,24 @@ async def write_v2(
     )
 
 
-@v1.api_route(
+@v1.get(
     "/ping",
-    methods=["GET", "HEAD"],
     status_code=204,
     summary="Ping (InfluxDB): 204 with the version headers",
-    responses={204: {"description": "Up"}, 200: {"description": "Up (verbose)"}},
+    responses={
+        204: {"description": "Up"},
+        200: {
+            "description": "Up (verbose=true)",
+            "content": {
+                "application/json": {
+                    "schema": {"type": "object", "properties": {"version": {"type": "string"}}}
+                }
+            },
+        },
+    },
 )
-async def ping(verbose: str | None = None) -> Response:
+@v1.head("/ping", status_code=204, summary="Ping (InfluxDB), HEAD", responses={204: {}})
+async def influx_ping(verbose: str | None = None) -> Response:
     if verbose in ("true", "1", "yes"):
         return Response(
             b'{"version":"' + errors.INFLUX_VERSION.encode() + b'"}',
@@ -121,7 +133,7 @@ async def ping(verbose: str | None = None) -> Response:
 
 
 @v2.get("/health", summary="Health (InfluxDB 2.x)")
-async def health() -> Response:
+async def influx_health() -> Response:
     body = {
         "name": "influxdb",
         "message": "ready for queries and writes",

@@ -28,17 +28,15 @@ from __future__ import annotations
 
 from sensorbase.dialects.influx.columnar import convert, parse_columnar
 from sensorbase.dialects.influx.syntax import (
-    MAX_CACHED_KEYS,
+    KNOWN,
     PRECISIONS,
-    SERIES_CACHE,
     STRING_FIELD,
+    Known,
     LineError,
     Lines,
     SeriesPart,
-    field_key,
+    learn,
     series_key,
-    series_part,
-    shown,
     split_escaped,
     split_line,
     split_pair,
@@ -67,7 +65,7 @@ def parse(body: bytes, precision: tuple[int, int], now_us: int) -> Lines:
         or b" \n" in body
         or body[:1] == b" "
     )
-    known = _known.get
+    known = KNOWN.get
     index_of = out.series
     found = index_of.get
     bad = out.bad
@@ -99,7 +97,7 @@ def parse(body: bytes, precision: tuple[int, int], now_us: int) -> Lines:
                 hit = known((key, name))
                 if hit is None or not text:
                     try:
-                        hit = _learn(key, name, eq, text)
+                        hit = learn(key, name, eq, text)
                     except LineError as exc:
                         bad.append((number, str(exc)))
                         continue
@@ -124,7 +122,7 @@ def parse(body: bytes, precision: tuple[int, int], now_us: int) -> Lines:
             pairs = [split_pair(pair) for pair in split_escaped(fields, 44)]
         try:
             hits = [
-                (known((key, name)) if text else None) or _learn(key, name, eq, text)
+                (known((key, name)) if text else None) or learn(key, name, eq, text)
                 for name, eq, text in pairs
             ]
         except LineError as exc:
@@ -146,35 +144,7 @@ def parse(body: bytes, precision: tuple[int, int], now_us: int) -> Lines:
 _TOO_MANY = "bad timestamp: more than three space-separated parts"
 
 
-_Known = tuple[tuple[str, str], SeriesPart]  # (source key, field), and the source's part
-_known: dict[tuple[bytes, bytes], _Known] = {}  # by (series part, field key) as sent
-
-
-def _learn(key: bytes, name: bytes, eq: bytes, text: bytes) -> _Known:
-    """The series of a field of a line, as sent (cached for the process); or why the line is
-    bad."""
-    if not eq:
-        raise LineError(f"invalid field format '{shown(name)}': expected key=value")
-    if not name:
-        raise LineError("missing field key")
-    if not text:
-        raise LineError("missing field value")
-    hit = _known.get((key, name))
-    if hit is not None:
-        return hit
-    part = SERIES_CACHE.get(key)
-    if part is None:
-        part = series_part(key)
-    if isinstance(part, str):
-        raise LineError(part)
-    hit = ((part.source, field_key(name)), part)
-    if len(_known) >= MAX_CACHED_KEYS:
-        _known.clear()
-    _known[(key, name)] = hit
-    return hit
-
-
-def _add_series(out: Lines, hit: _Known) -> int:
+def _add_series(out: Lines, hit: Known) -> int:
     index = out.series[hit[0]] = len(out.series)
     out.sources[hit[0][0]] = hit[1]
     return index

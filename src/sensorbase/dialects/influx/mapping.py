@@ -31,7 +31,7 @@ from sensorbase.model import PointBatch, SeriesKey
 META_KEY = "influx"
 
 
-def source_meta(part: SeriesPart) -> dict[str, Any]:
+def meta_of(part: SeriesPart) -> dict[str, Any]:
     """The meta of a source a line creates: its measurement and tags."""
     return {META_KEY: {"measurement": part.measurement, "tags": dict(part.tags)}}
 
@@ -42,8 +42,13 @@ class Mapped:
 
     batch: PointBatch
     origin: np.ndarray[Any, np.dtype[np.int32]]  # the line number of each row
-    source_meta: dict[tuple[str, str], dict[str, Any]]
+    sources: dict[str, SeriesPart]  # by source key: the meta of one this write creates
     problems: list[Problem]  # the lines the parser refused, by line number
+
+    def source_meta(self, bucket: str, source: str) -> dict[str, Any] | None:
+        """WriteOptions.source_meta: the meta of a source this write creates."""
+        part = self.sources.get(source)
+        return None if part is None else meta_of(part)
 
 
 def to_batch(lines: Lines, bucket: str) -> Mapped:
@@ -54,10 +59,4 @@ def to_batch(lines: Lines, bucket: str) -> Mapped:
         batch = batch.take(np.ones(len(batch), bool))
     elif not len(batch):
         batch = PointBatch.empty()
-    used = {key.source for key in batch.keys}
-    meta = {
-        (bucket, source): source_meta(part)
-        for source, part in lines.sources.items()
-        if source in used
-    }
-    return Mapped(batch, lines.line, meta, problems)
+    return Mapped(batch, lines.line, lines.sources, problems)

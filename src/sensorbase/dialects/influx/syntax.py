@@ -320,3 +320,31 @@ def split_pair(piece: bytes) -> tuple[bytes, bytes, bytes]:
 def shown(raw: bytes) -> str:
     text = raw.decode(errors="replace")
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+Known = tuple[tuple[str, str], SeriesPart]  # (source key, field), and the source's part
+KNOWN: dict[tuple[bytes, bytes], Known] = {}  # by (series part, field key) as sent
+
+
+def learn(key: bytes, name: bytes, eq: bytes, text: bytes) -> Known:
+    """The series of a field of a line, as sent (cached for the process); or why the line is
+    bad."""
+    if not eq:
+        raise LineError(f"invalid field format '{shown(name)}': expected key=value")
+    if not name:
+        raise LineError("missing field key")
+    if not text:
+        raise LineError("missing field value")
+    hit = KNOWN.get((key, name))
+    if hit is not None:
+        return hit
+    part = SERIES_CACHE.get(key)
+    if part is None:
+        part = series_part(key)
+    if isinstance(part, str):
+        raise LineError(part)
+    hit = ((part.source, field_key(name)), part)
+    if len(KNOWN) >= MAX_CACHED_KEYS:
+        KNOWN.clear()
+    KNOWN[(key, name)] = hit
+    return hit
