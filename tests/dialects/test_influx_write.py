@@ -450,9 +450,11 @@ async def test_limits_gzip_and_empty_bodies(
     big = b"m v=1\n" * (services.settings.max_body_bytes // 6 + 1)
     reply = await client.post(f"/api/v2/write?bucket={org.bucket}", content=big, headers=token)
     assert reply.status_code == 413 and reply.json()["code"] == "request too large"
-    assert (
-        await client.post(f"/write?db={org.bucket}", content=b"", headers=token)
-    ).status_code == 204
+    reply = await client.post(f"/write?db={org.bucket}", content=b"", headers=token)
+    assert (reply.status_code, reply.json()) == (400, {"error": "writing requires points"})
+    reply = await client.post(f"/write?db={org.bucket}", content=b"\x1b\xff", headers=token)
+    assert reply.status_code == 400  # a control byte in the line, none in the header
+    assert reply.headers["X-Influxdb-Error"] == "line 1: missing fields ('??')"
     reply = await client.post(f"/api/v2/write?bucket={org.bucket}", content=b"\n", headers=token)
     assert reply.status_code == 400 and reply.json()["message"] == "writing requires points"
     reply = await client.post("/write", content=b"m v=1", headers=token)

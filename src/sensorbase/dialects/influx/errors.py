@@ -14,6 +14,7 @@ them from /ping; influxd sends them everywhere).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import msgspec
@@ -71,9 +72,7 @@ def render_v1(exc: SensorbaseError) -> Response:
         message = f'database not found: "{exc.name}"'
     else:
         message = _detail(exc)
-    # (HTTP headers hold one line: the header gets the first line of a long message.)
-    header = message.splitlines()[0][:500] if message else ""
-    return json_reply({"error": message}, exc.status, {"X-Influxdb-Error": header})
+    return json_reply({"error": message}, exc.status, {"X-Influxdb-Error": _header(message)})
 
 
 def render_v2(exc: SensorbaseError) -> Response:
@@ -122,10 +121,21 @@ def partial(
     dropped = max(total, len(lines))
     message = f"partial write: {listed} dropped={dropped}" if written else listed
     if version == 1:
-        return json_reply({"error": message}, 400, {"X-Influxdb-Error": message.splitlines()[0]})
+        return json_reply({"error": message}, 400, {"X-Influxdb-Error": _header(message)})
     return json_reply(
         {"code": "invalid", "line": lines[0] if lines else 0, "message": message}, 400
     )
+
+
+def _header(message: str) -> str:
+    """The message as a header value: its first line, printable ASCII only (a line may hold
+    any byte, and a control character in a header would break the reply), at most 500
+    characters."""
+    first = message.split("\n", 1)[0][:500]
+    return _UNPRINTABLE.sub("?", first)
+
+
+_UNPRINTABLE = re.compile(r"[^\x20-\x7e]")
 
 
 def _cut(text: str) -> str:

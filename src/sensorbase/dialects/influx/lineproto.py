@@ -57,6 +57,11 @@ def parse(body: bytes, precision: tuple[int, int], now_us: int) -> Lines:
     if fast is not None:
         fast.body = body
         return fast
+    return parse_lines(body, precision, now_us)
+
+
+def parse_lines(body: bytes, precision: tuple[int, int], now_us: int) -> Lines:
+    """`parse` line by line (what it does when the columnar path does not apply)."""
     out = Lines(body=body)
     out.text = texts = body.split(b"\n")
     # A body without escapes, quotes or stray whitespace: every line splits at its spaces.

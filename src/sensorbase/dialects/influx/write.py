@@ -86,10 +86,8 @@ async def write_lines(
             f"{len(lines.value)} points in one request; the limit is "
             f"{settings.max_points_per_request}"
         )
-    if not lines.lines:
-        if version == 2:
-            raise InvalidInput("writing requires points")
-        return Response(status_code=204, headers=errors.HEADERS)
+    if not lines.lines:  # (InfluxDB 2.x's words; a write with nothing to write is refused)
+        raise InvalidInput("writing requires points")
     mapped = to_batch(lines, bucket)
     outcome = await ingest.write(
         who,
