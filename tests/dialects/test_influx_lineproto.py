@@ -105,3 +105,10 @@ def test_the_fast_path_and_the_line_parser_agree(
     assert np.array_equal(fast.value, slow.value)
     assert np.array_equal(fast.time_us, slow.time_us)
     assert np.array_equal(fast.line, slow.line)
+
+
+def test_a_quote_after_an_escaped_equals_sign_opens_no_string() -> None:
+    parsed = parse(b'm,t=" a\\="b=1,c=2 5', US, 0)
+    assert parsed.bad == []
+    assert list(parsed.series) == [('m,t="', 'a="b'), ('m,t="', "c")]
+    assert parsed.value.tolist() == [1.0, 2.0]

@@ -248,7 +248,7 @@ def split_line(line: bytes) -> tuple[bytes, bytes, bytes]:
     if i >= n:
         raise LineError("missing fields")
     start = j = i + 1
-    quoted = False
+    quoted = after_equals = False
     while j < n:
         c = line[j]
         if quoted:
@@ -259,11 +259,13 @@ def split_line(line: bytes) -> tuple[bytes, bytes, bytes]:
                 quoted = False
         elif c == 92:
             j += 2
+            after_equals = False
             continue
-        elif c == 34 and line[j - 1] == 61:  # '"' right after '=' opens a string
+        elif c == 34 and after_equals:  # '"' right after an unescaped '=' opens a string
             quoted = True
         elif c == 32:
             break
+        after_equals = c == 61 and not quoted
         j += 1
     if quoted:
         raise LineError("unbalanced quotes")
@@ -281,7 +283,7 @@ def split_escaped(raw: bytes, sep: int) -> list[bytes]:
     pieces = []
     start = i = 0
     n = len(raw)
-    quoted = False
+    quoted = after_equals = False
     while i < n:
         c = raw[i]
         if quoted:
@@ -292,12 +294,14 @@ def split_escaped(raw: bytes, sep: int) -> list[bytes]:
                 quoted = False
         elif c == 92:
             i += 2
+            after_equals = False
             continue
-        elif c == 34 and i > 0 and raw[i - 1] == 61:
+        elif c == 34 and after_equals:
             quoted = True
         elif c == sep:
             pieces.append(raw[start:i])
             start = i + 1
+        after_equals = c == 61 and not quoted
         i += 1
     pieces.append(raw[start:])
     return pieces
