@@ -42,7 +42,7 @@ VALUES = st.one_of(
     fields=st.dictionaries(TAG_KEY, VALUES, min_size=1, max_size=3),
     stamp=st.integers(-(2**62), 2**62),
 )
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 def test_a_written_line_reads_back(
     measurement: str,
     tags: dict[str, str],
@@ -91,7 +91,7 @@ PLAIN_STAMP = st.one_of(
         max_size=30,
     )
 )
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 def test_the_fast_path_and_the_line_parser_agree(
     rows: list[tuple[str, str, str, str, str]],
 ) -> None:
