@@ -7,6 +7,8 @@ buckets, and runs the workload of ../shared/bench/README.md through the native A
 
   1. batch ingest: 5,000 points per POST /v1/write, 4 concurrent writers, >= 3M fleet points
      over 1,000 series (time-major); points/s acknowledged (a reply means committed durably)
+  1b. the same fleet as line protocol through the InfluxDB dialect's POST /write, 5,000 lines
+     per request, 4 writers: the very requests the peer sends InfluxDB
   2. single-point ingest: one point per request over 32 connections (wrk + Lua when installed,
      else an asyncio raw-socket driver); requests/s
   3. stats (min/max/mean/count) over the 1M-point dense series, median of 20, ms
@@ -269,13 +271,51 @@ def big_bodies() -> list[list[bytes]]:
     return [bodies[w::WRITERS] for w in range(WRITERS)]
 
 
+def lineproto_bodies(n_points: int, seed: int) -> list[list[bytes]]:
+    """The same fleet as line protocol, line for line as the peer sends it to InfluxDB
+    (influx_bench.py: `sensor,id=s0001 value=21.3 1577836800`, precision s, 5,000 lines per
+    body, writer w owns series w::WRITERS)."""
+    per_series = n_points // common.N_SERIES
+    sid, ts, val = common.fleet_block(common.N_SERIES, per_series, seed=seed)
+    out: list[list[bytes]] = []
+    for w in range(WRITERS):
+        mine = sid % WRITERS == w
+        lines = [
+            f"sensor,id=s{s:04d} value={v} {t}"
+            for s, t, v in zip(
+                sid[mine].tolist(), ts[mine].tolist(), val[mine].tolist(), strict=True
+            )
+        ]
+        out.append([
+            ("\n".join(lines[i : i + BATCH]) + "\n").encode() for i in range(0, len(lines), BATCH)
+        ])  # fmt: skip
+    return out
+
+
 def count_points(body: bytes) -> int:
     return body.count(b'"time"')
 
 
-def run_writers(server: Server, per_writer: list[list[bytes]], bucket: str) -> dict[str, Any]:
-    path = f"/v1/write?bucket={bucket}&precision=s"
-    headers = {**server.headers, "Content-Type": "application/json"}
+def count_lines(body: bytes) -> int:
+    return body.count(b"\n")
+
+
+def run_writers(
+    server: Server, per_writer: list[list[bytes]], bucket: str, lineproto: bool = False
+) -> dict[str, Any]:
+    """Each writer's bodies, one request after another on its own connection; the writers at
+    once. `lineproto`: InfluxDB 1.x's `POST /write` (as the peer is driven), else the native
+    `POST /v1/write`."""
+    if lineproto:
+        path = f"/write?db={bucket}&precision=s"
+        headers = {"Authorization": f"Token {server.admin_key}", "Content-Type": "text/plain"}
+        count = count_lines
+        ok = 204
+    else:
+        path = f"/v1/write?bucket={bucket}&precision=s"
+        headers = {**server.headers, "Content-Type": "application/json"}
+        count = count_points
+        ok = 200
     latencies: list[float] = []
     done_at: list[tuple[float, int]] = []
     errors: list[str] = []
@@ -289,10 +329,10 @@ def run_writers(server: Server, per_writer: list[list[bytes]], bucket: str) -> d
             started = time.perf_counter()
             status, data = request("POST", server.base, path, body, headers, conn)
             now = time.perf_counter()
-            if status != 200:
+            if status != ok:
                 errors.append(f"{status} {data[:300]!r}")
             latencies.append(now - started)
-            done_at.append((now, count_points(body)))
+            done_at.append((now, count(body)))
         conn.close()
 
     threads = [threading.Thread(target=work, args=(bodies,)) for bodies in per_writer]
@@ -305,7 +345,7 @@ def run_writers(server: Server, per_writer: list[list[bytes]], bucket: str) -> d
     wall = time.perf_counter() - t0
     if errors:
         raise RuntimeError(f"{len(errors)} write(s) failed, first: {errors[0]}")
-    n = sum(count_points(b) for bodies in per_writer for b in bodies)
+    n = sum(count(b) for bodies in per_writer for b in bodies)
     latencies.sort()
     done_at.sort()
     half = [p for t, p in done_at if t - t0 > wall / 2]
@@ -483,11 +523,13 @@ def run_sensorbase(args: argparse.Namespace) -> dict[str, Any]:
     result: dict[str, Any] = {"store": "postgresql" if args.database_url else "sqlite"}
     print(f"building the workload ({args.points:,} fleet points x {args.runs} run(s))", flush=True)
     fleets = [fleet_bodies(args.points, seed=r + 1) for r in range(args.runs)]
+    lp_fleets = [lineproto_bodies(args.points, seed=r + 1) for r in range(args.runs)]
     dense = big_bodies()
     server.start()
     result["server_command"] = server.command
     print(f"server pid {server.proc.pid if server.proc else '?'} on {server.base}", flush=True)
     buckets = [f"{BUCKET}_r{r}" for r in range(args.runs)] + [BUCKET, "single"]
+    buckets += [f"lp_r{r}" for r in range(args.runs)]
     try:
         for b in buckets:
             checked("POST", server, "/v1/buckets", {"key": b})
@@ -502,6 +544,17 @@ def run_sensorbase(args: argparse.Namespace) -> dict[str, Any]:
             "points_per_s": common.summarize([x["points_per_s"] for x in ingest]),
         }
         del fleets
+
+        lp_ingest = []
+        for r, bodies in enumerate(lp_fleets):
+            out = run_writers(server, bodies, f"lp_r{r}", lineproto=True)
+            lp_ingest.append(out)
+            print(f"line-protocol ingest run {r}: {out['points_per_s']:,.0f} points/s {out}")
+        result["ingest_lineproto"] = {
+            "runs": lp_ingest,
+            "points_per_s": common.summarize([x["points_per_s"] for x in lp_ingest]),
+        }
+        del lp_fleets
 
         big = run_writers(server, dense, BUCKET)
         print(f"dense series ingest: {big['points_per_s']:,.0f} points/s", flush=True)
@@ -541,7 +594,7 @@ def run_sensorbase(args: argparse.Namespace) -> dict[str, Any]:
         print(f"latest 10,000 points: {statistics.median(xs):.1f} ms ({n_latest} points)")
 
         points = stored_points(server, buckets)
-        expected = sum(x["points"] for x in ingest) + big["points"]
+        expected = sum(x["points"] for x in ingest + lp_ingest) + big["points"]
         result["stored_points"] = points
         print(f"stored points: {points:,} (batch-acknowledged {expected:,} + single)", flush=True)
     finally:
@@ -566,8 +619,12 @@ def headline(result: dict[str, Any]) -> dict[str, float]:
     else:  # the peer's layout: per database, after full compaction
         dbs = disk["per_db"]
         bpp = sum(d["data_dir_alloc_bytes"] for d in dbs) / sum(d["points"] for d in dbs)
+    # The peer's batch ingest is line protocol already: Sensorbase's line-protocol figure is
+    # set beside that same figure.
+    lineproto = result.get("ingest_lineproto", result["ingest_fleet"])
     return {
         "batch ingest (points/s)": result["ingest_fleet"]["points_per_s"]["median"],
+        "line-protocol batch ingest (points/s)": lineproto["points_per_s"]["median"],
         "single-point ingest (requests/s)": result["single_point_writes"]["rps"]["median"],
         "stats over 1M points (ms)": result["query_agg_1M"]["ms"]["median"],
         "latest 10,000 points (ms)": result["query_latest_10k"]["ms"]["median"],
@@ -575,7 +632,11 @@ def headline(result: dict[str, Any]) -> dict[str, float]:
     }
 
 
-HIGHER_IS_BETTER = {"batch ingest (points/s)", "single-point ingest (requests/s)"}
+HIGHER_IS_BETTER = {
+    "batch ingest (points/s)",
+    "line-protocol batch ingest (points/s)",
+    "single-point ingest (requests/s)",
+}
 FLOORS = {
     "batch ingest (points/s)": 250_000,
     "single-point ingest (requests/s)": 10_000,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -47,6 +47,11 @@ class WriteOptions:
     partial: bool = False  # store the good points and report the bad ones
     create_sources: bool = True  # an unknown source is created (else: NotFound)
     series_meta: dict[SeriesKey, dict[str, Any]] = field(default_factory=dict)  # on creation
+    # A new source's meta, given (bucket key, source key): asked only when this write creates
+    # the source (InfluxDB's measurement and tags, which its series key only spells). A
+    # function rather than a mapping: a write names its sources again and again, and creates
+    # them once.
+    source_meta: Callable[[str, str], dict[str, Any] | None] | None = None
     # (a string 'unit' in a series' meta also becomes the series' unit)
     # A bucket's meta changed in the write's own transaction (Madevo keeps its column schema
     # there): (bucket key, the new meta given the bucket as stored, or None to leave it).
@@ -194,6 +199,11 @@ class _Resolution:
                     continue
                 # get_or_create: another node may be creating the same source right now.
                 source = self.tx.get_or_create_source(self.who.org_id, bucket.id, source_key)
+                new_meta = self.options.source_meta
+                meta = new_meta(bucket_key, source_key) if new_meta is not None else None
+                if meta and not source.meta:  # (not when another node's creation won)
+                    self.tx.update_source(source.id, meta=meta)
+                    source = replace(source, meta=meta)
             found[(bucket_key, source_key)] = (bucket, source)
         if unknown:
             names = ", ".join(f"'{s}'" for s in unknown)

@@ -75,12 +75,17 @@ class Token:
         return str(self.value)
 
 
+def _is_digit(ch: str) -> bool:
+    """An ASCII digit: `str.isdigit` also takes '²' and other digits int() refuses."""
+    return "0" <= ch <= "9"
+
+
 def _is_ident_start(ch: str) -> bool:
     return ch.isalpha() or ch == "_"
 
 
 def _is_ident_char(ch: str) -> bool:
-    return ch.isalnum() or ch == "_"
+    return ch.isalpha() or _is_digit(ch) or ch == "_"
 
 
 class Lexer:
@@ -124,7 +129,7 @@ class Lexer:
         if ch == "'":
             value, pos = self._quoted(pos, "'")
             return Token("string", value, start, pos)
-        if ch.isdigit():
+        if _is_digit(ch):
             return self._number(pos)
         for op in _OPS:
             if text.startswith(op, pos):
@@ -180,23 +185,23 @@ class Lexer:
 
     def _number(self, pos: int) -> Token:
         text, start = self.text, pos
-        while pos < len(text) and text[pos].isdigit():
+        while pos < len(text) and _is_digit(text[pos]):
             pos += 1
         digits_end = pos
         if pos < len(text) and self._unit_at(pos):
             return self._duration(start)
         is_float = False
-        if pos + 1 < len(text) and text[pos] == "." and text[pos + 1].isdigit():
+        if pos + 1 < len(text) and text[pos] == "." and _is_digit(text[pos + 1]):
             is_float = True
             pos += 1
-            while pos < len(text) and text[pos].isdigit():
+            while pos < len(text) and _is_digit(text[pos]):
                 pos += 1
         if pos < len(text) and text[pos] in "eE":
             after = pos + 1 + (pos + 1 < len(text) and text[pos + 1] in "+-")
-            if after < len(text) and text[after].isdigit():
+            if after < len(text) and _is_digit(text[after]):
                 is_float = True
                 pos = after
-                while pos < len(text) and text[pos].isdigit():
+                while pos < len(text) and _is_digit(text[pos]):
                     pos += 1
         if pos < len(text) and _is_ident_char(text[pos]):
             raise ParseError(f"found {text[start : pos + 1]}, expected a number", start, text)
@@ -219,15 +224,15 @@ class Lexer:
     def _more(self, pos: int) -> bool:
         """Whether a compound duration's next part (digits and a unit) starts at `pos`."""
         end = pos
-        while end < len(self.text) and self.text[end].isdigit():
+        while end < len(self.text) and _is_digit(self.text[end]):
             end += 1
         return end > pos and self._unit_at(end) is not None
 
     def _duration(self, start: int) -> Token:
         text, pos, total = self.text, start, 0
-        while pos < len(text) and text[pos].isdigit():
+        while pos < len(text) and _is_digit(text[pos]):
             digits = pos
-            while pos < len(text) and text[pos].isdigit():
+            while pos < len(text) and _is_digit(text[pos]):
                 pos += 1
             unit = self._unit_at(pos)
             if unit is None:

@@ -1,0 +1,115 @@
+"""Line-protocol writes: `POST /write` (InfluxDB 1.x) and `POST /api/v2/write` (2.x).
+
+    curl -XPOST 'http://localhost:8080/write?db=farm&precision=s' -u any:$SENSORBASE_KEY \\
+      --data-binary 'weather,station=KX1 temperature=21.5,humidity=71i 1700000000'
+
+Each request: the key (1.x: `u`/`p` query parameters, Basic auth or `Authorization: Token`; 2.x:
+`Authorization: Token`; the password or token is a Sensorbase key), the body (gzip as
+`Content-Encoding` says, through dialects/body.py), every line parsed (lineproto.py), mapped
+(mapping.py) and handed to ONE `Ingest.write` with `partial=True`: as influxd does, the good
+lines are written and the bad ones named in a 400, because Telegraf and the client libraries do
+not retry a 400, so the good lines of such a batch would otherwise be lost.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from fastapi import Request, Response
+
+from sensorbase.auth.keys import Principal
+from sensorbase.dialects.base import authenticate, services
+from sensorbase.dialects.body import read_body
+from sensorbase.dialects.influx import errors, lineproto
+from sensorbase.dialects.influx.mapping import to_batch
+from sensorbase.errors import InvalidInput, PayloadTooLarge, Problem
+from sensorbase.ingest.pipeline import Ingest, WriteOptions
+from sensorbase.times import now_us
+
+PRECISIONS_V1 = ("n", "ns", "u", "µ", "ms", "s", "m", "h")  # 1.x: n|u|ms|s|m|h (and ns)
+PRECISIONS_V2 = ("ns", "us", "ms", "s")
+
+
+def credential_v1(request: Request) -> str | None:
+    """The key a 1.x client sends: `p` (with `u`), Basic auth's password, or a Token."""
+    query = request.query_params
+    if query.get("p"):
+        return query["p"]
+    header = request.headers.get("authorization") or ""
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return decoded.partition(":")[2] or None
+    return token(header)
+
+
+def token(header: str | None) -> str | None:
+    """The key of `Authorization: Token <key>` (or Bearer). InfluxDB 1.8's 2.x routes take
+    `Token username:password`: the password is the key then."""
+    scheme, _, value = (header or "").partition(" ")
+    value = value.strip()
+    if scheme.lower() not in ("token", "bearer") or not value:
+        return None
+    return value.rpartition(":")[2] or None
+
+
+def precision_of(given: str | None, allowed: tuple[str, ...]) -> tuple[int, int]:
+    name = given or "ns"
+    if name not in allowed:
+        choices = ", ".join(p for p in allowed if p != "µ")
+        raise InvalidInput(
+            f"invalid precision '{name}': use one of {choices}",
+            [Problem(f"must be one of {choices}", "precision")],
+        )
+    return lineproto.PRECISIONS[name]
+
+
+async def write_lines(
+    request: Request,
+    who: Principal,
+    ingest: Ingest,
+    bucket: str,
+    precision: tuple[int, int],
+    version: int,
+) -> Response:
+    """The body's lines written into `bucket`: 204, or 400 naming the lines dropped."""
+    arrived_us = now_us()  # every line without a timestamp gets this time
+    settings = services(request).settings
+    body = await read_body(request, settings.max_body_bytes)
+    lines = lineproto.parse(body, precision, arrived_us)
+    if len(lines.value) > settings.max_points_per_request:
+        raise PayloadTooLarge(
+            f"{len(lines.value)} points in one request; the limit is "
+            f"{settings.max_points_per_request}"
+        )
+    if not lines.lines:  # (InfluxDB 2.x's words; a write with nothing to write is refused)
+        raise InvalidInput("writing requires points")
+    mapped = to_batch(lines, bucket)
+    outcome = await ingest.write(
+        who,
+        mapped.batch,
+        WriteOptions(
+            partial=True,
+            source_meta=mapped.source_meta,
+            origin=mapped.origin,
+            known_problems=mapped.problems,
+        ),
+    )
+    if outcome.rejected:
+        dropped = len({p.index for p in outcome.rejected})
+        return errors.partial(
+            outcome.rejected, dropped, outcome.receipt.points, lines.line_text, version
+        )
+    return Response(status_code=204, headers=errors.HEADERS)
+
+
+def principal_v1(request: Request) -> Principal:
+    return authenticate(request, credential_v1(request))
+
+
+def principal_v2(request: Request) -> Principal:
+    return authenticate(request, token(request.headers.get("authorization")))
