@@ -1,0 +1,56 @@
+"""Every native payload shape, published by a real device (paho and mosquitto_pub) through a
+real broker into a real `sensorbase serve`, then read back through the query API."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+from tests.mqtt.conftest import Sensorbase, device, wait_for
+
+T0 = 1_795_254_000  # 2026-11-21T09:40:00Z (seconds: SENSORBASE_MQTT_TIME_PRECISION=s)
+
+
+def test_native_payload_shapes(sensorbase: Sensorbase) -> None:
+    key = sensorbase.key(["data:write"])
+    dev = device(sensorbase.broker, key)
+    base = "sensorbase/default/farm"
+    shapes = [
+        (
+            f"{base}/list",
+            [
+                {"field": "a", "value": 1.0, "time": T0},
+                {"field": "a", "value": 2.0, "time": T0 + 1},
+            ],
+        ),
+        (f"{base}/body", {"points": [{"field": "b", "value": 3.0, "time": T0}]}),
+        (f"{base}/one", {"field": "c", "value": 4.0, "time": "2026-11-21T10:00:00Z"}),
+        (f"{base}/multi", {"fields": {"d": 5.0, "e": 6.0}, "time": T0}),
+        (f"{base}/plain", {"f": 7.0, "g": 8.0}),
+        (f"{base}/topicfield/h", {"value": 9.0, "time": T0}),
+        (f"{base}/topicfield/i", [{"value": 10.0, "time": T0}, {"value": 11.0, "time": T0 + 1}]),
+    ]
+    for topic, body in shapes:
+        assert dev.publish(topic, json.dumps(body)).rc == 0
+    dev.publish(f"{base}/bare/j", "12.5")
+    # mosquitto_pub, as a shell script on a gateway would send it
+    key_id = key.split("_")[1]
+    subprocess.run(
+        ["mosquitto_pub", "-p", str(sensorbase.broker.port), "-u", key_id, "-P", key,
+         "-q", "1", "-t", f"{base}/shell/k", "-m", "13.5"],
+        check=True,
+    )  # fmt: skip
+    dev.close()
+    expected = {"list/a", "body/b", "one/c", "multi/d", "multi/e", "plain/f", "plain/g",
+                "topicfield/h", "topicfield/i", "bare/j", "shell/k"}  # fmt: skip
+    found = wait_for(lambda: sensorbase.points("farm"), lambda p: set(p) == expected)
+    assert [p["value"] for p in found["list/a"]] == [1.0, 2.0]
+    assert found["list/a"][0]["time"] == "2026-11-21T09:40:00.000000Z"
+    assert [p["value"] for p in found["body/b"]] == [3.0]
+    assert found["one/c"] == [{"time": "2026-11-21T10:00:00.000000Z", "value": 4.0}]
+    assert (found["multi/d"][0]["value"], found["multi/e"][0]["value"]) == (5.0, 6.0)
+    assert (found["plain/f"][0]["value"], found["plain/g"][0]["value"]) == (7.0, 8.0)
+    assert [p["value"] for p in found["topicfield/h"]] == [9.0]
+    assert [p["value"] for p in found["topicfield/i"]] == [10.0, 11.0]
+    assert [p["value"] for p in found["bare/j"]] == [12.5]
+    assert [p["value"] for p in found["shell/k"]] == [13.5]
