@@ -111,9 +111,9 @@ class Settings(BaseSettings):
         "sensorbase", description="First topic level of every topic Sensorbase reads."
     )
     mqtt_share_group: str = Field(
-        "sensorbase",
-        description="Shared-subscription group ($share/<group>/...) of the consumers; empty: "
-        "a plain subscription.",
+        "",
+        description="Shared-subscription group ($share/<group>/...) of several consumers "
+        "(--workers N, several nodes); empty: a plain subscription.",
     )
     mqtt_time_precision: Literal["s", "ms", "us", "ns"] = Field(
         "s", description="Unit of numeric times in MQTT payloads."
