@@ -91,12 +91,13 @@ class Device:
     connected: threading.Event = field(default_factory=threading.Event)
     disconnected: threading.Event = field(default_factory=threading.Event)
     refused: list[Any] = field(default_factory=list)
+    acks: dict[int, Any] = field(default_factory=dict)  # message id -> the PUBACK's reason
 
     def publish(self, topic: str, payload: bytes | str | float, timeout_s: float = 5) -> Any:
-        """Publish at QoS 1 and wait for the broker's PUBACK; its reason code."""
+        """Publish at QoS 1 and wait for the broker's PUBACK: its reason code."""
         info = self.client.publish(topic, payload, qos=1)
         info.wait_for_publish(timeout_s)
-        return info
+        return wait_for(lambda: self.acks.get(info.mid), lambda r: r is not None)
 
     def close(self) -> None:
         self.client.disconnect()
@@ -117,7 +118,11 @@ def device(broker: Broker, key: str, client_id: str = "", **kwargs: Any) -> Devi
             made.refused.append(reason)
         made.connected.set()
 
+    def published(_: Any, __: Any, mid: int, reason: Any, ___: Any) -> None:
+        made.acks[mid] = reason
+
     client.on_connect = connected
+    client.on_publish = published
     client.on_disconnect = lambda *_: made.disconnected.set()
     client.connect("127.0.0.1", broker.port)
     client.loop_start()

@@ -31,7 +31,7 @@ def test_native_payload_shapes(sensorbase: Sensorbase) -> None:
         (f"{base}/topicfield/i", [{"value": 10.0, "time": T0}, {"value": 11.0, "time": T0 + 1}]),
     ]
     for topic, body in shapes:
-        assert dev.publish(topic, json.dumps(body)).rc == 0
+        assert not dev.publish(topic, json.dumps(body)).is_failure
     dev.publish(f"{base}/bare/j", "12.5")
     # mosquitto_pub, as a shell script on a gateway would send it
     key_id = key.split("_")[1]
