@@ -54,3 +54,53 @@ def test_native_payload_shapes(sensorbase: Sensorbase) -> None:
     assert [p["value"] for p in found["topicfield/i"]] == [10.0, 11.0]
     assert [p["value"] for p in found["bare/j"]] == [12.5]
     assert [p["value"] for p in found["shell/k"]] == [13.5]
+
+
+def test_vendor_bodies_as_their_dialects_decode_them(sensorbase: Sensorbase) -> None:
+    """A device moving from dakkio's or DiagRAMS's HTTP API keeps its payload."""
+    with sensorbase.http() as client:
+        made = client.post("/v1/buckets/farm/sources", json={"key": "boiler"})
+        assert made.status_code == 201, made.text
+    dev = device(sensorbase.broker, sensorbase.key(["data:write"]))
+    one = {
+        "bucketId": "farm",
+        "dataSourceId": "boiler",
+        "timestamp": "2026-11-21T10:00:00Z",
+        "values": {"temperature": 22.5, "humidity": 65},
+    }
+    batch = {
+        "bucketId": "farm",
+        "dataPoints": [
+            {
+                "dataSourceId": "boiler",
+                "timestamp": "2026-11-21T10:01:00Z",
+                "values": {"temperature": 23.0},
+            }
+        ],
+    }
+    push = [{"sensorId": "7", "date": "2026-11-21T10:00:00.000Z", "value": 19.9, "valueName": "t"}]
+    for topic, body in [
+        ("sensorbase/default/farm/boiler/~dakkio", one),
+        ("sensorbase/default/farm/boiler/~dakkio", batch),
+        ("sensorbase/default/farm/gateway/~diagrams", push),
+    ]:
+        assert not dev.publish(topic, json.dumps(body)).is_failure
+    # dakkio's own refusals: a bucketId other than the topic's, an unknown data source
+    assert not dev.publish(
+        "sensorbase/default/farm/boiler/~dakkio", json.dumps({**one, "bucketId": "barn"})
+    ).is_failure
+    assert not dev.publish(
+        "sensorbase/default/farm/x/~dakkio", json.dumps({**one, "dataSourceId": "nope"})
+    ).is_failure
+    expected = {"boiler/temperature", "boiler/humidity", "7/t"}
+    found = wait_for(lambda: sensorbase.points("farm"), lambda p: set(p) == expected)
+    assert [p["value"] for p in found["boiler/temperature"]] == [22.5, 23.0]
+    assert [p["value"] for p in found["7/t"]] == [19.9]
+    with sensorbase.http() as client:
+        errors = wait_for(
+            lambda: client.get("/v1/mqtt/errors").json()["errors"], lambda e: len(e) == 2
+        )
+    reasons = sorted(json.dumps(e) for e in errors)
+    assert any("bucketId" in r for r in reasons)
+    assert any("nope" in r or "not found" in r for r in reasons)
+    dev.close()

@@ -58,12 +58,13 @@ class Handler:
                     settings.max_points_per_request,
                     settings.max_body_bytes,
                 )
+                batch = decoded.batch
+                options = WriteOptions(origin=decoded.origin, known_problems=decoded.problems)
             else:
-                decoded = await decode_vendor(self._svc, who, topic, payload)
-            options = WriteOptions(origin=decoded.origin, known_problems=decoded.problems)
+                batch, options = decode_vendor(payload, topic, settings)
             while True:
                 try:
-                    await self._svc.ingest.write(who, decoded.batch, options)
+                    await self._svc.ingest.write(who, batch, options)
                     break
                 except Unavailable as exc:
                     if self.stopping:
