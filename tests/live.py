@@ -41,13 +41,14 @@ class Server:
             self.process.wait()
 
 
-def start_server(data_dir: Path, *extra: str) -> Server:
-    """`python -m sensorbase.cli serve` on a free port, up and answering /healthz."""
+def start_server(data_dir: Path, *extra: str, env: dict[str, str] | None = None) -> Server:
+    """`python -m sensorbase.cli serve` on a free port, up and answering /healthz (`env`: more
+    environment)."""
     port = free_port()
     log = data_dir / f"serve-{port}.log"
     # No key cache: deleting an organisation must lock its keys out on the very next request
     # (the server forgets a revoked key at once, but not yet the keys of a deleted org).
-    env = {**os.environ, "SENSORBASE_RATE_LIMIT": "", "SENSORBASE_KEY_CACHE_S": "0"}
+    env = {**os.environ, "SENSORBASE_RATE_LIMIT": "", "SENSORBASE_KEY_CACHE_S": "0", **(env or {})}
     with log.open("wb") as sink:
         process = subprocess.Popen(
             [sys.executable, "-m", "sensorbase.cli", "serve", "--port", str(port),

@@ -24,6 +24,7 @@ LAYER = {
     "services": 4,
     "dialects": 5,
     "console": 5,
+    "mqtt": 5,
     "api": 6,
     "app": 7,
     "cli": 8,
@@ -33,6 +34,8 @@ MAX_LINES = 500
 ALLOWED_SIDEWAYS = {("times", "model")}
 # `sensorbase serve` runs the server.
 ALLOWED_SIDEWAYS |= {("cli", "server")}
+# The MQTT front end takes payloads in the dialects' shapes, with their own decoders.
+ALLOWED_SIDEWAYS |= {("mqtt", "dialects")}
 
 
 def imports(path: Path) -> set[str]:

@@ -86,6 +86,61 @@ class Settings(BaseSettings):
     )
     bootstrap_org: str = Field("default", description="Organisation created on first start.")
     log_level: str = Field("info", description="Log level of the server.")
+    mqtt_url: str | None = Field(
+        None,
+        description="mqtt://host:port or mqtts://host:port of the broker to ingest from; "
+        "unset: no MQTT.",
+    )
+    mqtt_username: str | None = Field(
+        None, description="Sensorbase's own user on the broker (a dynamic-security admin)."
+    )
+    mqtt_password: str | None = Field(None, description="The password of `mqtt_username`.")
+    mqtt_ca_file: Path | None = Field(
+        None, description="mqtts: the CA certificate(s) to verify the broker with."
+    )
+    mqtt_cert_file: Path | None = Field(
+        None, description="mqtts: Sensorbase's client certificate, if the broker asks for one."
+    )
+    mqtt_key_file: Path | None = Field(None, description="mqtts: the client certificate's key.")
+    mqtt_client_id: str = Field(
+        "sensorbase",
+        description="Client id of the consumer's persistent session (one per server process: "
+        "--workers N appends -0 .. -N-1).",
+    )
+    mqtt_topic_prefix: str = Field(
+        "sensorbase", description="First topic level of every topic Sensorbase reads."
+    )
+    mqtt_share_group: str = Field(
+        "",
+        description="Shared-subscription group ($share/<group>/...) of several consumers "
+        "(--workers N, several nodes); empty: a plain subscription.",
+    )
+    mqtt_time_precision: Literal["s", "ms", "us", "ns"] = Field(
+        "s", description="Unit of numeric times in MQTT payloads."
+    )
+    mqtt_receive_maximum: int = Field(
+        1000,
+        ge=1,
+        le=65535,
+        description="Messages the broker may have in flight to Sensorbase, awaiting their "
+        "commit (and so their PUBACK).",
+    )
+    mqtt_session_expiry_s: int = Field(
+        7 * 86_400,
+        ge=0,
+        description="How long the broker keeps Sensorbase's session (and queues its messages) "
+        "while it is away.",
+    )
+    mqtt_manage_credentials: bool = Field(
+        True,
+        description="Whether Sensorbase keeps the broker's clients and roles (dynamic-security "
+        "plugin) in step with its API keys.",
+    )
+    mqtt_recent_errors: int = Field(
+        100,
+        ge=0,
+        description="Refused MQTT messages kept per organisation for GET /v1/mqtt/errors.",
+    )
     metrics_require_key: bool = Field(
         False, description="Whether /metrics answers only a server administrator's key."
     )

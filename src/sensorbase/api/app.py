@@ -19,7 +19,7 @@ from prometheus_client.core import REGISTRY, CounterMetricFamily, GaugeMetricFam
 from prometheus_client.registry import Collector, CollectorRegistry
 from starlette.types import Message, Receive, Scope, Send
 
-from sensorbase import __version__, console, dialects
+from sensorbase import __version__, console, dialects, mqtt
 from sensorbase.api import docs, problems
 from sensorbase.api.problems import PROBLEM_SCHEMA
 from sensorbase.dialects.base import bearer, client_address, principal_of_credential
@@ -93,6 +93,7 @@ class SensorbaseApp(FastAPI):
 
     fast_lanes: dict[tuple[str, str], Lane]
     services: Services  # what every route uses (dialects.base.services)
+    mqtt: mqtt.Bridge | None  # the MQTT consumer, when SENSORBASE_MQTT_URL is set
 
     def openapi(self) -> dict[str, Any]:
         """FastAPI's document, each operation's credentials required together: FastAPI lists a
@@ -143,7 +144,7 @@ def _hardened(send: Send) -> Send:
 
 def build_app(services: Services, *, manage_lifecycle: bool = True) -> SensorbaseApp:
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if manage_lifecycle:
             key = services.start()
             if key is not None:
@@ -164,11 +165,16 @@ def build_app(services: Services, *, manage_lifecycle: bool = True) -> Sensorbas
             # write's CPU, measured with perf).
             gc.collect()
             gc.freeze()
+            if services.settings.mqtt_url:
+                bridge = sensorbase_app.mqtt = mqtt.Bridge(services)
+                await bridge.start()
         yield
         if manage_lifecycle:
+            if sensorbase_app.mqtt is not None:
+                await sensorbase_app.mqtt.stop()
             services.stop()
 
-    app = SensorbaseApp(
+    app = sensorbase_app = SensorbaseApp(
         title="Sensorbase",
         version=__version__,
         description=DESCRIPTION,
@@ -178,12 +184,15 @@ def build_app(services: Services, *, manage_lifecycle: bool = True) -> Sensorbas
     )
     docs.install(app, "Sensorbase")
     app.services = services
+    app.mqtt = None
     app.fast_lanes = {}
     for module in dialect_modules():
         app.include_router(module.router())
         if callable(getattr(module, "fast_lanes", None)):
             app.fast_lanes.update(module.fast_lanes())
     app.include_router(console.router())
+
+    app.include_router(mqtt.router)
 
     collector = _EngineCollector(app)
     with contextlib.suppress(ValueError):  # another app in this process (tests) has them

@@ -3,6 +3,8 @@ revoked by its admins; a server administrator may create one in any organisation
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from sensorbase.auth import access as tenancy
 from sensorbase.auth.keys import KeyRing, NewKey, Principal, hash_secret, new_key
 from sensorbase.catalog.work import Work
@@ -16,6 +18,17 @@ class Keys:
     def __init__(self, work: Work, ring: KeyRing) -> None:
         self._work = work
         self._ring = ring
+        self._created: list[Callable[[ApiKey, NewKey], Awaitable[None]]] = []
+        self._revoked: list[Callable[[ApiKey], Awaitable[None]]] = []
+
+    def on_create(self, hook: Callable[[ApiKey, NewKey], Awaitable[None]]) -> None:
+        """Await `hook(stored key, its id and secret)` after every key this node creates (the
+        MQTT broker's client for it: mqtt/credentials.py)."""
+        self._created.append(hook)
+
+    def on_revoke(self, hook: Callable[[ApiKey], Awaitable[None]]) -> None:
+        """Await `hook(the key as it was)` after every revocation this node makes."""
+        self._revoked.append(hook)
 
     async def all(self, who: Principal, bucket: Bucket | None = None) -> list[ApiKey]:
         """The organisation's keys (revoked ones too), or those limited to `bucket`."""
@@ -72,6 +85,8 @@ class Keys:
 
         stored = await self._work.write(create)
         self._ring.forget(made.key_id)  # a refused guess of this id may be cached
+        for hook in self._created:
+            await hook(stored, made)
         return stored, made
 
     async def revoke(self, who: Principal, key_id: str, bucket: Bucket | None = None) -> None:
@@ -91,10 +106,12 @@ class Keys:
                 raise NotFound(f"key '{key_id}' not found", what="key", name=key_id)
             return found
 
-        await self._work.read(find)
+        found = await self._work.read(find)
         at = now_us()
         await self._work.write(lambda tx: tx.revoke_key(key_id, at))
         self._ring.forget(key_id)
+        for hook in self._revoked:
+            await hook(found)
 
     @staticmethod
     def _checked(who: Principal, bucket: Bucket | None) -> int | None:

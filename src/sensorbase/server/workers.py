@@ -62,8 +62,15 @@ def serve_workers(count: int, settings: Settings, options: dict[str, Any]) -> No
         # left unread (connections sent to a dead worker die with it).
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         ready = context.Event()
+        # Each worker's MQTT consumer keeps a persistent session of its own, and the workers
+        # share the messages through one shared subscription (docs/mqtt.md).
+        mqtt = {
+            "mqtt_client_id": f"{settings.mqtt_client_id}-{i}",
+            "mqtt_share_group": settings.mqtt_share_group or settings.mqtt_client_id,
+        }
+        own = settings.model_copy(update=mqtt)
         process = context.Process(
-            target=_worker, args=(settings, options, theirs, ready), name="sensorbase-worker"
+            target=_worker, args=(own, options, theirs, ready), name="sensorbase-worker"
         )
         process.start()
         theirs.close()

@@ -262,6 +262,44 @@ def columns(bucket_key: str, points: list[DataPoint]) -> tuple[PointBatch, list[
     return batch, origin
 
 
+def decode_one(body: dict[str, Any]) -> tuple[str, DataPoint]:
+    """`POST /api/data`'s body: its bucket key and its data point (else every problem)."""
+    details = Details()
+    checker = PointChecker(details)
+    bucket_key = checker.id_field(body, "bucketId", ["body"])
+    point = checker.point(body, ["body"])
+    if details or bucket_key is None or point is None:
+        raise details.error()
+    return bucket_key, point
+
+
+def decode_batch(body: dict[str, Any]) -> tuple[str, list[DataPoint]]:
+    """`POST /api/data/batch`'s body: its bucket key and data points (else every problem)."""
+    details = Details()
+    checker = PointChecker(details)
+    bucket_key = checker.id_field(body, "bucketId", ["body"])
+    items = body.get("dataPoints", MISSING)
+    points: list[DataPoint] = []
+    if not isinstance(items, list):
+        details.add(["body", "dataPoints"], expected("array", items))
+    elif not items:
+        details.add(["body", "dataPoints"], "Array must contain at least 1 element(s)")
+    elif len(items) > MAX_BATCH:
+        details.add(
+            ["body", "dataPoints"],
+            f"Array must contain at most {MAX_BATCH} element(s) (received {len(items)}); "
+            "split the batch",
+        )
+    else:
+        for i, item in enumerate(items):
+            point = checker.point(item, ["body", "dataPoints", i], i)
+            if point is not None:
+                points.append(point)
+    if details or bucket_key is None:
+        raise details.error()
+    return bucket_key, points
+
+
 async def store(
     ingest: Ingest,
     catalog: Catalog,
@@ -311,13 +349,7 @@ async def ingest_one(
     catalog: Catalog = Depends(catalog_of),
 ) -> Response:
     require(who, "data:write")
-    body = await json_object(request)
-    details = Details()
-    checker = PointChecker(details)
-    bucket_key = checker.id_field(body, "bucketId", ["body"])
-    point = checker.point(body, ["body"])
-    if details or bucket_key is None or point is None:
-        raise details.error()
+    bucket_key, point = decode_one(await json_object(request))
     await store(ingest, catalog, who, bucket_key, [point], in_batch=False)
     return json_reply(
         {
@@ -355,28 +387,6 @@ async def ingest_batch(
     catalog: Catalog = Depends(catalog_of),
 ) -> Response:
     require(who, "data:write")
-    body = await json_object(request)
-    details = Details()
-    checker = PointChecker(details)
-    bucket_key = checker.id_field(body, "bucketId", ["body"])
-    items = body.get("dataPoints", MISSING)
-    points: list[DataPoint] = []
-    if not isinstance(items, list):
-        details.add(["body", "dataPoints"], expected("array", items))
-    elif not items:
-        details.add(["body", "dataPoints"], "Array must contain at least 1 element(s)")
-    elif len(items) > MAX_BATCH:
-        details.add(
-            ["body", "dataPoints"],
-            f"Array must contain at most {MAX_BATCH} element(s) (received {len(items)}); "
-            "split the batch",
-        )
-    else:
-        for i, item in enumerate(items):
-            point = checker.point(item, ["body", "dataPoints", i], i)
-            if point is not None:
-                points.append(point)
-    if details or bucket_key is None:
-        raise details.error()
+    bucket_key, points = decode_batch(await json_object(request))
     await store(ingest, catalog, who, bucket_key, points, in_batch=True)
     return json_reply({"message": "Batch ingested successfully", "count": len(points)}, 201)
