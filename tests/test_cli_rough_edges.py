@@ -1,0 +1,157 @@
+"""The rough edges a new user met in the CLI (issue 27), each driven through the real command
+against a real `sensorbase serve`: help without `<bool>` on flags, mistyped names answered
+with near ones, exports that fail leaving no file, formats refused rather than faked,
+`--assume-tz` and `--tz`, `import -b` over a file's bucket column, NDJSON writes in batches,
+`--partial` listing every refused line, and the docs' import error matching the CLI's."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.test_cli import Cli, cli, server  # noqa: F401 (fixtures)
+
+ROOT = Path(__file__).parents[1]
+
+
+def make_bucket(cli: Cli, name: str) -> str:  # noqa: F811
+    cli("buckets", "create", name)
+    return name
+
+
+def test_flags_show_no_value_in_help(cli: Cli) -> None:  # noqa: F811
+    shown = cli("--help").stdout
+    assert re.search(r"--json\s+Print", shown), shown
+    assert "<bool>" not in shown
+    assert "<str>" in shown  # options that take a value still say which
+
+
+def test_a_mistyped_field_or_source_is_an_error_with_near_names(cli: Cli) -> None:  # noqa: F811
+    bucket = make_bucket(cli, "typos")
+    points = [{"source": "ESP32-001", "field": "temperature", "value": 1.0}]
+    cli("write", "-", "-b", bucket, input=json.dumps(points))
+    err = cli.fails("query", "-b", bucket, "-f", "temprature", "--last", "1d")
+    assert "no series for field 'temprature'" in err
+    assert "did you mean 'temperature'?" in err
+    err = cli.fails("query", "-b", bucket, "--source", "ESP32-01", "--last", "1d")
+    assert "did you mean 'ESP32-001'?" in err
+    # A known field with no point in the range is no error: there is just nothing to show.
+    result = cli("query", "-b", bucket, "-f", "temperature", "--start", "2020-01-01T00:00:00Z",
+                 "--end", "2020-01-02T00:00:00Z")  # fmt: skip
+    assert "No points match" in result.stderr
+
+
+def test_a_failed_export_leaves_no_file_and_parquet_is_refused(
+    cli: Cli,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    bucket = make_bucket(cli, "exports")
+    out = tmp_path / "out.csv"
+    cli.fails("export", "-b", bucket, "--source", "nope", "-o", str(out))
+    assert list(tmp_path.iterdir()) == []  # no header-only file, no leftover part file
+    result = cli("export", "-b", bucket, "-o", str(tmp_path / "x.parquet"), ok=False)
+    assert result.exit_code == 2
+    assert "cannot write .parquet files" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+    cli("write", "-", "-b", bucket, input='[{"source": "s", "field": "f", "value": 1}]')
+    cli("export", "-b", bucket, "-o", str(out), "--last", "1d")
+    assert out.read_text().splitlines()[0] == "bucket,source,field,time,value"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]
+
+
+def test_assume_tz_for_dates_and_csv_times_and_tables_in_tz(
+    cli: Cli,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    bucket = make_bucket(cli, "zones")
+    csv_file = tmp_path / "local.csv"
+    csv_file.write_text("time,temperature\n2026-11-21 08:00,5\n2026-11-21T09:00:00,6\n")
+    err = cli.fails("import", str(csv_file), "-b", bucket, "--source", "s")
+    assert "--assume-tz" in err
+    cli("import", str(csv_file), "-b", bucket, "--source", "s", "--assume-tz", "Europe/Paris")
+    reply = cli.json("query", "-b", bucket, "--start", "2026-11-21", "--assume-tz", "UTC")
+    times = [p["time"] for p in reply["series"][0]["points"]]
+    assert times == ["2026-11-21T07:00:00.000000Z", "2026-11-21T08:00:00.000000Z"]
+    err = cli.fails("query", "-b", bucket, "--start", "2026-11-21")
+    assert "no time zone" in err and "--assume-tz" in err
+    table = cli("query", "-b", bucket, "--start", "2026-11-21T00:00:00Z", "--tz", "Europe/Paris")
+    assert "2026-11-21T08:00:00+01:00" in table.stdout
+    assert "07:00:00.000000Z" not in table.stdout
+
+
+def test_import_honours_the_bucket_option_over_the_files_column(
+    cli: Cli,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    big, big2 = make_bucket(cli, "big"), make_bucket(cli, "big2")
+    cli("write", "-", "-b", big, input='[{"source": "s", "field": "f", "value": 1, '
+        '"time": "2026-11-21T00:00:00Z"}]')  # fmt: skip
+    exported = tmp_path / "export.csv"
+    cli("export", "-b", big, "-o", str(exported))
+    result = cli("import", str(exported), "-b", big2)
+    assert "bucket column is ignored" in result.stderr
+    copied = cli.json("query", "-b", big2, "--start", "2026-11-21T00:00:00Z")
+    assert copied["series"][0]["bucket"] == big2
+    assert copied["series"][0]["points"][0]["value"] == 1.0
+
+
+def test_a_large_ndjson_write_goes_in_batches_and_partial_lists_every_line(
+    cli: Cli,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    bucket = make_bucket(cli, "ndjson")
+    lines = [
+        json.dumps({"source": "s", "field": "f", "value": "x" if i in (3, 2500) else i,
+                    "time": 1_790_000_000 + i})
+        for i in range(3000)
+    ]  # fmt: skip
+    (tmp_path / "big.ndjson").write_text("\n".join(lines) + "\n")
+    args = ("write", str(tmp_path / "big.ndjson"), "-b", bucket, "--precision", "s")
+    err = cli.fails(*args, "--batch-size", "1000")
+    assert "batch 1, lines 1-1000: nothing of it was stored" in err
+    assert "line 4, field 'value'" in err
+    reply = cli.json(*args, "--batch-size", "1000", "--partial")
+    assert reply["written"] == 2998 and reply["batches"] == 3
+    assert [r.split(",")[0] for r in reply["rejected"]] == ["line 4", "line 2501"]
+
+    csv_file = tmp_path / "short.csv"
+    csv_file.write_text("time,a,b\n2026-11-21T00:00:00Z,1,2\n2026-11-21T00:01:00Z,1\n"
+                        "2026-11-21T00:02:00Z,3,x\n2026-11-21T00:03:00Z,4,5\n")  # fmt: skip
+    reply = cli.json("import", str(csv_file), "-b", bucket, "--source", "t", "--partial",
+                     "--batch-size", "2")  # fmt: skip
+    assert reply["written"] == 5
+    assert reply["rejected"] == [
+        "line 3 has 2 cells; the header has 3",
+        "line 4, column 'b': 'x' is not a number",
+    ]
+
+
+def test_the_docs_import_error_is_the_one_the_cli_prints(
+    cli: Cli,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    docs = (ROOT / "docs" / "cli.md").read_text()
+    shown = re.search(r"  Error: (1 cell.*)\n.*\n\s+• (line .*)\n", docs)
+    assert shown
+    bucket = make_bucket(cli, "lines")
+    rows = ["time,level"] + [
+        f"{1_700_000_000 + i},{'n/a' if i == 12_500 else 1.0}" for i in range(16_000)
+    ]
+    (tmp_path / "levels.csv").write_text("\n".join(rows) + "\n")
+    err = cli.fails("import", str(tmp_path / "levels.csv"), "-b", bucket, "--source", "tank",
+                    "--precision", "s")  # fmt: skip
+    flat = " ".join(err.split())
+    assert " ".join(shown.group(1).split()) in flat
+    assert shown.group(2) in flat
+
+
+@pytest.mark.parametrize("page", ["docs/cli.md"])
+def test_docs_create_a_bucket_before_its_sources(page: str) -> None:
+    text = (ROOT / page).read_text()
+    for bucket in re.findall(r"sensorbase sources create [^\n]*-b (\w+)", text):
+        created = text.find(f"buckets create {bucket}")
+        used = text.find(f"-b {bucket}")
+        assert 0 <= created < used, bucket
