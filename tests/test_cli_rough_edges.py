@@ -7,12 +7,16 @@ with near ones, exports that fail leaving no file, formats refused rather than f
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.test_cli import Cli, cli, server  # noqa: F401 (fixtures)
+from sensorbase.cli import app
+from tests.test_cli import Cli, cli, runner, server  # noqa: F401 (fixtures)
 
 ROOT = Path(__file__).parents[1]
 
@@ -155,3 +159,28 @@ def test_docs_create_a_bucket_before_its_sources(page: str) -> None:
         created = text.find(f"buckets create {bucket}")
         used = text.find(f"-b {bucket}")
         assert 0 <= created < used, bucket
+
+
+def test_the_systemd_unit_runs_a_command_that_exists() -> None:
+    """docs/deploy.md's unit: every flag of its ExecStart is one `sensorbase serve` takes."""
+    docs = (ROOT / "docs" / "deploy.md").read_text()
+    unit = re.search(r"```ini\n(.*?)```", docs, re.S)
+    assert unit
+    sections = re.findall(r"^\[(\w+)\]$", unit.group(1), re.M)
+    assert sections == ["Unit", "Service", "Install"]
+    (exec_start,) = re.findall(r"^ExecStart=(.*)$", unit.group(1), re.M)
+    program, command, *args = exec_start.split()
+    assert program.endswith("/.venv/bin/sensorbase") and command == "serve"
+    shown = runner.invoke(app, ["serve", "--help"], env={"COLUMNS": "300"}).stdout
+    for flag in (a for a in args if a.startswith("--")):
+        assert flag in shown, flag
+
+
+def test_shell_completion_completes_commands_and_options() -> None:
+    completed = subprocess.run(
+        [str(Path(sys.executable).parent / "sensorbase")],  # the installed command
+        env={**os.environ, "_SENSORBASE_COMPLETE": "complete_bash",
+             "COMP_WORDS": "sensorbase export --ass", "COMP_CWORD": "2"},
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert completed.stdout.split() == ["--assume-tz"]
