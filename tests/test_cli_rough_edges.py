@@ -13,9 +13,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from sensorbase.cli import app
+from tests.live import start_server
 from tests.test_cli import Cli, cli, runner, server  # noqa: F401 (fixtures)
 
 ROOT = Path(__file__).parents[1]
@@ -184,3 +186,28 @@ def test_shell_completion_completes_commands_and_options() -> None:
         capture_output=True, text=True,
     )  # fmt: skip
     assert completed.stdout.split() == ["--assume-tz"]
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_server_logs_carry_their_time(tmp_path: Path, log_format: str) -> None:
+    started = start_server(tmp_path, "--access-log", "--log-format", log_format)
+    try:
+        httpx.get(f"{started.url}/healthz")
+    finally:
+        started.stop()
+    lines = [line for line in started.stderr().splitlines() if line.strip()]
+    stamp = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+    if log_format == "text":
+        logged = [line for line in lines if "Application startup complete" in line]
+        assert logged and stamp.match(logged[0]), lines
+        access = [line for line in lines if "GET /healthz" in line]
+        assert access and stamp.match(access[0]), lines
+        return
+    records = [json.loads(line) for line in lines if line.startswith("{")]
+    assert all(stamp.fullmatch(r["time"]) for r in records)
+    request = [r for r in records if r.get("path") == "/healthz"][-1]  # (start_server's too)
+    assert request["method"] == "GET" and request["status"] == 200
+    (first,) = [r for r in records if "bootstrap_key" in r]
+    assert first["bootstrap_key"].startswith("sb_k")
+    # Nothing but JSON objects: a collector reads every line.
+    assert all(line.startswith("{") for line in lines[1:]), lines
