@@ -211,3 +211,20 @@ def test_server_logs_carry_their_time(tmp_path: Path, log_format: str) -> None:
     assert first["bootstrap_key"].startswith("sb_k")
     # Nothing but JSON objects: a collector reads every line.
     assert all(line.startswith("{") for line in lines[1:]), lines
+
+
+def test_config_show_names_each_setting_and_where_it_came_from() -> None:
+    from sensorbase.settings import Settings
+
+    env = {"SENSORBASE_PORT": "9001", "SENSORBASE_DATABASE_URL": "postgresql://u:pw@db/sb"}
+    result = runner.invoke(app, ["--json", "config", "show"], env=env)
+    assert result.exit_code == 0, result.stderr
+    rows = {row["setting"]: row for row in json.loads(result.stdout)}
+    assert {f"SENSORBASE_{name.upper()}" for name in Settings.model_fields} <= set(rows)
+    assert rows["SENSORBASE_PORT"] == {"setting": "SENSORBASE_PORT", "value": 9001,
+                                       "from": "environment"}  # fmt: skip
+    assert rows["SENSORBASE_DATABASE_URL"]["value"] == "postgresql://u:***@db/sb"
+    assert rows["SENSORBASE_HOST"]["from"] == "default"
+    bad = runner.invoke(app, ["config", "show"], env={"SENSORBASE_PORT": "eighty"})
+    assert bad.exit_code == 1
+    assert "port" in bad.stderr
