@@ -7,6 +7,7 @@ import gzip
 import json
 import time
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 import pandas
 import pytest
@@ -19,9 +20,11 @@ from sensorbase.client import (
     PointsRejected,
     Record,
     RequestRefused,
+    RetryPolicy,
+    ServerError,
     Unauthorized,
 )
-from sensorbase.client.transport import write_body
+from sensorbase.client.transport import retry_after_s, write_body
 from tests.client.conftest import Live
 
 BASE = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
@@ -115,6 +118,32 @@ def test_wrong_key_and_unknown_bucket_are_typed(live: Live) -> None:
     assert caught.value.status == 404
     with Client(live.url, key=live.key) as sb, pytest.raises(ValueError, match="no bucket"):
         sb.write({"source": "s", "field": "f", "value": 1})
+
+
+def test_refusals_are_never_retried(live: Live) -> None:
+    """A 400, 401 and 404 are final: one request each, however many tries the policy allows."""
+    bucket = live.bucket()
+    for key, call in [
+        (live.key, lambda sb: sb.write_now([{"source": "s", "field": "f", "value": "x"}])),
+        ("sb_k0000_wrong", lambda sb: sb.query(last="1h")),
+        (live.key, lambda sb: sb.query(bucket="no-such-bucket", last="1h")),
+    ]:
+        sent: list[int] = []
+        with Client(live.url, key=key, bucket=bucket, retry=RetryPolicy(attempts=5)) as sb:
+            sb._http.event_hooks["response"].append(lambda r, sent=sent: sent.append(r.status_code))
+            with pytest.raises(ServerError):
+                call(sb)
+        assert len(sent) == 1 and sent[0] in (400, 401, 404)
+
+
+def test_retry_after_is_read_as_seconds_or_a_date() -> None:
+    assert retry_after_s("3") == 3.0
+    later = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    assert 25 <= (retry_after_s(later) or 0) <= 31
+    assert retry_after_s("soon") is None
+    policy = RetryPolicy(base_delay_s=0.2, max_delay_s=5)
+    assert 3.0 <= policy.delay_s(0, 3.0) <= 3.3  # the server's word, plus at most 10 %
+    assert all(0 <= policy.delay_s(10, None) <= 5 for _ in range(100))  # capped, jittered
 
 
 def test_naive_times_are_refused_before_queueing(live: Live) -> None:
