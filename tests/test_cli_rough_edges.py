@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from sensorbase.cli import app
-from tests.live import start_server
+from tests.live import KEY_PATTERN, start_server
 from tests.test_cli import Cli, cli, runner, server  # noqa: F401 (fixtures)
 
 ROOT = Path(__file__).parents[1]
@@ -228,3 +228,34 @@ def test_config_show_names_each_setting_and_where_it_came_from() -> None:
     bad = runner.invoke(app, ["config", "show"], env={"SENSORBASE_PORT": "eighty"})
     assert bad.exit_code == 1
     assert "port" in bad.stderr
+
+
+def test_a_toml_file_configures_the_server_below_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "sensorbase.toml"
+    config.write_text('max_body_bytes = 2000\nrate_limit = "500/second"\n')
+    monkeypatch.setenv("SENSORBASE_CONFIG_FILE", str(config))
+    monkeypatch.setenv("SENSORBASE_RATE_LIMIT", "")
+    shown = runner.invoke(app, ["--json", "config", "show"])
+    assert shown.exit_code == 0, shown.stderr
+    rows = {row["setting"]: row for row in json.loads(shown.stdout)}
+    assert rows["SENSORBASE_MAX_BODY_BYTES"]["value"] == 2000
+    assert rows["SENSORBASE_MAX_BODY_BYTES"]["from"] == f"file {config}"
+    assert rows["SENSORBASE_RATE_LIMIT"]["from"] == "environment"  # the environment wins
+    assert rows["SENSORBASE_PORT"]["from"] == "default"
+    # The server reads it: a body past the file's 2,000 bytes is refused.
+    started = start_server(tmp_path)
+    try:
+        found = KEY_PATTERN.search(started.stderr())
+        assert found
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {found[1]}"}
+        body = json.dumps([{"source": "s", "field": "f", "value": i} for i in range(200)])
+        reply = httpx.post(f"{started.url}/v1/write?bucket=b", content=body, headers=headers)
+        assert reply.status_code == 413
+    finally:
+        started.stop()
+    monkeypatch.setenv("SENSORBASE_CONFIG_FILE", str(tmp_path / "missing.toml"))
+    missing = runner.invoke(app, ["config", "show"])
+    assert missing.exit_code == 1
+    assert "not a file" in missing.stderr

@@ -1,10 +1,11 @@
 """`sensorbase config show`: every setting the server would run with here, and where each
-comes from (an environment variable or the default), read as `sensorbase serve` reads them
-(docs/configuration.md). Offline: it asks no server."""
+comes from (an environment variable, the TOML configuration file, or the default), read as
+`sensorbase serve` reads them (docs/configuration.md). Offline: it asks no server."""
 
 from __future__ import annotations
 
 import os
+import tomllib
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -33,20 +34,24 @@ def show(ctx: typer.Context) -> None:
     """Each effective setting, its value and where it came from."""
     from sensorbase.cli.serve import settings_from
     from sensorbase.dialects.madevo.settings import MadevoSettings
+    from sensorbase.settings import config_file
 
     environment = {name.upper(): value for name, value in os.environ.items()}
+    server = settings_from({})  # (refuses a bad file or value as `serve` would)
+    found = config_file()
+    in_file = set(tomllib.loads(found.read_text()) if found else {})
     rows = []
-    for settings in (settings_from({}), MadevoSettings()):
+    for settings in (server, MadevoSettings()):
         prefix = str(type(settings).model_config.get("env_prefix", ""))
         for name in type(settings).model_fields:
             variable = f"{prefix}{name}".upper()
-            rows.append(
-                {
-                    "setting": variable,
-                    "value": _shown(name, getattr(settings, name)),
-                    "from": "environment" if variable in environment else "default",
-                }
-            )
+            origin = "default"
+            if variable in environment:
+                origin = "environment"
+            elif settings is server and name in in_file:
+                origin = f"file {found}"
+            value = _shown(name, getattr(settings, name))
+            rows.append({"setting": variable, "value": value, "from": origin})
     if session(ctx).as_json:
         emit_json(rows)
         return

@@ -31,6 +31,8 @@ def settings_from(overrides: dict[str, Any]) -> Settings:
     except ValidationError as exc:
         items = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
         raise CliError("invalid settings (flags or SENSORBASE_* variables)", items=items) from None
+    except (OSError, ValueError) as exc:  # the configuration file: missing, or not TOML
+        raise CliError(f"the configuration file: {exc}") from None
 
 
 @commands.command(rich_help_panel="Server")
