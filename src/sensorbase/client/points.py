@@ -46,7 +46,8 @@ def iso_utc(moment: datetime) -> str:
     server refuses a time without a zone (which zone it meant cannot be guessed)."""
     if moment.tzinfo is None:
         raise ValueError(f"{moment.isoformat()} has no time zone: pass an aware datetime")
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat is C code: ~4x faster than strftime, which dominated preparing a batch.
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def to_wire(point: Point | Mapping[str, Any], now: datetime) -> dict[str, Any]:
