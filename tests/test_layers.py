@@ -84,12 +84,18 @@ DRIVER_HOME = {
 }
 
 
+# The client's offline buffer is an SQLite file of its own, on the gateway, not the server's store.
+CLIENT_BUFFER = "client/queue.py"
+
+
 def test_drivers_stay_in_their_backend() -> None:
     wrong = []
     for path in PACKAGE.rglob("*.py"):
         rel = path.relative_to(PACKAGE).as_posix()
         for module in imports(path):
             home = DRIVER_HOME.get(module.split(".")[0])
+            if module == "sqlite3" and rel == CLIENT_BUFFER:
+                continue
             if home is not None and not rel.startswith(home + "/"):
                 wrong.append(f"{rel} imports {module}")
     assert wrong == []
@@ -135,6 +141,17 @@ def test_only_entry_points_import_cli_and_server() -> None:
                 continue
             if here not in ENTRY_POINTS[parts[1]]:
                 wrong.append(f"{path.relative_to(PACKAGE)} imports {module}")
+    assert wrong == []
+
+
+def test_the_client_imports_only_itself() -> None:
+    """`sensorbase.client` runs where the server's dependencies are not installed."""
+    wrong = [
+        f"{path.relative_to(PACKAGE)} imports {module}"
+        for path in (PACKAGE / "client").rglob("*.py")
+        for module in imports(path)
+        if module.startswith("sensorbase") and not module.startswith("sensorbase.client")
+    ]
     assert wrong == []
 
 

@@ -1,17 +1,55 @@
 """Every setting, with its default and help. Environment: SENSORBASE_<NAME>; docs/configuration.md
-lists them all (a test fails when one is undocumented)."""
+lists them all (a test fails when one is undocumented).
+
+A TOML file may hold them too (`port = 8080`, the names without the prefix, in lower case):
+the one `SENSORBASE_CONFIG_FILE` names, else `./sensorbase.toml` when there is one. The
+environment wins over the file, and `serve`'s flags over both."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+CONFIG_FILE_VARIABLE = "SENSORBASE_CONFIG_FILE"
+DEFAULT_CONFIG_FILE = Path("sensorbase.toml")
+
+
+def config_file() -> Path | None:
+    """The TOML file of settings in force: a named one must exist (a typo in its path must not
+    silently leave every setting at its default)."""
+    named = os.environ.get(CONFIG_FILE_VARIABLE)
+    if named:
+        path = Path(named)
+        if not path.is_file():
+            raise FileNotFoundError(f"{CONFIG_FILE_VARIABLE} names {named}, which is not a file")
+        return path
+    return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SENSORBASE_", extra="ignore")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        found = config_file()
+        from_file = () if found is None else (TomlConfigSettingsSource(settings_cls, found),)
+        return (init_settings, env_settings, dotenv_settings, *from_file, file_secret_settings)
 
     data_dir: Path = Field(Path("./data"), description="Where the embedded SQLite store lives.")
     database_url: str | None = Field(

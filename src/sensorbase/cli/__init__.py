@@ -23,10 +23,21 @@ import pkgutil
 from typing import Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperGroup, TyperOption
 
 from sensorbase import __version__
 from sensorbase.cli.client import CliError, Session
+
+_display_type = TyperOption.display_type_rich
+
+
+def _flag_without_type(self: TyperOption, ctx: Any) -> str | None:
+    """typer's rich help prints `<bool>` beside a flag, as if it took a value: a flag shows
+    no type (`--json`, not `--json <bool>`)."""
+    return None if self.is_flag else _display_type(self, ctx)
+
+
+TyperOption.display_type_rich = _flag_without_type  # type: ignore[method-assign]
 
 PANELS = ("Server", "Administration", "Data")  # the order of `sensorbase --help`
 GLOBAL_FLAGS = ("--json",)

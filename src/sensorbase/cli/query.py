@@ -13,9 +13,11 @@ import msgspec
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn
 
-from sensorbase.cli.client import api, session
+from sensorbase.cli.client import CliError, api, session
+from sensorbase.cli.names import check_fields, suggest_source
 from sensorbase.cli.options import MaybeBucketOption
 from sensorbase.cli.output import emit_json, stderr, stdout, table
+from sensorbase.cli.zones import AssumeTzOption, hint_assume_tz, shown_in, with_zone, zone
 
 commands = typer.Typer()
 
@@ -80,7 +82,10 @@ def query(
     every: str | None = typer.Option(
         None, help="Aggregate per bucket of time: 30s, 15m, 1h, 1d, 1w, 1mo, 1y."
     ),
-    tz: str | None = typer.Option(None, help="IANA time zone of day, week and month buckets."),
+    tz: str | None = typer.Option(
+        None, help="IANA time zone of day, week and month buckets, and of the table's times."
+    ),
+    assume_tz: AssumeTzOption = None,
     limit: int | None = typer.Option(
         None, help="Most points (raw), or points per series (latest).", show_default=False
     ),
@@ -96,20 +101,34 @@ def query(
     ),
 ) -> None:
     """Query points: raw ranges, latest values, aggregates (GET /v1/query)."""
+    assumed = zone(assume_tz, "--assume-tz")
+    shown = zone(tz, "--tz")
+    start, end = with_zone(start, assumed), with_zone(end, assumed)
+    client = api(ctx)
     params = parameters(
         bucket=bucket, source=source, field=field, start=start, end=end, last=last, mode=mode,
         aggregate=aggregate, every=every, tz=tz, limit=limit, order=order, cursor=cursor,
         format=output,
     )  # fmt: skip
-    reply = api(ctx).request("GET", "/v1/query", params=params)
+    try:
+        reply = client.request("GET", "/v1/query", params=params)
+    except CliError as exc:
+        suggest_source(exc, client, bucket, source or [])
+        exc.hint = exc.hint or hint_assume_tz(exc.problem)
+        raise
+    body = reply.json() if output != "csv" else {}
+    if field and output != "csv" and mode != "latest":
+        check_fields(client, bucket, source or [], field, body)
     if output == "csv":
         typer.echo(reply.text, nl=False)
         return
-    body = reply.json()
     if output == "json" or session(ctx).as_json:
         emit_json(body)
         return
     rows = rows_of(body)
+    for row in rows:
+        if "time" in row:
+            row["time"] = shown_in(row["time"], shown)
     columns = list(dict.fromkeys(name for row in rows for name in row))
     if rows:
         stdout().print(table(rows, columns))
@@ -117,6 +136,21 @@ def query(
         stderr.print("No points match.")
     if body.get("next_cursor"):
         stderr.print(f"More points follow: add --cursor {body['next_cursor']}", soft_wrap=True)
+
+
+def _format_of(output: Path | None) -> str:
+    """The format an --output name asks for: .csv (or no suffix, or stdout) CSV, .ndjson and
+    .jsonl NDJSON; any other suffix (.parquet, .xlsx) is refused, not written as CSV."""
+    suffix = output.suffix.lower() if output is not None else ""
+    if suffix in ("", ".csv"):
+        return "csv"
+    if suffix in (".ndjson", ".jsonl"):
+        return "ndjson"
+    raise typer.BadParameter(
+        f"cannot write {suffix} files: export writes csv or ndjson (name the file .csv or "
+        ".ndjson, or give --format)",
+        param_hint="--output",
+    )
 
 
 def _point_line(series: dict[str, Any], point: dict[str, Any]) -> dict[str, Any]:
@@ -150,23 +184,30 @@ def export(
         show_default=False,
     ),
     page_size: int = typer.Option(10_000, min=1, help="Points per request."),
+    assume_tz: AssumeTzOption = None,
 ) -> None:
     """Export a query's raw points, every page of them, to CSV or NDJSON."""
     if file_format is None:
-        named = str(output or "")
-        file_format = "ndjson" if named.endswith((".ndjson", ".jsonl")) else "csv"
+        file_format = _format_of(output)
     if file_format not in ("csv", "ndjson"):
         raise typer.BadParameter("must be csv or ndjson", param_hint="--format")
+    assumed = zone(assume_tz, "--assume-tz")
+    start, end = with_zone(start, assumed), with_zone(end, assumed)
     client = api(ctx)
     params = parameters(
         bucket=bucket, source=source, field=field, start=start, end=end, last=last, order=order,
         limit=page_size, mode="raw",
     )  # fmt: skip
     points = pages = 0
+    # Written beside the output and renamed over it once the last page is in: a failed export
+    # leaves no file (and no header-only one), and never a half of the one it would replace.
+    partial_file = output.with_name(f".{output.name}.part") if output is not None else None
     with ExitStack() as stack:
+        if partial_file is not None:
+            stack.callback(partial_file.unlink, missing_ok=True)
         sink: IO[str] = (
-            stack.enter_context(output.open("w", encoding="utf-8", newline=""))
-            if output is not None
+            stack.enter_context(partial_file.open("w", encoding="utf-8", newline=""))
+            if partial_file is not None
             else sys.stdout
         )
         writer = csv.writer(sink, lineterminator="\n")
@@ -180,7 +221,12 @@ def export(
         cursor = None
         while True:
             page = params + ([("cursor", cursor)] if cursor else [])
-            reply = client.get("/v1/query", page)
+            try:
+                reply = client.get("/v1/query", page)
+            except CliError as exc:
+                suggest_source(exc, client, bucket, source or [])
+                exc.hint = exc.hint or hint_assume_tz(exc.problem)
+                raise
             pages += 1
             for series in reply["series"]:
                 found = series.get("points", [])
@@ -194,6 +240,9 @@ def export(
             cursor = reply.get("next_cursor")
             if not cursor:
                 break
+        if partial_file is not None and output is not None:
+            sink.close()
+            partial_file.replace(output)
     where = str(output) if output is not None else "stdout"
     if session(ctx).as_json and output is not None:
         emit_json({"points": points, "pages": pages, "format": file_format, "output": where})

@@ -31,6 +31,8 @@ def settings_from(overrides: dict[str, Any]) -> Settings:
     except ValidationError as exc:
         items = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
         raise CliError("invalid settings (flags or SENSORBASE_* variables)", items=items) from None
+    except (OSError, ValueError) as exc:  # the configuration file: missing, or not TOML
+        raise CliError(f"the configuration file: {exc}") from None
 
 
 @commands.command(rich_help_panel="Server")
@@ -56,6 +58,10 @@ def serve(
     ),
     workers: int = typer.Option(1, min=1, help="Server processes."),
     access_log: bool = typer.Option(True, help="Log every request (stdout)."),
+    log_format: str = typer.Option(
+        "text",
+        help="text (lines starting with their UTC time) or json (one object a line).",
+    ),
     forwarded_allow_ips: str | None = typer.Option(
         None,
         help="Proxies trusted to name the client in X-Forwarded-For (comma-separated addresses "
@@ -70,11 +76,16 @@ def serve(
     them."""
     from sensorbase.server import ServerError, run
 
+    if log_format not in ("text", "json"):
+        raise typer.BadParameter("must be text or json", param_hint="--log-format")
     flags = {"host": host, "port": port, "data_dir": data_dir, "database_url": database_url}
     settings = settings_from({name: value for name, value in flags.items() if value is not None})
     try:
         options = run.uvicorn_options(
-            settings, access_log=access_log, forwarded_allow_ips=forwarded_allow_ips
+            settings,
+            access_log=access_log,
+            forwarded_allow_ips=forwarded_allow_ips,
+            log_format=log_format,
         )
         store = (
             "PostgreSQL" if settings.database_url else f"SQLite in {settings.data_dir.resolve()}"

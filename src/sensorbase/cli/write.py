@@ -12,13 +12,16 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Annotated, Any
+from zoneinfo import ZoneInfo
 
 import msgspec
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
 from sensorbase.cli.client import Api, CliError, api, describe, session
+from sensorbase.cli.ndjson_batches import numbered_lines, send_batches
 from sensorbase.cli.output import emit_json, stderr
+from sensorbase.cli.zones import AssumeTzOption, hint_assume_tz, with_zone, zone
 
 commands = typer.Typer()
 
@@ -91,15 +94,27 @@ def write(
     ndjson: bool | None = typer.Option(
         None, help="The body is NDJSON (default: guessed from the name, then the content)."
     ),
+    batch_size: int = typer.Option(
+        5000, min=1, help="NDJSON: lines per write request, each batch atomic."
+    ),
 ) -> None:
-    """Write points, exactly as POST /v1/write takes them."""
+    """Write points, exactly as POST /v1/write takes them (NDJSON in batches)."""
     body = sys.stdin.buffer.read() if file == "-" else _read(Path(file))
     if ndjson is None:
         ndjson = is_ndjson(body, file)
     content_type = "application/x-ndjson" if ndjson else "application/json"
-    reply = api(ctx).send(
-        "/v1/write", body, content_type, _query(bucket, source, precision, partial)
-    )
+    params = _query(bucket, source, precision, partial)
+    lines = numbered_lines(body) if ndjson else []
+    if len(lines) > batch_size:
+        done = send_batches(api(ctx), lines, params, batch_size)
+        if session(ctx).as_json:
+            emit_json({"written": done.written, "batches": done.batches, "rejected": done.rejected})
+            return
+        stderr.print(f"Wrote {done.written} point(s) in {done.batches} batch(es).")
+        if done.rejected:
+            _rejected(done.rejected)
+        return
+    reply = api(ctx).send("/v1/write", body, content_type, params)
     if session(ctx).as_json:
         emit_json(reply)
         return
@@ -215,7 +230,15 @@ class Batch:
 
 
 class Importer:
-    def __init__(self, client: Api, params: dict[str, str], batch_size: int, partial: bool) -> None:
+    def __init__(
+        self,
+        client: Api,
+        params: dict[str, str],
+        batch_size: int,
+        partial: bool,
+        assumed: ZoneInfo | None = None,
+    ) -> None:
+        self.assumed = assumed
         self.client = client
         self.params = params
         self.batch_size = batch_size
@@ -254,6 +277,9 @@ class Importer:
             exc.items = [batch.locate(item) for item in errors]
         elif batch.not_numbers:
             exc.items = batch.not_numbers
+        if self.rejected:  # refused by earlier batches under --partial: said too
+            exc.items = [*exc.items, *(f"{item} (refused earlier)" for item in self.rejected)]
+        exc.hint = exc.hint or hint_assume_tz(exc.problem)
         return exc
 
     def run(self, rows: Any, layout: Layout, progress: Any, task: Any, raw: IO[bytes]) -> int:
@@ -268,11 +294,17 @@ class Importer:
             batch.first_line = batch.first_line or line
             batch.last_line = line
             if len(row) != width:
+                short = f"line {line} has {len(row)} cells; the header has {width}"
+                if self.partial:  # a bad row like a bad cell: listed, and the rest goes on
+                    batch.not_numbers.append(short)
+                    continue
                 self.batches += 1
-                problem = CliError(f"line {line} has {len(row)} cells; the header has {width}")
-                raise self.refused(problem, batch)
+                raise self.refused(CliError(short), batch)
             count += 1
-            base: dict[str, Any] = {"time": _time(row[layout.time].strip())}
+            moment = _time(row[layout.time].strip())
+            if isinstance(moment, str):
+                moment = with_zone(moment, self.assumed) or moment
+            base: dict[str, Any] = {"time": moment}
             for key, at in (("bucket", layout.bucket), ("source", layout.source)):
                 if at is not None and row[at].strip():
                     base[key] = row[at].strip()
@@ -322,12 +354,16 @@ def import_csv(
     partial: PartialOption = False,
     delimiter: str = typer.Option(",", help="The CSV delimiter."),
     batch_size: int = typer.Option(5000, min=1, help="Points per write request."),
+    assume_tz: AssumeTzOption = None,
 ) -> None:
     """Import a CSV file into a bucket, in batches, with a progress bar.
 
     Columns: `time,value` (name the field with --field) or `time,field1,field2,...`, plus
-    optional bucket, source and field columns, which win over --bucket and --source."""
+    optional bucket, source and field columns: a row's source wins over --source, and
+    --bucket given on the command line wins over a bucket column (`sensorbase export`'s CSV
+    imported into another bucket)."""
     current = session(ctx)
+    assumed = zone(assume_tz, "--assume-tz")
     started = time.perf_counter()
     with ExitStack() as stack:
         if file == "-":
@@ -342,8 +378,11 @@ def import_csv(
         if header is None:
             raise CliError(f"{file} is empty: a CSV needs a header row")
         layout = Layout.of(header, time_column, field_name)
+        if layout.bucket is not None and bucket and _from_command_line(ctx, "bucket"):
+            layout.bucket = None
+            stderr.print(f"The file's bucket column is ignored: every point goes to '{bucket}'.")
         params = _query(bucket, source, precision, partial)
-        importer = Importer(current.api(), params, batch_size, partial)
+        importer = Importer(current.api(), params, batch_size, partial, assumed)
         columns = [
             TextColumn("[progress.description]{task.description}"),
             BarColumn(),
@@ -370,6 +409,12 @@ def import_csv(
     )
     if importer.rejected:
         _rejected(importer.rejected)
+
+
+def _from_command_line(ctx: typer.Context, name: str) -> bool:
+    # By name: typer carries its own copy of click, whose enum is not click's.
+    found = ctx.get_parameter_source(name)
+    return found is not None and found.name == "COMMANDLINE"
 
 
 def _open(path: Path) -> IO[bytes]:

@@ -26,7 +26,11 @@ LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")  # uvico
 
 
 def uvicorn_options(
-    settings: Settings, *, access_log: bool = True, forwarded_allow_ips: str | None = None
+    settings: Settings,
+    *,
+    access_log: bool = True,
+    forwarded_allow_ips: str | None = None,
+    log_format: str = "text",
 ) -> dict[str, Any]:
     """uvicorn's options but the app and protocol (which each process builds for itself):
     plain values, so that they travel to worker processes."""
@@ -39,7 +43,7 @@ def uvicorn_options(
         "host": settings.host,
         "port": settings.port,
         "loop": "uvloop",
-        "log_config": logging_config(settings.log_level),
+        "log_config": logging_config(settings.log_level, log_format),
         "log_level": settings.log_level.lower(),
         "access_log": access_log,
         # The other receive deadlines are the protocol's own (server/guard.py).
