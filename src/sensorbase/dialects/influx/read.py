@@ -20,8 +20,6 @@ query: ..."}`, a statement that fails its result's `error` (status 200), as Infl
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from typing import Any
 
@@ -30,14 +28,15 @@ from fastapi import Depends, Request, Response
 from sensorbase.auth.keys import Principal
 from sensorbase.catalog import Catalog
 from sensorbase.dialects.base import authenticate, catalog_of, dialect_router, query_of, services
+from sensorbase.dialects.influx.errors import HEADERS
 from sensorbase.dialects.influx.influxql.answer import EPOCH_UNITS
 from sensorbase.dialects.influx.influxql.execute import Execution
 from sensorbase.dialects.influx.influxql.lexer import ParseError
 from sensorbase.dialects.influx.influxql.parser import parse
+from sensorbase.dialects.influx.write import credential_v1
 from sensorbase.errors import InvalidInput, Problem, SensorbaseError, Unauthorized
 from sensorbase.query.service import QueryService
 
-VERSION = "1.8.10"  # the InfluxDB version clients are told (X-Influxdb-Version)
 ERROR_SCHEMA = {"type": "object", "properties": {"error": {"type": "string"}}}
 _FORM = ("application/x-www-form-urlencoded", "multipart/form-data")
 
@@ -55,33 +54,15 @@ def render_error(exc: SensorbaseError) -> Response:
 
 def json_reply(body: dict[str, Any], status: int = 200, pretty: bool = False) -> Response:
     text = json.dumps(body, indent=4 if pretty else None, ensure_ascii=False, allow_nan=False)
-    headers = {"X-Influxdb-Version": VERSION, "X-Influxdb-Build": "OSS"}
-    return Response(text + "\n", status, headers, media_type="application/json")
+    return Response(text + "\n", status, HEADERS, media_type="application/json")
 
 
 router = dialect_router("influx", render_error, tags=["influx"], error_schema=ERROR_SCHEMA)
 
 
-def credential(request: Request, params: dict[str, str]) -> str | None:
-    """The key a 1.x client sends: `p`, Basic auth's password, or a Token/Bearer header."""
-    if params.get("p"):
-        return params["p"]
-    scheme, _, value = (request.headers.get("authorization") or "").partition(" ")
-    scheme, value = scheme.lower(), value.strip()
-    if scheme in ("token", "bearer") and value:
-        return value
-    if scheme == "basic" and value:
-        try:
-            decoded = base64.b64decode(value, validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
-            return None
-        return decoded.partition(":")[2] or None
-    return None
-
-
 def principal(request: Request, params: dict[str, str]) -> Principal:
     try:
-        return authenticate(request, credential(request, params))
+        return authenticate(request, credential_v1(request, params.get("p", "")))
     except Unauthorized:
         # Counted per client address, so a guessing flood meets 429 as on every dialect.
         client = request.client.host if request.client else "unknown"

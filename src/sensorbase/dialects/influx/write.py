@@ -31,11 +31,12 @@ PRECISIONS_V1 = ("n", "ns", "u", "µ", "ms", "s", "m", "h")  # 1.x: n|u|ms|s|m|h
 PRECISIONS_V2 = ("ns", "us", "ms", "s")
 
 
-def credential_v1(request: Request) -> str | None:
-    """The key a 1.x client sends: `p` (with `u`), Basic auth's password, or a Token."""
-    query = request.query_params
-    if query.get("p"):
-        return query["p"]
+def credential_v1(request: Request, password: str | None = None) -> str | None:
+    """The key a 1.x client sends: `p` (with `u`; `password` when the caller read it from a form
+    body too), Basic auth's password, or a Token (or Bearer)."""
+    password = password if password is not None else request.query_params.get("p")
+    if password:
+        return password
     header = request.headers.get("authorization") or ""
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "basic":
