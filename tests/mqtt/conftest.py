@@ -104,11 +104,14 @@ class Device:
         self.client.loop_stop()
 
 
-def device(broker: Broker, key: str, client_id: str = "", **kwargs: Any) -> Device:
+def device(
+    broker: Broker, key: str, client_id: str = "", inflight: int = 20, **kwargs: Any
+) -> Device:
     key_id = key.split("_")[1]
     client = paho.Client(
         CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5, **kwargs
     )
+    client.max_inflight_messages_set(inflight)  # (paho's default is 20)
     client.username_pw_set(key_id, key)
     made = Device(client)
 

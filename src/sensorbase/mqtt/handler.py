@@ -28,7 +28,7 @@ from sensorbase.ingest.pipeline import WriteOptions, WriteOutcome
 from sensorbase.model import PointBatch
 from sensorbase.mqtt.fold import fold, refused_messages
 from sensorbase.mqtt.payloads import decode_native
-from sensorbase.mqtt.refusals import Refusal, Refusals
+from sensorbase.mqtt.refusals import WRITES, Refusal, Refusals
 from sensorbase.mqtt.topics import TopicError, parse
 from sensorbase.mqtt.vendors import Vendor, decode_vendor
 from sensorbase.services import Services
@@ -136,6 +136,7 @@ class Handler:
             origin=folded.origin,
             groups=folded.groups,
         )
+        WRITES.labels("folded").inc()
         try:
             outcome = await self._write(messages[0].who, folded.batch, options)
         except Unavailable:
@@ -153,6 +154,7 @@ class Handler:
         await asyncio.gather(*again)
 
     async def _alone(self, message: _Message) -> None:
+        WRITES.labels("alone").inc()
         try:
             with message.words():
                 await self._write(message.who, message.batch, message.options)

@@ -19,6 +19,12 @@ MESSAGES = Counter(
     ["outcome"],
 )
 
+WRITES = Counter(
+    "sensorbase_mqtt_writes",
+    "Writes the MQTT consumer made: of several messages folded into one, or of one alone",
+    ["kind"],
+)
+
 
 @dataclass(frozen=True, slots=True)
 class Refusal:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -89,7 +89,9 @@ async def _databoom(payload: bytes, topic: Topic, svc: Services, who: Principal)
 
 
 async def _datacooee(payload: bytes, topic: Topic, svc: Services, who: Principal) -> Vendor:
-    found = await datacooee_inputs.get_input(svc.catalog, who, topic.source, "data:write")
+    # An input is its source's one field, which takes reading its series to know.
+    reader = replace(who, scopes=(*who.scopes, "data:read"))
+    found = await datacooee_inputs.get_input(svc.catalog, reader, topic.source, "data:write")
     if found.bucket_key != topic.bucket:  # an input elsewhere is none of this topic's
         raise NotFound(f"input '{topic.source}' not found in bucket '{topic.bucket}'")
     reading = decode_reading(payload, found.source.key)
