@@ -145,13 +145,8 @@ class Handler:
             await asyncio.gather(*(self._alone(m) for m in messages))
             return
         refused = refused_messages(folded, outcome.rejected)
-        again = []
-        for number, message in enumerate(messages):
-            if number in refused:
-                again.append(self._alone(message))
-            else:
-                self._refusals.stored()
-        await asyncio.gather(*again)
+        self._refusals.stored(len(messages) - len(refused))
+        await asyncio.gather(*(self._alone(messages[number]) for number in sorted(refused)))
 
     async def _alone(self, message: _Message) -> None:
         WRITES.labels("alone").inc()
