@@ -129,19 +129,21 @@ class Handler:
         return None
 
     async def _folded(self, messages: list[_Message]) -> None:
-        folded = fold([(m.batch, m.options.origin) for m in messages])
-        options = WriteOptions(
-            partial=True,
-            create_sources=messages[0].options.create_sources,
-            origin=folded.origin,
-            groups=folded.groups,
-        )
         WRITES.labels("folded").inc()
         try:
+            folded = fold([(m.batch, m.options.origin) for m in messages])
+            options = WriteOptions(
+                partial=True,
+                create_sources=messages[0].options.create_sources,
+                origin=folded.origin,
+                groups=folded.groups,
+            )
             outcome = await self._write(messages[0].who, folded.batch, options)
         except Unavailable:
             raise  # stopping
-        except SensorbaseError:  # refused as a whole: each message finds its own reason
+        except Exception as exc:  # refused as a whole: each message finds its own reason
+            if not isinstance(exc, SensorbaseError):  # (never left unacknowledged: acks wait)
+                log.exception("MQTT folded write failed; writing its messages one by one")
             await asyncio.gather(*(self._alone(m) for m in messages))
             return
         refused = refused_messages(folded, outcome.rejected)
