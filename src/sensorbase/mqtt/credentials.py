@@ -14,7 +14,7 @@ it), at once rather than at the next reconnection."""
 from __future__ import annotations
 
 import logging
-import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -43,6 +43,9 @@ class BrokerCredentials:
         services.catalog.keys.on_create(self.created)
         services.catalog.keys.on_revoke(self.revoked)
         services.catalog.work.on_delete(self.deleted)
+        # One thread for the syncs after deletes: they queue rather than race, and reuse its
+        # store connection (a reader is made per thread).
+        self._after_deletes = ThreadPoolExecutor(1, thread_name_prefix="sensorbase-mqtt-sync")
 
     async def start(self) -> None:
         self._dynsec.start()
@@ -51,6 +54,7 @@ class BrokerCredentials:
         await run_in_threadpool(self._dynsec.wait_ready, START_WAIT_S)
 
     def stop(self) -> None:
+        self._after_deletes.shutdown(wait=False, cancel_futures=True)
         self._dynsec.stop()
 
     def wait_ready(self, timeout_s: float) -> bool:
@@ -75,9 +79,9 @@ class BrokerCredentials:
 
     def deleted(self, _: str) -> None:
         """After a delete: the broker's clients of the keys it took deleted (the event loop
-        does not wait on the broker: a thread of its own)."""
+        does not wait on the broker)."""
         if self._dynsec.wait_ready(0):
-            threading.Thread(target=self.sync, name="sensorbase-mqtt-sync", daemon=True).start()
+            self._after_deletes.submit(self.sync)
 
     def sync(self) -> None:
         """The broker's clients in step with the keys (on a thread of its own)."""
