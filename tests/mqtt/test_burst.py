@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+from typing import Any
 
 from tests.mqtt.conftest import Sensorbase, device, wait_for
 
@@ -22,7 +24,15 @@ def _metric(sensorbase: Sensorbase, name: str, label: str) -> float:
 
 def test_a_bad_message_in_a_burst_is_refused_alone(sensorbase_on_both: Sensorbase) -> None:
     sensorbase = sensorbase_on_both
-    dev = device(sensorbase.broker, sensorbase.key(["data:write"]), inflight=1000)
+    key = sensorbase.key(["data:write"])
+    watcher = device(sensorbase.broker, key)
+    heard: list[dict[str, Any]] = []
+    subscribed = threading.Event()
+    watcher.client.on_message = lambda _c, _u, m: heard.append(json.loads(m.payload))
+    watcher.client.on_subscribe = lambda *_: subscribed.set()
+    watcher.client.subscribe("sensorbase/default/$errors", qos=1)
+    assert subscribed.wait(5)
+    dev = device(sensorbase.broker, key, inflight=1000)
     messages = 300
     bad = 150
     infos = []
@@ -50,4 +60,8 @@ def test_a_bad_message_in_a_burst_is_refused_alone(sensorbase_on_both: Sensorbas
         (refusal,) = client.get("/v1/mqtt/errors").json()["errors"]
     assert refusal["topic"] == f"sensorbase/default/farm/d{bad % 3}"
     assert [(e["index"], e["field"]) for e in refusal["errors"]] == [(1, "time")]
+    # ...and published on the organisation's error topic, once.
+    wait_for(lambda: heard)
+    assert [(h["topic"], h["errors"]) for h in heard] == [(refusal["topic"], refusal["errors"])]
+    watcher.close()
     dev.close()
