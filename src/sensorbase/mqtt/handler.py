@@ -74,9 +74,6 @@ class Handler:
         self._orgs: dict[str, tuple[Principal | None, float]] = {}
         self.stopping = False
 
-    async def __call__(self, topic: str, payload: bytes) -> None:
-        await self.burst([(topic, payload)])
-
     async def burst(self, messages: list[tuple[str, bytes]]) -> None:
         """Every message stored or refused; raises (leaving them all unacknowledged) only when
         stopping."""
