@@ -72,7 +72,25 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
 
 @pytest.fixture
 def sensorbase(tmp_path: Path, broker: Broker) -> Iterator[Sensorbase]:
-    env = broker.settings_env() | {"SENSORBASE_MQTT_TIME_PRECISION": "s"}
+    yield from _sensorbase(tmp_path, broker, {})
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def sensorbase_on_both(
+    request: pytest.FixtureRequest, tmp_path: Path, broker: Broker
+) -> Iterator[Sensorbase]:
+    """A `sensorbase` on the embedded SQLite store, then on a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield from _sensorbase(tmp_path, broker, {})
+        return
+    from tests.pg import temporary_database
+
+    with temporary_database() as url:
+        yield from _sensorbase(tmp_path, broker, {"SENSORBASE_DATABASE_URL": url})
+
+
+def _sensorbase(tmp_path: Path, broker: Broker, more: dict[str, str]) -> Iterator[Sensorbase]:
+    env = broker.settings_env() | {"SENSORBASE_MQTT_TIME_PRECISION": "s"} | more
     server = start_server(tmp_path, env=env)
     found = KEY_PATTERN.search(server.stderr())
     assert found is not None, server.stderr()
@@ -104,11 +122,14 @@ class Device:
         self.client.loop_stop()
 
 
-def device(broker: Broker, key: str, client_id: str = "", **kwargs: Any) -> Device:
+def device(
+    broker: Broker, key: str, client_id: str = "", inflight: int = 20, **kwargs: Any
+) -> Device:
     key_id = key.split("_")[1]
     client = paho.Client(
         CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5, **kwargs
     )
+    client.max_inflight_messages_set(inflight)  # (paho's default is 20)
     client.username_pw_set(key_id, key)
     made = Device(client)
 

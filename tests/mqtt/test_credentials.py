@@ -93,3 +93,26 @@ def test_a_key_revoked_while_the_broker_was_down_is_removed_when_it_is_back(
     still = device(sensorbase.broker, kept)
     assert still.refused == []
     still.close()
+
+
+def test_deleting_an_organisation_or_a_bucket_disconnects_its_devices(
+    sensorbase: Sensorbase,
+) -> None:
+    _org(sensorbase, "other")
+    theirs = device(sensorbase.broker, sensorbase.key(["data:write"], org="other"))
+    with sensorbase.http() as client:
+        assert client.post("/v1/buckets", json={"key": "barn"}).status_code == 201
+    limited_key = sensorbase.key(["data:write"], bucket="barn")
+    limited = device(sensorbase.broker, limited_key)
+    ours = device(sensorbase.broker, sensorbase.key(["data:write"]))
+    with sensorbase.http() as client:
+        assert client.delete("/v1/buckets/barn").status_code == 204
+        assert limited.disconnected.wait(1)  # the key limited to it went with it
+        assert client.delete("/v1/orgs/other").status_code == 204
+        assert theirs.disconnected.wait(1)
+    assert not ours.disconnected.is_set()  # the organisation's own key stays
+    assert not ours.publish("sensorbase/default/farm/dev/t", "1.5").is_failure
+    again = device(sensorbase.broker, limited_key)
+    assert again.refused and again.refused[0].value == NOT_AUTHORIZED
+    for dev in (theirs, limited, ours, again):
+        dev.close()

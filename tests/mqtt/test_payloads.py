@@ -104,3 +104,53 @@ def test_vendor_bodies_as_their_dialects_decode_them(sensorbase: Sensorbase) -> 
     assert any("bucketId" in r for r in reasons)
     assert any("nope" in r or "not found" in r for r in reasons)
     dev.close()
+
+
+def test_databoom_datacooee_and_madevo_bodies(sensorbase: Sensorbase) -> None:
+    """Each body as its vendor's HTTP API takes it, decoded by that dialect's own decoder."""
+    with sensorbase.http() as client:
+        for source in ("boiler", "sen42"):
+            made = client.post("/v1/buckets/farm/sources", json={"key": source})
+            assert made.status_code == 201, made.text
+    dev = device(sensorbase.broker, sensorbase.key(["data:write"]))
+    push = {  # Databoom: the device token is a source of the topic's bucket
+        "device": "boiler",
+        "date": "2026-11-21T10:00:00.000+0000",
+        "signals": [{"name": "t", "value": 21.5}],
+    }
+    reading = {  # Datacooee: the topic's source level is the input
+        "data": {
+            "type": "SensorData",
+            "id": "null",
+            "attributes": {"value": "12.5", "timestamp": "2026-11-21T10:00:00.000Z"},
+            "relationships": {"sensor": {"data": {"type": "Sensor", "id": "sen42"}}},
+        }
+    }
+    insert = {  # Madevo: the data source is the topic's bucket
+        "datasource_id": "farm",
+        "data": [{"timestamp": "2026-11-21T10:00:00Z", "metric": "temperature", "value": 22.5}],
+    }
+    base = "sensorbase/default/farm"
+    for topic, body in [
+        (f"{base}/gw/~databoom", push),
+        (f"{base}/sen42/~datacooee", reading),
+        (f"{base}/gw/~madevo", insert),
+        # their own refusals: an unknown device, another data source than the topic's bucket
+        (f"{base}/gw/~databoom", {**push, "device": "nope"}),
+        (f"{base}/gw/~madevo", {**insert, "datasource_id": "barn"}),
+    ]:
+        assert not dev.publish(topic, json.dumps(body)).is_failure
+    dev.close()
+    found = wait_for(lambda: sensorbase.points("farm"), lambda p: len(p) == 3)
+    assert found["boiler/t"] == [{"time": "2026-11-21T10:00:00.000000Z", "value": 21.5}]
+    assert [p["value"] for p in found["sen42/value"]] == [12.5]
+    (madevo,) = [
+        points for name, points in found.items() if name not in ("boiler/t", "sen42/value")
+    ]
+    assert madevo == [{"time": "2026-11-21T10:00:00.000000Z", "value": 22.5}]
+    with sensorbase.http() as client:
+        errors = wait_for(
+            lambda: client.get("/v1/mqtt/errors").json()["errors"], lambda e: len(e) == 2
+        )
+    reasons = " ".join(json.dumps(e) for e in errors)
+    assert "nope" in reasons and "datasource_id" in reasons

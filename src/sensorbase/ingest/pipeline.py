@@ -63,6 +63,10 @@ class WriteOptions:
     # Items the dialect already refused (and left out of the batch): an atomic write then
     # fails with these and the pipeline's own, all listed together.
     known_problems: list[Problem] = field(default_factory=list)
+    # Rows that stand or fall together, by group number (the MQTT consumer folds a burst of
+    # messages into one write, each message a group, each all-or-nothing): with `partial`, a
+    # problem refuses every row of its group, and a problem naming no item refuses the write.
+    groups: npt.NDArray[np.int32] | None = None
 
 
 @dataclass(slots=True)
@@ -116,7 +120,7 @@ class Ingest:
             named = checks.keys(batch, uncached, options.series_meta)
             if named:
                 problems = sorted(problems + named, key=lambda p: p.index or 0)
-        bad = _rows(problems, len(batch))
+        bad = _whole_groups(_rows(problems, len(batch)), options.groups)
         problems = _by_item(problems, options.origin)
         # Keys all of whose rows are refused are not resolved (a bad name is not created); the
         # others are, even when the write will be refused: their problems (unknown source,
@@ -271,9 +275,10 @@ class _Resolution:
                     item = i if options.origin is None else int(options.origin[i])
                     named.add(Problem(problem.reason, problem.field, item, problem.kind))
             problems = _merge(problems, list(named))
+            bad = _whole_groups(bad, options.groups)
         if options.known_problems:
             problems = _merge(options.known_problems, problems)
-        if problems and not options.partial:
+        if problems and (not options.partial or _unplaced(problems, options.groups)):
             raise invalid(problems)  # the job's rollback undoes sources or series it created
         series_id = self.ids.take(batch.series_index)
         time_us, value, extra = batch.time_us, batch.value, batch.extra
@@ -315,6 +320,20 @@ def _rows(problems: list[Problem], n: int) -> npt.NDArray[np.bool_] | None:
         if p.index is not None:
             bad[p.index] = True
     return bad
+
+
+def _whole_groups(
+    bad: npt.NDArray[np.bool_] | None, groups: npt.NDArray[np.int32] | None
+) -> npt.NDArray[np.bool_] | None:
+    """`bad` grown to every row of a group that has a bad row."""
+    if bad is None or groups is None or not bad.any():
+        return bad
+    return np.isin(groups, np.unique(groups[bad]))
+
+
+def _unplaced(problems: list[Problem], groups: npt.NDArray[np.int32] | None) -> bool:
+    """Whether grouped rows meet a problem that names no item (so no group to refuse)."""
+    return groups is not None and any(p.index is None for p in problems)
 
 
 def _dead_keys(bad: npt.NDArray[np.bool_] | None, batch: PointBatch) -> set[int]:

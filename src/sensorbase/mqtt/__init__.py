@@ -32,8 +32,8 @@ class Bridge:
         if settings.mqtt_manage_credentials:
             self.credentials = BrokerCredentials(services)
 
-    async def _handle(self, topic: str, payload: bytes) -> None:
-        await self.handler(topic, payload)
+    async def _handle(self, burst: list[tuple[str, bytes]]) -> None:
+        await self.handler.burst(burst)
 
     async def start(self) -> None:
         if self.credentials is not None:

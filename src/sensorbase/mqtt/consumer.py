@@ -1,9 +1,11 @@
 """The consumer: one persistent MQTT session at QoS 1, each message acknowledged (PUBACK) only
 once its points are committed.
 
-paho's network thread hands each message to the server's event loop, where up to
-`mqtt_receive_maximum` messages are written at once: their writes meet in the same group
-commits (ingest/committer.py), which is where the throughput comes from. Acknowledgements go
+paho's network thread queues each message for the server's event loop, which takes every
+message queued by then as one burst (up to `mqtt_receive_maximum` are in flight): the burst is
+folded into as few writes as it can be (mqtt/handler.py), and bursts in flight meet in the same
+group commits (storage/write_queue.py), which is where the throughput comes from. A burst grows
+with the load: when the loop is busy, more messages wait for the next. Acknowledgements go
 out in the order the messages came, as MQTT asks of QoS 1 (a message is acknowledged when it
 and every one before it are committed). A message still unacknowledged when the connection
 drops, or when Sensorbase dies, is sent again by the broker to the same session (clean start
@@ -14,7 +16,6 @@ lost and nothing doubled.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import logging
 import threading
 from collections import deque
@@ -46,7 +47,7 @@ class Consumer:
     def __init__(
         self,
         settings: Settings,
-        handle: Callable[[str, bytes], Awaitable[None]],
+        handle: Callable[[list[tuple[str, bytes]]], Awaitable[None]],
     ) -> None:
         self._settings = settings
         self._handle = handle
@@ -58,7 +59,8 @@ class Consumer:
         self._in_flight: deque[_InFlight] = deque()
         self._connection = 0  # acknowledgements belong to the connection that got the message
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._tasks: set[concurrent.futures.Future[None]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._waiting: list[tuple[str, bytes, _InFlight]] = []  # for the next burst
         self.connected = threading.Event()
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -108,20 +110,28 @@ class Consumer:
             entry = _InFlight(message.mid, message.qos, self._connection)
             if message.qos:
                 self._in_flight.append(entry)
-        work = asyncio.run_coroutine_threadsafe(
-            self._work(message.topic, bytes(message.payload), entry), self._loop
-        )
-        self._tasks.add(work)
-        work.add_done_callback(self._tasks.discard)
+            first = not self._waiting
+            self._waiting.append((message.topic, bytes(message.payload), entry))
+        if first:  # one wake-up a burst, not one a message
+            self._loop.call_soon_threadsafe(self._take_burst)
 
-    async def _work(self, topic: str, payload: bytes, entry: _InFlight) -> None:
-        await self._handle(topic, payload)  # raises only when stopping: left unacknowledged
-        if entry.qos:
-            self._acknowledge(entry)
-
-    def _acknowledge(self, entry: _InFlight) -> None:
+    def _take_burst(self) -> None:
         with self._lock:
-            entry.done = True
+            burst, self._waiting = self._waiting, []
+        if burst:
+            task = asyncio.get_running_loop().create_task(self._work(burst))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _work(self, burst: list[tuple[str, bytes, _InFlight]]) -> None:
+        # Raises only when stopping: the burst is left unacknowledged.
+        await self._handle([(topic, payload) for topic, payload, _ in burst])
+        self._acknowledge([entry for _, _, entry in burst if entry.qos])
+
+    def _acknowledge(self, entries: list[_InFlight]) -> None:
+        with self._lock:
+            for entry in entries:
+                entry.done = True
             while self._in_flight and self._in_flight[0].done:
                 first = self._in_flight.popleft()
                 if first.connection == self._connection:

@@ -7,11 +7,14 @@ client, which the broker disconnects at once.
 The broker hashes passwords itself, so a client can be made only when the key's secret is in
 hand: when the key is created. One created while the broker was unreachable is kept (in this
 process's memory) and made when the broker is back; at every (re)connection the broker's
-clients are also checked against the keys, and those of revoked or deleted keys deleted."""
+clients are also checked against the keys, and those of revoked or deleted keys deleted; so
+they are after every delete this node makes (an organisation or a bucket takes its keys with
+it), at once rather than at the next reconnection."""
 
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -39,6 +42,10 @@ class BrokerCredentials:
         self._pending: dict[str, tuple[ApiKey, NewKey]] = {}
         services.catalog.keys.on_create(self.created)
         services.catalog.keys.on_revoke(self.revoked)
+        services.catalog.work.on_delete(self.deleted)
+        # One thread for the syncs after deletes: they queue rather than race, and reuse its
+        # store connection (a reader is made per thread).
+        self._after_deletes = ThreadPoolExecutor(1, thread_name_prefix="sensorbase-mqtt-sync")
 
     async def start(self) -> None:
         self._dynsec.start()
@@ -47,6 +54,7 @@ class BrokerCredentials:
         await run_in_threadpool(self._dynsec.wait_ready, START_WAIT_S)
 
     def stop(self) -> None:
+        self._after_deletes.shutdown(wait=False, cancel_futures=True)
         self._dynsec.stop()
 
     def wait_ready(self, timeout_s: float) -> bool:
@@ -68,6 +76,12 @@ class BrokerCredentials:
             await run_in_threadpool(self._dynsec.run, _delete(key.key_id))
         except BrokerUnreachable as exc:  # the next sync deletes it
             log.warning("MQTT client of revoked key %s not yet deleted: %s", key.key_id, exc)
+
+    def deleted(self, _: str) -> None:
+        """After a delete: the broker's clients of the keys it took deleted (the event loop
+        does not wait on the broker)."""
+        if self._dynsec.wait_ready(0):
+            self._after_deletes.submit(self.sync)
 
     def sync(self) -> None:
         """The broker's clients in step with the keys (on a thread of its own)."""

@@ -18,6 +18,13 @@ MESSAGES = Counter(
     "MQTT messages taken from the broker, by outcome (stored, refused)",
     ["outcome"],
 )
+_STORED = MESSAGES.labels("stored")  # (bound once: a lookup a message shows in profiles)
+
+WRITES = Counter(
+    "sensorbase_mqtt_writes",
+    "Writes the MQTT consumer made: of several messages folded into one, or of one alone",
+    ["kind"],
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +49,8 @@ class Refusals:
         self._by_org: dict[str, deque[Refusal]] = {}
         self._lock = threading.Lock()
 
-    def stored(self) -> None:
-        MESSAGES.labels("stored").inc()
+    def stored(self, messages: int = 1) -> None:
+        _STORED.inc(messages)
 
     def refused(self, org: str | None, topic: str, reason: str, problems: list[Problem]) -> Refusal:
         MESSAGES.labels("refused").inc()

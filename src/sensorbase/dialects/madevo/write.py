@@ -10,6 +10,8 @@ not at all (`WriteOptions.bucket_meta`).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Depends, Request
@@ -23,7 +25,7 @@ from sensorbase.dialects.madevo.schema import META_KEY, observe, plan, schema_of
 from sensorbase.dialects.madevo.settings import MadevoSettings
 from sensorbase.errors import Conflict
 from sensorbase.ingest.pipeline import Ingest, WriteOptions
-from sensorbase.model import Bucket
+from sensorbase.model import Bucket, PointBatch
 
 INSERTED = "Data successfully inserted"
 
@@ -41,29 +43,49 @@ def insert_route(settings: MadevoSettings) -> Callable[..., Awaitable[dict[str, 
         raw = await read_body(request, ingest.settings.max_body_bytes)
         source_id, records = envelope(raw, settings.max_records)
         bucket = await catalog.buckets.get(who, source_id, "data:write")
-        seen = observe(records)
-        planned = plan(schema_of(bucket), seen, records, source_id)
-        skip = {p.index for p in seen.problems + planned.problems if p.index is not None}
-        built = build(records, planned.roles, seen.narrow, source_id, skip)
-        problems = seen.problems + planned.problems + built.problems
-        if problems:
-            raise refuse(problems)
-
-        def keep_schema(fresh: Bucket) -> dict[str, Any] | None:
-            # Inside the write's transaction: the schema this request was built against must
-            # still hold, and a grown schema is stored with the points or not at all.
-            stored = schema_of(fresh)
-            again = plan(stored, seen, records, source_id)
-            if again.problems:
-                raise refuse(again.problems)
-            if again.roles != planned.roles:
-                raise Conflict(f"the schema of data source '{source_id}' changed meanwhile; retry")
-            if again.schema != stored:
-                return {**fresh.meta, META_KEY: again.schema.meta()}
-            return None
-
-        with record_words(built, records, planned.roles):
-            await ingest.write(who, built.batch, WriteOptions(bucket_meta=(source_id, keep_schema)))
+        prepared = prepare(bucket, source_id, records)
+        with prepared.words():
+            await ingest.write(who, prepared.batch, prepared.options)
         return {"message": INSERTED, "count": len(records)}
 
     return insert
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """An insert's records built into one write, and the words of its refusals."""
+
+    batch: PointBatch
+    options: WriteOptions
+    words: Callable[[], AbstractContextManager[None]]
+
+
+def prepare(bucket: Bucket, source_id: str, records: list[Any]) -> Prepared:
+    """The records of an insert into data source `source_id` (the bucket as read), planned
+    against its schema and built (also the MQTT consumer's `~madevo`)."""
+    seen = observe(records)
+    planned = plan(schema_of(bucket), seen, records, source_id)
+    skip = {p.index for p in seen.problems + planned.problems if p.index is not None}
+    built = build(records, planned.roles, seen.narrow, source_id, skip)
+    problems = seen.problems + planned.problems + built.problems
+    if problems:
+        raise refuse(problems)
+
+    def keep_schema(fresh: Bucket) -> dict[str, Any] | None:
+        # Inside the write's transaction: the schema this request was built against must
+        # still hold, and a grown schema is stored with the points or not at all.
+        stored = schema_of(fresh)
+        again = plan(stored, seen, records, source_id)
+        if again.problems:
+            raise refuse(again.problems)
+        if again.roles != planned.roles:
+            raise Conflict(f"the schema of data source '{source_id}' changed meanwhile; retry")
+        if again.schema != stored:
+            return {**fresh.meta, META_KEY: again.schema.meta()}
+        return None
+
+    return Prepared(
+        built.batch,
+        WriteOptions(bucket_meta=(source_id, keep_schema)),
+        lambda: record_words(built, records, planned.roles),
+    )
