@@ -4,7 +4,9 @@ before the backup began, whole writes only, and no gap."""
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +18,7 @@ from typer.testing import CliRunner
 
 from sensorbase.cli import app
 from tests.live import KEY_PATTERN, Server, start_server
+from tests.pg import temporary_database
 
 runner = CliRunner()
 PER_WRITE = 50  # points per request: request i holds the times i*50 .. i*50+49
@@ -143,3 +146,52 @@ def test_backup_refusals(tmp_path: Path) -> None:
         app, ["backup", str(tmp_path / "y.db")], env={"SENSORBASE_DATABASE_URL": "postgresql://x/y"}
     )
     assert pg.exit_code == 1 and "pg_dump" in pg.stderr
+
+
+def test_postgresql_pg_dump_and_pg_restore_procedure(tmp_path: Path) -> None:
+    """docs/deploy.md's procedure, as written there: pg_dump --format=custom of the live
+    database, pg_restore into a new empty one, a server on it; the points and keys are
+    there."""
+    if not (shutil.which("pg_dump") and shutil.which("pg_restore")):
+        pytest.skip("pg_dump and pg_restore are not installed (apt-get install postgresql-client)")
+    archive = tmp_path / "sensorbase.pgdump"
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    with temporary_database() as url:
+        live = start_server(tmp_path / "a", "--database-url", url)
+        try:
+            key = KEY_PATTERN.findall(live.stderr())[0]
+            headers = {"Authorization": f"Bearer {key}"}
+            httpx.post(f"{live.url}/v1/buckets", json={"key": "b"}, headers=headers)
+            points = [{"source": "s", "field": "v", "time": t, "value": t} for t in range(1, 501)]
+            reply = httpx.post(
+                f"{live.url}/v1/write",
+                json={"points": points},
+                params={"bucket": "b", "precision": "s"},
+                headers=headers,
+            )
+            assert reply.status_code == 200, reply.text
+            # While the server runs: pg_dump reads one snapshot.
+            subprocess.run(
+                ["pg_dump", "--format=custom", f"--file={archive}", url],
+                check=True, capture_output=True,
+            )  # fmt: skip
+        finally:
+            live.stop()
+    with temporary_database(migrated=False) as empty:
+        subprocess.run(
+            ["pg_restore", "--no-owner", "--exit-on-error", f"--dbname={empty}", str(archive)],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        again = start_server(tmp_path / "b", "--database-url", empty)
+        try:
+            assert not KEY_PATTERN.findall(again.stderr())  # the same installation, no new start
+            got = httpx.get(
+                f"{again.url}/v1/query",
+                params={"bucket": "b", "aggregate": ["count", "sum"]},
+                headers=headers,
+            )
+            assert got.status_code == 200, got.text
+            assert got.json()["series"][0]["aggregates"] == {"count": 500, "sum": 125250.0}
+        finally:
+            again.stop()
