@@ -92,6 +92,9 @@ def test_backup_while_writing_then_restore(server: tuple[Server, str], tmp_path:
         copy = tmp_path / "copy.db"
         result = run("--json", "backup", str(copy), "--data-dir", str(data_dir), "--verify")
         assert '"verified": true' in result.stdout
+        with sqlite3.connect(copy) as opened:  # one file, no WAL beside it
+            assert opened.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+        opened.close()
         # Writes went on during and after the backup.
         acked_during = writer.acked
         while writer.acked < acked_during + 5 and writer.is_alive():

@@ -7,8 +7,8 @@ then), and the counts are the snapshot's own, so `verify` compares the copy with
 it should hold. In WAL mode a reader never blocks a writer: servers go on committing meanwhile
 (their WAL grows until the read ends, as under any long read, and starts over after).
 The copy is written beside DEST and renamed over it once synced: a failed backup leaves no
-half file. It is a plain SQLite file in WAL mode: `restore` or a copy into a data directory
-puts it back.
+half file. It is one plain SQLite file (rollback journal, no WAL beside it): `restore` or a
+copy into a data directory puts it back.
 
 A store is "in use" while any connection has it open: every connection in WAL mode holds a
 shared lock on the file, so an exclusive lock taken at once (no busy wait) fails exactly then.
@@ -100,6 +100,9 @@ def backup(source: Path, dest: Path, verify: bool = False) -> BackupReport:
             target = sqlite3.connect(part, isolation_level=None)
             try:
                 src.backup(target)
+                # One self-contained file (no -wal or -shm beside it): it opens read-only
+                # anywhere; a server turns it back to WAL when it opens it.
+                target.execute("PRAGMA journal_mode = DELETE")
             finally:
                 target.close()
         finally:
@@ -125,7 +128,8 @@ def check(path: Path, expected: Snapshot | None = None) -> Snapshot:
     """Open the copy at `path`, run SQLite's integrity and foreign key checks, and compare its
     counts with `expected`; its counts, or SensorbaseError naming every difference."""
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+        uri = f"{path.resolve().as_uri()}?mode=ro"
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None)
     except sqlite3.Error as exc:
         raise SensorbaseError(f"cannot open {path}: {exc}") from None
     try:

@@ -39,7 +39,8 @@ def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
 
 class SQLiteSnapshot:
     def __init__(self, path: Path) -> None:
-        self.conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+        uri = f"{path.resolve().as_uri()}?mode=ro"
+        self.conn = sqlite3.connect(uri, uri=True, isolation_level=None)
         self.conn.execute("PRAGMA busy_timeout = 30000")
         self.conn.execute("BEGIN")
         self.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # the snapshot starts
