@@ -136,6 +136,11 @@ def test_backup_while_writing_then_restore(server: tuple[Server, str], tmp_path:
 def test_backup_refusals(tmp_path: Path) -> None:
     missing = run("backup", str(tmp_path / "x.db"), "--data-dir", str(tmp_path / "none"), ok=False)
     assert "no Sensorbase store" in missing.stderr
+    (tmp_path / "d0").mkdir()
+    (tmp_path / "d0" / "sensorbase.db").write_bytes(b"")
+    nowhere = run("backup", str(tmp_path / "no" / "x.db"), "--data-dir", str(tmp_path / "d0"),
+                  ok=False)  # fmt: skip
+    assert "no directory" in nowhere.stderr
     junk = tmp_path / "junk.db"
     junk.write_bytes(b"not a database" * 100)
     refused = run("restore", str(junk), "--data-dir", str(tmp_path / "d"), ok=False)

@@ -82,6 +82,8 @@ def dump(store: Store, path: Path, source: str, progress: Progress | None = None
     """Write everything the store holds to `path` (which must not exist)."""
     if path.exists():
         raise SensorbaseError(f"{path} exists: choose a new name (a dump never overwrites)")
+    if not path.parent.is_dir():
+        raise SensorbaseError(f"no directory {path.parent} to write {path.name} in")
     started = time.perf_counter()
     done = Moved()
     part_file = path.with_name(f".{path.name}.part")

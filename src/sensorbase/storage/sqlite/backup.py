@@ -88,6 +88,8 @@ def backup(source: Path, dest: Path, verify: bool = False) -> BackupReport:
         raise SensorbaseError(f"no Sensorbase store at {source}")
     if dest.exists():
         raise SensorbaseError(f"{dest} exists: choose a new name (a backup never overwrites)")
+    if not dest.parent.is_dir():
+        raise SensorbaseError(f"no directory {dest.parent} to write {dest.name} in")
     started = time.perf_counter()
     part = dest.with_name(f".{dest.name}.part")
     _remove(part)
