@@ -131,6 +131,8 @@ def import_file(
     the file's buckets (`sensorbase export`'s file imported into another bucket)."""
     current = session(ctx)
     kind = format_of(file, file_format)
+    if kind == "parquet" and file == "-":
+        raise typer.BadParameter("Parquet is read from a file, not stdin", param_hint="FILE")
     assumed = zone(assume_tz, "--assume-tz")
     into = bool(bucket) and _from_command_line(ctx, "bucket")
     params = _query(bucket, source, precision, partial)
