@@ -32,6 +32,7 @@ from sensorbase.model import (
     TimeRange,
     User,
 )
+from sensorbase.storage.transfer import Loader, Snapshot
 
 
 class CatalogTx(Protocol):
@@ -291,4 +292,12 @@ class Store(Protocol):
 
     def reader(self) -> Reader:
         """A reader bound to the calling thread."""
+        ...
+
+    def snapshot(self) -> AbstractContextManager[Snapshot]:
+        """Everything the store holds at one moment (`sensorbase dump`), while writes go on."""
+        ...
+
+    def loader(self) -> AbstractContextManager[Loader]:
+        """Catalog rows into an empty store in one write transaction (`sensorbase load`)."""
         ...

@@ -12,6 +12,8 @@ import logging
 import os
 import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sensorbase.settings import Settings
@@ -21,6 +23,7 @@ from sensorbase.storage.sqlite.errors import retry_locked
 from sensorbase.storage.sqlite.folder import Folder
 from sensorbase.storage.sqlite.log import LogCache
 from sensorbase.storage.sqlite.reader import SQLiteReader
+from sensorbase.storage.sqlite.transfer import SQLiteLoader, SQLiteSnapshot
 from sensorbase.storage.sqlite.wal_sync import WalSyncer
 from sensorbase.storage.sqlite.writer import SQLiteWriter, WalSync
 
@@ -151,6 +154,27 @@ class SQLiteStore:
             self._syncer,
             self._folder,
         )
+
+    @contextmanager
+    def snapshot(self) -> Iterator[SQLiteSnapshot]:
+        """The store at one moment, on a connection of its own (storage/transfer.py)."""
+        found = SQLiteSnapshot(self.path)
+        try:
+            yield found
+        finally:
+            found.close()
+
+    @contextmanager
+    def loader(self) -> Iterator[SQLiteLoader]:
+        """Catalog rows into the store in one write transaction (storage/transfer.py)."""
+        writer = self.writer()
+        tx = writer.begin()
+        try:
+            yield SQLiteLoader(tx.conn)
+        except BaseException:
+            writer.rollback()
+            raise
+        writer.commit()
 
     def reader(self) -> SQLiteReader:
         conn = getattr(self._local, "conn", None)
