@@ -183,7 +183,7 @@ async def test_insert_partial_success_and_plot(client: httpx.AsyncClient, org: O
     assert reply.json() == {"error": False, "message": "datasource updated", "inserted_rows": 1}
 
     plot = await plotted(client, token, source, "S1", "temperature", **{
-        "from": "2025-01-01T00:00:00Z", "to": "2025-01-02 00:00:00"})  # fmt: skip
+        "from": "2025-01-01T00:00:00Z", "to": "2025-01-02T00:00:00Z"})  # fmt: skip
     assert plot == {
         "error": False,
         "data": [{"time": "2025-01-01T10:00:00.000000Z", "value": 20.5}],

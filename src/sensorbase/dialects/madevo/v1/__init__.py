@@ -37,10 +37,9 @@ from sensorbase.dialects.base import dialect_router
 from sensorbase.dialects.madevo.errors import V1_ERROR_SCHEMA, render_v1_error
 from sensorbase.dialects.madevo.settings import MadevoSettings
 from sensorbase.dialects.madevo.v1 import files, plot, session, sources
+from sensorbase.dialects.madevo.v1 import openapi_docs as d
 from sensorbase.dialects.madevo.v1.insert import insert_route
 from sensorbase.dialects.madevo.v1.stream import Hub
-
-SECURE: list[dict[str, list[str]]] = [{"HTTPBearer": []}]
 
 
 def router(settings: MadevoSettings) -> APIRouter:
@@ -50,45 +49,56 @@ def router(settings: MadevoSettings) -> APIRouter:
     )
     routes.hub = hub  # type: ignore[attr-defined]  # (tests and the app reach it)
 
-    def add(path: str, endpoint: Any, method: str, summary: str, secure: bool = True) -> None:
+    def add(path: str, endpoint: Any, method: str, summary: str, doc: dict[str, Any]) -> None:
         routes.add_api_route(
             path,
             endpoint,
             methods=[method],
             name=f"madevo_v1_{method.lower()}_{path.strip('/').replace('/', '_')}",
             summary=summary,
-            openapi_extra={"security": SECURE} if secure else None,
+            openapi_extra=doc,
         )
 
-    add("/login", session.login_route(settings), "POST", "Sign in: a session token", False)
-    add("/refresh-token", session.refresh_route(settings), "POST", "Refresh a session token")
-    add("/secure/logout", session.logout, "POST", "Sign out: end the user's tokens")
-    add("/secure/datasource/upload", files.upload_route(settings), "POST", "Upload a CSV or ZIP")
-    add("/secure/datasource", files.create_route(settings), "PUT", "Create from an upload")
-    add("/secure/datasource", sources.get_one, "GET", "A data source")
-    add("/secure/datasource", sources.rename, "PATCH", "Rename a data source")
-    add("/secure/datasource", sources.delete, "DELETE", "Delete a data source")
-    add("/secure/datasources", sources.list_page, "GET", "Data sources, 20 a page")
-    add("/secure/datasources/plain", sources.create_plain, "POST", "Create an empty data source")
+    add("/login", session.login_route(settings), "POST", "Sign in: a session token", d.LOGIN)
+    add("/refresh-token", session.refresh_route(settings), "POST", "Refresh a token", d.REFRESH)
+    add("/secure/logout", session.logout, "POST", "Sign out: end the user's tokens", d.LOGOUT)
+    add(
+        "/secure/datasource/upload",
+        files.upload_route(settings),
+        "POST",
+        "Upload a CSV or ZIP",
+        d.UPLOAD,
+    )
+    create = files.create_route(settings)
+    add("/secure/datasource", create, "PUT", "Create from an upload", d.CREATE_FROM_UPLOAD)
+    add("/secure/datasource", sources.get_one, "GET", "A data source", d.GET_ONE)
+    add("/secure/datasource", sources.rename, "PATCH", "Rename a data source", d.RENAME)
+    add("/secure/datasource", sources.delete, "DELETE", "Delete a data source", d.DELETE)
+    add("/secure/datasources", sources.list_page, "GET", "Data sources, 20 a page", d.LIST)
+    add("/secure/datasources/plain", sources.create_plain, "POST", "Create one", d.PLAIN)
     add(
         "/secure/datasource/detect-timeformat",
         sources.detect_route(settings),
         "POST",
         "The timeformat of time strings",
+        d.DETECT,
     )
     add(
         "/secure/datasource/store-ds-schema-summary",
         sources.schema_summary,
         "GET",
         "Data sources' schemas",
+        d.SUMMARY,
     )
     add(
         "/secure/datasource/distinct-metadata",
         sources.distinct_metadata,
         "POST",
         "A data source's metafield values",
+        d.DISTINCT,
     )
-    add("/secure/datasource/insert", insert_route(settings, hub), "PATCH", "Insert rows")
-    add("/secure/data/plot", plot.plot, "POST", "A column of an asset over time")
+    insert = insert_route(settings, hub)
+    add("/secure/datasource/insert", insert, "PATCH", "Insert rows", d.insert(settings.max_records))
+    add("/secure/data/plot", plot.plot, "POST", "A column of an asset over time", d.PLOT)
     routes.add_api_websocket_route("/stream/{room_id}", hub.serve, name="madevo_v1_stream")
     return routes

@@ -1,6 +1,7 @@
 """`POST /api/v1/secure/data/plot` `{datasource_id, asset, from, to, value}`: one column
 (`value`, a Sensorbase field) of one asset (the metafield's value, a Sensorbase source) between
-two instants, through the one query service: `{error: false, data: [{time, value}], total}`.
+two instants (ISO 8601 with a zone, or epoch), through the one query service:
+`{error: false, data: [{time, value}], total}`.
 `total` counts the points in the range; `data` holds the first `limit` of them (default and
 most: the server's result limit)."""
 
@@ -15,7 +16,6 @@ from sensorbase.dialects.base import authenticate, bearer, catalog_of, query_of
 from sensorbase.dialects.madevo.records import refuse
 from sensorbase.dialects.madevo.v1.config import config_of
 from sensorbase.dialects.madevo.v1.sources import json_body, source_id, text
-from sensorbase.dialects.madevo.v1.timeformat import parser
 from sensorbase.errors import InvalidInput, Problem
 from sensorbase.model import TimeRange
 from sensorbase.query.service import QueryService
@@ -35,8 +35,10 @@ async def plot(
     problems: list[Problem] = []
     value = text(body, "value", problems)
     asset = text(body, "asset", problems, required=config.metafield is not None) or key
-    bounds = [_instant(body, name, config.timeformat, problems) for name in ("from", "to")]
+    bounds = [_instant(body, name, problems) for name in ("from", "to")]
     limit = body.get("limit", query.max_result_points)
+    if isinstance(limit, float) and limit.is_integer():
+        limit = int(limit)  # (JSON has numbers: 5.0 is the integer 5)
     if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
         problems.append(Problem("must be a positive integer", "limit"))
     if problems:
@@ -52,21 +54,16 @@ async def plot(
     return {"error": False, "data": data, "total": total}
 
 
-def _instant(body: dict[str, Any], name: str, fmt: str, problems: list[Problem]) -> int | None:
-    """A bound: ISO 8601 or epoch (as every Sensorbase query takes), or a time in the data
-    source's own timeformat; absent: unbounded."""
+def _instant(body: dict[str, Any], name: str, problems: list[Problem]) -> int | None:
+    """A bound: ISO 8601 with a zone or an epoch number (as every Sensorbase query takes it);
+    absent: unbounded."""
     given = body.get(name)
     if given is None:
         return None
-    if isinstance(given, int | float) and not isinstance(given, bool):
-        given = str(given)
     if isinstance(given, str):
         try:
             return parse_instant(given)
         except ValueError:
-            try:
-                return parser(fmt)(given, {})
-            except ValueError:
-                pass
-    problems.append(Problem(f"must be ISO 8601, an epoch number or a time in {fmt}", name))
+            pass
+    problems.append(Problem("must be ISO 8601 with a zone, or an epoch number (a string)", name))
     return None

@@ -14,12 +14,13 @@ from fastapi import Depends, Request
 from sensorbase.catalog import Catalog
 from sensorbase.dialects.base import authenticate, bearer, catalog_of
 from sensorbase.dialects.body import parse_json, read_body, require_media_type
-from sensorbase.dialects.madevo.records import MAX_KEY_CHARS, refuse
+from sensorbase.dialects.madevo.records import refuse
 from sensorbase.dialects.madevo.settings import MadevoSettings
 from sensorbase.dialects.madevo.v1 import timeformat
 from sensorbase.dialects.madevo.v1.config import Config, new_meta, shown
 from sensorbase.dialects.madevo.v1.uploads import Uploads
 from sensorbase.errors import InvalidInput, Problem
+from sensorbase.limits import name_problem
 
 PAGE = 20  # data sources a page, as Madevo lists them
 MAX_DISTINCT = 10_000  # distinct metadata values answered at most
@@ -40,10 +41,11 @@ def text(body: dict[str, Any], name: str, problems: list[Problem], required: boo
         return ""
     if isinstance(value, int) and not isinstance(value, bool) and name.endswith("id"):
         value = str(value)
-    if not isinstance(value, str) or not value.strip() or len(value) > MAX_KEY_CHARS:
-        problems.append(Problem(f"is required: a string of 1 to {MAX_KEY_CHARS} characters", name))
+    why = name_problem(value) if isinstance(value, str) else "must be a string"
+    if why:
+        problems.append(Problem(f"is required: a name that {why}", name))
         return ""
-    return value
+    return str(value)
 
 
 def source_id(request: Request, body: dict[str, Any] | None = None) -> str:
@@ -156,12 +158,16 @@ def detect_route(settings: MadevoSettings) -> Any:
             uploads = Uploads.of(request, settings.max_upload_bytes)
             _, sample = await uploads.sample(who.org_id, upload)
             values = [row.get(column, "") for row in sample]
-        if not isinstance(values, list) or not values or len(values) > 1000:
+        if (
+            not isinstance(values, list)
+            or not 1 <= len(values) <= 1000
+            or not all(isinstance(v, str) for v in values)
+        ):
             raise refuse(
                 [Problem("give 1 to 1000 time strings, or upload_id and column", "values")],
                 InvalidInput,
             )
-        found = timeformat.detect(v for v in values if isinstance(v, str))
+        found = timeformat.detect(values)
         if found is None:
             return {"error": True, "message": "no known timeformat reads every value"}
         return {"error": False, "message": "timeformat detected", "timeformat": found}
@@ -172,8 +178,12 @@ def detect_route(settings: MadevoSettings) -> Any:
 async def schema_summary(request: Request, catalog: Catalog = Depends(catalog_of)) -> Any:
     """One data source's schema (`?id=`), else every one's the caller may read."""
     who = authenticate(request, bearer(request))
-    if request.query_params.get("id"):
-        found = [await catalog.buckets.get(who, source_id(request))]
+    if "id" in request.query_params:
+        problems: list[Problem] = []
+        key = text(dict(request.query_params), "id", problems)
+        if problems:
+            raise refuse(problems, InvalidInput)
+        found = [await catalog.buckets.get(who, key)]
     else:
         found, _ = await catalog.buckets.page(who, MAX_DISTINCT, 0)
     summary = []

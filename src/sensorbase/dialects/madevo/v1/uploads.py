@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -126,6 +127,8 @@ class Uploads:
         def on_headers_finished() -> None:
             _, disposition = parse_options_header(state["headers"].get(b"content-disposition"))
             filename = disposition.get(b"filename")
+            if filename is None and disposition.get(b"name") == b"file":
+                filename = b"upload.csv"  # the part `file` sent as a plain field
             state["file"] = filename is not None and not name
             if filename is not None and not name:
                 name.append(filename.decode(errors="replace") or "upload.csv")
@@ -149,13 +152,16 @@ class Uploads:
             },
         )
         size = 0
-        async for chunk in request.stream():
-            parser.write(chunk)
-            if pending:
-                size = self._count(size, pending)
-                await run_in_threadpool(sink.write, bytes(pending))
-                pending.clear()
-        parser.finalize()
+        try:
+            async for chunk in request.stream():
+                parser.write(chunk)
+                if pending:
+                    size = self._count(size, pending)
+                    await run_in_threadpool(sink.write, bytes(pending))
+                    pending.clear()
+            parser.finalize()
+        except MultipartParseError as exc:
+            raise InvalidInput(f"the multipart body is malformed: {exc}") from None
         if not name:
             raise InvalidInput("the multipart body holds no file: send it in a part 'file'")
         return name[0], size
