@@ -10,12 +10,16 @@ from __future__ import annotations
 import asyncio
 import io
 import zipfile
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
+from sensorbase.api.app import build_app
 from sensorbase.services import Services
+from sensorbase.settings import Settings
+from sensorbase.storage import open_store
 from sensorbase.times import now_us
 from tests.conftest import Org, auth
 
@@ -104,6 +108,29 @@ async def test_login_refresh_logout(
     reply = await client.post(f"{V1}/login", json={"email": "ada@example.com", "password": "no"})
     assert reply.status_code == 401 and reply.json()["error"] is True
     assert (await client.get(f"{SECURE}/datasources")).status_code == 401
+
+
+@pytest.fixture
+async def node_b(settings: Settings, services: Services) -> AsyncIterator[httpx.AsyncClient]:
+    """A second node on the same store (the same SQLite file, or PostgreSQL database)."""
+    other = Services(settings, open_store(settings))
+    assert other.start() is None  # (the first node bootstrapped)
+    transport = httpx.ASGITransport(app=build_app(other, manage_lifecycle=False))
+    async with httpx.AsyncClient(transport=transport, base_url="http://node-b") as client:
+        yield client
+    other.stop()
+
+
+async def test_logout_on_one_node_ends_the_token_on_another(
+    client: httpx.AsyncClient, node_b: httpx.AsyncClient, org: Org
+) -> None:
+    token = await user(client, org, "ada@example.com")
+    assert (await node_b.get(f"{SECURE}/datasources", headers=auth(token))).status_code == 200
+    reply = await node_b.post(f"{SECURE}/logout", headers=auth(token))
+    assert reply.status_code == 200, reply.text
+    assert (await client.get(f"{SECURE}/datasources", headers=auth(token))).status_code == 401
+    reply = await client.post(f"{V1}/refresh-token", json={"token": token}, headers=auth(token))
+    assert reply.status_code == 401
 
 
 async def test_data_sources(client: httpx.AsyncClient, org: Org) -> None:
