@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
+import time
 import zipfile
 from collections.abc import AsyncIterator
 from typing import Any
@@ -373,7 +375,9 @@ async def test_upload_and_import(client: httpx.AsyncClient, org: Org, packed: bo
     assert reply.status_code == 404
 
 
-async def test_upload_refusals(client: httpx.AsyncClient, org: Org, other_org: Org) -> None:
+async def test_upload_refusals(
+    client: httpx.AsyncClient, org: Org, other_org: Org, services: Services
+) -> None:
     token = await user(client, org, "ada@example.com")
     upload = f"{SECURE}/datasource/upload"
     reply = await client.post(upload, content=b"a,b\n1,2\n", headers=auth(token))
@@ -391,3 +395,13 @@ async def test_upload_refusals(client: httpx.AsyncClient, org: Org, other_org: O
     body = {"upload_id": upload_id, "name": "mine", "timefield": "time"}
     reply = await client.put(f"{SECURE}/datasource", json=body, headers=auth(token))
     assert reply.status_code == 400 and reply.json()["details"][0]["column"] == "timefield"
+
+    # An upload left unused for a day is removed at the organisation's next upload.
+    [left] = (services.settings.data_dir / "madevo-uploads").glob(f"*/{upload_id}")
+    two_days_ago = time.time() - 2 * 86_400
+    os.utime(left, (two_days_ago, two_days_ago))
+    reply = await client.post(upload, files={"file": ("b.csv", b"ts,v\n")}, headers=auth(token))
+    assert reply.status_code == 200, reply.text
+    body = {"upload_id": upload_id, "name": "mine", "timefield": "ts"}
+    reply = await client.put(f"{SECURE}/datasource", json=body, headers=auth(token))
+    assert reply.status_code == 404 and not left.exists()

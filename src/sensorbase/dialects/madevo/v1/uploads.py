@@ -2,18 +2,22 @@
 whole in memory), then its header and first rows read back: the detected columns and a sample.
 
 Kept under `<data_dir>/madevo-uploads/<organisation id>/<upload id>/` until a data source is
-created from it (`PUT /api/v1/secure/datasource`) and imported: an upload id of another
-organisation is not found. The body is multipart/form-data (the file in any part that has a
-filename: `file` by convention) or the file itself (text/csv, application/zip,
-application/octet-stream)."""
+created from it (`PUT /api/v1/secure/datasource`) and imported, or for a day (`UNUSED_S`, swept
+at the organisation's next upload): an upload id of another organisation is not found. The
+directory is the node's own: the PUT must reach the node that took the upload.
+
+The body is multipart/form-data (the file in any part that has a filename, or the part `file`)
+or the file itself (text/csv, application/zip, application/octet-stream)."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import secrets
 import shutil
+import time
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,6 +35,7 @@ from sensorbase.dialects.madevo.v1 import timeformat
 from sensorbase.errors import InvalidInput, NotFound, PayloadTooLarge, UnsupportedMediaType
 
 SAMPLE_ROWS = 10
+UNUSED_S = 86_400  # an upload no data source was created from is removed after a day
 RAW_TYPES = ("text/csv", "application/zip", "application/octet-stream", "text/plain")
 _ID_CHARS = frozenset("0123456789abcdef")
 
@@ -66,8 +71,20 @@ class Uploads:
     def remove(self, org_id: int, upload_id: str) -> None:
         shutil.rmtree(self._dir(org_id, upload_id), ignore_errors=True)
 
+    def sweep(self, org_id: int, now: float) -> None:
+        """Remove the organisation's uploads left unused for `UNUSED_S` (never imported)."""
+        try:
+            found = list((self.root / str(org_id)).iterdir())
+        except FileNotFoundError:
+            return
+        for where in found:
+            with contextlib.suppress(FileNotFoundError):
+                if now - where.stat().st_mtime > UNUSED_S:
+                    shutil.rmtree(where, ignore_errors=True)
+
     async def receive(self, request: Request, org_id: int) -> tuple[str, dict[str, Any]]:
         """Stream the request's file to disk; its id and what it holds."""
+        await run_in_threadpool(self.sweep, org_id, time.time())
         upload_id = secrets.token_hex(12)
         where = self._dir(org_id, upload_id)
         await run_in_threadpool(where.mkdir, parents=True)
