@@ -1,7 +1,8 @@
 """`PUT /api/v1/secure/datasource`: a data source created from an upload and imported in the
 background, in batches of `import_batch_rows` rows, each written through `insert_rows` (the one
 decoder, the one ingest pipeline, one commit a batch). Progress is kept in the data source's
-`meta.madevo_import` after every batch, so any node answers it (`GET ...datasource?id=`):
+`meta.madevo_import` after a batch at most once a second (and at the end), so any node answers
+it (`GET ...datasource?id=`):
 
     {"status": "queued" | "running" | "done" | "failed", "rows_inserted", "rows_skipped",
      "bytes_read", "bytes_total", "skipped": [first 100 skipped rows], "error"?}
@@ -17,6 +18,7 @@ import asyncio
 import contextlib
 import csv
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,7 @@ from sensorbase.ingest.pipeline import Ingest
 from sensorbase.times import format_us, now_us
 
 KEPT_SKIPS = 100
+SAVE_EVERY_S = 1.0  # progress written at most this often: a commit of its own each time
 log = logging.getLogger("sensorbase.madevo")
 
 
@@ -103,6 +106,7 @@ class Imports:
             reader = csv.reader(text)
             header = next(reader, [])
             line = 0
+            saved = time.monotonic()
 
             def batch() -> list[dict[str, Any]]:
                 return [
@@ -120,7 +124,9 @@ class Imports:
                 progress["rows_skipped"] += len(rows) - done.rows
                 progress["bytes_read"] = raw.tell()
                 line += len(rows)
-                await self._save(who, catalog, key, progress)
+                if time.monotonic() - saved >= SAVE_EVERY_S:  # (the end is always saved)
+                    await self._save(who, catalog, key, progress)
+                    saved = time.monotonic()
 
     @staticmethod
     async def _save(who: Principal, catalog: Catalog, key: str, progress: dict[str, Any]) -> None:
