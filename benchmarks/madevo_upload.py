@@ -164,7 +164,7 @@ def run(url: str, pid: int, log: Path, mb: int, do_import: bool) -> dict[str, ob
             time.sleep(0.5)
             found = httpx.get(f"{url}/api/v1/secure/datasource?id={source}", headers=headers)
             progress = found.json()["data"]["import"]
-            if progress["status"] != "running":
+            if progress["status"] not in ("queued", "running"):
                 break
     wall = time.monotonic() - t0
     figures.update(

@@ -80,6 +80,7 @@ class Imports:
         path, about = uploads.found(who.org_id, upload_id)
         progress = queued(about) | {"status": "running"}
         try:
+            await self._save(who, catalog, key, progress)  # running: whoever asks sees it start
             await self._import(who, catalog, ingest, key, path, about, progress)
             progress["status"] = "done"
         except SensorbaseError as exc:  # the data source deleted meanwhile, say
