@@ -3,6 +3,8 @@ and bucket limit (auth/access.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from sensorbase.auth import access as tenancy
@@ -82,6 +84,32 @@ class Buckets:
         if not tenancy.may_see(who, bucket):
             raise NotFound("bucket not found", what="bucket", name=bucket.key)
         await self._work.write(lambda tx: tx.update_bucket(bucket.id, meta=meta))
+
+    async def change_meta(
+        self,
+        who: Principal,
+        key: str,
+        change: Callable[[Bucket], dict[str, Any]],
+        scope: Scope = "data:write",
+    ) -> Bucket:
+        """Replace a bucket's meta with `change(the bucket as stored)`, in one transaction: a
+        change made meanwhile by another write (a grown schema) is not lost."""
+
+        def update(tx: WriteTx) -> Bucket:
+            found = tenancy.bucket(tx, who, key, scope)
+            meta = change(found)
+            tx.update_bucket(found.id, meta=meta)
+            return replace(found, meta=meta)
+
+        return await self._work.write(update)
+
+    async def rename(self, who: Principal, key: str, name: str) -> Bucket:
+        def update(tx: WriteTx) -> Bucket:
+            found = tenancy.bucket(tx, who, key, "admin")
+            tx.rename_bucket(found.id, name)
+            return replace(found, name=name)
+
+        return await self._work.write(update)
 
     async def delete(self, who: Principal, key: str) -> None:
         found = await self.get(who, key, "admin")

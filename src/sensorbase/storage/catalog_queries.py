@@ -191,6 +191,9 @@ class CatalogWrites(CatalogQueries):
     def update_bucket(self, bucket_id: int, *, meta: dict[str, Any]) -> None:
         self._run(sql.UPDATE_BUCKET_META, (rows.dump_json(meta), bucket_id))
 
+    def rename_bucket(self, bucket_id: int, name: str) -> None:
+        self._run(sql.RENAME_BUCKET, (name, bucket_id))
+
     def delete_bucket(self, bucket_id: int) -> None:
         self._delete_points(sql.SERIES_OF_BUCKET, bucket_id)
         self._run(sql.DELETE_BUCKET, (bucket_id,))
