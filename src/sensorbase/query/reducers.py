@@ -20,9 +20,12 @@ Definitions (docs/lifecycle.md, "Gap filling and aggregates"), over the points o
   to zero (after which the new value is the rise); 0 with one point.
 - `rate`: increase per second between the interval's first and last points; null with fewer
   than two points.
-- `integral`: the trapezoidal area under the points (value x time between the first and last
-  points, no extrapolation to the interval's edges), in value x `integral_unit` (1 s unless
-  given; kW over 1h gives kWh).
+- `integral`: the time-weighted area under the line joining the points (the trapezoidal
+  rule), in value x `integral_unit` (1 s unless given: kW over 1h gives kWh), between the
+  range's first and last points, never extrapolated past them. With buckets, a segment joining
+  the last point of one bucket to the first of the next is cut at the bucket edge (the value
+  there interpolated), so that the buckets' integrals add up to the range's, as InfluxDB's
+  INTEGRAL with GROUP BY time does; a bucket holding no point shows its fill.
 """
 
 from __future__ import annotations
@@ -121,15 +124,51 @@ def reduce_intervals(
     labels: np.ndarray[Any, Any],
     aggregates: tuple[str, ...],
     integral_unit_us: int,
+    width_us: Any = None,
 ) -> dict[int, dict[str, Value]]:
     """The aggregates per interval, `labels` giving each (time-ordered) point's interval
-    start (non-decreasing); only intervals holding points appear."""
+    start (non-decreasing), `width_us` each interval's end from its start (for `integral`
+    across interval edges; None: one interval, the whole range); only intervals holding points
+    appear."""
     out: dict[int, dict[str, Value]] = {}
     if not len(times):
         return out
     starts = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])
     ends = np.r_[starts[1:], len(labels)]
-    for label, a, b in zip(labels[starts].tolist(), starts.tolist(), ends.tolist(), strict=True):
+    lows = labels[starts]
+    areas: list[float] = []
+    if "integral" in aggregates and width_us is not None:
+        highs = np.array([int(low) + width_us(int(low)) for low in lows.tolist()], np.int64)
+        areas = (integrals(times, values, lows, highs) / integral_unit_us).tolist()
+    rest = tuple(a for a in aggregates if not (a == "integral" and areas))
+    for i, (label, a, b) in enumerate(
+        zip(lows.tolist(), starts.tolist(), ends.tolist(), strict=True)
+    ):
         t, v = times[a:b], values[a:b]
-        out[int(label)] = {name: reduce(name, t, v, integral_unit_us) for name in aggregates}
+        found = {name: reduce(name, t, v, integral_unit_us) for name in rest}
+        if areas:
+            found["integral"] = areas[i]
+        out[int(label)] = found
     return out
+
+
+def integrals(
+    times: Int64Array, values: Float64Array, lows: Int64Array, highs: Int64Array
+) -> Float64Array:
+    """The area (value x microseconds) under the line joining the points (time-ordered, at
+    least one) over each [lows[i], highs[i]), cut to the points' own span."""
+    if len(times) < 2:
+        return np.zeros(len(lows), np.float64)
+    t = times.astype(np.float64)
+    steps = np.diff(t)
+    cumulative = np.r_[0.0, np.cumsum((values[1:] + values[:-1]) / 2 * steps)]
+
+    def area_until(x: Float64Array) -> Float64Array:
+        x = np.clip(x, t[0], t[-1])
+        i = np.clip(np.searchsorted(t, x, side="right") - 1, 0, len(t) - 2)
+        dx = x - t[i]
+        at_x = values[i] + (values[i + 1] - values[i]) * dx / steps[i]
+        result: Float64Array = cumulative[i] + (values[i] + at_x) / 2 * dx
+        return result
+
+    return area_until(highs.astype(np.float64)) - area_until(lows.astype(np.float64))

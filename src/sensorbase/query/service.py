@@ -8,6 +8,7 @@ union of several series' points keyed by (time, source) that dakkio pages throug
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
@@ -371,7 +372,7 @@ class QueryService:
             if slow:
                 points = scan.read(reader, ref, window)
                 labels = origin + (points.time_us - origin) // fixed * fixed
-                self._merge(found, points, labels, slow, spec)
+                self._merge(found, points, labels, slow, spec, lambda _: fixed)
             starts = [origin + k * fixed for k in range(k0, k1 + 1)] if gaps else sorted(found)
             rows = filled(starts, found, spec.aggregates, spec.fill)
             return SeriesResult(ref, aggregates=rows), buckets
@@ -389,7 +390,9 @@ class QueryService:
         if slow:
             points = scan.read(reader, ref, window)
             at = np.searchsorted(np.array(cut, np.int64), points.time_us, side="right") - 1
-            self._merge(found, points, np.array(edges, np.int64)[at], slow, spec)
+            after = dict(itertools.pairwise(edges))
+            labels = np.array(edges, np.int64)[at]
+            self._merge(found, points, labels, slow, spec, lambda low: after[low] - low)
         rows = filled(edges[:-1] if gaps else sorted(found), found, spec.aggregates, spec.fill)
         return SeriesResult(ref, aggregates=rows), len(edges) - 1
 
@@ -400,9 +403,10 @@ class QueryService:
         labels: np.ndarray[Any, Any],
         slow: tuple[str, ...],
         spec: QuerySpec,
+        width_us: Callable[[int], int],
     ) -> None:
         reduced = reduce_intervals(
-            points.time_us, points.value, labels, slow, spec.integral_unit_us
+            points.time_us, points.value, labels, slow, spec.integral_unit_us, width_us
         )
         for start, values in reduced.items():
             found.setdefault(start, {}).update(values)

@@ -100,6 +100,21 @@ def reference(name: str, points: list[tuple[int, float]], unit_us: int = SECOND)
     return area / unit_us
 
 
+def bucket_integral(points: list[tuple[int, float]], lo: int, hi: int) -> float | None:
+    """The area over [lo, hi) of the line joining all the range's points (a segment crossing
+    an edge cut there, its value interpolated); None for a bucket holding no point."""
+    if not any(lo <= t < hi for t, _ in points):
+        return None
+    area = 0.0
+    for (t0, v0), (t1, v1) in itertools.pairwise(points):
+        a, b = max(t0, lo), min(t1, hi)
+        if a < b:
+            va = v0 + (v1 - v0) * (a - t0) / (t1 - t0)
+            vb = v0 + (v1 - v0) * (b - t0) / (t1 - t0)
+            area += (va + vb) / 2 * (b - a)
+    return area / SECOND
+
+
 def same(got: Any, want: Any) -> bool:
     if want is None or got is None:
         return got is want
@@ -191,9 +206,14 @@ async def test_aggregates_match_a_plain_reference(
     per_bucket = {b: [(t, v) for t, v in inside if b <= t < b + width] for b in starts}
     if fill == "none":
         starts = [b for b in starts if per_bucket[b]]
+
+    def of(name: str, b: int) -> Any:
+        if name == "integral":
+            return bucket_integral(inside, b, b + width)
+        return reference(name, per_bucket[b])
+
     want = {
-        name: fill_column(name, [reference(name, per_bucket[b]) for b in starts], starts, fill)
-        for name in aggregates
+        name: fill_column(name, [of(name, b) for b in starts], starts, fill) for name in aggregates
     }
     got = entry["buckets"]
     assert [parse_iso_us(row["time"]) for row in got] == starts
@@ -235,12 +255,17 @@ async def test_a_counter_reset_and_an_integral_in_hours(
         aggregate="increase,delta,rate",
     )  # fmt: skip
     assert entry["aggregates"] == {"increase": 65.0, "delta": 15.0, "rate": 65.0 / 240}
-    # 2 kW for half an hour then 4 kW: the trapezoids make 1.5 kWh.
-    await write(client, org, "power", {T0: 2.0, T0 + 1_800 * SECOND: 2.0, T0 + 2_700 * SECOND: 4.0})
+    # 2 kW for half an hour, rising to 4 kW at 0:45 then falling to 0 at 1:45: 1 + 0.75 + 2
+    # kWh; hourly, the segment from 0:45 to 1:45 is cut at 1:00 (3 kW there).
+    power = {T0: 2.0, T0 + 1_800 * SECOND: 2.0, T0 + 2_700 * SECOND: 4.0, T0 + 6_300 * SECOND: 0.0}
+    await write(client, org, "power", power)
+    window = {"source": "power", "start": format_us(T0), "end": format_us(T0 + 7_200 * SECOND)}
+    entry = await answer(client, org, **window, aggregate="integral", integral_unit="1h")
+    assert entry["aggregates"] == {"integral": 3.75}
     entry = await answer(
-        client, org, source="power", last="100000d", aggregate="integral", integral_unit="1h"
+        client, org, **window, aggregate="integral", integral_unit="1h", every="1h"
     )
-    assert entry["aggregates"] == {"integral": 1.0 + 0.75}
+    assert [r["integral"] for r in entry["buckets"]] == [1.0 + 0.75 + 0.875, 1.125]
 
 
 async def test_fill_at_the_edges(client: httpx.AsyncClient, org: Org) -> None:
