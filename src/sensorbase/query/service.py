@@ -419,7 +419,7 @@ class _Scan:
     left: int
 
     def read(self, reader: Reader, ref: SeriesRef, time_range: TimeRange) -> PointColumns:
-        points = reader.read_range(ref.id, time_range, self.left + 1, "asc")
+        points = reader.read_values(ref.id, time_range, self.left + 1)
         if len(points) > self.left:
             reason = (
                 "asks for an aggregate that reads every point, and the range holds more than "
