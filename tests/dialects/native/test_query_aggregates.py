@@ -306,6 +306,8 @@ async def test_post_and_csv_take_the_new_names(client: httpx.AsyncClient, org: O
     assert reply.status_code == 200, reply.text
     [entry] = reply.json()["series"]
     assert [(r["p99.9"], r["max"]) for r in entry["buckets"]] == [(1.0, 1.0), (3.0, 3.0)]
+    reply = await client.post("/v1/query", json={**body, "fill": True}, headers=org.headers)
+    assert reply.status_code == 400 and "fill" in reply.text, reply.text
     reply = await client.get(
         "/v1/query",
         params={**{k: v for k, v in body.items() if k != "fill"}, "aggregate": "p50,stddev",

@@ -117,6 +117,8 @@ _BODY = openapi.body(
             name: openapi.nullable(
                 {"anyOf": [schema, {"type": "array", "items": schema}]}
                 if name in _LISTS
+                else {"anyOf": [schema, {"type": "number"}]}  # fill's number, as JSON too
+                if name == "fill"
                 else schema
             )
             for name, schema in _NAMES.items()
@@ -187,6 +189,8 @@ _EXPECTED = {
     if name in _INTEGERS
     else "must be a string or a list of strings"
     if name in _LISTS
+    else "must be a string or a number"
+    if name == "fill"
     else "must be a string"
     for name in _NAMES
 }
