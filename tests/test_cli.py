@@ -260,6 +260,22 @@ def test_write_then_query_in_every_form(cli: Cli, tmp_path: Path) -> None:
         "2026-11-21T10:01:00Z",
     )
     assert [b["count"] for b in buckets["series"][0]["buckets"]] == [2, 1]
+    window = ("--start", "2026-11-21T10:00:00Z", "--end", "2026-11-21T10:00:40Z")
+    filled = cli.json("query", "-b", "farm", "-f", "humidity", "-a", "median", "--every", "10s",
+                      "--fill", "linear", *window)  # fmt: skip
+    assert [b["median"] for b in filled["series"][0]["buckets"]] == [
+        41.0,
+        40.2,
+        pytest.approx(41.1),
+        42.0,
+    ]
+    exact = cli.json("query", "-b", "farm", "-f", "humidity", "-a", "spread,integral",
+                     "--integral-unit", "1m", *window)  # fmt: skip
+    assert exact["series"][0]["aggregates"] == {
+        "spread": pytest.approx(1.8),
+        "integral": pytest.approx((406 + 822) / 60),
+    }
+    assert "fill" in cli.fails("query", "-b", "farm", "-a", "avg", "--fill", "previous")
 
     table = cli("query", "-b", "farm", "-f", "temperature").stdout
     assert "21.5" in table and "21.7" in table and "ESP32-001" in table

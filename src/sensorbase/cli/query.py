@@ -77,10 +77,27 @@ def query(
         None, help="raw (default), latest or aggregate.", show_default=False
     ),
     aggregate: list[str] | None = typer.Option(
-        None, "--aggregate", "-a", help="min, max, avg, sum, count, first or last; repeat."
+        None,
+        "--aggregate",
+        "-a",
+        help="min, max, avg, sum, count, first, last (from chunk summaries); stddev, spread, "
+        "median, p0-p100 (p90, p99.9), delta, increase, rate (per second), integral (exact, "
+        "from every point); repeat or a,b.",
     ),
     every: str | None = typer.Option(
         None, help="Aggregate per bucket of time: 30s, 15m, 1h, 1d, 1w, 1mo, 1y."
+    ),
+    fill: str | None = typer.Option(
+        None,
+        help="Empty buckets (with --every): none (default: left out), null, previous, linear, "
+        "or a number.",
+        show_default=False,
+    ),
+    integral_unit: str | None = typer.Option(
+        None,
+        "--integral-unit",
+        help="Time unit of --aggregate integral: 1s (default), 1h (kWh from kW).",
+        show_default=False,
     ),
     tz: str | None = typer.Option(
         None, help="IANA time zone of day, week and month buckets, and of the table's times."
@@ -107,8 +124,8 @@ def query(
     client = api(ctx)
     params = parameters(
         bucket=bucket, source=source, field=field, start=start, end=end, last=last, mode=mode,
-        aggregate=aggregate, every=every, tz=tz, limit=limit, order=order, cursor=cursor,
-        format=output,
+        aggregate=aggregate, every=every, fill=fill, integral_unit=integral_unit, tz=tz,
+        limit=limit, order=order, cursor=cursor, format=output,
     )  # fmt: skip
     try:
         reply = client.request("GET", "/v1/query", params=params)

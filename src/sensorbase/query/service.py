@@ -8,10 +8,12 @@ union of several series' points keyed by (time, source) that dakkio pages throug
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
+import numpy as np
 from starlette.concurrency import run_in_threadpool
 
 from sensorbase.auth import access
@@ -19,11 +21,14 @@ from sensorbase.auth.keys import Principal
 from sensorbase.errors import InvalidInput, NotFound, Problem, invalid
 from sensorbase.model import AggregateRow, PointColumns, SeriesRef, SeriesResult, TimeRange
 from sensorbase.query.calendar import bounds, fixed_origin
+from sensorbase.query.fill import filled
+from sensorbase.query.reducers import Value, from_points, reduce, reduce_intervals
 from sensorbase.query.spec import Cursor, QuerySpec
 from sensorbase.storage.base import Reader
 from sensorbase.storage.m4 import MAX_WIDTH
 
 T = TypeVar("T")
+_NONE = (np.empty(0, np.int64), np.empty(0, np.float64))  # an interval without points
 Order = Literal["asc", "desc"]
 
 
@@ -51,11 +56,16 @@ class QueryResult:
 
 class QueryService:
     def __init__(
-        self, reader: Callable[[], Reader], max_result_points: int, default_limit: int
+        self,
+        reader: Callable[[], Reader],
+        max_result_points: int,
+        default_limit: int,
+        max_scan_points: int = 1_000_000,
     ) -> None:
         self._reader = reader
         self.max_result_points = max_result_points
         self.default_limit = default_limit
+        self.max_scan_points = max_scan_points
 
     async def _read(self, fn: Callable[[Reader], T]) -> T:
         return await run_in_threadpool(lambda: fn(self._reader()))
@@ -262,8 +272,9 @@ class QueryService:
             # The cap holds for the whole query, not each series: a bucket costs a read per
             # series, so 300 series of 6,000 calendar buckets each took 73 s on SQLite.
             results, left = [], self.max_result_points
+            scan = _Scan(self.max_scan_points)
             for ref in series:
-                result, buckets = self._aggregate(reader, ref, spec, left)
+                result, buckets = self._aggregate(reader, ref, spec, left, scan)
                 results.append(result)
                 left -= buckets
             return QueryResult(results)
@@ -313,11 +324,28 @@ class QueryService:
         return QueryResult(results, next_cursor)
 
     def _aggregate(
-        self, reader: Reader, ref: SeriesRef, spec: QuerySpec, cap: int
+        self, reader: Reader, ref: SeriesRef, spec: QuerySpec, cap: int, scan: _Scan
     ) -> tuple[SeriesResult, int]:
-        """The series' aggregates, and the buckets they took of the `cap` left to the query."""
+        """The series' aggregates, and the buckets they took of the `cap` left to the query.
+        The store answers its own aggregates (its fast path); the others are reduced from the
+        points of the range (query/reducers.py), and the two merged by bucket."""
+        fast = tuple(a for a in spec.aggregates if not from_points(a))
+        slow = tuple(a for a in spec.aggregates if from_points(a))
         if spec.every is None:
-            row = reader.aggregate(ref.id, spec.time_range, spec.aggregates)
+            values: dict[str, Value] = {}
+            if fast:
+                values.update(reader.aggregate(ref.id, spec.time_range, fast).values)
+            if slow:
+                points = scan.read(reader, ref, spec.time_range)
+                whole = reduce_intervals(
+                    points.time_us,
+                    points.value,
+                    np.zeros(len(points), np.int64),
+                    slow,
+                    spec.integral_unit_us,
+                )
+                values.update(whole.get(0) or {name: reduce(name, *_NONE) for name in slow})
+            row = AggregateRow(None, {name: values[name] for name in spec.aggregates})
             return SeriesResult(ref, aggregates=[row]), 1
         start, end = spec.time_range.start_us, spec.time_range.end_us
         if start is None or end is None:
@@ -327,18 +355,26 @@ class QueryService:
                 return SeriesResult(ref, aggregates=[]), 0
             start = start if start is not None else int(first.time_us[0])
             end = end if end is not None else int(last.time_us[0]) + 1  # type: ignore[union-attr]
+        window = TimeRange(start, end)
+        found: dict[int, dict[str, Value]] = {}
+        gaps = spec.fill.kind != "none"
         fixed = spec.every.fixed_us
         if fixed is not None:
-            buckets = (end - start) // fixed
+            origin = fixed_origin(start, fixed, spec.tz)
+            k0, k1 = (start - origin) // fixed, (end - 1 - origin) // fixed
+            # fill shows every bucket, so it counts them exactly.
+            buckets = k1 - k0 + 1 if gaps else (end - start) // fixed
             if buckets > cap:
                 raise _too_many_buckets(self.max_result_points)
-            rows = reader.aggregate_fixed(
-                ref.id,
-                TimeRange(start, end),
-                fixed,
-                fixed_origin(start, fixed, spec.tz),
-                spec.aggregates,
-            )
+            if fast:
+                for r in reader.aggregate_fixed(ref.id, window, fixed, origin, fast):
+                    found[r.start_us or 0] = r.values
+            if slow:
+                points = scan.read(reader, ref, window)
+                labels = origin + (points.time_us - origin) // fixed * fixed
+                self._merge(found, points, labels, slow, spec, lambda _: fixed)
+            starts = [origin + k * fixed for k in range(k0, k1 + 1)] if gaps else sorted(found)
+            rows = filled(starts, found, spec.aggregates, spec.fill)
             return SeriesResult(ref, aggregates=rows), buckets
         edges = bounds(start, end, spec.every.amount, spec.every.unit, spec.tz, cap)
         if edges[-1] < end:  # `bounds` stopped at the cap
@@ -348,9 +384,51 @@ class QueryService:
         # The calendar buckets cut to the range, labelled by where the whole bucket starts.
         cut = [start, *edges[1:-1], end]
         label: dict[int | None, int] = dict(zip(cut, edges, strict=True))
-        rows = reader.aggregate_bounds(ref.id, cut, spec.aggregates)
-        aggregates = [AggregateRow(label[r.start_us], r.values) for r in rows]
-        return SeriesResult(ref, aggregates=aggregates), len(edges) - 1
+        if fast:
+            for r in reader.aggregate_bounds(ref.id, cut, fast):
+                found[label[r.start_us]] = r.values
+        if slow:
+            points = scan.read(reader, ref, window)
+            at = np.searchsorted(np.array(cut, np.int64), points.time_us, side="right") - 1
+            after = dict(itertools.pairwise(edges))
+            labels = np.array(edges, np.int64)[at]
+            self._merge(found, points, labels, slow, spec, lambda low: after[low] - low)
+        rows = filled(edges[:-1] if gaps else sorted(found), found, spec.aggregates, spec.fill)
+        return SeriesResult(ref, aggregates=rows), len(edges) - 1
+
+    @staticmethod
+    def _merge(
+        found: dict[int, dict[str, Value]],
+        points: PointColumns,
+        labels: np.ndarray[Any, Any],
+        slow: tuple[str, ...],
+        spec: QuerySpec,
+        width_us: Callable[[int], int],
+    ) -> None:
+        reduced = reduce_intervals(
+            points.time_us, points.value, labels, slow, spec.integral_unit_us, width_us
+        )
+        for start, values in reduced.items():
+            found.setdefault(start, {}).update(values)
+
+
+@dataclass(slots=True)
+class _Scan:
+    """The raw points a query may still read for the aggregates that need every point."""
+
+    left: int
+
+    def read(self, reader: Reader, ref: SeriesRef, time_range: TimeRange) -> PointColumns:
+        points = reader.read_values(ref.id, time_range, self.left + 1)
+        if len(points) > self.left:
+            reason = (
+                "asks for an aggregate that reads every point, and the range holds more than "
+                f"the scan limit (SENSORBASE_MAX_SCAN_POINTS) left to this query ({self.left}); "
+                "narrow the range or choose fewer series"
+            )
+            raise invalid([Problem(reason, "aggregate", None, "too_large")])
+        self.left -= len(points)
+        return points
 
 
 def _resume(results: list[SeriesResult], ref: SeriesRef, time_range: TimeRange, order: str) -> str:

@@ -231,6 +231,12 @@ class PointReader(Protocol):
         order: str = "asc",
         offset: int = 0,
     ) -> PointColumns: ...
+    def read_values(self, series_id: int, time_range: TimeRange, limit: int) -> PointColumns:
+        """The first `limit` points of the range in time order, times and values only (no
+        extras): what the aggregates that need every point read (query/reducers.py), in the
+        backend's fastest bulk form."""
+        ...
+
     def read_latest(self, series_ids: list[int], n: int) -> list[PointColumns]:
         """The newest `n` points of each series, newest first, in one read (one snapshot, one
         round trip where the backend can): what a dashboard's "latest values" asks of many
