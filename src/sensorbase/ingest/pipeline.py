@@ -20,7 +20,7 @@ import numpy.typing as npt
 
 from sensorbase.auth import access
 from sensorbase.auth.keys import Principal
-from sensorbase.errors import Forbidden, NotFound, Problem, invalid
+from sensorbase.errors import Archived, Forbidden, NotFound, Problem, invalid
 from sensorbase.ingest import checks
 from sensorbase.model import (
     CATALOG_VERSION,
@@ -194,7 +194,9 @@ class _Resolution:
         unknown: list[str] = []
         for bucket_key, source_key in wanted:
             if bucket_key not in buckets:
-                buckets[bucket_key] = access.bucket(self.tx, self.who, bucket_key, "data:write")
+                buckets[bucket_key] = writable(
+                    access.bucket(self.tx, self.who, bucket_key, "data:write")
+                )
             bucket = buckets[bucket_key]
             source = self.tx.get_source(bucket.id, source_key)
             if source is None:
@@ -299,13 +301,27 @@ class _Resolution:
         return WriteOutcome(WriteReceipt(points=points, series=series), problems)
 
 
+def writable(bucket: Bucket) -> Bucket:
+    """The bucket, if it takes writes. The one check of a bucket's status: every write of every
+    dialect and of MQTT resolves its buckets here (a cached series id skips it, and archiving
+    makes every node forget those: catalog/buckets.py)."""
+    if bucket.status == "archived":
+        raise Archived(
+            f"bucket '{bucket.key}' is archived: it takes no writes (it still answers reads); "
+            "set its status to active to write to it again",
+            what="bucket",
+            name=bucket.key,
+        )
+    return bucket
+
+
 def _change_bucket_meta(
     tx: WriteTx,
     who: Principal,
     bucket_key: str,
     change: Callable[[Bucket], dict[str, Any] | None],
 ) -> None:
-    bucket = access.bucket(tx, who, bucket_key, "data:write")
+    bucket = writable(access.bucket(tx, who, bucket_key, "data:write"))
     meta = change(bucket)
     if meta is not None:
         tx.update_bucket(bucket.id, meta=meta)
