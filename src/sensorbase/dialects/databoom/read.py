@@ -37,7 +37,7 @@ _AGGREGATES = ("last", "avg", "min", "max", "sum", "count")
 # --- GET /v1/signals ----------------------------------------------------------------------
 
 
-def _signal_out(ref: SeriesRef, meta: dict[str, Any], source: Source | None) -> dict[str, Any]:
+def signal_out(ref: SeriesRef, meta: dict[str, Any], source: Source | None) -> dict[str, Any]:
     description = source.name if source else ref.source
     return {
         "_id": str(ref.id),
@@ -92,7 +92,7 @@ async def list_signals(
         total = len(described)
         described = described[(page - 1) * per_page : page * per_page]
     data = [
-        _signal_out(ref, series.meta if series else {}, source) for ref, series, source in described
+        signal_out(ref, series.meta if series else {}, source) for ref, series, source in described
     ]
     reply = {"data": data, "page": page, "per_page": per_page, "total": total}
     return Response(msgspec.json.encode(reply), media_type="application/json")
