@@ -67,6 +67,8 @@ def update_bucket(
     ),
 ) -> None:
     """Rename, describe, archive or reactivate a bucket."""
+    if status not in (None, "active", "archived"):
+        raise typer.BadParameter("must be active or archived", param_hint="--status")
     body = {"name": name, "description": description, "status": status}
     changes = {k: v for k, v in body.items() if v is not None}
     reply = api(ctx).patch(f"/v1/buckets/{quote(key, safe='')}", changes)

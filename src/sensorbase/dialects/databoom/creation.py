@@ -114,6 +114,7 @@ async def create_signal(
     status = _status(body, problems, "INIT")
     if problems:
         raise invalid(problems)
+    assert isinstance(device, str) and isinstance(token, str)  # (checked above)
     found = await catalog.sources.find(who, device, "catalog:write")
     if found is None:
         raise NotFound(f"device '{device}' not found")
