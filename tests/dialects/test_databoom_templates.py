@@ -150,6 +150,21 @@ async def test_template_push_refusals_name_every_problem(
         "message[2], template",
     }
     assert await _device(client, org, "thermo-U1") is None
+    # Refused by the write path (a date before 1970): the device is not made either.
+    old = {
+        "type": "data",
+        "message": [
+            {
+                "template": "thermo",
+                "date": "1960-01-01T00:00:00Z",
+                "signals": [{"name": "t", "value": 1}],
+            }
+        ],
+    }
+    reply = await client.post("/v1/signals/push/U1", json=old, headers=org.headers)
+    assert reply.status_code == 400, reply.text
+    assert reply.json()["errors"][0]["field"].startswith("message[0], signal 't'")
+    assert await _device(client, org, "thermo-U1") is None
     # A template that does not exist, or a device that is no template.
     for name in ("nothing", org.bucket):
         bad = {

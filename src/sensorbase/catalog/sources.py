@@ -165,35 +165,6 @@ class Sources:
 
         return await self._work.write(create)
 
-    async def copy(
-        self, who: Principal, original: Source, bucket: Bucket, key: str, meta: dict[str, Any]
-    ) -> Source:
-        """A new source `key` made from `original` (in `bucket`, which the principal was given):
-        its name, meta (updated with `meta`), schema and series (fields, units, series meta)
-        (catalog:write). When `key` exists already (another request made it first), that
-        source, unchanged."""
-        tenancy.require(who, "catalog:write")
-        if not (tenancy.may_see(who, bucket) and original.org_id == who.org_id):
-            raise NotFound("bucket not found", what="bucket", name=bucket.key)
-
-        def copy(tx: WriteTx) -> Source:
-            found = tx.get_source(bucket.id, key)
-            if found is not None:
-                return found
-            made = tx.create_source(
-                who.org_id, bucket.id, key, key, {**original.meta, **meta}, original.schema
-            )
-            series = tx.list_source_series(original.id)
-            tx.get_or_create_series(
-                made.id,
-                [s.field for s in series],
-                {s.field: s.unit for s in series},
-                {s.field: s.meta for s in series},
-            )
-            return made
-
-        return await self._work.write(copy)
-
     async def update(
         self,
         who: Principal,

@@ -62,7 +62,7 @@ _PARTS = {"time": "date", "field": "name"}  # a point's parts, as a push names t
 
 
 @contextmanager
-def push_words(device: Source, where: Callable[[int], str]) -> Iterator[None]:
+def push_words(device: Source | None, where: Callable[[int], str]) -> Iterator[None]:
     """The write's refusals in Databoom's words: a signal the device's schema refuses is named
     once, as `signal '<token>'`; a bad date, value or signal name by where it sat in the body
     (`where(point)`: "signal 't', history entry 2"), as `..., date`, `..., value`, `..., name`."""
@@ -74,14 +74,18 @@ def push_words(device: Source, where: Callable[[int], str]) -> Iterator[None]:
         raise invalid(_worded(exc.problems, device, where)) from None
 
 
-def _worded(problems: list[Problem], device: Source, where: Callable[[int], str]) -> list[Problem]:
+def _worded(
+    problems: list[Problem], device: Source | None, where: Callable[[int], str]
+) -> list[Problem]:
     signals: dict[str, Problem] = {}
     points: list[Problem] = []
     for p in problems:
         token = p.field or ""
         if p.kind in _SIGNAL_KINDS:
             if token not in signals:
-                signals[token] = Problem(_schema_reason(p, device), f"signal '{token}'")
+                # (several devices, a template push's: the write path's words name the device)
+                reason = p.reason if device is None else _schema_reason(p, device)
+                signals[token] = Problem(reason, f"signal '{token}'")
         else:
             part = _PARTS.get(p.field or "", p.field)
             points.append(Problem(p.reason, f"{where(p.index or 0)}, {part}", None, p.kind))

@@ -36,7 +36,7 @@ from sensorbase.dialects.databoom.write import PROCESSED, first_sight
 from sensorbase.errors import InvalidInput, NotFound, PayloadTooLarge, Problem, invalid
 from sensorbase.ingest.pipeline import Ingest, WriteOptions
 from sensorbase.limits import name_problem
-from sensorbase.model import Bucket, PointBatch, SeriesKey, Source
+from sensorbase.model import PointBatch, SeriesKey
 from sensorbase.times import now_us
 
 router = databoom_router()
@@ -69,8 +69,11 @@ TEMPLATE_SAMPLE = {
 }
 
 
-def decode_messages(body: bytes, received_us: int, max_points: int) -> list[tuple[str, Push]]:
-    """Each message's template token and its values; every bad message and value named."""
+def decode_messages(
+    body: bytes, unique: str, received_us: int, max_points: int
+) -> list[tuple[str, Push]]:
+    """Each message's template token and its values; every bad message and value named (a
+    device token `<template>-<unique>` that could not name a source too)."""
     data = parse_json(body)
     if not isinstance(data, dict):
         raise invalid([Problem("the body must be a JSON object {type: 'data', message: [...]}")])
@@ -94,6 +97,9 @@ def decode_messages(body: bytes, received_us: int, max_points: int) -> list[tupl
         if not isinstance(template, str) or not template.strip():
             problems.append(Problem("is required: the template token", f"{where}, template"))
             template = ""
+        elif (problem := name_problem(f"{template}-{unique}")) is not None:
+            part = "the unique value" if name_problem(template) is None else f"{where}, template"
+            problems.append(Problem(f"the device token '{template}-…' {problem}", part))
         as_push = {"device": template or "-", **{k: message.get(k) for k in ("date", "signals")}}
         try:
             decoded.append((template, decode_object(as_push, received_us)))
@@ -108,15 +114,13 @@ def decode_messages(body: bytes, received_us: int, max_points: int) -> list[tupl
 
 async def _device(
     catalog: Catalog, who: Principal, template: str, unique: str
-) -> tuple[Source, Bucket]:
-    """The device of this template and unique value, made from the template on first contact."""
-    key = f"{template}-{unique}"
-    problem = name_problem(key)
-    if problem is not None:
-        raise invalid([Problem(f"the device token '{key}' {problem}", "unique value")])
+) -> tuple[str, str, bool]:
+    """The bucket and key of this template's device for this unique value, and whether the
+    write must make it from the template (on first contact)."""
+    key = f"{template}-{unique}"  # (a valid source key: decode_messages checked it)
     found = await catalog.sources.find(who, key, "data:write")
     if found is not None:
-        return found
+        return found[1].key, key, False
     original = await catalog.sources.find(who, template, "data:write")
     if original is None or original[0].meta.get("template") is not True:
         raise NotFound(
@@ -124,12 +128,11 @@ async def _device(
             'whose meta holds "template": true'
         )
     access.require(who, "catalog:write")  # making a device is Databoom's Create
-    meta = {"template": False, "from_template": template}
-    return await catalog.sources.copy(who, original[0], original[1], key, meta), original[1]
+    return original[1].key, key, True
 
 
 def _combined(
-    messages: list[tuple[str, Push]], devices: dict[str, tuple[Source, Bucket]]
+    messages: list[tuple[str, Push]], devices: dict[str, tuple[str, str, bool]]
 ) -> tuple[PointBatch, dict[SeriesKey, dict[str, Any]], list[int]]:
     """One batch of every message's values, the meta of signals it may create, and where
     each message's points start."""
@@ -139,11 +142,11 @@ def _combined(
     series_meta: dict[SeriesKey, dict[str, Any]] = {}
     at = 0
     for template, push in messages:
-        source, bucket = devices[template]
-        batch = push.batch(bucket.key, source.key)
+        bucket, source, _ = devices[template]
+        batch = push.batch(bucket, source)
         local = np.array([index.setdefault(k, len(index)) for k in batch.keys], np.int32)
         parts.append(PointBatch(batch.keys, local[batch.series_index], batch.time_us, batch.value))
-        series_meta.update(first_sight(push, bucket.key, source.key))
+        series_meta.update(first_sight(push, bucket, source))
         starts.append(at)
         at += len(batch)
     combined = PointBatch(
@@ -171,18 +174,25 @@ async def template_push(
     access.require(who, "data:write")
     require_media_type(request.headers.get("content-type"))
     body = await read_body(request, ingest.settings.max_body_bytes)
-    messages = decode_messages(body, now_us(), ingest.settings.max_points_per_request)
-    devices: dict[str, tuple[Source, Bucket]] = {}
+    messages = decode_messages(body, unique, now_us(), ingest.settings.max_points_per_request)
+    devices: dict[str, tuple[str, str, bool]] = {}
     for template, _ in messages:
         if template not in devices:
             devices[template] = await _device(catalog, who, template, unique)
     batch, series_meta, starts = _combined(messages, devices)
+    copies = {(b, s): t for t, (b, s, new) in devices.items() if new}
+    copied = {"template": False}
 
     def where(point: int) -> str:
         i = int(np.searchsorted(starts, point, side="right")) - 1
         return f"message[{i}], {messages[i][1].where(point - starts[i])}"
 
-    options = WriteOptions(create_sources=False, series_meta=series_meta)
-    with push_words(devices[messages[0][0]][0], where):
+    options = WriteOptions(
+        create_sources=False,
+        series_meta=series_meta,
+        source_copies=copies,
+        source_meta=lambda b, s: {**copied, "from_template": copies[(b, s)]},
+    )
+    with push_words(None, where):
         await ingest.write(who, batch, options)
     return Response(PROCESSED, media_type="application/json")
