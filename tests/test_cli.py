@@ -125,7 +125,7 @@ def test_buckets_create_list_show_delete(cli: Cli) -> None:
     # Archived, it refuses writes (409, said readably) and still shows; active again, it writes.
     updated = cli.json("buckets", "update", "greenhouse", "--status", "archived", "--name", "GH")
     assert (updated["status"], updated["name"]) == ("archived", "GH")
-    point = '{"source": "s", "field": "f", "value": 1}'
+    point = '[{"source": "s", "field": "f", "value": 1}]'
     stderr = cli.fails("write", "-b", "greenhouse", input=point)
     assert "409" in stderr and "archived" in stderr
     assert cli.json("buckets", "show", "greenhouse")["status"] == "archived"

@@ -11,6 +11,7 @@ import httpx
 from tests.conftest import Org, auth, make_org
 
 POINT_TIME = "2024-01-15T10:30:00Z"
+INPUT = "sen00000000a1"
 
 
 def xkey(key: str) -> dict[str, str]:
@@ -105,6 +106,11 @@ async def test_an_archived_bucket_refuses_every_write_and_still_answers_reads(
     source = (await _source(client, org, bucket))["_id"]
     reply = await client.post("/api/data", json=_point(bucket, source), headers=xkey(org.admin))
     assert reply.status_code == 201, reply.text  # (its series id is now cached)
+    input_source = {"key": INPUT, "schema": {"value": {"type": "number"}}}
+    reply = await client.post(
+        f"/v1/buckets/{bucket}/sources", json=input_source, headers=org.headers
+    )
+    assert reply.status_code == 201, reply.text  # a Datacooee input
 
     reply = await client.patch(
         f"/api/buckets/{bucket}", json={"status": "archived"}, headers=xkey(org.admin)
@@ -136,6 +142,30 @@ async def test_an_archived_bucket_refuses_every_write_and_still_answers_reads(
         "/v1/signals/push",
         json={"device": source, "signals": [{"name": "temperature", "value": 1}]},
         headers=org.headers,
+    )
+    assert reply.status_code == 409 and "archived" in reply.text, reply.text
+    reply = await client.post(
+        f"/api/v2/write?org={org.key}&bucket={bucket}",
+        content=b"weather,station=n temperature=1",
+        headers={"Authorization": f"Token {org.admin}"},
+    )
+    assert reply.status_code == 409 and "archived" in reply.text, reply.text
+    upload = {
+        "data": {
+            "type": "SensorData",
+            "id": "null",
+            "attributes": {"value": "12.5", "timestamp": "2024-01-15T10:31:00Z"},
+            "relationships": {"sensor": {"data": {"type": "Sensor", "id": INPUT}}},
+        }
+    }
+    reply = await client.post(
+        f"/api/external/v1/inputs/{INPUT}/inputdata/",
+        json=upload,
+        headers={
+            "organization-id": org.key,
+            "organization-api-key": org.admin,
+            "content-type": "application/vnd.api+json",
+        },
     )
     assert reply.status_code == 409 and "archived" in reply.text, reply.text
 

@@ -48,22 +48,23 @@ from sensorbase.model import BUCKET_STATUSES, BucketStatus
 router = dialect_router("dakkio", render_error, tags=["dakkio"], error_schema=ERROR_SCHEMA)
 RETENTION_DAYS = (1, 3650)
 
+# A member given as null leaves its part as it is. `retentionDays` is not declared until bucket
+# retention applies it (RETENTION merge point, catalog/buckets.py): {"type": "integer",
+# "minimum": 1, "maximum": 3650}.
 BUCKET_CHANGE_SCHEMA = {
     "type": "object",
     "properties": {
-        "name": NAME_TEXT,
+        "name": openapi.nullable(NAME_TEXT),
         "description": DESCRIPTION_TEXT,
-        "status": {"type": "string", "enum": list(BUCKET_STATUSES)},
-        "retentionDays": {
-            "type": "integer",
-            "minimum": RETENTION_DAYS[0],
-            "maximum": RETENTION_DAYS[1],
-        },
+        "status": openapi.nullable({"type": "string", "enum": list(BUCKET_STATUSES)}),
     },
 }
 SOURCE_CHANGE_SCHEMA = {
     "type": "object",
-    "properties": {k: v for k, v in SOURCE_SCHEMA["properties"].items()},  # type: ignore[attr-defined]
+    "properties": {
+        k: v if k == "description" else openapi.nullable(v)
+        for k, v in SOURCE_SCHEMA["properties"].items()  # type: ignore[attr-defined]
+    },
 }
 _BUCKET_DOC = openapi.body(BUCKET_CHANGE_SCHEMA, {"name": "Home (old)", "status": "archived"})
 _SOURCE_DOC = openapi.body(SOURCE_CHANGE_SCHEMA, {"name": "Kitchen", "downsampling": False})
@@ -83,12 +84,16 @@ def _bucket_changes(body: dict[str, Any]) -> BucketChanges:
     days = body.get("retentionDays")
     if days is not None:
         low, high = RETENTION_DAYS
-        if type(days) is not int:
+        if type(days) not in (int, float):
             details.add(["body", "retentionDays"], expected("number", days))
+        elif not float(days).is_integer():
+            details.add(["body", "retentionDays"], "Expected integer, received float")
         elif not low <= days <= high:
             details.add(
                 ["body", "retentionDays"], f"Number must be between {low} and {high} (days)"
             )
+        else:
+            days = int(days)
     if details:
         raise details.error()
     known: BucketStatus | None = status  # (checked above)
@@ -179,7 +184,7 @@ async def _update_source(
     description = text_field(body, "description", details, required=False, max_len=500)
     if description is not None:
         meta["description"] = description
-    if "downsampling" in body:
+    if body.get("downsampling") is not None:
         downsampling = body["downsampling"]
         if isinstance(downsampling, bool):
             meta["downsampling"] = downsampling

@@ -43,10 +43,10 @@ CREATE_SCHEMA = {
     "properties": {
         "device": {**openapi.NONBLANK, "description": "The device token: a source's key"},
         "signal_token": TOKEN,
-        "type": _SHORT_TEXT,
-        "description": _SHORT_TEXT,
-        "status": {"type": "string", "enum": list(STATUSES), "default": "INIT"},
-        "unit_readable": _SHORT_TEXT,
+        "type": openapi.nullable(_SHORT_TEXT),
+        "description": openapi.nullable(_SHORT_TEXT),
+        "status": openapi.nullable({"type": "string", "enum": list(STATUSES), "default": "INIT"}),
+        "unit_readable": openapi.nullable(_SHORT_TEXT),
     },
 }
 CREATE_SAMPLE = {
@@ -60,8 +60,8 @@ CREATE_SAMPLE = {
 CHANGE_SCHEMA = {
     "type": "object",
     "properties": {
-        "status": {"type": "string", "enum": list(STATUSES)},
-        "description": _SHORT_TEXT,
+        "status": openapi.nullable({"type": "string", "enum": list(STATUSES)}),
+        "description": openapi.nullable(_SHORT_TEXT),
     },
 }
 
@@ -131,14 +131,15 @@ async def create_signal(
     return Response(msgspec.json.encode(reply), 201, media_type="application/json")
 
 
+# An integer id (`:int`): `/v1/signals/push` is no signal.
 @router.patch(
-    "/signals/{signal_id}",
+    "/signals/{signal_id:int}",
     summary="Validate a signal, or change its description (Create permission)",
     openapi_extra=openapi.body(CHANGE_SCHEMA, {"status": "ACTIVE"}),
 )
 async def change_signal(
     request: Request,
-    signal_id: str,
+    signal_id: int,
     who: Principal = Depends(principal),
     catalog: Catalog = Depends(catalog_of),
 ) -> Response:
@@ -149,12 +150,10 @@ async def change_signal(
     status = _status(body, problems, None)
     if problems:
         raise invalid(problems)
-    if not (signal_id.isascii() and signal_id.isdigit() and len(signal_id) < 19):
-        raise NotFound(f"signal '{signal_id}' not found")
     changes = {k: v for k, v in (("status", status), ("description", body.get("description")))}
     changes = {k: v for k, v in changes.items() if v is not None}
     try:
-        series, source, bucket = await catalog.series.change_meta(who, int(signal_id), changes)
+        series, source, bucket = await catalog.series.change_meta(who, signal_id, changes)
     except NotFound:
         raise NotFound(f"signal '{signal_id}' not found") from None
     ref = SeriesRef(series.id, bucket.key, source.key, series.field, series.unit)

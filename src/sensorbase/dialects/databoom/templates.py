@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from fastapi import Depends, Request, Response
+from fastapi import Depends, Path, Request, Response
 
 from sensorbase.auth import access
 from sensorbase.auth.keys import Principal
@@ -35,16 +35,24 @@ from sensorbase.dialects.databoom.signals import BODY_SCHEMA, Push, decode_objec
 from sensorbase.dialects.databoom.write import PROCESSED, first_sight
 from sensorbase.errors import InvalidInput, NotFound, PayloadTooLarge, Problem, invalid
 from sensorbase.ingest.pipeline import Ingest, WriteOptions
-from sensorbase.limits import name_problem
+from sensorbase.limits import MAX_NAME_CHARS, NAME_PATTERN, name_problem
 from sensorbase.model import PointBatch, SeriesKey
 from sensorbase.times import now_us
 
 router = databoom_router()
+# A device token `<template>-<unique>` is a source key (at most MAX_NAME_CHARS): each half has
+# its share, so no valid pair makes an invalid key.
+MAX_TEMPLATE_CHARS = MAX_NAME_CHARS // 2
+MAX_UNIQUE_CHARS = MAX_NAME_CHARS - MAX_TEMPLATE_CHARS - 1
 _MESSAGE = {
     "type": "object",
     "required": ["template", "signals"],
     "properties": {
-        "template": {**openapi.NONBLANK, "description": "The template's token (a source key)"},
+        "template": {
+            **openapi.NAME,
+            "maxLength": MAX_TEMPLATE_CHARS,
+            "description": "The template's token (a source key)",
+        },
         "date": BODY_SCHEMA["properties"]["date"],  # type: ignore[index]
         "signals": BODY_SCHEMA["properties"]["signals"],  # type: ignore[index]
     },
@@ -69,11 +77,14 @@ TEMPLATE_SAMPLE = {
 }
 
 
-def decode_messages(
-    body: bytes, unique: str, received_us: int, max_points: int
-) -> list[tuple[str, Push]]:
-    """Each message's template token and its values; every bad message and value named (a
-    device token `<template>-<unique>` that could not name a source too)."""
+def _token_problem(token: str, max_chars: int) -> str | None:
+    if len(token) > max_chars:
+        return f"must be at most {max_chars} characters (got {len(token)})"
+    return name_problem(token)
+
+
+def decode_messages(body: bytes, received_us: int, max_points: int) -> list[tuple[str, Push]]:
+    """Each message's template token and its values; every bad message and value named."""
     data = parse_json(body)
     if not isinstance(data, dict):
         raise invalid([Problem("the body must be a JSON object {type: 'data', message: [...]}")])
@@ -97,9 +108,8 @@ def decode_messages(
         if not isinstance(template, str) or not template.strip():
             problems.append(Problem("is required: the template token", f"{where}, template"))
             template = ""
-        elif (problem := name_problem(f"{template}-{unique}")) is not None:
-            part = "the unique value" if name_problem(template) is None else f"{where}, template"
-            problems.append(Problem(f"the device token '{template}-…' {problem}", part))
+        elif (problem := _token_problem(template, MAX_TEMPLATE_CHARS)) is not None:
+            problems.append(Problem(f"the template token {problem}", f"{where}, template"))
         as_push = {"device": template or "-", **{k: message.get(k) for k in ("date", "signals")}}
         try:
             decoded.append((template, decode_object(as_push, received_us)))
@@ -166,7 +176,12 @@ def _combined(
 )
 async def template_push(
     request: Request,
-    unique: str,
+    unique: str = Path(
+        ...,
+        max_length=MAX_UNIQUE_CHARS,
+        pattern=NAME_PATTERN,
+        description="The device's unique value: its token is <template>-<unique value>",
+    ),
     who: Principal = Depends(principal),
     catalog: Catalog = Depends(catalog_of),
     ingest: Ingest = Depends(ingest_of),
@@ -174,7 +189,7 @@ async def template_push(
     access.require(who, "data:write")
     require_media_type(request.headers.get("content-type"))
     body = await read_body(request, ingest.settings.max_body_bytes)
-    messages = decode_messages(body, unique, now_us(), ingest.settings.max_points_per_request)
+    messages = decode_messages(body, now_us(), ingest.settings.max_points_per_request)
     devices: dict[str, tuple[str, str, bool]] = {}
     for template, _ in messages:
         if template not in devices:
