@@ -27,7 +27,7 @@ from sensorbase.catalog import Catalog
 from sensorbase.dialects import openapi
 from sensorbase.dialects.base import catalog_of, services
 from sensorbase.dialects.body import parse_json, read_body, require_media_type
-from sensorbase.dialects.databoom.errors import databoom_router, principal
+from sensorbase.dialects.databoom.errors import ERROR_SCHEMA, databoom_router, principal
 from sensorbase.dialects.databoom.read import signal_out
 from sensorbase.dialects.databoom.signals import TOKEN, valid_token
 from sensorbase.errors import NotFound, Problem, invalid
@@ -131,9 +131,19 @@ async def create_signal(
     return Response(msgspec.json.encode(reply), 201, media_type="application/json")
 
 
-# An integer id (`:int`): `/v1/signals/push` is no signal.
+# An integer id (`:int`): `/v1/signals/push` is no signal. Another path is no route: the
+# server's generic 404, a problem document.
 @router.patch(
     "/signals/{signal_id:int}",
+    responses={
+        404: {
+            "description": "No such signal (or another organisation's); not an integer id",
+            "content": {
+                "application/json": {"schema": ERROR_SCHEMA},
+                "application/problem+json": {"schema": {"type": "object"}},
+            },
+        }
+    },
     summary="Validate a signal, or change its description (Create permission)",
     openapi_extra=openapi.body(CHANGE_SCHEMA, {"status": "ACTIVE"}),
 )
