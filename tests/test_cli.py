@@ -120,6 +120,20 @@ def test_buckets_create_list_show_delete(cli: Cli) -> None:
     assert "greenhouse" in cli("buckets", "list").stdout
     shown = cli.json("buckets", "show", "greenhouse")
     assert shown["stats"] == {"sources": 0, "points": 0, "keys": 0}
+    assert shown["status"] == "active"
+
+    # Archived, it refuses writes (409, said readably) and still shows; active again, it writes.
+    updated = cli.json("buckets", "update", "greenhouse", "--status", "archived", "--name", "GH")
+    assert (updated["status"], updated["name"]) == ("archived", "GH")
+    point = '[{"source": "s", "field": "f", "value": 1}]'
+    stderr = cli.fails("write", "-b", "greenhouse", input=point)
+    assert "409" in stderr and "archived" in stderr
+    assert cli.json("buckets", "show", "greenhouse")["status"] == "archived"
+    assert (
+        "--status" in cli("buckets", "update", "greenhouse", "--status", "frozen", ok=False).stderr
+    )
+    cli("buckets", "update", "greenhouse", "--status", "active")
+    assert "Wrote 1 point(s)" in cli("write", "-b", "greenhouse", input=point).stderr
 
     # Without --yes the command asks; "n" keeps the bucket.
     result = cli("buckets", "delete", "greenhouse", input="n\n", ok=False)

@@ -32,6 +32,9 @@ from tests.pg import temporary_database
 CONFIG = Path(__file__).parent.parent / "schemathesis.toml"
 BUCKET = "conformance"
 DAKKIO_SOURCE = "507f1f77bcf86cd799439012"  # also the doc's own example id
+# The data source dakkio's update routes change (their schema changes refuse writes to it: no
+# other route writes to this one).
+DAKKIO_CHANGED = "507f1f77bcf86cd799439013"
 DEVICE = "6541469"  # Databoom's sample device token
 INPUT = "senconformance"  # a Datacooee input: one numeric field, `value`
 DATASOURCE = "67890"  # Madevo's sample data source id
@@ -91,7 +94,7 @@ def fixtures(url: str, key: str) -> dict[str, str]:
 
         for bucket in (BUCKET, DATASOURCE):
             made("/v1/buckets", {"key": bucket})
-        for source in (DAKKIO_SOURCE, DEVICE):
+        for source in (DAKKIO_SOURCE, DAKKIO_CHANGED, DEVICE):
             made(f"/v1/buckets/{BUCKET}/sources", {"key": source})
         made(f"/v1/buckets/{BUCKET}/sources", {"key": INPUT, "schema": {"value": {}}})
         group = made("/v1/groups", {"name": "Boiler room", "sources": [INPUT]})

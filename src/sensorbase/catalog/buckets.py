@@ -4,17 +4,30 @@ and bucket limit (auth/access.py)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sensorbase.auth import access as tenancy
 from sensorbase.auth.keys import KeyRing, Principal
 from sensorbase.catalog.work import Work
-from sensorbase.errors import Conflict, NotFound
-from sensorbase.model import Bucket, Scope
+from sensorbase.errors import Conflict, NotFound, Problem, UnprocessableInput
+from sensorbase.model import Bucket, BucketStatus, Scope
 from sensorbase.storage.base import Reader, WriteTx
 
 EVERY = 1_000_000  # "all of them", for a listing whose callers want every row
+
+
+@dataclass(frozen=True, slots=True)
+class BucketChanges:
+    """What an update changes (None: left as it is)."""
+
+    name: str | None = None
+    description: str | None = None
+    status: BucketStatus | None = None
+    # RETENTION (merge point): dakkio's `retentionDays`, validated by the dialect and carried
+    # here; applying it belongs to bucket retention (the lifecycle issue's branch). Until that
+    # is merged, `Buckets.update` refuses it rather than pretend it holds.
+    retention_days: int | None = None
 
 
 class Buckets:
@@ -103,12 +116,37 @@ class Buckets:
 
         return await self._work.write(update)
 
-    async def rename(self, who: Principal, key: str, name: str) -> Bucket:
+    async def update(
+        self, who: Principal, key: str, changes: BucketChanges, *, unique_name: bool = False
+    ) -> Bucket:
+        """The bucket changed (admin scope); Conflict if, with `unique_name`, another bucket
+        has the new name. Archiving (or reactivating) makes every node forget the series ids
+        it cached, so the write path's check of the bucket (ingest/pipeline.py) meets every
+        write from then on: at once on this node, within `key_cache_s` on the others."""
+        tenancy.require(who, "admin")
+        if changes.retention_days is not None:  # RETENTION (merge point): see BucketChanges
+            reason = "bucket retention is not available on this server yet"
+            raise UnprocessableInput(reason, [Problem(reason, "retention_days")])
+
         def update(tx: WriteTx) -> Bucket:
             found = tenancy.bucket(tx, who, key, "admin")
-            tx.rename_bucket(found.id, name)
-            return replace(found, name=name)
+            name = changes.name
+            if (
+                unique_name
+                and name is not None
+                and name != found.name
+                and any(b.name == name for b in tx.list_buckets(who.org_id, EVERY, 0)[0])
+            ):
+                raise Conflict(f"a bucket named '{name}' already exists", what="bucket", name=name)
+            tx.update_bucket(
+                found.id, name=name, description=changes.description, status=changes.status
+            )
+            updated = tx.get_bucket(who.org_id, key)
+            assert updated is not None  # (in this very transaction)
+            return updated
 
+        if changes.status is not None:
+            return await self._work.unsettle(update)
         return await self._work.write(update)
 
     async def delete(self, who: Principal, key: str) -> None:

@@ -12,12 +12,12 @@ from sensorbase.cli.output import done, paged, record, show, table
 
 commands = typer.Typer(
     name="buckets",
-    help="Buckets: list, create, show, delete.",
+    help="Buckets: list, create, show, update (rename, archive), delete.",
     rich_help_panel="Administration",
     no_args_is_help=True,
 )
 
-COLUMNS = ["key", "name", "description", "meta", "created"]
+COLUMNS = ["key", "name", "description", "status", "meta", "created"]
 
 
 @commands.command("list")
@@ -52,6 +52,27 @@ def show_bucket(ctx: typer.Context, key: str = typer.Argument(..., help="The buc
     """A bucket with its counts of sources, points and keys."""
     reply = api(ctx).get(f"/v1/buckets/{quote(key, safe='')}")
     show(ctx, reply, record(reply))
+
+
+@commands.command("update")
+def update_bucket(
+    ctx: typer.Context,
+    key: str = typer.Argument(..., help="The bucket."),
+    name: str | None = typer.Option(None, help="A new display name."),
+    description: str | None = typer.Option(None, help="A new description."),
+    status: str | None = typer.Option(
+        None,
+        help="active, or archived: an archived bucket refuses every write (any API, MQTT) "
+        "and still answers reads.",
+    ),
+) -> None:
+    """Rename, describe, archive or reactivate a bucket."""
+    if status not in (None, "active", "archived"):
+        raise typer.BadParameter("must be active or archived", param_hint="--status")
+    body = {"name": name, "description": description, "status": status}
+    changes = {k: v for k, v in body.items() if v is not None}
+    reply = api(ctx).patch(f"/v1/buckets/{quote(key, safe='')}", changes)
+    show(ctx, reply, table([reply], COLUMNS, "Updated bucket"))
 
 
 @commands.command("delete")

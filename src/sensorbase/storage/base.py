@@ -20,6 +20,7 @@ from sensorbase.model import (
     AggregateRow,
     ApiKey,
     Bucket,
+    BucketStatus,
     FieldSpec,
     Group,
     Organisation,
@@ -47,8 +48,15 @@ class CatalogTx(Protocol):
     def create_bucket(
         self, org_id: int, key: str, name: str, description: str, meta: dict[str, Any]
     ) -> Bucket: ...
-    def update_bucket(self, bucket_id: int, *, meta: dict[str, Any]) -> None: ...
-    def rename_bucket(self, bucket_id: int, name: str) -> None: ...
+    def update_bucket(
+        self,
+        bucket_id: int,
+        *,
+        meta: dict[str, Any] | None = None,
+        name: str | None = None,
+        description: str | None = None,
+        status: BucketStatus | None = None,
+    ) -> None: ...
     def delete_bucket(self, bucket_id: int) -> None: ...
     def get_bucket(self, org_id: int, key: str) -> Bucket | None: ...
     def list_buckets(self, org_id: int, limit: int, offset: int) -> tuple[list[Bucket], int]:
@@ -90,6 +98,10 @@ class CatalogTx(Protocol):
         ...
 
     def update_series(self, series_id: int, *, meta: dict[str, Any]) -> None: ...
+    def get_series(self, series_id: int) -> Series | None: ...
+    def list_source_series(self, source_id: int) -> list[Series]:
+        """As Reader.list_source_series, inside the transaction."""
+        ...
 
     # credentials
     def create_key(

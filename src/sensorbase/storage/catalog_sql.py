@@ -42,7 +42,9 @@ INSERT_BUCKET = (
     "VALUES (?, ?, ?, ?, ?, ?) RETURNING id"
 )
 UPDATE_BUCKET_META = "UPDATE buckets SET meta = ? WHERE id = ?"
-RENAME_BUCKET = "UPDATE buckets SET name = ? WHERE id = ?"
+UPDATE_BUCKET_NAME = "UPDATE buckets SET name = ? WHERE id = ?"
+UPDATE_BUCKET_DESCRIPTION = "UPDATE buckets SET description = ? WHERE id = ?"
+UPDATE_BUCKET_STATUS = "UPDATE buckets SET status = ? WHERE id = ?"
 DELETE_BUCKET = "DELETE FROM buckets WHERE id = ?"
 
 SOURCE_BY_KEY = f"SELECT {SOURCE_COLUMNS} FROM sources WHERE bucket_id = ? AND key = ?"

@@ -9,6 +9,7 @@ from typing import Any, cast
 from sensorbase.model import (
     ApiKey,
     Bucket,
+    BucketStatus,
     FieldSpec,
     Group,
     Organisation,
@@ -20,7 +21,7 @@ from sensorbase.model import (
 )
 
 ORG_COLUMNS = "id, key, name, created_us"
-BUCKET_COLUMNS = "id, org_id, key, name, description, meta, created_us"
+BUCKET_COLUMNS = "id, org_id, key, name, description, meta, created_us, status"
 SOURCE_COLUMNS = "id, org_id, bucket_id, key, name, meta, schema, created_us"
 SERIES_COLUMNS = "id, source_id, field, unit, meta"
 USER_COLUMNS = "id, org_id, email, role, created_us, password_hash, token_generation"
@@ -56,7 +57,16 @@ def org(row: Any) -> Organisation:
 
 
 def bucket(row: Any) -> Bucket:
-    return Bucket(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]), row[6])
+    return Bucket(
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        json.loads(row[5]),
+        row[6],
+        cast(BucketStatus, row[7]),
+    )
 
 
 def source(row: Any) -> Source:

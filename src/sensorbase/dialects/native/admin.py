@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from sensorbase.auth.keys import Principal
 from sensorbase.catalog import Catalog
+from sensorbase.catalog.buckets import BucketChanges
 from sensorbase.dialects import openapi
 from sensorbase.dialects.base import catalog_of, dialect_router
 from sensorbase.dialects.native.deps import principal
@@ -21,7 +22,7 @@ from sensorbase.dialects.oauth import (
     token_reply,
 )
 from sensorbase.limits import MAX_OFFSET
-from sensorbase.model import ApiKey, Bucket, FieldSpec, Organisation, Scope, Source
+from sensorbase.model import ApiKey, Bucket, BucketStatus, FieldSpec, Organisation, Scope, Source
 from sensorbase.times import format_us
 
 router = native_router()
@@ -40,6 +41,14 @@ class BucketIn(BaseModel):
     name: Name | None = None
     description: Text = ""
     meta: Meta = Field(default_factory=dict)
+
+
+class BucketChange(BaseModel):
+    name: Name | None = None
+    description: Text | None = None
+    status: BucketStatus | None = Field(
+        None, description="archived: the bucket refuses every write and still answers reads"
+    )
 
 
 class FieldIn(BaseModel):
@@ -78,6 +87,7 @@ def bucket_out(bucket: Bucket) -> dict[str, Any]:
         "name": bucket.name,
         "description": bucket.description,
         "meta": bucket.meta,
+        "status": bucket.status,
         "created": format_us(bucket.created_us),
     }
 
@@ -207,6 +217,17 @@ async def get_bucket(
 ) -> dict[str, Any]:
     found, stats = await catalog.buckets.stats(who, bucket)
     return {**bucket_out(found), "stats": stats}
+
+
+@router.patch("/buckets/{bucket}", summary="Rename, describe, archive or reactivate a bucket")
+async def update_bucket(
+    bucket: str,
+    body: BucketChange,
+    who: Principal = Depends(principal),
+    catalog: Catalog = Depends(catalog_of),
+) -> dict[str, Any]:
+    changes = BucketChanges(body.name, body.description, body.status)
+    return bucket_out(await catalog.buckets.update(who, bucket, changes))
 
 
 @router.delete("/buckets/{bucket}", status_code=204, summary="Delete a bucket and its data")

@@ -136,7 +136,12 @@ def _v2(conn: psycopg.Connection) -> None:
     )
 
 
-MIGRATIONS = [(1, _v1), (2, _v2)]
+def _bucket_status(conn: psycopg.Connection) -> None:
+    """A status per bucket, active or archived (an archived bucket refuses writes)."""
+    conn.execute("ALTER TABLE buckets ADD COLUMN status TEXT NOT NULL DEFAULT 'active'")
+
+
+MIGRATIONS = [(1, _v1), (2, _v2), (3, _bucket_status)]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 

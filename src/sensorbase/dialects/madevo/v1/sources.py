@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import Depends, Request
 
 from sensorbase.catalog import Catalog
+from sensorbase.catalog.buckets import BucketChanges
 from sensorbase.dialects.base import authenticate, bearer, catalog_of
 from sensorbase.dialects.body import parse_json, read_body, require_media_type
 from sensorbase.dialects.madevo.records import refuse
@@ -129,7 +130,7 @@ async def rename(request: Request, catalog: Catalog = Depends(catalog_of)) -> An
     name = text(body, "name", problems)
     if problems:
         raise refuse(problems, InvalidInput)
-    bucket = await catalog.buckets.rename(who, key, name)
+    bucket = await catalog.buckets.update(who, key, BucketChanges(name=name))
     return {"error": False, "message": "datasource renamed", "data": shown(bucket)}
 
 
