@@ -13,6 +13,8 @@ Schema = dict[str, Any]
 SECURE: list[dict[str, list[str]]] = [{"HTTPBearer": []}]
 
 NAME = openapi.NAME  # a data source's name, id, timefield, metafield, asset, column
+# A data source id in a body: its name, or a number (Madevo's own ids are numbers; sources.text)
+SOURCE_ID = {"anyOf": [NAME, {"type": "integer"}]}
 TIMEFORMAT: Schema = {
     "anyOf": [{"enum": list(NAMED)}, {"type": "string", "pattern": "^[^\\x00]*%[^\\x00]*$"}],
     "description": "ISO8601, unix, unix_ms or a strftime pattern (%Y-%m-%d %H:%M:%S)",
@@ -100,7 +102,7 @@ RENAME = _secure(
         {
             "type": "object",
             "required": ["id", "name"],
-            "properties": {"id": NAME, "name": NAME},
+            "properties": {"id": SOURCE_ID, "name": NAME},
         },
         {"id": "65a1f0c2e4b6a8d0c2e4b6a8", "name": "glasshouse"},
     )
@@ -134,7 +136,11 @@ DETECT = _secure(
 SUMMARY = _secure(parameters=[openapi.parameter("id", NAME, "One data source (else all)")])
 DISTINCT = _secure(
     **openapi.body(
-        {"type": "object", "required": ["datasource_id"], "properties": {"datasource_id": NAME}},
+        {
+            "type": "object",
+            "required": ["datasource_id"],
+            "properties": {"datasource_id": SOURCE_ID},
+        },
         {"datasource_id": "65a1f0c2e4b6a8d0c2e4b6a8"},
     )
 )
@@ -147,7 +153,7 @@ def insert(max_records: int) -> Schema:
                 "type": "object",
                 "required": ["datasource_id", "data"],
                 "properties": {
-                    "datasource_id": NAME,
+                    "datasource_id": SOURCE_ID,
                     "data": {
                         "type": "array",
                         "minItems": 1,
@@ -171,7 +177,7 @@ PLOT = _secure(
             "type": "object",
             "required": ["datasource_id", "value"],
             "properties": {
-                "datasource_id": NAME,
+                "datasource_id": SOURCE_ID,
                 "asset": NAME,
                 "value": NAME,
                 "from": openapi.INSTANT,
