@@ -1,0 +1,53 @@
+"""Which webhook URLs Sensorbase will call: http or https, with a host; and, unless the
+operator allows them (`webhook_allow_private`, the default for a single-tenant or trusted
+install), none that resolves to a loopback, private, link-local, multicast or reserved
+address, so that an organisation cannot make the server probe its own network (SSRF). The
+check runs when a URL is registered and again before each delivery (a name may be made to
+resolve elsewhere later)."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from urllib.parse import urlsplit
+
+from sensorbase.errors import InvalidInput, Problem, invalid
+
+MAX_URL_CHARS = 2048
+
+
+def check_url(url: str, field: str, *, allow_private: bool) -> str:
+    problem = url_problem(url, allow_private=allow_private)
+    if problem is not None:
+        raise invalid([Problem(problem, field)])
+    return url
+
+
+def url_problem(url: str, *, allow_private: bool) -> str | None:
+    """Why `url` may not be called, or None."""
+    if len(url) > MAX_URL_CHARS:
+        return f"must be at most {MAX_URL_CHARS} characters"
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018 (raises on a bad port)
+    except ValueError as exc:
+        return f"is not a URL: {exc}"
+    if parts.scheme not in ("http", "https"):
+        return "must be an http:// or https:// URL"
+    if not host:
+        return "must name a host"
+    if allow_private:
+        return None
+    try:
+        found = socket.getaddrinfo(host, parts.port or 443, proto=socket.IPPROTO_TCP)
+    except OSError:
+        return f"names a host that does not resolve: {host}"
+    for *_, address in found:
+        ip = ipaddress.ip_address(address[0])
+        if not ip.is_global or ip.is_multicast:
+            return f"resolves to a non-public address ({ip}), which this server does not call"
+    return None
+
+
+__all__ = ["InvalidInput", "check_url", "url_problem"]
