@@ -22,8 +22,8 @@ FAST = {
 @pytest.fixture
 def settings(backend: str, tmp_path: Path) -> Iterator[Settings]:
     base = Settings(
-        data_dir=tmp_path / "data", rate_limit="100000/second", durability="normal", **FAST
-    )
+        data_dir=tmp_path / "data", rate_limit="100000/second", durability="normal"
+    ).model_copy(update=FAST)
     if backend == "sqlite":
         yield base
         return
