@@ -55,6 +55,7 @@ class Services:
         self.alert_engine = Engine(store, self.committer, settings)
         self.ingest.listener = self.alert_engine
         self.alerts = Alerts(self.alert_engine)
+        work.on_bucket_change(self.alert_engine.bucket_changed)
         self.tokens: Tokens  # set by start(): the signing secret lives in the database
 
     def start(self) -> NewKey | None:

@@ -124,15 +124,22 @@ async def test_no_data_fires_on_the_timer_and_a_point_resolves_it(
         assert delivered[1].json["event"] == "alert.resolved"
 
 
-async def test_data_received(client: httpx.AsyncClient, org: Org, engine: Services) -> None:
+async def test_data_received_and_bucket_updated(
+    client: httpx.AsyncClient, org: Org, engine: Services
+) -> None:
     with receiver() as got:
-        await hook(client, org, got.url, ["data.received"])
+        await hook(client, org, got.url, ["data.received", "bucket.updated"])
         await write(client, org, "fr-1", "t", 1.0)
         [received] = await asyncio.to_thread(got.wait, 1)
         assert received.json["event"] == "data.received"
         assert received.json["bucket"] == org.bucket
         assert received.json["points"] == 1
         assert received.json["sources"] == ["fr-1"]
+        reply = await client.delete(f"/v1/buckets/{org.bucket}", headers=org.headers)
+        assert reply.status_code == 204, reply.text
+        updated = (await asyncio.to_thread(got.wait, 2))[1]
+        assert updated.json["event"] == "bucket.updated"
+        assert (updated.json["bucket"], updated.json["change"]) == (org.bucket, "deleted")
 
 
 async def test_tenancy(

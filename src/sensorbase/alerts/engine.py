@@ -30,7 +30,7 @@ from sensorbase.alerts.index import RuleIndex, rule_of
 from sensorbase.alerts.outbox import alert_payload, deliveries, subscribed
 from sensorbase.alerts.rules import US, Rule, step
 from sensorbase.auth.keys import Principal
-from sensorbase.model import PointBatch, SeriesKey, TimeRange
+from sensorbase.model import Bucket, PointBatch, SeriesKey, TimeRange
 from sensorbase.settings import Settings
 from sensorbase.storage.alerts_queries import StateRow, WebhookRow
 from sensorbase.storage.base import Store, WriteTx
@@ -109,6 +109,17 @@ class Engine:
             targets = subscribed(hooks, "data.received", bucket.id)
             for delivery in deliveries(who.org_id, "data.received", payload, targets, now):
                 tx.add_delivery(delivery)
+
+    def bucket_changed(self, tx: WriteTx, bucket: Bucket, change: str) -> None:
+        """Inside the transaction changing a bucket: bucket.updated deliveries."""
+        targets = subscribed(tx.list_webhooks(bucket.org_id), "bucket.updated", bucket.id)
+        if not targets:
+            return
+        payload = {"bucket": bucket.key, "change": change}
+        for delivery in deliveries(bucket.org_id, "bucket.updated", payload, targets, now_us()):
+            tx.add_delivery(delivery)
+        # Not woken: this runs before the commit (and, on PostgreSQL, on the committer's
+        # thread); the deliverer finds them within alerts_check_s.
 
     def observe(
         self,
