@@ -210,3 +210,29 @@ def test_private_addresses_refused_when_the_operator_says_so() -> None:
 
 
 _ = Receiver
+
+
+def test_the_documented_verification_snippet_accepts_our_signature() -> None:
+    import re
+    from pathlib import Path
+
+    from sensorbase.alerts.signing import signature
+
+    doc = (Path(__file__).parents[2] / "docs" / "alerts.md").read_text()
+    code = re.search(r"```python\n(.*?)```", doc, re.S)
+    assert code
+    scope: dict[str, Any] = {"SECRET": SECRET}
+    exec(code.group(1), scope)
+    body = b'{"id": "dlv_1", "event": "alert.triggered"}'
+    now = int(time.time())
+    headers = {
+        "X-Sensorbase-Timestamp": str(now),
+        "X-Sensorbase-Signature": signature(SECRET, now, body),
+        "X-Sensorbase-Delivery": "dlv_1",
+    }
+    assert scope["verify"](SECRET, headers, body)
+    assert not scope["verify"](SECRET, headers, body + b" ")
+    assert not scope["verify"]("other", headers, body)
+    assert scope["handle"](headers, body) == 200
+    assert scope["handle"](headers, body) == 200  # the duplicate, dropped
+    assert scope["seen"] == {"dlv_1"}

@@ -12,8 +12,8 @@ import numpy as np
 from sensorbase.model import ResolvedBatch, TimeRange
 from sensorbase.settings import Settings
 from sensorbase.storage.sqlite.schema import CATALOG_TABLES, SCHEMA_VERSION, statements
-from tests.alerts.test_alerts_schema import ALERT_TABLES
 from sensorbase.storage.sqlite.store import SQLiteStore
+from tests.alerts.test_alerts_schema import ALERT_TABLES
 
 # The catalog of schema 2, as Sensorbase made it before AUTOINCREMENT and token generations.
 SCHEMA_2 = """
