@@ -7,6 +7,7 @@ Every change also changes the `alerts_version` setting, by which other nodes rel
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -128,7 +129,7 @@ class Alerts:
         self,
         who: Principal,
         url: str,
-        events: list[str],
+        events: Sequence[str],
         secret: str | None,
         bucket_key: str | None = None,
         key: str | None = None,

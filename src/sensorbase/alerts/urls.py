@@ -14,6 +14,9 @@ from urllib.parse import urlsplit
 from sensorbase.errors import InvalidInput, Problem, invalid
 
 MAX_URL_CHARS = 2048
+# The URLs `url_problem` takes (whatever the SSRF setting), as a JSON Schema pattern for the
+# APIs' documents: http(s), a host name or an IP literal, a port of at most 4 digits.
+URL_PATTERN = r"^https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~-]+)(:[0-9]{1,4})?([/?#]\S*)?$"
 
 
 def check_url(url: str, field: str, *, allow_private: bool) -> str:

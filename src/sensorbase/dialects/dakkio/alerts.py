@@ -24,6 +24,7 @@ from fastapi import Depends, Request, Response
 from sensorbase.alerts.admin import Alerts, RuleView, WebhookRow
 from sensorbase.alerts.outbox import EVENTS
 from sensorbase.alerts.rules import MAX_DURATION_S, Rule
+from sensorbase.alerts.urls import URL_PATTERN
 from sensorbase.auth.keys import Principal
 from sensorbase.dialects import openapi
 from sensorbase.dialects.base import alerts_of, dialect_router
@@ -43,17 +44,23 @@ from sensorbase.dialects.dakkio.ids import object_id
 from sensorbase.times import now_us
 
 router = dialect_router("dakkio", render_error, tags=["dakkio"], error_schema=ERROR_SCHEMA)
-_ID = {"type": "string", "minLength": 1, "maxLength": 100}
+_ID = {"type": "string", "minLength": 1, "maxLength": 100, "pattern": r"\S"}
+_URL = {"type": "string", "maxLength": 2048, "pattern": URL_PATTERN}
 ALERT_SCHEMA = {
     "type": "object",
     "required": ["bucketId", "dataSourceId", "name", "condition"],
     "properties": {
         "bucketId": _ID,
         "dataSourceId": {**_ID, "description": "A data source id, or a pattern: * ? [...]"},
-        "name": {"type": "string", "minLength": 1, "maxLength": 100},
+        "name": {"type": "string", "minLength": 1, "maxLength": 100, "pattern": r"\S"},
         "condition": {"type": "string", "minLength": 1, "maxLength": 500},
-        "webhookUrl": {"type": "string", "maxLength": 2048},
-        "cooldownMinutes": {"type": "number", "minimum": 0, "default": 5},
+        "webhookUrl": _URL,
+        "cooldownMinutes": {
+            "type": "number",
+            "minimum": 0,
+            "maximum": MAX_DURATION_S // 60,
+            "default": 5,
+        },
     },
 }
 WEBHOOK_SCHEMA = {
@@ -61,7 +68,7 @@ WEBHOOK_SCHEMA = {
     "required": ["bucketId", "url", "events"],
     "properties": {
         "bucketId": _ID,
-        "url": {"type": "string", "maxLength": 2048},
+        "url": _URL,
         "events": {"type": "array", "items": {"type": "string", "enum": list(EVENTS)}},
         "secret": {"type": "string", "minLength": 8, "maxLength": 200},
     },

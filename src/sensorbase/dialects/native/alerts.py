@@ -17,15 +17,19 @@ from pydantic import BaseModel, Field
 from sensorbase.alerts.admin import Alerts, DeliveryRow, EventRow, RuleView, WebhookRow
 from sensorbase.alerts.outbox import condition_text
 from sensorbase.alerts.rules import MAX_DURATION_S, MAX_WINDOW_S, Rule
+from sensorbase.alerts.urls import URL_PATTERN
 from sensorbase.auth.keys import Principal
 from sensorbase.dialects.base import alerts_of
 from sensorbase.dialects.native.deps import principal
 from sensorbase.dialects.native.fields import Key, Name
 from sensorbase.dialects.native.problems import native_router
+from sensorbase.limits import MAX_ID
 from sensorbase.times import format_us
 
 router = native_router()
+DEFAULT_WINDOW_S = 300
 Pattern = Field(min_length=1, max_length=200, description="A key, or a pattern: * ? [...]")
+Event = Literal["alert.triggered", "alert.resolved", "data.received", "bucket.updated"]
 Limit = Query(100, ge=1, le=1000)
 SERIES = ("bucket", "source", "field")
 
@@ -39,19 +43,19 @@ class RuleIn(BaseModel):
     op: Literal[">", ">=", "<", "<=", "==", "!="] = ">"
     threshold: float = 0.0
     aggregate: Literal["avg", "min", "max"] | None = None
-    window_s: int = Field(0, ge=0, le=MAX_WINDOW_S)
+    window_s: int = Field(0, ge=0, le=MAX_WINDOW_S, description="0: 300 with an aggregate")
     for_s: int = Field(0, ge=0, le=MAX_DURATION_S)
     no_data_s: int | None = Field(None, ge=1, le=MAX_DURATION_S)
     cooldown_s: int = Field(300, ge=0, le=MAX_DURATION_S)
     enabled: bool = True
-    webhook_url: str | None = Field(None, max_length=2048)
+    webhook_url: str | None = Field(None, max_length=2048, pattern=URL_PATTERN)
     webhook_secret: str | None = Field(None, min_length=8, max_length=200)
 
 
 class WebhookIn(BaseModel):
     key: Key | None = None
-    url: str = Field(max_length=2048)
-    events: list[str] = Field(min_length=1, max_length=4)
+    url: str = Field(max_length=2048, pattern=URL_PATTERN)
+    events: list[Event] = Field(min_length=1, max_length=4)
     secret: str | None = Field(None, min_length=8, max_length=200)
     bucket: Key | None = None
 
@@ -143,6 +147,8 @@ async def create_alert(
     body: RuleIn, who: Principal = Depends(principal), alerts: Alerts = Depends(alerts_of)
 ) -> dict[str, Any]:
     given = body.model_dump(exclude={"bucket", "key"})
+    if body.aggregate is not None and not body.window_s:
+        given["window_s"] = DEFAULT_WINDOW_S
     rule = Rule(
         id=0, org_id=who.org_id, bucket_id=0, bucket=body.bucket, key=body.key or "", **given
     )
@@ -162,7 +168,7 @@ async def list_alerts(
 @router.get("/alert-events", summary="The organisation's alert history, newest first")
 async def all_events(
     limit: int = Limit,
-    before: int | None = Query(None, ge=1, description="Events older than this event id"),
+    before: int | None = Query(None, ge=1, le=MAX_ID, description="Older than this event id"),
     who: Principal = Depends(principal),
     alerts: Alerts = Depends(alerts_of),
 ) -> dict[str, Any]:
@@ -187,7 +193,7 @@ async def delete_alert(
 async def alert_events(
     key: str,
     limit: int = Limit,
-    before: int | None = Query(None, ge=1, description="Events older than this event id"),
+    before: int | None = Query(None, ge=1, le=MAX_ID, description="Older than this event id"),
     who: Principal = Depends(principal),
     alerts: Alerts = Depends(alerts_of),
 ) -> dict[str, Any]:
