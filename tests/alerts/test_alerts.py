@@ -188,9 +188,13 @@ async def test_refused_rules_and_urls(client: httpx.AsyncClient, org: Org) -> No
         reply = await client.post("/v1/webhooks", json=body, headers=org.headers)
         assert reply.status_code == 400, reply.text
         assert field in reply.text
-    body = {"bucket": org.bucket, "name": "x", "source": "a", "field": "b", "aggregate": "avg"}
+    body = {"bucket": org.bucket, "name": "x", "source": "a", "field": "b", "aggregate": "avg",
+            "window_s": 10**9}  # fmt: skip
     reply = await client.post("/v1/alerts", json=body, headers=org.headers)
     assert reply.status_code == 400 and "window_s" in reply.text
+    body["window_s"] = 0  # an aggregate's default window: 5 minutes
+    reply = await client.post("/v1/alerts", json=body, headers=org.headers)
+    assert reply.status_code == 201 and reply.json()["window_s"] == 300
     body = {"bucket": "nope", "name": "x", "source": "a", "field": "b"}
     assert (await client.post("/v1/alerts", json=body, headers=org.headers)).status_code == 404
     reader = await org.new_key(client, ["data:read"])

@@ -8,15 +8,18 @@ resolve elsewhere later)."""
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from urllib.parse import urlsplit
 
 from sensorbase.errors import InvalidInput, Problem, invalid
 
 MAX_URL_CHARS = 2048
-# The URLs `url_problem` takes (whatever the SSRF setting), as a JSON Schema pattern for the
-# APIs' documents: http(s), a host name or an IP literal, a port of at most 4 digits.
-URL_PATTERN = r"^https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~-]+)(:[0-9]{1,4})?([/?#]\S*)?$"
+# The URLs taken (whatever the SSRF setting): http(s), a host name or an IP literal, a port
+# 0 to 65535; also the JSON Schema pattern of the APIs' documents.
+_PORT = r"(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})"
+URL_PATTERN = rf"^https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~-]+)(:{_PORT})?([/?#]\S*)?$"
+_URL = re.compile(URL_PATTERN)
 
 
 def check_url(url: str, field: str, *, allow_private: bool) -> str:
@@ -38,8 +41,8 @@ def url_problem(url: str, *, allow_private: bool) -> str | None:
         return f"is not a URL: {exc}"
     if parts.scheme not in ("http", "https"):
         return "must be an http:// or https:// URL"
-    if not host:
-        return "must name a host"
+    if not host or not _URL.match(url):
+        return "must be http(s)://host[:port][/path], the host a name or an IP address"
     if allow_private:
         return None
     try:

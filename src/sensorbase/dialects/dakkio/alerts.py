@@ -53,8 +53,8 @@ ALERT_SCHEMA = {
         "bucketId": _ID,
         "dataSourceId": {**_ID, "description": "A data source id, or a pattern: * ? [...]"},
         "name": {"type": "string", "minLength": 1, "maxLength": 100, "pattern": r"\S"},
-        "condition": {"type": "string", "minLength": 1, "maxLength": 500},
-        "webhookUrl": _URL,
+        "condition": {"type": "string", "minLength": 1, "maxLength": 500, "pattern": r"\S"},
+        "webhookUrl": openapi.nullable(_URL),
         "cooldownMinutes": {
             "type": "number",
             "minimum": 0,
@@ -69,18 +69,37 @@ WEBHOOK_SCHEMA = {
     "properties": {
         "bucketId": _ID,
         "url": _URL,
-        "events": {"type": "array", "items": {"type": "string", "enum": list(EVENTS)}},
-        "secret": {"type": "string", "minLength": 8, "maxLength": 200},
+        "events": {
+            "type": "array",
+            "minItems": 1,
+            "items": {"type": "string", "enum": list(EVENTS)},
+        },
+        "secret": openapi.nullable({"type": "string", "minLength": 8, "maxLength": 200}),
     },
 }
 
 
-def _string(body: dict[str, Any], name: str, details: Details, *, required: bool) -> str | None:
+def _string(
+    body: dict[str, Any],
+    name: str,
+    details: Details,
+    *,
+    required: bool,
+    max_len: int = 100,
+    min_len: int = 1,
+) -> str | None:
+    """A string member as the schemas above declare it (a required one not blank)."""
     value = body.get(name, MISSING if required else None)
     if value is None and not required:
         return None
-    if not isinstance(value, str) or (required and not value.strip()):
+    if not isinstance(value, str):
         details.add(["body", name], expected("string", value))
+        return None
+    if required and not value.strip():
+        details.add(["body", name], "String must contain at least 1 character(s)")
+        return None
+    if not min_len <= len(value) <= max_len:
+        details.add(["body", name], f"String must contain {min_len} to {max_len} character(s)")
         return None
     return value
 
@@ -153,8 +172,8 @@ async def create_alert(
     bucket = _string(body, "bucketId", details, required=True)
     source = _string(body, "dataSourceId", details, required=True)
     name = _string(body, "name", details, required=True)
-    text = _string(body, "condition", details, required=True)
-    url = _string(body, "webhookUrl", details, required=False)
+    text = _string(body, "condition", details, required=True, max_len=500)
+    url = _string(body, "webhookUrl", details, required=False, max_len=2048)
     cooldown = body.get("cooldownMinutes", 5)
     if (
         isinstance(cooldown, bool)
@@ -233,8 +252,8 @@ async def create_webhook(
     body = await json_object(request)
     details = Details()
     bucket = _string(body, "bucketId", details, required=True)
-    url = _string(body, "url", details, required=True)
-    secret = _string(body, "secret", details, required=False)
+    url = _string(body, "url", details, required=True, max_len=2048)
+    secret = _string(body, "secret", details, required=False, min_len=8, max_len=200)
     events = body.get("events", MISSING)
     if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
         details.add(["body", "events"], expected("array", events))
