@@ -8,7 +8,7 @@ from typing import Any
 import typer
 
 from sensorbase.cli.client import api
-from sensorbase.cli.options import YesOption
+from sensorbase.cli.options import BucketOption, MaybeBucketOption, YesOption
 from sensorbase.cli.output import done, record, show, table
 
 commands = typer.Typer(
@@ -36,9 +36,7 @@ def _summary(rule: dict[str, Any]) -> dict[str, Any]:
 
 
 @commands.command("list")
-def list_alerts(
-    ctx: typer.Context, bucket: str | None = typer.Option(None, help="Only this bucket's.")
-) -> None:
+def list_alerts(ctx: typer.Context, bucket: MaybeBucketOption = None) -> None:
     """List alert rules, each with its worst state (firing, pending, ok)."""
     reply = api(ctx).get("/v1/alerts", params={"bucket": bucket} if bucket else None)
     show(ctx, reply, table([_summary(r) for r in reply["alerts"]], COLUMNS))
@@ -47,7 +45,7 @@ def list_alerts(
 @commands.command("create")
 def create_alert(
     ctx: typer.Context,
-    bucket: str = typer.Option(..., help="The bucket watched."),
+    bucket: BucketOption,
     name: str = typer.Option(..., help="Its name."),
     source: str = typer.Option("*", help="A source key, or a pattern (* ? [...])."),
     field: str = typer.Option(..., help="A field, or a pattern (* ? [...])."),

@@ -30,7 +30,7 @@ def list_webhooks(ctx: typer.Context) -> None:
 @commands.command("create")
 def create_webhook(
     ctx: typer.Context,
-    url: str = typer.Option(..., help="The http(s) URL to POST events to."),
+    url: str = typer.Argument(..., help="The http(s) URL to POST events to."),
     event: list[str] = typer.Option(..., "--event", "-e", help=EVENTS_HELP),
     secret: str | None = typer.Option(None, help="The signing secret (default: one is made)."),
     bucket: str | None = typer.Option(None, help="Only this bucket's events."),
