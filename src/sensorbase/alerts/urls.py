@@ -15,10 +15,11 @@ from urllib.parse import urlsplit
 from sensorbase.errors import InvalidInput, Problem, invalid
 
 MAX_URL_CHARS = 2048
-# The URLs taken (whatever the SSRF setting): http(s), a host name or an IP literal, a port
-# 0 to 65535; also the JSON Schema pattern of the APIs' documents.
+# The URLs taken (whatever the SSRF setting): http(s), a host name or an IPv4 address (not an
+# IPv6 literal: give such a host a name), a port 0 to 65535; also the JSON Schema pattern of
+# the APIs' documents.
 _PORT = r"(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})"
-URL_PATTERN = rf"^https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~-]+)(:{_PORT})?([/?#]\S*)?$"
+URL_PATTERN = rf"^https?://[A-Za-z0-9._~-]+(:{_PORT})?([/?#]\S*)?$"
 _URL = re.compile(URL_PATTERN)
 
 
@@ -42,7 +43,7 @@ def url_problem(url: str, *, allow_private: bool) -> str | None:
     if parts.scheme not in ("http", "https"):
         return "must be an http:// or https:// URL"
     if not host or not _URL.match(url):
-        return "must be http(s)://host[:port][/path], the host a name or an IP address"
+        return "must be http(s)://host[:port][/path], the host a name or an IPv4 address"
     if allow_private:
         return None
     try:
