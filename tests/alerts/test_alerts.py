@@ -241,3 +241,20 @@ def test_the_documented_verification_snippet_accepts_our_signature() -> None:
     assert scope["handle"](headers, body) == 200
     assert scope["handle"](headers, body) == 200  # the duplicate, dropped
     assert scope["seen"] == {"dlv_1"}
+
+
+async def test_a_deleted_webhook_gets_nothing_more(
+    client: httpx.AsyncClient, org: Org, engine: Services
+) -> None:
+    with receiver(fail_first=1000) as got:
+        made = await hook(client, org, got.url, ["data.received"])
+        await write(client, org, "fr-1", "t", 1.0)
+        await until(lambda: asyncio.sleep(0, len(got.attempts) >= 2))  # failing, retried
+        reply = await client.delete(f"/v1/webhooks/{made['key']}", headers=org.headers)
+        assert reply.status_code == 204
+        [logged] = (await client.get("/v1/deliveries", headers=org.headers)).json()["deliveries"]
+        assert (logged["status"], logged["last_error"]) == ("failed", "webhook deleted")
+        assert logged["attempts"] >= 2
+        tried = len(got.attempts)
+        await asyncio.sleep(0.5)
+        assert len(got.attempts) <= tried + 1  # (at most the attempt in flight)

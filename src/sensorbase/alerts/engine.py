@@ -130,7 +130,23 @@ class Engine:
         time_us: npt.NDArray[np.int64],
         value: npt.NDArray[np.float64],
     ) -> None:
-        """After a write's commit: queue what its newest points may change."""
+        """After a write's commit: queue what its newest points may change. Never raises: the
+        write is durable, and its reply must say so (a failure here is logged; the timer's
+        next start-up pass or the next point catches up)."""
+        try:
+            self._observe(who, keys, ids, used, time_us, value)
+        except Exception:
+            log.exception("alert observation failed")
+
+    def _observe(
+        self,
+        who: Principal,
+        keys: Sequence[SeriesKey],
+        ids: npt.NDArray[np.int64],
+        used: npt.NDArray[np.int32],
+        time_us: npt.NDArray[np.int64],
+        value: npt.NDArray[np.float64],
+    ) -> None:
         if who.org_id in self.index.data_hooks:
             self.deliverer.wake()  # in_commit made deliveries
         if who.org_id not in self.index.orgs or not len(used):

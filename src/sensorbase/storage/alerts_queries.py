@@ -289,6 +289,13 @@ class AlertWrites(AlertReads):
         )
 
     def delete_webhook(self, webhook_id: int) -> None:
+        """The webhook, and its deliveries not yet made (failed: the log keeps them)."""
+        self._run(
+            "UPDATE webhook_deliveries SET status = 'failed', last_error = 'webhook deleted' "
+            "WHERE status = 'pending' AND (org_id, webhook_key) IN "
+            "(SELECT org_id, key FROM webhooks WHERE id = ?)",
+            (webhook_id,),
+        )
         self._run("DELETE FROM webhooks WHERE id = ?", (webhook_id,))
 
     def add_delivery(self, delivery: DeliveryRow) -> None:
@@ -338,6 +345,6 @@ class AlertWrites(AlertReads):
     ) -> None:
         self._run(
             "UPDATE webhook_deliveries SET status = ?, next_us = ?, last_status = ?, "
-            "last_error = ?, done_us = ? WHERE id = ?",
+            "last_error = ?, done_us = ? WHERE id = ? AND status = 'pending'",  # not cancelled
             (status, next_us, http_status, error, done_us, delivery_id),
         )
