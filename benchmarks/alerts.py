@@ -88,7 +88,11 @@ def ingest_run(
     server.start()
     try:
         bench.checked("POST", server, "/v1/buckets", {"key": "fleet"})
-        if rules:
+        bench.checked("POST", server, "/v1/buckets", {"key": "elsewhere"})
+        if rules or args.same_setup:
+            # --same-setup: the run "without" gets the rules too, in a bucket the fleet does
+            # not write to: the same server history (1,001 commits, rules loaded), no match.
+            bucket = "fleet" if rules else "elsewhere"
             bench.checked(
                 "POST",
                 server,
@@ -97,7 +101,7 @@ def ingest_run(
             )
             for s in range(RULES):
                 bench.checked("POST", server, "/v1/alerts", {
-                    "bucket": "fleet", "name": f"hot {s}", "source": f"s{s:04d}",
+                    "bucket": bucket, "name": f"hot {s}", "source": f"s{s:04d}",
                     "field": bench.FIELD, "op": ">", "threshold": THRESHOLD, "cooldown_s": 0,
                 })  # fmt: skip
         before = server.cpu_by_role()
@@ -191,6 +195,11 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=100, help="ack-to-webhook samples")
     ap.add_argument("--database-url", default=None, help="PostgreSQL instead of SQLite")
     ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument(
+        "--same-setup",
+        action="store_true",
+        help="give the run without rules the same 1,000 rules in another bucket",
+    )
     args = ap.parse_args()
     args.port = None
     args.admin_key = None
