@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,9 @@ def contents(server: Server, key: str) -> dict[str, Any]:
         found["gps points"] = raw.json()["series"]
         buckets = client.get("/v1/buckets").json()
         found["buckets"] = sorted(b["key"] for b in buckets["buckets"])
+        # Alert rules with their states, webhooks (docs/alerts.md).
+        found["alerts"] = client.get("/v1/alerts").json()
+        found["webhooks"] = client.get("/v1/webhooks").json()
     return found
 
 
@@ -82,6 +86,17 @@ def fill(server: Server, admin: str) -> tuple[str, dict[str, Any]]:
             json={"email": "ops@example.com", "password": "a long passphrase", "role": "reader"},
         ).raise_for_status()
         client.post("/v1/groups", json={"name": "yard", "sources": ["barn", "gps"]})
+        hook = {"url": "http://127.0.0.1:9/nobody", "events": ["alert.triggered"]}
+        client.post("/v1/webhooks", json=hook).raise_for_status()
+        rule = {"bucket": "farm", "name": "hot", "source": "barn", "field": "temperature",
+                "op": ">", "threshold": 1000}  # fmt: skip
+        client.post("/v1/alerts", json=rule).raise_for_status()
+        late = {"source": "barn", "field": "temperature", "value": 5000.0}  # fires
+        client.post("/v1/write", json={"points": [late]}, params={"bucket": "farm"})
+        deadline = time.monotonic() + 10
+        while client.get("/v1/alerts").json()["alerts"][0]["states"] == []:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
     key = minted.json()["key"]
     return key, contents(server, key)
 
@@ -108,9 +123,9 @@ def test_sqlite_to_postgres_and_back(tmp_path: Path) -> None:
         )
     finally:
         first.stop()
-    assert done["points"] == 4300 and done["tables"]["api_keys"] == 2
+    assert done["points"] == 4301 and done["tables"]["api_keys"] == 2
     assert "refresh_tokens" not in done["tables"]
-    assert before["barn/temperature"]["count"] == 2000
+    assert before["barn/temperature"]["count"] == 2001
 
     with temporary_database() as url:
         run("load", str(one), "--database-url", url)
