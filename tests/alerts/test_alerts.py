@@ -135,11 +135,16 @@ async def test_data_received_and_bucket_updated(
         assert received.json["bucket"] == org.bucket
         assert received.json["points"] == 1
         assert received.json["sources"] == ["fr-1"]
+        body = {"description": "north field"}
+        reply = await client.patch(f"/v1/buckets/{org.bucket}", json=body, headers=org.headers)
+        assert reply.status_code == 200, reply.text
         reply = await client.delete(f"/v1/buckets/{org.bucket}", headers=org.headers)
         assert reply.status_code == 204, reply.text
-        updated = (await asyncio.to_thread(got.wait, 2))[1]
-        assert updated.json["event"] == "bucket.updated"
-        assert (updated.json["bucket"], updated.json["change"]) == (org.bucket, "deleted")
+        changes = [r.json for r in (await asyncio.to_thread(got.wait, 3))[1:]]
+        assert {(c["event"], c["bucket"], c["change"]) for c in changes} == {
+            ("bucket.updated", org.bucket, "updated"),
+            ("bucket.updated", org.bucket, "deleted"),
+        }
 
 
 async def test_tenancy(

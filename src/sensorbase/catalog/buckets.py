@@ -148,6 +148,7 @@ class Buckets:
             )
             updated = tx.get_bucket(who.org_id, key)
             assert updated is not None  # (in this very transaction)
+            self._work.bucket_changed(tx, updated, "updated")
             return updated
 
         if changes.status is not None:

@@ -142,8 +142,6 @@ def _bucket_status(conn: psycopg.Connection) -> None:
     conn.execute("ALTER TABLE buckets ADD COLUMN status TEXT NOT NULL DEFAULT 'active'")
 
 
-
-
 def _alerts(conn: psycopg.Connection) -> None:
     """The alert and webhook tables (storage/alerts_schema.py), empty."""
     for statement in alerts_ddl(POSTGRES_TYPES):
