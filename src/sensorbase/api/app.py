@@ -165,6 +165,7 @@ def build_app(services: Services, *, manage_lifecycle: bool = True) -> Sensorbas
             # write's CPU, measured with perf).
             gc.collect()
             gc.freeze()
+            await services.start_background()
             if services.settings.mqtt_url:
                 bridge = sensorbase_app.mqtt = mqtt.Bridge(services)
                 await bridge.start()
@@ -172,6 +173,7 @@ def build_app(services: Services, *, manage_lifecycle: bool = True) -> Sensorbas
         if manage_lifecycle:
             if sensorbase_app.mqtt is not None:
                 await sensorbase_app.mqtt.stop()
+            await services.stop_background()
             services.stop()
 
     app = sensorbase_app = SensorbaseApp(

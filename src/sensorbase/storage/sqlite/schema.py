@@ -10,6 +10,8 @@ at the version again once it holds the lock: of several processes opening the fi
     2 -> 3  ids never given twice (AUTOINCREMENT), a token generation per user, refresh
             tokens deleted with their key
     3 -> 4  a status per bucket, active or archived (`_bucket_status`)
+    4 -> 5  alert rules, their states and events, webhooks and their outbox
+            (storage/alerts_schema.py)
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ import numpy as np
 
 from sensorbase.errors import SensorbaseError
 from sensorbase.model import PointColumns
+from sensorbase.storage.alerts_schema import SQLITE_TYPES, alerts_ddl
 from sensorbase.storage.sqlite import chunks, folder
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
+ALERTS_VERSION = 5  # the version `_alerts_tables` migrates to
 # The catalog tables whose rows schema 3 copies into tables made anew (every table but
 # `settings`, which did not change), parents first.
 CATALOG_TABLES = (
@@ -76,6 +80,7 @@ def prepare(conn: sqlite3.Connection, path: Path) -> None:
                 "BEGIN IMMEDIATE;"
                 + catalog_schema()
                 + POINTS_SCHEMA
+                + "".join(f"{statement};" for statement in alerts_ddl(SQLITE_TYPES))
                 + f"PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
             )
         except sqlite3.OperationalError:
@@ -97,6 +102,7 @@ def _migrate(conn: sqlite3.Connection) -> None:
     _points_into_chunks(conn)
     _ids_never_reused(conn)
     _bucket_status(conn)
+    _alerts_tables(conn)
 
 
 def _points_into_chunks(conn: sqlite3.Connection) -> None:
@@ -179,6 +185,20 @@ def _bucket_status(conn: sqlite3.Connection) -> None:
             if "status" not in _columns(conn, "buckets"):
                 conn.execute(f"ALTER TABLE buckets ADD COLUMN {BUCKET_STATUS_COLUMN}")
             conn.execute("PRAGMA user_version = 4")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _alerts_tables(conn: sqlite3.Connection) -> None:
+    """Schema 4 -> 5: the alert and webhook tables (storage/alerts_schema.py), empty."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if conn.execute("PRAGMA user_version").fetchone()[0] == ALERTS_VERSION - 1:
+            for statement in alerts_ddl(SQLITE_TYPES):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {ALERTS_VERSION}")
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
