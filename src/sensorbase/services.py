@@ -19,6 +19,7 @@ from sensorbase.auth.keys import (
 from sensorbase.auth.ratelimit import RateLimiter
 from sensorbase.auth.tokens import Tokens
 from sensorbase.catalog import Catalog
+from sensorbase.catalog.retention import Retention
 from sensorbase.catalog.work import Work
 from sensorbase.ingest.pipeline import Ingest
 from sensorbase.query.service import QueryService
@@ -46,6 +47,9 @@ class Services:
         work = Work(store, self.committer)
         work.on_delete(self.ingest.forget)
         self.catalog = Catalog(work, self.keys)
+        self.retention = Retention(
+            store, self.committer, settings.retention_every_s, settings.retention_batch_chunks
+        )
         self.tokens: Tokens  # set by start(): the signing secret lives in the database
 
     def start(self) -> NewKey | None:

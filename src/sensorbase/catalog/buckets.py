@@ -3,6 +3,7 @@ and bucket limit (auth/access.py)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from sensorbase.auth import access as tenancy
@@ -61,8 +62,12 @@ class Buckets:
         meta: dict[str, Any] | None = None,
         *,
         unique_name: bool = False,
+        retention_us: int | None = None,
+        keep_summaries: bool = False,
     ) -> Bucket:
-        """A new bucket; Conflict if its key (or, with `unique_name`, its name) is taken."""
+        """A new bucket; Conflict if its key (or, with `unique_name`, its name) is taken.
+        With `retention_us`, its points expire that long after their time
+        (docs/lifecycle.md)."""
         tenancy.require(who, "admin")
 
         def create(tx: WriteTx) -> Bucket:
@@ -72,9 +77,24 @@ class Buckets:
                 b.name == name for b in tx.list_buckets(who.org_id, EVERY, 0)[0]
             ):
                 raise Conflict(f"a bucket named '{name}' already exists", what="bucket", name=name)
-            return tx.create_bucket(who.org_id, key, name, description, meta or {})
+            made = tx.create_bucket(who.org_id, key, name, description, meta or {})
+            if retention_us is None and not keep_summaries:
+                return made
+            tx.set_bucket_retention(made.id, retention_us, keep_summaries)
+            return replace(made, retention_us=retention_us, keep_summaries=keep_summaries)
 
         return await self._work.write(create)
+
+    async def set_retention(
+        self, who: Principal, key: str, retention_us: int | None, keep_summaries: bool
+    ) -> Bucket:
+        """Give a bucket a retention (None: keep its points forever); the bucket as it is now.
+        An admin's: a retention deletes data."""
+        found = await self.get(who, key, "admin")
+        await self._work.write(
+            lambda tx: tx.set_bucket_retention(found.id, retention_us, keep_summaries)
+        )
+        return replace(found, retention_us=retention_us, keep_summaries=keep_summaries)
 
     async def set_meta(self, who: Principal, bucket: Bucket, meta: dict[str, Any]) -> None:
         """Replace a bucket's meta (a bucket the principal was given by `get`)."""

@@ -19,6 +19,7 @@ from sensorbase.auth.keys import Principal
 from sensorbase.errors import InvalidInput, NotFound, Problem, invalid
 from sensorbase.model import AggregateRow, PointColumns, SeriesRef, SeriesResult, TimeRange
 from sensorbase.query.calendar import bounds, fixed_origin
+from sensorbase.query.lifecycle import Visible
 from sensorbase.query.spec import Cursor, QuerySpec
 from sensorbase.storage.base import Reader
 from sensorbase.storage.m4 import MAX_WIDTH
@@ -102,23 +103,33 @@ class QueryService:
         self._within(limit * len(refs), "limit")
 
         def read(reader: Reader) -> list[PointColumns]:
+            seen = Visible(reader, refs)
             if by == "value":
-                return [reader.read_range_by_value(r.id, time_range, limit, order) for r in refs]
-            return [reader.read_range(r.id, time_range, limit, order, offset) for r in refs]
+                return [
+                    reader.read_range_by_value(r.id, seen.range(r, time_range), limit, order)
+                    for r in refs
+                ]
+            return [
+                reader.read_range(r.id, seen.range(r, time_range), limit, order, offset)
+                for r in refs
+            ]
 
         return await self._read(read)
 
     async def latest(self, refs: list[SeriesRef], n: int) -> list[PointColumns]:
         self._within(n * len(refs), "limit")
-        return await self._read(lambda r: r.read_latest([ref.id for ref in refs], n))
+        return await self._read(lambda r: Visible(r, refs).latest(refs, n))
 
     async def aggregate(
         self, refs: list[SeriesRef], time_range: TimeRange, aggregates: tuple[str, ...]
     ) -> list[AggregateRow]:
         """Each series' aggregates over the whole range."""
-        return await self._read(
-            lambda r: [r.aggregate(ref.id, time_range, aggregates) for ref in refs]
-        )
+
+        def read(reader: Reader) -> list[AggregateRow]:
+            seen = Visible(reader, refs)
+            return [seen.aggregate(ref, time_range, aggregates)[0] for ref in refs]
+
+        return await self._read(read)
 
     async def aggregate_fixed(
         self,
@@ -133,12 +144,15 @@ class QueryService:
         start, end = time_range.start_us, time_range.end_us
         if start is not None and end is not None:
             self._within(len(refs) * ((end - start) // every_us + 1), "every")
-        return await self._read(
-            lambda r: [
-                r.aggregate_fixed(ref.id, time_range, every_us, origin_us, aggregates)
+
+        def read(reader: Reader) -> list[list[AggregateRow]]:
+            seen = Visible(reader, refs)
+            return [
+                seen.aggregate_fixed(ref, time_range, every_us, origin_us, aggregates)[0]
                 for ref in refs
             ]
-        )
+
+        return await self._read(read)
 
     async def m4(
         self, refs: list[SeriesRef], time_range: TimeRange, width: int
@@ -146,7 +160,12 @@ class QueryService:
         """Each series' M4 (storage/m4.py) of the bounded range at `width` pixel columns: up
         to 4 points per column, so at most `max_result_points` / (4 x width) series."""
         self._check_m4(len(refs), time_range, width)
-        return await self._read(lambda r: [r.m4(ref.id, time_range, width) for ref in refs])
+
+        def read(reader: Reader) -> list[PointColumns]:
+            seen = Visible(reader, refs)
+            return [reader.m4(ref.id, seen.range(ref, time_range), width) for ref in refs]
+
+        return await self._read(read)
 
     def _check_m4(self, series: int, time_range: TimeRange, width: int) -> None:
         problems = []
@@ -159,18 +178,24 @@ class QueryService:
         self._within(4 * width * series, "width")
 
     async def counts(self, refs: list[SeriesRef], time_range: TimeRange) -> list[int]:
-        return await self._read(lambda r: [r.count(ref.id, time_range) for ref in refs])
+        def read(reader: Reader) -> list[int]:
+            seen = Visible(reader, refs)
+            return [reader.count(ref.id, seen.range(ref, time_range)) for ref in refs]
+
+        return await self._read(read)
 
     async def span(self, refs: list[SeriesRef], time_range: TimeRange) -> tuple[int, int] | None:
         """The first and last instant holding points of any of the series, in the range."""
 
         def read(reader: Reader) -> tuple[int, int] | None:
             firsts, lasts = [], []
+            seen = Visible(reader, refs)
             for ref in refs:
-                first = reader.read_range(ref.id, time_range, 1, "asc")
+                window = seen.range(ref, time_range)
+                first = reader.read_range(ref.id, window, 1, "asc")
                 if len(first):
                     firsts.append(int(first.time_us[0]))
-                    last = reader.read_range(ref.id, time_range, 1, "desc")
+                    last = reader.read_range(ref.id, window, 1, "desc")
                     lasts.append(int(last.time_us[0]))
             return (min(firsts), max(lasts)) if firsts else None
 
@@ -193,8 +218,9 @@ class QueryService:
             wanted = offset + limit + 1
             found: dict[tuple[int, str], Row] = {}
             taken = 0
+            seen = Visible(reader, refs)
             for ref in refs:
-                points = reader.read_range(ref.id, time_range, wanted, order)
+                points = reader.read_range(ref.id, seen.range(ref, time_range), wanted, order)
                 taken += len(points)
                 if taken > self.max_result_points:
                     reason = (
@@ -245,16 +271,19 @@ class QueryService:
                         )
                     ]
                 )
-            latest = reader.read_latest([s.id for s in series], n)
+            latest = Visible(reader, series).latest(series, n)
             return QueryResult(
                 [SeriesResult(s, points=p) for s, p in zip(series, latest, strict=True)]
             )
         if spec.mode == "m4":
             assert spec.width is not None  # parse_spec requires it
             self._check_m4(len(series), spec.time_range, spec.width)
+            seen = Visible(reader, series)
             return QueryResult(
                 [
-                    SeriesResult(s, points=reader.m4(s.id, spec.time_range, spec.width))
+                    SeriesResult(
+                        s, points=reader.m4(s.id, seen.range(s, spec.time_range), spec.width)
+                    )
                     for s in series
                 ]
             )
@@ -262,8 +291,9 @@ class QueryService:
             # The cap holds for the whole query, not each series: a bucket costs a read per
             # series, so 300 series of 6,000 calendar buckets each took 73 s on SQLite.
             results, left = [], self.max_result_points
+            seen = Visible(reader, series)
             for ref in series:
-                result, buckets = self._aggregate(reader, ref, spec, left)
+                result, buckets = self._aggregate(seen, ref, spec, left)
                 results.append(result)
                 left -= buckets
             return QueryResult(results)
@@ -277,12 +307,13 @@ class QueryService:
         cursor = spec.cursor
         started = cursor is None
         next_cursor = None
+        seen = Visible(reader, series)
         for ref in series:
             if not started:
                 if ref.id != cursor.series_id:  # type: ignore[union-attr]
                     continue
                 started = True
-            time_range = spec.time_range
+            time_range = seen.range(ref, spec.time_range)
             if cursor is not None and ref.id == cursor.series_id:
                 if spec.order == "asc":
                     time_range = TimeRange(cursor.time_us + 1, time_range.end_us)
@@ -313,33 +344,32 @@ class QueryService:
         return QueryResult(results, next_cursor)
 
     def _aggregate(
-        self, reader: Reader, ref: SeriesRef, spec: QuerySpec, cap: int
+        self, seen: Visible, ref: SeriesRef, spec: QuerySpec, cap: int
     ) -> tuple[SeriesResult, int]:
         """The series' aggregates, and the buckets they took of the `cap` left to the query."""
         if spec.every is None:
-            row = reader.aggregate(ref.id, spec.time_range, spec.aggregates)
-            return SeriesResult(ref, aggregates=[row]), 1
+            row, until = seen.aggregate(ref, spec.time_range, spec.aggregates)
+            return SeriesResult(ref, aggregates=[row], summaries_until_us=until), 1
         start, end = spec.time_range.start_us, spec.time_range.end_us
         if start is None or end is None:
-            first = reader.read_range(ref.id, spec.time_range, 1, "asc")
-            last = reader.read_latest([ref.id], 1)[0] if end is None else None
-            if not len(first):
+            span = seen.edges(ref, spec.time_range)
+            if span is None:
                 return SeriesResult(ref, aggregates=[]), 0
-            start = start if start is not None else int(first.time_us[0])
-            end = end if end is not None else int(last.time_us[0]) + 1  # type: ignore[union-attr]
+            start = start if start is not None else span[0]
+            end = end if end is not None else span[1] + 1
         fixed = spec.every.fixed_us
         if fixed is not None:
             buckets = (end - start) // fixed
             if buckets > cap:
                 raise _too_many_buckets(self.max_result_points)
-            rows = reader.aggregate_fixed(
-                ref.id,
+            rows, until = seen.aggregate_fixed(
+                ref,
                 TimeRange(start, end),
                 fixed,
                 fixed_origin(start, fixed, spec.tz),
                 spec.aggregates,
             )
-            return SeriesResult(ref, aggregates=rows), buckets
+            return SeriesResult(ref, aggregates=rows, summaries_until_us=until), buckets
         edges = bounds(start, end, spec.every.amount, spec.every.unit, spec.tz, cap)
         if edges[-1] < end:  # `bounds` stopped at the cap
             raise _too_many_buckets(self.max_result_points)
@@ -348,9 +378,9 @@ class QueryService:
         # The calendar buckets cut to the range, labelled by where the whole bucket starts.
         cut = [start, *edges[1:-1], end]
         label: dict[int | None, int] = dict(zip(cut, edges, strict=True))
-        rows = reader.aggregate_bounds(ref.id, cut, spec.aggregates)
+        rows, until = seen.aggregate_bounds(ref, cut, spec.aggregates)
         aggregates = [AggregateRow(label[r.start_us], r.values) for r in rows]
-        return SeriesResult(ref, aggregates=aggregates), len(edges) - 1
+        return SeriesResult(ref, aggregates=aggregates, summaries_until_us=until), len(edges) - 1
 
 
 def _resume(results: list[SeriesResult], ref: SeriesRef, time_range: TimeRange, order: str) -> str:

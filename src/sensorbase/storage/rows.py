@@ -20,7 +20,9 @@ from sensorbase.model import (
 )
 
 ORG_COLUMNS = "id, key, name, created_us"
-BUCKET_COLUMNS = "id, org_id, key, name, description, meta, created_us"
+BUCKET_COLUMNS = (
+    "id, org_id, key, name, description, meta, created_us, retention_us, keep_summaries"
+)
 SOURCE_COLUMNS = "id, org_id, bucket_id, key, name, meta, schema, created_us"
 SERIES_COLUMNS = "id, source_id, field, unit, meta"
 USER_COLUMNS = "id, org_id, email, role, created_us, password_hash, token_generation"
@@ -56,7 +58,9 @@ def org(row: Any) -> Organisation:
 
 
 def bucket(row: Any) -> Bucket:
-    return Bucket(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]), row[6])
+    return Bucket(
+        row[0], row[1], row[2], row[3], row[4], json.loads(row[5]), row[6], row[7], bool(row[8])
+    )
 
 
 def source(row: Any) -> Source:

@@ -12,7 +12,15 @@ from sensorbase.catalog import Catalog
 from sensorbase.dialects import openapi
 from sensorbase.dialects.base import catalog_of, dialect_router
 from sensorbase.dialects.native.deps import principal
-from sensorbase.dialects.native.fields import KEY_HELP, Key, Meta, Name, Text, keys_are_names
+from sensorbase.dialects.native.fields import (
+    KEY_HELP,
+    Key,
+    Meta,
+    Name,
+    Retention,
+    Text,
+    keys_are_names,
+)
 from sensorbase.dialects.native.problems import native_router
 from sensorbase.dialects.oauth import (
     OAUTH_ERROR_SCHEMA,
@@ -22,7 +30,7 @@ from sensorbase.dialects.oauth import (
 )
 from sensorbase.limits import MAX_OFFSET
 from sensorbase.model import ApiKey, Bucket, FieldSpec, Organisation, Scope, Source
-from sensorbase.times import format_us
+from sensorbase.times import format_duration_us, format_us, parse_duration_us
 
 router = native_router()
 token_router = dialect_router(
@@ -40,6 +48,10 @@ class BucketIn(BaseModel):
     name: Name | None = None
     description: Text = ""
     meta: Meta = Field(default_factory=dict)
+    retention: Retention = None
+    keep_summaries: bool = Field(
+        False, description="When points expire, keep each chunk's count/min/max/sum/first/last"
+    )
 
 
 class FieldIn(BaseModel):
@@ -79,6 +91,10 @@ def bucket_out(bucket: Bucket) -> dict[str, Any]:
         "description": bucket.description,
         "meta": bucket.meta,
         "created": format_us(bucket.created_us),
+        "retention": None
+        if bucket.retention_us is None
+        else format_duration_us(bucket.retention_us),
+        "keep_summaries": bucket.keep_summaries,
     }
 
 
@@ -196,7 +212,13 @@ async def create_bucket(
     body: BucketIn, who: Principal = Depends(principal), catalog: Catalog = Depends(catalog_of)
 ) -> dict[str, Any]:
     created = await catalog.buckets.create(
-        who, body.key, body.name or body.key, body.description, body.meta
+        who,
+        body.key,
+        body.name or body.key,
+        body.description,
+        body.meta,
+        retention_us=None if body.retention is None else parse_duration_us(body.retention),
+        keep_summaries=body.keep_summaries,
     )
     return bucket_out(created)
 

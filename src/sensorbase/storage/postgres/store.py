@@ -9,11 +9,13 @@ acknowledged: it answers `Unavailable`.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
+
 import numpy as np
 import psycopg
 
 from sensorbase.settings import Settings
-from sensorbase.storage.postgres import schema
+from sensorbase.storage.postgres import lifecycle, schema
 from sensorbase.storage.postgres.errors import translate
 from sensorbase.storage.postgres.pool import CONNECT_OPTIONS, Pool
 from sensorbase.storage.postgres.reader import PgReader
@@ -51,6 +53,9 @@ class PostgresStore:
         if self._pool is not None:
             self._pool.close()
             self._pool = None
+
+    def retention_lease(self) -> AbstractContextManager[bool]:
+        return lifecycle.lease(self.url)
 
     def writer(self) -> PgWriter:
         assert self._writer is not None, "open() the store first"

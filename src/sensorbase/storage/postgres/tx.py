@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sensorbase.model import ResolvedBatch
+from sensorbase.model import ResolvedBatch, TimeRange
 from sensorbase.storage.catalog_queries import CatalogWrites, Params, Row
+from sensorbase.storage.postgres import lifecycle
 from sensorbase.storage.postgres.append import write_points
 from sensorbase.storage.postgres.errors import driver_errors, holds_nul
 from sensorbase.storage.postgres.reader import PgCatalog, pg_sql
@@ -67,6 +68,21 @@ class PgWriteTx(CatalogWrites, PgCatalog):
     def _delete_points(self, series_sql: str, param: int) -> None:
         self.flush()
         self._run(f"DELETE FROM points WHERE series_id IN ({series_sql})", (param,))
+
+    def delete_points(self, series_ids: list[int], time_range: TimeRange) -> None:
+        self.flush()
+        with driver_errors():
+            lifecycle.delete_range(self.conn, series_ids, time_range)
+
+    def expire_points(
+        self, series_ids: list[int], cutoff_us: int, keep_summaries: bool, max_chunks: int
+    ) -> tuple[int, int]:
+        self.flush()  # (a group's held points older than the cutoff expire with the others)
+        with driver_errors():
+            return lifecycle.expire(self.conn, series_ids, cutoff_us, keep_summaries, max_chunks)
+
+    def reclaim_space(self) -> None:
+        """Nothing to do: PostgreSQL's autovacuum reuses the deleted rows' space."""
 
     def append(self, batch: ResolvedBatch) -> None:
         if len(batch.time_us):

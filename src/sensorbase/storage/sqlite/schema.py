@@ -9,6 +9,7 @@ at the version again once it holds the lock: of several processes opening the fi
     1 -> 2  points from a row each into a write log and compressed chunks (sqlite/__init__)
     2 -> 3  ids never given twice (AUTOINCREMENT), a token generation per user, refresh
             tokens deleted with their key
+    3 -> 4  a retention per bucket and the summaries expired chunks leave (lifecycle.sql)
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from sensorbase.errors import SensorbaseError
 from sensorbase.model import PointColumns
 from sensorbase.storage.sqlite import chunks, folder
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # The catalog tables whose rows schema 3 copies into tables made anew (every table but
 # `settings`, which did not change), parents first.
 CATALOG_TABLES = (
@@ -66,6 +67,10 @@ def catalog_schema() -> str:
     return resources.files("sensorbase.storage.sqlite").joinpath("schema.sql").read_text()
 
 
+def lifecycle_schema() -> str:
+    return resources.files("sensorbase.storage.sqlite").joinpath("lifecycle.sql").read_text()
+
+
 def prepare(conn: sqlite3.Connection, path: Path) -> None:
     """Give the database on `conn` (autocommit) the current schema, whatever it held."""
     version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -75,6 +80,7 @@ def prepare(conn: sqlite3.Connection, path: Path) -> None:
                 "BEGIN IMMEDIATE;"
                 + catalog_schema()
                 + POINTS_SCHEMA
+                + lifecycle_schema()
                 + f"PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
             )
         except sqlite3.OperationalError:
@@ -95,6 +101,7 @@ def prepare(conn: sqlite3.Connection, path: Path) -> None:
 def _migrate(conn: sqlite3.Connection) -> None:
     _points_into_chunks(conn)
     _ids_never_reused(conn)
+    _lifecycle(conn)
 
 
 def _points_into_chunks(conn: sqlite3.Connection) -> None:
@@ -153,7 +160,7 @@ def _ids_never_reused(conn: sqlite3.Connection) -> None:
                 if conn.execute("PRAGMA foreign_keys").fetchone()[0]:
                     raise SensorbaseError("cannot migrate: foreign keys are still enforced")
                 _remake_catalog(conn)
-                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                conn.execute("PRAGMA user_version = 3")
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -162,6 +169,20 @@ def _ids_never_reused(conn: sqlite3.Connection) -> None:
         conn.execute("PRAGMA foreign_keys = ON")
     if remade:  # the old tables' pages back to the file system (executescript: every page)
         conn.executescript("PRAGMA incremental_vacuum;")
+
+
+def _lifecycle(conn: sqlite3.Connection) -> None:
+    """Schema 3 -> 4: a retention per bucket, and the table of summaries."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if conn.execute("PRAGMA user_version").fetchone()[0] == 3:  # not done by another
+            for statement in statements(lifecycle_schema()):
+                conn.execute(statement)
+            conn.execute("PRAGMA user_version = 4")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 def _remake_catalog(conn: sqlite3.Connection) -> None:

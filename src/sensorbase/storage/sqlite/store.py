@@ -12,6 +12,8 @@ import logging
 import os
 import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sensorbase.settings import Settings
@@ -136,6 +138,21 @@ class SQLiteStore:
         if self._wal is not None:
             self._wal.close()
             self._wal = None
+
+    @contextmanager
+    def retention_lease(self) -> Iterator[bool]:
+        """True when this process may run a retention pass now: of the processes sharing the
+        file (`serve --workers N`), only the one holding the lock beside it."""
+        fd = os.open(f"{self.path}-retention", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(fd)  # (which lets the lock go)
 
     def writer(self) -> SQLiteWriter:
         assert self._writer is not None, "open() the store first"
