@@ -31,6 +31,12 @@ from sensorbase.dialects.dakkio.errors import (
     render_error,
 )
 from sensorbase.dialects.dakkio.ids import object_id
+from sensorbase.dialects.dakkio.retention import (
+    BUCKET_CHANGE_SCHEMA,
+    DAY_US,
+    RETENTION_DAYS,
+    retention_days,
+)
 from sensorbase.limits import (
     CONTROL,
     MAX_OFFSET,
@@ -94,7 +100,7 @@ _FIELD_TEXT = openapi.nullable(
 BUCKET_SCHEMA = {
     "type": "object",
     "required": ["name"],
-    "properties": {"name": _NAME, "description": _DESCRIPTION},
+    "properties": {"name": _NAME, "description": _DESCRIPTION, "retentionDays": RETENTION_DAYS},
 }
 SOURCE_SCHEMA = {
     "type": "object",
@@ -168,6 +174,9 @@ def bucket_out(bucket: Bucket, org_key: str) -> dict[str, Any]:
         "name": bucket.name,
         "description": bucket.description,
         "organizationId": org_key,
+        "retentionDays": None
+        if bucket.retention_us is None
+        else -(-bucket.retention_us // DAY_US),  # (a whole number of days, rounded up)
         "createdAt": created,
         "updatedAt": created,
     }
@@ -201,10 +210,17 @@ async def create_bucket(
     details = Details()
     name = _text(body, "name", details, required=True, max_len=100)
     description = _text(body, "description", details, required=False, max_len=500)
+    days = retention_days(body, details)
     if details or name is None:
         raise details.error()
     bucket = await catalog.buckets.create(
-        who, object_id(), name, description or "", {}, unique_name=True
+        who,
+        object_id(),
+        name,
+        description or "",
+        {},
+        unique_name=True,
+        retention_us=None if days is None else days * DAY_US,
     )
     org_key = (await catalog.orgs.mine(who)).key
     return json_reply(
@@ -225,6 +241,36 @@ async def get_bucket(
     }
     out = {**bucket_out(found, (await catalog.orgs.mine(who)).key), "stats": stats}
     return json_reply({"bucket": out, "stats": stats})
+
+
+@router.patch(
+    "/api/buckets/{bucket_id}",
+    summary="dakkio: change a bucket's retentionDays (admin key)",
+    openapi_extra=openapi.body(BUCKET_CHANGE_SCHEMA, {"retentionDays": 90}),
+)
+async def change_bucket(
+    bucket_id: str,
+    request: Request,
+    who: Principal = Depends(principal),
+    catalog: Catalog = Depends(catalog_of),
+) -> Response:
+    require(who, "admin")
+    body = await json_object(request)
+    details = Details()
+    days = retention_days(body, details)
+    if details:
+        raise details.error()
+    found = await catalog.buckets.get(who, bucket_id, "admin")
+    retention_us = found.retention_us
+    if "retentionDays" in body:
+        retention_us = None if days is None else days * DAY_US
+    changed = await catalog.buckets.set_retention(
+        who, bucket_id, retention_us, found.keep_summaries
+    )
+    org_key = (await catalog.orgs.mine(who)).key
+    return json_reply(
+        {"message": "Bucket updated successfully", "bucket": bucket_out(changed, org_key)}
+    )
 
 
 # --- data sources ----------------------------------------------------------------------
