@@ -24,6 +24,7 @@ from sensorbase.storage.write_queue import Committer
 from sensorbase.times import now_us
 
 log = logging.getLogger(__name__)
+_RECLAIM_STEPS = 1000  # (SQLite: 16 MiB a step, so up to ~16 GB a pass)
 
 
 @dataclass(slots=True)
@@ -105,7 +106,9 @@ class Retention:
                 done.transactions += 1
                 if chunks < self.batch:
                     break
-        if done.points:
-            await self._committer.run(lambda tx: tx.reclaim_space())
+        if done.points:  # the space back, a bounded step per transaction
+            for _ in range(_RECLAIM_STEPS):
+                if not await self._committer.run(lambda tx: tx.reclaim_space()):
+                    break
         done.seconds = time.perf_counter() - started
         return done

@@ -12,12 +12,16 @@ from sensorbase.cli.output import done, paged, record, show, table
 
 commands = typer.Typer(
     name="buckets",
-    help="Buckets: list, create, show, delete.",
+    help="Buckets: list, create, update, show, delete.",
     rich_help_panel="Administration",
     no_args_is_help=True,
 )
 
-COLUMNS = ["key", "name", "description", "meta", "created"]
+COLUMNS = ["key", "name", "description", "meta", "retention", "keep_summaries", "created"]
+RETENTION_HELP = (
+    "Keep points this long after their time: 90d, 12w, 6h; they then expire (docs/lifecycle.md)."
+)
+SUMMARIES_HELP = "When points expire, keep each chunk's count/min/max/sum/first/last."
 
 
 @commands.command("list")
@@ -35,6 +39,8 @@ def create_bucket(
     name: str | None = typer.Option(None, help="Display name (default: the key)."),
     description: str = typer.Option("", help="Free text."),
     meta: str | None = typer.Option(None, help='Metadata, a JSON object: \'{"site": "north"}\''),
+    retention: str | None = typer.Option(None, help=RETENTION_HELP + " Default: forever."),
+    keep_summaries: bool = typer.Option(False, "--keep-summaries", help=SUMMARIES_HELP),
 ) -> None:
     """Create a bucket."""
     body = {
@@ -42,9 +48,30 @@ def create_bucket(
         "name": name,
         "description": description,
         "meta": json_object(meta, "--meta"),
+        "retention": retention,
+        "keep_summaries": keep_summaries,
     }
     reply = api(ctx).post("/v1/buckets", body)
     show(ctx, reply, table([reply], COLUMNS, "Created bucket"))
+
+
+@commands.command("update")
+def update_bucket(
+    ctx: typer.Context,
+    key: str = typer.Argument(..., help="The bucket."),
+    retention: str | None = typer.Option(None, help=RETENTION_HELP + " 'forever': no retention."),
+    keep_summaries: bool | None = typer.Option(
+        None, "--keep-summaries/--no-summaries", help=SUMMARIES_HELP, show_default=False
+    ),
+) -> None:
+    """Change a bucket's retention (what is not given stays as it is)."""
+    body: dict[str, object] = {}
+    if retention is not None:
+        body["retention"] = None if retention == "forever" else retention
+    if keep_summaries is not None:
+        body["keep_summaries"] = keep_summaries
+    reply = api(ctx).patch(f"/v1/buckets/{quote(key, safe='')}", body)
+    show(ctx, reply, table([reply], COLUMNS, "Updated bucket"))
 
 
 @commands.command("show")

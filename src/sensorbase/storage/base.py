@@ -167,8 +167,10 @@ class PointLifecycle(Protocol):
         and the points removed (fewer chunks than `max_chunks`: nothing is left to expire)."""
         ...
 
-    def reclaim_space(self) -> None:
-        """Give the space of removed points back where the backend does so itself."""
+    def reclaim_space(self) -> int:
+        """Give back a bounded part of the space removed points left (SQLite: free pages to
+        the file system); how much is left to give back (0: nothing, or the backend's own
+        vacuum does it)."""
         ...
 
 

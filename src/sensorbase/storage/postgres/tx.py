@@ -81,8 +81,9 @@ class PgWriteTx(CatalogWrites, PgCatalog):
         with driver_errors():
             return lifecycle.expire(self.conn, series_ids, cutoff_us, keep_summaries, max_chunks)
 
-    def reclaim_space(self) -> None:
+    def reclaim_space(self) -> int:
         """Nothing to do: PostgreSQL's autovacuum reuses the deleted rows' space."""
+        return 0
 
     def append(self, batch: ResolvedBatch) -> None:
         if len(batch.time_us):

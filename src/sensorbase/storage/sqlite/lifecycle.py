@@ -113,6 +113,8 @@ def expire(
     return done_chunks, done_points
 
 
-def reclaim(conn: sqlite3.Connection) -> None:
-    """Give free pages back to the file system (the file is in incremental auto-vacuum)."""
+def reclaim(conn: sqlite3.Connection) -> int:
+    """Give up to RECLAIM_PAGES free pages back to the file system (the file is in incremental
+    auto-vacuum); the free pages left."""
     conn.execute(f"PRAGMA incremental_vacuum({RECLAIM_PAGES})").fetchall()
+    return int(conn.execute("PRAGMA freelist_count").fetchone()[0])

@@ -85,8 +85,8 @@ class SQLiteWriteTx(CatalogWrites, SQLiteCatalog):
     ) -> tuple[int, int]:
         return lifecycle.expire(self.conn, series_ids, cutoff_us, keep_summaries, max_chunks)
 
-    def reclaim_space(self) -> None:
-        lifecycle.reclaim(self.conn)
+    def reclaim_space(self) -> int:
+        return lifecycle.reclaim(self.conn)
 
     def append(self, batch: ResolvedBatch) -> None:
         self._pending.append(batch)
