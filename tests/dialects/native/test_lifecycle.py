@@ -202,14 +202,18 @@ async def test_summaries_answer_aggregates_over_expired_ranges(
         client,
         org,
         "kept",
-        [{"source": "s", "fields": {"v": v}, "time": format_us(t)} for v, t in zip(values, times)],
+        [
+            {"source": "s", "fields": {"v": v}, "time": format_us(t)}
+            for v, t in zip(values, times, strict=True)
+        ],
     )
     fold(services)
     done = await services.retention.run_once(now)
     assert done.points == sum(1 for t in times if t < now - DAY)
     whole = await client.get(
         "/v1/query",
-        params={"bucket": "kept", "mode": "aggregate", "aggregate": "count,sum,min,max,first,last,avg",
+        params={"bucket": "kept", "mode": "aggregate",
+                "aggregate": "count,sum,min,max,first,last,avg",
                 "start": format_us(now - 4 * DAY), "end": format_us(now + 1)},
         headers=org.headers,
     )  # fmt: skip
@@ -220,7 +224,7 @@ async def test_summaries_answer_aggregates_over_expired_ranges(
     }  # fmt: skip
     assert parse_iso_us(series["summaries_until"]) <= now - DAY
     raw = (await points(client, org, "kept"))[("s", "v")]
-    assert raw == [v for v, t in zip(values, times) if t >= now - DAY]
+    assert raw == [v for v, t in zip(values, times, strict=True) if t >= now - DAY]
     daily = await client.get(
         "/v1/query",
         params={"bucket": "kept", "mode": "aggregate", "aggregate": "count", "every": "1d",

@@ -98,9 +98,9 @@ async def test_reads_show_exactly_the_points_neither_deleted_nor_expired(
             assert reply.status_code == 200, reply.text
             for key in list(model):
                 s, f, t = key
-                if (not sources or s in sources) and (not fields or f in fields):
-                    if start <= t < end:
-                        del model[key]
+                chosen = (not sources or s in sources) and (not fields or f in fields)
+                if chosen and start <= t < end:
+                    del model[key]
         elif op[0] == "fold":
             fold_points = getattr(services.store, "fold_points", None)
             if fold_points is not None:
