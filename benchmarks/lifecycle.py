@@ -161,6 +161,7 @@ async def run(services: Services, expired: int, deleted: int) -> None:
         await task
         print(summary("writes alone (5 s)", alone))
 
+        print(f"store before the pass: {file_bytes(services)}")
         stop, during = asyncio.Event(), []
         task = asyncio.create_task(writes(client, headers, stop, during))
         began, cpu = time.perf_counter(), cpu_s()
