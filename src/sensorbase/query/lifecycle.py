@@ -188,7 +188,7 @@ class Visible:
             cutoff = self.of[ref.id].cutoff_us(self.now_us)
             if cutoff >= bounds[-1]:
                 return [], None
-            cut = [cutoff, *(b for b in bounds if b > cutoff)]
+            cut = [max(bounds[0], cutoff), *(b for b in bounds[1:] if b > cutoff)]
             label = bound_of(bounds)
             found = self.reader.aggregate_bounds(ref.id, cut, aggregates)
             return [AggregateRow(label(r.start_us or 0), r.values) for r in found], None

@@ -3,6 +3,7 @@ backend: over HTTP into the ASGI app, with the store's own retention pass and (S
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import httpx
@@ -184,6 +185,15 @@ async def test_expired_points_are_hidden_before_the_job_runs_and_gone_after(
     )
     assert count.json()["series"][0]["aggregates"] == {"count": len(found)}
     assert "summaries_until" not in count.json()["series"][0]
+    for every, start in itertools.product(("1d", "1mo"), (6 * DAY, DAY)):  # fixed, calendar
+        counted = await client.get(
+            "/v1/query",
+            params={"bucket": "short", "mode": "aggregate", "aggregate": "count", "every": every,
+                    "start": format_us(now - start), "end": format_us(now + DAY)},
+            headers=org.headers,
+        )  # fmt: skip
+        expected = sum(1 for t in times if t >= now - start) if start == DAY else len(found)
+        assert sum(b["count"] for b in counted.json()["series"][0]["buckets"]) == expected
 
 
 async def test_summaries_answer_aggregates_over_expired_ranges(
