@@ -36,7 +36,13 @@ ON CONFLICT (series_id, start_us) DO UPDATE SET
   end_us = greatest(s.end_us, excluded.end_us)
 RETURNING 1
 )
-SELECT count(*) FROM gone
+SELECT count(*), count(DISTINCT div(time_us, %(period)s)) FROM gone
+"""
+_EXPIRE = """
+WITH gone AS (
+  DELETE FROM points WHERE series_id = %(series)s AND time_us < %(end)s RETURNING time_us
+)
+SELECT count(*), count(DISTINCT div(time_us, %(period)s)) FROM gone
 """
 
 
@@ -62,6 +68,7 @@ def expire(
     """Expire the points before `cutoff_us` of up to `max_periods` periods of the series: the
     periods and points expired (fewer periods than `max_periods`: the series are done)."""
     periods = points = 0
+    cut_short = False  # a series' window ended before the cutoff: it may hold more
     for series_id in series_ids:
         left = max_periods - periods
         if left <= 0:
@@ -74,19 +81,15 @@ def expire(
             continue
         first_period = row[0] // SUMMARY_PERIOD_US
         end = min(cutoff_us, (first_period + left) * SUMMARY_PERIOD_US)
-        if keep_summaries:
-            found = conn.execute(
-                _EXPIRE_SUMMARISED,
-                {"series": series_id, "end": end, "period": SUMMARY_PERIOD_US},
-            ).fetchone()
-            points += int(found[0]) if found else 0
-        else:
-            cur = conn.execute(
-                "DELETE FROM points WHERE series_id = %s AND time_us < %s", (series_id, end)
-            )
-            points += cur.rowcount
-        periods += -(-(end - first_period * SUMMARY_PERIOD_US) // SUMMARY_PERIOD_US)
-    return periods, points
+        cut_short |= end < cutoff_us
+        found = conn.execute(
+            _EXPIRE_SUMMARISED if keep_summaries else _EXPIRE,
+            {"series": series_id, "end": end, "period": SUMMARY_PERIOD_US},
+        ).fetchone()
+        if found:
+            points += int(found[0])
+            periods += int(found[1])
+    return (max(periods, max_periods) if cut_short else periods), points
 
 
 @contextmanager
