@@ -27,6 +27,7 @@ class PostgresStore:
         self.url = url
         self.synchronous_commit = "on" if settings.durability == "full" else "off"
         self.pool_size = max(2, settings.database_pool_size)
+        self.retention_batch_hours = settings.retention_batch_series_hours
         self.partitioning = "native"
         self._partitions = schema.Partitions()
         self._pool: Pool | None = None

@@ -77,9 +77,14 @@ class PgWriteTx(CatalogWrites, PgCatalog):
     def expire_points(
         self, series_ids: list[int], cutoff_us: int, keep_summaries: bool, max_chunks: int
     ) -> tuple[int, int]:
+        """`max_chunks` is SQLite's budget: here a transaction takes at most
+        `retention_batch_series_hours` (each one up to 3,600 rows at 1 Hz, deleted and
+        summarised: the write queue waits for it), and says so when it stopped there."""
         self.flush()  # (a group's held points older than the cutoff expire with the others)
+        hours = self.store.retention_batch_hours
         with driver_errors():
-            return lifecycle.expire(self.conn, series_ids, cutoff_us, keep_summaries, max_chunks)
+            done, points = lifecycle.expire(self.conn, series_ids, cutoff_us, keep_summaries, hours)
+        return (max_chunks if done >= hours else done), points
 
     def reclaim_space(self) -> int:
         """Nothing to do: PostgreSQL's autovacuum reuses the deleted rows' space."""
