@@ -333,6 +333,14 @@ class Store(Protocol):
         """A reader bound to the calling thread."""
         ...
 
+    def expire_apart(
+        self, series_ids: list[int], cutoff_us: int, keep_summaries: bool, max_chunks: int
+    ) -> tuple[int, int] | None:
+        """As WriteTx.expire_points, in a transaction of the backend's own beside the write
+        queue where it can run there without holding writes up (PostgreSQL); None where it
+        cannot (SQLite: one writer), and then nothing was done."""
+        ...
+
     def retention_lease(self) -> AbstractContextManager[bool]:
         """Whether this process may run a retention pass now (one at a time per store, of
         every process and node sharing it), held for the pass."""

@@ -58,6 +58,22 @@ class PostgresStore:
     def retention_lease(self) -> AbstractContextManager[bool]:
         return lifecycle.lease(self.url)
 
+    def expire_apart(
+        self, series_ids: list[int], cutoff_us: int, keep_summaries: bool, max_chunks: int
+    ) -> tuple[int, int] | None:
+        """Expiry in a transaction of its own on a pooled connection, beside the writes: the
+        rows it deletes are old ones that no write waits for (MVCC), so the write queue does
+        not wait for it either. `max_chunks` as PgWriteTx.expire_points takes it."""
+        assert self._pool is not None, "open() the store first"
+        hours = self.retention_batch_hours
+
+        def expire(conn: psycopg.Connection) -> tuple[int, int]:
+            with conn.transaction():
+                return lifecycle.expire(conn, series_ids, cutoff_us, keep_summaries, hours)
+
+        done, points = self._pool.run(expire)
+        return (max_chunks if done >= hours else done), points
+
     def writer(self) -> PgWriter:
         assert self._writer is not None, "open() the store first"
         return self._writer

@@ -154,6 +154,12 @@ class SQLiteStore:
         finally:
             os.close(fd)  # (which lets the lock go)
 
+    def expire_apart(
+        self, series_ids: list[int], cutoff_us: int, keep_summaries: bool, max_chunks: int
+    ) -> tuple[int, int] | None:
+        """None: expiry writes through the one writer, in the write queue (WriteTx)."""
+        return None
+
     def writer(self) -> SQLiteWriter:
         assert self._writer is not None, "open() the store first"
         checkpointer = self._checkpointer
