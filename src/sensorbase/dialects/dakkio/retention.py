@@ -21,6 +21,11 @@ def retention_days(body: dict[str, Any], details: Details) -> int | None:
     value = body.get("retentionDays")
     if value is None:
         return None
+    if isinstance(value, float):
+        if not value.is_integer():
+            details.add(["body", "retentionDays"], "Expected integer, received float")
+            return None
+        value = int(value)  # (217.0 is JSON's integer 217)
     if not isinstance(value, int) or isinstance(value, bool):
         details.add(["body", "retentionDays"], expected("number", value))
         return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import Depends, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from sensorbase.auth.keys import Principal
 from sensorbase.catalog import Catalog
@@ -49,7 +49,7 @@ class BucketIn(BaseModel):
     description: Text = ""
     meta: Meta = Field(default_factory=dict)
     retention: Retention = None
-    keep_summaries: bool = Field(
+    keep_summaries: StrictBool = Field(
         False, description="When points expire, keep each chunk's count/min/max/sum/first/last"
     )
 

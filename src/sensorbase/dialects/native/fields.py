@@ -17,7 +17,7 @@ from sensorbase.limits import (
     NAME_PATTERN,
     TEXT_PATTERN,
 )
-from sensorbase.times import parse_duration_us
+from sensorbase.times import DURATION_PATTERN, parse_duration_us
 
 _encoder = msgspec.json.Encoder()
 
@@ -27,15 +27,14 @@ KEY_PATTERN = rf"^[^/\x00-\x1f\x7f{BLANK}][^/\x00-\x1f\x7f]{{0,{MAX_NAME_CHARS -
 KEY_HELP = f"1 to {MAX_NAME_CHARS} characters: no slash, no control characters"
 
 
-def _duration(text: str | None) -> str | None:
-    if text is not None:
-        parse_duration_us(text)  # (its ValueError names what is wrong)
+def _duration(text: str) -> str:
+    parse_duration_us(text)  # (its ValueError names what is wrong)
     return text
 
 
+Duration = Annotated[str, Field(pattern=DURATION_PATTERN), AfterValidator(_duration)]
 Retention = Annotated[
-    str | None,
-    AfterValidator(_duration),
+    Duration | None,
     Field(
         description="How long points are kept after their time: 90d, 12w, 6h "
         "(1 to 999999999 of us, ms, s, m, h, d or w); null: forever (docs/lifecycle.md)",

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import Depends, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from sensorbase.auth.keys import Principal
 from sensorbase.catalog import Catalog
@@ -32,7 +32,7 @@ router = native_router()
 
 class BucketChange(BaseModel):
     retention: Retention = Field(None, description="Absent: unchanged; null: keep forever")
-    keep_summaries: bool | None = Field(None, description="Absent: unchanged")
+    keep_summaries: StrictBool | None = Field(None, description="Absent: unchanged")
 
 
 @router.patch("/buckets/{bucket}", summary="Change a bucket's retention")
@@ -52,15 +52,17 @@ async def change_bucket(
 
 
 _PARAMETERS = [
-    openapi.parameter("bucket", {"type": "string"}, "Bucket key (required)"),
+    openapi.parameter("bucket", {"type": "string"}, "Bucket key", required=True),
     openapi.parameter(
         "source", {"type": "array", "items": {"type": "string"}}, "Source key(s); none: all"
     ),
     openapi.parameter(
         "field", {"type": "array", "items": {"type": "string"}}, "Field name(s); none: all"
     ),
-    openapi.parameter("start", openapi.INSTANT, "Inclusive start: ISO 8601 or epoch (required)"),
-    openapi.parameter("end", openapi.INSTANT, "Exclusive end: ISO 8601 or epoch (required)"),
+    openapi.parameter(
+        "start", openapi.INSTANT, "Inclusive start: ISO 8601 or epoch", required=True
+    ),
+    openapi.parameter("end", openapi.INSTANT, "Exclusive end: ISO 8601 or epoch", required=True),
 ]
 
 
