@@ -18,6 +18,9 @@ Scenarios (higher is better for the first two, lower for the last two):
 - `stats`: min/max/mean/count over bench.py's 1M-point dense series; a run's figure is the
   median of --queries timed queries (after 2 warm-ups), as bench.py's; ms
 - `latest`: the latest 10,000 raw points of the dense series, likewise; ms
+- `exact`: count, stddev, p99, spread, increase and integral over the dense series, which read
+  every point (query/reducers.py), likewise; ms. Only code that has these aggregates runs it
+  (`--ref HEAD` for the figure alone)
 
 A `stats` or `latest` run loads only the dense series (1M points, a few seconds; bench.py
 loads its fleet first, which these queries do not read), then waits until the server has
@@ -94,7 +97,11 @@ def one_run(version: Path, scenario: str, args: argparse.Namespace, bodies: Any)
             return measured(server, before, float(out["points_per_s"]), out["points"])
         bench.run_writers(server, bodies, "ab")  # the dense series
         wait_folded(server)
-        path = bench.stats_path("ab") if scenario == "stats" else bench.latest_path("ab")
+        path = {
+            "stats": bench.stats_path("ab"),
+            "latest": bench.latest_path("ab"),
+            "exact": bench.exact_path("ab"),
+        }[scenario]
         before = server.cpu_by_role()
         xs, body = bench.timed_queries(server, path, args.queries)
         run = measured(server, before, statistics.median(xs), args.queries + 2)
@@ -151,7 +158,9 @@ def main() -> None:
         "--ref", nargs="+", default=["HEAD"], help="the git revision(s) to compare with"
     )
     ap.add_argument("--new", default=None, help="a revision instead of the working tree")
-    ap.add_argument("--scenario", choices=["single", "batch", "stats", "latest"], default="single")
+    ap.add_argument(
+        "--scenario", choices=["single", "batch", "stats", "latest", "exact"], default="single"
+    )
     ap.add_argument("--runs", type=int, default=6, help="runs of each version")
     ap.add_argument("--seconds", type=int, default=5, help="length of a single-point run")
     ap.add_argument("--points", type=int, default=2_000_000, help="points of a batch run")
@@ -176,7 +185,7 @@ def main() -> None:
     bodies: Any = None
     if args.scenario == "batch":
         bodies = bench.fleet_bodies(args.points, seed=1)
-    elif args.scenario in ("stats", "latest"):
+    elif args.scenario in ("stats", "latest", "exact"):
         bodies = bench.big_bodies()
     unit = {"single": "requests/s", "batch": "points/s"}.get(args.scenario, "ms")
     per = {"single": "request", "batch": "point"}.get(args.scenario, "query")

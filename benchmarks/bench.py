@@ -491,6 +491,16 @@ def stats_path(bucket: str) -> str:
     )
 
 
+def exact_path(bucket: str, every: str | None = None) -> str:
+    """The aggregates that read every point (query/reducers.py) over the whole dense series,
+    beside count (the store's), whole or per `every`."""
+    per = f"&every={every}" if every else ""
+    return (
+        f"/v1/query?bucket={bucket}&source=big&field={FIELD}"
+        f"&aggregate=count,stddev,p99,spread,increase,integral{per}"
+    )
+
+
 def latest_path(bucket: str) -> str:
     """Scenario 4's query: the latest 10,000 raw points of the dense series."""
     return f"/v1/query?bucket={bucket}&source=big&field={FIELD}&order=desc&limit=10000"

@@ -120,6 +120,20 @@ def test_buckets_create_list_show_delete(cli: Cli) -> None:
     assert "greenhouse" in cli("buckets", "list").stdout
     shown = cli.json("buckets", "show", "greenhouse")
     assert shown["stats"] == {"sources": 0, "points": 0, "keys": 0}
+    assert shown["status"] == "active"
+
+    # Archived, it refuses writes (409, said readably) and still shows; active again, it writes.
+    updated = cli.json("buckets", "update", "greenhouse", "--status", "archived", "--name", "GH")
+    assert (updated["status"], updated["name"]) == ("archived", "GH")
+    point = '[{"source": "s", "field": "f", "value": 1}]'
+    stderr = cli.fails("write", "-b", "greenhouse", input=point)
+    assert "409" in stderr and "archived" in stderr
+    assert cli.json("buckets", "show", "greenhouse")["status"] == "archived"
+    assert (
+        "--status" in cli("buckets", "update", "greenhouse", "--status", "frozen", ok=False).stderr
+    )
+    cli("buckets", "update", "greenhouse", "--status", "active")
+    assert "Wrote 1 point(s)" in cli("write", "-b", "greenhouse", input=point).stderr
 
     # Without --yes the command asks; "n" keeps the bucket.
     result = cli("buckets", "delete", "greenhouse", input="n\n", ok=False)
@@ -260,6 +274,22 @@ def test_write_then_query_in_every_form(cli: Cli, tmp_path: Path) -> None:
         "2026-11-21T10:01:00Z",
     )
     assert [b["count"] for b in buckets["series"][0]["buckets"]] == [2, 1]
+    window = ("--start", "2026-11-21T10:00:00Z", "--end", "2026-11-21T10:00:40Z")
+    filled = cli.json("query", "-b", "farm", "-f", "humidity", "-a", "median", "--every", "10s",
+                      "--fill", "linear", *window)  # fmt: skip
+    assert [b["median"] for b in filled["series"][0]["buckets"]] == [
+        41.0,
+        40.2,
+        pytest.approx(41.1),
+        42.0,
+    ]
+    exact = cli.json("query", "-b", "farm", "-f", "humidity", "-a", "spread,integral",
+                     "--integral-unit", "1m", *window)  # fmt: skip
+    assert exact["series"][0]["aggregates"] == {
+        "spread": pytest.approx(1.8),
+        "integral": pytest.approx((406 + 822) / 60),
+    }
+    assert "fill" in cli.fails("query", "-b", "farm", "-a", "avg", "--fill", "previous")
 
     table = cli("query", "-b", "farm", "-f", "temperature").stdout
     assert "21.5" in table and "21.7" in table and "ESP32-001" in table

@@ -50,7 +50,7 @@ def test_a_mistyped_field_or_source_is_an_error_with_near_names(cli: Cli) -> Non
     assert "No points match" in result.stderr
 
 
-def test_a_failed_export_leaves_no_file_and_parquet_is_refused(
+def test_a_failed_export_leaves_no_file_and_an_unknown_format_is_refused(
     cli: Cli,  # noqa: F811
     tmp_path: Path,
 ) -> None:
@@ -58,9 +58,9 @@ def test_a_failed_export_leaves_no_file_and_parquet_is_refused(
     out = tmp_path / "out.csv"
     cli.fails("export", "-b", bucket, "--source", "nope", "-o", str(out))
     assert list(tmp_path.iterdir()) == []  # no header-only file, no leftover part file
-    result = cli("export", "-b", bucket, "-o", str(tmp_path / "x.parquet"), ok=False)
+    result = cli("export", "-b", bucket, "-o", str(tmp_path / "x.xlsx"), ok=False)
     assert result.exit_code == 2
-    assert "cannot write .parquet files" in result.stderr
+    assert "cannot write .xlsx files" in result.stderr
     assert list(tmp_path.iterdir()) == []
     cli("write", "-", "-b", bucket, input='[{"source": "s", "field": "f", "value": 1}]')
     cli("export", "-b", bucket, "-o", str(out), "--last", "1d")

@@ -9,6 +9,7 @@
      ├── NotFound (404)                       absent, or belonging to another organisation
      ├── MethodNotAllowed (405)               carries `allowed`: the methods the path takes
      ├── Conflict (409)                       the key is taken
+     │    └── Archived (409)                  the bucket is archived: it takes no writes
      ├── PayloadTooLarge (413)
      ├── UnsupportedMediaType (415)           a Content-Type or Content-Encoding not taken
      ├── RateLimited (429)                    carries retry_after_s
@@ -129,6 +130,10 @@ class Conflict(SensorbaseError):
 
     status = 409
     code = "conflict"
+
+
+class Archived(Conflict):
+    code = "archived"
 
 
 class PayloadTooLarge(SensorbaseError):

@@ -14,8 +14,13 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-Scope = Literal["data:write", "data:read", "admin"]
-SCOPES: tuple[Scope, ...] = ("data:write", "data:read", "admin")
+# catalog:write creates sources and series explicitly, outside a write (Databoom's Create
+# permission); a write creates those it may on first sight with data:write alone.
+Scope = Literal["data:write", "data:read", "catalog:write", "admin"]
+SCOPES: tuple[Scope, ...] = ("data:write", "data:read", "catalog:write", "admin")
+# An archived bucket refuses every write (ingest/pipeline.py) and still answers reads.
+BucketStatus = Literal["active", "archived"]
+BUCKET_STATUSES: tuple[BucketStatus, ...] = ("active", "archived")
 FieldType = Literal["number", "string", "boolean"]
 
 Int64Array = npt.NDArray[np.int64]
@@ -40,6 +45,7 @@ class Bucket:
     description: str
     meta: dict[str, Any]
     created_us: int
+    status: BucketStatus = "active"
     retention_us: int | None = None  # points older than now - this expire (None: kept)
     keep_summaries: bool = False  # expired chunks leave their count/min/max/sum/first/last
 

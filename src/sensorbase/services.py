@@ -42,7 +42,10 @@ class Services:
         self.rate = RateLimiter(settings.rate_limit)
         self.failures = Failures()  # failed credential attempts (auth/failures.py)
         self.query = QueryService(
-            store.reader, settings.max_result_points, settings.default_query_limit
+            store.reader,
+            settings.max_result_points,
+            settings.default_query_limit,
+            settings.max_scan_points,
         )
         work = Work(store, self.committer)
         work.on_delete(self.ingest.forget)

@@ -100,6 +100,11 @@ class Settings(BaseSettings):
     max_result_points: int = Field(
         100_000, description="Most points or buckets one query may return (400 above it)."
     )
+    max_scan_points: int = Field(
+        1_000_000,
+        description="Most raw points one query may read for the aggregates that need every "
+        "point (stddev, spread, median, pN, delta, increase, rate, integral; 400 above it).",
+    )
     default_query_limit: int = Field(1_000, description="Raw points returned when no limit is set.")
     rate_limit: str = Field(
         "1000/second",

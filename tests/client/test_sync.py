@@ -165,6 +165,16 @@ def test_aggregates_and_a_dataframe_round_trip(live: Live) -> None:
         )
         hourly = sb.query(source="s1", aggregate=["count"], every="1h", start=BASE)
         assert sum(r.values["count"] for r in hourly if isinstance(r, AggregateRecord)) == 120
+        # Values 0..119 a minute apart, counted up: hours after them are filled with -1.
+        gappy = sb.query(source="s1", aggregate="count,increase", every="1h", fill=-1.0,
+                         start=BASE, end=BASE + timedelta(hours=4))  # fmt: skip
+        held = [r.values for r in gappy if isinstance(r, AggregateRecord)]
+        assert held[-1] == {"count": 0, "increase": -1.0}
+        rose = [v["increase"] for v in held if v["count"]]
+        assert sum(v["count"] for v in held) == 120
+        assert sum(rose) == 119 - (len(rose) - 1)  # within each hour: a step per minute
+        (energy,) = sb.query(source="s1", aggregate="integral", integral_unit="1h", start=BASE)
+        assert energy.values == {"integral": pytest.approx(119 / 2 * 119 / 60)}
 
         frame = sb.query_frame(start=BASE, library="pandas")
         assert isinstance(frame, pandas.DataFrame)

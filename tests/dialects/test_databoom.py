@@ -82,8 +82,9 @@ async def test_list_form_sample(
         "unit": "°C",
         "type": "number",
         "tags": ["outdoor"],
+        "status": "INIT",  # created on first sight: awaiting validation
     }
-    assert fields["pressure"]["meta"] == {}
+    assert fields["pressure"]["meta"] == {"status": "INIT"}
 
 
 @pytest.mark.parametrize("slash", ["", "/"])
@@ -101,7 +102,7 @@ async def test_history_form_sample(
     }
     reply = await client.get(f"/v1/buckets/{org.bucket}/sources/{device}", headers=org.headers)
     [field] = reply.json()["fields"]
-    assert field["meta"] == {"description": "Barometric pressure"}
+    assert field["meta"] == {"description": "Barometric pressure", "status": "INIT"}
 
 
 async def test_several_signals_and_entries_in_history_form(
@@ -176,7 +177,7 @@ async def test_meta_is_applied_only_when_the_signal_is_created(
     reply = await client.get(f"/v1/buckets/{org.bucket}/sources/{device}", headers=org.headers)
     [field] = reply.json()["fields"]
     assert field["unit"] == "hPa"
-    assert field["meta"] == {"unit": "hPa", "description": "first"}
+    assert field["meta"] == {"unit": "hPa", "description": "first", "status": "INIT"}
     assert len((await _points(client, org))["p"]) == 2
 
 
@@ -485,7 +486,9 @@ async def test_credentials(client: httpx.AsyncClient, org: Org, device: str) -> 
     reader = await org.new_key(client, ["data:read"])
     reply = await _push(client, reader["key"], body)
     assert reply.status_code == 403
-    assert reply.json() == {"message": "this key lacks the 'data:write' scope"}
+    assert reply.json() == {
+        "message": "this token lacks the Publish permission (Sensorbase scope 'data:write')"
+    }
 
     writer = await org.new_key(client, ["data:write"])
     assert (await _push(client, writer["key"], body)).status_code == 200

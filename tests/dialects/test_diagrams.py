@@ -489,3 +489,36 @@ async def test_api_key_as_bearer_also_works(client: httpx.AsyncClient, org: Org)
         push_url(org.key, org.bucket), content=json.dumps([GOOD]), headers=auth(key["key"])
     )
     assert reply.status_code == 201, reply.text
+
+
+# --- the OpenAPI document ------------------------------------------------------------------
+
+
+async def test_the_openapi_document_describes_what_is_served(
+    client: httpx.AsyncClient, org: Org
+) -> None:
+    import jsonschema_rs
+
+    reply = await client.get("/v0/openAPI")  # no credentials, as the vendor serves it
+    assert reply.status_code == 200, reply.text
+    document = reply.json()
+    assert document["openapi"].startswith("3.")
+    # The same operations as the server's whole document holds under /v0 (built from the app).
+    whole = (await client.get("/openapi.json")).json()
+    served = {(m, p) for p, ops in whole["paths"].items() if p.startswith("/v0/") for m in ops}
+    assert {(m, p) for p, ops in document["paths"].items() for m in ops} == served
+    assert {"/v0/oauth2/token", "/v0/openAPI"} <= set(document["paths"])
+    schemes = document["components"]["securitySchemes"]
+    token_op = document["paths"]["/v0/oauth2/token"]["post"]
+    push_op = document["paths"]["/v0/organisations/{organisation_id}/data/{ml_project}"]["post"]
+    for op in (token_op, push_op):
+        assert all(name in schemes for req in op.get("security", []) for name in req)
+    # A client written from the document: its example body, checked against its schema, pushed
+    # with a token from its token route, gets its declared 201.
+    content = push_op["requestBody"]["content"]["application/json"]
+    example = content.get("example") or next(iter(content["examples"].values()))["value"]
+    jsonschema_rs.validate(content["schema"], example)
+    assert not jsonschema_rs.is_valid(content["schema"], [{"sensorId": "3", "value": "1"}])
+    token = (await access_token(client, await app_key(client, org)))["access_token"]
+    reply = await push(client, token, org, example)
+    assert str(reply.status_code) in push_op["responses"] and reply.status_code == 201

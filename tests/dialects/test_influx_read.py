@@ -212,6 +212,17 @@ async def test_functions(client: httpx.AsyncClient, farm: Org) -> None:
                     [T0 + 3600, 10, 14, pytest.approx(3.162277660168379), 9],
                     [T0 + 7200, None, None, None, None]]}
     ]  # fmt: skip
+    # host a: value i at i x 10 min; the line joining them is cut at 01:00 (value 6 there).
+    found = await series(client, farm, "SELECT integral(value, 1h), integral(value) FROM cpu "
+                         "WHERE host = 'a' AND time >= 1577836800000ms and time < 1577844000000ms "
+                         "GROUP BY time(1h)")  # fmt: skip
+    assert found[0]["columns"] == ["time", "integral", "integral_1"]
+    assert found[0]["values"] == [
+        [T0, pytest.approx(3.0), pytest.approx(3.0 * 3600)],
+        [T0 + 3600, pytest.approx(8.5 * 3000 / 3600), pytest.approx(8.5 * 3000)],
+    ]
+    found = await series(client, farm, "SELECT integral(value, 30m) FROM cpu WHERE host = 'a'")
+    assert found[0]["values"] == [[0, pytest.approx(5.5 * 6600 / 1800)]]
     single = {
         "SELECT max(value) FROM cpu": [T0 + 6300, 15],  # a lone selector: its point's time
         "SELECT first(value) FROM cpu": [T0, 0],
@@ -310,6 +321,7 @@ async def test_errors(client: httpx.AsyncClient, farm: Org) -> None:
         "SELECT value FROM cpu WHERE value > 3": "conditions on field values are not supported",
         "SELECT value FROM cpu GROUP BY time(1h)": "GROUP BY requires at least one aggregate",
         "SELECT percentile(value) FROM cpu": "invalid number of arguments for percentile",
+        "SELECT integral(value, 5) FROM cpu": "second argument to integral must be a duration",
         "SELECT value FROM cpu WHERE host =~ /(/": "invalid regex",
         "SELECT value FROM cpu WHERE time > 'yesterday'": "invalid time",
         "SELECT mean(value) FROM cpu WHERE time > 0 GROUP BY time(1s)": "result limit",

@@ -65,6 +65,7 @@ SHAPES: dict[str, Callable[[Any], bool]] = {
     "dakkio_batch": dakkio_error,
     "datacooee_upload": jsonapi_errors,
     "databoom_push": databoom_error,
+    "databoom_template_push": databoom_error,
     "madevo_insert": dakkio_error,  # {"error", "message", "details"?}: the same keys
     "madevo_login": dakkio_error,
 }
@@ -204,6 +205,34 @@ def routes(org: Org) -> list[Route]:
             accepts=frozenset({"unknown_name_in_item", "empty_batch"}),
         ),
         Route(
+            "databoom_template_push",
+            "/v1/signals/push/u1",
+            key_headers,
+            {
+                "type": "data",
+                "message": [
+                    {"template": "tmpl", "date": NOW, "signals": [{"name": "t", "value": 1.5}]}
+                ],
+            },
+            {
+                "value": ("message", 0, "signals", 0, "value"),
+                "time": ("message", 0, "date"),
+                "source": ("message", 0, "template"),
+                "field": ("message", 0, "signals", 0, "name"),
+                "meta": ("message", 0, "signals", 0, "meta"),
+            },
+            {
+                "value": "value",
+                "time": "date",
+                "source": "template",
+                "field": "name",
+                "meta": "meta",
+            },
+            items=("message", 0, "signals"),
+            # As the plain push's (a refused push makes no device: stored() counts sources).
+            accepts=frozenset({"unknown_name_in_item", "empty_batch"}),
+        ),
+        Route(
             "madevo_insert",
             "/restapi/datasource/insert",
             key_headers,
@@ -324,6 +353,7 @@ async def prepare(client: httpx.AsyncClient, org: Org) -> Credentials:
     for body in (
         {"key": "ds1"},
         {"key": "dev1"},
+        {"key": "tmpl", "meta": {"template": True}},
         {"key": INPUT, "schema": {"value": {"type": "number"}}},
     ):
         reply = await client.post(

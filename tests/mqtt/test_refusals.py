@@ -76,3 +76,21 @@ def test_the_error_list_is_the_organisations_own(sensorbase: Sensorbase) -> None
     with sensorbase.http(writer_only) as client:
         assert client.get("/v1/mqtt/errors").status_code == 403
     dev.close()
+
+
+def test_an_archived_bucket_refuses_mqtt_writes_and_still_answers_reads(
+    sensorbase: Sensorbase,
+) -> None:
+    dev = device(sensorbase.broker, sensorbase.key(["data:write"]))
+    assert not dev.publish("sensorbase/default/farm/dev/t", "1.5").is_failure
+    wait_for(lambda: sensorbase.points("farm"), lambda p: "dev/t" in p)
+    with sensorbase.http() as client:
+        reply = client.patch("/v1/buckets/farm", json={"status": "archived"})
+        assert reply.status_code == 200, reply.text
+    assert not dev.publish("sensorbase/default/farm/dev/t", "2.5").is_failure
+    with sensorbase.http() as client:
+        listed = wait_for(lambda: client.get("/v1/mqtt/errors").json()["errors"])
+    [refusal] = listed
+    assert refusal["topic"] == "sensorbase/default/farm/dev/t"
+    assert "bucket 'farm' is archived" in refusal["reason"]
+    assert [p["value"] for p in sensorbase.points("farm")["dev/t"]] == [1.5]

@@ -227,6 +227,22 @@ def test_points_upsert_and_read(store: Store, world: dict[str, int]) -> None:
     assert len(reader.read_range(world["their_temp"], TimeRange(None, None), 10)) == 0
 
 
+def test_read_values_gives_times_and_values_in_order(store: Store, world: dict[str, int]) -> None:
+    """What the aggregates that read every point read: no extras, the range, the limit."""
+    s = world["temp"]
+    extra: list[str | None] = ['{"lat":1.5,"lon":2.5}', None, None, None]
+    write(store, lambda tx: tx.append(batch([s] * 4, [T0 + 3, T0, T0 + 2, T0 + 1],
+                                            [4.0, -1.5, 3.0, 2.0], extra)))  # fmt: skip
+    reader = store.reader()
+    every = reader.read_values(s, TimeRange(None, None), 100)
+    assert every.time_us.tolist() == [T0, T0 + 1, T0 + 2, T0 + 3]
+    assert every.value.tolist() == [-1.5, 2.0, 3.0, 4.0] and every.extra is None
+    some = reader.read_values(s, TimeRange(T0 + 1, T0 + 3), 1)
+    assert some.time_us.tolist() == [T0 + 1] and some.value.tolist() == [2.0]
+    assert len(reader.read_values(world["their_temp"], TimeRange(None, None), 10)) == 0
+    assert len(reader.read_values(s, TimeRange(T0 + 10, None), 10)) == 0
+
+
 def test_extras_are_kept_and_replaced(store: Store, world: dict[str, int]) -> None:
     s = world["temp"]
     extra: list[str | None] = ['{"lat":1.5,"lon":2.5}', None]

@@ -1,4 +1,4 @@
-"""The lifecycle's schema step on an existing store, in place: SQLite 3 -> 4, PostgreSQL 2 -> 3.
+"""The lifecycle's schema step on an existing store, in place: SQLite 4 -> 5, PostgreSQL 3 -> 4.
 A store of the earlier schema (made by turning a current one back) keeps its buckets and points,
 gains no retention, and can be given one."""
 
@@ -67,7 +67,7 @@ def reopened(make: Callable[[], Any], back: Callable[[], None]) -> None:
         store.close()
 
 
-def test_a_schema_3_sqlite_file_is_migrated_in_place(tmp_path: Path) -> None:
+def test_a_schema_4_sqlite_file_is_migrated_in_place(tmp_path: Path) -> None:
     path = tmp_path / "sb.db"
 
     def back() -> None:
@@ -75,14 +75,14 @@ def test_a_schema_3_sqlite_file_is_migrated_in_place(tmp_path: Path) -> None:
             conn.execute("DROP TABLE point_summaries")
             conn.execute("ALTER TABLE buckets DROP COLUMN retention_us")
             conn.execute("ALTER TABLE buckets DROP COLUMN keep_summaries")
-            conn.execute("PRAGMA user_version = 3")
+            conn.execute("PRAGMA user_version = 4")
 
     reopened(lambda: SQLiteStore(path, Settings(data_dir=tmp_path, durability="normal")), back)
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
 
 
-def test_a_schema_2_postgresql_database_is_migrated_in_place(tmp_path: Path) -> None:
+def test_a_schema_3_postgresql_database_is_migrated_in_place(tmp_path: Path) -> None:
     with temporary_database(migrated=False) as url:
 
         def back() -> None:
@@ -90,6 +90,6 @@ def test_a_schema_2_postgresql_database_is_migrated_in_place(tmp_path: Path) -> 
                 conn.execute("DROP TABLE point_summaries")
                 conn.execute("ALTER TABLE buckets DROP COLUMN retention_us")
                 conn.execute("ALTER TABLE buckets DROP COLUMN keep_summaries")
-                conn.execute("DELETE FROM sensorbase_schema WHERE version = 3")
+                conn.execute("DELETE FROM sensorbase_schema WHERE version = 4")
 
         reopened(lambda: PostgresStore(url, Settings(data_dir=tmp_path, database_url=url)), back)

@@ -94,7 +94,7 @@ def as_schema_2(path: Path) -> None:
         columns = ", ".join(r[1] for r in conn.execute(f"PRAGMA table_info({table})"))
         conn.execute(f"INSERT INTO {table} SELECT {columns} FROM {table}_v3")
         conn.execute(f"DROP TABLE {table}_v3")
-    conn.execute("DROP TABLE point_summaries")  # (schema 4's)
+    conn.execute("DROP TABLE point_summaries")  # (schema 5's)
     conn.execute("DELETE FROM sqlite_sequence WHERE name != 'point_log'")
     conn.execute("PRAGMA user_version = 2")
     conn.execute("COMMIT")

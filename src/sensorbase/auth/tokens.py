@@ -157,9 +157,43 @@ class Tokens:
         key = self.keys.active(principal.key_id)
         return self._sign(key.key_id, "at", kid=key.id)
 
-    def _sign(self, subject: str, kind: str, **binding: Any) -> tuple[str, int]:
+    def session_token(self, user: User, ttl_s: int, started_s: int | None = None) -> str:
+        """A user token of a sign-in session (Madevo's /api/v1): short-lived (`ttl_s`), and
+        carrying when the session began (`sst`), which `resume` measures the session from."""
+        started = now_us() // 1_000_000 if started_s is None else started_s
+        token, _ = self._sign(
+            f"{USER_SUBJECT}{user.id}", "ut", ttl_s, gen=user.token_generation, sst=started
+        )
+        return token
+
+    def resume(self, token: str, session_ttl_s: int, ttl_s: int) -> str:
+        """A fresh session token for one that may have expired, while its session lasts and
+        its user's token generation is unchanged (a logout, a new password or role ends it)."""
+        try:
+            claims = jwt.decode(
+                token, self._secret, algorithms=[ALGORITHM], options={"verify_exp": False}
+            )
+        except jwt.PyJWTError:
+            raise WrongCredentials("the token is not a valid session token") from None
+        started, subject = claims.get("sst"), claims.get("sub")
+        kind = claims.get("typ")
+        if kind != "ut" or not isinstance(started, int) or not isinstance(subject, str):
+            raise Unauthorized("the token is not a session token: sign in")
+        if started + session_ttl_s <= now_us() // 1_000_000:
+            raise Unauthorized("the session has ended: sign in again")
+        self._user_principal(subject, claims.get("gen"))  # the user still, and unchanged
+        user_id = int(subject.removeprefix(USER_SUBJECT))
+        assert self._users is not None  # (checked by _user_principal)
+        user = self._users().get_user_by_id(user_id)
+        if user is None:
+            raise Unauthorized(ENDED)
+        return self.session_token(user, ttl_s, started)
+
+    def _sign(
+        self, subject: str, kind: str, ttl_s: int | None = None, **binding: Any
+    ) -> tuple[str, int]:
         now = now_us()
-        expires = now + self.access_ttl_s * 1_000_000
+        expires = now + (self.access_ttl_s if ttl_s is None else ttl_s) * 1_000_000
         claims = {
             "sub": subject,
             "iat": now // 1_000_000,

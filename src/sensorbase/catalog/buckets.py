@@ -3,17 +3,39 @@ and bucket limit (auth/access.py)."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from enum import Enum
+from typing import Any, Final, Literal
 
 from sensorbase.auth import access as tenancy
 from sensorbase.auth.keys import KeyRing, Principal
 from sensorbase.catalog.work import Work
 from sensorbase.errors import Conflict, NotFound
-from sensorbase.model import Bucket, Scope
+from sensorbase.model import Bucket, BucketStatus, Scope
 from sensorbase.storage.base import Reader, WriteTx
 
 EVERY = 1_000_000  # "all of them", for a listing whose callers want every row
+
+
+class _Unchanged(Enum):
+    UNCHANGED = "unchanged"
+
+
+UNCHANGED: Final = _Unchanged.UNCHANGED  # (a retention of None means forever, so not "unchanged")
+
+
+@dataclass(frozen=True, slots=True)
+class BucketChanges:
+    """What an update changes (None, UNCHANGED: left as it is)."""
+
+    name: str | None = None
+    description: str | None = None
+    status: BucketStatus | None = None
+    # Its retention (docs/lifecycle.md): points expire this long after their time; None: kept
+    # forever. Changing it is an admin's (it deletes data), as every update is.
+    retention_us: int | Literal[_Unchanged.UNCHANGED] | None = UNCHANGED
+    keep_summaries: bool | None = None
 
 
 class Buckets:
@@ -85,23 +107,69 @@ class Buckets:
 
         return await self._work.write(create)
 
-    async def set_retention(
-        self, who: Principal, key: str, retention_us: int | None, keep_summaries: bool
-    ) -> Bucket:
-        """Give a bucket a retention (None: keep its points forever); the bucket as it is now.
-        An admin's: a retention deletes data."""
-        found = await self.get(who, key, "admin")
-        await self._work.write(
-            lambda tx: tx.set_bucket_retention(found.id, retention_us, keep_summaries)
-        )
-        return replace(found, retention_us=retention_us, keep_summaries=keep_summaries)
-
     async def set_meta(self, who: Principal, bucket: Bucket, meta: dict[str, Any]) -> None:
         """Replace a bucket's meta (a bucket the principal was given by `get`)."""
         tenancy.require(who, "data:write")
         if not tenancy.may_see(who, bucket):
             raise NotFound("bucket not found", what="bucket", name=bucket.key)
         await self._work.write(lambda tx: tx.update_bucket(bucket.id, meta=meta))
+
+    async def change_meta(
+        self,
+        who: Principal,
+        key: str,
+        change: Callable[[Bucket], dict[str, Any]],
+        scope: Scope = "data:write",
+    ) -> Bucket:
+        """Replace a bucket's meta with `change(the bucket as stored)`, in one transaction: a
+        change made meanwhile by another write (a grown schema) is not lost."""
+
+        def update(tx: WriteTx) -> Bucket:
+            found = tenancy.bucket(tx, who, key, scope)
+            meta = change(found)
+            tx.update_bucket(found.id, meta=meta)
+            return replace(found, meta=meta)
+
+        return await self._work.write(update)
+
+    async def update(
+        self, who: Principal, key: str, changes: BucketChanges, *, unique_name: bool = False
+    ) -> Bucket:
+        """The bucket changed (admin scope); Conflict if, with `unique_name`, another bucket
+        has the new name. Archiving (or reactivating) makes every node forget the series ids
+        it cached, so the write path's check of the bucket (ingest/pipeline.py) meets every
+        write from then on: at once on this node, within `key_cache_s` on the others."""
+        tenancy.require(who, "admin")
+
+        def update(tx: WriteTx) -> Bucket:
+            found = tenancy.bucket(tx, who, key, "admin")
+            name = changes.name
+            if (
+                unique_name
+                and name is not None
+                and name != found.name
+                and any(b.name == name for b in tx.list_buckets(who.org_id, EVERY, 0)[0])
+            ):
+                raise Conflict(f"a bucket named '{name}' already exists", what="bucket", name=name)
+            tx.update_bucket(
+                found.id, name=name, description=changes.description, status=changes.status
+            )
+            retention_us = changes.retention_us
+            if retention_us is not UNCHANGED or changes.keep_summaries is not None:
+                tx.set_bucket_retention(
+                    found.id,
+                    found.retention_us if retention_us is UNCHANGED else retention_us,
+                    found.keep_summaries
+                    if changes.keep_summaries is None
+                    else changes.keep_summaries,
+                )
+            updated = tx.get_bucket(who.org_id, key)
+            assert updated is not None  # (in this very transaction)
+            return updated
+
+        if changes.status is not None:
+            return await self._work.unsettle(update)
+        return await self._work.write(update)
 
     async def delete(self, who: Principal, key: str) -> None:
         found = await self.get(who, key, "admin")

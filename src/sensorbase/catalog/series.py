@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sensorbase.auth import access as tenancy
 from sensorbase.auth.keys import Principal
 from sensorbase.catalog.work import Work
-from sensorbase.errors import NotFound
+from sensorbase.errors import Conflict, NotFound
 from sensorbase.model import Bucket, Series, SeriesRef, Source
-from sensorbase.storage.base import Reader
+from sensorbase.storage.base import Reader, WriteTx
 
 
 class SeriesCatalog:
@@ -54,6 +56,49 @@ class SeriesCatalog:
             return series, source, bucket
 
         return await self._work.read(find)
+
+    async def create(
+        self, who: Principal, source: Source, field: str, unit: str | None, meta: dict[str, Any]
+    ) -> Series:
+        """A new series of a source the principal was given by this catalog (catalog:write:
+        a write creates series on first sight with data:write; this is creating one ahead of
+        any point). Conflict if the source has it already."""
+        tenancy.require(who, "catalog:write")
+        if source.org_id != who.org_id or who.bucket_id not in (None, source.bucket_id):
+            raise NotFound(f"source '{source.key}' not found", what="source", name=source.key)
+
+        def create(tx: WriteTx) -> Series:
+            if any(s.field == field for s in tx.list_source_series(source.id)):
+                raise Conflict(
+                    f"series '{field}' already exists in source '{source.key}'",
+                    what="series",
+                    name=field,
+                )
+            made = tx.get_or_create_series(source.id, [field], {field: unit}, {field: meta})
+            found = tx.get_series(made[field])
+            assert found is not None  # (in this very transaction)
+            return found
+
+        return await self._work.write(create)
+
+    async def change_meta(
+        self, who: Principal, series_id: int, changes: dict[str, Any]
+    ) -> tuple[Series, Source, Bucket]:
+        """A series' meta with `changes` merged in (catalog:write), if the principal may reach
+        it (another organisation's series is as absent as a missing one)."""
+        tenancy.require(who, "catalog:write")
+        series, source, bucket = await self.get(who, series_id)
+
+        def change(tx: WriteTx) -> Series:
+            current = tx.get_series(series.id)
+            if current is None:  # deleted meanwhile
+                raise NotFound("series not found", what="series", name=str(series_id))
+            tx.update_series(series.id, meta={**current.meta, **changes})
+            updated = tx.get_series(series.id)
+            assert updated is not None
+            return updated
+
+        return await self._work.write(change), source, bucket
 
     async def described(
         self, who: Principal, refs: list[SeriesRef]

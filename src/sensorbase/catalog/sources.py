@@ -165,6 +165,41 @@ class Sources:
 
         return await self._work.write(create)
 
+    async def update(
+        self,
+        who: Principal,
+        bucket: str,
+        key: str,
+        *,
+        name: str | None = None,
+        meta: dict[str, Any] | None = None,
+        schema: dict[str, FieldSpec] | None = None,
+        unique_name: bool = False,
+    ) -> Source:
+        """The source changed (data:write, as creating it); None leaves a part as it is; `meta`
+        is merged into the source's. Conflict if, with `unique_name`, another source of the
+        bucket has the new name."""
+
+        def update(tx: WriteTx) -> Source:
+            found = tenancy.bucket(tx, who, bucket, "data:write")
+            source = tx.get_source(found.id, key)
+            if source is None:
+                raise _missing(key, bucket)
+            if (
+                unique_name
+                and name is not None
+                and name != source.name
+                and any(s.name == name for s in tx.list_sources(found.id, EVERY, 0)[0])
+            ):
+                raise Conflict(f"a source named '{name}' already exists", what="source", name=name)
+            merged = {**source.meta, **meta} if meta else None
+            tx.update_source(source.id, name=name, meta=merged, schema=schema)
+            updated = tx.get_source(found.id, key)
+            assert updated is not None  # (in this very transaction)
+            return updated
+
+        return await self._work.write(update)
+
     async def delete(self, who: Principal, bucket: str, key: str) -> None:
         def find(reader: Reader) -> Source:
             found = tenancy.bucket(reader, who, bucket, "admin")

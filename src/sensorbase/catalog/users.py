@@ -101,6 +101,13 @@ class Users:
             raise Unauthorized(ENDED)
         return changed
 
+    async def end_tokens(self, who: Principal) -> None:
+        """Sign the user behind a user token out everywhere: a new token generation ends every
+        token they hold, on every node (each use of a token re-reads its user)."""
+        me = await self.me(who)
+        if await self._work.write(lambda tx: tx.update_user(me.id)) is None:
+            raise Unauthorized(ENDED)
+
     async def delete(self, who: Principal, user: str) -> None:
         target = await self.get(who, user)
         await self._work.write(lambda tx: tx.delete_user(target.id))

@@ -40,6 +40,12 @@ class Work:
     async def delete(self, fn: Callable[[WriteTx], T]) -> T:
         """A write that removes catalog rows (and their points): every node forgets the ids it
         cached, this one at once, the others within `key_cache_s`."""
+        return await self.unsettle(fn)
+
+    async def unsettle(self, fn: Callable[[WriteTx], T]) -> T:
+        """A write after which ids cached by any node may no longer be used as they were (a
+        delete; a bucket archived, whose cached series must meet the write path's check
+        again): every node forgets them, this one at once, the others within `key_cache_s`."""
         version = secrets.token_hex(8)
 
         def job(tx: WriteTx) -> T:

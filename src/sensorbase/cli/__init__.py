@@ -1,5 +1,6 @@
 """The `sensorbase` command: `serve` runs the server; `recover-key` mints a lost administrator
-key offline, in the store itself; every other command is a client of a running server's native
+key offline, in the store itself, and `backup`, `restore`, `dump` and `load` copy and move the
+store itself (docs/lifecycle.md); every other command is a client of a running server's native
 API (`--url`, `--key`, `--json`), holding no logic the API lacks.
 
 Commands are found, not listed: every module of this package that defines `commands`
@@ -85,6 +86,7 @@ app = typer.Typer(
     name="sensorbase",
     help="Sensorbase: self-hosted sensor time series. `sensorbase serve` runs the server; "
     "`sensorbase recover-key` mints a lost administrator key in its store; "
+    "`backup`, `restore`, `dump` and `load` copy and move the store itself; "
     "the other commands talk to a running server.",
     no_args_is_help=True,
     rich_markup_mode="markdown",

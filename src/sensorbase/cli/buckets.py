@@ -12,12 +12,21 @@ from sensorbase.cli.output import done, paged, record, show, table
 
 commands = typer.Typer(
     name="buckets",
-    help="Buckets: list, create, update, show, delete.",
+    help="Buckets: list, create, show, update (rename, archive, retention), delete.",
     rich_help_panel="Administration",
     no_args_is_help=True,
 )
 
-COLUMNS = ["key", "name", "description", "meta", "retention", "keep_summaries", "created"]
+COLUMNS = [
+    "key",
+    "name",
+    "description",
+    "status",
+    "meta",
+    "retention",
+    "keep_summaries",
+    "created",
+]
 RETENTION_HELP = (
     "Keep points this long after their time: 90d, 12w, 6h; they then expire (docs/lifecycle.md)."
 )
@@ -55,30 +64,44 @@ def create_bucket(
     show(ctx, reply, table([reply], COLUMNS, "Created bucket"))
 
 
-@commands.command("update")
-def update_bucket(
-    ctx: typer.Context,
-    key: str = typer.Argument(..., help="The bucket."),
-    retention: str | None = typer.Option(None, help=RETENTION_HELP + " 'forever': no retention."),
-    keep_summaries: bool | None = typer.Option(
-        None, "--keep-summaries/--no-summaries", help=SUMMARIES_HELP, show_default=False
-    ),
-) -> None:
-    """Change a bucket's retention (what is not given stays as it is)."""
-    body: dict[str, object] = {}
-    if retention is not None:
-        body["retention"] = None if retention == "forever" else retention
-    if keep_summaries is not None:
-        body["keep_summaries"] = keep_summaries
-    reply = api(ctx).patch(f"/v1/buckets/{quote(key, safe='')}", body)
-    show(ctx, reply, table([reply], COLUMNS, "Updated bucket"))
-
-
 @commands.command("show")
 def show_bucket(ctx: typer.Context, key: str = typer.Argument(..., help="The bucket.")) -> None:
     """A bucket with its counts of sources, points and keys."""
     reply = api(ctx).get(f"/v1/buckets/{quote(key, safe='')}")
     show(ctx, reply, record(reply))
+
+
+@commands.command("update")
+def update_bucket(
+    ctx: typer.Context,
+    key: str = typer.Argument(..., help="The bucket."),
+    name: str | None = typer.Option(None, help="A new display name."),
+    description: str | None = typer.Option(None, help="A new description."),
+    status: str | None = typer.Option(
+        None,
+        help="active, or archived: an archived bucket refuses every write (any API, MQTT) "
+        "and still answers reads.",
+    ),
+    retention: str | None = typer.Option(None, help=RETENTION_HELP + " 'forever': no retention."),
+    keep_summaries: bool | None = typer.Option(
+        None, "--keep-summaries/--no-summaries", help=SUMMARIES_HELP, show_default=False
+    ),
+) -> None:
+    """Rename, describe, archive or reactivate a bucket, or change its retention (what is not
+    given stays as it is)."""
+    if status not in (None, "active", "archived"):
+        raise typer.BadParameter("must be active or archived", param_hint="--status")
+    body = {
+        "name": name,
+        "description": description,
+        "status": status,
+        "keep_summaries": keep_summaries,
+    }
+    changes: dict[str, object] = {k: v for k, v in body.items() if v is not None}
+    if retention is not None:
+        changes["retention"] = None if retention == "forever" else retention
+    reply = api(ctx).patch(f"/v1/buckets/{quote(key, safe='')}", changes)
+    show(ctx, reply, table([reply], COLUMNS, "Updated bucket"))
 
 
 @commands.command("delete")

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-SCOPE_HELP = "data:write, data:read or admin; repeat for several."
+SCOPE_HELP = "data:write, data:read, catalog:write or admin; repeat for several."
 
 BucketOption = Annotated[
     str,

@@ -1,5 +1,5 @@
 """`sensorbase query` (GET /v1/query with its parameters) and `sensorbase export` (a query's
-raw points to CSV or NDJSON, following next_cursor from page to page)."""
+raw points to CSV, NDJSON or Parquet, following next_cursor from page to page)."""
 
 from __future__ import annotations
 
@@ -77,10 +77,27 @@ def query(
         None, help="raw (default), latest or aggregate.", show_default=False
     ),
     aggregate: list[str] | None = typer.Option(
-        None, "--aggregate", "-a", help="min, max, avg, sum, count, first or last; repeat."
+        None,
+        "--aggregate",
+        "-a",
+        help="min, max, avg, sum, count, first, last (from chunk summaries); stddev, spread, "
+        "median, p0-p100 (p90, p99.9), delta, increase, rate (per second), integral (exact, "
+        "from every point); repeat or a,b.",
     ),
     every: str | None = typer.Option(
         None, help="Aggregate per bucket of time: 30s, 15m, 1h, 1d, 1w, 1mo, 1y."
+    ),
+    fill: str | None = typer.Option(
+        None,
+        help="Empty buckets (with --every): none (default: left out), null, previous, linear, "
+        "or a number.",
+        show_default=False,
+    ),
+    integral_unit: str | None = typer.Option(
+        None,
+        "--integral-unit",
+        help="Time unit of --aggregate integral: 1s (default), 1h (kWh from kW).",
+        show_default=False,
     ),
     tz: str | None = typer.Option(
         None, help="IANA time zone of day, week and month buckets, and of the table's times."
@@ -107,8 +124,8 @@ def query(
     client = api(ctx)
     params = parameters(
         bucket=bucket, source=source, field=field, start=start, end=end, last=last, mode=mode,
-        aggregate=aggregate, every=every, tz=tz, limit=limit, order=order, cursor=cursor,
-        format=output,
+        aggregate=aggregate, every=every, fill=fill, integral_unit=integral_unit, tz=tz,
+        limit=limit, order=order, cursor=cursor, format=output,
     )  # fmt: skip
     try:
         reply = client.request("GET", "/v1/query", params=params)
@@ -140,15 +157,17 @@ def query(
 
 def _format_of(output: Path | None) -> str:
     """The format an --output name asks for: .csv (or no suffix, or stdout) CSV, .ndjson and
-    .jsonl NDJSON; any other suffix (.parquet, .xlsx) is refused, not written as CSV."""
+    .jsonl NDJSON, .parquet Parquet; any other suffix (.xlsx) is refused, not written as CSV."""
     suffix = output.suffix.lower() if output is not None else ""
     if suffix in ("", ".csv"):
         return "csv"
     if suffix in (".ndjson", ".jsonl"):
         return "ndjson"
+    if suffix == ".parquet":
+        return "parquet"
     raise typer.BadParameter(
-        f"cannot write {suffix} files: export writes csv or ndjson (name the file .csv or "
-        ".ndjson, or give --format)",
+        f"cannot write {suffix} files: export writes csv, ndjson or parquet (name the file "
+        ".csv, .ndjson or .parquet, or give --format)",
         param_hint="--output",
     )
 
@@ -178,19 +197,25 @@ def export(
     file_format: str | None = typer.Option(
         None,
         "--format",
-        help="csv (bucket,source,field,time,value) or ndjson (one point per line, as "
-        "`sensorbase write` takes it, with position and metadata). Default: from the "
-        "--output name, else csv.",
+        help="csv (bucket,source,field,time,value), ndjson (one point per line, as "
+        "`sensorbase write` takes it, with position and metadata) or parquet (the same "
+        "columns, typed, with latitude, longitude and meta). Default: from the --output "
+        "name, else csv.",
         show_default=False,
     ),
     page_size: int = typer.Option(10_000, min=1, help="Points per request."),
     assume_tz: AssumeTzOption = None,
 ) -> None:
-    """Export a query's raw points, every page of them, to CSV or NDJSON."""
+    """Export a query's raw points, every page of them, to CSV, NDJSON or Parquet (what
+    `sensorbase import` reads back)."""
     if file_format is None:
         file_format = _format_of(output)
-    if file_format not in ("csv", "ndjson"):
-        raise typer.BadParameter("must be csv or ndjson", param_hint="--format")
+    if file_format not in ("csv", "ndjson", "parquet"):
+        raise typer.BadParameter("must be csv, ndjson or parquet", param_hint="--format")
+    if file_format == "parquet" and output is None:
+        raise typer.BadParameter(
+            "Parquet is written to a file: give --output", param_hint="--format"
+        )
     assumed = zone(assume_tz, "--assume-tz")
     start, end = with_zone(start, assumed), with_zone(end, assumed)
     client = api(ctx)
@@ -205,9 +230,14 @@ def export(
     with ExitStack() as stack:
         if partial_file is not None:
             stack.callback(partial_file.unlink, missing_ok=True)
+        parquet = None
+        if file_format == "parquet" and partial_file is not None:
+            from sensorbase.cli.parquet_files import PointsWriter
+
+            parquet = PointsWriter(partial_file)
         sink: IO[str] = (
             stack.enter_context(partial_file.open("w", encoding="utf-8", newline=""))
-            if partial_file is not None
+            if partial_file is not None and parquet is None
             else sys.stdout
         )
         writer = csv.writer(sink, lineterminator="\n")
@@ -228,20 +258,25 @@ def export(
                 exc.hint = exc.hint or hint_assume_tz(exc.problem)
                 raise
             pages += 1
+            if parquet is not None:
+                parquet.write(reply["series"])
             for series in reply["series"]:
                 found = series.get("points", [])
                 points += len(found)
                 if file_format == "csv":
                     b, s, f = series["bucket"], series["source"], series["field"]
                     writer.writerows([b, s, f, p["time"], p["value"]] for p in found)
-                else:
+                elif file_format == "ndjson":
                     sink.writelines(encode(_point_line(series, p)).decode() + "\n" for p in found)
             progress.update(task, description=f"{points:,} points, {pages} page(s)")
             cursor = reply.get("next_cursor")
             if not cursor:
                 break
         if partial_file is not None and output is not None:
-            sink.close()
+            if parquet is not None:
+                parquet.close()
+            else:
+                sink.close()
             partial_file.replace(output)
     where = str(output) if output is not None else "stdout"
     if session(ctx).as_json and output is not None:

@@ -1,14 +1,11 @@
-"""`sensorbase write` (a JSON or NDJSON body to /v1/write, as is) and `sensorbase import`
-(a CSV file, sent to /v1/write in batches, with a progress bar)."""
+"""`sensorbase write` (a JSON or NDJSON body to /v1/write, as is), and what `sensorbase import`
+(importing.py) sends files with: the CSV layout and the batches of points sent to /v1/write."""
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import sys
-import time
-from contextlib import ExitStack
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Annotated, Any
@@ -16,12 +13,11 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 import typer
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
 from sensorbase.cli.client import Api, CliError, api, describe, session
 from sensorbase.cli.ndjson_batches import numbered_lines, send_batches
 from sensorbase.cli.output import emit_json, stderr
-from sensorbase.cli.zones import AssumeTzOption, hint_assume_tz, with_zone, zone
+from sensorbase.cli.zones import hint_assume_tz, with_zone
 
 commands = typer.Typer()
 
@@ -212,10 +208,12 @@ class Batch:
     not_numbers: list[str] = field(default_factory=list)  # cells no point could be made of
     first_line: int = 0
     last_line: int = 0
+    unit: str = "line"  # what a file counts: a CSV's and an NDJSON's lines, a Parquet's rows
+    unreadable: str = "cell(s) are not numbers"  # what a CSV's not_numbers are
 
     @property
     def lines(self) -> str:
-        return f"lines {self.first_line}-{self.last_line}"
+        return f"{self.unit}s {self.first_line}-{self.last_line}"
 
     def locate(self, item: dict[str, Any]) -> str:
         """A server's problem about point `index` as `line 12, column 'humidity': reason`."""
@@ -223,10 +221,12 @@ class Batch:
         if not isinstance(index, int) or not 0 <= index < len(self.where):
             return describe(item)
         line, column = self.where[index]
+        if not column:  # an NDJSON line: the server's field names the part of it
+            return f"{self.unit} {line}, " + describe({**item, "index": None})
         what = item.get("field")
         if what in ("time", "bucket", "source", "field"):
             column = str(what)
-        return f"line {line}, column '{column}': {item.get('reason', 'invalid')}"
+        return f"{self.unit} {line}, column '{column}': {item.get('reason', 'invalid')}"
 
 
 class Importer:
@@ -254,7 +254,8 @@ class Importer:
         if batch.not_numbers:
             if not self.partial:
                 raise self.refused(
-                    CliError(f"{len(batch.not_numbers)} cell(s) are not numbers"), batch
+                    CliError(f"{len(batch.not_numbers)} {batch.unreadable}"),
+                    batch,
                 )
             self.rejected.extend(batch.not_numbers)
         if not batch.points:
@@ -281,6 +282,32 @@ class Importer:
             exc.items = [*exc.items, *(f"{item} (refused earlier)" for item in self.rejected)]
         exc.hint = exc.hint or hint_assume_tz(exc.problem)
         return exc
+
+    def run_points(
+        self,
+        items: Iterable[tuple[int, str, dict[str, Any] | str]],
+        unit: str,
+        shown: Callable[[], None],
+    ) -> None:
+        """Send the points of (line or row, column, point or why there is none) items in
+        batches; `shown` updates the progress after each."""
+        unreadable = "value(s) cannot be points"
+        batch = Batch(unit=unit, unreadable=unreadable)
+        for line, column, point in items:
+            batch.first_line = batch.first_line or line
+            batch.last_line = line
+            if isinstance(point, str):
+                where = f"column '{column}': " if column else ""
+                batch.not_numbers.append(f"{unit} {line}, {where}{point}")
+                continue
+            batch.points.append(point)
+            batch.where.append((line, column))
+            if len(batch.points) >= self.batch_size:
+                self.send(batch)
+                batch = Batch(unit=unit, unreadable=unreadable)
+                shown()
+        self.send(batch)
+        shown()
 
     def run(self, rows: Any, layout: Layout, progress: Any, task: Any, raw: IO[bytes]) -> int:
         """Send every row's points; returns the number of rows read."""
@@ -338,77 +365,6 @@ def _tell(raw: IO[bytes]) -> int:
         return raw.tell()
     except OSError:
         return 0
-
-
-@commands.command("import", rich_help_panel="Data")
-def import_csv(
-    ctx: typer.Context,
-    file: str = typer.Argument(..., help="A CSV file with a header row; - reads stdin."),
-    bucket: MaybeBucket = None,
-    source: SourceOption = None,
-    field_name: str | None = typer.Option(
-        None, "--field", help="The field of a 'value' column.", show_default=False
-    ),
-    time_column: str = typer.Option("time", help="The column holding the time."),
-    precision: PrecisionOption = None,
-    partial: PartialOption = False,
-    delimiter: str = typer.Option(",", help="The CSV delimiter."),
-    batch_size: int = typer.Option(5000, min=1, help="Points per write request."),
-    assume_tz: AssumeTzOption = None,
-) -> None:
-    """Import a CSV file into a bucket, in batches, with a progress bar.
-
-    Columns: `time,value` (name the field with --field) or `time,field1,field2,...`, plus
-    optional bucket, source and field columns: a row's source wins over --source, and
-    --bucket given on the command line wins over a bucket column (`sensorbase export`'s CSV
-    imported into another bucket)."""
-    current = session(ctx)
-    assumed = zone(assume_tz, "--assume-tz")
-    started = time.perf_counter()
-    with ExitStack() as stack:
-        if file == "-":
-            raw, total = sys.stdin.buffer, None
-        else:
-            raw = stack.enter_context(_open(Path(file)))
-            total = Path(file).stat().st_size
-        text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
-        stack.callback(text.detach)  # closing the wrapper must not close stdin
-        rows = csv.reader(text, delimiter=delimiter)
-        header = next(rows, None)
-        if header is None:
-            raise CliError(f"{file} is empty: a CSV needs a header row")
-        layout = Layout.of(header, time_column, field_name)
-        if layout.bucket is not None and bucket and _from_command_line(ctx, "bucket"):
-            layout.bucket = None
-            stderr.print(f"The file's bucket column is ignored: every point goes to '{bucket}'.")
-        params = _query(bucket, source, precision, partial)
-        importer = Importer(current.api(), params, batch_size, partial, assumed)
-        columns = [
-            TextColumn("[progress.description]{task.description}"),
-            BarColumn(),
-            DownloadColumn(),
-            TimeRemainingColumn(),
-        ]
-        with Progress(*columns, console=stderr) as progress:
-            task = progress.add_task("0 points", total=total)
-            count = importer.run(rows, layout, progress, task, raw)
-    elapsed_s = time.perf_counter() - started
-    if current.as_json:
-        emit_json(
-            {
-                "rows": count,
-                "written": importer.written,
-                "batches": importer.batches,
-                "rejected": importer.rejected,
-            }
-        )
-        return
-    stderr.print(
-        f"Imported {importer.written:,} point(s) from {count:,} row(s) "
-        f"in {importer.batches} batch(es), {elapsed_s:.1f} s."
-    )
-    if importer.rejected:
-        _rejected(importer.rejected)
 
 
 def _from_command_line(ctx: typer.Context, name: str) -> bool:

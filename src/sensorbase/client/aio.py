@@ -132,10 +132,12 @@ class AsyncClient:
         tz: str | None = None,
         limit: int | None = None,
         order: str | None = None,
+        fill: str | float | None = None,
+        integral_unit: str | None = None,
     ) -> list[Record | AggregateRecord]:
         params = query_params(
             bucket or self.settings.bucket, source, field, start, end, last, mode, aggregate,
-            every, tz, limit, order,
+            every, tz, limit, order, fill=fill, integral_unit=integral_unit,
         )  # fmt: skip
         out: list[Record | AggregateRecord] = []
         while True:

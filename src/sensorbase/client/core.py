@@ -84,17 +84,22 @@ def query_params(
     tz: str | None,
     limit: int | None,
     order: str | None,
+    *,
+    fill: str | float | None = None,
+    integral_unit: str | None = None,
 ) -> dict[str, str]:
     def text(value: Any) -> str:
         if isinstance(value, datetime):
             return iso_utc(value)
         if isinstance(value, str | int):
             return str(value)
+        if isinstance(value, float):
+            return repr(value)  # fill's number
         return ",".join(value)
 
     given = {
         "bucket": bucket, "source": source, "field": field, "start": start, "end": end,
         "last": last, "mode": mode, "aggregate": aggregate, "every": every, "tz": tz,
-        "limit": limit, "order": order,
+        "limit": limit, "order": order, "fill": fill, "integral_unit": integral_unit,
     }  # fmt: skip
     return {name: text(value) for name, value in given.items() if value is not None}

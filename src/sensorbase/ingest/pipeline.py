@@ -20,7 +20,7 @@ import numpy.typing as npt
 
 from sensorbase.auth import access
 from sensorbase.auth.keys import Principal
-from sensorbase.errors import Forbidden, NotFound, Problem, invalid
+from sensorbase.errors import Archived, Forbidden, NotFound, Problem, invalid
 from sensorbase.ingest import checks
 from sensorbase.model import (
     CATALOG_VERSION,
@@ -53,6 +53,11 @@ class WriteOptions:
     # them once.
     source_meta: Callable[[str, str], dict[str, Any] | None] | None = None
     # (a string 'unit' in a series' meta also becomes the series' unit)
+    # Sources this write makes, if missing, as copies of another source of their bucket:
+    # (bucket key, new source key) -> the original's key. A copy takes the original's meta
+    # (updated with `source_meta`), schema and series (fields, units, series meta), in the
+    # write's own transaction: a refused write leaves no copy (Databoom's templates).
+    source_copies: dict[tuple[str, str], str] = field(default_factory=dict)
     # A bucket's meta changed in the write's own transaction (Madevo keeps its column schema
     # there): (bucket key, the new meta given the bucket as stored, or None to leave it).
     # Raising refuses the write.
@@ -194,10 +199,15 @@ class _Resolution:
         unknown: list[str] = []
         for bucket_key, source_key in wanted:
             if bucket_key not in buckets:
-                buckets[bucket_key] = access.bucket(self.tx, self.who, bucket_key, "data:write")
+                buckets[bucket_key] = writable(
+                    access.bucket(self.tx, self.who, bucket_key, "data:write")
+                )
             bucket = buckets[bucket_key]
             source = self.tx.get_source(bucket.id, source_key)
-            if source is None:
+            original = self.options.source_copies.get((bucket_key, source_key))
+            if source is None and original is not None:
+                source = self._copy(bucket, source_key, original)
+            elif source is None:
                 if not self.options.create_sources:
                     unknown.append(source_key)
                     continue
@@ -219,6 +229,26 @@ class _Resolution:
                 names=tuple(unknown),
             )
         return found
+
+    def _copy(self, bucket: Bucket, key: str, original_key: str) -> Source:
+        original = self.tx.get_source(bucket.id, original_key)
+        if original is None:
+            raise NotFound(f"source '{original_key}' not found", what="source", name=original_key)
+        # get_or_create: another node may be making the same copy right now.
+        source = self.tx.get_or_create_source(self.who.org_id, bucket.id, key)
+        if source.meta or source.schema is not None:  # (that node's copy won)
+            return source
+        new_meta = self.options.source_meta
+        meta = {**original.meta, **((new_meta and new_meta(bucket.key, key)) or {})}
+        self.tx.update_source(source.id, meta=meta, schema=original.schema)
+        series = self.tx.list_source_series(original.id)
+        self.tx.get_or_create_series(
+            source.id,
+            [s.field for s in series],
+            {s.field: s.unit for s in series},
+            {s.field: s.meta for s in series},
+        )
+        return replace(source, meta=meta, schema=original.schema)
 
     def _allowed(self, source: Source, ks: list[int]) -> list[int]:
         """The series keys `ks` of `source` that its schema (if declared) allows."""
@@ -299,13 +329,27 @@ class _Resolution:
         return WriteOutcome(WriteReceipt(points=points, series=series), problems)
 
 
+def writable(bucket: Bucket) -> Bucket:
+    """The bucket, if it takes writes. The one check of a bucket's status: every write of every
+    dialect and of MQTT resolves its buckets here (a cached series id skips it, and archiving
+    makes every node forget those: catalog/buckets.py)."""
+    if bucket.status == "archived":
+        raise Archived(
+            f"bucket '{bucket.key}' is archived: it takes no writes (it still answers reads); "
+            "set its status to active to write to it again",
+            what="bucket",
+            name=bucket.key,
+        )
+    return bucket
+
+
 def _change_bucket_meta(
     tx: WriteTx,
     who: Principal,
     bucket_key: str,
     change: Callable[[Bucket], dict[str, Any] | None],
 ) -> None:
-    bucket = access.bucket(tx, who, bucket_key, "data:write")
+    bucket = writable(access.bucket(tx, who, bucket_key, "data:write"))
     meta = change(bucket)
     if meta is not None:
         tx.update_bucket(bucket.id, meta=meta)

@@ -132,6 +132,15 @@ class Visible:
             return []
         return self.reader.read_summaries(ref.id, time_range)
 
+    def summarised(
+        self, ref: SeriesRef, time_range: TimeRange, interval_of: Callable[[int], int | None]
+    ) -> tuple[set[int], int | None]:
+        """The intervals (by `interval_of` a summary's start) where summaries take part in the
+        aggregates, and the instant before which they do (None: nowhere). There, the
+        aggregates no summary holds (FROM_SUMMARIES) cannot be answered."""
+        summaries = self._summaries(ref, time_range)
+        return set(by_interval(summaries, interval_of)), summaries_until(summaries)
+
     def edges(self, ref: SeriesRef, time_range: TimeRange) -> tuple[int, int] | None:
         """The first and last instant holding points or summaries of the series."""
         span = self._aggregated(ref, time_range)

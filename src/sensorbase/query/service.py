@@ -4,7 +4,9 @@ its reader (each call one thread hop and one snapshot), selects series for the p
 
 Modes: a QuerySpec (raw pages with a cursor, latest, aggregates by fixed or calendar buckets);
 points of series by time or by value; counts, spans and whole-range aggregates; and rows, the
-union of several series' points keyed by (time, source) that dakkio pages through."""
+union of several series' points keyed by (time, source) that dakkio pages through. Every read
+sees a series through its bucket's retention (query/lifecycle.py `Visible`: no expired point);
+a query's aggregates are computed in query/aggregation.py."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from sensorbase.auth import access
 from sensorbase.auth.keys import Principal
 from sensorbase.errors import InvalidInput, NotFound, Problem, invalid
 from sensorbase.model import AggregateRow, PointColumns, SeriesRef, SeriesResult, TimeRange
-from sensorbase.query.calendar import bounds, fixed_origin
+from sensorbase.query.aggregation import Scan, aggregate_series
 from sensorbase.query.lifecycle import Visible
 from sensorbase.query.spec import Cursor, QuerySpec
 from sensorbase.storage.base import Reader
@@ -52,11 +54,16 @@ class QueryResult:
 
 class QueryService:
     def __init__(
-        self, reader: Callable[[], Reader], max_result_points: int, default_limit: int
+        self,
+        reader: Callable[[], Reader],
+        max_result_points: int,
+        default_limit: int,
+        max_scan_points: int = 1_000_000,
     ) -> None:
         self._reader = reader
         self.max_result_points = max_result_points
         self.default_limit = default_limit
+        self.max_scan_points = max_scan_points
 
     async def _read(self, fn: Callable[[Reader], T]) -> T:
         return await run_in_threadpool(lambda: fn(self._reader()))
@@ -292,8 +299,11 @@ class QueryService:
             # series, so 300 series of 6,000 calendar buckets each took 73 s on SQLite.
             results, left = [], self.max_result_points
             seen = Visible(reader, series)
+            scan = Scan(self.max_scan_points)
             for ref in series:
-                result, buckets = self._aggregate(seen, ref, spec, left)
+                result, buckets = aggregate_series(
+                    seen, ref, spec, left, scan, self.max_result_points
+                )
                 results.append(result)
                 left -= buckets
             return QueryResult(results)
@@ -343,45 +353,6 @@ class QueryService:
             )
         return QueryResult(results, next_cursor)
 
-    def _aggregate(
-        self, seen: Visible, ref: SeriesRef, spec: QuerySpec, cap: int
-    ) -> tuple[SeriesResult, int]:
-        """The series' aggregates, and the buckets they took of the `cap` left to the query."""
-        if spec.every is None:
-            row, until = seen.aggregate(ref, spec.time_range, spec.aggregates)
-            return SeriesResult(ref, aggregates=[row], summaries_until_us=until), 1
-        start, end = spec.time_range.start_us, spec.time_range.end_us
-        if start is None or end is None:
-            span = seen.edges(ref, spec.time_range)
-            if span is None:
-                return SeriesResult(ref, aggregates=[]), 0
-            start = start if start is not None else span[0]
-            end = end if end is not None else span[1] + 1
-        fixed = spec.every.fixed_us
-        if fixed is not None:
-            buckets = (end - start) // fixed
-            if buckets > cap:
-                raise _too_many_buckets(self.max_result_points)
-            rows, until = seen.aggregate_fixed(
-                ref,
-                TimeRange(start, end),
-                fixed,
-                fixed_origin(start, fixed, spec.tz),
-                spec.aggregates,
-            )
-            return SeriesResult(ref, aggregates=rows, summaries_until_us=until), buckets
-        edges = bounds(start, end, spec.every.amount, spec.every.unit, spec.tz, cap)
-        if edges[-1] < end:  # `bounds` stopped at the cap
-            raise _too_many_buckets(self.max_result_points)
-        if len(edges) < 2:
-            return SeriesResult(ref, aggregates=[]), 0
-        # The calendar buckets cut to the range, labelled by where the whole bucket starts.
-        cut = [start, *edges[1:-1], end]
-        label: dict[int | None, int] = dict(zip(cut, edges, strict=True))
-        rows, until = seen.aggregate_bounds(ref, cut, spec.aggregates)
-        aggregates = [AggregateRow(label[r.start_us], r.values) for r in rows]
-        return SeriesResult(ref, aggregates=aggregates, summaries_until_us=until), len(edges) - 1
-
 
 def _resume(results: list[SeriesResult], ref: SeriesRef, time_range: TimeRange, order: str) -> str:
     """A cursor that resumes at the start of `ref` (nothing of it was returned yet)."""
@@ -390,14 +361,6 @@ def _resume(results: list[SeriesResult], ref: SeriesRef, time_range: TimeRange, 
     else:
         edge = time_range.end_us if time_range.end_us is not None else 2**62
     return Cursor(ref.id, edge).encode()
-
-
-def _too_many_buckets(cap: int) -> InvalidInput:
-    reason = (
-        f"gives more than {cap} buckets over the series of this query; widen 'every', "
-        "narrow the range or choose fewer series"
-    )
-    return invalid([Problem(reason, "every")])
 
 
 def _select(

@@ -12,7 +12,9 @@ from typing import Literal
 from zoneinfo import ZoneInfo, available_timezones
 
 from sensorbase.errors import Problem, invalid
-from sensorbase.model import AGGREGATES, TimeRange
+from sensorbase.model import TimeRange
+from sensorbase.query.fill import FILL_HELP, NO_FILL, Fill, parse_fill
+from sensorbase.query.reducers import NAMES, known
 from sensorbase.storage.m4 import MAX_WIDTH as MAX_WIDTH  # for the dialects (no storage)
 from sensorbase.times import AMOUNT, UNIT_US, WS, now_us, parse_duration_us, parse_instant
 
@@ -83,6 +85,8 @@ class QuerySpec:
     order: str = "asc"
     cursor: Cursor | None = None
     width: int | None = None  # pixel columns (mode m4)
+    fill: Fill = NO_FILL  # empty buckets (query/fill.py)
+    integral_unit_us: int = 1_000_000  # what `integral` multiplies values by
 
 
 def split_list(value: str | list[str] | None) -> list[str] | None:
@@ -110,6 +114,8 @@ def parse_spec(
     order: str | None = None,
     cursor: str | None = None,
     width: int | None = None,
+    fill: str | None = None,
+    integral_unit: str | None = None,
 ) -> QuerySpec:
     """Turn loose parameters into a QuerySpec, naming every bad one at once."""
     problems: list[Problem] = []
@@ -139,8 +145,9 @@ def parse_spec(
 
     aggregates = tuple(split_list(aggregate) or ())
     for name in aggregates:
-        if name not in AGGREGATES:
-            problems.append(Problem(f"'{name}' is not one of {', '.join(AGGREGATES)}", "aggregate"))
+        if not known(name):
+            reason = f"'{name}' is not one of {', '.join(NAMES)} or a percentile p0 to p100"
+            problems.append(Problem(reason, "aggregate"))
     chosen_mode: Mode
     if mode is None:
         chosen_mode = "aggregate" if aggregates or every else "raw"
@@ -183,6 +190,21 @@ def parse_spec(
         if chosen_mode != "aggregate":
             problems.append(Problem("needs aggregates (mode=aggregate)", "every"))
 
+    parsed_fill = parse_fill(fill)
+    if isinstance(parsed_fill, Problem):
+        problems.append(parsed_fill)
+        parsed_fill = NO_FILL
+    elif parsed_fill.kind != "none" and every is None:
+        problems.append(Problem(f"needs every (buckets to fill): {FILL_HELP}", "fill"))
+    unit_us = 1_000_000
+    if integral_unit is not None:
+        try:
+            unit_us = parse_duration_us(integral_unit)
+        except ValueError as exc:
+            problems.append(Problem(str(exc), "integral_unit"))
+        if "integral" not in aggregates:
+            problems.append(Problem("is taken with aggregate=integral only", "integral_unit"))
+
     zone = ZoneInfo("UTC")
     if tz is not None:
         if tz in time_zones():
@@ -210,4 +232,6 @@ def parse_spec(
         order=order or ("desc" if chosen_mode == "latest" else "asc"),
         cursor=parsed_cursor,
         width=width,
+        fill=parsed_fill,
+        integral_unit_us=unit_us,
     )

@@ -20,6 +20,7 @@ from sensorbase.model import (
     AggregateRow,
     ApiKey,
     Bucket,
+    BucketStatus,
     FieldSpec,
     Group,
     Lifecycle,
@@ -34,6 +35,7 @@ from sensorbase.model import (
     TimeRange,
     User,
 )
+from sensorbase.storage.transfer import Loader, Snapshot
 
 
 class CatalogTx(Protocol):
@@ -48,7 +50,15 @@ class CatalogTx(Protocol):
     def create_bucket(
         self, org_id: int, key: str, name: str, description: str, meta: dict[str, Any]
     ) -> Bucket: ...
-    def update_bucket(self, bucket_id: int, *, meta: dict[str, Any]) -> None: ...
+    def update_bucket(
+        self,
+        bucket_id: int,
+        *,
+        meta: dict[str, Any] | None = None,
+        name: str | None = None,
+        description: str | None = None,
+        status: BucketStatus | None = None,
+    ) -> None: ...
     def set_bucket_retention(
         self, bucket_id: int, retention_us: int | None, keep_summaries: bool
     ) -> None: ...
@@ -93,6 +103,10 @@ class CatalogTx(Protocol):
         ...
 
     def update_series(self, series_id: int, *, meta: dict[str, Any]) -> None: ...
+    def get_series(self, series_id: int) -> Series | None: ...
+    def list_source_series(self, source_id: int) -> list[Series]:
+        """As Reader.list_source_series, inside the transaction."""
+        ...
 
     # credentials
     def create_key(
@@ -264,6 +278,12 @@ class PointReader(Protocol):
         order: str = "asc",
         offset: int = 0,
     ) -> PointColumns: ...
+    def read_values(self, series_id: int, time_range: TimeRange, limit: int) -> PointColumns:
+        """The first `limit` points of the range in time order, times and values only (no
+        extras): what the aggregates that need every point read (query/reducers.py), in the
+        backend's fastest bulk form."""
+        ...
+
     def read_latest(self, series_ids: list[int], n: int) -> list[PointColumns]:
         """The newest `n` points of each series, newest first, in one read (one snapshot, one
         round trip where the backend can): what a dashboard's "latest values" asks of many
@@ -344,4 +364,12 @@ class Store(Protocol):
     def retention_lease(self) -> AbstractContextManager[bool]:
         """Whether this process may run a retention pass now (one at a time per store, of
         every process and node sharing it), held for the pass."""
+        ...
+
+    def snapshot(self) -> AbstractContextManager[Snapshot]:
+        """Everything the store holds at one moment (`sensorbase dump`), while writes go on."""
+        ...
+
+    def loader(self) -> AbstractContextManager[Loader]:
+        """Catalog rows into an empty store in one write transaction (`sensorbase load`)."""
         ...

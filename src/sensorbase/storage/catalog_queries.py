@@ -13,6 +13,7 @@ from typing import Any
 from sensorbase.model import (
     ApiKey,
     Bucket,
+    BucketStatus,
     FieldSpec,
     Group,
     Lifecycle,
@@ -212,8 +213,23 @@ class CatalogWrites(CatalogQueries):
         )
         return Bucket(bucket_id, org_id, key, name, description, meta, created)
 
-    def update_bucket(self, bucket_id: int, *, meta: dict[str, Any]) -> None:
-        self._run(sql.UPDATE_BUCKET_META, (rows.dump_json(meta), bucket_id))
+    def update_bucket(
+        self,
+        bucket_id: int,
+        *,
+        meta: dict[str, Any] | None = None,
+        name: str | None = None,
+        description: str | None = None,
+        status: BucketStatus | None = None,
+    ) -> None:
+        if meta is not None:
+            self._run(sql.UPDATE_BUCKET_META, (rows.dump_json(meta), bucket_id))
+        if name is not None:
+            self._run(sql.UPDATE_BUCKET_NAME, (name, bucket_id))
+        if description is not None:
+            self._run(sql.UPDATE_BUCKET_DESCRIPTION, (description, bucket_id))
+        if status is not None:
+            self._run(sql.UPDATE_BUCKET_STATUS, (status, bucket_id))
 
     def set_bucket_retention(
         self, bucket_id: int, retention_us: int | None, keep_summaries: bool

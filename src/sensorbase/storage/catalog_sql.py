@@ -42,6 +42,9 @@ INSERT_BUCKET = (
     "VALUES (?, ?, ?, ?, ?, ?) RETURNING id"
 )
 UPDATE_BUCKET_META = "UPDATE buckets SET meta = ? WHERE id = ?"
+UPDATE_BUCKET_NAME = "UPDATE buckets SET name = ? WHERE id = ?"
+UPDATE_BUCKET_DESCRIPTION = "UPDATE buckets SET description = ? WHERE id = ?"
+UPDATE_BUCKET_STATUS = "UPDATE buckets SET status = ? WHERE id = ?"
 UPDATE_BUCKET_RETENTION = "UPDATE buckets SET retention_us = ?, keep_summaries = ? WHERE id = ?"
 RETENTION_BUCKETS = (
     f"SELECT {BUCKET_COLUMNS} FROM buckets WHERE retention_us IS NOT NULL ORDER BY id"

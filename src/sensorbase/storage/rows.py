@@ -9,6 +9,7 @@ from typing import Any, cast
 from sensorbase.model import (
     ApiKey,
     Bucket,
+    BucketStatus,
     FieldSpec,
     Group,
     Organisation,
@@ -21,7 +22,7 @@ from sensorbase.model import (
 
 ORG_COLUMNS = "id, key, name, created_us"
 BUCKET_COLUMNS = (
-    "id, org_id, key, name, description, meta, created_us, retention_us, keep_summaries"
+    "id, org_id, key, name, description, meta, created_us, status, retention_us, keep_summaries"
 )
 SOURCE_COLUMNS = "id, org_id, bucket_id, key, name, meta, schema, created_us"
 SERIES_COLUMNS = "id, source_id, field, unit, meta"
@@ -59,7 +60,16 @@ def org(row: Any) -> Organisation:
 
 def bucket(row: Any) -> Bucket:
     return Bucket(
-        row[0], row[1], row[2], row[3], row[4], json.loads(row[5]), row[6], row[7], bool(row[8])
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        json.loads(row[5]),
+        row[6],
+        cast(BucketStatus, row[7]),
+        row[8],
+        bool(row[9]),
     )
 
 

@@ -21,8 +21,9 @@ Mapping: a dakkio bucket is a Sensorbase bucket, a data source a source, each na
 Errors: `{"error", "message", "details"?}` (errors.py). See docs/dialects/dakkio.md.
 
 Modules: write.py (the two ingest routes), read.py (the query route), admin.py (buckets, data
-sources, keys), errors.py (the error body and its wording), credential.py (X-API-Key), body.py,
-dates.py and ids.py (dakkio's JSON, times and ids).
+sources, keys), lifecycle.py (their updates and deletes; archiving), errors.py (the error body
+and its wording), credential.py (X-API-Key, and a JWT on the admin routes), body.py, dates.py
+and ids.py (dakkio's JSON, times and ids).
 """
 
 from __future__ import annotations
@@ -42,9 +43,10 @@ SAMPLE: dict[str, Any] = {
 
 def router() -> APIRouter:
     # Imported here: the route modules take SAMPLE from this one.
-    from sensorbase.dialects.dakkio import admin, read, write
+    from sensorbase.dialects.dakkio import admin, lifecycle, read, write
 
     combined = APIRouter()
-    for routes in (write.one_router, write.batch_router, read.router, admin.router):
+    routers = (write.one_router, write.batch_router, read.router, admin.router, lifecycle.router)
+    for routes in routers:
         combined.include_router(routes)
     return combined

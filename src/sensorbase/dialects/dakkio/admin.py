@@ -20,7 +20,7 @@ from sensorbase.catalog import Catalog
 from sensorbase.dialects import openapi
 from sensorbase.dialects.base import catalog_of, dialect_router
 from sensorbase.dialects.dakkio.body import json_object
-from sensorbase.dialects.dakkio.credential import KIND_LETTER, key_kind, principal, require
+from sensorbase.dialects.dakkio.credential import KIND_LETTER, admin_principal, key_kind, require
 from sensorbase.dialects.dakkio.dates import ms_text
 from sensorbase.dialects.dakkio.errors import (
     ERROR_SCHEMA,
@@ -31,12 +31,7 @@ from sensorbase.dialects.dakkio.errors import (
     render_error,
 )
 from sensorbase.dialects.dakkio.ids import object_id
-from sensorbase.dialects.dakkio.retention import (
-    BUCKET_CHANGE_SCHEMA,
-    DAY_US,
-    RETENTION_DAYS,
-    retention_days,
-)
+from sensorbase.dialects.dakkio.retention import DAY_US, RETENTION_DAYS, retention_days
 from sensorbase.limits import (
     CONTROL,
     MAX_OFFSET,
@@ -91,8 +86,8 @@ def page_params(request: Request) -> tuple[int, int]:
 
 # What `_text` takes: a name (required, not blank, no control character), a description (free
 # text), a data source's type (no control character).
-_NAME = {"type": "string", "maxLength": 100, "pattern": NAME_PATTERN}
-_DESCRIPTION = openapi.nullable({"type": "string", "maxLength": 500, "pattern": TEXT_PATTERN})
+NAME_TEXT = {"type": "string", "maxLength": 100, "pattern": NAME_PATTERN}
+DESCRIPTION_TEXT = openapi.nullable({"type": "string", "maxLength": 500, "pattern": TEXT_PATTERN})
 _KIND = openapi.nullable({"type": "string", "maxLength": 100, "pattern": r"^[^\x00-\x1f\x7f]*$"})
 _FIELD_TEXT = openapi.nullable(
     {"type": "string", **{k: openapi.TEXT[k] for k in ("maxLength", "pattern")}}
@@ -100,15 +95,19 @@ _FIELD_TEXT = openapi.nullable(
 BUCKET_SCHEMA = {
     "type": "object",
     "required": ["name"],
-    "properties": {"name": _NAME, "description": _DESCRIPTION, "retentionDays": RETENTION_DAYS},
+    "properties": {
+        "name": NAME_TEXT,
+        "description": DESCRIPTION_TEXT,
+        "retentionDays": RETENTION_DAYS,
+    },
 }
 SOURCE_SCHEMA = {
     "type": "object",
     "required": ["name", "schema"],
     "properties": {
-        "name": _NAME,
+        "name": NAME_TEXT,
         "type": {**_KIND, "description": "Default: sensor"},
-        "description": _DESCRIPTION,
+        "description": DESCRIPTION_TEXT,
         "schema": {
             "type": "object",
             "description": "{field: {type, unit?, description?}} or {field: type}",
@@ -134,7 +133,7 @@ SOURCE_SCHEMA = {
 KEY_SCHEMA = {
     "type": "object",
     "required": ["name", "type"],
-    "properties": {"name": _NAME, "type": {"type": "string", "enum": list(KEY_SCOPES)}},
+    "properties": {"name": NAME_TEXT, "type": {"type": "string", "enum": list(KEY_SCOPES)}},
 }
 
 
@@ -142,7 +141,7 @@ def pagination(limit: int, offset: int, total: int) -> dict[str, Any]:
     return {"limit": limit, "offset": offset, "total": total, "hasMore": offset + limit < total}
 
 
-def _text(
+def text_field(
     body: dict[str, Any], name: str, details: Details, *, required: bool, max_len: int
 ) -> str | None:
     value = body.get(name, MISSING if required else None)
@@ -174,6 +173,7 @@ def bucket_out(bucket: Bucket, org_key: str) -> dict[str, Any]:
         "name": bucket.name,
         "description": bucket.description,
         "organizationId": org_key,
+        "status": bucket.status,
         "retentionDays": None
         if bucket.retention_us is None
         else -(-bucket.retention_us // DAY_US),  # (a whole number of days, rounded up)
@@ -184,7 +184,9 @@ def bucket_out(bucket: Bucket, org_key: str) -> dict[str, Any]:
 
 @router.get("/api/buckets", summary="dakkio: list buckets (admin key)", openapi_extra=PAGE_DOC)
 async def list_buckets(
-    request: Request, who: Principal = Depends(principal), catalog: Catalog = Depends(catalog_of)
+    request: Request,
+    who: Principal = Depends(admin_principal),
+    catalog: Catalog = Depends(catalog_of),
 ) -> Response:
     require(who, "admin")
     limit, offset = page_params(request)
@@ -203,13 +205,15 @@ async def list_buckets(
     openapi_extra=openapi.body(BUCKET_SCHEMA, {"name": "Home", "description": "Sensors at home"}),
 )
 async def create_bucket(
-    request: Request, who: Principal = Depends(principal), catalog: Catalog = Depends(catalog_of)
+    request: Request,
+    who: Principal = Depends(admin_principal),
+    catalog: Catalog = Depends(catalog_of),
 ) -> Response:
     require(who, "admin")
     body = await json_object(request)
     details = Details()
-    name = _text(body, "name", details, required=True, max_len=100)
-    description = _text(body, "description", details, required=False, max_len=500)
+    name = text_field(body, "name", details, required=True, max_len=100)
+    description = text_field(body, "description", details, required=False, max_len=500)
     days = retention_days(body, details)
     if details or name is None:
         raise details.error()
@@ -230,7 +234,9 @@ async def create_bucket(
 
 @router.get("/api/buckets/{bucket_id}", summary="dakkio: a bucket with its stats (admin key)")
 async def get_bucket(
-    bucket_id: str, who: Principal = Depends(principal), catalog: Catalog = Depends(catalog_of)
+    bucket_id: str,
+    who: Principal = Depends(admin_principal),
+    catalog: Catalog = Depends(catalog_of),
 ) -> Response:
     require(who, "admin")
     found, counts = await catalog.buckets.stats(who, bucket_id)
@@ -241,36 +247,6 @@ async def get_bucket(
     }
     out = {**bucket_out(found, (await catalog.orgs.mine(who)).key), "stats": stats}
     return json_reply({"bucket": out, "stats": stats})
-
-
-@router.patch(
-    "/api/buckets/{bucket_id}",
-    summary="dakkio: change a bucket's retentionDays (admin key)",
-    openapi_extra=openapi.body(BUCKET_CHANGE_SCHEMA, {"retentionDays": 90}),
-)
-async def change_bucket(
-    bucket_id: str,
-    request: Request,
-    who: Principal = Depends(principal),
-    catalog: Catalog = Depends(catalog_of),
-) -> Response:
-    require(who, "admin")
-    body = await json_object(request)
-    details = Details()
-    days = retention_days(body, details)
-    if details:
-        raise details.error()
-    found = await catalog.buckets.get(who, bucket_id, "admin")
-    retention_us = found.retention_us
-    if "retentionDays" in body:
-        retention_us = None if days is None else days * DAY_US
-    changed = await catalog.buckets.set_retention(
-        who, bucket_id, retention_us, found.keep_summaries
-    )
-    org_key = (await catalog.orgs.mine(who)).key
-    return json_reply(
-        {"message": "Bucket updated successfully", "bucket": bucket_out(changed, org_key)}
-    )
 
 
 # --- data sources ----------------------------------------------------------------------
@@ -295,7 +271,7 @@ def source_out(source: Source, bucket_key: str) -> dict[str, Any]:
     }
 
 
-def _schema(value: Any, details: Details) -> dict[str, FieldSpec] | None:
+def field_schema(value: Any, details: Details) -> dict[str, FieldSpec] | None:
     """`{field: {type, unit?, description?}}`, or the shorthand `{field: "number"}`."""
     path: list[str | int] = ["body", "schema"]
     if not isinstance(value, dict):
@@ -342,7 +318,7 @@ def _schema(value: Any, details: Details) -> dict[str, FieldSpec] | None:
 async def list_sources(
     request: Request,
     bucket_id: str,
-    who: Principal = Depends(principal),
+    who: Principal = Depends(admin_principal),
     catalog: Catalog = Depends(catalog_of),
 ) -> Response:
     limit, offset = page_params(request)
@@ -366,16 +342,16 @@ async def list_sources(
 async def create_source(
     request: Request,
     bucket_id: str,
-    who: Principal = Depends(principal),
+    who: Principal = Depends(admin_principal),
     catalog: Catalog = Depends(catalog_of),
 ) -> Response:
     require(who, "data:write")
     body = await json_object(request)
     details = Details()
-    name = _text(body, "name", details, required=True, max_len=100)
-    kind = _text(body, "type", details, required=False, max_len=100) or "sensor"
-    description = _text(body, "description", details, required=False, max_len=500)
-    schema = _schema(body.get("schema", MISSING), details)
+    name = text_field(body, "name", details, required=True, max_len=100)
+    kind = text_field(body, "type", details, required=False, max_len=100) or "sensor"
+    description = text_field(body, "description", details, required=False, max_len=500)
+    schema = field_schema(body.get("schema", MISSING), details)
     downsampling = body.get("downsampling", True)
     if not isinstance(downsampling, bool):
         details.add(["body", "downsampling"], expected("boolean", downsampling))
@@ -421,7 +397,7 @@ def key_out(key: ApiKey, bucket_key: str) -> dict[str, Any]:
 async def list_keys(
     request: Request,
     bucket_id: str,
-    who: Principal = Depends(principal),
+    who: Principal = Depends(admin_principal),
     catalog: Catalog = Depends(catalog_of),
 ) -> Response:
     limit, offset = page_params(request)
@@ -442,13 +418,13 @@ async def list_keys(
 async def create_key(
     request: Request,
     bucket_id: str,
-    who: Principal = Depends(principal),
+    who: Principal = Depends(admin_principal),
     catalog: Catalog = Depends(catalog_of),
 ) -> Response:
     require(who, "admin")
     body = await json_object(request)
     details = Details()
-    name = _text(body, "name", details, required=True, max_len=100)
+    name = text_field(body, "name", details, required=True, max_len=100)
     kind = body.get("type", MISSING)
     if not isinstance(kind, str) or kind not in KEY_SCOPES:  # (a dict is no dict key: a 500)
         shown = f"'{kind}'" if isinstance(kind, str) else "undefined" if kind is MISSING else kind
@@ -478,7 +454,7 @@ async def create_key(
 async def delete_key(
     bucket_id: str,
     key_id: str,
-    who: Principal = Depends(principal),
+    who: Principal = Depends(admin_principal),
     catalog: Catalog = Depends(catalog_of),
 ) -> Response:
     bucket = await catalog.buckets.get(who, bucket_id, "admin")

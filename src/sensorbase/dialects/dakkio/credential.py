@@ -3,6 +3,11 @@
 A key is a Sensorbase key, sent as issued (`sb_<id>_<secret>`) or in dakkio's spelling
 `dakkio_<a|w|r>_<id>_<secret>` (what the dakkio key routes hand out). The letter is cosmetic:
 what a key may do comes from its stored scopes and bucket.
+
+dakkio's dashboard and admin routes (buckets, data sources, keys, the query) also take a JWT,
+`Authorization: Bearer <jwt>`: here a Sensorbase access token (minted from a key by
+`POST /v1/auth/token` or a DiagRAMS-style token route, or a user's sign-in token). X-API-Key
+wins when both are sent. The ingest routes take X-API-Key only, as dakkio's.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from fastapi.security import APIKeyHeader
 
 from sensorbase.auth import access
 from sensorbase.auth.keys import PREFIX, Principal
-from sensorbase.dialects.base import authenticate, services
+from sensorbase.dialects.base import authenticate, bearer, services
 from sensorbase.errors import Unauthorized
 from sensorbase.model import Scope
 
@@ -36,7 +41,16 @@ def sensorbase_credential(header: str | None) -> str | None:
 
 
 def principal(request: Request, _: object = Depends(_scheme)) -> Principal:
+    return _principal(request, sensorbase_credential(request.headers.get("x-api-key")))
+
+
+def admin_principal(request: Request, _: object = Depends(_scheme)) -> Principal:
+    """X-API-Key, else `Authorization: Bearer <jwt>` (the dashboard and admin routes')."""
     credential = sensorbase_credential(request.headers.get("x-api-key"))
+    return _principal(request, credential or bearer(request))
+
+
+def _principal(request: Request, credential: str | None) -> Principal:
     try:
         return authenticate(request, credential)
     except Unauthorized:

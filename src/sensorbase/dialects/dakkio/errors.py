@@ -22,6 +22,7 @@ from fastapi import Response
 from sensorbase.dialects.base import ErrorRenderer
 from sensorbase.dialects.dakkio.dates import time_text
 from sensorbase.errors import (
+    Archived,
     Conflict,
     Forbidden,
     InvalidInput,
@@ -194,7 +195,7 @@ def body_of(exc: SensorbaseError, item: ItemPath = in_body) -> dict[str, Any]:
 def _message(exc: SensorbaseError) -> str:
     if isinstance(exc, NotFound) and exc.what in NOT_FOUND:
         return NOT_FOUND[exc.what]
-    if isinstance(exc, Conflict) and exc.what in TAKEN:
+    if isinstance(exc, Conflict) and not isinstance(exc, Archived) and exc.what in TAKEN:
         return TAKEN[exc.what]
     if isinstance(exc, Forbidden):
         if exc.needs is None:  # a key limited to one bucket, asking for another

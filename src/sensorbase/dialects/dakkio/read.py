@@ -22,7 +22,7 @@ from sensorbase.catalog.buckets import EVERY
 from sensorbase.dialects import openapi
 from sensorbase.dialects.base import catalog_of, dialect_router, query_of
 from sensorbase.dialects.dakkio.body import json_body
-from sensorbase.dialects.dakkio.credential import principal, require
+from sensorbase.dialects.dakkio.credential import admin_principal, require
 from sensorbase.dialects.dakkio.dates import time_text, time_texts
 from sensorbase.dialects.dakkio.errors import (
     ERROR_SCHEMA,
@@ -234,7 +234,7 @@ def parse_query(body: Any) -> QueryIn:
 )
 async def query(
     request: Request,
-    who: Principal = Depends(principal),
+    who: Principal = Depends(admin_principal),
     catalog: Catalog = Depends(catalog_of),
     reads: QueryService = Depends(query_of),
 ) -> Response:

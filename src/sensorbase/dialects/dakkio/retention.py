@@ -13,11 +13,12 @@ RETENTION_DAYS = {
     "maximum": 3650,
     "description": "Days points are kept (Sensorbase: the bucket's retention); null: forever",
 }
-BUCKET_CHANGE_SCHEMA = {"type": "object", "properties": {"retentionDays": RETENTION_DAYS}}
 DAY_US = 86_400_000_000
 
 
 def retention_days(body: dict[str, Any], details: Details) -> int | None:
+    """The body's `retentionDays` (None: absent or null, which the caller tells apart), each
+    problem added to `details`."""
     value = body.get("retentionDays")
     if value is None:
         return None

@@ -27,18 +27,22 @@ would read them (`dates.parse_date`); a date without a zone is UTC. Errors are
     dates.py     JavaScript-style date strings and epoch milliseconds
     signals.py   the push body, decoded into columns
     write.py     POST /v1/signals/push
+    templates.py POST /v1/signals/push/<unique value>: a device made from a template
+    creation.py  POST /v1/signals/ (a signal made ahead of values), PATCH /v1/signals/<id>
     read.py      GET /v1/signals, POST /v1/chart
+
+Token permissions: Read is the scope data:read, Publish data:write, Create catalog:write.
 """
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from sensorbase.dialects.databoom import read, write
+from sensorbase.dialects.databoom import creation, read, templates, write
 
 
 def router() -> APIRouter:
     combined = APIRouter()
-    combined.include_router(write.router)
-    combined.include_router(read.router)
+    for routes in (write.router, templates.router, creation.router, read.router):
+        combined.include_router(routes)
     return combined

@@ -1,6 +1,10 @@
 """Databoom's error shape, `{"message": "..."}` (here also `errors`, one entry per problem),
 the words a push's refusals take (the signal and the entry of each bad value), the router every
-Databoom route hangs on, and its bearer credential."""
+Databoom route hangs on, its bearer credential, and its token permissions.
+
+Databoom's token permissions are Sensorbase scopes (one scope model, docs/dialects/databoom.md):
+Read is `data:read`, Publish `data:write`, Create `catalog:write` (devices from templates and
+signals created ahead of any value); an `admin` key has all three."""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from fastapi.security import HTTPBearer
 
 from sensorbase.auth.keys import Principal
 from sensorbase.dialects.base import authenticate, bearer, dialect_router
-from sensorbase.errors import InvalidInput, Problem, SensorbaseError, invalid
+from sensorbase.errors import Forbidden, InvalidInput, Problem, SensorbaseError, invalid
 from sensorbase.model import Source
 
 MESSAGE_PROBLEMS = 20  # problems spelled out in `message`; `errors` lists up to 100
@@ -24,8 +28,16 @@ def _where(problem: Problem) -> str:
     return f"{problem.field}: {problem.reason}" if problem.field else problem.reason
 
 
+PERMISSIONS = {"data:read": "Read", "data:write": "Publish", "catalog:write": "Create"}
+
+
 def render_error(exc: SensorbaseError) -> Response:
     body: dict[str, Any] = {"message": exc.detail}
+    if isinstance(exc, Forbidden) and exc.needs in PERMISSIONS:
+        body["message"] = (
+            f"this token lacks the {PERMISSIONS[exc.needs]} permission "
+            f"(Sensorbase scope '{exc.needs}')"
+        )
     if exc.problems:
         shown = [_where(p) for p in exc.problems[:MESSAGE_PROBLEMS]]
         more = exc.problems_total - len(shown)
@@ -50,7 +62,7 @@ _PARTS = {"time": "date", "field": "name"}  # a point's parts, as a push names t
 
 
 @contextmanager
-def push_words(device: Source, where: Callable[[int], str]) -> Iterator[None]:
+def push_words(device: Source | None, where: Callable[[int], str]) -> Iterator[None]:
     """The write's refusals in Databoom's words: a signal the device's schema refuses is named
     once, as `signal '<token>'`; a bad date, value or signal name by where it sat in the body
     (`where(point)`: "signal 't', history entry 2"), as `..., date`, `..., value`, `..., name`."""
@@ -62,14 +74,18 @@ def push_words(device: Source, where: Callable[[int], str]) -> Iterator[None]:
         raise invalid(_worded(exc.problems, device, where)) from None
 
 
-def _worded(problems: list[Problem], device: Source, where: Callable[[int], str]) -> list[Problem]:
+def _worded(
+    problems: list[Problem], device: Source | None, where: Callable[[int], str]
+) -> list[Problem]:
     signals: dict[str, Problem] = {}
     points: list[Problem] = []
     for p in problems:
         token = p.field or ""
         if p.kind in _SIGNAL_KINDS:
             if token not in signals:
-                signals[token] = Problem(_schema_reason(p, device), f"signal '{token}'")
+                # (several devices, a template push's: the write path's words name the device)
+                reason = p.reason if device is None else _schema_reason(p, device)
+                signals[token] = Problem(reason, f"signal '{token}'")
         else:
             part = _PARTS.get(p.field or "", p.field)
             points.append(Problem(p.reason, f"{where(p.index or 0)}, {part}", None, p.kind))

@@ -6,7 +6,7 @@ A signal's `_id` is its Sensorbase series id, as a string; `POST /v1/chart` take
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 import numpy as np
@@ -21,7 +21,7 @@ from sensorbase.dialects.base import catalog_of, query_of
 from sensorbase.dialects.databoom.dates import JS_MS, date_us
 from sensorbase.dialects.databoom.errors import databoom_router, principal
 from sensorbase.errors import NotFound, Problem, invalid
-from sensorbase.model import SeriesRef, Source, TimeRange
+from sensorbase.model import Series, SeriesRef, Source, TimeRange
 from sensorbase.query.service import QueryService
 from sensorbase.query.spec import Every, QuerySpec
 
@@ -37,7 +37,7 @@ _AGGREGATES = ("last", "avg", "min", "max", "sum", "count")
 # --- GET /v1/signals ----------------------------------------------------------------------
 
 
-def _signal_out(ref: SeriesRef, meta: dict[str, Any], source: Source | None) -> dict[str, Any]:
+def signal_out(ref: SeriesRef, meta: dict[str, Any], source: Source | None) -> dict[str, Any]:
     description = source.name if source else ref.source
     return {
         "_id": str(ref.id),
@@ -54,8 +54,15 @@ def _signal_out(ref: SeriesRef, meta: dict[str, Any], source: Source | None) -> 
         "unit": ref.unit if ref.unit is not None else meta.get("unit"),
         "type": meta.get("type", "number"),
         "tags": meta.get("tags", []),
+        # INIT: created on first sight by a push, to be validated; a signal created otherwise
+        # (POST /v1/signals with ACTIVE, another API) is ACTIVE.
+        "status": meta.get("status", "ACTIVE"),
         "meta": meta,
     }
+
+
+def _status(series: Series | None) -> str:
+    return str((series.meta if series else {}).get("status", "ACTIVE"))
 
 
 @router.get("/signals", summary="List signals, paged (Databoom)")
@@ -65,17 +72,29 @@ async def list_signals(
     per_page: int = Query(100, ge=1, le=1000, description="Signals per page"),
     populatePermission: bool | None = Query(None, description="Accepted, ignored"),
     showHiddenElements: bool | None = Query(None, description="Accepted, ignored"),
+    status: Literal["INIT", "ACTIVE"] | None = Query(
+        None, description="Only the signals in this status (INIT: awaiting validation)"
+    ),
     who: Principal = Depends(principal),
     catalog: Catalog = Depends(catalog_of),
     query: QueryService = Depends(query_of),
 ) -> Response:
     refs = await query.select(who)
-    page_refs = refs[(page - 1) * per_page : page * per_page]
+    if status is None:
+        total = len(refs)
+        described = await catalog.series.described(
+            who, refs[(page - 1) * per_page : page * per_page]
+        )
+    else:  # the status is in each series' meta: described all, then paged
+        described = [
+            d for d in await catalog.series.described(who, refs) if _status(d[1]) == status
+        ]
+        total = len(described)
+        described = described[(page - 1) * per_page : page * per_page]
     data = [
-        _signal_out(ref, series.meta if series else {}, source)
-        for ref, series, source in await catalog.series.described(who, page_refs)
+        signal_out(ref, series.meta if series else {}, source) for ref, series, source in described
     ]
-    reply = {"data": data, "page": page, "per_page": per_page, "total": len(refs)}
+    reply = {"data": data, "page": page, "per_page": per_page, "total": total}
     return Response(msgspec.json.encode(reply), media_type="application/json")
 
 

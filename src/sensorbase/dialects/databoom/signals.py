@@ -221,7 +221,7 @@ class _Decoder:
             return 0
 
     def _token(self, token: Any, where: str) -> str | None:
-        if isinstance(token, str) and _valid_token(token):
+        if isinstance(token, str) and valid_token(token):
             return token
         self.problems.append(Problem(_TOKEN_HINT, where))
         return None
@@ -338,7 +338,7 @@ def _fast(body: bytes, received_us: int) -> Push:
     else:
         items = [(token, signal, None) for token, signal in data.signals.items()]
     for token, signal, position in items:
-        if not isinstance(token, str) or not _valid_token(token):
+        if not isinstance(token, str) or not valid_token(token):
             raise _Refused
         problems: list[Problem] = []
         meta = _meta({"meta": signal.meta, "description": signal.description}, "", problems)
@@ -379,7 +379,7 @@ def _time(moment: Any, default_us: int) -> int:
         raise _Refused from None
 
 
-def _valid_token(token: str) -> bool:
+def valid_token(token: str) -> bool:
     return bool(token.strip()) and "/" not in token and len(token) <= 200
 
 
@@ -405,3 +405,13 @@ def _values(data: Any) -> int:
         history = entry.get("history") if isinstance(entry, dict) else None
         count += 1 + (len(history) if isinstance(history, list) else 0)
     return count
+
+
+def decode_object(data: Any, received_us: int) -> Push:
+    """The push of a JSON value already parsed (a template push's message, say), walked."""
+    return _Decoder(received_us).decode(data)
+
+
+def values_in(data: Any) -> int:
+    """How many values a push's JSON value carries at most (before any is looked at)."""
+    return _values(data)

@@ -7,6 +7,8 @@ each by where it sat in the body.
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import Depends, Request, Response
 
 from sensorbase.auth import access
@@ -16,7 +18,7 @@ from sensorbase.dialects import openapi
 from sensorbase.dialects.base import catalog_of, ingest_of
 from sensorbase.dialects.body import read_body, require_media_type
 from sensorbase.dialects.databoom.errors import databoom_router, principal, push_words
-from sensorbase.dialects.databoom.signals import BODY_SCHEMA, SAMPLE, decode_push
+from sensorbase.dialects.databoom.signals import BODY_SCHEMA, SAMPLE, Push, decode_push
 from sensorbase.errors import NotFound
 from sensorbase.ingest.pipeline import Ingest, WriteOptions
 from sensorbase.model import SeriesKey
@@ -24,6 +26,16 @@ from sensorbase.times import now_us
 
 router = databoom_router()
 PROCESSED = b'{"message":"ALL_INFO_PROCESSED"}'
+INIT = "INIT"  # a signal created on first sight awaits validation (docs/dialects/databoom.md)
+
+
+def first_sight(decoded: Push, bucket: str, device: str) -> dict[SeriesKey, dict[str, Any]]:
+    """The meta of each signal the push names, kept only if the push creates the signal:
+    its own meta, and status INIT."""
+    return {
+        SeriesKey(bucket, device, token): {**decoded.metas.get(token, {}), "status": INIT}
+        for token in decoded.index
+    }
 
 
 @router.post(
@@ -52,10 +64,9 @@ async def push(
             "with this key"
         )
     source, bucket = found
-    series_meta = {
-        SeriesKey(bucket.key, source.key, token): meta for token, meta in decoded.metas.items()
-    }
-    options = WriteOptions(create_sources=False, series_meta=series_meta)
+    options = WriteOptions(
+        create_sources=False, series_meta=first_sight(decoded, bucket.key, source.key)
+    )
     with push_words(source, decoded.where):
         await ingest.write(who, decoded.batch(bucket.key, source.key), options)
     return Response(PROCESSED, media_type="application/json")

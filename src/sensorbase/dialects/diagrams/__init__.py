@@ -17,6 +17,8 @@ the vendor's prose says is refused; Sensorbase refuses it, and so stores nothing
   `labels` and `precision` are kept in the point's extra as `{"meta": {...}}`. 201 on success.
   Errors keep the token endpoint's OAuth2-style form, with every bad reading listed:
   `{"error": "bad_request", "error_description": "...", "errors": [{index, field, reason}]}`.
+- `GET /v0/openAPI`: the OpenAPI 3 document of these routes, built from the routers themselves
+  (so it cannot drift from what is served), without credentials, as the vendor serves its own.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from typing import Any
 
 import msgspec
 from fastapi import APIRouter, Depends, Request, Response
+from fastapi.openapi.utils import get_openapi
 
+from sensorbase import __version__
 from sensorbase.auth import access
 from sensorbase.catalog import Catalog
 from sensorbase.dialects import openapi
@@ -137,8 +141,35 @@ async def push(
     return Response(msgspec.json.encode(reply), status_code=201, media_type="application/json")
 
 
+_document = APIRouter(prefix="/v0", tags=["DiagRAMS"])
+_built: list[bytes] = []  # the document, encoded once (the routes do not change)
+
+
+def document() -> dict[str, Any]:
+    """The OpenAPI document of the DiagRAMS routes, from the routers' own declarations."""
+    built = get_openapi(
+        title="DiagRAMS data bridge (served by Sensorbase)",
+        version=__version__,
+        openapi_version="3.1.0",
+        description="Push readings with a bearer access token from `POST /v0/oauth2/token`.",
+        routes=[*_tokens.routes, *_data.routes, *_document.routes],
+    )
+    # The push reads its bearer token itself (no FastAPI dependency declares the scheme).
+    schemes = built.setdefault("components", {}).setdefault("securitySchemes", {})
+    schemes.setdefault("HTTPBearer", {"type": "http", "scheme": "bearer"})
+    return built
+
+
+@_document.get("/openAPI", summary="This API's OpenAPI document (no credentials)")
+async def openapi_document() -> Response:
+    if not _built:
+        _built.append(msgspec.json.encode(document()))
+    return Response(_built[0], media_type="application/json")
+
+
 def router() -> APIRouter:
     combined = APIRouter()
     combined.include_router(_tokens)
     combined.include_router(_data)
+    combined.include_router(_document)
     return combined

@@ -46,6 +46,7 @@ from fastapi import APIRouter
 
 from sensorbase.dialects import openapi
 from sensorbase.dialects.base import dialect_router
+from sensorbase.dialects.madevo import v1
 from sensorbase.dialects.madevo.errors import ERROR_SCHEMA, render_error
 from sensorbase.dialects.madevo.records import TIMESTAMP
 from sensorbase.dialects.madevo.settings import MadevoSettings
@@ -103,7 +104,9 @@ _LOGIN_DOC = openapi.form_or_json(
 
 
 def router(settings: MadevoSettings | None = None) -> APIRouter:
-    insert = insert_route(settings or MadevoSettings())
+    """Both generations: /restapi, and /api/v1 (v1/)."""
+    settings = settings or MadevoSettings()
+    insert = insert_route(settings)
     routes = dialect_router(
         "madevo", render_error, prefix="/restapi", tags=["madevo"], error_schema=ERROR_SCHEMA
     )
@@ -127,4 +130,7 @@ def router(settings: MadevoSettings | None = None) -> APIRouter:
         summary="A fresh token for a valid one",
         openapi_extra={"security": [{"HTTPBearer": []}]},
     )
-    return routes
+    both = APIRouter()
+    both.include_router(routes)
+    both.include_router(v1.router(settings))
+    return both

@@ -39,6 +39,16 @@ WORDS = {"bucket": "data source"}  # a data source is a bucket (its key the data
 # The problems of a point itself (ingest/checks.py Window.rows): a record's value or time.
 _ROW_KINDS = frozenset({"not_finite", "too_old", "too_new", "too_large"})
 
+V1_ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error", "message"],
+    "properties": {
+        "error": {"const": True},
+        "message": {"type": "string"},
+        "code": {"type": "string"},
+        "details": {"type": "array", "items": {"type": "object"}},
+    },
+}
 ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["error", "message"],
@@ -52,9 +62,24 @@ ERROR_SCHEMA: dict[str, Any] = {
 
 
 def render_error(exc: SensorbaseError) -> Response:
+    return _rendered(exc, False)
+
+
+def render_v1_error(exc: SensorbaseError) -> Response:
+    """The /api/v1 generation's shape: `{"error": true, "message": "...", "code": "<code>",
+    "details": [...]}` (its replies all carry `error` as a boolean)."""
+    return _rendered(exc, True)
+
+
+def _rendered(exc: SensorbaseError, v1: bool) -> Response:
     if isinstance(exc, NotFound):  # (a problem's field is a record's column: left as named)
         exc = in_words(exc, WORDS)
-    body: dict[str, Any] = {"error": CODES.get(exc.status, "internal_error"), "message": exc.detail}
+    code = CODES.get(exc.status, "internal_error")
+    body: dict[str, Any] = (
+        {"error": True, "message": exc.detail, "code": code}
+        if v1
+        else {"error": code, "message": exc.detail}
+    )
     if exc.problems:
         body["details"] = [p.as_dict("row", "column") for p in exc.problems]
         if exc.problems_unlisted:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -108,9 +109,17 @@ class Built:
 
 
 def build(
-    records: list[Any], roles: dict[str, Role], narrow: bool, source_id: str, skip: set[int]
+    records: list[Any],
+    roles: dict[str, Role],
+    narrow: bool,
+    source_id: str,
+    skip: set[int],
+    parse: Callable[[Any, dict[str, int]], int] | None = None,
 ) -> Built:
-    """The records' points, columns built once. Rows in `skip` are already refused."""
+    """The records' points, columns built once. Rows in `skip` are already refused. `parse`
+    reads a record's `timestamp` (default: ISO 8601 with a zone; a /api/v1 data source's own
+    `timeformat` otherwise)."""
+    parse = parse or parse_timestamp
     index: dict[SeriesKey, int] = {}
     series_index: list[int] = []
     time_us: list[int] = []
@@ -126,7 +135,7 @@ def build(
             continue
         stamp = record.get(TIMESTAMP)
         try:
-            moment = parse_timestamp(stamp, parsed)
+            moment = parse(stamp, parsed)
         except ValueError as exc:
             problems.append(Problem(str(exc), TIMESTAMP, i))
             continue

@@ -46,6 +46,9 @@ class Observed:
     narrow: bool
     columns: dict[str, Column]
     problems: list[Problem]
+    # Every value a string (/api/v1): a new column holds numbers when most of its values are
+    # numeric strings (else one stray word would make a number column text).
+    by_majority: bool = False
 
 
 def observe(records: list[Any]) -> Observed:
@@ -161,7 +164,7 @@ def plan(schema: Schema, seen: Observed, records: list[Any], source_id: str) -> 
             )
             continue
         if known is None:
-            known = columns[name] = _new_type(name, column, seen.narrow)
+            known = columns[name] = _new_type(name, column, seen)
         required = _required_type(name, seen.narrow)
         if required is not None and known != required:
             problems.append(
@@ -192,12 +195,15 @@ def _required_type(name: str, narrow: bool) -> ColumnType | None:
     return None
 
 
-def _new_type(name: str, column: Column, narrow: bool) -> ColumnType:
+def _new_type(name: str, column: Column, seen: Observed) -> ColumnType:
     """The type a column new to the data source takes from this request's values: a column
     with JSON numbers, or only numeric strings, holds numbers."""
-    required = _required_type(name, narrow)
+    required = _required_type(name, seen.narrow)
     if required is not None:
         return required
+    if seen.by_majority:
+        numeric = len(column.rows.get("numeric", ()))
+        return "number" if numeric > len(column.rows.get("text", ())) else "string"
     kinds = column.kinds()
     return "string" if "text" in kinds and not kinds & {"int", "float"} else "number"
 

@@ -21,7 +21,7 @@ from sensorbase.errors import InvalidInput, Problem
 from sensorbase.model import User
 
 
-async def _credentials(request: Request) -> dict[str, Any]:
+async def credentials(request: Request) -> dict[str, Any]:
     kind = require_media_type(
         request.headers.get("content-type"), (*JSON_TYPES, FORM), missing_ok=True
     )
@@ -36,7 +36,7 @@ async def _credentials(request: Request) -> dict[str, Any]:
 
 async def login(request: Request, catalog: Catalog = Depends(catalog_of)) -> dict[str, Any]:
     svc = services(request)
-    body = await _credentials(request)
+    body = await credentials(request)
     problems = [
         Problem("is required (a string)", name)
         for name in ("email", "password")

@@ -21,13 +21,33 @@ from sensorbase.dialects.base import authenticate, bearer, catalog_of, ingest_of
 from sensorbase.dialects.body import read_body, require_media_type
 from sensorbase.dialects.madevo.errors import record_words
 from sensorbase.dialects.madevo.records import build, envelope, refuse
-from sensorbase.dialects.madevo.schema import META_KEY, observe, plan, schema_of
+from sensorbase.dialects.madevo.schema import META_KEY, Observed, Plan, observe, plan, schema_of
 from sensorbase.dialects.madevo.settings import MadevoSettings
 from sensorbase.errors import Conflict
 from sensorbase.ingest.pipeline import Ingest, WriteOptions
 from sensorbase.model import Bucket, PointBatch
 
 INSERTED = "Data successfully inserted"
+
+
+def schema_keeper(
+    planned: Plan, seen: Observed, records: list[Any], source_id: str
+) -> Callable[[Bucket], dict[str, Any] | None]:
+    """What the write does inside its transaction: the schema this request was planned against
+    must still hold, and a grown schema is stored with the points or not at all."""
+
+    def keep_schema(fresh: Bucket) -> dict[str, Any] | None:
+        stored = schema_of(fresh)
+        again = plan(stored, seen, records, source_id)
+        if again.problems:
+            raise refuse(again.problems)
+        if again.roles != planned.roles:
+            raise Conflict(f"the schema of data source '{source_id}' changed meanwhile; retry")
+        if again.schema != stored:
+            return {**fresh.meta, META_KEY: again.schema.meta()}
+        return None
+
+    return keep_schema
 
 
 def insert_route(settings: MadevoSettings) -> Callable[..., Awaitable[dict[str, Any]]]:
@@ -71,21 +91,8 @@ def prepare(bucket: Bucket, source_id: str, records: list[Any]) -> Prepared:
     if problems:
         raise refuse(problems)
 
-    def keep_schema(fresh: Bucket) -> dict[str, Any] | None:
-        # Inside the write's transaction: the schema this request was built against must
-        # still hold, and a grown schema is stored with the points or not at all.
-        stored = schema_of(fresh)
-        again = plan(stored, seen, records, source_id)
-        if again.problems:
-            raise refuse(again.problems)
-        if again.roles != planned.roles:
-            raise Conflict(f"the schema of data source '{source_id}' changed meanwhile; retry")
-        if again.schema != stored:
-            return {**fresh.meta, META_KEY: again.schema.meta()}
-        return None
-
     return Prepared(
         built.batch,
-        WriteOptions(bucket_meta=(source_id, keep_schema)),
+        WriteOptions(bucket_meta=(source_id, schema_keeper(planned, seen, records, source_id))),
         lambda: record_words(built, records, planned.roles),
     )

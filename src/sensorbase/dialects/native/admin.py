@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Literal
 
 from fastapi import Depends, Query, Request
@@ -9,6 +10,7 @@ from pydantic import BaseModel, Field, StrictBool
 
 from sensorbase.auth.keys import Principal
 from sensorbase.catalog import Catalog
+from sensorbase.catalog.buckets import BucketChanges
 from sensorbase.dialects import openapi
 from sensorbase.dialects.base import catalog_of, dialect_router
 from sensorbase.dialects.native.deps import principal
@@ -29,7 +31,7 @@ from sensorbase.dialects.oauth import (
     token_reply,
 )
 from sensorbase.limits import MAX_OFFSET
-from sensorbase.model import ApiKey, Bucket, FieldSpec, Organisation, Scope, Source
+from sensorbase.model import ApiKey, Bucket, BucketStatus, FieldSpec, Organisation, Scope, Source
 from sensorbase.times import format_duration_us, format_us, parse_duration_us
 
 router = native_router()
@@ -52,6 +54,16 @@ class BucketIn(BaseModel):
     keep_summaries: StrictBool = Field(
         False, description="When points expire, keep each chunk's count/min/max/sum/first/last"
     )
+
+
+class BucketChange(BaseModel):
+    name: Name | None = None
+    description: Text | None = None
+    status: BucketStatus | None = Field(
+        None, description="archived: the bucket refuses every write and still answers reads"
+    )
+    retention: Retention = Field(None, description="Absent: unchanged; null: keep forever")
+    keep_summaries: StrictBool | None = Field(None, description="Absent: unchanged")
 
 
 class FieldIn(BaseModel):
@@ -90,6 +102,7 @@ def bucket_out(bucket: Bucket) -> dict[str, Any]:
         "name": bucket.name,
         "description": bucket.description,
         "meta": bucket.meta,
+        "status": bucket.status,
         "created": format_us(bucket.created_us),
         "retention": None
         if bucket.retention_us is None
@@ -229,6 +242,27 @@ async def get_bucket(
 ) -> dict[str, Any]:
     found, stats = await catalog.buckets.stats(who, bucket)
     return {**bucket_out(found), "stats": stats}
+
+
+@router.patch(
+    "/buckets/{bucket}",
+    summary="Rename, describe, archive or reactivate a bucket, or change its retention",
+)
+async def update_bucket(
+    bucket: str,
+    body: BucketChange,
+    who: Principal = Depends(principal),
+    catalog: Catalog = Depends(catalog_of),
+) -> dict[str, Any]:
+    changes = BucketChanges(
+        body.name, body.description, body.status, keep_summaries=body.keep_summaries
+    )
+    if "retention" in body.model_fields_set:  # (null: forever, so not as absent)
+        retention = body.retention
+        changes = replace(
+            changes, retention_us=None if retention is None else parse_duration_us(retention)
+        )
+    return bucket_out(await catalog.buckets.update(who, bucket, changes))
 
 
 @router.delete("/buckets/{bucket}", status_code=204, summary="Delete a bucket and its data")

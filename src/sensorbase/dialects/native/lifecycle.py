@@ -1,6 +1,6 @@
-"""A bucket's retention, and deletes of a time range of points (docs/lifecycle.md).
+"""Deletes of a time range of points (docs/lifecycle.md). A bucket's retention is set with
+the bucket (`POST`/`PATCH /v1/buckets`, admin.py).
 
-    PATCH  /v1/buckets/farm   {"retention": "90d", "keep_summaries": true}
     DELETE /v1/points?bucket=farm&source=ESP32-001&field=temperature
                       &start=2026-01-01T00:00:00Z&end=2026-02-01T00:00:00Z
 
@@ -12,44 +12,19 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import Depends, Query, Request
-from pydantic import BaseModel, Field, StrictBool
 
 from sensorbase.auth.keys import Principal
 from sensorbase.catalog import Catalog
 from sensorbase.dialects import openapi
 from sensorbase.dialects.base import catalog_of
-from sensorbase.dialects.native.admin import bucket_out
 from sensorbase.dialects.native.deps import principal
-from sensorbase.dialects.native.fields import Retention
 from sensorbase.dialects.native.problems import native_router
 from sensorbase.errors import Problem, invalid
 from sensorbase.model import TimeRange
 from sensorbase.query.spec import split_list
-from sensorbase.times import format_us, parse_duration_us, parse_instant
+from sensorbase.times import format_us, parse_instant
 
 router = native_router()
-
-
-class BucketChange(BaseModel):
-    retention: Retention = Field(None, description="Absent: unchanged; null: keep forever")
-    keep_summaries: StrictBool | None = Field(None, description="Absent: unchanged")
-
-
-@router.patch("/buckets/{bucket}", summary="Change a bucket's retention")
-async def change_bucket(
-    bucket: str,
-    body: BucketChange,
-    who: Principal = Depends(principal),
-    catalog: Catalog = Depends(catalog_of),
-) -> dict[str, Any]:
-    found = await catalog.buckets.get(who, bucket, "admin")
-    retention_us = found.retention_us
-    if "retention" in body.model_fields_set:
-        retention_us = None if body.retention is None else parse_duration_us(body.retention)
-    keep = found.keep_summaries if body.keep_summaries is None else body.keep_summaries
-    changed = await catalog.buckets.set_retention(who, bucket, retention_us, keep)
-    return bucket_out(changed)
-
 
 _PARAMETERS = [
     openapi.parameter("bucket", {"type": "string"}, "Bucket key", required=True),

@@ -19,7 +19,9 @@ from sensorbase.dialects.body import parse_json, read_body, require_media_type
 from sensorbase.dialects.native.deps import principal
 from sensorbase.dialects.native.problems import native_router
 from sensorbase.errors import Problem, invalid
-from sensorbase.model import AGGREGATES, SeriesResult
+from sensorbase.model import SeriesResult
+from sensorbase.query.fill import FILL_HELP, FILL_PATTERN
+from sensorbase.query.reducers import NAMES, PERCENTILE_PATTERN
 from sensorbase.query.service import QueryResult, QueryService
 from sensorbase.query.spec import (
     EVERY_PATTERN,
@@ -54,8 +56,19 @@ _NAMES: dict[str, openapi.Schema] = {
         "description": "mode=m4: the chart's width in pixels (columns of the range)",
     },
     "aggregate": {
-        **openapi.comma_list(AGGREGATES),
-        "description": f"{','.join(AGGREGATES)}: repeated, or a,b",
+        **openapi.comma_list((*NAMES, PERCENTILE_PATTERN)),
+        "description": f"{','.join(NAMES)}, or a percentile p0 to p100 (p50, p99.9): "
+        "repeated, or a,b. The last eight read every point of the range (exact; at most "
+        "SENSORBASE_MAX_SCAN_POINTS); stddev is the sample's; rate is per second",
+    },
+    "fill": {
+        "type": "string",
+        "pattern": FILL_PATTERN,
+        "description": f"Empty buckets (with every): {FILL_HELP}",
+    },
+    "integral_unit": {
+        **openapi.DURATION,
+        "description": "The time unit of integral: 1s (default), 1h gives kWh from kW",
     },
     "every": {
         "type": "string",
@@ -104,6 +117,8 @@ _BODY = openapi.body(
             name: openapi.nullable(
                 {"anyOf": [schema, {"type": "array", "items": schema}]}
                 if name in _LISTS
+                else {"anyOf": [schema, {"type": "number"}]}  # fill's number, as JSON too
+                if name == "fill"
                 else schema
             )
             for name, schema in _NAMES.items()
@@ -174,6 +189,8 @@ _EXPECTED = {
     if name in _INTEGERS
     else "must be a string or a list of strings"
     if name in _LISTS
+    else "must be a string or a number"
+    if name == "fill"
     else "must be a string"
     for name in _NAMES
 }
@@ -185,6 +202,8 @@ def _typed(name: str, value: Any) -> bool:
         return type(value) is int
     if name in _LISTS and isinstance(value, list):
         return all(isinstance(item, str) for item in value)
+    if name == "fill" and type(value) in (int, float):
+        return True  # converted by _answer
     return isinstance(value, str)
 
 
@@ -197,6 +216,8 @@ async def _answer(
     )
     if output not in ("json", "csv"):
         raise invalid([Problem("must be json or csv", "format")])
+    if type(options.get("fill")) in (int, float):
+        options["fill"] = repr(options["fill"])  # a JSON number: the fill value
     spec = parse_spec(**options)
 
     result = await service.query(who, spec)

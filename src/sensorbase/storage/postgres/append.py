@@ -17,9 +17,9 @@ from sensorbase.storage.postgres.errors import driver_errors
 
 # Binary COPY of (series_id, time_us, value): a header, then per row a field count and each
 # field as a length and big-endian bytes; built for the whole batch at once by numpy.
-_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
+COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 _COPY_TRAILER = struct.pack(">h", -1)
-_COPY_ROW = np.dtype(
+COPY_ROW = np.dtype(
     [
         ("fields", ">i2"),
         ("sid_len", ">i4"),
@@ -54,7 +54,7 @@ _OVERLAP = (
 
 def copy_buffer(series_id: np.ndarray, time_us: np.ndarray, value: np.ndarray) -> bytes:
     """The binary COPY stream of three columns, built without a Python loop."""
-    out = np.empty(len(time_us), _COPY_ROW)
+    out = np.empty(len(time_us), COPY_ROW)
     out["fields"] = 3
     out["sid_len"] = 8
     out["sid"] = series_id
@@ -62,7 +62,7 @@ def copy_buffer(series_id: np.ndarray, time_us: np.ndarray, value: np.ndarray) -
     out["time"] = time_us
     out["value_len"] = 8
     out["value"] = value
-    return _COPY_HEADER + out.tobytes() + _COPY_TRAILER
+    return COPY_HEADER + out.tobytes() + _COPY_TRAILER
 
 
 def write_points(

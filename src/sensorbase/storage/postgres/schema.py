@@ -137,6 +137,11 @@ def _v2(conn: psycopg.Connection) -> None:
     )
 
 
+def _bucket_status(conn: psycopg.Connection) -> None:
+    """A status per bucket, active or archived (an archived bucket refuses writes)."""
+    conn.execute("ALTER TABLE buckets ADD COLUMN status TEXT NOT NULL DEFAULT 'active'")
+
+
 LIFECYCLE_DDL = """
 ALTER TABLE buckets ADD COLUMN retention_us BIGINT;
 ALTER TABLE buckets ADD COLUMN keep_summaries BOOLEAN NOT NULL DEFAULT false;
@@ -158,7 +163,7 @@ def _lifecycle(conn: psycopg.Connection) -> None:
     conn.execute(LIFECYCLE_DDL)
 
 
-MIGRATIONS = [(1, _v1), (2, _v2), (3, _lifecycle)]
+MIGRATIONS = [(1, _v1), (2, _v2), (3, _bucket_status), (4, _lifecycle)]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 

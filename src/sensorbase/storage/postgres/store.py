@@ -9,7 +9,8 @@ acknowledged: it answers `Unavailable`.
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 
 import numpy as np
 import psycopg
@@ -19,6 +20,7 @@ from sensorbase.storage.postgres import lifecycle, schema
 from sensorbase.storage.postgres.errors import translate
 from sensorbase.storage.postgres.pool import CONNECT_OPTIONS, Pool
 from sensorbase.storage.postgres.reader import PgReader
+from sensorbase.storage.postgres.transfer import PgLoader, PgSnapshot
 from sensorbase.storage.postgres.writer import PgWriter
 
 
@@ -81,6 +83,30 @@ class PostgresStore:
     def reader(self) -> PgReader:
         assert self._pool is not None, "open() the store first"
         return PgReader(self._pool)
+
+    @contextmanager
+    def snapshot(self) -> Iterator[PgSnapshot]:
+        """The database at one moment, on a connection of its own (storage/transfer.py)."""
+        try:
+            found = PgSnapshot(self.url)
+        except psycopg.Error as exc:
+            raise translate(exc) from None
+        try:
+            yield found
+        finally:
+            found.close()
+
+    @contextmanager
+    def loader(self) -> Iterator[PgLoader]:
+        """Catalog rows into the database in one write transaction (storage/transfer.py)."""
+        writer = self.writer()
+        tx = writer.begin()
+        try:
+            yield PgLoader(tx.conn)
+        except BaseException:
+            writer.rollback()
+            raise
+        writer.commit()
 
     def ensure_partitions(self, time_us: np.ndarray) -> None:
         """Create the weekly partitions these times fall in that do not exist yet."""

@@ -68,6 +68,7 @@ class PgWriteTx(CatalogWrites, PgCatalog):
     def _delete_points(self, series_sql: str, param: int) -> None:
         self.flush()
         self._run(f"DELETE FROM points WHERE series_id IN ({series_sql})", (param,))
+        self._run(f"DELETE FROM point_summaries WHERE series_id IN ({series_sql})", (param,))
 
     def delete_points(self, series_ids: list[int], time_range: TimeRange) -> None:
         self.flush()

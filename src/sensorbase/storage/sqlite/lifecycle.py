@@ -63,6 +63,11 @@ def _replace(conn: sqlite3.Connection, series_id: int, start_us: int, kept: Poin
         conn.execute(INSERT_CHUNK, encode(series_id, kept))
 
 
+def delete_summaries(conn: sqlite3.Connection, series_sql: str, param: int) -> None:
+    """Delete the summaries of the series `series_sql` selects (they are being deleted)."""
+    conn.execute(f"DELETE FROM point_summaries WHERE series_id IN ({series_sql})", (param,))
+
+
 def expire(
     conn: sqlite3.Connection,
     series_ids: list[int],

@@ -75,6 +75,11 @@ class SQLiteReader(SQLiteCatalog):
         with self._snapshot() as log:
             return reads.read_range(self.conn, log, series_id, time_range, limit, order, offset)
 
+    def read_values(self, series_id: int, time_range: TimeRange, limit: int) -> PointColumns:
+        with self._snapshot() as log:
+            points = reads.read_range(self.conn, log, series_id, time_range, limit, "asc", 0)
+        return PointColumns(points.time_us, points.value, None)
+
     def read_range_by_value(
         self, series_id: int, time_range: TimeRange, limit: int, order: str = "asc"
     ) -> PointColumns:

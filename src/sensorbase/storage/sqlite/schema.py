@@ -9,7 +9,9 @@ at the version again once it holds the lock: of several processes opening the fi
     1 -> 2  points from a row each into a write log and compressed chunks (sqlite/__init__)
     2 -> 3  ids never given twice (AUTOINCREMENT), a token generation per user, refresh
             tokens deleted with their key
-    3 -> 4  a retention per bucket and the summaries expired chunks leave (lifecycle.sql)
+    3 -> 4  a status per bucket, active or archived (`_bucket_status`)
+    4 -> 5  a retention per bucket and the summaries expired chunks leave (`_lifecycle`,
+            lifecycle.sql)
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from sensorbase.errors import SensorbaseError
 from sensorbase.model import PointColumns
 from sensorbase.storage.sqlite import chunks, folder
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 # The catalog tables whose rows schema 3 copies into tables made anew (every table but
 # `settings`, which did not change), parents first.
 CATALOG_TABLES = (
@@ -101,6 +103,7 @@ def prepare(conn: sqlite3.Connection, path: Path) -> None:
 def _migrate(conn: sqlite3.Connection) -> None:
     _points_into_chunks(conn)
     _ids_never_reused(conn)
+    _bucket_status(conn)
     _lifecycle(conn)
 
 
@@ -171,14 +174,33 @@ def _ids_never_reused(conn: sqlite3.Connection) -> None:
         conn.executescript("PRAGMA incremental_vacuum;")
 
 
-def _lifecycle(conn: sqlite3.Connection) -> None:
-    """Schema 3 -> 4: a retention per bucket, and the table of summaries."""
+# The column schema 4 adds (also in schema.sql, which new files and the 2 -> 3 remake take).
+BUCKET_STATUS_COLUMN = "status TEXT NOT NULL DEFAULT 'active'"
+
+
+def _bucket_status(conn: sqlite3.Connection) -> None:
+    """Schema 3 -> 4: every bucket active. A file remade by 2 -> 3 has the column already
+    (the remake takes schema.sql as it is now)."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         if conn.execute("PRAGMA user_version").fetchone()[0] == 3:  # not done by another
+            if "status" not in _columns(conn, "buckets"):
+                conn.execute(f"ALTER TABLE buckets ADD COLUMN {BUCKET_STATUS_COLUMN}")
+            conn.execute("PRAGMA user_version = 4")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _lifecycle(conn: sqlite3.Connection) -> None:
+    """Schema 4 -> 5: a retention per bucket, and the table of summaries."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if conn.execute("PRAGMA user_version").fetchone()[0] == 4:  # not done by another
             for statement in statements(lifecycle_schema()):
                 conn.execute(statement)
-            conn.execute("PRAGMA user_version = 4")
+            conn.execute("PRAGMA user_version = 5")
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

@@ -13,6 +13,8 @@ CREATE TABLE buckets (
   org_id INTEGER NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,
   key TEXT NOT NULL, name TEXT NOT NULL, description TEXT NOT NULL DEFAULT '',
   meta TEXT NOT NULL DEFAULT '{}', created_us INTEGER NOT NULL,
+  -- active | archived (an archived bucket refuses writes): BUCKET_STATUS_COLUMN in schema.py
+  status TEXT NOT NULL DEFAULT 'active',
   UNIQUE (org_id, key)
 );
 CREATE TABLE sources (

@@ -23,6 +23,7 @@ from sensorbase.storage.sqlite.errors import retry_locked
 from sensorbase.storage.sqlite.folder import Folder
 from sensorbase.storage.sqlite.log import LogCache
 from sensorbase.storage.sqlite.reader import SQLiteReader
+from sensorbase.storage.sqlite.transfer import SQLiteLoader, SQLiteSnapshot
 from sensorbase.storage.sqlite.wal_sync import WalSyncer
 from sensorbase.storage.sqlite.writer import SQLiteWriter, WalSync
 
@@ -174,6 +175,27 @@ class SQLiteStore:
             self._syncer,
             self._folder,
         )
+
+    @contextmanager
+    def snapshot(self) -> Iterator[SQLiteSnapshot]:
+        """The store at one moment, on a connection of its own (storage/transfer.py)."""
+        found = SQLiteSnapshot(self.path)
+        try:
+            yield found
+        finally:
+            found.close()
+
+    @contextmanager
+    def loader(self) -> Iterator[SQLiteLoader]:
+        """Catalog rows into the store in one write transaction (storage/transfer.py)."""
+        writer = self.writer()
+        tx = writer.begin()
+        try:
+            yield SQLiteLoader(tx.conn)
+        except BaseException:
+            writer.rollback()
+            raise
+        writer.commit()
 
     def reader(self) -> SQLiteReader:
         conn = getattr(self._local, "conn", None)

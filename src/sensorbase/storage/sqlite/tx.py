@@ -54,6 +54,7 @@ class SQLiteWriteTx(CatalogWrites, SQLiteCatalog):
     def _delete_points(self, series_sql: str, param: int) -> None:
         self._drop_pending(series_sql, param)
         fold.delete_series(self.conn, series_sql, param)
+        lifecycle.delete_summaries(self.conn, series_sql, param)
 
     def _drop_pending(self, series_sql: str, param: int) -> None:
         """Forget held points of the series that `series_sql` selects (they are being deleted)."""

@@ -2,8 +2,10 @@
 interval, the merge of the store's own per-series aggregates, fill, and field arithmetic.
 
 `mean, sum, count, min, max, first, last, spread` come from the store's aggregates
-(QueryService.aggregate_fixed; one pass in the database). `median, percentile, stddev` need
-the points themselves and are computed exactly from them, within the result limit.
+(QueryService.aggregate_fixed; one pass in the database). `median, percentile, stddev,
+integral` need the points themselves and are computed exactly from them, within the result
+limit: median, stddev and integral by the query layer's reducers (query/reducers.py, the
+native API's), percentile by InfluxDB's nearest rank.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import numpy as np
 
 from sensorbase.dialects.influx.influxql import ast
 from sensorbase.dialects.influx.influxql.series import StatementError
-from sensorbase.model import AggregateRow, Float64Array
+from sensorbase.model import AggregateRow, Float64Array, Int64Array
+from sensorbase.query import reducers
 
 Value = float | int | None
 # The store's aggregates each function needs (the store's `avg` is not asked: a mean over
@@ -32,13 +35,14 @@ STORE_AGGREGATES: dict[str, tuple[str, ...]] = {
     "last": ("last",),
     "spread": ("min", "max"),
 }
-FROM_POINTS = ("median", "percentile", "stddev")
+FROM_POINTS = ("median", "percentile", "stddev", "integral")
 FUNCTIONS = (*STORE_AGGREGATES, *FROM_POINTS)
 SELECTORS = ("first", "last", "min", "max", "percentile")
 
 
-def reduce(name: str, values: Float64Array, arg: float | None) -> Value:
-    """One function over the time-ordered values of one interval (None when it has none)."""
+def reduce(name: str, times: Int64Array, values: Float64Array, arg: float | None) -> Value:
+    """One function over the time-ordered points of one interval (None when it has none);
+    `arg` is percentile's N or integral's unit in microseconds."""
     n = len(values)
     if name == "count":
         return n
@@ -58,10 +62,9 @@ def reduce(name: str, values: Float64Array, arg: float | None) -> Value:
         return float(values[-1])
     if name == "spread":
         return float(values.max() - values.min())
-    if name == "median":
-        return float(np.median(values))
-    if name == "stddev":
-        return float(values.std(ddof=1)) if n > 1 else None
+    if name in ("median", "stddev", "integral"):
+        unit_us = int(arg) if arg is not None else 1_000_000
+        return reducers.reduce(name, times, values, unit_us)
     if name == "percentile":
         assert arg is not None
         # InfluxDB's nearest rank: the value at floor(n * p / 100 + 0.5) - 1 of the sorted values.

@@ -29,6 +29,7 @@ from sensorbase.dialects.influx.influxql.series import (
 from sensorbase.dialects.influx.influxql.where import Condition, matches, ns_to_us_ceil, split
 from sensorbase.errors import InvalidInput
 from sensorbase.model import PointColumns, SeriesRef, TimeRange
+from sensorbase.query import reducers
 from sensorbase.query.service import Order, QueryService
 
 
@@ -339,15 +340,22 @@ class Select:
         points = PointColumns.concat(parts)
         order = np.argsort(points.time_us, kind="stable")
         times, values = points.time_us[order], points.value[order]
-        arg = float(call.args[1].value) if len(call.args) > 1 else None  # type: ignore[union-attr]
+        arg = _argument(call)
         if not every_us:
-            result = functions.reduce(call.name, values, arg)
+            result = functions.reduce(call.name, times, values, arg)
             picked = None
             if call.name == "percentile" and result is not None:
                 picked = int(times[np.flatnonzero(values == result)[0]])
             return [result], [picked]
         slices = functions.by_interval(times, first_us, every_us, n)
-        return [functions.reduce(call.name, values[s], arg) for s in slices], [None]
+        if call.name == "integral" and len(times):
+            # Cut at the interval edges, as InfluxDB's integral is (query/reducers.py).
+            lows = first_us + every_us * np.arange(n, dtype=np.int64)
+            areas = reducers.integrals(times, values, lows, lows + every_us) / (arg or 1_000_000)
+            return [
+                a if s.stop > s.start else None for a, s in zip(areas.tolist(), slices, strict=True)
+            ], [None]
+        return [functions.reduce(call.name, times[s], values[s], arg) for s in slices], [None]
 
 
 def _at(results: dict[ast.Call, list[Value]], i: int) -> Callable[[ast.Expr], Value]:
@@ -360,16 +368,34 @@ def _at(results: dict[ast.Call, list[Value]], i: int) -> Callable[[ast.Expr], Va
     return leaf
 
 
+def _argument(call: ast.Call) -> float | None:
+    """percentile's N, or integral's unit in microseconds (InfluxDB's default: 1s)."""
+    if len(call.args) < 2:
+        return None
+    arg = call.args[1]
+    if isinstance(arg, ast.Duration):
+        return float(arg.ns // 1000)
+    assert isinstance(arg, ast.Number)
+    return float(arg.value)
+
+
 def _check_call(call: ast.Call) -> None:
     if call.name not in functions.FUNCTIONS:
         raise StatementError(f"undefined function {call.name}()")
     wanted = 2 if call.name == "percentile" else 1
+    if call.name == "integral" and len(call.args) == 2:
+        wanted = 2  # INTEGRAL(field[, unit])
     if len(call.args) != wanted:
         raise StatementError(f"invalid number of arguments for {call.name}, expected {wanted}, "
                              f"got {len(call.args)}")  # fmt: skip
     if not isinstance(call.args[0], ast.VarRef):
         raise StatementError(f"expected field argument in {call.name}()")
-    if wanted == 2 and not isinstance(call.args[1], ast.Number):
+    if call.name == "integral" and wanted == 2:
+        unit = call.args[1]
+        if not isinstance(unit, ast.Duration) or unit.ns < 1000 or unit.ns % 1000:
+            raise StatementError("second argument to integral must be a duration of whole "
+                                 "microseconds")  # fmt: skip
+    elif wanted == 2 and not isinstance(call.args[1], ast.Number):
         raise StatementError(f"expected float argument in {call.name}()")
 
 
