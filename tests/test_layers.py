@@ -21,6 +21,7 @@ LAYER = {
     "catalog": 3,
     "ingest": 3,
     "query": 3,
+    "alerts": 3,
     "services": 4,
     "dialects": 5,
     "console": 5,

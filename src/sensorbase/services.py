@@ -10,6 +10,8 @@ from typing import TypeVar
 
 from starlette.concurrency import run_in_threadpool
 
+from sensorbase.alerts.admin import Alerts
+from sensorbase.alerts.engine import Engine
 from sensorbase.auth.failures import Failures
 from sensorbase.auth.keys import (
     KeyRing,
@@ -53,6 +55,11 @@ class Services:
         self.retention = Retention(
             store, self.committer, settings.retention_every_s, settings.retention_batch_chunks
         )
+        # Alerts and webhooks (docs/alerts.md): told of every write by the write path.
+        self.alert_engine = Engine(store, self.committer, settings)
+        self.ingest.listener = self.alert_engine
+        self.alerts = Alerts(self.alert_engine)
+        work.on_bucket_change(self.alert_engine.bucket_changed)
         self.tokens: Tokens  # set by start(): the signing secret lives in the database
 
     def start(self) -> NewKey | None:
@@ -81,6 +88,16 @@ class Services:
             return None
         org = tx.create_org(self.settings.bootstrap_org, self.settings.bootstrap_org)
         return create_server_admin_key(tx, org.id, "bootstrap admin")
+
+    async def start_background(self) -> None:
+        """What runs beside the requests, on the serving event loop: alert evaluation,
+        webhook delivery and the retention job (docs/lifecycle.md)."""
+        await self.alert_engine.start()
+        self.retention.start()
+
+    async def stop_background(self) -> None:
+        await self.retention.stop()
+        await self.alert_engine.stop()
 
     def stop(self) -> None:
         self.committer.stop()

@@ -199,6 +199,34 @@ class Settings(BaseSettings):
         ge=0,
         description="Refused MQTT messages kept per organisation for GET /v1/mqtt/errors.",
     )
+    alerts_check_s: float = Field(
+        10.0,
+        gt=0,
+        description="How often the alert timer looks at no-data rules, rules held for a "
+        "duration and window rules, and reloads rules changed on other nodes.",
+    )
+    webhook_timeout_s: float = Field(
+        10.0, gt=0, description="Timeout of one webhook delivery attempt (connect and reply)."
+    )
+    webhook_retry_base_s: float = Field(
+        10.0,
+        gt=0,
+        description="First retry delay of a failed webhook delivery; doubled at each attempt "
+        "(with jitter of +-50%), at most webhook_retry_max_s.",
+    )
+    webhook_retry_max_s: float = Field(
+        3600.0, gt=0, description="Longest delay between two attempts of one delivery."
+    )
+    webhook_retry_for_s: float = Field(
+        86_400.0,
+        gt=0,
+        description="How long a delivery is retried before it is marked failed.",
+    )
+    webhook_allow_private: bool = Field(
+        True,
+        description="Whether webhook URLs may name loopback, private and link-local addresses "
+        "(set false where untrusted organisations share the server: SSRF).",
+    )
     metrics_require_key: bool = Field(
         False, description="Whether /metrics answers only a server administrator's key."
     )

@@ -311,7 +311,7 @@ async def test_errors(client: httpx.AsyncClient, farm: Org) -> None:
     )
     assert reply.status_code == 400
     assert reply.json() == {
-        "error": "error parsing query: found SELEC, expected SELECT, SHOW at line 1, char 1"
+        "error": "error parsing query: found SELEC, expected SELECT, SHOW, CREATE at line 1, char 1"
     }
     reply = await client.get("/query", params={"db": farm.bucket}, headers=token(farm))
     assert reply.status_code == 400
@@ -370,6 +370,41 @@ async def test_bucket_limited_and_write_only_keys(client: httpx.AsyncClient, far
         headers={"Authorization": f"Token {writer['key']}"},
     )
     assert reply.status_code == 403
+
+
+async def test_create_database(client: httpx.AsyncClient, farm: Org, other_org: Org) -> None:
+    """Telegraf sends CREATE DATABASE at start: a no-op for a bucket the key can use, a new
+    bucket for an admin key, refused for others and on GET; another organisation's bucket of
+    the same name is neither seen nor touched."""
+
+    async def create(org_key: str, name: str, method: str = "POST") -> dict[str, Any]:
+        reply = await client.request(
+            method,
+            "/query",
+            params={"q": f'CREATE DATABASE "{name}"'},
+            headers={"Authorization": f"Token {org_key}"},
+        )
+        assert reply.status_code == 200, reply.text
+        result: dict[str, Any] = reply.json()["results"][0]
+        return result
+
+    writer = await farm.new_key(client, ["data:write"])
+    assert await create(writer["key"], farm.bucket) == {"statement_id": 0}
+    refused = await create(writer["key"], "barn")
+    assert "requires admin privilege" in refused["error"]
+    assert (await create(farm.admin, "barn", "GET"))["error"].endswith(
+        "needs a POST request: a GET runs SELECT and SHOW only"
+    )
+    assert await create(farm.admin, "barn") == {"statement_id": 0}
+    assert await create(farm.admin, "barn") == {"statement_id": 0}  # there already: a no-op
+    assert "series" not in await influxql(client, farm, "SELECT * FROM cpu", db="barn")
+    assert await create(other_org.admin, farm.bucket) == {"statement_id": 0}
+    mine = await series(client, other_org, "SHOW DATABASES")
+    assert mine[0]["values"] == [[farm.bucket], [other_org.bucket]]
+    body = await influxql(client, other_org, "SELECT * FROM cpu", db=farm.bucket)
+    assert body["results"][0] == {"statement_id": 0}  # its own new bucket: empty
+    reply = await client.get(f"/v1/buckets/{farm.bucket}/sources", headers=farm.headers)
+    assert reply.status_code == 200 and reply.json()["total"] >= 3  # acme's untouched
 
 
 # --- InfluxData's own 1.x client and Grafana's requests, against a real server ---------------
@@ -432,6 +467,7 @@ def test_influxdb_client_reads(live: tuple[str, Org, Org]) -> None:
         client.query("SELECT nope(value) FROM cpu")
     with pytest.raises(InfluxDBClientError, match="error parsing query"):
         client.query("SELECT FROM")
+    client.create_database("farm")  # as Telegraf and the 1.x clients do: there already
 
 
 def test_influxdb_client_refused(live: tuple[str, Org, Org]) -> None:

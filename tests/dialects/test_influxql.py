@@ -138,7 +138,7 @@ def test_fill(text: str, fill: ast.Fill) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("SELEC value FROM m", "found SELEC, expected SELECT, SHOW at line 1, char 1"),
+        ("SELEC value FROM m", "found SELEC, expected SELECT, SHOW, CREATE at line 1, char 1"),
         (
             "SELECT FROM m",
             "found FROM, expected identifier, string, number, bool at line 1, char 8",
@@ -284,7 +284,11 @@ shows = st.one_of(
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.lists(st.one_of(selects, shows), min_size=1, max_size=3))
+@given(
+    st.lists(
+        st.one_of(selects, shows, st.builds(ast.CreateDatabase, names)), min_size=1, max_size=3
+    )
+)
 def test_printed_trees_parse_back(statements: list[ast.Statement]) -> None:
     text = ast.format_query(statements)
     assert parse(text) == statements, text

@@ -1,6 +1,6 @@
 """The bucket status column arrives in place on both backends: a database made before it (SQLite
 schema 3, PostgreSQL migration 2) keeps its buckets, every one active, and can archive them. It
-is migrated step by step: the lifecycle's step (SQLite 5, PostgreSQL 4) follows."""
+is migrated step by step: the alerts' and the lifecycle's steps follow."""
 
 from __future__ import annotations
 
@@ -13,20 +13,18 @@ import pytest
 from sensorbase.settings import Settings
 from sensorbase.storage import open_store
 from sensorbase.storage.base import Store
+from tests.alerts.test_alerts_schema import ALERT_TABLES
 from tests.storage.test_contract import write
+from tests.storage.test_lifecycle_migration import LIFECYCLE_UNDONE
 
-# What the lifecycle's later step adds (a schema 3 database has none of it).
-LIFECYCLE_UNDONE = (
-    "DROP TABLE point_summaries",
-    "ALTER TABLE buckets DROP COLUMN retention_us",
-    "ALTER TABLE buckets DROP COLUMN keep_summaries",
-)
+# What the later steps add (alert tables, the lifecycle's): a schema 3 database has none of it.
+LATER = (*(f"DROP TABLE {table}" for table in ALERT_TABLES), *LIFECYCLE_UNDONE)
 
 
 def _downgrade_sqlite(path: Path) -> None:
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("ALTER TABLE buckets DROP COLUMN status")
-    for statement in LIFECYCLE_UNDONE:
+    for statement in LATER:
         conn.execute(statement)
     conn.execute("PRAGMA user_version = 3")
     conn.close()
@@ -37,7 +35,7 @@ def _downgrade_postgres(url: str) -> None:
 
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("ALTER TABLE buckets DROP COLUMN status")
-        for statement in LIFECYCLE_UNDONE:
+        for statement in LATER:
             conn.execute(statement)
         conn.execute("DELETE FROM sensorbase_schema WHERE version >= 3")
 

@@ -1,4 +1,4 @@
-"""The lifecycle's schema step on an existing store, in place: SQLite 4 -> 5, PostgreSQL 3 -> 4.
+"""The lifecycle's schema step on an existing store, in place: SQLite 5 -> 6, PostgreSQL 4 -> 5.
 A store of the earlier schema (made by turning a current one back) keeps its buckets and points,
 gains no retention, and can be given one."""
 
@@ -15,12 +15,20 @@ import psycopg
 from sensorbase.model import ResolvedBatch, TimeRange
 from sensorbase.settings import Settings
 from sensorbase.storage.base import Store, WriteTx
+from sensorbase.storage.postgres import schema as pg_schema
 from sensorbase.storage.postgres.store import PostgresStore
-from sensorbase.storage.sqlite.schema import SCHEMA_VERSION
+from sensorbase.storage.sqlite.schema import LIFECYCLE_VERSION, SCHEMA_VERSION
 from sensorbase.storage.sqlite.store import SQLiteStore
 from tests.pg import temporary_database
 
 T0 = 1_800_000_000_000_000
+# What the lifecycle's step adds: a database of an earlier schema has none of it.
+LIFECYCLE_UNDONE = (
+    "DROP TABLE point_summaries",
+    "ALTER TABLE buckets DROP COLUMN retention_us",
+    "ALTER TABLE buckets DROP COLUMN keep_summaries",
+)
+LIFECYCLE_MIGRATION = next(v for v, step in pg_schema.MIGRATIONS if step is pg_schema._lifecycle)
 
 
 def fill(store: Store) -> tuple[int, int, int]:
@@ -67,29 +75,31 @@ def reopened(make: Callable[[], Any], back: Callable[[], None]) -> None:
         store.close()
 
 
-def test_a_schema_4_sqlite_file_is_migrated_in_place(tmp_path: Path) -> None:
+def test_a_schema_5_sqlite_file_is_migrated_in_place(tmp_path: Path) -> None:
     path = tmp_path / "sb.db"
 
     def back() -> None:
         with sqlite3.connect(path, isolation_level=None) as conn:
-            conn.execute("DROP TABLE point_summaries")
-            conn.execute("ALTER TABLE buckets DROP COLUMN retention_us")
-            conn.execute("ALTER TABLE buckets DROP COLUMN keep_summaries")
-            conn.execute("PRAGMA user_version = 4")
+            for statement in LIFECYCLE_UNDONE:
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {LIFECYCLE_VERSION - 1}")
 
     reopened(lambda: SQLiteStore(path, Settings(data_dir=tmp_path, durability="normal")), back)
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+        assert (
+            conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == LIFECYCLE_VERSION
+        )
 
 
-def test_a_schema_3_postgresql_database_is_migrated_in_place(tmp_path: Path) -> None:
+def test_a_postgresql_database_without_it_is_migrated_in_place(tmp_path: Path) -> None:
     with temporary_database(migrated=False) as url:
 
         def back() -> None:
             with psycopg.connect(url, autocommit=True) as conn:
-                conn.execute("DROP TABLE point_summaries")
-                conn.execute("ALTER TABLE buckets DROP COLUMN retention_us")
-                conn.execute("ALTER TABLE buckets DROP COLUMN keep_summaries")
-                conn.execute("DELETE FROM sensorbase_schema WHERE version = 4")
+                for statement in LIFECYCLE_UNDONE:
+                    conn.execute(statement)
+                conn.execute(
+                    "DELETE FROM sensorbase_schema WHERE version = %s", (LIFECYCLE_MIGRATION,)
+                )
 
         reopened(lambda: PostgresStore(url, Settings(data_dir=tmp_path, database_url=url)), back)

@@ -13,6 +13,7 @@ from sensorbase.model import ResolvedBatch, TimeRange
 from sensorbase.settings import Settings
 from sensorbase.storage.sqlite.schema import CATALOG_TABLES, SCHEMA_VERSION, statements
 from sensorbase.storage.sqlite.store import SQLiteStore
+from tests.alerts.test_alerts_schema import ALERT_TABLES
 
 # The catalog of schema 2, as Sensorbase made it before AUTOINCREMENT and token generations.
 SCHEMA_2 = """
@@ -81,6 +82,8 @@ def as_schema_2(path: Path) -> None:
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA foreign_keys = OFF")
     conn.execute("BEGIN")
+    for table in ALERT_TABLES:  # schema 5's, which schema 2 did not have
+        conn.execute(f"DROP TABLE {table}")
     for (index,) in conn.execute(
         "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
         "AND name NOT LIKE 'point%'"
@@ -94,7 +97,7 @@ def as_schema_2(path: Path) -> None:
         columns = ", ".join(r[1] for r in conn.execute(f"PRAGMA table_info({table})"))
         conn.execute(f"INSERT INTO {table} SELECT {columns} FROM {table}_v3")
         conn.execute(f"DROP TABLE {table}_v3")
-    conn.execute("DROP TABLE point_summaries")  # (schema 5's)
+    conn.execute("DROP TABLE point_summaries")  # (schema 6's)
     conn.execute("DELETE FROM sqlite_sequence WHERE name != 'point_log'")
     conn.execute("PRAGMA user_version = 2")
     conn.execute("COMMIT")

@@ -165,15 +165,15 @@ def build_app(services: Services, *, manage_lifecycle: bool = True) -> Sensorbas
             # write's CPU, measured with perf).
             gc.collect()
             gc.freeze()
-            services.retention.start()
+            await services.start_background()
             if services.settings.mqtt_url:
                 bridge = sensorbase_app.mqtt = mqtt.Bridge(services)
                 await bridge.start()
         yield
         if manage_lifecycle:
-            await services.retention.stop()
             if sensorbase_app.mqtt is not None:
                 await sensorbase_app.mqtt.stop()
+            await services.stop_background()
             services.stop()
 
     app = sensorbase_app = SensorbaseApp(

@@ -112,7 +112,12 @@ class Buckets:
         tenancy.require(who, "data:write")
         if not tenancy.may_see(who, bucket):
             raise NotFound("bucket not found", what="bucket", name=bucket.key)
-        await self._work.write(lambda tx: tx.update_bucket(bucket.id, meta=meta))
+
+        def change(tx: WriteTx) -> None:
+            tx.update_bucket(bucket.id, meta=meta)
+            self._work.bucket_changed(tx, bucket, "updated")
+
+        await self._work.write(change)
 
     async def change_meta(
         self,
@@ -165,6 +170,7 @@ class Buckets:
                 )
             updated = tx.get_bucket(who.org_id, key)
             assert updated is not None  # (in this very transaction)
+            self._work.bucket_changed(tx, updated, "updated")
             return updated
 
         if changes.status is not None:
@@ -173,7 +179,12 @@ class Buckets:
 
     async def delete(self, who: Principal, key: str) -> None:
         found = await self.get(who, key, "admin")
-        await self._work.delete(lambda tx: tx.delete_bucket(found.id))
+
+        def delete(tx: WriteTx) -> None:
+            self._work.bucket_changed(tx, found, "deleted")  # (before its webhooks go)
+            tx.delete_bucket(found.id)
+
+        await self._work.delete(delete)
         self._keys.clear()  # the bucket's keys went with it
 
     async def names(self, who: Principal) -> dict[int, str]:

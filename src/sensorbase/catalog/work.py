@@ -10,7 +10,7 @@ from typing import TypeVar
 
 from starlette.concurrency import run_in_threadpool
 
-from sensorbase.model import CATALOG_VERSION
+from sensorbase.model import CATALOG_VERSION, Bucket
 from sensorbase.storage.base import Reader, Store, WriteTx
 from sensorbase.storage.write_queue import Committer
 
@@ -22,10 +22,20 @@ class Work:
         self._store = store
         self._committer = committer
         self._deleted: list[Callable[[str], None]] = []
+        self._bucket_changed: list[Callable[[WriteTx, Bucket, str], None]] = []
 
     def on_delete(self, hook: Callable[[str], None]) -> None:
         """Call `hook(new catalog version)` after every delete this node makes."""
         self._deleted.append(hook)
+
+    def on_bucket_change(self, hook: Callable[[WriteTx, Bucket, str], None]) -> None:
+        """Call `hook(tx, bucket, "updated" | "deleted")` inside the transaction that changes
+        a bucket (what it writes commits with the change: webhooks' bucket.updated)."""
+        self._bucket_changed.append(hook)
+
+    def bucket_changed(self, tx: WriteTx, bucket: Bucket, change: str) -> None:
+        for hook in self._bucket_changed:
+            hook(tx, bucket, change)
 
     async def read(self, fn: Callable[[Reader], T]) -> T:
         return await run_in_threadpool(lambda: fn(self._store.reader()))

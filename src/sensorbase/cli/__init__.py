@@ -40,7 +40,7 @@ def _flag_without_type(self: TyperOption, ctx: Any) -> str | None:
 
 TyperOption.display_type_rich = _flag_without_type  # type: ignore[method-assign]
 
-PANELS = ("Server", "Administration", "Data")  # the order of `sensorbase --help`
+PANELS = ("Server", "Administration", "Data", "Alerts")  # the order of `sensorbase --help`
 GLOBAL_FLAGS = ("--json",)
 GLOBAL_OPTIONS = ("--url", "--key")
 

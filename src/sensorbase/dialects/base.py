@@ -14,6 +14,7 @@ from fastapi.routing import APIRoute, APIRouter
 from prometheus_client import Counter
 from starlette.types import Message
 
+from sensorbase.alerts.admin import Alerts
 from sensorbase.auth.keys import Principal
 from sensorbase.auth.ratelimit import RateState
 from sensorbase.auth.tokens import CSRF_HEADER
@@ -53,6 +54,11 @@ def catalog_of(request: Request) -> Catalog:
 def ingest_of(request: Request) -> Ingest:
     """The write path, as a FastAPI dependency."""
     return services(request).ingest
+
+
+def alerts_of(request: Request) -> Alerts:
+    """Alert rules, webhooks and their logs, as a FastAPI dependency."""
+    return services(request).alerts
 
 
 def query_of(request: Request) -> QueryService:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -74,6 +74,28 @@ class WriteOptions:
     groups: npt.NDArray[np.int32] | None = None
 
 
+class WriteListener(Protocol):
+    """Told of every write (alerts/engine.py): `in_commit` inside its transaction (what it
+    adds commits with the points or not at all; it may run twice, see Committer._run_group),
+    `observe` once the commit is durable, with the rows stored: `used` (each row's series key
+    index), times and values, and `ids` (each series key's id, -1 if unresolved)."""
+
+    def in_commit(self, tx: WriteTx, who: Principal, batch: PointBatch, points: int) -> None: ...
+
+    def observe(
+        self,
+        who: Principal,
+        keys: Sequence[SeriesKey],
+        ids: npt.NDArray[np.int64],
+        used: npt.NDArray[np.int32],
+        time_us: npt.NDArray[np.int64],
+        value: npt.NDArray[np.float64],
+    ) -> None: ...
+
+
+_Stored = tuple[npt.NDArray[np.int64], Any, Any, Any]  # ids, used, time_us, value
+
+
 @dataclass(slots=True)
 class WriteOutcome:
     receipt: WriteReceipt
@@ -98,6 +120,7 @@ class Ingest:
         self._catalog_checked = -float("inf")
         self._lock = threading.Lock()
         self.points_written = 0
+        self.listener: WriteListener | None = None  # set by services.py (alerts)
 
     def forget(self, version: str | None = None) -> None:
         """Drop cached series ids (after a delete; `version`: the catalog version it made)."""
@@ -132,7 +155,11 @@ class Ingest:
         # undeclared field) are listed with the rows' own, every problem at once.
         dead = _dead_keys(bad, batch)
 
-        def job(tx: WriteTx) -> tuple[WriteOutcome, dict[_CacheKey, _Hit], str | None]:
+        listener = self.listener
+
+        def job(
+            tx: WriteTx,
+        ) -> tuple[WriteOutcome, dict[_CacheKey, _Hit], str | None, _Stored | None]:
             catalog = tx.get_setting(CATALOG_VERSION) if check_catalog else self._catalog
             hits: list[_Hit | None] = cached if catalog == self._catalog else [None] * len(cached)
             if options.bucket_meta is not None:
@@ -141,15 +168,19 @@ class Ingest:
             write.cached(hits)
             write.resolve([k for k, hit in enumerate(hits) if hit is None and k not in dead])
             outcome = write.append(bad, problems)
-            return outcome, write.learned, catalog
+            if listener is not None:
+                listener.in_commit(tx, who, batch, outcome.receipt.points)
+            return outcome, write.learned, catalog, write.stored
 
-        outcome, learned, catalog = await self.committer.run(job, points=len(batch))
+        outcome, learned, catalog, stored = await self.committer.run(job, points=len(batch))
         with self._lock:
             if catalog != self._catalog:  # a node deleted something: forget what it knew
                 self._series.clear()
                 self._catalog = catalog
             self._series.update(learned)
         self.points_written += outcome.receipt.points
+        if listener is not None and stored is not None:
+            listener.observe(who, batch.keys, *stored)
         return outcome
 
 
@@ -165,9 +196,10 @@ class _Resolution:
         self.who = who
         self.batch = batch
         self.options = options
-        self.ids = np.empty(len(batch.keys), np.int64)
+        self.ids = np.full(len(batch.keys), -1, np.int64)
         self.refused: dict[int, Problem] = {}  # series key index → why its rows are refused
         self.learned: dict[_CacheKey, _Hit] = {}
+        self.stored: _Stored | None = None  # what append() stored, for the WriteListener
 
     def cached(self, hits: list[_Hit | None]) -> None:
         for k, hit in enumerate(hits):
@@ -321,6 +353,7 @@ class _Resolution:
         points = len(time_us)
         if points:
             self.tx.append(ResolvedBatch(series_id, time_us, value, extra))
+            self.stored = (self.ids, used, time_us, value)
         series = min(points, 1)
         if len(batch.keys) > 1:  # distinct ids among the keys used, not among all the rows
             stored = np.zeros(len(batch.keys), bool)

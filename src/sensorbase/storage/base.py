@@ -35,6 +35,13 @@ from sensorbase.model import (
     TimeRange,
     User,
 )
+from sensorbase.storage.alerts_queries import (
+    DeliveryRow,
+    EventRow,
+    RuleRow,
+    StateRow,
+    WebhookRow,
+)
 from sensorbase.storage.transfer import Loader, Snapshot
 
 
@@ -157,6 +164,66 @@ class CatalogTx(Protocol):
         ...
 
 
+class AlertReader(Protocol):
+    """The alert and webhook tables (storage/alerts_queries.py)."""
+
+    def list_alert_rules(self, org_id: int | None = None) -> list[RuleRow]: ...
+    def get_alert_rule(self, org_id: int, key: str) -> RuleRow | None: ...
+    def list_alert_states(self, rule_id: int | None = None) -> list[StateRow]: ...
+    def list_alert_events(
+        self, org_id: int, rule_id: int | None, limit: int, before_id: int | None = None
+    ) -> list[EventRow]: ...
+    def list_webhooks(self, org_id: int | None = None) -> list[WebhookRow]: ...
+    def get_webhook(self, org_id: int, key: str) -> WebhookRow | None: ...
+    def list_deliveries(
+        self,
+        org_id: int,
+        limit: int,
+        *,
+        webhook_key: str | None = None,
+        rule_key: str | None = None,
+        status: str | None = None,
+    ) -> list[DeliveryRow]: ...
+    def get_delivery(self, org_id: int, delivery_id: str) -> DeliveryRow | None: ...
+    def next_delivery_us(self) -> int | None: ...
+
+
+class AlertTx(AlertReader, Protocol):
+    """Alert and webhook changes inside the write transaction."""
+
+    def create_alert_rule(
+        self, org_id: int, bucket_id: int, key: str, spec: dict[str, Any], timer: bool, now_us: int
+    ) -> None: ...
+    def update_alert_rule(self, rule_id: int, spec: dict[str, Any], timer: bool) -> None: ...
+    def delete_alert_rule(self, rule_id: int) -> None: ...
+    def claim_timer_rules(self, now_us: int, every_us: int) -> list[int]: ...
+    def lock_alert_state(self, rule_id: int, series_id: int, now_us: int) -> StateRow: ...
+    def put_alert_state(self, state: StateRow, from_state: str, at_us: int) -> None: ...
+    def create_webhook(
+        self,
+        org_id: int,
+        bucket_id: int | None,
+        key: str,
+        url: str,
+        events: tuple[str, ...],
+        secret: str,
+        now_us: int,
+    ) -> None: ...
+    def delete_webhook(self, webhook_id: int) -> None: ...
+    def add_delivery(self, delivery: DeliveryRow) -> None: ...
+    def claim_deliveries(self, now_us: int, lease_us: int, limit: int) -> list[DeliveryRow]: ...
+    def finish_delivery(
+        self,
+        delivery_id: str,
+        *,
+        status: str,
+        next_us: int,
+        http_status: int | None,
+        error: str | None,
+        done_us: int | None,
+    ) -> None: ...
+
+
 class PointAppender(Protocol):
     """Points into the open write transaction."""
 
@@ -188,7 +255,7 @@ class PointLifecycle(Protocol):
         ...
 
 
-class WriteTx(CatalogTx, PointAppender, PointLifecycle, Protocol):
+class WriteTx(CatalogTx, PointAppender, PointLifecycle, AlertTx, Protocol):
     """One open transaction on the writer connection."""
 
     def savepoint(self) -> AbstractContextManager[None]:
@@ -334,7 +401,7 @@ class PointReader(Protocol):
         ...
 
 
-class Reader(CatalogReader, PointReader, Protocol):
+class Reader(CatalogReader, PointReader, AlertReader, Protocol):
     """Both sides of reading, on the calling thread's own connection."""
 
 

@@ -43,10 +43,17 @@ SAMPLE: dict[str, Any] = {
 
 def router() -> APIRouter:
     # Imported here: the route modules take SAMPLE from this one.
-    from sensorbase.dialects.dakkio import admin, lifecycle, read, write
+    from sensorbase.dialects.dakkio import admin, alerts, lifecycle, read, write
 
     combined = APIRouter()
-    routers = (write.one_router, write.batch_router, read.router, admin.router, lifecycle.router)
+    routers = (
+        write.one_router,
+        write.batch_router,
+        read.router,
+        admin.router,
+        lifecycle.router,
+        alerts.router,
+    )
     for routes in routers:
         combined.include_router(routes)
     return combined

@@ -100,7 +100,8 @@ async def query_route(
         statements = parse(text)
     except ParseError as exc:
         raise _bad(f"error parsing query: {exc}") from None
-    results = await Execution(who, params.get("db"), catalog, query).run(statements, epoch)
+    execution = Execution(who, params.get("db"), catalog, query, read_only=request.method == "GET")
+    results = await execution.run(statements, epoch)
     return json_reply({"results": results}, pretty=params.get("pretty") == "true")
 
 

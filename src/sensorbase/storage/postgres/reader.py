@@ -10,6 +10,7 @@ import numpy as np
 
 from sensorbase.model import AggregateRow, PointColumns, TimeRange
 from sensorbase.storage import catalog_sql
+from sensorbase.storage.alerts_queries import AlertReads
 from sensorbase.storage.catalog_queries import CatalogQueries, Params, Row
 from sensorbase.storage.m4 import Column, column_edges, flatten
 from sensorbase.storage.postgres.errors import holds_nul
@@ -25,7 +26,7 @@ def pg_sql(statement: str) -> str:
     return statement.replace("?", "%s")
 
 
-class PgCatalog(CatalogQueries):
+class PgCatalog(CatalogQueries, AlertReads):
     """The catalog primitives for PostgreSQL; subclasses say where a statement runs (`_rows`)."""
 
     # A unique index on lower(email) makes addresses case-insensitive (SQLite: COLLATE NOCASE).

@@ -12,6 +12,7 @@ from __future__ import annotations
 import psycopg
 
 from sensorbase.errors import SensorbaseError
+from sensorbase.storage.alerts_schema import POSTGRES_TYPES, alerts_ddl
 
 # Chosen at random, once: the advisory lock keys Sensorbase takes on a shared database.
 MIGRATION_LOCK = 0x5E2B_0001
@@ -142,6 +143,12 @@ def _bucket_status(conn: psycopg.Connection) -> None:
     conn.execute("ALTER TABLE buckets ADD COLUMN status TEXT NOT NULL DEFAULT 'active'")
 
 
+def _alerts(conn: psycopg.Connection) -> None:
+    """The alert and webhook tables (storage/alerts_schema.py), empty."""
+    for statement in alerts_ddl(POSTGRES_TYPES):
+        conn.execute(statement)
+
+
 LIFECYCLE_DDL = """
 ALTER TABLE buckets ADD COLUMN retention_us BIGINT;
 ALTER TABLE buckets ADD COLUMN keep_summaries BOOLEAN NOT NULL DEFAULT false;
@@ -163,7 +170,7 @@ def _lifecycle(conn: psycopg.Connection) -> None:
     conn.execute(LIFECYCLE_DDL)
 
 
-MIGRATIONS = [(1, _v1), (2, _v2), (3, _bucket_status), (4, _lifecycle)]
+MIGRATIONS = [(1, _v1), (2, _v2), (3, _bucket_status), (4, _alerts), (5, _lifecycle)]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sensorbase.model import ResolvedBatch, TimeRange
+from sensorbase.storage.alerts_queries import AlertWrites
 from sensorbase.storage.catalog_queries import CatalogWrites, Params, Row
 from sensorbase.storage.postgres import lifecycle
 from sensorbase.storage.postgres.append import write_points
@@ -22,11 +23,15 @@ if TYPE_CHECKING:
     from sensorbase.storage.postgres.store import PostgresStore
 
 
-class PgWriteTx(CatalogWrites, PgCatalog):
+class PgWriteTx(CatalogWrites, PgCatalog, AlertWrites):
     """One write transaction. Appended points are held and written once, at commit, for the
     whole group: one COPY and one INSERT instead of ~8 round trips per job (a group commit of
     32 one-point writes went from ~100 ms to a few ms). Deletes write the held points first,
     so that they delete them too."""
+
+    # Nodes share the alert tables: see storage/alerts_queries.py.
+    lock_row = " FOR UPDATE"
+    skip_locked = " FOR UPDATE SKIP LOCKED"
 
     def __init__(self, conn: psycopg.Connection, store: PostgresStore) -> None:
         self.conn = conn

@@ -11,13 +11,14 @@ from pathlib import Path
 
 from sensorbase.model import AggregateRow, PointColumns, TimeRange
 from sensorbase.storage import catalog_sql
+from sensorbase.storage.alerts_queries import AlertReads
 from sensorbase.storage.catalog_queries import CatalogQueries, Params, Row
 from sensorbase.storage.sqlite import m4, reads
 from sensorbase.storage.sqlite.errors import driver_errors
 from sensorbase.storage.sqlite.log import LogCache, LogView, log_size
 
 
-class SQLiteCatalog(CatalogQueries):
+class SQLiteCatalog(CatalogQueries, AlertReads):
     """The catalog primitives on one connection (shared by the reader and the write
     transaction)."""
 

@@ -10,7 +10,9 @@ at the version again once it holds the lock: of several processes opening the fi
     2 -> 3  ids never given twice (AUTOINCREMENT), a token generation per user, refresh
             tokens deleted with their key
     3 -> 4  a status per bucket, active or archived (`_bucket_status`)
-    4 -> 5  a retention per bucket and the summaries expired chunks leave (`_lifecycle`,
+    4 -> 5  alert rules, their states and events, webhooks and their outbox
+            (storage/alerts_schema.py)
+    5 -> 6  a retention per bucket and the summaries expired chunks leave (`_lifecycle`,
             lifecycle.sql)
 """
 
@@ -24,9 +26,12 @@ import numpy as np
 
 from sensorbase.errors import SensorbaseError
 from sensorbase.model import PointColumns
+from sensorbase.storage.alerts_schema import SQLITE_TYPES, alerts_ddl
 from sensorbase.storage.sqlite import chunks, folder
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
+ALERTS_VERSION = 5  # the version `_alerts_tables` migrates to
+LIFECYCLE_VERSION = 6  # the version `_lifecycle` migrates to
 # The catalog tables whose rows schema 3 copies into tables made anew (every table but
 # `settings`, which did not change), parents first.
 CATALOG_TABLES = (
@@ -82,6 +87,7 @@ def prepare(conn: sqlite3.Connection, path: Path) -> None:
                 "BEGIN IMMEDIATE;"
                 + catalog_schema()
                 + POINTS_SCHEMA
+                + "".join(f"{statement};" for statement in alerts_ddl(SQLITE_TYPES))
                 + lifecycle_schema()
                 + f"PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
             )
@@ -104,6 +110,7 @@ def _migrate(conn: sqlite3.Connection) -> None:
     _points_into_chunks(conn)
     _ids_never_reused(conn)
     _bucket_status(conn)
+    _alerts_tables(conn)
     _lifecycle(conn)
 
 
@@ -193,14 +200,28 @@ def _bucket_status(conn: sqlite3.Connection) -> None:
         raise
 
 
-def _lifecycle(conn: sqlite3.Connection) -> None:
-    """Schema 4 -> 5: a retention per bucket, and the table of summaries."""
+def _alerts_tables(conn: sqlite3.Connection) -> None:
+    """Schema 4 -> 5: the alert and webhook tables (storage/alerts_schema.py), empty."""
     conn.execute("BEGIN IMMEDIATE")
     try:
-        if conn.execute("PRAGMA user_version").fetchone()[0] == 4:  # not done by another
+        if conn.execute("PRAGMA user_version").fetchone()[0] == ALERTS_VERSION - 1:
+            for statement in alerts_ddl(SQLITE_TYPES):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {ALERTS_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _lifecycle(conn: sqlite3.Connection) -> None:
+    """Schema 5 -> 6: a retention per bucket, and the table of summaries."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if conn.execute("PRAGMA user_version").fetchone()[0] == LIFECYCLE_VERSION - 1:
             for statement in statements(lifecycle_schema()):
                 conn.execute(statement)
-            conn.execute("PRAGMA user_version = 5")
+            conn.execute(f"PRAGMA user_version = {LIFECYCLE_VERSION}")
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

@@ -11,13 +11,14 @@ import numpy as np
 import numpy.typing as npt
 
 from sensorbase.model import ResolvedBatch, TimeRange
+from sensorbase.storage.alerts_queries import AlertWrites
 from sensorbase.storage.catalog_queries import CatalogWrites, Params
 from sensorbase.storage.sqlite import fold, lifecycle, log
 from sensorbase.storage.sqlite.errors import driver_errors
 from sensorbase.storage.sqlite.reader import SQLiteCatalog
 
 
-class SQLiteWriteTx(CatalogWrites, SQLiteCatalog):
+class SQLiteWriteTx(CatalogWrites, SQLiteCatalog, AlertWrites):
     """One group commit's transaction. Appended points are held until the commit and then
     inserted in one pass sorted by (series, time) across every job of the group: that is
     ~1.7x faster than inserting each job's batch on its own (measured: 3M time-major fleet

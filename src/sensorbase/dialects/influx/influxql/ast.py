@@ -351,7 +351,17 @@ Show = (
     | ShowFieldKeys
     | ShowSeries
 )
-Statement = Select | Show
+
+
+@dataclass(frozen=True, slots=True)
+class CreateDatabase:
+    name: str
+
+    def __str__(self) -> str:
+        return f"CREATE DATABASE {quote_ident(self.name)}"
+
+
+Statement = Select | Show | CreateDatabase
 
 
 def format_query(statements: list[Statement]) -> str:

@@ -13,15 +13,22 @@ from sensorbase.dialects.influx.influxql import ast, show
 from sensorbase.dialects.influx.influxql.answer import Series, error_json, result_json
 from sensorbase.dialects.influx.influxql.select import Select
 from sensorbase.dialects.influx.influxql.series import InfluxSeries, StatementError, load
-from sensorbase.errors import InvalidInput, NotFound
+from sensorbase.errors import Conflict, Forbidden, InvalidInput, NotFound
 from sensorbase.query.service import QueryService
 
 
 class Execution:
     def __init__(
-        self, who: Principal, db: str | None, catalog: Catalog, query: QueryService
+        self,
+        who: Principal,
+        db: str | None,
+        catalog: Catalog,
+        query: QueryService,
+        *,
+        read_only: bool = False,
     ) -> None:
         self.who = who
+        self.read_only = read_only  # a GET: SELECT and SHOW only, as InfluxDB has it
         self.db = db or None
         self.catalog = catalog
         self.query = query
@@ -55,6 +62,9 @@ class Execution:
         return self._series[db]
 
     async def statement(self, stmt: ast.Statement) -> list[Series]:
+        if isinstance(stmt, ast.CreateDatabase):
+            await self.create_database(stmt)
+            return []
         if isinstance(stmt, ast.ShowDatabases):
             buckets, _ = await self.catalog.buckets.page(self.who, EVERY, 0)
             return show.databases(sorted(b.key for b in buckets))
@@ -77,3 +87,24 @@ class Execution:
         if isinstance(stmt, ast.ShowFieldKeys):
             return show.field_keys(stmt, series)
         return show.series_keys(stmt, series)
+
+    async def create_database(self, stmt: ast.CreateDatabase) -> None:
+        """InfluxDB's CREATE DATABASE (Telegraf sends it at start): nothing to do for a bucket
+        the key can already write or read, else a new bucket, which needs an admin key."""
+        if self.read_only:
+            raise StatementError(f"{stmt} needs a POST request: a GET runs SELECT and SHOW only")
+        for scope in ("data:write", "data:read"):
+            try:
+                await self.catalog.buckets.get(self.who, stmt.name, scope)
+                return
+            except (Forbidden, NotFound):
+                continue
+        try:
+            await self.catalog.buckets.create(self.who, stmt.name, stmt.name)
+        except Forbidden:
+            raise StatementError(
+                f"error authorizing query: not authorized to execute statement '{stmt}', "
+                "requires admin privilege"
+            ) from None
+        except Conflict:
+            pass  # made meanwhile by another request: there, as asked

@@ -4,7 +4,7 @@ The grammar (EBNF; keywords case-insensitive; `ident` bare or "double quoted", `
 'single quoted', `regex` /.../, `duration` an integer with units such as 1h30m or 1700000000000ms):
 
     query        = statement { ";" statement } [ ";" ] .
-    statement    = select | show .
+    statement    = select | show | "CREATE" "DATABASE" ident .
     select       = "SELECT" field { "," field } "FROM" sources [ "WHERE" expr ]
                    [ "GROUP" "BY" dimension { "," dimension } ] [ fill ]
                    [ "ORDER" "BY" ident [ "ASC" | "DESC" ] ] window [ "tz" "(" string ")" ] .
@@ -147,7 +147,7 @@ class Parser:
             if token.kind != "eof" and not self.at_op(";"):
                 raise self.fail(token, ";")
         if not statements:
-            raise self.fail(self.peek(), "SELECT, SHOW")
+            raise self.fail(self.peek(), "SELECT, SHOW, CREATE")
         return statements
 
     def statement(self) -> ast.Statement:
@@ -156,7 +156,11 @@ class Parser:
             return self.select()
         if self.at_keyword("SHOW"):
             return self.show()
-        raise self.fail(self.peek(), "SELECT, SHOW")
+        if self.at_keyword("CREATE"):
+            self.next()
+            self.keyword("DATABASE")
+            return ast.CreateDatabase(self.ident())
+        raise self.fail(self.peek(), "SELECT, SHOW, CREATE")
 
     def select(self) -> ast.Select:
         self.keyword("SELECT")

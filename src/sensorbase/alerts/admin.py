@@ -1,0 +1,238 @@
+"""Rules, webhooks, history and the delivery log, tenancy-checked (auth/access.py): another
+organisation's rule or webhook is indistinguishable from one that does not exist, and a key
+limited to one bucket sees and manages only that bucket's. Creating or deleting a rule or a
+webhook takes the `admin` scope (they make the server call out); reading them `data:read`.
+Every change also changes the `alerts_version` setting, by which other nodes reload."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+
+from sensorbase.alerts.engine import ALERTS_VERSION, Engine
+from sensorbase.alerts.index import rule_of
+from sensorbase.alerts.outbox import EVENTS
+from sensorbase.alerts.rules import Rule, check
+from sensorbase.alerts.urls import check_url
+from sensorbase.auth import access
+from sensorbase.auth.keys import Principal
+from sensorbase.errors import Conflict, NotFound, Problem, invalid
+from sensorbase.model import Scope
+from sensorbase.storage.alerts_queries import DeliveryRow, EventRow, StateRow, WebhookRow
+from sensorbase.storage.base import Reader, WriteTx
+from sensorbase.times import now_us
+
+MAX_LIST = 1000
+# The rows' plain data, for the front ends (which never import storage).
+__all__ = ["Alerts", "DeliveryRow", "EventRow", "RuleView", "StateRow", "WebhookRow"]
+
+
+@dataclass(frozen=True, slots=True)
+class RuleView:
+    rule: Rule
+    states: list[tuple[StateRow, tuple[str, str, str] | None]]
+
+
+class Alerts:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.store = engine.store
+        self.committer = engine.committer
+        self.settings = engine.settings
+
+    async def _read(self, fn: Any) -> Any:
+        return await run_in_threadpool(lambda: fn(self.store.reader()))
+
+    async def _change(self, fn: Any) -> Any:
+        def job(tx: WriteTx) -> Any:
+            done = fn(tx)
+            tx.set_setting(ALERTS_VERSION, secrets.token_hex(8))
+            return done
+
+        done = await self.committer.run(job)
+        await run_in_threadpool(self.engine.load)
+        return done
+
+    # -- rules -------------------------------------------------------------------------
+
+    async def create_rule(self, who: Principal, bucket_key: str, rule: Rule) -> Rule:
+        """`rule` as given (its ids are filled in here); a key is made when it has none."""
+        key = rule.key or "alr_" + secrets.token_hex(8)
+        if rule.webhook_url is not None:
+            check_url(
+                rule.webhook_url, "webhook_url", allow_private=self.settings.webhook_allow_private
+            )
+            if not rule.webhook_secret:
+                rule = replace(rule, webhook_secret="whsec_" + secrets.token_urlsafe(24))
+        check(rule)
+
+        def create(tx: WriteTx) -> Rule:
+            bucket = access.bucket(tx, who, bucket_key, "admin")
+            if tx.get_alert_rule(who.org_id, key) is not None:
+                raise Conflict(f"alert '{key}' already exists", what="alert", name=key)
+            made = replace(rule, key=key, bucket_id=bucket.id, bucket=bucket.key)
+            tx.create_alert_rule(who.org_id, bucket.id, key, made.spec(), made.timer, now_us())
+            row = tx.get_alert_rule(who.org_id, key)
+            assert row is not None
+            return rule_of(row)
+
+        created: Rule = await self._change(create)
+        return created
+
+    async def rules(self, who: Principal, bucket_key: str | None = None) -> list[RuleView]:
+        access.require(who, "data:read")
+
+        def find(reader: Reader) -> list[RuleView]:
+            bucket_id = None
+            if bucket_key is not None:
+                bucket_id = access.bucket(reader, who, bucket_key, "data:read").id
+            found = []
+            for row in reader.list_alert_rules(who.org_id):
+                if bucket_id is not None and row.bucket_id != bucket_id:
+                    continue
+                if who.bucket_id not in (None, row.bucket_id):
+                    continue
+                found.append(_view(reader, rule_of(row)))
+            return found
+
+        views: list[RuleView] = await self._read(find)
+        return views
+
+    async def rule(self, who: Principal, key: str) -> RuleView:
+        view: RuleView = await self._read(lambda r: _view(r, _rule(r, who, key, "data:read")))
+        return view
+
+    async def delete_rule(self, who: Principal, key: str) -> None:
+        await self._change(lambda tx: tx.delete_alert_rule(_rule(tx, who, key, "admin").id))
+
+    async def events(
+        self, who: Principal, key: str | None, limit: int, before: int | None = None
+    ) -> list[EventRow]:
+        def find(reader: Reader) -> list[EventRow]:
+            if key is not None:
+                rule_id = _rule(reader, who, key, "data:read").id
+                return reader.list_alert_events(who.org_id, rule_id, limit, before)
+            access.require(who, "data:read")
+            access.require_whole_org(who, "the organisation's alert history")
+            return reader.list_alert_events(who.org_id, None, limit, before)
+
+        found: list[EventRow] = await self._read(find)
+        return found
+
+    # -- webhooks ----------------------------------------------------------------------
+
+    async def create_webhook(
+        self,
+        who: Principal,
+        url: str,
+        events: Sequence[str],
+        secret: str | None,
+        bucket_key: str | None = None,
+        key: str | None = None,
+    ) -> WebhookRow:
+        check_url(url, "url", allow_private=self.settings.webhook_allow_private)
+        unknown = [e for e in events if e not in EVENTS]
+        if unknown or not events:
+            names = ", ".join(EVENTS)
+            raise invalid([Problem(f"must be a non-empty list of: {names}", "events")])
+        key = key or "whk_" + secrets.token_hex(8)
+        secret = secret or "whsec_" + secrets.token_urlsafe(24)
+
+        def create(tx: WriteTx) -> WebhookRow:
+            access.require(who, "admin")
+            bucket_id = None
+            if bucket_key is not None:
+                bucket_id = access.bucket(tx, who, bucket_key, "admin").id
+            else:
+                access.require_whole_org(who, "a webhook of the whole organisation")
+            if tx.get_webhook(who.org_id, key) is not None:
+                raise Conflict(f"webhook '{key}' already exists", what="webhook", name=key)
+            tx.create_webhook(
+                who.org_id, bucket_id, key, url, tuple(dict.fromkeys(events)), secret, now_us()
+            )
+            found = tx.get_webhook(who.org_id, key)
+            assert found is not None
+            return found
+
+        created: WebhookRow = await self._change(create)
+        return created
+
+    async def webhooks(self, who: Principal) -> list[tuple[WebhookRow, str | None]]:
+        """The webhooks the principal sees, each with its bucket's key (None: every bucket)."""
+        access.require(who, "data:read")
+
+        def find(reader: Reader) -> list[tuple[WebhookRow, str | None]]:
+            hooks = reader.list_webhooks(who.org_id)
+            return [_named(reader, w) for w in hooks if who.bucket_id in (None, w.bucket_id)]
+
+        found: list[tuple[WebhookRow, str | None]] = await self._read(find)
+        return found
+
+    async def webhook(self, who: Principal, key: str) -> tuple[WebhookRow, str | None]:
+        found: tuple[WebhookRow, str | None] = await self._read(
+            lambda r: _named(r, _webhook(r, who, key, "data:read"))
+        )
+        return found
+
+    async def delete_webhook(self, who: Principal, key: str) -> None:
+        await self._change(lambda tx: tx.delete_webhook(_webhook(tx, who, key, "admin").id))
+
+    async def deliveries(
+        self,
+        who: Principal,
+        limit: int,
+        *,
+        webhook_key: str | None = None,
+        rule_key: str | None = None,
+        status: str | None = None,
+    ) -> list[DeliveryRow]:
+        def find(reader: Reader) -> list[DeliveryRow]:
+            if webhook_key is not None:
+                _webhook(reader, who, webhook_key, "data:read")
+            elif rule_key is not None:
+                _rule(reader, who, rule_key, "data:read")
+            else:
+                access.require(who, "data:read")
+                access.require_whole_org(who, "the organisation's delivery log")
+            return reader.list_deliveries(
+                who.org_id, limit, webhook_key=webhook_key, rule_key=rule_key, status=status
+            )
+
+        found: list[DeliveryRow] = await self._read(find)
+        return found
+
+
+def _rule(reader: Reader | WriteTx, who: Principal, key: str, scope: Scope) -> Rule:
+    access.require(who, scope)
+    row = reader.get_alert_rule(who.org_id, key)
+    if row is None or who.bucket_id not in (None, row.bucket_id):
+        raise NotFound(f"alert '{key}' not found", what="alert", name=key)
+    return rule_of(row)
+
+
+def _webhook(reader: Reader | WriteTx, who: Principal, key: str, scope: Scope) -> WebhookRow:
+    access.require(who, scope)
+    found = reader.get_webhook(who.org_id, key)
+    if found is None or (who.bucket_id is not None and found.bucket_id != who.bucket_id):
+        raise NotFound(f"webhook '{key}' not found", what="webhook", name=key)
+    return found
+
+
+def _named(reader: Reader, hook: WebhookRow) -> tuple[WebhookRow, str | None]:
+    if hook.bucket_id is None:
+        return hook, None
+    bucket = reader.get_bucket_by_id(hook.org_id, hook.bucket_id)
+    return hook, None if bucket is None else bucket.key
+
+
+def _view(reader: Reader, rule: Rule) -> RuleView:
+    states = reader.list_alert_states(rule.id)
+    names = {}
+    if states:
+        for ref in reader.list_series(rule.org_id, rule.bucket_id):
+            names[ref.id] = (ref.bucket, ref.source, ref.field)
+    return RuleView(rule, [(s, names.get(s.series_id)) for s in states])

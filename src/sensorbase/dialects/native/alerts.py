@@ -1,0 +1,266 @@
+"""Alerts and webhooks (docs/alerts.md).
+
+POST /v1/alerts {"bucket": "farm", "name": "Freezer warm", "source": "freezer-*",
+                 "field": "temperature", "op": ">", "threshold": -15, "for_s": 300}
+→ 201 {"key": "alr_...", "name": "Freezer warm", ..., "states": []}
+POST /v1/webhooks {"url": "https://example.com/hook", "events": ["alert.triggered"]}
+→ 201 {"key": "whk_...", "url": ..., "events": [...], "secret": "whsec_..."}
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import Depends, Query
+from pydantic import BaseModel, Field
+
+from sensorbase.alerts.admin import Alerts, DeliveryRow, EventRow, RuleView, WebhookRow
+from sensorbase.alerts.outbox import condition_text
+from sensorbase.alerts.rules import MAX_DURATION_S, MAX_WINDOW_S, Rule
+from sensorbase.alerts.urls import URL_PATTERN
+from sensorbase.auth.keys import Principal
+from sensorbase.dialects.base import alerts_of
+from sensorbase.dialects.native.deps import principal
+from sensorbase.dialects.native.fields import Key, Name
+from sensorbase.dialects.native.problems import native_router
+from sensorbase.limits import MAX_ID
+from sensorbase.times import format_us
+
+router = native_router()
+DEFAULT_WINDOW_S = 300
+Pattern = Field(min_length=1, max_length=200, description="A key, or a pattern: * ? [...]")
+Event = Literal["alert.triggered", "alert.resolved", "data.received", "bucket.updated"]
+Limit = Query(100, ge=1, le=1000)
+SERIES = ("bucket", "source", "field")
+
+
+class RuleIn(BaseModel):
+    key: Key | None = None
+    bucket: Key
+    name: Name
+    source: str = Pattern
+    field: str = Pattern
+    op: Literal[">", ">=", "<", "<=", "==", "!="] = ">"
+    threshold: float = 0.0
+    aggregate: Literal["avg", "min", "max"] | None = None
+    window_s: int = Field(0, ge=0, le=MAX_WINDOW_S, description="0: 300 with an aggregate")
+    for_s: int = Field(0, ge=0, le=MAX_DURATION_S)
+    no_data_s: int | None = Field(None, ge=1, le=MAX_DURATION_S)
+    cooldown_s: int = Field(300, ge=0, le=MAX_DURATION_S)
+    enabled: bool = True
+    webhook_url: str | None = Field(None, max_length=2048, pattern=URL_PATTERN)
+    webhook_secret: str | None = Field(None, min_length=8, max_length=200)
+
+
+class WebhookIn(BaseModel):
+    key: Key | None = None
+    url: str = Field(max_length=2048, pattern=URL_PATTERN)
+    events: list[Event] = Field(min_length=1, max_length=4)
+    secret: str | None = Field(None, min_length=8, max_length=200)
+    bucket: Key | None = None
+
+
+def rule_out(rule: Rule, *, secret: bool = False) -> dict[str, Any]:
+    out = {
+        "key": rule.key,
+        "bucket": rule.bucket,
+        "name": rule.name,
+        "source": rule.source,
+        "field": rule.field,
+        "op": rule.op,
+        "threshold": rule.threshold,
+        "aggregate": rule.aggregate,
+        "window_s": rule.window_s,
+        "for_s": rule.for_s,
+        "no_data_s": rule.no_data_s,
+        "cooldown_s": rule.cooldown_s,
+        "enabled": rule.enabled,
+        "webhook_url": rule.webhook_url,
+        "condition": condition_text(rule),
+        "created": format_us(rule.created_us),
+    }
+    if secret:  # shown once, at creation
+        out["webhook_secret"] = rule.webhook_secret
+    return out
+
+
+def view_out(view: RuleView) -> dict[str, Any]:
+    return {
+        **rule_out(view.rule),
+        "states": [
+            {
+                "series": None if name is None else dict(zip(SERIES, name, strict=True)),
+                "state": s.state,
+                "since": format_us(s.since_us),
+                "value": s.value,
+                "last_fired": None if s.fired_us is None else format_us(s.fired_us),
+            }
+            for s, name in view.states
+        ],
+    }
+
+
+def event_out(e: EventRow) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "alert": e.rule_key,
+        "series": dict(zip(SERIES, e.series, strict=True)),
+        "from": e.from_state,
+        "to": e.to_state,
+        "value": e.value,
+        "at": format_us(e.at_us),
+    }
+
+
+def webhook_out(w: WebhookRow, bucket: str | None, *, secret: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "key": w.key,
+        "url": w.url,
+        "events": list(w.events),
+        "bucket": bucket,
+        "created": format_us(w.created_us),
+    }
+    if secret:
+        out["secret"] = w.secret
+    return out
+
+
+def delivery_out(d: DeliveryRow) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "event": d.event,
+        "webhook": d.webhook_key,
+        "alert": d.rule_key,
+        "url": d.url,
+        "status": d.status,
+        "attempts": d.attempts,
+        "last_status": d.last_status,
+        "last_error": d.last_error,
+        "created": format_us(d.created_us),
+        "next_attempt": format_us(d.next_us) if d.status == "pending" else None,
+        "done": None if d.done_us is None else format_us(d.done_us),
+    }
+
+
+@router.post("/alerts", status_code=201, summary="Create an alert rule")
+async def create_alert(
+    body: RuleIn, who: Principal = Depends(principal), alerts: Alerts = Depends(alerts_of)
+) -> dict[str, Any]:
+    given = body.model_dump(exclude={"bucket", "key"})
+    if body.aggregate is not None and not body.window_s:
+        given["window_s"] = DEFAULT_WINDOW_S
+    rule = Rule(
+        id=0, org_id=who.org_id, bucket_id=0, bucket=body.bucket, key=body.key or "", **given
+    )
+    created = await alerts.create_rule(who, body.bucket, rule)
+    return {**rule_out(created, secret=created.webhook_url is not None), "states": []}
+
+
+@router.get("/alerts", summary="List alert rules and their states")
+async def list_alerts(
+    bucket: str | None = None,
+    who: Principal = Depends(principal),
+    alerts: Alerts = Depends(alerts_of),
+) -> dict[str, Any]:
+    return {"alerts": [view_out(v) for v in await alerts.rules(who, bucket)]}
+
+
+@router.get("/alert-events", summary="The organisation's alert history, newest first")
+async def all_events(
+    limit: int = Limit,
+    before: int | None = Query(None, ge=1, le=MAX_ID, description="Older than this event id"),
+    who: Principal = Depends(principal),
+    alerts: Alerts = Depends(alerts_of),
+) -> dict[str, Any]:
+    return {"events": [event_out(e) for e in await alerts.events(who, None, limit, before)]}
+
+
+@router.get("/alerts/{key}", summary="An alert rule and its state per series")
+async def get_alert(
+    key: str, who: Principal = Depends(principal), alerts: Alerts = Depends(alerts_of)
+) -> dict[str, Any]:
+    return view_out(await alerts.rule(who, key))
+
+
+@router.delete("/alerts/{key}", status_code=204, summary="Delete an alert rule and its history")
+async def delete_alert(
+    key: str, who: Principal = Depends(principal), alerts: Alerts = Depends(alerts_of)
+) -> None:
+    await alerts.delete_rule(who, key)
+
+
+@router.get("/alerts/{key}/events", summary="An alert rule's history, newest first")
+async def alert_events(
+    key: str,
+    limit: int = Limit,
+    before: int | None = Query(None, ge=1, le=MAX_ID, description="Older than this event id"),
+    who: Principal = Depends(principal),
+    alerts: Alerts = Depends(alerts_of),
+) -> dict[str, Any]:
+    return {"events": [event_out(e) for e in await alerts.events(who, key, limit, before)]}
+
+
+@router.get("/alerts/{key}/deliveries", summary="The deliveries an alert rule made")
+async def alert_deliveries(
+    key: str,
+    limit: int = Limit,
+    status: Literal["pending", "delivered", "failed"] | None = None,
+    who: Principal = Depends(principal),
+    alerts: Alerts = Depends(alerts_of),
+) -> dict[str, Any]:
+    found = await alerts.deliveries(who, limit, rule_key=key, status=status)
+    return {"deliveries": [delivery_out(d) for d in found]}
+
+
+@router.post("/webhooks", status_code=201, summary="Subscribe a URL to events")
+async def create_webhook(
+    body: WebhookIn, who: Principal = Depends(principal), alerts: Alerts = Depends(alerts_of)
+) -> dict[str, Any]:
+    made = await alerts.create_webhook(
+        who, body.url, body.events, body.secret, body.bucket, body.key
+    )
+    return webhook_out(made, body.bucket, secret=True)
+
+
+@router.get("/webhooks", summary="List webhooks")
+async def list_webhooks(
+    who: Principal = Depends(principal), alerts: Alerts = Depends(alerts_of)
+) -> dict[str, Any]:
+    return {"webhooks": [webhook_out(w, bucket) for w, bucket in await alerts.webhooks(who)]}
+
+
+@router.get("/webhooks/{key}", summary="A webhook")
+async def get_webhook(
+    key: str, who: Principal = Depends(principal), alerts: Alerts = Depends(alerts_of)
+) -> dict[str, Any]:
+    return webhook_out(*await alerts.webhook(who, key))
+
+
+@router.delete("/webhooks/{key}", status_code=204, summary="Delete a webhook")
+async def delete_webhook(
+    key: str, who: Principal = Depends(principal), alerts: Alerts = Depends(alerts_of)
+) -> None:
+    await alerts.delete_webhook(who, key)
+
+
+@router.get("/webhooks/{key}/deliveries", summary="A webhook's delivery log, newest first")
+async def webhook_deliveries(
+    key: str,
+    limit: int = Limit,
+    status: Literal["pending", "delivered", "failed"] | None = None,
+    who: Principal = Depends(principal),
+    alerts: Alerts = Depends(alerts_of),
+) -> dict[str, Any]:
+    found = await alerts.deliveries(who, limit, webhook_key=key, status=status)
+    return {"deliveries": [delivery_out(d) for d in found]}
+
+
+@router.get("/deliveries", summary="The organisation's delivery log, newest first")
+async def deliveries(
+    limit: int = Limit,
+    status: Literal["pending", "delivered", "failed"] | None = None,
+    who: Principal = Depends(principal),
+    alerts: Alerts = Depends(alerts_of),
+) -> dict[str, Any]:
+    found = await alerts.deliveries(who, limit, status=status)
+    return {"deliveries": [delivery_out(d) for d in found]}
