@@ -208,8 +208,10 @@ def test_dump_names_the_table_a_store_lacks(tmp_path: Path, backend: str) -> Non
 
 
 def test_a_column_and_a_table_a_later_schema_adds_travel(tmp_path: Path) -> None:
-    """What another version adds to the catalog (a bucket's retention, a table of rules
-    referring to buckets) travels with no change to dump or load, SQLite to PostgreSQL."""
+    """What another version adds to the catalog (a column of buckets, a table of rules
+    referring to buckets) travels with no change to dump or load, SQLite to PostgreSQL; so do a
+    bucket's retention and the summaries expired points left (a table without rowid on
+    SQLite), there and back."""
     import sqlite3
 
     import psycopg
@@ -229,6 +231,12 @@ def test_a_column_and_a_table_a_later_schema_adds_travel(tmp_path: Path) -> None
             "above REAL, enabled INTEGER NOT NULL)"
         )
         db.execute("INSERT INTO future_rules (bucket_id, above, enabled) VALUES (1, 30.5, 1)")
+        # What the retention job leaves (docs/lifecycle.md) is data: it travels too.
+        db.execute("UPDATE buckets SET retention_us = 86400000000, keep_summaries = 1")
+        db.executemany(
+            "INSERT INTO point_summaries VALUES (7, ?, ?, 2, 1.5, 2.5, 4.0, 1.5, 2.5)",
+            [(t, t + 10) for t in (300, 100)],
+        )
     db.close()
     run("dump", str(tmp_path / "a.sbdump"), "--data-dir", str(source))
     with temporary_database() as url:
@@ -251,3 +259,24 @@ def test_a_column_and_a_table_a_later_schema_adds_travel(tmp_path: Path) -> None
                 "INSERT INTO future_rules (bucket_id, enabled) VALUES (1, false) RETURNING id"
             ).fetchone()
             assert made == (2,)
+            assert pg.execute("SELECT retention_us, keep_summaries FROM buckets").fetchall() == [
+                (86400000000, True)
+            ]
+            summaries = "SELECT * FROM point_summaries ORDER BY start_us"
+            moved = pg.execute(summaries).fetchall()
+        assert moved == [(7, t, t + 10, 2, 1.5, 2.5, 4.0, 1.5, 2.5) for t in (100, 300)]
+        run("dump", str(tmp_path / "b.sbdump"), "--database-url", url)
+    back = tmp_path / "back"
+    run("dump", str(tmp_path / "empty-back.sbdump"), "--data-dir", str(back))
+    with sqlite3.connect(back / "sensorbase.db") as db:
+        db.execute("ALTER TABLE buckets ADD COLUMN retention_s INTEGER")
+        db.execute(
+            "CREATE TABLE future_rules (id INTEGER PRIMARY KEY AUTOINCREMENT, bucket_id INTEGER, "
+            "above REAL, enabled INTEGER NOT NULL)"
+        )
+    db.close()
+    run("load", str(tmp_path / "b.sbdump"), "--data-dir", str(back))
+    with sqlite3.connect(back / "sensorbase.db") as db:
+        assert db.execute(summaries).fetchall() == moved
+        assert db.execute("SELECT keep_summaries FROM buckets").fetchall() == [(1,)]
+    db.close()

@@ -46,6 +46,8 @@ class Bucket:
     meta: dict[str, Any]
     created_us: int
     status: BucketStatus = "active"
+    retention_us: int | None = None  # points older than now - this expire (None: kept)
+    keep_summaries: bool = False  # expired chunks leave their count/min/max/sum/first/last
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +224,20 @@ class TimeRange:
     start_us: int | None  # inclusive
     end_us: int | None  # exclusive
 
+    def contains(self, time_us: int) -> bool:
+        return (self.start_us is None or time_us >= self.start_us) and (
+            self.end_us is None or time_us < self.end_us
+        )
+
+    def mask(self, time_us: Int64Array) -> npt.NDArray[np.bool_]:
+        """Which of the times lie in the range."""
+        inside = np.ones(len(time_us), bool)
+        if self.start_us is not None:
+            inside &= time_us >= self.start_us
+        if self.end_us is not None:
+            inside &= time_us < self.end_us
+        return inside
+
 
 @dataclass(slots=True)
 class PointColumns:
@@ -306,6 +322,35 @@ class SeriesResult:
     series: SeriesRef
     points: PointColumns | None = None
     aggregates: list[AggregateRow] | None = None
+    # Aggregates over time before this were answered from summaries (docs/lifecycle.md)
+    summaries_until_us: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """What is left of expired points of one series (a chunk of them, or on PostgreSQL a
+    period): their count, min, max, sum, and the first and last with their times."""
+
+    start_us: int  # the first point's time
+    end_us: int  # the last point's time
+    count: int
+    min: float
+    max: float
+    sum: float
+    first: float
+    last: float
+
+
+@dataclass(frozen=True, slots=True)
+class Lifecycle:
+    """A bucket's retention as the read path and the retention job need it."""
+
+    retention_us: int
+    keep_summaries: bool
+
+    def cutoff_us(self, now_us: int) -> int:
+        """Points before this have expired."""
+        return now_us - self.retention_us
 
 
 # A setting that changes whenever catalog rows are deleted: nodes caching ids (the ingest

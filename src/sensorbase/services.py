@@ -21,6 +21,7 @@ from sensorbase.auth.keys import (
 from sensorbase.auth.ratelimit import RateLimiter
 from sensorbase.auth.tokens import Tokens
 from sensorbase.catalog import Catalog
+from sensorbase.catalog.retention import Retention
 from sensorbase.catalog.work import Work
 from sensorbase.ingest.pipeline import Ingest
 from sensorbase.query.service import QueryService
@@ -51,6 +52,9 @@ class Services:
         work = Work(store, self.committer)
         work.on_delete(self.ingest.forget)
         self.catalog = Catalog(work, self.keys)
+        self.retention = Retention(
+            store, self.committer, settings.retention_every_s, settings.retention_batch_chunks
+        )
         # Alerts and webhooks (docs/alerts.md): told of every write by the write path.
         self.alert_engine = Engine(store, self.committer, settings)
         self.ingest.listener = self.alert_engine
@@ -86,11 +90,13 @@ class Services:
         return create_server_admin_key(tx, org.id, "bootstrap admin")
 
     async def start_background(self) -> None:
-        """What runs beside the requests, on the serving event loop: alert evaluation and
-        webhook delivery."""
+        """What runs beside the requests, on the serving event loop: alert evaluation,
+        webhook delivery and the retention job (docs/lifecycle.md)."""
         await self.alert_engine.start()
+        self.retention.start()
 
     async def stop_background(self) -> None:
+        await self.retention.stop()
         await self.alert_engine.stop()
 
     def stop(self) -> None:

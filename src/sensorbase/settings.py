@@ -127,6 +127,21 @@ class Settings(BaseSettings):
     key_cache_s: float = Field(
         1.0, description="How long a node trusts a key lookup (a revocation elsewhere waits this)."
     )
+    retention_every_s: float = Field(
+        60.0,
+        gt=0,
+        description="How often the retention job looks for expired points (docs/lifecycle.md).",
+    )
+    retention_batch_chunks: int = Field(
+        64,
+        ge=1,
+        description="Chunks a retention transaction expires at most (SQLite).",
+    )
+    retention_batch_series_hours: int = Field(
+        4,
+        ge=1,
+        description="Series-hours of points a retention transaction expires at most (PostgreSQL).",
+    )
     bootstrap_org: str = Field("default", description="Organisation created on first start.")
     log_level: str = Field("info", description="Log level of the server.")
     mqtt_url: str | None = Field(

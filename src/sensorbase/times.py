@@ -102,6 +102,14 @@ def parse_duration_us(text: str) -> int:
     return int(match.group(1)) * UNIT_US[match.group(2)]
 
 
+def format_duration_us(duration_us: int) -> str:
+    """A duration in the largest unit of `parse_duration_us` that holds it exactly."""
+    for unit in ("w", "d", "h", "m", "s", "ms"):
+        if duration_us % UNIT_US[unit] == 0:
+            return f"{duration_us // UNIT_US[unit]}{unit}"
+    return f"{duration_us}us"
+
+
 def parse_instant(text: str) -> int:
     """A query bound: ISO 8601 with a zone, or epoch seconds/ms/us/ns told apart by magnitude
     (at most 21 digits before the point)."""

@@ -14,6 +14,7 @@ from sensorbase.storage.postgres import schema as pg_schema
 from sensorbase.storage.sqlite import schema as sqlite_schema
 from sensorbase.storage.sqlite.store import SQLiteStore
 from tests.pg import temporary_database
+from tests.storage.test_lifecycle_migration import LIFECYCLE_UNDONE
 
 ALERT_TABLES = ("webhook_deliveries", "webhooks", "alert_events", "alert_states", "alert_rules")
 
@@ -30,6 +31,8 @@ def test_a_schema_3_sqlite_file_gets_the_alert_tables(tmp_path: Path) -> None:
     with sqlite3.connect(path, isolation_level=None) as conn:
         for table in ALERT_TABLES:
             conn.execute(f"DROP TABLE {table}")
+        for statement in LIFECYCLE_UNDONE:  # the later step's (schema 4 had none of it)
+            conn.execute(statement)
         conn.execute(f"PRAGMA user_version = {sqlite_schema.ALERTS_VERSION - 1}")
     store = SQLiteStore(path, settings)
     store.open()
@@ -52,7 +55,9 @@ def test_a_postgresql_database_gets_the_alert_tables() -> None:
         with psycopg.connect(url, autocommit=True) as conn:
             for table in ALERT_TABLES:
                 conn.execute(f"DROP TABLE {table}")
-            conn.execute("DELETE FROM sensorbase_schema WHERE version = %s", alerts)
+            for statement in LIFECYCLE_UNDONE:  # the later migration's
+                conn.execute(statement)
+            conn.execute("DELETE FROM sensorbase_schema WHERE version >= %s", alerts)
         store = open_store(Settings(database_url=url))
         store.open()
         assert store.reader().get_org("acme") is not None

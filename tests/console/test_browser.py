@@ -420,9 +420,12 @@ def test_an_admin_manages_buckets_sources_and_users(
     _sign_in_user(driver, world, "ada@example.com")
     _css(driver, "#create-bucket input[name=key]").send_keys("lab")
     _css(driver, "#create-bucket input[name=description]").send_keys("Bench tests")
+    _css(driver, "#create-bucket input[name=retention]").send_keys("30d")
     _css(driver, "#create-bucket button").click()
     # An empty bucket shows how to write its first point, to this very server.
     first = wait_for(driver, lambda: _css(driver, "#first-point").text, "the empty state")
+    made = httpx.get(f"{world.server.url}/v1/buckets/lab", headers=as_acme).json()
+    assert (made["retention"], made["keep_summaries"]) == ("30d", False)
     assert f"{world.server.url}/v1/write" in first and '"bucket": "lab"' in first
     # The native example, run as shown, stores its point (curl, where the machine has it).
     if shutil.which("curl"):

@@ -1,5 +1,6 @@
 """The bucket status column arrives in place on both backends: a database made before it (SQLite
-schema 3, PostgreSQL migration 2) keeps its buckets, every one active, and can archive them."""
+schema 3, PostgreSQL migration 2) keeps its buckets, every one active, and can archive them. It
+is migrated step by step: the alerts' and the lifecycle's steps follow."""
 
 from __future__ import annotations
 
@@ -12,12 +13,19 @@ import pytest
 from sensorbase.settings import Settings
 from sensorbase.storage import open_store
 from sensorbase.storage.base import Store
+from tests.alerts.test_alerts_schema import ALERT_TABLES
 from tests.storage.test_contract import write
+from tests.storage.test_lifecycle_migration import LIFECYCLE_UNDONE
+
+# What the later steps add (alert tables, the lifecycle's): a schema 3 database has none of it.
+LATER = (*(f"DROP TABLE {table}" for table in ALERT_TABLES), *LIFECYCLE_UNDONE)
 
 
 def _downgrade_sqlite(path: Path) -> None:
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("ALTER TABLE buckets DROP COLUMN status")
+    for statement in LATER:
+        conn.execute(statement)
     conn.execute("PRAGMA user_version = 3")
     conn.close()
 
@@ -27,7 +35,9 @@ def _downgrade_postgres(url: str) -> None:
 
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("ALTER TABLE buckets DROP COLUMN status")
-        conn.execute("DELETE FROM sensorbase_schema WHERE version = 3")
+        for statement in LATER:
+            conn.execute(statement)
+        conn.execute("DELETE FROM sensorbase_schema WHERE version >= 3")
 
 
 def _opened(settings: Settings) -> Store:
@@ -52,9 +62,16 @@ def _check(settings: Settings, downgrade: Callable[[], None]) -> None:
             {"a": 1},
             "active",
         )
+        assert (found.retention_us, found.keep_summaries) == (None, False)
         write(store, lambda tx: tx.update_bucket(made.id, status="archived"))
+        write(store, lambda tx: tx.set_bucket_retention(made.id, 3_600_000_000, True))
         archived = store.reader().get_bucket(org.id, "farm")
-        assert archived is not None and archived.status == "archived"
+        assert archived is not None
+        assert (archived.status, archived.retention_us, archived.keep_summaries) == (
+            "archived",
+            3_600_000_000,
+            True,
+        )
     finally:
         store.close()
 

@@ -82,7 +82,7 @@ def as_schema_2(path: Path) -> None:
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA foreign_keys = OFF")
     conn.execute("BEGIN")
-    for table in ALERT_TABLES:  # schema 4's, which schema 2 did not have
+    for table in ALERT_TABLES:  # schema 5's, which schema 2 did not have
         conn.execute(f"DROP TABLE {table}")
     for (index,) in conn.execute(
         "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
@@ -97,6 +97,7 @@ def as_schema_2(path: Path) -> None:
         columns = ", ".join(r[1] for r in conn.execute(f"PRAGMA table_info({table})"))
         conn.execute(f"INSERT INTO {table} SELECT {columns} FROM {table}_v3")
         conn.execute(f"DROP TABLE {table}_v3")
+    conn.execute("DROP TABLE point_summaries")  # (schema 6's)
     conn.execute("DELETE FROM sqlite_sequence WHERE name != 'point_log'")
     conn.execute("PRAGMA user_version = 2")
     conn.execute("COMMIT")

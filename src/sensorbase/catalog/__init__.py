@@ -10,6 +10,7 @@ from sensorbase.catalog.buckets import Buckets
 from sensorbase.catalog.groups import Groups
 from sensorbase.catalog.keys import Keys
 from sensorbase.catalog.orgs import Orgs
+from sensorbase.catalog.points import Points
 from sensorbase.catalog.series import SeriesCatalog
 from sensorbase.catalog.sources import Sources
 from sensorbase.catalog.users import Users
@@ -23,6 +24,7 @@ class Catalog:
         self.buckets = Buckets(work, ring)
         self.sources = Sources(work)
         self.series = SeriesCatalog(work)
+        self.points = Points(work)
         self.keys = Keys(work, ring)
         self.users = Users(work)
         self.groups = Groups(work)

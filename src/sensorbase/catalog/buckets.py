@@ -5,29 +5,37 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from enum import Enum
+from typing import Any, Final, Literal
 
 from sensorbase.auth import access as tenancy
 from sensorbase.auth.keys import KeyRing, Principal
 from sensorbase.catalog.work import Work
-from sensorbase.errors import Conflict, NotFound, Problem, UnprocessableInput
+from sensorbase.errors import Conflict, NotFound
 from sensorbase.model import Bucket, BucketStatus, Scope
 from sensorbase.storage.base import Reader, WriteTx
 
 EVERY = 1_000_000  # "all of them", for a listing whose callers want every row
 
 
+class _Unchanged(Enum):
+    UNCHANGED = "unchanged"
+
+
+UNCHANGED: Final = _Unchanged.UNCHANGED  # (a retention of None means forever, so not "unchanged")
+
+
 @dataclass(frozen=True, slots=True)
 class BucketChanges:
-    """What an update changes (None: left as it is)."""
+    """What an update changes (None, UNCHANGED: left as it is)."""
 
     name: str | None = None
     description: str | None = None
     status: BucketStatus | None = None
-    # RETENTION (merge point): dakkio's `retentionDays`, validated by the dialect and carried
-    # here; applying it belongs to bucket retention (the lifecycle issue's branch). Until that
-    # is merged, `Buckets.update` refuses it rather than pretend it holds.
-    retention_days: int | None = None
+    # Its retention (docs/lifecycle.md): points expire this long after their time; None: kept
+    # forever. Changing it is an admin's (it deletes data), as every update is.
+    retention_us: int | Literal[_Unchanged.UNCHANGED] | None = UNCHANGED
+    keep_summaries: bool | None = None
 
 
 class Buckets:
@@ -76,8 +84,12 @@ class Buckets:
         meta: dict[str, Any] | None = None,
         *,
         unique_name: bool = False,
+        retention_us: int | None = None,
+        keep_summaries: bool = False,
     ) -> Bucket:
-        """A new bucket; Conflict if its key (or, with `unique_name`, its name) is taken."""
+        """A new bucket; Conflict if its key (or, with `unique_name`, its name) is taken.
+        With `retention_us`, its points expire that long after their time
+        (docs/lifecycle.md)."""
         tenancy.require(who, "admin")
 
         def create(tx: WriteTx) -> Bucket:
@@ -87,7 +99,11 @@ class Buckets:
                 b.name == name for b in tx.list_buckets(who.org_id, EVERY, 0)[0]
             ):
                 raise Conflict(f"a bucket named '{name}' already exists", what="bucket", name=name)
-            return tx.create_bucket(who.org_id, key, name, description, meta or {})
+            made = tx.create_bucket(who.org_id, key, name, description, meta or {})
+            if retention_us is None and not keep_summaries:
+                return made
+            tx.set_bucket_retention(made.id, retention_us, keep_summaries)
+            return replace(made, retention_us=retention_us, keep_summaries=keep_summaries)
 
         return await self._work.write(create)
 
@@ -129,9 +145,6 @@ class Buckets:
         it cached, so the write path's check of the bucket (ingest/pipeline.py) meets every
         write from then on: at once on this node, within `key_cache_s` on the others."""
         tenancy.require(who, "admin")
-        if changes.retention_days is not None:  # RETENTION (merge point): see BucketChanges
-            reason = "bucket retention is not available on this server yet"
-            raise UnprocessableInput(reason, [Problem(reason, "retention_days")])
 
         def update(tx: WriteTx) -> Bucket:
             found = tenancy.bucket(tx, who, key, "admin")
@@ -146,6 +159,15 @@ class Buckets:
             tx.update_bucket(
                 found.id, name=name, description=changes.description, status=changes.status
             )
+            retention_us = changes.retention_us
+            if retention_us is not UNCHANGED or changes.keep_summaries is not None:
+                tx.set_bucket_retention(
+                    found.id,
+                    found.retention_us if retention_us is UNCHANGED else retention_us,
+                    found.keep_summaries
+                    if changes.keep_summaries is None
+                    else changes.keep_summaries,
+                )
             updated = tx.get_bucket(who.org_id, key)
             assert updated is not None  # (in this very transaction)
             self._work.bucket_changed(tx, updated, "updated")

@@ -12,12 +12,25 @@ from sensorbase.cli.output import done, paged, record, show, table
 
 commands = typer.Typer(
     name="buckets",
-    help="Buckets: list, create, show, update (rename, archive), delete.",
+    help="Buckets: list, create, show, update (rename, archive, retention), delete.",
     rich_help_panel="Administration",
     no_args_is_help=True,
 )
 
-COLUMNS = ["key", "name", "description", "status", "meta", "created"]
+COLUMNS = [
+    "key",
+    "name",
+    "description",
+    "status",
+    "meta",
+    "retention",
+    "keep_summaries",
+    "created",
+]
+RETENTION_HELP = (
+    "Keep points this long after their time: 90d, 12w, 6h; they then expire (docs/lifecycle.md)."
+)
+SUMMARIES_HELP = "When points expire, keep each chunk's count/min/max/sum/first/last."
 
 
 @commands.command("list")
@@ -35,6 +48,8 @@ def create_bucket(
     name: str | None = typer.Option(None, help="Display name (default: the key)."),
     description: str = typer.Option("", help="Free text."),
     meta: str | None = typer.Option(None, help='Metadata, a JSON object: \'{"site": "north"}\''),
+    retention: str | None = typer.Option(None, help=RETENTION_HELP + " Default: forever."),
+    keep_summaries: bool = typer.Option(False, "--keep-summaries", help=SUMMARIES_HELP),
 ) -> None:
     """Create a bucket."""
     body = {
@@ -42,6 +57,8 @@ def create_bucket(
         "name": name,
         "description": description,
         "meta": json_object(meta, "--meta"),
+        "retention": retention,
+        "keep_summaries": keep_summaries,
     }
     reply = api(ctx).post("/v1/buckets", body)
     show(ctx, reply, table([reply], COLUMNS, "Created bucket"))
@@ -65,12 +82,24 @@ def update_bucket(
         help="active, or archived: an archived bucket refuses every write (any API, MQTT) "
         "and still answers reads.",
     ),
+    retention: str | None = typer.Option(None, help=RETENTION_HELP + " 'forever': no retention."),
+    keep_summaries: bool | None = typer.Option(
+        None, "--keep-summaries/--no-summaries", help=SUMMARIES_HELP, show_default=False
+    ),
 ) -> None:
-    """Rename, describe, archive or reactivate a bucket."""
+    """Rename, describe, archive or reactivate a bucket, or change its retention (what is not
+    given stays as it is)."""
     if status not in (None, "active", "archived"):
         raise typer.BadParameter("must be active or archived", param_hint="--status")
-    body = {"name": name, "description": description, "status": status}
-    changes = {k: v for k, v in body.items() if v is not None}
+    body = {
+        "name": name,
+        "description": description,
+        "status": status,
+        "keep_summaries": keep_summaries,
+    }
+    changes: dict[str, object] = {k: v for k, v in body.items() if v is not None}
+    if retention is not None:
+        changes["retention"] = None if retention == "forever" else retention
     reply = api(ctx).patch(f"/v1/buckets/{quote(key, safe='')}", changes)
     show(ctx, reply, table([reply], COLUMNS, "Updated bucket"))
 

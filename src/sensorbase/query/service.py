@@ -4,31 +4,29 @@ its reader (each call one thread hop and one snapshot), selects series for the p
 
 Modes: a QuerySpec (raw pages with a cursor, latest, aggregates by fixed or calendar buckets);
 points of series by time or by value; counts, spans and whole-range aggregates; and rows, the
-union of several series' points keyed by (time, source) that dakkio pages through."""
+union of several series' points keyed by (time, source) that dakkio pages through. Every read
+sees a series through its bucket's retention (query/lifecycle.py `Visible`: no expired point);
+a query's aggregates are computed in query/aggregation.py."""
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Literal, TypeVar
 
-import numpy as np
 from starlette.concurrency import run_in_threadpool
 
 from sensorbase.auth import access
 from sensorbase.auth.keys import Principal
 from sensorbase.errors import InvalidInput, NotFound, Problem, invalid
 from sensorbase.model import AggregateRow, PointColumns, SeriesRef, SeriesResult, TimeRange
-from sensorbase.query.calendar import bounds, fixed_origin
-from sensorbase.query.fill import filled
-from sensorbase.query.reducers import Value, from_points, reduce, reduce_intervals
+from sensorbase.query.aggregation import Scan, aggregate_series
+from sensorbase.query.lifecycle import Visible
 from sensorbase.query.spec import Cursor, QuerySpec
 from sensorbase.storage.base import Reader
 from sensorbase.storage.m4 import MAX_WIDTH
 
 T = TypeVar("T")
-_NONE = (np.empty(0, np.int64), np.empty(0, np.float64))  # an interval without points
 Order = Literal["asc", "desc"]
 
 
@@ -112,23 +110,33 @@ class QueryService:
         self._within(limit * len(refs), "limit")
 
         def read(reader: Reader) -> list[PointColumns]:
+            seen = Visible(reader, refs)
             if by == "value":
-                return [reader.read_range_by_value(r.id, time_range, limit, order) for r in refs]
-            return [reader.read_range(r.id, time_range, limit, order, offset) for r in refs]
+                return [
+                    reader.read_range_by_value(r.id, seen.range(r, time_range), limit, order)
+                    for r in refs
+                ]
+            return [
+                reader.read_range(r.id, seen.range(r, time_range), limit, order, offset)
+                for r in refs
+            ]
 
         return await self._read(read)
 
     async def latest(self, refs: list[SeriesRef], n: int) -> list[PointColumns]:
         self._within(n * len(refs), "limit")
-        return await self._read(lambda r: r.read_latest([ref.id for ref in refs], n))
+        return await self._read(lambda r: Visible(r, refs).latest(refs, n))
 
     async def aggregate(
         self, refs: list[SeriesRef], time_range: TimeRange, aggregates: tuple[str, ...]
     ) -> list[AggregateRow]:
         """Each series' aggregates over the whole range."""
-        return await self._read(
-            lambda r: [r.aggregate(ref.id, time_range, aggregates) for ref in refs]
-        )
+
+        def read(reader: Reader) -> list[AggregateRow]:
+            seen = Visible(reader, refs)
+            return [seen.aggregate(ref, time_range, aggregates)[0] for ref in refs]
+
+        return await self._read(read)
 
     async def aggregate_fixed(
         self,
@@ -143,12 +151,15 @@ class QueryService:
         start, end = time_range.start_us, time_range.end_us
         if start is not None and end is not None:
             self._within(len(refs) * ((end - start) // every_us + 1), "every")
-        return await self._read(
-            lambda r: [
-                r.aggregate_fixed(ref.id, time_range, every_us, origin_us, aggregates)
+
+        def read(reader: Reader) -> list[list[AggregateRow]]:
+            seen = Visible(reader, refs)
+            return [
+                seen.aggregate_fixed(ref, time_range, every_us, origin_us, aggregates)[0]
                 for ref in refs
             ]
-        )
+
+        return await self._read(read)
 
     async def m4(
         self, refs: list[SeriesRef], time_range: TimeRange, width: int
@@ -156,7 +167,12 @@ class QueryService:
         """Each series' M4 (storage/m4.py) of the bounded range at `width` pixel columns: up
         to 4 points per column, so at most `max_result_points` / (4 x width) series."""
         self._check_m4(len(refs), time_range, width)
-        return await self._read(lambda r: [r.m4(ref.id, time_range, width) for ref in refs])
+
+        def read(reader: Reader) -> list[PointColumns]:
+            seen = Visible(reader, refs)
+            return [reader.m4(ref.id, seen.range(ref, time_range), width) for ref in refs]
+
+        return await self._read(read)
 
     def _check_m4(self, series: int, time_range: TimeRange, width: int) -> None:
         problems = []
@@ -169,18 +185,24 @@ class QueryService:
         self._within(4 * width * series, "width")
 
     async def counts(self, refs: list[SeriesRef], time_range: TimeRange) -> list[int]:
-        return await self._read(lambda r: [r.count(ref.id, time_range) for ref in refs])
+        def read(reader: Reader) -> list[int]:
+            seen = Visible(reader, refs)
+            return [reader.count(ref.id, seen.range(ref, time_range)) for ref in refs]
+
+        return await self._read(read)
 
     async def span(self, refs: list[SeriesRef], time_range: TimeRange) -> tuple[int, int] | None:
         """The first and last instant holding points of any of the series, in the range."""
 
         def read(reader: Reader) -> tuple[int, int] | None:
             firsts, lasts = [], []
+            seen = Visible(reader, refs)
             for ref in refs:
-                first = reader.read_range(ref.id, time_range, 1, "asc")
+                window = seen.range(ref, time_range)
+                first = reader.read_range(ref.id, window, 1, "asc")
                 if len(first):
                     firsts.append(int(first.time_us[0]))
-                    last = reader.read_range(ref.id, time_range, 1, "desc")
+                    last = reader.read_range(ref.id, window, 1, "desc")
                     lasts.append(int(last.time_us[0]))
             return (min(firsts), max(lasts)) if firsts else None
 
@@ -203,8 +225,9 @@ class QueryService:
             wanted = offset + limit + 1
             found: dict[tuple[int, str], Row] = {}
             taken = 0
+            seen = Visible(reader, refs)
             for ref in refs:
-                points = reader.read_range(ref.id, time_range, wanted, order)
+                points = reader.read_range(ref.id, seen.range(ref, time_range), wanted, order)
                 taken += len(points)
                 if taken > self.max_result_points:
                     reason = (
@@ -255,16 +278,19 @@ class QueryService:
                         )
                     ]
                 )
-            latest = reader.read_latest([s.id for s in series], n)
+            latest = Visible(reader, series).latest(series, n)
             return QueryResult(
                 [SeriesResult(s, points=p) for s, p in zip(series, latest, strict=True)]
             )
         if spec.mode == "m4":
             assert spec.width is not None  # parse_spec requires it
             self._check_m4(len(series), spec.time_range, spec.width)
+            seen = Visible(reader, series)
             return QueryResult(
                 [
-                    SeriesResult(s, points=reader.m4(s.id, spec.time_range, spec.width))
+                    SeriesResult(
+                        s, points=reader.m4(s.id, seen.range(s, spec.time_range), spec.width)
+                    )
                     for s in series
                 ]
             )
@@ -272,9 +298,12 @@ class QueryService:
             # The cap holds for the whole query, not each series: a bucket costs a read per
             # series, so 300 series of 6,000 calendar buckets each took 73 s on SQLite.
             results, left = [], self.max_result_points
-            scan = _Scan(self.max_scan_points)
+            seen = Visible(reader, series)
+            scan = Scan(self.max_scan_points)
             for ref in series:
-                result, buckets = self._aggregate(reader, ref, spec, left, scan)
+                result, buckets = aggregate_series(
+                    seen, ref, spec, left, scan, self.max_result_points
+                )
                 results.append(result)
                 left -= buckets
             return QueryResult(results)
@@ -288,12 +317,13 @@ class QueryService:
         cursor = spec.cursor
         started = cursor is None
         next_cursor = None
+        seen = Visible(reader, series)
         for ref in series:
             if not started:
                 if ref.id != cursor.series_id:  # type: ignore[union-attr]
                     continue
                 started = True
-            time_range = spec.time_range
+            time_range = seen.range(ref, spec.time_range)
             if cursor is not None and ref.id == cursor.series_id:
                 if spec.order == "asc":
                     time_range = TimeRange(cursor.time_us + 1, time_range.end_us)
@@ -323,113 +353,6 @@ class QueryService:
             )
         return QueryResult(results, next_cursor)
 
-    def _aggregate(
-        self, reader: Reader, ref: SeriesRef, spec: QuerySpec, cap: int, scan: _Scan
-    ) -> tuple[SeriesResult, int]:
-        """The series' aggregates, and the buckets they took of the `cap` left to the query.
-        The store answers its own aggregates (its fast path); the others are reduced from the
-        points of the range (query/reducers.py), and the two merged by bucket."""
-        fast = tuple(a for a in spec.aggregates if not from_points(a))
-        slow = tuple(a for a in spec.aggregates if from_points(a))
-        if spec.every is None:
-            values: dict[str, Value] = {}
-            if fast:
-                values.update(reader.aggregate(ref.id, spec.time_range, fast).values)
-            if slow:
-                points = scan.read(reader, ref, spec.time_range)
-                whole = reduce_intervals(
-                    points.time_us,
-                    points.value,
-                    np.zeros(len(points), np.int64),
-                    slow,
-                    spec.integral_unit_us,
-                )
-                values.update(whole.get(0) or {name: reduce(name, *_NONE) for name in slow})
-            row = AggregateRow(None, {name: values[name] for name in spec.aggregates})
-            return SeriesResult(ref, aggregates=[row]), 1
-        start, end = spec.time_range.start_us, spec.time_range.end_us
-        if start is None or end is None:
-            first = reader.read_range(ref.id, spec.time_range, 1, "asc")
-            last = reader.read_latest([ref.id], 1)[0] if end is None else None
-            if not len(first):
-                return SeriesResult(ref, aggregates=[]), 0
-            start = start if start is not None else int(first.time_us[0])
-            end = end if end is not None else int(last.time_us[0]) + 1  # type: ignore[union-attr]
-        window = TimeRange(start, end)
-        found: dict[int, dict[str, Value]] = {}
-        gaps = spec.fill.kind != "none"
-        fixed = spec.every.fixed_us
-        if fixed is not None:
-            origin = fixed_origin(start, fixed, spec.tz)
-            k0, k1 = (start - origin) // fixed, (end - 1 - origin) // fixed
-            # fill shows every bucket, so it counts them exactly.
-            buckets = k1 - k0 + 1 if gaps else (end - start) // fixed
-            if buckets > cap:
-                raise _too_many_buckets(self.max_result_points)
-            if fast:
-                for r in reader.aggregate_fixed(ref.id, window, fixed, origin, fast):
-                    found[r.start_us or 0] = r.values
-            if slow:
-                points = scan.read(reader, ref, window)
-                labels = origin + (points.time_us - origin) // fixed * fixed
-                self._merge(found, points, labels, slow, spec, lambda _: fixed)
-            starts = [origin + k * fixed for k in range(k0, k1 + 1)] if gaps else sorted(found)
-            rows = filled(starts, found, spec.aggregates, spec.fill)
-            return SeriesResult(ref, aggregates=rows), buckets
-        edges = bounds(start, end, spec.every.amount, spec.every.unit, spec.tz, cap)
-        if edges[-1] < end:  # `bounds` stopped at the cap
-            raise _too_many_buckets(self.max_result_points)
-        if len(edges) < 2:
-            return SeriesResult(ref, aggregates=[]), 0
-        # The calendar buckets cut to the range, labelled by where the whole bucket starts.
-        cut = [start, *edges[1:-1], end]
-        label: dict[int | None, int] = dict(zip(cut, edges, strict=True))
-        if fast:
-            for r in reader.aggregate_bounds(ref.id, cut, fast):
-                found[label[r.start_us]] = r.values
-        if slow:
-            points = scan.read(reader, ref, window)
-            at = np.searchsorted(np.array(cut, np.int64), points.time_us, side="right") - 1
-            after = dict(itertools.pairwise(edges))
-            labels = np.array(edges, np.int64)[at]
-            self._merge(found, points, labels, slow, spec, lambda low: after[low] - low)
-        rows = filled(edges[:-1] if gaps else sorted(found), found, spec.aggregates, spec.fill)
-        return SeriesResult(ref, aggregates=rows), len(edges) - 1
-
-    @staticmethod
-    def _merge(
-        found: dict[int, dict[str, Value]],
-        points: PointColumns,
-        labels: np.ndarray[Any, Any],
-        slow: tuple[str, ...],
-        spec: QuerySpec,
-        width_us: Callable[[int], int],
-    ) -> None:
-        reduced = reduce_intervals(
-            points.time_us, points.value, labels, slow, spec.integral_unit_us, width_us
-        )
-        for start, values in reduced.items():
-            found.setdefault(start, {}).update(values)
-
-
-@dataclass(slots=True)
-class _Scan:
-    """The raw points a query may still read for the aggregates that need every point."""
-
-    left: int
-
-    def read(self, reader: Reader, ref: SeriesRef, time_range: TimeRange) -> PointColumns:
-        points = reader.read_values(ref.id, time_range, self.left + 1)
-        if len(points) > self.left:
-            reason = (
-                "asks for an aggregate that reads every point, and the range holds more than "
-                f"the scan limit (SENSORBASE_MAX_SCAN_POINTS) left to this query ({self.left}); "
-                "narrow the range or choose fewer series"
-            )
-            raise invalid([Problem(reason, "aggregate", None, "too_large")])
-        self.left -= len(points)
-        return points
-
 
 def _resume(results: list[SeriesResult], ref: SeriesRef, time_range: TimeRange, order: str) -> str:
     """A cursor that resumes at the start of `ref` (nothing of it was returned yet)."""
@@ -438,14 +361,6 @@ def _resume(results: list[SeriesResult], ref: SeriesRef, time_range: TimeRange, 
     else:
         edge = time_range.end_us if time_range.end_us is not None else 2**62
     return Cursor(ref.id, edge).encode()
-
-
-def _too_many_buckets(cap: int) -> InvalidInput:
-    reason = (
-        f"gives more than {cap} buckets over the series of this query; widen 'every', "
-        "narrow the range or choose fewer series"
-    )
-    return invalid([Problem(reason, "every")])
 
 
 def _select(

@@ -23,6 +23,7 @@ from sensorbase.model import (
     BucketStatus,
     FieldSpec,
     Group,
+    Lifecycle,
     Organisation,
     PointColumns,
     ResolvedBatch,
@@ -30,6 +31,7 @@ from sensorbase.model import (
     Series,
     SeriesRef,
     Source,
+    Summary,
     TimeRange,
     User,
 )
@@ -63,6 +65,9 @@ class CatalogTx(Protocol):
         name: str | None = None,
         description: str | None = None,
         status: BucketStatus | None = None,
+    ) -> None: ...
+    def set_bucket_retention(
+        self, bucket_id: int, retention_us: int | None, keep_summaries: bool
     ) -> None: ...
     def delete_bucket(self, bucket_id: int) -> None: ...
     def get_bucket(self, org_id: int, key: str) -> Bucket | None: ...
@@ -227,7 +232,30 @@ class PointAppender(Protocol):
         ...
 
 
-class WriteTx(CatalogTx, PointAppender, AlertTx, Protocol):
+class PointLifecycle(Protocol):
+    """Points leaving the open write transaction (docs/lifecycle.md): in the write queue's
+    order, so a delete removes what was acknowledged before it and not what comes after."""
+
+    def delete_points(self, series_ids: list[int], time_range: TimeRange) -> None:
+        """Delete the series' points in the range, wherever they are held."""
+        ...
+
+    def expire_points(
+        self, series_ids: list[int], cutoff_us: int, keep_summaries: bool, max_chunks: int
+    ) -> tuple[int, int]:
+        """Remove the series' points before `cutoff_us`, at most `max_chunks` chunks (SQLite)
+        or summary periods (PostgreSQL) of them, leaving their summaries if asked; the chunks
+        and the points removed (fewer chunks than `max_chunks`: nothing is left to expire)."""
+        ...
+
+    def reclaim_space(self) -> int:
+        """Give back a bounded part of the space removed points left (SQLite: free pages to
+        the file system); how much is left to give back (0: nothing, or the backend's own
+        vacuum does it)."""
+        ...
+
+
+class WriteTx(CatalogTx, PointAppender, PointLifecycle, AlertTx, Protocol):
     """One open transaction on the writer connection."""
 
     def savepoint(self) -> AbstractContextManager[None]:
@@ -293,6 +321,13 @@ class CatalogReader(Protocol):
     def get_group(self, org_id: int, group_id: int) -> Group | None: ...
     def list_groups(self, org_id: int) -> list[Group]: ...
     def get_source_by_id(self, org_id: int, source_id: int) -> Source | None: ...
+    def series_lifecycle(self, series_ids: list[int]) -> dict[int, Lifecycle]:
+        """The retention of those of the series whose bucket has one."""
+        ...
+
+    def retention_buckets(self) -> list[Bucket]:
+        """Every bucket with a retention, of every organisation (the retention job's)."""
+        ...
 
 
 class PointReader(Protocol):
@@ -355,6 +390,11 @@ class PointReader(Protocol):
         holding points, its first, min, max and last points, in time order, each once."""
         ...
 
+    def read_summaries(self, series_id: int, time_range: TimeRange) -> list[Summary]:
+        """What expired points of the series left (docs/lifecycle.md), of those starting in
+        the range, in time order."""
+        ...
+
     def disk_bytes(self) -> int: ...
     def storage_gauges(self) -> dict[str, tuple[str, float]]:
         """The store's own state for /metrics: name (after `sensorbase_`) -> (help, value)."""
@@ -378,6 +418,19 @@ class Store(Protocol):
 
     def reader(self) -> Reader:
         """A reader bound to the calling thread."""
+        ...
+
+    def expire_apart(
+        self, series_ids: list[int], cutoff_us: int, keep_summaries: bool, max_chunks: int
+    ) -> tuple[int, int] | None:
+        """As WriteTx.expire_points, in a transaction of the backend's own beside the write
+        queue where it can run there without holding writes up (PostgreSQL); None where it
+        cannot (SQLite: one writer), and then nothing was done."""
+        ...
+
+    def retention_lease(self) -> AbstractContextManager[bool]:
+        """Whether this process may run a retention pass now (one at a time per store, of
+        every process and node sharing it), held for the pass."""
         ...
 
     def snapshot(self) -> AbstractContextManager[Snapshot]:

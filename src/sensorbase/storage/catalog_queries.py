@@ -16,19 +16,23 @@ from sensorbase.model import (
     BucketStatus,
     FieldSpec,
     Group,
+    Lifecycle,
     Organisation,
     Scope,
     Series,
     SeriesRef,
     Source,
+    Summary,
+    TimeRange,
     User,
 )
 from sensorbase.storage import catalog_sql as sql
 from sensorbase.storage import rows
-from sensorbase.storage.sql import series_select
+from sensorbase.storage.sql import range_clause, series_select
 from sensorbase.times import now_us
 
 Params = Sequence[Any]
+_IDS_PER_QUERY = 500  # ids bound in one IN (...): well under SQLite's 32,766 variables
 Row = tuple[Any, ...]
 
 
@@ -100,6 +104,26 @@ class CatalogQueries:
             org_id, bucket_id, source_keys, fields, self.series_collate
         )
         return [SeriesRef(*r) for r in self._all(statement, params)]
+
+    def series_lifecycle(self, series_ids: list[int]) -> dict[int, Lifecycle]:
+        """The retention of those of the series whose bucket has one."""
+        found: dict[int, Lifecycle] = {}
+        for at in range(0, len(series_ids), _IDS_PER_QUERY):
+            ids = series_ids[at : at + _IDS_PER_QUERY]
+            marks = ",".join("?" * len(ids))
+            for series_id, retention_us, keep in self._all(sql.SERIES_LIFECYCLE % marks, ids):
+                found[series_id] = Lifecycle(retention_us, bool(keep))
+        return found
+
+    def retention_buckets(self) -> list[Bucket]:
+        """Every bucket with a retention, of every organisation (the retention job's)."""
+        return [rows.bucket(r) for r in self._all(sql.RETENTION_BUCKETS)]
+
+    def read_summaries(self, series_id: int, time_range: TimeRange) -> list[Summary]:
+        """The series' summaries starting in the range, in time order."""
+        clause, params = range_clause(time_range, "start_us")
+        found = self._all(sql.SUMMARIES + clause + " ORDER BY start_us", [series_id, *params])
+        return [Summary(*r) for r in found]
 
     def get_series(self, series_id: int) -> Series | None:
         row = self._one(sql.SERIES_BY_ID, (series_id,))
@@ -206,6 +230,11 @@ class CatalogWrites(CatalogQueries):
             self._run(sql.UPDATE_BUCKET_DESCRIPTION, (description, bucket_id))
         if status is not None:
             self._run(sql.UPDATE_BUCKET_STATUS, (status, bucket_id))
+
+    def set_bucket_retention(
+        self, bucket_id: int, retention_us: int | None, keep_summaries: bool
+    ) -> None:
+        self._run(sql.UPDATE_BUCKET_RETENTION, (retention_us, keep_summaries, bucket_id))
 
     def delete_bucket(self, bucket_id: int) -> None:
         self._delete_points(sql.SERIES_OF_BUCKET, bucket_id)

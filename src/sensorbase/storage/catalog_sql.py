@@ -45,6 +45,20 @@ UPDATE_BUCKET_META = "UPDATE buckets SET meta = ? WHERE id = ?"
 UPDATE_BUCKET_NAME = "UPDATE buckets SET name = ? WHERE id = ?"
 UPDATE_BUCKET_DESCRIPTION = "UPDATE buckets SET description = ? WHERE id = ?"
 UPDATE_BUCKET_STATUS = "UPDATE buckets SET status = ? WHERE id = ?"
+UPDATE_BUCKET_RETENTION = "UPDATE buckets SET retention_us = ?, keep_summaries = ? WHERE id = ?"
+RETENTION_BUCKETS = (
+    f"SELECT {BUCKET_COLUMNS} FROM buckets WHERE retention_us IS NOT NULL ORDER BY id"
+)
+# (%s: as many ? as ids)
+SERIES_LIFECYCLE = (
+    "SELECT se.id, b.retention_us, b.keep_summaries FROM series se "
+    "JOIN sources so ON so.id = se.source_id JOIN buckets b ON b.id = so.bucket_id "
+    "WHERE b.retention_us IS NOT NULL AND se.id IN (%s)"
+)
+SUMMARIES = (
+    "SELECT start_us, end_us, count, min, max, sum, first, last FROM point_summaries "
+    "WHERE series_id = ?"
+)
 DELETE_BUCKET = "DELETE FROM buckets WHERE id = ?"
 
 SOURCE_BY_KEY = f"SELECT {SOURCE_COLUMNS} FROM sources WHERE bucket_id = ? AND key = ?"

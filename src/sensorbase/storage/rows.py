@@ -21,7 +21,9 @@ from sensorbase.model import (
 )
 
 ORG_COLUMNS = "id, key, name, created_us"
-BUCKET_COLUMNS = "id, org_id, key, name, description, meta, created_us, status"
+BUCKET_COLUMNS = (
+    "id, org_id, key, name, description, meta, created_us, status, retention_us, keep_summaries"
+)
 SOURCE_COLUMNS = "id, org_id, bucket_id, key, name, meta, schema, created_us"
 SERIES_COLUMNS = "id, source_id, field, unit, meta"
 USER_COLUMNS = "id, org_id, email, role, created_us, password_hash, token_generation"
@@ -66,6 +68,8 @@ def bucket(row: Any) -> Bucket:
         json.loads(row[5]),
         row[6],
         cast(BucketStatus, row[7]),
+        row[8],
+        bool(row[9]),
     )
 
 

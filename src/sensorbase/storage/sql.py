@@ -16,13 +16,13 @@ SIMPLE_AGGREGATES = {
 }
 
 
-def range_clause(time_range: TimeRange) -> tuple[str, list[int]]:
+def range_clause(time_range: TimeRange, column: str = "time_us") -> tuple[str, list[int]]:
     parts, params = [], []
     if time_range.start_us is not None:
-        parts.append("time_us >= ?")
+        parts.append(f"{column} >= ?")
         params.append(time_range.start_us)
     if time_range.end_us is not None:
-        parts.append("time_us < ?")
+        parts.append(f"{column} < ?")
         params.append(time_range.end_us)
     return "".join(f" AND {p}" for p in parts), params
 

@@ -78,11 +78,15 @@ function createBucketForm() {
   const key = h("input", { name: "key", required: true, pattern: "[A-Za-z0-9._-]+", maxlength: 200 });
   const name = h("input", { name: "name" });
   const description = h("input", { name: "description" });
+  const retention = h("input", { name: "retention", placeholder: "90d", pattern: "\\s*[0-9]+\\s*(us|ms|s|m|h|d|w)\\s*" });
+  const summaries = h("input", { name: "keep_summaries", type: "checkbox" });
   async function create(event) {
     event.preventDefault();
     try {
       const body = { key: key.value.trim(), description: description.value };
       if (name.value.trim()) body.name = name.value.trim();
+      if (retention.value.trim()) body.retention = retention.value.trim();
+      if (summaries.checked) body.keep_summaries = true;
       await api("POST", "/v1/buckets", body);
       say(`Bucket ${body.key} created.`);
       location.hash = `#/b/${enc(body.key)}`;
@@ -97,6 +101,8 @@ function createBucketForm() {
     field("Key", key, "Letters, digits, . _ -"),
     field("Name (optional)", name),
     field("Description (optional)", description),
+    field("Retention (optional)", retention, "Points older than this expire: 90d, 12w; empty: kept forever"),
+    field("Keep summaries", summaries, "When points expire, keep each chunk's count/min/max/sum"),
     h("button", { type: "submit" }, "Create bucket"),
   );
 }

@@ -31,6 +31,7 @@ from sensorbase.dialects.dakkio.errors import (
     render_error,
 )
 from sensorbase.dialects.dakkio.ids import object_id
+from sensorbase.dialects.dakkio.retention import DAY_US, RETENTION_DAYS, retention_days
 from sensorbase.limits import (
     CONTROL,
     MAX_OFFSET,
@@ -94,7 +95,11 @@ _FIELD_TEXT = openapi.nullable(
 BUCKET_SCHEMA = {
     "type": "object",
     "required": ["name"],
-    "properties": {"name": NAME_TEXT, "description": DESCRIPTION_TEXT},
+    "properties": {
+        "name": NAME_TEXT,
+        "description": DESCRIPTION_TEXT,
+        "retentionDays": RETENTION_DAYS,
+    },
 }
 SOURCE_SCHEMA = {
     "type": "object",
@@ -169,6 +174,9 @@ def bucket_out(bucket: Bucket, org_key: str) -> dict[str, Any]:
         "description": bucket.description,
         "organizationId": org_key,
         "status": bucket.status,
+        "retentionDays": None
+        if bucket.retention_us is None
+        else -(-bucket.retention_us // DAY_US),  # (a whole number of days, rounded up)
         "createdAt": created,
         "updatedAt": created,
     }
@@ -206,10 +214,17 @@ async def create_bucket(
     details = Details()
     name = text_field(body, "name", details, required=True, max_len=100)
     description = text_field(body, "description", details, required=False, max_len=500)
+    days = retention_days(body, details)
     if details or name is None:
         raise details.error()
     bucket = await catalog.buckets.create(
-        who, object_id(), name, description or "", {}, unique_name=True
+        who,
+        object_id(),
+        name,
+        description or "",
+        {},
+        unique_name=True,
+        retention_us=None if days is None else days * DAY_US,
     )
     org_key = (await catalog.orgs.mine(who)).key
     return json_reply(

@@ -10,12 +10,15 @@ which dakkio's clients also send: both change only the fields given) and `DELETE
          "name": "Home (old)", "status": "archived", ...}}
 
 An archived bucket refuses every write, on every route of every dialect and over MQTT
-(ingest/pipeline.py `writable`), and still answers reads. `retentionDays` (1 to 3650) is checked
-here and handed to the catalog, where bucket retention applies it (catalog/buckets.py).
+(ingest/pipeline.py `writable`), and still answers reads. `retentionDays` (1 to 3650, checked by
+retention.py) is the bucket's retention in whole days (docs/lifecycle.md); unlike the other
+members, `null` is not as absent: it takes the retention off (points kept forever), as on
+`POST /api/buckets`.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from fastapi import Depends, Request, Response
@@ -43,20 +46,19 @@ from sensorbase.dialects.dakkio.errors import (
     json_reply,
     render_error,
 )
+from sensorbase.dialects.dakkio.retention import DAY_US, RETENTION_DAYS, retention_days
 from sensorbase.model import BUCKET_STATUSES, BucketStatus
 
 router = dialect_router("dakkio", render_error, tags=["dakkio"], error_schema=ERROR_SCHEMA)
-RETENTION_DAYS = (1, 3650)
 
-# A member given as null leaves its part as it is. `retentionDays` is not declared until bucket
-# retention applies it (RETENTION merge point, catalog/buckets.py): {"type": "integer",
-# "minimum": 1, "maximum": 3650}.
+# A member given as null leaves its part as it is, but for `retentionDays` (null: forever).
 BUCKET_CHANGE_SCHEMA = {
     "type": "object",
     "properties": {
         "name": openapi.nullable(NAME_TEXT),
         "description": DESCRIPTION_TEXT,
         "status": openapi.nullable({"type": "string", "enum": list(BUCKET_STATUSES)}),
+        "retentionDays": RETENTION_DAYS,
     },
 }
 SOURCE_CHANGE_SCHEMA = {
@@ -81,23 +83,14 @@ def _bucket_changes(body: dict[str, Any]) -> BucketChanges:
         options = " | ".join(f"'{s}'" for s in BUCKET_STATUSES)
         shown = f"'{status}'" if isinstance(status, str) else expected("string", status)
         details.add(["body", "status"], f"Invalid enum value. Expected {options}, received {shown}")
-    days = body.get("retentionDays")
-    if days is not None:
-        low, high = RETENTION_DAYS
-        if type(days) not in (int, float):
-            details.add(["body", "retentionDays"], expected("number", days))
-        elif not float(days).is_integer():
-            details.add(["body", "retentionDays"], "Expected integer, received float")
-        elif not low <= days <= high:
-            details.add(
-                ["body", "retentionDays"], f"Number must be between {low} and {high} (days)"
-            )
-        else:
-            days = int(days)
+    days = retention_days(body, details)
     if details:
         raise details.error()
     known: BucketStatus | None = status  # (checked above)
-    return BucketChanges(name, description, known, days)
+    changes = BucketChanges(name, description, known)
+    if "retentionDays" in body:
+        return replace(changes, retention_us=None if days is None else days * DAY_US)
+    return changes
 
 
 async def _update_bucket(
@@ -114,7 +107,7 @@ async def _update_bucket(
 
 @router.patch(
     "/api/buckets/{bucket_id}",
-    summary="dakkio: change a bucket: name, description, status (admin key or JWT)",
+    summary="dakkio: change a bucket: name, description, status, retentionDays (admin key or JWT)",
     openapi_extra=_BUCKET_DOC,
 )
 async def patch_bucket(

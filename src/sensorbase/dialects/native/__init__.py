@@ -5,13 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from sensorbase.dialects.lane import Lane
-from sensorbase.dialects.native import admin, alerts, groups, query, users, write
+from sensorbase.dialects.native import admin, alerts, groups, lifecycle, query, users, write
 from sensorbase.dialects.native.problems import native_lane
 
 
 def router() -> APIRouter:
     combined = APIRouter()
-    for module in (write, query, admin, users, groups, alerts):
+    for module in (write, query, admin, lifecycle, users, groups, alerts):
         combined.include_router(module.router)
     combined.include_router(admin.token_router)
     return combined

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Literal
 
 from fastapi import Depends, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from sensorbase.auth.keys import Principal
 from sensorbase.catalog import Catalog
@@ -13,7 +14,15 @@ from sensorbase.catalog.buckets import BucketChanges
 from sensorbase.dialects import openapi
 from sensorbase.dialects.base import catalog_of, dialect_router
 from sensorbase.dialects.native.deps import principal
-from sensorbase.dialects.native.fields import KEY_HELP, Key, Meta, Name, Text, keys_are_names
+from sensorbase.dialects.native.fields import (
+    KEY_HELP,
+    Key,
+    Meta,
+    Name,
+    Retention,
+    Text,
+    keys_are_names,
+)
 from sensorbase.dialects.native.problems import native_router
 from sensorbase.dialects.oauth import (
     OAUTH_ERROR_SCHEMA,
@@ -23,7 +32,7 @@ from sensorbase.dialects.oauth import (
 )
 from sensorbase.limits import MAX_OFFSET
 from sensorbase.model import ApiKey, Bucket, BucketStatus, FieldSpec, Organisation, Scope, Source
-from sensorbase.times import format_us
+from sensorbase.times import format_duration_us, format_us, parse_duration_us
 
 router = native_router()
 token_router = dialect_router(
@@ -41,6 +50,10 @@ class BucketIn(BaseModel):
     name: Name | None = None
     description: Text = ""
     meta: Meta = Field(default_factory=dict)
+    retention: Retention = None
+    keep_summaries: StrictBool = Field(
+        False, description="When points expire, keep each chunk's count/min/max/sum/first/last"
+    )
 
 
 class BucketChange(BaseModel):
@@ -49,6 +62,8 @@ class BucketChange(BaseModel):
     status: BucketStatus | None = Field(
         None, description="archived: the bucket refuses every write and still answers reads"
     )
+    retention: Retention = Field(None, description="Absent: unchanged; null: keep forever")
+    keep_summaries: StrictBool | None = Field(None, description="Absent: unchanged")
 
 
 class FieldIn(BaseModel):
@@ -89,6 +104,10 @@ def bucket_out(bucket: Bucket) -> dict[str, Any]:
         "meta": bucket.meta,
         "status": bucket.status,
         "created": format_us(bucket.created_us),
+        "retention": None
+        if bucket.retention_us is None
+        else format_duration_us(bucket.retention_us),
+        "keep_summaries": bucket.keep_summaries,
     }
 
 
@@ -206,7 +225,13 @@ async def create_bucket(
     body: BucketIn, who: Principal = Depends(principal), catalog: Catalog = Depends(catalog_of)
 ) -> dict[str, Any]:
     created = await catalog.buckets.create(
-        who, body.key, body.name or body.key, body.description, body.meta
+        who,
+        body.key,
+        body.name or body.key,
+        body.description,
+        body.meta,
+        retention_us=None if body.retention is None else parse_duration_us(body.retention),
+        keep_summaries=body.keep_summaries,
     )
     return bucket_out(created)
 
@@ -219,14 +244,24 @@ async def get_bucket(
     return {**bucket_out(found), "stats": stats}
 
 
-@router.patch("/buckets/{bucket}", summary="Rename, describe, archive or reactivate a bucket")
+@router.patch(
+    "/buckets/{bucket}",
+    summary="Rename, describe, archive or reactivate a bucket, or change its retention",
+)
 async def update_bucket(
     bucket: str,
     body: BucketChange,
     who: Principal = Depends(principal),
     catalog: Catalog = Depends(catalog_of),
 ) -> dict[str, Any]:
-    changes = BucketChanges(body.name, body.description, body.status)
+    changes = BucketChanges(
+        body.name, body.description, body.status, keep_summaries=body.keep_summaries
+    )
+    if "retention" in body.model_fields_set:  # (null: forever, so not as absent)
+        retention = body.retention
+        changes = replace(
+            changes, retention_us=None if retention is None else parse_duration_us(retention)
+        )
     return bucket_out(await catalog.buckets.update(who, bucket, changes))
 
 

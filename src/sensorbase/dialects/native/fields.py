@@ -17,6 +17,7 @@ from sensorbase.limits import (
     NAME_PATTERN,
     TEXT_PATTERN,
 )
+from sensorbase.times import DURATION_PATTERN, parse_duration_us
 
 _encoder = msgspec.json.Encoder()
 
@@ -24,6 +25,22 @@ _encoder = msgspec.json.Encoder()
 # space, no control characters.
 KEY_PATTERN = rf"^[^/\x00-\x1f\x7f{BLANK}][^/\x00-\x1f\x7f]{{0,{MAX_NAME_CHARS - 1}}}$"
 KEY_HELP = f"1 to {MAX_NAME_CHARS} characters: no slash, no control characters"
+
+
+def _duration(text: str) -> str:
+    parse_duration_us(text)  # (its ValueError names what is wrong)
+    return text
+
+
+Duration = Annotated[str, Field(pattern=DURATION_PATTERN), AfterValidator(_duration)]
+Retention = Annotated[
+    Duration | None,
+    Field(
+        description="How long points are kept after their time: 90d, 12w, 6h "
+        "(1 to 999999999 of us, ms, s, m, h, d or w); null: forever (docs/lifecycle.md)",
+        examples=["90d"],
+    ),
+]
 
 
 def _small_meta(meta: dict[str, Any]) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from sensorbase.query.spec import (
     time_zones,
 )
 from sensorbase.settings import Settings
-from sensorbase.times import format_many
+from sensorbase.times import format_many, format_us
 
 router = native_router()
 _MAX_LIMIT = Settings.model_fields["max_result_points"].default
@@ -265,6 +265,8 @@ def render_json(result: QueryResult, spec: QuerySpec) -> dict[str, Any]:
                     {"time": t, **row.values}
                     for t, row in zip(format_many(_array(starts)), item.aggregates, strict=True)
                 ]
+            if item.summaries_until_us is not None:  # what expired answered from summaries
+                entry["summaries_until"] = format_us(item.summaries_until_us)
         elif spec.mode == "m4":
             pts = item.points
             assert pts is not None

@@ -17,6 +17,7 @@ from sensorbase.storage.alerts_schema import POSTGRES_TYPES, alerts_ddl
 # Chosen at random, once: the advisory lock keys Sensorbase takes on a shared database.
 MIGRATION_LOCK = 0x5E2B_0001
 PARTITION_LOCK = 0x5E2B_0002
+RETENTION_LOCK = 0x5E2B_0003  # held by the one node running a retention pass
 
 PARTITION_US = 7 * 86_400 * 1_000_000  # one week of points per partition (or hypertable chunk)
 
@@ -148,7 +149,28 @@ def _alerts(conn: psycopg.Connection) -> None:
         conn.execute(statement)
 
 
-MIGRATIONS = [(1, _v1), (2, _v2), (3, _bucket_status), (4, _alerts)]
+LIFECYCLE_DDL = """
+ALTER TABLE buckets ADD COLUMN retention_us BIGINT;
+ALTER TABLE buckets ADD COLUMN keep_summaries BOOLEAN NOT NULL DEFAULT false;
+CREATE TABLE point_summaries (
+  series_id BIGINT NOT NULL,
+  start_us BIGINT NOT NULL,
+  end_us BIGINT NOT NULL,
+  count BIGINT NOT NULL,
+  min DOUBLE PRECISION NOT NULL, max DOUBLE PRECISION NOT NULL, sum DOUBLE PRECISION NOT NULL,
+  first DOUBLE PRECISION NOT NULL, last DOUBLE PRECISION NOT NULL,
+  PRIMARY KEY (series_id, start_us)
+);
+"""
+
+
+def _lifecycle(conn: psycopg.Connection) -> None:
+    """A retention per bucket, and the summaries expired points leave (one row per series
+    and period of `SUMMARY_PERIOD_US`, or the expired part of one): docs/lifecycle.md."""
+    conn.execute(LIFECYCLE_DDL)
+
+
+MIGRATIONS = [(1, _v1), (2, _v2), (3, _bucket_status), (4, _alerts), (5, _lifecycle)]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 

@@ -10,13 +10,13 @@ acknowledged: it answers `Unavailable`.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 import numpy as np
 import psycopg
 
 from sensorbase.settings import Settings
-from sensorbase.storage.postgres import schema
+from sensorbase.storage.postgres import lifecycle, schema
 from sensorbase.storage.postgres.errors import translate
 from sensorbase.storage.postgres.pool import CONNECT_OPTIONS, Pool
 from sensorbase.storage.postgres.reader import PgReader
@@ -29,6 +29,7 @@ class PostgresStore:
         self.url = url
         self.synchronous_commit = "on" if settings.durability == "full" else "off"
         self.pool_size = max(2, settings.database_pool_size)
+        self.retention_batch_hours = settings.retention_batch_series_hours
         self.partitioning = "native"
         self._partitions = schema.Partitions()
         self._pool: Pool | None = None
@@ -55,6 +56,25 @@ class PostgresStore:
         if self._pool is not None:
             self._pool.close()
             self._pool = None
+
+    def retention_lease(self) -> AbstractContextManager[bool]:
+        return lifecycle.lease(self.url)
+
+    def expire_apart(
+        self, series_ids: list[int], cutoff_us: int, keep_summaries: bool, max_chunks: int
+    ) -> tuple[int, int] | None:
+        """Expiry in a transaction of its own on a pooled connection, beside the writes: the
+        rows it deletes are old ones that no write waits for (MVCC), so the write queue does
+        not wait for it either. `max_chunks` as PgWriteTx.expire_points takes it."""
+        assert self._pool is not None, "open() the store first"
+        hours = self.retention_batch_hours
+
+        def expire(conn: psycopg.Connection) -> tuple[int, int]:
+            with conn.transaction():
+                return lifecycle.expire(conn, series_ids, cutoff_us, keep_summaries, hours)
+
+        done, points = self._pool.run(expire)
+        return (max_chunks if done >= hours else done), points
 
     def writer(self) -> PgWriter:
         assert self._writer is not None, "open() the store first"

@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sensorbase.model import ResolvedBatch
+from sensorbase.model import ResolvedBatch, TimeRange
 from sensorbase.storage.alerts_queries import AlertWrites
 from sensorbase.storage.catalog_queries import CatalogWrites, Params, Row
+from sensorbase.storage.postgres import lifecycle
 from sensorbase.storage.postgres.append import write_points
 from sensorbase.storage.postgres.errors import driver_errors, holds_nul
 from sensorbase.storage.postgres.reader import PgCatalog, pg_sql
@@ -72,6 +73,28 @@ class PgWriteTx(CatalogWrites, PgCatalog, AlertWrites):
     def _delete_points(self, series_sql: str, param: int) -> None:
         self.flush()
         self._run(f"DELETE FROM points WHERE series_id IN ({series_sql})", (param,))
+        self._run(f"DELETE FROM point_summaries WHERE series_id IN ({series_sql})", (param,))
+
+    def delete_points(self, series_ids: list[int], time_range: TimeRange) -> None:
+        self.flush()
+        with driver_errors():
+            lifecycle.delete_range(self.conn, series_ids, time_range)
+
+    def expire_points(
+        self, series_ids: list[int], cutoff_us: int, keep_summaries: bool, max_chunks: int
+    ) -> tuple[int, int]:
+        """`max_chunks` is SQLite's budget: here a transaction takes at most
+        `retention_batch_series_hours` (each one up to 3,600 rows at 1 Hz, deleted and
+        summarised: the write queue waits for it), and says so when it stopped there."""
+        self.flush()  # (a group's held points older than the cutoff expire with the others)
+        hours = self.store.retention_batch_hours
+        with driver_errors():
+            done, points = lifecycle.expire(self.conn, series_ids, cutoff_us, keep_summaries, hours)
+        return (max_chunks if done >= hours else done), points
+
+    def reclaim_space(self) -> int:
+        """Nothing to do: PostgreSQL's autovacuum reuses the deleted rows' space."""
+        return 0
 
     def append(self, batch: ResolvedBatch) -> None:
         if len(batch.time_us):

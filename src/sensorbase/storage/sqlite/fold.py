@@ -44,6 +44,7 @@ class FoldPlan:
 
 
 _GENERATION = "point_chunks_generation"  # changed by every fold and every delete of points
+# (not by expiry: apply_fold checks the chunks it replaces instead; see lifecycle.py)
 
 
 def plan_fold(conn: sqlite3.Connection) -> FoldPlan | None:
@@ -118,14 +119,19 @@ def apply_fold(conn: sqlite3.Connection, plan: FoldPlan) -> bool:
     found = conn.execute("SELECT value FROM settings WHERE name = ?", (_GENERATION,)).fetchone()
     if (found[0] if found else None) != plan.generation:
         return False
+    for series_id, start_us in plan.drop:  # expiry (lifecycle.py) removed or cut it meanwhile
+        if not conn.execute(
+            "SELECT 1 FROM point_chunks WHERE series_id = ? AND start_us = ?", (series_id, start_us)
+        ).fetchone():
+            return False
     conn.executemany("DELETE FROM point_chunks WHERE series_id = ? AND start_us = ?", plan.drop)
     conn.executemany(INSERT_CHUNK, plan.add)
     conn.execute("DELETE FROM point_log WHERE id <= ?", (plan.last_row,))
-    _changed(conn)
+    changed(conn)
     return True
 
 
-def _changed(conn: sqlite3.Connection) -> None:
+def changed(conn: sqlite3.Connection) -> None:
     conn.execute(
         "INSERT INTO settings (name, value) VALUES (?, lower(hex(randomblob(8)))) "
         "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
@@ -148,4 +154,4 @@ def delete_series(conn: sqlite3.Connection, series_sql: str, param: int) -> None
     that no log row keeps points of a deleted series)."""
     fold(conn)
     conn.execute(f"DELETE FROM point_chunks WHERE series_id IN ({series_sql})", (param,))
-    _changed(conn)
+    changed(conn)

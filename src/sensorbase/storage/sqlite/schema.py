@@ -12,6 +12,8 @@ at the version again once it holds the lock: of several processes opening the fi
     3 -> 4  a status per bucket, active or archived (`_bucket_status`)
     4 -> 5  alert rules, their states and events, webhooks and their outbox
             (storage/alerts_schema.py)
+    5 -> 6  a retention per bucket and the summaries expired chunks leave (`_lifecycle`,
+            lifecycle.sql)
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ from sensorbase.model import PointColumns
 from sensorbase.storage.alerts_schema import SQLITE_TYPES, alerts_ddl
 from sensorbase.storage.sqlite import chunks, folder
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 ALERTS_VERSION = 5  # the version `_alerts_tables` migrates to
+LIFECYCLE_VERSION = 6  # the version `_lifecycle` migrates to
 # The catalog tables whose rows schema 3 copies into tables made anew (every table but
 # `settings`, which did not change), parents first.
 CATALOG_TABLES = (
@@ -71,6 +74,10 @@ def catalog_schema() -> str:
     return resources.files("sensorbase.storage.sqlite").joinpath("schema.sql").read_text()
 
 
+def lifecycle_schema() -> str:
+    return resources.files("sensorbase.storage.sqlite").joinpath("lifecycle.sql").read_text()
+
+
 def prepare(conn: sqlite3.Connection, path: Path) -> None:
     """Give the database on `conn` (autocommit) the current schema, whatever it held."""
     version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -81,6 +88,7 @@ def prepare(conn: sqlite3.Connection, path: Path) -> None:
                 + catalog_schema()
                 + POINTS_SCHEMA
                 + "".join(f"{statement};" for statement in alerts_ddl(SQLITE_TYPES))
+                + lifecycle_schema()
                 + f"PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
             )
         except sqlite3.OperationalError:
@@ -103,6 +111,7 @@ def _migrate(conn: sqlite3.Connection) -> None:
     _ids_never_reused(conn)
     _bucket_status(conn)
     _alerts_tables(conn)
+    _lifecycle(conn)
 
 
 def _points_into_chunks(conn: sqlite3.Connection) -> None:
@@ -199,6 +208,20 @@ def _alerts_tables(conn: sqlite3.Connection) -> None:
             for statement in alerts_ddl(SQLITE_TYPES):
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {ALERTS_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _lifecycle(conn: sqlite3.Connection) -> None:
+    """Schema 5 -> 6: a retention per bucket, and the table of summaries."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if conn.execute("PRAGMA user_version").fetchone()[0] == LIFECYCLE_VERSION - 1:
+            for statement in statements(lifecycle_schema()):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {LIFECYCLE_VERSION}")
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

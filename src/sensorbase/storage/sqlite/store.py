@@ -140,6 +140,27 @@ class SQLiteStore:
             self._wal.close()
             self._wal = None
 
+    @contextmanager
+    def retention_lease(self) -> Iterator[bool]:
+        """True when this process may run a retention pass now: of the processes sharing the
+        file (`serve --workers N`), only the one holding the lock beside it."""
+        fd = os.open(f"{self.path}-retention", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(fd)  # (which lets the lock go)
+
+    def expire_apart(
+        self, series_ids: list[int], cutoff_us: int, keep_summaries: bool, max_chunks: int
+    ) -> tuple[int, int] | None:
+        """None: expiry writes through the one writer, in the write queue (WriteTx)."""
+        return None
+
     def writer(self) -> SQLiteWriter:
         assert self._writer is not None, "open() the store first"
         checkpointer = self._checkpointer

@@ -37,6 +37,16 @@ def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
     return [r[1] for r in conn.execute(f'PRAGMA table_info("{table}")')]
 
 
+def _order(conn: sqlite3.Connection, table: str) -> str:
+    """The order rows are read in: as inserted, or by primary key in a table without rowid
+    (point_summaries)."""
+    row = conn.execute("SELECT sql FROM sqlite_master WHERE name = ?", (table,)).fetchone()
+    if "WITHOUT ROWID" not in row[0].upper():
+        return "rowid"
+    keys = sorted((r[5], r[1]) for r in conn.execute(f'PRAGMA table_info("{table}")') if r[5])
+    return ", ".join(f'"{name}"' for _, name in keys)
+
+
 class SQLiteSnapshot:
     def __init__(self, path: Path) -> None:
         uri = f"{path.resolve().as_uri()}?mode=ro"
@@ -57,7 +67,8 @@ class SQLiteSnapshot:
 
     def rows(self, table: str) -> Iterator[tuple[Any, ...]]:
         names = ", ".join(f'"{c}"' for c in self.columns(table))
-        yield from self.conn.execute(f'SELECT {names} FROM "{table}" ORDER BY rowid')
+        order = _order(self.conn, table)
+        yield from self.conn.execute(f'SELECT {names} FROM "{table}" ORDER BY {order}')
 
     def last_ids(self) -> dict[str, int]:
         return {name: int(seq) for name, seq in self.conn.execute("SELECT * FROM sqlite_sequence")}

@@ -8,11 +8,12 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 import numpy as np
+import numpy.typing as npt
 
-from sensorbase.model import ResolvedBatch
+from sensorbase.model import ResolvedBatch, TimeRange
 from sensorbase.storage.alerts_queries import AlertWrites
 from sensorbase.storage.catalog_queries import CatalogWrites, Params
-from sensorbase.storage.sqlite import fold, log
+from sensorbase.storage.sqlite import fold, lifecycle, log
 from sensorbase.storage.sqlite.errors import driver_errors
 from sensorbase.storage.sqlite.reader import SQLiteCatalog
 
@@ -54,27 +55,40 @@ class SQLiteWriteTx(CatalogWrites, SQLiteCatalog, AlertWrites):
     def _delete_points(self, series_sql: str, param: int) -> None:
         self._drop_pending(series_sql, param)
         fold.delete_series(self.conn, series_sql, param)
+        lifecycle.delete_summaries(self.conn, series_sql, param)
 
     def _drop_pending(self, series_sql: str, param: int) -> None:
         """Forget held points of the series that `series_sql` selects (they are being deleted)."""
         if not self._pending:
             return
         doomed = np.array([r[0] for r in self.conn.execute(series_sql, (param,))], np.int64)
-        kept = []
-        for batch in self._pending:
-            keep = ~np.isin(batch.series_id, doomed)
-            if keep.all():
-                kept.append(batch)
-            elif keep.any():
-                extra = None
-                if batch.extra:
-                    extra = [e for e, k in zip(batch.extra, keep.tolist(), strict=True) if k]
-                kept.append(
-                    ResolvedBatch(
-                        batch.series_id[keep], batch.time_us[keep], batch.value[keep], extra
-                    )
-                )
-        self._pending = kept
+        self._pending = [
+            kept
+            for batch in self._pending
+            if len((kept := _without(batch, _in(batch, doomed))).time_us)
+        ]
+
+    def delete_points(self, series_ids: list[int], time_range: TimeRange) -> None:
+        doomed = np.array(series_ids, np.int64)
+        self._pending = [
+            kept
+            for batch in self._pending
+            if len(
+                (
+                    kept := _without(batch, _in(batch, doomed) & time_range.mask(batch.time_us))
+                ).time_us
+            )
+        ]
+        lifecycle.delete_range(self.conn, series_ids, time_range)
+        lifecycle.reclaim(self.conn)
+
+    def expire_points(
+        self, series_ids: list[int], cutoff_us: int, keep_summaries: bool, max_chunks: int
+    ) -> tuple[int, int]:
+        return lifecycle.expire(self.conn, series_ids, cutoff_us, keep_summaries, max_chunks)
+
+    def reclaim_space(self) -> int:
+        return lifecycle.reclaim(self.conn)
 
     def append(self, batch: ResolvedBatch) -> None:
         self._pending.append(batch)
@@ -86,3 +100,18 @@ class SQLiteWriteTx(CatalogWrites, SQLiteCatalog, AlertWrites):
             return 0
         batches, self._pending = self._pending, []
         return log.append_log(self.conn, batches)
+
+
+def _without(batch: ResolvedBatch, doomed: npt.NDArray[np.bool_]) -> ResolvedBatch:
+    """The batch without the points `doomed` marks."""
+    if not doomed.any():
+        return batch
+    keep = ~doomed
+    extra = None
+    if batch.extra:
+        extra = [e for e, k in zip(batch.extra, keep.tolist(), strict=True) if k]
+    return ResolvedBatch(batch.series_id[keep], batch.time_us[keep], batch.value[keep], extra)
+
+
+def _in(batch: ResolvedBatch, series_ids: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+    return np.isin(batch.series_id, series_ids)

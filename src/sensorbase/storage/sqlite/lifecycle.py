@@ -1,0 +1,125 @@
+"""Deleting a range of points and expiring old ones (docs/lifecycle.md), inside the caller's
+write transaction.
+
+A delete folds the write log first (fold.py), as deleting a whole series does: then no log
+row still holds a deleted point for a later fold to bring back, and points written after the
+delete go to a log row of their own and stay. Each chunk the range reaches is dropped, or
+(cut by the range) written again with the points outside it. The delete changes the chunks'
+generation, so that a fold planned before it is planned again.
+
+Expiry cuts a series' oldest chunks at the cutoff, a bounded number per transaction, and
+leaves their summaries where the bucket keeps them. It does not touch the log (a point
+older than the cutoff there is hidden from reads and expires once folded) nor the
+generation: a fold planned meanwhile is refused only if a chunk it replaces is gone
+(fold.apply_fold), so that folds keep up while a long retention pass runs."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import numpy as np
+
+from sensorbase.model import PointColumns, TimeRange
+from sensorbase.storage.sqlite.chunks import (
+    CHUNK_COLUMNS,
+    INSERT_CHUNK,
+    chunk_of_row,
+    chunks,
+    encode,
+)
+from sensorbase.storage.sqlite.fold import changed, fold
+
+# The same start again (a late point written below an expired one) adds to the row.
+_INSERT_SUMMARY = (
+    "INSERT INTO point_summaries (series_id, start_us, end_us, count, min, max, sum, first, last) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (series_id, start_us) DO UPDATE SET "
+    "count = count + excluded.count, sum = sum + excluded.sum, "
+    "min = CASE WHEN excluded.min < min THEN excluded.min ELSE min END, "
+    "max = CASE WHEN excluded.max > max THEN excluded.max ELSE max END, "
+    "last = CASE WHEN excluded.end_us >= end_us THEN excluded.last ELSE last END, "
+    "end_us = CASE WHEN excluded.end_us >= end_us THEN excluded.end_us ELSE end_us END"
+)
+RECLAIM_PAGES = 4096  # free pages given back to the file system per delete or pass (16 MiB)
+
+
+def delete_range(conn: sqlite3.Connection, series_ids: list[int], time_range: TimeRange) -> None:
+    fold(conn)
+    for series_id in series_ids:
+        for chunk in list(chunks(conn, series_id, time_range)):
+            if time_range.contains(chunk.start_us) and time_range.contains(chunk.end_us):
+                _replace(conn, series_id, chunk.start_us, PointColumns.empty())
+                continue
+            points = chunk.points()
+            inside = time_range.mask(points.time_us)
+            _replace(conn, series_id, chunk.start_us, points.take(np.flatnonzero(~inside)))
+    changed(conn)
+
+
+def _replace(conn: sqlite3.Connection, series_id: int, start_us: int, kept: PointColumns) -> None:
+    conn.execute(
+        "DELETE FROM point_chunks WHERE series_id = ? AND start_us = ?", (series_id, start_us)
+    )
+    if len(kept):
+        conn.execute(INSERT_CHUNK, encode(series_id, kept))
+
+
+def delete_summaries(conn: sqlite3.Connection, series_sql: str, param: int) -> None:
+    """Delete the summaries of the series `series_sql` selects (they are being deleted)."""
+    conn.execute(f"DELETE FROM point_summaries WHERE series_id IN ({series_sql})", (param,))
+
+
+def expire(
+    conn: sqlite3.Connection,
+    series_ids: list[int],
+    cutoff_us: int,
+    keep_summaries: bool,
+    max_chunks: int,
+) -> tuple[int, int]:
+    """Expire the points before `cutoff_us` of up to `max_chunks` chunks of the series: the
+    chunks and points expired (fewer chunks than `max_chunks`: the series are done)."""
+    done_chunks = done_points = 0
+    for series_id in series_ids:
+        left = max_chunks - done_chunks
+        if left <= 0:
+            break
+        found = conn.execute(
+            f"SELECT {CHUNK_COLUMNS} FROM point_chunks WHERE series_id = ? AND start_us < ? "
+            "ORDER BY start_us LIMIT ?",
+            (series_id, cutoff_us, left),
+        ).fetchall()
+        for row in found:
+            chunk = chunk_of_row(row)
+            if chunk.end_us < cutoff_us:  # wholly expired: its stats are its summary
+                mn, mx, sm, first, last = chunk.stats
+                summary = (chunk.start_us, chunk.end_us, chunk.count, mn, mx, sm, first, last)
+                _replace(conn, series_id, chunk.start_us, PointColumns.empty())
+                expired = chunk.count
+            else:
+                points = chunk.points()
+                cut = int(np.searchsorted(points.time_us, cutoff_us))
+                old = points.take(slice(0, cut))
+                t, v = old.time_us, old.value
+                summary = (
+                    int(t[0]),
+                    int(t[-1]),
+                    cut,
+                    float(v.min()),
+                    float(v.max()),
+                    float(v.sum()),
+                    float(v[0]),
+                    float(v[-1]),
+                )
+                _replace(conn, series_id, chunk.start_us, points.take(slice(cut, len(points))))
+                expired = cut
+            if keep_summaries:
+                conn.execute(_INSERT_SUMMARY, (series_id, *summary))
+            done_chunks += 1
+            done_points += expired
+    return done_chunks, done_points
+
+
+def reclaim(conn: sqlite3.Connection) -> int:
+    """Give up to RECLAIM_PAGES free pages back to the file system (the file is in incremental
+    auto-vacuum); the free pages left."""
+    conn.execute(f"PRAGMA incremental_vacuum({RECLAIM_PAGES})").fetchall()
+    return int(conn.execute("PRAGMA freelist_count").fetchone()[0])
