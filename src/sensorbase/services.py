@@ -42,7 +42,7 @@ class Services:
         self.ingest = Ingest(self.committer, settings)
         self.keys = KeyRing(store.reader, settings.key_cache_s)
         self.rate = RateLimiter(settings.rate_limit)
-        self.failures = Failures()  # failed credential attempts (auth/failures.py)
+        self.failures = Failures(wrong_keys=settings.wrong_keys_per_address)  # auth/failures.py
         self.query = QueryService(
             store.reader,
             settings.max_result_points,

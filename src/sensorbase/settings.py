@@ -110,6 +110,12 @@ class Settings(BaseSettings):
         "1000/second",
         description="Requests per key, in the form N/second|minute|hour; empty disables.",
     )
+    wrong_keys_per_address: int = Field(
+        30,
+        ge=1,
+        description="Wrong keys an address may send in a burst (one more forgiven a second) "
+        "before its wrong keys get 429; a right key is never blocked.",
+    )
     ingest_queue_size: int = Field(
         256, description="Write requests waiting for a commit before new ones get 503."
     )

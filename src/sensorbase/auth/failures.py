@@ -36,7 +36,7 @@ import math
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from sensorbase.errors import RateLimited, WrongCredentials
@@ -96,8 +96,11 @@ Key = tuple[str, ...]
 class Failures:
     """Counts of failed attempts in this process, and the blocks they earned."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, clock: Callable[[], float] = time.monotonic, wrong_keys: int = KEY_ADDRESS.free
+    ) -> None:
         self.clock = clock
+        self.key_rule = replace(KEY_ADDRESS, free=wrong_keys)
         self._counts: dict[Key, _Count] = {}
         self._known: dict[tuple[str, str], float] = {}  # (account, address) -> signed in at
         self._lock = threading.Lock()  # attempts come from the event loop and worker threads
@@ -167,7 +170,7 @@ class Failures:
             count = self._counts.get(key)
             until = count.blocked_until if count is not None else 0.0
             if until <= now:
-                self._fail(key, KEY_ADDRESS, now)
+                self._fail(key, self.key_rule, now)
         if until > now:
             raise _refusal(until - now, "too many wrong keys from this address")
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import Depends, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool, field_validator
 
 from sensorbase.alerts.admin import Alerts, DeliveryRow, EventRow, RuleView, WebhookRow
 from sensorbase.alerts.outbox import condition_text
@@ -21,7 +21,7 @@ from sensorbase.alerts.urls import URL_PATTERN
 from sensorbase.auth.keys import Principal
 from sensorbase.dialects.base import alerts_of
 from sensorbase.dialects.native.deps import principal
-from sensorbase.dialects.native.fields import Key, Name
+from sensorbase.dialects.native.fields import Key, Name, json_number
 from sensorbase.dialects.native.problems import native_router
 from sensorbase.limits import MAX_ID
 from sensorbase.times import format_us
@@ -47,9 +47,13 @@ class RuleIn(BaseModel):
     for_s: int = Field(0, ge=0, le=MAX_DURATION_S)
     no_data_s: int | None = Field(None, ge=1, le=MAX_DURATION_S)
     cooldown_s: int = Field(300, ge=0, le=MAX_DURATION_S)
-    enabled: bool = True
+    enabled: StrictBool = True  # 0 or "false" is not a boolean
     webhook_url: str | None = Field(None, max_length=2048, pattern=URL_PATTERN)
     webhook_secret: str | None = Field(None, min_length=8, max_length=200)
+
+    _numbers = field_validator(
+        "threshold", "window_s", "for_s", "no_data_s", "cooldown_s", mode="before"
+    )(json_number)
 
 
 class WebhookIn(BaseModel):

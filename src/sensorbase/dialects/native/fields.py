@@ -43,6 +43,15 @@ Retention = Annotated[
 ]
 
 
+def json_number(value: Any) -> Any:
+    """A `mode="before"` field validator for JSON Schema's integer and number: a boolean or a
+    string is neither (pydantic's lax mode takes `false` as 0 and "5" as 5), while 5.0 is
+    still the integer 5."""
+    if isinstance(value, bool | str):
+        raise ValueError("must be a JSON number, not a string or a boolean")
+    return value
+
+
 def _small_meta(meta: dict[str, Any]) -> dict[str, Any]:
     size = len(_encoder.encode(meta))
     if size > MAX_CATALOG_META_BYTES:
