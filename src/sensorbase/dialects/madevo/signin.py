@@ -34,7 +34,9 @@ async def credentials(request: Request) -> dict[str, Any]:
     return body
 
 
-async def login(request: Request, catalog: Catalog = Depends(catalog_of)) -> dict[str, Any]:
+async def signed_in(request: Request, catalog: Catalog) -> User:
+    """The user whose email and password the body gives (both generations' login): each
+    missing one named, limited per email like a key, failures counted (auth/failures.py)."""
     svc = services(request)
     body = await credentials(request)
     problems = [
@@ -45,13 +47,17 @@ async def login(request: Request, catalog: Catalog = Depends(catalog_of)) -> dic
     if problems:
         raise refuse(problems, InvalidInput)
     email, password = str(body["email"]), str(body["password"])
-    request.state.rate = svc.rate.hit(f"login:{email.lower()}")  # limited per email, like a key
+    request.state.rate = svc.rate.hit(f"login:{email.lower()}")
 
     async def attempt() -> User:
         return await catalog.users.check(email, password)
 
-    user = await svc.failures.sign_in(email, client_address(request), attempt)
-    token, _ = svc.tokens.user_token(user)
+    return await svc.failures.sign_in(email, client_address(request), attempt)
+
+
+async def login(request: Request, catalog: Catalog = Depends(catalog_of)) -> dict[str, Any]:
+    svc = services(request)
+    token, _ = svc.tokens.user_token(await signed_in(request, catalog))
     return {"token": token, "expires_in": svc.tokens.access_ttl_s}
 
 

@@ -15,10 +15,9 @@ from fastapi import Depends, Request
 from sensorbase.catalog import Catalog
 from sensorbase.dialects.base import authenticate, bearer, catalog_of, client_address, services
 from sensorbase.dialects.body import parse_json, read_body
-from sensorbase.dialects.madevo.records import refuse
 from sensorbase.dialects.madevo.settings import MadevoSettings
-from sensorbase.dialects.madevo.signin import credentials
-from sensorbase.errors import InvalidInput, Problem, Unauthorized, WrongCredentials
+from sensorbase.dialects.madevo.signin import signed_in
+from sensorbase.errors import Unauthorized, WrongCredentials
 from sensorbase.model import User
 
 
@@ -29,21 +28,7 @@ def shown_user(user: User) -> dict[str, Any]:
 def login_route(settings: MadevoSettings) -> Any:
     async def login(request: Request, catalog: Catalog = Depends(catalog_of)) -> dict[str, Any]:
         svc = services(request)
-        body = await credentials(request)
-        problems = [
-            Problem("is required (a string)", name)
-            for name in ("email", "password")
-            if not isinstance(body.get(name), str) or not body[name]
-        ]
-        if problems:
-            raise refuse(problems, InvalidInput)
-        email, password = str(body["email"]), str(body["password"])
-        request.state.rate = svc.rate.hit(f"login:{email.lower()}")
-
-        async def attempt() -> User:
-            return await catalog.users.check(email, password)
-
-        user = await svc.failures.sign_in(email, client_address(request), attempt)
+        user = await signed_in(request, catalog)
         return {
             "error": False,
             "message": "login successful",
