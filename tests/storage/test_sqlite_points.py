@@ -20,6 +20,7 @@ from sensorbase.storage.sqlite import chunks, fold
 from sensorbase.storage.sqlite.schema import SCHEMA_VERSION
 from sensorbase.storage.sqlite.store import SQLiteStore
 from tests.storage.conftest import new_series
+from tests.storage.test_bucket_status_migration import LATER
 
 ALL = TimeRange(None, None)
 
@@ -188,6 +189,8 @@ def test_a_database_of_one_row_per_point_is_migrated(tmp_path: Path) -> None:
     store.close()
     conn = sqlite3.connect(path, isolation_level=None)  # made into schema 1 by hand
     conn.executescript("DROP TABLE point_log; DROP TABLE point_chunks;" + V1_POINTS)
+    for statement in LATER:  # what the steps after 3 add: schema 1 had none of it
+        conn.execute(statement)
     n = 5000
     conn.executemany(
         "INSERT INTO points VALUES (?, ?, ?, ?)",
