@@ -15,11 +15,10 @@ $(BIN)/sensorbase: pyproject.toml
 run: $(BIN)/sensorbase
 	$(BIN)/sensorbase serve
 
-## test: install everything and run the whole test suite (two test processes per core: most tests
-## spend their time waiting on a server or a subprocess they started; the tests
+## test: install everything and run the whole test suite (one test process per core; the tests
 ## of an xdist_group, such as the console's one browser, share a process)
 test: $(BIN)/sensorbase browser
-	$(BIN)/pytest -q -n $$(( $$(nproc) * 2 )) --dist loadgroup
+	$(BIN)/pytest -q -n auto --dist loadgroup
 
 # The console's tests (tests/console/) drive Debian's Chromium through its chromedriver: installed
 # here when missing, where we may (root with apt-get, as in CI); elsewhere those tests skip.
