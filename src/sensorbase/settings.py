@@ -116,6 +116,11 @@ class Settings(BaseSettings):
         description="Wrong keys an address may send in a burst (one more forgiven a second) "
         "before its wrong keys get 429; a right key is never blocked.",
     )
+    influx_string_fields: Literal["refuse", "skip"] = Field(
+        "refuse",
+        description="InfluxDB line protocol's string fields: refuse (the line is refused and "
+        "named) or skip (left out; the line's numeric fields are stored).",
+    )
     ingest_queue_size: int = Field(
         256, description="Write requests waiting for a commit before new ones get 503."
     )

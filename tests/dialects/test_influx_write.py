@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import json
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -100,6 +101,9 @@ async def test_1x_client_writes_points_with_tags_precision_and_batches(
     )  # fmt: skip
     version = await threaded(influx.ping)
     assert version == "1.8.10"
+    # Home Assistant's connection test when it starts: a write of nothing, which influxd 1.x
+    # answers 204 (2.x refuses it: test_limits_gzip_and_empty_bodies).
+    assert await threaded(lambda: influx.write_points([]))
     body = [
         {
             "measurement": "weather",
@@ -127,6 +131,73 @@ async def test_1x_client_writes_points_with_tags_precision_and_batches(
     line = f"cpu,host=a usage=3.5 {stamp_ms}"
     assert await threaded(lambda: influx.write_points([line], time_precision="ms", protocol="line"))
     assert await points(client, org, "cpu,host=a", "usage") == [(iso(T0 + 0.25), 3.5)]
+
+
+def home_assistant_points(t: int) -> list[dict[str, Any]]:
+    """What Home Assistant's InfluxDB integration writes on a state change (2024.1): the state
+    as `value` when it is a number (else `state`, a string, and `value` 0/1 for on/off), and
+    every attribute as a field, `_str` after the name of a string one."""
+    return [
+        {
+            "measurement": "°C",
+            "tags": {"domain": "input_number", "entity_id": "freezer"},
+            "time": t,
+            "fields": {"value": -17.5, "min": -30.0, "friendly_name_str": "Freezer"},
+        },
+        {
+            "measurement": "state",
+            "tags": {"domain": "automation", "entity_id": "warm_up"},
+            "time": t,
+            "fields": {"state": "on", "value": 1.0, "mode_str": "single"},
+        },
+        {
+            "measurement": "state",
+            "tags": {"domain": "sun", "entity_id": "sun"},
+            "time": t,
+            "fields": {"state": "above_horizon", "friendly_name_str": "Sun"},
+        },
+    ]
+
+
+async def test_home_assistant_string_fields(
+    server: str, client: httpx.AsyncClient, org: Org, services: Services
+) -> None:
+    """Refused with every line named by default; with SENSORBASE_INFLUX_STRING_FIELDS=skip the
+    numeric fields are stored and the reply is 204 (Home Assistant logs every 400)."""
+    influx = InfluxDBClient(
+        host="127.0.0.1", port=int(server.rsplit(":", 1)[1]), username="homeassistant",
+        password=org.admin, database=org.bucket,
+    )  # fmt: skip
+    with pytest.raises(InfluxDBClientError) as refused:
+        await threaded(lambda: influx.write_points(home_assistant_points(T0), time_precision="s"))
+    assert refused.value.code == 400
+    reason = json.loads(refused.value.content)["error"]
+    assert [line.split(":")[0] for line in reason.split("\n")] == ["line 1", "line 2", "line 3"]
+    assert "string fields are not stored" in reason
+    assert await points(client, org, "°C,domain=input_number,entity_id=freezer", "value") == []
+    services.settings.influx_string_fields = "skip"
+    assert await threaded(
+        lambda: influx.write_points(home_assistant_points(T0), time_precision="s")
+    )
+    freezer = "°C,domain=input_number,entity_id=freezer"
+    assert await points(client, org, freezer, "value") == [(iso(T0), -17.5)]
+    assert await points(client, org, freezer, "min") == [(iso(T0), -30.0)]
+    assert await points(client, org, freezer, "friendly_name_str") == []
+    automation = "state,domain=automation,entity_id=warm_up"
+    assert await points(client, org, automation, "value") == [(iso(T0), 1.0)]
+    assert await points(client, org, automation, "state") == []
+    # A body of string fields only stores nothing, and is not an error.
+    sun = "state,domain=sun,entity_id=sun"
+    assert await threaded(
+        lambda: influx.write_points(home_assistant_points(T0)[2:], time_precision="s")
+    )
+    reply = await client.get(f"/v1/buckets/{org.bucket}/sources/{sun}", headers=org.headers)
+    assert reply.status_code == 404
+    # A malformed value is still refused, its line named.
+    reply = await client.post(
+        "/write", content=b'm,t=1 a=1,b="open', params={"db": org.bucket, "p": org.admin}
+    )
+    assert reply.status_code == 400 and "line 1" in reply.json()["error"]
 
 
 async def test_2x_client_writes_lines_points_and_gzip(
@@ -391,11 +462,12 @@ async def test_tenancy_and_scopes(client: httpx.AsyncClient, org: Org, other_org
     without data:write is refused with 403; a key limited to another bucket too."""
     token = {"Authorization": f"Token {org.admin}"}
     for bucket in (other_org.bucket, "does-not-exist"):
-        reply = await client.post(f"/write?db={bucket}", content="m v=1", headers=token)
-        assert (reply.status_code, reply.json()) == (
-            404,
-            {"error": f'database not found: "{bucket}"'},
-        )
+        for body in ("m v=1", ""):  # an empty 1.x write still looks the database up
+            reply = await client.post(f"/write?db={bucket}", content=body, headers=token)
+            assert (reply.status_code, reply.json()) == (
+                404,
+                {"error": f'database not found: "{bucket}"'},
+            )
         reply = await client.post(f"/api/v2/write?bucket={bucket}", content="m v=1", headers=token)
         assert (reply.status_code, reply.json()) == (
             404,
@@ -411,10 +483,11 @@ async def test_tenancy_and_scopes(client: httpx.AsyncClient, org: Org, other_org
     )
     assert reply.status_code == 204, reply.text
     reader = await org.new_key(client, ["data:read"])
-    reply = await client.post(
-        "/write", content="m v=1", params={"db": org.bucket, "p": reader["key"]}
-    )
-    assert reply.status_code == 403 and "data:write" in reply.json()["error"]
+    for body in ("m v=1", ""):
+        reply = await client.post(
+            "/write", content=body, params={"db": org.bucket, "p": reader["key"]}
+        )
+        assert reply.status_code == 403 and "data:write" in reply.json()["error"]
     reply = await client.post("/v1/buckets", json={"key": "second"}, headers=org.headers)
     limited = await org.new_key(client, ["data:write"], bucket="second")
     reply = await client.post(
@@ -423,6 +496,8 @@ async def test_tenancy_and_scopes(client: httpx.AsyncClient, org: Org, other_org
         headers={"Authorization": f"Token {limited['key']}"},
     )
     assert reply.status_code == 403 and reply.json()["code"] == "forbidden"
+    reply = await client.post(f"/write?db={org.bucket}&p={limited['key']}", content="")
+    assert reply.status_code == 403, reply.text
     # Nothing reached the other organisation.
     reply = await client.get(f"/v1/buckets/{other_org.bucket}/sources", headers=other_org.headers)
     assert reply.json()["sources"] == []
@@ -451,7 +526,11 @@ async def test_limits_gzip_and_empty_bodies(
     reply = await client.post(f"/api/v2/write?bucket={org.bucket}", content=big, headers=token)
     assert reply.status_code == 413 and reply.json()["code"] == "request too large"
     reply = await client.post(f"/write?db={org.bucket}", content=b"", headers=token)
-    assert (reply.status_code, reply.json()) == (400, {"error": "writing requires points"})
+    assert reply.status_code == 204, reply.text  # influxd 1.6.7 and 1.8 alike
+    reply = await client.post(f"/write?db={org.bucket}", content=b"\n\n", headers=token)
+    assert reply.status_code == 204, reply.text
+    reply = await client.post(f"/api/v2/write?bucket={org.bucket}", content=b"", headers=token)
+    assert reply.status_code == 400 and reply.json()["message"] == "writing requires points"
     reply = await client.post(f"/write?db={org.bucket}", content=b"\x1b\xff", headers=token)
     assert reply.status_code == 400  # a control byte in the line, none in the header
     assert reply.headers["X-Influxdb-Error"] == "line 1: missing fields ('??')"

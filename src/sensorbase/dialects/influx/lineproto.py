@@ -38,6 +38,7 @@ from sensorbase.dialects.influx.syntax import (
     LineError,
     Lines,
     SeriesPart,
+    is_string,
     learn,
     series_key,
     split_escaped,
@@ -48,21 +49,28 @@ from sensorbase.dialects.influx.syntax import (
 __all__ = ["PRECISIONS", "STRING_FIELD", "LineError", "Lines", "SeriesPart", "parse", "series_key"]
 
 
-def parse(body: bytes, precision: tuple[int, int], now_us: int) -> Lines:
+def parse(
+    body: bytes, precision: tuple[int, int], now_us: int, skip_strings: bool = False
+) -> Lines:
     """Every line of `body`: its points as columns, or why it is refused. `precision` is one
-    of PRECISIONS' values; `now_us` the time of a line without a timestamp."""
+    of PRECISIONS' values; `now_us` the time of a line without a timestamp; `skip_strings`:
+    a well-formed string field is left out (counted in `skipped`) rather than refusing its
+    line (SENSORBASE_INFLUX_STRING_FIELDS)."""
     if b"\r" in body:
         body = body.replace(b"\r\n", b"\n")
-    fast = parse_columnar(body, precision)
+    fast = parse_columnar(body, precision)  # (it declines any body with a quote)
     if fast is not None:
         fast.body = body
         return fast
-    return parse_lines(body, precision, now_us)
+    return parse_lines(body, precision, now_us, skip_strings)
 
 
-def parse_lines(body: bytes, precision: tuple[int, int], now_us: int) -> Lines:
+def parse_lines(
+    body: bytes, precision: tuple[int, int], now_us: int, skip_strings: bool = False
+) -> Lines:
     """`parse` line by line (what it does when the columnar path does not apply)."""
     out = Lines(body=body)
+    emptied = 0  # lines of string fields only, skipped whole
     out.text = texts = body.split(b"\n")
     # A body without escapes, quotes or stray whitespace: every line splits at its spaces.
     simple = not (
@@ -128,6 +136,13 @@ def parse_lines(body: bytes, precision: tuple[int, int], now_us: int) -> Lines:
                 bad.append((number, str(exc)))
                 continue
             pairs = [split_pair(pair) for pair in split_escaped(fields, 44)]
+            if skip_strings:
+                numbers = [pair for pair in pairs if not is_string(pair[2])]
+                out.skipped += len(pairs) - len(numbers)
+                if not numbers:
+                    emptied += 1
+                    continue
+                pairs = numbers
         try:
             hits = [
                 (known((key, name)) if text else None) or learn(key, name, eq, text)
@@ -144,7 +159,7 @@ def parse_lines(body: bytes, precision: tuple[int, int], now_us: int) -> Lines:
             add_value(pair[2])
             add_stamp(stamp)
             add_line(number)
-    out.lines = len(bad) + len(set(lines))
+    out.lines = len(bad) + len(set(lines)) + emptied
     convert(out, series, values, stamps, lines, precision, now_us)
     return out
 

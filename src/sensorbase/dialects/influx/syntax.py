@@ -69,6 +69,7 @@ class Lines:
     bad: list[tuple[int, str]] = field(default_factory=list)  # (line number, reason)
     text: list[bytes] = field(default_factory=list)  # every line as sent (to name bad ones)
     lines: int = 0  # lines that hold a point (good or bad; not blank, not comments)
+    skipped: int = 0  # string fields left out (`parse`'s skip_strings)
     body: bytes = b""
 
     def line_text(self, number: int) -> str:
@@ -82,6 +83,11 @@ class Lines:
 
 SERIES_CACHE: dict[bytes, SeriesPart | str] = {}  # a series part, or why it is bad
 FIELD_CACHE: dict[bytes, str] = {}
+
+
+def is_string(text: bytes) -> bool:
+    """A field value that is a string (value_of refuses it as STRING_FIELD)."""
+    return len(text) >= 2 and text[0] == 34 and text[-1] == 34
 
 
 def value_of(text: bytes) -> float:
