@@ -15,8 +15,11 @@ buckets, and runs the workload of ../shared/bench/README.md through the native A
   4. the latest 10,000 raw points of the dense series, median of 20, ms
   5. disk bytes per stored point once the store has settled (server stopped, WAL folded in)
 
-Each figure is printed, the whole result is written as JSON, and with --peer the InfluxDB peer
-(../shared/bench/influx_bench.py) runs in the same invocation and the ratios are printed.
+Each figure is printed, the whole result is written as JSON, and with --peer both peers, InfluxDB
+1.x and VictoriaMetrics (benchmarks/peers.py, driving ../shared/bench/influx_bench.py and
+victoria_bench.py), run in the same invocation and the ratios are printed. Every server's CPU
+(utime + stime from /proc) is reported per million points in both ingest scenarios, beside the
+load generator's own; all bodies are encoded before the clock starts.
 
 The workload comes from the shared `common.py` (found at run time, never copied here), so both
 sides send the same series, times and values.
@@ -75,6 +78,8 @@ def find_shared() -> Path:
 SHARED = find_shared()
 sys.path.insert(0, str(SHARED))
 import common  # noqa: E402
+
+import peers  # noqa: E402  (benchmarks/peers.py: the peers, through the shared scripts)
 
 # ---------------------------------------------------------------------------------------------
 # The server under test
@@ -524,6 +529,43 @@ def disk_bytes(server: Server) -> dict[str, Any]:
     return {"store": "sqlite", "bytes": common.du_bytes(str(data)), "files": files}
 
 
+def measured_writers(
+    server: Server, per_writer: list[list[bytes]], bucket: str, lineproto: bool = False
+) -> dict[str, Any]:
+    """`run_writers` with the CPU it cost per million points: the server's processes (the
+    request path; the storage's helpers, WAL sync and folder, apart and in the total), and the
+    load generator's (this process)."""
+    before, client = server.cpu_by_role(), time.process_time()
+    out = run_writers(server, per_writer, bucket, lineproto)
+    after, client = server.cpu_by_role(), time.process_time() - client
+    out["client_cpu_s_per_million_points"] = client / out["points"] * 1e6
+    if before is not None and after is not None:
+        used = {
+            role: sum(s - before[role].get(pid, 0.0) for pid, s in after[role].items())
+            for role in ("server", "helpers")
+        }
+        out["server_cpu_s_per_million_points"] = used["server"] / out["points"] * 1e6
+        out["helpers_cpu_s_per_million_points"] = used["helpers"] / out["points"] * 1e6
+        out["total_cpu_s_per_million_points"] = sum(used.values()) / out["points"] * 1e6
+    print(
+        f"  CPU s per 1M points: server {out.get('server_cpu_s_per_million_points', 0):.2f}, "
+        f"helpers {out.get('helpers_cpu_s_per_million_points', 0):.2f}, "
+        f"load generator {out['client_cpu_s_per_million_points']:.2f}",
+        flush=True,
+    )
+    return out
+
+
+def cpu_medians(runs: list[dict[str, Any]]) -> dict[str, float]:
+    names = (
+        "server_cpu_s_per_million_points",
+        "helpers_cpu_s_per_million_points",
+        "total_cpu_s_per_million_points",
+        "client_cpu_s_per_million_points",
+    )
+    return {n: statistics.median(x[n] for x in runs) for n in names if all(n in x for x in runs)}
+
+
 # ---------------------------------------------------------------------------------------------
 # The run
 
@@ -546,23 +588,25 @@ def run_sensorbase(args: argparse.Namespace) -> dict[str, Any]:
 
         ingest = []
         for r, bodies in enumerate(fleets):
-            out = run_writers(server, bodies, f"{BUCKET}_r{r}")
+            out = measured_writers(server, bodies, f"{BUCKET}_r{r}")
             ingest.append(out)
             print(f"batch ingest run {r}: {out['points_per_s']:,.0f} points/s {out}", flush=True)
         result["ingest_fleet"] = {
             "runs": ingest,
             "points_per_s": common.summarize([x["points_per_s"] for x in ingest]),
+            **cpu_medians(ingest),
         }
         del fleets
 
         lp_ingest = []
         for r, bodies in enumerate(lp_fleets):
-            out = run_writers(server, bodies, f"lp_r{r}", lineproto=True)
+            out = measured_writers(server, bodies, f"lp_r{r}", lineproto=True)
             lp_ingest.append(out)
             print(f"line-protocol ingest run {r}: {out['points_per_s']:,.0f} points/s {out}")
         result["ingest_lineproto"] = {
             "runs": lp_ingest,
             "points_per_s": common.summarize([x["points_per_s"] for x in lp_ingest]),
+            **cpu_medians(lp_ingest),
         }
         del lp_fleets
 
@@ -579,6 +623,7 @@ def run_sensorbase(args: argparse.Namespace) -> dict[str, Any]:
             out = driver(server, "single", args.wrk_seconds, r)
             if cpu_before is not None and (cpu_after := server.cpu_s()) is not None:
                 requests = out["rps"] * args.wrk_seconds
+                # (one point a request: microseconds a request are seconds a million points)
                 out["server_cpu_us_per_request"] = (cpu_after - cpu_before) / requests * 1e6
             singles.append(out)
             print(f"single-point run {r}: {out['rps']:,.0f} requests/s {out}", flush=True)
@@ -622,26 +667,33 @@ def run_sensorbase(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def headline(result: dict[str, Any]) -> dict[str, float]:
-    """The five figures, by scenario, from a Sensorbase or an InfluxDB result file."""
-    disk = result["disk"]
-    if "bytes_per_point" in disk:
-        bpp = disk["bytes_per_point"]
-    else:  # the peer's layout: per database, after full compaction
-        dbs = disk["per_db"]
-        bpp = sum(d["data_dir_alloc_bytes"] for d in dbs) / sum(d["points"] for d in dbs)
-    # The peer's batch ingest is line protocol already: Sensorbase's line-protocol figure is
-    # set beside that same figure.
+    """Sensorbase's figures, by scenario (peers.headline gives the peers' under the same
+    names). The peers' batch ingest is line protocol already: Sensorbase's line-protocol
+    figure is set beside that same figure."""
+    bpp = result["disk"]["bytes_per_point"]
     lineproto = result.get("ingest_lineproto", result["ingest_fleet"])
+    single = result["single_point_writes"]
     return {
         "batch ingest (points/s)": result["ingest_fleet"]["points_per_s"]["median"],
+        # The server's whole process tree (helpers included), as the peers' one process.
+        "batch ingest, server CPU (s per 1M points)": result["ingest_fleet"].get(
+            "total_cpu_s_per_million_points", float("nan")
+        ),
         "line-protocol batch ingest (points/s)": lineproto["points_per_s"]["median"],
-        "single-point ingest (requests/s)": result["single_point_writes"]["rps"]["median"],
+        "line-protocol batch ingest, server CPU (s per 1M points)": lineproto.get(
+            "total_cpu_s_per_million_points", float("nan")
+        ),
+        "single-point ingest (requests/s)": single["rps"]["median"],
+        "single-point ingest, server CPU (s per 1M points)": single.get(
+            "server_cpu_us_per_request", {}
+        ).get("median", float("nan")),
         "stats over 1M points (ms)": result["query_agg_1M"]["ms"]["median"],
         "latest 10,000 points (ms)": result["query_latest_10k"]["ms"]["median"],
         "disk (bytes/point)": bpp,
     }
 
 
+PEERS = {"influxdb": peers.run_influxdb, "victoriametrics": peers.run_victoria}
 HIGHER_IS_BETTER = {
     "batch ingest (points/s)",
     "line-protocol batch ingest (points/s)",
@@ -652,20 +704,6 @@ FLOORS = {
     "single-point ingest (requests/s)": 10_000,
     "stats over 1M points (ms)": 100,
 }
-
-
-def run_peer(args: argparse.Namespace) -> dict[str, Any]:
-    out_dir = Path(tempfile.mkdtemp(prefix="peer-bench-"))
-    cmd = [
-        sys.executable, str(SHARED / "influx_bench.py"), "--runs", str(args.runs),
-        "--points", str(args.points), "--wrk-seconds", str(args.wrk_seconds),
-        "--queries", str(args.queries),
-    ]  # fmt: skip
-    print("peer:", " ".join(cmd), flush=True)
-    subprocess.run(cmd, check=True, env={**os.environ, "PEER_RESULTS_DIR": str(out_dir)})
-    data: dict[str, Any] = json.loads((out_dir / "influxdb.json").read_text())
-    shutil.rmtree(out_dir, ignore_errors=True)
-    return data
 
 
 # ---------------------------------------------------------------------------------------------
@@ -749,17 +787,8 @@ def run_influxql(args: argparse.Namespace) -> dict[str, Any]:
         server.stop()
         server.cleanup()
 
-    import influx_bench as peer  # the shared peer's own influxd settings, moved aside
-
-    base = tempfile.mkdtemp(prefix="influxql-peer-")
-    port = _free_port()
-    peer.CONF = (
-        peer.CONF.replace(peer.BASE, base)
-        .replace(f":{peer.PORT}", f":{port}")
-        .replace(":18088", f":{_free_port()}")
-        .replace(":18082", f":{_free_port()}")
-    )
-    peer.BASE, peer.PORT = base, port
+    peer = peers.influx_aside("influxql-peer-")  # the shared peer's own influxd settings
+    base, port = peer.BASE, peer.PORT
     influxd = peer.start_influxd()
     try:
         result["influxd_version"] = subprocess.run(
@@ -782,6 +811,33 @@ def run_influxql(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def ratio(name: str, ours: float, theirs: float) -> float:
+    """Above 1: Sensorbase does better (throughput: ours / theirs; time, CPU, bytes: theirs /
+    ours)."""
+    return ours / theirs if name in HIGHER_IS_BETTER else theirs / ours
+
+
+def print_table(ours: dict[str, float], theirs: dict[str, dict[str, float]]) -> None:
+    names = {"influxdb": "InfluxDB", "victoriametrics": "VictoriaMetrics"}
+    head = "| scenario | Sensorbase | floor |" + "".join(f" {names[p]} | ratio |" for p in theirs)
+    print("\n" + head + "\n" + "|---" * (3 + 2 * len(theirs)) + "|")
+    for name, value in ours.items():
+        floor = FLOORS.get(name)
+        ok = "" if floor is None else (
+            "ok" if (value >= floor if name in HIGHER_IS_BETTER else value <= floor) else "MISSED"
+        )  # fmt: skip
+        line = f"| {name} | {value:,.2f} | {f'{floor:,} {ok}' if floor else ''} |"
+        for figures in theirs.values():
+            line += f" {figures[name]:,.2f} | {ratio(name, value, figures[name]):.2f}x |"
+        print(line)
+    if theirs:
+        print(
+            "ratio > 1: Sensorbase does better (throughput: ours/theirs; ms, CPU and bytes: "
+            "theirs/ours). VictoriaMetrics acknowledges writes before they reach disk; InfluxDB "
+            "and Sensorbase after an fsync."
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--points", type=int, default=3_000_000, help="fleet points per ingest run")
@@ -798,7 +854,11 @@ def main() -> None:
     ap.add_argument("--admin-key", help="admin key, when the database is already bootstrapped")
     ap.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
     ap.add_argument("--no-wrk", action="store_true", help="use the Python single-point driver")
-    ap.add_argument("--peer", action="store_true", help="also run the InfluxDB peer; print ratios")
+    ap.add_argument(
+        "--peer",
+        action="store_true",
+        help="also run both peers (InfluxDB, VictoriaMetrics); print ratios",
+    )
     ap.add_argument("--keep", action="store_true", help="keep the server's data directory")
     ap.add_argument("--out", default="benchmark-results.json", help="where the JSON goes")
     ap.add_argument(
@@ -818,32 +878,19 @@ def main() -> None:
     # --- end InfluxQL ---------------------------------------------------------------------
     results["sensorbase"] = run_sensorbase(args)
     ours = headline(results["sensorbase"])
-    if args.peer:
-        results["influxdb"] = run_peer(args)
     results["summary"] = {"sensorbase": ours}
-
-    print("\n| scenario | Sensorbase | floor |" + (" InfluxDB | ratio |" if args.peer else ""))
-    print("|---|---|---|" + ("---|---|" if args.peer else ""))
-    theirs = headline(results["influxdb"]) if args.peer else {}
-    ratios = {}
-    for name, value in ours.items():
-        floor = FLOORS.get(name)
-        ok = "" if floor is None else (
-            "ok" if (value >= floor if name in HIGHER_IS_BETTER else value <= floor) else "MISSED"
-        )  # fmt: skip
-        line = f"| {name} | {value:,.2f} | {f'{floor:,} {ok}' if floor else ''} |"
-        if args.peer:
-            peer = theirs[name]
-            ratio = value / peer if name in HIGHER_IS_BETTER else peer / value
-            ratios[name] = ratio
-            line += f" {peer:,.2f} | {ratio:.2f}x |"
-        print(line)
+    theirs: dict[str, dict[str, float]] = {}
     if args.peer:
-        results["summary"]["influxdb"] = theirs
-        results["summary"]["ratio_sensorbase_over_influxdb"] = ratios
-        print(
-            "ratio > 1: Sensorbase does better (throughput: ours/theirs; ms and bytes: theirs/ours)"
-        )
+        for name, run in PEERS.items():
+            results[name] = run(args)
+            theirs[name] = peers.headline(results[name])
+            results["summary"][name] = theirs[name]
+    print_table(ours, theirs)
+    if theirs:
+        results["summary"]["ratios"] = {
+            name: {k: ratio(k, v, figures[k]) for k, v in ours.items()}
+            for name, figures in theirs.items()
+        }
     Path(args.out).write_text(json.dumps(results, indent=2, default=float))
     print(f"results: {args.out}")
 

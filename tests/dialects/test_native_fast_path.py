@@ -84,6 +84,11 @@ def test_fast_decode_matches_the_general_decoder(payload: Any, precision: str) -
         [{"field": "t", "time": 5, "value": 1}],  # no source anywhere: refused by the walk
         [{"source": "a", "field": "", "time": 5, "value": 1}],
         [{"source": "a", "field": "t", "time": 2**62, "value": 1}],  # overflows microseconds
+        [{"source": "a", "field": "t", "time": 2**63, "value": 1}],  # past int64
+        # Several points, one of them with an empty name or no source to default to.
+        [*FLEET, {"source": "a", "field": "", "time": 5, "value": 1}],
+        [*FLEET, {"source": "", "field": "t", "time": 5, "value": 1}],
+        [*FLEET, {"field": "t", "time": 5, "value": 1}],
     ],
 )
 def test_other_bodies_take_the_general_path(payload: Any) -> None:
@@ -323,4 +328,15 @@ def test_the_fast_decode_takes_colons_in_names_and_explicit_nulls(payload: Any) 
     body = json.dumps(payload).encode()
     fast = _decode_fast(body, "farm", None, "s", 100_000)
     assert fast is not None
+    _same(fast, _general(body, "farm", "s"))
+
+
+def test_the_fast_decode_finds_a_bucket_named_through_an_escape() -> None:
+    """The fast path skips looking at points' buckets when the body never spells the name; an
+    escape spells it without the bytes `"bucket"`."""
+    point = b'{"source": "a", "field": "t", "time": 5, "value": 1, "\\u0062ucket": "b2"}'
+    body = json.dumps(FLEET).encode()[:-1] + b", " + point + b"]"
+    fast = _decode_fast(body, "farm", None, "s", 100_000)
+    assert fast is not None
+    assert fast.keys[-1].bucket == "b2"
     _same(fast, _general(body, "farm", "s"))

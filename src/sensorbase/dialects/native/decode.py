@@ -15,6 +15,7 @@ item, so that the refusal lists every bad point, not the first.
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -118,8 +119,10 @@ def decode(
 _INT64_LIMIT_US = 2**63 - 1
 
 
-class _LeanPoint(msgspec.Struct, forbid_unknown_fields=True):
-    """The common point (one field, a number, an integer epoch time): the fast path's shape."""
+class _LeanPoint(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    """The common point (one field, a number, an integer epoch time): the fast path's shape.
+    Untracked by the cyclic collector (it holds only strings and numbers, so no cycle): a
+    5,000-point body otherwise sets off collections that walk every point decoded."""
 
     field: str
     value: float
@@ -128,13 +131,15 @@ class _LeanPoint(msgspec.Struct, forbid_unknown_fields=True):
     source: str | None = None
 
 
-class _LeanBody(msgspec.Struct, forbid_unknown_fields=True):
+class _LeanBody(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     points: list[_LeanPoint]
     bucket: str | None = None
     source: str | None = None
 
 
 _lean = msgspec.json.Decoder(_LeanBody | list[_LeanPoint])
+_TIME = operator.attrgetter("time")
+_VALUE = operator.attrgetter("value")
 
 
 def _decode_fast(
@@ -161,24 +166,38 @@ def _decode_fast(
         points = decoded.points
     else:
         points = decoded
-    if not points or len(points) > max_points:
+    n = len(points)
+    if not n or n > max_points:
         return None  # (the general path checks the body as I-JSON itself)
     names = [p.field for p in points]
-    own_buckets = [p.bucket for p in points]
+    # A body without the name "bucket" (or any escape that could spell it) gives no point one:
+    # the usual batch names its bucket in the query string, and skips a pass over its points.
+    plain = b"\\" not in body
+    own_buckets: list[str | None] = (
+        [None] * n if plain and b'"bucket"' not in body else [p.bucket for p in points]
+    )
     own_sources = [p.source for p in points]
     # I-JSON: no name repeated in an object (dialects/body.py). The decoded value's JSON would
     # hold a colon per member (a point's field, value and time, its bucket and source where not
     # None; the body object's points, bucket and source likewise) and those inside its strings.
     no_bucket, no_source = own_buckets.count(None), own_sources.count(None)
-    members = 5 * len(points) - no_bucket - no_source + (3 - top.count(None) if top else 0)
+    members = 5 * n - no_bucket - no_source + (3 - top.count(None) if top else 0)
     check_names(body, members, (names, own_buckets, own_sources, top))
-    if len(points) == 1:  # single-point writes are the most frequent request of all
+    if n == 1:  # single-point writes are the most frequent request of all
         return _one_point(points[0], bucket, source, precision)
+    if (no_bucket and not bucket) or (no_source and not source):
+        return None
     buckets = _defaulted(own_buckets, no_bucket, bucket)
     sources = _defaulted(own_sources, no_source, source)
-    if "" in names or None in buckets or "" in buckets or None in sources or "" in sources:
+    # No empty name: a body holding no empty string (nor an escape) has none to look for.
+    if not (plain and b'""' not in body) and (
+        "" in names or "" in buckets or "" in sources or None in buckets or None in sources
+    ):
         return None
-    times = np.array([p.time for p in points], np.int64)
+    try:  # (an integer past int64 is the general path's to name)
+        times = np.fromiter(map(_TIME, points), np.int64, n)
+    except OverflowError:
+        return None
     if precision == "ns":
         time_us = times // 1_000
     else:
@@ -186,16 +205,37 @@ def _decode_fast(
         if int(np.abs(times).max()) > _INT64_LIMIT_US // scale:
             return None
         time_us = times * scale
-    # Plain tuples hash and compare in C; SeriesKey objects are made once per distinct series.
-    keyed = cast(list[tuple[str, str, str]], list(zip(buckets, sources, names, strict=True)))
-    position = {k: i for i, k in enumerate(dict.fromkeys(keyed))}
+    keys, series_index = _series(buckets, sources, names, no_bucket == n)
     return PointBatch(
-        keys=[SeriesKey(*k) for k in position],
-        series_index=np.array(list(map(position.__getitem__, keyed)), np.int32),
+        keys=keys,
+        series_index=series_index,
         time_us=time_us,
-        value=np.array([p.value for p in points], np.float64),
+        value=np.fromiter(map(_VALUE, points), np.float64, n),
         extra=None,
     )
+
+
+def _series(
+    buckets: list[str | None], sources: list[str | None], names: list[str], one_bucket: bool
+) -> tuple[list[SeriesKey], npt.NDArray[np.int32]]:
+    """The distinct series keys of the rows, in order of first sight, and each row's index
+    into them. The usual body names one bucket and one field (a fleet's sources reporting the
+    same measurement): its rows are keyed by their source string alone, which hashes once and
+    compares in C; any other by plain (bucket, source, field) tuples. SeriesKey objects are
+    made once per distinct series either way."""
+    n = len(names)
+    field = names[0]
+    keyed: list[Any]
+    position: dict[Any, int]
+    if one_bucket and names.count(field) == n:
+        keyed = sources
+        position = {s: i for i, s in enumerate(dict.fromkeys(sources))}
+        keys = [SeriesKey(cast(str, buckets[0]), cast(str, s), field) for s in position]
+    else:
+        keyed = list(zip(buckets, sources, names, strict=True))
+        position = {k: i for i, k in enumerate(dict.fromkeys(keyed))}
+        keys = [SeriesKey(b, s, f) for b, s, f in position]
+    return keys, np.fromiter(map(position.__getitem__, keyed), np.int32, n)
 
 
 def _defaulted(names: list[str | None], nones: int, default: str | None) -> list[str | None]:

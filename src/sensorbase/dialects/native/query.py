@@ -17,6 +17,7 @@ from sensorbase.dialects import openapi
 from sensorbase.dialects.base import query_of, services
 from sensorbase.dialects.body import parse_json, read_body, require_media_type
 from sensorbase.dialects.native.deps import principal
+from sensorbase.dialects.native.points_json import points_json
 from sensorbase.dialects.native.problems import native_router
 from sensorbase.errors import Problem, invalid
 from sensorbase.model import SeriesResult
@@ -226,14 +227,16 @@ async def _answer(
     return Response(msgspec.json.encode(render_json(result, spec)), media_type="application/json")
 
 
-def _points(result: SeriesResult) -> list[dict[str, Any]]:
+def _points(result: SeriesResult) -> list[dict[str, Any]] | msgspec.Raw:
+    """The series' points as the reply lists them: without extras (the usual case) encoded
+    straight from the columns (points_json.py), with them one object a point."""
     pts = result.points
     if pts is None or not len(pts):
         return []
+    if pts.extra is None:
+        return msgspec.Raw(points_json(pts.time_us, pts.value))
     times = format_many(pts.time_us)
     values = pts.value.tolist()
-    if pts.extra is None:
-        return [{"time": t, "value": v} for t, v in zip(times, values, strict=True)]
     out = []
     for t, v, e in zip(times, values, pts.extra, strict=True):
         point: dict[str, Any] = {"time": t, "value": v}
