@@ -18,9 +18,9 @@ from sensorbase.dialects.native.decode import (
     NativeBody,
     NativePoint,
     _columns,
-    _decode_fast,
     decode,
 )
+from sensorbase.dialects.native.fast_decode import decode_fast
 from sensorbase.errors import InvalidInput, Problem, Unavailable
 from sensorbase.model import PointBatch
 from sensorbase.services import Services
@@ -69,7 +69,7 @@ def _same(a: PointBatch, b: PointBatch) -> None:
 )
 def test_fast_decode_matches_the_general_decoder(payload: Any, precision: str) -> None:
     body = json.dumps(payload).encode()
-    fast = _decode_fast(body, "farm", None, precision, 100_000)
+    fast = decode_fast(body, "farm", None, precision, 100_000)
     assert fast is not None
     _same(fast, _general(body, "farm", precision))
 
@@ -92,7 +92,7 @@ def test_fast_decode_matches_the_general_decoder(payload: Any, precision: str) -
     ],
 )
 def test_other_bodies_take_the_general_path(payload: Any) -> None:
-    assert _decode_fast(json.dumps(payload).encode(), "farm", None, "s", 100_000) is None
+    assert decode_fast(json.dumps(payload).encode(), "farm", None, "s", 100_000) is None
 
 
 def test_general_path_still_lists_every_bad_point() -> None:
@@ -306,7 +306,7 @@ async def test_a_client_gone_before_its_body_gets_no_answer(services: Services, 
 )
 def test_the_fast_decode_refuses_repeated_names(body: bytes) -> None:
     with pytest.raises(InvalidInput, match="appears twice"):
-        _decode_fast(body, "farm", None, "s", 100_000)
+        decode_fast(body, "farm", None, "s", 100_000)
 
 
 @pytest.mark.parametrize(
@@ -326,7 +326,7 @@ def test_the_fast_decode_refuses_repeated_names(body: bytes) -> None:
 )
 def test_the_fast_decode_takes_colons_in_names_and_explicit_nulls(payload: Any) -> None:
     body = json.dumps(payload).encode()
-    fast = _decode_fast(body, "farm", None, "s", 100_000)
+    fast = decode_fast(body, "farm", None, "s", 100_000)
     assert fast is not None
     _same(fast, _general(body, "farm", "s"))
 
@@ -336,7 +336,7 @@ def test_the_fast_decode_finds_a_bucket_named_through_an_escape() -> None:
     escape spells it without the bytes `"bucket"`."""
     point = b'{"source": "a", "field": "t", "time": 5, "value": 1, "\\u0062ucket": "b2"}'
     body = json.dumps(FLEET).encode()[:-1] + b", " + point + b"]"
-    fast = _decode_fast(body, "farm", None, "s", 100_000)
+    fast = decode_fast(body, "farm", None, "s", 100_000)
     assert fast is not None
     assert fast.keys[-1].bucket == "b2"
     _same(fast, _general(body, "farm", "s"))

@@ -15,15 +15,15 @@ item, so that the refusal lists every bad point, not the first.
 
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import msgspec
 import numpy as np
 import numpy.typing as npt
 
-from sensorbase.dialects.body import check_names, parse_json
+from sensorbase.dialects.body import parse_json
+from sensorbase.dialects.native.fast_decode import INT64_LIMIT_US, decode_fast
 from sensorbase.errors import (
     MAX_LISTED_PROBLEMS,
     InvalidInput,
@@ -83,7 +83,7 @@ def decode(
     if precision is not None and precision not in PRECISION_US:
         raise invalid([Problem("must be s, ms, us or ns", "precision")])
     if not ndjson:
-        fast = _decode_fast(body, bucket, source, precision, max_points)
+        fast = decode_fast(body, bucket, source, precision, max_points)
         if fast is not None:  # one row per item: the pipeline names rows as items
             return Decoded(fast, None, [])
     # Anything else (or a fast-decoded batch with bad points): the general path, which names
@@ -114,152 +114,6 @@ def decode(
     bad = np.array(sorted({p.index for p in problems if p.index is not None}), np.int32)
     keep = ~np.isin(origin, bad)
     return Decoded(batch.take(keep), origin[keep], problems)
-
-
-_INT64_LIMIT_US = 2**63 - 1
-
-
-class _LeanPoint(msgspec.Struct, forbid_unknown_fields=True, gc=False):
-    """The common point (one field, a number, an integer epoch time): the fast path's shape.
-    Untracked by the cyclic collector (it holds only strings and numbers, so no cycle): a
-    5,000-point body otherwise sets off collections that walk every point decoded."""
-
-    field: str
-    value: float
-    time: int
-    bucket: str | None = None
-    source: str | None = None
-
-
-class _LeanBody(msgspec.Struct, forbid_unknown_fields=True, gc=False):
-    points: list[_LeanPoint]
-    bucket: str | None = None
-    source: str | None = None
-
-
-_lean = msgspec.json.Decoder(_LeanBody | list[_LeanPoint])
-_TIME = operator.attrgetter("time")
-_VALUE = operator.attrgetter("value")
-
-
-def _decode_fast(
-    body: bytes,
-    bucket: str | None,
-    source: str | None,
-    precision: str | None,
-    max_points: int,
-) -> PointBatch | None:
-    """The columns of the common body (one `field` and `value` per point, integer epoch times,
-    no extras), built with C-level list and numpy passes. None for anything else: the full
-    decoder then walks the body point by point and names every problem."""
-    if precision is None:
-        return None
-    try:
-        decoded = _lean.decode(body)
-    except msgspec.DecodeError:  # ValidationError included: not the common shape
-        return None
-    top: list[str | None] = []  # the body object's own bucket and source
-    if isinstance(decoded, _LeanBody):
-        top = [decoded.bucket, decoded.source]
-        bucket = decoded.bucket or bucket
-        source = decoded.source or source
-        points = decoded.points
-    else:
-        points = decoded
-    n = len(points)
-    if not n or n > max_points:
-        return None  # (the general path checks the body as I-JSON itself)
-    names = [p.field for p in points]
-    # A body without the name "bucket" (or any escape that could spell it) gives no point one:
-    # the usual batch names its bucket in the query string, and skips a pass over its points.
-    plain = b"\\" not in body
-    own_buckets: list[str | None] = (
-        [None] * n if plain and b'"bucket"' not in body else [p.bucket for p in points]
-    )
-    own_sources = [p.source for p in points]
-    # I-JSON: no name repeated in an object (dialects/body.py). The decoded value's JSON would
-    # hold a colon per member (a point's field, value and time, its bucket and source where not
-    # None; the body object's points, bucket and source likewise) and those inside its strings.
-    no_bucket, no_source = own_buckets.count(None), own_sources.count(None)
-    members = 5 * n - no_bucket - no_source + (3 - top.count(None) if top else 0)
-    check_names(body, members, (names, own_buckets, own_sources, top))
-    if n == 1:  # single-point writes are the most frequent request of all
-        return _one_point(points[0], bucket, source, precision)
-    if (no_bucket and not bucket) or (no_source and not source):
-        return None
-    buckets = _defaulted(own_buckets, no_bucket, bucket)
-    sources = _defaulted(own_sources, no_source, source)
-    # No empty name: a body holding no empty string (nor an escape) has none to look for.
-    if not (plain and b'""' not in body) and (
-        "" in names or "" in buckets or "" in sources or None in buckets or None in sources
-    ):
-        return None
-    try:  # (an integer past int64 is the general path's to name)
-        times = np.fromiter(map(_TIME, points), np.int64, n)
-    except OverflowError:
-        return None
-    if precision == "ns":
-        time_us = times // 1_000
-    else:
-        scale = PRECISION_US[precision]
-        if int(np.abs(times).max()) > _INT64_LIMIT_US // scale:
-            return None
-        time_us = times * scale
-    keys, series_index = _series(buckets, sources, names, no_bucket == n)
-    return PointBatch(
-        keys=keys,
-        series_index=series_index,
-        time_us=time_us,
-        value=np.fromiter(map(_VALUE, points), np.float64, n),
-        extra=None,
-    )
-
-
-def _series(
-    buckets: list[str | None], sources: list[str | None], names: list[str], one_bucket: bool
-) -> tuple[list[SeriesKey], npt.NDArray[np.int32]]:
-    """The distinct series keys of the rows, in order of first sight, and each row's index
-    into them. The usual body names one bucket and one field (a fleet's sources reporting the
-    same measurement): its rows are keyed by their source string alone, which hashes once and
-    compares in C; any other by plain (bucket, source, field) tuples. SeriesKey objects are
-    made once per distinct series either way."""
-    n = len(names)
-    field = names[0]
-    keyed: list[Any]
-    position: dict[Any, int]
-    if one_bucket and names.count(field) == n:
-        keyed = sources
-        position = {s: i for i, s in enumerate(dict.fromkeys(sources))}
-        keys = [SeriesKey(cast(str, buckets[0]), cast(str, s), field) for s in position]
-    else:
-        keyed = list(zip(buckets, sources, names, strict=True))
-        position = {k: i for i, k in enumerate(dict.fromkeys(keyed))}
-        keys = [SeriesKey(b, s, f) for b, s, f in position]
-    return keys, np.fromiter(map(position.__getitem__, keyed), np.int32, n)
-
-
-def _defaulted(names: list[str | None], nones: int, default: str | None) -> list[str | None]:
-    """Each point's own bucket or source (`nones` of them None), or the default where it has
-    none or an empty one."""
-    if nones == len(names):
-        return [default] * nones
-    if nones or "" in names:
-        return [name or default for name in names]
-    return names
-
-
-def _one_point(
-    point: _LeanPoint, bucket: str | None, source: str | None, precision: str
-) -> PointBatch | None:
-    """`_decode_fast` for one point, in plain Python: numpy's per-call cost would be most of it."""
-    b, s = point.bucket or bucket, point.source or source
-    if not (point.field and b and s):
-        return None
-    scale = PRECISION_US[precision]
-    time_us = point.time // 1_000 if scale == 0 else point.time * scale
-    if not -_INT64_LIMIT_US <= time_us <= _INT64_LIMIT_US:
-        return None
-    return PointBatch.one(SeriesKey(b, s, point.field), time_us, point.value)
 
 
 def _lines(body: bytes) -> list[bytes]:
@@ -386,7 +240,7 @@ def _times(
             )
         else:
             us = epoch_to_us(t, precision)
-            if us is None or not -_INT64_LIMIT_US <= us <= _INT64_LIMIT_US:
+            if us is None or not -INT64_LIMIT_US <= us <= INT64_LIMIT_US:
                 reason = f"{t:g} {precision} since 1970 is no time Sensorbase can hold"
                 problems.append(Problem(reason, "time", origin[j]))
                 us = 0
