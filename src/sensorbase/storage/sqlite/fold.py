@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from sensorbase.model import PointColumns
+from sensorbase.storage.sqlite import rollups
 from sensorbase.storage.sqlite.chunks import (
     CHUNK_COLUMNS,
     CHUNK_POINTS,
@@ -153,5 +154,6 @@ def delete_series(conn: sqlite3.Connection, series_sql: str, param: int) -> None
     """Delete the points of the series `series_sql` selects (the log is folded first, so
     that no log row keeps points of a deleted series)."""
     fold(conn)
+    rollups.forget(conn, series_sql, param)  # first: then no day's row is made again
     conn.execute(f"DELETE FROM point_chunks WHERE series_id IN ({series_sql})", (param,))
     changed(conn)
