@@ -44,9 +44,11 @@ _LENGTH = struct.Struct("<I")
 
 @dataclass(slots=True)
 class Blocks:
-    """A chunk's blocks: per block its first and last time, count and min, max, sum, first and
-    last value; `points` decodes the blocks asked for."""
+    """The blocks of some chunks (`blocks_of`), as columns: per block its chunk (an index into
+    the chunks given), first and last time, count and min, max, sum, first and last value, and
+    where its pages lie in the chunk's blobs; `points` decodes the blocks asked for."""
 
+    chunk: npt.NDArray[np.int64]
     start_us: npt.NDArray[np.int64]
     end_us: npt.NDArray[np.int64]
     count: npt.NDArray[np.int64]
@@ -55,17 +57,49 @@ class Blocks:
     sum: npt.NDArray[np.float64]
     first: npt.NDArray[np.float64]
     last: npt.NDArray[np.float64]
-    decimals: int
-    time_pages: npt.NDArray[np.int64]  # byte offsets of the pages in the time blob, and its end
-    value_pages: npt.NDArray[np.int64]
+    time_page: npt.NDArray[np.int64]  # (n, 2): where its time page starts and ends in the blob
+    value_page: npt.NDArray[np.int64]  # likewise in the value blob
+    decimals: list[int]  # per chunk
 
-    def points(self, blobs: tuple[bytes, bytes], which: list[int]) -> PointColumns:
-        """The points of the blocks `which` (ascending), without extras."""
-        times = _decode_pages(blobs[0], "i64", self.time_pages, self.count, which)
-        values = _decode_pages(
-            blobs[1], "f64" if self.decimals < 0 else "i64", self.value_pages, self.count, which
-        )
-        return PointColumns(times, _unscaled(values, self.decimals), None)
+    def points(self, blobs: list[tuple[bytes, bytes]], which: list[int]) -> PointColumns:
+        """The points of the blocks `which` (ascending), without extras; `blobs`: each
+        chunk's time and value blob."""
+        counts = self.count[which].tolist()
+        times = np.empty(sum(counts), np.int64)
+        scaled = np.empty(len(times), np.int64)  # values as decimals' integers...
+        floats = np.empty(0, np.float64)  # ...or as floats, where a chunk has other values
+        scale = np.empty(len(which), np.float64)  # per block: 10^decimals, or 0 for floats
+        chunk_of = self.chunk.tolist()
+        time_page, value_page = self.time_page.tolist(), self.value_page.tolist()
+        at = 0
+        held = -1
+        time_decoder = value_decoder = None
+        for i, (block, n) in enumerate(zip(which, counts, strict=True)):
+            chunk = chunk_of[block]
+            time_blob, value_blob = blobs[chunk]
+            decimals = self.decimals[chunk]
+            if chunk != held:
+                held = chunk
+                time_decoder, _ = _FILE.chunk_decompressor(time_blob, "i64")
+                kind = "f64" if decimals < 0 else "i64"
+                value_decoder, _ = _FILE.chunk_decompressor(value_blob, kind)
+            lo, hi = time_page[block]
+            time_decoder.read_page_into(time_blob[lo:hi], n, times[at : at + n])
+            lo, hi = value_page[block]
+            if decimals < 0:
+                if not len(floats):
+                    floats = np.zeros(len(times), np.float64)
+                value_decoder.read_page_into(value_blob[lo:hi], n, floats[at : at + n])
+                scale[i] = 0.0
+            else:
+                value_decoder.read_page_into(value_blob[lo:hi], n, scaled[at : at + n])
+                scale[i] = 10.0**decimals
+            at += n
+        per_point = np.repeat(scale, counts)
+        values = scaled / np.where(per_point == 0.0, 1.0, per_point)
+        if len(floats):
+            values = np.where(per_point == 0.0, floats, values)
+        return PointColumns(times, values, None)
 
 
 @dataclass(slots=True)
@@ -76,13 +110,10 @@ class Chunk:
     stats: tuple[float, float, float, float, float]  # min, max, sum, first, last
     blobs: tuple[bytes, bytes, bytes | None, bytes]  # times, values, extras, blocks
 
-    def blocks(self) -> Blocks:
-        return decode_blocks(self.blobs[3])
-
     def points(self) -> PointColumns:
-        blocks = self.blocks()
+        blocks = blocks_of([self.blobs[3]])
         extra_blob = self.blobs[2]
-        found = blocks.points((self.blobs[0], self.blobs[1]), list(range(len(blocks.count))))
+        found = blocks.points([(self.blobs[0], self.blobs[1])], list(range(len(blocks.count))))
         if extra_blob is not None:
             found.extra = EXTRAS_DECODER.decode(extra_blob)
         return found
@@ -164,31 +195,62 @@ def _decode_pages(
     return out
 
 
-def decode_blocks(blob: bytes) -> Blocks:
-    (int_bytes,) = _LENGTH.unpack_from(blob)
-    ints = standalone.simple_decompress(blob[4 : 4 + int_bytes])
-    decimals, total, first_us = int(ints[0]), int(ints[1]), ints[2]
-    n = -(-total // BLOCK_POINTS)
-    count = np.full(n, BLOCK_POINTS, np.int64)
-    count[-1] = total - BLOCK_POINTS * (n - 1)
-    starts, spans = ints[3 : 3 + n], ints[3 + n : 3 + 2 * n]
-    time_sizes, value_sizes = ints[3 + 2 * n : 4 + 3 * n], ints[4 + 3 * n : 5 + 4 * n]
-    scaled = ints[5 + 4 * n :]
-    starts = starts + first_us
-    ends, time_pages, value_pages = starts + spans, np.cumsum(time_sizes), np.cumsum(value_sizes)
-    if decimals < 0:
-        stats = standalone.simple_decompress(blob[4 + int_bytes :]).reshape(5, n)
-    else:
-        stats = _unscaled(scaled, decimals).reshape(5, n)
+def blocks_of(blobs: list[bytes]) -> Blocks:
+    """The blocks of the chunks whose `blocks` blobs these are, decoded together: a few
+    slices per chunk, the arithmetic once over all their blocks."""
+    headers, starts, spans, time_sizes, value_sizes = [], [], [], [], []
+    stats: list[list[npt.NDArray[Any]]] = [[], [], [], [], []]
+    for blob in blobs:
+        (int_bytes,) = _LENGTH.unpack_from(blob)
+        ints = standalone.simple_decompress(blob[4 : 4 + int_bytes])
+        decimals, total, first_us = ints[:3].tolist()
+        n = -(-total // BLOCK_POINTS)
+        headers.append((decimals, total, first_us, n))
+        starts.append(ints[3 : 3 + n])
+        spans.append(ints[3 + n : 3 + 2 * n])
+        time_sizes.append(ints[3 + 2 * n : 4 + 3 * n])
+        value_sizes.append(ints[4 + 3 * n : 5 + 4 * n])
+        found = (
+            standalone.simple_decompress(blob[4 + int_bytes :])
+            if decimals < 0
+            else ints[5 + 4 * n :]
+        )
+        for i, column in enumerate(stats):
+            column.append(found[i * n : (i + 1) * n])
+    decimals, totals, firsts, ns = (np.array(c, np.int64) for c in zip(*headers, strict=True))
+    chunk = np.repeat(np.arange(len(blobs)), ns)
+    last_block = np.cumsum(ns) - 1
+    count = np.full(len(chunk), BLOCK_POINTS, np.int64)
+    count[last_block] = totals - BLOCK_POINTS * (ns - 1)
+    start_us = np.concatenate(starts) + firsts[chunk]
+    end_us = start_us + np.concatenate(spans)
+    scale = np.where(decimals < 0, 1.0, 10.0 ** np.maximum(decimals, 0))[chunk]
+    # Each chunk's page ends (its model's, then its pages'), from the start of its blob: one
+    # more than it has blocks, so that block b's page is at b + its chunk's index.
+    pages = np.repeat(np.arange(len(blobs)), ns + 1)
+    time_ends = _segment_sums(np.concatenate(time_sizes), pages)
+    value_ends = _segment_sums(np.concatenate(value_sizes), pages)
+    at = np.arange(len(chunk)) + chunk
     return Blocks(
-        starts,
-        ends,
+        chunk,
+        start_us,
+        end_us,
         count,
-        *stats,
-        decimals,
-        time_pages,
-        value_pages,  # type: ignore[arg-type]
+        *(np.concatenate(c) / scale for c in stats),  # type: ignore[arg-type]
+        np.c_[time_ends[at], time_ends[at + 1]],
+        np.c_[value_ends[at], value_ends[at + 1]],
+        decimals.tolist(),
     )
+
+
+def _segment_sums(
+    sizes: npt.NDArray[np.int64], segment: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int64]:
+    """Running sums of `sizes` that start again at each segment."""
+    total = np.cumsum(sizes)
+    starts = np.flatnonzero(np.r_[True, segment[1:] != segment[:-1]])
+    before = np.repeat(total[starts] - sizes[starts], np.diff(np.r_[starts, len(sizes)]))
+    return total - before
 
 
 def encode(series_id: int, points: PointColumns) -> tuple[Any, ...]:

@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from sensorbase.model import AggregateRow, PointColumns, TimeRange
-from sensorbase.storage.sqlite.chunks import CHUNK_COLUMNS, chunk_of_row, chunks
+from sensorbase.storage.sqlite.chunks import CHUNK_COLUMNS, blocks_of, chunk_of_row, chunks
 from sensorbase.storage.sqlite.log import LogView
 from sensorbase.storage.sqlite.rollups import DAY_US, ROLLUP_COLUMNS
 
@@ -219,7 +219,7 @@ def _reduce(
     days = conn.execute(sql, params).fetchall()
     if lo is not None:
         days = [d for d in days if d[2] >= lo]
-    loose: list[PointColumns] = []
+    rows: list[tuple[Any, ...]] = []
     if days:
         day, start, end, count, mn, mx, sm, first, last = (
             np.array(c) for c in zip(*days, strict=True)
@@ -229,62 +229,66 @@ def _reduce(
             keys(start[whole]), *(x[whole] for x in (count, mn, mx, sm, start, first, end, last))
         )
         for day_us in day[~whole].tolist():
-            _reduce_chunks(conn, series_id, time_range, day_us, keys, recent, parts, loose)
+            rows.extend(_chunks_of_day(conn, series_id, time_range, day_us))
+    loose = _reduce_chunks(rows, time_range, keys, recent, parts)
     points = _merged(PointColumns.concat(loose), recent).within(time_range)
     parts.add_points(keys(points.time_us), points)
     return parts
 
 
-def _reduce_chunks(
-    conn: sqlite3.Connection,
-    series_id: int,
-    time_range: TimeRange,
-    day_us: int,
-    keys: Keys,
-    recent: PointColumns,
-    parts: _Parts,
-    loose: list[PointColumns],
-) -> None:
-    """`_reduce` in one day: its chunks (those that start in it) that reach into the range."""
-    lo, hi = time_range.start_us, time_range.end_us
+def _chunks_of_day(
+    conn: sqlite3.Connection, series_id: int, time_range: TimeRange, day_us: int
+) -> list[tuple[Any, ...]]:
+    """The rows of the chunks that start in the day and reach into the range."""
     sql = f"SELECT {CHUNK_COLUMNS} FROM point_chunks WHERE series_id = ? AND start_us >= ? "
     sql += "AND start_us < ?"
     params: list[Any] = [series_id, day_us, day_us + DAY_US]
-    if lo is not None:
+    if time_range.start_us is not None:
         sql += " AND end_us >= ?"
-        params.append(lo)
-    if hi is not None:
+        params.append(time_range.start_us)
+    if time_range.end_us is not None:
         sql += " AND start_us < ?"
-        params.append(hi)
-    rows = conn.execute(sql, params).fetchall()
+        params.append(time_range.end_us)
+    return conn.execute(sql, params).fetchall()
+
+
+def _reduce_chunks(
+    rows: list[tuple[Any, ...]],
+    time_range: TimeRange,
+    keys: Keys,
+    recent: PointColumns,
+    parts: _Parts,
+) -> list[PointColumns]:
+    """`_reduce` over chunks (rows of CHUNK_COLUMNS): their parts, and the points left loose."""
     if not rows:
-        return
+        return []
     start, end, count, mn, mx, sm, first, last = (
         np.array(c) for c in zip(*(r[:8] for r in rows), strict=True)
     )
     touched = _touched(recent, start, end)
     whole = _whole(keys, time_range, recent, start, end)
     parts.add(keys(start[whole]), *(x[whole] for x in (count, mn, mx, sm, start, first, end, last)))
-    for i in np.flatnonzero(~whole).tolist():
-        chunk = chunk_of_row(rows[i])
-        if touched[i]:
-            loose.append(chunk.points())
-            continue
-        b = chunk.blocks()
-        block_whole = _whole(keys, time_range, recent, b.start_us, b.end_us)
-        parts.add(
-            keys(b.start_us[block_whole]),
-            *(x[block_whole] for x in (b.count, b.min, b.max, b.sum, b.start_us, b.first)),
-            b.end_us[block_whole],
-            b.last[block_whole],
-        )
-        rest = ~block_whole
-        if lo is not None:
-            rest &= b.end_us >= lo
-        if hi is not None:
-            rest &= b.start_us < hi
-        if rest.any():
-            loose.append(b.points((chunk.blobs[0], chunk.blobs[1]), np.flatnonzero(rest).tolist()))
+    loose = [chunk_of_row(rows[i]).points() for i in np.flatnonzero(touched).tolist()]
+    split = np.flatnonzero(~whole & ~touched).tolist()
+    if not split:
+        return loose
+    b = blocks_of([rows[i][11] for i in split])
+    block_whole = _whole(keys, time_range, recent, b.start_us, b.end_us)
+    parts.add(
+        keys(b.start_us[block_whole]),
+        *(x[block_whole] for x in (b.count, b.min, b.max, b.sum, b.start_us, b.first)),
+        b.end_us[block_whole],
+        b.last[block_whole],
+    )
+    rest = ~block_whole
+    if time_range.start_us is not None:
+        rest &= b.end_us >= time_range.start_us
+    if time_range.end_us is not None:
+        rest &= b.start_us < time_range.end_us
+    if rest.any():
+        blobs = [(rows[i][8], rows[i][9]) for i in split]
+        loose.append(b.points(blobs, np.flatnonzero(rest).tolist()))
+    return loose
 
 
 def _one_key(t: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
