@@ -255,15 +255,15 @@ def _chunk_blocks(conn: sqlite3.Connection) -> None:
             conn.execute("COMMIT")  # done by another
             return
         if "point_chunks_v6" not in _tables(conn):
-            for statement in statements(rollups.SCHEMA):
-                conn.execute(statement)
-            if "blocks" in _columns(conn, "point_chunks"):
-                rollups.backfill(conn)
-            else:
-                conn.execute("DROP INDEX IF EXISTS point_chunks_start")
+            moved = "blocks" not in _columns(conn, "point_chunks")
+            if moved:  # (before the triggers are made: they go with a table renamed)
                 conn.execute("ALTER TABLE point_chunks RENAME TO point_chunks_v6")
                 for statement in statements(POINTS_SCHEMA):
                     conn.execute(statement)
+            for statement in statements(rollups.SCHEMA):
+                conn.execute(statement)
+            if not moved:
+                rollups.backfill(conn)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
