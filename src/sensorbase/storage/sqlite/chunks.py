@@ -80,7 +80,8 @@ class Blocks:
         time_page, value_page = self.time_page.tolist(), self.value_page.tolist()
         at = 0
         held = -1
-        time_decoder = value_decoder = None
+        time_decoder: Any = None
+        value_decoder: Any = None
         for i, (block, n) in enumerate(zip(which, counts, strict=True)):
             chunk = chunk_of[block]
             time_blob, value_blob = blobs[chunk]
@@ -245,12 +246,17 @@ def blocks_of(blobs: list[bytes]) -> Blocks:
     time_ends = _segment_sums(np.concatenate(time_sizes), pages, ns + 1)
     value_ends = _segment_sums(np.concatenate(value_sizes), pages, ns + 1)
     at = np.arange(len(chunk)) + chunk
+    mins, maxs, sums, firsts_v, lasts_v = (np.concatenate(c) / scale for c in stats)
     return Blocks(
         chunk,
         start_us,
         end_us,
         count,
-        *(np.concatenate(c) / scale for c in stats),  # type: ignore[arg-type]
+        mins,
+        maxs,
+        sums,
+        firsts_v,
+        lasts_v,
         np.column_stack((time_ends[at], time_ends[at + 1])),
         np.column_stack((value_ends[at], value_ends[at + 1])),
         decimals.tolist(),

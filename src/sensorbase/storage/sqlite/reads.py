@@ -172,7 +172,9 @@ class _Parts:
         ]
 
 
-def _touched(recent: PointColumns, start: npt.NDArray[np.int64], end: npt.NDArray[np.int64]):
+def _touched(
+    recent: PointColumns, start: npt.NDArray[np.int64], end: npt.NDArray[np.int64]
+) -> npt.NDArray[np.bool_]:
     """Whether the log holds a point between each start and end (inclusive)."""
     if not len(recent):
         return np.zeros(len(start), bool)
@@ -295,7 +297,9 @@ def _one_key(t: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     return np.zeros(len(t), np.int64)
 
 
-def _values(rows: list[tuple[int, dict[str, float | int | None]]], aggregates: tuple[str, ...]):
+def _values(
+    rows: list[tuple[int, dict[str, float | int | None]]], aggregates: tuple[str, ...]
+) -> dict[str, float | int | None]:
     if rows:
         return rows[0][1]
     empty: dict[str, float | int | None] = {
