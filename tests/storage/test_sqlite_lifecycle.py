@@ -10,6 +10,7 @@ import numpy as np
 
 from sensorbase.model import ResolvedBatch, TimeRange
 from sensorbase.storage.sqlite import fold
+from sensorbase.storage.sqlite.chunks import CHUNK_POINTS
 from sensorbase.storage.sqlite.store import SQLiteStore
 from tests.storage.conftest import new_series
 
@@ -30,9 +31,10 @@ def append(store: SQLiteStore, sid: int, times: list[int]) -> None:
 
 def test_a_fold_planned_before_an_expiry_is_planned_again(sqlite_store: SQLiteStore) -> None:
     sid, _ = new_series(sqlite_store)
-    append(sqlite_store, sid, [T0 + i for i in range(3000)])  # two chunks once folded
+    n = CHUNK_POINTS + 952
+    append(sqlite_store, sid, [T0 + i for i in range(n)])  # two chunks once folded
     sqlite_store.fold_points()
-    append(sqlite_store, sid, [T0 + 10, T0 + 2500])  # into the log: both chunks touched
+    append(sqlite_store, sid, [T0 + 10, T0 + CHUNK_POINTS + 452])  # into the log: both touched
     planner = sqlite3.connect(sqlite_store.path, isolation_level=None)
     plan = fold.plan_fold(planner)
     assert plan is not None and len(plan.drop) == 2
@@ -49,7 +51,7 @@ def test_a_fold_planned_before_an_expiry_is_planned_again(sqlite_store: SQLiteSt
     # The log's late point at T0 + 10 is older than the cutoff: it comes back with the fold
     # and is hidden by readers until the next pass expires it; nothing else before the cutoff.
     assert reader.count(sid, TimeRange(None, T0 + 100)) == 1
-    assert reader.count(sid, TimeRange(T0 + 100, None)) == 2900
+    assert reader.count(sid, TimeRange(T0 + 100, None)) == n - 100
     summaries = reader.read_summaries(sid, TimeRange(None, None))
     assert [(s.start_us, s.end_us, s.count) for s in summaries] == [(T0, T0 + 99, 100)]
 

@@ -12,9 +12,12 @@ point. Now:
   over an earlier one at the same (series, time): writing a point again replaces it.
 - `fold` (fold.py) moves the log into `point_chunks` (chunks.py): per series, chunks of at
   most `CHUNK_POINTS` points, disjoint in time and in order, their times and values
-  compressed with pcodec (a sensor's series takes well under a byte a point), and beside them
-  count, min, max, sum, first and last, so that an aggregate over whole chunks reads those
-  instead of the points. Folding costs per series, not per point: it runs once the log holds
+  compressed with pcodec in blocks that decode on their own (a sensor's series takes well
+  under half a byte a point), and beside them count, min, max, sum, first and last, of the
+  chunk and of each block, so that an aggregate over whole chunks or blocks reads those
+  instead of the points. Triggers keep the same per series and day in `point_rollups`
+  (rollups.py), so that an aggregate over whole days reads a row a day. Folding costs per
+  series, not per point: it runs once the log holds
   `FOLD_POINTS` points or `FOLD_ROWS` rows (`needs_fold`), or when writes pause, in a helper
   process (folder.py): planned from a read snapshot, written under the writer lock.
 - Reads (reads.py) merge a series' chunks in the range with its points in the log, the log
@@ -26,7 +29,7 @@ Ids of `point_log` only grow (AUTOINCREMENT) and a fold always takes the oldest 
 rows a transaction sees are exactly the ids between its min(id) and max(id).
 
 Modules: store (opening, connections, closing), writer (the writer lock, commits, durable
-syncs), tx (the write transaction), reader, log, chunks, fold, folder (the fold's helper
+syncs), tx (the write transaction), reader, log, chunks, rollups, fold, folder (the fold's helper
 process), reads, checkpointer, wal_sync (the WAL's sync helper process), schema (+ schema.sql,
 migrations), errors (where `sqlite3` exceptions stop). The package imports nothing itself, so
 that its helper processes start without the rest.

@@ -11,10 +11,12 @@ from typing import Any
 import numpy as np
 
 from sensorbase.model import PointColumns
+from sensorbase.storage.sqlite import rollups
 from sensorbase.storage.sqlite.chunks import (
     CHUNK_COLUMNS,
     CHUNK_POINTS,
     INSERT_CHUNK,
+    REFILL_BELOW,
     chunk_of_row,
     encode,
 )
@@ -86,9 +88,9 @@ def _plan_series(
     conn: sqlite3.Connection, plan: FoldPlan, series_id: int, new: PointColumns
 ) -> None:
     lo, hi = int(new.time_us[0]), int(new.time_us[-1])
-    # The chunks the new points fall among, and the one before them if it is less than half
-    # full: a series' new points after its last chunk fill that up (its size bounds what
-    # each fold rewrites), else they start a chunk of their own.
+    # The chunks the new points fall among, and the one before them if it holds fewer than
+    # REFILL_BELOW points: a series' new points after its last chunk fill that up (its size
+    # bounds what each fold rewrites), else they start a chunk of their own.
     touched = [
         chunk_of_row(row)
         for row in conn.execute(
@@ -100,7 +102,7 @@ def _plan_series(
         )
     ]
     before = touched[0] if touched and touched[0].end_us < lo else None
-    if before is not None and before.count >= CHUNK_POINTS // 2:  # full enough: left as is
+    if before is not None and before.count >= REFILL_BELOW:  # full enough: left as is
         touched.pop(0)
     if touched:
         merged = PointColumns.concat([*(c.points() for c in touched), new]).latest_wins()
@@ -153,5 +155,6 @@ def delete_series(conn: sqlite3.Connection, series_sql: str, param: int) -> None
     """Delete the points of the series `series_sql` selects (the log is folded first, so
     that no log row keeps points of a deleted series)."""
     fold(conn)
+    rollups.forget(conn, series_sql, param)  # first: then no day's row is made again
     conn.execute(f"DELETE FROM point_chunks WHERE series_id IN ({series_sql})", (param,))
     changed(conn)

@@ -19,17 +19,14 @@ import numpy as np
 
 from sensorbase.model import PointColumns, TimeRange
 from sensorbase.storage.m4 import Column, column_edges, column_of, columns_of_points, flatten
-from sensorbase.storage.sqlite.chunks import Chunk, chunk_of_row
+from sensorbase.storage.sqlite.chunks import CHUNK_COLUMNS, Chunk, chunk_of_row
 from sensorbase.storage.sqlite.log import LogView
 
 _SUMMARIES = (
     "SELECT start_us, end_us, min, max, first, last FROM point_chunks "
     "WHERE series_id = ? AND end_us >= ? AND start_us < ? ORDER BY start_us"
 )
-_ONE_CHUNK = (
-    "SELECT start_us, end_us, count, min, max, sum, first, last, time_us, value, extra "
-    "FROM point_chunks WHERE series_id = ? AND start_us = ?"
-)
+_ONE_CHUNK = f"SELECT {CHUNK_COLUMNS} FROM point_chunks WHERE series_id = ? AND start_us = ?"
 
 
 def m4(

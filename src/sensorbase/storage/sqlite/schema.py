@@ -14,6 +14,9 @@ at the version again once it holds the lock: of several processes opening the fi
             (storage/alerts_schema.py)
     5 -> 6  a retention per bucket and the summaries expired chunks leave (`_lifecycle`,
             lifecycle.sql)
+    6 -> 7  chunks of up to 8,192 points in blocks with their own summaries, in a table with
+            rowids, and a summary per series and day (`_chunk_blocks`, sqlite/chunks.py,
+            sqlite/rollups.py)
 """
 
 from __future__ import annotations
@@ -23,15 +26,19 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
+from pcodec import standalone
 
 from sensorbase.errors import SensorbaseError
 from sensorbase.model import PointColumns
 from sensorbase.storage.alerts_schema import SQLITE_TYPES, alerts_ddl
-from sensorbase.storage.sqlite import chunks, folder
+from sensorbase.storage.sqlite import chunks, folder, rollups
+from sensorbase.storage.sqlite.log import EXTRAS_DECODER
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 ALERTS_VERSION = 5  # the version `_alerts_tables` migrates to
 LIFECYCLE_VERSION = 6  # the version `_lifecycle` migrates to
+BLOCKS_VERSION = 7  # the version `_chunk_blocks` migrates to
+MIGRATE_CHUNKS = 256  # chunks re-encoded per transaction by `_chunk_blocks`
 # The catalog tables whose rows schema 3 copies into tables made anew (every table but
 # `settings`, which did not change), parents first.
 CATALOG_TABLES = (
@@ -55,7 +62,11 @@ CREATE TABLE IF NOT EXISTS point_log (
   value BLOB NOT NULL,
   extra BLOB
 );
+-- A table with rowids: a row up to ~4 KiB stays in its leaf page, where a table without
+-- rowid moves all of a row past ~1 KiB but 489 bytes to overflow pages of its own (a chunk
+-- of ~1.5 KiB took two pages).
 CREATE TABLE IF NOT EXISTS point_chunks (
+  id INTEGER PRIMARY KEY,
   series_id INTEGER NOT NULL,
   start_us INTEGER NOT NULL,
   end_us INTEGER NOT NULL,
@@ -65,8 +76,9 @@ CREATE TABLE IF NOT EXISTS point_chunks (
   time_us BLOB NOT NULL,
   value BLOB NOT NULL,
   extra BLOB,
-  PRIMARY KEY (series_id, start_us)
-) WITHOUT ROWID;
+  blocks BLOB NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS point_chunks_start ON point_chunks (series_id, start_us);
 """
 
 
@@ -89,6 +101,7 @@ def prepare(conn: sqlite3.Connection, path: Path) -> None:
                 + POINTS_SCHEMA
                 + "".join(f"{statement};" for statement in alerts_ddl(SQLITE_TYPES))
                 + lifecycle_schema()
+                + rollups.SCHEMA
                 + f"PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
             )
         except sqlite3.OperationalError:
@@ -112,6 +125,7 @@ def _migrate(conn: sqlite3.Connection) -> None:
     _bucket_status(conn)
     _alerts_tables(conn)
     _lifecycle(conn)
+    _chunk_blocks(conn)
 
 
 def _points_into_chunks(conn: sqlite3.Connection) -> None:
@@ -226,6 +240,84 @@ def _lifecycle(conn: sqlite3.Connection) -> None:
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+
+
+def _chunk_blocks(conn: sqlite3.Connection) -> None:
+    """Schema 6 -> 7: the chunks re-encoded in blocks (sqlite/chunks.py) into the table with
+    rowids, `MIGRATE_CHUNKS` old chunks per transaction (a file of 100M points is ~50,000 of
+    them: each transaction's WAL stays small, and a migration stopped half way goes on where
+    it stopped), and the day summaries (sqlite/rollups.py), kept by triggers as
+    the chunks move. A file that 1 -> 2 made now has the new table already (and a file that
+    tests turned back from the current schema, its day summaries too: they are made again)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if conn.execute("PRAGMA user_version").fetchone()[0] != BLOCKS_VERSION - 1:
+            conn.execute("COMMIT")  # done by another
+            return
+        if "point_chunks_v6" not in _tables(conn):
+            moved = "blocks" not in _columns(conn, "point_chunks")
+            if moved:  # (before the triggers are made: they go with a table renamed)
+                conn.execute("ALTER TABLE point_chunks RENAME TO point_chunks_v6")
+                for statement in statements(POINTS_SCHEMA):
+                    conn.execute(statement)
+            for statement in statements(rollups.SCHEMA):
+                conn.execute(statement)
+            if not moved:
+                rollups.backfill(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    while _move_chunks(conn):
+        pass
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("DROP TABLE IF EXISTS point_chunks_v6")
+        conn.execute(f"PRAGMA user_version = {BLOCKS_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.executescript("PRAGMA incremental_vacuum;")  # the old chunks' pages
+
+
+def _move_chunks(conn: sqlite3.Connection) -> bool:
+    """Re-encode up to MIGRATE_CHUNKS old chunks into new ones, in one transaction; whether
+    any was left."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if "point_chunks_v6" not in _tables(conn):
+            conn.execute("COMMIT")
+            return False
+        rows = conn.execute(
+            "SELECT series_id, start_us, time_us, value, extra FROM point_chunks_v6 "
+            "ORDER BY series_id, start_us LIMIT ?",
+            (MIGRATE_CHUNKS,),
+        ).fetchall()
+        by_series: dict[int, list[PointColumns]] = {}
+        for series_id, _, time_blob, value_blob, extra_blob in rows:
+            by_series.setdefault(series_id, []).append(
+                PointColumns(
+                    standalone.simple_decompress(time_blob),
+                    standalone.simple_decompress(value_blob),
+                    None if extra_blob is None else EXTRAS_DECODER.decode(extra_blob),
+                )
+            )
+        for series_id, parts in by_series.items():
+            chunks.store_series(conn, series_id, PointColumns.concat(parts))
+        conn.executemany(
+            "DELETE FROM point_chunks_v6 WHERE series_id = ? AND start_us = ?",
+            [(r[0], r[1]) for r in rows],
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return bool(rows)
+
+
+def _tables(conn: sqlite3.Connection) -> set[str]:
+    return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
 
 def _remake_catalog(conn: sqlite3.Connection) -> None:

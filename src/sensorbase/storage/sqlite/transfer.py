@@ -18,7 +18,7 @@ from sensorbase.storage.sqlite.errors import driver_errors
 from sensorbase.storage.sqlite.log import LogCache
 from sensorbase.storage.transfer import LEFT_BEHIND, LOCAL_SETTINGS, parents_first
 
-POINT_TABLES = frozenset({"point_log", "point_chunks"})
+POINT_TABLES = frozenset({"point_log", "point_chunks", "point_rollups"})  # (rollups: made anew)
 
 
 def _tables(conn: sqlite3.Connection) -> list[str]:

@@ -1,0 +1,238 @@
+"""Chunks in blocks with their own summaries, and the day summaries over them (storage/sqlite/
+chunks.py, rollups.py): aggregates per interval and over ranges read summaries where they
+can and decode the rest, and must equal a brute-force computation over the points, on random
+series (decimal and arbitrary values, gaps, days, the log over chunks) with random edges."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import sqlite3
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sensorbase.model import PointColumns, ResolvedBatch, TimeRange
+from sensorbase.storage.sqlite import chunks
+from sensorbase.storage.sqlite.rollups import DAY_US
+from sensorbase.storage.sqlite.store import SQLiteStore
+from tests.storage.conftest import new_series
+
+T0 = 1_700_000_000_000_000
+AGGREGATES = ("count", "min", "max", "sum", "avg", "first", "last")
+
+
+def _series(seed: int, n: int, decimal: bool) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    steps = rng.choice(
+        [1, 1_000_000, 7_000_000, 3 * 3_600_000_000], size=n, p=[0.2, 0.6, 0.19, 0.01]
+    )
+    times = T0 - DAY_US // 3 + np.cumsum(steps)
+    values = rng.normal(20, 5, n)
+    return times.astype(np.int64), np.round(values, 2) if decimal else values
+
+
+_KEYS = itertools.count()
+
+
+def _another_series(store: SQLiteStore) -> int:
+    """A series of a source of its own (one store serves every example)."""
+    key = f"s{next(_KEYS)}"
+    writer = store.writer()
+    tx = writer.begin()
+    org = tx.create_org(key, key)
+    bucket = tx.create_bucket(org.id, "b", "b", "", {})
+    source = tx.create_source(org.id, bucket.id, "dev", "dev", {}, None)
+    sid = tx.get_or_create_series(source.id, ["t"])["t"]
+    writer.commit()
+    return sid
+
+
+def _write(store: SQLiteStore, sid: int, times: np.ndarray, values: np.ndarray) -> None:
+    writer = store.writer()
+    tx = writer.begin()
+    tx.append(ResolvedBatch(np.full(len(times), sid, np.int64), times, values, None))
+    writer.commit()
+
+
+def _expected(
+    times: np.ndarray, values: np.ndarray, lo: int, hi: int, every: int, origin: int
+) -> dict[int, dict[str, float]]:
+    inside = (times >= lo) & (times < hi)
+    t, v = times[inside], values[inside]
+    found: dict[int, dict[str, float]] = {}
+    keys = (t - origin) // every
+    for k in np.unique(keys).tolist():
+        x = v[keys == k]
+        found[origin + k * every] = {
+            "count": len(x),
+            "min": x.min(),
+            "max": x.max(),
+            "sum": x.sum(),
+            "avg": x.mean(),
+            "first": x[0],
+            "last": x[-1],
+        }
+    return found
+
+
+def _same(got: dict[str, float | int | None], want: dict[str, float], on: str) -> None:
+    for name in ("count", "min", "max", "first", "last"):
+        assert got[name] == want[name], f"{name} {on}: {got[name]} != {want[name]}"
+    for name in ("sum", "avg"):
+        assert math.isclose(got[name], want[name], rel_tol=1e-9, abs_tol=1e-9), f"{name} {on}"  # type: ignore[arg-type]
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.one_of(
+        st.integers(1, 600), st.integers(chunks.CHUNK_POINTS - 300, 3 * chunks.CHUNK_POINTS)
+    ),
+    decimal=st.booleans(),
+    corrections=st.integers(0, 40),
+    edges=st.lists(st.floats(0, 1), min_size=2, max_size=2),
+    every=st.sampled_from([1, 997, 1_000_000, 60_000_000, 3_600_000_000, DAY_US, 7 * DAY_US]),
+    origin_shift=st.integers(0, 10**12),
+)
+def test_aggregates_equal_the_points(
+    sqlite_store: SQLiteStore,
+    seed: int,
+    n: int,
+    decimal: bool,
+    corrections: int,
+    edges: list[float],
+    every: int,
+    origin_shift: int,
+) -> None:
+    store = sqlite_store
+    sid = _another_series(store)
+    times, values = _series(seed, n, decimal)
+    _write(store, sid, times, values)
+    store.fold_points()
+    rng = np.random.default_rng(seed + 1)
+    if corrections:  # the log over chunks: points replaced and points added between them
+        at = rng.integers(0, n, corrections)
+        fix_t = np.r_[times[at], times[at[: corrections // 2]] + 1]
+        fix_v = np.round(rng.normal(0, 50, len(fix_t)), 1)
+        _write(store, sid, fix_t, fix_v)
+        every_t = np.r_[times, fix_t]
+        every_v = np.r_[values, fix_v]
+        order = np.lexsort((np.arange(len(every_t)), every_t))
+        every_t, every_v = every_t[order], every_v[order]
+        last = np.r_[every_t[1:] != every_t[:-1], True]  # a later write wins
+        times, values = every_t[last], every_v[last]
+    span = int(times[-1] - times[0]) + 2
+    lo, hi = sorted(int(times[0]) - 1 + int(e * span) for e in edges)
+    hi += 1
+    reader = store.reader()
+    origin = T0 - origin_shift
+    got = reader.aggregate_fixed(sid, TimeRange(lo, hi), every, origin, AGGREGATES)
+    want = _expected(times, values, lo, hi, every, origin)
+    assert [row.start_us for row in got] == sorted(want)
+    for row in got:
+        assert row.start_us is not None
+        _same(row.values, want[row.start_us], f"interval {row.start_us}")
+    for time_range in (TimeRange(lo, hi), TimeRange(None, None), TimeRange(lo, None)):
+        whole = reader.aggregate(sid, time_range, AGGREGATES).values
+        rlo = time_range.start_us if time_range.start_us is not None else -(2**62)
+        rhi = time_range.end_us if time_range.end_us is not None else 2**62
+        found = _expected(times, values, rlo, rhi, 2**63 - 1, -(2**62))
+        if not found:
+            assert whole["count"] == 0 and whole["min"] is None
+        else:
+            _same(whole, next(iter(found.values())), f"range {time_range}")
+
+
+def _rollups(conn: sqlite3.Connection, sid: int) -> list[tuple[float, ...]]:
+    return conn.execute(
+        "SELECT day_us, start_us, end_us, count, min, max, round(sum, 6), first, last "
+        "FROM point_rollups WHERE series_id = ? ORDER BY day_us",
+        (sid,),
+    ).fetchall()
+
+
+def _made_again(conn: sqlite3.Connection, sid: int) -> list[tuple[float, ...]]:
+    rows = conn.execute(
+        "SELECT start_us, end_us, count, min, max, sum, first, last FROM point_chunks "
+        "WHERE series_id = ? ORDER BY start_us",
+        (sid,),
+    ).fetchall()
+    days: dict[int, list[tuple[float, ...]]] = {}
+    for row in rows:
+        days.setdefault(row[0] - row[0] % DAY_US, []).append(row)
+    return [
+        (
+            day,
+            d[0][0],
+            d[-1][1],
+            sum(r[2] for r in d),
+            min(r[3] for r in d),
+            max(r[4] for r in d),
+            round(math.fsum(r[5] for r in d), 6),
+            d[0][6],
+            d[-1][7],
+        )
+        for day, d in sorted(days.items())
+    ]
+
+
+def test_day_summaries_follow_folds_deletes_and_expiry(sqlite_store: SQLiteStore) -> None:
+    store = sqlite_store
+    sid, _ = new_series(store)
+    times, values = _series(5, 3 * chunks.CHUNK_POINTS, True)
+    _write(store, sid, times, values)
+    store.fold_points()
+    conn = store.reader().conn
+    assert _rollups(conn, sid) == _made_again(conn, sid) and len(_rollups(conn, sid)) > 2
+    _write(store, sid, times[::500] + 1, values[::500])  # folded into existing chunks
+    store.fold_points()
+    assert _rollups(conn, sid) == _made_again(conn, sid)
+    writer = store.writer()
+    tx = writer.begin()
+    tx.delete_points([sid], TimeRange(int(times[100]), int(times[9000])))
+    writer.commit()
+    assert _rollups(conn, sid) == _made_again(conn, sid)
+    tx = writer.begin()
+    tx.expire_points([sid], int(times[12_000]), True, 64)
+    writer.commit()
+    assert _rollups(conn, sid) == _made_again(conn, sid)
+
+
+def test_blocks_decode_exactly() -> None:
+    rng = np.random.default_rng(3)
+    cases = [
+        rng.normal(0, 1, 5000),  # floats
+        np.round(rng.normal(0, 1, 9000), 3),  # decimals
+        np.array([-0.0, 1.5, 2.25]),  # a negative zero: kept as floats
+        np.array([1e300, 3.0]),  # too large for integers
+        np.array([5.0]),
+    ]
+    for values in cases:
+        times = np.cumsum(rng.integers(1, 10**9, len(values))).astype(np.int64)
+        row = chunks.encode(1, PointColumns(times, values, None))
+        chunk = chunks.chunk_of_row(row[1:])
+        found = chunk.points()
+        assert np.array_equal(found.time_us, times)
+        assert np.array_equal(found.value.view(np.int64), values.view(np.int64))
+        blocks = chunks.blocks_of([chunk.blobs[3], chunk.blobs[3]])  # the same chunk twice
+        n = len(blocks.count) // 2
+        assert blocks.count[:n].sum() == len(values)
+        which = [n - 1, n, 2 * n - 1]
+        some = blocks.points([chunk.blobs[:2]] * 2, which)
+        parts = [
+            values[
+                (b % n) * chunks.BLOCK_POINTS : (b % n) * chunks.BLOCK_POINTS + chunks.BLOCK_POINTS
+            ]
+            for b in which
+        ]
+        assert np.array_equal(some.value.view(np.int64), np.concatenate(parts).view(np.int64))
+        first_block = values[: chunks.BLOCK_POINTS]
+        assert blocks.min[0] == first_block.min() and blocks.max[0] == first_block.max()
+        assert blocks.first[0] == first_block[0] and blocks.last[0] == first_block[-1]
+        assert math.isclose(blocks.sum[0], first_block.sum(), rel_tol=1e-12, abs_tol=1e-300)
