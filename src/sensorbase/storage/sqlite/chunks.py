@@ -76,14 +76,15 @@ class Blocks:
         scaled = np.empty(len(times), np.int64)  # values as decimals' integers...
         floats = np.empty(0, np.float64)  # ...or as floats, where a chunk has other values
         scale = np.empty(len(which), np.float64)  # per block: 10^decimals, or 0 for floats
-        chunk_of = self.chunk.tolist()
-        time_page, value_page = self.time_page.tolist(), self.value_page.tolist()
+        # (only the blocks asked for: lists of every block cost more than the decoding)
+        chunk_of = self.chunk[which].tolist()
+        time_page, value_page = self.time_page[which].tolist(), self.value_page[which].tolist()
         at = 0
         held = -1
         time_decoder: Any = None
         value_decoder: Any = None
-        for i, (block, n) in enumerate(zip(which, counts, strict=True)):
-            chunk = chunk_of[block]
+        for i, n in enumerate(counts):
+            chunk = chunk_of[i]
             time_blob, value_blob = blobs[chunk]
             decimals = self.decimals[chunk]
             if chunk != held:
@@ -91,9 +92,9 @@ class Blocks:
                 time_decoder, _ = _FILE.chunk_decompressor(time_blob, "i64")
                 kind = "f64" if decimals < 0 else "i64"
                 value_decoder, _ = _FILE.chunk_decompressor(value_blob, kind)
-            lo, hi = time_page[block]
+            lo, hi = time_page[i]
             time_decoder.read_page_into(time_blob[lo:hi], n, times[at : at + n])
-            lo, hi = value_page[block]
+            lo, hi = value_page[i]
             if decimals < 0:
                 if not len(floats):
                     floats = np.zeros(len(times), np.float64)
