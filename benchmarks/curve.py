@@ -35,6 +35,7 @@ import json
 import os
 import queue
 import re
+import sqlite3
 import statistics
 import sys
 import threading
@@ -42,13 +43,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-import bench
 import numpy as np
+
+import bench
 
 common = bench.common
 WRITERS = 2
 FIELD = bench.FIELD
 SAMPLE_S = 0.25
+# The tables (and their indexes) of a device's catalog rows
+_CATALOG = ("sources", "series", "sqlite_autoindex_sources", "sqlite_autoindex_series")
 FOLD_WAIT_S = 600.0
 
 
@@ -86,9 +90,10 @@ def fleet_per_writer(n_series: int, n_points: int, seed: int) -> list[list[bytes
     for w in range(WRITERS):
         mine = sid % WRITERS == w
         s, t, v = sid[mine].tolist(), ts[mine].tolist(), val[mine].tolist()
+        b = bench.BATCH
         out.append([
-            bench._body(s[i : i + bench.BATCH], t[i : i + bench.BATCH], v[i : i + bench.BATCH], big=False)
-            for i in range(0, len(s), bench.BATCH)
+            bench._body(s[i : i + b], t[i : i + b], v[i : i + b], big=False)
+            for i in range(0, len(s), b)
         ])  # fmt: skip
     return out
 
@@ -99,6 +104,21 @@ def settled_disk(server: bench.Server, points: int) -> dict[str, Any]:
     disk = bench.disk_bytes(server)
     disk["points"] = points
     disk["bytes_per_point"] = disk["bytes"] / points
+    db = server.data_dir / "data" / "sensorbase.db"
+    if disk["store"] == "sqlite" and db.exists():
+        # What holds the bytes: points (chunks, the log), the catalog (a device's source and
+        # series rows and their indexes), free pages.
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+            tables = conn.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name").fetchall()
+            free = conn.execute("PRAGMA freelist_count").fetchone()[0]
+            page = conn.execute("PRAGMA page_size").fetchone()[0]
+        disk["by_table"] = dict(tables)
+        disk["free_bytes"] = free * page
+        points_bytes = sum(b for name, b in tables if name.startswith("point_"))
+        disk["points_bytes_per_point"] = points_bytes / points
+        disk["catalog_bytes_per_point"] = (
+            sum(b for name, b in tables if name.startswith(_CATALOG)) / points
+        )
     return disk
 
 
@@ -186,8 +206,9 @@ class Sampler(threading.Thread):
         self.server, self.n_series = server, n_series
         self.samples: list[dict[str, Any]] = []
         self.phase = "ingest"
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self._next = 0
+        self.dropped = 0  # reads whose connection the server closed
 
     def one_read(self, conn: http.client.HTTPConnection) -> tuple[float, int]:
         k = (self._next * 7919 + 1) % self.n_series  # spread over the series
@@ -199,8 +220,14 @@ class Sampler(threading.Thread):
     def run(self) -> None:
         conn = http.client.HTTPConnection(bench.HOST, self.server.port, timeout=600)
         t0 = time.perf_counter()
-        while not self._stop.is_set():
-            ms, status = self.one_read(conn)
+        while not self._halt.is_set():
+            try:
+                ms, status = self.one_read(conn)
+            except (OSError, http.client.HTTPException):  # the server closed it: counted
+                conn.close()
+                conn = http.client.HTTPConnection(bench.HOST, self.server.port, timeout=600)
+                ms, status = float("nan"), 0
+                self.dropped += 1
             self.samples.append({
                 "t_s": time.perf_counter() - t0,
                 "phase": self.phase,
@@ -208,11 +235,11 @@ class Sampler(threading.Thread):
                 "rss_bytes": self.server.rss_by_role(),
                 "log_points": log_points(self.server),
             })  # fmt: skip
-            self._stop.wait(SAMPLE_S)
+            self._halt.wait(SAMPLE_S)
         conn.close()
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self.join()
 
 
@@ -228,8 +255,12 @@ def run_series(args: argparse.Namespace) -> list[dict[str, Any]]:
             bench.checked("POST", server, "/v1/buckets", {"key": "fleet"})
             sampler = Sampler(server, n_series)
             sampler.start()
+            # First the bodies that name every series once (each new series is created in
+            # the catalog), then the rest: a fleet's devices exist but for its first minutes.
+            first = -(-n_series // (WRITERS * bench.BATCH))
+            creating = bench.run_writers(server, [w[:first] for w in bodies], "fleet")
             cpu_before = server.cpu_by_role()
-            ingest = bench.run_writers(server, bodies, "fleet")
+            ingest = bench.run_writers(server, [w[first:] for w in bodies], "fleet")
             cpu_after = server.cpu_by_role()
             sampler.phase = "after"
             conn = http.client.HTTPConnection(bench.HOST, server.port, timeout=600)
@@ -255,8 +286,12 @@ def run_series(args: argparse.Namespace) -> list[dict[str, Any]]:
             "points": points,
             "ingest_points_per_s": ingest["points_per_s"],
             "ingest": ingest,
-            "server_cpu_us_per_point": _cpu_per(cpu_before, cpu_after, "server", points),
-            "helpers_cpu_us_per_point": _cpu_per(cpu_before, cpu_after, "helpers", points),
+            "creating_points_per_s": creating["points_per_s"],
+            "creating": creating,
+            "server_cpu_us_per_point": _cpu_per(cpu_before, cpu_after, "server", ingest["points"]),
+            "helpers_cpu_us_per_point": _cpu_per(
+                cpu_before, cpu_after, "helpers", ingest["points"]
+            ),
             "rss_peak_bytes": {
                 role: max(s["rss_bytes"][role] for s in sampler.samples)
                 for role in ("server", "helpers")
@@ -268,20 +303,24 @@ def run_series(args: argparse.Namespace) -> list[dict[str, Any]]:
                 if xs
             },
             "fold_wait_s": folded_s,
+            "reads_dropped": sampler.dropped,
             "disk": disk,
             "samples": sampler.samples,
         }
         out.append(row)
-        during = row["read_ms"].get("ingest", {})
+        during, nan = row["read_ms"].get("ingest", {}), float("nan")
         print(
-            f"series {n_series:,}: ingest {ingest['points_per_s']:,.0f} points/s "
+            f"series {n_series:,}: creating them {creating['points_per_s']:,.0f} points/s, then"
+            f" ingest {ingest['points_per_s']:,.0f} points/s "
             f"(server CPU {row['server_cpu_us_per_point']:.2f} us/point, helpers "
             f"{row['helpers_cpu_us_per_point']:.2f}), RSS peak "
             f"{row['rss_peak_bytes']['server'] / 2**20:.0f} MiB (+ helpers "
             f"{row['rss_peak_bytes']['helpers'] / 2**20:.0f}), one-series read during ingest "
-            f"median {during.get('median', float('nan')):.1f} max {during.get('max', float('nan')):.1f}"
+            f"median {during.get('median', nan):.1f} max {during.get('max', nan):.1f}"
             f" ms, first after {first_ms:.1f} ms, after: {row['read_ms'].get('after')}, folded "
-            f"{folded_s:.1f} s after, {disk['bytes_per_point']:.2f} B/point",
+            f"{folded_s:.1f} s after, {disk['bytes_per_point']:.2f} B/point (points "
+            f"{disk.get('points_bytes_per_point', nan):.2f}, catalog "
+            f"{disk.get('catalog_bytes_per_point', nan):.2f})",
             flush=True,
         )
     return out

@@ -1,13 +1,17 @@
 """SQLite's store with many series (a fleet): the fold waits for points a series before it
-is due, and reads find a series' points in the write log by scanning its columns (log.py),
-across rows, extras, replaced points and a fold that lands while a read holds its view."""
+is due and is applied in parts (reads between them read the same points, a delete between
+them refuses the rest), and reads find a series' points in the write log by scanning its
+columns (log.py), across rows, extras, replaced points and a fold that lands while a read
+holds its view."""
 
 from __future__ import annotations
+
+import sqlite3
 
 import numpy as np
 
 from sensorbase.model import ResolvedBatch, TimeRange
-from sensorbase.storage.sqlite import fold
+from sensorbase.storage.sqlite import fold, folder
 from sensorbase.storage.sqlite.store import SQLiteStore
 from tests.storage.conftest import new_series
 
@@ -88,3 +92,63 @@ def test_reads_find_a_series_in_the_log_rows_and_keep_their_view_across_a_fold(
     assert reader.read_range(a, ALL, 10).value.tolist() == [1.0, 2.5, 3.0]
     got = reader.read_range(c, ALL, 10)
     assert (got.time_us.tolist(), got.extra) == ([4, 5], ["y", None])
+
+
+def apply_part(store: SQLiteStore, conn: sqlite3.Connection, part: fold.FoldPlan) -> bool:
+    def applying() -> bool:
+        conn.execute("BEGIN IMMEDIATE")
+        applied = fold.apply_fold(conn, part)
+        conn.execute("COMMIT")
+        return applied
+
+    return folder.writer_locked(store.path)(applying)
+
+
+def test_a_fold_applied_in_parts_reads_the_same_between_them(sqlite_store: SQLiteStore) -> None:
+    store = sqlite_store
+    _, source = new_series(store)
+    ids = series_of_one_source(store, source, 10)
+    append(store, [(s, t, float(s * 100 + t), None) for s in ids for t in range(5)])
+    store.fold_points()
+    append(store, [(s, t, float(-s - t), None) for s in ids for t in range(3, 8)])
+    want = {
+        s: [float(s * 100 + t) for t in range(3)] + [float(-s - t) for t in range(3, 8)]
+        for s in ids
+    }
+    conn = store._connect()
+    try:
+        conn.execute("BEGIN")
+        plan = fold.plan_fold(conn)
+        conn.execute("COMMIT")
+        assert plan is not None
+        parts = fold.in_parts(plan, 3)
+        assert [len({row[0] for row in p.add}) for p in parts] == [3, 3, 3, 1]
+        assert [p.last_row for p in parts[:-1]] == [None] * 3
+        for part, following in zip(parts, [*parts[1:], None], strict=False):
+            assert apply_part(store, conn, part)
+            if following is not None:
+                following.generation = part.generation
+            reader = store.reader()
+            for s in ids:  # the log not yet let go holds points the chunks hold too
+                assert reader.read_range(s, ALL, 100).value.tolist() == want[s], s
+                assert reader.count(s, ALL) == 8
+        assert fold.log_size(conn) == (0, 0)
+
+        # A delete between two parts: the rest is refused, the log stays for the next fold.
+        append(store, [(s, 9, 9.0, None) for s in ids])
+        conn.execute("BEGIN")
+        plan = fold.plan_fold(conn)
+        conn.execute("COMMIT")
+        assert plan is not None
+        first, second, *_ = fold.in_parts(plan, 4)
+        assert apply_part(store, conn, first)
+        second.generation = first.generation
+        writer = store.writer()
+        writer.begin().delete_points(ids, TimeRange(0, 1))
+        writer.commit()
+        assert not apply_part(store, conn, second)
+    finally:
+        conn.close()
+    reader = store.reader()
+    for s in ids:
+        assert reader.read_range(s, ALL, 100).value.tolist() == [*want[s][1:], 9.0]

@@ -3,6 +3,8 @@ snapshot and applied under the writer lock; sqlite/folder.py decides when and wh
 
 from __future__ import annotations
 
+import bisect
+import secrets
 import sqlite3
 from dataclasses import dataclass
 from itertools import pairwise
@@ -54,7 +56,7 @@ class FoldPlan:
     with it (`apply_fold`), if nothing it read has changed meanwhile."""
 
     generation: str | None  # of the chunks when planned (see _GENERATION)
-    last_row: int  # log rows up to this id are folded
+    last_row: int | None  # log rows up to this id are folded (None: a part but the last)
     points: int
     drop: list[tuple[int, int]]  # chunks replaced: (series_id, start_us)
     add: list[tuple[Any, ...]]  # chunk rows to insert
@@ -130,12 +132,42 @@ def _plan_series(
     )
 
 
-_REPLACE_CHUNK = INSERT_CHUNK.replace("INSERT INTO", "INSERT OR REPLACE INTO", 1)
+FOLD_PART_SERIES = 4096  # series a part of a fold writes (`in_parts`)
+
+
+def in_parts(plan: FoldPlan, series: int = FOLD_PART_SERIES) -> list[FoldPlan]:
+    """`plan` cut into plans of at most `series` series each, to be applied one after
+    another, each in a transaction of its own: the writer lock, which every group commit
+    waits for on the server's event loop, is let go between them (a fold of 100,000 series
+    applied at once held it for seconds; reads and replies waited, idle connections expired).
+    Only the last part deletes the folded log rows: until then the log still holds points
+    that chunks hold too, which reads merge as one (the log wins at equal series and time),
+    so every read in between reads the same points; a part refused (a delete, an expiry
+    meanwhile) leaves the log for the next fold, which writes those points again."""
+    ids = [row[0] for row in plan.add]  # (in series order, as plan_fold made them)
+    dropped = [key[0] for key in plan.drop]
+    cuts = sorted(set(ids) | set(dropped))[series::series]
+    if not cuts:
+        return [plan]
+    parts = []
+    for lo, hi in pairwise([0, *cuts, None]):
+        add = slice(_at(ids, lo), _at(ids, hi))
+        drop = slice(_at(dropped, lo), _at(dropped, hi))
+        parts.append(FoldPlan(None, None, 0, plan.drop[drop], plan.add[add]))
+    parts[0].generation = plan.generation
+    parts[-1].last_row, parts[-1].points = plan.last_row, plan.points
+    return parts
+
+
+def _at(ids: list[int], series_id: int | None) -> int:
+    """Where the series from `series_id` on begin in `ids` (None: past the end)."""
+    return len(ids) if series_id is None else bisect.bisect_left(ids, series_id)
 
 
 def apply_fold(conn: sqlite3.Connection, plan: FoldPlan) -> bool:
     """Write `plan` in the caller's write transaction, unless the chunks changed since it was
-    planned (another fold, a delete): then nothing is written and False returned."""
+    planned (another fold, a delete): then nothing is written and False returned. Once
+    written, `plan.generation` is the chunks' new one (the next part's, see `in_parts`)."""
     found = conn.execute("SELECT value FROM settings WHERE name = ?", (_GENERATION,)).fetchone()
     if (found[0] if found else None) != plan.generation:
         return False
@@ -144,30 +176,25 @@ def apply_fold(conn: sqlite3.Connection, plan: FoldPlan) -> bool:
             "SELECT 1 FROM point_chunks WHERE series_id = ? AND start_us = ?", (series_id, start_us)
         ).fetchone():
             return False
-    # A rewritten chunk (a series' tail, filled up) keeps its key: replaced in place, one
-    # B-tree operation where a delete and an insert were two (at 100,000 series each fold
-    # rewrites ~100,000 tails, and writing them was a third of the folder's time, under the
-    # writer lock).
-    dropped = set(plan.drop)
-    in_place = [row for row in plan.add if (row[0], row[1]) in dropped]
-    kept = {(row[0], row[1]) for row in in_place}
-    conn.executemany(
-        "DELETE FROM point_chunks WHERE series_id = ? AND start_us = ?",
-        [key for key in plan.drop if key not in kept],
-    )
-    conn.executemany(_REPLACE_CHUNK, in_place)
-    conn.executemany(INSERT_CHUNK, [row for row in plan.add if (row[0], row[1]) not in kept])
-    conn.execute("DELETE FROM point_log WHERE id <= ?", (plan.last_row,))
-    changed(conn)
+    # Deleted, then inserted, never `INSERT OR REPLACE`: a replace would not fire the delete
+    # trigger that keeps `point_rollups` (rollups.py; recursive triggers are off).
+    conn.executemany("DELETE FROM point_chunks WHERE series_id = ? AND start_us = ?", plan.drop)
+    conn.executemany(INSERT_CHUNK, plan.add)
+    if plan.last_row is not None:
+        conn.execute("DELETE FROM point_log WHERE id <= ?", (plan.last_row,))
+    plan.generation = changed(conn)
     return True
 
 
-def changed(conn: sqlite3.Connection) -> None:
+def changed(conn: sqlite3.Connection) -> str:
+    """A new generation of the chunks (see _GENERATION), which it returns."""
+    generation = secrets.token_hex(8)
     conn.execute(
-        "INSERT INTO settings (name, value) VALUES (?, lower(hex(randomblob(8)))) "
+        "INSERT INTO settings (name, value) VALUES (?, ?) "
         "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-        (_GENERATION,),
+        (_GENERATION, generation),
     )
+    return generation
 
 
 def fold(conn: sqlite3.Connection) -> int:

@@ -5,9 +5,10 @@ points): on a thread of a server process it would hold the GIL in long stretches
 that process's event loop, which runs every request and every group commit. So each server
 process starts, once its writes could make a fold due, a helper process (`main`, this module
 run with `-m`) that looks at the log every `EVERY_S` and folds it when due: the new chunks
-are made from a read snapshot, and only writing them takes the writer lock. Of several
-server processes' helpers only one folds at a time (a lock of its own beside the database),
-and a helper ends when its server process does (the end of its input).
+are made from a read snapshot, and only writing them takes the writer lock (in parts of a few
+thousand series: fold.in_parts). Of several server processes' helpers only one folds at a
+time (a lock of its own beside the database), and a helper ends when its server process does
+(the end of its input).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -95,17 +97,23 @@ def fold_once(
     if plan is None:
         return 0
 
-    def applying() -> bool:
+    def applying(part: fold.FoldPlan) -> bool:
         conn.execute("BEGIN IMMEDIATE")
         try:
-            applied = fold.apply_fold(conn, plan)
+            applied = fold.apply_fold(conn, part)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         return applied
 
-    return plan.points if locked(applying) else 0
+    parts = fold.in_parts(plan)
+    for part, following in zip(parts, [*parts[1:], None], strict=True):
+        if not locked(partial(applying, part)):
+            return 0
+        if following is not None:
+            following.generation = part.generation
+    return plan.points
 
 
 def writer_locked(path: Path) -> Callable[[Callable[[], T]], T]:
