@@ -412,6 +412,8 @@ def run_sustained(args: argparse.Namespace) -> dict[str, Any]:
         threads += [threading.Thread(target=write, daemon=True) for _ in range(WRITERS)]
         for thread in threads:
             thread.start()
+        sampler = Sampler(server, n_series)  # one-series reads at 80% of capacity
+        sampler.start()
         timeline = []
         end = t0 + args.minutes * 60
         every = 5.0
@@ -430,19 +432,26 @@ def run_sustained(args: argparse.Namespace) -> dict[str, Any]:
                 flush=True,
             )
         done.set()
+        sampler.stop()
         for thread in threads:
             thread.join(timeout=30)
     finally:
         server.stop()
         server.cleanup()
     first = timeline[0]["points_per_s"] if timeline else 0
+    reads = [x["read_ms"] for x in sampler.samples if x["read_ms"]]
+    if reads:
+        print(f"one-series reads meanwhile: median {statistics.median(reads):.1f} ms, max "
+              f"{max(reads):.1f} ms ({len(reads)})", flush=True)  # fmt: skip
     return {
         "series": n_series,
         "capacity_points_per_s": capacity["points_per_s"],
         "paced_points_per_s": rate,
         "minutes": args.minutes,
         "lowest_vs_first": min(x["points_per_s"] for x in timeline) / first if first else None,
+        "read_ms": {"median": statistics.median(reads), "max": max(reads)} if reads else None,
         "timeline": timeline,
+        "reads": sampler.samples,
     }
 
 
@@ -477,7 +486,9 @@ def plot(result: dict[str, Any], out: Path) -> list[Path]:
     if rows := result.get("series"):
         fig, ax = plt.subplots(2, 2, figsize=(11, 8))
         x = [r["series"] for r in rows]
-        ax[0][0].plot(x, [r["ingest_points_per_s"] for r in rows], "o-")
+        ax[0][0].plot(x, [r["ingest_points_per_s"] for r in rows], "o-", label="series known")
+        ax[0][0].plot(x, [r["creating_points_per_s"] for r in rows], "o-", label="creating them")
+        ax[0][0].legend()
         ax[0][0].set(xscale="log", xlabel="series", ylabel="points/s", title=f"ingest ({store})")
         ax[0][1].plot(
             x, [r["rss_peak_bytes"]["server"] / 2**20 for r in rows], "o-", label="server"
