@@ -54,6 +54,7 @@ SAMPLE_S = 0.25
 # The tables (and their indexes) of a device's catalog rows
 _CATALOG = ("sources", "series", "sqlite_autoindex_sources", "sqlite_autoindex_series")
 FOLD_WAIT_S = 600.0
+STILL_S = 60.0
 
 
 def _ints(text: str) -> list[int]:
@@ -185,9 +186,18 @@ def run_points(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def _wait_folded(server: bench.Server) -> float:
-    started = time.monotonic()
+    """Seconds until the write log is empty; given up after FOLD_WAIT_S, or once it has not
+    shrunk for STILL_S (a server that logged less than a sixteenth of a fold has no folder
+    yet and keeps its log until it stops: sqlite/folder.py)."""
+    started = still_since = time.monotonic()
+    seen = None
     while time.monotonic() - started < FOLD_WAIT_S:
-        if not log_points(server):
+        points = log_points(server)
+        if not points:
+            break
+        if points != seen:
+            seen, still_since = points, time.monotonic()
+        elif time.monotonic() - still_since > STILL_S:
             break
         time.sleep(0.5)
     return time.monotonic() - started
