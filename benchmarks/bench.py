@@ -165,30 +165,53 @@ class Server:
             total += int(fields[11]) + int(fields[12])  # utime, stime
         return total / ticks
 
-    def cpu_by_role(self) -> dict[str, dict[int, float]] | None:
-        """CPU seconds (user + system) so far of each process of the server's tree, by role:
-        "server" (the process started and every descendant that is not a helper: with
-        --workers N the supervisor and its workers, and multiprocessing's resource tracker)
-        and "helpers" (the storage's helper processes, the WAL sync and the folder, told by
-        their command line). By pid, so that a difference counts a process started meanwhile
-        from zero; None where /proc does not tell."""
+    def processes(self) -> list[tuple[int, str]]:
+        """Each process of the server's tree with its role: "server" (the process started and
+        every descendant that is not a helper: with --workers N the supervisor and its
+        workers, and multiprocessing's resource tracker) or "helpers" (the storage's helper
+        processes, the WAL sync and the folder, told by their command line). Empty where
+        /proc does not tell."""
         if self.proc is None or not Path(f"/proc/{self.proc.pid}/stat").exists():
-            return None
-        ticks = os.sysconf("SC_CLK_TCK")
-        found: dict[str, dict[int, float]] = {"server": {}, "helpers": {}}
+            return []
+        found: list[tuple[int, str]] = []
         todo = [self.proc.pid]
         while todo:
             pid = todo.pop()
             try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
                 command = Path(f"/proc/{pid}/cmdline").read_bytes()
                 for task in Path(f"/proc/{pid}/task").iterdir():
                     todo += [int(p) for p in (task / "children").read_text().split()]
             except OSError:  # a process that just ended
                 continue
             helper = re.search(rb"wal_sync|folder", command) is not None
-            cpu = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
-            found["helpers" if helper else "server"][pid] = cpu
+            found.append((pid, "helpers" if helper else "server"))
+        return found
+
+    def cpu_by_role(self) -> dict[str, dict[int, float]] | None:
+        """CPU seconds (user + system) so far of each process of the server's tree, by role
+        (`processes`). By pid, so that a difference counts a process started meanwhile from
+        zero; None where /proc does not tell."""
+        if self.proc is None or not Path(f"/proc/{self.proc.pid}/stat").exists():
+            return None
+        ticks = os.sysconf("SC_CLK_TCK")
+        found: dict[str, dict[int, float]] = {"server": {}, "helpers": {}}
+        for pid, role in self.processes():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            except OSError:  # a process that just ended
+                continue
+            found[role][pid] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+        return found
+
+    def rss_by_role(self) -> dict[str, int]:
+        """Resident bytes of the server's processes now, summed by role (`processes`)."""
+        found = {"server": 0, "helpers": 0}
+        page = os.sysconf("SC_PAGE_SIZE")
+        for pid, role in self.processes():
+            try:
+                found[role] += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * page
+            except OSError:  # a process that just ended
+                continue
         return found
 
     def cleanup(self) -> None:
@@ -324,7 +347,7 @@ def run_writers(
     latencies: list[float] = []
     done_at: list[tuple[float, int]] = []
     errors: list[str] = []
-    barrier = threading.Barrier(WRITERS + 1)
+    barrier = threading.Barrier(len(per_writer) + 1)
     netloc = urllib.parse.urlsplit(server.base).netloc
 
     def work(bodies: list[bytes]) -> None:

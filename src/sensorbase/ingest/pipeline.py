@@ -217,9 +217,12 @@ class _Resolution:
         if not by_source:
             return
         sources = self._sources(list(by_source))
-        for where, ks in by_source.items():
-            bucket, source = sources[where]
-            self._series(bucket, source, self._allowed(source, ks))
+        self._series(
+            [
+                (*sources[where], self._allowed(sources[where][1], ks))
+                for where, ks in by_source.items()
+            ]
+        )
 
     def _sources(
         self, wanted: list[tuple[str, str]]
@@ -227,30 +230,41 @@ class _Resolution:
         """Each (bucket, source) named; every unknown source named in one NotFound when
         sources may not be created."""
         buckets: dict[str, Bucket] = {}
-        found: dict[tuple[str, str], tuple[Bucket, Source]] = {}
-        unknown: list[str] = []
+        by_bucket: dict[str, list[str]] = {}
         for bucket_key, source_key in wanted:
             if bucket_key not in buckets:
                 buckets[bucket_key] = writable(
                     access.bucket(self.tx, self.who, bucket_key, "data:write")
                 )
+            by_bucket.setdefault(bucket_key, []).append(source_key)
+        found: dict[tuple[str, str], tuple[Bucket, Source]] = {}
+        unknown: list[str] = []
+        for bucket_key, source_keys in by_bucket.items():
             bucket = buckets[bucket_key]
-            source = self.tx.get_source(bucket.id, source_key)
-            original = self.options.source_copies.get((bucket_key, source_key))
-            if source is None and original is not None:
-                source = self._copy(bucket, source_key, original)
-            elif source is None:
-                if not self.options.create_sources:
-                    unknown.append(source_key)
+            known = self.tx.get_sources(bucket.id, source_keys)  # all at once: see get_sources
+            new: list[str] = []
+            for source_key in source_keys:
+                source = known.get(source_key)
+                original = self.options.source_copies.get((bucket_key, source_key))
+                if source is None and original is not None:
+                    source = self._copy(bucket, source_key, original)
+                elif source is None:
+                    if self.options.create_sources:
+                        new.append(source_key)
+                    else:
+                        unknown.append(source_key)
                     continue
-                # get_or_create: another node may be creating the same source right now.
-                source = self.tx.get_or_create_source(self.who.org_id, bucket.id, source_key)
-                new_meta = self.options.source_meta
+                found[(bucket_key, source_key)] = (bucket, source)
+            # get_or_create: another node may be creating the same sources right now.
+            made = self.tx.get_or_create_sources(self.who.org_id, bucket.id, new) if new else {}
+            new_meta = self.options.source_meta
+            for source_key in new:
+                source = made[source_key]
                 meta = new_meta(bucket_key, source_key) if new_meta is not None else None
                 if meta and not source.meta:  # (not when another node's creation won)
                     self.tx.update_source(source.id, meta=meta)
                     source = replace(source, meta=meta)
-            found[(bucket_key, source_key)] = (bucket, source)
+                found[(bucket_key, source_key)] = (bucket, source)
         if unknown:
             names = ", ".join(f"'{s}'" for s in unknown)
             plural = "s" if len(unknown) > 1 else ""
@@ -301,29 +315,30 @@ class _Resolution:
                 allowed.append(k)
         return allowed
 
-    def _series(self, bucket: Bucket, source: Source, ks: list[int]) -> None:
-        if not ks:
-            return
-        keys = [self.batch.keys[k] for k in ks]
-        fields = [key.field for key in keys]
+    def _series(self, wanted: list[tuple[Bucket, Source, list[int]]]) -> None:
+        """The series of each source's keys, looked up or created all at once."""
         meta = self.options.series_meta
-        units = {
-            key.field: (
-                source.schema[key.field].unit
-                if source.schema and key.field in source.schema
-                else _meta_unit(meta.get(key))
-            )
-            for key in keys
-        }
-        metas = {key.field: meta[key] for key in keys if key in meta}
-        resolved = self.tx.get_or_create_series(source.id, fields, units, metas)
-        for k, key in zip(ks, keys, strict=True):
-            if key.field in resolved:
-                self.ids[k] = resolved[key.field]
-                self.learned[(self.who.org_id, key.bucket, key.source, key.field)] = (
-                    resolved[key.field],
-                    bucket.id,
+        named: list[tuple[int, str, str | None, dict[str, Any]]] = []
+        for _, source, ks in wanted:
+            for k in ks:
+                key = self.batch.keys[k]
+                unit = (
+                    source.schema[key.field].unit
+                    if source.schema and key.field in source.schema
+                    else _meta_unit(meta.get(key))
                 )
+                named.append((source.id, key.field, unit, meta.get(key, {})))
+        resolved = self.tx.get_or_create_series_of(named)
+        for bucket, source, ks in wanted:
+            for k in ks:
+                key = self.batch.keys[k]
+                series_id = resolved.get((source.id, key.field))
+                if series_id is not None:
+                    self.ids[k] = series_id
+                    self.learned[(self.who.org_id, key.bucket, key.source, key.field)] = (
+                        series_id,
+                        bucket.id,
+                    )
 
     def append(self, bad: npt.NDArray[np.bool_] | None, problems: list[Problem]) -> WriteOutcome:
         batch, options = self.batch, self.options

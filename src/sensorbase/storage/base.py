@@ -12,7 +12,7 @@ never reach a newer thing by an older name. A refresh token goes with its key's 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
@@ -98,7 +98,24 @@ class CatalogTx(Protocol):
         """As Reader.list_sources, inside the transaction."""
         ...
 
+    def get_sources(self, bucket_id: int, keys: Sequence[str]) -> dict[str, Source]:
+        """The bucket's sources among `keys`, by key (the unknown ones left out)."""
+        ...
+
     def get_or_create_source(self, org_id: int, bucket_id: int, key: str) -> Source: ...
+    def get_or_create_sources(
+        self, org_id: int, bucket_id: int, keys: Sequence[str]
+    ) -> dict[str, Source]:
+        """The bucket's sources named `keys`, by key, each created if new."""
+        ...
+
+    def get_or_create_series_of(
+        self, wanted: Sequence[tuple[int, str, str | None, dict[str, Any]]]
+    ) -> dict[tuple[int, str], int]:
+        """Ids of the series (source_id, field, unit, meta) names, by (source_id, field),
+        creating the missing ones (with their unit and meta)."""
+        ...
+
     def get_or_create_series(
         self,
         source_id: int,

@@ -75,11 +75,10 @@ INSERT_SOURCE = (
     "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id"
 )
 # Race-safe across nodes: a concurrent insert of the same key makes this one wait for the
-# other transaction, then return nothing (the caller then finds the other's row).
+# other transaction, then insert nothing (the caller then finds the other's row).
 INSERT_SOURCE_IF_NEW = (
     "INSERT INTO sources (org_id, bucket_id, key, name, meta, schema, created_us) "
-    "VALUES (?, ?, ?, ?, '{}', NULL, ?) ON CONFLICT (bucket_id, key) DO NOTHING "
-    f"RETURNING {SOURCE_COLUMNS}"
+    "VALUES (?, ?, ?, ?, '{}', NULL, ?) ON CONFLICT (bucket_id, key) DO NOTHING"
 )
 UPDATE_SOURCE_NAME = "UPDATE sources SET name = ? WHERE id = ?"
 UPDATE_SOURCE_META = "UPDATE sources SET meta = ? WHERE id = ?"
@@ -95,11 +94,18 @@ INSERT_SERIES_IF_NEW = (
 UPDATE_SERIES_META = "UPDATE series SET meta = ? WHERE id = ?"
 
 
-def series_ids(fields: int) -> str:
-    """The ids of `fields` named series of one source: (field, id) rows."""
-    return (
-        f"SELECT field, id FROM series WHERE source_id = ? AND field IN ({','.join('?' * fields)})"
-    )
+def sources_by_keys(keys: int) -> str:
+    """The sources of one bucket among `keys` named keys."""
+    return f"SELECT {SOURCE_COLUMNS} FROM sources WHERE bucket_id = ? AND key IN ({_marks(keys)})"
+
+
+def series_of_sources(sources: int) -> str:
+    """Every series of `sources` sources: (source_id, field, id) rows."""
+    return f"SELECT source_id, field, id FROM series WHERE source_id IN ({_marks(sources)})"
+
+
+def _marks(n: int) -> str:
+    return ",".join("?" * n)
 
 
 # The series whose points go with an organisation, a bucket or a source (one parameter).

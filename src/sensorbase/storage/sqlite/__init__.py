@@ -17,13 +17,16 @@ point. Now:
   chunk and of each block, so that an aggregate over whole chunks or blocks reads those
   instead of the points. Triggers keep the same per series and day in `point_rollups`
   (rollups.py), so that an aggregate over whole days reads a row a day. Folding costs per
-  series, not per point: it runs once the log holds
-  `FOLD_POINTS` points or `FOLD_ROWS` rows (`needs_fold`), or when writes pause, in a helper
-  process (folder.py): planned from a read snapshot, written under the writer lock.
+  series, not per point: it runs once the log holds `FOLD_POINTS` points (with many series,
+  `FOLD_POINTS_PER_SERIES` a series, up to `FOLD_POINTS_MOST`: `due_points`) or `FOLD_ROWS`
+  rows, or when writes pause, in a helper process (folder.py): planned from a read snapshot,
+  written under the writer lock in parts of `FOLD_PART_SERIES` series (`in_parts`), the
+  folded log rows deleted with the last.
 - Reads (reads.py) merge a series' chunks in the range with its points in the log, the log
-  winning. `LogCache` decodes each log row once per process and indexes it by series (and
-  keeps a series' merged log points for the next read); a read takes the rows its own read
-  transaction sees (`LogCache.view`), so chunks and log are read at one moment.
+  winning. `LogCache` decodes each log row once per process into columns held end to end, and
+  a read finds its series' log points by one vectorised scan of them (and keeps a series'
+  merged log points for the next read); a read takes the rows its own read transaction sees
+  (`LogCache.view`), so chunks and log are read at one moment.
 
 Ids of `point_log` only grow (AUTOINCREMENT) and a fold always takes the oldest rows, so the
 rows a transaction sees are exactly the ids between its min(id) and max(id).

@@ -3,6 +3,8 @@ snapshot and applied under the writer lock; sqlite/folder.py decides when and wh
 
 from __future__ import annotations
 
+import bisect
+import secrets
 import sqlite3
 from dataclasses import dataclass
 from itertools import pairwise
@@ -24,6 +26,21 @@ from sensorbase.storage.sqlite.log import EXTRAS_DECODER, log_size
 
 FOLD_POINTS = 500_000  # a fold is due once the log holds this many points...
 FOLD_ROWS = 16_384  # ...or this many rows (group commits)
+# With many series, the log waits for this many points a series (`due_points`)...
+FOLD_POINTS_PER_SERIES = 32
+FOLD_POINTS_MOST = 2_000_000  # ...up to this many points in all
+
+
+def due_points(conn: sqlite3.Connection, fold_points: int = FOLD_POINTS) -> int:
+    """The points that make a fold due: `fold_points`, or with a large fleet
+    FOLD_POINTS_PER_SERIES a series (at most FOLD_POINTS_MOST). Folding costs per series,
+    not per point: at 100,000 series a fold of 500,000 points rewrote every series' tail
+    chunk to add 5 points to each (10 s of the folder's CPU, a third of it under the writer
+    lock, and ingest fell to 0.3x of 1,000 series'); the log's points are read by one
+    vectorised scan (log.py), so holding more of them costs reads little. Sized by the largest
+    series id (ids are never given twice, so deleted series count too: an estimate, bounded)."""
+    series = conn.execute("SELECT coalesce(max(id), 0) FROM series").fetchone()[0]
+    return max(fold_points, min(int(series) * FOLD_POINTS_PER_SERIES, FOLD_POINTS_MOST))
 
 
 def needs_fold(
@@ -39,7 +56,7 @@ class FoldPlan:
     with it (`apply_fold`), if nothing it read has changed meanwhile."""
 
     generation: str | None  # of the chunks when planned (see _GENERATION)
-    last_row: int  # log rows up to this id are folded
+    last_row: int | None  # log rows up to this id are folded (None: a part but the last)
     points: int
     drop: list[tuple[int, int]]  # chunks replaced: (series_id, start_us)
     add: list[tuple[Any, ...]]  # chunk rows to insert
@@ -115,9 +132,42 @@ def _plan_series(
     )
 
 
+FOLD_PART_SERIES = 4096  # series a part of a fold writes (`in_parts`)
+
+
+def in_parts(plan: FoldPlan, series: int = FOLD_PART_SERIES) -> list[FoldPlan]:
+    """`plan` cut into plans of at most `series` series each, to be applied one after
+    another, each in a transaction of its own: the writer lock, which every group commit
+    waits for on the server's event loop, is let go between them (a fold of 100,000 series
+    applied at once held it for seconds; reads and replies waited, idle connections expired).
+    Only the last part deletes the folded log rows: until then the log still holds points
+    that chunks hold too, which reads merge as one (the log wins at equal series and time),
+    so every read in between reads the same points; a part refused (a delete, an expiry
+    meanwhile) leaves the log for the next fold, which writes those points again."""
+    ids = [row[0] for row in plan.add]  # (in series order, as plan_fold made them)
+    dropped = [key[0] for key in plan.drop]
+    cuts = sorted(set(ids) | set(dropped))[series::series]
+    if not cuts:
+        return [plan]
+    parts = []
+    for lo, hi in pairwise([0, *cuts, None]):
+        add = slice(_at(ids, lo), _at(ids, hi))
+        drop = slice(_at(dropped, lo), _at(dropped, hi))
+        parts.append(FoldPlan(None, None, 0, plan.drop[drop], plan.add[add]))
+    parts[0].generation = plan.generation
+    parts[-1].last_row, parts[-1].points = plan.last_row, plan.points
+    return parts
+
+
+def _at(ids: list[int], series_id: int | None) -> int:
+    """Where the series from `series_id` on begin in `ids` (None: past the end)."""
+    return len(ids) if series_id is None else bisect.bisect_left(ids, series_id)
+
+
 def apply_fold(conn: sqlite3.Connection, plan: FoldPlan) -> bool:
     """Write `plan` in the caller's write transaction, unless the chunks changed since it was
-    planned (another fold, a delete): then nothing is written and False returned."""
+    planned (another fold, a delete): then nothing is written and False returned. Once
+    written, `plan.generation` is the chunks' new one (the next part's, see `in_parts`)."""
     found = conn.execute("SELECT value FROM settings WHERE name = ?", (_GENERATION,)).fetchone()
     if (found[0] if found else None) != plan.generation:
         return False
@@ -126,19 +176,25 @@ def apply_fold(conn: sqlite3.Connection, plan: FoldPlan) -> bool:
             "SELECT 1 FROM point_chunks WHERE series_id = ? AND start_us = ?", (series_id, start_us)
         ).fetchone():
             return False
+    # Deleted, then inserted, never `INSERT OR REPLACE`: a replace would not fire the delete
+    # trigger that keeps `point_rollups` (rollups.py; recursive triggers are off).
     conn.executemany("DELETE FROM point_chunks WHERE series_id = ? AND start_us = ?", plan.drop)
     conn.executemany(INSERT_CHUNK, plan.add)
-    conn.execute("DELETE FROM point_log WHERE id <= ?", (plan.last_row,))
-    changed(conn)
+    if plan.last_row is not None:
+        conn.execute("DELETE FROM point_log WHERE id <= ?", (plan.last_row,))
+    plan.generation = changed(conn)
     return True
 
 
-def changed(conn: sqlite3.Connection) -> None:
+def changed(conn: sqlite3.Connection) -> str:
+    """A new generation of the chunks (see _GENERATION), which it returns."""
+    generation = secrets.token_hex(8)
     conn.execute(
-        "INSERT INTO settings (name, value) VALUES (?, lower(hex(randomblob(8)))) "
+        "INSERT INTO settings (name, value) VALUES (?, ?) "
         "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-        (_GENERATION,),
+        (_GENERATION, generation),
     )
+    return generation
 
 
 def fold(conn: sqlite3.Connection) -> int:

@@ -5,9 +5,10 @@ points): on a thread of a server process it would hold the GIL in long stretches
 that process's event loop, which runs every request and every group commit. So each server
 process starts, once its writes could make a fold due, a helper process (`main`, this module
 run with `-m`) that looks at the log every `EVERY_S` and folds it when due: the new chunks
-are made from a read snapshot, and only writing them takes the writer lock. Of several
-server processes' helpers only one folds at a time (a lock of its own beside the database),
-and a helper ends when its server process does (the end of its input).
+are made from a read snapshot, and only writing them takes the writer lock (in parts of a few
+thousand series: fold.in_parts). Of several server processes' helpers only one folds at a
+time (a lock of its own beside the database), and a helper ends when its server process does
+(the end of its input).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -28,6 +30,7 @@ from sensorbase.storage.sqlite import fold
 
 EVERY_S = 0.5
 QUIET_S = 2.0  # a log without new rows this long is folded, due or not
+CACHE_KIB = 65536  # the helper's page cache (as the server's connections'), in KiB
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
@@ -94,17 +97,23 @@ def fold_once(
     if plan is None:
         return 0
 
-    def applying() -> bool:
+    def applying(part: fold.FoldPlan) -> bool:
         conn.execute("BEGIN IMMEDIATE")
         try:
-            applied = fold.apply_fold(conn, plan)
+            applied = fold.apply_fold(conn, part)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         return applied
 
-    return plan.points if locked(applying) else 0
+    parts = fold.in_parts(plan)
+    for part, following in zip(parts, [*parts[1:], None], strict=True):
+        if not locked(partial(applying, part)):
+            return 0
+        if following is not None:
+            following.generation = part.generation
+    return plan.points
 
 
 def writer_locked(path: Path) -> Callable[[Callable[[], T]], T]:
@@ -131,6 +140,10 @@ def main() -> None:
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA busy_timeout = 5000")
     conn.execute("PRAGMA synchronous = NORMAL")  # a fold lost in a crash leaves the log as is
+    # The chunks a fold rewrites (a tail per series: ~100,000 pages at 100,000 series) are
+    # looked up while planning and written while applying: with SQLite's default 2 MiB
+    # cache each was read from the file twice more.
+    conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
     locked = writer_locked(path)
     turn = os.open(f"{path}-folder", os.O_RDWR | os.O_CREAT, 0o600)
     newest, quiet_since = None, time.monotonic()
@@ -149,7 +162,7 @@ def main() -> None:
             if last != newest:
                 newest, quiet_since = last, time.monotonic()
             quiet = time.monotonic() - quiet_since >= QUIET_S
-            fold_once(conn, locked, (1, 1) if quiet else due)
+            fold_once(conn, locked, (1, 1) if quiet else (fold.due_points(conn, due[0]), due[1]))
         except sqlite3.Error as exc:  # looked at again at the next turn
             log.warning("folding the write log failed: %s", exc)
         finally:

@@ -3,14 +3,15 @@ columns, and the per-process cache that decodes each row once for every reading 
 
 from __future__ import annotations
 
+import bisect
 import sqlite3
 import threading
 from dataclasses import dataclass, field
-from itertools import pairwise
 from typing import Any
 
 import msgspec
 import numpy as np
+import numpy.typing as npt
 
 from sensorbase.model import Float64Array, Int64Array, PointColumns, ResolvedBatch, TimeRange
 
@@ -43,33 +44,6 @@ def append_log(conn: sqlite3.Connection, batches: list[ResolvedBatch]) -> int:
     return len(order)
 
 
-@dataclass(slots=True)
-class _LogRow:
-    """A decoded log row: columns sorted by series, and where each series' points lie."""
-
-    time_us: Int64Array
-    value: Float64Array
-    extra: list[str | None] | None
-    spans: list[tuple[int, int, int]]  # (series_id, lo, hi)
-
-    @classmethod
-    def of(cls, row: tuple[Any, ...]) -> _LogRow:
-        _, series_blob, time_blob, value_blob, extra_blob = row
-        series = np.frombuffer(series_blob, np.int64)
-        edges = [0, *(np.flatnonzero(series[1:] != series[:-1]) + 1).tolist(), len(series)]
-        ids = series[edges[:-1]].tolist()
-        return cls(
-            np.frombuffer(time_blob, np.int64),
-            np.frombuffer(value_blob, np.float64),
-            None if extra_blob is None else EXTRAS_DECODER.decode(extra_blob),
-            [(sid, lo, hi) for sid, (lo, hi) in zip(ids, pairwise(edges), strict=True)],
-        )
-
-    def points(self, lo: int, hi: int) -> PointColumns:
-        extra = None if self.extra is None else self.extra[lo:hi]
-        return PointColumns(self.time_us[lo:hi], self.value[lo:hi], extra)
-
-
 _LOG_COLUMNS = "id, series_id, time_us, value, extra"
 
 
@@ -79,30 +53,50 @@ def log_size(conn: sqlite3.Connection) -> tuple[int, int]:
     return int(rows), int(points)
 
 
+@dataclass(slots=True)
+class _Columns:
+    """Log rows end to end, in id order: each row's points sorted by (series, time), so a
+    series' points, taken in this order, are in write order."""
+
+    series: Int64Array
+    time_us: Int64Array
+    value: Float64Array
+    extras: list[tuple[int, list[str | None]]]  # (where a row with extras begins, its extras)
+
+    def points(self, series_id: int) -> PointColumns:
+        at = np.flatnonzero(self.series == series_id)
+        extra: list[str | None] | None = None
+        if self.extras and len(at):
+            extra = [None] * len(at)
+            for begin, row_extra in self.extras:
+                lo, hi = np.searchsorted(at, (begin, begin + len(row_extra))).tolist()
+                for j, i in enumerate(at[lo:hi].tolist(), lo):
+                    extra[j] = row_extra[i - begin]
+        return PointColumns(self.time_us[at], self.value[at], extra)
+
+
 @dataclass
 class LogView:
-    """The log rows one read transaction sees: ids first..last."""
+    """The log rows one read transaction sees: ids first..last, their columns end to end."""
 
     first: int
     last: int
-    rows: dict[int, _LogRow] = field(default_factory=dict)
-    by_series: dict[int, list[tuple[int, int, int]]] = field(default_factory=dict)
+    columns: _Columns | None = None
     merged: dict[tuple[int, int, int], PointColumns] = field(default_factory=dict)
 
     def points(self, series_id: int, time_range: TimeRange) -> PointColumns:
         """The series' log points in the range, in time order, a later write replacing an
-        earlier one at the same time. Merged once per series and view of the log (a read
-        that repeats, as dashboards do, does not sort the same points again)."""
+        earlier one at the same time. Found by one vectorised scan of the log's series column
+        (~0.5 ms a million points), not by an index of every series built in Python: with
+        100,000 series in the log, building that index made the first read after a burst of
+        writes wait ~480 ms. Merged once per series and view of the log (a read that repeats,
+        as dashboards do, does not sort the same points again)."""
+        if self.columns is None:
+            return PointColumns.empty()
         key = (series_id, self.first, self.last)
         found = self.merged.get(key)
         if found is None:
-            found = PointColumns.concat(
-                [
-                    self.rows[row].points(lo, hi)
-                    for row, lo, hi in self.by_series.get(series_id, ())
-                    if self.first <= row <= self.last
-                ]
-            ).latest_wins()
+            found = self.columns.points(series_id).latest_wins()
             if len(self.merged) >= _MERGED_KEPT:
                 self.merged.clear()
             self.merged[key] = found
@@ -113,13 +107,20 @@ _MERGED_KEPT = 4096  # series' merged log points kept per process
 
 
 class LogCache:
-    """The log's rows decoded once per process and indexed by series (shared by the reading
-    threads: a row holds a whole group commit, so a read must not decode it again)."""
+    """The log's rows decoded once per process, their columns end to end (shared by the
+    reading threads: a row holds a whole group commit, so a read must not decode it again).
+    Rows are appended past what any view covers and let go by making new arrays, so a view
+    handed out stays valid without the lock."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._rows: dict[int, _LogRow] = {}
-        self._by_series: dict[int, list[tuple[int, int, int]]] = {}  # -> (row, lo, hi)
+        self._ids: list[int] = []  # of the rows held, in order
+        self._begins: list[int] = []  # where each row held begins in the columns
+        self._size = 0  # points held
+        self._series = np.empty(0, np.int64)  # columns with room to grow past _size
+        self._time = np.empty(0, np.int64)
+        self._value = np.empty(0, np.float64)
+        self._extras: list[tuple[int, list[str | None]]] = []
         self._merged: dict[tuple[int, int, int], PointColumns] = {}
         self._decoded = 0  # the last row id decoded
         self._kept_from = 1  # rows below this were let go (folded)
@@ -130,37 +131,84 @@ class LogCache:
         if first is None:
             return LogView(1, 0)
         with self._lock:
+            if first > self._kept_from:  # folded meanwhile: let those rows go
+                self._let_go(first)
             if last > self._decoded:
                 for row in conn.execute(
                     f"SELECT {_LOG_COLUMNS} FROM point_log WHERE id > ? ORDER BY id",
                     (self._decoded,),
                 ):
-                    _index(row, self._rows, self._by_series)
-                    self._decoded = max(self._decoded, row[0])
-            if first > self._kept_from:  # folded meanwhile: let those rows go
-                self._rows = {r: v for r, v in self._rows.items() if r >= first}
-                self._by_series = {
-                    s: kept
-                    for s, spans in self._by_series.items()
-                    if (kept := [span for span in spans if span[0] >= first])
-                }
-                self._kept_from = first
-            view = LogView(first, last, self._rows, self._by_series, self._merged)
-            kept_from = self._kept_from
-        if first < kept_from:  # a snapshot older than the cache: its own rows, decoded apart
-            view = LogView(first, last, dict(view.rows), {}, {})
-            for row in conn.execute(
-                f"SELECT {_LOG_COLUMNS} FROM point_log WHERE id <= ? ORDER BY id", (last,)
-            ):
-                _index(row, view.rows, view.by_series)
-        return view
+                    self._append(row)
+            if first >= self._kept_from:
+                lo = self._begins[bisect.bisect_left(self._ids, first)] if self._ids else 0
+                at = bisect.bisect_right(self._ids, last)
+                hi = self._begins[at] if at < len(self._ids) else self._size
+                columns = _Columns(
+                    self._series[lo:hi],
+                    self._time[lo:hi],
+                    self._value[lo:hi],
+                    [(b - lo, e) for b, e in self._extras if lo <= b < hi],
+                )
+                return LogView(first, last, columns, self._merged)
+        # A snapshot older than the cache: its own rows, decoded apart.
+        rows = conn.execute(
+            f"SELECT {_LOG_COLUMNS} FROM point_log WHERE id <= ? ORDER BY id", (last,)
+        ).fetchall()
+        return LogView(first, last, _columns_of(rows), {})
+
+    def _append(self, row: tuple[Any, ...]) -> None:
+        row_id, series_blob, time_blob, value_blob, extra_blob = row
+        n = len(series_blob) // 8
+        if self._size + n > len(self._series):  # new arrays: views keep the old ones
+            room = max(2 * (self._size + n), 4096)
+            self._series, self._time, self._value = (
+                _grown(self._series, self._size, room),
+                _grown(self._time, self._size, room),
+                _grown(self._value, self._size, room),
+            )
+        end = self._size + n
+        self._series[self._size : end] = np.frombuffer(series_blob, np.int64)
+        self._time[self._size : end] = np.frombuffer(time_blob, np.int64)
+        self._value[self._size : end] = np.frombuffer(value_blob, np.float64)
+        if extra_blob is not None:
+            self._extras.append((self._size, EXTRAS_DECODER.decode(extra_blob)))
+        self._ids.append(row_id)
+        self._begins.append(self._size)
+        self._size = end
+        self._decoded = max(self._decoded, row_id)
+
+    def _let_go(self, first: int) -> None:
+        """Drop the rows below `first` (copied into new arrays: views keep the old ones)."""
+        at = bisect.bisect_left(self._ids, first)
+        lo = self._begins[at] if at < len(self._ids) else self._size
+        self._series, self._time, self._value = (
+            _grown(self._series[lo:], self._size - lo, self._size - lo),
+            _grown(self._time[lo:], self._size - lo, self._size - lo),
+            _grown(self._value[lo:], self._size - lo, self._size - lo),
+        )
+        self._ids = self._ids[at:]
+        self._begins = [b - lo for b in self._begins[at:]]
+        self._extras = [(b - lo, e) for b, e in self._extras if b >= lo]
+        self._size -= lo
+        self._kept_from = first
 
 
-def _index(
-    row: tuple[Any, ...],
-    rows: dict[int, _LogRow],
-    by_series: dict[int, list[tuple[int, int, int]]],
-) -> None:
-    decoded = rows[row[0]] = _LogRow.of(row)
-    for series_id, lo, hi in decoded.spans:
-        by_series.setdefault(series_id, []).append((row[0], lo, hi))
+def _grown(column: npt.NDArray[Any], used: int, room: int) -> npt.NDArray[Any]:
+    new = np.empty(room, column.dtype)
+    new[:used] = column[:used]
+    return new
+
+
+def _columns_of(rows: list[tuple[Any, ...]]) -> _Columns:
+    extras = []
+    begin = 0
+    for row in rows:
+        if row[4] is not None:
+            extras.append((begin, EXTRAS_DECODER.decode(row[4])))
+        begin += len(row[1]) // 8
+    return _Columns(
+        np.concatenate([np.frombuffer(r[1], np.int64) for r in rows]),
+        np.concatenate([np.frombuffer(r[2], np.int64) for r in rows]),
+        np.concatenate([np.frombuffer(r[3], np.float64) for r in rows]),
+        extras,
+    )

@@ -1,0 +1,154 @@
+"""SQLite's store with many series (a fleet): the fold waits for points a series before it
+is due and is applied in parts (reads between them read the same points, a delete between
+them refuses the rest), and reads find a series' points in the write log by scanning its
+columns (log.py), across rows, extras, replaced points and a fold that lands while a read
+holds its view."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import numpy as np
+
+from sensorbase.model import ResolvedBatch, TimeRange
+from sensorbase.storage.sqlite import fold, folder
+from sensorbase.storage.sqlite.store import SQLiteStore
+from tests.storage.conftest import new_series
+
+ALL = TimeRange(None, None)
+
+
+def series_of_one_source(store: SQLiteStore, source_id: int, n: int) -> list[int]:
+    writer = store.writer()
+    tx = writer.begin()
+    made = tx.get_or_create_series_of([(source_id, f"f{i}", None, {}) for i in range(n)])
+    writer.commit()
+    return sorted(made.values())
+
+
+def append(store: SQLiteStore, rows: list[tuple[int, int, float, str | None]]) -> None:
+    """One group commit (one log row) of (series, time, value, extra) points."""
+    writer = store.writer()
+    tx = writer.begin()
+    extra = [e for *_, e in rows]
+    tx.append(
+        ResolvedBatch(
+            np.array([r[0] for r in rows], np.int64),
+            np.array([r[1] for r in rows], np.int64),
+            np.array([r[2] for r in rows], np.float64),
+            extra if any(e is not None for e in extra) else None,
+        )
+    )
+    writer.commit()
+
+
+def test_a_fold_is_due_later_with_more_series_up_to_a_bound(sqlite_store: SQLiteStore) -> None:
+    conn = sqlite_store.reader().conn
+    _, source = new_series(sqlite_store)
+    assert fold.due_points(conn) == fold.FOLD_POINTS
+    assert fold.due_points(conn, 10) == fold.FOLD_POINTS_PER_SERIES  # (one series)
+    ids = series_of_one_source(sqlite_store, source, 20_000)
+    assert fold.due_points(conn) == (max(ids)) * fold.FOLD_POINTS_PER_SERIES
+    series_of_one_source(sqlite_store, source, 70_000)
+    assert fold.due_points(conn) == fold.FOLD_POINTS_MOST
+
+
+def test_reads_find_a_series_in_the_log_rows_and_keep_their_view_across_a_fold(
+    sqlite_store: SQLiteStore,
+) -> None:
+    store = sqlite_store
+    _, source = new_series(store)
+    a, b, c = series_of_one_source(store, source, 3)
+    append(store, [(a, 1, 1.0, None), (b, 1, 10.0, "x"), (a, 2, 2.0, None), (c, 5, 5.0, None)])
+    append(store, [(b, 2, 20.0, None), (a, 2, 2.5, None)])  # a later write replaces (a, 2)
+    append(store, [(c, 4, 4.0, "y"), (b, 1, 11.0, None)])  # ... and (b, 1), its extra too
+    reader = store.reader()
+    assert reader.read_range(a, ALL, 10).value.tolist() == [1.0, 2.5]
+    got = reader.read_range(b, ALL, 10)
+    assert (got.value.tolist(), got.extra) == ([11.0, 20.0], None)
+    got = reader.read_range(c, ALL, 10)
+    assert (got.time_us.tolist(), got.extra) == ([4, 5], ["y", None])
+    assert reader.count(a, TimeRange(2, None)) == 1
+
+    # A read transaction that began before a fold keeps seeing the log it began with.
+    conn = reader.conn
+    conn.execute("BEGIN")
+    try:
+        view = store._log.view(conn)
+        assert store.fold_points() == 6
+        append(store, [(a, 3, 3.0, None)])
+        assert view.points(a, ALL).value.tolist() == [1.0, 2.5]
+        fresh = store._connect()  # another thread's read moves the cache on
+        try:
+            fresh.execute("BEGIN")
+            assert store._log.view(fresh).points(a, ALL).value.tolist() == [3.0]
+            fresh.execute("COMMIT")
+        finally:
+            fresh.close()
+        older = store._log.view(conn)  # so this snapshot's log rows are decoded apart
+        assert older.points(b, ALL).value.tolist() == [11.0, 20.0]
+    finally:
+        conn.execute("COMMIT")
+    assert reader.read_range(a, ALL, 10).value.tolist() == [1.0, 2.5, 3.0]
+    got = reader.read_range(c, ALL, 10)
+    assert (got.time_us.tolist(), got.extra) == ([4, 5], ["y", None])
+
+
+def apply_part(store: SQLiteStore, conn: sqlite3.Connection, part: fold.FoldPlan) -> bool:
+    def applying() -> bool:
+        conn.execute("BEGIN IMMEDIATE")
+        applied = fold.apply_fold(conn, part)
+        conn.execute("COMMIT")
+        return applied
+
+    return folder.writer_locked(store.path)(applying)
+
+
+def test_a_fold_applied_in_parts_reads_the_same_between_them(sqlite_store: SQLiteStore) -> None:
+    store = sqlite_store
+    _, source = new_series(store)
+    ids = series_of_one_source(store, source, 10)
+    append(store, [(s, t, float(s * 100 + t), None) for s in ids for t in range(5)])
+    store.fold_points()
+    append(store, [(s, t, float(-s - t), None) for s in ids for t in range(3, 8)])
+    want = {
+        s: [float(s * 100 + t) for t in range(3)] + [float(-s - t) for t in range(3, 8)]
+        for s in ids
+    }
+    conn = store._connect()
+    try:
+        conn.execute("BEGIN")
+        plan = fold.plan_fold(conn)
+        conn.execute("COMMIT")
+        assert plan is not None
+        parts = fold.in_parts(plan, 3)
+        assert [len({row[0] for row in p.add}) for p in parts] == [3, 3, 3, 1]
+        assert [p.last_row for p in parts[:-1]] == [None] * 3
+        for part, following in zip(parts, [*parts[1:], None], strict=False):
+            assert apply_part(store, conn, part)
+            if following is not None:
+                following.generation = part.generation
+            reader = store.reader()
+            for s in ids:  # the log not yet let go holds points the chunks hold too
+                assert reader.read_range(s, ALL, 100).value.tolist() == want[s], s
+                assert reader.count(s, ALL) == 8
+        assert fold.log_size(conn) == (0, 0)
+
+        # A delete between two parts: the rest is refused, the log stays for the next fold.
+        append(store, [(s, 9, 9.0, None) for s in ids])
+        conn.execute("BEGIN")
+        plan = fold.plan_fold(conn)
+        conn.execute("COMMIT")
+        assert plan is not None
+        first, second, *_ = fold.in_parts(plan, 4)
+        assert apply_part(store, conn, first)
+        second.generation = first.generation
+        writer = store.writer()
+        writer.begin().delete_points(ids, TimeRange(0, 1))
+        writer.commit()
+        assert not apply_part(store, conn, second)
+    finally:
+        conn.close()
+    reader = store.reader()
+    for s in ids:
+        assert reader.read_range(s, ALL, 100).value.tolist() == [*want[s][1:], 9.0]
