@@ -160,6 +160,7 @@ def observe_cost(rounds: int = 500) -> float:
 
     from sensorbase.alerts.engine import Engine
     from sensorbase.alerts.index import RuleIndex
+    from sensorbase.alerts.watch import Watch
     from sensorbase.auth.keys import Principal
     from sensorbase.model import SeriesKey
     from sensorbase.settings import Settings
@@ -172,6 +173,7 @@ def observe_cost(rounds: int = 500) -> float:
         for i in range(RULES)
     ]
     engine.index = RuleIndex.build(rows, [])
+    engine.watch = Watch(engine.index, {})
     engine._wake = asyncio.Event()
     keys = [SeriesKey("fleet", f"s{s:04d}", bench.FIELD) for s in range(0, RULES, 4)]
     ids = np.arange(len(keys), dtype=np.int64) + 1
