@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Alerts: what 1,000 rules cost batch ingest, and how soon a breaking point's webhook arrives.
 
-  .venv/bin/python benchmarks/alerts.py                 # 1M fleet points, 2 runs each way
+  .venv/bin/python benchmarks/alerts.py                 # 1M fleet points, 3 runs each way
   .venv/bin/python benchmarks/alerts.py --points 3000000 --runs 3 --samples 200
 
 1. Batch ingest (bench.py's: 4 writers of 5,000-point native requests over the 1,000-series
@@ -160,6 +160,7 @@ def observe_cost(rounds: int = 500) -> float:
 
     from sensorbase.alerts.engine import Engine
     from sensorbase.alerts.index import RuleIndex
+    from sensorbase.alerts.watch import Watch
     from sensorbase.auth.keys import Principal
     from sensorbase.model import SeriesKey
     from sensorbase.settings import Settings
@@ -172,6 +173,7 @@ def observe_cost(rounds: int = 500) -> float:
         for i in range(RULES)
     ]
     engine.index = RuleIndex.build(rows, [])
+    engine.watch = Watch(engine.index, {})
     engine._wake = asyncio.Event()
     keys = [SeriesKey("fleet", f"s{s:04d}", bench.FIELD) for s in range(0, RULES, 4)]
     ids = np.arange(len(keys), dtype=np.int64) + 1
@@ -186,12 +188,19 @@ def observe_cost(rounds: int = 500) -> float:
     return (time.process_time() - started) / rounds / len(used) * 1e6
 
 
+def _runs(results: list[dict[str, Any]]) -> list[tuple[int, float]]:
+    return [
+        (round(r["points_per_s"]), round((r["cpu_us_per_point"] or {}).get("server", 0), 3))
+        for r in results
+    ]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--points", type=int, default=1_000_000, help="fleet points per ingest run")
-    ap.add_argument("--runs", type=int, default=2, help="ingest runs each way (alternated)")
+    ap.add_argument("--runs", type=int, default=3, help="ingest runs each way (alternated)")
     ap.add_argument("--samples", type=int, default=100, help="ack-to-webhook samples")
     ap.add_argument("--database-url", default=None, help="PostgreSQL instead of SQLite")
     ap.add_argument("--workers", type=int, default=1)
@@ -219,6 +228,8 @@ def main() -> None:
     cpu_with = statistics.median((r["cpu_us_per_point"] or {}).get("server", 0) for r in runs[True])
     latencies = sorted(x for r in runs[True] for x in r["latency_ms"])
     summary = {
+        "runs without rules (points/s, server CPU us/point)": _runs(runs[False]),
+        f"runs with {RULES} rules (points/s, server CPU us/point)": _runs(runs[True]),
         "batch ingest without rules (points/s)": round(without),
         f"batch ingest with {RULES} rules (points/s)": round(with_rules),
         "ratio (with / without; goal >= 0.8)": round(with_rules / without, 3),

@@ -53,7 +53,11 @@ class Services:
         work.on_delete(self.ingest.forget)
         self.catalog = Catalog(work, self.keys)
         self.retention = Retention(
-            store, self.committer, settings.retention_every_s, settings.retention_batch_chunks
+            store,
+            self.committer,
+            settings.retention_every_s,
+            settings.retention_batch_chunks,
+            settings.alert_history_days,
         )
         # Alerts and webhooks (docs/alerts.md): told of every write by the write path.
         self.alert_engine = Engine(store, self.committer, settings)

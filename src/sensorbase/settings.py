@@ -233,6 +233,12 @@ class Settings(BaseSettings):
         gt=0,
         description="How long a delivery is retried before it is marked failed.",
     )
+    alert_history_days: float = Field(
+        30.0,
+        ge=0,
+        description="How long alert events (state changes) and finished webhook deliveries "
+        "are kept; 0 keeps them forever. Removed by the retention job.",
+    )
     webhook_allow_private: bool = Field(
         True,
         description="Whether webhook URLs may name loopback, private and link-local addresses "

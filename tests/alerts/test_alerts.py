@@ -147,6 +147,25 @@ async def test_data_received_and_bucket_updated(
         }
 
 
+async def test_bucket_updated_is_sent_at_once_not_on_the_timer(
+    client: httpx.AsyncClient, org: Org, services: Services
+) -> None:
+    # With an hour between the deliverer's own looks, only the poke after the bucket change's
+    # commit can deliver within the receiver's wait.
+    services.settings.alerts_check_s = 3600.0
+    await services.start_background()
+    try:
+        with receiver() as got:
+            await hook(client, org, got.url, ["bucket.updated"])
+            body = {"description": "south field"}
+            reply = await client.patch(f"/v1/buckets/{org.bucket}", json=body, headers=org.headers)
+            assert reply.status_code == 200, reply.text
+            [changed] = await asyncio.to_thread(got.wait, 1)
+            assert (changed.json["event"], changed.json["change"]) == ("bucket.updated", "updated")
+    finally:
+        await services.stop_background()
+
+
 async def test_tenancy(
     client: httpx.AsyncClient, org: Org, other_org: Org, engine: Services
 ) -> None:

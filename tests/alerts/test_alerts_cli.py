@@ -35,6 +35,17 @@ def test_alerts_from_the_command_line(cli: Cli) -> None:  # noqa: F811
             time.sleep(0.05)
         assert [(d["event"], d["status"]) for d in log] == [("alert.triggered", "delivered")]
         assert "Freezer warm" in cli("alerts", "show", rule["key"]).stdout
+        # A new condition puts the state back to ok (-3 breaks "t > -15", not "t > 0").
+        changed = cli.json("alerts", "update", rule["key"], "--threshold", "0",
+                           "--cooldown-s", "0")  # fmt: skip
+        assert (changed["condition"], changed["states"][0]["state"]) == ("t > 0", "ok")
+        history = cli.json("alerts", "history", rule["key"])["events"]
+        assert [(e["from"], e["to"]) for e in history] == [("firing", "ok"), ("ok", "firing")]
+        hook = cli.json("webhooks", "update", made["key"], "--secret", "cli-secret-2")
+        assert hook["events"] == ["alert.triggered"]
+        cli("write", "-", "-b", "cold", input=json.dumps([{**points[0], "value": 5.0}]))
+        second = got.wait(2)[1]
+        assert second.signed_by("cli-secret-2") and second.json["value"] == 5.0
         cli("alerts", "delete", rule["key"], "--yes")
         cli("webhooks", "delete", made["key"], "--yes")
         assert cli.json("alerts", "list") == {"alerts": []}

@@ -27,6 +27,9 @@ from sensorbase.storage.base import Reader, WriteTx
 from sensorbase.times import now_us
 
 MAX_LIST = 1000
+DEFAULT_WINDOW_S = 300  # an aggregate's window when none is given
+# What a rule watches and when it breaks: changing any of these restarts its states.
+CONDITION = ("source", "field", "op", "threshold", "aggregate", "window_s", "for_s", "no_data_s")
 # The rows' plain data, for the front ends (which never import storage).
 __all__ = ["Alerts", "DeliveryRow", "EventRow", "RuleView", "StateRow", "WebhookRow"]
 
@@ -62,13 +65,7 @@ class Alerts:
     async def create_rule(self, who: Principal, bucket_key: str, rule: Rule) -> Rule:
         """`rule` as given (its ids are filled in here); a key is made when it has none."""
         key = rule.key or "alr_" + secrets.token_hex(8)
-        if rule.webhook_url is not None:
-            check_url(
-                rule.webhook_url, "webhook_url", allow_private=self.settings.webhook_allow_private
-            )
-            if not rule.webhook_secret:
-                rule = replace(rule, webhook_secret="whsec_" + secrets.token_urlsafe(24))
-        check(rule)
+        rule = self._completed(rule)
 
         def create(tx: WriteTx) -> Rule:
             bucket = access.bucket(tx, who, bucket_key, "admin")
@@ -82,6 +79,50 @@ class Alerts:
 
         created: Rule = await self._change(create)
         return created
+
+    def _completed(self, rule: Rule) -> Rule:
+        """The rule with its defaults (an aggregate's window, a secret for its own URL), if it
+        makes sense (else InvalidInput naming every bad field)."""
+        if rule.aggregate is not None and not rule.window_s:
+            rule = replace(rule, window_s=DEFAULT_WINDOW_S)
+        if rule.webhook_url is None:
+            rule = replace(rule, webhook_secret=None)
+        else:
+            check_url(
+                rule.webhook_url, "webhook_url", allow_private=self.settings.webhook_allow_private
+            )
+            if not rule.webhook_secret:
+                rule = replace(rule, webhook_secret="whsec_" + secrets.token_urlsafe(24))
+        return check(rule)
+
+    async def update_rule(self, who: Principal, key: str, changes: dict[str, Any]) -> RuleView:
+        """The rule with `changes` (a Rule's fields by name), checked as at creation. A change
+        to what it watches or when it breaks (CONDITION) puts each of its states back to `ok`
+        (kept in the history; the last firing kept for the cooldown), drops dakkio's words for
+        the old condition, and evaluates the rule at once against the newest points."""
+
+        def update(tx: WriteTx) -> tuple[Rule, bool]:
+            current = _rule(tx, who, key, "admin")
+            rule = self._completed(replace(current, **changes))
+            restart = any(getattr(rule, f) != getattr(current, f) for f in CONDITION)
+            if restart and "condition" not in changes:
+                rule = replace(rule, condition=None)
+            tx.update_alert_rule(rule.id, rule.spec(), rule.timer)
+            if restart:
+                tx.reset_alert_states(rule.id, now_us())
+            if (rule.webhook_url, rule.webhook_secret) != (
+                current.webhook_url,
+                current.webhook_secret,
+            ):
+                tx.redirect_deliveries(
+                    who.org_id, rule.webhook_url, rule.webhook_secret or "", rule_key=rule.key
+                )
+            return rule, restart
+
+        rule, restart = await self._change(update)
+        if restart and rule.enabled:
+            await self.engine.evaluate_now([rule])
+        return await self.rule(who, key)
 
     async def rules(self, who: Principal, bucket_key: str | None = None) -> list[RuleView]:
         access.require(who, "data:read")
@@ -135,10 +176,7 @@ class Alerts:
         key: str | None = None,
     ) -> WebhookRow:
         check_url(url, "url", allow_private=self.settings.webhook_allow_private)
-        unknown = [e for e in events if e not in EVENTS]
-        if unknown or not events:
-            names = ", ".join(EVENTS)
-            raise invalid([Problem(f"must be a non-empty list of: {names}", "events")])
+        _check_events(events)
         key = key or "whk_" + secrets.token_hex(8)
         secret = secret or "whsec_" + secrets.token_urlsafe(24)
 
@@ -160,6 +198,35 @@ class Alerts:
 
         created: WebhookRow = await self._change(create)
         return created
+
+    async def update_webhook(
+        self,
+        who: Principal,
+        key: str,
+        *,
+        url: str | None = None,
+        events: Sequence[str] | None = None,
+        secret: str | None = None,
+    ) -> tuple[WebhookRow, str | None]:
+        """The webhook with a new URL, events or secret (each checked as at creation). Its
+        deliveries not yet made go to the new URL, signed with the new secret; those made for
+        events it no longer hears are still sent (they were due when made)."""
+        if url is not None:
+            check_url(url, "url", allow_private=self.settings.webhook_allow_private)
+        if events is not None:
+            _check_events(events)
+
+        def update(tx: WriteTx) -> None:
+            hook = _webhook(tx, who, key, "admin")
+            new_url = hook.url if url is None else url
+            new_secret = hook.secret if secret is None else secret
+            chosen = hook.events if events is None else tuple(dict.fromkeys(events))
+            tx.update_webhook(hook.id, new_url, chosen, new_secret)
+            if (new_url, new_secret) != (hook.url, hook.secret):
+                tx.redirect_deliveries(who.org_id, new_url, new_secret, webhook_key=hook.key)
+
+        await self._change(update)
+        return await self.webhook(who, key)
 
     async def webhooks(self, who: Principal) -> list[tuple[WebhookRow, str | None]]:
         """The webhooks the principal sees, each with its bucket's key (None: every bucket)."""
@@ -204,6 +271,11 @@ class Alerts:
 
         found: list[DeliveryRow] = await self._read(find)
         return found
+
+
+def _check_events(events: Sequence[str]) -> None:
+    if not events or any(e not in EVENTS for e in events):
+        raise invalid([Problem(f"must be a non-empty list of: {', '.join(EVENTS)}", "events")])
 
 
 def _rule(reader: Reader | WriteTx, who: Principal, key: str, scope: Scope) -> Rule:

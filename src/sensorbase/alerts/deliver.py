@@ -43,6 +43,7 @@ class Deliverer:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._client: httpx.AsyncClient | None = None
+        self._event_loop: asyncio.AbstractEventLoop | None = None
         self.sent = 0
         self.failed_attempts = 0
 
@@ -51,6 +52,7 @@ class Deliverer:
         return int((2 * self.settings.webhook_timeout_s + 1) * US)
 
     def start(self) -> None:
+        self._event_loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self._client = httpx.AsyncClient(
             timeout=self.settings.webhook_timeout_s, follow_redirects=False
@@ -70,6 +72,14 @@ class Deliverer:
     def wake(self) -> None:
         """New deliveries were committed: look at once."""
         self._wake.set()
+
+    def wake_after_commit(self) -> None:
+        """From inside the transaction that makes deliveries, on whichever thread runs it: look
+        at once. The look's claim is a later job of the same write queue, so it runs after
+        this transaction has committed and finds them (a job run twice pokes twice: harmless)."""
+        loop = self._event_loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._wake.set)
 
     async def _loop(self) -> None:
         while True:

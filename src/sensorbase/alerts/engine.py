@@ -1,12 +1,13 @@
 """Evaluation: on the write path for value rules, on a timer for the rest.
 
 After a write is acknowledged (its commit durable), `observe` looks at the newest point of each
-series it wrote, against the rules that match the series (alerts/index.py) and the state this
-node last knew. Only a point that could change a state is queued, so a write that breaks
-nothing costs a dictionary lookup per series; the evaluator task then makes the transitions in
-one transaction, each state row read again (on PostgreSQL: locked) inside it, so that two nodes
-observing the same point make one transition, and writes their deliveries in the same
-transaction (alerts/outbox.py). A state change is therefore never without its deliveries.
+series it wrote, against the rules that match the series and the state this node last knew,
+all at once as arrays (alerts/watch.py). Only a point that could change a state is queued, so
+a write that breaks nothing costs a few array operations; the evaluator task then makes the
+transitions in one transaction, each state row read again (on PostgreSQL: locked) inside it,
+so that two nodes observing the same point make one transition, and writes their deliveries
+in the same transaction (alerts/outbox.py). A state change is therefore never without its
+deliveries.
 
 The timer (every `alerts_check_s`) evaluates rules that time alone can break or resolve (no
 data for a while, held for a duration, a window aggregate), each claimed by one node, and
@@ -29,6 +30,7 @@ from sensorbase.alerts.deliver import Deliverer
 from sensorbase.alerts.index import RuleIndex, rule_of
 from sensorbase.alerts.outbox import alert_payload, deliveries, subscribed
 from sensorbase.alerts.rules import US, Rule, step
+from sensorbase.alerts.watch import Watch
 from sensorbase.auth.keys import Principal
 from sensorbase.model import Bucket, PointBatch, SeriesKey, TimeRange
 from sensorbase.settings import Settings
@@ -58,7 +60,7 @@ class Engine:
         self.settings = settings
         self.deliverer = Deliverer(store, committer, settings)
         self.index = RuleIndex()
-        self.states: dict[tuple[int, int], StateRow] = {}
+        self.watch = Watch(self.index, {})  # the index's pairs and their states, as arrays
         self._version: str | None = None
         self._pending: dict[tuple[int, int], Observation] = {}
         self._wake = asyncio.Event()
@@ -70,8 +72,9 @@ class Engine:
         """Rules, webhooks and states as stored (on any thread)."""
         reader = self.store.reader()
         version = reader.get_setting(ALERTS_VERSION)
-        self.index = RuleIndex.build(reader.list_alert_rules(), reader.list_webhooks())
-        self.states = {(s.rule_id, s.series_id): s for s in reader.list_alert_states()}
+        index = RuleIndex.build(reader.list_alert_rules(), reader.list_webhooks())
+        states = {(s.rule_id, s.series_id): s for s in reader.list_alert_states()}
+        self.index, self.watch = index, Watch(index, states)
         self._version = version
 
     async def start(self) -> None:
@@ -118,8 +121,7 @@ class Engine:
         payload = {"bucket": bucket.key, "change": change}
         for delivery in deliveries(bucket.org_id, "bucket.updated", payload, targets, now_us()):
             tx.add_delivery(delivery)
-        # Not woken: this runs before the commit (and, on PostgreSQL, on the committer's
-        # thread); the deliverer finds them within alerts_check_s.
+        self.deliverer.wake_after_commit()
 
     def observe(
         self,
@@ -151,45 +153,14 @@ class Engine:
             self.deliverer.wake()  # in_commit made deliveries
         if who.org_id not in self.index.orgs or not len(used):
             return
-        order = np.lexsort((time_us, used))
-        ordered = used[order]
-        last = order[np.flatnonzero(np.r_[ordered[1:] != ordered[:-1], True])]
-        states = self.states
-        for row in last.tolist():
-            k = int(used[row])
-            key = keys[k]
-            rules = self.index.match(who.org_id, key.bucket, key.source, key.field)
-            if not rules:
-                continue
-            series_id = int(ids[k])
-            if series_id < 0:
-                continue
-            v = float(value[row])
-            for rule in rules:
-                known = states.get((rule.id, series_id))
-                state = "ok" if known is None else known.state
-                if rule.no_data_s is not None:
-                    breaking: bool | None = False  # a point: there is data
-                    if state not in ("firing", "pending"):
-                        continue
-                elif rule.reads:
-                    breaking = None
-                else:
-                    breaking = rule.breaks(v)
-                    if state == "firing" if breaking else state in ("ok", "resolved"):
-                        continue
-                    if (
-                        breaking
-                        and state != "pending"
-                        and known is not None
-                        and known.fired_us is not None
-                        and now_us() - known.fired_us < rule.cooldown_s * US
-                    ):
-                        continue  # in its cooldown
-                self._pending[(rule.id, series_id)] = Observation(
-                    rule, series_id, (key.bucket, key.source, key.field), breaking, v
-                )
-                self._wake.set()
+        found = self.watch.candidates(who.org_id, keys, ids, used, time_us, value, now_us())
+        for c in found:
+            name = (c.key.bucket, c.key.source, c.key.field)
+            self._pending[(c.rule.id, c.series_id)] = Observation(
+                c.rule, c.series_id, name, c.breaking, c.value
+            )
+        if found:
+            self._wake.set()
 
     # -- evaluation --------------------------------------------------------------------
 
@@ -266,7 +237,7 @@ class Engine:
 
         seen, made = await self.committer.run(job)
         for state in seen:
-            self.states[(state.rule_id, state.series_id)] = state
+            self.watch.remember(state)
         if made:
             self.deliverer.wake()
 
@@ -290,10 +261,9 @@ class Engine:
                 else:
                     rules = []
                 if rules:
-                    found = await run_in_threadpool(self.evaluate_fully, rules)
-                    await self.transition(found)
+                    await self.evaluate_now(rules)
                 if not first:
-                    await run_in_threadpool(self._refresh_states)
+                    await self._restate()
                 first = False
             except asyncio.CancelledError:
                 raise
@@ -301,12 +271,18 @@ class Engine:
                 log.exception("alert timer failed")
             await asyncio.sleep(self.settings.alerts_check_s)
 
+    async def _restate(self) -> None:
+        """States other nodes changed (a node only knows its own transitions otherwise)."""
+        states = await run_in_threadpool(lambda: self.store.reader().list_alert_states())
+        self.watch.restate({(s.rule_id, s.series_id): s for s in states})
+
     def _changed(self) -> bool:
         return self.store.reader().get_setting(ALERTS_VERSION) != self._version
 
-    def _refresh_states(self) -> None:
-        """States other nodes changed (a node only knows its own transitions otherwise)."""
-        self.states = {(s.rule_id, s.series_id): s for s in self.store.reader().list_alert_states()}
+    async def evaluate_now(self, rules: list[Rule]) -> None:
+        """Every series of each rule against its newest points, now, and the transitions."""
+        found = await run_in_threadpool(self.evaluate_fully, rules)
+        await self.transition(found)
 
     def evaluate_fully(self, rules: list[Rule]) -> list[Observation]:
         """Every series each rule matches, observed now (on a worker thread)."""

@@ -1,6 +1,6 @@
-"""What a write looks at: the rules indexed by organisation and bucket, so that a write to an
-organisation or bucket without rules costs one dictionary miss, and a series' matching rules
-are found once (then cached) however many rules its bucket holds."""
+"""The rules indexed by organisation and bucket, so that a write to an organisation without
+rules costs one set miss, and a series' matching rules are found by name without looking at
+other buckets' (once per series: alerts/watch.py keeps what it found by series id)."""
 
 from __future__ import annotations
 
@@ -34,7 +34,6 @@ class RuleIndex:
     patterns: dict[_Where, list[Rule]] = field(default_factory=dict)
     # Webhooks that want every write (data.received), by organisation.
     data_hooks: dict[int, list[WebhookRow]] = field(default_factory=dict)
-    _matched: dict[_SeriesName, tuple[Rule, ...]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, rows: list[RuleRow], webhooks: list[WebhookRow]) -> RuleIndex:
@@ -58,11 +57,6 @@ class RuleIndex:
         return index
 
     def match(self, org_id: int, bucket: str, source: str, field: str) -> tuple[Rule, ...]:
-        name = (org_id, bucket, source, field)
-        found = self._matched.get(name)
-        if found is None:
-            found = tuple(self.exact.get(name, ())) + tuple(
-                r for r in self.patterns.get((org_id, bucket), ()) if r.matches(source, field)
-            )
-            self._matched[name] = found
-        return found
+        return tuple(self.exact.get((org_id, bucket, source, field), ())) + tuple(
+            r for r in self.patterns.get((org_id, bucket), ()) if r.matches(source, field)
+        )

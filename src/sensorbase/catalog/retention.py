@@ -2,9 +2,11 @@
 `retention_every_s`, the one process of the store holding its retention lease
 (Store.retention_lease: a lock beside the SQLite file, an advisory lock on PostgreSQL)
 expires the points of every bucket with a retention, a bounded number of chunks per
-transaction. Each transaction is a job of the write queue, sharing group commits with the
-writes, so a pass over millions of points never holds the writer for long
-(benchmarks/lifecycle.py measures the writes' latency meanwhile).
+transaction, then removes alert events and finished webhook deliveries older than
+`alert_history_days` (docs/alerts.md), a bounded number of rows per transaction. Each
+transaction is a job of the write queue, sharing group commits with the writes, so a pass
+over millions of points never holds the writer for long (benchmarks/lifecycle.py measures
+the writes' latency meanwhile).
 
 Reads do not wait for it: the read path hides points older than a bucket's cutoff itself
 (query/service.py)."""
@@ -25,6 +27,7 @@ from sensorbase.times import now_us
 
 log = logging.getLogger(__name__)
 _RECLAIM_STEPS = 1000  # (SQLite: 16 MiB a step, so up to ~16 GB a pass)
+_HISTORY_ROWS = 1000  # alert events and deliveries removed per transaction, each
 
 
 @dataclass(slots=True)
@@ -34,14 +37,24 @@ class RetentionPass:
     points: int = 0
     transactions: int = 0
     seconds: float = 0.0
+    events: int = 0  # alert events removed (older than the alert history's retention)
+    deliveries: int = 0  # finished webhook deliveries removed, likewise
 
 
 class Retention:
-    def __init__(self, store: Store, committer: Committer, every_s: float, batch: int) -> None:
+    def __init__(
+        self,
+        store: Store,
+        committer: Committer,
+        every_s: float,
+        batch: int,
+        history_days: float = 0.0,
+    ) -> None:
         self._store = store
         self._committer = committer
         self.every_s = every_s
         self.batch = batch
+        self.history_us = int(history_days * 86_400 * 1_000_000)  # 0: kept forever
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -65,6 +78,12 @@ class Retention:
             except Exception:  # the next pass tries again; the server goes on
                 log.exception("retention pass failed")
                 continue
+            if done.events or done.deliveries:
+                log.info(
+                    "alert history: %d events and %d deliveries removed",
+                    done.events,
+                    done.deliveries,
+                )
             if done.points:
                 log.info(
                     "retention: %d points of %d chunks expired in %.1f s",
@@ -104,12 +123,24 @@ class Retention:
                 done.transactions += 1
                 if chunks < self.batch:
                     break
+        if self.history_us:
+            await self._purge_history(at_us - self.history_us, done)
         if done.points:  # the space back, a bounded step per transaction
             for _ in range(_RECLAIM_STEPS):
                 if not await self._committer.run(lambda tx: tx.reclaim_space()):
                     break
         done.seconds = time.perf_counter() - started
         return done
+
+    async def _purge_history(self, before_us: int, done: RetentionPass) -> None:
+        while True:
+            events, deliveries = await self._committer.run(
+                lambda tx: tx.purge_alert_history(before_us, _HISTORY_ROWS)
+            )
+            done.events += events
+            done.deliveries += deliveries
+            if events < _HISTORY_ROWS and deliveries < _HISTORY_ROWS:
+                return
 
     async def _expire_batch(self, ids: list[int], cutoff_us: int, keep: bool) -> tuple[int, int]:
         """One transaction's worth: beside the write queue where the store can, else in it."""

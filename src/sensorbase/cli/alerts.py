@@ -13,7 +13,7 @@ from sensorbase.cli.output import done, record, show, table
 
 commands = typer.Typer(
     name="alerts",
-    help="Alert rules: list, create, show, history, deliveries, delete.",
+    help="Alert rules: list, create, show, update, history, deliveries, delete.",
     rich_help_panel="Alerts",
     no_args_is_help=True,
 )
@@ -69,6 +69,43 @@ def create_alert(
         body["key"] = key
     reply = api(ctx).post("/v1/alerts", body)
     show(ctx, reply, record({k: v for k, v in reply.items() if k != "states"}, "Created alert"))
+
+
+@commands.command("update")
+def update_alert(
+    ctx: typer.Context,
+    key: str = typer.Argument(..., help="The rule's key."),
+    name: str | None = typer.Option(None, help="Its name."),
+    source: str | None = typer.Option(None, help="A source key, or a pattern (* ? [...])."),
+    field: str | None = typer.Option(None, help="A field, or a pattern (* ? [...])."),
+    op: str | None = typer.Option(None, help="One of > >= < <= == !=."),
+    threshold: float | None = typer.Option(None, help="The value compared with."),
+    aggregate: str | None = typer.Option(
+        None, help="avg, min or max over --window-s; 'raw' for the raw value."
+    ),
+    window_s: int | None = typer.Option(None, help="The aggregate's window, in seconds."),
+    for_s: int | None = typer.Option(None, help="Fire only once broken for this many seconds."),
+    no_data_s: int | None = typer.Option(
+        None, help="Fire when no point came for this long; 0 for a value rule again."
+    ),
+    cooldown_s: int | None = typer.Option(None, help="No new firing within this long."),
+    enabled: bool | None = typer.Option(None, "--enabled/--disabled", help="Evaluate it or not."),
+    webhook_url: str | None = typer.Option(
+        None, help="A URL told of this rule alone; '' to remove it."
+    ),
+) -> None:
+    """Change an alert rule: what is not given stays. A new condition (source, field, op,
+    threshold, aggregate, window, for, no data) puts its states back to ok."""
+    body: dict[str, Any] = {
+        "name": name, "source": source, "field": field, "op": op, "threshold": threshold,
+        "aggregate": aggregate, "window_s": window_s, "for_s": for_s, "no_data_s": no_data_s,
+        "cooldown_s": cooldown_s, "enabled": enabled, "webhook_url": webhook_url,
+    }  # fmt: skip
+    body = {k: v for k, v in body.items() if v is not None}
+    clear = {"aggregate": "raw", "no_data_s": 0, "webhook_url": ""}
+    body.update({k: None for k, empty in clear.items() if body.get(k, object()) == empty})
+    reply = api(ctx).patch(f"/v1/alerts/{key}", body)
+    show(ctx, reply, record({k: v for k, v in reply.items() if k != "states"}, "Updated alert"))
 
 
 @commands.command("show")

@@ -12,7 +12,7 @@ from sensorbase.cli.output import done, record, show, table
 
 commands = typer.Typer(
     name="webhooks",
-    help="Webhooks: list, create, show, deliveries, delete.",
+    help="Webhooks: list, create, show, update, deliveries, delete.",
     rich_help_panel="Alerts",
     no_args_is_help=True,
 )
@@ -40,6 +40,21 @@ def create_webhook(
     body = {"url": url, "events": event, "secret": secret, "bucket": bucket, "key": key}
     reply = api(ctx).post("/v1/webhooks", {k: v for k, v in body.items() if v is not None})
     show(ctx, reply, record(reply, "Created webhook (the secret is shown once)"))
+
+
+@commands.command("update")
+def update_webhook(
+    ctx: typer.Context,
+    key: str = typer.Argument(..., help="Its key."),
+    url: str | None = typer.Option(None, "--to", help="A new http(s) URL to POST events to."),
+    event: list[str] | None = typer.Option(None, "--event", "-e", help=EVENTS_HELP),
+    secret: str | None = typer.Option(None, help="A new signing secret."),
+) -> None:
+    """Change a webhook's URL, events or secret: what is not given stays. Deliveries not yet
+    made go to the new URL, signed with the new secret."""
+    body = {"url": url, "events": event or None, "secret": secret}
+    reply = api(ctx).patch(f"/v1/webhooks/{key}", {k: v for k, v in body.items() if v})
+    show(ctx, reply, record(reply, "Updated webhook"))
 
 
 @commands.command("show")

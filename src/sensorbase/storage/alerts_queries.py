@@ -226,6 +226,27 @@ class AlertWrites(AlertReads):
             (json.dumps(spec), int(timer), rule_id),
         )
 
+    def reset_alert_states(self, rule_id: int, at_us: int) -> int:
+        """Every state of the rule not `ok` put back to `ok` (each move kept as an event; the
+        last firing kept, for the cooldown): what a rule whose condition changed starts from.
+        The number of states moved."""
+        moved = self._all(
+            "SELECT series_id, state FROM alert_states WHERE rule_id = ? AND state <> 'ok'",
+            (rule_id,),
+        )
+        self._run(
+            "INSERT INTO alert_events (rule_id, series_id, from_state, to_state, value, at_us) "
+            "SELECT rule_id, series_id, state, 'ok', NULL, ? FROM alert_states "
+            "WHERE rule_id = ? AND state <> 'ok' ORDER BY series_id",
+            (at_us, rule_id),
+        )
+        self._run(
+            "UPDATE alert_states SET state = 'ok', since_us = ?, value = NULL "
+            "WHERE rule_id = ? AND state <> 'ok'",
+            (at_us, rule_id),
+        )
+        return len(moved)
+
     def delete_alert_rule(self, rule_id: int) -> None:
         self._run("DELETE FROM alert_rules WHERE id = ?", (rule_id,))
 
@@ -288,6 +309,43 @@ class AlertWrites(AlertReads):
             (org_id, bucket_id, key, url, json.dumps(list(events)), secret, now_us),
         )
 
+    def update_webhook(
+        self, webhook_id: int, url: str, events: tuple[str, ...], secret: str
+    ) -> None:
+        self._run(
+            "UPDATE webhooks SET url = ?, events = ?, secret = ? WHERE id = ?",
+            (url, json.dumps(list(events)), secret, webhook_id),
+        )
+
+    def redirect_deliveries(
+        self,
+        org_id: int,
+        url: str | None,
+        secret: str,
+        *,
+        webhook_key: str | None = None,
+        rule_key: str | None = None,
+    ) -> None:
+        """The deliveries not yet made to a webhook (or to a rule's own URL: `rule_key` and no
+        `webhook_key`) go to its new URL, signed with its new secret; with no URL (a rule's
+        removed) they fail."""
+        if webhook_key is not None:
+            where, params = "webhook_key = ?", [org_id, webhook_key]
+        else:
+            where, params = "webhook_key IS NULL AND rule_key = ?", [org_id, rule_key]
+        where = "status = 'pending' AND org_id = ? AND " + where
+        if url is None:
+            self._run(
+                "UPDATE webhook_deliveries SET status = 'failed', "
+                f"last_error = 'webhook_url removed' WHERE {where}",
+                tuple(params),
+            )
+            return
+        self._run(
+            f"UPDATE webhook_deliveries SET url = ?, secret = ? WHERE {where}",
+            (url, secret, *params),
+        )
+
     def delete_webhook(self, webhook_id: int) -> None:
         """The webhook, and its deliveries not yet made (failed: the log keeps them)."""
         self._run(
@@ -297,6 +355,36 @@ class AlertWrites(AlertReads):
             (webhook_id,),
         )
         self._run("DELETE FROM webhooks WHERE id = ?", (webhook_id,))
+
+    def purge_alert_history(self, before_us: int, limit: int) -> tuple[int, int]:
+        """At most `limit` events older than `before_us` and `limit` deliveries made before it
+        and done (delivered or failed), removed: the history's retention. The numbers removed.
+
+        Events go oldest id first, stopping at the first one not old enough: ids grow with
+        time, so no index on the time is needed, and a newer event is never removed.
+        Deliveries go by organisation, on the (org_id, created_us) index."""
+        oldest = self._all("SELECT id, at_us FROM alert_events ORDER BY id LIMIT ?", (limit,))
+        last = None
+        for event_id, at_us in oldest:
+            if at_us >= before_us:
+                break
+            last = event_id
+        events = 0
+        if last is not None:
+            events = sum(1 for event_id, _ in oldest if event_id <= last)
+            self._run("DELETE FROM alert_events WHERE id <= ?", (last,))
+        deliveries = 0
+        for (org_id,) in self._all("SELECT id FROM orgs ORDER BY id"):
+            done = self._all(
+                "DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries "
+                "WHERE org_id = ? AND created_us < ? AND status <> 'pending' LIMIT ?) "
+                "RETURNING id",
+                (org_id, before_us, limit - deliveries),
+            )
+            deliveries += len(done)
+            if deliveries >= limit:
+                break
+        return events, deliveries
 
     def add_delivery(self, delivery: DeliveryRow) -> None:
         self._run(

@@ -5,14 +5,17 @@ POST /v1/alerts {"bucket": "farm", "name": "Freezer warm", "source": "freezer-*"
 → 201 {"key": "alr_...", "name": "Freezer warm", ..., "states": []}
 POST /v1/webhooks {"url": "https://example.com/hook", "events": ["alert.triggered"]}
 → 201 {"key": "whk_...", "url": ..., "events": [...], "secret": "whsec_..."}
+PATCH /v1/alerts/alr_... {"threshold": -10}   (absent: unchanged)
+→ 200 {"key": "alr_...", ..., "threshold": -10.0, "states": [...]}
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from fastapi import Depends, Query
-from pydantic import BaseModel, Field, StrictBool, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from sensorbase.alerts.admin import Alerts, DeliveryRow, EventRow, RuleView, WebhookRow
 from sensorbase.alerts.outbox import condition_text
@@ -27,10 +30,12 @@ from sensorbase.limits import MAX_ID
 from sensorbase.times import format_us
 
 router = native_router()
-DEFAULT_WINDOW_S = 300
-Pattern = Field(min_length=1, max_length=200, description="A key, or a pattern: * ? [...]")
+PATTERN_HELP = "A key, or a pattern: * ? [...]"
+Pattern = Field(min_length=1, max_length=200, description=PATTERN_HELP)
 Event = Literal["alert.triggered", "alert.resolved", "data.received", "bucket.updated"]
-Limit = Query(100, ge=1, le=1000)
+Op = Literal[">", ">=", "<", "<=", "==", "!="]
+Aggregate = Literal["avg", "min", "max"]
+Status = Literal["pending", "delivered", "failed"]
 SERIES = ("bucket", "source", "field")
 
 
@@ -40,9 +45,9 @@ class RuleIn(BaseModel):
     name: Name
     source: str = Pattern
     field: str = Pattern
-    op: Literal[">", ">=", "<", "<=", "==", "!="] = ">"
+    op: Op = ">"
     threshold: float = 0.0
-    aggregate: Literal["avg", "min", "max"] | None = None
+    aggregate: Aggregate | None = None
     window_s: int = Field(0, ge=0, le=MAX_WINDOW_S, description="0: 300 with an aggregate")
     for_s: int = Field(0, ge=0, le=MAX_DURATION_S)
     no_data_s: int | None = Field(None, ge=1, le=MAX_DURATION_S)
@@ -56,12 +61,75 @@ class RuleIn(BaseModel):
     )(json_number)
 
 
+class RuleChange(BaseModel):
+    """A rule's fields to change (absent: unchanged; null clears `aggregate`, `no_data_s` and
+    `webhook_url`, and is refused elsewhere). Its key and bucket stay: make another rule for
+    another bucket. (The defaults below are None only to tell "absent"; they are never
+    validated, so a field's type is what a given value must be.)"""
+
+    model_config = ConfigDict(extra="forbid")
+    name: Name = None  # type: ignore[assignment]
+    source: str = Field(None, min_length=1, max_length=200, description=PATTERN_HELP)  # type: ignore[assignment]
+    field: str = Field(None, min_length=1, max_length=200, description=PATTERN_HELP)  # type: ignore[assignment]
+    op: Op = None  # type: ignore[assignment]
+    threshold: float = None  # type: ignore[assignment]
+    aggregate: Aggregate | None = None
+    window_s: int = Field(None, ge=0, le=MAX_WINDOW_S, description="0: 300 with an aggregate")  # type: ignore[assignment]
+    for_s: int = Field(None, ge=0, le=MAX_DURATION_S)  # type: ignore[assignment]
+    no_data_s: int | None = Field(None, ge=1, le=MAX_DURATION_S)
+    cooldown_s: int = Field(None, ge=0, le=MAX_DURATION_S)  # type: ignore[assignment]
+    enabled: StrictBool = None  # type: ignore[assignment]
+    webhook_url: str | None = Field(None, max_length=2048, pattern=URL_PATTERN)
+    webhook_secret: str = Field(None, min_length=8, max_length=200)  # type: ignore[assignment]
+
+    _numbers = field_validator(
+        "threshold", "window_s", "for_s", "no_data_s", "cooldown_s", mode="before"
+    )(json_number)
+
+    def changes(self) -> dict[str, Any]:
+        """The fields given."""
+        return self.model_dump(include=self.model_fields_set)
+
+
 class WebhookIn(BaseModel):
     key: Key | None = None
     url: str = Field(max_length=2048, pattern=URL_PATTERN)
     events: list[Event] = Field(min_length=1, max_length=4)
     secret: str | None = Field(None, min_length=8, max_length=200)
     bucket: Key | None = None
+
+
+class WebhookChange(BaseModel):
+    """A webhook's URL, events or secret to change (absent: unchanged; never null)."""
+
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field(None, max_length=2048, pattern=URL_PATTERN)  # type: ignore[assignment]
+    events: list[Event] = Field(None, min_length=1, max_length=4)  # type: ignore[arg-type]
+    secret: str = Field(None, min_length=8, max_length=200)  # type: ignore[assignment]
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """What the history and delivery-log routes take: at most `limit`, newest first, older
+    than `before` (the history's event id ending the previous page), in one `status`."""
+
+    limit: int = 100
+    before: int | None = None
+    status: Status | None = None
+
+
+LIMIT = Query(100, ge=1, le=1000, description="At most this many, newest first")
+
+
+def event_page(
+    limit: int = LIMIT,
+    before: int | None = Query(None, ge=1, le=MAX_ID, description="Older than this event id"),
+) -> Page:
+    return Page(limit, before)
+
+
+def delivery_page(limit: int = LIMIT, status: Status | None = None) -> Page:
+    return Page(limit, status=status)
 
 
 def rule_out(rule: Rule, *, secret: bool = False) -> dict[str, Any]:
@@ -151,8 +219,6 @@ async def create_alert(
     body: RuleIn, who: Principal = Depends(principal), alerts: Alerts = Depends(alerts_of)
 ) -> dict[str, Any]:
     given = body.model_dump(exclude={"bucket", "key"})
-    if body.aggregate is not None and not body.window_s:
-        given["window_s"] = DEFAULT_WINDOW_S
     rule = Rule(
         id=0, org_id=who.org_id, bucket_id=0, bucket=body.bucket, key=body.key or "", **given
     )
@@ -171,12 +237,11 @@ async def list_alerts(
 
 @router.get("/alert-events", summary="The organisation's alert history, newest first")
 async def all_events(
-    limit: int = Limit,
-    before: int | None = Query(None, ge=1, le=MAX_ID, description="Older than this event id"),
+    page: Page = Depends(event_page),
     who: Principal = Depends(principal),
     alerts: Alerts = Depends(alerts_of),
 ) -> dict[str, Any]:
-    return {"events": [event_out(e) for e in await alerts.events(who, None, limit, before)]}
+    return await _events(alerts, who, None, page)
 
 
 @router.get("/alerts/{key}", summary="An alert rule and its state per series")
@@ -184,6 +249,19 @@ async def get_alert(
     key: str, who: Principal = Depends(principal), alerts: Alerts = Depends(alerts_of)
 ) -> dict[str, Any]:
     return view_out(await alerts.rule(who, key))
+
+
+@router.patch("/alerts/{key}", summary="Change an alert rule (a new condition restarts its states)")
+async def update_alert(
+    key: str,
+    body: RuleChange,
+    who: Principal = Depends(principal),
+    alerts: Alerts = Depends(alerts_of),
+) -> dict[str, Any]:
+    changes = body.changes()
+    view = await alerts.update_rule(who, key, changes)
+    shown = "webhook_url" in changes or "webhook_secret" in changes
+    return {**view_out(view), **({"webhook_secret": view.rule.webhook_secret} if shown else {})}
 
 
 @router.delete("/alerts/{key}", status_code=204, summary="Delete an alert rule and its history")
@@ -196,24 +274,21 @@ async def delete_alert(
 @router.get("/alerts/{key}/events", summary="An alert rule's history, newest first")
 async def alert_events(
     key: str,
-    limit: int = Limit,
-    before: int | None = Query(None, ge=1, le=MAX_ID, description="Older than this event id"),
+    page: Page = Depends(event_page),
     who: Principal = Depends(principal),
     alerts: Alerts = Depends(alerts_of),
 ) -> dict[str, Any]:
-    return {"events": [event_out(e) for e in await alerts.events(who, key, limit, before)]}
+    return await _events(alerts, who, key, page)
 
 
 @router.get("/alerts/{key}/deliveries", summary="The deliveries an alert rule made")
 async def alert_deliveries(
     key: str,
-    limit: int = Limit,
-    status: Literal["pending", "delivered", "failed"] | None = None,
+    page: Page = Depends(delivery_page),
     who: Principal = Depends(principal),
     alerts: Alerts = Depends(alerts_of),
 ) -> dict[str, Any]:
-    found = await alerts.deliveries(who, limit, rule_key=key, status=status)
-    return {"deliveries": [delivery_out(d) for d in found]}
+    return await _deliveries(alerts, who, page, rule_key=key)
 
 
 @router.post("/webhooks", status_code=201, summary="Subscribe a URL to events")
@@ -240,6 +315,19 @@ async def get_webhook(
     return webhook_out(*await alerts.webhook(who, key))
 
 
+@router.patch("/webhooks/{key}", summary="Change a webhook's URL, events or secret")
+async def update_webhook(
+    key: str,
+    body: WebhookChange,
+    who: Principal = Depends(principal),
+    alerts: Alerts = Depends(alerts_of),
+) -> dict[str, Any]:
+    hook, bucket = await alerts.update_webhook(
+        who, key, url=body.url, events=body.events, secret=body.secret
+    )
+    return webhook_out(hook, bucket)
+
+
 @router.delete("/webhooks/{key}", status_code=204, summary="Delete a webhook")
 async def delete_webhook(
     key: str, who: Principal = Depends(principal), alerts: Alerts = Depends(alerts_of)
@@ -250,21 +338,36 @@ async def delete_webhook(
 @router.get("/webhooks/{key}/deliveries", summary="A webhook's delivery log, newest first")
 async def webhook_deliveries(
     key: str,
-    limit: int = Limit,
-    status: Literal["pending", "delivered", "failed"] | None = None,
+    page: Page = Depends(delivery_page),
     who: Principal = Depends(principal),
     alerts: Alerts = Depends(alerts_of),
 ) -> dict[str, Any]:
-    found = await alerts.deliveries(who, limit, webhook_key=key, status=status)
-    return {"deliveries": [delivery_out(d) for d in found]}
+    return await _deliveries(alerts, who, page, webhook_key=key)
 
 
 @router.get("/deliveries", summary="The organisation's delivery log, newest first")
 async def deliveries(
-    limit: int = Limit,
-    status: Literal["pending", "delivered", "failed"] | None = None,
+    page: Page = Depends(delivery_page),
     who: Principal = Depends(principal),
     alerts: Alerts = Depends(alerts_of),
 ) -> dict[str, Any]:
-    found = await alerts.deliveries(who, limit, status=status)
+    return await _deliveries(alerts, who, page)
+
+
+async def _events(alerts: Alerts, who: Principal, key: str | None, page: Page) -> dict[str, Any]:
+    found = await alerts.events(who, key, page.limit, page.before)
+    return {"events": [event_out(e) for e in found]}
+
+
+async def _deliveries(
+    alerts: Alerts,
+    who: Principal,
+    page: Page,
+    *,
+    webhook_key: str | None = None,
+    rule_key: str | None = None,
+) -> dict[str, Any]:
+    found = await alerts.deliveries(
+        who, page.limit, webhook_key=webhook_key, rule_key=rule_key, status=page.status
+    )
     return {"deliveries": [delivery_out(d) for d in found]}
