@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sensorbase.model import PointColumns, ResolvedBatch, TimeRange
-from sensorbase.storage.sqlite import chunks
+from sensorbase.storage import chunks
 from sensorbase.storage.sqlite.rollups import DAY_US
 from sensorbase.storage.sqlite.store import SQLiteStore
 from tests.storage.conftest import new_series
