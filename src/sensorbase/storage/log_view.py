@@ -1,8 +1,9 @@
-"""The write log's rows as both backends read them (the layout: sqlite/__init__.py): a group
+"""The write log's rows as PostgreSQL reads them (the layout: sqlite/__init__.py): a group
 commit's points as one row of raw columns sorted by (series, time), decoded once per process
 (`LogRow`), and the rows one read sees (`LogView`), merged per series with a later write
-winning. Each backend holds the SQL and the cache of decoded rows (sqlite/log.py,
-postgres/log.py)."""
+winning; postgres/log.py holds the SQL and the cache of decoded rows. SQLite's log.py keeps
+its own cache and view of the same rows (its ids follow its commits, so a view is a range of
+ids); sharing one view is left to do."""
 
 from __future__ import annotations
 
