@@ -328,6 +328,34 @@ def count_lines(body: bytes) -> int:
     return body.count(b"\n")
 
 
+def postgres_cpu_s(database_url: str | None) -> dict[int, float] | None:
+    """CPU seconds (user + system) so far of each PostgreSQL backend serving the benchmark's
+    database, by pid (the store's own cost of a write, which the server's counters do not
+    hold; PostgreSQL's shared WAL writer and checkpointer are not counted, nor are other
+    databases' sessions on the same server). None without PostgreSQL or /proc."""
+    if not database_url:
+        return None
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        pids = [
+            r[0]
+            for r in conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid()"
+            )
+        ]
+    ticks = os.sysconf("SC_CLK_TCK")
+    found = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:  # a backend that just ended, or another machine's
+            continue
+        found[pid] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return found
+
+
 def run_writers(
     server: Server, per_writer: list[list[bytes]], bucket: str, lineproto: bool = False
 ) -> dict[str, Any]:
@@ -557,11 +585,16 @@ def measured_writers(
 ) -> dict[str, Any]:
     """`run_writers` with the CPU it cost per million points: the server's processes (the
     request path; the storage's helpers, WAL sync and folder, apart and in the total), and the
-    load generator's (this process)."""
+    load generator's (this process); on PostgreSQL also its backends serving the database."""
+    pg_before = postgres_cpu_s(server.args.database_url)
     before, client = server.cpu_by_role(), time.process_time()
     out = run_writers(server, per_writer, bucket, lineproto)
     after, client = server.cpu_by_role(), time.process_time() - client
+    pg_after = postgres_cpu_s(server.args.database_url)
     out["client_cpu_s_per_million_points"] = client / out["points"] * 1e6
+    if pg_before is not None and pg_after is not None:
+        used_pg = sum(s - pg_before.get(pid, 0.0) for pid, s in pg_after.items())
+        out["postgres_cpu_s_per_million_points"] = used_pg / out["points"] * 1e6
     if before is not None and after is not None:
         used = {
             role: sum(s - before[role].get(pid, 0.0) for pid, s in after[role].items())
@@ -573,6 +606,7 @@ def measured_writers(
     print(
         f"  CPU s per 1M points: server {out.get('server_cpu_s_per_million_points', 0):.2f}, "
         f"helpers {out.get('helpers_cpu_s_per_million_points', 0):.2f}, "
+        f"PostgreSQL {out.get('postgres_cpu_s_per_million_points', 0):.2f}, "
         f"load generator {out['client_cpu_s_per_million_points']:.2f}",
         flush=True,
     )
@@ -585,6 +619,7 @@ def cpu_medians(runs: list[dict[str, Any]]) -> dict[str, float]:
         "helpers_cpu_s_per_million_points",
         "total_cpu_s_per_million_points",
         "client_cpu_s_per_million_points",
+        "postgres_cpu_s_per_million_points",
     )
     return {n: statistics.median(x[n] for x in runs) for n in names if all(n in x for x in runs)}
 

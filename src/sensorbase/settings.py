@@ -148,11 +148,6 @@ class Settings(BaseSettings):
         ge=1,
         description="Chunks a retention transaction expires at most (SQLite).",
     )
-    retention_batch_series_hours: int = Field(
-        4,
-        ge=1,
-        description="Series-hours of points a retention transaction expires at most (PostgreSQL).",
-    )
     bootstrap_org: str = Field("default", description="Organisation created on first start.")
     log_level: str = Field("info", description="Log level of the server.")
     mqtt_url: str | None = Field(

@@ -15,6 +15,7 @@ from sensorbase.storage.sqlite import schema as sqlite_schema
 from sensorbase.storage.sqlite.store import SQLiteStore
 from tests.pg import temporary_database
 from tests.storage.test_lifecycle_migration import LIFECYCLE_UNDONE
+from tests.storage.test_point_chunks_migration import undo_point_chunks
 
 ALERT_TABLES = ("webhook_deliveries", "webhooks", "alert_events", "alert_states", "alert_rules")
 
@@ -53,6 +54,7 @@ def test_a_postgresql_database_gets_the_alert_tables() -> None:
         writer.commit()
         store.close()
         with psycopg.connect(url, autocommit=True) as conn:
+            undo_point_chunks(conn)  # the later migrations'
             for table in ALERT_TABLES:
                 conn.execute(f"DROP TABLE {table}")
             for statement in LIFECYCLE_UNDONE:  # the later migration's

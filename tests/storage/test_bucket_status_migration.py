@@ -16,6 +16,7 @@ from sensorbase.storage.base import Store
 from tests.alerts.test_alerts_schema import ALERT_TABLES
 from tests.storage.test_contract import write
 from tests.storage.test_lifecycle_migration import LIFECYCLE_UNDONE
+from tests.storage.test_point_chunks_migration import undo_point_chunks
 
 # What the later steps add (alert tables, the lifecycle's): a schema 3 database has none of it.
 LATER = (*(f"DROP TABLE {table}" for table in ALERT_TABLES), *LIFECYCLE_UNDONE)
@@ -34,6 +35,7 @@ def _downgrade_postgres(url: str) -> None:
     import psycopg
 
     with psycopg.connect(url, autocommit=True) as conn:
+        undo_point_chunks(conn)
         conn.execute("ALTER TABLE buckets DROP COLUMN status")
         for statement in LATER:
             conn.execute(statement)

@@ -20,6 +20,7 @@ from sensorbase.storage.postgres.store import PostgresStore
 from sensorbase.storage.sqlite.schema import LIFECYCLE_VERSION, SCHEMA_VERSION
 from sensorbase.storage.sqlite.store import SQLiteStore
 from tests.pg import temporary_database
+from tests.storage.test_point_chunks_migration import undo_point_chunks
 
 T0 = 1_800_000_000_000_000
 # What the lifecycle's step adds: a database of an earlier schema has none of it.
@@ -94,6 +95,7 @@ def test_a_postgresql_database_without_it_is_migrated_in_place(tmp_path: Path) -
 
         def back() -> None:
             with psycopg.connect(url, autocommit=True) as conn:
+                undo_point_chunks(conn)  # the later step's
                 for statement in LIFECYCLE_UNDONE:
                     conn.execute(statement)
                 conn.execute(

@@ -1,20 +1,25 @@
-"""Chunks in blocks with their own summaries, and the day summaries over them (storage/sqlite/
-chunks.py, rollups.py): aggregates per interval and over ranges read summaries where they
-can and decode the rest, and must equal a brute-force computation over the points, on random
-series (decimal and arbitrary values, gaps, days, the log over chunks) with random edges."""
+"""Chunks in blocks with their own summaries (storage/chunks.py, both backends), and SQLite's
+day summaries over them (storage/sqlite/rollups.py): aggregates per interval and over ranges
+(storage/chunk_reads.py) read summaries where they can and decode the rest, and must equal a
+brute-force computation over the points, on random series (decimal and arbitrary values,
+gaps, days, the log over chunks) with random edges, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 import itertools
 import math
 import sqlite3
+from collections.abc import Iterator
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sensorbase.model import PointColumns, ResolvedBatch, TimeRange
-from sensorbase.storage.sqlite import chunks
+from sensorbase.settings import Settings
+from sensorbase.storage import chunks, open_store
+from sensorbase.storage.postgres.store import PostgresStore
 from sensorbase.storage.sqlite.rollups import DAY_US
 from sensorbase.storage.sqlite.store import SQLiteStore
 from tests.storage.conftest import new_series
@@ -36,7 +41,20 @@ def _series(seed: int, n: int, decimal: bool) -> tuple[np.ndarray, np.ndarray]:
 _KEYS = itertools.count()
 
 
-def _another_series(store: SQLiteStore) -> int:
+Folding = SQLiteStore | PostgresStore  # the stores with fold_points()
+
+
+@pytest.fixture
+def store(settings: Settings) -> Iterator[Folding]:
+    """One store of the backend for every example (SQLite, PostgreSQL)."""
+    found = open_store(settings)
+    assert isinstance(found, SQLiteStore | PostgresStore)
+    found.open()
+    yield found
+    found.close()
+
+
+def _another_series(store: Folding) -> int:
     """A series of a source of its own (one store serves every example)."""
     key = f"s{next(_KEYS)}"
     writer = store.writer()
@@ -49,7 +67,7 @@ def _another_series(store: SQLiteStore) -> int:
     return sid
 
 
-def _write(store: SQLiteStore, sid: int, times: np.ndarray, values: np.ndarray) -> None:
+def _write(store: Folding, sid: int, times: np.ndarray, values: np.ndarray) -> None:
     writer = store.writer()
     tx = writer.begin()
     tx.append(ResolvedBatch(np.full(len(times), sid, np.int64), times, values, None))
@@ -101,7 +119,7 @@ def _same(got: dict[str, float | int | None], want: dict[str, float], on: str) -
     origin_shift=st.integers(0, 10**12),
 )
 def test_aggregates_equal_the_points(
-    sqlite_store: SQLiteStore,
+    store: Folding,
     seed: int,
     n: int,
     decimal: bool,
@@ -110,7 +128,6 @@ def test_aggregates_equal_the_points(
     every: int,
     origin_shift: int,
 ) -> None:
-    store = sqlite_store
     sid = _another_series(store)
     times, values = _series(seed, n, decimal)
     _write(store, sid, times, values)

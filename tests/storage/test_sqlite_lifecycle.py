@@ -9,8 +9,8 @@ import sqlite3
 import numpy as np
 
 from sensorbase.model import ResolvedBatch, TimeRange
+from sensorbase.storage.chunks import CHUNK_POINTS
 from sensorbase.storage.sqlite import fold
-from sensorbase.storage.sqlite.chunks import CHUNK_POINTS
 from sensorbase.storage.sqlite.store import SQLiteStore
 from tests.storage.conftest import new_series
 

@@ -16,7 +16,8 @@ import pytest
 
 from sensorbase.model import ResolvedBatch, TimeRange
 from sensorbase.settings import Settings
-from sensorbase.storage.sqlite import chunks, fold
+from sensorbase.storage import chunks
+from sensorbase.storage.sqlite import fold
 from sensorbase.storage.sqlite.schema import SCHEMA_VERSION
 from sensorbase.storage.sqlite.store import SQLiteStore
 from tests.storage.conftest import new_series

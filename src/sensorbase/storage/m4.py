@@ -7,7 +7,7 @@ an average per column would flatten it.
 
 Every backend answers the same points: the min and the max carry their real times (the earliest
 on a tie), so a store that found a column's min in a chunk's summary decodes that one chunk to
-learn when it happened (sqlite/m4.py) rather than guessing.
+learn when it happened (chunk_m4.py) rather than guessing.
 """
 
 from __future__ import annotations

@@ -1,61 +1,57 @@
 """Deleting a range of points and expiring old ones on PostgreSQL (docs/lifecycle.md), in the
-caller's write transaction, and the lease that lets one node of a cluster run retention.
+caller's transaction, and the lease that lets one node of a cluster run retention.
 
-Points are a row each here, so a delete is one DELETE; expiry takes a bounded number of
-`SUMMARY_PERIOD_US` periods of one series at a time, and where the bucket keeps summaries
-turns them into one summary row per (series, period) in the same statement that deletes
-them. The space of deleted rows is PostgreSQL's to reuse (autovacuum), as for any delete."""
+Both change the chunks, so both hold the fold lock (postgres/fold.py) to their commit. A
+delete folds the log first, as deleting a whole series does: then no log row still holds a
+deleted point for a later fold to bring back, and points written after the delete go to a
+log row of their own and stay. Each chunk the range reaches is dropped, or (cut by the range)
+written again with the points outside it.
+
+Expiry cuts a series' oldest chunks at the cutoff, a bounded number per transaction, and
+leaves their summaries (one row per chunk, or the expired part of one) where the bucket
+keeps them. It does not fold the log (a point older than the cutoff there is hidden from
+reads and expires once folded). The space of deleted rows is PostgreSQL's to reuse
+(autovacuum), as for any delete."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import numpy as np
 import psycopg
 
-from sensorbase.model import TimeRange
+from sensorbase.model import PointColumns, TimeRange
+from sensorbase.storage.chunks import CHUNK_COLUMNS, chunk_of_row
+from sensorbase.storage.postgres import fold
+from sensorbase.storage.postgres.chunks import PgChunks, replace
 from sensorbase.storage.postgres.pool import CONNECT_OPTIONS
 from sensorbase.storage.postgres.schema import RETENTION_LOCK
 
-SUMMARY_PERIOD_US = 3_600_000_000  # one summary row per series and hour of expired points
-
-_EXPIRE_SUMMARISED = """
-WITH gone AS (
-  DELETE FROM points WHERE series_id = %(series)s AND time_us < %(end)s
-  RETURNING time_us, value
-), kept AS (
-INSERT INTO point_summaries AS s
-  (series_id, start_us, end_us, count, min, max, sum, first, last)
-SELECT %(series)s, min(time_us), max(time_us), count(*), min(value), max(value), sum(value),
-  (array_agg(value ORDER BY time_us))[1], (array_agg(value ORDER BY time_us DESC))[1]
-FROM gone GROUP BY div(time_us, %(period)s)
+# The same start again (a late point written below an expired one) adds to the row.
+_INSERT_SUMMARY = """
+INSERT INTO point_summaries AS s (series_id, start_us, end_us, count, min, max, sum, first, last)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT (series_id, start_us) DO UPDATE SET
   count = s.count + excluded.count, sum = s.sum + excluded.sum,
   min = least(s.min, excluded.min), max = greatest(s.max, excluded.max),
   last = CASE WHEN excluded.end_us >= s.end_us THEN excluded.last ELSE s.last END,
   end_us = greatest(s.end_us, excluded.end_us)
-RETURNING 1
-)
-SELECT count(*), count(DISTINCT div(time_us, %(period)s)) FROM gone
-"""
-_EXPIRE = """
-WITH gone AS (
-  DELETE FROM points WHERE series_id = %(series)s AND time_us < %(end)s RETURNING time_us
-)
-SELECT count(*), count(DISTINCT div(time_us, %(period)s)) FROM gone
 """
 
 
 def delete_range(conn: psycopg.Connection, series_ids: list[int], time_range: TimeRange) -> None:
-    sql = "DELETE FROM points WHERE series_id = ANY(%s)"
-    params: list[object] = [series_ids]
-    if time_range.start_us is not None:
-        sql += " AND time_us >= %s"
-        params.append(time_range.start_us)
-    if time_range.end_us is not None:
-        sql += " AND time_us < %s"
-        params.append(time_range.end_us)
-    conn.execute(sql, params)
+    fold.lock(conn)
+    fold.fold_all(conn)
+    source = PgChunks(conn)
+    for series_id in series_ids:
+        for chunk in list(source.chunks(series_id, time_range)):
+            if time_range.contains(chunk.start_us) and time_range.contains(chunk.end_us):
+                replace(conn, series_id, chunk.start_us, PointColumns.empty())
+                continue
+            points = chunk.points()
+            inside = time_range.mask(points.time_us)
+            replace(conn, series_id, chunk.start_us, points.take(np.flatnonzero(~inside)))
 
 
 def expire(
@@ -63,33 +59,43 @@ def expire(
     series_ids: list[int],
     cutoff_us: int,
     keep_summaries: bool,
-    max_periods: int,
+    max_chunks: int,
 ) -> tuple[int, int]:
-    """Expire the points before `cutoff_us` of up to `max_periods` periods of the series: the
-    periods and points expired (fewer periods than `max_periods`: the series are done)."""
-    periods = points = 0
-    cut_short = False  # a series' window ended before the cutoff: it may hold more
+    """Expire the points before `cutoff_us` of up to `max_chunks` chunks of the series: the
+    chunks and points expired (fewer chunks than `max_chunks`: the series are done)."""
+    fold.lock(conn)
+    done_chunks = done_points = 0
     for series_id in series_ids:
-        left = max_periods - periods
+        left = max_chunks - done_chunks
         if left <= 0:
             break
-        row = conn.execute(
-            "SELECT min(time_us) FROM points WHERE series_id = %s AND time_us < %s",
-            (series_id, cutoff_us),
-        ).fetchone()
-        if row is None or row[0] is None:
-            continue
-        first_period = row[0] // SUMMARY_PERIOD_US
-        end = min(cutoff_us, (first_period + left) * SUMMARY_PERIOD_US)
-        cut_short |= end < cutoff_us
         found = conn.execute(
-            _EXPIRE_SUMMARISED if keep_summaries else _EXPIRE,
-            {"series": series_id, "end": end, "period": SUMMARY_PERIOD_US},
-        ).fetchone()
-        if found:
-            points += int(found[0])
-            periods += int(found[1])
-    return (max(periods, max_periods) if cut_short else periods), points
+            f"SELECT {CHUNK_COLUMNS} FROM point_chunks WHERE series_id = %s AND start_us < %s "
+            "ORDER BY start_us LIMIT %s",
+            (series_id, cutoff_us, left),
+        ).fetchall()
+        for row in found:
+            chunk = chunk_of_row(row)
+            if chunk.end_us < cutoff_us:  # wholly expired: its stats are its summary
+                mn, mx, sm, first, last = chunk.stats
+                summary = (chunk.start_us, chunk.end_us, chunk.count, mn, mx, sm, first, last)
+                replace(conn, series_id, chunk.start_us, PointColumns.empty())
+                expired = chunk.count
+            else:
+                points = chunk.points()
+                cut = int(np.searchsorted(points.time_us, cutoff_us))
+                t, v = points.time_us[:cut], points.value[:cut]
+                summary = (
+                    int(t[0]), int(t[-1]), cut, float(v.min()), float(v.max()),
+                    float(v.sum()), float(v[0]), float(v[-1]),
+                )  # fmt: skip
+                replace(conn, series_id, chunk.start_us, points.take(slice(cut, len(points))))
+                expired = cut
+            if keep_summaries:
+                conn.execute(_INSERT_SUMMARY, (series_id, *summary))
+            done_chunks += 1
+            done_points += expired
+    return done_chunks, done_points
 
 
 @contextmanager

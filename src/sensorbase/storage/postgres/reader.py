@@ -1,22 +1,29 @@
-"""PostgreSQL's reader: the catalog's lookups (storage/catalog_queries.py) and points, each
-statement on a connection borrowed from the pool (pool.py)."""
+"""PostgreSQL's reader: the catalog's lookups (storage/catalog_queries.py), each statement on a
+connection borrowed from the pool (pool.py), and points, each read in a repeatable-read
+transaction of its own (so that it sees the chunks and the log at one moment) by
+storage/chunk_reads.py."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Any
+from itertools import pairwise
+from typing import Any, TypeVar
 
-import numpy as np
+import psycopg
 
 from sensorbase.model import AggregateRow, PointColumns, TimeRange
-from sensorbase.storage import catalog_sql
+from sensorbase.storage import catalog_sql, chunk_m4, chunk_reads
 from sensorbase.storage.alerts_queries import AlertReads
 from sensorbase.storage.catalog_queries import CatalogQueries, Params, Row
-from sensorbase.storage.m4 import Column, column_edges, flatten
+from sensorbase.storage.log_view import LogView
+from sensorbase.storage.postgres.chunks import PgChunks
 from sensorbase.storage.postgres.errors import holds_nul
+from sensorbase.storage.postgres.log import PgLogCache, log_size
 from sensorbase.storage.postgres.pool import Pool
 from sensorbase.storage.rows import USER_COLUMNS
-from sensorbase.storage.sql import range_clause, simple_select
+
+T = TypeVar("T")
 
 
 @lru_cache(maxsize=1024)
@@ -52,23 +59,39 @@ class PgCatalog(CatalogQueries, AlertReads):
 
 
 class PgReader(PgCatalog):
-    def __init__(self, pool: Pool) -> None:
+    def __init__(self, pool: Pool, log: PgLogCache) -> None:
         self._pool = pool
+        self._log = log
 
     def _rows(self, statement: str, params: Params) -> list[Row]:
         if holds_nul(params):
             return []  # see holds_nul
         return self._pool.run(lambda conn: conn.execute(statement, params).fetchall())
 
+    def _snapshot(self, read: Callable[[PgChunks, LogView], T]) -> T:
+        def run(conn: psycopg.Connection) -> T:
+            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            try:
+                return read(PgChunks(conn), self._log.view(conn))
+            finally:
+                if not conn.broken:
+                    conn.execute("ROLLBACK")
+
+        return self._pool.run(run)
+
     def bucket_stats(self, bucket_id: int) -> dict[str, int]:
         row = self._one(
             "SELECT (SELECT count(*) FROM sources WHERE bucket_id = ?), "
-            f"(SELECT count(*) FROM points WHERE series_id IN ({catalog_sql.SERIES_OF_BUCKET})), "
             "(SELECT count(*) FROM api_keys WHERE bucket_id = ? AND revoked_us IS NULL)",
-            (bucket_id, bucket_id, bucket_id),
+            (bucket_id, bucket_id),
         )
         assert row is not None
-        return {"sources": int(row[0]), "points": int(row[1]), "keys": int(row[2])}
+        points = self._snapshot(
+            lambda chunks, log: chunk_reads.points_of(
+                chunks, log, catalog_sql.SERIES_OF_BUCKET, bucket_id
+            )
+        )
+        return {"sources": int(row[0]), "points": points, "keys": int(row[1])}
 
     def read_range(
         self,
@@ -78,123 +101,43 @@ class PgReader(PgCatalog):
         order: str = "asc",
         offset: int = 0,
     ) -> PointColumns:
-        where, params = range_clause(time_range)
-        direction = "DESC" if order == "desc" else "ASC"
-        found = self._all(
-            (
-                f"SELECT time_us, value, extra FROM points WHERE series_id = ?{where} "
-                f"ORDER BY time_us {direction} LIMIT ? OFFSET ?"
-            ),
-            [series_id, *params, limit, offset],
+        return self._snapshot(
+            lambda chunks, log: chunk_reads.read_range(
+                chunks, log, series_id, time_range, limit, order, offset
+            )
         )
-        return _columns(found)
 
     def read_values(self, series_id: int, time_range: TimeRange, limit: int) -> PointColumns:
-        # Each column packed into one bytea by the server (8-byte big-endian values), read by
-        # numpy: a million points cost this process ~70 ms of CPU, where row tuples cost ~1.5 s
-        # and a binary COPY (one message per row) ~0.9 s. Both aggregates read the same rows
-        # in the same order; that order is checked, not assumed.
-        where, params = range_clause(time_range)
-        row = self._one(
-            "SELECT string_agg(int8send(time_us), ''::bytea), "
-            "string_agg(float8send(value), ''::bytea) FROM (SELECT time_us, value FROM points "
-            f"WHERE series_id = ?{where} ORDER BY time_us LIMIT ?) AS s",
-            [series_id, *params, limit],
-        )
-        if row is None or row[0] is None:
-            return PointColumns.empty()
-        times = np.frombuffer(row[0], ">i8").astype(np.int64)
-        values = np.frombuffer(row[1], ">f8").astype(np.float64)
-        if len(times) > 1 and not bool((times[1:] > times[:-1]).all()):
-            order = np.argsort(times, kind="stable")
-            times, values = times[order], values[order]
-        return PointColumns(times, values, None)
+        points = self.read_range(series_id, time_range, limit)
+        return PointColumns(points.time_us, points.value, None)
 
     def read_range_by_value(
         self, series_id: int, time_range: TimeRange, limit: int, order: str = "asc"
     ) -> PointColumns:
-        where, params = range_clause(time_range)
-        direction = "DESC" if order == "desc" else "ASC"
-        found = self._all(
-            (
-                f"SELECT time_us, value, extra FROM points WHERE series_id = ?{where} "
-                f"ORDER BY value {direction}, time_us {direction} LIMIT ?"
-            ),
-            [series_id, *params, limit],
+        return self._snapshot(
+            lambda chunks, log: chunk_reads.read_by_value(
+                chunks, log, series_id, time_range, limit, order
+            )
         )
-        return _columns(found)
 
     def read_latest(self, series_ids: list[int], n: int) -> list[PointColumns]:
-        # One round trip for every series: a lateral index scan from the newest point of each.
-        found = self._all(
-            "SELECT s.id, p.time_us, p.value, p.extra FROM unnest(?::bigint[]) AS s(id) "
-            "CROSS JOIN LATERAL (SELECT time_us, value, extra FROM points "
-            "WHERE series_id = s.id ORDER BY time_us DESC LIMIT ?) AS p",
-            (series_ids, n),
+        return self._snapshot(
+            lambda chunks, log: [chunk_reads.read_latest(chunks, log, s, n) for s in series_ids]
         )
-        rows: dict[int, list[tuple[Any, ...]]] = {s: [] for s in series_ids}
-        for series_id, *point in found:
-            rows[series_id].append(tuple(point))
-        return [_columns(sorted(rows[s], key=lambda p: -p[0])) for s in series_ids]
 
     def count(self, series_id: int, time_range: TimeRange) -> int:
-        where, params = range_clause(time_range)
-        return int(
-            self._scalar(
-                (f"SELECT count(*) FROM points WHERE series_id = ?{where}"),
-                [series_id, *params],
-            )
+        return self._snapshot(
+            lambda chunks, log: chunk_reads.count(chunks, log, series_id, time_range)
         )
 
     def aggregate(
         self, series_id: int, time_range: TimeRange, aggregates: tuple[str, ...]
     ) -> AggregateRow:
-        where, params = range_clause(time_range)
-        names, select = simple_select(aggregates)
-        row = self._one(
-            (f"SELECT {select} FROM points WHERE series_id = ?{where}"), [series_id, *params]
+        return self._snapshot(
+            lambda chunks, log: chunk_reads.aggregate(
+                chunks, log, series_id, time_range, aggregates
+            )
         )
-        assert row is not None
-        values: dict[str, float | int | None] = dict(zip(names, row, strict=False))
-        for name, direction in (("first", "ASC"), ("last", "DESC")):
-            if name in aggregates:
-                found = self._one(
-                    (
-                        f"SELECT value FROM points WHERE series_id = ?{where} "
-                        f"ORDER BY time_us {direction} LIMIT 1"
-                    ),
-                    [series_id, *params],
-                )
-                values[name] = found[0] if found else None
-        return AggregateRow(None, values)
-
-    def _grouped(
-        self,
-        bucket: str,
-        bucket_params: list[Any],
-        series_id: int,
-        where: str,
-        params: list[Any],
-        aggregates: tuple[str, ...],
-    ) -> dict[int, dict[str, float | int | None]]:
-        """Aggregates per bucket number, the bucket being the SQL expression `bucket`."""
-        names, select = simple_select(aggregates)
-        found: dict[int, dict[str, float | int | None]] = {}
-        for row in self._all(
-            f"SELECT {bucket} AS b, {select} FROM points WHERE series_id = ?{where} "
-            "GROUP BY b ORDER BY b",
-            [*bucket_params, series_id, *params],
-        ):
-            found[int(row[0])] = dict(zip(names, row[1:], strict=False))
-        for name, direction in (("first", "ASC"), ("last", "DESC")):
-            if name in aggregates:
-                for b, value in self._all(
-                    f"SELECT DISTINCT ON (b) {bucket} AS b, value FROM points "
-                    f"WHERE series_id = ?{where} ORDER BY b, time_us {direction}",
-                    [*bucket_params, series_id, *params],
-                ):
-                    found[int(b)][name] = value
-        return found
 
     def aggregate_fixed(
         self,
@@ -204,75 +147,38 @@ class PgReader(PgCatalog):
         origin_us: int,
         aggregates: tuple[str, ...],
     ) -> list[AggregateRow]:
-        where, params = range_clause(time_range)
-        found = self._grouped(
-            "((time_us - ?::bigint) / ?::bigint)",
-            [origin_us, every_us],
-            series_id,
-            where,
-            params,
-            aggregates,
+        return self._snapshot(
+            lambda chunks, log: chunk_reads.aggregate_fixed(
+                chunks, log, series_id, time_range, every_us, origin_us, aggregates
+            )
         )
-        return [AggregateRow(origin_us + b * every_us, found[b]) for b in sorted(found)]
 
     def aggregate_bounds(
         self, series_id: int, bounds: list[int], aggregates: tuple[str, ...]
     ) -> list[AggregateRow]:
-        if len(bounds) < 2:
-            return []
-        # width_bucket numbers [bounds[i], bounds[i+1]) as i + 1.
-        found = self._grouped(
-            "width_bucket(time_us, ?::bigint[])",
-            [list(bounds)],
-            series_id,
-            " AND time_us >= ? AND time_us < ?",
-            [bounds[0], bounds[-1]],
-            aggregates,
-        )
-        return [AggregateRow(bounds[b - 1], found[b]) for b in sorted(found)]
+        def read(chunks: PgChunks, log: LogView) -> list[AggregateRow]:
+            found = []
+            for lo, hi in pairwise(bounds):  # one snapshot for every interval
+                window = TimeRange(lo, hi)
+                row = chunk_reads.aggregate(chunks, log, series_id, window, (*aggregates, "count"))
+                if row.values["count"]:
+                    found.append(AggregateRow(lo, {name: row.values[name] for name in aggregates}))
+            return found
+
+        return self._snapshot(read)
 
     def m4(self, series_id: int, time_range: TimeRange, width: int) -> PointColumns:
-        edges = column_edges(time_range, width)
-        found = self._all(
-            _M4, [edges.tolist(), series_id, int(edges[0]), int(edges[-1]), *[series_id] * 4]
-        )
-        return flatten(
-            {
-                c: Column((tf, vf), (tl, vl), (t_lo, lo), (t_hi, hi))
-                for c, tf, vf, tl, vl, t_lo, lo, t_hi, hi in found
-            }
+        return self._snapshot(
+            lambda chunks, log: chunk_m4.m4(chunks, log, series_id, time_range, width)
         )
 
     def disk_bytes(self) -> int:
         return int(self._scalar("SELECT pg_database_size(current_database())"))
 
     def storage_gauges(self) -> dict[str, tuple[str, float]]:
-        return {"storage_bytes": ("Bytes of the PostgreSQL database", self.disk_bytes())}
-
-
-# The columns' first and last times and min and max values in one pass (width_bucket numbers
-# [edges[i], edges[i + 1]) as i + 1, exactly), then per column the values at those times and the
-# earliest times of those values, by the primary key: 2.5x faster than joining the columns back
-# to their points (600,000 points at 1,000 columns: 245 ms against 700 ms).
-_M4 = """
-WITH c AS (
-  SELECT width_bucket(time_us, ?::bigint[]) AS b, min(time_us) AS tf, max(time_us) AS tl,
-    min(value) AS lo, max(value) AS hi
-  FROM points WHERE series_id = ? AND time_us >= ? AND time_us < ? GROUP BY b
-)
-SELECT b, tf, (SELECT value FROM points WHERE series_id = ? AND time_us = tf),
-  tl, (SELECT value FROM points WHERE series_id = ? AND time_us = tl),
-  (SELECT min(time_us) FROM points
-   WHERE series_id = ? AND time_us >= tf AND time_us <= tl AND value = lo), lo,
-  (SELECT min(time_us) FROM points
-   WHERE series_id = ? AND time_us >= tf AND time_us <= tl AND value = hi), hi
-FROM c
-"""
-
-
-def _columns(found: list[tuple[Any, ...]]) -> PointColumns:
-    if not found:
-        return PointColumns(np.empty(0, np.int64), np.empty(0, np.float64), None)
-    times, values, extras = zip(*found, strict=True)
-    extra = list(extras) if any(e is not None for e in extras) else None
-    return PointColumns(np.array(times, np.int64), np.array(values, np.float64), extra)
+        rows, points = self._pool.run(log_size)
+        return {
+            "storage_bytes": ("Bytes of the PostgreSQL database", self.disk_bytes()),
+            "postgres_log_rows": ("Group commits in the write log, not yet folded", rows),
+            "postgres_log_points": ("Points in the write log, not yet folded into chunks", points),
+        }

@@ -2,22 +2,26 @@
 
 `sensorbase_schema` holds one row per applied migration; `migrate` applies the missing ones in
 order, each in its own transaction, under an advisory lock so that nodes starting together do
-not race. The points table is time-partitioned: a TimescaleDB hypertable when that extension
-can be created, else a native range-partitioned table whose weekly partitions `Partitions`
-creates on demand (and which another node may have created first).
+not race. Points were a row each in a time-partitioned `points` table (a TimescaleDB
+hypertable when that extension could be created, else native weekly partitions) until
+version 6 moved them into `point_log` and `point_chunks` (postgres/__init__.py).
 """
 
 from __future__ import annotations
 
+import numpy as np
 import psycopg
 
 from sensorbase.errors import SensorbaseError
+from sensorbase.model import PointColumns
 from sensorbase.storage.alerts_schema import POSTGRES_TYPES, alerts_ddl
+from sensorbase.storage.postgres.chunks import INSERT_CHUNK, encoded
 
 # Chosen at random, once: the advisory lock keys Sensorbase takes on a shared database.
 MIGRATION_LOCK = 0x5E2B_0001
-PARTITION_LOCK = 0x5E2B_0002
 RETENTION_LOCK = 0x5E2B_0003  # held by the one node running a retention pass
+FOLD_LOCK = 0x5E2B_0004  # held by whatever changes the point chunks (postgres/fold.py)
+LOG_LOCK = 0x5E2B_0005  # held from a log row's insert to its commit (postgres/log.py)
 
 PARTITION_US = 7 * 86_400 * 1_000_000  # one week of points per partition (or hypertable chunk)
 
@@ -170,12 +174,97 @@ def _lifecycle(conn: psycopg.Connection) -> None:
     conn.execute(LIFECYCLE_DDL)
 
 
-MIGRATIONS = [(1, _v1), (2, _v2), (3, _bucket_status), (4, _alerts), (5, _lifecycle)]
+CHUNKS_DDL = """
+CREATE TABLE point_log (
+  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  points INTEGER NOT NULL,
+  series_id BYTEA NOT NULL, time_us BYTEA NOT NULL, value BYTEA NOT NULL, extra BYTEA
+);
+CREATE TABLE point_chunks (
+  series_id BIGINT NOT NULL,
+  start_us BIGINT NOT NULL,
+  end_us BIGINT NOT NULL,
+  count INTEGER NOT NULL,
+  min DOUBLE PRECISION NOT NULL, max DOUBLE PRECISION NOT NULL, sum DOUBLE PRECISION NOT NULL,
+  first DOUBLE PRECISION NOT NULL, last DOUBLE PRECISION NOT NULL,
+  time_us BYTEA NOT NULL, value BYTEA NOT NULL, extra BYTEA, blocks BYTEA NOT NULL,
+  PRIMARY KEY (series_id, start_us)
+);
+"""
+# Already compressed (pcodec) or written once and soon folded: TOAST's own compression
+# would cost CPU on every write for nothing.
+_UNCOMPRESSED = [
+    f"ALTER TABLE {table} ALTER COLUMN {column} SET STORAGE EXTERNAL"
+    for table in ("point_log", "point_chunks")
+    for column in ("series_id", "time_us", "value", "extra", "blocks")
+    if (table, column) not in {("point_chunks", "series_id"), ("point_log", "blocks")}
+]
+MOVE_SERIES = 256  # series whose rows one statement of the move reads (bounds its memory)
+
+
+def _point_chunks(conn: psycopg.Connection) -> None:
+    """Points as compressed chunks fed by a write log (postgres/__init__.py), in place of a
+    row per point: each series' rows are moved into chunks, `MOVE_SERIES` series at a time
+    (and each series a page of `MOVE_PAGE_POINTS` points at a time), then `points` and its
+    partitions dropped."""
+    conn.execute(CHUNKS_DDL)
+    for statement in _UNCOMPRESSED:
+        conn.execute(statement)
+    after = -1
+    while True:
+        found = conn.execute(
+            "SELECT id FROM series WHERE id > %s ORDER BY id LIMIT %s", (after, MOVE_SERIES)
+        ).fetchall()
+        if not found:
+            break
+        for (series_id,) in found:
+            _move_series(conn, series_id)
+        after = found[-1][0]
+    conn.execute("DROP TABLE points CASCADE")
+    conn.execute("DELETE FROM settings WHERE name = 'points_partitioning'")
+
+
+MOVE_PAGE_POINTS = 2048 * 64
+
+
+def _move_series(conn: psycopg.Connection, series_id: int) -> None:
+    start = None
+    while True:
+        rows = conn.execute(
+            "SELECT time_us, value, extra FROM points WHERE series_id = %s"
+            + ("" if start is None else " AND time_us > %s")
+            + " ORDER BY time_us LIMIT %s",
+            (series_id, MOVE_PAGE_POINTS)
+            if start is None
+            else (series_id, start, MOVE_PAGE_POINTS),
+        ).fetchall()
+        if not rows:
+            return
+        times, values, extras = zip(*rows, strict=True)
+        points = PointColumns(
+            np.array(times, np.int64),
+            np.array(values, np.float64),
+            list(extras) if any(e is not None for e in extras) else None,
+        )
+        conn.cursor().executemany(INSERT_CHUNK, encoded(series_id, points))
+        if len(rows) < MOVE_PAGE_POINTS:
+            return
+        start = int(times[-1])
+
+
+MIGRATIONS = [
+    (1, _v1),
+    (2, _v2),
+    (3, _bucket_status),
+    (4, _alerts),
+    (5, _lifecycle),
+    (6, _point_chunks),
+]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 
-def migrate(conn: psycopg.Connection) -> str:
-    """Bring the schema to SCHEMA_VERSION; return how points are partitioned.
+def migrate(conn: psycopg.Connection) -> None:
+    """Bring the schema to SCHEMA_VERSION.
 
     `conn` is in autocommit mode; each migration runs in a transaction of its own."""
     conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
@@ -201,62 +290,5 @@ def migrate(conn: psycopg.Connection) -> str:
                     "VALUES (%s, (extract(epoch FROM clock_timestamp()) * 1e6)::bigint)",
                     (version,),
                 )
-        found = conn.execute(
-            "SELECT value FROM settings WHERE name = 'points_partitioning'"
-        ).fetchone()
-        return str(found[0]) if found else "native"
     finally:
         conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
-
-
-def partition_name(k: int) -> str:
-    return f"points_p{k}" if k >= 0 else f"points_m{-k}"
-
-
-class Partitions:
-    """Which weekly partitions of `points` exist, creating missing ones on demand.
-
-    Creation runs on a connection of its own (autocommit), never in the writer's transaction:
-    a partition is created standalone and then attached, which takes only a SHARE UPDATE
-    EXCLUSIVE lock on `points`, so concurrent writers and readers on every node go on."""
-
-    def __init__(self) -> None:
-        self.known: set[int] = set()
-
-    def load(self, conn: psycopg.Connection) -> None:
-        cur = conn.execute(
-            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-            "WHERE i.inhparent = 'points'::regclass"
-        )
-        for (name,) in cur:
-            self.known.add(_partition_number(name))
-
-    def ensure(self, conn: psycopg.Connection, needed: list[int]) -> None:
-        missing = [k for k in needed if k not in self.known]
-        if not missing:
-            return
-        with conn.transaction():
-            conn.execute("SET LOCAL lock_timeout = '10s'")
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (PARTITION_LOCK,))
-            self.known.clear()
-            self.load(conn)  # another node may have created some meanwhile
-            for k in missing:
-                if k in self.known:
-                    continue
-                name = partition_name(k)
-                low, high = k * PARTITION_US, (k + 1) * PARTITION_US
-                conn.execute(f"CREATE TABLE {name} (LIKE points INCLUDING DEFAULTS)")
-                conn.execute(
-                    f"ALTER TABLE {name} ADD CONSTRAINT {name}_range "
-                    f"CHECK (time_us >= {low} AND time_us < {high})"
-                )
-                conn.execute(
-                    f"ALTER TABLE points ATTACH PARTITION {name} "
-                    f"FOR VALUES FROM ({low}) TO ({high})"
-                )
-        self.known.update(missing)
-
-
-def _partition_number(name: str) -> int:
-    digits = name.removeprefix("points_")
-    return -int(digits[1:]) if digits.startswith("m") else int(digits[1:])

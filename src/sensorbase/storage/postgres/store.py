@@ -2,9 +2,10 @@
 
 One writer connection (writer.py), used only by the write queue's thread, reconnects by itself;
 reads (reader.py) borrow a pooled connection (pool.py) per statement; the schema is
-schema.py's; points are written by append.py. `psycopg` exceptions stop in this package
-(errors.py). A write whose commit fails, or whose connection dies on the way, is never
-acknowledged: it answers `Unavailable`.
+schema.py's; points are logged by log.py and folded into chunks by folder.py's helper
+process.
+`psycopg` exceptions stop in this package (errors.py). A write whose commit fails, or whose
+connection dies on the way, is never acknowledged: it answers `Unavailable`.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 
-import numpy as np
 import psycopg
 
 from sensorbase.settings import Settings
-from sensorbase.storage.postgres import lifecycle, schema
+from sensorbase.storage.postgres import fold, lifecycle, schema
 from sensorbase.storage.postgres.errors import translate
+from sensorbase.storage.postgres.folder import PgFolder, vacuum_log
+from sensorbase.storage.postgres.log import PgLogCache
 from sensorbase.storage.postgres.pool import CONNECT_OPTIONS, Pool
 from sensorbase.storage.postgres.reader import PgReader
 from sensorbase.storage.postgres.transfer import PgLoader, PgSnapshot
@@ -29,27 +31,28 @@ class PostgresStore:
         self.url = url
         self.synchronous_commit = "on" if settings.durability == "full" else "off"
         self.pool_size = max(2, settings.database_pool_size)
-        self.retention_batch_hours = settings.retention_batch_series_hours
-        self.partitioning = "native"
-        self._partitions = schema.Partitions()
         self._pool: Pool | None = None
         self._writer: PgWriter | None = None
+        self._log = PgLogCache()
+        self.folder: PgFolder | None = None
 
     def open(self) -> None:
         try:
             with psycopg.connect(
                 self.url, autocommit=True, application_name="sensorbase-migrate", **CONNECT_OPTIONS
             ) as conn:
-                self.partitioning = schema.migrate(conn)
-                if self.partitioning == "native":
-                    self._partitions.load(conn)
+                schema.migrate(conn)
         except psycopg.Error as exc:
             raise translate(exc) from None
         self._pool = Pool(self.url, self.pool_size)
         self._pool.open()
         self._writer = PgWriter(self)
+        self.folder = PgFolder(self.url)
 
     def close(self) -> None:
+        if self.folder is not None:
+            self.folder.close()
+            self.folder = None
         if self._writer is not None:
             self._writer._drop()
             self._writer = None
@@ -63,18 +66,29 @@ class PostgresStore:
     def expire_apart(
         self, series_ids: list[int], cutoff_us: int, keep_summaries: bool, max_chunks: int
     ) -> tuple[int, int] | None:
-        """Expiry in a transaction of its own on a pooled connection, beside the writes: the
-        rows it deletes are old ones that no write waits for (MVCC), so the write queue does
-        not wait for it either. `max_chunks` as PgWriteTx.expire_points takes it."""
+        """Expiry in a transaction of its own on a pooled connection, beside the writes: it
+        changes old chunks only, which no write waits for (writes go to the log), so the
+        write queue does not wait for it either (a fold does, for the fold lock)."""
         assert self._pool is not None, "open() the store first"
-        hours = self.retention_batch_hours
 
         def expire(conn: psycopg.Connection) -> tuple[int, int]:
             with conn.transaction():
-                return lifecycle.expire(conn, series_ids, cutoff_us, keep_summaries, hours)
+                return lifecycle.expire(conn, series_ids, cutoff_us, keep_summaries, max_chunks)
 
-        done, points = self._pool.run(expire)
-        return (max_chunks if done >= hours else done), points
+        return self._pool.run(expire)
+
+    def fold_points(self) -> int:
+        """Fold the write log into chunks now (tools, tests); the points folded."""
+        assert self._pool is not None, "open() the store first"
+
+        def fold_now(conn: psycopg.Connection) -> int:
+            with conn.transaction():
+                fold.lock(conn)
+                return fold.fold_all(conn)
+
+        folded = self._pool.run(fold_now)
+        self._pool.run(vacuum_log)
+        return folded
 
     def writer(self) -> PgWriter:
         assert self._writer is not None, "open() the store first"
@@ -82,13 +96,13 @@ class PostgresStore:
 
     def reader(self) -> PgReader:
         assert self._pool is not None, "open() the store first"
-        return PgReader(self._pool)
+        return PgReader(self._pool, self._log)
 
     @contextmanager
     def snapshot(self) -> Iterator[PgSnapshot]:
         """The database at one moment, on a connection of its own (storage/transfer.py)."""
         try:
-            found = PgSnapshot(self.url)
+            found = PgSnapshot(self.url, self._log)
         except psycopg.Error as exc:
             raise translate(exc) from None
         try:
@@ -107,13 +121,3 @@ class PostgresStore:
             writer.rollback()
             raise
         writer.commit()
-
-    def ensure_partitions(self, time_us: np.ndarray) -> None:
-        """Create the weekly partitions these times fall in that do not exist yet."""
-        if self.partitioning != "native":
-            return  # TimescaleDB creates its chunks itself
-        needed = np.unique(time_us // schema.PARTITION_US).tolist()
-        if all(k in self._partitions.known for k in needed):
-            return
-        assert self._pool is not None
-        self._pool.run(lambda conn: self._partitions.ensure(conn, needed))

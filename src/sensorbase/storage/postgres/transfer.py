@@ -7,13 +7,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-import numpy as np
 import psycopg
 
 from sensorbase.errors import SensorbaseError
 from sensorbase.model import ResolvedBatch
-from sensorbase.storage.postgres.append import COPY_HEADER, COPY_ROW
+from sensorbase.storage import chunk_reads
+from sensorbase.storage.postgres.chunks import PgChunks
 from sensorbase.storage.postgres.errors import driver_errors
+from sensorbase.storage.postgres.log import PgLogCache
 from sensorbase.storage.transfer import LEFT_BEHIND, LOCAL_SETTINGS, parents_first
 
 _TABLES = (
@@ -31,8 +32,13 @@ _COLUMNS = (
 )
 
 
+POINT_TABLES = frozenset({"point_log", "point_chunks"})  # dumped as points, not rows
+
+
 def _tables(conn: psycopg.Connection) -> list[str]:
-    names = {r[0] for r in conn.execute(_TABLES) if r[0] != "points" and r[0] not in LEFT_BEHIND}
+    names = {
+        r[0] for r in conn.execute(_TABLES) if r[0] not in POINT_TABLES and r[0] not in LEFT_BEHIND
+    }
     refers: dict[str, set[str]] = {n: set() for n in names}
     for child, parent in conn.execute(_REFERENCES):
         if child in refers:
@@ -45,7 +51,8 @@ def _quoted(name: str) -> str:
 
 
 class PgSnapshot:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, log: PgLogCache) -> None:
+        self._log = log
         self.conn = psycopg.connect(url, application_name="sensorbase-dump")
         self.conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         self.conn.execute("SELECT 1").fetchone()  # the snapshot starts
@@ -84,56 +91,10 @@ class PgSnapshot:
         return found
 
     def points(self, batch_points: int) -> Iterator[ResolvedBatch]:
-        """Points without extras (nearly all) by binary COPY, decoded by numpy as fixed-width
-        rows; the others by a cursor. Both in the one snapshot."""
-        yield from self._plain_points(batch_points)
-        with self.conn.cursor(name="dump_points") as cur:
-            cur.itersize = batch_points
-            cur.execute(
-                "SELECT series_id, time_us, value, extra FROM points WHERE extra IS NOT NULL"
-            )
-            while rows := cur.fetchmany(batch_points):
-                series_id, time_us, value, extra = zip(*rows, strict=True)
-                yield ResolvedBatch(
-                    np.array(series_id, np.int64),
-                    np.array(time_us, np.int64),
-                    np.array(value, np.float64),
-                    list(extra) if any(e is not None for e in extra) else None,
-                )
-
-    def _plain_points(self, batch_points: int) -> Iterator[ResolvedBatch]:
-        sql = (
-            "COPY (SELECT series_id, time_us, value FROM points WHERE extra IS NULL) "
-            "TO STDOUT (FORMAT BINARY)"
-        )
-        row = COPY_ROW.itemsize
-        pending = bytearray()
-        skipped_header = False
-        with self.conn.cursor() as cur, cur.copy(sql) as copy:
-            for chunk in copy:
-                pending += chunk
-                if not skipped_header:
-                    if len(pending) < len(COPY_HEADER):
-                        continue
-                    del pending[: len(COPY_HEADER)]
-                    skipped_header = True
-                whole = len(pending) // row * row
-                if whole >= batch_points * row:
-                    yield _decoded(bytes(pending[:whole]))
-                    del pending[:whole]
-        whole = len(pending) // row * row
-        if whole:
-            yield _decoded(bytes(pending[:whole]))
-
-
-def _decoded(data: bytes) -> ResolvedBatch:
-    rows = np.frombuffer(data, COPY_ROW)
-    return ResolvedBatch(
-        rows["sid"].astype(np.int64),
-        rows["time"].astype(np.int64),
-        rows["value"].astype(np.float64),
-        None,
-    )
+        """Every series' points, chunks merged with the log, in the one snapshot."""
+        view = self._log.view(self.conn)
+        series = [r[0] for r in self.conn.execute("SELECT id FROM series ORDER BY id")]
+        yield from chunk_reads.every_point(PgChunks(self.conn), view, series, batch_points)
 
 
 class PgLoader:
@@ -157,7 +118,9 @@ class PgLoader:
             row = self.conn.execute(sql, params).fetchone()
             if row and row[0]:
                 held.append(f"{table}: {row[0]} row(s)")
-        point = self.conn.execute("SELECT 1 FROM points LIMIT 1").fetchone()
+        point = self.conn.execute(
+            "SELECT 1 FROM point_chunks UNION ALL SELECT 1 FROM point_log LIMIT 1"
+        ).fetchone()
         if point:
             held.append("points")
         if held:

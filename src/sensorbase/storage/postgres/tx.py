@@ -1,5 +1,5 @@
 """PostgreSQL's write transaction: the catalog's changes (storage/catalog_queries.py) and the
-points appended, held until the commit and then written at once (append.py)."""
+points appended, held until the commit and then logged at once (log.py)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,12 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from sensorbase.model import ResolvedBatch, TimeRange
 from sensorbase.storage.alerts_queries import AlertWrites
 from sensorbase.storage.catalog_queries import CatalogWrites, Params, Row
-from sensorbase.storage.postgres import lifecycle
-from sensorbase.storage.postgres.append import write_points
+from sensorbase.storage.postgres import fold, lifecycle
 from sensorbase.storage.postgres.errors import driver_errors, holds_nul
+from sensorbase.storage.postgres.log import append_log
 from sensorbase.storage.postgres.reader import PgCatalog, pg_sql
 
 if TYPE_CHECKING:
@@ -24,10 +22,10 @@ if TYPE_CHECKING:
 
 
 class PgWriteTx(CatalogWrites, PgCatalog, AlertWrites):
-    """One write transaction. Appended points are held and written once, at commit, for the
-    whole group: one COPY and one INSERT instead of ~8 round trips per job (a group commit of
-    32 one-point writes went from ~100 ms to a few ms). Deletes write the held points first,
-    so that they delete them too."""
+    """One write transaction. Appended points are held and logged once, at commit, for the
+    whole group: one row of the write log (a group commit of 32 one-point writes took ~100 ms
+    at ~8 round trips per job). Deletes log the held points first, so that they delete them
+    too."""
 
     # Nodes share the alert tables: see storage/alerts_queries.py.
     lock_row = " FOR UPDATE"
@@ -38,6 +36,7 @@ class PgWriteTx(CatalogWrites, PgCatalog, AlertWrites):
         self.store = store
         self._savepoints = 0
         self._pending: list[ResolvedBatch] = []
+        self.logged = 0  # points this transaction logged (the folder hears of them)
 
     def _rows(self, statement: str, params: Params) -> list[Row]:
         if holds_nul(params) and statement.lstrip()[:6].upper() == "SELECT":
@@ -71,11 +70,19 @@ class PgWriteTx(CatalogWrites, PgCatalog, AlertWrites):
         self._run(f"RELEASE SAVEPOINT {name}")
 
     def _delete_points(self, series_sql: str, param: int) -> None:
+        """The log is folded first (under the fold lock, held to the commit), so that no log
+        row keeps points of a deleted series for a later fold to bring back."""
+        with driver_errors():
+            fold.lock(self.conn)  # before the log lock (flush), as every holder of both
         self.flush()
-        self._run(f"DELETE FROM points WHERE series_id IN ({series_sql})", (param,))
+        with driver_errors():
+            fold.fold_all(self.conn)
+        self._run(f"DELETE FROM point_chunks WHERE series_id IN ({series_sql})", (param,))
         self._run(f"DELETE FROM point_summaries WHERE series_id IN ({series_sql})", (param,))
 
     def delete_points(self, series_ids: list[int], time_range: TimeRange) -> None:
+        with driver_errors():
+            fold.lock(self.conn)  # before the log lock (flush), as every holder of both
         self.flush()
         with driver_errors():
             lifecycle.delete_range(self.conn, series_ids, time_range)
@@ -83,14 +90,9 @@ class PgWriteTx(CatalogWrites, PgCatalog, AlertWrites):
     def expire_points(
         self, series_ids: list[int], cutoff_us: int, keep_summaries: bool, max_chunks: int
     ) -> tuple[int, int]:
-        """`max_chunks` is SQLite's budget: here a transaction takes at most
-        `retention_batch_series_hours` (each one up to 3,600 rows at 1 Hz, deleted and
-        summarised: the write queue waits for it), and says so when it stopped there."""
-        self.flush()  # (a group's held points older than the cutoff expire with the others)
-        hours = self.store.retention_batch_hours
+        self.flush()
         with driver_errors():
-            done, points = lifecycle.expire(self.conn, series_ids, cutoff_us, keep_summaries, hours)
-        return (max_chunks if done >= hours else done), points
+            return lifecycle.expire(self.conn, series_ids, cutoff_us, keep_summaries, max_chunks)
 
     def reclaim_space(self) -> int:
         """Nothing to do: PostgreSQL's autovacuum reuses the deleted rows' space."""
@@ -101,20 +103,11 @@ class PgWriteTx(CatalogWrites, PgCatalog, AlertWrites):
             self._pending.append(batch)
 
     def flush(self) -> None:
-        """Write the held points (the writer calls this just before COMMIT)."""
+        """Log the held points (the writer calls this just before COMMIT): one row for the
+        whole group (log.py)."""
         if not self._pending:
             return
         batches, self._pending = self._pending, []
-        extra: list[str | None] | None = None
-        if any(b.extra for b in batches):
-            extra = [e for b in batches for e in (b.extra or [None] * len(b.time_us))]
-        write_points(
-            self.conn,
-            ResolvedBatch(
-                np.concatenate([b.series_id for b in batches]),
-                np.concatenate([b.time_us for b in batches]),
-                np.concatenate([b.value for b in batches]),
-                extra,
-            ),
-            self.store.ensure_partitions,
-        )
+        with driver_errors():
+            logged = append_log(self.conn, batches)
+        self.logged += logged

@@ -10,7 +10,6 @@ import psycopg
 from psycopg import pq
 
 from sensorbase.errors import Unavailable
-from sensorbase.storage.postgres.append import STAGE
 from sensorbase.storage.postgres.errors import RETRY_AFTER_S, translate
 from sensorbase.storage.postgres.pool import CONNECT_OPTIONS
 from sensorbase.storage.postgres.tx import PgWriteTx
@@ -44,7 +43,6 @@ class PgWriter:
             conn.execute("SET synchronous_commit = off")
         # A write stuck behind a lock answers 503 rather than hanging its requests forever.
         conn.execute(f"SET statement_timeout = '{WRITE_TIMEOUT_S}s'")
-        conn.execute(STAGE)
         return conn
 
     def _usable(self) -> psycopg.Connection | None:
@@ -103,6 +101,8 @@ class PgWriter:
             raise Unavailable(
                 "the write transaction was rolled back; retry", retry_after_s=RETRY_AFTER_S
             )
+        if tx is not None and tx.logged and self.store.folder is not None:
+            self.store.folder.logged(tx.logged)
 
     def rollback(self) -> None:
         self._tx = None

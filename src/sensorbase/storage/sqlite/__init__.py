@@ -10,8 +10,8 @@ point. Now:
 - A group commit appends one row to `point_log` (log.py): its points as raw columns, sorted
   by (series, time). A later row wins over an earlier one, and within a row a later point
   over an earlier one at the same (series, time): writing a point again replaces it.
-- `fold` (fold.py) moves the log into `point_chunks` (chunks.py): per series, chunks of at
-  most `CHUNK_POINTS` points, disjoint in time and in order, their times and values
+- `fold` (fold.py) moves the log into `point_chunks` (storage/chunks.py): per series, chunks
+  of at most `CHUNK_POINTS` points, disjoint in time and in order, their times and values
   compressed with pcodec in blocks that decode on their own (a sensor's series takes well
   under half a byte a point), and beside them count, min, max, sum, first and last, of the
   chunk and of each block, so that an aggregate over whole chunks or blocks reads those
@@ -22,18 +22,20 @@ point. Now:
   rows, or when writes pause, in a helper process (folder.py): planned from a read snapshot,
   written under the writer lock in parts of `FOLD_PART_SERIES` series (`in_parts`), the
   folded log rows deleted with the last.
-- Reads (reads.py) merge a series' chunks in the range with its points in the log, the log
-  winning. `LogCache` decodes each log row once per process into columns held end to end, and
-  a read finds its series' log points by one vectorised scan of them (and keeps a series'
-  merged log points for the next read); a read takes the rows its own read transaction sees
-  (`LogCache.view`), so chunks and log are read at one moment.
+- Reads (storage/chunk_reads.py) merge a series' chunks in the range with its points in the
+  log, the log winning. `LogCache` decodes each log row once per process into columns held
+  end to end, and a read finds its series' log points by one vectorised scan of them (and
+  keeps a series' merged log points for the next read); a read takes the rows its own read
+  transaction sees (`LogCache.view`), so chunks and log are read at one moment.
 
 Ids of `point_log` only grow (AUTOINCREMENT) and a fold always takes the oldest rows, so the
 rows a transaction sees are exactly the ids between its min(id) and max(id).
 
 Modules: store (opening, connections, closing), writer (the writer lock, commits, durable
 syncs), tx (the write transaction), reader, log, chunks, rollups, fold, folder (the fold's helper
-process), reads, checkpointer, wal_sync (the WAL's sync helper process), schema (+ schema.sql,
+process), checkpointer, wal_sync (the WAL's sync helper process), schema (+ schema.sql,
 migrations), errors (where `sqlite3` exceptions stop). The package imports nothing itself, so
-that its helper processes start without the rest.
+that its helper processes start without the rest. What PostgreSQL shares with it is in
+storage/: the chunk encoding (chunks.py) and the reads that merge chunks and log
+(chunk_reads.py, chunk_m4.py), which take the chunks through `SQLiteChunks` (chunks.py here).
 """

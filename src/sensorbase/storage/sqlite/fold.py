@@ -13,16 +13,17 @@ from typing import Any
 import numpy as np
 
 from sensorbase.model import PointColumns
-from sensorbase.storage.sqlite import rollups
-from sensorbase.storage.sqlite.chunks import (
+from sensorbase.storage.chunks import (
     CHUNK_COLUMNS,
     CHUNK_POINTS,
-    INSERT_CHUNK,
+    EXTRAS_DECODER,
     REFILL_BELOW,
     chunk_of_row,
     encode,
 )
-from sensorbase.storage.sqlite.log import EXTRAS_DECODER, log_size
+from sensorbase.storage.sqlite import rollups
+from sensorbase.storage.sqlite.chunks import INSERT_CHUNK
+from sensorbase.storage.sqlite.log import log_size
 
 FOLD_POINTS = 500_000  # a fold is due once the log holds this many points...
 FOLD_ROWS = 16_384  # ...or this many rows (group commits)

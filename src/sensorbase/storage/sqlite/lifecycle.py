@@ -20,13 +20,8 @@ import sqlite3
 import numpy as np
 
 from sensorbase.model import PointColumns, TimeRange
-from sensorbase.storage.sqlite.chunks import (
-    CHUNK_COLUMNS,
-    INSERT_CHUNK,
-    chunk_of_row,
-    chunks,
-    encode,
-)
+from sensorbase.storage.chunks import CHUNK_COLUMNS, chunk_of_row, encode
+from sensorbase.storage.sqlite.chunks import INSERT_CHUNK, chunks
 from sensorbase.storage.sqlite.fold import changed, fold
 
 # The same start again (a late point written below an expired one) adds to the row.

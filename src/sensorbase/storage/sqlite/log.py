@@ -9,14 +9,11 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgspec
 import numpy as np
 import numpy.typing as npt
 
 from sensorbase.model import Float64Array, Int64Array, PointColumns, ResolvedBatch, TimeRange
-
-EXTRAS_ENCODER = msgspec.json.Encoder()
-EXTRAS_DECODER = msgspec.json.Decoder(list[str | None])
+from sensorbase.storage.chunks import EXTRAS_DECODER, EXTRAS_ENCODER
 
 
 def append_log(conn: sqlite3.Connection, batches: list[ResolvedBatch]) -> int:

@@ -1,5 +1,5 @@
 """The embedded store's reader: one per reading thread, on that thread's own connection.
-Catalog lookups are storage/catalog_queries.py's; points are read by reads.py."""
+Catalog lookups are storage/catalog_queries.py's; points are read by chunk_reads.py."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from itertools import pairwise
 from pathlib import Path
 
 from sensorbase.model import AggregateRow, PointColumns, TimeRange
-from sensorbase.storage import catalog_sql
+from sensorbase.storage import catalog_sql, chunk_m4, chunk_reads
 from sensorbase.storage.alerts_queries import AlertReads
 from sensorbase.storage.catalog_queries import CatalogQueries, Params, Row
-from sensorbase.storage.sqlite import m4, reads
+from sensorbase.storage.sqlite.chunks import SQLiteChunks
 from sensorbase.storage.sqlite.errors import driver_errors
 from sensorbase.storage.sqlite.log import LogCache, LogView, log_size
 
@@ -40,6 +40,7 @@ class SQLiteReader(SQLiteCatalog):
         self.conn = conn
         self.path = path
         self._log = log
+        self._chunks = SQLiteChunks(conn)
 
     @contextmanager
     def _snapshot(self) -> Iterator[LogView]:
@@ -58,7 +59,9 @@ class SQLiteReader(SQLiteCatalog):
             "SELECT count(*) FROM sources WHERE bucket_id = ?", (bucket_id,)
         ).fetchone()[0]
         with self._snapshot() as log:
-            points = reads.points_of(self.conn, log, catalog_sql.SERIES_OF_BUCKET, bucket_id)
+            points = chunk_reads.points_of(
+                self._chunks, log, catalog_sql.SERIES_OF_BUCKET, bucket_id
+            )
         keys = self.conn.execute(
             "SELECT count(*) FROM api_keys WHERE bucket_id = ? AND revoked_us IS NULL",
             (bucket_id,),
@@ -74,32 +77,36 @@ class SQLiteReader(SQLiteCatalog):
         offset: int = 0,
     ) -> PointColumns:
         with self._snapshot() as log:
-            return reads.read_range(self.conn, log, series_id, time_range, limit, order, offset)
+            return chunk_reads.read_range(
+                self._chunks, log, series_id, time_range, limit, order, offset
+            )
 
     def read_values(self, series_id: int, time_range: TimeRange, limit: int) -> PointColumns:
         with self._snapshot() as log:
-            points = reads.read_range(self.conn, log, series_id, time_range, limit, "asc", 0)
+            points = chunk_reads.read_range(
+                self._chunks, log, series_id, time_range, limit, "asc", 0
+            )
         return PointColumns(points.time_us, points.value, None)
 
     def read_range_by_value(
         self, series_id: int, time_range: TimeRange, limit: int, order: str = "asc"
     ) -> PointColumns:
         with self._snapshot() as log:
-            return reads.read_by_value(self.conn, log, series_id, time_range, limit, order)
+            return chunk_reads.read_by_value(self._chunks, log, series_id, time_range, limit, order)
 
     def read_latest(self, series_ids: list[int], n: int) -> list[PointColumns]:
         with self._snapshot() as log:
-            return [reads.read_latest(self.conn, log, s, n) for s in series_ids]
+            return [chunk_reads.read_latest(self._chunks, log, s, n) for s in series_ids]
 
     def count(self, series_id: int, time_range: TimeRange) -> int:
         with self._snapshot() as log:
-            return reads.count(self.conn, log, series_id, time_range)
+            return chunk_reads.count(self._chunks, log, series_id, time_range)
 
     def aggregate(
         self, series_id: int, time_range: TimeRange, aggregates: tuple[str, ...]
     ) -> AggregateRow:
         with self._snapshot() as log:
-            return reads.aggregate(self.conn, log, series_id, time_range, aggregates)
+            return chunk_reads.aggregate(self._chunks, log, series_id, time_range, aggregates)
 
     def aggregate_fixed(
         self,
@@ -110,8 +117,8 @@ class SQLiteReader(SQLiteCatalog):
         aggregates: tuple[str, ...],
     ) -> list[AggregateRow]:
         with self._snapshot() as log:
-            return reads.aggregate_fixed(
-                self.conn, log, series_id, time_range, every_us, origin_us, aggregates
+            return chunk_reads.aggregate_fixed(
+                self._chunks, log, series_id, time_range, every_us, origin_us, aggregates
             )
 
     def aggregate_bounds(
@@ -121,7 +128,9 @@ class SQLiteReader(SQLiteCatalog):
         with self._snapshot() as log:  # one view of the log for every interval
             for lo, hi in pairwise(bounds):
                 window = TimeRange(lo, hi)
-                row = reads.aggregate(self.conn, log, series_id, window, (*aggregates, "count"))
+                row = chunk_reads.aggregate(
+                    self._chunks, log, series_id, window, (*aggregates, "count")
+                )
                 if row.values["count"]:
                     values = {name: row.values[name] for name in aggregates}
                     found.append(AggregateRow(lo, values))
@@ -129,7 +138,7 @@ class SQLiteReader(SQLiteCatalog):
 
     def m4(self, series_id: int, time_range: TimeRange, width: int) -> PointColumns:
         with self._snapshot() as log:
-            return m4.m4(self.conn, log, series_id, time_range, width)
+            return chunk_m4.m4(self._chunks, log, series_id, time_range, width)
 
     def disk_bytes(self) -> int:
         total = 0

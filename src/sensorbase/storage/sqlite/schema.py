@@ -31,8 +31,8 @@ from pcodec import standalone
 from sensorbase.errors import SensorbaseError
 from sensorbase.model import PointColumns
 from sensorbase.storage.alerts_schema import SQLITE_TYPES, alerts_ddl
+from sensorbase.storage.chunks import EXTRAS_DECODER
 from sensorbase.storage.sqlite import chunks, folder, rollups
-from sensorbase.storage.sqlite.log import EXTRAS_DECODER
 
 SCHEMA_VERSION = 7
 ALERTS_VERSION = 5  # the version `_alerts_tables` migrates to

@@ -9,11 +9,10 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from sensorbase.errors import SensorbaseError
-from sensorbase.model import ResolvedBatch, TimeRange
-from sensorbase.storage.sqlite import reads
+from sensorbase.model import ResolvedBatch
+from sensorbase.storage import chunk_reads
+from sensorbase.storage.sqlite.chunks import SQLiteChunks
 from sensorbase.storage.sqlite.errors import driver_errors
 from sensorbase.storage.sqlite.log import LogCache
 from sensorbase.storage.transfer import LEFT_BEHIND, LOCAL_SETTINGS, parents_first
@@ -76,20 +75,7 @@ class SQLiteSnapshot:
     def points(self, batch_points: int) -> Iterator[ResolvedBatch]:
         view = self._log.view(self.conn)
         series = [r[0] for r in self.conn.execute("SELECT id FROM series ORDER BY id")]
-        for series_id in series:
-            start: int | None = None
-            while True:
-                page = reads.read_range(
-                    self.conn, view, series_id, TimeRange(start, None), batch_points, "asc", 0
-                )
-                if len(page):
-                    yield ResolvedBatch(
-                        np.full(len(page), series_id, np.int64), page.time_us, page.value,
-                        page.extra,
-                    )  # fmt: skip
-                if len(page) < batch_points:
-                    break
-                start = int(page.time_us[-1]) + 1
+        yield from chunk_reads.every_point(SQLiteChunks(self.conn), view, series, batch_points)
 
 
 class SQLiteLoader:

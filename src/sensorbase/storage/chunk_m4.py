@@ -1,7 +1,8 @@
-"""M4 on the embedded store (storage/m4.py says what it is): a column's first, last, min and max
-come from the stored summaries of the chunks wholly inside it (count/min/max/first/last, read
-without their blobs), and from points only where they must: the chunks that straddle a column's
-edge or the range's, the chunks the write log overwrites in part, and the log itself.
+"""M4 on chunked points, on both backends (storage/m4.py says what it is): a column's first, last,
+min and max come from the stored summaries of the chunks wholly inside it
+(count/min/max/first/last, read without their blobs), and from points only where they must: the
+chunks that straddle a column's edge or the range's, the chunks the write log overwrites in
+part, and the log itself.
 
 A summary gives a min's value but not its time; the one chunk holding a column's winning min
 (and the one holding its max) is decoded to learn it, so a column costs at most four decoded
@@ -11,31 +12,24 @@ chunks (two straddling its edges, its min's and its max's) whatever its length: 
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from functools import partial
 
 import numpy as np
 
 from sensorbase.model import PointColumns, TimeRange
+from sensorbase.storage.chunk_reads import ChunkSource, LogPoints
+from sensorbase.storage.chunks import Chunk
 from sensorbase.storage.m4 import Column, column_edges, column_of, columns_of_points, flatten
-from sensorbase.storage.sqlite.chunks import CHUNK_COLUMNS, Chunk, chunk_of_row
-from sensorbase.storage.sqlite.log import LogView
-
-_SUMMARIES = (
-    "SELECT start_us, end_us, min, max, first, last FROM point_chunks "
-    "WHERE series_id = ? AND end_us >= ? AND start_us < ? ORDER BY start_us"
-)
-_ONE_CHUNK = f"SELECT {CHUNK_COLUMNS} FROM point_chunks WHERE series_id = ? AND start_us = ?"
 
 
 def m4(
-    conn: sqlite3.Connection, log: LogView, series_id: int, time_range: TimeRange, width: int
+    source: ChunkSource, log: LogPoints, series_id: int, time_range: TimeRange, width: int
 ) -> PointColumns:
     edges = column_edges(time_range, width)
     lo, hi = int(edges[0]), int(edges[-1])
     recent = log.points(series_id, time_range)
-    rows = conn.execute(_SUMMARIES, (series_id, lo, hi)).fetchall()
+    rows = source.summaries(series_id, lo, hi)
     if not rows:
         return flatten(columns_of_points(recent, edges))
     starts = np.array([r[0] for r in rows], np.int64)
@@ -47,7 +41,7 @@ def m4(
         inside &= ~((at < len(recent)) & (recent.time_us[np.minimum(at, len(recent) - 1)] <= ends))
 
     def chunk(i: int) -> Chunk:
-        return chunk_of_row(conn.execute(_ONE_CHUNK, (series_id, int(starts[i]))).fetchone())
+        return source.chunk_at(series_id, int(starts[i]))
 
     loose = PointColumns.concat([chunk(i).points() for i in np.flatnonzero(~inside).tolist()])
     merged = PointColumns.concat([loose, recent]).latest_wins() if len(recent) else loose

@@ -1,27 +1,69 @@
-"""Reading points (the layout: sqlite/__init__.py): a series' chunks in the range merged with
-its points in the write log, the log winning; aggregates from chunk stats where they can."""
+"""Reading points, on both backends (the layout: sqlite/__init__.py): a series' chunks in the
+range merged with its points in the write log, the log winning; aggregates from chunk stats
+where they can. A backend gives its chunks as a `ChunkSource` (sqlite/chunks.py,
+postgres/chunks.py) and its log as a `LogPoints` (sqlite/log.py, postgres/log.py), both of one
+read snapshot."""
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-from sensorbase.model import AggregateRow, PointColumns, TimeRange
-from sensorbase.storage.sqlite.chunks import CHUNK_COLUMNS, blocks_of, chunk_of_row, chunks
-from sensorbase.storage.sqlite.log import LogView
-from sensorbase.storage.sqlite.rollups import DAY_US, ROLLUP_COLUMNS
+from sensorbase.model import AggregateRow, PointColumns, ResolvedBatch, TimeRange
+from sensorbase.storage.chunks import Chunk, blocks_of, chunk_of_row
+
+
+class ChunkSource(Protocol):
+    """A backend's chunks, as one read snapshot sees them. Rows are CHUNK_COLUMNS'
+    (storage/chunks.py)."""
+
+    def chunks(self, series_id: int, time_range: TimeRange, order: str = "asc") -> Iterable[Chunk]:
+        """The series' chunks holding points of the range, in time order (or reversed)."""
+
+    def newest(self, series_id: int) -> tuple[int, float, bool] | None:
+        """The newest chunk's end_us and last, and whether it holds no extras."""
+
+    def days(self, series_id: int, time_range: TimeRange) -> list[tuple[Any, ...]] | None:
+        """The series' day summaries reaching into the range (ROLLUP_COLUMNS of
+        sqlite/rollups.py), or None where the backend keeps none (PostgreSQL)."""
+
+    def chunk_rows(
+        self, series_id: int, time_range: TimeRange, day_us: int | None
+    ) -> list[tuple[Any, ...]]:
+        """The rows of the chunks reaching into the range (that start in the UTC day
+        `day_us`, if given), in time order; a backend may leave their time and value blobs None
+        (`rows_at` reads them)."""
+
+    def rows_at(self, series_id: int, starts: list[int]) -> list[tuple[Any, ...]]:
+        """The whole rows of the chunks starting at `starts`."""
+
+    def summaries(self, series_id: int, lo: int, hi: int) -> list[tuple[Any, ...]]:
+        """(start_us, end_us, min, max, first, last) of the chunks reaching into [lo, hi)."""
+
+    def chunk_at(self, series_id: int, start_us: int) -> Chunk: ...
+
+    def stored_count(self, series_id: int) -> int: ...
+
+    def series_counts(self, series_sql: str, param: int) -> tuple[int, list[int]]:
+        """The points the chunks of the series `series_sql` selects hold, and those series."""
+
+
+class LogPoints(Protocol):
+    """A backend's write log, as one read snapshot sees it."""
+
+    def points(self, series_id: int, time_range: TimeRange) -> PointColumns:
+        """The series' log points in the range, in time order, a later write winning."""
 
 
 def series_points(
-    conn: sqlite3.Connection, log: LogView, series_id: int, time_range: TimeRange
+    source: ChunkSource, log: LogPoints, series_id: int, time_range: TimeRange
 ) -> PointColumns:
     """Every point of the series in the range, in time order."""
-    stored = PointColumns.concat([c.points() for c in chunks(conn, series_id, time_range)])
+    stored = PointColumns.concat([c.points() for c in source.chunks(series_id, time_range)])
     recent = log.points(series_id, time_range)
     return _merged(stored, recent).within(time_range)
 
@@ -32,8 +74,8 @@ def _merged(stored: PointColumns, recent: PointColumns) -> PointColumns:
 
 
 def read_range(
-    conn: sqlite3.Connection,
-    log: LogView,
+    source: ChunkSource,
+    log: LogPoints,
     series_id: int,
     time_range: TimeRange,
     limit: int,
@@ -47,7 +89,7 @@ def read_range(
     taken: list[PointColumns] = []
     held = 0
     edge: int | None = None  # how far the decoded chunks reach
-    for chunk in chunks(conn, series_id, time_range, order):
+    for chunk in source.chunks(series_id, time_range, order):
         points = chunk.points().within(time_range)
         taken.append(points)
         held += len(points)
@@ -71,16 +113,12 @@ def read_range(
     return merged.take(slice(offset, offset + limit)).trimmed()
 
 
-def read_latest(conn: sqlite3.Connection, log: LogView, series_id: int, n: int) -> PointColumns:
+def read_latest(source: ChunkSource, log: LogPoints, series_id: int, n: int) -> PointColumns:
     """The newest `n` points, newest first. The newest point alone is the newest chunk's
     `end_us` and `last`, read without decoding the chunk, unless the log holds a point as new
     or the chunk holds extras."""
     if n == 1:
-        row = conn.execute(
-            "SELECT end_us, last, extra IS NULL FROM point_chunks WHERE series_id = ? "
-            "ORDER BY start_us DESC LIMIT 1",
-            (series_id,),
-        ).fetchone()
+        row = source.newest(series_id)
         recent = log.points(series_id, TimeRange(None, None))
         if len(recent) and (row is None or int(recent.time_us[-1]) >= row[0]):
             return recent.take(slice(-1, None)).trimmed()
@@ -88,18 +126,18 @@ def read_latest(conn: sqlite3.Connection, log: LogView, series_id: int, n: int) 
             return PointColumns.empty()
         if row[2]:
             return PointColumns(np.array([row[0]], np.int64), np.array([row[1]], np.float64), None)
-    return read_range(conn, log, series_id, TimeRange(None, None), n, "desc", 0)
+    return read_range(source, log, series_id, TimeRange(None, None), n, "desc", 0)
 
 
 def read_by_value(
-    conn: sqlite3.Connection,
-    log: LogView,
+    source: ChunkSource,
+    log: LogPoints,
     series_id: int,
     time_range: TimeRange,
     limit: int,
     order: str,
 ) -> PointColumns:
-    points = series_points(conn, log, series_id, time_range)
+    points = series_points(source, log, series_id, time_range)
     index = np.lexsort((points.time_us, points.value))
     if order == "desc":
         index = index[::-1]
@@ -201,7 +239,7 @@ def _whole(
 
 
 def _reduce(
-    conn: sqlite3.Connection, log: LogView, series_id: int, time_range: TimeRange, keys: Keys
+    source: ChunkSource, log: LogPoints, series_id: int, time_range: TimeRange, keys: Keys
 ) -> _Parts:
     """The parts of the range's points per interval (`keys`): from the day summaries
     (rollups.py) of days inside one interval and the range and untouched by the log; in the
@@ -212,17 +250,11 @@ def _reduce(
     one; over a whole series it reads a row per day."""
     recent = log.points(series_id, time_range)
     parts = _Parts()
-    lo, hi = time_range.start_us, time_range.end_us
-    sql = f"SELECT {ROLLUP_COLUMNS} FROM point_rollups WHERE series_id = ?"
-    params: list[Any] = [series_id]
-    if hi is not None:
-        sql += " AND day_us < ?"
-        params.append(hi)
-    days = conn.execute(sql, params).fetchall()
-    if lo is not None:
-        days = [d for d in days if d[2] >= lo]
+    days = source.days(series_id, time_range)
     rows: list[tuple[Any, ...]] = []
-    if days:
+    if days is None:
+        rows = source.chunk_rows(series_id, time_range, None)
+    elif days:
         day, start, end, count, mn, mx, sm, first, last = (
             np.array(c) for c in zip(*days, strict=True)
         )
@@ -231,30 +263,16 @@ def _reduce(
             keys(start[whole]), *(x[whole] for x in (count, mn, mx, sm, start, first, end, last))
         )
         for day_us in day[~whole].tolist():
-            rows.extend(_chunks_of_day(conn, series_id, time_range, day_us))
-    loose = _reduce_chunks(rows, time_range, keys, recent, parts)
+            rows.extend(source.chunk_rows(series_id, time_range, day_us))
+    loose = _reduce_chunks(source, series_id, rows, time_range, keys, recent, parts)
     points = _merged(PointColumns.concat(loose), recent).within(time_range)
     parts.add_points(keys(points.time_us), points)
     return parts
 
 
-def _chunks_of_day(
-    conn: sqlite3.Connection, series_id: int, time_range: TimeRange, day_us: int
-) -> list[tuple[Any, ...]]:
-    """The rows of the chunks that start in the day and reach into the range."""
-    sql = f"SELECT {CHUNK_COLUMNS} FROM point_chunks WHERE series_id = ? AND start_us >= ? "
-    sql += "AND start_us < ?"
-    params: list[Any] = [series_id, day_us, day_us + DAY_US]
-    if time_range.start_us is not None:
-        sql += " AND end_us >= ?"
-        params.append(time_range.start_us)
-    if time_range.end_us is not None:
-        sql += " AND start_us < ?"
-        params.append(time_range.end_us)
-    return conn.execute(sql, params).fetchall()
-
-
 def _reduce_chunks(
+    source: ChunkSource,
+    series_id: int,
     rows: list[tuple[Any, ...]],
     time_range: TimeRange,
     keys: Keys,
@@ -270,7 +288,8 @@ def _reduce_chunks(
     touched = _touched(recent, start, end)
     whole = _whole(keys, time_range, recent, start, end)
     parts.add(keys(start[whole]), *(x[whole] for x in (count, mn, mx, sm, start, first, end, last)))
-    loose = [chunk_of_row(rows[i]).points() for i in np.flatnonzero(touched).tolist()]
+    whole_rows = _with_blobs(source, series_id, rows, np.flatnonzero(touched).tolist())
+    loose = [chunk_of_row(row).points() for row in whole_rows]
     split = np.flatnonzero(~whole & ~touched).tolist()
     if not split:
         return loose
@@ -288,9 +307,26 @@ def _reduce_chunks(
     if time_range.end_us is not None:
         rest &= b.start_us < time_range.end_us
     if rest.any():
-        blobs = [(rows[i][8], rows[i][9]) for i in split]
-        loose.append(b.points(blobs, np.flatnonzero(rest).tolist()))
+        which = np.flatnonzero(rest).tolist()
+        needed = sorted(set(b.chunk[which].tolist()))
+        blobs: list[tuple[bytes, bytes]] = [(b"", b"")] * len(split)
+        for at, row in zip(
+            needed, _with_blobs(source, series_id, rows, [split[i] for i in needed]), strict=True
+        ):
+            blobs[at] = (row[8], row[9])
+        loose.append(b.points(blobs, which))
     return loose
+
+
+def _with_blobs(
+    source: ChunkSource, series_id: int, rows: list[tuple[Any, ...]], which: list[int]
+) -> list[tuple[Any, ...]]:
+    """The rows `which`, whole: those read without their blobs read again with them."""
+    missing = [i for i in which if rows[i][8] is None]
+    found = dict(
+        zip(missing, source.rows_at(series_id, [rows[i][0] for i in missing]), strict=True)
+    )
+    return [found.get(i, rows[i]) for i in which]
 
 
 def _one_key(t: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
@@ -314,27 +350,27 @@ def _values(
     return {name: empty[name] for name in aggregates}
 
 
-def count(conn: sqlite3.Connection, log: LogView, series_id: int, time_range: TimeRange) -> int:
+def count(source: ChunkSource, log: LogPoints, series_id: int, time_range: TimeRange) -> int:
     found = _values(
-        _reduce(conn, log, series_id, time_range, _one_key).rows(("count",)), ("count",)
+        _reduce(source, log, series_id, time_range, _one_key).rows(("count",)), ("count",)
     )
     return int(found["count"] or 0)
 
 
 def aggregate(
-    conn: sqlite3.Connection,
-    log: LogView,
+    source: ChunkSource,
+    log: LogPoints,
     series_id: int,
     time_range: TimeRange,
     aggregates: tuple[str, ...],
 ) -> AggregateRow:
-    rows = _reduce(conn, log, series_id, time_range, _one_key).rows(aggregates)
+    rows = _reduce(source, log, series_id, time_range, _one_key).rows(aggregates)
     return AggregateRow(None, _values(rows, aggregates))
 
 
 def aggregate_fixed(
-    conn: sqlite3.Connection,
-    log: LogView,
+    source: ChunkSource,
+    log: LogPoints,
     series_id: int,
     time_range: TimeRange,
     every_us: int,
@@ -346,22 +382,35 @@ def aggregate_fixed(
     def keys(t: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
         return (t - origin_us) // every_us
 
-    rows = _reduce(conn, log, series_id, time_range, keys).rows(aggregates)
+    rows = _reduce(source, log, series_id, time_range, keys).rows(aggregates)
     return [AggregateRow(origin_us + k * every_us, values) for k, values in rows]
 
 
-def points_of(conn: sqlite3.Connection, log: LogView, series_sql: str, param: int) -> int:
+def points_of(source: ChunkSource, log: LogPoints, series_sql: str, param: int) -> int:
     """How many points the series `series_sql` selects hold."""
-    total = int(
-        conn.execute(
-            f"SELECT total(count) FROM point_rollups WHERE series_id IN ({series_sql})", (param,)
-        ).fetchone()[0]
-    )
+    total, series_ids = source.series_counts(series_sql, param)
     everything = TimeRange(None, None)
-    for (series_id,) in conn.execute(series_sql, (param,)).fetchall():
+    for series_id in series_ids:
         if len(log.points(series_id, everything)):  # a log point adds one or replaces one
-            stored = conn.execute(
-                "SELECT total(count) FROM point_rollups WHERE series_id = ?", (series_id,)
-            ).fetchone()[0]
-            total += count(conn, log, series_id, everything) - int(stored)
+            total += count(source, log, series_id, everything) - source.stored_count(series_id)
     return total
+
+
+def every_point(
+    source: ChunkSource, log: LogPoints, series_ids: list[int], batch_points: int
+) -> Iterator[ResolvedBatch]:
+    """Every point of the series (for a dump), a page of at most `batch_points` at a time."""
+    for series_id in series_ids:
+        start: int | None = None
+        while True:
+            page = read_range(
+                source, log, series_id, TimeRange(start, None), batch_points, "asc", 0
+            )
+            if len(page):
+                yield ResolvedBatch(
+                    np.full(len(page), series_id, np.int64), page.time_us, page.value,
+                    page.extra,
+                )  # fmt: skip
+            if len(page) < batch_points:
+                break
+            start = int(page.time_us[-1]) + 1

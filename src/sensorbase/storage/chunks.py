@@ -1,0 +1,315 @@
+"""Chunks, as both backends store them (the layout: sqlite/__init__.py): a series' points, at
+most `CHUNK_POINTS` of them, compressed with pcodec in blocks of `BLOCK_POINTS`, stored beside
+their count, min, max, sum, first and last, and the same per block. Each backend holds the SQL
+that stores them (sqlite/chunks.py, postgres/chunks.py); the reads that merge them with the
+write log are chunk_reads.py's.
+
+A chunk's times and values are each one pcodec chunk of `BLOCK_POINTS`-point pages (pcodec's
+"wrapped" format: the model once, then pages that decode on their own), so that an aggregate
+over intervals decodes only the blocks that straddle an interval's edge and takes the others
+from their summaries (`Blocks`). The blocks' summaries (their first and last time, their
+min, max, sum, first and last value, their pages' sizes) are pcodec-compressed too: 16 blocks
+of a chunk take ~100 bytes, ~0.01 byte a point.
+
+Values that are all decimals of at most `MAX_DECIMALS` places (a thermometer's 19.9) are
+stored as the integers 10^d times them, exactly (every value is checked to come back
+bit for bit, else the floats are stored): pcodec takes a rounded sensor series in ~0.3
+bytes a point as integers and ~0.42 as floats (measured on the benchmark's series).
+Measured on the benchmark's 1 Hz series, by chunk size (times + values, pcodec level 4):
+2,048 points 0.48 B/point, 8,192 0.44, 65,536 0.54 (its model fits the whole chunk worse);
+as integers 2,048 0.35, 8,192 0.30."""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+import numpy as np
+import numpy.typing as npt
+from pcodec import ChunkConfig, PagingSpec, standalone, wrapped
+
+from sensorbase.model import PointColumns
+
+EXTRAS_ENCODER = msgspec.json.Encoder()
+EXTRAS_DECODER = msgspec.json.Decoder(list[str | None])
+
+CHUNK_POINTS = 8192  # most points in one chunk
+BLOCK_POINTS = 512  # points of a block (a pcodec page), the last block of a chunk fewer
+# A fold refills a series' last chunk with its new points while that chunk holds fewer than
+# this, else starts a new one: a series that gets a few hundred points a fold (a fleet's
+# device) keeps chunks of ~1,000-1,500 points, each point re-encoded a few times, and a
+# series that gets thousands (a dense one) gets chunks of CHUNK_POINTS. Refilling up to
+# half of CHUNK_POINTS re-encoded a fleet's points ~7 times: 3.2 us a point folded, against
+# 1.0 us with chunks of 2,048 (benchmarks/README.md).
+REFILL_BELOW = 1024
+MAX_DECIMALS = 6
+_LEVEL = 4  # ~2x faster than pcodec's default 8, ~as small here
+_SUMMARY_CONFIG = ChunkConfig(compression_level=_LEVEL)
+_HEADER = wrapped.FileCompressor().write_header()
+_FILE, _ = wrapped.FileDecompressor.new(_HEADER)
+_LENGTH = struct.Struct("<I")
+
+
+@dataclass(slots=True)
+class Blocks:
+    """The blocks of some chunks (`blocks_of`), as columns: per block its chunk (an index into
+    the chunks given), first and last time, count and min, max, sum, first and last value, and
+    where its pages lie in the chunk's blobs; `points` decodes the blocks asked for."""
+
+    chunk: npt.NDArray[np.int64]
+    start_us: npt.NDArray[np.int64]
+    end_us: npt.NDArray[np.int64]
+    count: npt.NDArray[np.int64]
+    min: npt.NDArray[np.float64]
+    max: npt.NDArray[np.float64]
+    sum: npt.NDArray[np.float64]
+    first: npt.NDArray[np.float64]
+    last: npt.NDArray[np.float64]
+    time_page: npt.NDArray[np.int64]  # (n, 2): where its time page starts and ends in the blob
+    value_page: npt.NDArray[np.int64]  # likewise in the value blob
+    decimals: list[int]  # per chunk
+
+    def points(self, blobs: list[tuple[bytes, bytes]], which: list[int]) -> PointColumns:
+        """The points of the blocks `which` (ascending), without extras; `blobs`: each
+        chunk's time and value blob."""
+        counts = self.count[which].tolist()
+        times = np.empty(sum(counts), np.int64)
+        scaled = np.empty(len(times), np.int64)  # values as decimals' integers...
+        floats = np.empty(0, np.float64)  # ...or as floats, where a chunk has other values
+        scale = np.empty(len(which), np.float64)  # per block: 10^decimals, or 0 for floats
+        # (only the blocks asked for: lists of every block cost more than the decoding)
+        chunk_of = self.chunk[which].tolist()
+        time_page, value_page = self.time_page[which].tolist(), self.value_page[which].tolist()
+        at = 0
+        held = -1
+        time_decoder: Any = None
+        value_decoder: Any = None
+        for i, n in enumerate(counts):
+            chunk = chunk_of[i]
+            time_blob, value_blob = blobs[chunk]
+            decimals = self.decimals[chunk]
+            if chunk != held:
+                held = chunk
+                time_decoder, _ = _FILE.chunk_decompressor(time_blob, "i64")
+                kind = "f64" if decimals < 0 else "i64"
+                value_decoder, _ = _FILE.chunk_decompressor(value_blob, kind)
+            lo, hi = time_page[i]
+            time_decoder.read_page_into(time_blob[lo:hi], n, times[at : at + n])
+            lo, hi = value_page[i]
+            if decimals < 0:
+                if not len(floats):
+                    floats = np.zeros(len(times), np.float64)
+                value_decoder.read_page_into(value_blob[lo:hi], n, floats[at : at + n])
+                scale[i] = 0.0
+            else:
+                value_decoder.read_page_into(value_blob[lo:hi], n, scaled[at : at + n])
+                scale[i] = 10.0**decimals
+            at += n
+        per_point = np.repeat(scale, counts)
+        values = scaled / np.where(per_point == 0.0, 1.0, per_point)
+        if len(floats):
+            values = np.where(per_point == 0.0, floats, values)
+        return PointColumns(times, values, None)
+
+
+@dataclass(slots=True)
+class Chunk:
+    start_us: int
+    end_us: int
+    count: int
+    stats: tuple[float, float, float, float, float]  # min, max, sum, first, last
+    blobs: tuple[bytes, bytes, bytes | None, bytes]  # times, values, extras, blocks
+
+    def points(self) -> PointColumns:
+        """Every point of the chunk: its pages one after another."""
+        time_blob, value_blob, extra_blob, blocks_blob = self.blobs
+        (int_bytes,) = _LENGTH.unpack_from(blocks_blob)
+        ints = standalone.simple_decompress(blocks_blob[4 : 4 + int_bytes])
+        decimals, total = int(ints[0]), int(ints[1])
+        n = -(-total // BLOCK_POINTS)
+        time_sizes = ints[3 + 2 * n : 4 + 3 * n].tolist()
+        value_sizes = ints[4 + 3 * n : 5 + 4 * n].tolist()
+        times = np.empty(total, np.int64)
+        values = np.empty(total, np.float64 if decimals < 0 else np.int64)
+        time_decoder, _ = _FILE.chunk_decompressor(time_blob, "i64")
+        value_decoder, _ = _FILE.chunk_decompressor(value_blob, "f64" if decimals < 0 else "i64")
+        time_at, value_at = time_sizes[0], value_sizes[0]  # (after the model)
+        for page in range(n):
+            at = page * BLOCK_POINTS
+            count = min(BLOCK_POINTS, total - at)
+            time_end, value_end = time_at + time_sizes[page + 1], value_at + value_sizes[page + 1]
+            time_decoder.read_page_into(time_blob[time_at:time_end], count, times[at:])
+            value_decoder.read_page_into(value_blob[value_at:value_end], count, values[at:])
+            time_at, value_at = time_end, value_end
+        return PointColumns(
+            times,
+            _unscaled(values, decimals),
+            None if extra_blob is None else EXTRAS_DECODER.decode(extra_blob),
+        )
+
+
+CHUNK_COLUMNS = "start_us, end_us, count, min, max, sum, first, last, time_us, value, extra, blocks"
+
+
+def chunk_of_row(row: tuple[Any, ...]) -> Chunk:
+    return Chunk(row[0], row[1], row[2], tuple(row[3:8]), (row[8], row[9], row[10], row[11]))
+
+
+def _decimals(v: npt.NDArray[np.float64]) -> tuple[int, npt.NDArray[Any]]:
+    """The fewest decimal places d that hold every value exactly, and the values times 10^d as
+    integers; or -1 and the values themselves. Each d is tried on a few values first, so that
+    a chunk of arbitrary floats costs little."""
+    sample = v[:: max(1, len(v) // 8)]
+    for d in range(MAX_DECIMALS + 1):
+        if _scaled(sample, d) is not None:
+            ints = _scaled(v, d)
+            if ints is not None:
+                return d, ints
+    return -1, v
+
+
+def _scaled(v: npt.NDArray[np.float64], d: int) -> npt.NDArray[np.int64] | None:
+    scaled = np.round(v * 10.0**d)
+    if not np.abs(scaled).max() < 2.0**53:
+        return None
+    ints = scaled.astype(np.int64)
+    same = np.array_equal(_unscaled(ints, d).view(np.int64), v.view(np.int64))
+    return ints if same else None
+
+
+def _unscaled(values: npt.NDArray[Any], decimals: int) -> npt.NDArray[np.float64]:
+    if decimals < 0:
+        return values.astype(np.float64, copy=False)
+    if decimals == 0:
+        return values.astype(np.float64)
+    return values / 10.0**decimals
+
+
+def _paged(array: npt.NDArray[Any], sizes: list[int]) -> tuple[bytes, list[int]]:
+    """`array` as one wrapped pcodec chunk in pages of `sizes`: its bytes, and the byte
+    size of its model and of each page."""
+    config = ChunkConfig(compression_level=_LEVEL, paging_spec=PagingSpec.exact_page_sizes(sizes))
+    compressor = wrapped.FileCompressor().chunk_compressor(np.ascontiguousarray(array), config)
+    parts = [compressor.write_meta()]
+    parts.extend(compressor.write_page(i) for i in range(len(sizes)))
+    return b"".join(parts), [len(p) for p in parts]
+
+
+def blocks_of(blobs: list[bytes]) -> Blocks:
+    """The blocks of the chunks whose `blocks` blobs these are, decoded together: a few
+    slices per chunk, the arithmetic once over all their blocks."""
+    headers, starts, spans, time_sizes, value_sizes = [], [], [], [], []
+    stats: list[list[npt.NDArray[Any]]] = [[], [], [], [], []]
+    for blob in blobs:
+        (int_bytes,) = _LENGTH.unpack_from(blob)
+        ints = standalone.simple_decompress(blob[4 : 4 + int_bytes])
+        decimals, total, first_us = ints[:3].tolist()
+        n = -(-total // BLOCK_POINTS)
+        headers.append((decimals, total, first_us, n))
+        starts.append(ints[3 : 3 + n])
+        spans.append(ints[3 + n : 3 + 2 * n])
+        time_sizes.append(ints[3 + 2 * n : 4 + 3 * n])
+        value_sizes.append(ints[4 + 3 * n : 5 + 4 * n])
+        found = (
+            standalone.simple_decompress(blob[4 + int_bytes :])
+            if decimals < 0
+            else ints[5 + 4 * n :]
+        )
+        for i, column in enumerate(stats):
+            column.append(found[i * n : (i + 1) * n])
+    decimals, totals, firsts, ns = (np.array(c, np.int64) for c in zip(*headers, strict=True))
+    chunk = np.repeat(np.arange(len(blobs)), ns)
+    last_block = np.cumsum(ns) - 1
+    count = np.full(len(chunk), BLOCK_POINTS, np.int64)
+    count[last_block] = totals - BLOCK_POINTS * (ns - 1)
+    start_us = np.concatenate(starts) + firsts[chunk]
+    end_us = start_us + np.concatenate(spans)
+    scale = np.where(decimals < 0, 1.0, 10.0 ** np.maximum(decimals, 0))[chunk]
+    # Each chunk's page ends (its model's, then its pages'), from the start of its blob: one
+    # more than it has blocks, so that block b's page is at b + its chunk's index.
+    pages = np.repeat(np.arange(len(blobs)), ns + 1)
+    time_ends = _segment_sums(np.concatenate(time_sizes), pages, ns + 1)
+    value_ends = _segment_sums(np.concatenate(value_sizes), pages, ns + 1)
+    at = np.arange(len(chunk)) + chunk
+    mins, maxs, sums, firsts_v, lasts_v = (np.concatenate(c) / scale for c in stats)
+    return Blocks(
+        chunk,
+        start_us,
+        end_us,
+        count,
+        mins,
+        maxs,
+        sums,
+        firsts_v,
+        lasts_v,
+        np.column_stack((time_ends[at], time_ends[at + 1])),
+        np.column_stack((value_ends[at], value_ends[at + 1])),
+        decimals.tolist(),
+    )
+
+
+def _segment_sums(
+    sizes: npt.NDArray[np.int64], segment: npt.NDArray[np.int64], lengths: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int64]:
+    """Running sums of `sizes` that start again at each segment (`segment`: each size's,
+    `lengths`: each segment's number of sizes)."""
+    total = np.cumsum(sizes)
+    ends = np.cumsum(lengths)
+    before = np.zeros(len(lengths), np.int64)
+    before[1:] = total[ends[:-1] - 1]
+    return total - before[segment]
+
+
+def encode(series_id: int, points: PointColumns) -> tuple[Any, ...]:
+    t = np.ascontiguousarray(points.time_us, np.int64)
+    v = np.ascontiguousarray(points.value, np.float64)
+    extra = points.extra
+    extra_blob = None
+    if extra is not None and any(e is not None for e in extra):
+        extra_blob = EXTRAS_ENCODER.encode(extra)
+    n = len(t)
+    sizes = [min(BLOCK_POINTS, n - at) for at in range(0, n, BLOCK_POINTS)]
+    starts = np.arange(0, n, BLOCK_POINTS)
+    ends = np.minimum(starts + BLOCK_POINTS, n) - 1
+    decimals, stored = _decimals(v)
+    time_blob, time_sizes = _paged(t, sizes)
+    value_blob, value_sizes = _paged(stored, sizes)
+    stats = [
+        np.minimum.reduceat(stored, starts),
+        np.maximum.reduceat(stored, starts),
+        np.add.reduceat(stored, starts),  # exact, of integers
+        stored[starts],
+        stored[ends],
+    ]
+    # Small numbers compress best: times from the chunk's first, sizes rather than offsets.
+    ints = [
+        [decimals, n, t[0]],
+        t[starts] - t[0],
+        t[ends] - t[starts],
+        time_sizes,
+        value_sizes,
+    ]
+    float_blob = b""
+    if decimals < 0:
+        float_blob = standalone.simple_compress(np.concatenate(stats), _SUMMARY_CONFIG)
+    else:  # as integers too: they are values of the chunk (sums of them)
+        ints.extend(stats)
+    int_blob = standalone.simple_compress(np.concatenate(ints).astype(np.int64), _SUMMARY_CONFIG)
+    blocks_blob = _LENGTH.pack(len(int_blob)) + int_blob + float_blob
+    return (
+        series_id,
+        int(t[0]),
+        int(t[-1]),
+        n,
+        float(v.min()),
+        float(v.max()),
+        float(v.sum()),
+        float(v[0]),
+        float(v[-1]),
+        time_blob,
+        value_blob,
+        extra_blob,
+        blocks_blob,
+    )

@@ -1,0 +1,136 @@
+"""When and where a node folds the write log (postgres/fold.py): in a helper process of each
+server process, as on SQLite (sqlite/folder.py says why: a fold is numpy and pcodec work in
+long stretches that, on a thread, would hold the GIL and starve the event loop; measured here
+with a thread: batch ingest's p99 latency went from ~1 s to 4-9 s). The helper starts at the
+server process's first logged commit, looks at the log every `EVERY_S` (or sooner, when that
+process's commits have logged a sixteenth of what makes a fold due) and folds it when due, or
+when no node has logged a row for `QUIET_S`. Of several helpers (nodes, workers) one folds at
+a time: the fold lock, tried, not waited for. A helper ends when its server process does (the
+end of its input)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import subprocess
+import sys
+import time
+
+import psycopg
+
+from sensorbase.storage.postgres import fold
+from sensorbase.storage.postgres.pool import CONNECT_OPTIONS
+
+EVERY_S = 0.5
+QUIET_S = 1.0  # a log without new rows this long is folded, due or not
+_URL_VARIABLE = "SENSORBASE_FOLDER_DATABASE_URL"  # (not argv: `ps` would show its password)
+log = logging.getLogger(__name__)
+
+
+def vacuum_log(conn: psycopg.Connection) -> None:
+    """Make the folded log rows' space reusable now (and give it back, where it ends the
+    table): every point passes through the log, ~24 bytes each, and autovacuum would leave
+    it for a minute or more. The log is small once folded, so this is quick."""
+    conn.execute("VACUUM point_log")
+
+
+class PgFolder:
+    """A server process's side: told what its commits log (`logged`), it pokes the helper
+    (starting it the first time)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._process: subprocess.Popen[bytes] | None = None
+        self._rows = self._points = 0  # logged since the last poke
+
+    def logged(self, points: int) -> None:
+        self._rows += 1
+        self._points += points
+        started = self._process is not None and self._process.poll() is None
+        if (
+            not started
+            or self._rows * 16 >= fold.FOLD_ROWS
+            or self._points * 16 >= fold.FOLD_POINTS
+        ):
+            self._rows = self._points = 0
+            self.poke()
+
+    def poke(self) -> None:
+        process = self._process
+        if process is None or process.poll() is not None:
+            process = self._process = subprocess.Popen(
+                [sys.executable, "-m", __name__],
+                stdin=subprocess.PIPE,
+                env={**os.environ, _URL_VARIABLE: self.url},
+            )
+        assert process.stdin is not None
+        try:
+            os.write(process.stdin.fileno(), b".")
+        except OSError:  # gone: started again at the next poke
+            self._process = None
+
+    def close(self) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        assert process.stdin is not None
+        process.stdin.close()  # the helper ends at the end of its input
+        try:
+            process.wait(30)  # (a fold in progress finishes)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+class _Due:
+    """Whether a fold is due: the log's size, and how long since its newest row changed."""
+
+    def __init__(self) -> None:
+        self.newest = 0
+        self.since = time.monotonic()
+
+    def fold_if_due(self, conn: psycopg.Connection) -> bool:
+        """Fold once if due and no other node is folding; whether it folded."""
+        row = conn.execute(
+            "SELECT count(*), coalesce(sum(points), 0), coalesce(max(id), 0) FROM point_log"
+        ).fetchone()
+        rows, points, newest = row if row else (0, 0, 0)
+        now = time.monotonic()
+        if newest != self.newest:
+            self.newest, self.since = newest, now
+        quiet = now - self.since >= QUIET_S
+        if not rows or not (rows >= fold.FOLD_ROWS or points >= fold.FOLD_POINTS or quiet):
+            return False
+        with conn.transaction():
+            if not fold.try_lock(conn):
+                return False
+            return fold.fold(conn) > 0
+
+
+def main() -> None:
+    """The helper: fold the log of the database named by the environment when due."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s:     %(message)s")
+    url = os.environ[_URL_VARIABLE]
+    due = _Due()
+    conn: psycopg.Connection | None = None
+    while True:
+        ready, _, _ = select.select([0], [], [], EVERY_S)
+        if ready and not os.read(0, 4096):
+            return  # the server process is gone
+        try:
+            if conn is None or conn.broken or conn.closed:
+                conn = psycopg.connect(
+                    url, autocommit=True, application_name="sensorbase-folder", **CONNECT_OPTIONS
+                )
+            folded = False
+            while due.fold_if_due(conn):
+                folded = True
+            if folded:
+                vacuum_log(conn)
+        except psycopg.Error as exc:  # looked at again at the next turn
+            log.warning("folding the write log failed: %s", exc)
+
+
+if __name__ == "__main__":
+    main()
