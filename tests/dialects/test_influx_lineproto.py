@@ -7,7 +7,7 @@ from __future__ import annotations
 import struct
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from sensorbase.dialects.influx import lineproto
@@ -41,6 +41,9 @@ VALUES = st.one_of(
     tags=st.dictionaries(TAG_KEY, NAME, max_size=3),
     fields=st.dictionaries(TAG_KEY, VALUES, min_size=1, max_size=3),
     stamp=st.integers(-(2**62), 2**62),
+)
+@example(  # a quote in a tag value is an ordinary byte (it was read as opening a string)
+    measurement="0", tags={"0 0": '"', "0": "0"}, fields={"0": ("0.0", 0.0)}, stamp=0
 )
 @settings(max_examples=150, deadline=None)
 def test_a_written_line_reads_back(

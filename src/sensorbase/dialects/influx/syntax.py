@@ -175,7 +175,7 @@ def series_part(key: bytes) -> SeriesPart | str:
 
 
 def _read_series(key: bytes) -> SeriesPart:
-    pieces = split_escaped(key, 44) if b"\\" in key else key.split(b",")
+    pieces = split_escaped(key, 44, quotes=False) if b"\\" in key else key.split(b",")
     measurement = _unescape(pieces[0], b", ")
     if not measurement:
         raise LineError("missing measurement")
@@ -284,8 +284,9 @@ def split_line(line: bytes) -> tuple[bytes, bytes, bytes]:
     return line[:i], fields, stamp
 
 
-def split_escaped(raw: bytes, sep: int) -> list[bytes]:
-    """`raw` split at each `sep` byte that is neither escaped nor inside a quoted value."""
+def split_escaped(raw: bytes, sep: int, quotes: bool = True) -> list[bytes]:
+    """`raw` split at each `sep` byte that is neither escaped nor inside a quoted value
+    (`quotes`: a field set; in a series key a '"' is an ordinary byte)."""
     pieces = []
     start = i = 0
     n = len(raw)
@@ -302,7 +303,7 @@ def split_escaped(raw: bytes, sep: int) -> list[bytes]:
             i += 2
             after_equals = False
             continue
-        elif c == 34 and after_equals:
+        elif c == 34 and after_equals and quotes:
             quoted = True
         elif c == sep:
             pieces.append(raw[start:i])
