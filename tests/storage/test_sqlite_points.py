@@ -295,7 +295,7 @@ def test_a_helper_process_folds_the_log_once_due(
             time.sleep(0.05)
         assert sum(chunk_counts(store, sid)) == 1_200
         assert reader.count(sid, ALL) == 1_200
-        helper = store._folder._process  # type: ignore[union-attr]
+        helper = store._folder._helper._process  # type: ignore[union-attr]
         assert helper is not None and helper.poll() is None
     finally:
         store.close()

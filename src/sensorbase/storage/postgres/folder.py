@@ -13,12 +13,11 @@ from __future__ import annotations
 import logging
 import os
 import select
-import subprocess
-import sys
 import time
 
 import psycopg
 
+from sensorbase.storage.helper_process import HelperProcess
 from sensorbase.storage.postgres import fold
 from sensorbase.storage.postgres.pool import CONNECT_OPTIONS
 
@@ -41,13 +40,13 @@ class PgFolder:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self._process: subprocess.Popen[bytes] | None = None
+        self._helper = HelperProcess(__name__, env={_URL_VARIABLE: url})
         self._rows = self._points = 0  # logged since the last poke
 
     def logged(self, points: int) -> None:
         self._rows += 1
         self._points += points
-        started = self._process is not None and self._process.poll() is None
+        started = self._helper.running
         if (
             not started
             or self._rows * 16 >= fold.FOLD_ROWS
@@ -57,30 +56,10 @@ class PgFolder:
             self.poke()
 
     def poke(self) -> None:
-        process = self._process
-        if process is None or process.poll() is not None:
-            process = self._process = subprocess.Popen(
-                [sys.executable, "-m", __name__],
-                stdin=subprocess.PIPE,
-                env={**os.environ, _URL_VARIABLE: self.url},
-            )
-        assert process.stdin is not None
-        try:
-            os.write(process.stdin.fileno(), b".")
-        except OSError:  # gone: started again at the next poke
-            self._process = None
+        self._helper.poke()
 
     def close(self) -> None:
-        process, self._process = self._process, None
-        if process is None:
-            return
-        assert process.stdin is not None
-        process.stdin.close()  # the helper ends at the end of its input
-        try:
-            process.wait(30)  # (a fold in progress finishes)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        self._helper.close()
 
 
 class _Due:

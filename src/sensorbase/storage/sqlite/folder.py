@@ -18,7 +18,6 @@ import logging
 import os
 import select
 import sqlite3
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
+from sensorbase.storage.helper_process import HelperProcess
 from sensorbase.storage.sqlite import fold
 
 EVERY_S = 0.5
@@ -42,7 +42,8 @@ class Folder:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._process: subprocess.Popen[bytes] | None = None
+        due = (fold.FOLD_POINTS, fold.FOLD_ROWS)
+        self._helper = HelperProcess(__name__, str(path), *map(str, due))
         self._rows = self._points = 0  # logged since the last poke
 
     def logged(self, points: int) -> None:
@@ -53,30 +54,10 @@ class Folder:
             self.poke()
 
     def poke(self) -> None:
-        process = self._process
-        if process is None or process.poll() is not None:
-            due = (fold.FOLD_POINTS, fold.FOLD_ROWS)
-            process = self._process = subprocess.Popen(
-                [sys.executable, "-m", __name__, str(self.path), *map(str, due)],
-                stdin=subprocess.PIPE,
-            )
-        assert process.stdin is not None
-        try:
-            os.write(process.stdin.fileno(), b".")
-        except OSError:  # gone: started again at the next poke
-            self._process = None
+        self._helper.poke()
 
     def close(self) -> None:
-        process, self._process = self._process, None
-        if process is None:
-            return
-        assert process.stdin is not None
-        process.stdin.close()  # the helper ends at the end of its input
-        try:
-            process.wait(30)  # (a fold in progress finishes)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        self._helper.close()
 
 
 def fold_once(
