@@ -313,3 +313,24 @@ def encode(series_id: int, points: PointColumns) -> tuple[Any, ...]:
         extra_blob,
         blocks_blob,
     )
+
+
+Summary = tuple[int, int, int, float, float, float, float, float]
+
+
+def expire_chunk(chunk: Chunk, cutoff_us: int) -> tuple[Summary, PointColumns, int]:
+    """A chunk's points before `cutoff_us` (which must hold some): their summary (start, end,
+    count, min, max, sum, first, last), the points it keeps, and how many expire. A wholly
+    expired chunk's own stats are its summary, and nothing of it is decoded."""
+    if chunk.end_us < cutoff_us:
+        mn, mx, sm, first, last = chunk.stats
+        summary = (chunk.start_us, chunk.end_us, chunk.count, mn, mx, sm, first, last)
+        return summary, PointColumns.empty(), chunk.count
+    points = chunk.points()
+    cut = int(np.searchsorted(points.time_us, cutoff_us))
+    t, v = points.time_us[:cut], points.value[:cut]
+    summary = (
+        int(t[0]), int(t[-1]), cut, float(v.min()), float(v.max()),
+        float(v.sum()), float(v[0]), float(v[-1]),
+    )  # fmt: skip
+    return summary, points.take(slice(cut, len(points))), cut

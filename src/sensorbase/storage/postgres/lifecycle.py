@@ -22,7 +22,7 @@ import numpy as np
 import psycopg
 
 from sensorbase.model import PointColumns, TimeRange
-from sensorbase.storage.chunks import CHUNK_COLUMNS, chunk_of_row
+from sensorbase.storage.chunks import CHUNK_COLUMNS, chunk_of_row, expire_chunk
 from sensorbase.storage.postgres import fold
 from sensorbase.storage.postgres.chunks import PgChunks, replace
 from sensorbase.storage.postgres.pool import CONNECT_OPTIONS
@@ -76,21 +76,8 @@ def expire(
         ).fetchall()
         for row in found:
             chunk = chunk_of_row(row)
-            if chunk.end_us < cutoff_us:  # wholly expired: its stats are its summary
-                mn, mx, sm, first, last = chunk.stats
-                summary = (chunk.start_us, chunk.end_us, chunk.count, mn, mx, sm, first, last)
-                replace(conn, series_id, chunk.start_us, PointColumns.empty())
-                expired = chunk.count
-            else:
-                points = chunk.points()
-                cut = int(np.searchsorted(points.time_us, cutoff_us))
-                t, v = points.time_us[:cut], points.value[:cut]
-                summary = (
-                    int(t[0]), int(t[-1]), cut, float(v.min()), float(v.max()),
-                    float(v.sum()), float(v[0]), float(v[-1]),
-                )  # fmt: skip
-                replace(conn, series_id, chunk.start_us, points.take(slice(cut, len(points))))
-                expired = cut
+            summary, kept, expired = expire_chunk(chunk, cutoff_us)
+            replace(conn, series_id, chunk.start_us, kept)
             if keep_summaries:
                 conn.execute(_INSERT_SUMMARY, (series_id, *summary))
             done_chunks += 1

@@ -20,7 +20,7 @@ import sqlite3
 import numpy as np
 
 from sensorbase.model import PointColumns, TimeRange
-from sensorbase.storage.chunks import CHUNK_COLUMNS, chunk_of_row, encode
+from sensorbase.storage.chunks import CHUNK_COLUMNS, chunk_of_row, encode, expire_chunk
 from sensorbase.storage.sqlite.chunks import INSERT_CHUNK, chunks
 from sensorbase.storage.sqlite.fold import changed, fold
 
@@ -84,28 +84,8 @@ def expire(
         ).fetchall()
         for row in found:
             chunk = chunk_of_row(row)
-            if chunk.end_us < cutoff_us:  # wholly expired: its stats are its summary
-                mn, mx, sm, first, last = chunk.stats
-                summary = (chunk.start_us, chunk.end_us, chunk.count, mn, mx, sm, first, last)
-                _replace(conn, series_id, chunk.start_us, PointColumns.empty())
-                expired = chunk.count
-            else:
-                points = chunk.points()
-                cut = int(np.searchsorted(points.time_us, cutoff_us))
-                old = points.take(slice(0, cut))
-                t, v = old.time_us, old.value
-                summary = (
-                    int(t[0]),
-                    int(t[-1]),
-                    cut,
-                    float(v.min()),
-                    float(v.max()),
-                    float(v.sum()),
-                    float(v[0]),
-                    float(v[-1]),
-                )
-                _replace(conn, series_id, chunk.start_us, points.take(slice(cut, len(points))))
-                expired = cut
+            summary, kept, expired = expire_chunk(chunk, cutoff_us)
+            _replace(conn, series_id, chunk.start_us, kept)
             if keep_summaries:
                 conn.execute(_INSERT_SUMMARY, (series_id, *summary))
             done_chunks += 1
