@@ -15,8 +15,9 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi.dependencies import models as fastapi_models
 
-from sensorbase.api.app import build_app
+from sensorbase.api.app import SensorbaseApp, build_app
 from sensorbase.services import Services
 from sensorbase.settings import Settings
 from sensorbase.storage import open_store
@@ -24,6 +25,24 @@ from sensorbase.storage import open_store
 BACKENDS = ["sqlite"]
 if importlib.util.find_spec("sensorbase.storage.postgres") is not None:
     BACKENDS.append("postgres")
+
+
+@pytest.fixture(autouse=True)
+def _forget_finished_apps() -> Iterator[None]:
+    """FastAPI keeps, in bounded module-level caches, what it learnt of each route's callables
+    (fastapi.dependencies.models): thousands of entries, each holding a test's app and its
+    services alive. A process serves one app; a test process builds hundreds, whose millions
+    of objects every full collection of the garbage collector then walked (~3.5 s each, seven
+    of them a minute)."""
+    yield
+    for name in (
+        "_is_gen_callable_cached",
+        "_is_async_gen_callable_cached",
+        "_is_coroutine_callable_cached",
+    ):
+        cached = getattr(fastapi_models, name, None)  # (absent from older FastAPI)
+        if cached is not None:
+            cached.cache_clear()
 
 
 @pytest.fixture(params=BACKENDS)
@@ -53,9 +72,23 @@ def services(settings: Settings) -> Iterator[Services]:
     svc.stop()
 
 
+_shared_app: list[SensorbaseApp] = []
+
+
+def app_for(services: Services) -> SensorbaseApp:
+    """The app, serving `services`: one per test process, since building FastAPI's routes
+    (~0.1 s of CPU, with the first request's) cost more than most tests; every route reaches
+    the services through `app.services` (api/app.py), so the app serves each test's own."""
+    if not _shared_app:
+        _shared_app.append(build_app(services, manage_lifecycle=False))
+    app = _shared_app[0]
+    app.services = services
+    return app
+
+
 @pytest.fixture
 async def client(services: Services) -> AsyncIterator[httpx.AsyncClient]:
-    app = build_app(services, manage_lifecycle=False)
+    app = app_for(services)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://sensorbase") as c:
         yield c

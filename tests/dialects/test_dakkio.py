@@ -133,8 +133,9 @@ async def test_the_point_id_is_stable(client: httpx.AsyncClient, dakkio: Org) ->
 def _now_examples() -> list[tuple[str, str]]:
     now = datetime.now(UTC).replace(tzinfo=None)
     return [
-        # Node.js: new Date().toISOString()
-        ("node", now.isoformat(timespec="milliseconds") + "Z"),
+        # Node.js: new Date().toISOString(), at a millisecond other than .000 (Sensorbase
+        # answers a whole second as `...:37Z`, as the document's example does)
+        ("node", now.replace(microsecond=457_000).isoformat(timespec="milliseconds") + "Z"),
         # Python: datetime.utcnow().isoformat() + 'Z' (microseconds, or none at .000000)
         ("python", now.replace(microsecond=123456).isoformat() + "Z"),
         # Go: time.Now().UTC().Format(time.RFC3339)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import importlib
 import logging
@@ -23,6 +22,7 @@ from sensorbase import __version__, console, dialects, mqtt
 from sensorbase.api import docs, problems
 from sensorbase.api.problems import PROBLEM_SCHEMA
 from sensorbase.dialects.base import bearer, client_address, principal_of_credential
+from sensorbase.dialects.base import services as request_services
 from sensorbase.dialects.lane import SAFETY_HEADERS, Lane
 from sensorbase.errors import Forbidden
 from sensorbase.services import Services
@@ -185,6 +185,8 @@ def build_app(services: Services, *, manage_lifecycle: bool = True) -> Sensorbas
         redoc_url=None,
     )
     docs.install(app, "Sensorbase")
+    # Every route finds the services through the app (`app.services`), none through this
+    # function's closure, so that an app serves whichever services it is given.
     app.services = services
     app.mqtt = None
     app.fast_lanes = {}
@@ -196,14 +198,17 @@ def build_app(services: Services, *, manage_lifecycle: bool = True) -> Sensorbas
 
     app.include_router(mqtt.router)
 
-    collector = _EngineCollector(app)
-    with contextlib.suppress(ValueError):  # another app in this process (tests) has them
-        REGISTRY.register(collector)
+    # The app's own figures in a registry of its own: in the process-wide REGISTRY (which
+    # keeps the process's and the login gate's) the first app built would hold them, and
+    # every later one in the process (tests) would show its figures and keep it alive.
+    engine = CollectorRegistry(auto_describe=False)
+    engine.register(_EngineCollector(app))
 
     @app.get("/healthz", tags=["operations"], summary="Liveness and storage check")
-    async def healthz() -> dict[str, Any]:
-        await services.healthy()
-        return {"status": "ok", "version": __version__, "queued_writes": services.committer.queued}
+    async def healthz(request: Request) -> dict[str, Any]:
+        svc = request_services(request)
+        await svc.healthy()
+        return {"status": "ok", "version": __version__, "queued_writes": svc.committer.queued}
 
     @app.get(
         "/metrics",
@@ -223,18 +228,19 @@ def build_app(services: Services, *, manage_lifecycle: bool = True) -> Sensorbas
         },
     )
     async def metrics(request: Request) -> Response:
-        if services.settings.metrics_require_key:
+        svc = request_services(request)
+        if svc.settings.metrics_require_key:
             # The server's own figures: a server administrator's key (Prometheus sends it with
             # `authorization: {credentials: ...}` in its scrape config).
             principal, _ = principal_of_credential(
-                services, bearer(request), lambda: client_address(request)
+                svc, bearer(request), lambda: client_address(request)
             )
             if not principal.server_admin:
                 raise Forbidden("only a server administrator's key may read /metrics")
-        gauges = await services.storage_gauges()
+        gauges = await svc.storage_gauges()
         storage = CollectorRegistry(auto_describe=False)
         storage.register(_StorageCollector(gauges))
-        text = generate_latest(REGISTRY) + generate_latest(storage)
+        text = generate_latest(REGISTRY) + generate_latest(engine) + generate_latest(storage)
         return Response(text, media_type=CONTENT_TYPE_LATEST)
 
     problems.install(app)

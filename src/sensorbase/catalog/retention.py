@@ -108,6 +108,12 @@ class Retention:
         done = RetentionPass(True)
         reader = self._store.reader
         buckets = await run_in_threadpool(lambda: reader().retention_buckets())
+        if buckets:
+            # Expiry cuts chunks: a point still in the write log is hidden from reads once
+            # past the cutoff, but expires (and, where the bucket keeps them, is summarised)
+            # only once folded, and a process that has taken few writes folds only when
+            # it stops (storage/sqlite/folder.py).
+            await run_in_threadpool(self._store.fold_points)
         for bucket in buckets:
             assert bucket.retention_us is not None
             refs = await run_in_threadpool(

@@ -459,6 +459,11 @@ class Store(Protocol):
         cannot (SQLite: one writer), and then nothing was done."""
         ...
 
+    def fold_points(self) -> int:
+        """Fold the write log into chunks now (the retention job, tools, tests); the points
+        folded."""
+        ...
+
     def retention_lease(self) -> AbstractContextManager[bool]:
         """Whether this process may run a retention pass now (one at a time per store, of
         every process and node sharing it), held for the pass."""

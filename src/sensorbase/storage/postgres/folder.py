@@ -1,12 +1,14 @@
 """When and where a node folds the write log (postgres/fold.py): in a helper process of each
 server process, as on SQLite (sqlite/folder.py says why: a fold is numpy and pcodec work in
 long stretches that, on a thread, would hold the GIL and starve the event loop; measured here
-with a thread: batch ingest's p99 latency went from ~1 s to 4-9 s). The helper starts at the
-server process's first logged commit, looks at the log every `EVERY_S` (or sooner, when that
-process's commits have logged a sixteenth of what makes a fold due) and folds it when due, or
-when no node has logged a row for `QUIET_S`. Of several helpers (nodes, workers) one folds at
-a time: the fold lock, tried, not waited for. A helper ends when its server process does (the
-end of its input)."""
+with a thread: batch ingest's p99 latency went from ~1 s to 4-9 s). The helper starts once its
+server process's commits have logged a sixteenth of what makes a fold due, as on SQLite: a
+process that has taken only a few writes keeps them in the log, where reads find them as well,
+and folds them when it stops (`fold_at_close`), with no helper process started for them. The
+helper looks at the log every `EVERY_S` (or sooner, at each further sixteenth) and folds it
+when due, or when no node has logged a row for `QUIET_S`. Of several helpers (nodes, workers)
+one folds at a time: the fold lock, tried, not waited for. A helper ends when its server
+process does (the end of its input)."""
 
 from __future__ import annotations
 
@@ -46,12 +48,7 @@ class PgFolder:
     def logged(self, points: int) -> None:
         self._rows += 1
         self._points += points
-        started = self._helper.running
-        if (
-            not started
-            or self._rows * 16 >= fold.FOLD_ROWS
-            or self._points * 16 >= fold.FOLD_POINTS
-        ):
+        if self._rows * 16 >= fold.FOLD_ROWS or self._points * 16 >= fold.FOLD_POINTS:
             self._rows = self._points = 0
             self.poke()
 
@@ -60,6 +57,15 @@ class PgFolder:
 
     def close(self) -> None:
         self._helper.close()
+
+
+def fold_at_close(conn: psycopg.Connection) -> None:
+    """A stopping server process folds what the log holds, unless another node is folding (it
+    will fold it): a clean stop leaves the points folded, as on SQLite."""
+    with conn.transaction():
+        if not fold.try_lock(conn) or not fold.fold_all(conn):
+            return
+    vacuum_log(conn)
 
 
 class _Due:

@@ -10,20 +10,24 @@ connection dies on the way, is never acknowledged: it answers `Unavailable`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 
 import psycopg
 
+from sensorbase.errors import SensorbaseError
 from sensorbase.settings import Settings
 from sensorbase.storage.postgres import fold, lifecycle, schema
 from sensorbase.storage.postgres.errors import translate
-from sensorbase.storage.postgres.folder import PgFolder, vacuum_log
+from sensorbase.storage.postgres.folder import PgFolder, fold_at_close, vacuum_log
 from sensorbase.storage.postgres.log import PgLogCache
 from sensorbase.storage.postgres.pool import CONNECT_OPTIONS, Pool
 from sensorbase.storage.postgres.reader import PgReader
 from sensorbase.storage.postgres.transfer import PgLoader, PgSnapshot
 from sensorbase.storage.postgres.writer import PgWriter
+
+log = logging.getLogger(__name__)
 
 
 class PostgresStore:
@@ -57,6 +61,10 @@ class PostgresStore:
             self._writer._drop()
             self._writer = None
         if self._pool is not None:
+            try:
+                self._pool.run(fold_at_close)
+            except SensorbaseError as exc:  # (left in the log, where reads find the points)
+                log.warning("folding the write log at stop failed: %s", exc)
             self._pool.close()
             self._pool = None
 
