@@ -112,7 +112,8 @@ async def test_exact_aggregates_are_null_where_summaries_took_part(
             for v, t in zip(values, times, strict=True)
         ],
     )
-    fold(services)
+    # No fold first: the points are in the write log (a few writes start no fold helper), and
+    # the retention job folds it itself, so that they expire and are summarised.
     await services.retention.run_once(now)
     cutoff = now - DAY
     whole = await aggregate(client, org, "summed", start=format_us(now - 4 * DAY))
