@@ -259,3 +259,14 @@ def test_a_toml_file_configures_the_server_below_the_environment(
     missing = runner.invoke(app, ["config", "show"])
     assert missing.exit_code == 1
     assert "not a file" in missing.stderr
+
+
+def test_table_cells_show_floats_as_a_person_reads_them() -> None:
+    from sensorbase.cli.output import cell
+
+    mean = 1.1 * 3  # 3.3000000000000003 in binary
+    assert str(mean) == "3.3000000000000003"
+    assert cell(mean) == "3.3"
+    assert [cell(v) for v in (21.5, 65.0, 1e-7, 1e20, 0.1 + 0.2)] == [
+        "21.5", "65.0", "1e-07", "1e+20", "0.3",
+    ]  # fmt: skip

@@ -34,7 +34,16 @@ def cell(value: Any) -> str:
         return ", ".join(cell(v) for v in value)
     if isinstance(value, dict):
         return json.dumps(value, ensure_ascii=False, separators=(",", ":")) if value else ""
+    if isinstance(value, float):
+        return number(value)
     return str(value)
+
+
+def number(value: float) -> str:
+    """A float as a person reads it: to 15 significant digits, where the exact value needs 16
+    or 17 (1.1 * 3 is 3.3000000000000003 in binary: shown 3.3; --json keeps it exact)."""
+    short = format(value, ".15g")
+    return str(value) if float(short) == value else short
 
 
 def table(
