@@ -11,18 +11,19 @@ Expiry cuts a series' oldest chunks at the cutoff, a bounded number per transact
 leaves their summaries (one row per chunk, or the expired part of one) where the bucket
 keeps them. It does not fold the log (a point older than the cutoff there is hidden from
 reads and expires once folded). The space of deleted rows is PostgreSQL's to reuse
-(autovacuum), as for any delete."""
+(autovacuum), as for any delete. The chunk work of both is storage/chunk_changes.py's,
+shared with SQLite."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import numpy as np
 import psycopg
 
 from sensorbase.model import PointColumns, TimeRange
-from sensorbase.storage.chunks import CHUNK_COLUMNS, chunk_of_row, expire_chunk
+from sensorbase.storage import chunk_changes
+from sensorbase.storage.chunks import CHUNK_COLUMNS, Chunk, Summary, chunk_of_row
 from sensorbase.storage.postgres import fold
 from sensorbase.storage.postgres.chunks import PgChunks, replace
 from sensorbase.storage.postgres.pool import CONNECT_OPTIONS
@@ -43,15 +44,7 @@ ON CONFLICT (series_id, start_us) DO UPDATE SET
 def delete_range(conn: psycopg.Connection, series_ids: list[int], time_range: TimeRange) -> None:
     fold.lock(conn)
     fold.fold_all(conn)
-    source = PgChunks(conn)
-    for series_id in series_ids:
-        for chunk in list(source.chunks(series_id, time_range)):
-            if time_range.contains(chunk.start_us) and time_range.contains(chunk.end_us):
-                replace(conn, series_id, chunk.start_us, PointColumns.empty())
-                continue
-            points = chunk.points()
-            inside = time_range.mask(points.time_us)
-            replace(conn, series_id, chunk.start_us, points.take(np.flatnonzero(~inside)))
+    chunk_changes.delete_range(_Changes(conn), series_ids, time_range)
 
 
 def expire(
@@ -61,28 +54,26 @@ def expire(
     keep_summaries: bool,
     max_chunks: int,
 ) -> tuple[int, int]:
-    """Expire the points before `cutoff_us` of up to `max_chunks` chunks of the series: the
-    chunks and points expired (fewer chunks than `max_chunks`: the series are done)."""
     fold.lock(conn)
-    done_chunks = done_points = 0
-    for series_id in series_ids:
-        left = max_chunks - done_chunks
-        if left <= 0:
-            break
-        found = conn.execute(
+    return chunk_changes.expire(_Changes(conn), series_ids, cutoff_us, keep_summaries, max_chunks)
+
+
+class _Changes(PgChunks):
+    """The chunks of a write transaction, as storage/chunk_changes.py changes them."""
+
+    def oldest(self, series_id: int, before_us: int, limit: int) -> list[Chunk]:
+        rows = self.conn.execute(
             f"SELECT {CHUNK_COLUMNS} FROM point_chunks WHERE series_id = %s AND start_us < %s "
             "ORDER BY start_us LIMIT %s",
-            (series_id, cutoff_us, left),
+            (series_id, before_us, limit),
         ).fetchall()
-        for row in found:
-            chunk = chunk_of_row(row)
-            summary, kept, expired = expire_chunk(chunk, cutoff_us)
-            replace(conn, series_id, chunk.start_us, kept)
-            if keep_summaries:
-                conn.execute(_INSERT_SUMMARY, (series_id, *summary))
-            done_chunks += 1
-            done_points += expired
-    return done_chunks, done_points
+        return [chunk_of_row(row) for row in rows]
+
+    def replace(self, series_id: int, start_us: int, kept: PointColumns) -> None:
+        replace(self.conn, series_id, start_us, kept)
+
+    def add_summary(self, series_id: int, summary: Summary) -> None:
+        self.conn.execute(_INSERT_SUMMARY, (series_id, *summary))
 
 
 @contextmanager

@@ -11,17 +11,17 @@ Expiry cuts a series' oldest chunks at the cutoff, a bounded number per transact
 leaves their summaries where the bucket keeps them. It does not touch the log (a point
 older than the cutoff there is hidden from reads and expires once folded) nor the
 generation: a fold planned meanwhile is refused only if a chunk it replaces is gone
-(fold.apply_fold), so that folds keep up while a long retention pass runs."""
+(fold.apply_fold), so that folds keep up while a long retention pass runs. The chunk work
+of both is storage/chunk_changes.py's, shared with PostgreSQL."""
 
 from __future__ import annotations
 
 import sqlite3
 
-import numpy as np
-
 from sensorbase.model import PointColumns, TimeRange
-from sensorbase.storage.chunks import CHUNK_COLUMNS, chunk_of_row, encode, expire_chunk
-from sensorbase.storage.sqlite.chunks import INSERT_CHUNK, chunks
+from sensorbase.storage import chunk_changes
+from sensorbase.storage.chunks import CHUNK_COLUMNS, Chunk, Summary, chunk_of_row, encode
+from sensorbase.storage.sqlite.chunks import INSERT_CHUNK, SQLiteChunks
 from sensorbase.storage.sqlite.fold import changed, fold
 
 # The same start again (a late point written below an expired one) adds to the row.
@@ -39,23 +39,8 @@ RECLAIM_PAGES = 4096  # free pages given back to the file system per delete or p
 
 def delete_range(conn: sqlite3.Connection, series_ids: list[int], time_range: TimeRange) -> None:
     fold(conn)
-    for series_id in series_ids:
-        for chunk in list(chunks(conn, series_id, time_range)):
-            if time_range.contains(chunk.start_us) and time_range.contains(chunk.end_us):
-                _replace(conn, series_id, chunk.start_us, PointColumns.empty())
-                continue
-            points = chunk.points()
-            inside = time_range.mask(points.time_us)
-            _replace(conn, series_id, chunk.start_us, points.take(np.flatnonzero(~inside)))
+    chunk_changes.delete_range(_Changes(conn), series_ids, time_range)
     changed(conn)
-
-
-def _replace(conn: sqlite3.Connection, series_id: int, start_us: int, kept: PointColumns) -> None:
-    conn.execute(
-        "DELETE FROM point_chunks WHERE series_id = ? AND start_us = ?", (series_id, start_us)
-    )
-    if len(kept):
-        conn.execute(INSERT_CHUNK, encode(series_id, kept))
 
 
 def delete_summaries(conn: sqlite3.Connection, series_sql: str, param: int) -> None:
@@ -70,27 +55,29 @@ def expire(
     keep_summaries: bool,
     max_chunks: int,
 ) -> tuple[int, int]:
-    """Expire the points before `cutoff_us` of up to `max_chunks` chunks of the series: the
-    chunks and points expired (fewer chunks than `max_chunks`: the series are done)."""
-    done_chunks = done_points = 0
-    for series_id in series_ids:
-        left = max_chunks - done_chunks
-        if left <= 0:
-            break
-        found = conn.execute(
+    return chunk_changes.expire(_Changes(conn), series_ids, cutoff_us, keep_summaries, max_chunks)
+
+
+class _Changes(SQLiteChunks):
+    """The chunks of a write transaction, as storage/chunk_changes.py changes them."""
+
+    def oldest(self, series_id: int, before_us: int, limit: int) -> list[Chunk]:
+        rows = self.conn.execute(
             f"SELECT {CHUNK_COLUMNS} FROM point_chunks WHERE series_id = ? AND start_us < ? "
             "ORDER BY start_us LIMIT ?",
-            (series_id, cutoff_us, left),
+            (series_id, before_us, limit),
         ).fetchall()
-        for row in found:
-            chunk = chunk_of_row(row)
-            summary, kept, expired = expire_chunk(chunk, cutoff_us)
-            _replace(conn, series_id, chunk.start_us, kept)
-            if keep_summaries:
-                conn.execute(_INSERT_SUMMARY, (series_id, *summary))
-            done_chunks += 1
-            done_points += expired
-    return done_chunks, done_points
+        return [chunk_of_row(row) for row in rows]
+
+    def replace(self, series_id: int, start_us: int, kept: PointColumns) -> None:
+        self.conn.execute(
+            "DELETE FROM point_chunks WHERE series_id = ? AND start_us = ?", (series_id, start_us)
+        )
+        if len(kept):
+            self.conn.execute(INSERT_CHUNK, encode(series_id, kept))
+
+    def add_summary(self, series_id: int, summary: Summary) -> None:
+        self.conn.execute(_INSERT_SUMMARY, (series_id, *summary))
 
 
 def reclaim(conn: sqlite3.Connection) -> int:
