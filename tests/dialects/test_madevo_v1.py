@@ -19,10 +19,12 @@ import httpx
 import pytest
 
 from sensorbase.api.app import build_app
+from sensorbase.auth.keys import Principal
+from sensorbase.dialects.madevo.v1.config import IMPORT_KEY
 from sensorbase.services import Services
 from sensorbase.settings import Settings
 from sensorbase.storage import open_store
-from sensorbase.times import now_us
+from sensorbase.times import format_us, now_us
 from tests.conftest import Org, auth
 
 V1 = "/api/v1"
@@ -373,6 +375,42 @@ async def test_upload_and_import(client: httpx.AsyncClient, org: Org, packed: bo
     # The upload is gone once imported; another org never sees one.
     reply = await client.put(f"{SECURE}/datasource", json=body, headers=auth(token))
     assert reply.status_code == 404
+
+
+async def test_an_import_whose_node_stopped_says_so(
+    client: httpx.AsyncClient, org: Org, services: Services
+) -> None:
+    token = await user(client, org, "ada@example.com")
+    payload = b"time,device,temperature\n2025-01-01 10:00:00,D0,20.5\n"
+    reply = await client.post(
+        f"{SECURE}/datasource/upload", files={"file": ("r.csv", payload)}, headers=auth(token)
+    )
+    assert reply.status_code == 200, reply.text
+    body = {"upload_id": reply.json()["upload_id"], "name": "readings", "timefield": "time",
+            "metafield": "device", "timeformat": "%Y-%m-%d %H:%M:%S"}  # fmt: skip
+    reply = await client.put(f"{SECURE}/datasource", json=body, headers=auth(token))
+    assert reply.status_code == 200, reply.text
+    source = reply.json()["data"]["id"]
+    assert (await wait_imported(client, token, source))["status"] == "done"
+    # As a node that stopped mid-import left it: "running", its last progress saved long ago.
+    found = services.store.reader().get_org(org.key)
+    assert found is not None
+    admin = Principal("k", found.id, ("admin",), None, False)
+
+    async def left_running(seconds_ago: int) -> dict[str, Any]:
+        saved = format_us(now_us() - seconds_ago * 1_000_000)
+        progress = {"status": "running", "rows_inserted": 30, "rows_skipped": 0,
+                    "started_at": saved, "updated_at": saved}  # fmt: skip
+        await services.catalog.buckets.change_meta(
+            admin, source, lambda b: {**b.meta, IMPORT_KEY: progress}
+        )
+        reply = await client.get(f"{SECURE}/datasource?id={source}", headers=auth(token))
+        return dict(reply.json()["data"]["import"])
+
+    assert (await left_running(10))["status"] == "running"  # still moving, maybe elsewhere
+    stopped = await left_running(6 * 60)
+    assert stopped["status"] == "failed"
+    assert "interrupted" in stopped["error"] and "after 30 rows" in stopped["error"]
 
 
 async def test_upload_refusals(

@@ -12,11 +12,12 @@ from sensorbase.dialects.madevo.records import ENTITY
 from sensorbase.dialects.madevo.schema import schema_of
 from sensorbase.dialects.madevo.v1.timeformat import ISO
 from sensorbase.model import Bucket
-from sensorbase.times import format_us
+from sensorbase.times import format_us, now_us, parse_iso_us
 
 CONFIG_KEY = "madevo_v1"
 IMPORT_KEY = "madevo_import"
 DEFAULT_TIMEFIELD = "timestamp"
+STALE_US = 300_000_000  # an import's progress unchanged this long: its node stopped
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,5 +85,23 @@ def shown(bucket: Bucket) -> dict[str, Any]:
     }
     progress = bucket.meta.get(IMPORT_KEY)
     if isinstance(progress, dict):
-        found["import"] = progress
+        found["import"] = as_of_now(progress, now_us())
     return found
+
+
+def as_of_now(progress: dict[str, Any], now: int) -> dict[str, Any]:
+    """An import's progress as shown: one that has not moved for `STALE_US` stopped with the
+    node that ran it (a running import saves its progress every second or so), and says so
+    rather than staying "running" for ever (imports are not resumed: v1/imports.py)."""
+    if progress.get("status") not in ("queued", "running"):
+        return progress
+    moved = progress.get("updated_at") or progress.get("started_at")
+    if not isinstance(moved, str) or now - parse_iso_us(moved) < STALE_US:
+        return progress
+    rows = progress.get("rows_inserted", 0)
+    return {
+        **progress,
+        "status": "failed",
+        "error": f"interrupted: the node importing the file stopped after {rows} rows; upload "
+        "it again to import the rest (rows imported again replace themselves, never twice)",
+    }

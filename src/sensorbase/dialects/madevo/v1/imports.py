@@ -5,12 +5,14 @@ decoder, the one ingest pipeline, one commit a batch). Progress is kept in the d
 it (`GET ...datasource?id=`):
 
     {"status": "queued" | "running" | "done" | "failed", "rows_inserted", "rows_skipped",
-     "bytes_read", "bytes_total", "skipped": [first 100 skipped rows], "error"?}
+     "bytes_read", "bytes_total", "skipped": [first 100 skipped rows], "started_at",
+     "updated_at"?, "finished_at"?, "error"?}
 
 The file is read as it is imported (the csv module over a buffered file: memory is one batch),
 and removed once the import ends. An import runs on the node that took the PUT; if that node
-stops, the import stops with it and its status stays "running" (not resumed: create the data
-source again from a new upload)."""
+stops, the import stops with it (it is not resumed: create the data source again from a new
+upload), and once its progress has not moved for five minutes it is shown as "failed", saying
+so (v1/config.as_of_now)."""
 
 from __future__ import annotations
 
@@ -131,6 +133,6 @@ class Imports:
 
     @staticmethod
     async def _save(who: Principal, catalog: Catalog, key: str, progress: dict[str, Any]) -> None:
-        shown = dict(progress)
+        shown = dict(progress, updated_at=format_us(now_us()))
         shown["skipped"] = list(progress["skipped"])
         await catalog.buckets.change_meta(who, key, lambda b: {**b.meta, IMPORT_KEY: shown})
