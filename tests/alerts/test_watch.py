@@ -4,11 +4,13 @@ and batches (Hypothesis)."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sensorbase.alerts.index import RuleIndex
+from sensorbase.alerts.index import RuleIndex, rule_of
 from sensorbase.alerts.rules import OPS, US, Rule
 from sensorbase.alerts.watch import Watch
 from sensorbase.model import SeriesKey
@@ -38,7 +40,7 @@ def _rule_row(i: int, spec: dict[str, object]) -> RuleRow:
         spec["no_data_s"] = 60
     elif kind == "window":
         spec.update(aggregate="avg", window_s=60)
-    return RuleRow(i + 1, 1, 1, "farm", f"r{i}", spec, 0)
+    return RuleRow(i + 1, 1, 1, "farm", f"r{i}", json.dumps(spec), 0)
 
 
 def _model(
@@ -109,7 +111,7 @@ def test_the_arrays_pick_what_the_model_picks(
     unresolved: set[int],
     batches: int,
 ) -> None:
-    index = RuleIndex.build([_rule_row(i, dict(s)) for i, s in enumerate(specs)], [])
+    index = RuleIndex.build([rule_of(_rule_row(i, dict(s))) for i, s in enumerate(specs)], [])
     rules = list(index.rules.values())
     keys = [SeriesKey("farm", s, f) for s in SOURCES for f in FIELDS]
     ids = [-1 if k in unresolved else 100 + k for k in range(len(keys))]

@@ -271,3 +271,27 @@ def test_a_point_stored_meanwhile_by_another_node_is_replaced_in_commit_order(ur
     assert a.reader().read_range(s, TimeRange(None, None), 10).value.tolist() == [1.0, 2.0, 2.0]
     a.close()
     b.close()
+
+
+def test_a_setting_swapped_meanwhile_by_another_node_is_the_one_replaced(url: str) -> None:
+    # What tells a node's alert engine that another node changed a rule meanwhile
+    # (alerts/engine.py): the later swap waits for the earlier and sees its value.
+    a, b = open_store(url), open_store(url)
+    write(a, lambda tx: tx.swap_setting("alerts_version", "v0"))
+    writer = a.writer()
+    tx = writer.begin()
+    assert tx.swap_setting("alerts_version", "v1") == "v0"
+    seen: list[str | None] = []
+
+    def other_node() -> None:
+        seen.append(write(b, lambda tx: tx.swap_setting("alerts_version", "v2")))
+
+    thread = threading.Thread(target=other_node)
+    thread.start()
+    wait_until_blocked(url)
+    writer.commit()
+    thread.join(5)
+    assert seen == ["v1"]
+    assert b.reader().get_setting("alerts_version") == "v2"
+    a.close()
+    b.close()

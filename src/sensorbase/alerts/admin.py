@@ -2,18 +2,19 @@
 organisation's rule or webhook is indistinguishable from one that does not exist, and a key
 limited to one bucket sees and manages only that bucket's. Creating or deleting a rule or a
 webhook takes the `admin` scope (they make the server call out); reading them `data:read`.
-Every change also changes the `alerts_version` setting, by which other nodes reload."""
+Every change also changes the `alerts_version` setting, by which other nodes reload; this node
+applies the one rule or organisation's webhooks it changed (alerts/engine.py)."""
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-from sensorbase.alerts.engine import ALERTS_VERSION, Engine
+from sensorbase.alerts.engine import ALERTS_VERSION, Change, Engine
 from sensorbase.alerts.index import rule_of
 from sensorbase.alerts.outbox import EVENTS
 from sensorbase.alerts.rules import Rule, check
@@ -50,14 +51,17 @@ class Alerts:
     async def _read(self, fn: Any) -> Any:
         return await run_in_threadpool(lambda: fn(self.store.reader()))
 
-    async def _change(self, fn: Any) -> Any:
-        def job(tx: WriteTx) -> Any:
-            done = fn(tx)
-            tx.set_setting(ALERTS_VERSION, secrets.token_hex(8))
-            return done
+    async def _change(self, fn: Any, touched: Callable[[Any], Change]) -> Any:
+        """`fn`'s change, committed with a new `alerts_version`; then this node's engine told
+        of what it `touched` (a rule or the organisation's webhooks: see alerts/engine.py)."""
+        after = secrets.token_hex(8)
 
-        done = await self.committer.run(job)
-        await run_in_threadpool(self.engine.load)
+        def job(tx: WriteTx) -> tuple[Any, str | None]:
+            done = fn(tx)
+            return done, tx.swap_setting(ALERTS_VERSION, after)
+
+        done, before = await self.committer.run(job)
+        await self.engine.changed_here(touched(done), before, after)
         return done
 
     # -- rules -------------------------------------------------------------------------
@@ -77,7 +81,7 @@ class Alerts:
             assert row is not None
             return rule_of(row)
 
-        created: Rule = await self._change(create)
+        created: Rule = await self._change(create, _touched)
         return created
 
     def _completed(self, rule: Rule) -> Rule:
@@ -119,7 +123,7 @@ class Alerts:
                 )
             return rule, restart
 
-        rule, restart = await self._change(update)
+        rule, restart = await self._change(update, lambda done: _touched(done[0]))
         if restart and rule.enabled:
             await self.engine.evaluate_now([rule])
         return await self.rule(who, key)
@@ -148,7 +152,12 @@ class Alerts:
         return view
 
     async def delete_rule(self, who: Principal, key: str) -> None:
-        await self._change(lambda tx: tx.delete_alert_rule(_rule(tx, who, key, "admin").id))
+        def delete(tx: WriteTx) -> Rule:
+            rule = _rule(tx, who, key, "admin")
+            tx.delete_alert_rule(rule.id)
+            return rule
+
+        await self._change(delete, _touched)
 
     async def events(
         self, who: Principal, key: str | None, limit: int, before: int | None = None
@@ -196,7 +205,7 @@ class Alerts:
             assert found is not None
             return found
 
-        created: WebhookRow = await self._change(create)
+        created: WebhookRow = await self._change(create, lambda _: Change(who.org_id))
         return created
 
     async def update_webhook(
@@ -225,7 +234,7 @@ class Alerts:
             if (new_url, new_secret) != (hook.url, hook.secret):
                 tx.redirect_deliveries(who.org_id, new_url, new_secret, webhook_key=hook.key)
 
-        await self._change(update)
+        await self._change(update, lambda _: Change(who.org_id))
         return await self.webhook(who, key)
 
     async def webhooks(self, who: Principal) -> list[tuple[WebhookRow, str | None]]:
@@ -246,7 +255,10 @@ class Alerts:
         return found
 
     async def delete_webhook(self, who: Principal, key: str) -> None:
-        await self._change(lambda tx: tx.delete_webhook(_webhook(tx, who, key, "admin").id))
+        await self._change(
+            lambda tx: tx.delete_webhook(_webhook(tx, who, key, "admin").id),
+            lambda _: Change(who.org_id),
+        )
 
     async def deliveries(
         self,
@@ -271,6 +283,10 @@ class Alerts:
 
         found: list[DeliveryRow] = await self._read(find)
         return found
+
+
+def _touched(rule: Rule) -> Change:
+    return Change(rule.org_id, rule.id, rule.key)
 
 
 def _check_events(events: Sequence[str]) -> None:

@@ -12,7 +12,17 @@ deliveries.
 The timer (every `alerts_check_s`) evaluates rules that time alone can break or resolve (no
 data for a while, held for a duration, a window aggregate), each claimed by one node, and
 reloads rules and states changed by other nodes. At start it evaluates every rule once: a
-point acknowledged just before a crash, whose transition never committed, fires then."""
+point acknowledged just before a crash, whose transition never committed, fires then.
+
+A change made on this node (alerts/admin.py) is applied by itself (`changed_here`): that rule's
+index entries, pairs and states, or that organisation's webhooks, read again. Each change
+stores a new `alerts_version` and reads the one it replaces, under a lock: if that is not the
+version this node last loaded, another node changed something meanwhile, and everything is
+reloaded. Reloading everything (at start, on another node's change) keeps the rules of rows
+whose stored spec did not change. Measured in process on SQLite (benchmarks/alerts.py
+--creates-only): creating 1,000 rules through the API took 13.5-14 CPU-seconds when each change
+reloaded everything (5-9 ms a rule at first, 28-68 ms at the end), 2.0-2.4 applied by itself
+(~2.3 ms a rule throughout); a full reload of 1,000 rules 17.5 -> 6.9 CPU-ms."""
 
 from __future__ import annotations
 
@@ -27,14 +37,14 @@ import numpy.typing as npt
 from starlette.concurrency import run_in_threadpool
 
 from sensorbase.alerts.deliver import Deliverer
-from sensorbase.alerts.index import RuleIndex, rule_of
+from sensorbase.alerts.index import RuleIndex, rule_of, rules_of
 from sensorbase.alerts.outbox import alert_payload, deliveries, subscribed
 from sensorbase.alerts.rules import US, Rule, step
 from sensorbase.alerts.watch import Watch
 from sensorbase.auth.keys import Principal
 from sensorbase.model import Bucket, PointBatch, SeriesKey, TimeRange
 from sensorbase.settings import Settings
-from sensorbase.storage.alerts_queries import StateRow, WebhookRow
+from sensorbase.storage.alerts_queries import RuleRow, StateRow, WebhookRow
 from sensorbase.storage.base import Store, WriteTx
 from sensorbase.storage.write_queue import Committer
 from sensorbase.times import format_us, now_us
@@ -42,6 +52,16 @@ from sensorbase.times import format_us, now_us
 log = logging.getLogger(__name__)
 ALERTS_VERSION = "alerts_version"  # a setting changed with every rule or webhook change
 _Name = tuple[str, str, str]  # bucket, source, field
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What a change on this node touched: a rule (its id and key) or, without a rule, the
+    organisation's webhooks."""
+
+    org_id: int
+    rule_id: int | None = None
+    rule_key: str = ""
 
 
 @dataclass(slots=True)
@@ -62,6 +82,8 @@ class Engine:
         self.index = RuleIndex()
         self.watch = Watch(self.index, {})  # the index's pairs and their states, as arrays
         self._version: str | None = None
+        self._rows: dict[RuleRow, Rule] = {}  # the last full load's, kept by the next
+        self._loading = asyncio.Lock()  # one reload or change applied at a time
         self._pending: dict[tuple[int, int], Observation] = {}
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -72,10 +94,42 @@ class Engine:
         """Rules, webhooks and states as stored (on any thread)."""
         reader = self.store.reader()
         version = reader.get_setting(ALERTS_VERSION)
-        index = RuleIndex.build(reader.list_alert_rules(), reader.list_webhooks())
+        rows = rules_of(reader.list_alert_rules(), self._rows)
+        index = RuleIndex.build(rows.values(), reader.list_webhooks())
         states = {(s.rule_id, s.series_id): s for s in reader.list_alert_states()}
-        self.index, self.watch = index, Watch(index, states)
+        self.index, self.watch, self._rows = index, Watch(index, states), rows
         self._version = version
+
+    async def changed_here(self, change: Change, before: str | None, after: str) -> None:
+        """After this node's change, committed with the version `after` in place of `before`:
+        the rule or the webhooks it touched read again and put in place, if this node had
+        loaded `before` (else another node changed something too: everything reloaded)."""
+        async with self._loading:
+            if self._version == after:  # a reload saw it already
+                return
+            if before is None or self._version != before:
+                await run_in_threadpool(self.load)
+                return
+            reader = self.store.reader
+            if change.rule_id is None:
+                hooks = await run_in_threadpool(lambda: reader().list_webhooks(change.org_id))
+                self.index.set_webhooks(change.org_id, hooks)
+            else:
+                rule_id = change.rule_id
+                row, states = await run_in_threadpool(
+                    lambda: (
+                        reader().get_alert_rule(change.org_id, change.rule_key),
+                        reader().list_alert_states(rule_id),
+                    )
+                )
+                if row is None or row.id != rule_id:  # deleted
+                    self.index.remove(rule_id)
+                    self.watch.drop_rule(rule_id)
+                else:
+                    rule = rule_of(row)
+                    self.index.put(rule)
+                    self.watch.put_rule(rule, states)
+            self._version = after
 
     async def start(self) -> None:
         await run_in_threadpool(self.load)
@@ -248,9 +302,9 @@ class Engine:
         every_us = int(self.settings.alerts_check_s * US)
         while True:
             try:
-                changed = await run_in_threadpool(self._changed)
-                if changed:
-                    await run_in_threadpool(self.load)
+                async with self._loading:
+                    if await run_in_threadpool(self._changed):
+                        await run_in_threadpool(self.load)
                 if first:  # every rule once: catch up with what a crash left unevaluated
                     rules = list(self.index.rules.values())
                 elif any(r.timer for r in self.index.rules.values()):

@@ -23,7 +23,7 @@ class RuleRow:
     bucket_id: int
     bucket_key: str
     key: str
-    spec: dict[str, Any]
+    spec_json: str  # as stored: alerts/index.py decodes it (once per change of it)
     created_us: int
 
 
@@ -99,7 +99,7 @@ _EVENTS = (
 
 
 def _rule(row: Row) -> RuleRow:
-    return RuleRow(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]), row[6])
+    return RuleRow(row[0], row[1], row[2], row[3], row[4], row[5], row[6])
 
 
 def _state(row: Row) -> StateRow:
@@ -259,6 +259,18 @@ class AlertWrites(AlertReads):
             (now_us, now_us - every_us),
         )
         return [int(r[0]) for r in found]
+
+    def swap_setting(self, name: str, value: str) -> str | None:
+        """Store `value`; the value it replaces (None: none), read under a row lock on
+        PostgreSQL, held until the commit: of two nodes' swaps, the later sees the earlier's
+        value (by which alerts/engine.py knows whether it missed another node's change)."""
+        before = self._one(f"SELECT value FROM settings WHERE name = ?{self.lock_row}", (name,))
+        self._run(
+            "INSERT INTO settings (name, value) VALUES (?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (name, value),
+        )
+        return None if before is None else str(before[0])
 
     def lock_alert_state(self, rule_id: int, series_id: int, now_us: int) -> StateRow:
         """The state of (rule, series), created `ok` if new, locked until the commit."""

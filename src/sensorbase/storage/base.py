@@ -208,6 +208,10 @@ class AlertReader(Protocol):
 class AlertTx(AlertReader, Protocol):
     """Alert and webhook changes inside the write transaction."""
 
+    def swap_setting(self, name: str, value: str) -> str | None:
+        """Store `value`; the value it replaces, read under a lock until the commit."""
+        ...
+
     def create_alert_rule(
         self, org_id: int, bucket_id: int, key: str, spec: dict[str, Any], timer: bool, now_us: int
     ) -> None: ...
