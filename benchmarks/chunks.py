@@ -1,34 +1,44 @@
 #!/usr/bin/env python3
-"""The SQLite chunk layout at scale, in one process (no HTTP): one 1 Hz series of N points (the
+"""The chunk layout at scale, in one process (no HTTP): one 1 Hz series of N points (the
 shared workload's dense series' values, repeated), written and folded a million points at a
-time into a fresh store, then
+time into a fresh store (SQLite, or with --database-url a new database on that PostgreSQL
+server, dropped afterwards), then
 
 - hourly means over the first 1M points (`Reader.aggregate_fixed`, what InfluxQL's
   `mean(value) ... GROUP BY time(1h)` and the native `every=1h` read), when N <= 2M,
 - min/max/avg/count over the whole series (`Reader.aggregate`, the `stats` query),
-- bytes per point of the stopped store (the file and its WAL, catalog included).
+- bytes per point of the stopped store (SQLite: the file and its WAL, catalog included;
+  PostgreSQL: the point tables, `pg_total_relation_size`).
 
 Times are the process's CPU time per query (median of 30 after 2 warm-ups), which the other
-jobs of a shared machine move far less than wall time.
+jobs of a shared machine move far less than wall time; on PostgreSQL also the CPU time of the
+server's backends serving the database (from /proc, which counts in ticks of 10 ms: the mean
+of 200 queries, not a median), and the median wall time.
 
 Usage:  .venv/bin/python benchmarks/chunks.py [--points 10000000]
+            [--database-url postgresql://postgres@127.0.0.1:5432/postgres]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import psycopg
 
 from sensorbase.model import ResolvedBatch, TimeRange
 from sensorbase.settings import Settings
+from sensorbase.storage.postgres.store import PostgresStore
 from sensorbase.storage.sqlite.store import SQLiteStore
 
 HERE = Path(__file__).resolve().parent
@@ -46,17 +56,87 @@ def _cpu_ms(query: Callable[[], object], n: int = 30) -> float:
     return statistics.median(spent)
 
 
+def _backends_cpu_s(url: str) -> float:
+    """CPU seconds so far of the PostgreSQL backends serving the database of `url` (but this
+    connection's), summed; 0 where /proc does not show them (another machine's server)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        pids = [
+            r[0]
+            for r in conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid()"
+            )
+        ]
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
+
+
+def _pg_costs(query: Callable[[], object], url: str, n: int = 200) -> str:
+    """Per query: the client's and the backends' CPU (means of `n`) and the median wall."""
+    query()
+    query()
+    walls = []
+    server = _backends_cpu_s(url)
+    client = time.process_time()
+    for _ in range(n):
+        started = time.perf_counter()
+        query()
+        walls.append((time.perf_counter() - started) * 1000)
+    client = (time.process_time() - client) * 1000 / n
+    server = (_backends_cpu_s(url) - server) * 1000 / n
+    return (
+        f"{client + server:.2f} ms CPU (client {client:.2f}, PostgreSQL {server:.2f}), "
+        f"wall median {statistics.median(walls):.2f} ms"
+    )
+
+
+@contextmanager
+def _new_database(server_url: str) -> Iterator[str]:
+    """A new database on the server of `server_url`, its URL; dropped afterwards."""
+    name = f"sensorbase_bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield psycopg.conninfo.make_conninfo(server_url, dbname=name)
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--points", type=int, default=1_000_000)
+    ap.add_argument(
+        "--database-url",
+        default=None,
+        help="a PostgreSQL server (any database of it) to make the store's database on",
+    )
     args = ap.parse_args()
+    if args.database_url:
+        with _new_database(args.database_url) as url:
+            _run(args.points, url, Path(tempfile.mkdtemp(prefix="sensorbase-chunks-")))
+    else:
+        _run(args.points, None, Path(tempfile.mkdtemp(prefix="sensorbase-chunks-")))
+
+
+def _run(n: int, url: str | None, base: Path) -> None:
     sys.path.insert(0, str(HERE.parent.parent / "shared" / "bench"))
     import common  # the shared workload (../shared/bench/common.py)
 
-    n = args.points
-    base = Path(tempfile.mkdtemp(prefix="sensorbase-chunks-"))
-    store = SQLiteStore(base / "sb.db", Settings(data_dir=base))
+    settings = Settings(data_dir=base, database_url=url)
+    store = PostgresStore(url, settings) if url else SQLiteStore(base / "sb.db", settings)
     store.open()
+
+    def costs(query: Callable[[], object]) -> str:
+        return _pg_costs(query, url) if url else f"{_cpu_ms(query):.2f} ms CPU"
+
     try:
         writer = store.writer()
         tx = writer.begin()
@@ -78,15 +158,24 @@ def main() -> None:
         reader = store.reader()
         if n <= 2_000_000:
             first = TimeRange(t0, t0 + 1_000_000 * 1_000_000)
-            hourly = _cpu_ms(lambda: reader.aggregate_fixed(sid, first, HOUR_US, 0, ("avg",)))
-            print(f"hourly means over 1M points: {hourly:.2f} ms CPU")
+            hourly = costs(lambda: reader.aggregate_fixed(sid, first, HOUR_US, 0, ("avg",)))
+            print(f"hourly means over 1M points: {hourly}")
         stats = ("min", "max", "avg", "count")
-        whole = _cpu_ms(lambda: reader.aggregate(sid, TimeRange(None, None), stats))
-        print(f"stats over {n:,} points: {whole:.2f} ms CPU")
+        whole = costs(lambda: reader.aggregate(sid, TimeRange(None, None), stats))
+        print(f"stats over {n:,} points: {whole}")
+        if url:
+            with psycopg.connect(url, autocommit=True) as conn:
+                row = conn.execute(
+                    "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c "
+                    "WHERE c.relname LIKE 'point\\_%' AND c.relkind = 'r'"
+                ).fetchone()
+                size = int(row[0]) if row and row[0] else 0
+            print(f"disk: {size / n:.3f} bytes/point of the point tables ({size:,} bytes)")
     finally:
         store.close()
-    size = sum(f.stat().st_size for f in base.iterdir() if f.name.startswith("sb.db"))
-    print(f"disk: {size / n:.3f} bytes/point ({size:,} bytes)")
+    if not url:
+        size = sum(f.stat().st_size for f in base.iterdir() if f.name.startswith("sb.db"))
+        print(f"disk: {size / n:.3f} bytes/point ({size:,} bytes)")
     shutil.rmtree(base)
 
 

@@ -18,6 +18,7 @@ from sensorbase.storage.log_view import LogRow
 from sensorbase.storage.postgres import schema as pg_schema
 from sensorbase.storage.postgres.store import PostgresStore
 from tests.pg import temporary_database
+from tests.storage.test_point_rollups_migration import undo_point_rollups
 
 CHUNKS_MIGRATION = next(v for v, step in pg_schema.MIGRATIONS if step is pg_schema._point_chunks)
 T0 = 1_800_000_000_000_000
@@ -43,6 +44,7 @@ def _insert_rows(conn: psycopg.Connection, rows: list[tuple[int, int, float, str
 def undo_point_chunks(conn: psycopg.Connection) -> None:
     """The database as migration 5 left it: the points of `point_chunks` and `point_log` (a
     later log row winning) as rows of a week-partitioned `points` table."""
+    undo_point_rollups(conn)  # the later step's
     found: dict[tuple[int, int], tuple[float, str | None]] = {}
     for row in conn.execute(f"SELECT series_id, {CHUNK_COLUMNS} FROM point_chunks"):
         points = chunk_of_row(row[1:]).points()

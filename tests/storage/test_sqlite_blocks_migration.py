@@ -16,8 +16,8 @@ from pcodec import ChunkConfig, standalone
 
 from sensorbase.model import ResolvedBatch, TimeRange
 from sensorbase.settings import Settings
+from sensorbase.storage.rollups import DAY_US
 from sensorbase.storage.sqlite import schema
-from sensorbase.storage.sqlite.rollups import DAY_US
 from sensorbase.storage.sqlite.store import SQLiteStore
 from tests.storage.conftest import new_series
 

@@ -1,5 +1,5 @@
-"""Chunks in blocks with their own summaries (storage/chunks.py, both backends), and SQLite's
-day summaries over them (storage/sqlite/rollups.py): aggregates per interval and over ranges
+"""Chunks in blocks with their own summaries (storage/chunks.py), and the
+day summaries over them (storage/rollups.py): aggregates per interval and over ranges
 (storage/chunk_reads.py) read summaries where they can and decode the rest, and must equal a
 brute-force computation over the points, on random series (decimal and arbitrary values,
 gaps, days, the log over chunks) with random edges, on SQLite and PostgreSQL."""
@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import itertools
 import math
-import sqlite3
 from collections.abc import Iterator
 
 import numpy as np
+import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -20,9 +20,8 @@ from sensorbase.model import PointColumns, ResolvedBatch, TimeRange
 from sensorbase.settings import Settings
 from sensorbase.storage import chunks, open_store
 from sensorbase.storage.postgres.store import PostgresStore
-from sensorbase.storage.sqlite.rollups import DAY_US
+from sensorbase.storage.rollups import DAY_US
 from sensorbase.storage.sqlite.store import SQLiteStore
-from tests.storage.conftest import new_series
 
 T0 = 1_700_000_000_000_000
 AGGREGATES = ("count", "min", "max", "sum", "avg", "first", "last")
@@ -166,23 +165,35 @@ def test_aggregates_equal_the_points(
             _same(whole, next(iter(found.values())), f"range {time_range}")
 
 
-def _rollups(conn: sqlite3.Connection, sid: int) -> list[tuple[float, ...]]:
-    return conn.execute(
-        "SELECT day_us, start_us, end_us, count, min, max, round(sum, 6), first, last "
+def _rows(store: Folding, sql: str, sid: int) -> list[tuple[float, ...]]:
+    if isinstance(store, SQLiteStore):
+        return [tuple(r) for r in store.reader().conn.execute(sql, (sid,)).fetchall()]
+    with psycopg.connect(store.url) as conn:
+        return [tuple(r) for r in conn.execute(sql.replace("?", "%s"), (sid,)).fetchall()]
+
+
+def _rollups(store: Folding, sid: int) -> list[tuple[float, ...]]:
+    return _rows(
+        store,
+        "SELECT day_us, start_us, end_us, count, min, max, round(sum::numeric, 6)::float, "
+        "first, last FROM point_rollups WHERE series_id = ? ORDER BY day_us"
+        if isinstance(store, PostgresStore)
+        else "SELECT day_us, start_us, end_us, count, min, max, round(sum, 6), first, last "
         "FROM point_rollups WHERE series_id = ? ORDER BY day_us",
-        (sid,),
-    ).fetchall()
+        sid,
+    )
 
 
-def _made_again(conn: sqlite3.Connection, sid: int) -> list[tuple[float, ...]]:
-    rows = conn.execute(
+def _made_again(store: Folding, sid: int) -> list[tuple[float, ...]]:
+    rows = _rows(
+        store,
         "SELECT start_us, end_us, count, min, max, sum, first, last FROM point_chunks "
         "WHERE series_id = ? ORDER BY start_us",
-        (sid,),
-    ).fetchall()
+        sid,
+    )
     days: dict[int, list[tuple[float, ...]]] = {}
     for row in rows:
-        days.setdefault(row[0] - row[0] % DAY_US, []).append(row)
+        days.setdefault(int(row[0] - row[0] % DAY_US), []).append(row)
     return [
         (
             day,
@@ -199,26 +210,39 @@ def _made_again(conn: sqlite3.Connection, sid: int) -> list[tuple[float, ...]]:
     ]
 
 
-def test_day_summaries_follow_folds_deletes_and_expiry(sqlite_store: SQLiteStore) -> None:
-    store = sqlite_store
-    sid, _ = new_series(store)
+def test_day_summaries_follow_folds_deletes_and_expiry(store: Folding) -> None:
+    """The rows the triggers keep (sqlite/rollups.py, postgres/rollups.py) equal rows made
+    again from the chunks, after each path that changes chunks."""
+    sid = _another_series(store)
+    other = _another_series(store)  # deleted whole at the end
     times, values = _series(5, 3 * chunks.CHUNK_POINTS, True)
     _write(store, sid, times, values)
+    _write(store, other, times, values)
     store.fold_points()
-    conn = store.reader().conn
-    assert _rollups(conn, sid) == _made_again(conn, sid) and len(_rollups(conn, sid)) > 2
+    assert _rollups(store, sid) == _made_again(store, sid) and len(_rollups(store, sid)) > 2
     _write(store, sid, times[::500] + 1, values[::500])  # folded into existing chunks
     store.fold_points()
-    assert _rollups(conn, sid) == _made_again(conn, sid)
+    assert _rollups(store, sid) == _made_again(store, sid)
     writer = store.writer()
     tx = writer.begin()
     tx.delete_points([sid], TimeRange(int(times[100]), int(times[9000])))
     writer.commit()
-    assert _rollups(conn, sid) == _made_again(conn, sid)
+    assert _rollups(store, sid) == _made_again(store, sid)
     tx = writer.begin()
     tx.expire_points([sid], int(times[12_000]), True, 64)
     writer.commit()
-    assert _rollups(conn, sid) == _made_again(conn, sid)
+    assert _rollups(store, sid) == _made_again(store, sid)
+    assert _rollups(store, other) == _made_again(store, other) != []
+    ((org,),) = _rows(
+        store,
+        "SELECT o.org_id FROM series s JOIN sources o ON o.id = s.source_id WHERE s.id = ?",
+        other,
+    )
+    tx = writer.begin()
+    tx.delete_org(int(org))  # its series' chunks and rows go
+    writer.commit()
+    assert _rollups(store, other) == [] == _made_again(store, other)
+    assert _rollups(store, sid) == _made_again(store, sid) != []
 
 
 def test_blocks_decode_exactly() -> None:

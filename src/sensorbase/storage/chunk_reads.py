@@ -27,15 +27,15 @@ class ChunkSource(Protocol):
     def newest(self, series_id: int) -> tuple[int, float, bool] | None:
         """The newest chunk's end_us and last, and whether it holds no extras."""
 
-    def days(self, series_id: int, time_range: TimeRange) -> list[tuple[Any, ...]] | None:
+    def days(self, series_id: int, time_range: TimeRange) -> list[tuple[Any, ...]]:
         """The series' day summaries reaching into the range (ROLLUP_COLUMNS of
-        sqlite/rollups.py), or None where the backend keeps none (PostgreSQL)."""
+        storage/rollups.py)."""
 
     def chunk_rows(
-        self, series_id: int, time_range: TimeRange, day_us: int | None
+        self, series_id: int, time_range: TimeRange, days: list[int]
     ) -> list[tuple[Any, ...]]:
-        """The rows of the chunks reaching into the range (that start in the UTC day
-        `day_us`, if given), in time order; a backend may leave their time and value blobs None
+        """The rows of the chunks reaching into the range that start in the UTC days `days`
+        (ascending), in time order; a backend may leave their time and value blobs None
         (`rows_at` reads them)."""
 
     def rows_at(self, series_id: int, starts: list[int]) -> list[tuple[Any, ...]]:
@@ -242,9 +242,9 @@ def _reduce(
     source: ChunkSource, log: LogPoints, series_id: int, time_range: TimeRange, keys: Keys
 ) -> _Parts:
     """The parts of the range's points per interval (`keys`): from the day summaries
-    (rollups.py) of days inside one interval and the range and untouched by the log; in the
-    other days, from the stats of such chunks; in the other chunks, from the summaries of
-    such blocks (chunks.py); and from the points of the blocks left and of the log, merged.
+    (storage/rollups.py) of days inside one interval and the range and untouched by the log;
+    in the other days, from the stats of such chunks; in the other chunks, from the summaries
+    of such blocks (chunks.py); and from the points of the blocks left and of the log, merged.
     Over the 1M-point 1 Hz series in hours, that decodes the one or two blocks (512 points)
     at each hour's edge instead of the ~57% of the (then 2,048-point) chunks that straddle
     one; over a whole series it reads a row per day."""
@@ -252,9 +252,7 @@ def _reduce(
     parts = _Parts()
     days = source.days(series_id, time_range)
     rows: list[tuple[Any, ...]] = []
-    if days is None:
-        rows = source.chunk_rows(series_id, time_range, None)
-    elif days:
+    if days:
         day, start, end, count, mn, mx, sm, first, last = (
             np.array(c) for c in zip(*days, strict=True)
         )
@@ -262,8 +260,8 @@ def _reduce(
         parts.add(
             keys(start[whole]), *(x[whole] for x in (count, mn, mx, sm, start, first, end, last))
         )
-        for day_us in day[~whole].tolist():
-            rows.extend(source.chunk_rows(series_id, time_range, day_us))
+        if not whole.all():
+            rows = source.chunk_rows(series_id, time_range, day[~whole].tolist())
     loose = _reduce_chunks(source, series_id, rows, time_range, keys, recent, parts)
     points = _merged(PointColumns.concat(loose), recent).within(time_range)
     parts.add_points(keys(points.time_us), points)

@@ -1,7 +1,7 @@
 """Chunks on PostgreSQL (the encoding: storage/chunks.py, the same blocks as SQLite's; the
 layout: postgres/__init__.py): the SQL that reads and stores them, and `PgChunks`, what
-storage/chunk_reads.py reads them by. PostgreSQL keeps no day summaries (SQLite's
-sqlite/rollups.py): its aggregates start from the chunks' stats, read without their blobs."""
+storage/chunk_reads.py reads them by, with the day summaries (rollups.py) the aggregates start
+from; the chunks' stats are read without their blobs."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import psycopg
 
 from sensorbase.model import PointColumns, TimeRange
 from sensorbase.storage.chunks import CHUNK_COLUMNS, CHUNK_POINTS, Chunk, chunk_of_row, encode
+from sensorbase.storage.rollups import ROLLUP_COLUMNS, day_of
 
 INSERT_CHUNK = (
     "INSERT INTO point_chunks (series_id, start_us, end_us, count, min, max, sum, first, "
@@ -79,15 +80,25 @@ class PgChunks:
         ).fetchone()
         return None if row is None else (row[0], row[1], bool(row[2]))
 
-    def days(self, series_id: int, time_range: TimeRange) -> list[tuple[Any, ...]] | None:
-        return None
+    def days(self, series_id: int, time_range: TimeRange) -> list[tuple[Any, ...]]:
+        sql = f"SELECT {ROLLUP_COLUMNS} FROM point_rollups WHERE series_id = %s"
+        params: list[Any] = [series_id]
+        if time_range.start_us is not None:
+            sql += " AND end_us >= %s"
+            params.append(time_range.start_us)
+        if time_range.end_us is not None:
+            sql += " AND day_us < %s"
+            params.append(time_range.end_us)
+        return self.conn.execute(sql + " ORDER BY day_us", params).fetchall()
 
     def chunk_rows(
-        self, series_id: int, time_range: TimeRange, day_us: int | None
+        self, series_id: int, time_range: TimeRange, days: list[int]
     ) -> list[tuple[Any, ...]]:
-        assert day_us is None, "no day summaries on PostgreSQL"
+        # Every day in one round trip (hourly means read the chunks of every day).
         sql, params = _in_range(_WITHOUT_BLOBS, series_id, time_range)
-        return self.conn.execute(sql + " ORDER BY start_us", params).fetchall()
+        day = day_of("start_us").replace("%", "%%")
+        sql += f" AND {day} = ANY(%s) ORDER BY start_us"
+        return self.conn.execute(sql, [*params, days]).fetchall()
 
     def rows_at(self, series_id: int, starts: list[int]) -> list[tuple[Any, ...]]:
         found = {
@@ -113,14 +124,14 @@ class PgChunks:
 
     def stored_count(self, series_id: int) -> int:
         row = self.conn.execute(
-            "SELECT coalesce(sum(count), 0) FROM point_chunks WHERE series_id = %s", (series_id,)
+            "SELECT coalesce(sum(count), 0) FROM point_rollups WHERE series_id = %s", (series_id,)
         ).fetchone()
         return int(row[0]) if row else 0
 
     def series_counts(self, series_sql: str, param: int) -> tuple[int, list[int]]:
         sql = series_sql.replace("?", "%s")
         row = self.conn.execute(
-            f"SELECT coalesce(sum(count), 0) FROM point_chunks WHERE series_id IN ({sql})",
+            f"SELECT coalesce(sum(count), 0) FROM point_rollups WHERE series_id IN ({sql})",
             (param,),
         ).fetchone()
         ids = [r[0] for r in self.conn.execute(sql, (param,)).fetchall()]

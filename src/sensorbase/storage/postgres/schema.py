@@ -4,7 +4,8 @@
 order, each in its own transaction, under an advisory lock so that nodes starting together do
 not race. Points were a row each in a time-partitioned `points` table (a TimescaleDB
 hypertable when that extension could be created, else native weekly partitions) until
-version 6 moved them into `point_log` and `point_chunks` (postgres/__init__.py).
+version 6 moved them into `point_log` and `point_chunks` (postgres/__init__.py); version 7
+added their day summaries (`point_rollups`, postgres/rollups.py).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import psycopg
 from sensorbase.errors import SensorbaseError
 from sensorbase.model import PointColumns
 from sensorbase.storage.alerts_schema import POSTGRES_TYPES, alerts_ddl
+from sensorbase.storage.postgres import rollups
 from sensorbase.storage.postgres.chunks import INSERT_CHUNK, encoded
 
 # Chosen at random, once: the advisory lock keys Sensorbase takes on a shared database.
@@ -252,6 +254,14 @@ def _move_series(conn: psycopg.Connection, series_id: int) -> None:
         start = int(times[-1])
 
 
+def _point_rollups(conn: psycopg.Connection) -> None:
+    """The day summaries (postgres/rollups.py), made from the chunks there are, under the fold
+    lock: a node of the version before (which folds without knowing of them) changes no chunk
+    between their making and the triggers that keep them."""
+    conn.execute("SELECT pg_advisory_xact_lock(%s)", (FOLD_LOCK,))
+    rollups.create(conn)
+
+
 MIGRATIONS = [
     (1, _v1),
     (2, _v2),
@@ -259,6 +269,7 @@ MIGRATIONS = [
     (4, _alerts),
     (5, _lifecycle),
     (6, _point_chunks),
+    (7, _point_rollups),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

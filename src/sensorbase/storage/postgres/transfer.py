@@ -32,7 +32,8 @@ _COLUMNS = (
 )
 
 
-POINT_TABLES = frozenset({"point_log", "point_chunks"})  # dumped as points, not rows
+# Dumped as points, not rows (the day summaries: made anew as the points are folded).
+POINT_TABLES = frozenset({"point_log", "point_chunks", "point_rollups"})
 
 
 def _tables(conn: psycopg.Connection) -> list[str]:

@@ -9,7 +9,7 @@ from typing import Any
 
 from sensorbase.model import PointColumns, TimeRange
 from sensorbase.storage.chunks import CHUNK_COLUMNS, CHUNK_POINTS, Chunk, chunk_of_row, encode
-from sensorbase.storage.sqlite.rollups import DAY_US, ROLLUP_COLUMNS
+from sensorbase.storage.rollups import DAY_US, ROLLUP_COLUMNS
 
 
 def chunks(
@@ -64,7 +64,7 @@ class SQLiteChunks:
         ).fetchone()
         return None if row is None else (row[0], row[1], bool(row[2]))
 
-    def days(self, series_id: int, time_range: TimeRange) -> list[tuple[Any, ...]] | None:
+    def days(self, series_id: int, time_range: TimeRange) -> list[tuple[Any, ...]]:
         sql = f"SELECT {ROLLUP_COLUMNS} FROM point_rollups WHERE series_id = ?"
         params: list[Any] = [series_id]
         if time_range.end_us is not None:
@@ -75,20 +75,24 @@ class SQLiteChunks:
         return days if lo is None else [d for d in days if d[2] >= lo]
 
     def chunk_rows(
-        self, series_id: int, time_range: TimeRange, day_us: int | None
+        self, series_id: int, time_range: TimeRange, days: list[int]
     ) -> list[tuple[Any, ...]]:
-        sql = f"SELECT {CHUNK_COLUMNS} FROM point_chunks WHERE series_id = ?"
-        params: list[Any] = [series_id]
-        if day_us is not None:
-            sql += " AND start_us >= ? AND start_us < ?"
-            params.extend((day_us, day_us + DAY_US))
+        sql = (
+            f"SELECT {CHUNK_COLUMNS} FROM point_chunks WHERE series_id = ? "
+            "AND start_us >= ? AND start_us < ?"
+        )
+        bounds: list[Any] = []
         if time_range.start_us is not None:
             sql += " AND end_us >= ?"
-            params.append(time_range.start_us)
+            bounds.append(time_range.start_us)
         if time_range.end_us is not None:
             sql += " AND start_us < ?"
-            params.append(time_range.end_us)
-        return self.conn.execute(sql, params).fetchall()
+            bounds.append(time_range.end_us)
+        return [  # a day at a time: each an index range (in-process, no round trips)
+            row
+            for day_us in days
+            for row in self.conn.execute(sql, [series_id, day_us, day_us + DAY_US, *bounds])
+        ]
 
     def rows_at(self, series_id: int, starts: list[int]) -> list[tuple[Any, ...]]:
         return [self._row_at(series_id, start) for start in starts]

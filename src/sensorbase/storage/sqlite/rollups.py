@@ -1,15 +1,8 @@
-"""A summary of each series' chunks per day (`point_rollups`): count, min, max, sum, first and
-last of the chunks that start in that UTC day, with the first chunk's start and the last
-one's end. Aggregates over a range read a day's row instead of its chunks when the day lies
-wholly inside the range and the write log does not touch it (storage/chunk_reads.py), so
-that stats over a whole series read a row per day, not per chunk: 100M points of a 1 Hz
-series are 1,158 rows against 12,208 chunks. (PostgreSQL keeps no such rows.)
-
-Triggers on `point_chunks` keep the rows, so that every path that writes chunks (fold,
-deletes, expiry, migrations, loads) keeps them without knowing of them: a chunk added is
-added to its day's row; a chunk removed makes its day's row again from the day's chunks left
-(a min or max cannot be taken back). Deleting a whole series removes its rows first
-(`forget`), so that its chunks go without a row being made again for each.
+"""The day summaries (storage/rollups.py) on SQLite: triggers on `point_chunks` keep
+`point_rollups`. A chunk added is added to its day's row; a chunk removed makes its day's row
+again from the day's chunks left (a min or max cannot be taken back). Deleting a whole series
+removes its rows first (`forget`), so that its chunks go without a row being made again for
+each.
 
 A day's row costs the insert and the delete of a chunk one more B-tree write, and the delete
 a scan of the day's other chunks (at 1 Hz, ~10 chunks of 8,192 points; the denser a series,
@@ -19,12 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 
-DAY_US = 86_400_000_000
-
-
-def _day(column: str) -> str:
-    """SQL: the start of the UTC day of `column` (floored for times before 1970 too)."""
-    return f"({column} - ((({column} % {DAY_US}) + {DAY_US}) % {DAY_US}))"
+from sensorbase.storage.rollups import DAY_US, day_of
 
 
 def _remade(series: str, day: str) -> str:
@@ -53,8 +41,8 @@ CREATE TABLE IF NOT EXISTS point_rollups (
 CREATE TRIGGER IF NOT EXISTS point_rollups_add AFTER INSERT ON point_chunks BEGIN
   INSERT INTO point_rollups (series_id, day_us, start_us, end_us, count, min, max, sum, first,
     last)
-  VALUES (new.series_id, {_day("new.start_us")}, new.start_us, new.end_us, new.count, new.min,
-    new.max, new.sum, new.first, new.last)
+  VALUES (new.series_id, {day_of("new.start_us")}, new.start_us, new.end_us, new.count,
+    new.min, new.max, new.sum, new.first, new.last)
   ON CONFLICT (series_id, day_us) DO UPDATE SET
     count = count + excluded.count, sum = sum + excluded.sum,
     min = min(min, excluded.min), max = max(max, excluded.max),
@@ -65,10 +53,11 @@ CREATE TRIGGER IF NOT EXISTS point_rollups_add AFTER INSERT ON point_chunks BEGI
 END;
 CREATE TRIGGER IF NOT EXISTS point_rollups_remove AFTER DELETE ON point_chunks
 WHEN EXISTS (SELECT 1 FROM point_rollups WHERE series_id = old.series_id
-  AND day_us = {_day("old.start_us")})
+  AND day_us = {day_of("old.start_us")})
 BEGIN
-  DELETE FROM point_rollups WHERE series_id = old.series_id AND day_us = {_day("old.start_us")};
-  {_remade("old.series_id", _day("old.start_us"))};
+  DELETE FROM point_rollups
+  WHERE series_id = old.series_id AND day_us = {day_of("old.start_us")};
+  {_remade("old.series_id", day_of("old.start_us"))};
 END;
 """
 
@@ -78,8 +67,8 @@ def backfill(conn: sqlite3.Connection) -> None:
     conn.execute("DELETE FROM point_rollups")
     conn.execute(
         "INSERT INTO point_rollups (series_id, day_us, start_us, end_us, count, min, max, sum, "
-        f"first, last) SELECT series_id, {_day('start_us')} AS day, min(start_us), max(end_us), "
-        "sum(count), min(min), max(max), sum(sum), 0, 0 FROM point_chunks "
+        f"first, last) SELECT series_id, {day_of('start_us')} AS day, min(start_us), "
+        "max(end_us), sum(count), min(min), max(max), sum(sum), 0, 0 FROM point_chunks "
         "GROUP BY series_id, day"
     )
     day = "point_rollups.day_us"
@@ -97,6 +86,3 @@ def backfill(conn: sqlite3.Connection) -> None:
 def forget(conn: sqlite3.Connection, series_sql: str, param: int) -> None:
     """Remove the rows of the series `series_sql` selects, whose chunks are all being deleted."""
     conn.execute(f"DELETE FROM point_rollups WHERE series_id IN ({series_sql})", (param,))
-
-
-ROLLUP_COLUMNS = "day_us, start_us, end_us, count, min, max, sum, first, last"
