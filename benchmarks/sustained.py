@@ -298,7 +298,7 @@ def judge(timeline: list[dict[str, Any]], paced: float, warm_s: float = WARM_S) 
     - throughput: its start is the median of the first 30 s of judged windows; the lowest
       window after must be no more than 20% below it. Paced, a drop means the server fell
       behind the schedule, so beside it: requests late, latency p99 at the start and end
-    - memory: RSS (server, helpers) at the first judged window against the last and the peak
+    - memory: RSS (server, helpers), the median of the first 30 s judged against the last 30 s
     - the log: its maximum over the run's judged first half against its second half's
     """
     judged = [r for r in timeline if r["t_s"] > warm_s] or timeline
@@ -325,7 +325,9 @@ def judge(timeline: list[dict[str, Any]], paced: float, warm_s: float = WARM_S) 
     out["latency_p99_ms_start_end"] = [statistics.median(x) if x else None for x in p99]
     out["kept_up"] = out["late_max_s"] <= LAG_S
     for role in ("server", "helpers"):
-        was, now = judged[0]["rss_bytes"][role], judged[-1]["rss_bytes"][role]
+        # (medians of the first and last 30 s: the helpers' RSS moves with each fold)
+        was = statistics.median(r["rss_bytes"][role] for r in first)
+        now = statistics.median(r["rss_bytes"][role] for r in last)
         peak = max(r["rss_bytes"][role] for r in judged)
         out[f"rss_{role}_mib"] = {"start": was / MiB, "end": now / MiB, "peak": peak / MiB}
         out[f"rss_{role}_flat"] = now <= (1 + RSS_GROWTH) * was + 16 * MiB
