@@ -38,9 +38,13 @@ lint: $(BIN)/sensorbase
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-## bench: the peer benchmark against a fresh server (see benchmarks/README.md)
+## bench: the peer benchmark against a fresh server (see benchmarks/README.md); `make bench
+## LONG=1` adds the runs that take minutes: 10 minutes of ingest paced at 80% of capacity
 bench: $(BIN)/sensorbase
 	$(BIN)/python benchmarks/bench.py
+ifdef LONG
+	$(BIN)/python benchmarks/sustained.py
+endif
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The cost curve (issue 28): how reads, ingest, memory and disk move as the data grows.
 
-Three scenarios, each against a fresh server started as bench.py starts it (SQLite, or
+Two scenarios, each against a fresh server started as bench.py starts it (SQLite, or
 PostgreSQL with --database-url), written through `POST /v1/write` by 2 writers of 5,000-point
 JSON requests (an acknowledgement means committed and synced, as always):
 
@@ -16,15 +16,15 @@ JSON requests (an acknowledgement means committed and synced, as always):
              one-series read's latency (count and avg of a series not read before) sampled
              during the ingest and after it until the write log is folded, the first such read
              after the ingest, and disk bytes/point once the server is stopped
-  sustained  capacity measured on --sustained-series series, then --minutes of writes paced at
-             80% of it: points/s, RSS and the unfolded write log's points every 5 s
+
+Sustained ingest at 80% of capacity, the curve's third item, is benchmarks/sustained.py.
 
 Each figure is printed; all of them go to --out (JSON) and, with matplotlib installed
 (`pip install -e '.[bench]'`), a PNG per scenario beside it (curve-points.png,
-curve-series.png, curve-sustained.png).
+curve-series.png).
 
 Usage:  .venv/bin/python benchmarks/curve.py [--scenario series] [--series 1000,100000]
-        [--sizes 1000000,10000000,100000000] [--minutes 10] [--database-url postgresql://...]
+        [--sizes 1000000,10000000,100000000] [--database-url postgresql://...]
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ import argparse
 import http.client
 import json
 import os
-import queue
 import re
 import sqlite3
 import statistics
@@ -69,9 +68,10 @@ def server_args(args: argparse.Namespace) -> argparse.Namespace:
 
 
 def log_points(server: bench.Server) -> float | None:
-    """The points in SQLite's unfolded write log (None: a store without one)."""
+    """The points in the store's unfolded write log, from /metrics (sensorbase_sqlite_log_points
+    or sensorbase_postgres_log_points; None: a store without one)."""
     _, text = bench.request("GET", server.base, "/metrics", None, server.headers)
-    found = re.search(rb"^\w*sqlite_log_points(?:\{[^}]*\})? (\S+)$", text, re.M)
+    found = re.search(rb"^\w*_(?:sqlite|postgres)_log_points(?:\{[^}]*\})? (\S+)$", text, re.M)
     return None if found is None else float(found.group(1))
 
 
@@ -349,125 +349,6 @@ def _cpu_per(
 
 
 # ---------------------------------------------------------------------------------------------
-# 3. Sustained ingest at 80% of capacity
-
-
-def run_sustained(args: argparse.Namespace) -> dict[str, Any]:
-    n_series = args.sustained_series
-    server = bench.Server(server_args(args))
-    server.start()
-    try:
-        bench.checked("POST", server, "/v1/buckets", {"key": "fleet"})
-        rounds = max(1, 1_000_000 // n_series)
-        capacity = bench.run_writers(
-            server, fleet_per_writer(n_series, rounds * n_series, 1), "fleet"
-        )
-        rate = 0.8 * capacity["points_per_s"]
-        print(
-            f"capacity {capacity['points_per_s']:,.0f} points/s; pacing at {rate:,.0f}", flush=True
-        )
-        bodies: queue.Queue[bytes | None] = queue.Queue(maxsize=64)
-        done = threading.Event()
-        acked: list[tuple[float, int]] = []
-
-        def produce() -> None:  # later rounds, made while the writers send
-            step = rounds
-            while not done.is_set():
-                sid, ts, val = common.fleet_block(n_series, rounds, seed=step, t_offset_steps=step)
-                s, t, v = sid.tolist(), ts.tolist(), val.tolist()
-                for i in range(0, len(s), bench.BATCH):
-                    body = bench._body(
-                        s[i : i + bench.BATCH],
-                        t[i : i + bench.BATCH],
-                        v[i : i + bench.BATCH],
-                        False,
-                    )
-                    while not done.is_set():
-                        try:
-                            bodies.put(body, timeout=0.5)
-                            break
-                        except queue.Full:
-                            continue
-                step += rounds
-
-        t0 = time.perf_counter()
-
-        def write() -> None:
-            conn = http.client.HTTPConnection(bench.HOST, server.port, timeout=600)
-            path = "/v1/write?bucket=fleet&precision=s"
-            headers = {**server.headers, "Content-Type": "application/json"}
-            while not done.is_set():
-                try:
-                    body = bodies.get(timeout=0.5)
-                except queue.Empty:
-                    continue
-                if body is None:
-                    break
-                n = bench.count_points(body)
-                with lock:  # the schedule: 80% of capacity, whatever the replies' pace
-                    nonlocal sent
-                    due = t0 + sent / rate
-                    sent += n
-                wait = due - time.perf_counter()
-                if wait > 0:
-                    time.sleep(wait)
-                status, data = bench.request("POST", server.base, path, body, headers, conn)
-                if status != 200:
-                    raise RuntimeError(f"{status} {data[:300]!r}")
-                acked.append((time.perf_counter() - t0, n))
-            conn.close()
-
-        lock, sent = threading.Lock(), 0
-        threads = [threading.Thread(target=produce, daemon=True)]
-        threads += [threading.Thread(target=write, daemon=True) for _ in range(WRITERS)]
-        for thread in threads:
-            thread.start()
-        sampler = Sampler(server, n_series)  # one-series reads at 80% of capacity
-        sampler.start()
-        timeline = []
-        end = t0 + args.minutes * 60
-        every = 5.0
-        while time.perf_counter() < end:
-            time.sleep(every)
-            now = time.perf_counter() - t0
-            window = sum(n for t, n in acked if now - every <= t < now)
-            timeline.append({
-                "t_s": now,
-                "points_per_s": window / every,
-                "rss_bytes": server.rss_by_role(),
-                "log_points": log_points(server),
-            })  # fmt: skip
-            print(
-                f"  {now:5.0f} s: {window / every:,.0f} points/s, log {timeline[-1]['log_points']}",
-                flush=True,
-            )
-        done.set()
-        sampler.stop()
-        for thread in threads:
-            thread.join(timeout=30)
-    finally:
-        server.stop()
-        server.cleanup()
-    reads = [x["read_ms"] for x in sampler.samples if x["read_ms"]]
-    if reads:
-        print(f"one-series reads meanwhile: median {statistics.median(reads):.1f} ms, max "
-              f"{max(reads):.1f} ms ({len(reads)})", flush=True)  # fmt: skip
-    return {
-        "series": n_series,
-        "capacity_points_per_s": capacity["points_per_s"],
-        "paced_points_per_s": rate,
-        "minutes": args.minutes,
-        # (the first window holds the writers' start: judged from the second on)
-        "lowest_vs_paced": min(x["points_per_s"] for x in timeline[1:]) / rate
-        if len(timeline) > 1
-        else None,
-        "read_ms": {"median": statistics.median(reads), "max": max(reads)} if reads else None,
-        "timeline": timeline,
-        "reads": sampler.samples,
-    }
-
-
-# ---------------------------------------------------------------------------------------------
 # Plots
 
 
@@ -522,20 +403,6 @@ def plot(result: dict[str, Any], out: Path) -> list[Path]:
                      title="one-series read, during and after ingest")  # fmt: skip
         ax[1][1].legend(title="series")
         made.append(_save(fig, out, "series"))
-    if (sustained := result.get("sustained")) and sustained["timeline"]:
-        tl = sustained["timeline"]
-        fig, ax = plt.subplots(1, 3, figsize=(14, 4))
-        t = [p["t_s"] for p in tl]
-        ax[0].plot(t, [p["points_per_s"] for p in tl])
-        ax[0].axhline(sustained["paced_points_per_s"], color="grey", lw=0.5)
-        ax[0].set(xlabel="s", ylabel="points/s", title=f"sustained ingest ({store})")
-        ax[1].plot(t, [p["rss_bytes"]["server"] / 2**20 for p in tl], label="server")
-        ax[1].plot(t, [p["rss_bytes"]["helpers"] / 2**20 for p in tl], label="helpers")
-        ax[1].set(xlabel="s", ylabel="MiB", title="RSS")
-        ax[1].legend()
-        ax[2].plot(t, [p["log_points"] or 0 for p in tl])
-        ax[2].set(xlabel="s", ylabel="points", title="unfolded write log")
-        made.append(_save(fig, out, "sustained"))
     return made
 
 
@@ -548,13 +415,11 @@ def _save(fig: Any, out: Path, name: str) -> Path:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--scenario", nargs="+", choices=["points", "series", "sustained"],
-                    default=["points", "series", "sustained"])  # fmt: skip
+    ap.add_argument("--scenario", nargs="+", choices=["points", "series"],
+                    default=["points", "series"])  # fmt: skip
     ap.add_argument("--sizes", type=_ints, default=[1_000_000], help="dense series sizes")
     ap.add_argument("--series", type=_ints, default=[1_000, 100_000], help="fleet sizes")
     ap.add_argument("--series-points", type=int, default=1_000_000)
-    ap.add_argument("--sustained-series", type=int, default=1_000)
-    ap.add_argument("--minutes", type=float, default=1.0, help="of sustained ingest")
     ap.add_argument("--queries", type=int, default=10, help="timed queries per read, median")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--database-url", default=None, help="PostgreSQL instead of SQLite")
@@ -571,8 +436,6 @@ def main() -> None:
         result["points"] = run_points(args)
     if "series" in args.scenario:
         result["series"] = run_series(args)
-    if "sustained" in args.scenario:
-        result["sustained"] = run_sustained(args)
     args.out.write_text(json.dumps(result, indent=1))
     print(f"wrote {args.out}", *plot(result, args.out), sep="\n")
 
