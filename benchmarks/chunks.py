@@ -22,7 +22,6 @@ Usage:  .venv/bin/python benchmarks/chunks.py [--points 10000000]
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import sys
@@ -36,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import psycopg
 
+import bench  # (this folder: benchmarks/bench.py)
 from sensorbase.model import ResolvedBatch, TimeRange
 from sensorbase.settings import Settings
 from sensorbase.storage.postgres.store import PostgresStore
@@ -57,25 +57,9 @@ def _cpu_ms(query: Callable[[], object], n: int = 30) -> float:
 
 
 def _backends_cpu_s(url: str) -> float:
-    """CPU seconds so far of the PostgreSQL backends serving the database of `url` (but this
-    connection's), summed; 0 where /proc does not show them (another machine's server)."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        pids = [
-            r[0]
-            for r in conn.execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                "AND pid <> pg_backend_pid()"
-            )
-        ]
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
-    return total
+    """CPU seconds so far of the PostgreSQL backends serving the database of `url`, summed
+    (bench.py's reading of /proc)."""
+    return sum((bench.postgres_cpu_s(url) or {}).values())
 
 
 def _pg_costs(query: Callable[[], object], url: str, n: int = 200) -> str:
