@@ -14,6 +14,7 @@
      ├── UnsupportedMediaType (415)           a Content-Type or Content-Encoding not taken
      ├── RateLimited (429)                    carries retry_after_s
      └── Unavailable (503)                    overload or a transient storage fault; retry_after_s
+          └── Contended (503)                 lost to a concurrent transaction (rerun first)
 
 Each dialect renders these in its vendor's shape; the native API renders RFC 9457 problems.
 An error lists at most `MAX_LISTED_PROBLEMS` problems (the first ones) and counts them all in
@@ -160,6 +161,13 @@ class RateLimited(SensorbaseError):
 class Unavailable(SensorbaseError):
     status = 503
     code = "unavailable"
+
+
+class Contended(Unavailable):
+    """The transaction lost to a concurrent one (PostgreSQL aborted it to break a deadlock
+    between two nodes' transactions): running it again is safe and meets the winner's work
+    already committed. The write queue runs its group again (storage/write_queue.py); only
+    when that keeps failing does a client see the 503."""
 
 
 # Problem kinds the engine gives (Problem.kind): a dialect may word each its own way.

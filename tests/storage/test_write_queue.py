@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from sensorbase.errors import Conflict, InvalidInput, Unavailable
+from sensorbase.errors import Conflict, Contended, InvalidInput, Unavailable
 from sensorbase.settings import Settings
 from sensorbase.storage import open_store
 from sensorbase.storage.base import Store, WriteTx
-from sensorbase.storage.write_queue import Committer
+from sensorbase.storage.write_queue import CONTENDED_RERUNS, Committer
 
 
 @pytest.fixture
@@ -95,6 +95,78 @@ async def test_a_bug_in_one_job_does_not_take_the_group_down(
     reader = store.reader()
     assert reader.get_setting("good") == "yes"
     assert reader.get_setting("buggy") is None
+
+
+async def test_a_group_that_lost_to_another_transaction_runs_again(
+    store: Store, committer: Committer
+) -> None:
+    calls: list[str] = []
+
+    def loses_once(tx: WriteTx) -> str:
+        tx.set_setting("contended", str(len(calls)))
+        calls.append("run")
+        if len(calls) == 1:
+            raise Contended("deadlock", retry_after_s=1)
+        return "won"
+
+    results = await one_group(committer, [writes("beside"), loses_once])
+    assert results == ["beside", "won"]
+    assert (len(calls), committer.contended, committer.reruns) == (2, 1, 0)
+    reader = store.reader()
+    assert (reader.get_setting("beside"), reader.get_setting("contended")) == ("written", "1")
+
+
+async def test_a_group_that_keeps_losing_is_answered_503(committer: Committer) -> None:
+    def always_loses(tx: WriteTx) -> None:
+        raise Contended("deadlock", retry_after_s=1)
+
+    with pytest.raises(Contended):
+        await committer.run(always_loses)
+    assert committer.contended == CONTENDED_RERUNS
+
+
+async def test_a_real_deadlock_on_postgresql_runs_the_group_again(
+    backend: str, settings: Settings, store: Store, committer: Committer
+) -> None:
+    """Another session and the group lock two rows in opposite orders: PostgreSQL aborts the
+    group's transaction (its deadlock_timeout is the shorter), which runs again once the other
+    session commits, and the write is acknowledged and stored."""
+    if backend != "postgres":
+        pytest.skip("SQLite has one writer: no deadlock between writers")
+    import psycopg
+
+    other = psycopg.connect(str(settings.database_url))
+    other.execute("SET deadlock_timeout = '30s'")
+    other.execute(
+        "INSERT INTO settings (name, value) VALUES ('y', 'other') "
+        "ON CONFLICT (name) DO UPDATE SET value = excluded.value"
+    )
+    x_held = threading.Event()
+
+    def cross() -> None:
+        x_held.wait(10)
+        other.execute(  # waits for the group's x: the deadlock, broken on the group's side
+            "INSERT INTO settings (name, value) VALUES ('x', 'other') "
+            "ON CONFLICT (name) DO UPDATE SET value = excluded.value"
+        )
+        other.commit()
+
+    def job(tx: WriteTx) -> str:
+        tx.set_setting("x", "group")
+        x_held.set()
+        tx.set_setting("y", "group")
+        return "stored"
+
+    crossing = threading.Thread(target=cross)
+    crossing.start()
+    try:
+        assert await committer.run(job) == "stored"
+    finally:
+        crossing.join(30)
+        other.close()
+    assert committer.contended == 1
+    reader = store.reader()
+    assert (reader.get_setting("x"), reader.get_setting("y")) == ("group", "group")
 
 
 async def test_a_full_queue_refuses_at_once(committer: Committer) -> None:

@@ -71,6 +71,16 @@ class _EngineCollector(Collector):
             svc.committer.commit_s,
         )
         yield CounterMetricFamily(
+            "sensorbase_commit_reruns",
+            "Group commits run again job by job because one of their writes was refused",
+            svc.committer.reruns,
+        )
+        yield CounterMetricFamily(
+            "sensorbase_commit_contended",
+            "Group commits run again because they lost to another node's transaction",
+            svc.committer.contended,
+        )
+        yield CounterMetricFamily(
             "sensorbase_points_written", "Points acknowledged", svc.ingest.points_written
         )
 

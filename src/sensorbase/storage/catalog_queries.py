@@ -197,6 +197,10 @@ class CatalogWrites(CatalogQueries):
     def _run_many(self, statement: str, params: Iterable[Params]) -> None:
         raise NotImplementedError
 
+    def _creating(self) -> None:
+        """Called before sources or series are created on first sight, inside the write's
+        transaction: a backend whose nodes write concurrently orders them here."""
+
     def _delete_points(self, series_sql: str, param: int) -> None:
         """Delete the points (held in this transaction too) of the series `series_sql`
         (catalog_sql.SERIES_OF_*) selects for `param`."""
@@ -298,6 +302,7 @@ class CatalogWrites(CatalogQueries):
         found = self.get_sources(bucket_id, keys)
         new = sorted(set(keys) - found.keys())  # one lock order on every node
         if new:
+            self._creating()
             created_us = now_us()
             self._run_many(
                 sql.INSERT_SOURCE_IF_NEW, [(org_id, bucket_id, k, k, created_us) for k in new]
@@ -325,16 +330,27 @@ class CatalogWrites(CatalogQueries):
             return {}
         # One lock order on every node.
         named = sorted({(s, f): (u, m) for s, f, u, m in wanted}.items(), key=lambda x: x[0])
-        self._run_many(
-            sql.INSERT_SERIES_IF_NEW, [(s, f, u, rows.dump_json(m)) for (s, f), (u, m) in named]
-        )
         sources = sorted({s for (s, _), _ in named})
-        ids: dict[tuple[int, str], int] = {}
+        ids = self._series_ids(sources)
+        new = [(key, spec) for key, spec in named if key not in ids]
+        if new:  # (looked up first: a write's series usually exist)
+            self._creating()
+            self._run_many(
+                sql.INSERT_SERIES_IF_NEW, [(s, f, u, rows.dump_json(m)) for (s, f), (u, m) in new]
+            )
+            ids = self._series_ids(sorted({s for (s, _), _ in new}), ids)
+        return {key: ids[key] for key, _ in named}
+
+    def _series_ids(
+        self, sources: list[int], into: dict[tuple[int, str], int] | None = None
+    ) -> dict[tuple[int, str], int]:
+        """The ids of every series of `sources`, by (source_id, field)."""
+        ids = {} if into is None else into
         for at in range(0, len(sources), _IDS_PER_QUERY):
             part = sources[at : at + _IDS_PER_QUERY]
             for source_id, field, series_id in self._all(sql.series_of_sources(len(part)), part):
                 ids[(int(source_id), str(field))] = int(series_id)
-        return {key: ids[key] for key, _ in named}
+        return ids
 
     def update_series(self, series_id: int, *, meta: dict[str, Any]) -> None:
         self._run(sql.UPDATE_SERIES_META, (rows.dump_json(meta), series_id))

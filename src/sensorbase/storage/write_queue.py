@@ -34,11 +34,16 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar, cast
 
-from sensorbase.errors import SensorbaseError, Unavailable
+from sensorbase.errors import Contended, SensorbaseError, Unavailable
 from sensorbase.storage.base import InlineWriter, Store, Writer, WriteTx
 
 T = TypeVar("T")
 SWITCH_INTERVAL_S = 0.0005  # see Committer.start
+# Times a group that lost to another node's transaction (`Contended`) is run again before its
+# writes are answered 503. The winner holds the locks the group waited on until it commits, so
+# the rerun waits for that commit rather than deadlocking again; more than one rerun is needed
+# only when a third transaction comes between.
+CONTENDED_RERUNS = 5
 log = logging.getLogger(__name__)
 
 
@@ -86,6 +91,7 @@ class Committer:
         self.gather_s = 0.0
         self.commit_s = 0.0
         self.reruns = 0  # groups run again job by job because one of their jobs failed
+        self.contended = 0  # groups run again because they lost to another transaction
 
     def start(self) -> None:
         writer = self.store.writer()
@@ -273,46 +279,56 @@ class Committer:
         self, writer: Writer, jobs: list[_Job], *, durable: bool
     ) -> tuple[list[Outcome], bool]:
         """Run `jobs` in one transaction and commit it; the outcomes, and whether it committed
-        (if not, every outcome is the storage's failure)."""
+        (if not, every outcome is the storage's failure). A group that lost to a concurrent
+        transaction runs again: its jobs' effects live in the transaction (see `_attempt`)."""
+        for rerun in range(CONTENDED_RERUNS + 1):
+            try:
+                return self._attempt(writer, jobs, durable), True
+            except Contended as exc:
+                if rerun == CONTENDED_RERUNS:
+                    return self._failed(writer, jobs, exc), False
+                log.info("group commit lost to a concurrent transaction; running it again")
+                writer.rollback()
+                self.contended += 1
+            except Exception as exc:
+                return self._failed(writer, jobs, exc), False
+        raise AssertionError("unreachable")
+
+    def _attempt(self, writer: Writer, jobs: list[_Job], durable: bool) -> list[Outcome]:
         # Optimistic first: every job in one transaction, without a savepoint each (two
         # statements per job on SQLite, two round trips on PostgreSQL: more than a one-point
         # write's own work). Only if a job fails is the group run again with each job in its
-        # own savepoint, so that the failure stays that job's. A job may therefore run twice:
-        # its effects must live in the transaction and its return value, never elsewhere.
+        # own savepoint, so that the failure stays that job's. A job may therefore run twice
+        # or more: its effects must live in the transaction and its return value, never
+        # elsewhere.
+        tx = writer.begin()
         try:
-            tx = writer.begin()
-            try:
-                outcomes: list[Outcome] = [(job, job.fn(tx), None) for job in jobs]
-            except Unavailable:  # the storage's trouble, not a job's: a rerun would meet it
-                raise
-            except Exception:
-                writer.rollback()
-                self.reruns += 1
-                return self._run_isolated(writer, jobs, durable)
-            writer.commit(durable)
-        except Exception as exc:
-            return self._failed(writer, jobs, exc), False
-        return outcomes, True
+            outcomes: list[Outcome] = [(job, job.fn(tx), None) for job in jobs]
+        except Unavailable:  # the storage's trouble, not a job's: a rerun would meet it
+            raise
+        except Exception:
+            writer.rollback()
+            self.reruns += 1
+            return self._isolated(writer, jobs, durable)
+        writer.commit(durable)
+        return outcomes
 
-    def _run_isolated(
-        self, writer: Writer, jobs: list[_Job], durable: bool
-    ) -> tuple[list[Outcome], bool]:
+    def _isolated(self, writer: Writer, jobs: list[_Job], durable: bool) -> list[Outcome]:
         outcomes: list[Outcome] = []
-        try:
-            tx = writer.begin()
-            for job in jobs:
-                try:
-                    with tx.savepoint():
-                        outcomes.append((job, job.fn(tx), None))
-                except SensorbaseError as exc:
-                    outcomes.append((job, None, exc))
-                except Exception as exc:  # a bug in one job must not take the others down
-                    log.exception("write job failed")
-                    outcomes.append((job, None, exc))
-            writer.commit(durable)
-        except Exception as exc:
-            return self._failed(writer, jobs, exc), False
-        return outcomes, True
+        tx = writer.begin()
+        for job in jobs:
+            try:
+                with tx.savepoint():
+                    outcomes.append((job, job.fn(tx), None))
+            except Contended:  # the whole group's to run again, not this job's to fail
+                raise
+            except SensorbaseError as exc:
+                outcomes.append((job, None, exc))
+            except Exception as exc:  # a bug in one job must not take the others down
+                log.exception("write job failed")
+                outcomes.append((job, None, exc))
+        writer.commit(durable)
+        return outcomes
 
     def _failed(self, writer: Writer, jobs: list[_Job], exc: Exception) -> list[Outcome]:
         """The transaction itself failed (storage down, disk full): every job is answered 503."""

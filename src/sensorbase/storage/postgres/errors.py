@@ -1,5 +1,6 @@
-"""Where `psycopg` exceptions stop (`translate`): a lost connection, a restart, a pool timeout,
-a deadlock or a lock timeout become `Unavailable` (503 + Retry-After, retry is safe); a value
+"""Where `psycopg` exceptions stop (`translate`): a lost connection, a restart, a pool timeout
+or a lock timeout become `Unavailable` (503 + Retry-After, retry is safe), a deadlock or a
+serialization failure `Contended` (the write queue runs its group again); a value
 the database can never take (out of range, a NUL byte, an index row too large)
 `UnprocessableInput` (422: a retry would only fail again); a constraint `Conflict`; anything
 else a plain `SensorbaseError`."""
@@ -12,7 +13,13 @@ from typing import Any
 
 import psycopg
 
-from sensorbase.errors import Conflict, SensorbaseError, Unavailable, UnprocessableInput
+from sensorbase.errors import (
+    Conflict,
+    Contended,
+    SensorbaseError,
+    Unavailable,
+    UnprocessableInput,
+)
 
 RETRY_AFTER_S = 1
 Params = Sequence[Any]
@@ -25,6 +32,8 @@ _TRANSIENT = ("08", "40", "53", "57", "58")
 # Classes that say the request itself can never be stored: data (22: a value out of range, a
 # NUL byte) and program limits (54: an index row too large).
 _REFUSED = ("22", "54")
+# A deadlock broken by aborting this transaction, a serialization failure: lost to another.
+_CONTENDED = ("40P01", "40001")
 
 
 def translate(exc: psycopg.Error) -> SensorbaseError:
@@ -40,6 +49,11 @@ def translate(exc: psycopg.Error) -> SensorbaseError:
         )
     if state is None and isinstance(exc, psycopg.DataError):  # refused before it was sent
         return UnprocessableInput(f"the database cannot take a value of this request: {exc}")
+    if state in _CONTENDED:
+        return Contended(
+            "the write met a concurrent one and was rolled back; retry",
+            retry_after_s=RETRY_AFTER_S,
+        )
     transient = state[:2] in _TRANSIENT or state == "55P03" if state else True
     if transient and isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
         return Unavailable(

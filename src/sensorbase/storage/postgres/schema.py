@@ -24,6 +24,7 @@ MIGRATION_LOCK = 0x5E2B_0001
 RETENTION_LOCK = 0x5E2B_0003  # held by the one node running a retention pass
 FOLD_LOCK = 0x5E2B_0004  # held by whatever changes the point chunks (postgres/fold.py)
 LOG_LOCK = 0x5E2B_0005  # held from a log row's insert to its commit (postgres/log.py)
+CREATE_LOCK = 0x5E2B_0006  # held from a catalog row's creation to its commit (postgres/tx.py)
 
 PARTITION_US = 7 * 86_400 * 1_000_000  # one week of points per partition (or hypertable chunk)
 

@@ -14,6 +14,7 @@ from sensorbase.storage.postgres import fold, lifecycle
 from sensorbase.storage.postgres.errors import driver_errors, holds_nul
 from sensorbase.storage.postgres.log import append_log
 from sensorbase.storage.postgres.reader import PgCatalog, pg_sql
+from sensorbase.storage.postgres.schema import CREATE_LOCK
 
 if TYPE_CHECKING:
     import psycopg
@@ -52,6 +53,14 @@ class PgWriteTx(CatalogWrites, PgCatalog, AlertWrites):
     def _run_many(self, statement: str, params: Iterable[Params]) -> None:
         with driver_errors():
             self.conn.cursor().executemany(pg_sql(statement), params)
+
+    def _creating(self) -> None:
+        """Two nodes' group commits, each creating several new sources or series for the
+        writes it holds, would lock those rows in different orders and deadlock (PostgreSQL
+        breaks it after its deadlock_timeout by aborting one: a second of every write stalled
+        on both nodes). Creation therefore takes one lock, held to the commit: nodes create in
+        turn, and a write whose sources exist takes nothing. Re-taking it is a no-op."""
+        self._run("SELECT pg_advisory_xact_lock(?)", (CREATE_LOCK,))
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
