@@ -1,0 +1,63 @@
+"""The PostgreSQL fold helper analyses the tables a burst of writes has grown (autovacuum may be
+off, or not come round for a minute): a fleet's new devices are then looked up by the (bucket,
+key) index, not by filtering every source of the bucket."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from sensorbase.settings import Settings
+from sensorbase.storage import catalog_sql
+from sensorbase.storage.base import WriteTx
+from sensorbase.storage.postgres.folder import analyze_grown
+from sensorbase.storage.postgres.reader import pg_sql
+from sensorbase.storage.postgres.store import PostgresStore
+from tests.pg import temporary_database
+from tests.storage.test_contract import write
+
+DEVICES = 5_000
+
+
+@pytest.fixture
+def store() -> Iterator[PostgresStore]:
+    with temporary_database() as url:
+        found = PostgresStore(url, Settings(data_dir=Path("/nonexistent"), database_url=url))
+        found.open()
+        yield found
+        found.close()
+
+
+def lookup_plan(conn: psycopg.Connection, bucket_id: int, keys: list[str]) -> str:
+    statement = pg_sql(catalog_sql.sources_by_keys(len(keys)))
+    rows = conn.execute(f"EXPLAIN {statement}", [bucket_id, *keys]).fetchall()
+    return "\n".join(str(row[0]) for row in rows)
+
+
+def test_a_burst_of_new_devices_is_analysed_and_then_found_by_the_index(
+    store: PostgresStore,
+) -> None:
+    keys = [f"dev{n:05d}" for n in range(DEVICES)]
+
+    def create(tx: WriteTx) -> int:
+        org = tx.create_org("acme", "Acme")
+        bucket = tx.create_bucket(org.id, "fleet", "Fleet", "", {})
+        made = tx.get_or_create_sources(org.id, bucket.id, keys)
+        tx.get_or_create_series_of([(s.id, "t", None, {}) for s in made.values()])
+        return bucket.id
+
+    bucket_id = write(store, create)
+    with psycopg.connect(store.url, autocommit=True) as conn:
+        conn.execute("SET plan_cache_mode = force_custom_plan")
+        stale = lookup_plan(conn, bucket_id, keys[:500])
+        analysed = analyze_grown(conn)
+        assert {"sources", "series"} <= set(analysed)
+        assert analyze_grown(conn) == []  # nothing grew since
+        fresh = lookup_plan(conn, bucket_id, keys[:500])
+    # Without statistics the planner filtered the bucket's every source by key; with them it
+    # probes the index for the keys.
+    assert "Filter: (key = ANY" in stale, stale
+    assert "Filter: (key = ANY" not in fresh and "key = ANY" in fresh, fresh
