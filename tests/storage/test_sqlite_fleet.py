@@ -7,8 +7,10 @@ holds its view."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 
 import numpy as np
+import pytest
 
 from sensorbase.model import ResolvedBatch, TimeRange
 from sensorbase.storage.sqlite import fold, folder
@@ -104,6 +106,18 @@ def apply_part(store: SQLiteStore, conn: sqlite3.Connection, part: fold.FoldPlan
     return folder.writer_locked(store.path)(applying)
 
 
+def planned_parts(conn: sqlite3.Connection, series: int) -> list[fold.FoldPlan]:
+    """The log's fold in parts of `series` series, all planned now (fold_once plans each
+    after applying the one before)."""
+    conn.execute("BEGIN")
+    log = fold.read_log(conn)
+    assert log is not None
+    starts = range(0, log.series_count, series)
+    parts = [fold.plan_part(conn, log, at, at + series) for at in starts]
+    conn.execute("COMMIT")
+    return parts
+
+
 def test_a_fold_applied_in_parts_reads_the_same_between_them(sqlite_store: SQLiteStore) -> None:
     store = sqlite_store
     _, source = new_series(store)
@@ -117,11 +131,7 @@ def test_a_fold_applied_in_parts_reads_the_same_between_them(sqlite_store: SQLit
     }
     conn = store._connect()
     try:
-        conn.execute("BEGIN")
-        plan = fold.plan_fold(conn)
-        conn.execute("COMMIT")
-        assert plan is not None
-        parts = fold.in_parts(plan, 3)
+        parts = planned_parts(conn, 3)
         assert [len({row[0] for row in p.add}) for p in parts] == [3, 3, 3, 1]
         assert [p.last_row for p in parts[:-1]] == [None] * 3
         for part, following in zip(parts, [*parts[1:], None], strict=False):
@@ -136,11 +146,7 @@ def test_a_fold_applied_in_parts_reads_the_same_between_them(sqlite_store: SQLit
 
         # A delete between two parts: the rest is refused, the log stays for the next fold.
         append(store, [(s, 9, 9.0, None) for s in ids])
-        conn.execute("BEGIN")
-        plan = fold.plan_fold(conn)
-        conn.execute("COMMIT")
-        assert plan is not None
-        first, second, *_ = fold.in_parts(plan, 4)
+        first, second, *_ = planned_parts(conn, 4)
         assert apply_part(store, conn, first)
         second.generation = first.generation
         writer = store.writer()
@@ -152,3 +158,62 @@ def test_a_fold_applied_in_parts_reads_the_same_between_them(sqlite_store: SQLit
     reader = store.reader()
     for s in ids:
         assert reader.read_range(s, ALL, 100).value.tolist() == [*want[s][1:], 9.0]
+
+
+def test_fold_once_plans_each_part_after_the_one_before(
+    sqlite_store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The folder holds one part's chunk rows at a time: each part is planned once the one
+    before is written (it reads that part's series' chunks as they are then), and a delete
+    between two parts refuses the rest (which the next fold, here the delete's own, writes)."""
+    store = sqlite_store
+    monkeypatch.setattr(fold, "FOLD_PART_SERIES", 3)
+    _, source = new_series(store)
+    ids = series_of_one_source(store, source, 10)
+    append(store, [(s, t, float(s * 100 + t), None) for s in ids for t in range(5)])
+    planned: list[int] = []
+    plan_part = fold.plan_part
+
+    def spying(conn: sqlite3.Connection, log: fold.LogFold, first: int, end: int) -> fold.FoldPlan:
+        if end - first == 3:  # fold_once's parts (a delete's own fold plans the log at once)
+            planned.append(first)
+        return plan_part(conn, log, first, end)
+
+    monkeypatch.setattr(fold, "plan_part", spying)
+    applied: list[int] = []
+    conn = store._connect()
+    try:
+        locked = folder.writer_locked(store.path)
+
+        def counting(fn: Callable[[], bool]) -> bool:
+            assert len(planned) == len(applied) + 1  # planned just before, not all at first
+            applied.append(len(planned))
+            return locked(fn)
+
+        assert folder.fold_once(conn, counting) == 50
+        assert applied == [1, 2, 3, 4]
+        assert fold.log_size(conn) == (0, 0)
+
+        append(store, [(s, 9, 9.0, None) for s in ids])
+        applied.clear()
+        planned.clear()
+
+        def deleting_after_the_first(fn: Callable[[], bool]) -> bool:
+            applied.append(len(planned))
+            done = locked(fn)
+            if len(applied) == 1:  # a delete (of nothing: it changes the chunks' generation)
+                writer = store.writer()
+                writer.begin().delete_points(ids[-1:], TimeRange(1_000, 2_000))
+                writer.commit()
+            return done
+
+        assert folder.fold_once(conn, deleting_after_the_first) == 0
+        assert applied == [1, 2]  # the second part planned, then refused; no third
+    finally:
+        conn.close()
+    store.fold_points()
+    assert fold.log_size(store._connect())[1] == 0
+    reader = store.reader()
+    for s in ids:
+        want = [float(s * 100 + t) for t in range(5)] + [9.0]
+        assert reader.read_range(s, ALL, 100).value.tolist() == want, s

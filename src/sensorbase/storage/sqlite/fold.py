@@ -3,7 +3,6 @@ snapshot and applied under the writer lock; sqlite/folder.py decides when and wh
 
 from __future__ import annotations
 
-import bisect
 import secrets
 import sqlite3
 from dataclasses import dataclass
@@ -11,6 +10,7 @@ from itertools import pairwise
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from sensorbase.model import PointColumns
 from sensorbase.storage.chunks import (
@@ -53,8 +53,9 @@ def needs_fold(
 
 @dataclass(slots=True)
 class FoldPlan:
-    """What a fold will write, computed without the writer lock (`plan_fold`) and applied
-    with it (`apply_fold`), if nothing it read has changed meanwhile."""
+    """What a fold (or a part of one) will write, computed without the writer lock
+    (`plan_part`) and applied with it (`apply_fold`), if nothing it read has changed
+    meanwhile."""
 
     generation: str | None  # of the chunks when planned (see _GENERATION)
     last_row: int | None  # log rows up to this id are folded (None: a part but the last)
@@ -67,10 +68,25 @@ _GENERATION = "point_chunks_generation"  # changed by every fold and every delet
 # (not by expiry: apply_fold checks the chunks it replaces instead; see lifecycle.py)
 
 
-def plan_fold(conn: sqlite3.Connection) -> FoldPlan | None:
-    """The fold of every log row `conn` sees (None: the log is empty). Costs per series,
-    not per point: the log's columns are sorted once, then each series' new points go into
-    its chunks."""
+@dataclass(slots=True)
+class LogFold:
+    """The log rows a fold takes (`read_log`): their points sorted by series, then time (at
+    equal (series, time) the later write's), planned into chunks part by part (`plan_part`)."""
+
+    generation: str | None  # of the chunks when the log was read
+    last_row: int  # log rows up to this id are folded
+    points: int
+    series: npt.NDArray[np.int64]  # each point's series id, ascending
+    new: PointColumns
+    edges: list[int]  # where each series' points begin, then the end
+
+    @property
+    def series_count(self) -> int:
+        return len(self.edges) - 1
+
+
+def read_log(conn: sqlite3.Connection) -> LogFold | None:
+    """Every log row `conn` sees, sorted once (None: the log is empty)."""
     rows = conn.execute(
         "SELECT id, series_id, time_us, value, extra FROM point_log ORDER BY id"
     ).fetchall()
@@ -96,10 +112,26 @@ def plan_fold(conn: sqlite3.Connection) -> FoldPlan | None:
     order, series, times = order[keep], series[keep], times[keep]
     new = PointColumns(times, values[order], None if extras is None else [extras[i] for i in order])
     edges = [0, *(np.flatnonzero(series[1:] != series[:-1]) + 1).tolist(), len(series)]
-    plan = FoldPlan(found[0] if found else None, rows[-1][0], len(times), [], [])
-    for lo, hi in pairwise(edges):
-        _plan_series(conn, plan, int(series[lo]), new.take(slice(lo, hi)))
+    return LogFold(found[0] if found else None, rows[-1][0], len(times), series, new, edges)
+
+
+def plan_part(conn: sqlite3.Connection, log: LogFold, first: int, end: int) -> FoldPlan:
+    """The fold of the log's series `first` to `end` (indexes into its series, in id order),
+    from the chunks `conn` sees. Costs per series, not per point. The first part carries the
+    generation the log was read under, the last the log rows to let go (see `in_parts`)."""
+    end = min(end, log.series_count)
+    plan = FoldPlan(log.generation if first == 0 else None, None, 0, [], [])
+    if end == log.series_count:
+        plan.last_row, plan.points = log.last_row, log.points
+    for lo, hi in pairwise(log.edges[first : end + 1]):
+        _plan_series(conn, plan, int(log.series[lo]), log.new.take(slice(lo, hi)))
     return plan
+
+
+def plan_fold(conn: sqlite3.Connection) -> FoldPlan | None:
+    """The fold of every log row `conn` sees, as one plan (None: the log is empty)."""
+    log = read_log(conn)
+    return None if log is None else plan_part(conn, log, 0, log.series_count)
 
 
 def _plan_series(
@@ -133,42 +165,23 @@ def _plan_series(
     )
 
 
-FOLD_PART_SERIES = 4096  # series a part of a fold writes (`in_parts`)
-
-
-def in_parts(plan: FoldPlan, series: int = FOLD_PART_SERIES) -> list[FoldPlan]:
-    """`plan` cut into plans of at most `series` series each, to be applied one after
-    another, each in a transaction of its own: the writer lock, which every group commit
-    waits for on the server's event loop, is let go between them (a fold of 100,000 series
-    applied at once held it for seconds; reads and replies waited, idle connections expired).
-    Only the last part deletes the folded log rows: until then the log still holds points
-    that chunks hold too, which reads merge as one (the log wins at equal series and time),
-    so every read in between reads the same points; a part refused (a delete, an expiry
-    meanwhile) leaves the log for the next fold, which writes those points again."""
-    ids = [row[0] for row in plan.add]  # (in series order, as plan_fold made them)
-    dropped = [key[0] for key in plan.drop]
-    cuts = sorted(set(ids) | set(dropped))[series::series]
-    if not cuts:
-        return [plan]
-    parts = []
-    for lo, hi in pairwise([0, *cuts, None]):
-        add = slice(_at(ids, lo), _at(ids, hi))
-        drop = slice(_at(dropped, lo), _at(dropped, hi))
-        parts.append(FoldPlan(None, None, 0, plan.drop[drop], plan.add[add]))
-    parts[0].generation = plan.generation
-    parts[-1].last_row, parts[-1].points = plan.last_row, plan.points
-    return parts
-
-
-def _at(ids: list[int], series_id: int | None) -> int:
-    """Where the series from `series_id` on begin in `ids` (None: past the end)."""
-    return len(ids) if series_id is None else bisect.bisect_left(ids, series_id)
+# Series a part of a fold plans and writes: a fold is planned and applied part by part, each
+# part in a transaction of its own (sqlite/folder.py `fold_once`). The writer lock, which every
+# group commit waits for on the server's event loop, is let go between parts (a fold of
+# 100,000 series applied at once held it for seconds; reads and replies waited, idle
+# connections expired), and the planner holds one part's chunk rows at a time, not the whole
+# fleet's (~1 KB a series: a fold of a million series' log peaked at 1 GiB planned at once).
+# Only the last part deletes the folded log rows: until then the log still holds points that
+# chunks hold too, which reads merge as one (the log wins at equal series and time), so every
+# read in between reads the same points; a part refused (a delete, an expiry meanwhile) leaves
+# the log for the next fold, which writes those points again.
+FOLD_PART_SERIES = 4096
 
 
 def apply_fold(conn: sqlite3.Connection, plan: FoldPlan) -> bool:
     """Write `plan` in the caller's write transaction, unless the chunks changed since it was
     planned (another fold, a delete): then nothing is written and False returned. Once
-    written, `plan.generation` is the chunks' new one (the next part's, see `in_parts`)."""
+    written, `plan.generation` is the chunks' new one (the next part's: FOLD_PART_SERIES)."""
     found = conn.execute("SELECT value FROM settings WHERE name = ?", (_GENERATION,)).fetchone()
     if (found[0] if found else None) != plan.generation:
         return False

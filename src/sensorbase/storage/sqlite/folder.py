@@ -5,10 +5,10 @@ points): on a thread of a server process it would hold the GIL in long stretches
 that process's event loop, which runs every request and every group commit. So each server
 process starts, once its writes could make a fold due, a helper process (`main`, this module
 run with `-m`) that looks at the log every `EVERY_S` and folds it when due: the new chunks
-are made from a read snapshot, and only writing them takes the writer lock (in parts of a few
-thousand series: fold.in_parts). Of several server processes' helpers only one folds at a
-time (a lock of its own beside the database), and a helper ends when its server process does
-(the end of its input).
+are planned from read snapshots, and only writing them takes the writer lock, in parts of a
+few thousand series (fold.FOLD_PART_SERIES). Of several server processes' helpers only one
+folds at a time (a lock of its own beside the database), and a helper ends when its server
+process does (the end of its input).
 """
 
 from __future__ import annotations
@@ -66,16 +66,16 @@ def fold_once(
     due: tuple[int, int] | None = None,
 ) -> int:
     """Fold the log if it is due (it holds `due` = (points, rows)), or at once without `due`:
-    plan from a read snapshot, then apply holding the writer lock (`locked`). The points
-    folded (0 if another fold came first)."""
+    read it, then part by part plan from a read snapshot and apply holding the writer lock
+    (`locked`). The points folded (0 if another fold or a delete came first)."""
     if due is not None and not fold.needs_fold(conn, *due):
         return 0
     conn.execute("BEGIN")
     try:
-        plan = fold.plan_fold(conn)
+        log = fold.read_log(conn)
     finally:
         conn.execute("COMMIT")
-    if plan is None:
+    if log is None:
         return 0
 
     def applying(part: fold.FoldPlan) -> bool:
@@ -88,13 +88,18 @@ def fold_once(
             raise
         return applied
 
-    parts = fold.in_parts(plan)
-    for part, following in zip(parts, [*parts[1:], None], strict=True):
+    generation = log.generation
+    for first in range(0, log.series_count, fold.FOLD_PART_SERIES):
+        conn.execute("BEGIN")
+        try:
+            part = fold.plan_part(conn, log, first, first + fold.FOLD_PART_SERIES)
+        finally:
+            conn.execute("COMMIT")
+        part.generation = generation  # what the previous part left (or the log was read under)
         if not locked(partial(applying, part)):
             return 0
-        if following is not None:
-            following.generation = part.generation
-    return plan.points
+        generation = part.generation
+    return log.points
 
 
 def writer_locked(path: Path) -> Callable[[Callable[[], T]], T]:
