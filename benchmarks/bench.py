@@ -48,6 +48,9 @@ import tempfile
 import threading
 import time
 import urllib.parse
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -326,6 +329,25 @@ def count_points(body: bytes) -> int:
 
 def count_lines(body: bytes) -> int:
     return body.count(b"\n")
+
+
+@contextmanager
+def new_database(server_url: str | None) -> Iterator[str | None]:
+    """A new database on the PostgreSQL server of `server_url` (a server bootstraps only an
+    empty database), its URL, dropped afterwards; None without a server URL (SQLite)."""
+    if not server_url:
+        yield None
+        return
+    import psycopg
+
+    name = f"sensorbase_bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield psycopg.conninfo.make_conninfo(server_url, dbname=name)
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def postgres_cpu_s(database_url: str | None) -> dict[int, float] | None:

@@ -27,9 +27,7 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -81,19 +79,6 @@ def _pg_costs(query: Callable[[], object], url: str, n: int = 200) -> str:
     )
 
 
-@contextmanager
-def _new_database(server_url: str) -> Iterator[str]:
-    """A new database on the server of `server_url`, its URL; dropped afterwards."""
-    name = f"sensorbase_bench_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield psycopg.conninfo.make_conninfo(server_url, dbname=name)
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--points", type=int, default=1_000_000)
@@ -103,11 +88,8 @@ def main() -> None:
         help="a PostgreSQL server (any database of it) to make the store's database on",
     )
     args = ap.parse_args()
-    if args.database_url:
-        with _new_database(args.database_url) as url:
-            _run(args.points, url, Path(tempfile.mkdtemp(prefix="sensorbase-chunks-")))
-    else:
-        _run(args.points, None, Path(tempfile.mkdtemp(prefix="sensorbase-chunks-")))
+    with bench.new_database(args.database_url) as url:
+        _run(args.points, url, Path(tempfile.mkdtemp(prefix="sensorbase-chunks-")))
 
 
 def _run(n: int, url: str | None, base: Path) -> None:

@@ -60,10 +60,11 @@ def _ints(text: str) -> list[int]:
     return [int(x.replace("_", "")) for x in text.split(",") if x]
 
 
-def server_args(args: argparse.Namespace) -> argparse.Namespace:
-    """What bench.Server reads of its arguments."""
+def server_args(args: argparse.Namespace, database_url: str | None) -> argparse.Namespace:
+    """What bench.Server reads of its arguments (on PostgreSQL, each server a new database of
+    the server `--database-url` names: bench.new_database)."""
     return argparse.Namespace(
-        port=None, admin_key=None, database_url=args.database_url, workers=args.workers
+        port=None, admin_key=None, database_url=database_url, workers=args.workers
     )
 
 
@@ -139,7 +140,12 @@ def dense_bodies(start: int, n: int) -> list[list[bytes]]:
 
 
 def run_points(args: argparse.Namespace) -> list[dict[str, Any]]:
-    server = bench.Server(server_args(args))
+    with bench.new_database(args.database_url) as url:
+        return _run_points(args, url)
+
+
+def _run_points(args: argparse.Namespace, database_url: str | None) -> list[dict[str, Any]]:
+    server = bench.Server(server_args(args, database_url))
     server.start()
     out: list[dict[str, Any]] = []
     written = 0
@@ -256,84 +262,89 @@ class Sampler(threading.Thread):
 def run_series(args: argparse.Namespace) -> list[dict[str, Any]]:
     out = []
     for n_series in args.series:
-        print(f"building {args.series_points:,} points over {n_series:,} series", flush=True)
-        bodies = fleet_per_writer(n_series, args.series_points, seed=1)
-        points = sum(bench.count_points(b) for w in bodies for b in w)
-        server = bench.Server(server_args(args))
-        server.start()
-        try:
-            bench.checked("POST", server, "/v1/buckets", {"key": "fleet"})
-            sampler = Sampler(server, n_series)
-            sampler.start()
-            # First the bodies that name every series once (each new series is created in
-            # the catalog), then the rest: a fleet's devices exist but for its first minutes.
-            first = -(-n_series // (WRITERS * bench.BATCH))
-            creating = bench.run_writers(server, [w[:first] for w in bodies], "fleet")
-            cpu_before = server.cpu_by_role()
-            ingest = bench.run_writers(server, [w[first:] for w in bodies], "fleet")
-            cpu_after = server.cpu_by_role()
-            sampler.phase = "after"
-            conn = http.client.HTTPConnection(bench.HOST, server.port, timeout=600)
-            first_ms, _ = sampler.one_read(conn)
-            conn.close()
-            folded_s = _wait_folded(server)
-            time.sleep(2)  # reads of the folded store
-            sampler.stop()
-        except BaseException:
-            server.stop()
-            server.cleanup()
-            raise
-        try:
-            disk = settled_disk(server, points)
-        finally:
-            server.cleanup()
-        reads = {
-            phase: [s["read_ms"] for s in sampler.samples if s["phase"] == phase and s["read_ms"]]
-            for phase in ("ingest", "after")
-        }
-        row = {
-            "series": n_series,
-            "points": points,
-            "ingest_points_per_s": ingest["points_per_s"],
-            "ingest": ingest,
-            "creating_points_per_s": creating["points_per_s"],
-            "creating": creating,
-            "server_cpu_us_per_point": _cpu_per(cpu_before, cpu_after, "server", ingest["points"]),
-            "helpers_cpu_us_per_point": _cpu_per(
-                cpu_before, cpu_after, "helpers", ingest["points"]
-            ),
-            "rss_peak_bytes": {
-                role: max(s["rss_bytes"][role] for s in sampler.samples)
-                for role in ("server", "helpers")
-            },
-            "first_read_after_ingest_ms": first_ms,
-            "read_ms": {
-                phase: {"median": statistics.median(xs), "max": max(xs), "n": len(xs)}
-                for phase, xs in reads.items()
-                if xs
-            },
-            "fold_wait_s": folded_s,
-            "reads_dropped": sampler.dropped,
-            "disk": disk,
-            "samples": sampler.samples,
-        }
-        out.append(row)
-        during, nan = row["read_ms"].get("ingest", {}), float("nan")
-        print(
-            f"series {n_series:,}: creating them {creating['points_per_s']:,.0f} points/s, then"
-            f" ingest {ingest['points_per_s']:,.0f} points/s "
-            f"(server CPU {row['server_cpu_us_per_point']:.2f} us/point, helpers "
-            f"{row['helpers_cpu_us_per_point']:.2f}), RSS peak "
-            f"{row['rss_peak_bytes']['server'] / 2**20:.0f} MiB (+ helpers "
-            f"{row['rss_peak_bytes']['helpers'] / 2**20:.0f}), one-series read during ingest "
-            f"median {during.get('median', nan):.1f} max {during.get('max', nan):.1f}"
-            f" ms, first after {first_ms:.1f} ms, after: {row['read_ms'].get('after')}, folded "
-            f"{folded_s:.1f} s after, {disk['bytes_per_point']:.2f} B/point (points "
-            f"{disk.get('points_bytes_per_point', nan):.2f}, catalog "
-            f"{disk.get('catalog_bytes_per_point', nan):.2f})",
-            flush=True,
-        )
+        with bench.new_database(args.database_url) as url:
+            out.append(_run_series(args, n_series, url))
     return out
+
+
+def _run_series(
+    args: argparse.Namespace, n_series: int, database_url: str | None
+) -> dict[str, Any]:
+    print(f"building {args.series_points:,} points over {n_series:,} series", flush=True)
+    bodies = fleet_per_writer(n_series, args.series_points, seed=1)
+    points = sum(bench.count_points(b) for w in bodies for b in w)
+    server = bench.Server(server_args(args, database_url))
+    server.start()
+    try:
+        bench.checked("POST", server, "/v1/buckets", {"key": "fleet"})
+        sampler = Sampler(server, n_series)
+        sampler.start()
+        # First the bodies that name every series once (each new series is created in
+        # the catalog), then the rest: a fleet's devices exist but for its first minutes.
+        first = -(-n_series // (WRITERS * bench.BATCH))
+        creating = bench.run_writers(server, [w[:first] for w in bodies], "fleet")
+        cpu_before = server.cpu_by_role()
+        ingest = bench.run_writers(server, [w[first:] for w in bodies], "fleet")
+        cpu_after = server.cpu_by_role()
+        sampler.phase = "after"
+        conn = http.client.HTTPConnection(bench.HOST, server.port, timeout=600)
+        first_ms, _ = sampler.one_read(conn)
+        conn.close()
+        folded_s = _wait_folded(server)
+        time.sleep(2)  # reads of the folded store
+        sampler.stop()
+    except BaseException:
+        server.stop()
+        server.cleanup()
+        raise
+    try:
+        disk = settled_disk(server, points)
+    finally:
+        server.cleanup()
+    reads = {
+        phase: [s["read_ms"] for s in sampler.samples if s["phase"] == phase and s["read_ms"]]
+        for phase in ("ingest", "after")
+    }
+    row = {
+        "series": n_series,
+        "points": points,
+        "ingest_points_per_s": ingest["points_per_s"],
+        "ingest": ingest,
+        "creating_points_per_s": creating["points_per_s"],
+        "creating": creating,
+        "server_cpu_us_per_point": _cpu_per(cpu_before, cpu_after, "server", ingest["points"]),
+        "helpers_cpu_us_per_point": _cpu_per(cpu_before, cpu_after, "helpers", ingest["points"]),
+        "rss_peak_bytes": {
+            role: max(s["rss_bytes"][role] for s in sampler.samples)
+            for role in ("server", "helpers")
+        },
+        "first_read_after_ingest_ms": first_ms,
+        "read_ms": {
+            phase: {"median": statistics.median(xs), "max": max(xs), "n": len(xs)}
+            for phase, xs in reads.items()
+            if xs
+        },
+        "fold_wait_s": folded_s,
+        "reads_dropped": sampler.dropped,
+        "disk": disk,
+        "samples": sampler.samples,
+    }
+    during, nan = row["read_ms"].get("ingest", {}), float("nan")
+    print(
+        f"series {n_series:,}: creating them {creating['points_per_s']:,.0f} points/s, then"
+        f" ingest {ingest['points_per_s']:,.0f} points/s "
+        f"(server CPU {row['server_cpu_us_per_point']:.2f} us/point, helpers "
+        f"{row['helpers_cpu_us_per_point']:.2f}), RSS peak "
+        f"{row['rss_peak_bytes']['server'] / 2**20:.0f} MiB (+ helpers "
+        f"{row['rss_peak_bytes']['helpers'] / 2**20:.0f}), one-series read during ingest "
+        f"median {during.get('median', nan):.1f} max {during.get('max', nan):.1f}"
+        f" ms, first after {first_ms:.1f} ms, after: {row['read_ms'].get('after')}, folded "
+        f"{folded_s:.1f} s after, {disk['bytes_per_point']:.2f} B/point (points "
+        f"{disk.get('points_bytes_per_point', nan):.2f}, catalog "
+        f"{disk.get('catalog_bytes_per_point', nan):.2f})",
+        flush=True,
+    )
+    return row
 
 
 def _cpu_per(
