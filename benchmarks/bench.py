@@ -344,7 +344,8 @@ def new_database(server_url: str | None) -> Iterator[str | None]:
     with psycopg.connect(server_url, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield psycopg.conninfo.make_conninfo(server_url, dbname=name)
+        # (a URL, not psycopg's key=value form: the server takes postgresql:// URLs)
+        yield urllib.parse.urlunsplit(urllib.parse.urlsplit(server_url)._replace(path=name))
     finally:
         with psycopg.connect(server_url, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
