@@ -22,6 +22,7 @@ from sensorbase.storage.postgres.schema import FOLD_LOCK
 FOLD_POINTS = 200_000  # a fold is due once the log holds this many points...
 FOLD_ROWS = 1024  # ...or this many rows (group commits)
 _MOST_ROWS = 4096  # log rows one fold takes (its memory: the rest wait for the next)
+FOLD_PART_SERIES = 4096  # series whose chunks a fold holds at once (`_fold_part`)
 
 # Per series of the fold: its chunks among its new points' span, and the one before.
 _TOUCHED = f"""
@@ -76,6 +77,20 @@ def fold(conn: psycopg.Connection) -> int:
     new = PointColumns(times, values[order], None if extras is None else [extras[i] for i in order])
     edges = [0, *(np.flatnonzero(series[1:] != series[:-1]) + 1).tolist(), len(series)]
     spans = [(int(series[lo]), lo, hi) for lo, hi in pairwise(edges)]
+    # Written part by part, in this one transaction: a part's chunks are read, merged and
+    # written before the next part's are read, so a fold holds one part's chunk rows (~1 KB
+    # a series with their Python objects), not the fleet's.
+    for at in range(0, len(spans), FOLD_PART_SERIES):
+        _fold_part(conn, new, spans[at : at + FOLD_PART_SERIES])
+    conn.execute("DELETE FROM point_log WHERE id = ANY(%s)", ([r[0] for r in rows],))
+    return len(times)
+
+
+def _fold_part(
+    conn: psycopg.Connection, new: PointColumns, spans: list[tuple[int, int, int]]
+) -> None:
+    """Fold the new points of the series `spans` names ((series id, lo, hi) into `new`)."""
+    times = new.time_us
     touched: dict[int, list[Any]] = {}
     for row in conn.execute(
         _TOUCHED,
@@ -90,7 +105,7 @@ def fold(conn: psycopg.Connection) -> int:
     add: list[tuple[Any, ...]] = []
     for series_id, lo, hi in spans:
         points = new.take(slice(lo, hi))
-        chunks = touched.get(series_id, [])
+        chunks = touched.pop(series_id, [])
         # The chunk before the new points is rewritten only while it holds fewer than
         # REFILL_BELOW points (as on SQLite, storage/chunks.py): a series' new points after
         # its last chunk fill that up (its size bounds what each fold rewrites), else they
@@ -110,8 +125,6 @@ def fold(conn: psycopg.Connection) -> int:
                 ([s for s, _ in drop], [t for _, t in drop]),
             )
         cur.executemany(INSERT_CHUNK, add)
-        cur.execute("DELETE FROM point_log WHERE id = ANY(%s)", ([r[0] for r in rows],))
-    return len(times)
 
 
 def fold_all(conn: psycopg.Connection) -> int:
