@@ -3,7 +3,7 @@
 
 Optional: without a C compiler and Python's headers the install goes on without it, and the
 write path decodes through msgspec alone (dialects/native/fast_decode.py); tests/dialects/
-test_native_columns.py fails then, so that CI proves the module builds."""
+native/test_columns.py fails then, so that CI proves the module builds."""
 
 from setuptools import Extension, setup
 

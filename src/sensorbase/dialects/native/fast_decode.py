@@ -7,7 +7,7 @@ install` where a C compiler and Python's headers are found) parses the body into
 without a Python object per point; what it does not take (escapes in strings, a repeated name,
 anything unusual) and every body where the module is not built go to msgspec, whose structs
 are then turned into columns with C-level list and numpy passes. Both give the same batch for
-every body the first takes (tests/dialects/test_native_columns.py).
+every body the first takes (tests/dialects/native/test_columns.py).
 
 Measured on one 5,000-point body of the benchmark's shape, in process: msgspec's path 1.32 us
 a point (about half of it building and freeing the structs and their strings), `_columns`
