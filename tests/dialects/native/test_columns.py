@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
 import struct
 import sys
+import sysconfig
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,12 +30,30 @@ from tests.conftest import Org
 
 COMPILED = fast_decode.decode_columns
 PRECISIONS = ["s", "ms", "us", "ns"]
+BUILDABLE = (
+    bool(shutil.which(sysconfig.get_config_var("CC").split()[0]))
+    and (Path(sysconfig.get_paths()["include"]) / "Python.h").exists()
+)
+NOT_BUILT = (
+    "the _columns module is not built: no C compiler or Python headers here (Debian: apt-get "
+    "install gcc python3-dev, then .venv/bin/pip install -e .)"
+)
+needs_module = pytest.mark.skipif(COMPILED is None, reason=NOT_BUILT)
 
 
 def test_the_compiled_module_is_built() -> None:
-    """`pip install -e .` compiles _columns.c (setup.py): a C compiler and Python's headers
-    (Debian: gcc, python3-dev) are here, as on CI, so the fast path must be in use."""
-    assert COMPILED is not None, "_columns.c was not built: install gcc and python3-dev"
+    """`pip install -e .` compiles _columns.c (setup.py) wherever a C compiler and Python's
+    headers are found. Without them the install goes on without it (and this skips, except
+    under SENSORBASE_REQUIRE_COMPILED=1, as on CI, where it fails)."""
+    if COMPILED is not None:
+        return
+    if BUILDABLE:
+        pytest.fail(
+            "a C compiler and Python.h are here but _columns.c was not built: pip install -e ."
+        )
+    if os.environ.get("SENSORBASE_REQUIRE_COMPILED") == "1":
+        pytest.fail(f"{NOT_BUILT} (SENSORBASE_REQUIRE_COMPILED=1)")
+    pytest.skip(NOT_BUILT)
 
 
 def _msgspec_path(
@@ -175,6 +197,7 @@ def bodies(draw: st.DrawFn) -> bytes:
 DEFAULTS = st.sampled_from(["farm", "farm", "s0", None, ""])
 
 
+@needs_module
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(bodies(), DEFAULTS, DEFAULTS, st.sampled_from(PRECISIONS), st.integers(1, 14))
 def test_bodies_of_the_common_shape(
@@ -215,12 +238,14 @@ def mutated(draw: st.DrawFn) -> bytes:
     return bytes(body)
 
 
+@needs_module
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(mutated(), st.binary(max_size=64)), DEFAULTS, st.sampled_from(PRECISIONS))
 def test_mutations_and_garbage(body: bytes, bucket: str | None, precision: str) -> None:
     check(body, bucket, "s0", precision)
 
 
+@needs_module
 def test_every_prefix_of_a_body() -> None:
     """A body cut anywhere (bounds: no byte past the end is read) is never taken but whole."""
     point = {"source": "é", "field": "t", "time": -5, "value": -1.5e-7}
@@ -229,6 +254,7 @@ def test_every_prefix_of_a_body() -> None:
     assert taken == [len(body)]
 
 
+@needs_module
 @pytest.mark.parametrize(
     "body",
     [
@@ -263,6 +289,7 @@ def test_bodies_left_to_the_other_paths(body: bytes) -> None:
     assert not check(body, source="s0")
 
 
+@needs_module
 def test_numbers_are_pythons_floats() -> None:
     """Every kind of token (the fast paths' edges, Clinger's limits of 2**53 and 10**22,
     subnormals, the largest float, 19 digits and more) gives the float64 Python's float() makes
@@ -290,6 +317,7 @@ def test_numbers_are_pythons_floats() -> None:
     check(f"[{body}]".encode(), "b", "s")
 
 
+@needs_module
 def test_defaults_and_keys_made_one() -> None:
     """Each point's bucket and source: its own, else the body's, else the query string's; an
     empty or null one is none, so two keys sent apart may name one series."""
@@ -338,6 +366,7 @@ async def _write_and_read(client: httpx.AsyncClient, org: Org) -> None:
     assert series["points"][0]["time"] == "2020-01-01T00:00:00.000000Z"
 
 
+@needs_module
 async def test_a_write_decoded_by_the_module(
     client: httpx.AsyncClient, org: Org, monkeypatch: pytest.MonkeyPatch
 ) -> None:

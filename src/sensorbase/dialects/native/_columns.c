@@ -360,8 +360,9 @@ static Outcome number(Parser *ps, double *out) {
         return DEFER;
     uint64_t mantissa = 0;
     int digits = 0; /* significant digits in `mantissa` */
-    int dropped = 0; /* significant digits past 19 (not in `mantissa`) */
-    int exponent = 0; /* of ten, applied to `mantissa` */
+    int dropped = 0;  /* whether significant digits past 19 were left out of `mantissa` */
+    int exponent = 0; /* of ten, applied to `mantissa`; held within +-2e6 (no overflow), past
+                         which only the correctly rounded path below reads the token */
     if (*p == '0') {
         p++;
         if (p < end && *p >= '0' && *p <= '9')
@@ -372,7 +373,7 @@ static Outcome number(Parser *ps, double *out) {
                 mantissa = mantissa * 10 + (uint64_t)(*p - '0');
                 digits++;
             } else {
-                dropped++;
+                dropped = 1;
             }
         }
     }
@@ -384,13 +385,14 @@ static Outcome number(Parser *ps, double *out) {
             return DEFER; /* `1.` */
         for (; p < end && *p >= '0' && *p <= '9'; p++) {
             if (mantissa == 0 && *p == '0') {
-                exponent--; /* leading zeros of the fraction: not significant */
+                if (exponent > -1000000)
+                    exponent--; /* leading zeros of the fraction: not significant */
             } else if (digits < 19) {
                 mantissa = mantissa * 10 + (uint64_t)(*p - '0');
                 digits++;
                 exponent--;
             } else {
-                dropped++;
+                dropped = 1;
             }
         }
     }
@@ -643,6 +645,8 @@ static Outcome series_keys(Parser *ps, int32_t body_bucket, int32_t body_source,
     int32_t *into = merge ? PyMem_Malloc((size_t)ps->distinct_n * sizeof(int32_t)) : NULL;
     *keys = PyList_New(0);
     Outcome got = FAILED;
+    if (merge && !into)
+        PyErr_NoMemory();
     if (!*keys || (merge && (!seen || !into)))
         goto done;
     int merged = 0;
