@@ -470,15 +470,20 @@ static Outcome integer(Parser *ps, int64_t *out) {
     return OK;
 }
 
+typedef struct {
+    const char *name;
+    Py_ssize_t size;
+} Member;
+
 /* A member's name and its colon; `*which` is its index in `names`, or DEFER for another. */
-static Outcome member_name(Parser *ps, const char *const *names, int count, int *which) {
+static Outcome member_name(Parser *ps, const Member *names, int count, int *which) {
     const char *bytes;
     Py_ssize_t size;
     Outcome got = string_bytes(ps, &bytes, &size);
     if (got != OK)
         return got;
     for (int i = 0; i < count; i++) {
-        if ((Py_ssize_t)strlen(names[i]) == size && memcmp(names[i], bytes, (size_t)size) == 0) {
+        if (names[i].size == size && memcmp(names[i].name, bytes, (size_t)size) == 0) {
             *which = i;
             return take(ps, ':') ? OK : DEFER;
         }
@@ -486,7 +491,8 @@ static Outcome member_name(Parser *ps, const char *const *names, int count, int 
     return DEFER;
 }
 
-static const char *const POINT_NAMES[] = {"field", "value", "time", "bucket", "source"};
+static const Member POINT_NAMES[] = {{"field", 5}, {"value", 5}, {"time", 4}, {"bucket", 6},
+                                     {"source", 6}};
 enum { FIELD, VALUE, TIME, BUCKET, SOURCE };
 
 static Outcome grow_columns(Parser *ps) {
@@ -567,7 +573,7 @@ static Outcome points(Parser *ps, Py_ssize_t max_points) {
     }
 }
 
-static const char *const BODY_NAMES[] = {"points", "bucket", "source"};
+static const Member BODY_NAMES[] = {{"points", 6}, {"bucket", 6}, {"source", 6}};
 
 static Outcome body(Parser *ps, Py_ssize_t max_points, int32_t *bucket, int32_t *source) {
     skip_space(ps);
