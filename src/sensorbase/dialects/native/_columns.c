@@ -2,7 +2,8 @@
 
 The common body: a JSON array of points, or an object {"points": [...], "bucket"?, "source"?},
 each point an object of exactly `field` (string), `value` (number), `time` (integer) and, if
-any, `bucket` and `source` (string or null), each name once. `decode(body, max_points, bucket, source, SeriesKey)` returns
+any, `bucket` and `source` (string or null), each name once.
+`decode(body, max_points, bucket, source, SeriesKey)` returns
 
     (keys, series_index, time, value)
 
@@ -18,13 +19,14 @@ Anything else returns None, and the msgspec path and then the general one decide
 problem: other shapes and members, a name repeated in an object, escapes in strings (so no
 lone surrogate can hide in one), bytes that are not UTF-8, control characters, a time that is
 not an integer or is past int64, a value past float64, an empty field name, no point, more
-than `max_points`, a point left without a bucket or source. Only the grammar of JSON (RFC 8259) is accepted; every read is bounded by
-the body's length.
+than `max_points`, a point left without a bucket or source. Only the grammar of JSON (RFC
+8259) is accepted, and every read is bounded by the body's length: this parses network input.
+It is a fast path only: where it was not built, msgspec's path decodes every body.
 
 Numbers give exactly the float64 of msgspec and of Python's float(): an integer of up to 18
 digits is converted from int64 (correctly rounded, and -0 is 0.0 as msgspec makes it), a
-decimal of up to 15 significant digits and a power of ten within 22 by one exact multiply or
-divide (Clinger's fast path: both operands exact, so one correctly rounded operation), any
+decimal whose digits make an integer below 2^53 with a power of ten within 22 by one multiply
+or divide (Clinger's fast path: both operands exact, so one correctly rounded operation), any
 other by PyOS_string_to_double (Python's own correctly rounded strtod, which ignores the
 locale) on a NUL-terminated copy of the token. */
 
@@ -235,7 +237,8 @@ static Outcome intern(Parser *ps, int slot, const char *bytes, Py_ssize_t size, 
         Name *name = &t->slots[j];
         if (name->name < 0)
             break;
-        if (name->hash == h && name->size == size && memcmp(name->bytes, bytes, (size_t)size) == 0) {
+        if (name->hash == h && name->size == size &&
+            memcmp(name->bytes, bytes, (size_t)size) == 0) {
             *out = name->name;
             goto found;
         }
