@@ -412,3 +412,43 @@ def test_the_import_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delattr(native, "_columns", raising=False)
     monkeypatch.setitem(sys.modules, "sensorbase.dialects.native._columns", None)
     assert fast_decode._compiled() is None
+
+
+def colliding_names(n: int) -> list[str]:
+    """`n` distinct 16-byte printable names that _columns.c's name hash (`hash_bytes`, not
+    keyed) maps to one value: each step of it is invertible, so a client can pick any first
+    8 bytes and solve for the last 8."""
+    mask = (1 << 64) - 1
+    mix, last = 0xFF51AFD7ED558CCD, 0x0123456789ABCDEF  # the state after both blocks
+    before = ((last ^ (last >> 32)) * pow(mix, -1, 1 << 64)) & mask  # (xor-shift 32: involution)
+    start = np.uint64(0x9E3779B97F4A7C15 ^ 16)
+    rng = np.random.default_rng(7)
+    found: list[str] = []
+    while len(found) < n:
+        first = rng.integers(0x21, 0x7F, size=(1 << 18, 8), dtype=np.uint8)
+        with np.errstate(over="ignore"):
+            state = (start ^ first.view("<u8").ravel()) * np.uint64(mix)
+        state ^= state >> np.uint64(32)
+        second = (state ^ np.uint64(before)).view(np.uint8).reshape(-1, 8)
+        both = np.concatenate([first, second], axis=1)
+        printable = (both >= 0x21) & (both < 0x7F) & (both != ord('"')) & (both != ord("\\"))
+        found += [row.tobytes().decode() for row in both[printable.all(axis=1)]]
+    return found[:n]
+
+
+@needs_module
+def test_names_made_to_hash_alike_are_left_to_the_keyed_dicts() -> None:
+    """A body of names that all hash alike would make each lookup walk all of them (quadratic
+    in a body's names): past 64 probes the compiled decoder defers, and msgspec's path, whose
+    dicts hash with Python's keyed SipHash, decodes the body."""
+    names = colliding_names(100)
+    points = [{"source": s, "field": "t", "value": 1.0, "time": 1} for s in names]
+    body = json.dumps({"bucket": "farm", "points": points}).encode()
+    assert COMPILED is not None
+    assert COMPILED(body, 1000, None, None, SeriesKey) is None
+    few = json.dumps({"bucket": "farm", "points": points[:20]}).encode()
+    assert COMPILED(few, 1000, None, None, SeriesKey) is not None  # (a short chain is walked)
+    batch = _msgspec_path(body, None, None, "s", 1000)
+    assert isinstance(batch, PointBatch) and [k.source for k in batch.keys] == names
+    decoded = fast_decode.decode_fast(body, None, None, "s", 1000)
+    assert decoded is not None and [k.source for k in decoded.keys] == names

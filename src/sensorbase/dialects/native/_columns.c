@@ -38,6 +38,11 @@ locale) on a NUL-terminated copy of the token. */
 
 #define MAX_NUMBER_CHARS 1100 /* a longer number token goes to the other paths */
 #define MIN_POINT_BYTES 31    /* {"field":"","value":0,"time":0}: bounds the first guess of rows */
+/* The hashes are fixed and not keyed, so a client can make names that all hash alike: each
+lookup would then walk all of them, quadratic in a body's names. A lookup that probes this many
+slots (a table at most half full of honest names needs ~1.5 on average) defers the body to the
+other paths, whose dicts hash with Python's keyed SipHash. */
+#define MAX_PROBES 64
 
 /* --- interning tables ------------------------------------------------------------------- */
 
@@ -233,10 +238,12 @@ static Outcome intern(Parser *ps, int slot, const char *bytes, Py_ssize_t size, 
     Names *t = &ps->names;
     uint64_t h = hash_bytes(bytes, size);
     size_t j = h & t->mask;
-    for (;; j = (j + 1) & t->mask) {
+    for (int probes = 0;; j = (j + 1) & t->mask) {
         Name *name = &t->slots[j];
         if (name->name < 0)
             break;
+        if (++probes > MAX_PROBES)
+            return DEFER;
         if (name->hash == h && name->size == size &&
             memcmp(name->bytes, bytes, (size_t)size) == 0) {
             *out = name->name;
@@ -286,10 +293,12 @@ static Outcome series_of(Parser *ps, int32_t b, int32_t s, int32_t f, int32_t *o
     }
     Triples *t = &ps->triples;
     size_t j = hash_triple(b, s, f) & t->mask;
-    for (;; j = (j + 1) & t->mask) {
+    for (int probes = 0;; j = (j + 1) & t->mask) {
         Triple *slot = &t->slots[j];
         if (slot->series < 0)
             break;
+        if (++probes > MAX_PROBES)
+            return DEFER;
         if (slot->bucket == b && slot->source == s && slot->field == f) {
             *out = slot->series;
             goto found;
