@@ -85,6 +85,8 @@ def test_fast_decode_matches_the_general_decoder(payload: Any, precision: str) -
         [{"source": "a", "field": "", "time": 5, "value": 1}],
         [{"source": "a", "field": "t", "time": 2**62, "value": 1}],  # overflows microseconds
         [{"source": "a", "field": "t", "time": 2**63, "value": 1}],  # past int64
+        # int64's least value, whose abs is itself: its microseconds used to wrap to 0 (1970)
+        [*FLEET, {"source": "a", "field": "t", "time": -(2**63), "value": 1}],
         # Several points, one of them with an empty name or no source to default to.
         [*FLEET, {"source": "a", "field": "", "time": 5, "value": 1}],
         [*FLEET, {"source": "", "field": "t", "time": 5, "value": 1}],

@@ -9,7 +9,8 @@ top-level names are defaults for its points, or NDJSON (one point per line):
       {"source": "ESP32-001", "fields": {"temperature": 21.7, "humidity": 40.2},
        "time": 1795254000, "latitude": 48.85, "longitude": 2.35, "meta": {"fw": "1.2"}}]}
 
-The fast path decodes straight into typed structs; only a body that fails it is walked item by
+The fast path (fast_decode.py: compiled code where it was built, else msgspec's typed structs)
+decodes the common body straight into columns; only a body that fails it is walked item by
 item, so that the refusal lists every bad point, not the first.
 """
 
