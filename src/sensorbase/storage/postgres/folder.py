@@ -8,7 +8,8 @@ and folds them when it stops (`fold_at_close`), with no helper process started f
 helper looks at the log every `EVERY_S` (or sooner, at each further sixteenth) and folds it
 when due, or when no node has logged a row for `QUIET_S`. Of several helpers (nodes, workers)
 one folds at a time: the fold lock, tried, not waited for. A helper ends when its server
-process does (the end of its input)."""
+process does (the end of its input). After folding, and once writes pause, a helper merges
+small chunks (merges.py), a few bounded steps a turn, and at a stop too."""
 
 from __future__ import annotations
 
@@ -21,11 +22,13 @@ import psycopg
 import psycopg.sql
 
 from sensorbase.storage.helper_process import HelperProcess
-from sensorbase.storage.postgres import fold
+from sensorbase.storage.postgres import fold, merges
 from sensorbase.storage.postgres.pool import CONNECT_OPTIONS
 
 EVERY_S = 0.5
 QUIET_S = 1.0  # a log without new rows this long is folded, due or not
+MERGE_STEPS = 4  # steps of merging small chunks a turn (each up to chunk_merges.MERGE_POINTS)
+CLOSE_MERGE_STEPS = 64  # ...and at a stop
 _URL_VARIABLE = "SENSORBASE_FOLDER_DATABASE_URL"  # (not argv: `ps` would show its password)
 log = logging.getLogger(__name__)
 
@@ -35,6 +38,14 @@ def vacuum_log(conn: psycopg.Connection) -> None:
     table): every point passes through the log, ~24 bytes each, and autovacuum would leave
     it for a minute or more. The log is small once folded, so this is quick."""
     conn.execute("VACUUM point_log")
+
+
+def vacuum_chunks(conn: psycopg.Connection) -> None:
+    """Likewise the chunks and day summaries that folds and merges replaced: a fleet's tail
+    chunk is written again by every fold, and each new chunk updates its day's row, so that
+    before autovacuum came by the benchmark's tables were half dead rows (benchmarks/README.md,
+    issue 28). VACUUM reads only the pages changed since it last ran (the visibility map)."""
+    conn.execute("VACUUM point_chunks, point_rollups")
 
 
 # A table is analysed again once it holds this many rows more than its statistics say, and
@@ -94,9 +105,14 @@ def fold_at_close(conn: psycopg.Connection) -> None:
     """A stopping server process folds what the log holds, unless another node is folding (it
     will fold it): a clean stop leaves the points folded, as on SQLite."""
     with conn.transaction():
-        if not fold.try_lock(conn) or not fold.fold_all(conn):
+        if not fold.try_lock(conn):
             return
-    vacuum_log(conn)
+        folded = fold.fold_all(conn)
+    merged = merges.merge(conn, settled=True, most_steps=CLOSE_MERGE_STEPS)
+    if folded:
+        vacuum_log(conn)
+    if folded or merged:
+        vacuum_chunks(conn)
 
 
 class _Due:
@@ -105,6 +121,7 @@ class _Due:
     def __init__(self) -> None:
         self.newest = 0
         self.since = time.monotonic()
+        self.quiet = False  # at the last look
 
     def fold_if_due(self, conn: psycopg.Connection) -> bool:
         """Fold once if due and no other node is folding; whether it folded."""
@@ -115,7 +132,7 @@ class _Due:
         now = time.monotonic()
         if newest != self.newest:
             self.newest, self.since = newest, now
-        quiet = now - self.since >= QUIET_S
+        quiet = self.quiet = now - self.since >= QUIET_S
         if not rows or not (rows >= fold.FOLD_ROWS or points >= fold.FOLD_POINTS or quiet):
             return False
         with conn.transaction():
@@ -130,6 +147,7 @@ def main() -> None:
     url = os.environ[_URL_VARIABLE]
     due = _Due()
     analyze_at = 0.0
+    unsettled = True  # folded since the last merge of a settled store (or just started)
     conn: psycopg.Connection | None = None
     while True:
         ready, _, _ = select.select([0], [], [], EVERY_S)
@@ -143,8 +161,16 @@ def main() -> None:
             folded = False
             while due.fold_if_due(conn):
                 folded = True
+            merged = 0
             if folded:
                 vacuum_log(conn)
+                unsettled = True
+                merged = merges.merge(conn, settled=False, most_steps=MERGE_STEPS)
+            elif due.quiet and unsettled:
+                merged = merges.merge(conn, settled=True, most_steps=MERGE_STEPS)
+                unsettled = merged > 0  # (then there may be more: looked at again)
+            if folded or merged:
+                vacuum_chunks(conn)
             if time.monotonic() >= analyze_at:  # (creating a fleet may log too few to fold)
                 analyze_grown(conn)
                 analyze_at = time.monotonic() + ANALYZE_EVERY_S
