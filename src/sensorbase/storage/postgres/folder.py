@@ -103,12 +103,13 @@ class PgFolder:
 
 def fold_at_close(conn: psycopg.Connection) -> None:
     """A stopping server process folds what the log holds, unless another node is folding (it
-    will fold it): a clean stop leaves the points folded, as on SQLite."""
+    will fold it), and merges small chunks, waiting for the fold lock at each step: the
+    server processes of a node stop together, and each trying the lock found another's step
+    holding it (a benchmark's store of 21M points was left with 6.9M points unmerged). A
+    clean stop leaves the points folded and merged, as on SQLite."""
     with conn.transaction():
-        if not fold.try_lock(conn):
-            return
-        folded = fold.fold_all(conn)
-    merged = merges.merge(conn, settled=True, most_steps=CLOSE_MERGE_STEPS)
+        folded = fold.try_lock(conn) and fold.fold_all(conn)
+    merged = merges.merge(conn, settled=True, most_steps=CLOSE_MERGE_STEPS, wait=True)
     if folded:
         vacuum_log(conn)
     if folded or merged:

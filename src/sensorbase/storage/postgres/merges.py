@@ -47,15 +47,17 @@ class PgMerges:
         ]
 
 
-def merge(conn: psycopg.Connection, settled: bool, most_steps: int) -> int:
+def merge(conn: psycopg.Connection, settled: bool, most_steps: int, wait: bool = False) -> int:
     """Merge the small chunks of every series (`settled`: chunk_merges.groups), a step a
-    transaction, at most `most_steps` steps, while no other node holds the fold lock; the
-    points merged. `conn` is in autocommit mode."""
+    transaction, at most `most_steps` steps, while no other node holds the fold lock (`wait`:
+    waiting for it at each step instead); the points merged. `conn` is in autocommit mode."""
     merged = 0
     after = 0
     for _ in range(most_steps):
         with conn.transaction():
-            if not fold.try_lock(conn):
+            if wait:
+                fold.lock(conn)
+            elif not fold.try_lock(conn):
                 break
             step = chunk_merges.plan(PgMerges(conn), after, settled)
             if step.add:
