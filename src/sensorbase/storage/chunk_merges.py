@@ -7,8 +7,9 @@ A fold refills a series' last chunk only while it holds fewer than `REFILL_BELOW
 (chunks.py says why), so a series ends in chunks of whatever its folds brought: a fleet's
 device ~1,000-1,500 points each, a dense series written in small folds ~2,000. Each chunk
 costs its row, its pcodec models and its blocks' header beside its points (~200 bytes on
-SQLite), and pcodec fits a longer chunk better: the benchmark's fleet took 0.79 bytes a point
-in chunks of 1,000-1,200 points (benchmarks/README.md, issue 28).
+SQLite), and pcodec fits a longer chunk better: the benchmark's store took 0.79 bytes a point
+with its fleet in chunks of 1,000-1,200 points, 0.60 with them merged (benchmarks/README.md,
+"Disk: merged chunks").
 
 Chunks of fewer than `MERGE_BELOW` points are merged with their neighbours of the same kind,
 as many as fit in `CHUNK_POINTS`. While a series is written (`settled` False) its last chunk,
