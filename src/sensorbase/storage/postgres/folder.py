@@ -30,8 +30,10 @@ QUIET_S = 1.0  # a log without new rows this long is folded, due or not
 MERGE_STEPS = 4  # steps of merging small chunks a turn (each up to chunk_merges.MERGE_POINTS)
 CLOSE_MERGE_STEPS = 64  # ...and at a stop
 # Chunks and day rows are vacuumed at most this often while writes go on (and once they
-# pause): a VACUUM that finds dead rows reads each index whole, ~1M entries at a million series.
-VACUUM_CHUNKS_S = 10.0
+# pause): a VACUUM that finds dead rows reads each index whole, ~1M entries at a million
+# series. After every fold the benchmark's database took 2.82 bytes/point, every 10 s 3.03,
+# every 2 s 3.00-3.17 (single runs; benchmarks/README.md).
+VACUUM_CHUNKS_S = 2.0
 _URL_VARIABLE = "SENSORBASE_FOLDER_DATABASE_URL"  # (not argv: `ps` would show its password)
 log = logging.getLogger(__name__)
 
@@ -39,8 +41,11 @@ log = logging.getLogger(__name__)
 def vacuum_log(conn: psycopg.Connection) -> None:
     """Make the folded log rows' space reusable now (and give it back, where it ends the
     table): every point passes through the log, ~24 bytes each, and autovacuum would leave
-    it for a minute or more. The log is small once folded, so this is quick."""
-    conn.execute("VACUUM point_log")
+    it for a minute or more. The log is small once folded, so this is quick. Its indexes are
+    always cleaned: PostgreSQL skips that when few pages hold dead rows, and the dead line
+    pointers it leaves keep those pages, so that the emptied log's TOAST table was not cut
+    back (a benchmark's empty log kept 101 MB of it, 14 bytes a stored point)."""
+    conn.execute("VACUUM (INDEX_CLEANUP ON) point_log")
 
 
 def vacuum_chunks(conn: psycopg.Connection) -> None:
@@ -114,8 +119,10 @@ def fold_at_close(conn: psycopg.Connection) -> None:
     with conn.transaction():
         folded = fold.try_lock(conn) and fold.fold_all(conn)
     merged = merges.merge(conn, settled=True, most_steps=CLOSE_MERGE_STEPS, wait=True)
-    if folded:
-        vacuum_log(conn)
+    # The log's space, whether or not this fold emptied it: a VACUUM while writers insert
+    # cannot give back the pages it frees, and a run's last one can come mid-burst (a
+    # benchmark's empty log was left with 282 MB of TOAST pages).
+    vacuum_log(conn)
     if folded or merged:
         vacuum_chunks(conn)
 
@@ -177,6 +184,8 @@ def main() -> None:
                 unsettled = merged > 0  # (then there may be more: looked at again)
             changed = changed or folded or merged > 0
             if changed and (due.quiet or time.monotonic() - vacuumed_at >= VACUUM_CHUNKS_S):
+                if due.quiet:  # (the log's pages are given back only once writers pause)
+                    vacuum_log(conn)
                 vacuum_chunks(conn)
                 vacuumed_at, changed = time.monotonic(), False
             if time.monotonic() >= analyze_at:  # (creating a fleet may log too few to fold)
