@@ -8,8 +8,8 @@ A chunk's times and values are each one pcodec chunk of `BLOCK_POINTS`-point pag
 "wrapped" format: the model once, then pages that decode on their own), so that an aggregate
 over intervals decodes only the blocks that straddle an interval's edge and takes the others
 from their summaries (`Blocks`). The blocks' summaries (their first and last time, their
-min, max, sum, first and last value, their pages' sizes) are pcodec-compressed too: 16 blocks
-of a chunk take ~100 bytes, ~0.01 byte a point.
+min, max, sum, first and last value, their pages' sizes) are pcodec-compressed too: the 8
+blocks of a full chunk of the benchmark's dense series take ~250 bytes, 0.03 byte a point.
 
 Values that are all decimals of at most `MAX_DECIMALS` places (a thermometer's 19.9) are
 stored as the integers 10^d times them, exactly (every value is checked to come back
@@ -28,7 +28,7 @@ from typing import Any
 import msgspec
 import numpy as np
 import numpy.typing as npt
-from pcodec import ChunkConfig, PagingSpec, standalone, wrapped
+from pcodec import ChunkConfig, ModeSpec, PagingSpec, standalone, wrapped
 
 from sensorbase.model import PointColumns
 
@@ -36,7 +36,14 @@ EXTRAS_ENCODER = msgspec.json.Encoder()
 EXTRAS_DECODER = msgspec.json.Decoder(list[str | None])
 
 CHUNK_POINTS = 8192  # most points in one chunk
-BLOCK_POINTS = 512  # points of a block (a pcodec page), the last block of a chunk fewer
+# Points of a block (a pcodec page) of a chunk written now, the last block of a chunk fewer:
+# each block costs its summary (~45 bytes) and a page header in each column (~8 bytes), so
+# that blocks of 512 points, as chunks were written before (issue 28), took ~0.07 byte a
+# point of the benchmark's fleet in summaries alone. Against 512, 1,024 took the fleet's
+# chunks of 3,000 points from 0.414 to 0.372 bytes a point and the dense series' of 8,192
+# from 0.381 to 0.343 (2,048: 0.357 and 0.324, but twice the points decoded at each edge of
+# an interval). A chunk says its own (`_block_points`), so chunks of both sizes are read.
+BLOCK_POINTS = 1024
 # A fold refills a series' last chunk with its new points while that chunk holds fewer than
 # this, else starts a new one: a series that gets a few hundred points a fold (a fleet's
 # device) keeps chunks of ~1,000-1,500 points, each point re-encoded a few times, and a
@@ -49,7 +56,8 @@ _LEVEL = 4  # ~2x faster than pcodec's default 8, ~as small here
 _SUMMARY_CONFIG = ChunkConfig(compression_level=_LEVEL)
 _HEADER = wrapped.FileCompressor().write_header()
 _FILE, _ = wrapped.FileDecompressor.new(_HEADER)
-_LENGTH = struct.Struct("<I")
+_LENGTH = struct.Struct("<I")  # the blocks blob's first word: its integers' bytes...
+_SIZE_SHIFT = 28  # ...and above this bit log2(its block points / 512): 0 in chunks before
 
 
 @dataclass(slots=True)
@@ -125,10 +133,10 @@ class Chunk:
     def points(self) -> PointColumns:
         """Every point of the chunk: its pages one after another."""
         time_blob, value_blob, extra_blob, blocks_blob = self.blobs
-        (int_bytes,) = _LENGTH.unpack_from(blocks_blob)
+        int_bytes, block_points = _block_points(blocks_blob)
         ints = standalone.simple_decompress(blocks_blob[4 : 4 + int_bytes])
         decimals, total = int(ints[0]), int(ints[1])
-        n = -(-total // BLOCK_POINTS)
+        n = -(-total // block_points)
         time_sizes = ints[3 + 2 * n : 4 + 3 * n].tolist()
         value_sizes = ints[4 + 3 * n : 5 + 4 * n].tolist()
         times = np.empty(total, np.int64)
@@ -137,8 +145,8 @@ class Chunk:
         value_decoder, _ = _FILE.chunk_decompressor(value_blob, "f64" if decimals < 0 else "i64")
         time_at, value_at = time_sizes[0], value_sizes[0]  # (after the model)
         for page in range(n):
-            at = page * BLOCK_POINTS
-            count = min(BLOCK_POINTS, total - at)
+            at = page * block_points
+            count = min(block_points, total - at)
             time_end, value_end = time_at + time_sizes[page + 1], value_at + value_sizes[page + 1]
             time_decoder.read_page_into(time_blob[time_at:time_end], count, times[at:])
             value_decoder.read_page_into(value_blob[value_at:value_end], count, values[at:])
@@ -187,14 +195,33 @@ def _unscaled(values: npt.NDArray[Any], decimals: int) -> npt.NDArray[np.float64
     return values / 10.0**decimals
 
 
-def _paged(array: npt.NDArray[Any], sizes: list[int]) -> tuple[bytes, list[int]]:
+def _paged(
+    array: npt.NDArray[Any], sizes: list[int], mode: ModeSpec | None = None
+) -> tuple[bytes, list[int]]:
     """`array` as one wrapped pcodec chunk in pages of `sizes`: its bytes, and the byte
     size of its model and of each page."""
-    config = ChunkConfig(compression_level=_LEVEL, paging_spec=PagingSpec.exact_page_sizes(sizes))
+    config = ChunkConfig(
+        compression_level=_LEVEL,
+        paging_spec=PagingSpec.exact_page_sizes(sizes),
+        mode_spec=mode or ModeSpec.auto(),
+    )
     compressor = wrapped.FileCompressor().chunk_compressor(np.ascontiguousarray(array), config)
     parts = [compressor.write_meta()]
     parts.extend(compressor.write_page(i) for i in range(len(sizes)))
     return b"".join(parts), [len(p) for p in parts]
+
+
+def _paged_times(times: npt.NDArray[np.int64], sizes: list[int]) -> tuple[bytes, list[int]]:
+    """`_paged` for a time column: the smaller of pcodec's own choice of mode and its
+    classic mode. Its own choice sees that a regular series' times are all multiples of the
+    interval and divides them by it, which on some chunks costs ~130 bytes a page where the
+    classic mode's deltas (all one value) cost ~8: 1,000 times 10 s apart took 310 bytes,
+    0.31 byte a point, against 29 classic (the fleet of benchmarks/bench.py, whose time
+    column was a third of its bytes). Times of millisecond precision are the opposite case
+    (the multiples halve them), hence both, for ~20 ns a point."""
+    found = _paged(times, sizes)
+    classic = _paged(times, sizes, ModeSpec.classic())
+    return classic if len(classic[0]) < len(found[0]) else found
 
 
 def blocks_of(blobs: list[bytes]) -> Blocks:
@@ -203,11 +230,11 @@ def blocks_of(blobs: list[bytes]) -> Blocks:
     headers, starts, spans, time_sizes, value_sizes = [], [], [], [], []
     stats: list[list[npt.NDArray[Any]]] = [[], [], [], [], []]
     for blob in blobs:
-        (int_bytes,) = _LENGTH.unpack_from(blob)
+        int_bytes, block_points = _block_points(blob)
         ints = standalone.simple_decompress(blob[4 : 4 + int_bytes])
         decimals, total, first_us = ints[:3].tolist()
-        n = -(-total // BLOCK_POINTS)
-        headers.append((decimals, total, first_us, n))
+        n = -(-total // block_points)
+        headers.append((decimals, total, first_us, n, block_points))
         starts.append(ints[3 : 3 + n])
         spans.append(ints[3 + n : 3 + 2 * n])
         time_sizes.append(ints[3 + 2 * n : 4 + 3 * n])
@@ -219,11 +246,13 @@ def blocks_of(blobs: list[bytes]) -> Blocks:
         )
         for i, column in enumerate(stats):
             column.append(found[i * n : (i + 1) * n])
-    decimals, totals, firsts, ns = (np.array(c, np.int64) for c in zip(*headers, strict=True))
+    decimals, totals, firsts, ns, sizes = (
+        np.array(c, np.int64) for c in zip(*headers, strict=True)
+    )
     chunk = np.repeat(np.arange(len(blobs)), ns)
     last_block = np.cumsum(ns) - 1
-    count = np.full(len(chunk), BLOCK_POINTS, np.int64)
-    count[last_block] = totals - BLOCK_POINTS * (ns - 1)
+    count = sizes[chunk]
+    count[last_block] = totals - sizes * (ns - 1)
     start_us = np.concatenate(starts) + firsts[chunk]
     end_us = start_us + np.concatenate(spans)
     scale = np.where(decimals < 0, 1.0, 10.0 ** np.maximum(decimals, 0))[chunk]
@@ -250,6 +279,12 @@ def blocks_of(blobs: list[bytes]) -> Blocks:
     )
 
 
+def _block_points(blob: bytes) -> tuple[int, int]:
+    """A blocks blob's integers' bytes, and its chunk's block points (see _SIZE_SHIFT)."""
+    (word,) = _LENGTH.unpack_from(blob)
+    return word & ((1 << _SIZE_SHIFT) - 1), 512 << (word >> _SIZE_SHIFT)
+
+
 def _segment_sums(
     sizes: npt.NDArray[np.int64], segment: npt.NDArray[np.int64], lengths: npt.NDArray[np.int64]
 ) -> npt.NDArray[np.int64]:
@@ -262,7 +297,12 @@ def _segment_sums(
     return total - before[segment]
 
 
-def encode(series_id: int, points: PointColumns) -> tuple[Any, ...]:
+def encode(
+    series_id: int, points: PointColumns, block_points: int = BLOCK_POINTS
+) -> tuple[Any, ...]:
+    """The chunk row of time-ordered points of a series (at most CHUNK_POINTS), in blocks of
+    `block_points` (512 times a power of two; other than BLOCK_POINTS: tests of chunks
+    written before)."""
     t = np.ascontiguousarray(points.time_us, np.int64)
     v = np.ascontiguousarray(points.value, np.float64)
     extra = points.extra
@@ -270,11 +310,11 @@ def encode(series_id: int, points: PointColumns) -> tuple[Any, ...]:
     if extra is not None and any(e is not None for e in extra):
         extra_blob = EXTRAS_ENCODER.encode(extra)
     n = len(t)
-    sizes = [min(BLOCK_POINTS, n - at) for at in range(0, n, BLOCK_POINTS)]
-    starts = np.arange(0, n, BLOCK_POINTS)
-    ends = np.minimum(starts + BLOCK_POINTS, n) - 1
+    sizes = [min(block_points, n - at) for at in range(0, n, block_points)]
+    starts = np.arange(0, n, block_points)
+    ends = np.minimum(starts + block_points, n) - 1
     decimals, stored = _decimals(v)
-    time_blob, time_sizes = _paged(t, sizes)
+    time_blob, time_sizes = _paged_times(t, sizes)
     value_blob, value_sizes = _paged(stored, sizes)
     stats = [
         np.minimum.reduceat(stored, starts),
@@ -297,7 +337,8 @@ def encode(series_id: int, points: PointColumns) -> tuple[Any, ...]:
     else:  # as integers too: they are values of the chunk (sums of them)
         ints.extend(stats)
     int_blob = standalone.simple_compress(np.concatenate(ints).astype(np.int64), _SUMMARY_CONFIG)
-    blocks_blob = _LENGTH.pack(len(int_blob)) + int_blob + float_blob
+    size_code = (block_points // 512).bit_length() - 1
+    blocks_blob = _LENGTH.pack(len(int_blob) | size_code << _SIZE_SHIFT) + int_blob + float_blob
     return (
         series_id,
         int(t[0]),

@@ -12,7 +12,8 @@ holds the log lock to its commit, so that log order is commit order. Reads (read
 chunks and log in one repeatable-read snapshot through storage/chunk_reads.py, as SQLite's do.
 
 Modules: store (opening, the fold helper), writer (the write connection, commits), tx (the
-write transaction), log, chunks, rollups, fold, folder, lifecycle (deletes, expiry, the
+write transaction), log, chunks, rollups, fold, merges (small chunks into larger ones),
+folder, lifecycle (deletes, expiry, the
 retention lease), reader (catalog lookups and point reads), pool (the reading connections),
 transfer (dump and load), schema (tables and migrations), errors (where `psycopg` exceptions
 stop).

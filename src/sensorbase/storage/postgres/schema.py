@@ -5,7 +5,8 @@ order, each in its own transaction, under an advisory lock so that nodes startin
 not race. Points were a row each in a time-partitioned `points` table (a TimescaleDB
 hypertable when that extension could be created, else native weekly partitions) until
 version 6 moved them into `point_log` and `point_chunks` (postgres/__init__.py); version 7
-added their day summaries (`point_rollups`, postgres/rollups.py).
+added their day summaries (`point_rollups`, postgres/rollups.py), version 8 an index of the
+chunks small enough to merge (postgres/merges.py).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from sensorbase.errors import SensorbaseError
 from sensorbase.model import PointColumns
 from sensorbase.storage.alerts_schema import POSTGRES_TYPES, alerts_ddl
 from sensorbase.storage.postgres import rollups
-from sensorbase.storage.postgres.chunks import INSERT_CHUNK, encoded
+from sensorbase.storage.postgres.chunks import INSERT_CHUNK, SMALL_INDEX, encoded
 
 # Chosen at random, once: the advisory lock keys Sensorbase takes on a shared database.
 MIGRATION_LOCK = 0x5E2B_0001
@@ -263,6 +264,10 @@ def _point_rollups(conn: psycopg.Connection) -> None:
     rollups.create(conn)
 
 
+def _small_chunks(conn: psycopg.Connection) -> None:
+    conn.execute(SMALL_INDEX)
+
+
 MIGRATIONS = [
     (1, _v1),
     (2, _v2),
@@ -271,6 +276,7 @@ MIGRATIONS = [
     (5, _lifecycle),
     (6, _point_chunks),
     (7, _point_rollups),
+    (8, _small_chunks),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -13,14 +13,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
+from functools import partial
 
 import psycopg
 
 from sensorbase.errors import SensorbaseError
 from sensorbase.settings import Settings
-from sensorbase.storage.postgres import fold, lifecycle, schema
+from sensorbase.storage.postgres import fold, lifecycle, merges, schema
 from sensorbase.storage.postgres.errors import translate
-from sensorbase.storage.postgres.folder import PgFolder, fold_at_close, vacuum_log
+from sensorbase.storage.postgres.folder import (
+    CLOSE_MERGE_STEPS,
+    PgFolder,
+    fold_at_close,
+    vacuum_log,
+)
 from sensorbase.storage.postgres.log import PgLogCache
 from sensorbase.storage.postgres.pool import CONNECT_OPTIONS, Pool
 from sensorbase.storage.postgres.reader import PgReader
@@ -97,6 +103,12 @@ class PostgresStore:
         folded = self._pool.run(fold_now)
         self._pool.run(vacuum_log)
         return folded
+
+    def merge_chunks(self, settled: bool = True, most_steps: int = CLOSE_MERGE_STEPS) -> int:
+        """Merge small chunks now (merges.py; tools, tests), unless another node holds the
+        fold lock; the points merged."""
+        assert self._pool is not None, "open() the store first"
+        return self._pool.run(partial(merges.merge, settled=settled, most_steps=most_steps))
 
     def writer(self) -> PgWriter:
         assert self._writer is not None, "open() the store first"

@@ -21,7 +21,9 @@ point. Now:
   `FOLD_POINTS_PER_SERIES` a series, up to `FOLD_POINTS_MOST`: `due_points`) or `FOLD_ROWS`
   rows, or when writes pause, in a helper process (folder.py): in parts of `FOLD_PART_SERIES`
   series, each planned from a read snapshot and written under the writer lock, the folded log
-  rows deleted with the last.
+  rows deleted with the last. The helper then merges
+  a series' small chunks into larger ones (merges.py, storage/chunk_merges.py), as a fold is
+  written.
 - Reads (storage/chunk_reads.py) merge a series' chunks in the range with its points in the
   log, the log winning. `LogCache` decodes each log row once per process into columns held
   end to end, and a read finds its series' log points by one vectorised scan of them (and
@@ -32,10 +34,11 @@ Ids of `point_log` only grow (AUTOINCREMENT) and a fold always takes the oldest 
 rows a transaction sees are exactly the ids between its min(id) and max(id).
 
 Modules: store (opening, connections, closing), writer (the writer lock, commits, durable
-syncs), tx (the write transaction), reader, log, chunks, rollups, fold, folder (the fold's helper
-process), checkpointer, wal_sync (the WAL's sync helper process), schema (+ schema.sql,
-migrations), errors (where `sqlite3` exceptions stop). The package imports nothing itself, so
-that its helper processes start without the rest. What PostgreSQL shares with it is in
-storage/: the chunk encoding (chunks.py) and the reads that merge chunks and log
-(chunk_reads.py, chunk_m4.py), which take the chunks through `SQLiteChunks` (chunks.py here).
+syncs), tx (the write transaction), reader, log, chunks, rollups, fold, merges (small chunks
+into larger ones), folder (the fold's helper process), checkpointer, wal_sync (the WAL's sync
+helper process), schema (+ schema.sql, migrations), errors (where `sqlite3` exceptions stop).
+The package imports nothing itself, so that its helper processes start without the rest.
+What PostgreSQL shares with it is in storage/: the chunk encoding (chunks.py), which chunks
+to merge (chunk_merges.py) and the reads that merge chunks and log (chunk_reads.py,
+chunk_m4.py), which take the chunks through `SQLiteChunks` (chunks.py here).
 """

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from sensorbase.model import PointColumns, TimeRange
+from sensorbase.storage.chunk_merges import MERGE_BELOW
 from sensorbase.storage.chunks import CHUNK_COLUMNS, CHUNK_POINTS, Chunk, chunk_of_row, encode
 from sensorbase.storage.rollups import DAY_US, ROLLUP_COLUMNS
 
@@ -27,6 +28,15 @@ def chunks(
     sql += " ORDER BY start_us DESC" if order == "desc" else " ORDER BY start_us"
     for row in conn.execute(sql, params):
         yield chunk_of_row(row)
+
+
+# The chunks merges.py's `small` looks for, so that it reads them alone (the only chunks of
+# most series once merged: the last one or two), not every chunk of the file. Its condition
+# is spelled as `small` spells it, else SQLite would not use it (schema.py, version 8).
+SMALL_INDEX = (
+    "CREATE INDEX IF NOT EXISTS point_chunks_small ON point_chunks (series_id, count) "
+    f"WHERE count < {MERGE_BELOW}"
+)
 
 
 INSERT_CHUNK = (

@@ -92,8 +92,6 @@ def read_log(conn: sqlite3.Connection) -> LogFold | None:
     ).fetchall()
     if not rows:
         return None
-    generation = conn.execute("SELECT value FROM settings WHERE name = ?", (_GENERATION,))
-    found = generation.fetchone()
     series = np.concatenate([np.frombuffer(r[1], np.int64) for r in rows])
     times = np.concatenate([np.frombuffer(r[2], np.int64) for r in rows])
     values = np.concatenate([np.frombuffer(r[3], np.float64) for r in rows])
@@ -112,7 +110,7 @@ def read_log(conn: sqlite3.Connection) -> LogFold | None:
     order, series, times = order[keep], series[keep], times[keep]
     new = PointColumns(times, values[order], None if extras is None else [extras[i] for i in order])
     edges = [0, *(np.flatnonzero(series[1:] != series[:-1]) + 1).tolist(), len(series)]
-    return LogFold(found[0] if found else None, rows[-1][0], len(times), series, new, edges)
+    return LogFold(generation(conn), rows[-1][0], len(times), series, new, edges)
 
 
 def plan_part(conn: sqlite3.Connection, log: LogFold, first: int, end: int) -> FoldPlan:
@@ -182,8 +180,7 @@ def apply_fold(conn: sqlite3.Connection, plan: FoldPlan) -> bool:
     """Write `plan` in the caller's write transaction, unless the chunks changed since it was
     planned (another fold, a delete): then nothing is written and False returned. Once
     written, `plan.generation` is the chunks' new one (the next part's: FOLD_PART_SERIES)."""
-    found = conn.execute("SELECT value FROM settings WHERE name = ?", (_GENERATION,)).fetchone()
-    if (found[0] if found else None) != plan.generation:
+    if generation(conn) != plan.generation:
         return False
     for series_id, start_us in plan.drop:  # expiry (lifecycle.py) removed or cut it meanwhile
         if not conn.execute(
@@ -198,6 +195,12 @@ def apply_fold(conn: sqlite3.Connection, plan: FoldPlan) -> bool:
         conn.execute("DELETE FROM point_log WHERE id <= ?", (plan.last_row,))
     plan.generation = changed(conn)
     return True
+
+
+def generation(conn: sqlite3.Connection) -> str | None:
+    """The chunks' generation now (see _GENERATION)."""
+    found = conn.execute("SELECT value FROM settings WHERE name = ?", (_GENERATION,)).fetchone()
+    return found[0] if found else None
 
 
 def changed(conn: sqlite3.Connection) -> str:

@@ -6,9 +6,10 @@ that process's event loop, which runs every request and every group commit. So e
 process starts, once its writes could make a fold due, a helper process (`main`, this module
 run with `-m`) that looks at the log every `EVERY_S` and folds it when due: the new chunks
 are planned from read snapshots, and only writing them takes the writer lock, in parts of a
-few thousand series (fold.FOLD_PART_SERIES). Of several server processes' helpers only one
-folds at a time (a lock of its own beside the database), and a helper ends when its server
-process does (the end of its input).
+few thousand series (fold.FOLD_PART_SERIES). After a fold, and once writes pause, it merges
+small chunks (merges.py), a few bounded steps a turn. Of several server processes' helpers
+only one folds at a time (a lock of its own beside the database), and a helper ends when its
+server process does (the end of its input).
 """
 
 from __future__ import annotations
@@ -26,10 +27,11 @@ from pathlib import Path
 from typing import TypeVar
 
 from sensorbase.storage.helper_process import HelperProcess
-from sensorbase.storage.sqlite import fold
+from sensorbase.storage.sqlite import fold, merges
 
 EVERY_S = 0.5
 QUIET_S = 2.0  # a log without new rows this long is folded, due or not
+MERGE_STEPS = 4  # steps of merging small chunks a turn (each up to chunk_merges.MERGE_POINTS)
 CACHE_KIB = 65536  # the helper's page cache (as the server's connections'), in KiB
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -133,6 +135,7 @@ def main() -> None:
     locked = writer_locked(path)
     turn = os.open(f"{path}-folder", os.O_RDWR | os.O_CREAT, 0o600)
     newest, quiet_since = None, time.monotonic()
+    merged_at: str | None = None  # the chunks' generation after the last settled merge
     while True:
         ready, _, _ = select.select([0], [], [], EVERY_S)
         if ready and not os.read(0, 4096):
@@ -148,7 +151,14 @@ def main() -> None:
             if last != newest:
                 newest, quiet_since = last, time.monotonic()
             quiet = time.monotonic() - quiet_since >= QUIET_S
-            fold_once(conn, locked, (1, 1) if quiet else (fold.due_points(conn, due[0]), due[1]))
+            folded = fold_once(
+                conn, locked, (1, 1) if quiet else (fold.due_points(conn, due[0]), due[1])
+            )
+            if quiet and fold.generation(conn) != merged_at:  # (else nothing changed since)
+                merges.merge(conn, locked, settled=True, most_steps=MERGE_STEPS)
+                merged_at = fold.generation(conn)
+            elif folded:
+                merges.merge(conn, locked, settled=False, most_steps=MERGE_STEPS)
         except sqlite3.Error as exc:  # looked at again at the next turn
             log.warning("folding the write log failed: %s", exc)
         finally:

@@ -17,6 +17,8 @@ at the version again once it holds the lock: of several processes opening the fi
     6 -> 7  chunks of up to 8,192 points in blocks with their own summaries, in a table with
             rowids, and a summary per series and day (`_chunk_blocks`, sqlite/chunks.py,
             sqlite/rollups.py)
+    7 -> 8  an index of the chunks small enough to merge (`_small_chunks`,
+            storage/chunk_merges.py, sqlite/merges.py)
 """
 
 from __future__ import annotations
@@ -34,10 +36,11 @@ from sensorbase.storage.alerts_schema import SQLITE_TYPES, alerts_ddl
 from sensorbase.storage.chunks import EXTRAS_DECODER
 from sensorbase.storage.sqlite import chunks, folder, rollups
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 ALERTS_VERSION = 5  # the version `_alerts_tables` migrates to
 LIFECYCLE_VERSION = 6  # the version `_lifecycle` migrates to
 BLOCKS_VERSION = 7  # the version `_chunk_blocks` migrates to
+SMALL_VERSION = 8  # the version `_small_chunks` migrates to
 MIGRATE_CHUNKS = 256  # chunks re-encoded per transaction by `_chunk_blocks`
 # The catalog tables whose rows schema 3 copies into tables made anew (every table but
 # `settings`, which did not change), parents first.
@@ -102,6 +105,8 @@ def prepare(conn: sqlite3.Connection, path: Path) -> None:
                 + "".join(f"{statement};" for statement in alerts_ddl(SQLITE_TYPES))
                 + lifecycle_schema()
                 + rollups.SCHEMA
+                + chunks.SMALL_INDEX
+                + ";"
                 + f"PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
             )
         except sqlite3.OperationalError:
@@ -126,6 +131,7 @@ def _migrate(conn: sqlite3.Connection) -> None:
     _alerts_tables(conn)
     _lifecycle(conn)
     _chunk_blocks(conn)
+    _small_chunks(conn)
 
 
 def _points_into_chunks(conn: sqlite3.Connection) -> None:
@@ -279,6 +285,19 @@ def _chunk_blocks(conn: sqlite3.Connection) -> None:
         conn.execute("ROLLBACK")
         raise
     conn.executescript("PRAGMA incremental_vacuum;")  # the old chunks' pages
+
+
+def _small_chunks(conn: sqlite3.Connection) -> None:
+    """Schema 7 -> 8: the index of the chunks small enough to merge (sqlite/merges.py)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if conn.execute("PRAGMA user_version").fetchone()[0] == SMALL_VERSION - 1:
+            conn.execute(chunks.SMALL_INDEX)
+            conn.execute(f"PRAGMA user_version = {SMALL_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 def _move_chunks(conn: sqlite3.Connection) -> bool:

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sensorbase.settings import Settings
-from sensorbase.storage.sqlite import folder, schema
+from sensorbase.storage.sqlite import folder, merges, schema
 from sensorbase.storage.sqlite.checkpointer import Checkpointer
 from sensorbase.storage.sqlite.errors import retry_locked
 from sensorbase.storage.sqlite.folder import Folder
@@ -28,6 +28,7 @@ from sensorbase.storage.sqlite.wal_sync import WalSyncer
 from sensorbase.storage.sqlite.writer import SQLiteWriter, WalSync
 
 WAL_SIZE_LIMIT = 64 * 1024 * 1024  # bytes
+CLOSE_MERGE_STEPS = 64  # steps of merging small chunks at a clean stop (merges.py)
 JOURNAL_MODE_WAIT_S = 10.0
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,14 @@ class SQLiteStore:
         finally:
             conn.close()
 
+    def merge_chunks(self, settled: bool = True, most_steps: int = CLOSE_MERGE_STEPS) -> int:
+        """Merge small chunks now (merges.py; tools, tests); the points merged."""
+        conn = self._connect()
+        try:
+            return merges.merge(conn, folder.writer_locked(self.path), settled, most_steps)
+        finally:
+            conn.close()
+
     def close(self) -> None:
         with self._lock:
             for conn in self._readers:
@@ -121,6 +130,7 @@ class SQLiteStore:
                     fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
             try:  # a clean stop leaves the points folded, as compact as they get
                 folder.fold_once(writer, locked, (1, 1))
+                merges.merge(writer, locked, settled=True, most_steps=CLOSE_MERGE_STEPS)
                 # The folded log's pages are free now: give them back to the file system
                 # (the log of a busy server is up to ~10 MB; kept while running, for reuse).
                 # (executescript steps it to the end; execute() frees one page a step.)

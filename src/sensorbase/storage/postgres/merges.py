@@ -1,0 +1,76 @@
+"""Merging small chunks (storage/chunk_merges.py) on PostgreSQL, by any node: each step in a
+transaction of its own that holds the fold lock (postgres/fold.py), tried, not waited for, as
+a fold's, so that no fold, delete or expiry changes the chunks it reads before it commits."""
+
+from __future__ import annotations
+
+import psycopg
+
+from sensorbase.storage import chunk_merges
+from sensorbase.storage.chunk_merges import MERGE_BELOW
+from sensorbase.storage.chunks import CHUNK_COLUMNS, Chunk, chunk_of_row
+from sensorbase.storage.postgres import fold
+from sensorbase.storage.postgres.chunks import INSERT_CHUNK
+
+
+class PgMerges:
+    """The chunks of a transaction holding the fold lock, as chunk_merges.plan reads them."""
+
+    def __init__(self, conn: psycopg.Connection) -> None:
+        self.conn = conn
+
+    def small(self, after_series: int, limit: int, least_points: int) -> list[int]:
+        return [
+            row[0]
+            for row in self.conn.execute(
+                f"SELECT series_id FROM point_chunks WHERE count < {MERGE_BELOW} "
+                "AND series_id > %s GROUP BY series_id "
+                "HAVING count(*) >= 2 AND sum(count) >= %s ORDER BY series_id LIMIT %s",
+                (after_series, least_points, limit),
+            )
+        ]
+
+    def counts(self, series_id: int) -> list[tuple[int, int]]:
+        return self.conn.execute(
+            "SELECT start_us, count FROM point_chunks WHERE series_id = %s ORDER BY start_us",
+            (series_id,),
+        ).fetchall()
+
+    def chunks_at(self, series_id: int, starts: list[int]) -> list[Chunk]:
+        return [
+            chunk_of_row(row)
+            for row in self.conn.execute(
+                f"SELECT {CHUNK_COLUMNS} FROM point_chunks "
+                "WHERE series_id = %s AND start_us = ANY(%s) ORDER BY start_us",
+                (series_id, starts),
+            )
+        ]
+
+
+def merge(conn: psycopg.Connection, settled: bool, most_steps: int, wait: bool = False) -> int:
+    """Merge the small chunks of every series (`settled`: chunk_merges.groups), a step a
+    transaction, at most `most_steps` steps, while no other node holds the fold lock (`wait`:
+    waiting for it at each step instead); the points merged. `conn` is in autocommit mode."""
+    merged = 0
+    after = 0
+    for _ in range(most_steps):
+        with conn.transaction():
+            if wait:
+                fold.lock(conn)
+            elif not fold.try_lock(conn):
+                break
+            step = chunk_merges.plan(PgMerges(conn), after, settled)
+            if step.add:
+                with conn.cursor() as cur:
+                    cur.execute(
+                        "DELETE FROM point_chunks c "
+                        "USING unnest(%s::bigint[], %s::bigint[]) AS d(s, t) "
+                        "WHERE c.series_id = d.s AND c.start_us = d.t",
+                        ([s for s, _ in step.drop], [t for _, t in step.drop]),
+                    )
+                    cur.executemany(INSERT_CHUNK, step.add)
+            merged += step.points
+        if step.next_series is None:
+            break
+        after = step.next_series
+    return merged
