@@ -1,4 +1,5 @@
-"""What the SQLite-only storage tests share: a store in a temporary directory, and a series."""
+"""What the backend-specific storage tests share: a SQLite store in a temporary directory, a
+PostgreSQL store on a database of its own, and a series."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from sensorbase.settings import Settings
+from sensorbase.storage.postgres.store import PostgresStore
 from sensorbase.storage.sqlite.store import SQLiteStore
+from tests.pg import temporary_database
 
 
 @pytest.fixture
@@ -17,6 +20,15 @@ def sqlite_store(tmp_path: Path) -> Iterator[SQLiteStore]:
     store.open()
     yield store
     store.close()
+
+
+@pytest.fixture
+def postgres_store() -> Iterator[PostgresStore]:
+    with temporary_database() as url:
+        store = PostgresStore(url, Settings(data_dir=Path("/nonexistent"), database_url=url))
+        store.open()
+        yield store
+        store.close()
 
 
 def new_series(store: SQLiteStore) -> tuple[int, int]:

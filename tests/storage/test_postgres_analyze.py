@@ -5,31 +5,17 @@ key) index, not by filtering every source of the bucket."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
-import pytest
 
-from sensorbase.settings import Settings
 from sensorbase.storage import catalog_sql
 from sensorbase.storage.base import WriteTx
 from sensorbase.storage.postgres.folder import analyze_grown
 from sensorbase.storage.postgres.reader import pg_sql
 from sensorbase.storage.postgres.store import PostgresStore
-from tests.pg import temporary_database
 from tests.storage.test_contract import write
 
 DEVICES = 5_000
-
-
-@pytest.fixture
-def store() -> Iterator[PostgresStore]:
-    with temporary_database() as url:
-        found = PostgresStore(url, Settings(data_dir=Path("/nonexistent"), database_url=url))
-        found.open()
-        yield found
-        found.close()
 
 
 def lookup_plan(conn: psycopg.Connection, bucket_id: int, keys: list[str]) -> str:
@@ -39,8 +25,9 @@ def lookup_plan(conn: psycopg.Connection, bucket_id: int, keys: list[str]) -> st
 
 
 def test_a_burst_of_new_devices_is_analysed_and_then_found_by_the_index(
-    store: PostgresStore,
+    postgres_store: PostgresStore,
 ) -> None:
+    store = postgres_store
     keys = [f"dev{n:05d}" for n in range(DEVICES)]
 
     def create(tx: WriteTx) -> int:

@@ -3,29 +3,16 @@ chunk rows at a time, and what it writes is what a fold in one piece would."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
 from sensorbase.model import PointColumns, ResolvedBatch, TimeRange
-from sensorbase.settings import Settings
 from sensorbase.storage.postgres import fold
 from sensorbase.storage.postgres.store import PostgresStore
-from tests.pg import temporary_database
 
 ALL = TimeRange(None, None)
-
-
-@pytest.fixture
-def store() -> Iterator[PostgresStore]:
-    with temporary_database() as url:
-        found = PostgresStore(url, Settings(data_dir=Path("/nonexistent"), database_url=url))
-        found.open()
-        yield found
-        found.close()
 
 
 def append(store: PostgresStore, rows: list[tuple[int, int, float]]) -> None:
@@ -37,8 +24,9 @@ def append(store: PostgresStore, rows: list[tuple[int, int, float]]) -> None:
 
 
 def test_a_fold_writes_its_series_part_by_part(
-    store: PostgresStore, monkeypatch: pytest.MonkeyPatch
+    postgres_store: PostgresStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    store = postgres_store
     writer = store.writer()
     tx = writer.begin()
     org = tx.create_org("o", "o")

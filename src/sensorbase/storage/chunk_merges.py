@@ -27,25 +27,56 @@ planned again (SQLite's generation), or waits for the merge's fold lock (Postgre
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from sensorbase.model import PointColumns
-from sensorbase.storage.chunks import CHUNK_POINTS, Chunk, encode
+from sensorbase.storage.chunks import CHUNK_COLUMNS, CHUNK_POINTS, Chunk, chunk_of_row, encode
 
 MERGE_BELOW = CHUNK_POINTS // 2  # chunks with fewer points are merged with their neighbours
 MERGE_POINTS = 131_072  # most points one step merges (one transaction: bounded, ~0.1-0.3 s)
 
 
-class ChunkMerges(Protocol):
+class ChunkMerges:
+    """The chunks as `plan` reads them. The statements are the same on both backends
+    (`?` marks); each backend's subclass runs them (`_rows`) in its transaction."""
+
+    def _rows(self, statement: str, params: tuple[Any, ...]) -> list[Any]:
+        raise NotImplementedError
+
     def small(self, after_series: int, limit: int, least_points: int) -> list[int]:
         """Up to `limit` series after `after_series` (ascending) that have at least two
         chunks of fewer than MERGE_BELOW points, holding `least_points` together."""
+        return [
+            row[0]
+            for row in self._rows(
+                f"SELECT series_id FROM point_chunks WHERE count < {MERGE_BELOW} "
+                "AND series_id > ? GROUP BY series_id "
+                "HAVING count(*) >= 2 AND sum(count) >= ? ORDER BY series_id LIMIT ?",
+                (after_series, least_points, limit),
+            )
+        ]
 
     def counts(self, series_id: int) -> list[tuple[int, int]]:
         """The series' chunks as (start_us, count), in time order."""
+        return [
+            (int(start), int(count))
+            for start, count in self._rows(
+                "SELECT start_us, count FROM point_chunks WHERE series_id = ? ORDER BY start_us",
+                (series_id,),
+            )
+        ]
 
     def chunks_at(self, series_id: int, starts: list[int]) -> list[Chunk]:
         """The series' chunks at these starts, in time order."""
+        marks = ",".join("?" * len(starts))
+        return [
+            chunk_of_row(row)
+            for row in self._rows(
+                f"SELECT {CHUNK_COLUMNS} FROM point_chunks "
+                f"WHERE series_id = ? AND start_us IN ({marks}) ORDER BY start_us",
+                (series_id, *starts),
+            )
+        ]
 
 
 def groups(counts: list[tuple[int, int]], settled: bool) -> list[list[int]]:

@@ -4,47 +4,24 @@ a fold's, so that no fold, delete or expiry changes the chunks it reads before i
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
 
 from sensorbase.storage import chunk_merges
-from sensorbase.storage.chunk_merges import MERGE_BELOW
-from sensorbase.storage.chunks import CHUNK_COLUMNS, Chunk, chunk_of_row
 from sensorbase.storage.postgres import fold
 from sensorbase.storage.postgres.chunks import INSERT_CHUNK
+from sensorbase.storage.postgres.reader import pg_sql
 
 
-class PgMerges:
+class PgMerges(chunk_merges.ChunkMerges):
     """The chunks of a transaction holding the fold lock, as chunk_merges.plan reads them."""
 
     def __init__(self, conn: psycopg.Connection) -> None:
         self.conn = conn
 
-    def small(self, after_series: int, limit: int, least_points: int) -> list[int]:
-        return [
-            row[0]
-            for row in self.conn.execute(
-                f"SELECT series_id FROM point_chunks WHERE count < {MERGE_BELOW} "
-                "AND series_id > %s GROUP BY series_id "
-                "HAVING count(*) >= 2 AND sum(count) >= %s ORDER BY series_id LIMIT %s",
-                (after_series, least_points, limit),
-            )
-        ]
-
-    def counts(self, series_id: int) -> list[tuple[int, int]]:
-        return self.conn.execute(
-            "SELECT start_us, count FROM point_chunks WHERE series_id = %s ORDER BY start_us",
-            (series_id,),
-        ).fetchall()
-
-    def chunks_at(self, series_id: int, starts: list[int]) -> list[Chunk]:
-        return [
-            chunk_of_row(row)
-            for row in self.conn.execute(
-                f"SELECT {CHUNK_COLUMNS} FROM point_chunks "
-                "WHERE series_id = %s AND start_us = ANY(%s) ORDER BY start_us",
-                (series_id, starts),
-            )
-        ]
+    def _rows(self, statement: str, params: tuple[Any, ...]) -> list[Any]:
+        return self.conn.execute(pg_sql(statement), params).fetchall()
 
 
 def merge(conn: psycopg.Connection, settled: bool, most_steps: int, wait: bool = False) -> int:

@@ -8,47 +8,20 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 from sensorbase.storage import chunk_merges
-from sensorbase.storage.chunk_merges import MERGE_BELOW
-from sensorbase.storage.chunks import CHUNK_COLUMNS, Chunk, chunk_of_row
 from sensorbase.storage.sqlite.fold import FoldPlan, apply_fold, generation
 
 
-class SQLiteMerges:
+class SQLiteMerges(chunk_merges.ChunkMerges):
     """The chunks of one connection's read transaction, as chunk_merges.plan reads them."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
 
-    def small(self, after_series: int, limit: int, least_points: int) -> list[int]:
-        return [
-            row[0]
-            for row in self.conn.execute(
-                f"SELECT series_id FROM point_chunks WHERE count < {MERGE_BELOW} "
-                "AND series_id > ? GROUP BY series_id "
-                "HAVING count(*) >= 2 AND sum(count) >= ? ORDER BY series_id LIMIT ?",
-                (after_series, least_points, limit),
-            )
-        ]
-
-    def counts(self, series_id: int) -> list[tuple[int, int]]:
-        return self.conn.execute(
-            "SELECT start_us, count FROM point_chunks WHERE series_id = ? ORDER BY start_us",
-            (series_id,),
-        ).fetchall()
-
-    def chunks_at(self, series_id: int, starts: list[int]) -> list[Chunk]:
-        return [
-            chunk_of_row(
-                self.conn.execute(
-                    f"SELECT {CHUNK_COLUMNS} FROM point_chunks "
-                    "WHERE series_id = ? AND start_us = ?",
-                    (series_id, start_us),
-                ).fetchone()
-            )
-            for start_us in starts
-        ]
+    def _rows(self, statement: str, params: tuple[Any, ...]) -> list[Any]:
+        return self.conn.execute(statement, params).fetchall()
 
 
 def merge(
