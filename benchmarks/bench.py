@@ -505,8 +505,8 @@ async def _single_async(server: Server, bucket: str, seconds: int, run: int) -> 
         while time.perf_counter() < stop_at:
             n += 1
             # Each (run, connection) its own 100,000 s of 2020: every time stays in the past
-            # (spaced by 10M s, the last connections' times were years ahead: refused as too far
-            # in the future once the calendar passed 2026-12-21, a third of the requests 400).
+            # (spaced by 10M s, connections 22-31 wrote times of 2026-12-21 to 2029: more than 7
+            # days ahead of the clock, refused 400, a third of the requests).
             t = common.T0 + (run * 64 + c) * 100_000 + n
             body = f'[{{"source":"s{n % 1000:04d}","field":"value","time":{t},"value":{n % 97}.5}}]'
             head = (
