@@ -5,9 +5,7 @@ deletes and another node's fold lock; a store from before opens and merges."""
 
 from __future__ import annotations
 
-import itertools
 import sqlite3
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -27,12 +25,11 @@ from sensorbase.storage.sqlite import folder as sqlite_folder
 from sensorbase.storage.sqlite import merges as sqlite_merges
 from sensorbase.storage.sqlite import store as sqlite_store
 from sensorbase.storage.sqlite.store import SQLiteStore
+from tests.storage.conftest import Folding, another_series
 from tests.storage.test_sqlite_chunk_blocks import _made_again, _rollups, _rows
 
 T0 = 1_700_000_000_000_000 - DAY_US // 2  # (the series crosses days)
 AGGREGATES = ("count", "min", "max", "sum", "avg", "first", "last")
-Folding = SQLiteStore | PostgresStore
-_KEYS = itertools.count()
 
 
 def test_groups_leave_a_written_series_last_chunk_and_wait_for_enough_points() -> None:
@@ -46,27 +43,6 @@ def test_groups_leave_a_written_series_last_chunk_and_wait_for_enough_points() -
     # At most CHUNK_POINTS a group.
     many = [(i, MERGE_BELOW - 1) for i in range(5)]
     assert groups(many, settled=True) == [[0, 1], [2, 3]]
-
-
-@pytest.fixture
-def store(settings: Settings) -> Iterator[Folding]:
-    found = open_store(settings)
-    assert isinstance(found, SQLiteStore | PostgresStore)
-    found.open()
-    yield found
-    found.close()
-
-
-def _series(store: Folding) -> int:
-    key = f"s{next(_KEYS)}"
-    writer = store.writer()
-    tx = writer.begin()
-    org = tx.create_org(key, key)
-    bucket = tx.create_bucket(org.id, "b", "b", "", {})
-    source = tx.create_source(org.id, bucket.id, "dev", "dev", {}, None)
-    sid = tx.get_or_create_series(source.id, ["t"])["t"]
-    writer.commit()
-    return sid
 
 
 def _write(store: Folding, sid: int, points: PointColumns) -> None:
@@ -131,7 +107,7 @@ def _same(a: tuple[Any, ...], b: tuple[Any, ...]) -> None:
 
 
 def test_chunks_of_many_folds_merge_with_every_read_the_same(store: Folding) -> None:
-    sid = _series(store)
+    sid = another_series(store)
     points = _points(1, 30_000)
     _in_folds(store, sid, points, 700)  # chunks of ~1,400 points
     before = _counts(store, sid)
@@ -156,7 +132,7 @@ def test_chunks_of_many_folds_merge_with_every_read_the_same(store: Folding) -> 
 
 
 def test_merges_beside_the_log_and_deletes(store: Folding) -> None:
-    sid = _series(store)
+    sid = another_series(store)
     points = _points(2, 12_000)
     _in_folds(store, sid, points, 900)
     # Points in the log (not folded) among the chunks merged: replacing and added ones.
@@ -194,7 +170,7 @@ def test_a_merge_planned_before_a_delete_is_planned_again(tmp_path: Any) -> None
     store = SQLiteStore(tmp_path / "sb.db", Settings(data_dir=tmp_path))
     store.open()
     try:
-        sid = _series(store)
+        sid = another_series(store)
         points = _points(3, 10_000)
         _in_folds(store, sid, points, 800)
         cut = TimeRange(int(points.time_us[2000]), int(points.time_us[2500]))
@@ -227,7 +203,7 @@ def test_a_merge_planned_before_a_delete_is_planned_again(tmp_path: Any) -> None
 @pytest.mark.parametrize("backend", ["postgres"])
 def test_a_node_holding_the_fold_lock_keeps_a_merge_out(store: Folding) -> None:
     assert isinstance(store, PostgresStore)
-    sid = _series(store)
+    sid = another_series(store)
     _in_folds(store, sid, _points(4, 6000), 700)
     before = _counts(store, sid)
     with psycopg.connect(store.url) as other, other.transaction():
@@ -241,7 +217,7 @@ def test_a_clean_stop_merges(settings: Settings) -> None:
     store = open_store(settings)
     assert isinstance(store, SQLiteStore | PostgresStore)
     store.open()
-    sid = _series(store)
+    sid = another_series(store)
     points = _points(5, 8000)
     _in_folds(store, sid, points, 600)
     seen = _seen(store, sid)
@@ -265,7 +241,7 @@ def test_a_store_from_before_opens_and_merges(
     store = open_store(settings)
     assert isinstance(store, SQLiteStore | PostgresStore)
     store.open()
-    sid = _series(store)
+    sid = another_series(store)
     _in_folds(store, sid, _points(6, 9000), 700)
     seen = _seen(store, sid)
     before = _counts(store, sid)
@@ -317,7 +293,7 @@ def _expired_count(store: Folding, sid: int) -> int:
 def test_expiry_beside_merges(store: Folding) -> None:
     """Expiry cuts merged chunks and chunks about to be merged alike: the points after the
     cutoff stay, those before leave their summaries, and merging what is left loses none."""
-    sid = _series(store)
+    sid = another_series(store)
     points = _points(7, 12_000)
     _in_folds(store, sid, points, 700)
     store.merge_chunks(settled=False)  # some merged, the newest still small
@@ -339,7 +315,7 @@ def test_a_merge_planned_before_an_expiry_is_planned_again(tmp_path: Any) -> Non
     store = SQLiteStore(tmp_path / "sb.db", Settings(data_dir=tmp_path))
     store.open()
     try:
-        sid = _series(store)
+        sid = another_series(store)
         points = _points(8, 10_000)
         _in_folds(store, sid, points, 800)
         cutoff = int(points.time_us[2_500])

@@ -6,9 +6,7 @@ gaps, days, the log over chunks) with random edges, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import itertools
 import math
-from collections.abc import Iterator
 
 import numpy as np
 import psycopg
@@ -17,11 +15,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sensorbase.model import PointColumns, ResolvedBatch, TimeRange
-from sensorbase.settings import Settings
-from sensorbase.storage import chunks, open_store
+from sensorbase.storage import chunks
 from sensorbase.storage.postgres.store import PostgresStore
 from sensorbase.storage.rollups import DAY_US
 from sensorbase.storage.sqlite.store import SQLiteStore
+from tests.storage.conftest import Folding, another_series
 
 T0 = 1_700_000_000_000_000
 AGGREGATES = ("count", "min", "max", "sum", "avg", "first", "last")
@@ -35,35 +33,6 @@ def _series(seed: int, n: int, decimal: bool) -> tuple[np.ndarray, np.ndarray]:
     times = T0 - DAY_US // 3 + np.cumsum(steps)
     values = rng.normal(20, 5, n)
     return times.astype(np.int64), np.round(values, 2) if decimal else values
-
-
-_KEYS = itertools.count()
-
-
-Folding = SQLiteStore | PostgresStore  # the stores with fold_points()
-
-
-@pytest.fixture
-def store(settings: Settings) -> Iterator[Folding]:
-    """One store of the backend for every example (SQLite, PostgreSQL)."""
-    found = open_store(settings)
-    assert isinstance(found, SQLiteStore | PostgresStore)
-    found.open()
-    yield found
-    found.close()
-
-
-def _another_series(store: Folding) -> int:
-    """A series of a source of its own (one store serves every example)."""
-    key = f"s{next(_KEYS)}"
-    writer = store.writer()
-    tx = writer.begin()
-    org = tx.create_org(key, key)
-    bucket = tx.create_bucket(org.id, "b", "b", "", {})
-    source = tx.create_source(org.id, bucket.id, "dev", "dev", {}, None)
-    sid = tx.get_or_create_series(source.id, ["t"])["t"]
-    writer.commit()
-    return sid
 
 
 def _write(store: Folding, sid: int, times: np.ndarray, values: np.ndarray) -> None:
@@ -127,7 +96,7 @@ def test_aggregates_equal_the_points(
     every: int,
     origin_shift: int,
 ) -> None:
-    sid = _another_series(store)
+    sid = another_series(store)
     times, values = _series(seed, n, decimal)
     _write(store, sid, times, values)
     store.fold_points()
@@ -213,8 +182,8 @@ def _made_again(store: Folding, sid: int) -> list[tuple[float, ...]]:
 def test_day_summaries_follow_folds_deletes_and_expiry(store: Folding) -> None:
     """The rows the triggers keep (sqlite/rollups.py, postgres/rollups.py) equal rows made
     again from the chunks, after each path that changes chunks."""
-    sid = _another_series(store)
-    other = _another_series(store)  # deleted whole at the end
+    sid = another_series(store)
+    other = another_series(store)  # deleted whole at the end
     times, values = _series(5, 3 * chunks.CHUNK_POINTS, True)
     _write(store, sid, times, values)
     _write(store, other, times, values)
