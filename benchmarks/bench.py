@@ -331,6 +331,17 @@ def count_lines(body: bytes) -> int:
     return body.count(b"\n")
 
 
+def run_header(database_url: str | None) -> dict[str, Any]:
+    """What a result file records of its run: the store, when, the code, the machine."""
+    return {
+        "store": "postgresql" if database_url else "sqlite",
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "commit": os.popen(f"git -C {REPO} rev-parse --short HEAD").read().strip(),
+        "load_1min": os.getloadavg()[0],
+        "cpus": os.cpu_count(),
+    }
+
+
 @contextmanager
 def new_database(server_url: str | None) -> Iterator[str | None]:
     """A new database on the PostgreSQL server of `server_url` (a server bootstraps only an

@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
 import re
 import sqlite3
 import statistics
@@ -436,13 +435,7 @@ def main() -> None:
     ap.add_argument("--database-url", default=None, help="PostgreSQL instead of SQLite")
     ap.add_argument("--out", type=Path, default=bench.HERE / "curve.json")
     args = ap.parse_args()
-    result: dict[str, Any] = {
-        "store": "postgresql" if args.database_url else "sqlite",
-        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "commit": os.popen(f"git -C {bench.REPO} rev-parse --short HEAD").read().strip(),
-        "load_1min": os.getloadavg()[0],
-        "cpus": os.cpu_count(),
-    }
+    result: dict[str, Any] = bench.run_header(args.database_url)
     if "points" in args.scenario:
         result["points"] = run_points(args)
     if "series" in args.scenario:

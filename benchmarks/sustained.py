@@ -525,11 +525,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=bench.HERE / "sustained.json")
     args = ap.parse_args()
     result: dict[str, Any] = {
-        "store": "postgresql" if args.database_url else "sqlite",
-        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "commit": os.popen(f"git -C {bench.REPO} rev-parse --short HEAD").read().strip(),
-        "load_1min": os.getloadavg()[0],
-        "cpus": os.cpu_count(),
+        **bench.run_header(args.database_url),
         "args": {k: str(x) for k, x in vars(args).items()},
     }
     result.update(run(args))
