@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 import pytest
@@ -97,13 +98,7 @@ def test_reads_find_a_series_in_the_log_rows_and_keep_their_view_across_a_fold(
 
 
 def apply_part(store: SQLiteStore, conn: sqlite3.Connection, part: fold.FoldPlan) -> bool:
-    def applying() -> bool:
-        conn.execute("BEGIN IMMEDIATE")
-        applied = fold.apply_fold(conn, part)
-        conn.execute("COMMIT")
-        return applied
-
-    return folder.writer_locked(store.path)(applying)
+    return folder.writer_locked(store.path)(partial(fold.apply_alone, conn, part))
 
 
 def planned_parts(conn: sqlite3.Connection, series: int) -> list[fold.FoldPlan]:

@@ -39,6 +39,21 @@ def encoded(series_id: int, points: PointColumns) -> list[tuple[Any, ...]]:
     ]
 
 
+def rewrite(
+    conn: psycopg.Connection, drop: list[tuple[int, int]], add: list[tuple[Any, ...]]
+) -> None:
+    """Delete the chunks `drop` names ((series_id, start_us)) and insert the rows `add`: a
+    fold's or a merge's write, in the caller's transaction."""
+    with conn.cursor() as cur:
+        if drop:
+            cur.execute(
+                "DELETE FROM point_chunks c USING unnest(%s::bigint[], %s::bigint[]) AS d(s, t) "
+                "WHERE c.series_id = d.s AND c.start_us = d.t",
+                ([s for s, _ in drop], [t for _, t in drop]),
+            )
+        cur.executemany(INSERT_CHUNK, add)
+
+
 def replace(conn: psycopg.Connection, series_id: int, start_us: int, kept: PointColumns) -> None:
     """The chunk at `start_us` replaced by the points `kept` of it (none: deleted)."""
     conn.execute(

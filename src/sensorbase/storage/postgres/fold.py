@@ -16,7 +16,7 @@ import psycopg
 from sensorbase.model import PointColumns
 from sensorbase.storage.chunks import CHUNK_COLUMNS, REFILL_BELOW, chunk_of_row
 from sensorbase.storage.log_view import LogRow
-from sensorbase.storage.postgres.chunks import INSERT_CHUNK, encoded
+from sensorbase.storage.postgres.chunks import encoded, rewrite
 from sensorbase.storage.postgres.schema import FOLD_LOCK
 
 FOLD_POINTS = 200_000  # a fold is due once the log holds this many points...
@@ -117,14 +117,7 @@ def _fold_part(
             points = PointColumns.concat([*(c.points() for c in chunks), points]).latest_wins()
             drop.extend((series_id, c.start_us) for c in chunks)
         add.extend(encoded(series_id, points))
-    with conn.cursor() as cur:
-        if drop:
-            cur.execute(
-                "DELETE FROM point_chunks c USING unnest(%s::bigint[], %s::bigint[]) AS d(s, t) "
-                "WHERE c.series_id = d.s AND c.start_us = d.t",
-                ([s for s, _ in drop], [t for _, t in drop]),
-            )
-        cur.executemany(INSERT_CHUNK, add)
+    rewrite(conn, drop, add)
 
 
 def fold_all(conn: psycopg.Connection) -> int:

@@ -10,7 +10,7 @@ import psycopg
 
 from sensorbase.storage import chunk_merges
 from sensorbase.storage.postgres import fold
-from sensorbase.storage.postgres.chunks import INSERT_CHUNK
+from sensorbase.storage.postgres.chunks import rewrite
 from sensorbase.storage.postgres.reader import pg_sql
 
 
@@ -38,14 +38,7 @@ def merge(conn: psycopg.Connection, settled: bool, most_steps: int, wait: bool =
                 break
             step = chunk_merges.plan(PgMerges(conn), after, settled)
             if step.add:
-                with conn.cursor() as cur:
-                    cur.execute(
-                        "DELETE FROM point_chunks c "
-                        "USING unnest(%s::bigint[], %s::bigint[]) AS d(s, t) "
-                        "WHERE c.series_id = d.s AND c.start_us = d.t",
-                        ([s for s, _ in step.drop], [t for _, t in step.drop]),
-                    )
-                    cur.executemany(INSERT_CHUNK, step.add)
+                rewrite(conn, step.drop, step.add)
             merged += step.points
         if step.next_series is None:
             break

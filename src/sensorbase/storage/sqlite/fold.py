@@ -203,6 +203,18 @@ def generation(conn: sqlite3.Connection) -> str | None:
     return found[0] if found else None
 
 
+def apply_alone(conn: sqlite3.Connection, plan: FoldPlan) -> bool:
+    """`apply_fold` in a write transaction of its own (the caller holds the writer lock)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        applied = apply_fold(conn, plan)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return applied
+
+
 def changed(conn: sqlite3.Connection) -> str:
     """A new generation of the chunks (see _GENERATION), which it returns."""
     generation = secrets.token_hex(8)

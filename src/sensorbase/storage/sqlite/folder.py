@@ -80,16 +80,6 @@ def fold_once(
     if log is None:
         return 0
 
-    def applying(part: fold.FoldPlan) -> bool:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            applied = fold.apply_fold(conn, part)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        return applied
-
     generation = log.generation
     for first in range(0, log.series_count, fold.FOLD_PART_SERIES):
         conn.execute("BEGIN")
@@ -98,7 +88,7 @@ def fold_once(
         finally:
             conn.execute("COMMIT")
         part.generation = generation  # what the previous part left (or the log was read under)
-        if not locked(partial(applying, part)):
+        if not locked(partial(fold.apply_alone, conn, part)):
             return 0
         generation = part.generation
     return log.points

@@ -11,7 +11,7 @@ from functools import partial
 from typing import Any
 
 from sensorbase.storage import chunk_merges
-from sensorbase.storage.sqlite.fold import FoldPlan, apply_fold, generation
+from sensorbase.storage.sqlite.fold import FoldPlan, apply_alone, generation
 
 
 class SQLiteMerges(chunk_merges.ChunkMerges):
@@ -44,21 +44,10 @@ def merge(
             conn.execute("COMMIT")
         if step.add:
             part = FoldPlan(found, None, 0, step.drop, step.add)
-            if not locked(partial(_apply, conn, part)):
+            if not locked(partial(apply_alone, conn, part)):
                 continue  # the chunks changed meanwhile: planned again from the same series
             merged += step.points
         if step.next_series is None:
             break
         after = step.next_series
     return merged
-
-
-def _apply(conn: sqlite3.Connection, part: FoldPlan) -> bool:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        applied = apply_fold(conn, part)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    return applied
