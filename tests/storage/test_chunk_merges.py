@@ -6,6 +6,8 @@ deletes and another node's fold lock; a store from before opens and merges."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -163,6 +165,27 @@ def test_merges_beside_the_log_and_deletes(store: Folding) -> None:
     assert _rollups(store, sid) == _made_again(store, sid)
 
 
+def _merged_with_a_change_between(store: SQLiteStore, change: Callable[[], None]) -> int:
+    """Merge every small chunk of `store`, `change` made between the first step's plan and its
+    writing; the points merged (the first step refused, so planned again)."""
+    calls = []
+    lock = sqlite_folder.writer_locked(store.path)
+
+    def locked(fn: Any) -> bool:
+        if not calls:  # between the plan and its writing
+            change()
+        calls.append(1)
+        return bool(lock(fn))
+
+    conn = store._connect()
+    try:
+        merged = sqlite_merges.merge(conn, locked, settled=True, most_steps=8)
+    finally:
+        conn.close()
+    assert len(calls) >= 2
+    return merged
+
+
 def test_a_merge_planned_before_a_delete_is_planned_again(tmp_path: Any) -> None:
     """SQLite plans a step from a snapshot and applies it under the writer lock: a delete in
     between changes the chunks' generation, and the step is refused and planned again (else it
@@ -174,24 +197,14 @@ def test_a_merge_planned_before_a_delete_is_planned_again(tmp_path: Any) -> None
         points = _points(3, 10_000)
         _in_folds(store, sid, points, 800)
         cut = TimeRange(int(points.time_us[2000]), int(points.time_us[2500]))
-        calls = []
-        lock = sqlite_folder.writer_locked(store.path)
 
-        def locked(fn: Any) -> bool:
-            if not calls:  # between the plan and its writing
-                writer = store.writer()
-                tx = writer.begin()
-                tx.delete_points([sid], cut)
-                writer.commit()
-            calls.append(1)
-            return bool(lock(fn))
+        def delete() -> None:
+            writer = store.writer()
+            tx = writer.begin()
+            tx.delete_points([sid], cut)
+            writer.commit()
 
-        conn = store._connect()
-        try:
-            merged = sqlite_merges.merge(conn, locked, settled=True, most_steps=8)
-        finally:
-            conn.close()
-        assert len(calls) >= 2 and merged > 0
+        assert _merged_with_a_change_between(store, delete) > 0
         kept = points.take(np.flatnonzero(~cut.mask(points.time_us)))
         got = store.reader().read_range(sid, TimeRange(None, None), 10**7)
         assert got.time_us.tolist() == kept.time_us.tolist()
@@ -319,21 +332,7 @@ def test_a_merge_planned_before_an_expiry_is_planned_again(tmp_path: Any) -> Non
         points = _points(8, 10_000)
         _in_folds(store, sid, points, 800)
         cutoff = int(points.time_us[2_500])
-        calls = []
-        lock = sqlite_folder.writer_locked(store.path)
-
-        def locked(fn: Any) -> bool:
-            if not calls:
-                _expire(store, sid, cutoff)
-            calls.append(1)
-            return bool(lock(fn))
-
-        conn = store._connect()
-        try:
-            merged = sqlite_merges.merge(conn, locked, settled=True, most_steps=8)
-        finally:
-            conn.close()
-        assert len(calls) >= 2 and merged > 0
+        assert _merged_with_a_change_between(store, partial(_expire, store, sid, cutoff)) > 0
         kept = points.take(np.flatnonzero(points.time_us >= cutoff))
         got = store.reader().read_range(sid, TimeRange(None, None), 10**7)
         assert got.time_us.tolist() == kept.time_us.tolist()
