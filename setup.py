@@ -1,9 +1,11 @@
-"""The one compiled module: the native write's common body decoded into columns
-(src/sensorbase/dialects/native/_columns.c). Everything else is in pyproject.toml.
+"""The compiled modules: the native write's common body decoded into columns
+(src/sensorbase/dialects/native/_columns.c) and a query reply's points encoded as JSON
+(_points_json.c). Everything else is in pyproject.toml.
 
-Optional: without a C compiler and Python's headers the install goes on without it, and the
-write path decodes through msgspec alone (dialects/native/fast_decode.py); tests/dialects/
-native/test_columns.py fails then, so that CI proves the module builds."""
+Optional: without a C compiler and Python's headers the install goes on without them, the write
+path decodes through msgspec alone (dialects/native/fast_decode.py) and replies are laid out by
+numpy (points_json.py); tests/dialects/native/test_columns.py and test_points_json.py fail
+then (SENSORBASE_REQUIRE_COMPILED), so that CI proves the modules build."""
 
 from setuptools import Extension, setup
 
@@ -14,6 +16,12 @@ setup(
             ["src/sensorbase/dialects/native/_columns.c"],
             extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
             optional=True,
-        )
+        ),
+        Extension(
+            "sensorbase.dialects.native._points_json",
+            ["src/sensorbase/dialects/native/_points_json.c"],
+            extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+            optional=True,
+        ),
     ]
 )

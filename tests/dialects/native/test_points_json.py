@@ -1,15 +1,24 @@
-"""The query reply's points encoded from the columns in bulk (points_json.py) are, byte for
-byte, what encoding one object a point gives."""
+"""The query reply's points encoded from the columns in bulk (points_json.py), by the compiled
+module (`_points_json.c`) and by the numpy path that runs without it, are, byte for byte, what
+encoding one object a point gives."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
 import msgspec
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sensorbase.dialects.native.points_json import points_json
+from sensorbase.dialects.native import points_json as module
 from sensorbase.times import format_many
+from tests.dialects.native.test_columns import BUILDABLE
+
+PATHS = ["compiled", "numpy"]
 
 FIRST_US = -62_135_596_800_000_000  # 0001-01-01T00:00:00Z
 LAST_US = 253_402_300_799_999_999  # 9999-12-31T23:59:59.999999Z
@@ -18,6 +27,30 @@ LAST_US = 253_402_300_799_999_999  # 9999-12-31T23:59:59.999999Z
 def _one_object_a_point(time_us: np.ndarray, value: np.ndarray) -> bytes:
     points = zip(format_many(time_us), value.tolist(), strict=True)
     return msgspec.json.encode([{"time": t, "value": v} for t, v in points])
+
+
+@contextmanager
+def _path(name: str) -> Iterator[Callable[[np.ndarray, np.ndarray], bytes]]:
+    """points_json as it runs with the compiled module, or without it."""
+    if name == "compiled" and module.compiled is None:
+        pytest.skip("the _points_json module is not built")
+    saved = module.compiled
+    if name == "numpy":
+        module.compiled = None
+    try:
+        yield module.points_json
+    finally:
+        module.compiled = saved
+
+
+def test_the_compiled_module_is_built() -> None:
+    """`pip install -e .` compiles _points_json.c beside _columns.c (setup.py); it may be
+    missing only where no C compiler is, and never under SENSORBASE_REQUIRE_COMPILED=1 (CI)."""
+    if module.compiled is not None:
+        return
+    assert not BUILDABLE, "a C compiler is here but _points_json.c was not built: pip install -e ."
+    assert os.environ.get("SENSORBASE_REQUIRE_COMPILED") != "1", "_points_json is not built"
+    pytest.skip("the _points_json module is not built")
 
 
 @settings(max_examples=300, deadline=None)
@@ -35,20 +68,46 @@ def test_any_times_and_values(points: list[tuple[int, float]]) -> None:
     per-point path) and any finite value, in any order."""
     time_us = np.array([t for t, _ in points], np.int64)
     value = np.array([v for _, v in points], np.float64)
-    assert points_json(time_us, value) == _one_object_a_point(time_us, value)
+    for name in PATHS:
+        if name == "compiled" and module.compiled is None:
+            continue
+        with _path(name) as points_json:
+            assert points_json(time_us, value) == _one_object_a_point(time_us, value), name
 
 
-def test_a_series_newest_first_across_days_and_leap_years() -> None:
+@pytest.mark.parametrize("name", PATHS)
+def test_a_series_newest_first_across_days_and_leap_years(name: str) -> None:
     """Runs of one day (the date is worked out once a run), newest first as `order=desc` reads
     them, over 29 February and a century that is no leap year."""
     for start in (951_782_400, 4_107_456_000, -2_203_891_200):  # 2000-02-29, 2100-02-28, 1900-02-28
         time_us = (start + np.arange(0, 3 * 86_400, 7, dtype=np.int64))[::-1] * 1_000_000 + 123
         value = np.round(np.random.default_rng(abs(start)).normal(20, 5, len(time_us)), 1)
-        assert points_json(time_us, value) == _one_object_a_point(time_us, value)
+        with _path(name) as points_json:
+            assert points_json(time_us, value) == _one_object_a_point(time_us, value)
 
 
-def test_the_last_and_first_microseconds() -> None:
+@pytest.mark.parametrize("name", PATHS)
+def test_the_last_and_first_microseconds(name: str) -> None:
     time_us = np.array([FIRST_US, -1, 0, 1, LAST_US], np.int64)
     value = np.array([-0.0, 5e-324, 1e300, -1.5e-7, 123456789.123])
-    assert points_json(time_us, value) == _one_object_a_point(time_us, value)
-    assert points_json(time_us[:0], value[:0]) == b"[]"
+    with _path(name) as points_json:
+        assert points_json(time_us, value) == _one_object_a_point(time_us, value)
+        assert points_json(time_us[:0], value[:0]) == b"[]"
+        beyond = np.array([0, LAST_US + 1], np.int64)  # the compiled module defers these
+        assert points_json(beyond, value[:2]) == _one_object_a_point(beyond, value[:2])
+
+
+def test_the_compiled_module_refuses_columns_that_disagree() -> None:
+    """Its two arguments come from one column; a list of another length, or not a list, is an
+    error and never a reply with points missing or invented."""
+    if module.compiled is None:
+        pytest.skip("the _points_json module is not built")
+    times = np.array([0, 1, 2], np.int64)
+    for numbers in (b"[1.0,2.0]", b"[1.0,2.0,3.0,4.0]", b"[]", b"[1.0,,3.0]", b"1.0,2.0,3.0", b""):
+        with pytest.raises(ValueError, match=r"numbers|times"):
+            module.compiled(times, numbers)
+    with pytest.raises(ValueError, match="numbers"):
+        module.compiled(times[:0], b"[1.0]")
+    assert module.compiled(times[:0], b"[]") == b"[]"
+    with pytest.raises(ValueError, match="int64"):
+        module.compiled(b"1234567", b"[1.0]")
