@@ -55,13 +55,11 @@ import json
 import math
 import os
 import random
-import re
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -96,7 +94,7 @@ def one_run(version: Path, scenario: str, args: argparse.Namespace, bodies: Any)
             out = bench.run_writers(server, bodies, "ab")
             return measured(server, before, float(out["points_per_s"]), out["points"])
         bench.run_writers(server, bodies, "ab")  # the dense series
-        wait_folded(server)
+        bench.wait_folded(server)
         path = {
             "stats": bench.stats_path("ab"),
             "latest": bench.latest_path("ab"),
@@ -126,20 +124,6 @@ def measured(
         return sum(s - was.get(pid, 0.0) for pid, s in after[role].items()) / units * 1e6
 
     return Run(figure, used("server"), used("helpers"))
-
-
-def wait_folded(server: bench.Server, timeout_s: float = 120) -> None:
-    """Until /metrics says the SQLite write log holds no points (a store without the gauge:
-    at once)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        _, text = bench.request("GET", server.base, "/metrics", None, server.headers)
-        found = re.search(rb"^\w*sqlite_log_points(?:\{[^}]*\})? (\S+)$", text, re.M)
-        if found is None or float(found.group(1)) == 0:
-            return
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"the write log still holds {found.group(1)!r} points")
-        time.sleep(0.2)
 
 
 def check_answer(scenario: str, body: bytes) -> None:

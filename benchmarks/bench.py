@@ -576,6 +576,33 @@ def timed_queries(server: Server, path: str, n: int) -> tuple[list[float], bytes
     return xs, body
 
 
+def log_points(server: Server) -> float | None:
+    """The points in the store's unfolded write log, from /metrics (sensorbase_sqlite_log_points
+    or sensorbase_postgres_log_points; None: a store without one)."""
+    _, text = request("GET", server.base, "/metrics", None, server.headers)
+    found = re.search(rb"^\w*_(?:sqlite|postgres)_log_points(?:\{[^}]*\})? (\S+)$", text, re.M)
+    return None if found is None else float(found.group(1))
+
+
+def wait_folded(server: Server, max_wait_s: float = 600, still_s: float = 60) -> float:
+    """Seconds until the write log is folded into chunks (as the peers' scripts wait for their
+    flush and compaction before their queries); given up after `max_wait_s`, or once the log
+    has not shrunk for `still_s` (a server that logged less than a sixteenth of a fold has no
+    folder yet and keeps its log until it stops: sqlite/folder.py)."""
+    started = still_since = time.monotonic()
+    seen = None
+    while time.monotonic() - started < max_wait_s:
+        points = log_points(server)
+        if not points:
+            break
+        if points != seen:
+            seen, still_since = points, time.monotonic()
+        elif time.monotonic() - still_since > still_s:
+            break
+        time.sleep(0.2)
+    return time.monotonic() - started
+
+
 def stats_path(bucket: str) -> str:
     """Scenario 3's query: min/max/mean/count over the whole dense series."""
     return (
@@ -622,11 +649,15 @@ def measured_writers(
 ) -> dict[str, Any]:
     """`run_writers` with the CPU it cost per million points: the server's processes (the
     request path; the storage's helpers, WAL sync and folder, apart and in the total), and the
-    load generator's (this process); on PostgreSQL also its backends serving the database."""
+    load generator's (this process); on PostgreSQL also its backends serving the database.
+    The server's CPU is counted until its write log is folded (`fold_wait_s` after the last
+    acknowledgement): the fold of what a run logged is that run's cost, not the next one's."""
     pg_before = postgres_cpu_s(server.args.database_url)
     before, client = server.cpu_by_role(), time.process_time()
     out = run_writers(server, per_writer, bucket, lineproto)
-    after, client = server.cpu_by_role(), time.process_time() - client
+    client = time.process_time() - client
+    out["fold_wait_s"] = wait_folded(server)
+    after = server.cpu_by_role()
     pg_after = postgres_cpu_s(server.args.database_url)
     out["client_cpu_s_per_million_points"] = client / out["points"] * 1e6
     if pg_before is not None and pg_after is not None:
@@ -731,6 +762,18 @@ def run_sensorbase(args: argparse.Namespace) -> dict[str, Any]:
         if cpu:
             result["single_point_writes"]["server_cpu_us_per_request"] = common.summarize(cpu)
             print(f"single-point server CPU: {statistics.median(cpu):.0f} us per request")
+
+        # Right after the writes, the fold helper still working through what they logged...
+        unsettled = {"log_points": log_points(server)}
+        for name, path in (("stats", stats_path(BUCKET)), ("latest", latest_path(BUCKET))):
+            unsettled[f"{name}_ms"] = common.summarize(timed_queries(server, path, args.queries)[0])
+        result["queries_unsettled"] = unsettled
+        print(f"right after the writes (log {unsettled['log_points']} points): stats "
+              f"{unsettled['stats_ms']['median']:.1f} ms, latest 10,000 "
+              f"{unsettled['latest_ms']['median']:.1f} ms", flush=True)  # fmt: skip
+        # ...and the headline figures on the settled store, as the peers' scripts time theirs
+        # (VictoriaMetrics after force_flush and 2 s, InfluxDB 5 s after its writes).
+        result["settled_s"] = wait_folded(server)
 
         xs, body = timed_queries(server, stats_path(BUCKET), args.queries)
         result["query_agg_1M"] = {"path": stats_path(BUCKET), "ms": common.summarize(xs),
@@ -841,19 +884,6 @@ def _timed_influxql(netloc: str, path: str, headers: dict[str, str], n: int) -> 
     return xs
 
 
-def _wait_folded(server: Server, max_wait_s: float = 240) -> float:
-    """Seconds until the write log is folded into chunks (as the peer waits for its
-    compaction): queries are timed on the settled store."""
-    started = time.time()
-    while time.time() - started < max_wait_s:
-        _, body = request("GET", server.base, "/metrics", None, server.headers)
-        found = re.search(rb"^sensorbase_sqlite_log_points ([0-9.e+]+)$", body, re.MULTILINE)
-        if found is None or float(found.group(1)) == 0:  # PostgreSQL has no write log
-            return time.time() - started
-        time.sleep(1)
-    return time.time() - started
-
-
 def run_influxql(args: argparse.Namespace) -> dict[str, Any]:
     """The same InfluxQL query (the 1M-point dense series, 278 hourly means, as Grafana sends
     it) against a fresh Sensorbase and a fresh InfluxDB (../shared/bench/influx_bench.py's
@@ -873,7 +903,7 @@ def run_influxql(args: argparse.Namespace) -> dict[str, Any]:
         checked("POST", server, "/v1/buckets/big/sources", {"key": "sensor,id=big", "meta": meta})
         run_writers(server, dense, "big")
         del dense
-        result["sensorbase_settled_s"] = _wait_folded(server)
+        result["sensorbase_settled_s"] = wait_folded(server)
         headers = {"Authorization": f"Token {server.admin_key}"}
         xs = _timed_influxql(urllib.parse.urlsplit(server.base).netloc, path, headers, args.queries)
         result["sensorbase_ms"] = common.summarize(xs)

@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import re
 import sqlite3
 import statistics
 import sys
@@ -65,14 +64,6 @@ def server_args(args: argparse.Namespace, database_url: str | None) -> argparse.
     return argparse.Namespace(
         port=None, admin_key=None, database_url=database_url, workers=args.workers
     )
-
-
-def log_points(server: bench.Server) -> float | None:
-    """The points in the store's unfolded write log, from /metrics (sensorbase_sqlite_log_points
-    or sensorbase_postgres_log_points; None: a store without one)."""
-    _, text = bench.request("GET", server.base, "/metrics", None, server.headers)
-    found = re.search(rb"^\w*_(?:sqlite|postgres)_log_points(?:\{[^}]*\})? (\S+)$", text, re.M)
-    return None if found is None else float(found.group(1))
 
 
 def timed_get(
@@ -158,7 +149,7 @@ def _run_points(args: argparse.Namespace, database_url: str | None) -> list[dict
                 n = min(piece, size - written)
                 wall += bench.run_writers(server, dense_bodies(written, n), "dense")["wall_s"]
                 written += n
-            folded_s = _wait_folded(server)
+            folded_s = bench.wait_folded(server, FOLD_WAIT_S, STILL_S)
             row: dict[str, Any] = {
                 "points": size,
                 "ingest_points_per_s": size / wall if wall else None,
@@ -188,24 +179,6 @@ def _run_points(args: argparse.Namespace, database_url: str | None) -> list[dict
         server.stop()
         server.cleanup()
     return out
-
-
-def _wait_folded(server: bench.Server) -> float:
-    """Seconds until the write log is empty; given up after FOLD_WAIT_S, or once it has not
-    shrunk for STILL_S (a server that logged less than a sixteenth of a fold has no folder
-    yet and keeps its log until it stops: sqlite/folder.py)."""
-    started = still_since = time.monotonic()
-    seen = None
-    while time.monotonic() - started < FOLD_WAIT_S:
-        points = log_points(server)
-        if not points:
-            break
-        if points != seen:
-            seen, still_since = points, time.monotonic()
-        elif time.monotonic() - still_since > STILL_S:
-            break
-        time.sleep(0.5)
-    return time.monotonic() - started
 
 
 # ---------------------------------------------------------------------------------------------
@@ -248,7 +221,7 @@ class Sampler(threading.Thread):
                 "phase": self.phase,
                 "read_ms": ms if status == 200 else None,  # (404: not written yet)
                 "rss_bytes": self.server.rss_by_role(),
-                "log_points": log_points(self.server),
+                "log_points": bench.log_points(self.server),
             })  # fmt: skip
             self._halt.wait(SAMPLE_S)
         conn.close()
@@ -289,7 +262,7 @@ def _run_series(
         conn = http.client.HTTPConnection(bench.HOST, server.port, timeout=600)
         first_ms, _ = sampler.one_read(conn)
         conn.close()
-        folded_s = _wait_folded(server)
+        folded_s = bench.wait_folded(server, FOLD_WAIT_S, STILL_S)
         time.sleep(2)  # reads of the folded store
         sampler.stop()
     except BaseException:

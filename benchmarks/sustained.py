@@ -265,7 +265,7 @@ def sample_run(
             row["postgres_cpu_us_per_point"] = spent / points * 1e6 if points else None
         cpu, pg = now_cpu, now_pg
         row["rss_bytes"] = server.rss_by_role()
-        row["log_points"] = curve.log_points(server)
+        row["log_points"] = bench.log_points(server)
         timeline.append(row)
         print(
             f"  {at:5.0f} s: {row['points_per_s']:>9,.0f} points/s, p99 "
