@@ -3,16 +3,20 @@ of names and integers on the catalog routes."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 
 from sensorbase.api.app import build_app
 from sensorbase.services import Services
 from sensorbase.settings import Settings
 from sensorbase.storage import open_store
-from tests.conftest import Org, auth
+from tests.conftest import Org, app_for, auth
 
 SAFE = {
     "x-content-type-options": "nosniff",
@@ -119,3 +123,37 @@ async def test_unbounded_integers_are_refused_not_a_500(
     headers = {**org.headers, "X-API-Key": org.admin}
     reply = await client.get(path, headers=headers)
     assert 400 <= reply.status_code < 500, reply.text
+
+
+def _routes(routes: list[Any]) -> Iterator[APIRoute]:
+    for route in routes:
+        if hasattr(route, "original_router"):  # an included router (FastAPI >= 0.160)
+            yield from _routes(route.original_router.routes)
+        elif isinstance(route, APIRoute):
+            yield route
+
+
+def _blocking(dependant: Dependant) -> Iterator[str]:
+    for dep in dependant.dependencies:
+        call = dep.call
+        fn = call if inspect.isfunction(call) else getattr(call, "__call__", call)  # noqa: B004
+        if not inspect.iscoroutinefunction(fn):
+            yield f"{getattr(call, '__module__', '?')}.{getattr(call, '__qualname__', call)}"
+        yield from _blocking(dep)
+
+
+def test_every_route_and_dependency_runs_on_the_event_loop(services: Services) -> None:
+    """FastAPI runs a plain function (an endpoint or a dependency) on its thread pool: a hop
+    per request each way, and under a saturating ingest each hop waits for the event loop
+    between two writes' work (a one-series read took ~16 ms in the app for ~3 ms of reading,
+    benchmarks/README.md). Storage is read on the pool once per request, by the service."""
+    app = app_for(services)
+    blocking = {
+        f"{','.join(sorted(route.methods))} {route.path}: {name}"
+        for route in _routes(app.routes)
+        for name in (
+            *_blocking(route.dependant),
+            *([] if inspect.iscoroutinefunction(route.endpoint) else [route.endpoint.__name__]),
+        )
+    }
+    assert not blocking, sorted(blocking)[:20]

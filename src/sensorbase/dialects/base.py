@@ -46,22 +46,25 @@ def services(request: Request) -> Services:
     return svc
 
 
-def catalog_of(request: Request) -> Catalog:
+# The dependencies are coroutines: FastAPI runs a plain function on its thread pool, a hop
+# each way per request, and under a saturating ingest each hop waited for the event loop
+# (tests/api/test_hygiene.py holds every route to it).
+async def catalog_of(request: Request) -> Catalog:
     """The catalog service, as a FastAPI dependency."""
     return services(request).catalog
 
 
-def ingest_of(request: Request) -> Ingest:
+async def ingest_of(request: Request) -> Ingest:
     """The write path, as a FastAPI dependency."""
     return services(request).ingest
 
 
-def alerts_of(request: Request) -> Alerts:
+async def alerts_of(request: Request) -> Alerts:
     """Alert rules, webhooks and their logs, as a FastAPI dependency."""
     return services(request).alerts
 
 
-def query_of(request: Request) -> QueryService:
+async def query_of(request: Request) -> QueryService:
     """The read path, as a FastAPI dependency."""
     return services(request).query
 

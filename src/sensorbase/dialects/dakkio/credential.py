@@ -40,11 +40,11 @@ def sensorbase_credential(header: str | None) -> str | None:
     return text
 
 
-def principal(request: Request, _: object = Depends(_scheme)) -> Principal:
+async def principal(request: Request, _: object = Depends(_scheme)) -> Principal:
     return _principal(request, sensorbase_credential(request.headers.get("x-api-key")))
 
 
-def admin_principal(request: Request, _: object = Depends(_scheme)) -> Principal:
+async def admin_principal(request: Request, _: object = Depends(_scheme)) -> Principal:
     """X-API-Key, else `Authorization: Bearer <jwt>` (the dashboard and admin routes')."""
     credential = sensorbase_credential(request.headers.get("x-api-key"))
     return _principal(request, credential or bearer(request))

@@ -121,5 +121,5 @@ def databoom_router() -> APIRouter:
 _scheme = HTTPBearer(auto_error=False, description="A Sensorbase API key or access token")
 
 
-def principal(request: Request, _: object = Depends(_scheme)) -> Principal:
+async def principal(request: Request, _: object = Depends(_scheme)) -> Principal:
     return authenticate(request, bearer(request))

@@ -121,14 +121,14 @@ class Page:
 LIMIT = Query(100, ge=1, le=1000, description="At most this many, newest first")
 
 
-def event_page(
+async def event_page(
     limit: int = LIMIT,
     before: int | None = Query(None, ge=1, le=MAX_ID, description="Older than this event id"),
 ) -> Page:
     return Page(limit, before)
 
 
-def delivery_page(limit: int = LIMIT, status: Status | None = None) -> Page:
+async def delivery_page(limit: int = LIMIT, status: Status | None = None) -> Page:
     return Page(limit, status=status)
 
 
