@@ -154,9 +154,10 @@ class LogView:
         earlier one at the same time. Found by one vectorised scan of the log's series column
         (~0.5 ms a million points), not by an index of every series built in Python: with
         100,000 series in the log, building that index made the first read after a burst of
-        writes wait ~480 ms (SQLite; PostgreSQL's index of a list per series per row, 456 ms).
-        Merged once per series and view of the log (a read that repeats, as dashboards do,
-        does not sort the same points again)."""
+        writes wait ~480 ms on SQLite; PostgreSQL's cache, which kept a list per series per
+        row, made reads after a 100,000-series ingest wait up to 341-422 ms (now 11-85 ms:
+        benchmarks/README.md). Merged once per series and view of the log (a read that
+        repeats, as dashboards do, does not sort the same points again)."""
         if self.columns is None:
             return PointColumns.empty()
         key = (series_id, self.moment)
