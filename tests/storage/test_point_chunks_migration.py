@@ -14,7 +14,7 @@ import pytest
 from sensorbase.model import PointColumns, ResolvedBatch, TimeRange
 from sensorbase.settings import Settings
 from sensorbase.storage.chunks import CHUNK_COLUMNS, CHUNK_POINTS, chunk_of_row
-from sensorbase.storage.log_view import LogRow
+from sensorbase.storage.log_view import columns_of
 from sensorbase.storage.postgres import schema as pg_schema
 from sensorbase.storage.postgres.store import PostgresStore
 from tests.pg import temporary_database
@@ -53,12 +53,17 @@ def undo_point_chunks(conn: psycopg.Connection) -> None:
             found[(row[0], t)] = (v, e)
     log = conn.execute("SELECT id, series_id, time_us, value, extra FROM point_log ORDER BY id")
     for row in log:
-        log_row = LogRow.of(row)
-        for series_id, lo, hi in log_row.spans:
-            points = log_row.points(lo, hi)
-            extra = points.extra or [None] * len(points)
-            for t, v, e in zip(points.time_us.tolist(), points.value.tolist(), extra, strict=True):
-                found[(series_id, t)] = (v, e)
+        columns = columns_of([row])
+        points = columns.all_points()
+        extra = points.extra or [None] * len(points)
+        for s, t, v, e in zip(
+            columns.series.tolist(),
+            points.time_us.tolist(),
+            points.value.tolist(),
+            extra,
+            strict=True,
+        ):
+            found[(s, t)] = (v, e)
     conn.execute(f"CREATE TABLE points ({pg_schema._POINTS_COLUMNS}) PARTITION BY RANGE (time_us)")
     _insert_rows(conn, [(s, t, v, e) for (s, t), (v, e) in found.items()])
     conn.execute("DROP TABLE point_log, point_chunks")

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from sensorbase.model import ResolvedBatch, TimeRange
+from sensorbase.storage import log_view
 from sensorbase.storage.sqlite import fold, folder
 from sensorbase.storage.sqlite.store import SQLiteStore
 from tests.storage.conftest import new_series
@@ -49,11 +50,11 @@ def test_a_fold_is_due_later_with_more_series_up_to_a_bound(sqlite_store: SQLite
     conn = sqlite_store.reader().conn
     _, source = new_series(sqlite_store)
     assert fold.due_points(conn) == fold.FOLD_POINTS
-    assert fold.due_points(conn, 10) == fold.FOLD_POINTS_PER_SERIES  # (one series)
+    assert fold.due_points(conn, 10) == log_view.FOLD_POINTS_PER_SERIES  # (one series)
     ids = series_of_one_source(sqlite_store, source, 20_000)
-    assert fold.due_points(conn) == (max(ids)) * fold.FOLD_POINTS_PER_SERIES
+    assert fold.due_points(conn) == (max(ids)) * log_view.FOLD_POINTS_PER_SERIES
     series_of_one_source(sqlite_store, source, 70_000)
-    assert fold.due_points(conn) == fold.FOLD_POINTS_MOST
+    assert fold.due_points(conn) == log_view.FOLD_POINTS_MOST
 
 
 def test_reads_find_a_series_in_the_log_rows_and_keep_their_view_across_a_fold(
@@ -88,7 +89,7 @@ def test_reads_find_a_series_in_the_log_rows_and_keep_their_view_across_a_fold(
             fresh.execute("COMMIT")
         finally:
             fresh.close()
-        older = store._log.view(conn)  # so this snapshot's log rows are decoded apart
+        older = store._log.view(conn)  # so this snapshot's folded log rows are read again
         assert older.points(b, ALL).value.tolist() == [11.0, 20.0]
     finally:
         conn.execute("COMMIT")

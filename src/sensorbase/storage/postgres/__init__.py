@@ -8,8 +8,11 @@ count/min/max/sum/first/last and the same per block, and triggers keep the same 
 and day (rollups.py; storage/rollups.py), as on SQLite.
 Any node folds (fold.py, in a helper process: folder.py); whatever changes the chunks (a fold, a
 delete, expiry) holds the cluster's fold lock for its transaction, and a log row's insert
-holds the log lock to its commit, so that log order is commit order. Reads (reader.py) merge
-chunks and log in one repeatable-read snapshot through storage/chunk_reads.py, as SQLite's do.
+holds the log lock to its commit, so that log order is commit order. A fold is due as on
+SQLite (with a large fleet, more points a series: storage/log_view.py `due_points`). Reads
+(reader.py) merge chunks and log in one repeatable-read snapshot through
+storage/chunk_reads.py, as SQLite's do, and find a series' log points in the same columnar
+log cache (storage/log_view.py).
 
 Modules: store (opening, the fold helper), writer (the write connection, commits), tx (the
 write transaction), log, chunks, rollups, fold, merges (small chunks into larger ones),

@@ -10,17 +10,17 @@ from __future__ import annotations
 from itertools import pairwise
 from typing import Any
 
-import numpy as np
 import psycopg
 
 from sensorbase.model import PointColumns
+from sensorbase.storage import log_view
 from sensorbase.storage.chunks import CHUNK_COLUMNS, REFILL_BELOW, chunk_of_row
-from sensorbase.storage.log_view import LogRow
+from sensorbase.storage.log_view import LOG_COLUMNS, fold_input
 from sensorbase.storage.postgres.chunks import encoded, rewrite
 from sensorbase.storage.postgres.schema import FOLD_LOCK
 
-FOLD_POINTS = 200_000  # a fold is due once the log holds this many points...
-FOLD_ROWS = 1024  # ...or this many rows (group commits)
+FOLD_POINTS = 200_000  # a fold is due once the log holds this many points (more with many
+FOLD_ROWS = 1024  # series: `due_points`), or this many rows (group commits)
 _MOST_ROWS = 4096  # log rows one fold takes (its memory: the rest wait for the next)
 FOLD_PART_SERIES = 4096  # series whose chunks a fold holds at once (`_fold_part`)
 
@@ -48,34 +48,24 @@ def try_lock(conn: psycopg.Connection) -> bool:
     return bool(row and row[0])
 
 
+def due_points(conn: psycopg.Connection, fold_points: int = FOLD_POINTS) -> int:
+    """The points that make a fold due, with as many series as there are (log_view.py)."""
+    row = conn.execute("SELECT coalesce(max(id), 0) FROM series").fetchone()
+    return log_view.due_points(int(row[0]) if row else 0, fold_points)
+
+
 def fold(conn: psycopg.Connection) -> int:
     """Fold the log rows committed so far (up to `_MOST_ROWS` of them), in the caller's
     transaction, which holds the fold lock (`lock`); the points folded. Costs per series,
     not per point: the rows' columns are sorted once, then each series' new points go into
     its chunks."""
     rows = conn.execute(
-        "SELECT id, series_id, time_us, value, extra FROM point_log ORDER BY id LIMIT %s",
-        (_MOST_ROWS,),
+        f"SELECT {LOG_COLUMNS} FROM point_log ORDER BY id LIMIT %s", (_MOST_ROWS,)
     ).fetchall()
     if not rows:
         return 0
-    decoded = [LogRow.of(r) for r in rows]
-    series = np.concatenate([np.frombuffer(r[1], np.int64) for r in rows])
-    times = np.concatenate([d.time_us for d in decoded])
-    values = np.concatenate([d.value for d in decoded])
-    extras: list[str | None] | None = None
-    if any(d.extra is not None for d in decoded):
-        extras = []
-        for d in decoded:
-            extras.extend(d.extra if d.extra is not None else [None] * len(d.time_us))
-    # By series, then time; at equal (series, time) the later write last, and it is kept.
-    order = np.lexsort((np.arange(len(times)), times, series))
-    series, times = series[order], times[order]
-    keep = np.ones(len(order), bool)
-    keep[:-1] = (series[1:] != series[:-1]) | (times[1:] != times[:-1])
-    order, series, times = order[keep], series[keep], times[keep]
-    new = PointColumns(times, values[order], None if extras is None else [extras[i] for i in order])
-    edges = [0, *(np.flatnonzero(series[1:] != series[:-1]) + 1).tolist(), len(series)]
+    taken = fold_input(rows)
+    new, series, edges = taken.new, taken.series, taken.edges
     spans = [(int(series[lo]), lo, hi) for lo, hi in pairwise(edges)]
     # Written part by part, in this one transaction: a part's chunks are read, merged and
     # written before the next part's are read, so a fold holds one part's chunk rows (~1 KB
@@ -83,7 +73,7 @@ def fold(conn: psycopg.Connection) -> int:
     for at in range(0, len(spans), FOLD_PART_SERIES):
         _fold_part(conn, new, spans[at : at + FOLD_PART_SERIES])
     conn.execute("DELETE FROM point_log WHERE id = ANY(%s)", ([r[0] for r in rows],))
-    return len(times)
+    return len(series)
 
 
 def _fold_part(

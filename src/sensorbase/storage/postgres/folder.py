@@ -6,8 +6,9 @@ server process's commits have logged a sixteenth of what makes a fold due, as on
 process that has taken only a few writes keeps them in the log, where reads find them as well,
 and folds them when it stops (`fold_at_close`), with no helper process started for them. The
 helper looks at the log every `EVERY_S` (or sooner, at each further sixteenth) and folds it
-when due, or when no node has logged a row for `QUIET_S`. Of several helpers (nodes, workers)
-one folds at a time: the fold lock, tried, not waited for. A helper ends when its server
+when due (with many series, once it holds `fold.due_points`: storage/log_view.py), or when
+no node has logged a row for `QUIET_S`. Of several helpers (nodes, workers) one folds at a
+time: the fold lock, tried, not waited for. A helper ends when its server
 process does (the end of its input). After folding, and once writes pause, a helper merges
 small chunks (merges.py), a few bounded steps a turn, and at a stop too."""
 
@@ -145,7 +146,10 @@ class _Due:
         if newest != self.newest:
             self.newest, self.since = newest, now
         quiet = self.quiet = now - self.since >= QUIET_S
-        if not rows or not (rows >= fold.FOLD_ROWS or points >= fold.FOLD_POINTS or quiet):
+        if not rows or not (rows >= fold.FOLD_ROWS or quiet or points >= fold.FOLD_POINTS):
+            return False
+        due = rows >= fold.FOLD_ROWS or quiet or points >= fold.due_points(conn, fold.FOLD_POINTS)
+        if not due:  # (a large fleet's log waits for more points a series)
             return False
         with conn.transaction():
             if not fold.try_lock(conn):

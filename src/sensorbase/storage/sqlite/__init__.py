@@ -25,10 +25,11 @@ point. Now:
   a series' small chunks into larger ones (merges.py, storage/chunk_merges.py), as a fold is
   written.
 - Reads (storage/chunk_reads.py) merge a series' chunks in the range with its points in the
-  log, the log winning. `LogCache` decodes each log row once per process into columns held
-  end to end, and a read finds its series' log points by one vectorised scan of them (and
-  keeps a series' merged log points for the next read); a read takes the rows its own read
-  transaction sees (`LogCache.view`), so chunks and log are read at one moment.
+  log, the log winning. The log cache (storage/log_view.py, shared with PostgreSQL) decodes
+  each log row once per process into columns held end to end, and a read finds its series'
+  log points by one vectorised scan of them (and keeps a series' merged log points for the
+  next read); a read takes the rows its own read transaction sees (`SQLiteLogCache.view`,
+  log.py), so chunks and log are read at one moment.
 
 Ids of `point_log` only grow (AUTOINCREMENT) and a fold always takes the oldest rows, so the
 rows a transaction sees are exactly the ids between its min(id) and max(id).

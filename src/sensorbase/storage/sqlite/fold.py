@@ -13,35 +13,27 @@ import numpy as np
 import numpy.typing as npt
 
 from sensorbase.model import PointColumns
+from sensorbase.storage import log_view
 from sensorbase.storage.chunks import (
     CHUNK_COLUMNS,
     CHUNK_POINTS,
-    EXTRAS_DECODER,
     REFILL_BELOW,
     chunk_of_row,
     encode,
 )
+from sensorbase.storage.log_view import LOG_COLUMNS, fold_input
 from sensorbase.storage.sqlite import rollups
 from sensorbase.storage.sqlite.chunks import INSERT_CHUNK
 from sensorbase.storage.sqlite.log import log_size
 
 FOLD_POINTS = 500_000  # a fold is due once the log holds this many points...
-FOLD_ROWS = 16_384  # ...or this many rows (group commits)
-# With many series, the log waits for this many points a series (`due_points`)...
-FOLD_POINTS_PER_SERIES = 32
-FOLD_POINTS_MOST = 2_000_000  # ...up to this many points in all
+FOLD_ROWS = 16_384  # ...or this many rows (group commits); more with many series (`due_points`)
 
 
 def due_points(conn: sqlite3.Connection, fold_points: int = FOLD_POINTS) -> int:
-    """The points that make a fold due: `fold_points`, or with a large fleet
-    FOLD_POINTS_PER_SERIES a series (at most FOLD_POINTS_MOST). Folding costs per series,
-    not per point: at 100,000 series a fold of 500,000 points rewrote every series' tail
-    chunk to add 5 points to each (10 s of the folder's CPU, a third of it under the writer
-    lock, and ingest fell to 0.3x of 1,000 series'); the log's points are read by one
-    vectorised scan (log.py), so holding more of them costs reads little. Sized by the largest
-    series id (ids are never given twice, so deleted series count too: an estimate, bounded)."""
+    """The points that make a fold due, with as many series as there are (log_view.py)."""
     series = conn.execute("SELECT coalesce(max(id), 0) FROM series").fetchone()[0]
-    return max(fold_points, min(int(series) * FOLD_POINTS_PER_SERIES, FOLD_POINTS_MOST))
+    return log_view.due_points(int(series), fold_points)
 
 
 def needs_fold(
@@ -87,30 +79,13 @@ class LogFold:
 
 def read_log(conn: sqlite3.Connection) -> LogFold | None:
     """Every log row `conn` sees, sorted once (None: the log is empty)."""
-    rows = conn.execute(
-        "SELECT id, series_id, time_us, value, extra FROM point_log ORDER BY id"
-    ).fetchall()
+    rows = conn.execute(f"SELECT {LOG_COLUMNS} FROM point_log ORDER BY id").fetchall()
     if not rows:
         return None
-    series = np.concatenate([np.frombuffer(r[1], np.int64) for r in rows])
-    times = np.concatenate([np.frombuffer(r[2], np.int64) for r in rows])
-    values = np.concatenate([np.frombuffer(r[3], np.float64) for r in rows])
-    extras: list[str | None] | None = None
-    if any(r[4] is not None for r in rows):
-        extras = []
-        for r in rows:
-            extras.extend(
-                EXTRAS_DECODER.decode(r[4]) if r[4] is not None else [None] * (len(r[2]) // 8)
-            )
-    # By series, then time; at equal (series, time) the later write last, and it is kept.
-    order = np.lexsort((np.arange(len(times)), times, series))
-    series, times = series[order], times[order]
-    keep = np.ones(len(order), bool)
-    keep[:-1] = (series[1:] != series[:-1]) | (times[1:] != times[:-1])
-    order, series, times = order[keep], series[keep], times[keep]
-    new = PointColumns(times, values[order], None if extras is None else [extras[i] for i in order])
-    edges = [0, *(np.flatnonzero(series[1:] != series[:-1]) + 1).tolist(), len(series)]
-    return LogFold(generation(conn), rows[-1][0], len(times), series, new, edges)
+    taken = fold_input(rows)
+    return LogFold(
+        generation(conn), rows[-1][0], len(taken.series), taken.series, taken.new, taken.edges
+    )
 
 
 def plan_part(conn: sqlite3.Connection, log: LogFold, first: int, end: int) -> FoldPlan:

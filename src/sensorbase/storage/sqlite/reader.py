@@ -13,9 +13,10 @@ from sensorbase.model import AggregateRow, PointColumns, TimeRange
 from sensorbase.storage import catalog_sql, chunk_m4, chunk_reads
 from sensorbase.storage.alerts_queries import AlertReads
 from sensorbase.storage.catalog_queries import CatalogQueries, Params, Row
+from sensorbase.storage.log_view import LogView
 from sensorbase.storage.sqlite.chunks import SQLiteChunks
 from sensorbase.storage.sqlite.errors import driver_errors
-from sensorbase.storage.sqlite.log import LogCache, LogView, log_size
+from sensorbase.storage.sqlite.log import SQLiteLogCache, log_size
 
 
 class SQLiteCatalog(CatalogQueries, AlertReads):
@@ -36,7 +37,7 @@ class SQLiteReader(SQLiteCatalog):
     """Reads on one thread's connection. Each read of points runs in a read transaction of
     its own, so that it sees the chunks and the log at one moment."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path, log: LogCache):
+    def __init__(self, conn: sqlite3.Connection, path: Path, log: SQLiteLogCache):
         self.conn = conn
         self.path = path
         self._log = log

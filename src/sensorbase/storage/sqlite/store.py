@@ -21,7 +21,7 @@ from sensorbase.storage.sqlite import folder, merges, schema
 from sensorbase.storage.sqlite.checkpointer import Checkpointer
 from sensorbase.storage.sqlite.errors import retry_locked
 from sensorbase.storage.sqlite.folder import Folder
-from sensorbase.storage.sqlite.log import LogCache
+from sensorbase.storage.sqlite.log import SQLiteLogCache
 from sensorbase.storage.sqlite.reader import SQLiteReader
 from sensorbase.storage.sqlite.transfer import SQLiteLoader, SQLiteSnapshot
 from sensorbase.storage.sqlite.wal_sync import WalSyncer
@@ -44,7 +44,7 @@ class SQLiteStore:
         self._writer: sqlite3.Connection | None = None
         self._checkpointer: Checkpointer | None = None
         self._folder: Folder | None = None
-        self._log = LogCache()
+        self._log = SQLiteLogCache()
         self._lock_fd: int | None = None  # see SQLiteWriter
         self._wal: WalSync | None = None
         self._syncer: WalSyncer | None = None

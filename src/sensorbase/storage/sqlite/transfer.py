@@ -14,7 +14,7 @@ from sensorbase.model import ResolvedBatch
 from sensorbase.storage import chunk_reads
 from sensorbase.storage.sqlite.chunks import SQLiteChunks
 from sensorbase.storage.sqlite.errors import driver_errors
-from sensorbase.storage.sqlite.log import LogCache
+from sensorbase.storage.sqlite.log import SQLiteLogCache
 from sensorbase.storage.transfer import LEFT_BEHIND, LOCAL_SETTINGS, parents_first
 
 POINT_TABLES = frozenset({"point_log", "point_chunks", "point_rollups"})  # (rollups: made anew)
@@ -53,7 +53,7 @@ class SQLiteSnapshot:
         self.conn.execute("PRAGMA busy_timeout = 30000")
         self.conn.execute("BEGIN")
         self.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # the snapshot starts
-        self._log = LogCache()
+        self._log = SQLiteLogCache()
 
     def close(self) -> None:
         self.conn.close()
