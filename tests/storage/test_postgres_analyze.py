@@ -54,3 +54,31 @@ def test_a_burst_of_new_devices_is_analysed_and_then_found_by_the_index(
     # probes the index for the keys.
     assert "Filter: (key = ANY" in stale, stale
     assert "Filter: (key = ANY" not in fresh and "key = ANY" in fresh, fresh
+
+
+def test_a_fleet_created_through_the_catalog_alone_is_analysed(
+    postgres_store: PostgresStore,
+) -> None:
+    """Sources and series made without a point (the catalog API, an import's first step) log
+    nothing, yet the commit that made them starts the fold helper, which analyses them: a
+    lookup no longer waits for autovacuum (off on this machine, once a minute by default)."""
+    store = postgres_store
+    keys = [f"dev{n:05d}" for n in range(1_500)]  # (past analyze_grown's 1,000 rows)
+
+    def create(tx: WriteTx) -> None:
+        org = tx.create_org("acme", "Acme")
+        bucket = tx.create_bucket(org.id, "fleet", "Fleet", "", {})
+        made = tx.get_or_create_sources(org.id, bucket.id, keys)
+        tx.get_or_create_series_of([(s.id, "t", None, {}) for s in made.values()])
+
+    write(store, create)
+    with psycopg.connect(store.url, autocommit=True) as conn:
+        deadline = time.monotonic() + 30
+        analysed: set[str] = set()
+        while not {"sources", "series"} <= analysed and time.monotonic() < deadline:
+            rows = conn.execute(
+                "SELECT relname FROM pg_stat_user_tables WHERE last_analyze IS NOT NULL"
+            ).fetchall()
+            analysed = {row[0] for row in rows}
+            time.sleep(0.2)
+    assert {"sources", "series"} <= analysed

@@ -90,7 +90,8 @@ def analyze_grown(conn: psycopg.Connection) -> list[str]:
 
 class PgFolder:
     """A server process's side: told what its commits log (`logged`), it pokes the helper
-    (starting it the first time)."""
+    (starting it the first time); a commit that created sources or series pokes it too, so
+    that a fleet created through the catalog alone is analysed (`analyze_grown`)."""
 
     def __init__(self, url: str) -> None:
         self.url = url

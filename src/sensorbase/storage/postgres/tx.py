@@ -38,6 +38,7 @@ class PgWriteTx(CatalogWrites, PgCatalog, AlertWrites):
         self._savepoints = 0
         self._pending: list[ResolvedBatch] = []
         self.logged = 0  # points this transaction logged (the folder hears of them)
+        self.created = False  # sources or series made (the folder analyses grown tables)
 
     def _rows(self, statement: str, params: Params) -> list[Row]:
         if holds_nul(params) and statement.lstrip()[:6].upper() == "SELECT":
@@ -61,6 +62,7 @@ class PgWriteTx(CatalogWrites, PgCatalog, AlertWrites):
         on both nodes). Creation therefore takes one lock, held to the commit: nodes create in
         turn, and a write whose sources exist takes nothing. Re-taking it is a no-op."""
         self._run("SELECT pg_advisory_xact_lock(?)", (CREATE_LOCK,))
+        self.created = True
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:

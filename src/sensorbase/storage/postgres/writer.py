@@ -101,8 +101,11 @@ class PgWriter:
             raise Unavailable(
                 "the write transaction was rolled back; retry", retry_after_s=RETRY_AFTER_S
             )
-        if tx is not None and tx.logged and self.store.folder is not None:
-            self.store.folder.logged(tx.logged)
+        if tx is not None and self.store.folder is not None:
+            if tx.logged:
+                self.store.folder.logged(tx.logged)
+            if tx.created:  # (catalog rows alone log nothing, yet their tables grow)
+                self.store.folder.poke()
 
     def rollback(self) -> None:
         self._tx = None
