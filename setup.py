@@ -15,12 +15,14 @@ setup(
         Extension(
             "sensorbase.dialects.native._columns",
             ["src/sensorbase/dialects/native/_columns.c"],
+            depends=["src/sensorbase/dialects/parsing.h"],
             extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
             optional=True,
         ),
         Extension(
             "sensorbase.dialects.influx._lines",
             ["src/sensorbase/dialects/influx/_lines.c"],
+            depends=["src/sensorbase/dialects/parsing.h"],
             extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
             optional=True,
         ),

@@ -39,11 +39,10 @@ paths, whose dicts hash with Python's keyed SipHash, rather than making this qua
 #include <stdint.h>
 #include <string.h>
 
-#define MAX_PROBES 64
+#include "../parsing.h"
+
 #define MAX_NUMBER_CHARS 1100 /* a longer float token goes to the Python paths */
 #define MAX_INT64 INT64_MAX
-
-typedef enum { OK = 0, DEFER = 1, FAILED = 2 } Outcome; /* FAILED: a Python error is set */
 
 typedef struct {
     const char *key, *name; /* into the body, which outlives the call */
@@ -63,22 +62,6 @@ typedef struct {
     PyObject *pair, *time, *value, *line; /* bytearrays, `rows` allocated, `n` written */
     Py_ssize_t rows, n;
 } Columns;
-
-static uint64_t hash_span(uint64_t h, const char *p, Py_ssize_t n) {
-    h ^= (uint64_t)n * 0x9E3779B97F4A7C15ull;
-    while (n >= 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-        h = (h ^ w) * 0xFF51AFD7ED558CCDull;
-        h ^= h >> 32;
-        p += 8;
-        n -= 8;
-    }
-    uint64_t w = 0;
-    memcpy(&w, p, (size_t)n);
-    h = (h ^ w) * 0xC4CEB9FE1A85EC53ull;
-    return h ^ (h >> 29);
-}
 
 static int pairs_resize(Pairs *t, size_t size) {
     Slot *slots = PyMem_Malloc(size * sizeof(Slot));
@@ -107,7 +90,7 @@ static int pairs_resize(Pairs *t, size_t size) {
 /* The index of the pair (key, name), added the first time it is seen. */
 static Outcome pair_of(Pairs *t, const char *key, Py_ssize_t key_size, uint64_t key_hash,
                        const char *name, Py_ssize_t name_size, int32_t *out) {
-    uint64_t h = hash_span(key_hash, name, name_size);
+    uint64_t h = hash_bytes(key_hash, name, name_size);
     size_t j = h & t->mask;
     for (int probes = 0;; j = (j + 1) & t->mask) {
         Slot *s = &t->slots[j];
@@ -296,7 +279,7 @@ static Outcome parse_body(const char *p, const char *end, int64_t mul, int64_t d
             return DEFER;
         const char *key = p;
         Py_ssize_t key_size = space - p;
-        uint64_t key_hash = hash_span(pairs->seed, key, key_size);
+        uint64_t key_hash = hash_bytes(pairs->seed, key, key_size);
         const char *fields = space + 1;
         const char *fields_end = memchr(fields, ' ', (size_t)(stop - fields));
         int64_t time = now;

@@ -36,13 +36,11 @@ locale) on a NUL-terminated copy of the token. */
 #include <stdint.h>
 #include <string.h>
 
+#include "../parsing.h"
+
 #define MAX_NUMBER_CHARS 1100 /* a longer number token goes to the other paths */
 #define MIN_POINT_BYTES 31    /* {"field":"","value":0,"time":0}: bounds the first guess of rows */
-/* The hashes are fixed and not keyed, so a client can make names that all hash alike: each
-lookup would then walk all of them, quadratic in a body's names. A lookup that probes this many
-slots (a table at most half full of honest names needs ~1.5 on average) defers the body to the
-other paths, whose dicts hash with Python's keyed SipHash. */
-#define MAX_PROBES 64
+#define NAME_SEED 0x9E3779B97F4A7C15ull /* the name hash is fixed, not keyed: see MAX_PROBES */
 
 /* --- interning tables ------------------------------------------------------------------- */
 
@@ -69,22 +67,6 @@ typedef struct {
     size_t mask;
     size_t used;
 } Triples;
-
-static uint64_t hash_bytes(const char *p, Py_ssize_t n) {
-    uint64_t h = 0x9E3779B97F4A7C15ull ^ (uint64_t)n;
-    while (n >= 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-        h = (h ^ w) * 0xFF51AFD7ED558CCDull;
-        h ^= h >> 32;
-        p += 8;
-        n -= 8;
-    }
-    uint64_t w = 0;
-    memcpy(&w, p, (size_t)n);
-    h = (h ^ w) * 0xC4CEB9FE1A85EC53ull;
-    return h ^ (h >> 29);
-}
 
 static uint64_t hash_triple(int32_t b, int32_t s, int32_t f) {
     uint64_t h = ((uint64_t)(uint32_t)b * 0x9E3779B97F4A7C15ull) ^ (uint64_t)(uint32_t)s;
@@ -168,8 +150,6 @@ static int triples_grow(Triples *t) {
 
 /* --- the parse ------------------------------------------------------------------------- */
 
-typedef enum { OK = 0, DEFER = 1, FAILED = 2 } Outcome; /* FAILED: a Python error is set */
-
 typedef struct {
     const char *p, *end;
     Names names;
@@ -236,7 +216,7 @@ static Outcome intern(Parser *ps, int slot, const char *bytes, Py_ssize_t size, 
         return OK;
     }
     Names *t = &ps->names;
-    uint64_t h = hash_bytes(bytes, size);
+    uint64_t h = hash_bytes(NAME_SEED, bytes, size);
     size_t j = h & t->mask;
     for (int probes = 0;; j = (j + 1) & t->mask) {
         Name *name = &t->slots[j];
