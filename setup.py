@@ -10,27 +10,22 @@ each module fail then (SENSORBASE_REQUIRE_COMPILED), so that CI proves the modul
 
 from setuptools import Extension, setup
 
+
+def _module(name: str, depends: tuple[str, ...] = ()) -> Extension:
+    """sensorbase.dialects.<name>, from src/sensorbase/dialects/<name>.c."""
+    return Extension(
+        f"sensorbase.dialects.{name.replace('/', '.')}",
+        [f"src/sensorbase/dialects/{name}.c"],
+        depends=[f"src/sensorbase/dialects/{d}" for d in depends],
+        extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+        optional=True,
+    )
+
+
 setup(
     ext_modules=[
-        Extension(
-            "sensorbase.dialects.native._columns",
-            ["src/sensorbase/dialects/native/_columns.c"],
-            depends=["src/sensorbase/dialects/parsing.h"],
-            extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
-            optional=True,
-        ),
-        Extension(
-            "sensorbase.dialects.influx._lines",
-            ["src/sensorbase/dialects/influx/_lines.c"],
-            depends=["src/sensorbase/dialects/parsing.h"],
-            extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
-            optional=True,
-        ),
-        Extension(
-            "sensorbase.dialects.native._points_json",
-            ["src/sensorbase/dialects/native/_points_json.c"],
-            extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
-            optional=True,
-        ),
+        _module("native/_columns", ("parsing.h",)),
+        _module("influx/_lines", ("parsing.h",)),
+        _module("native/_points_json"),
     ]
 )
