@@ -975,7 +975,11 @@ def main() -> None:
         default=os.cpu_count() or 1,
         help="server processes (default: one per core, as docs/deploy.md advises)",
     )
-    ap.add_argument("--database-url", help="postgresql://... (default: embedded SQLite)")
+    ap.add_argument(
+        "--database-url",
+        help="postgresql://... (default: embedded SQLite): the run makes a database of its own "
+        "on that server and drops it after (with --admin-key: that very database, bootstrapped)",
+    )
     ap.add_argument("--admin-key", help="admin key, when the database is already bootstrapped")
     ap.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
     ap.add_argument("--no-wrk", action="store_true", help="use the Python single-point driver")
@@ -1001,7 +1005,12 @@ def main() -> None:
         print(f"results: {args.out}")
         return
     # --- end InfluxQL ---------------------------------------------------------------------
-    results["sensorbase"] = run_sensorbase(args)
+    if args.database_url and not args.admin_key:  # a fresh database on that server
+        with new_database(args.database_url) as fresh:
+            own = argparse.Namespace(**{**vars(args), "database_url": fresh})
+            results["sensorbase"] = run_sensorbase(own)
+    else:
+        results["sensorbase"] = run_sensorbase(args)
     ours = headline(results["sensorbase"])
     results["summary"] = {"sensorbase": ours}
     theirs: dict[str, dict[str, float]] = {}
