@@ -32,9 +32,12 @@ FOLD_POINTS_PER_SERIES = 32
 FOLD_POINTS_MOST = 2_000_000  # ...up to this many points in all
 
 
-def due_points(largest_series_id: int, fold_points: int) -> int:
-    """The points that make a fold due: `fold_points`, or with a large fleet
-    FOLD_POINTS_PER_SERIES a series (at most FOLD_POINTS_MOST). Folding costs per series,
+def due_points(
+    largest_series_id: int, fold_points: int, per_series: int = FOLD_POINTS_PER_SERIES
+) -> int:
+    """The points that make a fold due: `fold_points`, or with a large fleet `per_series`
+    points a series (FOLD_POINTS_PER_SERIES; SQLite's: sqlite/fold.py), at most
+    FOLD_POINTS_MOST. Folding costs per series,
     not per point: at 100,000 series a fold of 500,000 points rewrote every series' tail
     chunk to add 5 points to each (on SQLite 10 s of the folder's CPU, a third of it under
     the writer lock, and ingest fell to 0.3x of 1,000 series'; on PostgreSQL, folding 2
@@ -42,7 +45,7 @@ def due_points(largest_series_id: int, fold_points: int) -> int:
     vectorised scan (`LogColumns`), so holding more of them costs reads little. Sized by the
     largest series id (ids are never given twice, so deleted series count too: an estimate,
     bounded)."""
-    return max(fold_points, min(largest_series_id * FOLD_POINTS_PER_SERIES, FOLD_POINTS_MOST))
+    return max(fold_points, min(largest_series_id * per_series, FOLD_POINTS_MOST))
 
 
 def log_row(batches: list[ResolvedBatch]) -> tuple[int, bytes, bytes, bytes, bytes | None] | None:
