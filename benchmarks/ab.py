@@ -47,8 +47,9 @@ moves work into the helpers shows there.
 
 So a batch run also waits, after the writers, until the store has settled (the log folded,
 and the helpers' CPU still for 1.5 s: the merges after the last fold done) and prints the
-helpers' CPU per point until then, "until settled": what the writes cost the helpers in all,
-wherever the folds fell.
+server's and the helpers' CPU per point until then, "until settled": what the writes cost in
+all, wherever the folds fell (a fold's pages are copied into the database by the server's
+checkpointer thread, so a fold inside the measured phase raises the server's figure too).
 
 Several revisions can be compared in one go (--ref A B C), all run in one shuffled order.
 """
@@ -78,7 +79,8 @@ class Run(NamedTuple):
     figure: float  # the scenario's own: points/s, requests/s or ms
     cpu_us: float  # the server processes' CPU per unit, microseconds
     helpers_us: float  # the helpers' CPU per unit, microseconds
-    settled_helpers_us: float = math.nan  # batch: theirs until the store settled (see below)
+    settled_cpu_us: float = math.nan  # batch: the server's until the store settled (below)
+    settled_helpers_us: float = math.nan  # batch: the helpers' until then
 
 
 def one_run(version: Path, scenario: str, args: argparse.Namespace, bodies: Any) -> Run:
@@ -102,7 +104,9 @@ def one_run(version: Path, scenario: str, args: argparse.Namespace, bodies: Any)
             run = measured(server, before, float(out["points_per_s"]), out["points"])
             wait_settled(server)
             settled = measured(server, before, run.figure, out["points"])
-            return run._replace(settled_helpers_us=settled.helpers_us)
+            return run._replace(
+                settled_cpu_us=settled.cpu_us, settled_helpers_us=settled.helpers_us
+            )
         bench.run_writers(server, bodies, "ab")  # the dense series
         bench.wait_folded(server)
         path = {
@@ -167,6 +171,16 @@ def settled_note(run: Run, cfmt: str) -> str:
         ""
         if math.isnan(run.settled_helpers_us)
         else f"; until settled {run.settled_helpers_us:{cfmt}}"
+    )
+
+
+def settled_medians(runs: list[Run], cfmt: str) -> str:
+    def listed(xs: list[float]) -> str:
+        return f"{statistics.median(xs):{cfmt}} ({' / '.join(f'{x:{cfmt}}' for x in sorted(xs))})"
+
+    return (
+        f"; until settled: server {listed([x.settled_cpu_us for x in runs])},"
+        f" helpers {listed([x.settled_helpers_us for x in runs])}"
     )
 
 
@@ -238,6 +252,9 @@ def main() -> None:
                 "runs": {name: [x.figure for x in xs] for name, xs in runs.items()},
                 "server_cpu_us": {name: [x.cpu_us for x in xs] for name, xs in runs.items()},
                 "helpers_cpu_us": {name: [x.helpers_us for x in xs] for name, xs in runs.items()},
+                "settled_server_cpu_us": {
+                    name: [x.settled_cpu_us for x in xs] for name, xs in runs.items()
+                },
                 "settled_helpers_cpu_us": {
                     name: [x.settled_helpers_us for x in xs] for name, xs in runs.items()
                 },
@@ -254,12 +271,7 @@ def main() -> None:
             f" ({figures}); server CPU median {statistics.median(cpus):{cfmt}} us/{per}"
             f" ({' / '.join(f'{c:{cfmt}}' for c in cpus)}); helpers median"
             f" {statistics.median(x.helpers_us for x in xs):{cfmt}}"
-            + (
-                ""
-                if math.isnan(xs[0].settled_helpers_us)
-                else f", until settled {statistics.median(x.settled_helpers_us for x in xs):{cfmt}}"
-                f" ({' / '.join(f'{h:{cfmt}}' for h in sorted(x.settled_helpers_us for x in xs))})"
-            )
+            + ("" if math.isnan(xs[0].settled_helpers_us) else settled_medians(xs, cfmt))
         )
     print(f"load (1 min) from {min(load):.2f} to {max(load):.2f}")
 
