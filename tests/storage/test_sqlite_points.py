@@ -19,7 +19,7 @@ import pytest
 from sensorbase.model import ResolvedBatch, TimeRange
 from sensorbase.settings import Settings
 from sensorbase.storage import chunks
-from sensorbase.storage.sqlite import fold
+from sensorbase.storage.sqlite import fold, folder
 from sensorbase.storage.sqlite.schema import SCHEMA_VERSION
 from sensorbase.storage.sqlite.store import SQLiteStore
 from tests.storage.conftest import new_series
@@ -302,6 +302,30 @@ def test_a_helper_process_folds_the_log_once_due(
     finally:
         store.close()
     assert helper.wait(10) == 0  # ends with its server process's store
+
+
+def test_the_fold_helper_leaves_the_folded_log_rows_pages_unwritten(
+    sqlite_store: SQLiteStore,
+) -> None:
+    """The helper's connection (folder.connect) deletes folded log rows without writing
+    their pages again as zeros (SQLite's secure_delete, compiled in here): a fold's WAL
+    frames are its chunks', not the log's bytes once more."""
+    store = sqlite_store
+    sid, _ = new_series(store)
+    log_pages = 200_000 * 24 // 4096
+    frames = {}
+    for at, setting in enumerate(("ON", None)):
+        times = list(range(at * 200_000, (at + 1) * 200_000))
+        write(store, sid, times, [float(t % 97) for t in times])
+        conn = folder.connect(store.path)
+        if setting is not None:
+            conn.execute(f"PRAGMA secure_delete = {setting}")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        assert folder.fold_once(conn, folder.writer_locked(store.path)) == 200_000
+        frames[setting] = (Path(f"{store.path}-wal").stat().st_size - 32) // (4096 + 24)
+        conn.close()
+    assert frames[None] < log_pages // 4 < log_pages < frames["ON"]
+    assert store.reader().count(sid, ALL) == 400_000
 
 
 def test_the_fold_helper_starts_light(tmp_path: Path) -> None:
