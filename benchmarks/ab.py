@@ -167,10 +167,11 @@ def check_answer(scenario: str, body: bytes) -> None:
 
 
 def settled_note(run: Run, cfmt: str) -> str:
+    if math.isnan(run.settled_helpers_us):
+        return ""
     return (
-        ""
-        if math.isnan(run.settled_helpers_us)
-        else f"; until settled {run.settled_helpers_us:{cfmt}}"
+        f"; until settled: server {run.settled_cpu_us:{cfmt}},"
+        f" helpers {run.settled_helpers_us:{cfmt}}"
     )
 
 
