@@ -213,3 +213,39 @@ def test_fold_once_plans_each_part_after_the_one_before(
     for s in ids:
         want = [float(s * 100 + t) for t in range(5)] + [9.0]
         assert reader.read_range(s, ALL, 100).value.tolist() == want, s
+
+
+@pytest.mark.parametrize("later_rows_go_back", [False, True])
+def test_the_log_read_for_a_fold_is_sorted_with_the_latest_write_kept(
+    sqlite_store: SQLiteStore, later_rows_go_back: bool
+) -> None:
+    """fold.read_log against a plain model: the points of every row, by series then time, the
+    last write of each (series, time) kept; rows that go on in time (the common case: one
+    stable sort by series) and rows that go back (then sorted by time within each series)."""
+    store = sqlite_store
+    _, source = new_series(store)
+    ids = series_of_one_source(store, source, 5)
+    rng = np.random.default_rng(7)
+    model: dict[tuple[int, int], float] = {}
+    for row in range(6):
+        base = (5 - row if later_rows_go_back else row) * 10
+        points = [
+            (int(s), base + int(t), float(rng.integers(1000)), None)
+            for s in rng.permutation(ids)[:3]
+            for t in rng.integers(0, 12 if later_rows_go_back else 10, 4)  # (repeats in a
+            # row; rows that go back also repeat some of the row before's times)
+        ]
+        append(store, points)
+        for s, t, v, _ in points:
+            model[(s, t)] = v
+    conn = store._connect()
+    try:
+        log = fold.read_log(conn)
+    finally:
+        conn.close()
+    assert log is not None
+    want = sorted(model.items())
+    assert log.series.tolist() == [s for (s, _), _ in want]
+    assert log.new.time_us.tolist() == [t for (_, t), _ in want]
+    assert log.new.value.tolist() == [v for _, v in want]
+    assert log.edges == [0, *np.cumsum(np.unique(log.series, return_counts=True)[1]).tolist()]

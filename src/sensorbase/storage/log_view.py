@@ -135,13 +135,30 @@ def fold_input(rows: list[tuple[Any, ...]]) -> FoldInput:
     points = columns.all_points()
     series, times = columns.series, columns.time_us
     # By series, then time; at equal (series, time) the later write last, and it is kept.
-    order = np.lexsort((np.arange(len(times)), times, series))
-    series, times = series[order], times[order]
+    series, times, order = _sorted(series, times)
     keep = np.ones(len(order), bool)
     keep[:-1] = (series[1:] != series[:-1]) | (times[1:] != times[:-1])
     order, series = order[keep], series[keep]
     edges = [0, *(np.flatnonzero(series[1:] != series[:-1]) + 1).tolist(), len(series)]
     return FoldInput(series, points.take(order), edges)
+
+
+def _sorted(
+    series: npt.NDArray[np.int64], times: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.intp]]:
+    """The log's points (rows end to end, each sorted by series and time) sorted by series,
+    then time, stably (at equal series and time in write order): the columns and the order.
+    A stable sort by series alone keeps each series' points in write order, which is time
+    order unless a later row wrote a series before its earlier rows' times (then sorted by
+    time within each series, stably too): 11 ms for a fold of 1.1M points of bench.py's
+    fleet, where a lexsort by series, time and position took 21 (py-spy had put 11% of the
+    fold helper's samples on that line)."""
+    order = np.argsort(series, kind="stable")  # (its runs, the rows, are found as such)
+    series, times = series[order], times[order]
+    if ((times[1:] < times[:-1]) & (series[1:] == series[:-1])).any():
+        within = np.lexsort((times, series))  # (stable)
+        order, series, times = order[within], series[within], times[within]
+    return series, times, order
 
 
 @dataclass
