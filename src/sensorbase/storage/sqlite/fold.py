@@ -14,6 +14,7 @@ import numpy.typing as npt
 
 from sensorbase.model import PointColumns
 from sensorbase.storage import log_view
+from sensorbase.storage.chunk_merges import settled_tail
 from sensorbase.storage.chunks import (
     CHUNK_COLUMNS,
     CHUNK_POINTS,
@@ -97,16 +98,20 @@ def read_log(conn: sqlite3.Connection) -> LogFold | None:
     )
 
 
-def plan_part(conn: sqlite3.Connection, log: LogFold, first: int, end: int) -> FoldPlan:
+def plan_part(
+    conn: sqlite3.Connection, log: LogFold, first: int, end: int, settled: bool = False
+) -> FoldPlan:
     """The fold of the log's series `first` to `end` (indexes into its series, in id order),
     from the chunks `conn` sees. Costs per series, not per point. The first part carries the
-    generation the log was read under, the last the log rows to let go (see `in_parts`)."""
+    generation the log was read under, the last the log rows to let go (see `in_parts`).
+    `settled`: writes have paused, and each series' trailing small chunks are taken in
+    (chunk_merges.settled_tail)."""
     end = min(end, log.series_count)
     plan = FoldPlan(log.generation if first == 0 else None, None, 0, [], [])
     if end == log.series_count:
         plan.last_row, plan.points = log.last_row, log.points
     for lo, hi in pairwise(log.edges[first : end + 1]):
-        _plan_series(conn, plan, int(log.series[lo]), log.new.take(slice(lo, hi)))
+        _plan_series(conn, plan, int(log.series[lo]), log.new.take(slice(lo, hi)), settled)
     return plan
 
 
@@ -116,26 +121,48 @@ def plan_fold(conn: sqlite3.Connection) -> FoldPlan | None:
     return None if log is None else plan_part(conn, log, 0, log.series_count)
 
 
+_SETTLED_TAIL_MOST = 64  # chunks a settled fold looks at before a series' new points
+
+
 def _plan_series(
-    conn: sqlite3.Connection, plan: FoldPlan, series_id: int, new: PointColumns
+    conn: sqlite3.Connection, plan: FoldPlan, series_id: int, new: PointColumns, settled: bool
 ) -> None:
     lo, hi = int(new.time_us[0]), int(new.time_us[-1])
-    # The chunks the new points fall among, and the one before them if it holds fewer than
-    # REFILL_BELOW points: a series' new points after its last chunk fill that up (its size
-    # bounds what each fold rewrites), else they start a chunk of their own.
-    touched = [
-        chunk_of_row(row)
-        for row in conn.execute(
-            f"SELECT {CHUNK_COLUMNS} FROM point_chunks WHERE series_id = ? AND start_us = "
-            "(SELECT max(start_us) FROM point_chunks WHERE series_id = ? AND start_us < ?) "
-            f"UNION ALL SELECT {CHUNK_COLUMNS} FROM point_chunks WHERE series_id = ? "
-            "AND start_us >= ? AND start_us <= ? ORDER BY start_us",
-            (series_id, series_id, lo, series_id, lo, hi),
-        )
-    ]
-    before = touched[0] if touched and touched[0].end_us < lo else None
-    if before is not None and before.count >= REFILL_BELOW:  # full enough: left as is
-        touched.pop(0)
+    taken_from = None
+    if settled:  # (the chunks before the new points, newest first)
+        before = conn.execute(
+            "SELECT start_us, count FROM point_chunks WHERE series_id = ? AND start_us < ? "
+            f"ORDER BY start_us DESC LIMIT {_SETTLED_TAIL_MOST}",
+            (series_id, lo),
+        ).fetchall()
+        taken = settled_tail([count for _, count in before], len(new))
+        taken_from = before[taken - 1][0] if taken else None
+    if taken_from is not None:  # those chunks, and the ones the new points fall among
+        touched = [
+            chunk_of_row(row)
+            for row in conn.execute(
+                f"SELECT {CHUNK_COLUMNS} FROM point_chunks WHERE series_id = ? "
+                "AND start_us >= ? AND start_us <= ? ORDER BY start_us",
+                (series_id, taken_from, hi),
+            )
+        ]
+    else:
+        # The chunks the new points fall among, and the one before them if it holds fewer
+        # than REFILL_BELOW points: a series' new points after its last chunk fill that up
+        # (its size bounds what each fold rewrites), else they start a chunk of their own.
+        touched = [
+            chunk_of_row(row)
+            for row in conn.execute(
+                f"SELECT {CHUNK_COLUMNS} FROM point_chunks WHERE series_id = ? AND start_us = "
+                "(SELECT max(start_us) FROM point_chunks WHERE series_id = ? AND start_us < ?) "
+                f"UNION ALL SELECT {CHUNK_COLUMNS} FROM point_chunks WHERE series_id = ? "
+                "AND start_us >= ? AND start_us <= ? ORDER BY start_us",
+                (series_id, series_id, lo, series_id, lo, hi),
+            )
+        ]
+        first = touched[0] if touched and touched[0].end_us < lo else None
+        if first is not None and first.count >= REFILL_BELOW:  # full enough: left as is
+            touched.pop(0)
     if touched:
         merged = PointColumns.concat([*(c.points() for c in touched), new]).latest_wins()
         plan.drop.extend((series_id, c.start_us) for c in touched)

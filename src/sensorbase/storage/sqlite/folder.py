@@ -66,10 +66,12 @@ def fold_once(
     conn: sqlite3.Connection,
     locked: Callable[[Callable[[], bool]], bool],
     due: tuple[int, int] | None = None,
+    settled: bool = False,
 ) -> int:
     """Fold the log if it is due (it holds `due` = (points, rows)), or at once without `due`:
     read it, then part by part plan from a read snapshot and apply holding the writer lock
-    (`locked`). The points folded (0 if another fold or a delete came first)."""
+    (`locked`). `settled`: writes have paused (fold.plan_part). The points folded (0 if
+    another fold or a delete came first)."""
     if due is not None and not fold.needs_fold(conn, *due):
         return 0
     conn.execute("BEGIN")
@@ -84,7 +86,7 @@ def fold_once(
     for first in range(0, log.series_count, fold.FOLD_PART_SERIES):
         conn.execute("BEGIN")
         try:
-            part = fold.plan_part(conn, log, first, first + fold.FOLD_PART_SERIES)
+            part = fold.plan_part(conn, log, first, first + fold.FOLD_PART_SERIES, settled)
         finally:
             conn.execute("COMMIT")
         part.generation = generation  # what the previous part left (or the log was read under)
@@ -156,7 +158,10 @@ def main() -> None:
                 newest, quiet_since = last, time.monotonic()
             quiet = time.monotonic() - quiet_since >= QUIET_S
             folded = fold_once(
-                conn, locked, (1, 1) if quiet else (fold.due_points(conn, due[0]), due[1])
+                conn,
+                locked,
+                (1, 1) if quiet else (fold.due_points(conn, due[0]), due[1]),
+                settled=quiet,
             )
             if quiet and fold.generation(conn) != merged_at:  # (else nothing changed since)
                 merges.merge(conn, locked, settled=True, most_steps=MERGE_STEPS)

@@ -129,7 +129,7 @@ class SQLiteStore:
                 if self._lock_fd is not None:
                     fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
             try:  # a clean stop leaves the points folded, as compact as they get
-                folder.fold_once(writer, locked, (1, 1))
+                folder.fold_once(writer, locked, (1, 1), settled=True)
                 merges.merge(writer, locked, settled=True, most_steps=CLOSE_MERGE_STEPS)
                 # The folded log's pages are free now: give them back to the file system
                 # (the log of a busy server is up to ~10 MB; kept while running, for reuse).
