@@ -328,6 +328,29 @@ def test_the_fold_helper_leaves_the_folded_log_rows_pages_unwritten(
     assert store.reader().count(sid, ALL) == 400_000
 
 
+def test_one_fold_helper_runs_for_the_server_processes_of_a_database(tmp_path: Path) -> None:
+    """Each server process's store pokes a fold helper, but one runs at a time per database
+    (helper_process.py `alone`): the second store's pokes start none while the first's
+    helper runs, and its own once that one has ended with its store."""
+    stores = [SQLiteStore(tmp_path / "sensorbase.db", Settings(data_dir=tmp_path)) for _ in "ab"]
+    for store in stores:
+        store.open()
+    try:
+        first, second = (s._folder._helper for s in stores)  # type: ignore[union-attr]
+        first.poke()
+        second.poke()
+        assert first.running and not second.running
+        helper = first._process
+        assert helper is not None
+        stores[0].close()
+        assert helper.wait(10) == 0
+        second.poke()
+        assert second.running
+    finally:
+        for store in stores:
+            store.close()
+
+
 def test_the_fold_helper_starts_light(tmp_path: Path) -> None:
     """The helper (started by each server process) imports neither pydantic nor the storage
     interfaces, and runs numpy's OpenBLAS on one thread (helper_process.py: its start took

@@ -45,7 +45,9 @@ class Folder:
     def __init__(self, path: Path) -> None:
         self.path = path
         due = (fold.FOLD_POINTS, fold.FOLD_ROWS)
-        self._helper = HelperProcess(__name__, str(path), *map(str, due))
+        self._helper = HelperProcess(
+            __name__, str(path), *map(str, due), alone=f"{path}-folder-helper"
+        )
         self._rows = self._points = 0  # logged since the last poke
 
     def logged(self, points: int) -> None:
