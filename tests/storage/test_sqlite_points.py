@@ -368,6 +368,10 @@ def test_the_fold_helper_starts_light(tmp_path: Path) -> None:
         store._folder.poke()  # type: ignore[union-attr]
         helper = store._folder._helper._process  # type: ignore[union-attr]
         assert helper is not None
+        deadline = time.monotonic() + 20  # (until it has exec'd: its command line is ours)
+        while b"sqlite.folder" not in Path(f"/proc/{helper.pid}/cmdline").read_bytes():
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
         environ = Path(f"/proc/{helper.pid}/environ").read_bytes().split(b"\0")
         assert b"OPENBLAS_NUM_THREADS=1" in environ
     finally:
