@@ -372,7 +372,7 @@ def test_two_server_processes_stopping_together_leave_no_wal_beside_the_database
     the WAL and its index (store.py closes its writer under the writer lock, so that they do
     not each close while the other is still open, and neither is the last). (The race needs
     both closes within a fraction of a millisecond, which this test does not force: bench.py
-    had it in 4 of 5 runs of two workers, none since.)"""
+    had it in 4 of 5 runs of two workers, in none of two since.)"""
     for round_ in range(2):
         path = tmp_path / f"r{round_}" / "sensorbase.db"
         path.parent.mkdir()
