@@ -45,6 +45,12 @@ next and swamp a difference of a tenth of a microsecond per point; it is the sto
 work, not the request path that a change of the server's code mostly moves. A change that
 moves work into the helpers shows there.
 
+So a batch run also waits, after the writers, until the store has settled (the log folded,
+and the helpers' CPU still for 1.5 s: the merges after the last fold done) and prints the
+server's and the helpers' CPU per point until then, "until settled": what the writes cost in
+all, wherever the folds fell (a fold's pages are copied into the database by the server's
+checkpointer thread, so a fold inside the measured phase raises the server's figure too).
+
 Several revisions can be compared in one go (--ref A B C), all run in one shuffled order.
 """
 
@@ -60,6 +66,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -72,6 +79,8 @@ class Run(NamedTuple):
     figure: float  # the scenario's own: points/s, requests/s or ms
     cpu_us: float  # the server processes' CPU per unit, microseconds
     helpers_us: float  # the helpers' CPU per unit, microseconds
+    settled_cpu_us: float = math.nan  # batch: the server's until the store settled (below)
+    settled_helpers_us: float = math.nan  # batch: the helpers' until then
 
 
 def one_run(version: Path, scenario: str, args: argparse.Namespace, bodies: Any) -> Run:
@@ -92,7 +101,12 @@ def one_run(version: Path, scenario: str, args: argparse.Namespace, bodies: Any)
         if scenario == "batch":
             before = server.cpu_by_role()
             out = bench.run_writers(server, bodies, "ab")
-            return measured(server, before, float(out["points_per_s"]), out["points"])
+            run = measured(server, before, float(out["points_per_s"]), out["points"])
+            wait_settled(server)
+            settled = measured(server, before, run.figure, out["points"])
+            return run._replace(
+                settled_cpu_us=settled.cpu_us, settled_helpers_us=settled.helpers_us
+            )
         bench.run_writers(server, bodies, "ab")  # the dense series
         bench.wait_folded(server)
         path = {
@@ -126,6 +140,22 @@ def measured(
     return Run(figure, used("server"), used("helpers"))
 
 
+def wait_settled(server: bench.Server, still_s: float = 1.5, timeout_s: float = 120) -> None:
+    """Until the write log is folded (`wait_folded`) and the helpers' CPU has not moved for
+    `still_s` (the merges after the last fold done)."""
+    bench.wait_folded(server, timeout_s)
+    deadline = time.monotonic() + timeout_s
+    last, since = None, time.monotonic()
+    while time.monotonic() < deadline:
+        found = server.cpu_by_role()
+        now = None if found is None else sum(found["helpers"].values())
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= still_s:
+            return
+        time.sleep(0.25)
+
+
 def check_answer(scenario: str, body: bytes) -> None:
     """Both versions must answer the query in full, or their times say nothing."""
     if scenario == "latest":
@@ -134,6 +164,38 @@ def check_answer(scenario: str, body: bytes) -> None:
             raise RuntimeError(f"the latest query gave {n} points, not 10,000")
     elif json.loads(body)["series"][0]["aggregates"]["count"] != 1_000_000:
         raise RuntimeError(f"the stats query did not count 1,000,000 points: {body[:300]!r}")
+
+
+def build_extensions(version: Path) -> None:
+    """Build a revision's compiled modules in its worktree (setup.py's, in place), as `pip
+    install -e` built the working tree's: without them its server would decode through the
+    slower fallbacks, and its CPU per point would say so, not what its change did."""
+    if (version / "setup.py").exists():
+        subprocess.run(
+            [sys.executable, "setup.py", "-q", "build_ext", "--inplace"],
+            cwd=version,
+            check=True,
+            capture_output=True,
+        )
+
+
+def settled_note(run: Run, cfmt: str) -> str:
+    if math.isnan(run.settled_helpers_us):
+        return ""
+    return (
+        f"; until settled: server {run.settled_cpu_us:{cfmt}},"
+        f" helpers {run.settled_helpers_us:{cfmt}}"
+    )
+
+
+def settled_medians(runs: list[Run], cfmt: str) -> str:
+    def listed(xs: list[float]) -> str:
+        return f"{statistics.median(xs):{cfmt}} ({' / '.join(f'{x:{cfmt}}' for x in sorted(xs))})"
+
+    return (
+        f"; until settled: server {listed([x.settled_cpu_us for x in runs])},"
+        f" helpers {listed([x.settled_helpers_us for x in runs])}"
+    )
 
 
 def main() -> None:
@@ -164,6 +226,7 @@ def main() -> None:
                 check=True,
                 capture_output=True,
             )
+            build_extensions(versions[ref])
     order = [name for name in versions for _ in range(args.runs)]
     random.Random(args.seed).shuffle(order)
     bodies: Any = None
@@ -184,7 +247,7 @@ def main() -> None:
             load.append(os.getloadavg()[0])
             print(
                 f"{name}: {run.figure:{fmt}} {unit}, server CPU {run.cpu_us:{cfmt}} us/{per}"
-                f" (helpers {run.helpers_us:{cfmt}}), load {load[-1]:.2f}",
+                f" (helpers {run.helpers_us:{cfmt}}{settled_note(run, cfmt)}), load {load[-1]:.2f}",
                 flush=True,
             )
     finally:
@@ -204,6 +267,12 @@ def main() -> None:
                 "runs": {name: [x.figure for x in xs] for name, xs in runs.items()},
                 "server_cpu_us": {name: [x.cpu_us for x in xs] for name, xs in runs.items()},
                 "helpers_cpu_us": {name: [x.helpers_us for x in xs] for name, xs in runs.items()},
+                "settled_server_cpu_us": {
+                    name: [x.settled_cpu_us for x in xs] for name, xs in runs.items()
+                },
+                "settled_helpers_cpu_us": {
+                    name: [x.settled_helpers_us for x in xs] for name, xs in runs.items()
+                },
                 "load_1min": load,
             }
         )
@@ -217,6 +286,7 @@ def main() -> None:
             f" ({figures}); server CPU median {statistics.median(cpus):{cfmt}} us/{per}"
             f" ({' / '.join(f'{c:{cfmt}}' for c in cpus)}); helpers median"
             f" {statistics.median(x.helpers_us for x in xs):{cfmt}}"
+            + ("" if math.isnan(xs[0].settled_helpers_us) else settled_medians(xs, cfmt))
         )
     print(f"load (1 min) from {min(load):.2f} to {max(load):.2f}")
 

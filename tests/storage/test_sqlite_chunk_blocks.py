@@ -13,6 +13,7 @@ import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pcodec import ModeSpec
 
 from sensorbase.model import PointColumns, ResolvedBatch, TimeRange
 from sensorbase.storage import chunks
@@ -279,3 +280,18 @@ def test_a_regular_time_column_takes_a_few_bytes_and_a_millisecond_one_is_divide
         back = chunks.chunk_of_row(row[1:]).points()
         assert back.time_us.tolist() == times.tolist()
         assert back.value.tolist() == values.tolist()
+
+
+@pytest.mark.parametrize("points", [3, 500, 1_024, 1_500, 8_192])
+@pytest.mark.parametrize("step_us", [1, 1_000, 123_457, 10_000_000, 3_600_000_000])
+def test_times_at_one_interval_take_the_classic_mode_alone(points: int, step_us: int) -> None:
+    """chunks._paged_times encodes times at one interval throughout in the classic mode only:
+    never more bytes than pcodec's own choice would take, and they decode exactly."""
+    times = 1_577_836_800_123_456 + np.arange(points, dtype=np.int64) * step_us
+    sizes = [min(chunks.BLOCK_POINTS, points - at) for at in range(0, points, chunks.BLOCK_POINTS)]
+    blob = chunks._paged_times(times, sizes)[0]
+    assert blob == chunks._paged(times, sizes, ModeSpec.classic())[0]
+    assert len(blob) <= len(chunks._paged(times, sizes)[0])
+    values = np.arange(points, dtype=np.float64)
+    back = chunks.chunk_of_row(chunks.encode(1, PointColumns(times, values, None))[1:]).points()
+    assert back.time_us.tolist() == times.tolist()

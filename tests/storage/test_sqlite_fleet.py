@@ -18,6 +18,7 @@ from sensorbase.storage import log_view
 from sensorbase.storage.sqlite import fold, folder
 from sensorbase.storage.sqlite.store import SQLiteStore
 from tests.storage.conftest import new_series
+from tests.storage.test_sqlite_points import chunk_counts
 
 ALL = TimeRange(None, None)
 
@@ -50,10 +51,10 @@ def test_a_fold_is_due_later_with_more_series_up_to_a_bound(sqlite_store: SQLite
     conn = sqlite_store.reader().conn
     _, source = new_series(sqlite_store)
     assert fold.due_points(conn) == fold.FOLD_POINTS
-    assert fold.due_points(conn, 10) == log_view.FOLD_POINTS_PER_SERIES  # (one series)
-    ids = series_of_one_source(sqlite_store, source, 20_000)
-    assert fold.due_points(conn) == (max(ids)) * log_view.FOLD_POINTS_PER_SERIES
-    series_of_one_source(sqlite_store, source, 70_000)
+    assert fold.due_points(conn, 10) == fold.FOLD_POINTS_PER_SERIES  # (one series)
+    ids = series_of_one_source(sqlite_store, source, 1_000)
+    assert fold.due_points(conn) == (max(ids)) * fold.FOLD_POINTS_PER_SERIES
+    series_of_one_source(sqlite_store, source, 2_000)
     assert fold.due_points(conn) == log_view.FOLD_POINTS_MOST
 
 
@@ -170,10 +171,12 @@ def test_fold_once_plans_each_part_after_the_one_before(
     planned: list[int] = []
     plan_part = fold.plan_part
 
-    def spying(conn: sqlite3.Connection, log: fold.LogFold, first: int, end: int) -> fold.FoldPlan:
+    def spying(
+        conn: sqlite3.Connection, log: fold.LogFold, first: int, end: int, settled: bool = False
+    ) -> fold.FoldPlan:
         if end - first == 3:  # fold_once's parts (a delete's own fold plans the log at once)
             planned.append(first)
-        return plan_part(conn, log, first, end)
+        return plan_part(conn, log, first, end, settled)
 
     monkeypatch.setattr(fold, "plan_part", spying)
     applied: list[int] = []
@@ -213,3 +216,70 @@ def test_fold_once_plans_each_part_after_the_one_before(
     for s in ids:
         want = [float(s * 100 + t) for t in range(5)] + [9.0]
         assert reader.read_range(s, ALL, 100).value.tolist() == want, s
+
+
+@pytest.mark.parametrize("later_rows_go_back", [False, True])
+def test_the_log_read_for_a_fold_is_sorted_with_the_latest_write_kept(
+    sqlite_store: SQLiteStore, later_rows_go_back: bool
+) -> None:
+    """fold.read_log against a plain model: the points of every row, by series then time, the
+    last write of each (series, time) kept; rows that go on in time (the common case: one
+    stable sort by series) and rows that go back (then sorted by time within each series)."""
+    store = sqlite_store
+    _, source = new_series(store)
+    ids = series_of_one_source(store, source, 5)
+    rng = np.random.default_rng(7)
+    model: dict[tuple[int, int], float] = {}
+    for row in range(6):
+        base = (5 - row if later_rows_go_back else row) * 10
+        points = [
+            (int(s), base + int(t), float(rng.integers(1000)), None)
+            for s in rng.permutation(ids)[:3]
+            for t in rng.integers(0, 12 if later_rows_go_back else 10, 4)  # (repeats in a
+            # row; rows that go back also repeat some of the row before's times)
+        ]
+        append(store, points)
+        for s, t, v, _ in points:
+            model[(s, t)] = v
+    conn = store._connect()
+    try:
+        log = fold.read_log(conn)
+    finally:
+        conn.close()
+    assert log is not None
+    want = sorted(model.items())
+    assert log.series.tolist() == [s for (s, _), _ in want]
+    assert log.new.time_us.tolist() == [t for (_, t), _ in want]
+    assert log.new.value.tolist() == [v for _, v in want]
+    assert log.edges == [0, *np.cumsum(np.unique(log.series, return_counts=True)[1]).tolist()]
+
+
+@pytest.mark.parametrize("settled", [False, True])
+def test_a_fold_once_writes_pause_takes_in_the_trailing_small_chunks(
+    sqlite_store: SQLiteStore, settled: bool
+) -> None:
+    """A fold once writes have paused (`settled`: the folder's quiet fold, a clean stop)
+    writes a series' trailing chunks of fewer than MERGE_BELOW points and its new points as
+    one chunk (as the settled merge after it would: chunk_merges.settled_tail), as many as
+    fit in CHUNK_POINTS; a fold while writes go on leaves chunks of REFILL_BELOW or more as
+    they are. The points read the same either way."""
+    store = sqlite_store
+    sid, _ = new_series(store)
+    step = 1_500  # >= REFILL_BELOW: each fold a chunk of its own
+    for at in range(0, 7 * step, step):  # 7 chunks: 10,500 points, more than one chunk holds
+        append(store, [(sid, t, float(t % 7), None) for t in range(at, at + step)])
+        store.fold_points()
+    assert chunk_counts(store, sid) == [step] * 7
+    append(store, [(sid, t, float(t % 7), None) for t in range(7 * step, 7 * step + 100)])
+    conn = store._connect()
+    try:
+        locked = folder.writer_locked(store.path)
+        assert folder.fold_once(conn, locked, settled=settled) == 100
+    finally:
+        conn.close()
+    # (the last 5 chunks and the 100 new points fit in 8,192; the first two are left)
+    want = [step] * 2 + [5 * step + 100] if settled else [step] * 7 + [100]
+    assert chunk_counts(store, sid) == want
+    got = store.reader().read_range(sid, ALL, 20_000)
+    assert got.time_us.tolist() == list(range(7 * step + 100))
+    assert got.value.tolist() == [float(t % 7) for t in range(7 * step + 100)]

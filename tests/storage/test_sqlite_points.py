@@ -7,6 +7,8 @@ databases (a row per point) migrated."""
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -17,7 +19,7 @@ import pytest
 from sensorbase.model import ResolvedBatch, TimeRange
 from sensorbase.settings import Settings
 from sensorbase.storage import chunks
-from sensorbase.storage.sqlite import fold
+from sensorbase.storage.sqlite import fold, folder
 from sensorbase.storage.sqlite.schema import SCHEMA_VERSION
 from sensorbase.storage.sqlite.store import SQLiteStore
 from tests.storage.conftest import new_series
@@ -300,3 +302,126 @@ def test_a_helper_process_folds_the_log_once_due(
     finally:
         store.close()
     assert helper.wait(10) == 0  # ends with its server process's store
+
+
+def test_the_fold_helper_leaves_the_folded_log_rows_pages_unwritten(
+    sqlite_store: SQLiteStore,
+) -> None:
+    """The helper's connection (folder.connect) deletes folded log rows without writing
+    their pages again as zeros (SQLite's secure_delete, compiled in here): a fold's WAL
+    frames are its chunks', not the log's bytes once more."""
+    store = sqlite_store
+    sid, _ = new_series(store)
+    log_pages = 200_000 * 24 // 4096
+    frames = {}
+    for at, setting in enumerate(("ON", None)):
+        times = list(range(at * 200_000, (at + 1) * 200_000))
+        write(store, sid, times, [float(t % 97) for t in times])
+        conn = folder.connect(store.path)
+        if setting is not None:
+            conn.execute(f"PRAGMA secure_delete = {setting}")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        assert folder.fold_once(conn, folder.writer_locked(store.path)) == 200_000
+        frames[setting] = (Path(f"{store.path}-wal").stat().st_size - 32) // (4096 + 24)
+        conn.close()
+    assert frames[None] < log_pages // 4 < log_pages < frames["ON"]
+    assert store.reader().count(sid, ALL) == 400_000
+
+
+def test_one_fold_helper_runs_for_the_server_processes_of_a_database(tmp_path: Path) -> None:
+    """Each server process's store pokes a fold helper, but one runs at a time per database
+    (helper_process.py `alone`): the second store's pokes start none while the first's
+    helper runs, and its own once that one has ended with its store."""
+    stores = [SQLiteStore(tmp_path / "sensorbase.db", Settings(data_dir=tmp_path)) for _ in "ab"]
+    for store in stores:
+        store.open()
+    try:
+        first, second = (s._folder._helper for s in stores)  # type: ignore[union-attr]
+        first.poke()
+        second.poke()
+        assert first.running and not second.running
+        helper = first._process
+        assert helper is not None
+        stores[0].close()
+        assert helper.wait(10) == 0
+        second.poke()
+        assert second.running
+    finally:
+        for store in stores:
+            store.close()
+
+
+_STOPPING = """
+import sys
+from pathlib import Path
+from sensorbase.settings import Settings
+from sensorbase.storage.sqlite.store import SQLiteStore
+path = Path(sys.argv[1])
+store = SQLiteStore(path, Settings(data_dir=path.parent))
+store.open()
+print("open", flush=True)
+sys.stdin.readline()
+store.close()
+"""
+
+
+def test_two_server_processes_stopping_together_leave_no_wal_beside_the_database(
+    tmp_path: Path,
+) -> None:
+    """Two server processes' stores stopping at once: the last connection to close removes
+    the WAL and its index (store.py closes its writer under the writer lock, so that they do
+    not each close while the other is still open, and neither is the last). (The race needs
+    both closes within a fraction of a millisecond, which this test does not force: bench.py
+    had it in 4 of 5 runs of two workers, in none of two since.)"""
+    for round_ in range(2):
+        path = tmp_path / f"r{round_}" / "sensorbase.db"
+        path.parent.mkdir()
+        first = SQLiteStore(path, Settings(data_dir=path.parent))
+        first.open()  # (the schema, before either)
+        first.close()
+        stopping = [
+            subprocess.Popen(
+                [sys.executable, "-c", _STOPPING, str(path)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            )
+            for _ in "ab"
+        ]  # fmt: skip
+        for process in stopping:
+            assert process.stdout is not None and process.stdout.readline() == "open\n"
+        for process in stopping:
+            assert process.stdin is not None
+            process.stdin.write("\n")
+            process.stdin.flush()
+        for process in stopping:
+            process.communicate(timeout=30)
+            assert process.returncode == 0
+        assert (
+            sorted(p.name for p in path.parent.iterdir() if p.name.endswith(("-wal", "-shm"))) == []
+        )
+
+
+def test_the_fold_helper_starts_light(tmp_path: Path) -> None:
+    """The helper (started by each server process) imports neither pydantic nor the storage
+    interfaces, and runs numpy's OpenBLAS on one thread (helper_process.py: its start took
+    0.27 s of CPU, now ~0.10)."""
+    found = subprocess.run(
+        [sys.executable, "-c", "import sys, sensorbase.storage.sqlite.folder; print(*sys.modules)"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    assert "numpy" in found and "pcodec" in found
+    assert not [m for m in found if m.startswith(("pydantic", "sensorbase.settings"))]
+    assert "sensorbase.storage.base" not in found
+    store = SQLiteStore(tmp_path / "sensorbase.db", Settings(data_dir=tmp_path))
+    store.open()
+    try:
+        store._folder.poke()  # type: ignore[union-attr]
+        helper = store._folder._helper._process  # type: ignore[union-attr]
+        assert helper is not None
+        deadline = time.monotonic() + 20  # (until it has exec'd: its command line is ours)
+        while b"sqlite.folder" not in Path(f"/proc/{helper.pid}/cmdline").read_bytes():
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        environ = Path(f"/proc/{helper.pid}/environ").read_bytes().split(b"\0")
+        assert b"OPENBLAS_NUM_THREADS=1" in environ
+    finally:
+        store.close()

@@ -16,7 +16,9 @@ as many as fit in `CHUNK_POINTS`. While a series is written (`settled` False) it
 the one the next fold refills, is left out, and a group is merged only once it holds
 `MERGE_BELOW` points, so that a merged chunk is not merged again and each point is
 re-encoded by merging once. Once writes have paused (`settled`), any two or more adjacent
-small chunks are merged, the last one too.
+small chunks are merged, the last one too; the fold at that moment (SQLite's) takes a series'
+trailing small chunks in with its new points already (`settled_tail`), so that they are
+encoded once there rather than by the fold and then by the merge.
 
 A merge replaces chunks by a chunk of the same points: every read gives the same answer
 before and after, and the day summaries follow by the triggers that keep them. A point of
@@ -102,6 +104,23 @@ def groups(counts: list[tuple[int, int]], settled: bool) -> list[list[int]]:
             points += count
     close()
     return found
+
+
+def settled_tail(counts: list[int], new_points: int) -> int:
+    """How many of a series' chunks just before a fold's new points (`counts`, newest first)
+    a fold once writes have paused takes in with those points: the adjacent ones of fewer than
+    MERGE_BELOW points, as many as fit in one chunk (CHUNK_POINTS) with them. The settled merge
+    after that fold would merge those chunks with the new points' chunk (`groups`): taken in
+    by the fold, each of those points is encoded once there, not once by the fold and again by
+    the merge (a fleet's series that got 1,000 points a fold kept chunks of ~1,000 until the
+    writes paused, and then encoded the last fold's points twice)."""
+    taken, points = 0, new_points
+    for count in counts:
+        if count >= MERGE_BELOW or points + count > CHUNK_POINTS:
+            break
+        taken += 1
+        points += count
+    return taken
 
 
 @dataclass(slots=True)

@@ -218,7 +218,13 @@ def _paged_times(times: npt.NDArray[np.int64], sizes: list[int]) -> tuple[bytes,
     classic mode's deltas (all one value) cost ~8: 1,000 times 10 s apart took 310 bytes,
     0.31 byte a point, against 29 classic (the fleet of benchmarks/bench.py, whose time
     column was a third of its bytes). Times of millisecond precision are the opposite case
-    (the multiples halve them), hence both, for ~20 ns a point."""
+    (the multiples halve them), hence both, for ~20 ns a point. Times at one interval
+    throughout take the classic mode alone: its deltas are one value, which no mode writes in
+    fewer bytes (never more than the other choice, over chunks of 3 to 8,192 points at
+    intervals of 1 us to 1 h), and a fold encodes such a chunk in ~15 us less (of ~80 us for
+    a chunk of 500 points)."""
+    if len(times) > 2 and (np.diff(times, 2) == 0).all():
+        return _paged(times, sizes, ModeSpec.classic())
     found = _paged(times, sizes)
     classic = _paged(times, sizes, ModeSpec.classic())
     return classic if len(classic[0]) < len(found[0]) else found

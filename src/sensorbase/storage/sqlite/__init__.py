@@ -19,11 +19,10 @@ point. Now:
   (rollups.py), so that an aggregate over whole days reads a row a day. Folding costs per
   series, not per point: it runs once the log holds `FOLD_POINTS` points (with many series,
   `FOLD_POINTS_PER_SERIES` a series, up to `FOLD_POINTS_MOST`: `due_points`) or `FOLD_ROWS`
-  rows, or when writes pause, in a helper process (folder.py): in parts of `FOLD_PART_SERIES`
-  series, each planned from a read snapshot and written under the writer lock, the folded log
-  rows deleted with the last. The helper then merges
-  a series' small chunks into larger ones (merges.py, storage/chunk_merges.py), as a fold is
-  written.
+  rows, or when writes pause, in a helper process (folder.py; one per database): in parts of
+  `FOLD_PART_SERIES` series, each planned from a read snapshot and written under the writer
+  lock, the folded log rows deleted with the last. The helper then merges a series' small
+  chunks into larger ones (merges.py, storage/chunk_merges.py), as a fold is written.
 - Reads (storage/chunk_reads.py) merge a series' chunks in the range with its points in the
   log, the log winning. The log cache (storage/log_view.py, shared with PostgreSQL) decodes
   each log row once per process into columns held end to end, and a read finds its series'

@@ -14,6 +14,7 @@ import numpy.typing as npt
 
 from sensorbase.model import PointColumns
 from sensorbase.storage import log_view
+from sensorbase.storage.chunk_merges import settled_tail
 from sensorbase.storage.chunks import (
     CHUNK_COLUMNS,
     CHUNK_POINTS,
@@ -28,12 +29,21 @@ from sensorbase.storage.sqlite.log import log_size
 
 FOLD_POINTS = 500_000  # a fold is due once the log holds this many points...
 FOLD_ROWS = 16_384  # ...or this many rows (group commits); more with many series (`due_points`)
+# With more than a few hundred series, the log waits for this many points a series
+# (`due_points`; PostgreSQL's 32: log_view.py): a tail chunk's worth, so that a fleet's
+# series get chunks that no later fold refills.
+FOLD_POINTS_PER_SERIES = REFILL_BELOW
 
 
 def due_points(conn: sqlite3.Connection, fold_points: int = FOLD_POINTS) -> int:
-    """The points that make a fold due, with as many series as there are (log_view.py)."""
+    """The points that make a fold due, with as many series as there are (log_view.py), at
+    FOLD_POINTS_PER_SERIES a series. Folding costs per chunk encoded as well as per series:
+    at 1,000 series folds of 500 points a series encoded each point ~3 times (chunks of 500,
+    then refilled to 1,000 and 1,500; then merged), where a fold of a chunk's worth
+    (REFILL_BELOW) a series encodes it once, and merging once more: the fold helper's CPU
+    0.35 -> 0.23 us a point of bench.py's fleet, in process (benchmarks/README.md)."""
     series = conn.execute("SELECT coalesce(max(id), 0) FROM series").fetchone()[0]
-    return log_view.due_points(int(series), fold_points)
+    return log_view.due_points(int(series), fold_points, FOLD_POINTS_PER_SERIES)
 
 
 def needs_fold(
@@ -88,16 +98,20 @@ def read_log(conn: sqlite3.Connection) -> LogFold | None:
     )
 
 
-def plan_part(conn: sqlite3.Connection, log: LogFold, first: int, end: int) -> FoldPlan:
+def plan_part(
+    conn: sqlite3.Connection, log: LogFold, first: int, end: int, settled: bool = False
+) -> FoldPlan:
     """The fold of the log's series `first` to `end` (indexes into its series, in id order),
     from the chunks `conn` sees. Costs per series, not per point. The first part carries the
-    generation the log was read under, the last the log rows to let go (see `in_parts`)."""
+    generation the log was read under, the last the log rows to let go (see `in_parts`).
+    `settled`: writes have paused, and each series' trailing small chunks are taken in
+    (chunk_merges.settled_tail)."""
     end = min(end, log.series_count)
     plan = FoldPlan(log.generation if first == 0 else None, None, 0, [], [])
     if end == log.series_count:
         plan.last_row, plan.points = log.last_row, log.points
     for lo, hi in pairwise(log.edges[first : end + 1]):
-        _plan_series(conn, plan, int(log.series[lo]), log.new.take(slice(lo, hi)))
+        _plan_series(conn, plan, int(log.series[lo]), log.new.take(slice(lo, hi)), settled)
     return plan
 
 
@@ -107,26 +121,48 @@ def plan_fold(conn: sqlite3.Connection) -> FoldPlan | None:
     return None if log is None else plan_part(conn, log, 0, log.series_count)
 
 
+_SETTLED_TAIL_MOST = 64  # chunks a settled fold looks at before a series' new points
+
+
 def _plan_series(
-    conn: sqlite3.Connection, plan: FoldPlan, series_id: int, new: PointColumns
+    conn: sqlite3.Connection, plan: FoldPlan, series_id: int, new: PointColumns, settled: bool
 ) -> None:
     lo, hi = int(new.time_us[0]), int(new.time_us[-1])
-    # The chunks the new points fall among, and the one before them if it holds fewer than
-    # REFILL_BELOW points: a series' new points after its last chunk fill that up (its size
-    # bounds what each fold rewrites), else they start a chunk of their own.
-    touched = [
-        chunk_of_row(row)
-        for row in conn.execute(
-            f"SELECT {CHUNK_COLUMNS} FROM point_chunks WHERE series_id = ? AND start_us = "
-            "(SELECT max(start_us) FROM point_chunks WHERE series_id = ? AND start_us < ?) "
-            f"UNION ALL SELECT {CHUNK_COLUMNS} FROM point_chunks WHERE series_id = ? "
-            "AND start_us >= ? AND start_us <= ? ORDER BY start_us",
-            (series_id, series_id, lo, series_id, lo, hi),
-        )
-    ]
-    before = touched[0] if touched and touched[0].end_us < lo else None
-    if before is not None and before.count >= REFILL_BELOW:  # full enough: left as is
-        touched.pop(0)
+    taken_from = None
+    if settled:  # (the chunks before the new points, newest first)
+        before = conn.execute(
+            "SELECT start_us, count FROM point_chunks WHERE series_id = ? AND start_us < ? "
+            f"ORDER BY start_us DESC LIMIT {_SETTLED_TAIL_MOST}",
+            (series_id, lo),
+        ).fetchall()
+        taken = settled_tail([count for _, count in before], len(new))
+        taken_from = before[taken - 1][0] if taken else None
+    if taken_from is not None:  # those chunks, and the ones the new points fall among
+        touched = [
+            chunk_of_row(row)
+            for row in conn.execute(
+                f"SELECT {CHUNK_COLUMNS} FROM point_chunks WHERE series_id = ? "
+                "AND start_us >= ? AND start_us <= ? ORDER BY start_us",
+                (series_id, taken_from, hi),
+            )
+        ]
+    else:
+        # The chunks the new points fall among, and the one before them if it holds fewer
+        # than REFILL_BELOW points: a series' new points after its last chunk fill that up
+        # (its size bounds what each fold rewrites), else they start a chunk of their own.
+        touched = [
+            chunk_of_row(row)
+            for row in conn.execute(
+                f"SELECT {CHUNK_COLUMNS} FROM point_chunks WHERE series_id = ? AND start_us = "
+                "(SELECT max(start_us) FROM point_chunks WHERE series_id = ? AND start_us < ?) "
+                f"UNION ALL SELECT {CHUNK_COLUMNS} FROM point_chunks WHERE series_id = ? "
+                "AND start_us >= ? AND start_us <= ? ORDER BY start_us",
+                (series_id, series_id, lo, series_id, lo, hi),
+            )
+        ]
+        first = touched[0] if touched and touched[0].end_us < lo else None
+        if first is not None and first.count >= REFILL_BELOW:  # full enough: left as is
+            touched.pop(0)
     if touched:
         merged = PointColumns.concat([*(c.points() for c in touched), new]).latest_wins()
         plan.drop.extend((series_id, c.start_us) for c in touched)
