@@ -12,6 +12,7 @@ import logging
 import os
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,6 +41,8 @@ class SQLiteStore:
         self.mmap_bytes = settings.sqlite_mmap_bytes
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
+        self._reading: dict[sqlite3.Connection, int] = {}  # readers alive on each connection
+        self._close_when_done: set[sqlite3.Connection] = set()  # (closed while read on)
         self._lock = threading.Lock()
         self._writer: sqlite3.Connection | None = None
         self._checkpointer: Checkpointer | None = None
@@ -109,8 +112,15 @@ class SQLiteStore:
 
     def close(self) -> None:
         with self._lock:
+            # A reader's connection another thread is reading on is closed when that read
+            # lets go of its reader (`_reader_done`), not under it: that crashed the process
+            # (sqlite3 freed the statement the other thread was stepping; a test's alert timer
+            # reading while its store closed, in CI).
             for conn in self._readers:
-                conn.close()
+                if self._reading.get(conn):
+                    self._close_when_done.add(conn)
+                else:
+                    conn.close()
             self._readers.clear()
             self._local = threading.local()  # a store opened again connects its readers anew
         if self._syncer is not None:
@@ -213,11 +223,30 @@ class SQLiteStore:
         writer.commit()
 
     def reader(self) -> SQLiteReader:
-        conn = getattr(self._local, "conn", None)
+        with self._lock:  # (with close(): a connection is never closed as a read takes it)
+            local = self._local
+            conn = getattr(local, "conn", None)
+            if conn is not None:
+                self._reading[conn] = self._reading.get(conn, 0) + 1
         if conn is None:
             conn = self._connect()
             conn.execute("PRAGMA query_only = ON")
-            self._local.conn = conn
             with self._lock:
+                local.conn = conn
                 self._readers.append(conn)
-        return SQLiteReader(conn, self.path, self._log)
+                self._reading[conn] = self._reading.get(conn, 0) + 1
+        reader = SQLiteReader(conn, self.path, self._log)
+        weakref.finalize(reader, self._reader_done, conn)
+        return reader
+
+    def _reader_done(self, conn: sqlite3.Connection) -> None:
+        """A reader on `conn` is gone; the last one closes it if the store closed meanwhile."""
+        with self._lock:
+            left = self._reading[conn] = self._reading[conn] - 1
+            if left:
+                return
+            del self._reading[conn]
+            if conn not in self._close_when_done:
+                return
+            self._close_when_done.discard(conn)
+        conn.close()
