@@ -89,10 +89,17 @@ class QuerySpec:
     integral_unit_us: int = 1_000_000  # what `integral` multiplies values by
 
 
+class Exact(list[str]):
+    """Names as a JSON list gives them (the POST form of a query): each taken whole, since a
+    source key may hold a comma (an InfluxDB series key: `cpu,host=a`)."""
+
+
 def split_list(value: str | list[str] | None) -> list[str] | None:
-    """`a,b` or repeated parameters into a list; None when absent."""
+    """`a,b` or repeated parameters into a list (an `Exact` list as it is); None when absent."""
     if value is None:
         return None
+    if isinstance(value, Exact):
+        return list(value) or None
     items = value if isinstance(value, list) else [value]
     out = [part.strip() for item in items for part in item.split(",") if part.strip()]
     return out or None

@@ -270,3 +270,25 @@ async def test_calendar_buckets_are_cut_to_the_range(
         ("2026-03-28T00:00:00.000000Z", 19, 5.0, 23.0),
         ("2026-03-29T00:00:00.000000Z", 3, 24.0, 26.0),
     ]
+
+
+async def test_a_source_key_holding_a_comma_is_selected_by_the_post_form(
+    client: httpx.AsyncClient, org: Org
+) -> None:
+    """An InfluxDB series key (`cpu,host=a`) is one source: a GET's `source` is a
+    comma-separated list, so it splits there, and a POST's JSON list takes each name whole."""
+    at = format_us(now_us() - 60_000_000)
+    await write(client, org, [{"source": "cpu,host=a", "field": "usage", "value": 7, "time": at}])
+    body = {"bucket": org.bucket, "source": ["cpu,host=a"], "field": ["usage"]}
+    posted = await client.post("/v1/query", json=body, headers=org.headers)
+    assert posted.status_code == 200, posted.text
+    [series] = posted.json()["series"]
+    assert (series["source"], series["points"][0]["value"]) == ("cpu,host=a", 7.0)
+    split = await client.get(
+        "/v1/query", params={"bucket": org.bucket, "source": "cpu,host=a"}, headers=org.headers
+    )
+    assert split.status_code == 404  # two names, `cpu` and `host=a`: neither is a source
+    as_text = await client.post(
+        "/v1/query", json={"bucket": org.bucket, "source": "cpu,host=a"}, headers=org.headers
+    )
+    assert as_text.status_code == 404  # (a string is a list as in a GET)

@@ -28,6 +28,7 @@ from sensorbase.query.spec import (
     EVERY_PATTERN,
     MAX_WIDTH,
     MODES,
+    Exact,
     QuerySpec,
     parse_spec,
     time_zones,
@@ -182,6 +183,9 @@ async def query_post(
     ]
     if problems:
         raise invalid(problems)
+    for name in ("source", "field"):  # a list's names whole: a source key may hold a comma
+        if isinstance(options[name], list):
+            options[name] = Exact(options[name])
     return await _answer(request, options, who, service)
 
 
