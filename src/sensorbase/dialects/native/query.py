@@ -184,8 +184,9 @@ async def query_post(
     if problems:
         raise invalid(problems)
     for name in ("source", "field"):  # a list's names whole: a source key may hold a comma
-        if isinstance(options[name], list):
-            options[name] = Exact(options[name])
+        names = options[name]
+        if isinstance(names, list):
+            options[name] = Exact(names)
     return await _answer(request, options, who, service)
 
 
