@@ -148,9 +148,10 @@ def test_a_fold_is_due_later_with_more_series(
         due = folder._Due()
         append(store, [(s, t, 1.0) for s in ids for t in range(15)])  # 150: past FOLD_POINTS
         assert max(ids) * log_view.FOLD_POINTS_PER_SERIES > 150
-        assert not due.fold_if_due(conn)  # ...but not a fleet's 32 a series
-        append(store, [(s, t, 1.0) for s in ids for t in range(15, 40)])
+        assert not due.fold_if_due(conn)  # ...but not a fleet's share a series
+        each = log_view.FOLD_POINTS_PER_SERIES + 10
+        append(store, [(s, t, 1.0) for s in ids for t in range(15, each)])
         assert due.fold_if_due(conn)
         assert log_size(conn) == (0, 0)
     reader = store.reader()
-    assert [reader.count(s, ALL) for s in ids] == [40] * 10
+    assert [reader.count(s, ALL) for s in ids] == [each] * 10

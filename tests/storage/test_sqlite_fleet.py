@@ -51,9 +51,9 @@ def test_a_fold_is_due_later_with_more_series_up_to_a_bound(sqlite_store: SQLite
     conn = sqlite_store.reader().conn
     _, source = new_series(sqlite_store)
     assert fold.due_points(conn) == fold.FOLD_POINTS
-    assert fold.due_points(conn, 10) == fold.FOLD_POINTS_PER_SERIES  # (one series)
+    assert fold.due_points(conn, 10) == log_view.FOLD_POINTS_PER_SERIES  # (one series)
     ids = series_of_one_source(sqlite_store, source, 1_000)
-    assert fold.due_points(conn) == (max(ids)) * fold.FOLD_POINTS_PER_SERIES
+    assert fold.due_points(conn) == (max(ids)) * log_view.FOLD_POINTS_PER_SERIES
     series_of_one_source(sqlite_store, source, 2_000)
     assert fold.due_points(conn) == log_view.FOLD_POINTS_MOST
 

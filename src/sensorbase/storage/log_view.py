@@ -22,30 +22,34 @@ import numpy as np
 import numpy.typing as npt
 
 from sensorbase.model import Float64Array, Int64Array, PointColumns, ResolvedBatch, TimeRange
-from sensorbase.storage.chunks import EXTRAS_DECODER, EXTRAS_ENCODER
+from sensorbase.storage.chunks import EXTRAS_DECODER, EXTRAS_ENCODER, REFILL_BELOW
 
 LOG_COLUMNS = "id, series_id, time_us, value, extra"  # a log row as the cache reads it
 
-# With many series, the log waits for this many points a series before a fold is due
-# (`due_points`)...
-FOLD_POINTS_PER_SERIES = 32
+# With more than a few hundred series, the log waits for this many points a series before a
+# fold is due (`due_points`): a tail chunk's worth, so that a fleet's series get chunks that
+# no later fold refills...
+FOLD_POINTS_PER_SERIES = REFILL_BELOW
 FOLD_POINTS_MOST = 2_000_000  # ...up to this many points in all
 
 
-def due_points(
-    largest_series_id: int, fold_points: int, per_series: int = FOLD_POINTS_PER_SERIES
-) -> int:
-    """The points that make a fold due: `fold_points`, or with a large fleet `per_series`
-    points a series (FOLD_POINTS_PER_SERIES; SQLite's: sqlite/fold.py), at most
-    FOLD_POINTS_MOST. Folding costs per series,
-    not per point: at 100,000 series a fold of 500,000 points rewrote every series' tail
+def due_points(largest_series_id: int, fold_points: int) -> int:
+    """The points that make a fold due: `fold_points`, or with a large fleet
+    FOLD_POINTS_PER_SERIES points a series, at most FOLD_POINTS_MOST, on both backends.
+    Folding costs per chunk encoded as well as per series: at 1,000 series folds of 500 (or
+    on PostgreSQL 200) points a series encoded each point ~3 times (chunks refilled to
+    1,024, then merged), where a fold of a chunk's worth a series encodes it once, and merging
+    once more (SQLite's fold helper 0.35 -> 0.23 us a point of bench.py's fleet in process;
+    PostgreSQL's helpers 0.39-0.46 -> 0.32-0.34 us a point, 0.36-0.42 -> 0.15-0.19 for the
+    line-protocol run, disk 2.82-2.97 -> 2.76-2.77 bytes a point: benchmarks/README.md). And
+    per series, not per point: at 100,000 series a fold of 500,000 points rewrote every series' tail
     chunk to add 5 points to each (on SQLite 10 s of the folder's CPU, a third of it under
     the writer lock, and ingest fell to 0.3x of 1,000 series'; on PostgreSQL, folding 2
     points a series, 4.03 us of the helper's CPU a point); the log's points are read by one
     vectorised scan (`LogColumns`), so holding more of them costs reads little. Sized by the
     largest series id (ids are never given twice, so deleted series count too: an estimate,
     bounded)."""
-    return max(fold_points, min(largest_series_id * per_series, FOLD_POINTS_MOST))
+    return max(fold_points, min(largest_series_id * FOLD_POINTS_PER_SERIES, FOLD_POINTS_MOST))
 
 
 def log_row(batches: list[ResolvedBatch]) -> tuple[int, bytes, bytes, bytes, bytes | None] | None:

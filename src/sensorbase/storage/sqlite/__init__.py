@@ -18,7 +18,7 @@ point. Now:
   instead of the points. Triggers keep the same per series and day in `point_rollups`
   (rollups.py), so that an aggregate over whole days reads a row a day. Folding costs per
   series, not per point: it runs once the log holds `FOLD_POINTS` points (with many series,
-  `FOLD_POINTS_PER_SERIES` a series, up to `FOLD_POINTS_MOST`: `due_points`) or `FOLD_ROWS`
+  `FOLD_POINTS_PER_SERIES` a series, up to `FOLD_POINTS_MOST`: log_view.py) or `FOLD_ROWS`
   rows, or when writes pause, in a helper process (folder.py; one per database): in parts of
   `FOLD_PART_SERIES` series, each planned from a read snapshot and written under the writer
   lock, the folded log rows deleted with the last. The helper then merges a series' small

@@ -29,21 +29,12 @@ from sensorbase.storage.sqlite.log import log_size
 
 FOLD_POINTS = 500_000  # a fold is due once the log holds this many points...
 FOLD_ROWS = 16_384  # ...or this many rows (group commits); more with many series (`due_points`)
-# With more than a few hundred series, the log waits for this many points a series
-# (`due_points`; PostgreSQL's 32: log_view.py): a tail chunk's worth, so that a fleet's
-# series get chunks that no later fold refills.
-FOLD_POINTS_PER_SERIES = REFILL_BELOW
 
 
 def due_points(conn: sqlite3.Connection, fold_points: int = FOLD_POINTS) -> int:
-    """The points that make a fold due, with as many series as there are (log_view.py), at
-    FOLD_POINTS_PER_SERIES a series. Folding costs per chunk encoded as well as per series:
-    at 1,000 series folds of 500 points a series encoded each point ~3 times (chunks of 500,
-    then refilled to 1,000 and 1,500; then merged), where a fold of a chunk's worth
-    (REFILL_BELOW) a series encodes it once, and merging once more: the fold helper's CPU
-    0.35 -> 0.23 us a point of bench.py's fleet, in process (benchmarks/README.md)."""
+    """The points that make a fold due, with as many series as there are (log_view.py)."""
     series = conn.execute("SELECT coalesce(max(id), 0) FROM series").fetchone()[0]
-    return log_view.due_points(int(series), fold_points, FOLD_POINTS_PER_SERIES)
+    return log_view.due_points(int(series), fold_points)
 
 
 def needs_fold(
