@@ -186,31 +186,27 @@ def _merged_with_a_change_between(store: SQLiteStore, change: Callable[[], None]
     return merged
 
 
-def test_a_merge_planned_before_a_delete_is_planned_again(tmp_path: Any) -> None:
+def test_a_merge_planned_before_a_delete_is_planned_again(sqlite_store: SQLiteStore) -> None:
     """SQLite plans a step from a snapshot and applies it under the writer lock: a delete in
     between changes the chunks' generation, and the step is refused and planned again (else it
     would bring the deleted points back)."""
-    store = SQLiteStore(tmp_path / "sb.db", Settings(data_dir=tmp_path))
-    store.open()
-    try:
-        sid = another_series(store)
-        points = _points(3, 10_000)
-        _in_folds(store, sid, points, 800)
-        cut = TimeRange(int(points.time_us[2000]), int(points.time_us[2500]))
+    store = sqlite_store
+    sid = another_series(store)
+    points = _points(3, 10_000)
+    _in_folds(store, sid, points, 800)
+    cut = TimeRange(int(points.time_us[2000]), int(points.time_us[2500]))
 
-        def delete() -> None:
-            writer = store.writer()
-            tx = writer.begin()
-            tx.delete_points([sid], cut)
-            writer.commit()
+    def delete() -> None:
+        writer = store.writer()
+        tx = writer.begin()
+        tx.delete_points([sid], cut)
+        writer.commit()
 
-        assert _merged_with_a_change_between(store, delete) > 0
-        kept = points.take(np.flatnonzero(~cut.mask(points.time_us)))
-        got = store.reader().read_range(sid, TimeRange(None, None), 10**7)
-        assert got.time_us.tolist() == kept.time_us.tolist()
-        assert _rollups(store, sid) == _made_again(store, sid)
-    finally:
-        store.close()
+    assert _merged_with_a_change_between(store, delete) > 0
+    kept = points.take(np.flatnonzero(~cut.mask(points.time_us)))
+    got = store.reader().read_range(sid, TimeRange(None, None), 10**7)
+    assert got.time_us.tolist() == kept.time_us.tolist()
+    assert _rollups(store, sid) == _made_again(store, sid)
 
 
 @pytest.mark.parametrize("backend", ["postgres"])
@@ -321,22 +317,18 @@ def test_expiry_beside_merges(store: Folding) -> None:
     assert _rollups(store, sid) == _made_again(store, sid)
 
 
-def test_a_merge_planned_before_an_expiry_is_planned_again(tmp_path: Any) -> None:
+def test_a_merge_planned_before_an_expiry_is_planned_again(sqlite_store: SQLiteStore) -> None:
     """Expiry leaves the generation as it is (folds keep up during a long pass), so a step is
     refused because a chunk it replaces is gone (cut at the cutoff: written again from its
     first kept point); planned again, it brings no expired point back."""
-    store = SQLiteStore(tmp_path / "sb.db", Settings(data_dir=tmp_path))
-    store.open()
-    try:
-        sid = another_series(store)
-        points = _points(8, 10_000)
-        _in_folds(store, sid, points, 800)
-        cutoff = int(points.time_us[2_500])
-        assert _merged_with_a_change_between(store, partial(_expire, store, sid, cutoff)) > 0
-        kept = points.take(np.flatnonzero(points.time_us >= cutoff))
-        got = store.reader().read_range(sid, TimeRange(None, None), 10**7)
-        assert got.time_us.tolist() == kept.time_us.tolist()
-        assert _expired_count(store, sid) == len(points) - len(kept)
-        assert _rollups(store, sid) == _made_again(store, sid)
-    finally:
-        store.close()
+    store = sqlite_store
+    sid = another_series(store)
+    points = _points(8, 10_000)
+    _in_folds(store, sid, points, 800)
+    cutoff = int(points.time_us[2_500])
+    assert _merged_with_a_change_between(store, partial(_expire, store, sid, cutoff)) > 0
+    kept = points.take(np.flatnonzero(points.time_us >= cutoff))
+    got = store.reader().read_range(sid, TimeRange(None, None), 10**7)
+    assert got.time_us.tolist() == kept.time_us.tolist()
+    assert _expired_count(store, sid) == len(points) - len(kept)
+    assert _rollups(store, sid) == _made_again(store, sid)
