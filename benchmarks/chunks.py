@@ -7,6 +7,8 @@ server, dropped afterwards), then
 - hourly means over the first 1M points (`Reader.aggregate_fixed`, what InfluxQL's
   `mean(value) ... GROUP BY time(1h)` and the native `every=1h` read), when N <= 2M,
 - min/max/avg/count over the whole series (`Reader.aggregate`, the `stats` query),
+- the newest 10,000 points (`Reader.read_latest`) laid out as the native query's JSON reply
+  (`points_json`), what `GET /v1/query?...&order=desc&limit=10000` does besides HTTP,
 - bytes per point of the stopped store (SQLite: the file and its WAL, catalog included;
   PostgreSQL: the point tables, `pg_total_relation_size`).
 
@@ -34,7 +36,8 @@ import numpy as np
 import psycopg
 
 import bench  # (this folder: benchmarks/bench.py)
-from sensorbase.model import ResolvedBatch, TimeRange
+from sensorbase.dialects.native.points_json import points_json
+from sensorbase.model import PointColumns, ResolvedBatch, TimeRange
 from sensorbase.settings import Settings
 from sensorbase.storage.postgres.store import PostgresStore
 from sensorbase.storage.sqlite.store import SQLiteStore
@@ -52,6 +55,10 @@ def _cpu_ms(query: Callable[[], object], n: int = 30) -> float:
         query()
         spent.append((time.process_time() - started) * 1000)
     return statistics.median(spent)
+
+
+def _columns(points: PointColumns) -> tuple[np.ndarray, np.ndarray]:
+    return points.time_us, points.value
 
 
 def _backends_cpu_s(url: str) -> float:
@@ -129,6 +136,8 @@ def _run(n: int, url: str | None, base: Path) -> None:
         stats = ("min", "max", "avg", "count")
         whole = costs(lambda: reader.aggregate(sid, TimeRange(None, None), stats))
         print(f"stats over {n:,} points: {whole}")
+        newest = costs(lambda: points_json(*_columns(reader.read_latest([sid], 10_000)[0])))
+        print(f"latest 10,000 points, read and laid out as the native reply's JSON: {newest}")
         if url:
             with psycopg.connect(url, autocommit=True) as conn:
                 row = conn.execute(

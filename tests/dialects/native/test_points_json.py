@@ -102,12 +102,71 @@ def test_the_compiled_module_refuses_columns_that_disagree() -> None:
     error and never a reply with points missing or invented."""
     if module.compiled is None:
         pytest.skip("the _points_json module is not built")
+    encode_numbers, encode = module.compiled.encode_numbers, module.compiled.encode
     times = np.array([0, 1, 2], np.int64)
     for numbers in (b"[1.0,2.0]", b"[1.0,2.0,3.0,4.0]", b"[]", b"[1.0,,3.0]", b"1.0,2.0,3.0", b""):
         with pytest.raises(ValueError, match=r"numbers|times"):
-            module.compiled(times, numbers)
+            encode_numbers(times, numbers)
     with pytest.raises(ValueError, match="numbers"):
-        module.compiled(times[:0], b"[1.0]")
-    assert module.compiled(times[:0], b"[]") == b"[]"
+        encode_numbers(times[:0], b"[1.0]")
+    assert encode_numbers(times[:0], b"[]") == b"[]"
     with pytest.raises(ValueError, match="int64"):
-        module.compiled(b"1234567", b"[1.0]")
+        encode_numbers(b"1234567", b"[1.0]")
+    for values in (np.zeros(2), np.zeros(4), np.zeros(3, np.float32)):
+        with pytest.raises(ValueError, match="float64"):
+            encode(times, values)
+    assert encode(times[:0], np.zeros(0)) == b"[]"
+
+
+def _written_by_the_module(value: float) -> bool:
+    """Whether `_points_json.c` writes `value` itself (the decimals of its comment)."""
+    if value != value or value in (float("inf"), float("-inf")):
+        return True
+    scaled = round(value * 10**6)
+    return abs(value * 10**6) < 10**15 and scaled / 10**6 == value and not 0 < abs(scaled) < 10
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(-(10**15) + 1, 10**15 - 1), st.integers(0, 6)),
+        min_size=1,
+        max_size=40,
+    )
+)
+def test_decimals_are_written_by_the_module_as_msgspec_writes_them(
+    decimals: list[tuple[int, int]],
+) -> None:
+    """Values of at most 6 places and 15 digits, as sensors send them: the module writes their
+    digits itself (no float object, no list), byte for byte msgspec's."""
+    if module.compiled is None:
+        pytest.skip("the _points_json module is not built")
+    value = np.array([digits / 10**places for digits, places in decimals])
+    time_us = np.arange(len(value), dtype=np.int64) * 1_000_003
+    expected = _one_object_a_point(time_us, value)
+    assert module.points_json(time_us, value) == expected
+    fast = module.compiled.encode(time_us, value)
+    assert (fast is not None) == all(_written_by_the_module(v) for v in value.tolist())
+    assert fast is None or fast == expected
+
+
+EDGES = [0.0, -0.0, 22.0, -1.5, 1e-5, -1e-5, 0.000012, 9e-6, 1e-6, 0.1 + 0.2, 999_999_999.999999,
+         1e9, -1e9, 123_456_789.123456, 0.000001, 5e-324, 1e16, 2.5e-7, float("nan"),
+         float("inf"), float("-inf")]  # fmt: skip
+
+
+@pytest.mark.parametrize("value", EDGES)
+def test_values_at_the_edges_of_the_modules_decimals(value: float) -> None:
+    """Each side of every edge (plain notation from 1e-5, 15 digits, 6 places, signed zero,
+    NaN and infinities as null), alone and beside decimals: the module writes it or defers the
+    whole column to msgspec's numbers, and the reply is the same."""
+    if module.compiled is None:
+        pytest.skip("the _points_json module is not built")
+    for values in ([value], [21.5, value, -3.25]):
+        column = np.array(values)
+        time_us = np.arange(len(column), dtype=np.int64)
+        expected = _one_object_a_point(time_us, column)
+        assert module.points_json(time_us, column) == expected
+        fast = module.compiled.encode(time_us, column)
+        assert (fast is not None) == _written_by_the_module(value)
+        assert fast is None or fast == expected
