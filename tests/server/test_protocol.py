@@ -238,3 +238,36 @@ def test_a_client_gone_before_its_reply_harms_no_one(served: tuple[Server, str])
     replies = exchange(server, [post(WRITE, key, points(9, start=1_578_300_000))])
     assert replies[0][0] == 200
     assert server.process.poll() is None
+
+
+def test_a_query_is_answered_from_the_parser_without_a_body(served: tuple[Server, str]) -> None:
+    """`GET /v1/query` is a lane too: no Content-Length (no body), pipelined behind a write it
+    reads that write, and a bad parameter is the route's problem reply."""
+    server, key = served
+    query = "/v1/query?bucket=lane&source=s1&field=t&start=1580000000&mode=latest&limit=2"
+
+    def get(target: str) -> bytes:
+        head = [f"GET {target} HTTP/1.1", "Host: sensorbase", f"Authorization: Bearer {key}"]
+        return ("\r\n".join(head) + "\r\n\r\n").encode()
+
+    written, read, bad, csv = exchange(
+        server,
+        [
+            post(WRITE, key, points(10, 11, 12, start=1_580_000_000)),
+            get(query),
+            get(query.replace("limit=2", "limit=-2")),
+            get(query + "&format=csv"),
+        ],
+    )
+    assert written[0] == 200
+    assert read[0] == 200 and read[1]["content-type"] == "application/json"
+    assert [p["value"] for p in json.loads(read[2])["series"][0]["points"]] == [12, 11]
+    assert {"date", "server", "x-content-type-options"} <= read[1].keys()
+    assert bad[0] == 400 and json.loads(bad[2])["errors"][0]["field"] == "limit"
+    assert csv[0] == 200 and csv[1]["content-type"] == "text/csv; charset=utf-8"
+    assert csv[2].decode().splitlines()[1:] == [
+        "lane,s1,t,2020-01-26T00:53:22.000000Z,12.0",
+        "lane,s1,t,2020-01-26T00:53:21.000000Z,11.0",
+    ]
+    log = server.stderr()
+    assert re.search(r'"GET /v1/query\?bucket=lane&source=s1\S* HTTP/1\.1" 200', log), log

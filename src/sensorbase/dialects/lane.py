@@ -1,4 +1,4 @@
-"""Fast lanes: a few hot routes (`POST /v1/write`) answered without FastAPI.
+"""Fast lanes: a few hot routes (`POST /v1/write`, `GET /v1/query`) answered without FastAPI.
 
 A lane reads its request without Starlette's Request (which builds multi-dicts for headers and
 query parameters) and answers with a status, headers and body instead of a Response object.
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Protocol
+from typing import NamedTuple, Protocol
 from urllib.parse import parse_qsl
 
 from fastapi import Request, Response
@@ -43,7 +43,6 @@ from sensorbase.services import Services
 
 log = logging.getLogger(__name__)
 
-_JSON = (b"content-type", b"application/json")
 # Every reply carries these (api/app.py adds them to replies through FastAPI): no content
 # sniffing, no framing of an API reply in a page, and no cache keeping a reply meant for one
 # caller (an API reply is that, nearly always).
@@ -79,6 +78,7 @@ class Call:
         "_client",
         "_headers",
         "_proxies",
+        "_query",
         "_raw_headers",
         "params",
         "rate",
@@ -105,6 +105,7 @@ class Call:
         self._raw_headers = headers
         # The first of a repeated name wins, as in Starlette's Headers.
         self._headers: dict[bytes, bytes] = dict(reversed(headers))
+        self._query = query_string
         self.params = query_params(query_string)
         self.rate: RateState | None = None
 
@@ -133,20 +134,26 @@ class Call:
                 return found or host
         return host
 
+    def param_list(self, name: str) -> list[str]:
+        """Every value of a repeated parameter, in order (Starlette's `getlist`)."""
+        text = self._query.decode("latin-1")
+        return [value for key, value in parse_qsl(text, keep_blank_values=True) if key == name]
+
     def header(self, name: bytes) -> str | None:
         value = self._headers.get(name)
         return None if value is None else value.decode("latin-1")
 
-    def authenticate(self, sessions: bool = False) -> Principal:
+    def authenticate(self, sessions: bool = False, changes_state: bool = True) -> Principal:
         """The principal behind the bearer credential, counted by the rate limiter; with
         `sessions` (the native API), without an Authorization header, the console's session
-        cookie, whose CSRF token the request must carry (a lane's routes change state)."""
+        cookie, whose CSRF token a request that `changes_state` must carry."""
         credential = bearer_token(self.header(b"authorization"))
         if sessions and credential is None and self.header(b"authorization") is None:
             session = cookie_parser(self.header(b"cookie") or "").get(SESSION_COOKIE)
             if session:
                 principal, self.rate = principal_of_credential(self.services, session, self.address)
-                check_csrf(self.services, session, self.header(CSRF_HEADER.lower().encode()))
+                if changes_state:
+                    check_csrf(self.services, session, self.header(CSRF_HEADER.lower().encode()))
                 return principal
         principal, self.rate = principal_of_credential(self.services, credential, self.address)
         return principal
@@ -201,7 +208,18 @@ def query_params(raw: bytes) -> dict[str, str]:
     return params
 
 
-LaneEndpoint = Callable[[Call], Awaitable[bytes]]  # the JSON body of a 200 reply
+class Body(NamedTuple):
+    """A lane's 200 reply in another media type than JSON (a query's CSV)."""
+
+    content: bytes
+    media_type: str
+
+
+LaneEndpoint = Callable[[Call], Awaitable[bytes | Body]]  # a 200 reply's body (bytes: JSON)
+
+
+def _typed(body: bytes | Body) -> Body:
+    return body if isinstance(body, Body) else Body(body, "application/json")
 
 
 class Lane:
@@ -215,7 +233,7 @@ class Lane:
     async def answer(self, call: Call) -> Reply:
         """The reply to `call`. (ClientDisconnect: nobody is left to answer.)"""
         try:
-            body = await self.endpoint(call)
+            content, media_type = _typed(await self.endpoint(call))
         except SensorbaseError as exc:
             response = error_response(self.render, exc)
         except ClientDisconnect:
@@ -224,11 +242,15 @@ class Lane:
             log.exception("%s lane failed", self.dialect)
             response = error_response(self.render, SensorbaseError("internal error"))
         else:
-            headers = [_JSON, (b"content-length", str(len(body)).encode()), *SAFETY_HEADERS]
+            headers = [
+                (b"content-type", media_type.encode()),
+                (b"content-length", str(len(content)).encode()),
+                *SAFETY_HEADERS,
+            ]
             if call.rate is not None:
                 headers += [(k.encode(), v.encode()) for k, v in call.rate.headers().items()]
             count(self.dialect, 200)
-            return 200, headers, body
+            return 200, headers, content
         if call.rate is not None:
             response.headers.update(call.rate.headers())
         count(self.dialect, response.status_code)
@@ -256,6 +278,7 @@ async def as_route(request: Request, endpoint: LaneEndpoint) -> Response:
     rate-limit headers from `request.state.rate`)."""
     call = Call.of(request)
     try:
-        return Response(await endpoint(call), media_type="application/json")
+        content, media_type = _typed(await endpoint(call))
+        return Response(content, media_type=media_type)
     finally:
         request.state.rate = call.rate

@@ -3,14 +3,15 @@ It is bound to one `Wiring` (app.py) by `protocol_for`, and takes from it the fa
 the services they are answered with.
 
 Fast lanes from the parser. A request for one of the app's fast lanes (dialects/lane.py,
-`POST /v1/write`) is answered from the parser's callbacks: its body is gathered as it comes,
-then `Lane.answer` runs in a task and the reply goes out in one write (below). uvicorn's own path
-builds an ASGI scope, a request-response cycle with an asyncio.Event, receive and send
-coroutines that validate every header by regular expression, and goes through the proxy-
-headers middleware: measured on this project's 2-core machine, a bare ASGI app under uvicorn
-costs ~100 us of CPU per request where a protocol answering from its parser costs ~22 us.
-Everything else (other routes, pipelined requests while one is in flight, bodies without a
-Content-Length or over `LANE_BODY_BYTES`, Expect: 100-continue, upgrades, a --root-path)
+`POST /v1/write`, `GET /v1/query`) is answered from the parser's callbacks: its body (if
+any) is gathered as it comes, then `Lane.answer` runs in a task and the reply goes out in one
+write (below). uvicorn's own path builds an ASGI scope, a request-response cycle with an
+asyncio.Event, receive and send coroutines that validate every header by regular expression,
+and goes through the proxy-headers middleware: measured on this project's 2-core machine, a
+bare ASGI app under uvicorn costs ~100 us of CPU per request where a protocol answering from
+its parser costs ~22 us.
+Everything else (other routes, pipelined requests while one is in flight, chunked bodies or
+bodies over `LANE_BODY_BYTES`, Expect: 100-continue, upgrades, a --root-path)
 takes uvicorn's path unchanged. While a lane request is in flight, a `_LaneCycle` stands in
 for uvicorn's cycle, so that its keep-alive, pipelining, disconnect and shutdown handling
 treat it as a request in progress.
@@ -338,7 +339,8 @@ class SensorbaseProtocol(HttpToolsProtocol):
                 length = value
             elif name == b"transfer-encoding":
                 return False
-        if length is None or not length.isdigit() or int(length) > LANE_BODY_BYTES:
+        # No Content-Length and no Transfer-Encoding: no body (RFC 9112 6.3), as a GET has.
+        if length is not None and (not length.isdigit() or int(length) > LANE_BODY_BYTES):
             return False
         keep_alive = parser.get_http_version() != "1.0" and parser.should_keep_alive()
         self.cycle = _LaneCycle(keep_alive)  # type: ignore[assignment]

@@ -19,4 +19,7 @@ def router() -> APIRouter:
 
 def fast_lanes() -> dict[tuple[str, str], Lane]:
     """Routes the app calls before FastAPI's routing (see `dialects.lane`)."""
-    return {("POST", "/v1/write"): native_lane(write.write_points)}
+    return {
+        ("POST", "/v1/write"): native_lane(write.write_points),
+        ("GET", "/v1/query"): native_lane(query.query_points),
+    }
