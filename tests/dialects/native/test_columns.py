@@ -261,6 +261,11 @@ def test_every_prefix_of_a_body() -> None:
         b'[{"field": "t", "value": 1, "time": 5, "time": 6}]',  # a repeated name
         b'{"points": [{"field": "t", "value": 1, "time": 5}], "points": []}',
         b'[{"field": "t\\u003a", "value": 1, "time": 5}]',  # an escape
+        b'[{"fi\\u0065ld": "t", "value": 1, "time": 5}]',  # an escape in a member's name
+        b'[{"fields": "t", "value": 1, "time": 5}]',  # a known name's prefix, and its own
+        b'[{"fiel": "t", "value": 1, "time": 5}]',
+        b'[{"Field": "t", "value": 1, "time": 5}]',
+        b'{"point": [{"field": "t", "value": 1, "time": 5}]}',
         b'[{"field": "t", "value": 1, "time": 5, "extra": 1}]',
         b'[{"field": "t", "value": 01, "time": 5}]',  # a leading zero
         b'[{"field": "t", "value": .5, "time": 5}]',

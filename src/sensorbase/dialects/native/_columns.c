@@ -170,6 +170,8 @@ typedef struct {
 
 static inline void skip_space(Parser *ps) {
     const char *p = ps->p, *end = ps->end;
+    if (p < end && (unsigned char)*p > ' ')
+        return; /* the usual case: compact JSON */
     while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
         p++;
     ps->p = p;
@@ -185,6 +187,14 @@ static inline int take(Parser *ps, char c) {
     return 0;
 }
 
+/* The bytes that end a string here: its quote, and what this parser defers (an escape, a
+control character). */
+static const unsigned char STRING_STOP[256] = {
+    [0 ... 0x1F] = 1,
+    ['"'] = 1,
+    ['\\'] = 1,
+};
+
 /* A string without escapes or control characters: its bytes between the quotes. */
 static Outcome string_bytes(Parser *ps, const char **bytes, Py_ssize_t *size) {
     skip_space(ps);
@@ -192,15 +202,9 @@ static Outcome string_bytes(Parser *ps, const char **bytes, Py_ssize_t *size) {
     if (p >= end || *p != '"')
         return DEFER;
     const char *start = ++p;
-    while (p < end) {
-        unsigned char c = (unsigned char)*p;
-        if (c == '"')
-            break;
-        if (c == '\\' || c < 0x20)
-            return DEFER;
+    while (p < end && !STRING_STOP[(unsigned char)*p])
         p++;
-    }
-    if (p >= end)
+    if (p >= end || *p != '"')
         return DEFER;
     *bytes = start;
     *size = p - start;
@@ -210,10 +214,15 @@ static Outcome string_bytes(Parser *ps, const char **bytes, Py_ssize_t *size) {
 
 /* The index of a name's str, made (strictly decoded from UTF-8) the first time it is seen. */
 static Outcome intern(Parser *ps, int slot, const char *bytes, Py_ssize_t size, int32_t *out) {
-    if (ps->last_name[slot] >= 0 && ps->last_size[slot] == size &&
-        memcmp(ps->last_bytes[slot], bytes, (size_t)size) == 0) {
-        *out = ps->last_name[slot];
-        return OK;
+    if (ps->last_name[slot] >= 0 && ps->last_size[slot] == size) {
+        const char *last = ps->last_bytes[slot];
+        Py_ssize_t k = 0;
+        while (k < size && last[k] == bytes[k]) /* names are short: no call to memcmp */
+            k++;
+        if (k == size) {
+            *out = ps->last_name[slot];
+            return OK;
+        }
     }
     Names *t = &ps->names;
     uint64_t h = hash_bytes(NAME_SEED, bytes, size);
@@ -467,20 +476,30 @@ typedef struct {
     Py_ssize_t size;
 } Member;
 
-/* A member's name and its colon; `*which` is its index in `names`, or DEFER for another. */
+/* A member's name and its colon; `*which` is its index in `names`, or DEFER for another.
+Each name is tried against the bytes after the quote as `name"` (no name holds an escape or
+a quote; the body has at least that many bytes left), before the general scan. */
 static Outcome member_name(Parser *ps, const Member *names, int count, int *which) {
-    const char *bytes;
-    Py_ssize_t size;
-    Outcome got = string_bytes(ps, &bytes, &size);
-    if (got != OK)
-        return got;
+    skip_space(ps);
+    const char *p = ps->p;
+    Py_ssize_t left = ps->end - p;
+    if (left < 2 || *p != '"')
+        return DEFER;
     for (int i = 0; i < count; i++) {
-        if (names[i].size == size && memcmp(names[i].name, bytes, (size_t)size) == 0) {
+        const char *name = names[i].name;
+        Py_ssize_t size = names[i].size;
+        if (p[1] != name[0] || left < size + 2 || p[size + 1] != '"')
+            continue;
+        Py_ssize_t k = 1;
+        while (k < size && p[1 + k] == name[k])
+            k++;
+        if (k == size) {
+            ps->p = p + size + 2;
             *which = i;
             return take(ps, ':') ? OK : DEFER;
         }
     }
-    return DEFER;
+    return DEFER; /* another name, or not a string: the other paths word it */
 }
 
 static const Member POINT_NAMES[] = {{"field", 5}, {"value", 5}, {"time", 4}, {"bucket", 6},
