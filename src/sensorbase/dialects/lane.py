@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import NamedTuple, Protocol
+from typing import Protocol
 from urllib.parse import parse_qsl
 
 from fastapi import Request, Response
@@ -43,6 +43,7 @@ from sensorbase.services import Services
 
 log = logging.getLogger(__name__)
 
+_JSON = (b"content-type", b"application/json")
 # Every reply carries these (api/app.py adds them to replies through FastAPI): no content
 # sniffing, no framing of an API reply in a page, and no cache keeping a reply meant for one
 # caller (an API reply is that, nearly always).
@@ -208,18 +209,9 @@ def query_params(raw: bytes) -> dict[str, str]:
     return params
 
 
-class Body(NamedTuple):
-    """A lane's 200 reply in another media type than JSON (a query's CSV)."""
-
-    content: bytes
-    media_type: str
-
-
-LaneEndpoint = Callable[[Call], Awaitable[bytes | Body]]  # a 200 reply's body (bytes: JSON)
-
-
-def _typed(body: bytes | Body) -> Body:
-    return body if isinstance(body, Body) else Body(body, "application/json")
+# A reply's body: bytes are a 200 reply's JSON (the usual case, without a Response object);
+# another status, media type or headers come as a Response.
+LaneEndpoint = Callable[[Call], Awaitable[bytes | Response]]
 
 
 class Lane:
@@ -233,28 +225,24 @@ class Lane:
     async def answer(self, call: Call) -> Reply:
         """The reply to `call`. (ClientDisconnect: nobody is left to answer.)"""
         try:
-            content, media_type = _typed(await self.endpoint(call))
+            reply = await self.endpoint(call)
         except SensorbaseError as exc:
-            response = error_response(self.render, exc)
+            reply = error_response(self.render, exc)
         except ClientDisconnect:
             raise
         except Exception:
             log.exception("%s lane failed", self.dialect)
-            response = error_response(self.render, SensorbaseError("internal error"))
-        else:
-            headers = [
-                (b"content-type", media_type.encode()),
-                (b"content-length", str(len(content)).encode()),
-                *SAFETY_HEADERS,
-            ]
+            reply = error_response(self.render, SensorbaseError("internal error"))
+        if isinstance(reply, bytes):
+            headers = [_JSON, (b"content-length", str(len(reply)).encode()), *SAFETY_HEADERS]
             if call.rate is not None:
                 headers += [(k.encode(), v.encode()) for k, v in call.rate.headers().items()]
             count(self.dialect, 200)
-            return 200, headers, content
+            return 200, headers, reply
         if call.rate is not None:
-            response.headers.update(call.rate.headers())
-        count(self.dialect, response.status_code)
-        return response.status_code, [*response.raw_headers, *SAFETY_HEADERS], bytes(response.body)
+            reply.headers.update(call.rate.headers())
+        count(self.dialect, reply.status_code)
+        return reply.status_code, [*reply.raw_headers, *SAFETY_HEADERS], bytes(reply.body)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The lane as an ASGI app (scope["app"] is the SensorbaseApp)."""
@@ -278,7 +266,11 @@ async def as_route(request: Request, endpoint: LaneEndpoint) -> Response:
     rate-limit headers from `request.state.rate`)."""
     call = Call.of(request)
     try:
-        content, media_type = _typed(await endpoint(call))
-        return Response(content, media_type=media_type)
+        return response(await endpoint(call))
     finally:
         request.state.rate = call.rate
+
+
+def response(reply: bytes | Response) -> Response:
+    """A lane endpoint's reply as a Response (bytes: a 200 reply's JSON)."""
+    return reply if isinstance(reply, Response) else Response(reply, media_type="application/json")

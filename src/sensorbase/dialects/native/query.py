@@ -17,7 +17,7 @@ from sensorbase.auth.keys import Principal
 from sensorbase.dialects import openapi
 from sensorbase.dialects.base import query_of, services
 from sensorbase.dialects.body import parse_json, read_body, require_media_type
-from sensorbase.dialects.lane import Body, Call, as_route
+from sensorbase.dialects.lane import Call, as_route, response
 from sensorbase.dialects.native.deps import principal
 from sensorbase.dialects.native.points_json import points_json
 from sensorbase.dialects.native.problems import native_router
@@ -151,7 +151,7 @@ async def query_get(request: Request) -> Response:
     return await as_route(request, query_points)
 
 
-async def query_points(call: Call) -> Body:
+async def query_points(call: Call) -> bytes | Response:
     """The GET query, as the route and the fast lane both answer it."""
     who = call.authenticate(sessions=True, changes_state=False)
     given = call.params
@@ -191,8 +191,7 @@ async def query_post(
         names = options[name]
         if isinstance(names, list):
             options[name] = Exact(names)
-    content, media_type = await _answer(request.headers.get("accept"), options, who, service)
-    return Response(content, media_type=media_type)
+    return response(await _answer(request.headers.get("accept"), options, who, service))
 
 
 _EXPECTED = {
@@ -220,7 +219,7 @@ def _typed(name: str, value: Any) -> bool:
 
 async def _answer(
     accept: str | None, options: dict[str, Any], who: Principal, service: QueryService
-) -> Body:
+) -> bytes | Response:
     access.require(who, "data:read")  # before the spec is parsed: a 403 says more than a 400
     output = options.pop("format") or ("csv" if "text/csv" in (accept or "") else "json")
     if output not in ("json", "csv"):
@@ -231,8 +230,8 @@ async def _answer(
 
     result = await service.query(who, spec)
     if output == "csv":
-        return Body(render_csv(result, spec).encode(), "text/csv; charset=utf-8")
-    return Body(msgspec.json.encode(render_json(result, spec)), "application/json")
+        return Response(render_csv(result, spec), media_type="text/csv")
+    return msgspec.json.encode(render_json(result, spec))
 
 
 def _points(result: SeriesResult) -> list[dict[str, Any]] | msgspec.Raw:
