@@ -129,7 +129,7 @@ def exchange(server: Server, requests: list[bytes]) -> list[tuple[int, dict[str,
                 lines = received[:head_end].decode("latin-1").split("\r\n")
                 pairs = (line.split(": ", 1) for line in lines[1:])
                 headers = {name.lower(): value for name, value in pairs}
-                length = int(headers["content-length"])
+                length = int(headers.get("content-length", "0"))  # (none on a 204)
                 if len(received) >= head_end + 4 + length:
                     body = received[head_end + 4 : head_end + 4 + length]
                     replies.append((int(lines[0].split()[1]), headers, body))
@@ -271,3 +271,31 @@ def test_a_query_is_answered_from_the_parser_without_a_body(served: tuple[Server
     ]
     log = server.stderr()
     assert re.search(r'"GET /v1/query\?bucket=lane&source=s1\S* HTTP/1\.1" 200', log), log
+
+
+def test_line_protocol_writes_are_answered_from_the_parser(served: tuple[Server, str]) -> None:
+    """InfluxDB's writes are lanes too: a 204 without a body, pipelined, and a partial write's
+    400 in InfluxDB's shape, each with InfluxDB's headers."""
+    server, key = served
+    lines = b"weather,station=KX1 temperature=21.5 1580000100\n"
+    bad = b"weather,station=KX1 temperature=x1 1580000101\n"
+
+    def influx(target: str, body: bytes) -> bytes:
+        head = [f"POST {target} HTTP/1.1", "Host: sensorbase", f"Authorization: Token {key}"]
+        head.append(f"Content-Length: {len(body)}")
+        return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+    one, two, partial = exchange(
+        server,
+        [
+            influx("/write?db=lane&precision=s", lines),
+            influx("/api/v2/write?bucket=lane&precision=s", lines),
+            influx("/write?db=lane&precision=s", lines + bad),
+        ],
+    )
+    assert one[0] == two[0] == 204 and one[2] == two[2] == b""
+    assert one[1]["x-influxdb-version"] == "1.8.10" and "date" in one[1]
+    assert partial[0] == 400 and b"partial write" in partial[2]
+    assert "x-influxdb-error" in partial[1]
+    log = server.stderr()
+    assert re.search(r'"POST /api/v2/write\?bucket=lane&precision=s HTTP/1\.1" 204', log), log

@@ -156,6 +156,10 @@ class Call:
                 if changes_state:
                     check_csrf(self.services, session, self.header(CSRF_HEADER.lower().encode()))
                 return principal
+        return self.authenticate_with(credential)
+
+    def authenticate_with(self, credential: str | None) -> Principal:
+        """The principal behind `credential` (as the dialect found it), rate-limited."""
         principal, self.rate = principal_of_credential(self.services, credential, self.address)
         return principal
 

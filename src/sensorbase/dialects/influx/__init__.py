@@ -23,14 +23,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Request, Response
 
 from sensorbase import __version__
-from sensorbase.catalog import Catalog
-from sensorbase.dialects.base import catalog_of, dialect_router, ingest_of
+from sensorbase.dialects import openapi
+from sensorbase.dialects.base import dialect_router
 from sensorbase.dialects.influx import errors, read, write
-from sensorbase.errors import InvalidInput, NotFound, Problem
-from sensorbase.ingest.pipeline import Ingest
+from sensorbase.dialects.lane import Lane, as_route
 
 SAMPLE = (
     b"mem,host=host1 used_percent=23.43234543 1556892576\n"
@@ -54,56 +53,51 @@ _LINES_BODY: dict[str, Any] = {
 }
 
 
+_TEXT: dict[str, Any] = {"type": "string"}
+_PARAMETERS_V1 = [
+    openapi.parameter("db", _TEXT, "the Sensorbase bucket", required=True),
+    openapi.parameter("rp", _TEXT, "ignored (Sensorbase has no retention policies)"),
+    openapi.parameter("precision", _TEXT, "n|u|ms|s|m|h (default: n)"),
+    openapi.parameter("u", _TEXT, "any user name (with p)"),
+    openapi.parameter("p", _TEXT, "the key, as a password (or Basic auth's, or a Token header)"),
+]
+_PARAMETERS_V2 = [
+    openapi.parameter("bucket", _TEXT, "the Sensorbase bucket", required=True),
+    openapi.parameter("org", _TEXT, "the key's organisation (key or name)"),
+    openapi.parameter("orgID", _TEXT, "the same, as orgID"),
+    openapi.parameter("precision", _TEXT, "ns|us|ms|s (default: ns)"),
+]
+
+
 @v1.post(
     "/write",
     status_code=204,
     summary="Write line protocol (InfluxDB 1.x)",
-    openapi_extra=_LINES_BODY,
+    openapi_extra={**_LINES_BODY, "parameters": _PARAMETERS_V1},
     responses={204: {"description": "Every line written, durably"}},
 )
-async def influx_write_1x(
-    request: Request,
-    db: str | None = Query(None, description="the Sensorbase bucket"),
-    rp: str | None = Query(None, description="ignored (Sensorbase has no retention policies)"),
-    precision: str | None = Query(None, description="n|u|ms|s|m|h (default: n)"),
-    ingest: Ingest = Depends(ingest_of),
-) -> Response:
-    who = write.principal_v1(request)
-    if not db:
-        raise InvalidInput("database is required", [Problem("is required", "db")])
-    return await write.write_lines(
-        request, who, ingest, db, write.precision_of(precision, write.PRECISIONS_V1), 1
-    )
+async def influx_write_1x(request: Request) -> Response:
+    return await as_route(request, write.write_1x)
 
 
 @v2.post(
     "/api/v2/write",
     status_code=204,
     summary="Write line protocol (InfluxDB 2.x)",
-    openapi_extra=_LINES_BODY,
+    openapi_extra={**_LINES_BODY, "parameters": _PARAMETERS_V2},
     responses={204: {"description": "Every line written, durably"}},
 )
-async def influx_write_2x(
-    request: Request,
-    bucket: str | None = Query(None, description="the Sensorbase bucket"),
-    org: str | None = Query(None, description="the key's organisation (key or name)"),
-    org_id: str | None = Query(None, alias="orgID", description="the same, as orgID"),
-    precision: str | None = Query(None, description="ns|us|ms|s (default: ns)"),
-    catalog: Catalog = Depends(catalog_of),
-    ingest: Ingest = Depends(ingest_of),
-) -> Response:
-    who = write.principal_v2(request)
-    if not bucket:
-        raise InvalidInput("bucket is required", [Problem("is required", "bucket")])
-    named = org or org_id
-    if named:
-        # Another organisation answers exactly as one that does not exist.
-        mine = await catalog.orgs.mine(who)
-        if named not in (mine.key, mine.name, str(mine.id)):
-            raise NotFound(f'organization name "{named}" not found', what="organisation")
-    return await write.write_lines(
-        request, who, ingest, bucket, write.precision_of(precision, write.PRECISIONS_V2), 2
-    )
+async def influx_write_2x(request: Request) -> Response:
+    return await as_route(request, write.write_2x)
+
+
+def fast_lanes() -> dict[tuple[str, str], Lane]:
+    """Routes the app calls before FastAPI's routing (see `dialects.lane`): the writes that
+    Telegraf, the client libraries and devices send."""
+    return {
+        ("POST", "/write"): Lane("influx", errors.render_v1, write.write_1x),
+        ("POST", "/api/v2/write"): Lane("influx", errors.render_v2, write.write_2x),
+    }
 
 
 @v1.get(

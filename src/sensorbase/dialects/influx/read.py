@@ -62,7 +62,8 @@ router = dialect_router("influx", render_error, tags=["influx"], error_schema=ER
 
 def principal(request: Request, params: dict[str, str]) -> Principal:
     try:
-        return authenticate(request, credential_v1(request, params.get("p", "")))
+        credential = credential_v1(params.get("p"), request.headers.get("authorization"))
+        return authenticate(request, credential)
     except Unauthorized:
         # Counted per client address, so a guessing flood meets 429 as on every dialect.
         client = request.client.host if request.client else "unknown"

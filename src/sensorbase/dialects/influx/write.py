@@ -16,29 +16,27 @@ from __future__ import annotations
 import base64
 import binascii
 
-from fastapi import Request, Response
+from fastapi import Response
 
 from sensorbase.auth import access
 from sensorbase.auth.keys import Principal
-from sensorbase.dialects.base import authenticate, services
-from sensorbase.dialects.body import read_body
 from sensorbase.dialects.influx import errors, lineproto
 from sensorbase.dialects.influx.mapping import to_batch
-from sensorbase.errors import InvalidInput, PayloadTooLarge, Problem
-from sensorbase.ingest.pipeline import Ingest, WriteOptions, writable
+from sensorbase.dialects.lane import Call
+from sensorbase.errors import InvalidInput, NotFound, PayloadTooLarge, Problem
+from sensorbase.ingest.pipeline import WriteOptions, writable
 from sensorbase.times import now_us
 
 PRECISIONS_V1 = ("n", "ns", "u", "µ", "ms", "s", "m", "h")  # 1.x: n|u|ms|s|m|h (and ns)
 PRECISIONS_V2 = ("ns", "us", "ms", "s")
 
 
-def credential_v1(request: Request, password: str | None = None) -> str | None:
-    """The key a 1.x client sends: `p` (with `u`; `password` when the caller read it from a form
-    body too), Basic auth's password, or a Token (or Bearer)."""
-    password = password if password is not None else request.query_params.get("p")
+def credential_v1(password: str | None, authorization: str | None) -> str | None:
+    """The key a 1.x client sends: `p` (with `u`; from the query string, or a form body),
+    Basic auth's password, or a Token (or Bearer)."""
     if password:
         return password
-    header = request.headers.get("authorization") or ""
+    header = authorization or ""
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "basic":
         try:
@@ -71,17 +69,13 @@ def precision_of(given: str | None, allowed: tuple[str, ...]) -> tuple[int, int]
 
 
 async def write_lines(
-    request: Request,
-    who: Principal,
-    ingest: Ingest,
-    bucket: str,
-    precision: tuple[int, int],
-    version: int,
+    call: Call, who: Principal, bucket: str, precision: tuple[int, int], version: int
 ) -> Response:
     """The body's lines written into `bucket`: 204, or 400 naming the lines dropped."""
     arrived_us = now_us()  # every line without a timestamp gets this time
-    settings = services(request).settings
-    body = await read_body(request, settings.max_body_bytes)
+    svc = call.services
+    settings = svc.settings
+    body = await call.body()
     skip_strings = settings.influx_string_fields == "skip"
     lines = lineproto.parse(body, precision, arrived_us, skip_strings)
     if len(lines.value) > settings.max_points_per_request:
@@ -96,10 +90,10 @@ async def write_lines(
         # that as a connection test (Home Assistant writes `[]` when it starts); lines of
         # skipped string fields only are as empty.
         access.require(who, "data:write")
-        writable(await services(request).catalog.buckets.get(who, bucket, "data:write"))
+        writable(await svc.catalog.buckets.get(who, bucket, "data:write"))
         return Response(status_code=204, headers=errors.HEADERS)
     mapped = to_batch(lines, bucket)
-    outcome = await ingest.write(
+    outcome = await svc.ingest.write(
         who,
         mapped.batch,
         WriteOptions(
@@ -117,9 +111,28 @@ async def write_lines(
     return Response(status_code=204, headers=errors.HEADERS)
 
 
-def principal_v1(request: Request) -> Principal:
-    return authenticate(request, credential_v1(request))
+async def write_1x(call: Call) -> Response:
+    """`POST /write`, as the route and the fast lane (dialects/lane.py) both answer it."""
+    params = call.params
+    who = call.authenticate_with(credential_v1(params.get("p"), call.header(b"authorization")))
+    db = params.get("db")
+    if not db:
+        raise InvalidInput("database is required", [Problem("is required", "db")])
+    return await write_lines(call, who, db, precision_of(params.get("precision"), PRECISIONS_V1), 1)
 
 
-def principal_v2(request: Request) -> Principal:
-    return authenticate(request, token(request.headers.get("authorization")))
+async def write_2x(call: Call) -> Response:
+    """`POST /api/v2/write`, as the route and the fast lane both answer it."""
+    params = call.params
+    who = call.authenticate_with(token(call.header(b"authorization")))
+    bucket = params.get("bucket")
+    if not bucket:
+        raise InvalidInput("bucket is required", [Problem("is required", "bucket")])
+    named = params.get("org") or params.get("orgID")
+    if named:
+        # Another organisation answers exactly as one that does not exist.
+        mine = await call.services.catalog.orgs.mine(who)
+        if named not in (mine.key, mine.name, str(mine.id)):
+            raise NotFound(f'organization name "{named}" not found', what="organisation")
+    precision = precision_of(params.get("precision"), PRECISIONS_V2)
+    return await write_lines(call, who, bucket, precision, 2)
