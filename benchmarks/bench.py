@@ -561,7 +561,12 @@ def single_python(server: Server, bucket: str, seconds: int, run: int) -> dict[s
 # Queries and disk
 
 
-def timed_queries(server: Server, path: str, n: int) -> tuple[list[float], bytes]:
+def timed_queries(
+    server: Server, path: str, n: int, decoded: bool = False
+) -> tuple[list[float], bytes]:
+    """`n` timed GETs of `path` on one connection (after 2 warm-ups); with `decoded`, each
+    time includes the client's json.loads of the reply, as victoria_bench.py times its
+    latest points (it decodes its export's lines; influx_bench.py does not decode)."""
     conn = http.client.HTTPConnection(HOST, server.port, timeout=600)
     xs: list[float] = []
     body = b""
@@ -570,6 +575,8 @@ def timed_queries(server: Server, path: str, n: int) -> tuple[list[float], bytes
         status, body = request("GET", server.base, path, None, server.headers, conn)
         if status != 200:
             raise RuntimeError(f"GET {path} -> {status}: {body[:300]!r}")
+        if decoded:
+            json.loads(body)
         if i >= 2:
             xs.append((time.perf_counter() - started) * 1000)
     conn.close()
@@ -782,9 +789,13 @@ def run_sensorbase(args: argparse.Namespace) -> dict[str, Any]:
 
         xs, body = timed_queries(server, latest_path(BUCKET), args.queries)
         n_latest = len(json.loads(body)["series"][0]["points"])
+        decoded = timed_queries(server, latest_path(BUCKET), args.queries, decoded=True)[0]
         result["query_latest_10k"] = {"path": latest_path(BUCKET), "ms": common.summarize(xs),
+                                      "ms_decoded": common.summarize(decoded),
                                       "response_bytes": len(body), "points": n_latest}  # fmt: skip
-        print(f"latest 10,000 points: {statistics.median(xs):.1f} ms ({n_latest} points)")
+        print(f"latest 10,000 points: {statistics.median(xs):.1f} ms ({n_latest} points, "
+              f"{len(body):,} bytes; {statistics.median(decoded):.1f} ms with the client's "
+              "json.loads, as victoria_bench.py times its export)")  # fmt: skip
 
         points = stored_points(server, buckets)
         expected = sum(x["points"] for x in ingest + lp_ingest) + big["points"]
