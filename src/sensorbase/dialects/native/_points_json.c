@@ -144,44 +144,67 @@ static char *decimal(char *at, double v) {
     return at + places;
 }
 
+/* The reply's records: each value written by `decimal` (`value`), or copied from msgspec's
+encoding of their list (`text`, `size`: between its brackets, one item a time). None when a
+value is not one `decimal` writes; NULL with a ValueError when `text` does not hold n items. */
+static PyObject *records(const int64_t *time_us, Py_ssize_t n, const double *value,
+                         const char *text, Py_ssize_t size) {
+    Py_ssize_t room = value ? n * (Py_ssize_t)(RECORD_FIXED + VALUE_MAX_LEN) + 2
+                            : n * (Py_ssize_t)RECORD_FIXED + size; /* its commas: the records' */
+    PyObject *result = PyBytes_FromStringAndSize(NULL, room);
+    if (!result)
+        return NULL;
+    char *out = PyBytes_AS_STRING(result);
+    char *at = out;
+    *at++ = '[';
+    const char *number = text ? text + 1 : NULL, *end = text ? text + size - 1 : NULL;
+    DayCache cache = {INT64_MIN, {0}};
+    for (Py_ssize_t i = 0; i < n; i++) {
+        at = record_open(at, time_us[i], &cache);
+        if (value) {
+            at = decimal(at, value[i]);
+            if (!at) {
+                Py_DECREF(result);
+                return Py_NewRef(Py_None);
+            }
+        } else {
+            const char *comma = memchr(number, ',', (size_t)(end - number));
+            const char *stop = comma ? comma : end;
+            if (stop == number || (i == n - 1) != (comma == NULL))
+                goto unequal;
+            memcpy(at, number, (size_t)(stop - number));
+            at += stop - number;
+            number = stop + 1;
+        }
+        *at++ = '}';
+        *at++ = ',';
+    }
+    if (!value && n == 0 && end != number)
+        goto unequal;
+    if (n)
+        at--; /* the last record's comma */
+    *at++ = ']';
+    _PyBytes_Resize(&result, at - out);
+    return result;
+unequal:
+    Py_DECREF(result);
+    PyErr_SetString(PyExc_ValueError, "numbers must hold one item a time");
+    return NULL;
+}
+
 static PyObject *encode(PyObject *self, PyObject *args) {
     Py_buffer times, values;
     PyObject *result = NULL;
     if (!PyArg_ParseTuple(args, "y*y*", &times, &values))
         return NULL;
-    const int64_t *time_us = times.buf;
-    const double *value = values.buf;
     Py_ssize_t n = times.len / (Py_ssize_t)sizeof(int64_t);
     if (times.len % (Py_ssize_t)sizeof(int64_t) ||
-        values.len != n * (Py_ssize_t)sizeof(double)) {
+        values.len != n * (Py_ssize_t)sizeof(double))
         PyErr_SetString(PyExc_ValueError, "times must be int64 and values as many float64");
-        goto done;
-    }
-    if (!times_in_range(time_us, n)) {
+    else if (!times_in_range(times.buf, n))
         result = Py_NewRef(Py_None);
-        goto done;
-    }
-    result = PyBytes_FromStringAndSize(NULL, n * (Py_ssize_t)(RECORD_FIXED + VALUE_MAX_LEN) + 2);
-    if (!result)
-        goto done;
-    char *out = PyBytes_AS_STRING(result);
-    char *at = out;
-    *at++ = '[';
-    DayCache cache = {INT64_MIN, {0}};
-    for (Py_ssize_t i = 0; i < n; i++) {
-        at = decimal(record_open(at, time_us[i], &cache), value[i]);
-        if (!at) {
-            Py_SETREF(result, Py_NewRef(Py_None));
-            goto done;
-        }
-        *at++ = '}';
-        *at++ = ',';
-    }
-    if (n)
-        at--; /* the last record's comma */
-    *at++ = ']';
-    _PyBytes_Resize(&result, at - out);
-done:
+    else
+        result = records(times.buf, n, values.buf, NULL, 0);
     PyBuffer_Release(&times);
     PyBuffer_Release(&values);
     return result;
@@ -192,54 +215,16 @@ static PyObject *encode_numbers(PyObject *self, PyObject *args) {
     PyObject *result = NULL;
     if (!PyArg_ParseTuple(args, "y*y*", &times, &numbers))
         return NULL;
-    const int64_t *time_us = times.buf;
     const char *text = numbers.buf;
     Py_ssize_t n = times.len / (Py_ssize_t)sizeof(int64_t);
     Py_ssize_t size = numbers.len;
     if (times.len % (Py_ssize_t)sizeof(int64_t) || size < 2 || text[0] != '[' ||
-        text[size - 1] != ']') {
+        text[size - 1] != ']')
         PyErr_SetString(PyExc_ValueError, "times must be int64 and numbers a JSON list");
-        goto done;
-    }
-    if (!times_in_range(time_us, n)) {
+    else if (!times_in_range(times.buf, n))
         result = Py_NewRef(Py_None);
-        goto done;
-    }
-    /* Every record's fixed bytes, the numbers' bytes (their commas become the records'),
-    the brackets. */
-    result = PyBytes_FromStringAndSize(NULL, n * (Py_ssize_t)RECORD_FIXED + size);
-    if (!result)
-        goto done;
-    char *out = PyBytes_AS_STRING(result);
-    char *at = out;
-    *at++ = '[';
-    const char *number = text + 1, *end = text + size - 1;
-    DayCache cache = {INT64_MIN, {0}};
-    for (Py_ssize_t i = 0; i < n; i++) {
-        const char *comma = memchr(number, ',', (size_t)(end - number));
-        const char *stop = comma ? comma : end;
-        if (stop == number || (i == n - 1) != (comma == NULL)) {
-            Py_CLEAR(result);
-            PyErr_SetString(PyExc_ValueError, "numbers must hold one item a time");
-            goto done;
-        }
-        at = record_open(at, time_us[i], &cache);
-        memcpy(at, number, (size_t)(stop - number));
-        at += stop - number;
-        *at++ = '}';
-        *at++ = ',';
-        number = stop + 1;
-    }
-    if (n == 0 && end != number) {
-        Py_CLEAR(result);
-        PyErr_SetString(PyExc_ValueError, "numbers must hold one item a time");
-        goto done;
-    }
-    if (n)
-        at--; /* the last record's comma */
-    *at++ = ']';
-    _PyBytes_Resize(&result, at - out);
-done:
+    else
+        result = records(times.buf, n, NULL, text, size);
     PyBuffer_Release(&times);
     PyBuffer_Release(&numbers);
     return result;
