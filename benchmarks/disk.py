@@ -35,6 +35,7 @@ from fold import GROUP_POINTS, helper_connection
 from sensorbase.model import ResolvedBatch, TimeRange
 from sensorbase.settings import Settings
 from sensorbase.storage.sqlite import fold, folder, merges
+from sensorbase.storage.sqlite import store as store_module
 from sensorbase.storage.sqlite.log import append_log
 from sensorbase.storage.sqlite.store import SQLiteStore
 
@@ -132,8 +133,10 @@ def breakdown(path: Path, points: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--page-size", type=int, default=store_module.PAGE_SIZE, help="of the file")
     ap.add_argument("--keep", action="store_true", help="keep the store (its path is printed)")
     args = ap.parse_args()
+    store_module.PAGE_SIZE = args.page_size
     base = Path(tempfile.mkdtemp(prefix="sensorbase-disk-"))
     path = base / "sensorbase.db"
     settings = Settings(data_dir=base)
@@ -173,7 +176,9 @@ def main() -> None:
     store.open()
     reader = store.reader()
     big = int(ids["bench"][0])
-    stats = _cpu_ms(lambda: reader.aggregate(big, TimeRange(None, None), ("min", "max", "avg", "count")))
+    stats = _cpu_ms(
+        lambda: reader.aggregate(big, TimeRange(None, None), ("min", "max", "avg", "count"))
+    )
     latest = _cpu_ms(lambda: reader.read_range(big, TimeRange(None, None), 10_000, "desc"))
     store.close()
     print(f"query CPU ms (median of 30): stats over 1M {stats:.3f}, latest 10,000 {latest:.3f}")

@@ -31,6 +31,7 @@ from sensorbase.storage.sqlite.writer import SQLiteWriter, WalSync
 WAL_SIZE_LIMIT = 64 * 1024 * 1024  # bytes
 CLOSE_MERGE_STEPS = 64  # steps of merging small chunks at a clean stop (merges.py)
 JOURNAL_MODE_WAIT_S = 10.0
+PAGE_SIZE = 4096  # bytes, of a new file
 log = logging.getLogger(__name__)
 
 
@@ -59,6 +60,7 @@ class SQLiteStore:
             # Incremental auto-vacuum, so that a clean close can give back the pages the
             # folded write log left free (see close()). It can be chosen only before the file
             # turns to WAL (and on an existing file the pragma would wait for its writer).
+            conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
             conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
         # Two processes turning a new database to WAL at once (the workers' first start): the
         # one already holding a shared lock is refused at once, without the busy handler
