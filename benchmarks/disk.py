@@ -133,7 +133,12 @@ def breakdown(path: Path, points: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--page-size", type=int, default=store_module.PAGE_SIZE, help="of the file")
+    ap.add_argument(
+        "--page-size",
+        type=int,
+        default=getattr(store_module, "PAGE_SIZE", 4096),
+        help="of the file",
+    )
     ap.add_argument("--keep", action="store_true", help="keep the store (its path is printed)")
     args = ap.parse_args()
     store_module.PAGE_SIZE = args.page_size

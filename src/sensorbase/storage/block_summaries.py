@@ -140,7 +140,7 @@ def page_sizes(blob: bytes) -> tuple[int, int, int, int, int, list[int], list[in
 def decode(blobs: list[bytes]) -> Layout:
     """The layout of compact blobs, together."""
     if len(blobs) <= FEW_BLOBS:
-        return Layout.joined([_decode_one(blob) for blob in blobs])
+        return _decode_few(blobs)
     words = np.array([int.from_bytes(b[:4], "little") for b in blobs], np.int64)
     total = words & POINTS_MASK
     block_points = 512 << ((words >> SIZE_SHIFT) & 0xF)
@@ -179,45 +179,61 @@ def decode(blobs: list[bytes]) -> Layout:
     )
 
 
-def _decode_one(blob: bytes) -> Layout:
-    """`decode` of one blob by a loop over its numbers."""
-    total, block_points, blocks = _word(blob)
-    numbers = _numbers(blob)
-    decimals, first_us, step = numbers[:3]
-    time_at = 3 + 2 * blocks
-    value_at = time_at + blocks + 1
-    stat_at = value_at + blocks + 1
-    starts, spans = [], []
-    stats: list[list[int]] = [[], [], [], [], []]
-    end = last = 0
-    for b in range(blocks):
-        count = min(block_points, total - b * block_points)
-        start = end + step + numbers[3 + 2 * b] if b else 0
-        end = start + numbers[4 + 2 * b] + (count - 1) * step
-        delta, rise, below, above, twice = numbers[stat_at + 5 * b : stat_at + 5 * b + 5]
-        first = last + delta if b else delta
-        last = first + rise
-        low, high = min(first, last), max(first, last)
-        found = (low - below, high + above, (twice + count * (first + last)) // 2, first, last)
-        for column, x in zip(stats, found, strict=True):
+def _decode_few(blobs: list[bytes]) -> Layout:
+    """`decode` by a loop over each blob's numbers, into lists made arrays once."""
+    per_chunk: list[list[int]] = [[], [], [], [], []]  # decimals, total, first_us, blocks, bp
+    starts: list[int] = []
+    spans: list[int] = []
+    mins: list[int] = []
+    maxs: list[int] = []
+    sums: list[int] = []
+    firsts: list[int] = []
+    lasts: list[int] = []
+    time_sizes: list[int] = []
+    value_sizes: list[int] = []
+    for blob in blobs:
+        total, block_points, blocks = _word(blob)
+        numbers = _numbers(blob)
+        decimals, first_us, step = numbers[:3]
+        for column, x in zip(per_chunk, (decimals, total, first_us, blocks, block_points),
+                             strict=True):  # fmt: skip
             column.append(x)
-        starts.append(start)
-        spans.append(end - start)
+        time_at = 3 + 2 * blocks
+        value_at = time_at + blocks + 1
+        stat_at = value_at + blocks + 1
+        time_sizes += numbers[time_at:value_at]
+        value_sizes += numbers[value_at:stat_at]
+        end = last = 0
+        for b in range(blocks):
+            count = min(block_points, total - b * block_points)
+            start = end + step + numbers[3 + 2 * b] if b else 0
+            end = start + numbers[4 + 2 * b] + (count - 1) * step
+            starts.append(start)
+            spans.append(end - start)
+            at = stat_at + 5 * b
+            first = last + numbers[at] if b else numbers[at]
+            last = first + numbers[at + 1]
+            mins.append(min(first, last) - numbers[at + 2])
+            maxs.append(max(first, last) + numbers[at + 3])
+            sums.append((numbers[at + 4] + count * (first + last)) // 2)
+            firsts.append(first)
+            lasts.append(last)
 
     def ints(x: list[int]) -> Ints:
         return np.array(x, np.int64)
 
+    decimals_, total_, first_us_, blocks_, block_points_ = (ints(c) for c in per_chunk)
     return Layout(
-        ints([decimals]),
-        ints([total]),
-        ints([first_us]),
-        ints([blocks]),
-        ints([block_points]),
+        decimals_,
+        total_,
+        first_us_,
+        blocks_,
+        block_points_,
         ints(starts),
         ints(spans),
-        [ints(c) for c in stats],
-        ints(numbers[time_at:value_at]),
-        ints(numbers[value_at:stat_at]),
+        [ints(c) for c in (mins, maxs, sums, firsts, lasts)],
+        ints(time_sizes),
+        ints(value_sizes),
     )
 
 
@@ -258,16 +274,24 @@ def _varints(numbers: list[int]) -> bytes:
 def _numbers(blob: bytes, most: int = -1) -> list[int]:
     """The numbers of a compact blob's varints (the first `most` of them)."""
     numbers: list[int] = []
+    append = numbers.append
     u = shift = 0
     for byte in blob[4:]:
-        u |= (byte & 0x7F) << shift
-        shift += 7
-        if byte < 0x80:
-            numbers.append(u >> 1 if not u & 1 else ~(u >> 1))
-            if len(numbers) == most:
-                break
+        if byte < 0x80 and not shift:  # (most of them: one byte)
+            append(_ONE_BYTE[byte])
+        else:
+            u |= (byte & 0x7F) << shift
+            shift += 7
+            if byte >= 0x80:
+                continue
+            append(u >> 1 if not u & 1 else ~(u >> 1))
             u = shift = 0
+        if len(numbers) == most:
+            break
     return numbers
+
+
+_ONE_BYTE = [u >> 1 if not u & 1 else ~(u >> 1) for u in range(0x80)]
 
 
 def _unvarints(body: bytes, lengths: list[int]) -> tuple[Ints, Ints]:
