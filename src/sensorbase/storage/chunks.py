@@ -8,8 +8,11 @@ A chunk's times and values are each one pcodec chunk of `BLOCK_POINTS`-point pag
 "wrapped" format: the model once, then pages that decode on their own), so that an aggregate
 over intervals decodes only the blocks that straddle an interval's edge and takes the others
 from their summaries (`Blocks`). The blocks' summaries (their first and last time, their
-min, max, sum, first and last value, their pages' sizes) are pcodec-compressed too: the 8
-blocks of a full chunk of the benchmark's dense series take ~250 bytes, 0.03 byte a point.
+min, max, sum, first and last value, their pages' sizes) are varints in a compact form where
+the values are decimals (block_summaries.py: the 8 blocks of a full chunk of the benchmark's
+dense series take ~115 bytes), else pcodec-compressed (~250 bytes; every chunk written
+before schema 9). A chunk of decimals whose times are one step apart has no time column:
+its summaries hold its first time and the step.
 
 Values that are all decimals of at most `MAX_DECIMALS` places (a thermometer's 19.9) are
 stored as the integers 10^d times them, exactly (every value is checked to come back
@@ -371,8 +374,8 @@ def encode(
 ) -> tuple[Any, ...]:
     """The chunk row of time-ordered points of a series (at most CHUNK_POINTS), in blocks of
     `block_points` (512 times a power of two), its blocks' summaries in the compact form
-    where its values are decimals (block_summaries.py), else the older one (`older`, or
-    other than BLOCK_POINTS: tests of chunks written before)."""
+    where its values are decimals (block_summaries.py), else in the older one. (Blocks of
+    other than BLOCK_POINTS, and `older`: tests of chunks written before.)"""
     t = np.ascontiguousarray(points.time_us, np.int64)
     v = np.ascontiguousarray(points.value, np.float64)
     extra = points.extra
