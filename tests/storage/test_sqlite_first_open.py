@@ -9,10 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from sensorbase.model import TimeRange
 from sensorbase.settings import Settings
+from sensorbase.storage.sqlite import store as store_module
 from sensorbase.storage.sqlite.errors import retry_locked
 from sensorbase.storage.sqlite.schema import SCHEMA_VERSION
 from sensorbase.storage.sqlite.store import SQLiteStore
+from tests.storage.conftest import new_series
+from tests.storage.test_sqlite_points import write
 
 ROUNDS = 40
 OPENERS = 4
@@ -70,3 +74,30 @@ def test_retry_locked_gives_up_after_its_time_and_passes_other_errors_on() -> No
 
     with pytest.raises(sqlite3.OperationalError, match="no such table"):
         retry_locked(broken, 10.0)  # at once, not after ten seconds
+
+
+def test_a_new_file_takes_small_pages_and_a_file_of_larger_pages_keeps_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """store.PAGE_SIZE is a new file's; a file made before (pages of 4 KiB) keeps its pages,
+    and its points, written and folded, read back."""
+    sizes = {}
+    for name, page in (("new", store_module.PAGE_SIZE), ("older", 4096)):
+        monkeypatch.setattr(store_module, "PAGE_SIZE", page)
+        path = tmp_path / name / "sensorbase.db"
+        store = SQLiteStore(path, Settings(data_dir=path.parent))
+        store.open()
+        sid, _ = new_series(store)
+        write(store, sid, list(range(0, 50_000_000, 1000)), [t % 7 / 10 for t in range(50_000)])
+        store.fold_points()
+        store.close()
+        monkeypatch.undo()
+        store = SQLiteStore(path, Settings(data_dir=path.parent))
+        store.open()
+        try:
+            assert store.reader().count(sid, TimeRange(None, None)) == 50_000
+        finally:
+            store.close()
+        with sqlite3.connect(path) as conn:
+            sizes[name] = conn.execute("PRAGMA page_size").fetchone()[0]
+    assert sizes == {"new": 1024, "older": 4096}

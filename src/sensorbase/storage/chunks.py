@@ -8,8 +8,11 @@ A chunk's times and values are each one pcodec chunk of `BLOCK_POINTS`-point pag
 "wrapped" format: the model once, then pages that decode on their own), so that an aggregate
 over intervals decodes only the blocks that straddle an interval's edge and takes the others
 from their summaries (`Blocks`). The blocks' summaries (their first and last time, their
-min, max, sum, first and last value, their pages' sizes) are pcodec-compressed too: the 8
-blocks of a full chunk of the benchmark's dense series take ~250 bytes, 0.03 byte a point.
+min, max, sum, first and last value, their pages' sizes) are varints in a compact form where
+the values are decimals (block_summaries.py: the 8 blocks of a full chunk of the benchmark's
+dense series take ~115 bytes), else pcodec-compressed (~250 bytes; every chunk written
+before schema 9). A chunk of decimals whose times are one step apart has no time column:
+its summaries hold its first time and the step.
 
 Values that are all decimals of at most `MAX_DECIMALS` places (a thermometer's 19.9) are
 stored as the integers 10^d times them, exactly (every value is checked to come back
@@ -21,6 +24,7 @@ as integers 2,048 0.35, 8,192 0.30."""
 
 from __future__ import annotations
 
+import itertools
 import struct
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +35,8 @@ import numpy.typing as npt
 from pcodec import ChunkConfig, ModeSpec, PagingSpec, standalone, wrapped
 
 from sensorbase.model import PointColumns
+from sensorbase.storage import block_summaries
+from sensorbase.storage.block_summaries import Layout
 
 EXTRAS_ENCODER = msgspec.json.Encoder()
 EXTRAS_DECODER = msgspec.json.Decoder(list[str | None])
@@ -90,6 +96,7 @@ class Blocks:
         # (only the blocks asked for: lists of every block cost more than the decoding)
         chunk_of = self.chunk[which].tolist()
         time_page, value_page = self.time_page[which].tolist(), self.value_page[which].tolist()
+        start_us, end_us = self.start_us[which].tolist(), self.end_us[which].tolist()
         at = 0
         held = -1
         time_decoder: Any = None
@@ -100,11 +107,16 @@ class Blocks:
             decimals = self.decimals[chunk]
             if chunk != held:
                 held = chunk
-                time_decoder, _ = _FILE.chunk_decompressor(time_blob, "i64")
+                if time_blob:
+                    time_decoder, _ = _FILE.chunk_decompressor(time_blob, "i64")
                 kind = "f64" if decimals < 0 else "i64"
                 value_decoder, _ = _FILE.chunk_decompressor(value_blob, kind)
-            lo, hi = time_page[i]
-            time_decoder.read_page_into(time_blob[lo:hi], n, times[at : at + n])
+            if time_blob:
+                lo, hi = time_page[i]
+                time_decoder.read_page_into(time_blob[lo:hi], n, times[at : at + n])
+            else:  # (one step apart: block_summaries.py)
+                step = (end_us[i] - start_us[i]) // max(n - 1, 1)
+                times[at : at + n] = start_us[i] + np.arange(n, dtype=np.int64) * step
             lo, hi = value_page[i]
             if decimals < 0:
                 if not len(floats):
@@ -133,24 +145,33 @@ class Chunk:
     def points(self) -> PointColumns:
         """Every point of the chunk: its pages one after another."""
         time_blob, value_blob, extra_blob, blocks_blob = self.blobs
-        int_bytes, block_points = _block_points(blocks_blob)
-        ints = standalone.simple_decompress(blocks_blob[4 : 4 + int_bytes])
-        decimals, total = int(ints[0]), int(ints[1])
+        if block_summaries.is_compact(blocks_blob):
+            found = block_summaries.page_sizes(blocks_blob)
+        else:
+            found = _older_page_sizes(blocks_blob)
+        decimals, total, block_points, first_us, step, time_sizes, value_sizes = found
         n = -(-total // block_points)
-        time_sizes = ints[3 + 2 * n : 4 + 3 * n].tolist()
-        value_sizes = ints[4 + 3 * n : 5 + 4 * n].tolist()
-        times = np.empty(total, np.int64)
         values = np.empty(total, np.float64 if decimals < 0 else np.int64)
-        time_decoder, _ = _FILE.chunk_decompressor(time_blob, "i64")
         value_decoder, _ = _FILE.chunk_decompressor(value_blob, "f64" if decimals < 0 else "i64")
-        time_at, value_at = time_sizes[0], value_sizes[0]  # (after the model)
+        value_at = value_sizes[0]  # (after the model)
         for page in range(n):
             at = page * block_points
             count = min(block_points, total - at)
-            time_end, value_end = time_at + time_sizes[page + 1], value_at + value_sizes[page + 1]
-            time_decoder.read_page_into(time_blob[time_at:time_end], count, times[at:])
+            value_end = value_at + value_sizes[page + 1]
             value_decoder.read_page_into(value_blob[value_at:value_end], count, values[at:])
-            time_at, value_at = time_end, value_end
+            value_at = value_end
+        if time_blob:
+            times = np.empty(total, np.int64)
+            time_decoder, _ = _FILE.chunk_decompressor(time_blob, "i64")
+            time_at = time_sizes[0]
+            for page in range(n):
+                at = page * block_points
+                count = min(block_points, total - at)
+                time_end = time_at + time_sizes[page + 1]
+                time_decoder.read_page_into(time_blob[time_at:time_end], count, times[at:])
+                time_at = time_end
+        else:  # (one step apart: block_summaries.py)
+            times = first_us + np.arange(total, dtype=np.int64) * step
         return PointColumns(
             times,
             _unscaled(values, decimals),
@@ -230,9 +251,22 @@ def _paged_times(times: npt.NDArray[np.int64], sizes: list[int]) -> tuple[bytes,
     return classic if len(classic[0]) < len(found[0]) else found
 
 
-def blocks_of(blobs: list[bytes]) -> Blocks:
-    """The blocks of the chunks whose `blocks` blobs these are, decoded together: a few
-    slices per chunk, the arithmetic once over all their blocks."""
+def layout(blobs: list[bytes]) -> Layout:
+    """What the `blocks` blobs say, of either form (block_summaries.py: the compact one), in
+    the order given: each run of blobs of one form decoded together (a store written before
+    and after the compact form holds a series' older chunks, then its newer ones)."""
+    compact = [block_summaries.is_compact(b) for b in blobs]
+    runs = [0, *(i for i in range(1, len(blobs)) if compact[i] != compact[i - 1]), len(blobs)]
+    parts = [
+        (block_summaries.decode if compact[lo] else _older_layout)(blobs[lo:hi])
+        for lo, hi in itertools.pairwise(runs)
+    ]
+    return parts[0] if len(parts) == 1 else Layout.joined(parts)
+
+
+def _older_layout(blobs: list[bytes]) -> Layout:
+    """The layout of blobs of the older form: pcodec's standalone format, in one chunk of
+    integers, and the stats of a chunk of floats in another."""
     headers, starts, spans, time_sizes, value_sizes = [], [], [], [], []
     stats: list[list[npt.NDArray[Any]]] = [[], [], [], [], []]
     for blob in blobs:
@@ -255,20 +289,52 @@ def blocks_of(blobs: list[bytes]) -> Blocks:
     decimals, totals, firsts, ns, sizes = (
         np.array(c, np.int64) for c in zip(*headers, strict=True)
     )
+    return Layout(
+        decimals,
+        totals,
+        firsts,
+        ns,
+        sizes,
+        np.concatenate(starts).astype(np.int64),
+        np.concatenate(spans).astype(np.int64),
+        [np.concatenate(c) for c in stats],
+        np.concatenate(time_sizes).astype(np.int64),
+        np.concatenate(value_sizes).astype(np.int64),
+    )
+
+
+def _older_page_sizes(blob: bytes) -> tuple[int, int, int, int, int, list[int], list[int]]:
+    """block_summaries.page_sizes of a blob of the older form (its step: 0, unused: the
+    older form always has a time column)."""
+    int_bytes, block_points = _block_points(blob)
+    ints = standalone.simple_decompress(blob[4 : 4 + int_bytes])
+    decimals, total, first_us = ints[:3].tolist()
+    n = -(-total // block_points)
+    sizes = ints[3 + 2 * n : 5 + 4 * n].tolist()
+    return decimals, total, block_points, first_us, 0, sizes[: n + 1], sizes[n + 1 :]
+
+
+def blocks_of(blobs: list[bytes]) -> Blocks:
+    """The blocks of the chunks whose `blocks` blobs these are, decoded together: a few
+    slices per chunk, the arithmetic once over all their blocks."""
+    found = layout(blobs)
+    decimals, totals, firsts, ns, sizes = (
+        found.decimals, found.total, found.first_us, found.blocks, found.block_points,
+    )  # fmt: skip
     chunk = np.repeat(np.arange(len(blobs)), ns)
     last_block = np.cumsum(ns) - 1
     count = sizes[chunk]
     count[last_block] = totals - sizes * (ns - 1)
-    start_us = np.concatenate(starts) + firsts[chunk]
-    end_us = start_us + np.concatenate(spans)
+    start_us = found.start_us + firsts[chunk]
+    end_us = start_us + found.span_us
     scale = np.where(decimals < 0, 1.0, 10.0 ** np.maximum(decimals, 0))[chunk]
     # Each chunk's page ends (its model's, then its pages'), from the start of its blob: one
     # more than it has blocks, so that block b's page is at b + its chunk's index.
     pages = np.repeat(np.arange(len(blobs)), ns + 1)
-    time_ends = _segment_sums(np.concatenate(time_sizes), pages, ns + 1)
-    value_ends = _segment_sums(np.concatenate(value_sizes), pages, ns + 1)
+    time_ends = _segment_sums(found.time_sizes, pages, ns + 1)
+    value_ends = _segment_sums(found.value_sizes, pages, ns + 1)
     at = np.arange(len(chunk)) + chunk
-    mins, maxs, sums, firsts_v, lasts_v = (np.concatenate(c) / scale for c in stats)
+    mins, maxs, sums, firsts_v, lasts_v = (c / scale for c in found.stats)
     return Blocks(
         chunk,
         start_us,
@@ -304,11 +370,12 @@ def _segment_sums(
 
 
 def encode(
-    series_id: int, points: PointColumns, block_points: int = BLOCK_POINTS
+    series_id: int, points: PointColumns, block_points: int = BLOCK_POINTS, older: bool = False
 ) -> tuple[Any, ...]:
     """The chunk row of time-ordered points of a series (at most CHUNK_POINTS), in blocks of
-    `block_points` (512 times a power of two; other than BLOCK_POINTS: tests of chunks
-    written before)."""
+    `block_points` (512 times a power of two), its blocks' summaries in the compact form
+    where its values are decimals (block_summaries.py), else in the older one. (Blocks of
+    other than BLOCK_POINTS, and `older`: tests of chunks written before.)"""
     t = np.ascontiguousarray(points.time_us, np.int64)
     v = np.ascontiguousarray(points.value, np.float64)
     extra = points.extra
@@ -320,7 +387,11 @@ def encode(
     starts = np.arange(0, n, block_points)
     ends = np.minimum(starts + block_points, n) - 1
     decimals, stored = _decimals(v)
-    time_blob, time_sizes = _paged_times(t, sizes)
+    compact = not older and decimals >= 0 and np.abs(stored).max() < block_summaries.MOST_VALUE
+    if compact and block_summaries.regular(t):  # (the blocks blob holds them: no column)
+        time_blob, time_sizes = b"", [0] * (len(sizes) + 1)
+    else:
+        time_blob, time_sizes = _paged_times(t, sizes)
     value_blob, value_sizes = _paged(stored, sizes)
     stats = [
         np.minimum.reduceat(stored, starts),
@@ -329,22 +400,12 @@ def encode(
         stored[starts],
         stored[ends],
     ]
-    # Small numbers compress best: times from the chunk's first, sizes rather than offsets.
-    ints = [
-        [decimals, n, t[0]],
-        t[starts] - t[0],
-        t[ends] - t[starts],
-        time_sizes,
-        value_sizes,
-    ]
-    float_blob = b""
-    if decimals < 0:
-        float_blob = standalone.simple_compress(np.concatenate(stats), _SUMMARY_CONFIG)
-    else:  # as integers too: they are values of the chunk (sums of them)
-        ints.extend(stats)
-    int_blob = standalone.simple_compress(np.concatenate(ints).astype(np.int64), _SUMMARY_CONFIG)
-    size_code = (block_points // 512).bit_length() - 1
-    blocks_blob = _LENGTH.pack(len(int_blob) | size_code << _SIZE_SHIFT) + int_blob + float_blob
+    if compact:
+        blocks_blob = block_summaries.encode(
+            decimals, t, block_points, time_sizes, value_sizes, stats
+        )
+    else:
+        blocks_blob = _older_blocks(decimals, t, block_points, time_sizes, value_sizes, stats)
     return (
         series_id,
         int(t[0]),
@@ -360,6 +421,31 @@ def encode(
         extra_blob,
         blocks_blob,
     )
+
+
+def _older_blocks(
+    decimals: int,
+    t: npt.NDArray[np.int64],
+    block_points: int,
+    time_sizes: list[int],
+    value_sizes: list[int],
+    stats: list[npt.NDArray[Any]],
+) -> bytes:
+    """The blocks blob in pcodec's standalone format: the form of every chunk before the
+    compact one, and still of chunks of floats."""
+    n = len(t)
+    starts = np.arange(0, n, block_points)
+    ends = np.minimum(starts + block_points, n) - 1
+    # Small numbers compress best: times from the chunk's first, sizes rather than offsets.
+    ints = [[decimals, n, t[0]], t[starts] - t[0], t[ends] - t[starts], time_sizes, value_sizes]
+    float_blob = b""
+    if decimals < 0:
+        float_blob = standalone.simple_compress(np.concatenate(stats), _SUMMARY_CONFIG)
+    else:  # as integers too: they are values of the chunk (sums of them)
+        ints.extend(stats)
+    int_blob = standalone.simple_compress(np.concatenate(ints).astype(np.int64), _SUMMARY_CONFIG)
+    size_code = (block_points // 512).bit_length() - 1
+    return _LENGTH.pack(len(int_blob) | size_code << _SIZE_SHIFT) + int_blob + float_blob
 
 
 Summary = tuple[int, int, int, float, float, float, float, float]

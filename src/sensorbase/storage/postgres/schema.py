@@ -268,6 +268,14 @@ def _small_chunks(conn: psycopg.Connection) -> None:
     conn.execute(SMALL_INDEX)
 
 
+def _compact_blocks(conn: psycopg.Connection) -> None:
+    """Chunks written from now on may have their block summaries in the compact form and no
+    time column (storage/block_summaries.py), which a Sensorbase of schema 8 would misread:
+    the version alone records it, so that such a node refuses to start on the database. (A
+    node of schema 8 still running while the first new one migrates fails its reads of the
+    chunks written after: stop the old nodes before the new ones fold, as for any upgrade.)"""
+
+
 MIGRATIONS = [
     (1, _v1),
     (2, _v2),
@@ -277,6 +285,7 @@ MIGRATIONS = [
     (6, _point_chunks),
     (7, _point_rollups),
     (8, _small_chunks),
+    (9, _compact_blocks),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -34,7 +34,7 @@ _INSERT_SUMMARY = (
     "last = CASE WHEN excluded.end_us >= end_us THEN excluded.last ELSE last END, "
     "end_us = CASE WHEN excluded.end_us >= end_us THEN excluded.end_us ELSE end_us END"
 )
-RECLAIM_PAGES = 4096  # free pages given back to the file system per delete or pass (16 MiB)
+RECLAIM_BYTES = 16 * 1024 * 1024  # free pages given back to the file system per delete or pass
 
 
 def delete_range(conn: sqlite3.Connection, series_ids: list[int], time_range: TimeRange) -> None:
@@ -81,7 +81,8 @@ class _Changes(SQLiteChunks):
 
 
 def reclaim(conn: sqlite3.Connection) -> int:
-    """Give up to RECLAIM_PAGES free pages back to the file system (the file is in incremental
-    auto-vacuum); the free pages left."""
-    conn.execute(f"PRAGMA incremental_vacuum({RECLAIM_PAGES})").fetchall()
+    """Give up to RECLAIM_BYTES of free pages back to the file system (the file is in
+    incremental auto-vacuum); the free pages left."""
+    pages = RECLAIM_BYTES // conn.execute("PRAGMA page_size").fetchone()[0]
+    conn.execute(f"PRAGMA incremental_vacuum({pages})").fetchall()
     return int(conn.execute("PRAGMA freelist_count").fetchone()[0])

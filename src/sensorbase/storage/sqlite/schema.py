@@ -36,11 +36,12 @@ from sensorbase.storage.alerts_schema import SQLITE_TYPES, alerts_ddl
 from sensorbase.storage.chunks import EXTRAS_DECODER
 from sensorbase.storage.sqlite import chunks, folder, rollups
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 ALERTS_VERSION = 5  # the version `_alerts_tables` migrates to
 LIFECYCLE_VERSION = 6  # the version `_lifecycle` migrates to
 BLOCKS_VERSION = 7  # the version `_chunk_blocks` migrates to
 SMALL_VERSION = 8  # the version `_small_chunks` migrates to
+COMPACT_VERSION = 9  # the version `_compact_blocks` migrates to
 MIGRATE_CHUNKS = 256  # chunks re-encoded per transaction by `_chunk_blocks`
 # The catalog tables whose rows schema 3 copies into tables made anew (every table but
 # `settings`, which did not change), parents first.
@@ -132,6 +133,7 @@ def _migrate(conn: sqlite3.Connection) -> None:
     _lifecycle(conn)
     _chunk_blocks(conn)
     _small_chunks(conn)
+    _compact_blocks(conn)
 
 
 def _points_into_chunks(conn: sqlite3.Connection) -> None:
@@ -285,6 +287,21 @@ def _chunk_blocks(conn: sqlite3.Connection) -> None:
         conn.execute("ROLLBACK")
         raise
     conn.executescript("PRAGMA incremental_vacuum;")  # the old chunks' pages
+
+
+def _compact_blocks(conn: sqlite3.Connection) -> None:
+    """Schema 8 -> 9: chunks written from now on may have their block summaries in the compact
+    form and no time column (storage/block_summaries.py), which a Sensorbase of schema 8 would
+    misread; the version alone changes, so that such a Sensorbase refuses the file. The
+    chunks there are keep their form and are read as they are."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if conn.execute("PRAGMA user_version").fetchone()[0] == COMPACT_VERSION - 1:
+            conn.execute(f"PRAGMA user_version = {COMPACT_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 def _small_chunks(conn: sqlite3.Connection) -> None:

@@ -31,6 +31,17 @@ from sensorbase.storage.sqlite.writer import SQLiteWriter, WalSync
 WAL_SIZE_LIMIT = 64 * 1024 * 1024  # bytes
 CLOSE_MERGE_STEPS = 64  # steps of merging small chunks at a clean stop (merges.py)
 JOURNAL_MODE_WAIT_S = 10.0
+# Pages of a new file (an existing file keeps its own). A chunk's row (~1 KiB for a fleet's
+# device, ~2.6 KiB for a dense series' 8,192 points) stays whole on a page it fits, so 4 KiB
+# pages held three fleet rows or one dense row and left the rest unused: 0.07 byte a point
+# of benchmarks/disk.py's store, a third of a dense series' file. A row larger than a page
+# spills onto overflow pages that SQLite fills to the last byte, so with 1 KiB pages nearly
+# every chunk's bytes lie end to end: the store 0.635 -> 0.541 bytes a point, a dense series
+# of 10M points 0.530 -> 0.426 (benchmarks/README.md). What it costs: a log row of a group
+# commit spans 4x the pages (in process, appending ~0.07 -> ~0.10 us a point); benchmarks/
+# ab.py's batch ingest, server and helpers' CPU, and stats and latest moved within noise.
+PAGE_SIZE = 1024
+WAL_RESTART_BYTES = 16 * 1024 * 1024  # WAL grown to this, the writer restarts it (Checkpointer)
 log = logging.getLogger(__name__)
 
 
@@ -59,6 +70,7 @@ class SQLiteStore:
             # Incremental auto-vacuum, so that a clean close can give back the pages the
             # folded write log left free (see close()). It can be chosen only before the file
             # turns to WAL (and on an existing file the pragma would wait for its writer).
+            conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
             conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
         # Two processes turning a new database to WAL at once (the workers' first start): the
         # one already holding a shared lock is refused at once, without the busy handler
@@ -91,7 +103,10 @@ class SQLiteStore:
         # 7.9-9.7k requests/s; batch ingest unchanged.
         conn.execute(f"PRAGMA mmap_size = {self.mmap_bytes}")
         self._writer = conn
-        self._checkpointer = Checkpointer(self._connect, every_s=0.2, restart_frames=4096)
+        page_bytes = conn.execute("PRAGMA page_size").fetchone()[0]
+        self._checkpointer = Checkpointer(
+            self._connect, every_s=0.2, restart_frames=WAL_RESTART_BYTES // page_bytes
+        )
         self._folder = Folder(self.path)
 
     def fold_points(self) -> int:
