@@ -293,7 +293,7 @@ def _compact_blocks(conn: sqlite3.Connection) -> None:
     """Schema 8 -> 9: chunks written from now on may have their block summaries in the compact
     form and no time column (storage/block_summaries.py), which a Sensorbase of schema 8 would
     misread; the version alone changes, so that such a Sensorbase refuses the file. The
-    chunks there are keep their form and are read as they are."""
+    chunks there keep their form and are read as they are."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         if conn.execute("PRAGMA user_version").fetchone()[0] == COMPACT_VERSION - 1:
