@@ -377,7 +377,7 @@ class _Resolution:
         if len(batch.keys) > 1:  # distinct ids among the keys used, not among all the rows
             stored = np.zeros(len(batch.keys), bool)
             stored[used] = True
-            series = len(np.unique(self.ids[stored]))
+            series = _distinct(self.ids[stored])
         return WriteOutcome(WriteReceipt(points=points, series=series), problems)
 
 
@@ -439,6 +439,13 @@ def _dead_keys(bad: npt.NDArray[np.bool_] | None, batch: PointBatch) -> set[int]
     alive = np.zeros(len(batch.keys), bool)
     alive[batch.series_index[~bad]] = True
     return set(np.flatnonzero(~alive).tolist())
+
+
+def _distinct(ids: _Ids) -> int:
+    """How many distinct ids, by a sort: numpy 2's np.unique without return_inverse hashes
+    instead, measured at 0.9-1.8 ms for a 5,000-series request's ids against 0.08 ms here."""
+    ordered = np.sort(ids)
+    return int(np.count_nonzero(ordered[1:] != ordered[:-1])) + min(len(ordered), 1)
 
 
 def _meta_unit(meta: dict[str, Any] | None) -> str | None:
