@@ -5,7 +5,7 @@
 HTTP. On a shared machine the process's own CPU time is steadier than an HTTP run's.
 
 Usage:  .venv/bin/python benchmarks/ingest_path.py [--series 100000] [--requests 60]
-        [--database-url postgresql://...] [--profile]
+        [--digits 4] [--database-url postgresql://...] [--profile]
 For main's code: PYTHONPATH=<main checkout>/src .venv/bin/python benchmarks/ingest_path.py
 """
 
@@ -28,12 +28,13 @@ from sensorbase.settings import Settings
 PER_REQUEST = 5_000
 
 
-def bodies(series: int, first: int, count: int) -> list[bytes]:
-    """`count` points time-major from point number `first`, in 5,000-point bodies."""
+def bodies(series: int, first: int, count: int, digits: int) -> list[bytes]:
+    """`count` points time-major from point number `first`, in 5,000-point bodies; sources
+    named "s" and their number, of at least `digits` digits."""
     out = []
     for start in range(first, first + count, PER_REQUEST):
         points = ",".join(
-            f'{{"source":"s{j % series:06d}","field":"value",'
+            f'{{"source":"s{j % series:0{digits}d}","field":"value",'
             f'"time":{1_600_000_000 + (j // series) * 60},"value":{j % 97}.5}}'
             for j in range(start, min(first + count, start + PER_REQUEST))
         )
@@ -57,9 +58,9 @@ async def run(args: argparse.Namespace) -> None:
         await svc.ingest.write(who, decoded.batch, WriteOptions())
         return len(decoded.batch)
 
-    for body in bodies(args.series, 0, args.series):  # creates the series
+    for body in bodies(args.series, 0, args.series, args.digits):  # creates the series
         await write(body)
-    timed = bodies(args.series, args.series, args.requests * PER_REQUEST)
+    timed = bodies(args.series, args.series, args.requests * PER_REQUEST, args.digits)
     profile = cProfile.Profile() if args.profile else None
     started, cpu = time.perf_counter(), time.process_time()
     if profile:
@@ -83,6 +84,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--series", type=int, default=100_000)
     ap.add_argument("--requests", type=int, default=60, help="timed 5,000-point requests")
+    ap.add_argument("--digits", type=int, default=4, help="of source names (bench.py: s0042)")
     ap.add_argument("--database-url", default=None, help="PostgreSQL instead of SQLite")
     ap.add_argument("--profile", action="store_true", help="cProfile the timed requests")
     asyncio.run(run(ap.parse_args()))
