@@ -457,3 +457,18 @@ def test_names_made_to_hash_alike_are_left_to_the_keyed_dicts() -> None:
     assert isinstance(batch, PointBatch) and [k.source for k in batch.keys] == names
     decoded = fast_decode.decode_fast(body, None, None, "s", 1000)
     assert decoded is not None and [k.source for k in decoded.keys] == names
+
+
+@needs_module
+def test_names_differing_only_in_their_last_bytes_are_not_deferred() -> None:
+    """A fleet's names ("s000000" ... "s004999": the same first bytes) spread over the name
+    table: the hash's finaliser brings every byte to the bits that pick a slot (without it,
+    such a 5,000-series body went past MAX_PROBES and was deferred to msgspec's path)."""
+    for width in range(5, 17):
+        names = [f"s{i:0{width - 1}d}" for i in range(5000)]
+        points = [{"source": s, "field": "value", "value": 1.5, "time": 1} for s in names]
+        body = json.dumps(points).encode()
+        assert COMPILED is not None
+        decoded = COMPILED(body, 10_000, "farm", None, SeriesKey)
+        assert decoded is not None, width
+        assert [k.source for k in decoded[0]] == names

@@ -1,0 +1,152 @@
+"""The ingest pipeline's series cache (ingest/series_cache.py) against a plain dict: every
+look-up, small requests and large, across rebuilds of its arrays, organisations, collisions of
+its hashes and clears."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from sensorbase.ingest.series_cache import _MERGE_AT as MERGE_AT
+from sensorbase.ingest.series_cache import CacheKey, Hit, SeriesCache
+from sensorbase.model import SeriesKey
+
+
+class Colliding(str):
+    """A name whose Python hash is fixed: keys differing only in such names have one hash,
+    which forces the cache's collision handling through its real code."""
+
+    def __hash__(self) -> int:
+        return 42
+
+
+def fresh(text: str) -> str:
+    """An equal str that is another object (as a decoder makes for each request)."""
+    return (text + " ")[:-1]
+
+
+def looked_up(cache: SeriesCache, org_id: int, keys: list[SeriesKey]) -> list[Hit | None]:
+    series_id, bucket_id = cache.get(org_id, keys)
+    return [
+        None if s < 0 else (s, b)
+        for s, b in zip(series_id.tolist(), bucket_id.tolist(), strict=True)
+    ]
+
+
+def expected(model: dict[CacheKey, Hit], org_id: int, keys: list[SeriesKey]) -> list[Hit | None]:
+    return [model.get((org_id, k.bucket, k.source, k.field)) for k in keys]
+
+
+@pytest.mark.parametrize("request_size", [1, 7, 8, 500])
+def test_answers_as_a_dict_would(request_size: int) -> None:
+    rng = random.Random(request_size)
+    cache, model = SeriesCache(), {}
+    names = [f"s{i}" for i in range(3 * MERGE_AT)]
+    next_id = 1
+    for _ in range(40):
+        learned: dict[CacheKey, Hit] = {}
+        for _ in range(rng.choice([1, 3, 200, MERGE_AT + 500])):  # small writes and rebuilds both
+            org = rng.choice([1, 2])
+            key = (org, rng.choice(["b1", "b2"]), fresh(rng.choice(names)), rng.choice(["t", "h"]))
+            if key not in model and key not in learned:
+                learned[key] = (next_id, 10 * org + int(key[1][1]))
+                next_id += 1
+        cache.update(learned)
+        model.update(learned)
+        for org in (1, 2, 3):
+            keys = [
+                SeriesKey(
+                    fresh(rng.choice(["b1", "b2", "b3"])),
+                    fresh(rng.choice(names)),
+                    fresh(rng.choice(["t", "h"])),
+                )
+                for _ in range(request_size)
+            ]
+            assert looked_up(cache, org, keys) == expected(model, org, keys)
+    assert len(cache) == len(model)
+
+
+def test_one_bucket_and_field_per_request() -> None:
+    """The usual request (one bucket, one field, shared str objects), its names compared
+    once, and a name the cache never saw."""
+    cache = SeriesCache()
+    n = MERGE_AT + 1000
+    cache.update({(1, "b", f"s{i}", "v"): (i + 1, 7) for i in range(n)})
+    bucket, field = fresh("b"), fresh("v")
+    keys = [SeriesKey(bucket, fresh(f"s{i}"), field) for i in range(0, n + 400, 3)]
+    hits = looked_up(cache, 1, keys)
+    assert hits == [(i + 1, 7) if i < n else None for i in range(0, n + 400, 3)]
+    other = fresh("w")
+    assert (
+        looked_up(cache, 1, [SeriesKey(bucket, fresh(f"s{i}"), other) for i in range(9)])
+        == [None] * 9
+    )
+
+
+def test_organisations_do_not_share_ids() -> None:
+    cache = SeriesCache()
+    cache.update({(1, "b", f"s{i}", "v"): (i + 1, 5) for i in range(MERGE_AT + 500)})
+    cache.update({(2, "b", "s1", "v"): (9001, 6)})
+    for size in (1, 20):
+        keys = [SeriesKey("b", f"s{i}", "v") for i in range(size)]
+        assert (
+            looked_up(cache, 2, keys) == [None, (9001, 6)] + [None] * (size - 2)
+            if size > 1
+            else [None]
+        )
+        assert looked_up(cache, 3, keys) == [None] * size
+
+
+@pytest.mark.parametrize("request_size", [1, 10])
+def test_a_hash_collision_never_gives_another_series(request_size: int) -> None:
+    cache = SeriesCache()
+    filler = {(1, "b", f"s{i}", "v"): (i + 1, 5) for i in range(MERGE_AT + 100)}  # arrays
+    cache.update({**filler, (1, "b", Colliding("a"), "v"): (5001, 5)})
+    assert not cache._recent  # the first colliding key is in the arrays
+    # One learned later (its hash the arrayed key's), two learned together (one hash)
+    cache.update({(1, "b", Colliding("b"), "v"): (5002, 5)})
+    cache.update({(1, "b", Colliding(f"c{i}"), "v"): (5003 + i, 5) for i in range(MERGE_AT)})
+    assert len(cache._collided) == MERGE_AT + 1
+    pad = [SeriesKey("b", f"s{i}", "v") for i in range(request_size - 1)]
+    for source, hit in [
+        ("a", (5001, 5)),
+        ("b", (5002, 5)),
+        ("c0", (5003, 5)),
+        (f"c{MERGE_AT - 1}", (5002 + MERGE_AT, 5)),
+        ("never", None),
+    ]:
+        found = looked_up(cache, 1, [SeriesKey("b", Colliding(source), "v"), *pad])
+        assert found[0] == hit
+        assert found[1:] == [(i + 1, 5) for i in range(request_size - 1)]
+
+
+def test_a_key_learned_again_takes_its_new_ids() -> None:
+    cache = SeriesCache()
+    cache.update({(1, "b", f"s{i}", "v"): (i + 1, 5) for i in range(MERGE_AT + 500)})
+    cache.update({(1, "b", f"s{i}", "v"): (i + 10_000, 5) for i in range(0, MERGE_AT + 500, 2)})
+    cache.update({(1, "b", "x", "v"): (1, 1)})  # (a small update: not merged yet)
+    keys = [SeriesKey("b", f"s{i}", "v") for i in range(MERGE_AT + 500)]
+    assert looked_up(cache, 1, keys) == [
+        (i + (10_000 if i % 2 == 0 else 1), 5) for i in range(MERGE_AT + 500)
+    ]
+    assert not cache._collided
+
+
+def test_clear_forgets_everything() -> None:
+    cache = SeriesCache()
+    cache.update({(1, "b", f"s{i}", "v"): (i + 1, 5) for i in range(MERGE_AT + 500)})
+    assert looked_up(cache, 1, [SeriesKey("b", "s3", "v")]) == [(4, 5)]  # (in the small dict)
+    cache.clear()
+    assert len(cache) == 0
+    for size in (1, 30):
+        series_id, bucket_id = cache.get(1, [SeriesKey("b", f"s{i}", "v") for i in range(size)])
+        assert (series_id == -1).all() and (bucket_id == -1).all()
+    cache.update({(1, "b", "s3", "v"): (77, 5)})
+    assert looked_up(cache, 1, [SeriesKey("b", "s3", "v")]) == [(77, 5)]
+
+
+def test_no_keys() -> None:
+    series_id, bucket_id = SeriesCache().get(1, [])
+    assert series_id.dtype == np.int64 and len(series_id) == len(bucket_id) == 0
