@@ -49,7 +49,7 @@ import threading
 import time
 import urllib.parse
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -559,6 +559,19 @@ def single_python(server: Server, bucket: str, seconds: int, run: int) -> dict[s
 
 # ---------------------------------------------------------------------------------------------
 # Queries and disk
+
+
+def cpu_ms(query: Callable[[], object], n: int = 30) -> float:
+    """The median CPU time of `query` in this process, ms (after 2 warm-ups): what the other
+    jobs of a shared machine move far less than wall time (chunks.py, disk.py)."""
+    query()
+    query()
+    spent = []
+    for _ in range(n):
+        started = time.process_time()
+        query()
+        spent.append((time.process_time() - started) * 1000)
+    return statistics.median(spent)
 
 
 def timed_queries(

@@ -46,17 +46,6 @@ HERE = Path(__file__).resolve().parent
 HOUR_US = 3_600_000_000
 
 
-def _cpu_ms(query: Callable[[], object], n: int = 30) -> float:
-    query()
-    query()
-    spent = []
-    for _ in range(n):
-        started = time.process_time()
-        query()
-        spent.append((time.process_time() - started) * 1000)
-    return statistics.median(spent)
-
-
 def _columns(points: PointColumns) -> tuple[np.ndarray, np.ndarray]:
     return points.time_us, points.value
 
@@ -108,7 +97,7 @@ def _run(n: int, url: str | None, base: Path) -> None:
     store.open()
 
     def costs(query: Callable[[], object]) -> str:
-        return _pg_costs(query, url) if url else f"{_cpu_ms(query):.2f} ms CPU"
+        return _pg_costs(query, url) if url else f"{bench.cpu_ms(query):.2f} ms CPU"
 
     try:
         writer = store.writer()

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import shutil
 import sqlite3
-import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -85,17 +84,6 @@ def workload(ids: dict[str, Any]) -> list[tuple[np.ndarray, np.ndarray, np.ndarr
         for key, (i, t, v) in (("bench_r0", fleet), ("lp_r0", fleet), ("bench", big),
                                ("single", single))
     ]  # fmt: skip
-
-
-def _cpu_ms(query: Callable[[], object], n: int = 30) -> float:
-    query()
-    query()
-    spent = []
-    for _ in range(n):
-        started = time.process_time()
-        query()
-        spent.append((time.process_time() - started) * 1000)
-    return statistics.median(spent)
 
 
 def breakdown(path: Path, points: int) -> None:
@@ -181,10 +169,10 @@ def main() -> None:
     store.open()
     reader = store.reader()
     big = int(ids["bench"][0])
-    stats = _cpu_ms(
+    stats = bench.cpu_ms(
         lambda: reader.aggregate(big, TimeRange(None, None), ("min", "max", "avg", "count"))
     )
-    latest = _cpu_ms(lambda: reader.read_range(big, TimeRange(None, None), 10_000, "desc"))
+    latest = bench.cpu_ms(lambda: reader.read_range(big, TimeRange(None, None), 10_000, "desc"))
     store.close()
     print(f"query CPU ms (median of 30): stats over 1M {stats:.3f}, latest 10,000 {latest:.3f}")
     if args.keep:

@@ -150,26 +150,11 @@ class Chunk:
         else:
             found = _older_page_sizes(blocks_blob)
         decimals, total, block_points, first_us, step, time_sizes, value_sizes = found
-        n = -(-total // block_points)
-        values = np.empty(total, np.float64 if decimals < 0 else np.int64)
-        value_decoder, _ = _FILE.chunk_decompressor(value_blob, "f64" if decimals < 0 else "i64")
-        value_at = value_sizes[0]  # (after the model)
-        for page in range(n):
-            at = page * block_points
-            count = min(block_points, total - at)
-            value_end = value_at + value_sizes[page + 1]
-            value_decoder.read_page_into(value_blob[value_at:value_end], count, values[at:])
-            value_at = value_end
+        values = _pages(
+            value_blob, "f64" if decimals < 0 else "i64", value_sizes, block_points, total
+        )
         if time_blob:
-            times = np.empty(total, np.int64)
-            time_decoder, _ = _FILE.chunk_decompressor(time_blob, "i64")
-            time_at = time_sizes[0]
-            for page in range(n):
-                at = page * block_points
-                count = min(block_points, total - at)
-                time_end = time_at + time_sizes[page + 1]
-                time_decoder.read_page_into(time_blob[time_at:time_end], count, times[at:])
-                time_at = time_end
+            times = _pages(time_blob, "i64", time_sizes, block_points, total)
         else:  # (one step apart: block_summaries.py)
             times = first_us + np.arange(total, dtype=np.int64) * step
         return PointColumns(
@@ -312,6 +297,22 @@ def _older_page_sizes(blob: bytes) -> tuple[int, int, int, int, int, list[int], 
     n = -(-total // block_points)
     sizes = ints[3 + 2 * n : 5 + 4 * n].tolist()
     return decimals, total, block_points, first_us, 0, sizes[: n + 1], sizes[n + 1 :]
+
+
+def _pages(
+    blob: bytes, dtype: str, sizes: list[int], block_points: int, total: int
+) -> npt.NDArray[Any]:
+    """A column's `total` points from its pages (`sizes`: the model's bytes, then each
+    page's), `block_points` a page."""
+    column = np.empty(total, np.float64 if dtype == "f64" else np.int64)
+    decoder, _ = _FILE.chunk_decompressor(blob, dtype)
+    at_byte = sizes[0]  # (after the model)
+    for page in range(-(-total // block_points)):
+        at = page * block_points
+        end_byte = at_byte + sizes[page + 1]
+        decoder.read_page_into(blob[at_byte:end_byte], min(block_points, total - at), column[at:])
+        at_byte = end_byte
+    return column
 
 
 def blocks_of(blobs: list[bytes]) -> Blocks:
