@@ -1,4 +1,5 @@
-"""Fast lanes: a few hot routes (`POST /v1/write`, `GET /v1/query`) answered without FastAPI.
+"""Fast lanes: a few hot routes (`POST /v1/write`, `GET /v1/query`, InfluxDB's two writes)
+answered without FastAPI.
 
 A lane reads its request without Starlette's Request (which builds multi-dicts for headers and
 query parameters) and answers with a status, headers and body instead of a Response object.
@@ -78,6 +79,7 @@ class Call:
         "_body",
         "_client",
         "_headers",
+        "_pairs",
         "_proxies",
         "_query",
         "_raw_headers",
@@ -107,6 +109,7 @@ class Call:
         # The first of a repeated name wins, as in Starlette's Headers.
         self._headers: dict[bytes, bytes] = dict(reversed(headers))
         self._query = query_string
+        self._pairs: list[tuple[str, str]] | None = None  # parsed when a list is asked for
         self.params = query_params(query_string)
         self.rate: RateState | None = None
 
@@ -137,8 +140,9 @@ class Call:
 
     def param_list(self, name: str) -> list[str]:
         """Every value of a repeated parameter, in order (Starlette's `getlist`)."""
-        text = self._query.decode("latin-1")
-        return [value for key, value in parse_qsl(text, keep_blank_values=True) if key == name]
+        if self._pairs is None:
+            self._pairs = parse_qsl(self._query.decode("latin-1"), keep_blank_values=True)
+        return [value for key, value in self._pairs if key == name]
 
     def header(self, name: bytes) -> str | None:
         value = self._headers.get(name)

@@ -22,7 +22,7 @@ from sensorbase.auth import access
 from sensorbase.auth.keys import Principal
 from sensorbase.errors import Archived, Forbidden, NotFound, Problem, invalid
 from sensorbase.ingest import checks
-from sensorbase.ingest.series_cache import CacheKey, Hit, SeriesCache
+from sensorbase.ingest.series_cache import FEW_KEYS, CacheKey, Hit, SeriesCache
 from sensorbase.model import (
     CATALOG_VERSION,
     Bucket,
@@ -444,7 +444,7 @@ def _dead_keys(bad: npt.NDArray[np.bool_] | None, batch: PointBatch) -> set[int]
 def _missing(series_id: _Ids) -> list[int]:
     """Where the cache had no id: in Python for a few keys (numpy's calls cost ~2 us of a
     one-point write), vectorised for a request's thousands."""
-    if len(series_id) < 8:
+    if len(series_id) < FEW_KEYS:
         return [k for k, found in enumerate(series_id.tolist()) if found < 0]
     return np.flatnonzero(series_id < 0).tolist()
 

@@ -46,7 +46,7 @@ _K3 = np.uint64(0x94D049BB133111EB)
 _K4 = np.uint64(0xFF51AFD7ED558CCD)
 # Below this many keys a request is looked up key by key (numpy's calls cost more than they
 # save for a handful).
-_FEW_KEYS = 8
+FEW_KEYS = 8
 # The keys learned since the last rebuild are merged into the arrays when there are this many,
 # or an eighth of the cached keys if more: a rebuild sorts every key, so a series created
 # alone costs ~8 rebuilds' share of a key, not a rebuild. Below it a cache is a dict alone,
@@ -120,7 +120,7 @@ class SeriesCache:
     def get(self, org_id: int, keys: Sequence[SeriesKey]) -> tuple[Ids, Ids]:
         """Each key's (series id, bucket id), -1 where not cached."""
         n = len(keys)
-        if 0 < n < _FEW_KEYS:  # (one numpy call: a one-point write's look-up is ~1 us)
+        if 0 < n < FEW_KEYS:  # (one numpy call: a one-point write's look-up is ~1 us)
             get = self._get_one
             hits = [get((org_id, k.bucket, k.source, k.field)) or _MISS for k in keys]
             both = np.array(hits, np.int64)
