@@ -18,6 +18,8 @@ Scenarios (higher is better for the first two, lower for the last two):
 - `stats`: min/max/mean/count over bench.py's 1M-point dense series; a run's figure is the
   median of --queries timed queries (after 2 warm-ups), as bench.py's; ms
 - `latest`: the latest 10,000 raw points of the dense series, likewise; ms
+- `columns`: the same points as columns with epoch milliseconds (`format=columns&epoch=ms`, the
+  shape of bench.py's headline figure); only code that has the format runs it
 - `exact`: count, stddev, p99, spread, increase and integral over the dense series, which read
   every point (query/reducers.py), likewise; ms. Only code that has these aggregates runs it
   (`--ref HEAD` for the figure alone)
@@ -112,6 +114,7 @@ def one_run(version: Path, scenario: str, args: argparse.Namespace, bodies: Any)
         path = {
             "stats": bench.stats_path("ab"),
             "latest": bench.latest_path("ab"),
+            "columns": bench.latest_path("ab", columns=True),
             "exact": bench.exact_path("ab"),
         }[scenario]
         before = server.cpu_by_role()
@@ -158,8 +161,9 @@ def wait_settled(server: bench.Server, still_s: float = 1.5, timeout_s: float = 
 
 def check_answer(scenario: str, body: bytes) -> None:
     """Both versions must answer the query in full, or their times say nothing."""
-    if scenario == "latest":
-        n = len(json.loads(body)["series"][0]["points"])
+    if scenario in ("latest", "columns"):
+        series = json.loads(body)["series"][0]
+        n = len(series["points"] if scenario == "latest" else series["columns"]["value"])
         if n != 10_000:
             raise RuntimeError(f"the latest query gave {n} points, not 10,000")
     elif json.loads(body)["series"][0]["aggregates"]["count"] != 1_000_000:
@@ -205,7 +209,9 @@ def main() -> None:
     )
     ap.add_argument("--new", default=None, help="a revision instead of the working tree")
     ap.add_argument(
-        "--scenario", choices=["single", "batch", "stats", "latest", "exact"], default="single"
+        "--scenario",
+        choices=["single", "batch", "stats", "latest", "columns", "exact"],
+        default="single",
     )
     ap.add_argument("--runs", type=int, default=6, help="runs of each version")
     ap.add_argument("--seconds", type=int, default=5, help="length of a single-point run")
@@ -232,7 +238,7 @@ def main() -> None:
     bodies: Any = None
     if args.scenario == "batch":
         bodies = bench.fleet_bodies(args.points, seed=1)
-    elif args.scenario in ("stats", "latest", "exact"):
+    elif args.scenario in ("stats", "latest", "columns", "exact"):
         bodies = bench.big_bodies()
     unit = {"single": "requests/s", "batch": "points/s"}.get(args.scenario, "ms")
     per = {"single": "request", "batch": "point"}.get(args.scenario, "query")

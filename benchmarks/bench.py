@@ -641,9 +641,12 @@ def exact_path(bucket: str, every: str | None = None) -> str:
     )
 
 
-def latest_path(bucket: str) -> str:
-    """Scenario 4's query: the latest 10,000 raw points of the dense series."""
-    return f"/v1/query?bucket={bucket}&source=big&field={FIELD}&order=desc&limit=10000"
+def latest_path(bucket: str, columns: bool = False) -> str:
+    """Scenario 4's query: the latest 10,000 raw points of the dense series; with `columns`,
+    as an array a column with times in epoch milliseconds (the shape of VictoriaMetrics'
+    export, `{"values": [...], "timestamps": [...]}`)."""
+    path = f"/v1/query?bucket={bucket}&source=big&field={FIELD}&order=desc&limit=10000"
+    return path + "&format=columns&epoch=ms" if columns else path
 
 
 def stored_points(server: Server, buckets: list[str]) -> int:
@@ -800,15 +803,20 @@ def run_sensorbase(args: argparse.Namespace) -> dict[str, Any]:
                                   "response": body.decode()[:400]}  # fmt: skip
         print(f"stats over 1M points: {statistics.median(xs):.1f} ms {body[:200]!r}", flush=True)
 
-        xs, body = timed_queries(server, latest_path(BUCKET), args.queries)
-        n_latest = len(json.loads(body)["series"][0]["points"])
-        decoded = timed_queries(server, latest_path(BUCKET), args.queries, decoded=True)[0]
-        result["query_latest_10k"] = {"path": latest_path(BUCKET), "ms": common.summarize(xs),
-                                      "ms_decoded": common.summarize(decoded),
-                                      "response_bytes": len(body), "points": n_latest}  # fmt: skip
-        print(f"latest 10,000 points: {statistics.median(xs):.1f} ms ({n_latest} points, "
-              f"{len(body):,} bytes; {statistics.median(decoded):.1f} ms with the client's "
-              "json.loads, as victoria_bench.py times its export)")  # fmt: skip
+        for key, columns in (("query_latest_10k", True), ("query_latest_10k_rows", False)):
+            path = latest_path(BUCKET, columns)
+            xs, body = timed_queries(server, path, args.queries)
+            reply = json.loads(body)["series"][0]
+            n_latest = len(reply["columns"]["value"] if columns else reply["points"])
+            decoded = timed_queries(server, path, args.queries, decoded=True)[0]
+            result[key] = {"path": path, "ms": common.summarize(xs),
+                           "ms_decoded": common.summarize(decoded),
+                           "response_bytes": len(body), "points": n_latest}  # fmt: skip
+            shape = "columns, epoch=ms" if columns else "a JSON object a point"
+            print(f"latest 10,000 points ({shape}): {statistics.median(xs):.1f} ms "
+                  f"({n_latest} points, {len(body):,} bytes; "
+                  f"{statistics.median(decoded):.1f} ms with the client's json.loads)",
+                  flush=True)  # fmt: skip
 
         points = stored_points(server, buckets)
         expected = sum(x["points"] for x in ingest + lp_ingest) + big["points"]

@@ -248,7 +248,10 @@ def run_victoria(args: Any) -> dict[str, Any]:
         xs, values = _timed(stats, args.queries)
         result["query_agg_1M"] = {"ms": common.summarize(xs), "response": values}
         xs, body = _timed(latest, args.queries)
-        result["query_latest_10k"] = {"ms": common.summarize(xs), "response_bytes": len(body)}
+        decoded, _ = _timed(lambda: [json.loads(line) for line in latest().splitlines()],
+                            args.queries)  # fmt: skip
+        result["query_latest_10k"] = {"ms": common.summarize(xs), "response_bytes": len(body),
+                                      "ms_decoded": common.summarize(decoded)}  # fmt: skip
         vb.req("GET", "/internal/force_merge")
         time.sleep(20)  # as victoria_bench.py: the merge finishes in the background
         vb.req("GET", "/internal/force_flush")

@@ -250,13 +250,14 @@ def test_a_query_is_answered_from_the_parser_without_a_body(served: tuple[Server
         head = [f"GET {target} HTTP/1.1", "Host: sensorbase", f"Authorization: Bearer {key}"]
         return ("\r\n".join(head) + "\r\n\r\n").encode()
 
-    written, read, bad, csv = exchange(
+    written, read, bad, csv, columns = exchange(
         server,
         [
             post(WRITE, key, points(10, 11, 12, start=1_580_000_000)),
             get(query),
             get(query.replace("limit=2", "limit=-2")),
             get(query + "&format=csv"),
+            get(query + "&format=columns&epoch=ms"),
         ],
     )
     assert written[0] == 200
@@ -269,6 +270,10 @@ def test_a_query_is_answered_from_the_parser_without_a_body(served: tuple[Server
         "lane,s1,t,2020-01-26T00:53:22.000000Z,12.0",
         "lane,s1,t,2020-01-26T00:53:21.000000Z,11.0",
     ]
+    assert columns[0] == 200 and json.loads(columns[2])["series"][0]["columns"] == {
+        "time": [1_580_000_002_000, 1_580_000_001_000],
+        "value": [12.0, 11.0],
+    }
     log = server.stderr()
     assert re.search(r'"GET /v1/query\?bucket=lane&source=s1\S* HTTP/1\.1" 200', log), log
 

@@ -170,3 +170,56 @@ def test_values_at_the_edges_of_the_modules_decimals(value: float) -> None:
         fast = module.compiled.encode(time_us, column)
         assert (fast is not None) == _written_by_the_module(value)
         assert fast is None or fast == expected
+
+
+def _in_epoch(time_us: np.ndarray, epoch: str) -> list[int]:
+    """Integers of the unit since 1970, floored, by Python's arithmetic."""
+    unit = {"s": 1_000_000, "ms": 1_000, "us": 1}
+    return [t * 1_000 if epoch == "ns" else t // unit[epoch] for t in time_us.tolist()]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(-(2**62), 2**62),
+            st.floats(allow_nan=False, allow_infinity=False),
+        ),
+        max_size=30,
+    ),
+    st.sampled_from([None, "s", "ms", "us", "ns"]),
+)
+def test_epoch_times_and_columns(points: list[tuple[int, float]], epoch: str | None) -> None:
+    """Times as integers of a unit (floored, before 1970 too; nanoseconds past int64's range)
+    in the records and as one column, and the values' column: each as msgspec encodes the
+    lists, on both paths."""
+    time_us = np.array([t for t, _ in points], np.int64)
+    value = np.array([v for _, v in points], np.float64)
+    times = format_many(time_us) if epoch is None else _in_epoch(time_us, epoch)
+    records = msgspec.json.encode(
+        [{"time": t, "value": v} for t, v in zip(times, value.tolist(), strict=True)]
+    )
+    for name in PATHS:
+        if name == "compiled" and module.compiled is None:
+            continue
+        with _path(name) as points_json:
+            if epoch is not None:  # (ISO times out of 0001-9999: test_any_times_and_values)
+                assert points_json(time_us, value, epoch) == records, name
+            assert module.times_json(time_us, epoch) == msgspec.json.encode(times), name
+            assert module.values_json(value) == msgspec.json.encode(value.tolist()), name
+
+
+def test_the_compiled_module_refuses_an_unknown_epoch() -> None:
+    if module.compiled is None:
+        pytest.skip("the _points_json module is not built")
+    times = np.array([0, 1], np.int64)
+    for call in (
+        lambda: module.compiled.encode(times, np.zeros(2), 60_000_000),
+        lambda: module.compiled.encode_numbers(times, b"[1,2]", 2),
+        lambda: module.compiled.times(times, -1),
+    ):
+        with pytest.raises(ValueError, match="epoch"):
+            call()
+    with pytest.raises(ValueError, match="float64"):
+        module.compiled.values(b"1234567")
+    assert module.compiled.values(np.array([0.1 + 0.2])) is None  # msgspec's digits then

@@ -21,7 +21,15 @@ returns None: then
 
 `encode_numbers(time_us, numbers)`: `numbers` msgspec's encoding of the list of the values
 (`[21.5,22.0,null]`), its items copied between the records. A `numbers` that is not a list of
-exactly as many items is a ValueError: both come from the same column. */
+exactly as many items is a ValueError: both come from the same column.
+
+Both take an optional `epoch`: 0 (the default) writes times as above; 1, 1000 or 1000000
+write them as integers of microseconds, milliseconds or seconds since 1970 (floored), -1000
+as nanoseconds (the microseconds' digits and `000`, so no time overflows int64). The columnar
+reply (`format=columns`) takes its arrays from
+
+`times(time_us, epoch)`: the JSON array of the times (None for ISO times out of range), and
+`values(value)`: the JSON array of the values, when each is one `decimal` writes, else None. */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -33,12 +41,15 @@ exactly as many items is a ValueError: both come from the same column. */
 #define MAX_US 253402300799999999LL   /* 9999-12-31T23:59:59.999999Z */
 #define DAY_US 86400000000LL
 
-static const char TIME_OPEN[] = "{\"time\":\"";    /* then the 26 bytes of the time */
-static const char VALUE_OPEN[] = "Z\",\"value\":"; /* then the number, then "}," */
+static const char TIME_OPEN[] = "{\"time\":";    /* then the time */
+static const char VALUE_OPEN[] = ",\"value\":"; /* then the number, then "}," */
 #define TIME_OPEN_LEN (sizeof(TIME_OPEN) - 1)
 #define VALUE_OPEN_LEN (sizeof(VALUE_OPEN) - 1)
 #define TIME_LEN 26
-#define RECORD_FIXED (TIME_OPEN_LEN + TIME_LEN + VALUE_OPEN_LEN + 2)
+#define TIME_TEXT_LEN (TIME_LEN + 3) /* in quotes, with its Z; wider than any integer time */
+#define RECORD_FIXED (TIME_OPEN_LEN + TIME_TEXT_LEN + VALUE_OPEN_LEN + 2)
+#define ISO 0
+#define NANOSECONDS (-1000)
 
 static void digits(char *at, int64_t number, int width) {
     for (int i = width - 1; i >= 0; i--) {
@@ -78,16 +89,15 @@ static int times_in_range(const int64_t *time_us, Py_ssize_t n) {
     return 1;
 }
 
-/* `{"time":"<26 bytes>Z","value":` at `at`; returns the end. */
-static char *record_open(char *at, int64_t t, DayCache *cache) {
+/* `"2026-11-21T10:00:00.000000Z"` at `at`; returns the end. */
+static char *iso_time(char *at, int64_t t, DayCache *cache) {
     int64_t days = t / DAY_US - (t % DAY_US < 0);
     int64_t of_day = t - days * DAY_US;
     if (days != cache->day) {
         civil_date(cache->date, days);
         cache->day = days;
     }
-    memcpy(at, TIME_OPEN, TIME_OPEN_LEN);
-    at += TIME_OPEN_LEN;
+    *at++ = '"';
     memcpy(at, cache->date, 10);
     at[10] = 'T';
     int64_t seconds = of_day / 1000000;
@@ -99,8 +109,32 @@ static char *record_open(char *at, int64_t t, DayCache *cache) {
     at[19] = '.';
     digits(at + 20, of_day % 1000000, 6);
     at += TIME_LEN;
-    memcpy(at, VALUE_OPEN, VALUE_OPEN_LEN);
-    return at + VALUE_OPEN_LEN;
+    *at++ = 'Z';
+    *at++ = '"';
+    return at;
+}
+
+/* The time in `epoch`'s form (the module's comment) at `at`; returns the end. */
+static char *time_text(char *at, int64_t t, int64_t epoch, DayCache *cache) {
+    if (epoch == ISO)
+        return iso_time(at, t, cache);
+    int64_t whole = epoch > 0 ? t / epoch - (t % epoch < 0) : t;
+    uint64_t magnitude = whole < 0 ? (uint64_t)0 - (uint64_t)whole : (uint64_t)whole;
+    if (whole < 0)
+        *at++ = '-';
+    char text[20];
+    int width = 0;
+    do {
+        text[sizeof(text) - 1 - width++] = (char)('0' + magnitude % 10);
+        magnitude /= 10;
+    } while (magnitude);
+    memcpy(at, text + sizeof(text) - width, (size_t)width);
+    at += width;
+    if (epoch == NANOSECONDS && whole != 0) {
+        memcpy(at, "000", 3);
+        at += 3;
+    }
+    return at;
 }
 
 #define SCALE 1e6
@@ -148,7 +182,7 @@ static char *decimal(char *at, double v) {
 encoding of their list (`text`, `size`: between its brackets, one item a time). None when a
 value is not one `decimal` writes; NULL with a ValueError when `text` does not hold n items. */
 static PyObject *records(const int64_t *time_us, Py_ssize_t n, const double *value,
-                         const char *text, Py_ssize_t size) {
+                         const char *text, Py_ssize_t size, int64_t epoch) {
     Py_ssize_t room = value ? n * (Py_ssize_t)(RECORD_FIXED + VALUE_MAX_LEN) + 2
                             : n * (Py_ssize_t)RECORD_FIXED + size; /* its commas: the records' */
     PyObject *result = PyBytes_FromStringAndSize(NULL, room);
@@ -160,7 +194,10 @@ static PyObject *records(const int64_t *time_us, Py_ssize_t n, const double *val
     const char *number = text ? text + 1 : NULL, *end = text ? text + size - 1 : NULL;
     DayCache cache = {INT64_MIN, {0}};
     for (Py_ssize_t i = 0; i < n; i++) {
-        at = record_open(at, time_us[i], &cache);
+        memcpy(at, TIME_OPEN, TIME_OPEN_LEN);
+        at = time_text(at + TIME_OPEN_LEN, time_us[i], epoch, &cache);
+        memcpy(at, VALUE_OPEN, VALUE_OPEN_LEN);
+        at += VALUE_OPEN_LEN;
         if (value) {
             at = decimal(at, value[i]);
             if (!at) {
@@ -192,19 +229,34 @@ unequal:
     return NULL;
 }
 
+static int known_epoch(int64_t epoch) {
+    if (epoch == ISO || epoch == 1 || epoch == 1000 || epoch == 1000000 || epoch == NANOSECONDS)
+        return 1;
+    PyErr_SetString(PyExc_ValueError, "epoch must be 0, 1, 1000, 1000000 or -1000");
+    return 0;
+}
+
+/* Whether every time can be written in `epoch`'s form (ISO times: years 0001-9999). */
+static int writable(const int64_t *time_us, Py_ssize_t n, int64_t epoch) {
+    return epoch != ISO || times_in_range(time_us, n);
+}
+
 static PyObject *encode(PyObject *self, PyObject *args) {
     Py_buffer times, values;
+    long long epoch = ISO;
     PyObject *result = NULL;
-    if (!PyArg_ParseTuple(args, "y*y*", &times, &values))
+    if (!PyArg_ParseTuple(args, "y*y*|L", &times, &values, &epoch))
         return NULL;
     Py_ssize_t n = times.len / (Py_ssize_t)sizeof(int64_t);
     if (times.len % (Py_ssize_t)sizeof(int64_t) ||
         values.len != n * (Py_ssize_t)sizeof(double))
         PyErr_SetString(PyExc_ValueError, "times must be int64 and values as many float64");
-    else if (!times_in_range(times.buf, n))
+    else if (!known_epoch(epoch))
+        ;
+    else if (!writable(times.buf, n, epoch))
         result = Py_NewRef(Py_None);
     else
-        result = records(times.buf, n, values.buf, NULL, 0);
+        result = records(times.buf, n, values.buf, NULL, 0, epoch);
     PyBuffer_Release(&times);
     PyBuffer_Release(&values);
     return result;
@@ -212,8 +264,9 @@ static PyObject *encode(PyObject *self, PyObject *args) {
 
 static PyObject *encode_numbers(PyObject *self, PyObject *args) {
     Py_buffer times, numbers;
+    long long epoch = ISO;
     PyObject *result = NULL;
-    if (!PyArg_ParseTuple(args, "y*y*", &times, &numbers))
+    if (!PyArg_ParseTuple(args, "y*y*|L", &times, &numbers, &epoch))
         return NULL;
     const char *text = numbers.buf;
     Py_ssize_t n = times.len / (Py_ssize_t)sizeof(int64_t);
@@ -221,22 +274,102 @@ static PyObject *encode_numbers(PyObject *self, PyObject *args) {
     if (times.len % (Py_ssize_t)sizeof(int64_t) || size < 2 || text[0] != '[' ||
         text[size - 1] != ']')
         PyErr_SetString(PyExc_ValueError, "times must be int64 and numbers a JSON list");
-    else if (!times_in_range(times.buf, n))
+    else if (!known_epoch(epoch))
+        ;
+    else if (!writable(times.buf, n, epoch))
         result = Py_NewRef(Py_None);
     else
-        result = records(times.buf, n, NULL, text, size);
+        result = records(times.buf, n, NULL, text, size, epoch);
     PyBuffer_Release(&times);
     PyBuffer_Release(&numbers);
     return result;
 }
 
+/* `[<item>,...]` of n items, each written by `write(at, i)` in at most `widest` bytes; None
+when `write` returns NULL. */
+typedef char *(*ItemWriter)(char *at, Py_ssize_t i, const void *column, int64_t epoch,
+                            DayCache *cache);
+
+static PyObject *array(Py_ssize_t n, Py_ssize_t widest, ItemWriter write, const void *column,
+                       int64_t epoch) {
+    PyObject *result = PyBytes_FromStringAndSize(NULL, n * (widest + 1) + 2);
+    if (!result)
+        return NULL;
+    char *out = PyBytes_AS_STRING(result);
+    char *at = out;
+    *at++ = '[';
+    DayCache cache = {INT64_MIN, {0}};
+    for (Py_ssize_t i = 0; i < n; i++) {
+        at = write(at, i, column, epoch, &cache);
+        if (!at) {
+            Py_DECREF(result);
+            return Py_NewRef(Py_None);
+        }
+        *at++ = ',';
+    }
+    if (n)
+        at--;
+    *at++ = ']';
+    _PyBytes_Resize(&result, at - out);
+    return result;
+}
+
+static char *time_item(char *at, Py_ssize_t i, const void *column, int64_t epoch,
+                       DayCache *cache) {
+    return time_text(at, ((const int64_t *)column)[i], epoch, cache);
+}
+
+static char *value_item(char *at, Py_ssize_t i, const void *column, int64_t epoch,
+                        DayCache *cache) {
+    return decimal(at, ((const double *)column)[i]);
+}
+
+static PyObject *times_array(PyObject *self, PyObject *args) {
+    Py_buffer times;
+    long long epoch = ISO;
+    PyObject *result = NULL;
+    if (!PyArg_ParseTuple(args, "y*|L", &times, &epoch))
+        return NULL;
+    Py_ssize_t n = times.len / (Py_ssize_t)sizeof(int64_t);
+    if (times.len % (Py_ssize_t)sizeof(int64_t))
+        PyErr_SetString(PyExc_ValueError, "times must be int64");
+    else if (!known_epoch(epoch))
+        ;
+    else if (!writable(times.buf, n, epoch))
+        result = Py_NewRef(Py_None);
+    else
+        result = array(n, TIME_TEXT_LEN, time_item, times.buf, epoch);
+    PyBuffer_Release(&times);
+    return result;
+}
+
+static PyObject *values_array(PyObject *self, PyObject *args) {
+    Py_buffer values;
+    PyObject *result = NULL;
+    if (!PyArg_ParseTuple(args, "y*", &values))
+        return NULL;
+    if (values.len % (Py_ssize_t)sizeof(double))
+        PyErr_SetString(PyExc_ValueError, "values must be float64");
+    else
+        result = array(values.len / (Py_ssize_t)sizeof(double), VALUE_MAX_LEN, value_item,
+                       values.buf, ISO);
+    PyBuffer_Release(&values);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"encode", encode, METH_VARARGS,
-     "encode(time_us, value) -> bytes or None: the JSON array of {\"time\", \"value\"} "
-     "objects of the columns, when each value is a decimal it writes (see the module's source)."},
+     "encode(time_us, value, epoch=0) -> bytes or None: the JSON array of {\"time\", "
+     "\"value\"} objects of the columns, when each value is a decimal it writes (see the "
+     "module's source)."},
     {"encode_numbers", encode_numbers, METH_VARARGS,
-     "encode_numbers(time_us, numbers) -> bytes or None: the same, the values taken from "
-     "msgspec's encoding of their list."},
+     "encode_numbers(time_us, numbers, epoch=0) -> bytes or None: the same, the values taken "
+     "from msgspec's encoding of their list."},
+    {"times", times_array, METH_VARARGS,
+     "times(time_us, epoch=0) -> bytes or None: the JSON array of the times."},
+    {"values", values_array, METH_VARARGS,
+     "values(value) -> bytes or None: the JSON array of the values, when each is a decimal "
+     "it writes."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -13,6 +13,10 @@ each is a decimal of at most 6 places (what sensors send), so no float object or
 (~0.56 -> ~0.15 ms); other values are taken from msgspec's encoding of their list. The numpy
 path below is what runs without it, and the test of both
 (tests/dialects/native/test_points_json.py) holds them equal.
+
+`epoch` (the query's `epoch=s|ms|us|ns`) writes the times as integers since 1970 in that unit,
+floored, instead of ISO text; `times_json` and `values_json` give a column as one JSON array
+(the reply of `format=columns`).
 """
 
 from __future__ import annotations
@@ -23,11 +27,17 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
+from sensorbase.times import format_many
+
 _TIME = b'{"time":"'
 _VALUE = b'Z","value":'
 _END = b"},"
 _TIME_WIDTH = 26  # 2026-11-21T10:00:00.000000 (numpy, microseconds; the Z is _VALUE's)
 _encode = msgspec.json.encode
+# The query's epoch units as the compiled module takes them: a divisor of microseconds, or
+# (nanoseconds) minus the factor; None is ISO text.
+EPOCHS = {"s": 1_000_000, "ms": 1_000, "us": 1, "ns": -1_000}
+_ISO = 0
 
 
 def _compiled() -> ModuleType | None:
@@ -106,18 +116,53 @@ def iso_times(
     return out
 
 
-def points_json(time_us: npt.NDArray[np.int64], value: npt.NDArray[np.float64]) -> bytes:
+def epoch_times(time_us: npt.NDArray[np.int64], epoch: str) -> list[int]:
+    """The times as integers of `epoch`'s unit since 1970, floored (nanoseconds as Python
+    integers: a time far from 1970 overflows int64 in them)."""
+    unit = EPOCHS[epoch]
+    if unit < 0:
+        return [t * -unit for t in time_us.tolist()]
+    return (time_us // unit).tolist()
+
+
+def times_json(time_us: npt.NDArray[np.int64], epoch: str | None = None) -> bytes:
+    """The JSON array of the times: ISO text, or integers of `epoch`'s unit."""
+    if compiled is not None:
+        times = np.ascontiguousarray(time_us, np.int64)
+        encoded: bytes | None = compiled.times(times, _ISO if epoch is None else EPOCHS[epoch])
+        if encoded is not None:
+            return encoded
+    return _encode(format_many(time_us) if epoch is None else epoch_times(time_us, epoch))
+
+
+def values_json(value: npt.NDArray[np.float64]) -> bytes:
+    """The JSON array of the values, as msgspec writes their list."""
+    if compiled is not None:
+        encoded: bytes | None = compiled.values(np.ascontiguousarray(value, np.float64))
+        if encoded is not None:
+            return encoded
+    return _encode(value.tolist())
+
+
+def points_json(
+    time_us: npt.NDArray[np.int64], value: npt.NDArray[np.float64], epoch: str | None = None
+) -> bytes:
     """The JSON array of `{"time", "value"}` objects of the columns."""
     n = len(time_us)
     if not n:
         return b"[]"
     if compiled is not None:
         times = np.ascontiguousarray(time_us, np.int64)
-        encoded: bytes | None = compiled.encode(times, np.ascontiguousarray(value, np.float64))
+        unit = _ISO if epoch is None else EPOCHS[epoch]
+        values = np.ascontiguousarray(value, np.float64)
+        encoded: bytes | None = compiled.encode(times, values, unit)
         if encoded is None:
-            encoded = compiled.encode_numbers(times, _encode(value.tolist()))
+            encoded = compiled.encode_numbers(times, _encode(value.tolist()), unit)
         if encoded is not None:
             return encoded
+    if epoch is not None:
+        numbered = zip(epoch_times(time_us, epoch), value.tolist(), strict=True)
+        return _encode([{"time": t, "value": v} for t, v in numbered])
     if int(time_us.min()) < _MIN_US or int(time_us.max()) > _MAX_US:  # wider than 26 bytes
         texts = np.datetime_as_string(time_us.astype("datetime64[us]"), unit="us").tolist()
         pairs = zip(texts, value.tolist(), strict=True)

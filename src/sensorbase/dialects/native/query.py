@@ -19,7 +19,13 @@ from sensorbase.dialects.base import query_of, services
 from sensorbase.dialects.body import parse_json, read_body, require_media_type
 from sensorbase.dialects.lane import Call, as_route, response
 from sensorbase.dialects.native.deps import principal
-from sensorbase.dialects.native.points_json import points_json
+from sensorbase.dialects.native.points_json import (
+    EPOCHS,
+    epoch_times,
+    points_json,
+    times_json,
+    values_json,
+)
 from sensorbase.dialects.native.problems import native_router
 from sensorbase.errors import Problem, invalid
 from sensorbase.model import SeriesResult
@@ -99,8 +105,14 @@ _NAMES: dict[str, openapi.Schema] = {
     },
     "format": {
         "type": "string",
-        "enum": ["json", "csv", ""],
-        "description": "json (default; also when empty) or csv (or Accept: text/csv)",
+        "enum": ["json", "columns", "csv", ""],
+        "description": "json (default; also when empty: an object a point), columns (JSON, "
+        "an array a column: time, value) or csv (or Accept: text/csv)",
+    },
+    "epoch": {
+        "type": "string",
+        "enum": list(EPOCHS),
+        "description": "Times as integers since 1970 in this unit (floored), not ISO 8601",
     },
 }
 _INTEGERS = ("limit", "width")
@@ -222,44 +234,82 @@ async def _answer(
 ) -> bytes | Response:
     access.require(who, "data:read")  # before the spec is parsed: a 403 says more than a 400
     output = options.pop("format") or ("csv" if "text/csv" in (accept or "") else "json")
-    if output not in ("json", "csv"):
-        raise invalid([Problem("must be json or csv", "format")])
+    epoch = options.pop("epoch") or None
+    problems = []
+    if output not in ("json", "columns", "csv"):
+        problems.append(Problem("must be json, columns or csv", "format"))
+    if epoch is not None and epoch not in EPOCHS:
+        problems.append(Problem(f"must be one of {', '.join(EPOCHS)}", "epoch"))
+    if problems:
+        raise invalid(problems)
     if type(options.get("fill")) in (int, float):
         options["fill"] = repr(options["fill"])  # a JSON number: the fill value
     spec = parse_spec(**options)
 
     result = await service.query(who, spec)
+    reply = Reply(spec, columns=output == "columns", epoch=epoch)
     if output == "csv":
-        return Response(render_csv(result, spec), media_type="text/csv")
-    return msgspec.json.encode(render_json(result, spec))
+        return Response(reply.csv(result), media_type="text/csv")
+    return msgspec.json.encode(reply.json(result))
 
 
-def _points(result: SeriesResult) -> list[dict[str, Any]] | msgspec.Raw:
-    """The series' points as the reply lists them: without extras (the usual case) encoded
-    straight from the columns (points_json.py), with them one object a point."""
-    pts = result.points
-    if pts is None or not len(pts):
-        return []
-    if pts.extra is None:
-        return msgspec.Raw(points_json(pts.time_us, pts.value))
-    times = format_many(pts.time_us)
-    values = pts.value.tolist()
-    out = []
-    for t, v, e in zip(times, values, pts.extra, strict=True):
-        point: dict[str, Any] = {"time": t, "value": v}
-        if e:
-            carried = msgspec.json.decode(e)
-            if "lat" in carried:
-                point["latitude"], point["longitude"] = carried.pop("lat"), carried.pop("lon")
-            point.update(carried)
-        out.append(point)
-    return out
+def _carried(extra: str | bytes | None) -> dict[str, Any]:
+    """What a point carries beside its value, under the names the reply gives them."""
+    if not extra:
+        return {}
+    carried: dict[str, Any] = msgspec.json.decode(extra)
+    if "lat" in carried:
+        carried["latitude"], carried["longitude"] = carried.pop("lat"), carried.pop("lon")
+    return carried
 
 
-def render_json(result: QueryResult, spec: QuerySpec) -> dict[str, Any]:
-    series = []
-    for item in result.series:
-        ref = item.series
+class Reply:
+    """A query's result as its reply shows it: JSON (an object a point, or `columns`: an array
+    a column) or CSV, times as ISO 8601 text or as integers of an `epoch` unit."""
+
+    def __init__(self, spec: QuerySpec, columns: bool = False, epoch: str | None = None):
+        self.spec, self.columns, self.epoch = spec, columns, epoch
+
+    def times(self, time_us: Any) -> list[Any]:
+        return format_many(time_us) if self.epoch is None else epoch_times(time_us, self.epoch)
+
+    def time(self, time_us: int) -> str | int:
+        return format_us(time_us) if self.epoch is None else self.times(_array([time_us]))[0]
+
+    def points(self, result: SeriesResult) -> tuple[str, Any]:
+        """The series' points, under the member that holds them: without extras (the usual
+        case) encoded straight from the columns (points_json.py), with them one object (or
+        one column) a name."""
+        pts = result.points
+        if pts is None or not len(pts):
+            return ("columns", {"time": [], "value": []}) if self.columns else ("points", [])
+        if pts.extra is None:
+            if self.columns:
+                column = msgspec.Raw(times_json(pts.time_us, self.epoch))
+                return "columns", {"time": column, "value": msgspec.Raw(values_json(pts.value))}
+            return "points", msgspec.Raw(points_json(pts.time_us, pts.value, self.epoch))
+        times, values = self.times(pts.time_us), pts.value.tolist()
+        carried = [_carried(e) for e in pts.extra]
+        if not self.columns:
+            rows = zip(times, values, carried, strict=True)
+            return "points", [{"time": t, "value": v, **c} for t, v, c in rows]
+        names = dict.fromkeys(name for c in carried for name in c)  # first seen first
+        extras = {name: [c.get(name) for c in carried] for name in names}
+        return "columns", {"time": times, "value": values, **extras}
+
+    def buckets(self, rows: list[Any]) -> tuple[str, Any]:
+        starts = self.times(_array([row.start_us or 0 for row in rows]))
+        if self.columns:
+            named = {name: [row.values.get(name) for row in rows] for name in self.spec.aggregates}
+            return "columns", {"time": starts, **named}
+        return "buckets", [{"time": t, **row.values} for t, row in zip(starts, rows, strict=True)]
+
+    def json(self, result: QueryResult) -> dict[str, Any]:
+        return {"series": [self.series(item) for item in result.series],
+                "next_cursor": result.next_cursor}  # fmt: skip
+
+    def series(self, item: SeriesResult) -> dict[str, Any]:
+        spec, ref = self.spec, item.series
         entry: dict[str, Any] = {
             "bucket": ref.bucket,
             "source": ref.source,
@@ -270,52 +320,41 @@ def render_json(result: QueryResult, spec: QuerySpec) -> dict[str, Any]:
             if spec.every is None:
                 entry["aggregates"] = item.aggregates[0].values if item.aggregates else {}
             else:
-                starts = [row.start_us or 0 for row in item.aggregates]
-                entry["buckets"] = [
-                    {"time": t, **row.values}
-                    for t, row in zip(format_many(_array(starts)), item.aggregates, strict=True)
-                ]
+                name, buckets = self.buckets(item.aggregates)
+                entry[name] = buckets
             if item.summaries_until_us is not None:  # what expired answered from summaries
-                entry["summaries_until"] = format_us(item.summaries_until_us)
+                entry["summaries_until"] = self.time(item.summaries_until_us)
         elif spec.mode == "m4":
             pts = item.points
             assert pts is not None
-            entry["m4"] = {"time": format_many(pts.time_us), "value": pts.value.tolist()}
+            times = times_json(pts.time_us, self.epoch)
+            entry["m4"] = {"time": msgspec.Raw(times), "value": msgspec.Raw(values_json(pts.value))}
         else:
-            entry["points"] = _points(item)
-        series.append(entry)
-    return {"series": series, "next_cursor": result.next_cursor}
+            name, points = self.points(item)
+            entry[name] = points
+        return entry
 
-
-def render_csv(result: QueryResult, spec: QuerySpec) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    if spec.mode == "aggregate":
-        writer.writerow(["bucket", "source", "field", "time", *spec.aggregates])
+    def csv(self, result: QueryResult) -> str:
+        """A row a point (bucket, source, field, time, value) or a row a bucket of
+        aggregates (bucket, source, field, time, and a column an aggregate)."""
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        aggregates = self.spec.aggregates if self.spec.mode == "aggregate" else None
+        writer.writerow(["bucket", "source", "field", "time", *(aggregates or ["value"])])
         for item in result.series:
             ref = item.series
-            rows = item.aggregates or []
-            starts = format_many(_array([r.start_us or 0 for r in rows])) if rows else []
-            for row, t in zip(rows, starts, strict=True):
-                when = t if row.start_us is not None else ""
-                writer.writerow(
-                    [
-                        ref.bucket,
-                        ref.source,
-                        ref.field,
-                        when,
-                        *(row.values.get(a) for a in spec.aggregates),
-                    ]
-                )
+            if aggregates is not None:
+                rows = item.aggregates or []
+                starts = self.times(_array([r.start_us or 0 for r in rows]))
+                for row, t in zip(rows, starts, strict=True):
+                    when = t if row.start_us is not None else ""
+                    values = (row.values.get(a) for a in aggregates)
+                    writer.writerow([ref.bucket, ref.source, ref.field, when, *values])
+            elif item.points is not None and len(item.points):
+                pts = item.points
+                for t, v in zip(self.times(pts.time_us), pts.value.tolist(), strict=True):
+                    writer.writerow([ref.bucket, ref.source, ref.field, t, v])
         return out.getvalue()
-    writer.writerow(["bucket", "source", "field", "time", "value"])
-    for item in result.series:
-        ref = item.series
-        if item.points is None or not len(item.points):
-            continue
-        for t, v in zip(format_many(item.points.time_us), item.points.value.tolist(), strict=True):
-            writer.writerow([ref.bucket, ref.source, ref.field, t, v])
-    return out.getvalue()
 
 
 def _array(values: list[int]) -> Any:
