@@ -304,3 +304,39 @@ def test_line_protocol_writes_are_answered_from_the_parser(served: tuple[Server,
     assert "x-influxdb-error" in partial[1]
     log = server.stderr()
     assert re.search(r'"POST /api/v2/write\?bucket=lane&precision=s HTTP/1\.1" 204', log), log
+
+
+def test_dakkio_writes_are_answered_from_the_parser(served: tuple[Server, str]) -> None:
+    """dakkio's ingest routes are lanes: a 201 with dakkio's reply, pipelined, and its 404 for
+    an unknown data source, in dakkio's shape."""
+    server, key = served
+    source = {"source": "esp32", "field": "t", "time": 1_580_000_200, "value": 1}
+    body = json.dumps([source]).encode()
+
+    def dakkio(target: str, point: dict[str, object]) -> bytes:
+        data = json.dumps(point).encode()
+        head = [f"POST {target} HTTP/1.1", "Host: sensorbase", f"X-API-Key: {key}",
+                "Content-Type: application/json", f"Content-Length: {len(data)}"]  # fmt: skip
+        return ("\r\n".join(head) + "\r\n\r\n").encode() + data
+
+    point = {"bucketId": "lane", "dataSourceId": "esp32", "timestamp": "2020-01-26T00:56:41Z",
+             "values": {"t": 21.5}}  # fmt: skip
+    made, one, many, unknown = exchange(
+        server,
+        [
+            post(WRITE, key, body),
+            dakkio("/api/data", point),
+            dakkio("/api/data/batch", {"bucketId": "lane", "dataPoints": [point, point]}),
+            dakkio("/api/data", {**point, "dataSourceId": "nobody"}),
+        ],
+    )
+    assert made[0] == 200
+    assert one[0] == 201 and json.loads(one[2])["dataPoint"]["values"] == {"t": 21.5}
+    assert many[0] == 201 and json.loads(many[2]) == {
+        "message": "Batch ingested successfully",
+        "count": 2,
+    }
+    assert unknown[0] == 404 and json.loads(unknown[2])["error"] == "Not Found"
+    assert {"date", "x-content-type-options"} <= one[1].keys()
+    log = server.stderr()
+    assert re.search(r'"POST /api/data/batch HTTP/1\.1" 201', log), log

@@ -32,6 +32,8 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from sensorbase.dialects.lane import Lane
+
 SAMPLE: dict[str, Any] = {
     "bucketId": "507f1f77bcf86cd799439011",
     "dataSourceId": "507f1f77bcf86cd799439012",
@@ -57,3 +59,9 @@ def router() -> APIRouter:
     for routes in routers:
         combined.include_router(routes)
     return combined
+
+
+def fast_lanes() -> dict[tuple[str, str], Lane]:
+    from sensorbase.dialects.dakkio import write
+
+    return write.fast_lanes()

@@ -18,11 +18,12 @@ from fastapi.security import APIKeyHeader
 from sensorbase.auth import access
 from sensorbase.auth.keys import PREFIX, Principal
 from sensorbase.dialects.base import authenticate, bearer, services
+from sensorbase.dialects.lane import Call
 from sensorbase.errors import Unauthorized
 from sensorbase.model import Scope
 
 # Declared for OpenAPI only (so /docs offers an Authorize button); `principal` reads it.
-_scheme = APIKeyHeader(
+scheme = APIKeyHeader(
     name="X-API-Key",
     scheme_name="dakkio X-API-Key",
     auto_error=False,
@@ -40,14 +41,23 @@ def sensorbase_credential(header: str | None) -> str | None:
     return text
 
 
-async def principal(request: Request, _: object = Depends(_scheme)) -> Principal:
+async def principal(request: Request, _: object = Depends(scheme)) -> Principal:
     return _principal(request, sensorbase_credential(request.headers.get("x-api-key")))
 
 
-async def admin_principal(request: Request, _: object = Depends(_scheme)) -> Principal:
+async def admin_principal(request: Request, _: object = Depends(scheme)) -> Principal:
     """X-API-Key, else `Authorization: Bearer <jwt>` (the dashboard and admin routes')."""
     credential = sensorbase_credential(request.headers.get("x-api-key"))
     return _principal(request, credential or bearer(request))
+
+
+def call_principal(call: Call) -> Principal:
+    """`principal` of a fast lane's request (dialects/lane.py): X-API-Key only."""
+    try:
+        return call.authenticate_with(sensorbase_credential(call.header(b"x-api-key")))
+    except Unauthorized:
+        call.rate = call.services.rate.hit(f"anonymous:{call.address()}")
+        raise
 
 
 def _principal(request: Request, credential: str | None) -> Principal:

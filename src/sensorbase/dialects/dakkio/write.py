@@ -21,12 +21,11 @@ import numpy as np
 from fastapi import Depends, Request, Response
 
 from sensorbase.auth.keys import Principal
-from sensorbase.catalog import Catalog
 from sensorbase.dialects import openapi
-from sensorbase.dialects.base import catalog_of, dialect_router, ingest_of
+from sensorbase.dialects.base import dialect_router
 from sensorbase.dialects.dakkio import SAMPLE
-from sensorbase.dialects.dakkio.body import json_object
-from sensorbase.dialects.dakkio.credential import principal, require
+from sensorbase.dialects.dakkio.body import call_object
+from sensorbase.dialects.dakkio.credential import call_principal, require, scheme
 from sensorbase.dialects.dakkio.dates import now_ms_us, time_text
 from sensorbase.dialects.dakkio.errors import (
     ERROR_SCHEMA,
@@ -39,6 +38,7 @@ from sensorbase.dialects.dakkio.errors import (
     renderer,
 )
 from sensorbase.dialects.dakkio.ids import point_id
+from sensorbase.dialects.lane import Call, Lane, as_route
 from sensorbase.errors import NotFound, Problem
 from sensorbase.ingest.pipeline import Ingest, WriteOptions
 from sensorbase.model import PointBatch, SeriesKey
@@ -46,13 +46,10 @@ from sensorbase.times import now_us, parse_iso_us
 
 # Two routers: problems of the engine name a request item, which lies at the body itself for
 # one data point and at `dataPoints[i]` in a batch.
-one_router = dialect_router("dakkio", renderer(), tags=["dakkio"], error_schema=ERROR_SCHEMA)
-batch_router = dialect_router(
-    "dakkio",
-    renderer(lambda index: ["body", "dataPoints", index or 0]),
-    tags=["dakkio"],
-    error_schema=ERROR_SCHEMA,
-)
+_RENDER_ONE = renderer()
+_RENDER_BATCH = renderer(lambda index: ["body", "dataPoints", index or 0])
+one_router = dialect_router("dakkio", _RENDER_ONE, tags=["dakkio"], error_schema=ERROR_SCHEMA)
+batch_router = dialect_router("dakkio", _RENDER_BATCH, tags=["dakkio"], error_schema=ERROR_SCHEMA)
 
 
 MAX_BATCH = 1000
@@ -302,7 +299,6 @@ def decode_batch(body: dict[str, Any]) -> tuple[str, list[DataPoint]]:
 
 async def store(
     ingest: Ingest,
-    catalog: Catalog,
     who: Principal,
     bucket_key: str,
     points: list[DataPoint],
@@ -342,15 +338,16 @@ def unknown_sources(exc: NotFound, points: list[DataPoint]) -> NotFound:
     summary="dakkio: ingest one data point",
     openapi_extra=openapi.body(POINT_SCHEMA, SAMPLE),
 )
-async def ingest_one(
-    request: Request,
-    who: Principal = Depends(principal),
-    ingest: Ingest = Depends(ingest_of),
-    catalog: Catalog = Depends(catalog_of),
-) -> Response:
+async def ingest_one_route(request: Request, _: object = Depends(scheme)) -> Response:
+    return await as_route(request, ingest_one)
+
+
+async def ingest_one(call: Call) -> Response:
+    """`POST /api/data`, as the route and the fast lane both answer it."""
+    who = call_principal(call)
     require(who, "data:write")
-    bucket_key, point = decode_one(await json_object(request))
-    await store(ingest, catalog, who, bucket_key, [point], in_batch=False)
+    bucket_key, point = decode_one(await call_object(call))
+    await store(call.services.ingest, who, bucket_key, [point], in_batch=False)
     return json_reply(
         {
             "message": "Data point ingested successfully",
@@ -380,13 +377,23 @@ async def ingest_one(
         },
     ),
 )
-async def ingest_batch(
-    request: Request,
-    who: Principal = Depends(principal),
-    ingest: Ingest = Depends(ingest_of),
-    catalog: Catalog = Depends(catalog_of),
-) -> Response:
+async def ingest_batch_route(request: Request, _: object = Depends(scheme)) -> Response:
+    return await as_route(request, ingest_batch)
+
+
+async def ingest_batch(call: Call) -> Response:
+    """`POST /api/data/batch`, as the route and the fast lane both answer it."""
+    who = call_principal(call)
     require(who, "data:write")
-    bucket_key, points = decode_batch(await json_object(request))
-    await store(ingest, catalog, who, bucket_key, points, in_batch=True)
+    bucket_key, points = decode_batch(await call_object(call))
+    await store(call.services.ingest, who, bucket_key, points, in_batch=True)
     return json_reply({"message": "Batch ingested successfully", "count": len(points)}, 201)
+
+
+def fast_lanes() -> dict[tuple[str, str], Lane]:
+    """The ingest routes, answered before FastAPI's routing (dialects/lane.py): what devices
+    send, a data point a request."""
+    return {
+        ("POST", "/api/data"): Lane("dakkio", _RENDER_ONE, ingest_one),
+        ("POST", "/api/data/batch"): Lane("dakkio", _RENDER_BATCH, ingest_batch),
+    }

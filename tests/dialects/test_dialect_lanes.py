@@ -1,0 +1,113 @@
+"""The vendor dialects' ingest routes as fast lanes (dialects/lane.py): answered before
+FastAPI's routing, every request gets the reply its declared route gives, byte for byte (but
+for what the server mints anew each time), errors in the dialect's shape and headers
+included, and the points stored are the same. (InfluxDB's: test_influx_lanes.py.)"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from typing import Any
+
+import httpx
+import pytest
+
+from sensorbase.api.app import build_app
+from sensorbase.services import Services
+from tests.conftest import Org
+from tests.dialects.test_dakkio import BUCKET, CURL_BODY, SOURCE, dakkio, dakkio_key  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("dakkio")  # the document's bucket and data source
+
+Request = tuple[str, dict[str, str], bytes]  # path, headers, body
+CREATED_AT = re.compile(rb'"createdAt":"[^"]*"')
+
+
+async def _answers(
+    services: Services, requests: list[Request], read: dict[str, Any], headers: dict[str, str]
+) -> list[Any]:
+    """Each app's replies to `requests` (status, body, the headers a client reads) and then
+    the points `read` (a POST /v1/query body) finds; the laned app first."""
+    laned = build_app(services, manage_lifecycle=False)
+    laneless = build_app(services, manage_lifecycle=False)
+    laneless.fast_lanes = {}  # type: ignore[attr-defined]
+    answers = []
+    for app in (laned, laneless):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://sb") as client:
+            replies = [
+                await client.post(path, headers=sent, content=body) for path, sent, body in requests
+            ]
+            points = await client.post("/v1/query", json=read, headers=headers)
+        answers.append(
+            (
+                [
+                    (
+                        r.status_code,
+                        CREATED_AT.sub(b'"createdAt":"(minted)"', r.content),
+                        r.headers.get("content-type"),
+                        r.headers.get("retry-after"),
+                        "x-ratelimit-limit" in r.headers,
+                        r.headers.get("x-content-type-options"),
+                    )
+                    for r in replies
+                ],
+                points.json(),
+            )
+        )
+    return answers
+
+
+async def test_dakkio_ingest_lanes_answer_as_the_declared_routes(
+    services: Services, client: httpx.AsyncClient, org: Org, other_org: Org
+) -> None:
+    key = org.admin
+    sent = {"X-API-Key": key, "Content-Type": "application/json"}
+    read_only = {**sent, "X-API-Key": await dakkio_key(client, org, "read")}
+    written = {**sent, "X-API-Key": await dakkio_key(client, org, "write")}  # dakkio_w_...
+
+    def one(**changes: Any) -> bytes:
+        return json.dumps({**CURL_BODY, **changes}).encode()
+
+    def batch(points: list[dict[str, Any]]) -> bytes:
+        plain = [{k: v for k, v in CURL_BODY.items() if k != "bucketId"} | p for p in points]
+        return json.dumps({"bucketId": BUCKET, "dataPoints": plain}).encode()
+
+    three = [{"timestamp": f"2024-01-16T00:00:0{i}Z"} for i in range(3)]
+    requests: list[Request] = [
+        ("/api/data", sent, one()),
+        ("/api/data", written, one(timestamp="2024-01-15T10:31:00.250+02:00")),
+        ("/api/data", {**sent, "Content-Encoding": "gzip"}, gzip.compress(one(values={"t": 1}))),
+        ("/api/data", sent, one(timestamp="yesterday", values={"t": "warm"})),
+        ("/api/data", sent, one(dataSourceId="nobody")),
+        ("/api/data", sent, one(bucketId="nowhere")),
+        ("/api/data", sent, one(bucketId=other_org.bucket)),
+        ("/api/data", {"Content-Type": "application/json"}, one()),
+        ("/api/data", {**sent, "X-API-Key": "sb_wrong_key"}, one()),
+        ("/api/data", read_only, one()),
+        ("/api/data", {**sent, "Content-Type": "text/plain"}, one()),
+        ("/api/data", sent, b'{"bucketId": '),
+        ("/api/data", sent, b"[1, 2]"),
+        ("/api/data/batch", sent, batch(three)),
+        ("/api/data/batch", sent, batch([{"timestamp": "2024-01-16T00:01:00Z"},
+                                         {"timestamp": "then"}, {"values": {"t": None}}])),
+        ("/api/data/batch", sent, batch([{"dataSourceId": "a"}, {}, {"dataSourceId": "b"}])),
+        ("/api/data/batch", sent, batch([{}] * 1001)),
+        ("/api/data/batch", sent, json.dumps({"bucketId": BUCKET}).encode()),
+        ("/api/data/batch", {}, batch([{}])),
+    ]  # fmt: skip
+    read = {"bucket": BUCKET, "source": SOURCE, "limit": 100}
+    laned, laneless = await _answers(services, requests, read, org.headers)
+    assert laned == laneless
+    replies, points = laned
+    assert [r[0] for r in replies] == [
+        *(201, 201, 201, 400, 404, 404, 404, 401, 401, 403, 415, 400, 400),
+        *(201, 400, 404, 400, 400, 401),
+    ]
+    assert all(r[4] and r[5] == "nosniff" for r in replies)  # rate-limit and safety headers
+    assert b"Data source not found" in replies[15][1] and b'"dataPoints",0' in replies[15][1]
+    times = {p["time"] for s in points["series"] for p in s["points"]}
+    assert "2024-01-15T10:30:00.000000Z" in times and "2024-01-15T08:31:00.250000Z" in times
+    assert {f"2024-01-16T00:00:0{i}.000000Z" for i in range(3)} <= times
+    assert "2024-01-16T00:01:00.000000Z" not in times  # the refused batch stored nothing
