@@ -17,8 +17,7 @@ from sensorbase.api.app import build_app
 from sensorbase.services import Services
 from tests.conftest import Org
 from tests.dialects.test_dakkio import BUCKET, CURL_BODY, SOURCE, dakkio, dakkio_key  # noqa: F401
-
-pytestmark = pytest.mark.usefixtures("dakkio")  # the document's bucket and data source
+from tests.dialects.test_databoom import DEVICE, HISTORY_SAMPLE, LIST_SAMPLE, device  # noqa: F401
 
 Request = tuple[str, dict[str, str], bytes]  # path, headers, body
 CREATED_AT = re.compile(rb'"createdAt":"[^"]*"')
@@ -59,6 +58,7 @@ async def _answers(
     return answers
 
 
+@pytest.mark.usefixtures("dakkio")  # the document's bucket and data source
 async def test_dakkio_ingest_lanes_answer_as_the_declared_routes(
     services: Services, client: httpx.AsyncClient, org: Org, other_org: Org
 ) -> None:
@@ -111,3 +111,38 @@ async def test_dakkio_ingest_lanes_answer_as_the_declared_routes(
     assert "2024-01-15T10:30:00.000000Z" in times and "2024-01-15T08:31:00.250000Z" in times
     assert {f"2024-01-16T00:00:0{i}.000000Z" for i in range(3)} <= times
     assert "2024-01-16T00:01:00.000000Z" not in times  # the refused batch stored nothing
+
+
+@pytest.mark.usefixtures("device")
+async def test_the_databoom_push_lane_answers_as_the_declared_route(
+    services: Services, org: Org, other_org: Org
+) -> None:
+    bearer = {"Authorization": f"Bearer {org.admin}", "Content-Type": "application/json"}
+
+    def push(**changes: Any) -> bytes:
+        return json.dumps({**LIST_SAMPLE, **changes}).encode()
+
+    requests: list[Request] = [
+        ("/v1/signals/push", bearer, push()),
+        ("/v1/signals/push/", bearer, json.dumps(HISTORY_SAMPLE).encode()),
+        ("/v1/signals/push", {**bearer, "Content-Encoding": "gzip"},
+         gzip.compress(push(date="2020-02-05T03:00:00.000+0000"))),
+        ("/v1/signals/push", bearer, push(date="someday", signals=[{"name": "x", "value": "y"}])),
+        ("/v1/signals/push", bearer, push(device="nobody")),
+        ("/v1/signals/push", {"Authorization": f"Bearer {other_org.admin}"}, push()),
+        ("/v1/signals/push", {}, push()),
+        ("/v1/signals/push", {"Authorization": "Bearer sb_wrong_key"}, push()),
+        ("/v1/signals/push", {**bearer, "Content-Type": "text/csv"}, push()),
+        ("/v1/signals/push", bearer, b"{"),
+    ]  # fmt: skip
+    read = {"bucket": org.bucket, "source": DEVICE, "limit": 100}
+    laned, laneless = await _answers(services, requests, read, org.headers)
+    assert laned == laneless
+    replies, points = laned
+    assert [r[0] for r in replies] == [200, 200, 200, 400, 404, 404, 401, 401, 415, 400]
+    assert all(r[4] and r[5] == "nosniff" for r in replies if r[0] != 401)
+    assert {(s["field"], p["time"]) for s in points["series"] for p in s["points"]} >= {
+        ("pressure", "2020-02-05T01:00:00.000000Z"),
+        ("temperature", "2020-02-05T02:59:33.000000Z"),
+        ("temperature", "2020-02-05T03:00:00.000000Z"),
+    }

@@ -39,6 +39,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from sensorbase.dialects.databoom import creation, read, templates, write
+from sensorbase.dialects.lane import Lane
 
 
 def router() -> APIRouter:
@@ -46,3 +47,7 @@ def router() -> APIRouter:
     for routes in (write.router, templates.router, creation.router, read.router):
         combined.include_router(routes)
     return combined
+
+
+def fast_lanes() -> dict[tuple[str, str], Lane]:
+    return write.fast_lanes()

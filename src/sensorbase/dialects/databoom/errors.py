@@ -118,8 +118,8 @@ def databoom_router() -> APIRouter:
 
 
 # Declared for OpenAPI only (the Authorize button); `bearer` does the parsing.
-_scheme = HTTPBearer(auto_error=False, description="A Sensorbase API key or access token")
+scheme = HTTPBearer(auto_error=False, description="A Sensorbase API key or access token")
 
 
-async def principal(request: Request, _: object = Depends(_scheme)) -> Principal:
+async def principal(request: Request, _: object = Depends(scheme)) -> Principal:
     return authenticate(request, bearer(request))
