@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 
 from sensorbase.api.app import SensorbaseApp, build_app
-from sensorbase.dialects.lane import Lane
+from sensorbase.dialects.lane import Lanes
 from sensorbase.services import Services
 from sensorbase.settings import Settings
 from sensorbase.storage import open_store
@@ -26,7 +26,7 @@ class Wiring:
 
     app: SensorbaseApp
     services: Services
-    fast_lanes: dict[tuple[str, str], Lane]
+    fast_lanes: Lanes
 
 
 def wire(settings: Settings | None = None) -> Wiring:

@@ -14,10 +14,12 @@ import httpx
 import pytest
 
 from sensorbase.api.app import build_app
+from sensorbase.dialects.lane import Lanes
 from sensorbase.services import Services
 from tests.conftest import Org
 from tests.dialects.test_dakkio import BUCKET, CURL_BODY, SOURCE, dakkio, dakkio_key  # noqa: F401
 from tests.dialects.test_databoom import DEVICE, HISTORY_SAMPLE, LIST_SAMPLE, device  # noqa: F401
+from tests.dialects.test_datacooee import BASE, DOC_TEMPLATE, DOC_UPLOAD, dc_headers, make_input
 
 Request = tuple[str, dict[str, str], bytes]  # path, headers, body
 CREATED_AT = re.compile(rb'"createdAt":"[^"]*"')
@@ -30,7 +32,7 @@ async def _answers(
     the points `read` (a POST /v1/query body) finds; the laned app first."""
     laned = build_app(services, manage_lifecycle=False)
     laneless = build_app(services, manage_lifecycle=False)
-    laneless.fast_lanes = {}  # type: ignore[attr-defined]
+    laneless.fast_lanes = Lanes()  # type: ignore[attr-defined]
     answers = []
     for app in (laned, laneless):
         transport = httpx.ASGITransport(app=app)
@@ -146,3 +148,61 @@ async def test_the_databoom_push_lane_answers_as_the_declared_route(
         ("temperature", "2020-02-05T02:59:33.000000Z"),
         ("temperature", "2020-02-05T03:00:00.000000Z"),
     }
+
+
+async def test_the_datacooee_upload_lane_answers_as_the_declared_route(
+    services: Services, client: httpx.AsyncClient, org: Org, other_org: Org
+) -> None:
+    """The upload's path holds the input (`/inputs/{input_pk}/inputdata/`): the lane takes it
+    as the route does, with and without the slash; an escaped path is left to the route."""
+    await make_input(client, org, "senxxxxxxxxxx")
+    sent = dc_headers(org)
+    upload = f"{BASE}/inputs/senxxxxxxxxxx/inputdata/"
+    escaped = f"{BASE}/inputs/senxxxxxxxxx%78/inputdata/"  # the same input
+
+    def reading(**attributes: Any) -> bytes:
+        data = DOC_TEMPLATE["data"]
+        return json.dumps(
+            {"data": {**data, "attributes": {**data["attributes"], **attributes}}}
+        ).encode()
+
+    requests: list[Request] = [
+        (upload, sent, DOC_UPLOAD.encode()),
+        (upload.rstrip("/"), sent, reading(timestamp="2020-10-13T14:03:00Z")),
+        (escaped, sent, reading(timestamp="2020-10-13T14:04:00Z")),
+        (upload, {**sent, "organization_id": org.key, "organization-id": ""}, reading(value="x")),
+        (upload, sent, reading(timestamp="13/10/2020")),
+        (f"{BASE}/inputs/nobody/inputdata/", sent, DOC_UPLOAD.encode()),
+        (upload, dc_headers(other_org), DOC_UPLOAD.encode()),
+        (upload, {**sent, "organization-id": other_org.key}, DOC_UPLOAD.encode()),
+        (upload, {**sent, "organization-api-key": ""}, DOC_UPLOAD.encode()),
+        (upload, {**sent, "content-type": "text/plain"}, DOC_UPLOAD.encode()),
+        (upload, sent, b"{"),
+    ]  # fmt: skip
+    read = {"bucket": org.bucket, "source": "senxxxxxxxxxx", "limit": 100}
+    laned, laneless = await _answers(services, requests, read, org.headers)
+    assert laned == laneless
+    replies, points = laned
+    assert [r[0] for r in replies] == [201, 201, 201, 400, 400, 404, 404, 401, 401, 415, 400]
+    assert replies[0][2] == "application/vnd.api+json"
+    assert [p["time"] for p in points["series"][0]["points"]] == [
+        "2020-10-13T14:02:39.489000Z",
+        "2020-10-13T14:03:00.000000Z",
+        "2020-10-13T14:04:00.000000Z",
+    ]
+
+
+def test_a_lane_path_names_its_parameters() -> None:
+    lane = Lanes()
+    upload = object()
+    lane[("POST", "/inputs/{input_pk}/inputdata/")] = upload  # type: ignore[assignment]
+    assert lane.find("POST", "/inputs/sen1/inputdata/") == (upload, {"input_pk": "sen1"})
+    for method, path in [
+        ("GET", "/inputs/sen1/inputdata/"),
+        ("POST", "/inputs//inputdata/"),
+        ("POST", "/inputs/a/b/inputdata/"),
+        ("POST", "/inputs/sen1/inputdata"),
+        ("POST", "/inputs/sen%31/inputdata/"),
+        ("POST", "/x/inputs/sen1/inputdata/"),
+    ]:
+        assert lane.find(method, path) is None, path

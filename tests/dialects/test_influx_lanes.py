@@ -10,6 +10,7 @@ import gzip
 import httpx
 
 from sensorbase.api.app import build_app
+from sensorbase.dialects.lane import Lanes
 from sensorbase.services import Services
 from tests.conftest import Org
 
@@ -55,7 +56,7 @@ async def test_the_lanes_answer_as_the_declared_routes(
 ) -> None:
     laned = build_app(services, manage_lifecycle=False)
     laneless = build_app(services, manage_lifecycle=False)
-    laneless.fast_lanes = {}  # type: ignore[attr-defined]
+    laneless.fast_lanes = Lanes()  # type: ignore[attr-defined]
     assert {("POST", "/write"), ("POST", "/api/v2/write")} <= laned.fast_lanes.keys()
     answers = []
     for app in (laned, laneless):

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from sensorbase.api.app import build_app
+from sensorbase.dialects.lane import Lanes
 from sensorbase.dialects.native.decode import (
     NativeBody,
     NativePoint,
@@ -248,7 +249,7 @@ async def test_the_declared_route_answers_as_the_lane(services: Services, org: O
     """Reached through FastAPI (no lane), `POST /v1/write` answers the same; and under a root
     path the lane still takes it."""
     laneless = build_app(services, manage_lifecycle=False)
-    laneless.fast_lanes = {}  # type: ignore[attr-defined]
+    laneless.fast_lanes = Lanes()  # type: ignore[attr-defined]
     prefixed = build_app(services, manage_lifecycle=False)
     answers = []
     for app, root in ((laneless, ""), (prefixed, "/api")):

@@ -340,3 +340,36 @@ def test_dakkio_writes_are_answered_from_the_parser(served: tuple[Server, str]) 
     assert {"date", "x-content-type-options"} <= one[1].keys()
     log = server.stderr()
     assert re.search(r'"POST /api/data/batch HTTP/1\.1" 201', log), log
+
+
+def test_a_lane_with_a_path_parameter_is_answered_from_the_parser(
+    served: tuple[Server, str],
+) -> None:
+    """Datacooee's upload names its input in the path: the lane takes it from there."""
+    server, key = served
+    upload = (
+        b'{"data": {"type": "SensorData", "attributes": {"value": "12.5", "timestamp": '
+        b'"2020-10-13T14:02:39.489Z"}, "relationships": {"sensor": {"data": {"type": "Sensor",'
+        b' "id": "sen1"}}}}}'
+    )
+
+    def datacooee(target: str) -> bytes:
+        head = [f"POST {target} HTTP/1.1", "Host: sensorbase", "organization-id: default",
+                f"organization-api-key: {key}", "Content-Type: application/vnd.api+json",
+                f"Content-Length: {len(upload)}"]  # fmt: skip
+        return ("\r\n".join(head) + "\r\n\r\n").encode() + upload
+
+    made, stored, unknown = exchange(
+        server,
+        [
+            post("/v1/buckets/lane/sources", key, b'{"key": "sen1"}'),
+            datacooee("/api/external/v1/inputs/sen1/inputdata/"),
+            datacooee("/api/external/v1/inputs/sen2/inputdata/"),
+        ],
+    )
+    assert made[0] == 201, made
+    assert stored[0] == 201 and stored[1]["content-type"] == "application/vnd.api+json"
+    assert json.loads(stored[2])["data"]["attributes"]["value"] == "12.5"
+    assert unknown[0] == 404
+    log = server.stderr()
+    assert re.search(r'"POST /api/external/v1/inputs/sen1/inputdata/ HTTP/1\.1" 201', log), log

@@ -23,7 +23,7 @@ from sensorbase.api import docs, problems
 from sensorbase.api.problems import PROBLEM_SCHEMA
 from sensorbase.dialects.base import bearer, client_address, principal_of_credential
 from sensorbase.dialects.base import services as request_services
-from sensorbase.dialects.lane import SAFETY_HEADERS, Lane
+from sensorbase.dialects.lane import SAFETY_HEADERS, Lanes
 from sensorbase.errors import Forbidden
 from sensorbase.services import Services
 
@@ -101,7 +101,7 @@ class SensorbaseApp(FastAPI):
     `fast_lanes()` are answered before FastAPI's middleware and routing (see dialects/lane.py);
     middleware added with `add_middleware` does not see them."""
 
-    fast_lanes: dict[tuple[str, str], Lane]
+    fast_lanes: Lanes
     services: Services  # what every route uses (dialects.base.services)
     mqtt: mqtt.Bridge | None  # the MQTT consumer, when SENSORBASE_MQTT_URL is set
 
@@ -127,8 +127,9 @@ class SensorbaseApp(FastAPI):
             root = scope.get("root_path")
             if root and path.startswith(root):  # served under a prefix (--root-path)
                 path = path[len(root) :]
-            lane = self.fast_lanes.get((scope["method"], path))
-            if lane is not None:
+            found = self.fast_lanes.find(scope["method"], path)
+            if found is not None:
+                lane, scope["path_params"] = found
                 scope["app"] = self
                 await lane(scope, receive, send)  # (a lane adds the same headers itself)
                 return
@@ -199,7 +200,7 @@ def build_app(services: Services, *, manage_lifecycle: bool = True) -> Sensorbas
     # function's closure, so that an app serves whichever services it is given.
     app.services = services
     app.mqtt = None
-    app.fast_lanes = {}
+    app.fast_lanes = Lanes()
     for module in dialect_modules():
         app.include_router(module.router())
         if callable(getattr(module, "fast_lanes", None)):

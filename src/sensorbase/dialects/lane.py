@@ -12,12 +12,15 @@ dialect's shape, same Retry-After and X-RateLimit-* headers, same request counte
 stays declared in its router for OpenAPI and answers the same when reached through FastAPI
 (e.g. under a root path).
 
-A dialect offers its lanes with `fast_lanes() -> {(method, path): Lane}`.
+A dialect offers its lanes with `fast_lanes() -> {(method, path): Lane}`; a path may hold
+`{name}` segments, as a route's does (`/inputs/{input_pk}/inputdata/`), which the endpoint
+reads as `call.path_params`. `Lanes.find` looks a request up.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Protocol
 from urllib.parse import parse_qsl
@@ -84,6 +87,7 @@ class Call:
         "_query",
         "_raw_headers",
         "params",
+        "path_params",
         "rate",
         "receive",
         "services",
@@ -99,8 +103,10 @@ class Call:
         receive: Receive | None = None,
         client: tuple[str, int] | None = None,
         proxies: TrustedProxies | None = None,
+        path_params: dict[str, str] | None = None,
     ) -> None:
         self.services = services
+        self.path_params = path_params or {}
         self._body = body
         self.receive = receive
         self._client = client
@@ -122,6 +128,7 @@ class Call:
             services(request),
             receive=request.receive,
             client=scope.get("client"),
+            path_params=request.path_params,
         )
 
     def address(self) -> str:
@@ -260,6 +267,7 @@ class Lane:
             scope["app"].services,
             receive=receive,
             client=scope.get("client"),
+            path_params=scope.get("path_params"),
         )
         try:
             status, headers, body = await self.answer(call)
@@ -267,6 +275,40 @@ class Lane:
             return
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+_SEGMENT = re.compile(r"\{(\w+)\}")
+
+
+class Lanes(dict[tuple[str, str], Lane]):
+    """The app's lanes by (method, path). A path with `{name}` segments matches a request's
+    path whose segment there is not empty and holds no `/` (Starlette's `str` parameter);
+    a path with a `%` escape is left to FastAPI, which decodes it."""
+
+    _templates: list[tuple[str, re.Pattern[str], Lane]]
+    _compiled_for = -1
+
+    def find(self, method: str, path: str) -> tuple[Lane, dict[str, str]] | None:
+        lane = self.get((method, path))
+        if lane is not None:
+            return lane, {}
+        if "%" in path:
+            return None
+        if self._compiled_for != len(self):
+            self._templates = [(m, _pattern(p), lane) for (m, p), lane in self.items() if "{" in p]
+            self._compiled_for = len(self)
+        for wanted, pattern, lane in self._templates:
+            if wanted == method and (found := pattern.fullmatch(path)):
+                return lane, found.groupdict()
+        return None
+
+
+def _pattern(path: str) -> re.Pattern[str]:
+    """`/inputs/{input_pk}/inputdata/` as a regular expression naming its parameters."""
+    parts = _SEGMENT.split(path)  # literal, name, literal, name, ..., literal
+    return re.compile(
+        "".join(f"(?P<{part}>[^/]+)" if i % 2 else re.escape(part) for i, part in enumerate(parts))
+    )
 
 
 async def as_route(request: Request, endpoint: LaneEndpoint) -> Response:

@@ -175,6 +175,7 @@ class SensorbaseProtocol(HttpToolsProtocol):
         self._lane: Lane | None = None
         self._lane_query = b""
         self._lane_path = ""
+        self._lane_params: dict[str, str] = {}
         self._gate = gate_of(
             self.server_state,
             self.loop,
@@ -330,9 +331,10 @@ class SensorbaseProtocol(HttpToolsProtocol):
         parser = self.parser
         parsed = httptools.parse_url(self.url)
         path = parsed.path.decode("latin-1")
-        lane = self._lanes.get((parser.get_method().decode("latin-1"), path))
-        if lane is None or parser.should_upgrade():
+        found = self._lanes.find(parser.get_method().decode("latin-1"), path)
+        if found is None or parser.should_upgrade():
             return False
+        lane, self._lane_params = found
         length = None
         for name, value in self.headers:
             if name == b"content-length":
@@ -392,6 +394,7 @@ class SensorbaseProtocol(HttpToolsProtocol):
             body=bytes(cycle.body),
             client=self.client,
             proxies=self._proxies,
+            path_params=self._lane_params,
         )
         request = (self.parser.get_method(), self._lane_path, self._lane_query)
         task = self.loop.create_task(self._answer(lane, call, cycle, request))

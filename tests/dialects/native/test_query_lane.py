@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from sensorbase.api.app import build_app
+from sensorbase.dialects.lane import Lanes
 from sensorbase.services import Services
 from tests.conftest import Org, auth
 
@@ -54,7 +55,7 @@ def _queries(org: Org) -> list[tuple[dict[str, str], list[tuple[str, str]]]]:
 async def test_the_lane_answers_as_the_declared_route(services: Services, org: Org) -> None:
     laned = build_app(services, manage_lifecycle=False)
     laneless = build_app(services, manage_lifecycle=False)
-    laneless.fast_lanes = {}  # type: ignore[attr-defined]
+    laneless.fast_lanes = Lanes()  # type: ignore[attr-defined]
     assert ("GET", "/v1/query") in laned.fast_lanes
     answers = []
     for app in (laned, laneless):

@@ -16,6 +16,7 @@ ORGANIZATION-API-KEY (a Sensorbase API key `sb_...` or an access token of that o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -26,6 +27,7 @@ from sensorbase.auth.keys import Principal
 from sensorbase.catalog import Catalog
 from sensorbase.dialects.base import authenticate, catalog_of, in_words
 from sensorbase.dialects.datacooee.upload import ATTRIBUTES
+from sensorbase.dialects.lane import Call
 from sensorbase.errors import Problem, SensorbaseError, Unauthorized
 
 MEDIA_TYPE = "application/vnd.api+json"
@@ -112,18 +114,19 @@ def render_error(exc: SensorbaseError) -> Response:
 
 
 # Declared for OpenAPI (the Authorize button of /docs); `_header` does the reading.
-_org_scheme = APIKeyHeader(
+org_scheme = APIKeyHeader(
     name="ORGANIZATION-ID", scheme_name="Datacooee ORGANIZATION-ID", auto_error=False
 )
-_key_scheme = APIKeyHeader(
+key_scheme = APIKeyHeader(
     name="ORGANIZATION-API-KEY", scheme_name="Datacooee ORGANIZATION-API-KEY", auto_error=False
 )
 
 
-def _header(request: Request, name: str) -> str | None:
+def _header(get: Callable[[str], str | None], name: str) -> str | None:
     """A header by its dashed or underscored name (the document writes both), any case,
-    without the surrounding quotes a copied example may carry."""
-    raw = request.headers.get(name) or request.headers.get(name.replace("-", "_"))
+    without the surrounding quotes a copied example may carry; `get` reads a header by its
+    lower-case name."""
+    raw = get(name) or get(name.replace("-", "_"))
     if raw is None:
         return None
     value = raw.strip()
@@ -134,21 +137,36 @@ def _header(request: Request, name: str) -> str | None:
 
 async def principal(
     request: Request,
-    _org: object = Depends(_org_scheme),
-    _key: object = Depends(_key_scheme),
+    _org: object = Depends(org_scheme),
+    _key: object = Depends(key_scheme),
     catalog: Catalog = Depends(catalog_of),
+) -> Principal:
+    return await _principal(request.headers.get, lambda key: authenticate(request, key), catalog)
+
+
+async def call_principal(call: Call) -> Principal:
+    """`principal` of a fast lane's request (dialects/lane.py)."""
+    return await _principal(
+        lambda name: call.header(name.encode()), call.authenticate_with, call.services.catalog
+    )
+
+
+async def _principal(
+    header: Callable[[str], str | None],
+    authenticate_key: Callable[[str], Principal],
+    catalog: Catalog,
 ) -> Principal:
     """The key behind ORGANIZATION-API-KEY, which must belong to the ORGANIZATION-ID named.
 
     A valid key paired with another organisation's id, or with an id that does not exist,
     gets the same answer: nothing tells the two apart."""
-    key = _header(request, "organization-api-key")
+    key = _header(header, "organization-api-key")
     if key is None:
         raise Unauthorized("the ORGANIZATION-API-KEY header is missing")
-    org_key = _header(request, "organization-id")
+    org_key = _header(header, "organization-id")
     if org_key is None:
         raise Unauthorized("the ORGANIZATION-ID header is missing")
-    who = authenticate(request, key)
+    who = authenticate_key(key)
     org = await catalog.orgs.named(org_key)
     if org is None or org.id != who.org_id:
         raise Unauthorized(
