@@ -20,6 +20,13 @@ from tests.conftest import Org
 from tests.dialects.test_dakkio import BUCKET, CURL_BODY, SOURCE, dakkio, dakkio_key  # noqa: F401
 from tests.dialects.test_databoom import DEVICE, HISTORY_SAMPLE, LIST_SAMPLE, device  # noqa: F401
 from tests.dialects.test_datacooee import BASE, DOC_TEMPLATE, DOC_UPLOAD, dc_headers, make_input
+from tests.dialects.test_diagrams import (
+    CURL_FORM,
+    DOC_BODY,
+    access_token,
+    app_key,
+    push_url,
+)
 
 Request = tuple[str, dict[str, str], bytes]  # path, headers, body
 CREATED_AT = re.compile(rb'"createdAt":"[^"]*"')
@@ -206,3 +213,36 @@ def test_a_lane_path_names_its_parameters() -> None:
         ("POST", "/x/inputs/sen1/inputdata/"),
     ]:
         assert lane.find(method, path) is None, path
+
+
+async def test_the_diagrams_push_lane_answers_as_the_declared_route(
+    services: Services, client: httpx.AsyncClient, org: Org, other_org: Org
+) -> None:
+    token = (await access_token(client, await app_key(client, org)))["access_token"]
+    reader = await app_key(client, org, ["data:read"])
+    read_token = (await access_token(client, reader))["access_token"]
+    sent = {"Authorization": f"bearer {token}", "Content-Type": "application/json"}
+    url = push_url(org.key, org.bucket)
+    good = json.dumps(json.loads(DOC_BODY)[:2]).encode()
+    later = good.replace(b"08:03:51", b"08:04:00")
+    requests: list[Request] = [
+        (url, sent, good),
+        (url, {**sent, "Content-Type": CURL_FORM}, later),
+        (url, sent, DOC_BODY.encode()),
+        (url, sent, b"[{"),
+        (push_url(other_org.key, org.bucket), sent, good),
+        (push_url(org.key, "nowhere"), sent, good),
+        (url, {**sent, "Authorization": f"bearer {read_token}"}, good),
+        (url, {}, good),
+        (url, {**sent, "Content-Type": "text/csv"}, good),
+        (push_url(org.key, org.bucket).replace("/data/", "/data/%66"), sent, good),
+    ]
+    read = {"bucket": org.bucket, "source": "1", "limit": 100}
+    laned, laneless = await _answers(services, requests, read, org.headers)
+    assert laned == laneless
+    replies, points = laned
+    assert [r[0] for r in replies] == [201, 201, 400, 400, 404, 404, 403, 401, 415, 404]
+    assert [p["time"] for p in points["series"][0]["points"]] == [
+        "2020-01-01T08:03:51.000000Z",
+        "2020-01-01T08:04:00.000000Z",
+    ]
