@@ -1,5 +1,6 @@
-"""Fast lanes: a few hot routes (`POST /v1/write`, `GET /v1/query`, InfluxDB's two writes)
-answered without FastAPI.
+"""Fast lanes: the hot routes answered without FastAPI: `POST /v1/write`, `GET /v1/query`,
+and each dialect's ingest (InfluxDB's two writes, dakkio's point and batch, Databoom's push,
+Datacooee's upload, DiagRAMS's push; Madevo's inserts, made with its settings, are not).
 
 A lane reads its request without Starlette's Request (which builds multi-dicts for headers and
 query parameters) and answers with a status, headers and body instead of a Response object.
