@@ -114,6 +114,18 @@ static char *iso_time(char *at, int64_t t, DayCache *cache) {
     return at;
 }
 
+/* The decimal digits of `number`, without leading zeros, at `at`; returns the end. */
+static char *unsigned_text(char *at, uint64_t number) {
+    char text[20];
+    int width = 0;
+    do {
+        text[sizeof(text) - 1 - width++] = (char)('0' + number % 10);
+        number /= 10;
+    } while (number);
+    memcpy(at, text + sizeof(text) - width, (size_t)width);
+    return at + width;
+}
+
 /* The time in `epoch`'s form (the module's comment) at `at`; returns the end. */
 static char *time_text(char *at, int64_t t, int64_t epoch, DayCache *cache) {
     if (epoch == ISO)
@@ -122,14 +134,7 @@ static char *time_text(char *at, int64_t t, int64_t epoch, DayCache *cache) {
     uint64_t magnitude = whole < 0 ? (uint64_t)0 - (uint64_t)whole : (uint64_t)whole;
     if (whole < 0)
         *at++ = '-';
-    char text[20];
-    int width = 0;
-    do {
-        text[sizeof(text) - 1 - width++] = (char)('0' + magnitude % 10);
-        magnitude /= 10;
-    } while (magnitude);
-    memcpy(at, text + sizeof(text) - width, (size_t)width);
-    at += width;
+    at = unsigned_text(at, magnitude);
     if (epoch == NANOSECONDS && whole != 0) {
         memcpy(at, "000", 3);
         at += 3;
@@ -159,15 +164,7 @@ static char *decimal(char *at, double v) {
         *at++ = '-';
     uint64_t whole = (uint64_t)(m < 0 ? -m : m);
     uint64_t fraction = whole % 1000000;
-    whole /= 1000000;
-    char text[10];
-    int width = 0;
-    do {
-        text[sizeof(text) - 1 - width++] = (char)('0' + whole % 10);
-        whole /= 10;
-    } while (whole);
-    memcpy(at, text + sizeof(text) - width, (size_t)width);
-    at += width;
+    at = unsigned_text(at, whole / 1000000);
     *at++ = '.';
     int places = PLACES;
     while (places > 1 && fraction % 10 == 0) {
