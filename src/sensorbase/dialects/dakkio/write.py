@@ -338,11 +338,11 @@ def unknown_sources(exc: NotFound, points: list[DataPoint]) -> NotFound:
     summary="dakkio: ingest one data point",
     openapi_extra=openapi.body(POINT_SCHEMA, SAMPLE),
 )
-async def ingest_one_route(request: Request, _: object = Depends(scheme)) -> Response:
-    return await as_route(request, ingest_one)
+async def ingest_one(request: Request, _: object = Depends(scheme)) -> Response:
+    return await as_route(request, write_one)
 
 
-async def ingest_one(call: Call) -> Response:
+async def write_one(call: Call) -> Response:
     """`POST /api/data`, as the route and the fast lane both answer it."""
     who = call_principal(call)
     require(who, "data:write")
@@ -377,11 +377,11 @@ async def ingest_one(call: Call) -> Response:
         },
     ),
 )
-async def ingest_batch_route(request: Request, _: object = Depends(scheme)) -> Response:
-    return await as_route(request, ingest_batch)
+async def ingest_batch(request: Request, _: object = Depends(scheme)) -> Response:
+    return await as_route(request, write_batch)
 
 
-async def ingest_batch(call: Call) -> Response:
+async def write_batch(call: Call) -> Response:
     """`POST /api/data/batch`, as the route and the fast lane both answer it."""
     who = call_principal(call)
     require(who, "data:write")
@@ -394,6 +394,6 @@ def fast_lanes() -> dict[tuple[str, str], Lane]:
     """The ingest routes, answered before FastAPI's routing (dialects/lane.py): what devices
     send, a data point a request."""
     return {
-        ("POST", "/api/data"): Lane("dakkio", _RENDER_ONE, ingest_one),
-        ("POST", "/api/data/batch"): Lane("dakkio", _RENDER_BATCH, ingest_batch),
+        ("POST", "/api/data"): Lane("dakkio", _RENDER_ONE, write_one),
+        ("POST", "/api/data/batch"): Lane("dakkio", _RENDER_BATCH, write_batch),
     }

@@ -44,11 +44,11 @@ def first_sight(decoded: Push, bucket: str, device: str) -> dict[SeriesKey, dict
     openapi_extra=openapi.body(BODY_SCHEMA, SAMPLE),
 )
 @router.post("/signals/push/", include_in_schema=False)
-async def push_route(request: Request, _: object = Depends(scheme)) -> Response:
-    return await as_route(request, push)
+async def push(request: Request, _: object = Depends(scheme)) -> Response:
+    return await as_route(request, push_signals)
 
 
-async def push(call: Call) -> Response:
+async def push_signals(call: Call) -> Response:
     """The push, as the route and the fast lane both answer it."""
     who = call.authenticate_with(bearer_token(call.header(b"authorization")))
     access.require(who, "data:write")
@@ -75,5 +75,5 @@ async def push(call: Call) -> Response:
 
 def fast_lanes() -> dict[tuple[str, str], Lane]:
     """The push, answered before FastAPI's routing (dialects/lane.py): what devices send."""
-    lane = Lane("databoom", render_error, push)
+    lane = Lane("databoom", render_error, push_signals)
     return {("POST", "/v1/signals/push"): lane, ("POST", "/v1/signals/push/"): lane}

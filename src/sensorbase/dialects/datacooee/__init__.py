@@ -26,7 +26,7 @@ from sensorbase.dialects.datacooee import upload as dc_upload
 from sensorbase.dialects.datacooee.errors import ERROR_SCHEMA, MEDIA_TYPE, render_error
 from sensorbase.dialects.datacooee.read import ENDPOINTS, fetch_handler
 from sensorbase.dialects.datacooee.write import fast_lanes as upload_lanes
-from sensorbase.dialects.datacooee.write import upload_route
+from sensorbase.dialects.datacooee.write import upload
 from sensorbase.dialects.lane import Lane
 from sensorbase.settings import Settings
 
@@ -144,7 +144,7 @@ def router() -> APIRouter:
     for path in ("/inputs/{input_pk}/inputdata/", "/inputs/{input_pk}/inputdata"):
         api.add_api_route(
             path,
-            upload_route,
+            upload,
             methods=["POST"],
             status_code=201,
             summary="Upload one reading of an input (JSON:API)",

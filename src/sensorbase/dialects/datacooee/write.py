@@ -23,16 +23,16 @@ from sensorbase.ingest.pipeline import WriteOptions
 from sensorbase.model import SeriesKey
 
 
-async def upload_route(
+async def upload(
     request: Request,
     input_pk: str,  # (declared for OpenAPI; the endpoint reads it from the call)
     _org: object = Depends(org_scheme),
     _key: object = Depends(key_scheme),
 ) -> Response:
-    return await as_route(request, upload)
+    return await as_route(request, upload_reading)
 
 
-async def upload(call: Call) -> Response:
+async def upload_reading(call: Call) -> Response:
     """The upload, as the route and the fast lane both answer it."""
     who = await call_principal(call)
     access.require(who, "data:write")
@@ -49,5 +49,5 @@ async def upload(call: Call) -> Response:
 
 def fast_lanes(prefix: str) -> dict[tuple[str, str], Lane]:
     """The upload, answered before FastAPI's routing (dialects/lane.py): what devices send."""
-    lane = Lane("datacooee", render_error, upload)
+    lane = Lane("datacooee", render_error, upload_reading)
     return {("POST", f"{prefix}/inputs/{{input_pk}}/inputdata{slash}"): lane for slash in ("/", "")}

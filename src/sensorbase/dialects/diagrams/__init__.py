@@ -105,11 +105,11 @@ async def token(request: Request, _: None = Depends(openapi.BASIC_CLIENT)) -> di
     openapi_extra=_PUSH_BODY,
     responses={400: {"description": "Bad readings, every one listed"}, 401: {}, 404: {}},
 )
-async def push_route(request: Request, organisation_id: str, ml_project: str) -> Response:
-    return await as_route(request, push)  # (the parameters are declared for OpenAPI)
+async def push(request: Request, organisation_id: str, ml_project: str) -> Response:
+    return await as_route(request, push_readings)  # (the parameters are declared for OpenAPI)
 
 
-async def push(call: Call) -> Response:
+async def push_readings(call: Call) -> Response:
     """The push, as the route and the fast lane both answer it."""
     who = call.authenticate_with(bearer_token(call.header(b"authorization")))
     access.require(who, "data:write")  # (before the body is read: a 403 says more than a 400)
@@ -164,7 +164,7 @@ def fast_lanes() -> dict[tuple[str, str], Lane]:
     """The push, answered before FastAPI's routing (dialects/lane.py)."""
     return {
         ("POST", "/v0/organisations/{organisation_id}/data/{ml_project}"): Lane(
-            "diagrams", render_error, push
+            "diagrams", render_error, push_readings
         )
     }
 
