@@ -27,6 +27,7 @@ from tests.dialects.test_diagrams import (
     app_key,
     push_url,
 )
+from tests.dialects.test_madevo import INSERT, datasource, sample, writer
 
 Request = tuple[str, dict[str, str], bytes]  # path, headers, body
 CREATED_AT = re.compile(rb'"createdAt":"[^"]*"')
@@ -245,4 +246,39 @@ async def test_the_diagrams_push_lane_answers_as_the_declared_route(
     assert [p["time"] for p in points["series"][0]["points"]] == [
         "2020-01-01T08:03:51.000000Z",
         "2020-01-01T08:04:00.000000Z",
+    ]
+
+
+async def test_the_madevo_insert_lane_answers_as_the_declared_route(
+    services: Services, client: httpx.AsyncClient, org: Org, other_org: Org
+) -> None:
+    await datasource(client, org)
+    sent = {**await writer(client, org), "Content-Type": "application/json"}
+
+    def insert(records: list[dict[str, Any]], source: str = "67890") -> bytes:
+        return json.dumps({"datasource_id": source, "data": records}).encode()
+
+    good = sample()
+    later = [{**r, "timestamp": "2025-01-01T12:05:00Z"} for r in good["data"]]
+    requests: list[Request] = [
+        (INSERT, sent, json.dumps(good).encode()),
+        (INSERT, sent, insert(later)),
+        (INSERT, sent, insert([{"timestamp": "yesterday", "metric": "temperature", "value": 1}])),
+        (INSERT, sent, insert([{"timestamp": f"2025-01-02T00:00:{i % 60:02d}Z", "value": i}
+                               for i in range(1001)])),
+        (INSERT, sent, insert(later, source="nowhere")),
+        (INSERT, {**sent, "Authorization": f"Bearer {other_org.admin}"}, insert(later)),
+        (INSERT, {}, insert(later)),
+        (INSERT, {**sent, "Content-Type": "text/plain"}, insert(later)),
+        (INSERT, sent, b"{"),
+    ]  # fmt: skip
+    read = {"bucket": "67890", "source": "67890", "field": "temperature", "limit": 100}
+    laned, laneless = await _answers(services, requests, read, org.headers)
+    assert laned == laneless
+    replies, points = laned
+    assert [r[0] for r in replies] == [200, 200, 422, 413, 404, 404, 401, 415, 400]
+    assert replies[0][1] == b'{"message":"Data successfully inserted","count":1}'
+    assert [p["time"] for p in points["series"][0]["points"]] == [
+        "2025-01-01T12:00:00.000000Z",
+        "2025-01-01T12:05:00.000000Z",
     ]

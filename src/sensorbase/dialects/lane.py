@@ -1,6 +1,7 @@
 """Fast lanes: the hot routes answered without FastAPI: `POST /v1/write`, `GET /v1/query`,
 and each dialect's ingest (InfluxDB's two writes, dakkio's point and batch, Databoom's push,
-Datacooee's upload, DiagRAMS's push; Madevo's inserts, made with its settings, are not).
+Datacooee's upload, DiagRAMS's push, Madevo's /restapi insert; its /api/v1 insert, which
+tells the streams' hub, is not).
 
 A lane reads its request without Starlette's Request (which builds multi-dicts for headers and
 query parameters) and answers with a status, headers and body instead of a Response object.

@@ -42,16 +42,19 @@ How Madevo maps onto Sensorbase (docs/dialects/madevo.md says it at length):
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 
 from sensorbase.dialects import openapi
 from sensorbase.dialects.base import dialect_router
+from sensorbase.dialects.lane import Lane
 from sensorbase.dialects.madevo import v1
 from sensorbase.dialects.madevo.errors import ERROR_SCHEMA, render_error
 from sensorbase.dialects.madevo.records import TIMESTAMP
 from sensorbase.dialects.madevo.settings import MadevoSettings
 from sensorbase.dialects.madevo.signin import login, refresh_token
-from sensorbase.dialects.madevo.write import insert_route
+from sensorbase.dialects.madevo.write import insert_endpoint, insert_route
 
 # What `envelope` and the records' planning take. Which columns a data source holds, and their
 # types, are stored data (declared, or fixed by earlier inserts): a schema says only this much.
@@ -119,6 +122,7 @@ def router(settings: MadevoSettings | None = None) -> APIRouter:
             operation_id=f"madevo_insert_{method.lower()}",
             summary="Insert records into a data source",
             openapi_extra=_INSERT_DOC,
+            response_model=dict[str, Any],  # (the reply's schema, as when it returned a dict)
         )
     routes.add_api_route(
         "/login", login, methods=["POST"], summary="Sign in: a user token", openapi_extra=_LOGIN_DOC
@@ -134,3 +138,11 @@ def router(settings: MadevoSettings | None = None) -> APIRouter:
     both.include_router(routes)
     both.include_router(v1.router(settings))
     return both
+
+
+def fast_lanes() -> dict[tuple[str, str], Lane]:
+    """/restapi's insert, answered before FastAPI's routing (dialects/lane.py), with the
+    settings `router()` takes from the environment. (/api/v1's insert, which tells the
+    streams' hub, stays a route.)"""
+    lane = Lane("madevo", render_error, insert_endpoint(MadevoSettings()))
+    return {(method, "/restapi/datasource/insert"): lane for method in ("POST", "PATCH")}
