@@ -148,3 +148,32 @@ async def test_a_delete_on_one_node_reaches_the_other_nodes_cache(
     [series] = await b.query.select(admin, "b")
     [points] = await b.query.points([series], TimeRange(None, None), 10)
     assert points.time_us.tolist() == [2_000_000]
+
+
+async def test_organisations_are_read_once_per_key_cache_and_forgotten_on_change(
+    node: Services,
+) -> None:
+    """The organisation a Datacooee or DiagRAMS request names is read at most once per
+    `key_cache_s`; one created or deleted here is seen at once."""
+    orgs, root = node.catalog.orgs, admin_of(node, "default", server_admin=True)
+    reads: list[object] = []
+    read = orgs._work.read
+
+    async def counted(fn: object) -> object:
+        reads.append(fn)
+        return await read(fn)  # type: ignore[arg-type]
+
+    orgs._work.read = counted  # type: ignore[method-assign]
+    assert await orgs.named("ghost") is None
+    assert await orgs.named("ghost") is None and len(reads) == 1
+    made = await orgs.create(root, "ghost", "Ghost")
+    assert await orgs.named("ghost") == made  # created here: not the cached absence
+    mine = Principal("k-ghost", made.id, ("admin",), None, False)
+    assert await orgs.mine(mine) == made and len(reads) == 3
+    assert await orgs.mine(mine) == made and len(reads) == 3
+    node.keys.clock = lambda: 1e12  # key_cache_s later
+    assert await orgs.mine(mine) == made and len(reads) == 4
+    await orgs.delete(root, "ghost")
+    assert await orgs.named("ghost") is None
+    with pytest.raises(NotFound):
+        await orgs.mine(mine)

@@ -84,7 +84,7 @@ class KeyRing:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._reader = reader
-        self._ttl_s = ttl_s
+        self._ttl_s = self.ttl_s = ttl_s
         self.clock = clock  # (tests move it instead of sleeping)
         self._cache: dict[str, tuple[ApiKey | None, float, Principal | None]] = {}
         self._lock = threading.Lock()

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sensorbase.auth import access as tenancy
 from sensorbase.auth.keys import KeyRing, Principal
 from sensorbase.catalog.work import Work
 from sensorbase.errors import Conflict, NotFound
 from sensorbase.model import Organisation
-from sensorbase.storage.base import WriteTx
+from sensorbase.storage.base import Reader, WriteTx
+
+_MOST_CACHED = 10_000
 
 
 class Orgs:
     def __init__(self, work: Work, keys: KeyRing) -> None:
         self._work = work
         self._keys = keys
+        self._seen: dict[int | str, tuple[Organisation | None, float]] = {}
 
     async def mine(self, who: Principal) -> Organisation:
-        found = await self._work.read(lambda r: r.get_org_by_id(who.org_id))
+        found = await self._cached(who.org_id, lambda r: r.get_org_by_id(who.org_id))
         if found is None:  # deleted since the key was looked up
             raise NotFound("organisation not found", what="organisation")
         return found
@@ -24,7 +29,25 @@ class Orgs:
     async def named(self, key: str) -> Organisation | None:
         """An organisation by key, without a principal: for a dialect whose credentials name
         the organisation (Datacooee's ORGANIZATION-API-KEY header), before any check."""
-        return await self._work.read(lambda r: r.get_org(key))
+        return await self._cached(key, lambda r: r.get_org(key))
+
+    async def _cached(
+        self, name: int | str, read: Callable[[Reader], Organisation | None]
+    ) -> Organisation | None:
+        """An organisation (by id or key) read at most once per `key_cache_s`, as keys are:
+        the ingest routes of Datacooee and DiagRAMS check the organisation a request names on
+        every request. Organisations are only created and deleted (this node forgets what it
+        saw at once; another node within `key_cache_s`), and a deleted one's keys are
+        refused before its organisation is looked up."""
+        now = self._keys.clock()
+        hit = self._seen.get(name)
+        if hit is not None and now - hit[1] < self._keys.ttl_s:
+            return hit[0]
+        found = await self._work.read(read)
+        if len(self._seen) >= _MOST_CACHED:
+            self._seen.clear()
+        self._seen[name] = (found, now)
+        return found
 
     async def all(self, who: Principal) -> list[Organisation]:
         tenancy.require_server_admin(who)
@@ -47,7 +70,9 @@ class Orgs:
                 )
             return tx.create_org(key, name)
 
-        return await self._work.write(create)
+        made = await self._work.write(create)
+        self._seen.clear()
+        return made
 
     async def delete(self, who: Principal, key: str) -> None:
         found = await self.get(who, key)
@@ -61,4 +86,5 @@ class Orgs:
                 name=key,
             )
         await self._work.delete(lambda tx: tx.delete_org(found.id))
+        self._seen.clear()
         self._keys.clear()
