@@ -6,7 +6,8 @@ not race. Points were a row each in a time-partitioned `points` table (a Timesca
 hypertable when that extension could be created, else native weekly partitions) until
 version 6 moved them into `point_log` and `point_chunks` (postgres/__init__.py); version 7
 added their day summaries (`point_rollups`, postgres/rollups.py), version 8 an index of the
-chunks small enough to merge (postgres/merges.py).
+chunks small enough to merge (postgres/merges.py), version 9 compact block summaries, version
+10 day summaries only for days of more than one chunk.
 """
 
 from __future__ import annotations
@@ -276,6 +277,15 @@ def _compact_blocks(conn: psycopg.Connection) -> None:
     chunks written after: stop the old nodes before the new ones fold, as for any upgrade.)"""
 
 
+def _day_rows(conn: psycopg.Connection) -> None:
+    """Day summaries only for days of more than one chunk (postgres/rollups.py), under the fold
+    lock; nodes of schema 9 would miss the days of one chunk and refuse to start on it. (A
+    node of schema 9 still running reads those days as empty: stop the old nodes, as for any
+    upgrade.)"""
+    conn.execute("SELECT pg_advisory_xact_lock(%s)", (FOLD_LOCK,))
+    rollups.single_days_dropped(conn)
+
+
 MIGRATIONS = [
     (1, _v1),
     (2, _v2),
@@ -286,6 +296,7 @@ MIGRATIONS = [
     (7, _point_rollups),
     (8, _small_chunks),
     (9, _compact_blocks),
+    (10, _day_rows),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
