@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from pcodec import ModeSpec
 
 from sensorbase.model import PointColumns, ResolvedBatch, TimeRange
-from sensorbase.storage import chunks
+from sensorbase.storage import chunks, rollups
 from sensorbase.storage.postgres.store import PostgresStore
 from sensorbase.storage.rollups import DAY_US
 from sensorbase.storage.sqlite.store import SQLiteStore
@@ -279,6 +279,33 @@ def test_a_day_of_one_chunk_has_no_row(store: Folding) -> None:
     writer.commit()
     kept = times >= more[chunks.CHUNK_POINTS + 10]
     _reads_agree(store, sid, times[kept], values[kept])
+
+
+@pytest.mark.parametrize("max_gaps", [rollups.MAX_GAPS, 0])
+def test_a_day_of_one_chunk_between_days_of_several(
+    store: Folding, max_gaps: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A day without a row between two rows of days not consecutive is read, by an index
+    range of its own or (more spans than MAX_GAPS) among every chunk between the rows."""
+    monkeypatch.setattr(rollups, "MAX_GAPS", max_gaps)
+    sid = another_series(store)
+    day = T0 - T0 % DAY_US + DAY_US
+    parts = [
+        day + np.arange(2 * chunks.CHUNK_POINTS, dtype=np.int64) * 1_000_000,
+        day + 2 * DAY_US + np.arange(300, dtype=np.int64) * 1_000_000,
+        day + 4 * DAY_US + np.arange(2 * chunks.CHUNK_POINTS, dtype=np.int64) * 1_000_000,
+    ]
+    for part in parts:  # a fold each: the day between starts a chunk of its own
+        _write(store, sid, part, np.round(np.cos(part / 7e9) * 40, 1))
+        store.fold_points()
+    times = np.concatenate(parts)
+    values = np.round(np.cos(times / 7e9) * 40, 1)
+    assert [r[0] for r in _rollups(store, sid)] == [day, day + 4 * DAY_US]
+    _reads_agree(store, sid, times, values)
+    _write(store, sid, times[:3] + 1, values[:3])  # the log over the rows' chunks too
+    every_t, every_v = np.r_[times, times[:3] + 1], np.r_[values, values[:3]]
+    order = np.argsort(every_t, kind="stable")
+    _reads_agree(store, sid, every_t[order], every_v[order])
 
 
 @pytest.mark.parametrize("block_points", [512, chunks.BLOCK_POINTS])  # (512: chunks before)

@@ -11,9 +11,10 @@ from typing import Any
 import psycopg
 
 from sensorbase.model import PointColumns, TimeRange
+from sensorbase.storage import rollups
 from sensorbase.storage.chunk_merges import MERGE_BELOW
 from sensorbase.storage.chunks import CHUNK_COLUMNS, CHUNK_POINTS, Chunk, chunk_of_row, encode
-from sensorbase.storage.rollups import day_of, days_query
+from sensorbase.storage.rollups import day_of
 
 # The chunks merges.py's `small` looks for, so that it reads them alone (the only chunks of
 # most series once merged), not every chunk; its condition spelled as `small` spells it, so
@@ -106,7 +107,10 @@ class PgChunks:
         return None if row is None else (row[0], row[1], bool(row[2]))
 
     def days(self, series_id: int, time_range: TimeRange) -> list[tuple[Any, ...]]:
-        sql, params = days_query(series_id, time_range)
+        return rollups.days(self._fetch, series_id, time_range)
+
+    def _fetch(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        """Run SQL of `?` marks (storage/rollups.py's)."""
         return self.conn.execute(sql.replace("%", "%%").replace("?", "%s"), params).fetchall()
 
     def chunk_rows(

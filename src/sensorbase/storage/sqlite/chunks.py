@@ -8,9 +8,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from sensorbase.model import PointColumns, TimeRange
+from sensorbase.storage import rollups
 from sensorbase.storage.chunk_merges import MERGE_BELOW
 from sensorbase.storage.chunks import CHUNK_COLUMNS, CHUNK_POINTS, Chunk, chunk_of_row, encode
-from sensorbase.storage.rollups import DAY_US, days_query
+from sensorbase.storage.rollups import DAY_US
 
 
 def chunks(
@@ -75,8 +76,9 @@ class SQLiteChunks:
         return None if row is None else (row[0], row[1], bool(row[2]))
 
     def days(self, series_id: int, time_range: TimeRange) -> list[tuple[Any, ...]]:
-        sql, params = days_query(series_id, time_range)
-        return self.conn.execute(sql, params).fetchall()
+        return rollups.days(
+            lambda sql, params: self.conn.execute(sql, params).fetchall(), series_id, time_range
+        )
 
     def chunk_rows(
         self, series_id: int, time_range: TimeRange, days: list[int]
