@@ -222,7 +222,10 @@ def _reads_agree(store: Folding, sid: int, times: np.ndarray, values: np.ndarray
     those of the points, and the day rows those made again from the chunks."""
     assert _rollups(store, sid) == _made_again(store, sid)
     reader = store.reader()
-    for lo, hi in ((None, None), (int(times[len(times) // 2]), None), (None, int(times[-1]))):
+    ranges = [(None, None), (None, int(times[-1]))]
+    for at in (len(times) // 2, len(times) * 9 // 10, len(times) - 5):  # (past the last row too)
+        ranges += [(int(times[at]), None), (int(times[at]), int(times[-1]))]
+    for lo, hi in ranges:
         got = reader.aggregate(sid, TimeRange(lo, hi), AGGREGATES).values
         rlo, rhi = lo if lo is not None else -(2**62), hi if hi is not None else 2**62
         want = _expected(times, values, rlo, rhi, 2**63 - 1, -(2**62))
@@ -292,8 +295,9 @@ def test_a_day_of_one_chunk_between_days_of_several(
     day = T0 - T0 % DAY_US + DAY_US
     parts = [
         day + np.arange(2 * chunks.CHUNK_POINTS, dtype=np.int64) * 1_000_000,
-        day + 2 * DAY_US + np.arange(300, dtype=np.int64) * 1_000_000,
+        day + 2 * DAY_US + np.arange(5000, dtype=np.int64) * 1_000_000,  # (not merged away)
         day + 4 * DAY_US + np.arange(2 * chunks.CHUNK_POINTS, dtype=np.int64) * 1_000_000,
+        day + 6 * DAY_US + np.arange(5000, dtype=np.int64) * 1_000_000,  # and one after them
     ]
     for part in parts:  # a fold each: the day between starts a chunk of its own
         _write(store, sid, part, np.round(np.cos(part / 7e9) * 40, 1))
@@ -302,6 +306,9 @@ def test_a_day_of_one_chunk_between_days_of_several(
     values = np.round(np.cos(times / 7e9) * 40, 1)
     assert [r[0] for r in _rollups(store, sid)] == [day, day + 4 * DAY_US]
     _reads_agree(store, sid, times, values)
+    after = int(times[-5000])  # past the last row: the chunk after it read once
+    got = store.reader().aggregate(sid, TimeRange(after - 1, None), ("count",)).values
+    assert got == {"count": 5000}
     _write(store, sid, times[:3] + 1, values[:3])  # the log over the rows' chunks too
     every_t, every_v = np.r_[times, times[:3] + 1], np.r_[values, values[:3]]
     order = np.argsort(every_t, kind="stable")

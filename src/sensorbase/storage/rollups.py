@@ -84,15 +84,11 @@ def days(fetch: Fetch, series_id: int, time_range: TimeRange) -> list[tuple[Any,
         day_params.append(lo)
         chunk_params.append(lo)
     rows_sql = f"FROM point_rollups WHERE series_id = ?{day_range}"
-    # The rows' first start and last end: the first and the last row's (of a series, a later
-    # day's chunks start after an earlier day's end), each a probe of the primary key; with
-    # a range's start, the first row reaching it, found among the series' rows.
-    until = " AND day_us < ?" if hi is not None else ""
-    last = (
-        f"(SELECT end_us FROM point_rollups WHERE series_id = ?{until} "
-        "ORDER BY day_us DESC LIMIT 1)"
-    )
+    # The rows' first start and last end: the first and the last row's (a later day's chunks
+    # start after an earlier day's end), each a probe of the primary key (with a range's
+    # start, among the series' rows before it too, as the rows' own arm reads them).
     first = f"(SELECT start_us {rows_sql} ORDER BY day_us LIMIT 1)"
+    last = f"(SELECT end_us {rows_sql} ORDER BY day_us DESC LIMIT 1)"
     before = _BEFORE
     if lo is not None:
         before = (
@@ -107,7 +103,7 @@ def days(fetch: Fetch, series_id: int, time_range: TimeRange) -> list[tuple[Any,
             series_id, *day_params,
             series_id, *([series_id, lo] if lo is not None else []), series_id, *day_params,
             *chunk_params,
-            series_id, series_id, *([hi] if hi is not None else []), *chunk_params,
+            series_id, series_id, *day_params, *chunk_params,
         ],
     )  # fmt: skip
     rows = sorted(row for row in found if row[9])  # (the days' rows: 1, chunks 0)
