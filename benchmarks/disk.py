@@ -9,10 +9,11 @@ that a change to the encoding or the schema shows in bytes a point to the last d
 
 Prints the file's bytes a point, their breakdown by table (dbstat: payload and slack; the
 chunk blobs by column), the CPU of appending, folding and merging a point, and the CPU of
-the two queries bench.py times on the settled store (stats over the 1M points, the latest
-10,000), medians of 30.
+queries on the settled store (bench.py's two, stats over the 1M points and the latest 10,000;
+hourly means over the 1M; a fleet series' stats; a fleet bucket's point count), medians of
+30 (`--runs`).
 
-  .venv/bin/python benchmarks/disk.py [--keep]
+  .venv/bin/python benchmarks/disk.py [--keep] [--runs 30]
   PYTHONPATH=<a worktree of another revision>/src .venv/bin/python benchmarks/disk.py
 """
 
@@ -128,6 +129,7 @@ def main() -> None:
         help="of the file",
     )
     ap.add_argument("--keep", action="store_true", help="keep the store (its path is printed)")
+    ap.add_argument("--runs", type=int, default=30, help="of each query timed")
     args = ap.parse_args()
     store_module.PAGE_SIZE = args.page_size
     base = Path(tempfile.mkdtemp(prefix="sensorbase-disk-"))
@@ -168,13 +170,24 @@ def main() -> None:
     store = SQLiteStore(path, settings)
     store.open()
     reader = store.reader()
-    big = int(ids["bench"][0])
-    stats = bench.cpu_ms(
-        lambda: reader.aggregate(big, TimeRange(None, None), ("min", "max", "avg", "count"))
-    )
-    latest = bench.cpu_ms(lambda: reader.read_range(big, TimeRange(None, None), 10_000, "desc"))
+    big, fleet = int(ids["bench"][0]), int(ids["bench_r0"][7])
+    whole, stats = TimeRange(None, None), ("min", "max", "avg", "count")
+    bucket = int(reader.conn.execute("SELECT id FROM buckets WHERE key = 'bench_r0'").fetchone()[0])
+    queries: dict[str, Callable[[], object]] = {
+        "stats over 1M": lambda: reader.aggregate(big, whole, stats),
+        "latest 10,000": lambda: reader.read_range(big, whole, 10_000, "desc"),
+        "hourly means over 1M": lambda: reader.aggregate_fixed(
+            big, whole, 3_600_000_000, 0, ("avg",)
+        ),
+        "a fleet series' stats": lambda: reader.aggregate(fleet, whole, stats),
+        "a fleet bucket's stats": lambda: reader.bucket_stats(bucket),
+    }
+    spent = {name: bench.cpu_ms(query, args.runs) for name, query in queries.items()}
     store.close()
-    print(f"query CPU ms (median of 30): stats over 1M {stats:.3f}, latest 10,000 {latest:.3f}")
+    print(
+        f"query CPU ms (median of {args.runs}): "
+        + ", ".join(f"{name} {ms:.3f}" for name, ms in spent.items())
+    )
     if args.keep:
         print(f"kept: {path}")
     else:

@@ -5,6 +5,8 @@ there are, and the triggers keep them from then on.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import psycopg
 import pytest
@@ -35,12 +37,31 @@ def _write(store: PostgresStore, sid: int, times: np.ndarray, values: np.ndarray
     writer.commit()
 
 
+def _rows_and_made(conn: psycopg.Connection, sid: int) -> tuple[list[Any], list[Any]]:
+    """The series' day rows, and those made again from its chunks (days of several)."""
+    days = conn.execute(
+        "SELECT day_us, start_us, end_us, count, min, max, first, last "
+        "FROM point_rollups WHERE series_id = %s ORDER BY day_us",
+        (sid,),
+    ).fetchall()
+    made = conn.execute(
+        "SELECT day_us, min(start_us), max(end_us), sum(count), min(min), max(max), "
+        "(array_agg(first ORDER BY start_us))[1], "
+        "(array_agg(last ORDER BY start_us DESC))[1] FROM (SELECT *, "
+        f"start_us - (((start_us %% {DAY_US}) + {DAY_US}) %% {DAY_US}) AS day_us "
+        "FROM point_chunks WHERE series_id = %s) c GROUP BY day_us HAVING count(*) > 1 "
+        "ORDER BY day_us",
+        (sid,),
+    ).fetchall()
+    return days, made
+
+
 def test_a_migration_6_database_with_chunks_gets_its_day_summaries(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     rng = np.random.default_rng(7)
-    n = 20_000  # 3 chunks over 3 days, the first from before 1970
-    times = np.r_[-DAY_US - 5, T0 + np.arange(n, dtype=np.int64) * 9_000_000]
+    n = 20_000  # 3 chunks in a day or two, and one from before 1970
+    times = np.r_[-DAY_US - 5, T0 + np.arange(n, dtype=np.int64) * 3_000_000]
     values = np.round(rng.normal(20, 3, n + 1), 2)
     with temporary_database(migrated=False) as url:
         settings = Settings(database_url=url, durability="normal")
@@ -67,21 +88,9 @@ def test_a_migration_6_database_with_chunks_gets_its_day_summaries(
         store.open()
         try:
             with psycopg.connect(url) as conn:
-                days = conn.execute(
-                    "SELECT day_us, start_us, end_us, count, min, max, first, last "
-                    "FROM point_rollups WHERE series_id = %s ORDER BY day_us",
-                    (sid,),
-                ).fetchall()
-                made = conn.execute(
-                    "SELECT day_us, min(start_us), max(end_us), sum(count), min(min), max(max), "
-                    "(array_agg(first ORDER BY start_us))[1], "
-                    "(array_agg(last ORDER BY start_us DESC))[1] FROM (SELECT *, "
-                    f"start_us - (((start_us %% {DAY_US}) + {DAY_US}) %% {DAY_US}) AS day_us "
-                    "FROM point_chunks WHERE series_id = %s) c GROUP BY day_us ORDER BY day_us",
-                    (sid,),
-                ).fetchall()
-            assert days == made and len(days) == 3 and days[0][0] == -2 * DAY_US
-            assert sum(d[3] for d in days) == n + 4
+                days, made = _rows_and_made(conn, sid)
+            # (the day before 1970 holds one chunk: no row, schema 10)
+            assert days == made and len(days) >= 1 and days[0][0] > 0
             want_t = np.r_[times, times[-3:] + 1]
             want_v = np.r_[values, values[-3:]]
             got = store.reader().aggregate(
@@ -94,9 +103,7 @@ def test_a_migration_6_database_with_chunks_gets_its_day_summaries(
             _write(store, sid, times[:2] + 3, values[:2])  # kept by the triggers from now on
             store.fold_points()
             with psycopg.connect(url) as conn:
-                found = conn.execute(
-                    "SELECT sum(count) FROM point_rollups WHERE series_id = %s", (sid,)
-                ).fetchone()
-            assert found == (n + 6,)
+                days, made = _rows_and_made(conn, sid)
+            assert days == made
         finally:
             store.close()

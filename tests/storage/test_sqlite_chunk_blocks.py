@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from pcodec import ModeSpec
 
 from sensorbase.model import PointColumns, ResolvedBatch, TimeRange
-from sensorbase.storage import chunks
+from sensorbase.storage import chunks, rollups
 from sensorbase.storage.postgres.store import PostgresStore
 from sensorbase.storage.rollups import DAY_US
 from sensorbase.storage.sqlite.store import SQLiteStore
@@ -177,6 +177,7 @@ def _made_again(store: Folding, sid: int) -> list[tuple[float, ...]]:
             d[-1][7],
         )
         for day, d in sorted(days.items())
+        if len(d) > 1  # (a day of one chunk has no row: the chunk's own says the same)
     ]
 
 
@@ -185,11 +186,12 @@ def test_day_summaries_follow_folds_deletes_and_expiry(store: Folding) -> None:
     again from the chunks, after each path that changes chunks."""
     sid = another_series(store)
     other = another_series(store)  # deleted whole at the end
-    times, values = _series(5, 3 * chunks.CHUNK_POINTS, True)
+    times, values = _series(5, 10 * chunks.CHUNK_POINTS, True)
+    times = T0 - DAY_US // 3 + np.arange(len(times), dtype=np.int64) * 2_000_000  # 3 days
     _write(store, sid, times, values)
     _write(store, other, times, values)
     store.fold_points()
-    assert _rollups(store, sid) == _made_again(store, sid) and len(_rollups(store, sid)) > 2
+    assert _rollups(store, sid) == _made_again(store, sid) and len(_rollups(store, sid)) > 1
     _write(store, sid, times[::500] + 1, values[::500])  # folded into existing chunks
     store.fold_points()
     assert _rollups(store, sid) == _made_again(store, sid)
@@ -213,6 +215,104 @@ def test_day_summaries_follow_folds_deletes_and_expiry(store: Folding) -> None:
     writer.commit()
     assert _rollups(store, other) == [] == _made_again(store, other)
     assert _rollups(store, sid) == _made_again(store, sid) != []
+
+
+def _reads_agree(store: Folding, sid: int, times: np.ndarray, values: np.ndarray) -> None:
+    """Aggregates over the whole series, by day and by hour, and from inside a day on, equal
+    those of the points, and the day rows those made again from the chunks."""
+    assert _rollups(store, sid) == _made_again(store, sid)
+    reader = store.reader()
+    ranges = [(None, None), (None, int(times[-1]))]
+    for at in (len(times) // 2, len(times) * 9 // 10, len(times) - 5):  # (past the last row too)
+        ranges += [(int(times[at]), None), (int(times[at]), int(times[-1]))]
+    for lo, hi in ranges:
+        got = reader.aggregate(sid, TimeRange(lo, hi), AGGREGATES).values
+        rlo, rhi = lo if lo is not None else -(2**62), hi if hi is not None else 2**62
+        want = _expected(times, values, rlo, rhi, 2**63 - 1, -(2**62))
+        _same(got, next(iter(want.values())), f"range {lo} {hi}")
+    for every in (DAY_US, 3_600_000_000):
+        rows = reader.aggregate_fixed(sid, TimeRange(None, None), every, 0, AGGREGATES)
+        want = _expected(times, values, -(2**62), 2**62, every, 0)
+        assert [row.start_us for row in rows] == sorted(want)
+        for row in rows:
+            assert row.start_us is not None
+            _same(row.values, want[row.start_us], f"interval {row.start_us}")
+
+
+def test_a_day_of_one_chunk_has_no_row(store: Folding) -> None:
+    """A day's row is made when a second chunk starts in the day and removed when one is left
+    (deletes, expiry); reads answer alike from rows and from the chunks of days without one."""
+    sid = another_series(store)
+    day = T0 - T0 % DAY_US + DAY_US
+    times = day + 3_600_000_000 + np.arange(500, dtype=np.int64) * 1_000_000
+    values = np.round(np.sin(np.arange(500) / 9) * 10, 1)
+    others = day + 2 * DAY_US + np.arange(300, dtype=np.int64) * 1_000_000  # another day
+    times, values = np.r_[times, others], np.r_[values, np.arange(300) / 4]
+    _write(store, sid, times, values)
+    store.fold_points()
+    assert _rollups(store, sid) == []  # two days, a chunk each
+    _reads_agree(store, sid, times, values)
+    more = times[499] + 1_000_000 + np.arange(2 * chunks.CHUNK_POINTS, dtype=np.int64) * 1_000_000
+    more_values = np.round(np.cos(np.arange(len(more)) / 7) * 5, 1)
+    _write(store, sid, more, more_values)
+    store.fold_points()
+    times, values = (
+        np.r_[times[:500], more, times[500:]],
+        np.r_[values[:500], more_values, values[500:]],
+    )
+    assert len(_rollups(store, sid)) == 1  # the first day has three chunks now
+    _reads_agree(store, sid, times, values)
+    writer = store.writer()
+    tx = writer.begin()  # the first day's points but its first hour's: one chunk left
+    tx.delete_points([sid], TimeRange(int(times[400]), int(day + DAY_US)))
+    writer.commit()
+    kept = (times < times[400]) | (times >= day + DAY_US)
+    times, values = times[kept], values[kept]
+    assert _rollups(store, sid) == []
+    _reads_agree(store, sid, times, values)
+    _write(store, sid, more, more_values)  # three chunks again, then two expire
+    store.fold_points()
+    times, values = (
+        np.r_[times[:400], more, times[400:]],
+        np.r_[values[:400], more_values, values[400:]],
+    )
+    assert len(_rollups(store, sid)) == 1
+    tx = writer.begin()
+    tx.expire_points([sid], int(more[chunks.CHUNK_POINTS + 10]), True, 64)
+    writer.commit()
+    kept = times >= more[chunks.CHUNK_POINTS + 10]
+    _reads_agree(store, sid, times[kept], values[kept])
+
+
+@pytest.mark.parametrize("max_gaps", [rollups.MAX_GAPS, 0])
+def test_a_day_of_one_chunk_between_days_of_several(
+    store: Folding, max_gaps: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A day without a row between two rows of days not consecutive is read, by an index
+    range of its own or (more spans than MAX_GAPS) among every chunk between the rows."""
+    monkeypatch.setattr(rollups, "MAX_GAPS", max_gaps)
+    sid = another_series(store)
+    day = T0 - T0 % DAY_US + DAY_US
+    parts = [
+        day + np.arange(2 * chunks.CHUNK_POINTS, dtype=np.int64) * 1_000_000,
+        day + 2 * DAY_US + np.arange(5000, dtype=np.int64) * 1_000_000,  # (not merged away)
+        day + 4 * DAY_US + np.arange(2 * chunks.CHUNK_POINTS, dtype=np.int64) * 1_000_000,
+        day + 6 * DAY_US + np.arange(5000, dtype=np.int64) * 1_000_000,  # and one after them
+    ]
+    for part in parts:  # a fold each: the day between starts a chunk of its own
+        _write(store, sid, part, np.round(np.cos(part / 7e9) * 40, 1))
+        store.fold_points()
+    times = np.concatenate(parts)
+    values = np.round(np.cos(times / 7e9) * 40, 1)
+    assert [r[0] for r in _rollups(store, sid)] == [day, day + 4 * DAY_US]
+    _reads_agree(store, sid, times, values)
+    after = int(times[-5000])  # past the last row: the chunk after it read once
+    got = store.reader().aggregate(sid, TimeRange(after - 1, None), ("count",)).values
+    assert got == {"count": 5000}
+    _write(store, sid, times[:3] + 1, values[:3])  # the log over the rows' chunks too
+    every_t, every_v = np.r_[times, times[:3] + 1], np.r_[values, values[:3]]
+    order = np.argsort(every_t, kind="stable")
+    _reads_agree(store, sid, every_t[order], every_v[order])
 
 
 @pytest.mark.parametrize("block_points", [512, chunks.BLOCK_POINTS])  # (512: chunks before)

@@ -62,8 +62,11 @@ SUMMARIES = (
 DELETE_BUCKET = "DELETE FROM buckets WHERE id = ?"
 
 SOURCE_BY_KEY = f"SELECT {SOURCE_COLUMNS} FROM sources WHERE bucket_id = ? AND key = ?"
+# An organisation's sources are found through its buckets (an index range of sources'
+# UNIQUE (bucket_id, key) each): schema 10 dropped the index of sources by organisation.
 SOURCE_IN_ORG = (
-    f"SELECT {SOURCE_COLUMNS} FROM sources WHERE org_id = ? AND key = ? ORDER BY id LIMIT 1"
+    f"SELECT {SOURCE_COLUMNS} FROM sources WHERE bucket_id IN "
+    "(SELECT id FROM buckets WHERE org_id = ?) AND key = ? ORDER BY id LIMIT 1"
 )
 SOURCE_BY_ID = f"SELECT {SOURCE_COLUMNS} FROM sources WHERE org_id = ? AND id = ?"
 SOURCES_PAGE = (
@@ -110,7 +113,8 @@ def _marks(n: int) -> str:
 
 # The series whose points go with an organisation, a bucket or a source (one parameter).
 SERIES_OF_ORG = (
-    "SELECT se.id FROM series se JOIN sources so ON so.id = se.source_id WHERE so.org_id = ?"
+    "SELECT se.id FROM series se JOIN sources so ON so.id = se.source_id "
+    "WHERE so.bucket_id IN (SELECT id FROM buckets WHERE org_id = ?)"
 )
 SERIES_OF_BUCKET = (
     "SELECT se.id FROM series se JOIN sources so ON so.id = se.source_id WHERE so.bucket_id = ?"

@@ -29,7 +29,7 @@ class ChunkSource(Protocol):
 
     def days(self, series_id: int, time_range: TimeRange) -> list[tuple[Any, ...]]:
         """The series' day summaries reaching into the range (ROLLUP_COLUMNS of
-        storage/rollups.py)."""
+        storage/rollups.py), in any order."""
 
     def chunk_rows(
         self, series_id: int, time_range: TimeRange, days: list[int]
@@ -261,7 +261,7 @@ def _reduce(
             keys(start[whole]), *(x[whole] for x in (count, mn, mx, sm, start, first, end, last))
         )
         if not whole.all():
-            rows = source.chunk_rows(series_id, time_range, day[~whole].tolist())
+            rows = source.chunk_rows(series_id, time_range, np.sort(day[~whole]).tolist())
     loose = _reduce_chunks(source, series_id, rows, time_range, keys, recent, parts)
     points = _merged(PointColumns.concat(loose), recent).within(time_range)
     parts.add_points(keys(points.time_us), points)

@@ -45,7 +45,7 @@ def series_select(
     sql = (
         "SELECT se.id, b.key, so.key, se.field, se.unit FROM series se "
         "JOIN sources so ON so.id = se.source_id JOIN buckets b ON b.id = so.bucket_id "
-        "WHERE so.org_id = ?"
+        "WHERE b.org_id = ?"  # (a source's organisation is its bucket's: catalog_sql.py)
     )
     params: list[Any] = [org_id]
     if bucket_id is not None:

@@ -5,7 +5,7 @@ its reasons): each group commit appends one row of raw columns to `point_log` (l
 the log is folded into `point_chunks` (chunks.py; the encoding is storage/chunks.py's, the
 same blocks as SQLite's), per series chunks of pcodec-compressed points with their
 count/min/max/sum/first/last and the same per block, and triggers keep the same per series
-and day (rollups.py; storage/rollups.py), as on SQLite.
+and day of more than one chunk (rollups.py; storage/rollups.py), as on SQLite.
 Any node folds (fold.py, in a helper process: folder.py); whatever changes the chunks (a fold, a
 delete, expiry) holds the cluster's fold lock for its transaction, and a log row's insert
 holds the log lock to its commit, so that log order is commit order. A fold is due as on

@@ -11,9 +11,10 @@ from typing import Any
 import psycopg
 
 from sensorbase.model import PointColumns, TimeRange
+from sensorbase.storage import rollups
 from sensorbase.storage.chunk_merges import MERGE_BELOW
 from sensorbase.storage.chunks import CHUNK_COLUMNS, CHUNK_POINTS, Chunk, chunk_of_row, encode
-from sensorbase.storage.rollups import ROLLUP_COLUMNS, day_of
+from sensorbase.storage.rollups import day_of
 
 # The chunks merges.py's `small` looks for, so that it reads them alone (the only chunks of
 # most series once merged), not every chunk; its condition spelled as `small` spells it, so
@@ -106,15 +107,11 @@ class PgChunks:
         return None if row is None else (row[0], row[1], bool(row[2]))
 
     def days(self, series_id: int, time_range: TimeRange) -> list[tuple[Any, ...]]:
-        sql = f"SELECT {ROLLUP_COLUMNS} FROM point_rollups WHERE series_id = %s"
-        params: list[Any] = [series_id]
-        if time_range.start_us is not None:
-            sql += " AND end_us >= %s"
-            params.append(time_range.start_us)
-        if time_range.end_us is not None:
-            sql += " AND day_us < %s"
-            params.append(time_range.end_us)
-        return self.conn.execute(sql + " ORDER BY day_us", params).fetchall()
+        return rollups.days(self._fetch, series_id, time_range)
+
+    def _fetch(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        """Run SQL of `?` marks (storage/rollups.py's)."""
+        return self.conn.execute(sql.replace("%", "%%").replace("?", "%s"), params).fetchall()
 
     def chunk_rows(
         self, series_id: int, time_range: TimeRange, days: list[int]
@@ -149,14 +146,14 @@ class PgChunks:
 
     def stored_count(self, series_id: int) -> int:
         row = self.conn.execute(
-            "SELECT coalesce(sum(count), 0) FROM point_rollups WHERE series_id = %s", (series_id,)
+            "SELECT coalesce(sum(count), 0) FROM point_chunks WHERE series_id = %s", (series_id,)
         ).fetchone()
         return int(row[0]) if row else 0
 
     def series_counts(self, series_sql: str, param: int) -> tuple[int, list[int]]:
         sql = series_sql.replace("?", "%s")
         row = self.conn.execute(
-            f"SELECT coalesce(sum(count), 0) FROM point_rollups WHERE series_id IN ({sql})",
+            f"SELECT coalesce(sum(count), 0) FROM point_chunks WHERE series_id IN ({sql})",
             (param,),
         ).fetchone()
         ids = [r[0] for r in self.conn.execute(sql, (param,)).fetchall()]

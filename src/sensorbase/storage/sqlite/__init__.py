@@ -15,8 +15,9 @@ point. Now:
   compressed with pcodec in blocks that decode on their own (a sensor's series takes well
   under half a byte a point), and beside them count, min, max, sum, first and last, of the
   chunk and of each block, so that an aggregate over whole chunks or blocks reads those
-  instead of the points. Triggers keep the same per series and day in `point_rollups`
-  (rollups.py), so that an aggregate over whole days reads a row a day. Folding costs per
+  instead of the points. Triggers keep the same per series and day of more than one chunk
+  in `point_rollups` (rollups.py; a day of one chunk has its chunk's), so that an aggregate
+  over whole days reads a row a day. Folding costs per
   series, not per point: it runs once the log holds `FOLD_POINTS` points (with many series,
   `FOLD_POINTS_PER_SERIES` a series, up to `FOLD_POINTS_MOST`: log_view.py) or `FOLD_ROWS`
   rows, or when writes pause, in a helper process (folder.py; one per database): in parts of

@@ -8,9 +8,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from sensorbase.model import PointColumns, TimeRange
+from sensorbase.storage import rollups
 from sensorbase.storage.chunk_merges import MERGE_BELOW
 from sensorbase.storage.chunks import CHUNK_COLUMNS, CHUNK_POINTS, Chunk, chunk_of_row, encode
-from sensorbase.storage.rollups import DAY_US, ROLLUP_COLUMNS
+from sensorbase.storage.rollups import DAY_US
 
 
 def chunks(
@@ -75,14 +76,9 @@ class SQLiteChunks:
         return None if row is None else (row[0], row[1], bool(row[2]))
 
     def days(self, series_id: int, time_range: TimeRange) -> list[tuple[Any, ...]]:
-        sql = f"SELECT {ROLLUP_COLUMNS} FROM point_rollups WHERE series_id = ?"
-        params: list[Any] = [series_id]
-        if time_range.end_us is not None:
-            sql += " AND day_us < ?"
-            params.append(time_range.end_us)
-        days = self.conn.execute(sql, params).fetchall()
-        lo = time_range.start_us
-        return days if lo is None else [d for d in days if d[2] >= lo]
+        return rollups.days(
+            lambda sql, params: self.conn.execute(sql, params).fetchall(), series_id, time_range
+        )
 
     def chunk_rows(
         self, series_id: int, time_range: TimeRange, days: list[int]
@@ -126,13 +122,13 @@ class SQLiteChunks:
 
     def stored_count(self, series_id: int) -> int:
         row = self.conn.execute(
-            "SELECT total(count) FROM point_rollups WHERE series_id = ?", (series_id,)
+            "SELECT total(count) FROM point_chunks WHERE series_id = ?", (series_id,)
         ).fetchone()
         return int(row[0])
 
     def series_counts(self, series_sql: str, param: int) -> tuple[int, list[int]]:
         total = self.conn.execute(
-            f"SELECT total(count) FROM point_rollups WHERE series_id IN ({series_sql})", (param,)
+            f"SELECT total(count) FROM point_chunks WHERE series_id IN ({series_sql})", (param,)
         ).fetchone()[0]
         ids = [r[0] for r in self.conn.execute(series_sql, (param,)).fetchall()]
         return int(total), ids

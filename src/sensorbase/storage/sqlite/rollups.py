@@ -1,12 +1,14 @@
 """The day summaries (storage/rollups.py) on SQLite: triggers on `point_chunks` keep
-`point_rollups`. A chunk added is added to its day's row; a chunk removed makes its day's row
-again from the day's chunks left (a min or max cannot be taken back). Deleting a whole series
-removes its rows first (`forget`), so that its chunks go without a row being made again for
-each.
+`point_rollups`, a row for each day of more than one chunk. A chunk added to a day that has a
+row is added to it; to a day of one chunk, the day's row is made from its chunks. A chunk
+removed from a day that has a row makes the row again from the day's chunks left, when more
+than one is left (a min or max cannot be taken back). Deleting a whole series removes its rows
+first (`forget`), so that its chunks go without a row being made again for each.
 
-A day's row costs the insert and the delete of a chunk one more B-tree write, and the delete
-a scan of the day's other chunks (at 1 Hz, ~10 chunks of 8,192 points; the denser a series,
-the more chunks a day holds)."""
+A chunk's insert costs a look-up in the index of the chunks (is it alone in its day?), and in
+a day of several chunks one more B-tree write; the delete of a chunk of such a day a scan of
+the day's other chunks (at 1 Hz, ~10 chunks of 8,192 points; the denser a series, the more
+chunks a day holds)."""
 
 from __future__ import annotations
 
@@ -14,16 +16,28 @@ import sqlite3
 
 from sensorbase.storage.rollups import DAY_US, day_of
 
+_NEW_DAY = day_of("new.start_us")
+_OLD_DAY = day_of("old.start_us")
+# (a condition on no row of the loop: SQLite tests it once, before reading the day's chunks)
+_HAS_ROW = (
+    f"EXISTS (SELECT 1 FROM point_rollups WHERE series_id = new.series_id AND day_us = {_NEW_DAY})"
+)
 
-def _remade(series: str, day: str) -> str:
-    """SQL: the row of the series and day made from its chunks (no row when none is left)."""
-    where = f"series_id = {series} AND start_us >= {day} AND start_us < {day} + {DAY_US}"
+
+def _in_day(series: str, day: str) -> str:
+    return f"series_id = {series} AND start_us >= {day} AND start_us < {day} + {DAY_US}"
+
+
+def _remade(series: str, day: str, unless: str = "") -> str:
+    """SQL: the row of the series and day made from its chunks (no row unless more than one
+    is left), unless the SQL condition `unless` holds."""
+    where = _in_day(series, day)
     return (
         "INSERT INTO point_rollups (series_id, day_us, start_us, end_us, count, min, max, sum, "
         f"first, last) SELECT {series}, {day}, min(start_us), max(end_us), sum(count), min(min), "
         f"max(max), sum(sum), (SELECT first FROM point_chunks WHERE {where} ORDER BY start_us "
         f"LIMIT 1), (SELECT last FROM point_chunks WHERE {where} ORDER BY start_us DESC LIMIT 1) "
-        f"FROM point_chunks WHERE {where} HAVING count(*) > 0"
+        f"FROM point_chunks WHERE {where}{unless and f' AND NOT {unless}'} HAVING count(*) > 1"
     )
 
 
@@ -38,26 +52,26 @@ CREATE TABLE IF NOT EXISTS point_rollups (
   first REAL NOT NULL, last REAL NOT NULL,
   PRIMARY KEY (series_id, day_us)
 ) WITHOUT ROWID;
-CREATE TRIGGER IF NOT EXISTS point_rollups_add AFTER INSERT ON point_chunks BEGIN
-  INSERT INTO point_rollups (series_id, day_us, start_us, end_us, count, min, max, sum, first,
-    last)
-  VALUES (new.series_id, {day_of("new.start_us")}, new.start_us, new.end_us, new.count,
-    new.min, new.max, new.sum, new.first, new.last)
-  ON CONFLICT (series_id, day_us) DO UPDATE SET
-    count = count + excluded.count, sum = sum + excluded.sum,
-    min = min(min, excluded.min), max = max(max, excluded.max),
-    first = CASE WHEN excluded.start_us < start_us THEN excluded.first ELSE first END,
-    start_us = min(start_us, excluded.start_us),
-    last = CASE WHEN excluded.end_us > end_us THEN excluded.last ELSE last END,
-    end_us = max(end_us, excluded.end_us);
+CREATE TRIGGER IF NOT EXISTS point_rollups_add AFTER INSERT ON point_chunks
+WHEN EXISTS (SELECT 1 FROM point_chunks WHERE {_in_day("new.series_id", _NEW_DAY)}
+  AND start_us <> new.start_us)
+BEGIN
+  UPDATE point_rollups SET
+    count = count + new.count, sum = sum + new.sum,
+    min = min(min, new.min), max = max(max, new.max),
+    first = CASE WHEN new.start_us < start_us THEN new.first ELSE first END,
+    start_us = min(start_us, new.start_us),
+    last = CASE WHEN new.end_us > end_us THEN new.last ELSE last END,
+    end_us = max(end_us, new.end_us)
+  WHERE series_id = new.series_id AND day_us = {_NEW_DAY};
+  {_remade("new.series_id", _NEW_DAY, _HAS_ROW)};
 END;
 CREATE TRIGGER IF NOT EXISTS point_rollups_remove AFTER DELETE ON point_chunks
 WHEN EXISTS (SELECT 1 FROM point_rollups WHERE series_id = old.series_id
-  AND day_us = {day_of("old.start_us")})
+  AND day_us = {_OLD_DAY})
 BEGIN
-  DELETE FROM point_rollups
-  WHERE series_id = old.series_id AND day_us = {day_of("old.start_us")};
-  {_remade("old.series_id", day_of("old.start_us"))};
+  DELETE FROM point_rollups WHERE series_id = old.series_id AND day_us = {_OLD_DAY};
+  {_remade("old.series_id", _OLD_DAY)};
 END;
 """
 
@@ -69,7 +83,7 @@ def backfill(conn: sqlite3.Connection) -> None:
         "INSERT INTO point_rollups (series_id, day_us, start_us, end_us, count, min, max, sum, "
         f"first, last) SELECT series_id, {day_of('start_us')} AS day, min(start_us), "
         "max(end_us), sum(count), min(min), max(max), sum(sum), 0, 0 FROM point_chunks "
-        "GROUP BY series_id, day"
+        "GROUP BY series_id, day HAVING count(*) > 1"
     )
     day = "point_rollups.day_us"
     where = (

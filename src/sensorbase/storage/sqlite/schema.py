@@ -19,6 +19,10 @@ at the version again once it holds the lock: of several processes opening the fi
             sqlite/rollups.py)
     7 -> 8  an index of the chunks small enough to merge (`_small_chunks`,
             storage/chunk_merges.py, sqlite/merges.py)
+    8 -> 9  block summaries in a compact form, no time column for regular times
+            (`_compact_blocks`, storage/block_summaries.py)
+    9 -> 10 a day summary only for days of more than one chunk, no index of the sources by
+            organisation (`_fewer_rows`, storage/rollups.py, catalog_sql.py)
 """
 
 from __future__ import annotations
@@ -34,14 +38,16 @@ from sensorbase.errors import SensorbaseError
 from sensorbase.model import PointColumns
 from sensorbase.storage.alerts_schema import SQLITE_TYPES, alerts_ddl
 from sensorbase.storage.chunks import EXTRAS_DECODER
+from sensorbase.storage.rollups import DELETE_SINGLE_DAYS
 from sensorbase.storage.sqlite import chunks, folder, rollups
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 ALERTS_VERSION = 5  # the version `_alerts_tables` migrates to
 LIFECYCLE_VERSION = 6  # the version `_lifecycle` migrates to
 BLOCKS_VERSION = 7  # the version `_chunk_blocks` migrates to
 SMALL_VERSION = 8  # the version `_small_chunks` migrates to
 COMPACT_VERSION = 9  # the version `_compact_blocks` migrates to
+FEWER_ROWS_VERSION = 10  # the version `_fewer_rows` migrates to
 MIGRATE_CHUNKS = 256  # chunks re-encoded per transaction by `_chunk_blocks`
 # The catalog tables whose rows schema 3 copies into tables made anew (every table but
 # `settings`, which did not change), parents first.
@@ -134,6 +140,7 @@ def _migrate(conn: sqlite3.Connection) -> None:
     _chunk_blocks(conn)
     _small_chunks(conn)
     _compact_blocks(conn)
+    _fewer_rows(conn)
 
 
 def _points_into_chunks(conn: sqlite3.Connection) -> None:
@@ -302,6 +309,31 @@ def _compact_blocks(conn: sqlite3.Connection) -> None:
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+
+
+def _fewer_rows(conn: sqlite3.Connection) -> None:
+    """Schema 9 -> 10: the triggers that keep a day's row only for days of more than one
+    chunk (sqlite/rollups.py) in place of those that kept one for every day, and the rows of
+    days of one chunk deleted (their chunk's own row says the same); readers of schema 9 would
+    miss those days. And no index of the sources by organisation (~20 bytes a source): a
+    source is found in an organisation through its buckets (catalog_sql.py)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        done = conn.execute("PRAGMA user_version").fetchone()[0] != FEWER_ROWS_VERSION - 1
+        if not done:  # (not by another)
+            conn.execute("DROP TRIGGER IF EXISTS point_rollups_add")
+            conn.execute("DROP TRIGGER IF EXISTS point_rollups_remove")
+            for statement in statements(rollups.SCHEMA):
+                conn.execute(statement)
+            conn.execute(DELETE_SINGLE_DAYS)
+            conn.execute("DROP INDEX IF EXISTS sources_org_key")
+            conn.execute(f"PRAGMA user_version = {FEWER_ROWS_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    if not done:
+        conn.executescript("PRAGMA incremental_vacuum;")  # the rows' and the index's pages
 
 
 def _small_chunks(conn: sqlite3.Connection) -> None:

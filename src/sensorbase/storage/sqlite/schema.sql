@@ -25,7 +25,6 @@ CREATE TABLE sources (
   created_us INTEGER NOT NULL,
   UNIQUE (bucket_id, key)
 );
-CREATE INDEX sources_org_key ON sources (org_id, key);
 CREATE TABLE series (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
