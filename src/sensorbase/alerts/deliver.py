@@ -27,6 +27,9 @@ from sensorbase.storage.base import Store, WriteTx
 from sensorbase.storage.write_queue import Committer
 from sensorbase.times import now_us
 
+# Jitter apart from the random module's shared state (an embedding application may seed it).
+_jitter = random.Random()
+
 log = logging.getLogger(__name__)
 BATCH = 64  # deliveries claimed at once (sent concurrently)
 US = 1_000_000
@@ -164,5 +167,5 @@ class Deliverer:
         """The wait after the `attempts`-th failed attempt: doubling, capped, +-50% jitter (so
         that deliveries failed together do not retry together)."""
         base = self.settings.webhook_retry_base_s * 2 ** min(max(attempts - 1, 0), 40)
-        delay = min(base, self.settings.webhook_retry_max_s) * random.uniform(0.5, 1.5)
+        delay = min(base, self.settings.webhook_retry_max_s) * _jitter.uniform(0.5, 1.5)
         return int(delay * US)

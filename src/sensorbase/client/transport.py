@@ -20,6 +20,9 @@ from typing import Any
 
 from sensorbase.client.errors import ServerError, TransportError, Unavailable, error_for
 
+# The retries' jitter, apart from the random module's shared state, which the application
+# embedding the client may seed or rely on.
+_jitter = random.Random()
 # Below this, gzip costs more CPU than the bytes it saves on a local network.
 GZIP_MIN_BYTES = 1024
 
@@ -35,9 +38,9 @@ class RetryPolicy:
     def delay_s(self, attempt: int, retry_after_s: float | None) -> float:
         """The wait before try number `attempt + 1` (`attempt` counts from 0)."""
         if retry_after_s is not None:
-            return min(retry_after_s, self.max_delay_s) * (1 + random.uniform(0, 0.1))
+            return min(retry_after_s, self.max_delay_s) * (1 + _jitter.uniform(0, 0.1))
         ceiling = min(self.max_delay_s, self.base_delay_s * 2**attempt)
-        return random.uniform(0, ceiling)
+        return _jitter.uniform(0, ceiling)
 
 
 @dataclass(frozen=True)
