@@ -68,6 +68,21 @@ GATHERED_BODY_BYTES = LANE_BODY_BYTES  # gathered before a request takes a place
 _PROBE_PREFIXES = tuple(path.encode() for path in ALWAYS_ADMITTED)
 
 
+_default_headers: tuple[object, bytes] = (None, b"")  # (uvicorn's list, its lines)
+
+
+def _rendered(default_headers: list[tuple[bytes, bytes]]) -> bytes:
+    """uvicorn's default headers (server, date) as the lines of a reply. uvicorn makes a new
+    list of them at each tick of its clock (10 a second): rendered once per list, not per
+    reply."""
+    global _default_headers
+    known, lines = _default_headers
+    if known is not default_headers:
+        lines = b"".join(b"%s: %s\r\n" % header for header in default_headers)
+        _default_headers = (default_headers, lines)
+    return lines
+
+
 class JoinedWrites:
     """A transport whose writes within one loop turn go out as one write."""
 
@@ -207,14 +222,28 @@ class SensorbaseProtocol(HttpToolsProtocol):
         super().data_received(data)
 
     def on_message_begin(self) -> None:
-        super().on_message_begin()
+        """uvicorn's, but for its ASGI scope (a dict of ten entries and a copy of the app's
+        state), which only a request taking uvicorn's path needs: it is built when the
+        headers show that (`_begin_scope`)."""
+        self.url = b""
+        self.expect_100_continue = False
+        self.headers = []
         self.receiving, self.receiving_since = HEAD, self.loop.time()
+
+    def _begin_scope(self) -> None:
+        """uvicorn's scope of the request whose headers have come (uvicorn's on_message_begin,
+        keeping what its other callbacks have gathered since)."""
+        url, headers, expect = self.url, self.headers, self.expect_100_continue
+        super().on_message_begin()
+        self.url, self.expect_100_continue = url, expect
+        self.headers = self.scope["headers"] = headers
 
     def on_headers_complete(self) -> None:
         self.receiving, self.receiving_since = BODY, self.loop.time()
         if self._gate.full() and self._may_shed():
             self._shed()
         elif not self._take_lane():
+            self._begin_scope()
             super().on_headers_complete()
 
     def _may_shed(self) -> bool:
@@ -426,11 +455,8 @@ class SensorbaseProtocol(HttpToolsProtocol):
             raise
         if cycle.disconnected:
             return
-        parts = [STATUS_LINE[status]]
-        for name, value in self.server_state.default_headers:  # server, date
-            parts += [name, b": ", value, b"\r\n"]
-        for name, value in headers:
-            parts += [name, b": ", value, b"\r\n"]
+        parts = [STATUS_LINE[status], _rendered(self.server_state.default_headers)]
+        parts += [b"%s: %s\r\n" % header for header in headers]
         if not cycle.keep_alive:
             parts.append(b"connection: close\r\n")
         parts += [b"\r\n", body]
