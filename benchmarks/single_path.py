@@ -88,7 +88,9 @@ def request(key: str, n: int) -> bytes:
 
 async def run(args: argparse.Namespace) -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="sensorbase-single-")) / "data"
-    settings = Settings(data_dir=data_dir, rate_limit="", log_level="warning")
+    settings = Settings(
+        data_dir=data_dir, rate_limit="", log_level="warning", durability=args.durability
+    )
     wiring = wire(settings)
     svc = wiring.services
     key = svc.start()
@@ -160,6 +162,7 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=4000)
     ap.add_argument("--warmup", type=int, default=2000)
     ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--durability", default="full", choices=["full", "normal"])
     ap.add_argument("--profile", action="store_true", help="cProfile the measured requests")
     ap.add_argument(
         "--callgrind", action="store_true", help="count only the measured requests (see above)"
