@@ -141,7 +141,6 @@ class _LaneCycle:
     lane request, and for one refused from the parser)."""
 
     __slots__ = (
-        "body",
         "disconnected",
         "keep_alive",
         "message_event",
@@ -150,7 +149,6 @@ class _LaneCycle:
     )
 
     def __init__(self, keep_alive: bool) -> None:
-        self.body = bytearray()
         self.disconnected = False
         self.keep_alive = keep_alive
         self.message_event = _NoEvent()
@@ -191,6 +189,7 @@ class SensorbaseProtocol(HttpToolsProtocol):
         self._lane_query = b""
         self._lane_path = ""
         self._lane_params: dict[str, str] = {}
+        self._lane_body: list[bytes] = []  # as it came (joined: one part is not copied)
         self._gate = gate_of(
             self.server_state,
             self.loop,
@@ -358,8 +357,13 @@ class SensorbaseProtocol(HttpToolsProtocol):
         if self.cycle is not None and not self.cycle.response_complete:
             return False  # pipelined behind a request in flight: uvicorn queues it
         parser = self.parser
-        parsed = httptools.parse_url(self.url)
-        path = parsed.path.decode("latin-1")
+        url = self.url
+        if url[:1] == b"/" and b"#" not in url:  # origin-form, as clients send: split by hand
+            raw_path, _, query = url.partition(b"?")
+        else:
+            parsed = httptools.parse_url(url)
+            raw_path, query = parsed.path, parsed.query or b""
+        path = raw_path.decode("latin-1")
         found = self._lanes.find(parser.get_method().decode("latin-1"), path)
         if found is None or parser.should_upgrade():
             return False
@@ -375,12 +379,13 @@ class SensorbaseProtocol(HttpToolsProtocol):
             return False
         keep_alive = parser.get_http_version() != "1.0" and parser.should_keep_alive()
         self.cycle = _LaneCycle(keep_alive)  # type: ignore[assignment]
-        self._lane, self._lane_query, self._lane_path = lane, parsed.query or b"", path
+        self._lane, self._lane_query, self._lane_path = lane, query, path
+        self._lane_body.clear()  # (what a refused request's body left)
         return True
 
     def on_body(self, body: bytes) -> None:
         if self._lane is not None:
-            self.cycle.body += body  # at most LANE_BODY_BYTES: no flow control needed
+            self._lane_body.append(body)  # at most LANE_BODY_BYTES: no flow control needed
             return
         super().on_body(body)
         deferred = self._deferred
@@ -416,11 +421,13 @@ class SensorbaseProtocol(HttpToolsProtocol):
             if not cycle.keep_alive:
                 self.transport.close()
             return
+        body = b"".join(self._lane_body)
+        self._lane_body.clear()
         call = Call(
             self.headers,
             self._lane_query,
             self._services,
-            body=bytes(cycle.body),
+            body=body,
             client=self.client,
             proxies=self._proxies,
             path_params=self._lane_params,
