@@ -97,7 +97,9 @@ async def run(args: argparse.Namespace) -> None:
     assert key is not None
     who = svc.keys.verify(key.key_id, key.secret)
     await svc.catalog.buckets.create(who, "single", "single")
-    config = uvicorn.Config(wiring.app, http=protocol_for(wiring), access_log=False, log_level="warning")
+    config = uvicorn.Config(
+        wiring.app, http=protocol_for(wiring), access_log=False, log_level="warning"
+    )
     config.load()
     state = ServerState()
     loop = asyncio.get_running_loop()
