@@ -100,8 +100,7 @@ class KeyRing:
 
     def _entry(self, key_id: str) -> tuple[ApiKey | None, float, Principal | None]:
         now = self.clock()
-        with self._lock:
-            hit = self._cache.get(key_id)
+        hit = self._cache.get(key_id)  # (one dict read is atomic: the lock guards the writes)
         if hit is not None and now - hit[1] < self._ttl_s:
             return hit
         found = self._reader().get_key(key_id)
