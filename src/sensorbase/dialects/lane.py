@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Protocol
 from urllib.parse import parse_qsl
 
@@ -118,7 +118,7 @@ class Call:
         self._headers: dict[bytes, bytes] = dict(reversed(headers))
         self._query = query_string
         self._pairs: list[tuple[str, str]] | None = None  # parsed when a list is asked for
-        self.params = query_params(query_string)
+        self.params: Mapping[str, str] = query_params(query_string)  # shared: never changed
         self.rate: RateState | None = None
 
     @classmethod
@@ -216,7 +216,7 @@ _parsed_queries: dict[bytes, dict[str, str]] = {}  # query string -> its paramet
 _PARSED_QUERIES = 1024  # forgotten past this many
 
 
-def query_params(raw: bytes) -> dict[str, str]:
+def query_params(raw: bytes) -> Mapping[str, str]:
     """A query string's parameters as Starlette's QueryParams looks them up: blank values
     kept, the last of a repeated name wins. Split by hand when nothing in it is escaped.
     A client writing again and again sends one query string again and again: the parameters
