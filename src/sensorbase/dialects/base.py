@@ -4,14 +4,16 @@ shape and adds rate-limit headers, the request's principal, and bounded body rea
 from __future__ import annotations
 
 import hmac
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute, APIRouter
-from prometheus_client import Counter
+from prometheus_client.core import REGISTRY, CounterMetricFamily
+from prometheus_client.registry import Collector
 from starlette.types import Message
 
 from sensorbase.alerts.admin import Alerts
@@ -37,8 +39,28 @@ from sensorbase.services import Services
 
 ErrorRenderer = Callable[[SensorbaseError], Response]
 Endpoint = Callable[[Request], Awaitable[Response]]
-REQUESTS = Counter("sensorbase_requests", "HTTP requests answered", ["dialect", "status"])
-_counters: dict[tuple[str, int], Any] = {}  # labels() looked up once per (dialect, status)
+
+
+class _RequestCounts(Collector):
+    """`sensorbase_requests`: HTTP requests answered, by dialect and status. Counted in plain
+    cells read at each scrape: a prometheus_client Counter's `inc()` takes a lock and checks
+    its amount and exemplar each time (~5,000 instructions, 1.6% of a one-point write).
+    Requests are counted on the event loop (`answer`, `Lane.answer`), one thread a worker."""
+
+    def __init__(self) -> None:
+        self.cells: dict[tuple[str, int], list[float]] = {}  # -> [count, created (epoch s)]
+
+    def collect(self) -> Iterable[Any]:
+        family = CounterMetricFamily(
+            "sensorbase_requests", "HTTP requests answered", labels=["dialect", "status"]
+        )
+        for (dialect, status), (total, created) in list(self.cells.items()):
+            family.add_metric([dialect, str(status)], total, created=created)
+        yield family
+
+
+_REQUESTS = _RequestCounts()
+REGISTRY.register(_REQUESTS)
 
 
 def services(request: Request) -> Services:
@@ -129,10 +151,10 @@ def error_response(render: ErrorRenderer, exc: SensorbaseError) -> Response:
 
 
 def count(dialect: str, status: int) -> None:
-    counter = _counters.get((dialect, status))
-    if counter is None:
-        counter = _counters[(dialect, status)] = REQUESTS.labels(dialect, str(status))
-    counter.inc()
+    cell = _REQUESTS.cells.get((dialect, status))
+    if cell is None:
+        cell = _REQUESTS.cells[(dialect, status)] = [0, time.time()]
+    cell[0] += 1
 
 
 # The refusals every route may give (auth, scope, tenancy, validation, rate, overload), and those

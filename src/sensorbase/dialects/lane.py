@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Protocol
 from urllib.parse import parse_qsl
 
@@ -118,7 +118,7 @@ class Call:
         self._headers: dict[bytes, bytes] = dict(reversed(headers))
         self._query = query_string
         self._pairs: list[tuple[str, str]] | None = None  # parsed when a list is asked for
-        self.params = query_params(query_string)
+        self.params: Mapping[str, str] = query_params(query_string)  # shared: never changed
         self.rate: RateState | None = None
 
     @classmethod
@@ -212,9 +212,24 @@ async def _chunk(body: bytes) -> AsyncIterator[bytes]:
     yield body
 
 
-def query_params(raw: bytes) -> dict[str, str]:
+_parsed_queries: dict[bytes, dict[str, str]] = {}  # query string -> its parameters
+_PARSED_QUERIES = 1024  # forgotten past this many
+
+
+def query_params(raw: bytes) -> Mapping[str, str]:
     """A query string's parameters as Starlette's QueryParams looks them up: blank values
-    kept, the last of a repeated name wins. Split by hand when nothing in it is escaped."""
+    kept, the last of a repeated name wins. Split by hand when nothing in it is escaped.
+    A client writing again and again sends one query string again and again: the parameters
+    of the last 1,024 seen are kept, and shared, so never changed by whoever reads them."""
+    params = _parsed_queries.get(raw)
+    if params is None:
+        if len(_parsed_queries) >= _PARSED_QUERIES:
+            _parsed_queries.clear()
+        params = _parsed_queries[raw] = _parsed(raw)
+    return params
+
+
+def _parsed(raw: bytes) -> dict[str, str]:
     text = raw.decode("latin-1")
     if "%" in text or "+" in text:
         return dict(parse_qsl(text, keep_blank_values=True))

@@ -164,10 +164,8 @@ class Ingest:
             hits = cached if catalog == self._catalog else None
             if options.bucket_meta is not None:
                 _change_bucket_meta(tx, who, *options.bucket_meta)
-            write = _Resolution(tx, who, batch, options)
+            write = _Resolution(tx, who, batch, options, hits)
             missing = uncached if hits is not None else range(len(batch.keys))
-            if hits is not None:
-                write.cached(*hits)
             write.resolve([k for k in missing if k not in dead])
             outcome = write.append(bad, problems)
             if listener is not None:
@@ -186,32 +184,43 @@ class Ingest:
         return outcome
 
 
+def _check_limit(who: Principal, batch: PointBatch, series_id: _Ids, bucket_id: _Ids) -> None:
+    """Forbidden if a cached series lies outside the bucket the key is limited to."""
+    limit = who.bucket_id
+    if limit is not None:
+        elsewhere = np.flatnonzero((series_id >= 0) & (bucket_id != limit))
+        if len(elsewhere):
+            bucket = batch.keys[int(elsewhere[0])].bucket
+            raise Forbidden(f"this key is limited to another bucket than '{bucket}'")
+
+
 class _Resolution:
     """One write's series keys resolved to ids inside its transaction, step by step: cached
     ids checked against the key's bucket limit, buckets and sources looked up (or created),
     schemas checked, series looked up (or created), then the good rows appended."""
 
     def __init__(
-        self, tx: WriteTx, who: Principal, batch: PointBatch, options: WriteOptions
+        self,
+        tx: WriteTx,
+        who: Principal,
+        batch: PointBatch,
+        options: WriteOptions,
+        cached: tuple[_Ids, _Ids] | None,
     ) -> None:
         self.tx = tx
         self.who = who
         self.batch = batch
         self.options = options
-        self.ids = np.full(len(batch.keys), -1, np.int64)
+        # The ids the cache had (-1: not cached), checked against the key's bucket limit; or
+        # none known. (A copy: the job may run twice.)
+        if cached is None:
+            self.ids = np.full(len(batch.keys), -1, np.int64)
+        else:
+            self.ids = cached[0].copy()
+            _check_limit(who, batch, *cached)
         self.refused: dict[int, Problem] = {}  # series key index → why its rows are refused
         self.learned: dict[CacheKey, Hit] = {}
         self.stored: _Stored | None = None  # what append() stored, for the WriteListener
-
-    def cached(self, series_id: _Ids, bucket_id: _Ids) -> None:
-        """The ids the cache had (-1: not cached), checked against the key's bucket limit."""
-        self.ids = series_id.copy()  # (a copy: the job may run twice)
-        limit = self.who.bucket_id
-        if limit is not None:
-            elsewhere = np.flatnonzero((series_id >= 0) & (bucket_id != limit))
-            if len(elsewhere):
-                bucket = self.batch.keys[int(elsewhere[0])].bucket
-                raise Forbidden(f"this key is limited to another bucket than '{bucket}'")
 
     def resolve(self, missing: list[int]) -> None:
         by_source: dict[tuple[str, str], list[int]] = {}

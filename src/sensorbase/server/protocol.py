@@ -68,6 +68,21 @@ GATHERED_BODY_BYTES = LANE_BODY_BYTES  # gathered before a request takes a place
 _PROBE_PREFIXES = tuple(path.encode() for path in ALWAYS_ADMITTED)
 
 
+_default_headers: tuple[object, bytes] = (None, b"")  # (uvicorn's list, its lines)
+
+
+def _rendered(default_headers: list[tuple[bytes, bytes]]) -> bytes:
+    """uvicorn's default headers (server, date) as the lines of a reply. uvicorn makes a new
+    list of them at each tick of its clock (10 a second): rendered once per list, not per
+    reply."""
+    global _default_headers
+    known, lines = _default_headers
+    if known is not default_headers:
+        lines = b"".join(b"%s: %s\r\n" % header for header in default_headers)
+        _default_headers = (default_headers, lines)
+    return lines
+
+
 class JoinedWrites:
     """A transport whose writes within one loop turn go out as one write."""
 
@@ -126,7 +141,6 @@ class _LaneCycle:
     lane request, and for one refused from the parser)."""
 
     __slots__ = (
-        "body",
         "disconnected",
         "keep_alive",
         "message_event",
@@ -135,7 +149,6 @@ class _LaneCycle:
     )
 
     def __init__(self, keep_alive: bool) -> None:
-        self.body = bytearray()
         self.disconnected = False
         self.keep_alive = keep_alive
         self.message_event = _NoEvent()
@@ -176,6 +189,7 @@ class SensorbaseProtocol(HttpToolsProtocol):
         self._lane_query = b""
         self._lane_path = ""
         self._lane_params: dict[str, str] = {}
+        self._lane_body: list[bytes] = []  # as it came (joined: one part is not copied)
         self._gate = gate_of(
             self.server_state,
             self.loop,
@@ -207,14 +221,28 @@ class SensorbaseProtocol(HttpToolsProtocol):
         super().data_received(data)
 
     def on_message_begin(self) -> None:
-        super().on_message_begin()
+        """uvicorn's, but for its ASGI scope (a dict of ten entries and a copy of the app's
+        state), which only a request taking uvicorn's path needs: it is built when the
+        headers show that (`_begin_scope`)."""
+        self.url = b""
+        self.expect_100_continue = False
+        self.headers = []
         self.receiving, self.receiving_since = HEAD, self.loop.time()
+
+    def _begin_scope(self) -> None:
+        """uvicorn's scope of the request whose headers have come (uvicorn's on_message_begin,
+        keeping what its other callbacks have gathered since)."""
+        url, headers, expect = self.url, self.headers, self.expect_100_continue
+        super().on_message_begin()
+        self.url, self.expect_100_continue = url, expect
+        self.headers = self.scope["headers"] = headers
 
     def on_headers_complete(self) -> None:
         self.receiving, self.receiving_since = BODY, self.loop.time()
         if self._gate.full() and self._may_shed():
             self._shed()
         elif not self._take_lane():
+            self._begin_scope()
             super().on_headers_complete()
 
     def _may_shed(self) -> bool:
@@ -329,8 +357,13 @@ class SensorbaseProtocol(HttpToolsProtocol):
         if self.cycle is not None and not self.cycle.response_complete:
             return False  # pipelined behind a request in flight: uvicorn queues it
         parser = self.parser
-        parsed = httptools.parse_url(self.url)
-        path = parsed.path.decode("latin-1")
+        url = self.url
+        if url[:1] == b"/" and b"#" not in url:  # origin-form, as clients send: split by hand
+            raw_path, _, query = url.partition(b"?")
+        else:
+            parsed = httptools.parse_url(url)
+            raw_path, query = parsed.path, parsed.query or b""
+        path = raw_path.decode("latin-1")
         found = self._lanes.find(parser.get_method().decode("latin-1"), path)
         if found is None or parser.should_upgrade():
             return False
@@ -346,12 +379,13 @@ class SensorbaseProtocol(HttpToolsProtocol):
             return False
         keep_alive = parser.get_http_version() != "1.0" and parser.should_keep_alive()
         self.cycle = _LaneCycle(keep_alive)  # type: ignore[assignment]
-        self._lane, self._lane_query, self._lane_path = lane, parsed.query or b"", path
+        self._lane, self._lane_query, self._lane_path = lane, query, path
+        self._lane_body.clear()  # (what a refused request's body left)
         return True
 
     def on_body(self, body: bytes) -> None:
         if self._lane is not None:
-            self.cycle.body += body  # at most LANE_BODY_BYTES: no flow control needed
+            self._lane_body.append(body)  # at most LANE_BODY_BYTES: no flow control needed
             return
         super().on_body(body)
         deferred = self._deferred
@@ -387,11 +421,13 @@ class SensorbaseProtocol(HttpToolsProtocol):
             if not cycle.keep_alive:
                 self.transport.close()
             return
+        body = b"".join(self._lane_body)
+        self._lane_body.clear()
         call = Call(
             self.headers,
             self._lane_query,
             self._services,
-            body=bytes(cycle.body),
+            body=body,
             client=self.client,
             proxies=self._proxies,
             path_params=self._lane_params,
@@ -426,11 +462,8 @@ class SensorbaseProtocol(HttpToolsProtocol):
             raise
         if cycle.disconnected:
             return
-        parts = [STATUS_LINE[status]]
-        for name, value in self.server_state.default_headers:  # server, date
-            parts += [name, b": ", value, b"\r\n"]
-        for name, value in headers:
-            parts += [name, b": ", value, b"\r\n"]
+        parts = [STATUS_LINE[status], _rendered(self.server_state.default_headers)]
+        parts += [b"%s: %s\r\n" % header for header in headers]
         if not cycle.keep_alive:
             parts.append(b"connection: close\r\n")
         parts += [b"\r\n", body]

@@ -143,6 +143,10 @@ def decode_fast(
     )
 
 
+_ONE_ROW = np.zeros(1, np.int32)  # a one-point batch's series index, shared: read-only
+_ONE_ROW.flags.writeable = False
+
+
 def _from_columns(columns: Columns, precision: str) -> PointBatch | None:
     """The batch of `_columns.decode`'s columns, its times in microseconds; None past int64."""
     keys, index, times, values = columns
@@ -154,7 +158,7 @@ def _from_columns(columns: Columns, precision: str) -> PointBatch | None:
             return None
         return PointBatch(
             keys,
-            np.zeros(1, np.int32),
+            _ONE_ROW,
             np.array([time_us], np.int64),
             np.frombuffer(values, np.float64),
             None,

@@ -119,6 +119,8 @@ NDJSON_TYPES = (
     "application/x-jsonlines",
     "application/jsonl",
 )
+_ACCEPTED = (*JSON_TYPES, *NDJSON_TYPES)
+_FLAGS = _TRUE + _FALSE
 
 
 @router.post(
@@ -138,11 +140,9 @@ async def write_points(call: Call) -> bytes:
     access.require(who, "data:write")
     svc, params = call.services, call.params
     partial_text = params.get("partial", "false").lower()
-    if partial_text not in _TRUE + _FALSE:
+    if partial_text not in _FLAGS:
         raise invalid([Problem("must be true or false", "partial")])
-    kind = require_media_type(
-        call.header(b"content-type"), (*JSON_TYPES, *NDJSON_TYPES), missing_ok=True
-    )
+    kind = require_media_type(call.header(b"content-type"), _ACCEPTED, missing_ok=True)
     body = await call.body()
     decoded = decode(
         body,
