@@ -26,8 +26,9 @@ Scenarios (higher is better for the first two, lower for the last two):
 
 A `stats` or `latest` run loads only the dense series (1M points, a few seconds; bench.py
 loads its fleet first, which these queries do not read), then waits until the server has
-folded its write log into chunks (/metrics' sqlite_log_points at 0), so that every run times
-the settled store rather than wherever the fold happened to be.
+folded its write log into chunks (/metrics' sqlite_log_points at 0) and the helpers' CPU is
+still for 1.5 s (the merges done: bench.wait_settled), so that every run times the settled
+store rather than wherever the fold happened to be.
 
 Beside each run's figure stands the server's CPU time per unit: per point (batch), per
 request (single), per query (stats, latest). It is read from /proc/<pid>/stat (utime + stime)
@@ -68,7 +69,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -104,13 +104,13 @@ def one_run(version: Path, scenario: str, args: argparse.Namespace, bodies: Any)
             before = server.cpu_by_role()
             out = bench.run_writers(server, bodies, "ab")
             run = measured(server, before, float(out["points_per_s"]), out["points"])
-            wait_settled(server)
+            bench.wait_settled(server)
             settled = measured(server, before, run.figure, out["points"])
             return run._replace(
                 settled_cpu_us=settled.cpu_us, settled_helpers_us=settled.helpers_us
             )
         bench.run_writers(server, bodies, "ab")  # the dense series
-        bench.wait_folded(server)
+        bench.wait_settled(server)
         path = {
             "stats": bench.stats_path("ab"),
             "latest": bench.latest_path("ab"),
@@ -141,22 +141,6 @@ def measured(
         return sum(s - was.get(pid, 0.0) for pid, s in after[role].items()) / units * 1e6
 
     return Run(figure, used("server"), used("helpers"))
-
-
-def wait_settled(server: bench.Server, still_s: float = 1.5, timeout_s: float = 120) -> None:
-    """Until the write log is folded (`wait_folded`) and the helpers' CPU has not moved for
-    `still_s` (the merges after the last fold done)."""
-    bench.wait_folded(server, timeout_s)
-    deadline = time.monotonic() + timeout_s
-    last, since = None, time.monotonic()
-    while time.monotonic() < deadline:
-        found = server.cpu_by_role()
-        now = None if found is None else sum(found["helpers"].values())
-        if now != last:
-            last, since = now, time.monotonic()
-        elif time.monotonic() - since >= still_s:
-            return
-        time.sleep(0.25)
 
 
 def check_answer(scenario: str, body: bytes) -> None:
