@@ -114,16 +114,28 @@ static char *iso_time(char *at, int64_t t, DayCache *cache) {
     return at;
 }
 
+/* Two decimal digits of each number below 100, in order: one division by 100 writes two. */
+static const char PAIRS[] = "00010203040506070809101112131415161718192021222324252627282930313233"
+                            "34353637383940414243444546474849505152535455565758596061626364656667"
+                            "6869707172737475767778798081828384858687888990919293949596979899";
+
 /* The decimal digits of `number`, without leading zeros, at `at`; returns the end. */
 static char *unsigned_text(char *at, uint64_t number) {
     char text[20];
-    int width = 0;
-    do {
-        text[sizeof(text) - 1 - width++] = (char)('0' + number % 10);
-        number /= 10;
-    } while (number);
-    memcpy(at, text + sizeof(text) - width, (size_t)width);
-    return at + width;
+    int start = sizeof(text);
+    while (number >= 100) {
+        start -= 2;
+        memcpy(text + start, PAIRS + 2 * (number % 100), 2);
+        number /= 100;
+    }
+    if (number >= 10) {
+        start -= 2;
+        memcpy(text + start, PAIRS + 2 * number, 2);
+    } else {
+        text[--start] = (char)('0' + number);
+    }
+    memcpy(at, text + start, sizeof(text) - (size_t)start);
+    return at + sizeof(text) - start;
 }
 
 /* The time in `epoch`'s form (the module's comment) at `at`; returns the end. */
