@@ -11,6 +11,7 @@ import pytest
 
 from sensorbase.settings import Settings
 from sensorbase.storage import open_store
+from sensorbase.storage.base import Store
 from sensorbase.storage.postgres.store import PostgresStore
 from sensorbase.storage.sqlite.store import SQLiteStore
 from tests.pg import temporary_database
@@ -61,7 +62,7 @@ def postgres_store() -> Iterator[PostgresStore]:
         store.close()
 
 
-def new_series(store: SQLiteStore) -> tuple[int, int]:
+def new_series(store: Store) -> tuple[int, int]:
     """A series of its own organisation, bucket and source: (series id, source id)."""
     writer = store.writer()
     tx = writer.begin()

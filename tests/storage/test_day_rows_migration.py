@@ -109,13 +109,7 @@ def test_a_migration_9_database_keeps_rows_of_days_of_several_chunks(
             patched.setattr(pg_schema, "SCHEMA_VERSION", 9)
             store = PostgresStore(url, settings)
             store.open()
-            writer = store.writer()
-            tx = writer.begin()
-            org = tx.create_org("o", "o")
-            bucket = tx.create_bucket(org.id, "b", "b", "", {})
-            source = tx.create_source(org.id, bucket.id, "d", "d", {}, None)
-            sid = tx.get_or_create_series(source.id, ["t"])["t"]
-            writer.commit()
+            sid, _ = new_series(store)
             _write(store, sid)
             store.close()
         with psycopg.connect(url) as conn:
