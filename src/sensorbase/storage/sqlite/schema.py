@@ -28,6 +28,8 @@ at the version again once it holds the lock: of several processes opening the fi
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
@@ -100,6 +102,19 @@ def lifecycle_schema() -> str:
     return resources.files("sensorbase.storage.sqlite").joinpath("lifecycle.sql").read_text()
 
 
+@contextmanager
+def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
+    """A write transaction on `conn` (autocommit), taken at once: committed when the block
+    ends, a return inside it included; rolled back when it raises."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
 def prepare(conn: sqlite3.Connection, path: Path) -> None:
     """Give the database on `conn` (autocommit) the current schema, whatever it held."""
     version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -145,8 +160,7 @@ def _migrate(conn: sqlite3.Connection) -> None:
 
 def _points_into_chunks(conn: sqlite3.Connection) -> None:
     """Schema 1 -> 2: the points of the one-row-per-point table, into chunks."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with _immediate(conn):
         if conn.execute("PRAGMA user_version").fetchone()[0] == 1:  # not done by another
             for statement in POINTS_SCHEMA.split(";"):
                 if statement.strip():
@@ -170,10 +184,6 @@ def _points_into_chunks(conn: sqlite3.Connection) -> None:
             conn.execute("DROP TABLE points")
             conn.execute("DROP TABLE IF EXISTS point_blocks")
             conn.execute("PRAGMA user_version = 2")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     if conn.execute("PRAGMA auto_vacuum").fetchone()[0] != 2:
         # The dropped table (~29 bytes a point) is free pages of the file: rewrite it without
         # them, and in incremental auto-vacuum from now on, as a new database is.
@@ -192,18 +202,13 @@ def _ids_never_reused(conn: sqlite3.Connection) -> None:
     tables must not cascade into their children. They are checked before the commit."""
     conn.execute("PRAGMA foreign_keys = OFF")  # (a no-op inside a transaction)
     try:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with _immediate(conn):
             remade = conn.execute("PRAGMA user_version").fetchone()[0] == 2  # not by another
             if remade:
                 if conn.execute("PRAGMA foreign_keys").fetchone()[0]:
                     raise SensorbaseError("cannot migrate: foreign keys are still enforced")
                 _remake_catalog(conn)
                 conn.execute("PRAGMA user_version = 3")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
     finally:
         conn.execute("PRAGMA foreign_keys = ON")
     if remade:  # the old tables' pages back to the file system (executescript: every page)
@@ -217,44 +222,29 @@ BUCKET_STATUS_COLUMN = "status TEXT NOT NULL DEFAULT 'active'"
 def _bucket_status(conn: sqlite3.Connection) -> None:
     """Schema 3 -> 4: every bucket active. A file remade by 2 -> 3 has the column already
     (the remake takes schema.sql as it is now)."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with _immediate(conn):
         if conn.execute("PRAGMA user_version").fetchone()[0] == 3:  # not done by another
             if "status" not in _columns(conn, "buckets"):
                 conn.execute(f"ALTER TABLE buckets ADD COLUMN {BUCKET_STATUS_COLUMN}")
             conn.execute("PRAGMA user_version = 4")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
 
 
 def _alerts_tables(conn: sqlite3.Connection) -> None:
     """Schema 4 -> 5: the alert and webhook tables (storage/alerts_schema.py), empty."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with _immediate(conn):
         if conn.execute("PRAGMA user_version").fetchone()[0] == ALERTS_VERSION - 1:
             for statement in alerts_ddl(SQLITE_TYPES):
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {ALERTS_VERSION}")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
 
 
 def _lifecycle(conn: sqlite3.Connection) -> None:
     """Schema 5 -> 6: a retention per bucket, and the table of summaries."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with _immediate(conn):
         if conn.execute("PRAGMA user_version").fetchone()[0] == LIFECYCLE_VERSION - 1:
             for statement in statements(lifecycle_schema()):
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {LIFECYCLE_VERSION}")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
 
 
 def _chunk_blocks(conn: sqlite3.Connection) -> None:
@@ -264,11 +254,9 @@ def _chunk_blocks(conn: sqlite3.Connection) -> None:
     it stopped), and the day summaries (sqlite/rollups.py), kept by triggers as
     the chunks move. A file that 1 -> 2 made now has the new table already (and a file that
     tests turned back from the current schema, its day summaries too: they are made again)."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with _immediate(conn):
         if conn.execute("PRAGMA user_version").fetchone()[0] != BLOCKS_VERSION - 1:
-            conn.execute("COMMIT")  # done by another
-            return
+            return  # done by another
         if "point_chunks_v6" not in _tables(conn):
             moved = "blocks" not in _columns(conn, "point_chunks")
             if moved:  # (before the triggers are made: they go with a table renamed)
@@ -279,20 +267,11 @@ def _chunk_blocks(conn: sqlite3.Connection) -> None:
                 conn.execute(statement)
             if not moved:
                 rollups.backfill(conn)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     while _move_chunks(conn):
         pass
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with _immediate(conn):
         conn.execute("DROP TABLE IF EXISTS point_chunks_v6")
         conn.execute(f"PRAGMA user_version = {BLOCKS_VERSION}")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     conn.executescript("PRAGMA incremental_vacuum;")  # the old chunks' pages
 
 
@@ -301,14 +280,9 @@ def _compact_blocks(conn: sqlite3.Connection) -> None:
     form and no time column (storage/block_summaries.py), which a Sensorbase of schema 8 would
     misread; the version alone changes, so that such a Sensorbase refuses the file. The
     chunks there keep their form and are read as they are."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with _immediate(conn):
         if conn.execute("PRAGMA user_version").fetchone()[0] == COMPACT_VERSION - 1:
             conn.execute(f"PRAGMA user_version = {COMPACT_VERSION}")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
 
 
 def _fewer_rows(conn: sqlite3.Connection) -> None:
@@ -317,8 +291,7 @@ def _fewer_rows(conn: sqlite3.Connection) -> None:
     days of one chunk deleted (their chunk's own row says the same); readers of schema 9 would
     miss those days. And no index of the sources by organisation (~20 bytes a source): a
     source is found in an organisation through its buckets (catalog_sql.py)."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with _immediate(conn):
         done = conn.execute("PRAGMA user_version").fetchone()[0] != FEWER_ROWS_VERSION - 1
         if not done:  # (not by another)
             conn.execute("DROP TRIGGER IF EXISTS point_rollups_add")
@@ -328,34 +301,23 @@ def _fewer_rows(conn: sqlite3.Connection) -> None:
             conn.execute(DELETE_SINGLE_DAYS)
             conn.execute("DROP INDEX IF EXISTS sources_org_key")
             conn.execute(f"PRAGMA user_version = {FEWER_ROWS_VERSION}")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     if not done:
         conn.executescript("PRAGMA incremental_vacuum;")  # the rows' and the index's pages
 
 
 def _small_chunks(conn: sqlite3.Connection) -> None:
     """Schema 7 -> 8: the index of the chunks small enough to merge (sqlite/merges.py)."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with _immediate(conn):
         if conn.execute("PRAGMA user_version").fetchone()[0] == SMALL_VERSION - 1:
             conn.execute(chunks.SMALL_INDEX)
             conn.execute(f"PRAGMA user_version = {SMALL_VERSION}")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
 
 
 def _move_chunks(conn: sqlite3.Connection) -> bool:
     """Re-encode up to MIGRATE_CHUNKS old chunks into new ones, in one transaction; whether
     any was left."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with _immediate(conn):
         if "point_chunks_v6" not in _tables(conn):
-            conn.execute("COMMIT")
             return False
         rows = conn.execute(
             "SELECT series_id, start_us, time_us, value, extra FROM point_chunks_v6 "
@@ -377,10 +339,6 @@ def _move_chunks(conn: sqlite3.Connection) -> bool:
             "DELETE FROM point_chunks_v6 WHERE series_id = ? AND start_us = ?",
             [(r[0], r[1]) for r in rows],
         )
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return bool(rows)
 
 
