@@ -250,20 +250,29 @@ static int writable(const int64_t *time_us, Py_ssize_t n, int64_t epoch) {
     return epoch != ISO || times_in_range(time_us, n);
 }
 
-static PyObject *encode(PyObject *self, PyObject *args) {
+/* `encode` (the values a float64 column) and `encode_numbers` (`from_numbers`: msgspec's
+encoding of their list), whose arguments are alike. */
+static PyObject *encoded(PyObject *args, int from_numbers) {
     Py_buffer times, values;
     long long epoch = ISO;
     PyObject *result = NULL;
     if (!PyArg_ParseTuple(args, "y*y*|L", &times, &values, &epoch))
         return NULL;
     Py_ssize_t n = times.len / (Py_ssize_t)sizeof(int64_t);
-    if (times.len % (Py_ssize_t)sizeof(int64_t) ||
-        values.len != n * (Py_ssize_t)sizeof(double))
-        PyErr_SetString(PyExc_ValueError, "times must be int64 and values as many float64");
+    const char *text = values.buf;
+    Py_ssize_t size = values.len;
+    int unlike = from_numbers ? size < 2 || text[0] != '[' || text[size - 1] != ']'
+                              : size != n * (Py_ssize_t)sizeof(double);
+    if (times.len % (Py_ssize_t)sizeof(int64_t) || unlike)
+        PyErr_SetString(PyExc_ValueError,
+                        from_numbers ? "times must be int64 and numbers a JSON list"
+                                     : "times must be int64 and values as many float64");
     else if (!known_epoch(epoch))
         ;
     else if (!writable(times.buf, n, epoch))
         result = Py_NewRef(Py_None);
+    else if (from_numbers)
+        result = records(times.buf, n, NULL, text, size, epoch);
     else
         result = records(times.buf, n, values.buf, NULL, 0, epoch);
     PyBuffer_Release(&times);
@@ -271,28 +280,9 @@ static PyObject *encode(PyObject *self, PyObject *args) {
     return result;
 }
 
-static PyObject *encode_numbers(PyObject *self, PyObject *args) {
-    Py_buffer times, numbers;
-    long long epoch = ISO;
-    PyObject *result = NULL;
-    if (!PyArg_ParseTuple(args, "y*y*|L", &times, &numbers, &epoch))
-        return NULL;
-    const char *text = numbers.buf;
-    Py_ssize_t n = times.len / (Py_ssize_t)sizeof(int64_t);
-    Py_ssize_t size = numbers.len;
-    if (times.len % (Py_ssize_t)sizeof(int64_t) || size < 2 || text[0] != '[' ||
-        text[size - 1] != ']')
-        PyErr_SetString(PyExc_ValueError, "times must be int64 and numbers a JSON list");
-    else if (!known_epoch(epoch))
-        ;
-    else if (!writable(times.buf, n, epoch))
-        result = Py_NewRef(Py_None);
-    else
-        result = records(times.buf, n, NULL, text, size, epoch);
-    PyBuffer_Release(&times);
-    PyBuffer_Release(&numbers);
-    return result;
-}
+static PyObject *encode(PyObject *self, PyObject *args) { return encoded(args, 0); }
+
+static PyObject *encode_numbers(PyObject *self, PyObject *args) { return encoded(args, 1); }
 
 /* `[<item>,...]` of n items, each written by `write(at, i)` in at most `widest` bytes; None
 when `write` returns NULL. */
