@@ -84,7 +84,7 @@ class KeyRing:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._reader = reader
-        self._ttl_s = self.ttl_s = ttl_s
+        self.ttl_s = ttl_s  # (the catalog's organisation cache uses it too)
         self.clock = clock  # (tests move it instead of sleeping)
         self._cache: dict[str, tuple[ApiKey | None, float, Principal | None]] = {}
         # The secret last verified for a cache entry (the entry itself: a refreshed or
@@ -101,7 +101,7 @@ class KeyRing:
     def _entry(self, key_id: str) -> tuple[ApiKey | None, float, Principal | None]:
         now = self.clock()
         hit = self._cache.get(key_id)  # (one dict read is atomic: the lock guards the writes)
-        if hit is not None and now - hit[1] < self._ttl_s:
+        if hit is not None and now - hit[1] < self.ttl_s:
             return hit
         found = self._reader().get_key(key_id)
         entry = (found, now, None if found is None else principal_of(found))
