@@ -3,8 +3,9 @@ preparing points for the queue, the query's parameters, reading a write's reply.
 
 from __future__ import annotations
 
+import inspect
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -71,6 +72,17 @@ def rejected(reply: dict[str, Any], batch: list[dict[str, Any]]) -> PointsReject
     return PointsRejected(items, [batch[i] for i in indexes])
 
 
+def bound_params(
+    query: Callable[..., Any], bucket: str | None, args: Any, kwargs: Any
+) -> dict[str, str]:
+    """`query()`'s arguments as its URL's parameters, for what takes the same arguments
+    (`query_frame()`); `bucket` is the client's default."""
+    bound = inspect.signature(query).bind(*args, **kwargs)
+    bound.apply_defaults()
+    given = bound.arguments
+    return query_params(**{**given, "bucket": given.get("bucket") or bucket})
+
+
 def query_params(
     bucket: str | None,
     source: str | Iterable[str] | None,
@@ -87,6 +99,7 @@ def query_params(
     *,
     fill: str | float | None = None,
     integral_unit: str | None = None,
+    width: int | None = None,
 ) -> dict[str, str]:
     def text(value: Any) -> str:
         if isinstance(value, datetime):
@@ -101,5 +114,6 @@ def query_params(
         "bucket": bucket, "source": source, "field": field, "start": start, "end": end,
         "last": last, "mode": mode, "aggregate": aggregate, "every": every, "tz": tz,
         "limit": limit, "order": order, "fill": fill, "integral_unit": integral_unit,
+        "width": width,
     }  # fmt: skip
     return {name: text(value) for name, value in given.items() if value is not None}

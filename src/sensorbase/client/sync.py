@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from sensorbase.client.core import Settings, prepare, query_params, rejected
+from sensorbase.client.core import Settings, bound_params, prepare, query_params, rejected
 from sensorbase.client.errors import (
     ClientError,
     RequestRefused,
@@ -29,7 +29,7 @@ from sensorbase.client.errors import (
 )
 from sensorbase.client.points import Point
 from sensorbase.client.queue import DiskBuffer, MemoryQueue, PointQueue
-from sensorbase.client.records import AggregateRecord, Record, parse_series, to_frame
+from sensorbase.client.records import AggregateRecord, Pages, Record
 from sensorbase.client.transport import is_retryable, raise_for, write_body
 
 
@@ -156,23 +156,28 @@ class Client:
         order: str | None = None,
         fill: str | float | None = None,
         integral_unit: str | None = None,
+        width: int | None = None,
     ) -> list[Record | AggregateRecord]:
         """`GET /v1/query`, every page of it; names as in docs/native-api.md."""
         params = query_params(
             bucket or self.settings.bucket, source, field, start, end, last, mode, aggregate,
-            every, tz, limit, order, fill=fill, integral_unit=integral_unit,
+            every, tz, limit, order, fill=fill, integral_unit=integral_unit, width=width,
         )  # fmt: skip
-        out: list[Record | AggregateRecord] = []
-        while True:
-            document = self._request("GET", "/v1/query", params=params).json()
-            out.extend(parse_series(document))
-            if not document.get("next_cursor"):
-                return out
-            params = {**params, "cursor": document["next_cursor"]}
+        return self._pages(params).records()
 
     def query_frame(self, *args: Any, library: str | None = None, **kwargs: Any) -> Any:
-        """`query()` as a polars or pandas DataFrame (`library`; default: the one installed)."""
-        return to_frame(self.query(*args, **kwargs), library)
+        """`query()` as a polars or pandas DataFrame (`library`; default: the one installed),
+        made from the reply's columns as they came."""
+        params = bound_params(self.query, self.settings.bucket, args, kwargs)
+        return self._pages(params).frame(library)
+
+    def _pages(self, params: dict[str, str]) -> Pages:
+        """Every page of `GET /v1/query`."""
+        pages = Pages(params)
+        next_page: dict[str, str] | None = pages.params
+        while next_page is not None:
+            next_page = pages.take((self._request("GET", "/v1/query", params=next_page)).json())
+        return pages
 
     # -- the sender ----------------------------------------------------------------------
 
