@@ -177,3 +177,47 @@ async def test_organisations_are_read_once_per_key_cache_and_forgotten_on_change
     assert await orgs.named("ghost") is None
     with pytest.raises(NotFound):
         await orgs.mine(mine)
+
+
+async def test_devices_are_read_once_per_key_cache_per_principal_and_forgotten_on_change(
+    node: Services,
+) -> None:
+    """What Databoom's push and Datacooee's upload look up on every request (a source by its
+    key, a source's series) is read once per `key_cache_s`, for the principal's organisation
+    and bucket limit alone; a change made here is seen at once."""
+    sources, root = node.catalog.sources, admin_of(node, "default", server_admin=True)
+    await node.catalog.orgs.create(root, "other", "Other")
+    for name in ("farm", "barn"):
+        await node.catalog.buckets.create(root, name, name)
+    await node.ingest.write(root, batch("farm", 1_000_000))
+    reads: list[object] = []
+    read = sources._work.read
+
+    async def counted(fn: object) -> object:
+        reads.append(fn)
+        return await read(fn)  # type: ignore[arg-type]
+
+    sources._work.read = counted  # type: ignore[method-assign]
+    found = await sources.find(root, "dev", "data:write", recent=True)
+    assert found is not None and found[1].key == "farm"
+    assert await sources.find(root, "dev", "data:write", recent=True) == found and len(reads) == 1
+    assert await sources.find(root, "dev", "data:write") == found and len(reads) == 2  # fresh
+    series = await sources.series_of(root, found[0], recent=True)
+    assert await sources.series_of(root, found[0], recent=True) == series and len(reads) == 3
+    assert await sources.series_of(root, found[0]) == series and len(reads) == 4  # fresh
+    # Neither another organisation nor a key limited to another bucket gets the cached one.
+    assert await sources.find(admin_of(node, "other"), "dev", "data:write", recent=True) is None
+    barn = await node.catalog.buckets.get(root, "barn")
+    limited = Principal("k-barn", root.org_id, ("admin",), barn.id, False)
+    assert await sources.find(limited, "dev", "data:write", recent=True) is None
+    with pytest.raises(Forbidden):
+        await sources.find(limited, "dev", "data:write", forbid_elsewhere=True, recent=True)
+    with pytest.raises(Forbidden):  # the scope is checked before the cache
+        await sources.find(
+            Principal("k-r", root.org_id, ("read",), None, False), "dev", "data:write"
+        )
+    assert len(reads) == 8  # three lookups above and the bucket's: none answered from cache
+    node.keys.clock = lambda: 1e12  # key_cache_s later: read again
+    assert await sources.find(root, "dev", "data:write", recent=True) == found and len(reads) == 9
+    await sources.delete(root, "farm", "dev")
+    assert await sources.find(root, "dev", "data:write", recent=True) is None

@@ -428,6 +428,31 @@ async def test_another_organisations_device_is_indistinguishable_from_a_missing_
     assert await _points(client, org) == {}
 
 
+async def test_a_device_found_is_trusted_per_organisation_and_forgotten_when_deleted(
+    client: httpx.AsyncClient, org: Org, other_org: Org, device: str
+) -> None:
+    """A push looks its device up once per `key_cache_s` (catalog/recent.py): never for
+    another organisation, and a delete on this node is seen by the next push."""
+    body = {
+        "device": device,
+        "signals": [{"name": "t", "value": 1, "date": "2026-01-01T00:00:00Z"}],
+    }
+    assert (await _push(client, org.admin, body)).status_code == 200  # now cached
+    assert (await _push(client, other_org.admin, body)).status_code == 404
+    deleted = await client.delete(f"/v1/buckets/{org.bucket}/sources/{device}", headers=org.headers)
+    assert deleted.status_code == 204, deleted.text
+    reply = await _push(client, org.admin, body)
+    assert reply.status_code == 404, reply.text
+    assert reply.json()["message"].startswith(f"device '{device}' not found")
+    made = await client.post(f"/v1/buckets/{org.bucket}/sources", json={"key": device},
+                             headers=org.headers)  # fmt: skip
+    assert made.status_code == 201
+    assert (
+        await _push(client, org.admin, {**body, "signals": [{"name": "t", "value": 2}]})
+    ).status_code == 200
+    assert [v for _, v in (await _points(client, org))["t"]] == [2.0]  # the new source only
+
+
 async def test_a_device_needs_a_source_and_the_push_creates_none(
     client: httpx.AsyncClient, org: Org
 ) -> None:

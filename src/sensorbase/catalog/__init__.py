@@ -22,7 +22,7 @@ class Catalog:
         self.work = work
         self.orgs = Orgs(work, ring)
         self.buckets = Buckets(work, ring)
-        self.sources = Sources(work)
+        self.sources = Sources(work, ring)
         self.series = SeriesCatalog(work)
         self.points = Points(work)
         self.keys = Keys(work, ring)

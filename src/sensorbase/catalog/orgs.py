@@ -6,19 +6,19 @@ from collections.abc import Callable
 
 from sensorbase.auth import access as tenancy
 from sensorbase.auth.keys import KeyRing, Principal
+from sensorbase.catalog.recent import Recent
 from sensorbase.catalog.work import Work
 from sensorbase.errors import Conflict, NotFound
 from sensorbase.model import Organisation
 from sensorbase.storage.base import Reader, WriteTx
-
-_MOST_CACHED = 10_000
 
 
 class Orgs:
     def __init__(self, work: Work, keys: KeyRing) -> None:
         self._work = work
         self._keys = keys
-        self._seen: dict[int | str, tuple[Organisation | None, float]] = {}
+        self._seen: Recent[Organisation | None] = Recent(keys)
+        work.on_change(self._seen.clear)
 
     async def mine(self, who: Principal) -> Organisation:
         found = await self._cached(who.org_id, lambda r: r.get_org_by_id(who.org_id))
@@ -34,20 +34,13 @@ class Orgs:
     async def _cached(
         self, name: int | str, read: Callable[[Reader], Organisation | None]
     ) -> Organisation | None:
-        """An organisation (by id or key) read at most once per `key_cache_s`, as keys are:
+        """An organisation (by id or key) read at most once per `key_cache_s` (recent.py):
         the ingest routes of Datacooee and DiagRAMS check the organisation a request names on
-        every request. Organisations are only created and deleted (this node forgets what it
-        saw at once; another node within `key_cache_s`), and a deleted one's keys are
-        refused before its organisation is looked up."""
-        now = self._keys.clock()
+        every request. A deleted organisation's keys are refused before it is looked up."""
         hit = self._seen.get(name)
-        if hit is not None and now - hit[1] < self._keys.ttl_s:
+        if hit is not None:
             return hit[0]
-        found = await self._work.read(read)
-        if len(self._seen) >= _MOST_CACHED:
-            self._seen.clear()
-        self._seen[name] = (found, now)
-        return found
+        return self._seen.put(name, await self._work.read(read))
 
     async def all(self, who: Principal) -> list[Organisation]:
         tenancy.require_server_admin(who)
@@ -70,9 +63,7 @@ class Orgs:
                 )
             return tx.create_org(key, name)
 
-        made = await self._work.write(create)
-        self._seen.clear()
-        return made
+        return await self._work.write(create)
 
     async def delete(self, who: Principal, key: str) -> None:
         found = await self.get(who, key)
@@ -86,5 +77,4 @@ class Orgs:
                 name=key,
             )
         await self._work.delete(lambda tx: tx.delete_org(found.id))
-        self._seen.clear()
         self._keys.clear()

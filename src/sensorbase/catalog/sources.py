@@ -6,8 +6,9 @@ import secrets
 from typing import Any
 
 from sensorbase.auth import access as tenancy
-from sensorbase.auth.keys import Principal
+from sensorbase.auth.keys import KeyRing, Principal
 from sensorbase.catalog.buckets import EVERY
+from sensorbase.catalog.recent import Recent
 from sensorbase.catalog.work import Work
 from sensorbase.errors import Conflict, Forbidden, NotFound
 from sensorbase.model import Bucket, FieldSpec, Scope, Series, Source
@@ -25,8 +26,14 @@ def _missing(key: str, bucket: str | None = None) -> NotFound:
 
 
 class Sources:
-    def __init__(self, work: Work) -> None:
+    def __init__(self, work: Work, ring: KeyRing) -> None:
         self._work = work
+        # What Databoom's push and Datacooee's upload look up on every request: a device by
+        # its token (anywhere the principal reaches), and an input's series (recent.py).
+        self._found: Recent[tuple[Source, Bucket]] = Recent(ring)
+        self._series: Recent[list[Series]] = Recent(ring)
+        for cache in (self._found, self._series):
+            work.on_change(cache.clear)
 
     async def page(
         self, who: Principal, bucket: str, limit: int, offset: int
@@ -76,14 +83,21 @@ class Sources:
         scope: Scope = "data:read",
         *,
         forbid_elsewhere: bool = False,
+        recent: bool = False,
     ) -> tuple[Source, Bucket] | None:
         """A source by key anywhere the principal may reach (its one bucket, if limited; else
         the first by id in the organisation), with its bucket. With `forbid_elsewhere`, a key
         limited to one bucket that names a source of another bucket of its organisation gets
-        Forbidden rather than None (Datacooee names its inputs organisation-wide)."""
+        Forbidden rather than None (Datacooee names its inputs organisation-wide). `recent`:
+        a source found within `key_cache_s` will do (recent.py), for a write that resolves its
+        series again in its own transaction."""
+        tenancy.require(who, scope)
+        name = (who.org_id, who.bucket_id, key, forbid_elsewhere)
+        hit = self._found.get(name) if recent else None
+        if hit is not None:
+            return hit[0]
 
         def find(reader: Reader) -> tuple[Source, Bucket] | None:
-            tenancy.require(who, scope)
             source = None
             if who.bucket_id is not None:
                 source = reader.get_source(who.bucket_id, key)
@@ -97,7 +111,8 @@ class Sources:
             bucket = reader.get_bucket_by_id(who.org_id, source.bucket_id)
             return (source, bucket) if bucket is not None else None
 
-        return await self._work.read(find)
+        found = await self._work.read(find)
+        return found if found is None else self._found.put(name, found)
 
     async def by_id(self, who: Principal, source_id: int) -> tuple[Source, Bucket] | None:
         def find(reader: Reader) -> tuple[Source, Bucket] | None:
@@ -122,12 +137,20 @@ class Sources:
 
         return await self._work.read(find)
 
-    async def series_of(self, who: Principal, source: Source) -> list[Series]:
-        """The series of a source the principal was given by this catalog."""
+    async def series_of(
+        self, who: Principal, source: Source, *, recent: bool = False
+    ) -> list[Series]:
+        """The series of a source the principal was given by this catalog. `recent`: a list
+        of series seen within `key_cache_s` will do (recent.py), for a write that checks its
+        series again in its own transaction; a source without series is read every time."""
         tenancy.require(who, "data:read")
         if source.org_id != who.org_id or who.bucket_id not in (None, source.bucket_id):
             raise _missing(source.key)
-        return await self._work.read(lambda r: r.list_source_series(source.id))
+        hit = self._series.get(source.id) if recent else None
+        if hit is not None:
+            return hit[0]
+        found = await self._work.read(lambda r: r.list_source_series(source.id))
+        return self._series.put(source.id, found) if found else found
 
     async def create(
         self,

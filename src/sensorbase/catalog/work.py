@@ -22,11 +22,16 @@ class Work:
         self._store = store
         self._committer = committer
         self._deleted: list[Callable[[str], None]] = []
+        self._changed: list[Callable[[], None]] = []
         self._bucket_changed: list[Callable[[WriteTx, Bucket, str], None]] = []
 
     def on_delete(self, hook: Callable[[str], None]) -> None:
         """Call `hook(new catalog version)` after every delete this node makes."""
         self._deleted.append(hook)
+
+    def on_change(self, hook: Callable[[], None]) -> None:
+        """Call `hook()` after every catalog write this node makes (catalog/recent.py)."""
+        self._changed.append(hook)
 
     def on_bucket_change(self, hook: Callable[[WriteTx, Bucket, str], None]) -> None:
         """Call `hook(tx, bucket, "updated" | "deleted")` inside the transaction that changes
@@ -45,7 +50,11 @@ class Work:
         return fn(self._store.reader())
 
     async def write(self, fn: Callable[[WriteTx], T]) -> T:
-        return await self._committer.run(fn)
+        try:
+            return await self._committer.run(fn)
+        finally:  # a failed write may have committed nothing, or may not know: forget anyway
+            for hook in self._changed:
+                hook()
 
     async def delete(self, fn: Callable[[WriteTx], T]) -> T:
         """A write that removes catalog rows (and their points): every node forgets the ids it
@@ -63,7 +72,7 @@ class Work:
             tx.set_setting(CATALOG_VERSION, version)
             return done
 
-        done = await self._committer.run(job)
+        done = await self.write(job)
         for hook in self._deleted:
             hook(version)
         return done

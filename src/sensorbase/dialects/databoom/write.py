@@ -58,7 +58,7 @@ async def push_signals(call: Call) -> Response:
     decoded = decode_push(body, now_us(), ingest.settings.max_points_per_request)
     # The device token names a source anywhere the principal may write (its bucket, if the key
     # is limited to one); another organisation's device is as absent as a missing one.
-    found = await catalog.sources.find(who, decoded.device, "data:write")
+    found = await catalog.sources.find(who, decoded.device, "data:write", recent=True)
     if found is None:
         raise NotFound(
             f"device '{decoded.device}' not found: create it first as a Sensorbase source "

@@ -60,23 +60,30 @@ def value_field(source: Source, series: list[Series]) -> tuple[str, str | None, 
     return found.field, found.unit, found.id
 
 
-async def _as_input(catalog: Catalog, who: Principal, source: Source, bucket: Bucket) -> Input:
-    field, unit, series_id = value_field(source, await catalog.sources.series_of(who, source))
+async def _as_input(
+    catalog: Catalog, who: Principal, source: Source, bucket: Bucket, recent: bool = False
+) -> Input:
+    series = await catalog.sources.series_of(who, source, recent=recent)
+    field, unit, series_id = value_field(source, series)
     return Input(source, bucket.key, field, unit, series_id)
 
 
 async def _find(
-    catalog: Catalog, who: Principal, key: str, scope: Scope
+    catalog: Catalog, who: Principal, key: str, scope: Scope, recent: bool = False
 ) -> tuple[Source, Bucket] | None:
     """The principal's source `key`; Forbidden when its key is limited to another bucket."""
-    return await catalog.sources.find(who, key, scope, forbid_elsewhere=True)
+    return await catalog.sources.find(who, key, scope, forbid_elsewhere=True, recent=recent)
 
 
-async def get_input(catalog: Catalog, who: Principal, key: str, scope: Scope) -> Input:
-    found = await _find(catalog, who, key, scope)
+async def get_input(
+    catalog: Catalog, who: Principal, key: str, scope: Scope, *, recent: bool = False
+) -> Input:
+    """`recent`: the input and its series as seen within `key_cache_s` will do (an upload,
+    whose write checks them again)."""
+    found = await _find(catalog, who, key, scope, recent)
     if found is None:
         raise NotFound(f"input '{key}' not found")
-    return await _as_input(catalog, who, *found)
+    return await _as_input(catalog, who, *found, recent=recent)
 
 
 async def get_inputs(

@@ -39,7 +39,9 @@ async def upload_reading(call: Call) -> Response:
     require_media_type(call.header(b"content-type"), send=MEDIA_TYPE)
     catalog, ingest = call.services.catalog, call.services.ingest
     body = await call.body()
-    found = await dc_inputs.get_input(catalog, who, call.path_params["input_pk"], "data:write")
+    found = await dc_inputs.get_input(
+        catalog, who, call.path_params["input_pk"], "data:write", recent=True
+    )
     reading = dc_upload.decode(body, found.source.key)
     batch = reading.batch(SeriesKey(found.bucket_key, found.source.key, found.field))
     await ingest.write(who, batch, WriteOptions(create_sources=False))
