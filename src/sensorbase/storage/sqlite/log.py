@@ -11,19 +11,21 @@ from collections.abc import Iterable
 from typing import Any
 
 from sensorbase.model import ResolvedBatch
-from sensorbase.storage.log_view import LOG_COLUMNS, LogCache, LogView, log_row
+from sensorbase.storage.log_view import LOG_COLUMNS, LogCache, LoggedRow, LogView, log_row
 
 
-def append_log(conn: sqlite3.Connection, batches: list[ResolvedBatch]) -> int:
-    """Append the points of one group commit as one log row; how many."""
+def append_log(conn: sqlite3.Connection, batches: list[ResolvedBatch]) -> LoggedRow | None:
+    """Append the points of one group commit as one log row: its id and the row, or None
+    when there are no points."""
     row = log_row(batches)
     if row is None:
-        return 0
-    conn.execute(
+        return None
+    done = conn.execute(
         "INSERT INTO point_log (points, series_id, time_us, value, extra) VALUES (?, ?, ?, ?, ?)",
         row,
     )
-    return row[0]
+    assert done.lastrowid is not None
+    return done.lastrowid, row
 
 
 def log_size(conn: sqlite3.Connection) -> tuple[int, int]:

@@ -214,6 +214,7 @@ class SQLiteStore:
             self._wal,
             self._syncer,
             self._folder,
+            self._log,
         )
 
     @contextmanager

@@ -13,6 +13,7 @@ import numpy.typing as npt
 from sensorbase.model import ResolvedBatch, TimeRange
 from sensorbase.storage.alerts_queries import AlertWrites
 from sensorbase.storage.catalog_queries import CatalogWrites, Params
+from sensorbase.storage.log_view import LoggedRow
 from sensorbase.storage.sqlite import fold, lifecycle, log
 from sensorbase.storage.sqlite.errors import driver_errors
 from sensorbase.storage.sqlite.reader import SQLiteCatalog
@@ -93,11 +94,11 @@ class SQLiteWriteTx(CatalogWrites, SQLiteCatalog, AlertWrites):
     def append(self, batch: ResolvedBatch) -> None:
         self._pending.append(batch)
 
-    def flush(self) -> int:
+    def flush(self) -> LoggedRow | None:
         """Log the held points (the writer calls this just before COMMIT): one row for the
-        whole group (log.py). The points logged."""
+        whole group (log.py), its id and the row."""
         if not self._pending:
-            return 0
+            return None
         batches, self._pending = self._pending, []
         return log.append_log(self.conn, batches)
 

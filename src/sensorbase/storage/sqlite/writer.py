@@ -10,6 +10,7 @@ import sqlite3
 from collections.abc import Callable
 
 from sensorbase.errors import Unavailable
+from sensorbase.storage.log_view import LogCache
 from sensorbase.storage.sqlite.errors import driver_errors
 from sensorbase.storage.sqlite.folder import Folder
 from sensorbase.storage.sqlite.tx import SQLiteWriteTx
@@ -36,6 +37,7 @@ class SQLiteWriter:
         wal: WalSync | None,
         syncer: WalSyncer | None = None,
         folder: Folder | None = None,
+        log: LogCache | None = None,
     ) -> None:
         self.conn = conn
         self._after_commit = after_commit
@@ -43,6 +45,7 @@ class SQLiteWriter:
         self._wal = wal
         self._syncer = syncer
         self._folder = folder
+        self._log = log
         self._locked = False
         self._tx: SQLiteWriteTx | None = None
 
@@ -61,14 +64,17 @@ class SQLiteWriter:
     def commit(self, durable: bool = True) -> None:
         """Commit; with `durable`, return once the commit survives power loss (at
         durability=full), else leave that to `when_durable`."""
-        logged = 0
+        logged = None
         with driver_errors():
             if self._tx is not None:
                 logged = self._tx.flush()
                 self._tx = None
             self.conn.execute("COMMIT")
-        if logged and self._folder is not None:
-            self._folder.logged(logged)
+        if logged is not None:
+            if self._folder is not None:
+                self._folder.logged(logged[1][0])
+            if self._log is not None:
+                self._log.committed(*logged)
         try:
             # Still holding the writer lock: a checkpoint the writer runs here (see
             # _Checkpointer) must not race another worker's commits, or it never completes
