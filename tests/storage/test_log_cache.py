@@ -1,21 +1,24 @@
 """The log cache (storage/log_view.py) shared by both backends: every view handed out keeps the
 points it was given while folds let rows go and later rows are appended and the arrays grow,
-without the lock (a reading thread may still be scanning an old view); on SQLite, the rows a
-process commits are put in its cache by its writer while reads use it."""
+without the lock (a reading thread may still be scanning an old view); the rows a process
+commits are put in its cache by its writer while reads use it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from sensorbase.model import ResolvedBatch, TimeRange
 from sensorbase.settings import Settings
 from sensorbase.storage.log_view import LogCache, LogView
+from sensorbase.storage.postgres.store import PostgresStore
 from sensorbase.storage.sqlite.store import SQLiteStore
-from tests.storage.conftest import another_series
+from tests.pg import temporary_database
+from tests.storage.conftest import Folding, another_series
 
 SERIES = 7
 POINTS = 300  # a row's
@@ -68,10 +71,10 @@ def test_views_keep_their_points_through_folds_and_growth() -> None:
 # --- the rows a process commits, put in its cache by its writer (SQLite) ---------------------
 
 
-def _fetches(store: SQLiteStore) -> list[int]:
+def _fetches(store: Folding) -> list[int]:
     """The log rows `store`'s reads fetch from the database from now on, by id."""
     fetched: list[int] = []
-    cache = store._log
+    cache = store.log_cache if isinstance(store, PostgresStore) else store._log
     view_of = cache.view_of
 
     def counted(first: int, last: int, ids: Any, read: Any) -> LogView:
@@ -86,7 +89,7 @@ def _fetches(store: SQLiteStore) -> list[int]:
     return fetched
 
 
-def _commit(store: SQLiteStore, sid: int, start_s: int, n: int = 5) -> None:
+def _commit(store: Folding, sid: int, start_s: int, n: int = 5) -> None:
     writer = store.writer()
     tx = writer.begin()
     times = (start_s + np.arange(n, dtype=np.int64)) * 1_000_000
@@ -94,52 +97,58 @@ def _commit(store: SQLiteStore, sid: int, start_s: int, n: int = 5) -> None:
     writer.commit()
 
 
-def _stored(store: SQLiteStore, sid: int) -> list[float]:
+def _stored(store: Folding, sid: int) -> list[float]:
     return store.reader().read_range(sid, TimeRange(None, None), 10_000).value.tolist()
 
 
-def test_rows_a_process_commits_are_read_from_its_cache_and_others_rows_fetched(
-    tmp_path: Path,
-) -> None:
-    """Two stores on one file (two worker processes): each one's reads take the rows its own
-    writer committed since its last read from its cache, and fetch the other's, so that both
-    read every point; a writer's row that does not follow the rows read is left to be
-    fetched."""
-    settings = Settings(data_dir=tmp_path, durability="normal")
-    a, b = SQLiteStore(tmp_path / "sb.db", settings), SQLiteStore(tmp_path / "sb.db", settings)
+@pytest.fixture(params=["sqlite", "postgres"])
+def two_stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Folding, Folding]]:
+    """Two stores on one database: two worker processes, or two nodes."""
+    if request.param == "sqlite":
+        settings = Settings(data_dir=tmp_path, durability="normal")
+        yield from _opened(
+            SQLiteStore(tmp_path / "sb.db", settings), SQLiteStore(tmp_path / "sb.db", settings)
+        )
+        return
+    with temporary_database() as url:
+        settings = Settings(data_dir=tmp_path, database_url=url)
+        yield from _opened(PostgresStore(url, settings), PostgresStore(url, settings))
+
+
+def _opened(a: Folding, b: Folding) -> Iterator[tuple[Folding, Folding]]:
     a.open()
     b.open()
     try:
-        sid = another_series(a)
-        _commit(a, sid, 0)
-        fetched = _fetches(a)
-        assert _stored(a, sid) == [0, 1, 2, 3, 4]
-        assert len(fetched) == 1  # the first row, committed before any read
-        for start in (10, 20, 30):
-            _commit(a, sid, start)
-        every = [0, 1, 2, 3, 4] + [s + i for s in (10, 20, 30) for i in range(5)]
-        assert _stored(a, sid) == every and len(fetched) == 1  # none fetched back
-        _commit(b, sid, 40)  # another process's row, then this one's: both fetched
-        _commit(a, sid, 50)
-        every += [40, 41, 42, 43, 44, 50, 51, 52, 53, 54]
-        assert _stored(a, sid) == every and len(fetched) == 3
-        assert _stored(b, sid) == every  # its own cache: fetched what `a` wrote
-        a._log._viewed = -float("inf")  # no read lately: the writer puts nothing in
-        _commit(a, sid, 60)
-        assert a._log._read_to == max(fetched)
-        assert _stored(a, sid) == [*every, 60, 61, 62, 63, 64] and len(fetched) == 4
+        yield a, b
     finally:
         a.close()
         b.close()
 
 
-def test_a_rolled_back_group_is_never_put_in_the_cache(sqlite_store: SQLiteStore) -> None:
-    sid = another_series(sqlite_store)
-    _commit(sqlite_store, sid, 0)
-    assert _stored(sqlite_store, sid) == [0, 1, 2, 3, 4]
-    writer = sqlite_store.writer()
-    tx = writer.begin()
-    tx.append(ResolvedBatch(np.full(1, sid, np.int64), np.array([9_000_000]), np.ones(1), None))
-    writer.rollback()
-    _commit(sqlite_store, sid, 20)  # takes the id the rolled-back row would have had
-    assert _stored(sqlite_store, sid) == [0, 1, 2, 3, 4, 20, 21, 22, 23, 24]
+def test_rows_a_process_commits_are_read_from_its_cache_and_others_rows_fetched(
+    two_stores: tuple[Folding, Folding],
+) -> None:
+    """Two stores on one database (two worker processes, two nodes): each one's reads take
+    the rows its own writer committed since its last read from its cache, and fetch the
+    other's, so that both read every point; a writer's row that does not follow the rows
+    read is left to be fetched."""
+    a, b = two_stores
+    sid = another_series(a)
+    _commit(a, sid, 0)
+    fetched = _fetches(a)
+    assert _stored(a, sid) == [0, 1, 2, 3, 4]
+    assert len(fetched) == 1  # the first row, committed before any read
+    for start in (10, 20, 30):
+        _commit(a, sid, start)
+    every = [0, 1, 2, 3, 4] + [s + i for s in (10, 20, 30) for i in range(5)]
+    assert _stored(a, sid) == every and len(fetched) == 1  # none fetched back
+    _commit(b, sid, 40)  # another process's row, then this one's: both fetched
+    _commit(a, sid, 50)
+    every += [40, 41, 42, 43, 44, 50, 51, 52, 53, 54]
+    assert _stored(a, sid) == every and len(fetched) == 3
+    assert _stored(b, sid) == every  # its own cache: fetched what `a` wrote
+    cache = a.log_cache if isinstance(a, PostgresStore) else a._log
+    cache._viewed = -float("inf")  # no read lately: the writer puts nothing in
+    _commit(a, sid, 60)
+    assert cache._read_to == max(fetched)
+    assert _stored(a, sid) == [*every, 60, 61, 62, 63, 64] and len(fetched) == 4

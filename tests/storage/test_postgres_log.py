@@ -78,7 +78,7 @@ def snapshot(url: str) -> Iterator[psycopg.Connection]:
 
 def values(store: PostgresStore, conn: psycopg.Connection, series_id: int) -> list[float]:
     """A series' points as a read in `conn`'s snapshot finds them (chunks and log)."""
-    found = read_range(PgChunks(conn), store._log.view(conn), series_id, ALL, 100, "asc", 0)
+    found = read_range(PgChunks(conn), store.log_cache.view(conn), series_id, ALL, 100, "asc", 0)
     return found.value.tolist()
 
 
@@ -88,7 +88,7 @@ def test_a_read_keeps_its_moment_while_a_fold_lands(postgres_store: PostgresStor
     append(store, [(a, 1, 1.0), (b, 1, 10.0)])
     append(store, [(a, 2, 2.0), (a, 1, 1.5)])  # (a, 1) replaced
     with snapshot(store.url) as before:
-        view = store._log.view(before)
+        view = store.log_cache.view(before)
         assert values(store, before, a) == [1.5, 2.0]
         assert store.fold_points() == 3
         append(store, [(a, 3, 3.0), (b, 1, 11.0)])
@@ -118,7 +118,7 @@ def test_a_row_committed_after_a_higher_id_is_seen_from_its_commit_in_id_order(
             assert values(store, earlier, s) == [2.0, 2.0, 3.0, 5.0]
             late.commit()
             with snapshot(url) as after:  # its row now among those held, between others
-                got = read_range(PgChunks(after), store._log.view(after), s, ALL, 10, "asc", 0)
+                got = read_range(PgChunks(after), store.log_cache.view(after), s, ALL, 10, "asc", 0)
                 # Merged in id order: the lower id's (s, 1) is replaced by the later row's.
                 assert got.value.tolist() == [0.5, 2.0, 2.0, 3.0, 5.0]
                 assert got.extra == ['{"late":1}', None, None, None, None]

@@ -20,22 +20,24 @@ import numpy as np
 import psycopg
 
 from sensorbase.model import ResolvedBatch
-from sensorbase.storage.log_view import LOG_COLUMNS, LogCache, LogView, log_row
+from sensorbase.storage.log_view import LOG_COLUMNS, LogCache, LoggedRow, LogView, log_row
 from sensorbase.storage.postgres.schema import LOG_LOCK
 
 
-def append_log(conn: psycopg.Connection, batches: list[ResolvedBatch]) -> int:
-    """Append the points of one group commit as one log row; how many."""
+def append_log(conn: psycopg.Connection, batches: list[ResolvedBatch]) -> LoggedRow | None:
+    """Append the points of one group commit as one log row: its id and the row, or None
+    when there are no points."""
     row = log_row(batches)
     if row is None:
-        return 0
+        return None
     conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOG_LOCK,))
-    conn.execute(
+    made = conn.execute(
         "INSERT INTO point_log (points, series_id, time_us, value, extra) "
-        "VALUES (%s, %s, %s, %s, %s)",
+        "VALUES (%s, %s, %s, %s, %s) RETURNING id",
         row,
-    )
-    return row[0]
+    ).fetchone()
+    assert made is not None
+    return int(made[0]), row
 
 
 def log_size(conn: psycopg.Connection) -> tuple[int, int]:

@@ -43,7 +43,7 @@ class PostgresStore:
         self.pool_size = max(2, settings.database_pool_size)
         self._pool: Pool | None = None
         self._writer: PgWriter | None = None
-        self._log = PgLogCache()
+        self.log_cache = PgLogCache()
         self.folder: PgFolder | None = None
 
     def open(self) -> None:
@@ -116,13 +116,13 @@ class PostgresStore:
 
     def reader(self) -> PgReader:
         assert self._pool is not None, "open() the store first"
-        return PgReader(self._pool, self._log)
+        return PgReader(self._pool, self.log_cache)
 
     @contextmanager
     def snapshot(self) -> Iterator[PgSnapshot]:
         """The database at one moment, on a connection of its own (storage/transfer.py)."""
         try:
-            found = PgSnapshot(self.url, self._log)
+            found = PgSnapshot(self.url, self.log_cache)
         except psycopg.Error as exc:
             raise translate(exc) from None
         try:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from sensorbase.model import ResolvedBatch, TimeRange
 from sensorbase.storage.alerts_queries import AlertWrites
 from sensorbase.storage.catalog_queries import CatalogWrites, Params, Row
+from sensorbase.storage.log_view import LoggedRow
 from sensorbase.storage.postgres import fold, lifecycle
 from sensorbase.storage.postgres.errors import driver_errors, holds_nul
 from sensorbase.storage.postgres.log import append_log
@@ -38,6 +39,7 @@ class PgWriteTx(CatalogWrites, PgCatalog, AlertWrites):
         self._savepoints = 0
         self._pending: list[ResolvedBatch] = []
         self.logged = 0  # points this transaction logged (the folder hears of them)
+        self.logged_rows: list[LoggedRow] = []  # (the log cache takes them once committed)
         self.created = False  # sources or series made (the folder analyses grown tables)
 
     def _rows(self, statement: str, params: Params) -> list[Row]:
@@ -121,4 +123,6 @@ class PgWriteTx(CatalogWrites, PgCatalog, AlertWrites):
         batches, self._pending = self._pending, []
         with driver_errors():
             logged = append_log(self.conn, batches)
-        self.logged += logged
+        if logged is not None:
+            self.logged += logged[1][0]
+            self.logged_rows.append(logged)

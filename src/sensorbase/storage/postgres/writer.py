@@ -101,6 +101,9 @@ class PgWriter:
             raise Unavailable(
                 "the write transaction was rolled back; retry", retry_after_s=RETRY_AFTER_S
             )
+        if tx is not None:
+            for logged in tx.logged_rows:
+                self.store.log_cache.committed(*logged)
         if tx is not None and self.store.folder is not None:
             if tx.logged:
                 self.store.folder.logged(tx.logged)
