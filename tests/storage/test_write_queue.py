@@ -228,3 +228,43 @@ async def test_stop_commits_and_answers_what_waits(tmp_path: Any) -> None:
         assert store.reader().get_setting("b") == "written"
     finally:
         store.close()
+
+
+async def test_the_loop_serves_on_while_another_process_holds_the_writer_lock(
+    tmp_path: Any,
+) -> None:
+    """Inline (SQLite): while another process holds the writer lock (a fold's commit, another
+    worker's group), the group waits for it on a thread, not on the event loop, which goes
+    on answering (reads) meanwhile; the writes that came meanwhile commit together after."""
+    settings = Settings(data_dir=tmp_path, durability="full")
+    store, other = open_store(settings), open_store(settings)
+    store.open()
+    other.open()
+    committer = Committer(store, queue_size=100, max_points=1_000)
+    committer.start()
+    holder = other.writer()
+    holder.begin()  # the other process's transaction, holding the lock
+    try:
+        first = committer.run(writes("a"))
+        ticks = 0
+        for _ in range(20):  # 0.2 s during which the loop must keep turning
+            await asyncio.sleep(0.01)
+            ticks += 1
+        later = committer.run(writes("b"))
+        await asyncio.sleep(0.05)
+        assert ticks == 20 and not first.done() and not later.done()
+        assert committer._locking and committer.commits == 0
+        holder.commit()
+        assert await asyncio.gather(first, later) == ["a", "b"]
+        assert committer.commits == 1 and not committer._locking  # one group
+        assert other.reader().get_setting("b") == "written"
+        holder.begin()  # held again: the next group waits on a thread again
+        waiting = committer.run(writes("c"))
+        await asyncio.sleep(0.05)
+        assert committer._locking
+        holder.commit()
+        assert await waiting == "c"
+    finally:
+        committer.stop()
+        store.close()
+        other.close()

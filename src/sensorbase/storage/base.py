@@ -321,6 +321,19 @@ class InlineWriter(Writer, Protocol):
         `done(None)`, or `done(error)` if it could not be made so."""
         ...
 
+    def try_lock(self) -> bool:
+        """Take what `begin` waits for (another process's commit or fold) if it is free at
+        once; False if it is not (`wait_lock`, on another thread, then)."""
+        ...
+
+    def wait_lock(self) -> None:
+        """Wait for what `begin` waits for and take it (blocking: not on the event loop)."""
+        ...
+
+    def unlock(self) -> None:
+        """Let go of what `try_lock` or `wait_lock` took, when no transaction followed."""
+        ...
+
 
 class CatalogReader(Protocol):
     """Catalog lookups on the calling thread's own connection. Every lookup of tenant data

@@ -88,6 +88,7 @@ class Committer:
         self._pending_since = 0.0
         self._scheduled = False
         self._syncing: list[Outcome] | None = None
+        self._locking = False  # a thread waits for the writer lock (`_wait_for_lock`)
         self._lock = threading.Lock()
         # Threaded: SimpleQueue is C-level and lock-light; the bound is enforced on its size at
         # submit (approximate by the few jobs racing past the check: memory stays bounded).
@@ -177,7 +178,10 @@ class Committer:
         waits for that sync."""
         self._scheduled = False
         writer = self._writer
-        if self._syncing is not None or not self._pending or writer is None:
+        if self._syncing is not None or self._locking or not self._pending or writer is None:
+            return
+        if not writer.try_lock():
+            self._wait_for_lock(writer)
             return
         jobs: list[_Job] = []
         points = 0
@@ -198,6 +202,32 @@ class Committer:
             return
         self._syncing = outcomes
         writer.when_durable(partial(self._synced, outcomes, started))
+
+    def _wait_for_lock(self, writer: InlineWriter) -> None:
+        """Another process holds the writer lock (a fold's commit, another worker's group):
+        wait for it on a thread, so that the loop goes on answering reads meanwhile. Waiting
+        on the loop stopped every request of the process, reads too, for as long as the
+        holder kept it (150 ms seen during a fold of a 1,000-series ingest)."""
+        self._locking = True
+
+        def wait() -> None:
+            with self._lock:  # (`submit` from another thread uses the writer under it)
+                writer.wait_lock()
+
+        def locked(waited: asyncio.Future[None]) -> None:
+            self._locking = False
+            error = waited.exception()
+            if error is not None:  # the store closed under it, or the lock file failed
+                log.warning("the writer lock could not be taken: %s", error)
+                failure = Unavailable("the write could not be committed; retry", retry_after_s=1)
+                jobs, self._pending = self._pending, []
+                self._done([(job, None, failure) for job in jobs])
+            elif self._pending and self._syncing is None:
+                self._commit_pending()
+            else:  # stopped meanwhile: let it go
+                writer.unlock()
+
+        running_loop().run_in_executor(None, wait).add_done_callback(locked)
 
     def _synced(self, outcomes: list[Outcome], started: float, error: OSError | None) -> None:
         if self._syncing is not outcomes:  # stop() has answered them

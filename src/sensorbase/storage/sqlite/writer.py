@@ -49,9 +49,26 @@ class SQLiteWriter:
         self._locked = False
         self._tx: SQLiteWriteTx | None = None
 
-    def begin(self) -> SQLiteWriteTx:
+    def try_lock(self) -> bool:
+        if not self._locked:
+            try:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            self._locked = True
+        return True
+
+    def wait_lock(self) -> None:
         fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
         self._locked = True
+
+    def unlock(self) -> None:
+        self._unlock()
+
+    def begin(self) -> SQLiteWriteTx:
+        if not self._locked:  # (taken already by try_lock or wait_lock)
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            self._locked = True
         try:
             with driver_errors():
                 self.conn.execute("BEGIN IMMEDIATE")
