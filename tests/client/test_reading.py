@@ -4,6 +4,7 @@ bucket, and M4's chart points; `to_frame` of records gives the frame `query_fram
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -39,7 +40,10 @@ def test_the_client_asks_for_columns_in_epoch_microseconds(live: Live) -> None:
         sb._http.event_hooks["request"].append(lambda request: seen.append(request.url))
         found = sb.query(source="a", start=BASE, limit=40)  # three pages
     assert [r.value for r in found] == [float(i) for i in range(90)]
-    assert found[1] == Record(bucket, "a", "t", BASE + timedelta(minutes=1, microseconds=7), 1.0)
+    made = Record(bucket, "a", "t", BASE + timedelta(minutes=1, microseconds=7), 1.0)
+    assert found[1] == made and hash(found[1]) == hash(made) and repr(found[1]) == repr(made)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        found[1].value = 2.0  # type: ignore[misc]
     assert len(seen) == 3
     assert all(u.params["format"] == "columns" and u.params["epoch"] == "us" for u in seen)
     assert "cursor" not in seen[0].params and all("cursor" in u.params for u in seen[1:])

@@ -46,6 +46,25 @@ def moment(us: int) -> datetime:
     return EPOCH + timedelta(0, 0, us)  # (positional: ~1.5x faster than microseconds=us)
 
 
+def _points(
+    bucket: str, source: str, field: str, unit: str | None, times: list[int], values: list[Any]
+) -> list[Record]:
+    """A series' points as records. A frozen dataclass's __init__ sets each field through
+    object.__setattr__, which costs more than the rest of making a record: records made by
+    the hundred thousand get their fields in one `__dict__` update (100,000: ~2x faster),
+    and are the same frozen records for everything after."""
+    out = []
+    new, epoch, delta = object.__new__, EPOCH, timedelta
+    for us, value in zip(times, values, strict=True):
+        record = new(Record)
+        record.__dict__.update(
+            bucket=bucket, source=source, field=field, time=epoch + delta(0, 0, us),
+            value=value, unit=unit,
+        )  # fmt: skip
+        out.append(record)
+    return out
+
+
 class Pages:
     """The pages of one query, as the server sent them; what `query()` and `query_frame()`
     are made from."""
@@ -76,10 +95,7 @@ class Pages:
                     values = {k: v[i] for k, v in named.items()}
                     out.append(AggregateRecord(*names, moment(us), values, unit))
             else:
-                values = columns.get("value", [])
-                out.extend(
-                    Record(*names, moment(us), v, unit) for us, v in zip(times, values, strict=True)
-                )
+                out.extend(_points(*names, unit, times, columns.get("value", [])))
         return out
 
     def frame(self, library: str | None) -> Any:
