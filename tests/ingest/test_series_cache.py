@@ -209,3 +209,25 @@ def test_a_key_without_its_names_is_an_error(make: Callable[[], Cache]) -> None:
     with pytest.raises(AttributeError):
         cache.get(1, keys)
     assert looked_up(cache, 1, keys[:20]) == [(i + 1, 5) for i in range(20)]
+
+
+def test_the_compiled_table_refuses_a_change_while_it_compares(
+    make: Callable[[], Cache],
+) -> None:
+    """A name whose comparison changes the cache (no honest name does) gets an error, never a
+    table moved under a look-up."""
+    cache = make()
+    if not isinstance(cache, CompiledSeriesCache):
+        pytest.skip("numpy's arrays are replaced, not changed in place")
+
+    class Meddling(str):
+        def __eq__(self, other: object) -> bool:
+            cache.update({(1, "b", f"m{i}", "v"): (i, 1) for i in range(100)})
+            return str.__eq__(self, other)
+
+        __hash__ = str.__hash__
+
+    cache.update({(1, "b", "x", "v"): (1, 5)})
+    with pytest.raises(RuntimeError, match="in use"):
+        cache.get(1, [SeriesKey("b", Meddling("x"), "v")])
+    assert looked_up(cache, 1, [SeriesKey("b", "x", "v")]) == [(1, 5)]

@@ -44,7 +44,7 @@ typedef struct {
     PyObject *context_of; /* dict: (org, bucket, field, bucket id) -> context number */
     PyTypeObject *key_type;
     Py_ssize_t offsets[3]; /* of the key type's bucket, source and field slots */
-    int busy;              /* inside get: a name's __eq__ or __hash__ may not change the table */
+    int busy; /* inside a call: a name's __eq__ or __hash__ may not use or change the table */
 } Ids;
 
 static const uint64_t K1 = 0x9E3779B97F4A7C15ull, K2 = 0xBF58476D1CE4E5B9ull,
@@ -187,8 +187,8 @@ static PyObject *Ids_get(Ids *self, PyObject *args) {
     long long org;
     PyObject *keys;
     Py_buffer out_series, out_bucket;
-    if (!self->slots) {
-        PyErr_SetString(PyExc_RuntimeError, "SeriesIds not initialised");
+    if (self->busy || !self->slots) {
+        PyErr_SetString(PyExc_RuntimeError, "SeriesIds in use or not initialised");
         return NULL;
     }
     if (!PyArg_ParseTuple(args, "LOw*w*:get", &org, &keys, &out_series, &out_bucket))
@@ -399,7 +399,7 @@ static PyObject *Ids_update(Ids *self, PyObject *learned) {
         return NULL;
     }
     if (self->busy || !self->slots) {
-        PyErr_SetString(PyExc_RuntimeError, "SeriesIds changed during a look-up");
+        PyErr_SetString(PyExc_RuntimeError, "SeriesIds in use or not initialised");
         return NULL;
     }
     self->busy = 1;
@@ -416,7 +416,7 @@ static PyObject *Ids_update(Ids *self, PyObject *learned) {
 
 static PyObject *Ids_clear(Ids *self, PyObject *unused) {
     if (self->busy) {
-        PyErr_SetString(PyExc_RuntimeError, "SeriesIds changed during a look-up");
+        PyErr_SetString(PyExc_RuntimeError, "SeriesIds in use");
         return NULL;
     }
     drop_all(self);
