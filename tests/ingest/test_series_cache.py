@@ -1,17 +1,43 @@
-"""The ingest pipeline's series cache (ingest/series_cache.py) against a plain dict: every
-look-up, small requests and large, across rebuilds of its arrays, organisations, collisions of
-its hashes and clears."""
+"""The ingest pipeline's series cache (ingest/series_cache.py), both of it (numpy's arrays and
+the compiled table of _series_ids.c), against a plain dict: every look-up, small requests and
+large, across rebuilds of its arrays or growths of its table, organisations, collisions of its
+hashes and clears."""
 
 from __future__ import annotations
 
+import os
 import random
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
 
+from sensorbase.ingest import series_cache
 from sensorbase.ingest.series_cache import _MERGE_AT as MERGE_AT
-from sensorbase.ingest.series_cache import CacheKey, Hit, SeriesCache
+from sensorbase.ingest.series_cache import (
+    CacheKey,
+    CompiledSeriesCache,
+    Hit,
+    SeriesCache,
+    new_series_cache,
+)
 from sensorbase.model import SeriesKey
+
+Cache = SeriesCache | CompiledSeriesCache
+
+
+@pytest.fixture(params=["numpy", "compiled"])
+def make(request: pytest.FixtureRequest) -> Callable[[], Cache]:
+    """Each cache; the compiled one missing only where no C compiler is, and never under
+    SENSORBASE_REQUIRE_COMPILED=1 (CI)."""
+    if request.param == "numpy":
+        return SeriesCache
+    if series_cache._SeriesIds is None:
+        assert os.environ.get("SENSORBASE_REQUIRE_COMPILED") != "1", "_series_ids is not built"
+        pytest.skip("_series_ids is not built (no C compiler here)")
+    return CompiledSeriesCache
 
 
 class Colliding(str):
@@ -27,7 +53,7 @@ def fresh(text: str) -> str:
     return (text + " ")[:-1]
 
 
-def looked_up(cache: SeriesCache, org_id: int, keys: list[SeriesKey]) -> list[Hit | None]:
+def looked_up(cache: Cache, org_id: int, keys: list[Any]) -> list[Hit | None]:
     series_id, bucket_id = cache.get(org_id, keys)
     return [
         None if s < 0 else (s, b)
@@ -40,9 +66,9 @@ def expected(model: dict[CacheKey, Hit], org_id: int, keys: list[SeriesKey]) -> 
 
 
 @pytest.mark.parametrize("request_size", [1, 7, 8, 500])
-def test_answers_as_a_dict_would(request_size: int) -> None:
+def test_answers_as_a_dict_would(make: Callable[[], Cache], request_size: int) -> None:
     rng = random.Random(request_size)
-    cache, model = SeriesCache(), {}
+    cache, model = make(), {}
     names = [f"s{i}" for i in range(3 * MERGE_AT)]
     next_id = 1
     for _ in range(40):
@@ -68,10 +94,10 @@ def test_answers_as_a_dict_would(request_size: int) -> None:
     assert len(cache) == len(model)
 
 
-def test_one_bucket_and_field_per_request() -> None:
+def test_one_bucket_and_field_per_request(make: Callable[[], Cache]) -> None:
     """The usual request (one bucket, one field, shared str objects), its names compared
     once, and a name the cache never saw."""
-    cache = SeriesCache()
+    cache = make()
     n = MERGE_AT + 1000
     cache.update({(1, "b", f"s{i}", "v"): (i + 1, 7) for i in range(n)})
     bucket, field = fresh("b"), fresh("v")
@@ -85,8 +111,8 @@ def test_one_bucket_and_field_per_request() -> None:
     )
 
 
-def test_organisations_do_not_share_ids() -> None:
-    cache = SeriesCache()
+def test_organisations_do_not_share_ids(make: Callable[[], Cache]) -> None:
+    cache = make()
     cache.update({(1, "b", f"s{i}", "v"): (i + 1, 5) for i in range(MERGE_AT + 500)})
     cache.update({(2, "b", "s1", "v"): (9001, 6)})
     for size in (1, 20):
@@ -100,15 +126,19 @@ def test_organisations_do_not_share_ids() -> None:
 
 
 @pytest.mark.parametrize("request_size", [1, 10])
-def test_a_hash_collision_never_gives_another_series(request_size: int) -> None:
-    cache = SeriesCache()
+def test_a_hash_collision_never_gives_another_series(
+    make: Callable[[], Cache], request_size: int
+) -> None:
+    cache = make()
     filler = {(1, "b", f"s{i}", "v"): (i + 1, 5) for i in range(MERGE_AT + 100)}  # arrays
     cache.update({**filler, (1, "b", Colliding("a"), "v"): (5001, 5)})
-    assert not cache._recent  # the first colliding key is in the arrays
+    if isinstance(cache, SeriesCache):
+        assert not cache._recent  # the first colliding key is in the arrays
     # One learned later (its hash the arrayed key's), two learned together (one hash)
     cache.update({(1, "b", Colliding("b"), "v"): (5002, 5)})
     cache.update({(1, "b", Colliding(f"c{i}"), "v"): (5003 + i, 5) for i in range(MERGE_AT)})
-    assert len(cache._collided) == MERGE_AT + 1
+    if isinstance(cache, SeriesCache):
+        assert len(cache._collided) == MERGE_AT + 1
     pad = [SeriesKey("b", f"s{i}", "v") for i in range(request_size - 1)]
     for source, hit in [
         ("a", (5001, 5)),
@@ -122,8 +152,8 @@ def test_a_hash_collision_never_gives_another_series(request_size: int) -> None:
         assert found[1:] == [(i + 1, 5) for i in range(request_size - 1)]
 
 
-def test_a_key_learned_again_takes_its_new_ids() -> None:
-    cache = SeriesCache()
+def test_a_key_learned_again_takes_its_new_ids(make: Callable[[], Cache]) -> None:
+    cache = make()
     cache.update({(1, "b", f"s{i}", "v"): (i + 1, 5) for i in range(MERGE_AT + 500)})
     cache.update({(1, "b", f"s{i}", "v"): (i + 10_000, 5) for i in range(0, MERGE_AT + 500, 2)})
     cache.update({(1, "b", "x", "v"): (1, 1)})  # (a small update: not merged yet)
@@ -131,11 +161,12 @@ def test_a_key_learned_again_takes_its_new_ids() -> None:
     assert looked_up(cache, 1, keys) == [
         (i + (10_000 if i % 2 == 0 else 1), 5) for i in range(MERGE_AT + 500)
     ]
-    assert not cache._collided
+    if isinstance(cache, SeriesCache):
+        assert not cache._collided
 
 
-def test_clear_forgets_everything() -> None:
-    cache = SeriesCache()
+def test_clear_forgets_everything(make: Callable[[], Cache]) -> None:
+    cache = make()
     cache.update({(1, "b", f"s{i}", "v"): (i + 1, 5) for i in range(MERGE_AT + 500)})
     assert looked_up(cache, 1, [SeriesKey("b", "s3", "v")]) == [(4, 5)]  # (in the small dict)
     cache.clear()
@@ -147,6 +178,56 @@ def test_clear_forgets_everything() -> None:
     assert looked_up(cache, 1, [SeriesKey("b", "s3", "v")]) == [(77, 5)]
 
 
-def test_no_keys() -> None:
-    series_id, bucket_id = SeriesCache().get(1, [])
+def test_no_keys(make: Callable[[], Cache]) -> None:
+    series_id, bucket_id = make().get(1, [])
     assert series_id.dtype == np.int64 and len(series_id) == len(bucket_id) == 0
+
+
+def test_keys_of_another_type_by_their_attributes(make: Callable[[], Cache]) -> None:
+    """Keys that are not SeriesKeys (read by attribute in the compiled table), with names of
+    other kinds of str (not ASCII: compared by their code points)."""
+    cache = make()
+    cache.update({(1, "b", f"s{i}é", "v"): (i + 1, 5) for i in range(MERGE_AT + 10)})
+    cache.update({(1, "b", "😀", "v"): (1_000_000, 5)})
+    keys = [SimpleNamespace(bucket="b", source=fresh(f"s{i}é"), field="v") for i in range(40)]
+    keys.append(SimpleNamespace(bucket="b", source=fresh("😀"), field="v"))
+    keys.append(SimpleNamespace(bucket="b", source="s1e", field="v"))
+    assert looked_up(cache, 1, keys) == [(i + 1, 5) for i in range(40)] + [(1_000_000, 5), None]
+
+
+def test_the_compiled_table_where_built() -> None:
+    """The pipeline's cache is the compiled one where it is built."""
+    expected = CompiledSeriesCache if series_cache._SeriesIds is not None else SeriesCache
+    assert type(new_series_cache()) is expected
+
+
+def test_a_key_without_its_names_is_an_error(make: Callable[[], Cache]) -> None:
+    cache = make()
+    cache.update({(1, "b", f"s{i}", "v"): (i + 1, 5) for i in range(MERGE_AT + 10)})
+    keys: list[Any] = [SeriesKey("b", f"s{i}", "v") for i in range(20)]
+    keys.append(SimpleNamespace(bucket="b", field="v"))
+    with pytest.raises(AttributeError):
+        cache.get(1, keys)
+    assert looked_up(cache, 1, keys[:20]) == [(i + 1, 5) for i in range(20)]
+
+
+def test_the_compiled_table_refuses_a_change_while_it_compares(
+    make: Callable[[], Cache],
+) -> None:
+    """A name whose comparison changes the cache (no honest name does) gets an error, never a
+    table moved under a look-up."""
+    cache = make()
+    if not isinstance(cache, CompiledSeriesCache):
+        pytest.skip("numpy's arrays are replaced, not changed in place")
+
+    class Meddling(str):
+        def __eq__(self, other: object) -> bool:
+            cache.update({(1, "b", f"m{i}", "v"): (i, 1) for i in range(100)})
+            return str.__eq__(self, other)
+
+        __hash__ = str.__hash__
+
+    cache.update({(1, "b", "x", "v"): (1, 5)})
+    with pytest.raises(RuntimeError, match="in use"):
+        cache.get(1, [SeriesKey("b", Meddling("x"), "v")])
+    assert looked_up(cache, 1, [SeriesKey("b", "x", "v")]) == [(1, 5)]

@@ -22,7 +22,7 @@ from sensorbase.auth import access
 from sensorbase.auth.keys import Principal
 from sensorbase.errors import Archived, Forbidden, NotFound, Problem, invalid
 from sensorbase.ingest import checks
-from sensorbase.ingest.series_cache import FEW_KEYS, CacheKey, Hit, SeriesCache
+from sensorbase.ingest.series_cache import FEW_KEYS, CacheKey, Hit, new_series_cache
 from sensorbase.model import (
     CATALOG_VERSION,
     Bucket,
@@ -115,7 +115,7 @@ class Ingest:
         self.window = checks.Window(
             parse_iso_us(settings.min_time), settings.min_time, settings.max_future_s
         )
-        self._series = SeriesCache()
+        self._series = new_series_cache()
         self._catalog: str | None = None  # the catalog version the cache was filled under
         self._catalog_checked = -float("inf")
         self._lock = threading.Lock()
