@@ -91,6 +91,19 @@ def _rendered(default_headers: list[tuple[bytes, bytes]]) -> bytes:
     return lines
 
 
+_header_lines: dict[tuple[bytes, bytes], bytes] = {}  # (name, value) -> its line in a reply
+_HEADER_LINES = 1024  # forgotten past this many
+
+
+def _line(header: tuple[bytes, bytes]) -> bytes:
+    """A reply header's line, rendered once: a lane's replies repeat the same few headers (the
+    media type, the safety headers, a handful of lengths), found in `_header_lines`."""
+    if len(_header_lines) >= _HEADER_LINES:
+        _header_lines.clear()
+    line = _header_lines[header] = b"%s: %s\r\n" % header
+    return line
+
+
 class JoinedWrites:
     """A transport whose writes within one loop turn go out as one write."""
 
@@ -527,7 +540,8 @@ class SensorbaseProtocol(HttpToolsProtocol):
         if cycle.disconnected:
             return
         parts = [STATUS_LINE[status], _rendered(self.server_state.default_headers)]
-        parts += [b"%s: %s\r\n" % header for header in headers]
+        lines = _header_lines
+        parts += [lines.get(header) or _line(header) for header in headers]
         if not cycle.keep_alive:
             parts.append(b"connection: close\r\n")
         parts += [b"\r\n", body]
