@@ -58,6 +58,24 @@ static int is_any_case(const char *value, Py_ssize_t size, const char *want) {
     return 1;
 }
 
+/* `tuple[at] = value` (a new reference, stolen); whether there was one (else an error is set) */
+static int item(PyObject *tuple, Py_ssize_t at, PyObject *value) {
+    if (!value)
+        return 0;
+    PyTuple_SET_ITEM(tuple, at, value);
+    return 1;
+}
+
+/* (name, value) as bytes, made without a format string to read (Py_BuildValue's cost) */
+static PyObject *pair_of(const char *name, Py_ssize_t name_size, const char *value,
+                         Py_ssize_t value_size) {
+    PyObject *pair = PyTuple_New(2);
+    if (pair && !(item(pair, 0, PyBytes_FromStringAndSize(name, name_size)) &&
+                  item(pair, 1, PyBytes_FromStringAndSize(value, value_size))))
+        Py_CLEAR(pair);
+    return pair;
+}
+
 /* Methods llhttp knows (it refuses others) that a lane may answer, or the parser's path */
 static const char *const METHODS[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"};
 
@@ -147,7 +165,7 @@ static PyObject *split(PyObject *module, PyObject *args) {
                    is(lower, name_size, "upgrade") || is(lower, name_size, "proxy-connection")) {
             goto defer;
         }
-        PyObject *pair = Py_BuildValue("(y#y#)", lower, name_size, value, value_size);
+        PyObject *pair = pair_of(lower, name_size, value, value_size);
         if (!pair)
             goto done;
         int appended = PyList_Append(headers, pair);
@@ -157,8 +175,13 @@ static PyObject *split(PyObject *module, PyObject *args) {
     }
     if (length > max_body || end - p != length)
         goto defer; /* a large body (streamed), a body not all here, or bytes after it */
-    result = Py_BuildValue("(y#y#Oy#O)", method, method_size, target, target_size, headers, p,
-                           (Py_ssize_t)(end - p), keep_alive ? Py_True : Py_False);
+    result = PyTuple_New(5);
+    if (!result || !(item(result, 0, PyBytes_FromStringAndSize(method, method_size)) &&
+                     item(result, 1, PyBytes_FromStringAndSize(target, target_size)) &&
+                     item(result, 2, Py_NewRef(headers)) &&
+                     item(result, 3, PyBytes_FromStringAndSize(p, end - p)) &&
+                     item(result, 4, PyBool_FromLong(keep_alive))))
+        Py_CLEAR(result);
     goto done;
 defer:
     result = Py_NewRef(Py_None);
