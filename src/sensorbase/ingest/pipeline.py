@@ -174,18 +174,20 @@ class Ingest:
                 _change_bucket_meta(tx, who, *options.bucket_meta)
             write = _Resolution(tx, who, batch, options, hits)
             missing = uncached if hits is not None else range(len(batch.keys))
-            write.resolve([k for k in missing if k not in dead])
+            if missing:  # (the usual write: every key cached)
+                write.resolve([k for k in missing if k not in dead])
             outcome = write.append(bad, problems)
             if listener is not None:
                 listener.in_commit(tx, who, batch, outcome.receipt.points)
             return outcome, write.learned, catalog, write.stored
 
         outcome, learned, catalog, stored = await self.committer.run(job, n)
-        with self._lock:
-            if catalog != self._catalog:  # a node deleted something: forget what it knew
-                self._series.clear()
-                self._catalog = catalog
-            self._series.update(learned)
+        if learned or catalog != self._catalog:  # (the usual write: nothing new to keep)
+            with self._lock:
+                if catalog != self._catalog:  # a node deleted something: forget what it knew
+                    self._series.clear()
+                    self._catalog = catalog
+                self._series.update(learned)
         self.points_written += outcome.receipt.points
         if listener is not None and stored is not None:
             listener.observe(who, batch.keys, *stored)
