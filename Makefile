@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 
 .PHONY: run test lint bench clean browser
 
-$(BIN)/sensorbase: pyproject.toml setup.py src/sensorbase/dialects/native/_columns.c src/sensorbase/dialects/native/_points_json.c src/sensorbase/dialects/influx/_lines.c src/sensorbase/dialects/parsing.h src/sensorbase/ingest/_series_ids.c
+$(BIN)/sensorbase: pyproject.toml setup.py src/sensorbase/dialects/native/_columns.c src/sensorbase/dialects/native/_points_json.c src/sensorbase/dialects/influx/_lines.c src/sensorbase/dialects/parsing.h src/sensorbase/ingest/_series_ids.c src/sensorbase/server/_request.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'

@@ -1,13 +1,15 @@
 """The compiled modules: the native write's common body decoded into columns
 (src/sensorbase/dialects/native/_columns.c), line protocol's plain lines likewise
-(dialects/influx/_lines.c), a query reply's points encoded as JSON (native/_points_json.c) and
-the ingest pipeline's cache of series ids (ingest/_series_ids.c).
+(dialects/influx/_lines.c), a query reply's points encoded as JSON (native/_points_json.c),
+the ingest pipeline's cache of series ids (ingest/_series_ids.c) and a whole plain HTTP request
+split for a fast lane (server/_request.c).
 Everything else is in pyproject.toml.
 
 Optional: without a C compiler and Python's headers the install goes on without them, the write
 path decodes through msgspec alone (dialects/native/fast_decode.py), line protocol through
-Python (influx/lineproto.py), replies are laid out by numpy (points_json.py) and series ids
-are cached in numpy's sorted arrays (ingest/series_cache.py); the tests of
+Python (influx/lineproto.py), replies are laid out by numpy (points_json.py), series ids
+are cached in numpy's sorted arrays (ingest/series_cache.py) and every request goes through
+the httptools parser (server/protocol.py); the tests of
 each module fail then (SENSORBASE_REQUIRE_COMPILED), so that CI proves the modules build."""
 
 from setuptools import Extension, setup
@@ -30,5 +32,6 @@ setup(
         _module("dialects/influx/_lines", ("parsing.h",)),
         _module("dialects/native/_points_json"),
         _module("ingest/_series_ids"),
+        _module("server/_request"),
     ]
 )

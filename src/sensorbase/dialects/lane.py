@@ -161,8 +161,9 @@ class Call:
         """The principal behind the bearer credential, counted by the rate limiter; with
         `sessions` (the native API), without an Authorization header, the console's session
         cookie, whose CSRF token a request that `changes_state` must carry."""
-        credential = bearer_token(self.header(b"authorization"))
-        if sessions and credential is None and self.header(b"authorization") is None:
+        header = self.header(b"authorization")
+        credential = bearer_token(header)
+        if sessions and credential is None and header is None:
             session = cookie_parser(self.header(b"cookie") or "").get(SESSION_COOKIE)
             if session:
                 principal, self.rate = principal_of_credential(self.services, session, self.address)
@@ -176,14 +177,27 @@ class Call:
         principal, self.rate = principal_of_credential(self.services, credential, self.address)
         return principal
 
+    def whole_body(self) -> bytes | None:
+        """The body, when it came whole from the HTTP protocol as sent (not compressed) and
+        within the limit: what `body` returns then, without a coroutine to run."""
+        whole = self._body
+        if (
+            whole is not None
+            and len(whole) <= self.services.settings.max_body_bytes
+            and b"content-encoding" not in self._headers
+        ):
+            return whole
+        return None
+
     async def body(self) -> bytes:
         """The body, gunzipped when sent so, refused with 413 past the configured limit."""
+        ready = self.whole_body()
+        if ready is not None:
+            return ready
         limit = self.services.settings.max_body_bytes
         encoding = self.header(b"content-encoding")
         whole = self._body
         if whole is not None:
-            if encoding is None and len(whole) <= limit:
-                return whole
             return await body_of(_chunk(whole), self.header(b"content-length"), encoding, limit)
         assert self.receive is not None
         first = await self.receive()

@@ -29,7 +29,9 @@ class Window:
 
     def rows(self, batch: PointBatch, now_us: int) -> list[Problem]:
         """Problems of the rows themselves, in row order: one per bad value, time or extra."""
-        problems = _meta_problems(batch.extra) if batch.extra is not None else []
+        if batch.extra is None:
+            return self._value_problems(batch, now_us)
+        problems = _meta_problems(batch.extra)
         values = self._value_problems(batch, now_us)
         if problems and values:
             return sorted(problems + values, key=lambda p: p.index or 0)

@@ -94,12 +94,16 @@ class WriteListener(Protocol):
 
 
 _Stored = tuple[npt.NDArray[np.int64], Any, Any, Any]  # ids, used, time_us, value
+_NONE: frozenset[int] = frozenset()
 
 
 @dataclass(slots=True)
 class WriteOutcome:
     receipt: WriteReceipt
     rejected: list[Problem]
+
+
+_PLAIN = WriteOptions()  # a write's without options (shared: nothing changes a write's options)
 
 
 class Ingest:
@@ -132,7 +136,7 @@ class Ingest:
     async def write(
         self, who: Principal, batch: PointBatch, options: WriteOptions | None = None
     ) -> WriteOutcome:
-        options = options or WriteOptions()
+        options = options or _PLAIN
         access.require(who, "data:write")
         org_id = who.org_id
         with self._lock:
@@ -142,18 +146,22 @@ class Ingest:
             check_catalog = now - self._catalog_checked >= self.settings.key_cache_s
             if check_catalog:
                 self._catalog_checked = now
+        n = batch.time_us.shape[0]
         problems = self.window.rows(batch, now_us())
         uncached = _missing(cached[0])
         if uncached:
             named = checks.keys(batch, uncached, options.series_meta)
             if named:
                 problems = sorted(problems + named, key=lambda p: p.index or 0)
-        bad = _whole_groups(_rows(problems, len(batch)), options.groups)
-        problems = _by_item(problems, options.origin)
-        # Keys all of whose rows are refused are not resolved (a bad name is not created); the
-        # others are, even when the write will be refused: their problems (unknown source,
-        # undeclared field) are listed with the rows' own, every problem at once.
-        dead = _dead_keys(bad, batch)
+        bad: npt.NDArray[np.bool_] | None = None
+        dead: set[int] | frozenset[int] = _NONE
+        if problems:  # (the usual write has none: four calls less)
+            bad = _whole_groups(_rows(problems, n), options.groups)
+            problems = _by_item(problems, options.origin)
+            # Keys all of whose rows are refused are not resolved (a bad name is not created);
+            # the others are, even when the write will be refused: their problems (unknown
+            # source, undeclared field) are listed with the rows' own, every problem at once.
+            dead = _dead_keys(bad, batch)
 
         listener = self.listener
 
@@ -166,18 +174,20 @@ class Ingest:
                 _change_bucket_meta(tx, who, *options.bucket_meta)
             write = _Resolution(tx, who, batch, options, hits)
             missing = uncached if hits is not None else range(len(batch.keys))
-            write.resolve([k for k in missing if k not in dead])
+            if missing:  # (the usual write: every key cached)
+                write.resolve([k for k in missing if k not in dead])
             outcome = write.append(bad, problems)
             if listener is not None:
                 listener.in_commit(tx, who, batch, outcome.receipt.points)
             return outcome, write.learned, catalog, write.stored
 
-        outcome, learned, catalog, stored = await self.committer.run(job, points=len(batch))
-        with self._lock:
-            if catalog != self._catalog:  # a node deleted something: forget what it knew
-                self._series.clear()
-                self._catalog = catalog
-            self._series.update(learned)
+        outcome, learned, catalog, stored = await self.committer.run(job, n)
+        if learned or catalog != self._catalog:  # (the usual write: nothing new to keep)
+            with self._lock:
+                if catalog != self._catalog:  # a node deleted something: forget what it knew
+                    self._series.clear()
+                    self._catalog = catalog
+                self._series.update(learned)
         self.points_written += outcome.receipt.points
         if listener is not None and stored is not None:
             listener.observe(who, batch.keys, *stored)
@@ -370,8 +380,10 @@ class _Resolution:
             problems = _merge(options.known_problems, problems)
         if problems and (not options.partial or _unplaced(problems, options.groups)):
             raise invalid(problems)  # the job's rollback undoes sources or series it created
-        series_id = self.ids.take(batch.series_index)
+        ids = self.ids
         time_us, value, extra = batch.time_us, batch.value, batch.extra
+        # (one point of one key: its id, without numpy's take)
+        series_id = ids if len(time_us) == 1 == len(ids) else ids.take(batch.series_index)
         used = batch.series_index  # the series keys of the rows stored
         if bad is not None and bad.any():
             keep = ~bad
@@ -382,12 +394,12 @@ class _Resolution:
         if points:
             self.tx.append(ResolvedBatch(series_id, time_us, value, extra))
             self.stored = (self.ids, used, time_us, value)
-        series = min(points, 1)
+        series = 1 if points else 0
         if len(batch.keys) > 1:  # distinct ids among the keys used, not among all the rows
             stored = np.zeros(len(batch.keys), bool)
             stored[used] = True
             series = _distinct(self.ids[stored])
-        return WriteOutcome(WriteReceipt(points=points, series=series), problems)
+        return WriteOutcome(WriteReceipt(points, series), problems)
 
 
 def writable(bucket: Bucket) -> Bucket:

@@ -63,9 +63,17 @@ from sensorbase.server.guard import (
     gate_of,
 )
 
+try:  # (built by setup.py where a C compiler is found; without it, httptools parses all)
+    from sensorbase.server._request import split as split_request
+except ImportError:
+    split_request = None
+
 LANE_BODY_BYTES = 1 << 20  # larger bodies are streamed through uvicorn's path (and limits)
 GATHERED_BODY_BYTES = LANE_BODY_BYTES  # gathered before a request takes a place in flight
 _PROBE_PREFIXES = tuple(path.encode() for path in ALWAYS_ADMITTED)
+# What a connection receives between requests: a request answered (or none yet), and no part
+# of the next one fed to the parser.
+_BETWEEN = frozenset((IDLE, WAITING, NOTHING))
 
 
 _default_headers: tuple[object, bytes] = (None, b"")  # (uvicorn's list, its lines)
@@ -81,6 +89,19 @@ def _rendered(default_headers: list[tuple[bytes, bytes]]) -> bytes:
         lines = b"".join(b"%s: %s\r\n" % header for header in default_headers)
         _default_headers = (default_headers, lines)
     return lines
+
+
+_header_lines: dict[tuple[bytes, bytes], bytes] = {}  # (name, value) -> its line in a reply
+_HEADER_LINES = 1024  # forgotten past this many
+
+
+def _line(header: tuple[bytes, bytes]) -> bytes:
+    """A reply header's line, rendered once: a lane's replies repeat the same few headers (the
+    media type, the safety headers, a handful of lengths), found in `_header_lines`."""
+    if len(_header_lines) >= _HEADER_LINES:
+        _header_lines.clear()
+    line = _header_lines[header] = b"%s: %s\r\n" % header
+    return line
 
 
 class JoinedWrites:
@@ -136,6 +157,9 @@ class _NoEvent:
         pass
 
 
+_NO_EVENT = _NoEvent()  # (holds nothing: one for every cycle)
+
+
 class _LaneCycle:
     """The part of uvicorn's RequestResponseCycle that its protocol reads and writes (for a
     lane request, and for one refused from the parser)."""
@@ -151,7 +175,7 @@ class _LaneCycle:
     def __init__(self, keep_alive: bool) -> None:
         self.disconnected = False
         self.keep_alive = keep_alive
-        self.message_event = _NoEvent()
+        self.message_event = _NO_EVENT
         self.response_complete = self.response_started = False
 
 
@@ -216,9 +240,44 @@ class SensorbaseProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._discarding:
             return
-        if self.receiving == IDLE:
+        receiving = self.receiving
+        if receiving == IDLE:
             self.receiving, self.receiving_since = WAITING, self.loop.time()
+        # Between requests (the parser has no part of one), a whole plain request for a lane
+        # is split in one call instead of the parser's nine callbacks (server/_request.c).
+        if (
+            receiving in _BETWEEN
+            and split_request is not None
+            and self._lanes
+            and self._whole_lane_request(data)
+        ):
+            return
         super().data_received(data)
+
+    def _whole_lane_request(self, data: bytes) -> bool:
+        """Whether `data` was one whole plain request for a lane, now started. Anything else
+        (and a request the parser's path would refuse or queue) goes to the parser."""
+        split = split_request(data, LANE_BODY_BYTES)
+        if split is None:
+            return False
+        method, url, headers, body, keep_alive = split
+        raw_path, _, query = url.partition(b"?")
+        path = raw_path.decode("latin-1")
+        found = self._lanes.find(method.decode("latin-1"), path)
+        cycle = self.cycle
+        if (
+            found is None
+            or self.root_path
+            or (cycle is not None and not cycle.response_complete)  # (pipelined)
+            or self._gate.full()  # (the parser's path refuses it)
+        ):
+            return False
+        self.url, self.headers, self.expect_100_continue = url, headers, False
+        lane_cycle = _LaneCycle(keep_alive)
+        self.cycle = lane_cycle  # type: ignore[assignment]
+        self.receiving = NOTHING
+        self._start_lane(found[0], lane_cycle, body, query, found[1], (method, path, query, "1.1"))
+        return True
 
     def on_message_begin(self) -> None:
         """uvicorn's, but for its ASGI scope (a dict of ten entries and a copy of the app's
@@ -423,20 +482,34 @@ class SensorbaseProtocol(HttpToolsProtocol):
             return
         body = b"".join(self._lane_body)
         self._lane_body.clear()
+        self._lane = None
+        query = self._lane_query
+        request = (self.parser.get_method(), self._lane_path, query, None)
+        self._start_lane(lane, cycle, body, query, self._lane_params, request)
+
+    def _start_lane(
+        self,
+        lane: Lane,
+        cycle: _LaneCycle,
+        body: bytes,
+        query: bytes,
+        params: dict[str, str],
+        request: tuple[bytes, str, bytes, str | None],
+    ) -> None:
+        """Answer the lane request whose body has come, in a task. (`request`: its method,
+        path, query and HTTP version, for the access log; None: the parser's.)"""
         call = Call(
             self.headers,
-            self._lane_query,
+            query,
             self._services,
             body=body,
             client=self.client,
             proxies=self._proxies,
-            path_params=self._lane_params,
+            path_params=params,
         )
-        request = (self.parser.get_method(), self._lane_path, self._lane_query)
         task = self.loop.create_task(self._answer(lane, call, cycle, request))
         task.add_done_callback(self.tasks.discard)
         self.tasks.add(task)  # a graceful shutdown waits for it; counted in flight
-        self._lane = None
 
     def on_response_complete(self) -> None:
         """uvicorn's, without its keep-alive timer: the connection, now idle unless the next
@@ -452,7 +525,11 @@ class SensorbaseProtocol(HttpToolsProtocol):
             self.receiving, self.receiving_since = IDLE, self.loop.time()
 
     async def _answer(
-        self, lane: Lane, call: Call, cycle: _LaneCycle, request: tuple[bytes, str, bytes]
+        self,
+        lane: Lane,
+        call: Call,
+        cycle: _LaneCycle,
+        request: tuple[bytes, str, bytes, str | None],
     ) -> None:
         try:
             status, headers, body = await lane.answer(call)
@@ -463,22 +540,27 @@ class SensorbaseProtocol(HttpToolsProtocol):
         if cycle.disconnected:
             return
         parts = [STATUS_LINE[status], _rendered(self.server_state.default_headers)]
-        parts += [b"%s: %s\r\n" % header for header in headers]
+        lines = _header_lines
+        parts += [lines.get(header) or _line(header) for header in headers]
         if not cycle.keep_alive:
             parts.append(b"connection: close\r\n")
         parts += [b"\r\n", body]
         self.transport.write(b"".join(parts))
         cycle.response_started = cycle.response_complete = True
         if self.access_log:
-            method, path, query = request
-            self._log_access(status, method, f"{path}?{query.decode('latin-1')}" if query else path)
+            method, path, query, version = request
+            target = f"{path}?{query.decode('latin-1')}" if query else path
+            self._log_access(status, method, target, version)
         if not cycle.keep_alive:
             self.transport.close()
         self.on_response_complete()
 
-    def _log_access(self, status: int, method: bytes, target: str) -> None:
+    def _log_access(
+        self, status: int, method: bytes, target: str, version: str | None = None
+    ) -> None:
         client = f"{self.client[0]}:{self.client[1]}" if self.client else ""
-        version = self.parser.get_http_version() if self.parser is not None else "1.1"
+        if version is None:
+            version = self.parser.get_http_version() if self.parser is not None else "1.1"
         self.access_logger.info(
             '%s - "%s %s HTTP/%s" %d', client, method.decode("latin-1"),
             target.replace('"', "%22"), version, status,

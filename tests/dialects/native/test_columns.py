@@ -26,6 +26,7 @@ from sensorbase.dialects import native
 from sensorbase.dialects.native import fast_decode
 from sensorbase.errors import InvalidInput
 from sensorbase.model import PointBatch, SeriesKey
+from sensorbase.times import PRECISION_US
 from tests.conftest import Org
 
 COMPILED = fast_decode.decode_columns
@@ -74,10 +75,10 @@ def _compiled_path(
 ) -> tuple[bool, PointBatch | None]:
     """Whether the compiled decoder took the body, and the batch decode_fast makes of it."""
     assert COMPILED is not None
-    columns = COMPILED(body, max_points, bucket, source, SeriesKey)
+    columns = COMPILED(body, max_points, bucket, source, SeriesKey, PRECISION_US[precision])
     if columns is None:
         return False, None
-    return True, fast_decode._from_columns(columns, precision)
+    return True, fast_decode._from_columns(columns)
 
 
 def _identical(a: PointBatch | None, b: PointBatch | InvalidInput | None) -> None:
@@ -295,6 +296,28 @@ def test_bodies_left_to_the_other_paths(body: bytes) -> None:
 
 
 @needs_module
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_times_in_microseconds_at_the_edges_of_int64(precision: str) -> None:
+    """The module scales each time to microseconds as msgspec's path does: nanoseconds
+    floored (as Python's `//`: -1 ns is -1 us), and a time whose microseconds are past int64 left
+    to the general path, one point or several, first or last."""
+    scale = PRECISION_US[precision]
+    limit = (2**63 - 1) // scale if scale else 2**63 - 1
+    times = [0, 1, -1, 999, -999, 1000, -1000, -1001, limit, -limit, limit + 1, -limit - 1]
+    times += [2**63 - 1, -(2**63)]
+    for time in times:
+        for others in ([], [5], [5, 6]):
+            points = [{"field": "t", "value": 1.5, "time": t} for t in [time, *others]]
+            for body in (points, points[::-1]):
+                encoded = json.dumps(body).encode()
+                reference = _msgspec_path(encoded, "b", "s", precision, 100)
+                took = check(encoded, "b", "s", precision)
+                # (a time past int64 as sent is the module's to leave: see _past_int64)
+                expected = isinstance(reference, PointBatch) and -(2**63) <= time < 2**63
+                assert took == expected, (time, precision)
+
+
+@needs_module
 def test_numbers_are_pythons_floats() -> None:
     """Every kind of token (the fast paths' edges, Clinger's limits of 2**53 and 10**22,
     subnormals, the largest float, 19 digits and more) gives the float64 Python's float() makes
@@ -450,9 +473,9 @@ def test_names_made_to_hash_alike_are_left_to_the_keyed_dicts() -> None:
     points = [{"source": s, "field": "t", "value": 1.0, "time": 1} for s in names]
     body = json.dumps({"bucket": "farm", "points": points}).encode()
     assert COMPILED is not None
-    assert COMPILED(body, 1000, None, None, SeriesKey) is None
+    assert COMPILED(body, 1000, None, None, SeriesKey, 1) is None
     few = json.dumps({"bucket": "farm", "points": points[:20]}).encode()
-    assert COMPILED(few, 1000, None, None, SeriesKey) is not None  # (a short chain is walked)
+    assert COMPILED(few, 1000, None, None, SeriesKey, 1) is not None  # (a short chain is walked)
     batch = _msgspec_path(body, None, None, "s", 1000)
     assert isinstance(batch, PointBatch) and [k.source for k in batch.keys] == names
     decoded = fast_decode.decode_fast(body, None, None, "s", 1000)
@@ -469,6 +492,6 @@ def test_names_differing_only_in_their_last_bytes_are_not_deferred() -> None:
         points = [{"source": s, "field": "value", "value": 1.5, "time": 1} for s in names]
         body = json.dumps(points).encode()
         assert COMPILED is not None
-        decoded = COMPILED(body, 10_000, "farm", None, SeriesKey)
+        decoded = COMPILED(body, 10_000, "farm", None, SeriesKey, 1)
         assert decoded is not None, width
         assert [k.source for k in decoded[0]] == names

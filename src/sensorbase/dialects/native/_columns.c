@@ -3,14 +3,17 @@
 The common body: a JSON array of points, or an object {"points": [...], "bucket"?, "source"?},
 each point an object of exactly `field` (string), `value` (number), `time` (integer) and, if
 any, `bucket` and `source` (string or null), each name once.
-`decode(body, max_points, bucket, source, SeriesKey)` returns
+`decode(body, max_points, bucket, source, SeriesKey, scale)` returns
 
-    (keys, series_index, time, value)
+    (keys, series_index, time_us, value)
 
 where `keys` are the SeriesKeys of the distinct series, in order of first sight, each point's
 bucket and source defaulted as msgspec's path does (its own, else the body's, else `bucket` and
-`source`, the query string's); `series_index` (int32), `time` (int64, as sent) and `value`
-(float64) are one row per point, native-endian, in bytearrays that numpy wraps without a copy.
+`source`, the query string's); `series_index` (int32), `time_us` (int64) and `value` (float64)
+are one row per point, native-endian, in bytearrays that numpy wraps without a copy. Times are
+sent in a precision: `scale` microseconds each (times.PRECISION_US: 0 for nanoseconds, floored
+to microseconds as Python's `//` floors), and are returned in microseconds, so that a one-point
+write's batch is made without arithmetic in Python.
 A Python str is made once per distinct name: names are interned by their raw bytes in a hash
 table, each distinct (bucket, source, field) found in a second one, and a SeriesKey made once
 for each, so no Python object is made per point.
@@ -18,7 +21,7 @@ for each, so no Python object is made per point.
 Anything else returns None, and the msgspec path and then the general one decide and name every
 problem: other shapes and members, a name repeated in an object, escapes in strings (so no
 lone surrogate can hide in one), bytes that are not UTF-8, control characters, a time that is
-not an integer or is past int64, a value past float64, an empty field name, no point, more
+not an integer or is past int64 (or, in microseconds, past int64), a value past float64, an empty field name, no point, more
 than `max_points`, a point left without a bucket or source. Only the grammar of JSON (RFC
 8259) is accepted, and every read is bounded by the body's length: this parses network input.
 It is a fast path only: where it was not built, msgspec's path decodes every body.
@@ -163,6 +166,9 @@ typedef struct {
     int32_t last_name[3];
     int32_t last_triple[3];
     int32_t last_series;
+    /* Microseconds per unit of a time (0: nanoseconds), and the largest time that many fit in
+    int64 microseconds (as fast_decode._scaled bounds them). */
+    int64_t scale, limit;
     /* The columns, filled in place; `rows` allocated, `n` written. */
     PyObject *index, *time, *value;
     Py_ssize_t rows, n;
@@ -554,6 +560,14 @@ static Outcome point(Parser *ps) {
     }
     if ((seen & 7) != 7)
         return DEFER; /* field, value and time are required */
+    if (ps->scale == 0) {
+        int64_t floored = time / 1000; /* C truncates towards zero, Python's // floors */
+        time = floored - (time % 1000 < 0);
+    } else if (time > ps->limit || time < -ps->limit) {
+        return DEFER; /* past int64 microseconds: the general path names it */
+    } else {
+        time *= ps->scale;
+    }
     int32_t series;
     if ((got = series_of(ps, names[BUCKET], names[SOURCE], names[FIELD], &series)) != OK)
         return got;
@@ -716,11 +730,19 @@ static PyObject *decode(PyObject *module, PyObject *args) {
     Py_ssize_t max_points;
     PyObject *bucket, *source;
     PyTypeObject *type;
-    if (!PyArg_ParseTuple(args, "y*nOOO!:decode", &view, &max_points, &bucket, &source,
-                          &PyType_Type, &type))
+    long long scale;
+    if (!PyArg_ParseTuple(args, "y*nOOO!L:decode", &view, &max_points, &bucket, &source,
+                          &PyType_Type, &type, &scale))
         return NULL;
+    if (scale < 0) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError, "scale must be 0 (nanoseconds) or positive");
+        return NULL;
+    }
     Parser ps;
     memset(&ps, 0, sizeof ps);
+    ps.scale = scale;
+    ps.limit = scale ? INT64_MAX / scale : INT64_MAX;
     ps.p = view.buf;
     ps.end = ps.p + view.len;
     for (int i = 0; i < 3; i++)
@@ -779,8 +801,9 @@ done:
 
 static PyMethodDef methods[] = {
     {"decode", decode, METH_VARARGS,
-     "decode(body, max_points, bucket, source, key_type) -> (keys, series_index, time, value) "
-     "or None: the common native write body as columns (see the module's source)."},
+     "decode(body, max_points, bucket, source, key_type, scale) -> (keys, series_index, "
+     "time_us, value) or None: the common native write body as columns (see the module's "
+     "source)."},
     {NULL, NULL, 0, NULL},
 };
 

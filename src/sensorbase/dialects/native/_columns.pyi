@@ -7,5 +7,6 @@ def decode(
     bucket: str | None,
     source: str | None,
     key_type: type[SeriesKey],
+    scale: int,
     /,
 ) -> tuple[list[SeriesKey], bytearray, bytearray, bytearray] | None: ...

@@ -17,7 +17,6 @@ then also makes a SeriesKey by its dataclass __init__ per series)."""
 from __future__ import annotations
 
 import operator
-import sys
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -54,12 +53,12 @@ _lean = msgspec.json.Decoder(_LeanBody | list[_LeanPoint])
 _TIME = operator.attrgetter("time")
 _VALUE = operator.attrgetter("value")
 
-# _columns.decode's answer: the series' keys, and int32 series_index, int64 times as sent and
-# float64 values (native-endian bytes)
+# _columns.decode's answer: the series' keys, and int32 series_index, int64 times in
+# microseconds and float64 values (native-endian bytes)
 Columns = tuple[list[SeriesKey], bytearray, bytearray, bytearray]
 
 
-def _compiled() -> Callable[[bytes, int, str | None, str | None, type], Columns | None] | None:
+def _compiled() -> Callable[[bytes, int, str | None, str | None, type, int], Columns | None] | None:
     try:
         from sensorbase.dialects.native import _columns
     except ImportError:  # installed without a C compiler: msgspec's path alone
@@ -83,9 +82,11 @@ def decode_fast(
     if precision is None:
         return None
     if decode_columns is not None:
-        columns = decode_columns(body, max_points, bucket, source, SeriesKey)
+        columns = decode_columns(
+            body, max_points, bucket, source, SeriesKey, PRECISION_US[precision]
+        )
         if columns is not None:  # the common shape: msgspec's path would find the same
-            return _from_columns(columns, precision)
+            return _from_columns(columns)
     try:
         decoded = _lean.decode(body)
     except msgspec.DecodeError:  # ValidationError included: not the common shape
@@ -147,31 +148,15 @@ _ONE_ROW = np.zeros(1, np.int32)  # a one-point batch's series index, shared: re
 _ONE_ROW.flags.writeable = False
 
 
-def _from_columns(columns: Columns, precision: str) -> PointBatch | None:
-    """The batch of `_columns.decode`'s columns, its times in microseconds; None past int64."""
+def _from_columns(columns: Columns) -> PointBatch:
+    """The batch of `_columns.decode`'s columns (its times already in microseconds)."""
     keys, index, times, values = columns
-    if len(times) == 8:  # one point: numpy's per-call cost would be most of it
-        time = int.from_bytes(times, sys.byteorder, signed=True)
-        scale = PRECISION_US[precision]
-        time_us = time // 1_000 if scale == 0 else time * scale
-        if not -INT64_LIMIT_US <= time_us <= INT64_LIMIT_US:
-            return None
-        return PointBatch(
-            keys,
-            _ONE_ROW,
-            np.array([time_us], np.int64),
-            np.frombuffer(values, np.float64),
-            None,
-        )
-    scaled = _scaled(np.frombuffer(times, np.int64), precision)
-    if scaled is None:
-        return None
     return PointBatch(
-        keys=keys,
-        series_index=np.frombuffer(index, np.int32),
-        time_us=scaled,
-        value=np.frombuffer(values, np.float64),
-        extra=None,
+        keys,
+        _ONE_ROW if len(index) == 4 else np.frombuffer(index, np.int32),
+        np.frombuffer(times, np.int64),
+        np.frombuffer(values, np.float64),
+        None,
     )
 
 

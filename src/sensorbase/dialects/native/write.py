@@ -143,7 +143,9 @@ async def write_points(call: Call) -> bytes:
     if partial_text not in _FLAGS:
         raise invalid([Problem("must be true or false", "partial")])
     kind = require_media_type(call.header(b"content-type"), _ACCEPTED, missing_ok=True)
-    body = await call.body()
+    body = call.whole_body()
+    if body is None:
+        body = await call.body()
     decoded = decode(
         body,
         ndjson=kind in NDJSON_TYPES,
@@ -152,15 +154,13 @@ async def write_points(call: Call) -> bytes:
         precision=params.get("precision"),
         max_points=svc.settings.max_points_per_request,
     )
-    outcome = await svc.ingest.write(
-        who,
-        decoded.batch,
-        WriteOptions(
-            partial=partial_text in _TRUE,
-            origin=decoded.origin,
-            known_problems=decoded.problems,
-        ),
-    )
+    partial = partial_text in _TRUE
+    options = None  # (the pipeline's own default: no WriteOptions to make)
+    if partial or decoded.origin is not None or decoded.problems:
+        options = WriteOptions(
+            partial=partial, origin=decoded.origin, known_problems=decoded.problems
+        )
+    outcome = await svc.ingest.write(who, decoded.batch, options)
     reply: dict[str, Any] = {"written": outcome.receipt.points, "series": outcome.receipt.series}
     if outcome.rejected:
         reply["rejected"] = problem_body(invalid(outcome.rejected))["errors"]
