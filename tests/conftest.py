@@ -27,6 +27,20 @@ if importlib.util.find_spec("sensorbase.storage.postgres") is not None:
     BACKENDS.append("postgres")
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests marked `slow(seconds)` first, the longest first; the rest keep their order.
+    xdist hands out tests in collection order, so a long test collected late (tests/test_*.py
+    come after every directory) started while the other process was finishing, and the suite
+    ended with one process busy and the other idle."""
+
+    def seconds(item: pytest.Item) -> float:
+        marker = item.get_closest_marker("slow")
+        return float(marker.args[0]) if marker else 0.0
+
+    items.sort(key=seconds, reverse=True)  # stable: ties keep the collection order
+
+
 @pytest.fixture(autouse=True)
 def _forget_finished_apps() -> Iterator[None]:
     """FastAPI keeps, in bounded module-level caches, what it learnt of each route's callables
