@@ -15,9 +15,11 @@ from typing import Any
 
 import httpx
 import pytest
+from argon2 import PasswordHasher, profiles
 from fastapi.dependencies import models as fastapi_models
 
 from sensorbase.api.app import SensorbaseApp, build_app
+from sensorbase.auth import users as password_module
 from sensorbase.services import Services
 from sensorbase.settings import Settings
 from sensorbase.storage import open_store
@@ -25,6 +27,35 @@ from sensorbase.storage import open_store
 BACKENDS = ["sqlite"]
 if importlib.util.find_spec("sensorbase.storage.postgres") is not None:
     BACKENDS.append("postgres")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests marked `slow(seconds)` first, the longest first; the rest keep their order.
+    xdist hands out tests in collection order, so a long test collected late (tests/test_*.py
+    come after every directory) started while the other process was finishing, and the suite
+    ended with one process busy and the other idle."""
+
+    def seconds(item: pytest.Item) -> float:
+        marker = item.get_closest_marker("slow")
+        return float(marker.args[0]) if marker else 0.0
+
+    items.sort(key=seconds, reverse=True)  # stable: ties keep the collection order
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cheapest_password_hashes() -> Iterator[None]:
+    """In this process, passwords get argon2id at argon2-cffi's CHEAPEST parameters (its profile
+    for tests): the real hasher at argon2-cffi's defaults cost ~0.2 s of CPU a hash or sign-in
+    (64 MiB, 4 lanes), ~55 s of the suite's CPU for the ~260 of the in-process tests, which
+    check who may sign in, not the hash's cost. The real servers the tests start (sign-in in
+    tests/test_cli_users_groups.py, tests/console/) keep the defaults, which
+    tests/auth/test_passwords.py pins."""
+    cheapest = PasswordHasher.from_parameters(profiles.CHEAPEST)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(password_module, "_hasher", cheapest)
+        patch.setattr(password_module, "_DUMMY", cheapest.hash("not a password"))
+        yield
 
 
 @pytest.fixture(autouse=True)

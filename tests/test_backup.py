@@ -81,6 +81,7 @@ def server(tmp_path: Path) -> Iterator[tuple[Server, str]]:
     started.stop()
 
 
+@pytest.mark.slow(12)
 def test_backup_while_writing_then_restore(server: tuple[Server, str], tmp_path: Path) -> None:
     live, key = server
     data_dir = tmp_path / "data"
@@ -156,6 +157,7 @@ def test_backup_refusals(tmp_path: Path) -> None:
     assert pg.exit_code == 1 and "pg_dump" in pg.stderr
 
 
+@pytest.mark.slow(9)
 def test_postgresql_pg_dump_and_pg_restore_procedure(tmp_path: Path) -> None:
     """docs/deploy.md's procedure, as written there: pg_dump --format=custom of the live
     database, pg_restore into a new empty one, a server on it; the points and keys are

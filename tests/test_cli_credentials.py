@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from sensorbase.auth import failures
 from tests import test_cli
@@ -66,6 +67,7 @@ def recover_while_serving(started: Server, *store: str) -> None:
     assert "acme" in missing.stderr and "default" in missing.stderr  # what there is
 
 
+@pytest.mark.slow(9)
 def test_recover_key_mints_a_server_admin_key_while_a_server_runs(tmp_path: Path) -> None:
     started = start_server(tmp_path)
     try:
@@ -77,6 +79,7 @@ def test_recover_key_mints_a_server_admin_key_while_a_server_runs(tmp_path: Path
     assert not (tmp_path / "empty").exists()  # and none made
 
 
+@pytest.mark.slow(7)
 def test_recover_key_on_postgresql(tmp_path: Path) -> None:
     from tests.pg import temporary_database
 
@@ -153,6 +156,7 @@ def test_wrong_keys_count_by_the_forwarded_address_on_the_lane_and_on_routes(
     assert lane("203.0.113.8") == 401 and route("203.0.113.8") == 401
 
 
+@pytest.mark.slow(5)
 def test_an_untrusted_peer_cannot_choose_its_address(tmp_path: Path) -> None:
     started = start_server(tmp_path, "--forwarded-allow-ips", "192.0.2.1")
     wrong = {"Authorization": "Bearer sb_k0000000000000000_wrongwrongwrongwrong"}

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from sensorbase.model import TimeRange
 from sensorbase.settings import Settings
@@ -19,6 +20,7 @@ from sensorbase.storage.sqlite.store import SQLiteStore
 from tests.live import live_server
 
 
+@pytest.mark.slow(4)
 def test_acknowledged_points_survive_sigkill(tmp_path: Path) -> None:
     data = tmp_path / "data"
     acked: list[int] = []
@@ -102,6 +104,7 @@ def _kill_tree(pid: int) -> None:
             os.kill(target, signal.SIGKILL)
 
 
+@pytest.mark.slow(8)
 def test_acknowledged_batches_survive_sigkill_while_the_log_is_folded(tmp_path: Path) -> None:
     """Batches big enough that the write log is folded into chunks while they come; the server
     and its helpers are killed mid-stream (a fold may be running): every acknowledged point is

@@ -109,6 +109,7 @@ def signs_in(server: Server) -> bool:
     return reply.status_code == 200
 
 
+@pytest.mark.slow(9)
 def test_sqlite_to_postgres_and_back(tmp_path: Path) -> None:
     for name in ("one", "two", "three"):
         (tmp_path / name).mkdir()

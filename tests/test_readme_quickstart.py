@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.live import KEY_PATTERN, start_server
 
 ROOT = Path(__file__).parents[1]
@@ -53,6 +55,7 @@ def pattern(shown: str) -> re.Pattern[str]:
     return re.compile(text)
 
 
+@pytest.mark.slow(5)
 def test_the_quick_start_runs_as_written(tmp_path: Path) -> None:
     readme = (ROOT / "README.md").read_text()
     steps = commands(block_after(readme, "Then, with curl")) + commands(

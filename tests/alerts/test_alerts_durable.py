@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.alerts.receiver import receiver
 from tests.live import KEY_PATTERN, Server, start_server
@@ -59,6 +60,7 @@ def kill(server: Server) -> None:
     server.process.wait()
 
 
+@pytest.mark.slow(10)
 def test_delivered_after_sigkill(tmp_path: Path) -> None:
     # Retries wait ~2 s: the server is killed while the failed first attempt waits for its retry.
     env = {**FAST, "SENSORBASE_WEBHOOK_RETRY_BASE_S": "2"}
@@ -94,6 +96,7 @@ def test_delivered_after_sigkill(tmp_path: Path) -> None:
             server.stop()
 
 
+@pytest.mark.slow(10)
 def test_two_nodes_on_postgresql_fire_once(tmp_path: Path) -> None:
     from tests.pg import temporary_database
 

@@ -14,10 +14,9 @@ import httpx
 import jwt
 import pytest
 
-from sensorbase.api.app import build_app
 from sensorbase.auth import failures
 from sensorbase.services import Services
-from tests.conftest import Org, auth
+from tests.conftest import Org, app_for, auth
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"])
 
@@ -47,8 +46,8 @@ def at(services: Services) -> From:
 
     @asynccontextmanager
     async def client_at(address: str) -> AsyncIterator[httpx.AsyncClient]:
-        app = build_app(services, manage_lifecycle=False)
-        transport = httpx.ASGITransport(app=app, client=(address, 40000))
+        # the app of `client`: one app and its services, reached from another address
+        transport = httpx.ASGITransport(app=app_for(services), client=(address, 40000))
         async with httpx.AsyncClient(transport=transport, base_url="http://sensorbase") as c:
             yield c
 

@@ -134,6 +134,7 @@ def schemathesis(
     )  # fmt: skip
 
 
+@pytest.mark.slow(85)
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_the_server_and_its_openapi_document_agree(tmp_path: Path, backend: str) -> None:
     database = temporary_database() if backend == "postgres" else nullcontext(None)

@@ -40,6 +40,7 @@ def times_stored(url: str, key: str, bucket: str) -> list[float]:
         return [r.value for r in sb.query(source="gw", field="n", start=BASE, limit=10_000)]
 
 
+@pytest.mark.slow(5)
 def test_writes_go_on_through_a_server_restart(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

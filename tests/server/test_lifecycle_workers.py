@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from sensorbase.times import format_us, now_us
 from tests.live import KEY_PATTERN, start_server
@@ -16,6 +17,7 @@ HOUR = 3_600_000_000
 DAY = 24 * HOUR
 
 
+@pytest.mark.slow(6)
 def test_deletes_and_retention_with_two_workers(tmp_path: Path) -> None:
     server = start_server(tmp_path, "--workers", "2", env={"SENSORBASE_RETENTION_EVERY_S": "0.2"})
     try:

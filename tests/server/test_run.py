@@ -9,10 +9,12 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.live import KEY_PATTERN, start_server
 
 
+@pytest.mark.slow(8)
 def test_serve_shows_the_bootstrap_key_once_prominently(tmp_path: Path) -> None:
     first = start_server(tmp_path)
     try:
@@ -36,6 +38,7 @@ def test_serve_shows_the_bootstrap_key_once_prominently(tmp_path: Path) -> None:
         again.stop()
 
 
+@pytest.mark.slow(6)
 def test_a_first_start_on_a_busy_port_spends_no_key(tmp_path: Path) -> None:
     """Issue 19: the one-time key was printed, then the start died on the busy port."""
     with socket.socket() as taken:

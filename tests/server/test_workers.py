@@ -12,11 +12,13 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from sensorbase.server import workers
 from tests.live import start_server
 
 
+@pytest.mark.slow(9)
 def test_serve_workers_take_equal_shares_of_the_connections(tmp_path: Path) -> None:
     """The supervisor accepts and hands connections to the workers in turn: connections opened
     together (a gateway's, a benchmark's) split evenly, which the kernel's hash did only by
@@ -43,6 +45,7 @@ def test_serve_workers_take_equal_shares_of_the_connections(tmp_path: Path) -> N
         server.stop()
 
 
+@pytest.mark.slow(12)
 def test_serve_workers_replace_a_worker_that_dies(tmp_path: Path) -> None:
     """A worker killed after start-up is replaced, and the connections that come after are
     served by the survivor and the replacement, in turn."""

@@ -960,6 +960,7 @@ def _time(when: str, k: int, times: npt.NDArray[np.int64]) -> int:
     return int(times[0]) - 1 - k % 1000 * SECOND
 
 
+@pytest.mark.slow(15)
 def test_points_match_the_model(settings: Settings, backend: str, tmp_path: Path) -> None:
     examples = itertools.count()
     chosen = os.environ.get("SENSORBASE_MODEL_SEED")

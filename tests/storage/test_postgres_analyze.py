@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 
 import psycopg
+import pytest
 
 from sensorbase.storage import catalog_sql
 from sensorbase.storage.base import WriteTx
@@ -24,6 +25,7 @@ def lookup_plan(conn: psycopg.Connection, bucket_id: int, keys: list[str]) -> st
     return "\n".join(str(row[0]) for row in rows)
 
 
+@pytest.mark.slow(5)
 def test_a_burst_of_new_devices_is_analysed_and_then_found_by_the_index(
     postgres_store: PostgresStore,
 ) -> None:
@@ -56,6 +58,7 @@ def test_a_burst_of_new_devices_is_analysed_and_then_found_by_the_index(
     assert "Filter: (key = ANY" not in fresh and "key = ANY" in fresh, fresh
 
 
+@pytest.mark.slow(5)
 def test_a_fleet_created_through_the_catalog_alone_is_analysed(
     postgres_store: PostgresStore,
 ) -> None:

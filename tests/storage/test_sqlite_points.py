@@ -183,6 +183,7 @@ CREATE TABLE point_blocks (
 """
 
 
+@pytest.mark.slow(4)
 def test_a_database_of_one_row_per_point_is_migrated(tmp_path: Path) -> None:
     """Schema 1 kept each point in a row of `points`: opening it moves them into chunks."""
     path = tmp_path / "sensorbase.db"
