@@ -150,20 +150,27 @@ async def test_a_delete_on_one_node_reaches_the_other_nodes_cache(
     assert points.time_us.tolist() == [2_000_000]
 
 
+def counted_reads(node: Services) -> list[object]:
+    """The catalog's reads of the store from now on (the function each read runs)."""
+    reads: list[object] = []
+    work = node.catalog.work
+    read = work.read
+
+    async def counted(fn: object) -> object:
+        reads.append(fn)
+        return await read(fn)  # type: ignore[arg-type]
+
+    work.read = counted  # type: ignore[method-assign]
+    return reads
+
+
 async def test_organisations_are_read_once_per_key_cache_and_forgotten_on_change(
     node: Services,
 ) -> None:
     """The organisation a Datacooee or DiagRAMS request names is read at most once per
     `key_cache_s`; one created or deleted here is seen at once."""
     orgs, root = node.catalog.orgs, admin_of(node, "default", server_admin=True)
-    reads: list[object] = []
-    read = orgs._work.read
-
-    async def counted(fn: object) -> object:
-        reads.append(fn)
-        return await read(fn)  # type: ignore[arg-type]
-
-    orgs._work.read = counted  # type: ignore[method-assign]
+    reads = counted_reads(node)
     assert await orgs.named("ghost") is None
     assert await orgs.named("ghost") is None and len(reads) == 1
     made = await orgs.create(root, "ghost", "Ghost")
@@ -190,14 +197,7 @@ async def test_devices_are_read_once_per_key_cache_per_principal_and_forgotten_o
     for name in ("farm", "barn"):
         await node.catalog.buckets.create(root, name, name)
     await node.ingest.write(root, batch("farm", 1_000_000))
-    reads: list[object] = []
-    read = sources._work.read
-
-    async def counted(fn: object) -> object:
-        reads.append(fn)
-        return await read(fn)  # type: ignore[arg-type]
-
-    sources._work.read = counted  # type: ignore[method-assign]
+    reads = counted_reads(node)
     found = await sources.find(root, "dev", "data:write", recent=True)
     assert found is not None and found[1].key == "farm"
     assert await sources.find(root, "dev", "data:write", recent=True) == found and len(reads) == 1

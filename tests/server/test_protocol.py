@@ -11,6 +11,7 @@ import re
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,6 +41,15 @@ class Recorder(asyncio.Transport):
 
     def get_write_buffer_size(self) -> int:
         return 0
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"sockname": ("127.0.0.1", 8080), "peername": ("127.0.0.1", 40000)}.get(
+            name, default
+        )
+
+    @property
+    def sent(self) -> bytes:
+        return b"".join(self.writes)
 
 
 async def test_writes_of_one_loop_turn_go_out_as_one() -> None:

@@ -25,6 +25,7 @@ from sensorbase.server import protocol
 from sensorbase.server.protocol import LANE_BODY_BYTES, protocol_for
 from sensorbase.settings import Settings
 from tests.dialects.native.test_columns import BUILDABLE
+from tests.server.test_protocol import Recorder
 
 split = protocol.split_request
 needs_module = pytest.mark.skipif(split is None, reason="server/_request.c is not built")
@@ -220,32 +221,6 @@ def test_mutations_and_garbage(data: bytes) -> None:
 # --- a lane request taken whole, against the parser's path --------------------------------
 
 
-class Sink(asyncio.Transport):
-    """A connection's socket: what is written, kept."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.sent = b""
-        self.closing = False
-
-    def write(self, data: Any) -> None:
-        self.sent += bytes(data)
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return {"sockname": ("127.0.0.1", 8080), "peername": ("127.0.0.1", 40000)}.get(
-            name, default
-        )
-
-    def is_closing(self) -> bool:
-        return self.closing
-
-    def close(self) -> None:
-        self.closing = True
-
-    def get_write_buffer_size(self) -> int:
-        return 0
-
-
 class CountingParser:
     """The connection's httptools parser, its feeds counted."""
 
@@ -300,7 +275,7 @@ async def test_a_lane_request_taken_whole_is_answered_as_the_parser_answers_it(
 
         async def answered(data: bytes, pieces: int) -> tuple[bytes, int]:
             conn = cls(config=config, server_state=state, app_state={}, _loop=loop)
-            sink = Sink()
+            sink = Recorder()
             conn.connection_made(sink)
             counting = CountingParser(conn.parser)
             conn.parser = counting  # type: ignore[assignment]
