@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from sensorbase.server.protocol import LANE_BODY_BYTES, JoinedWrites
+from sensorbase.server.protocol import LANE_BODY_BYTES
+from sensorbase.server.replies import JoinedWrites
 from tests.live import KEY, Server, start_server
 
 

@@ -164,7 +164,9 @@ async def test_a_real_deadlock_on_postgresql_runs_the_group_again(
     finally:
         crossing.join(30)
         other.close()
-    assert committer.contended == 1
+    # At least once: the rerun may lock x before the other session's waiting INSERT is granted
+    # it (PostgreSQL does not queue a row's lockers strictly), deadlocking once more.
+    assert 1 <= committer.contended <= CONTENDED_RERUNS
     reader = store.reader()
     assert (reader.get_setting("x"), reader.get_setting("y")) == ("group", "group")
 

@@ -21,7 +21,7 @@ import numpy.typing as npt
 from sensorbase.auth import access
 from sensorbase.auth.keys import Principal
 from sensorbase.errors import Archived, Forbidden, NotFound, Problem, invalid
-from sensorbase.ingest import checks
+from sensorbase.ingest import checks, refusals
 from sensorbase.ingest.series_cache import FEW_KEYS, CacheKey, Hit, new_series_cache
 from sensorbase.model import (
     CATALOG_VERSION,
@@ -156,12 +156,12 @@ class Ingest:
         bad: npt.NDArray[np.bool_] | None = None
         dead: set[int] | frozenset[int] = _NONE
         if problems:  # (the usual write has none: four calls less)
-            bad = _whole_groups(_rows(problems, n), options.groups)
-            problems = _by_item(problems, options.origin)
+            bad = refusals.whole_groups(refusals.rows(problems, n), options.groups)
+            problems = refusals.by_item(problems, options.origin)
             # Keys all of whose rows are refused are not resolved (a bad name is not created);
             # the others are, even when the write will be refused: their problems (unknown
             # source, undeclared field) are listed with the rows' own, every problem at once.
-            dead = _dead_keys(bad, batch)
+            dead = refusals.dead_keys(bad, batch)
 
         listener = self.listener
 
@@ -374,11 +374,11 @@ class _Resolution:
                     bad[i] = True
                     item = i if options.origin is None else int(options.origin[i])
                     named.add(Problem(problem.reason, problem.field, item, problem.kind))
-            problems = _merge(problems, list(named))
-            bad = _whole_groups(bad, options.groups)
+            problems = refusals.merge(problems, list(named))
+            bad = refusals.whole_groups(bad, options.groups)
         if options.known_problems:
-            problems = _merge(options.known_problems, problems)
-        if problems and (not options.partial or _unplaced(problems, options.groups)):
+            problems = refusals.merge(options.known_problems, problems)
+        if problems and (not options.partial or refusals.unplaced(problems, options.groups)):
             raise invalid(problems)  # the job's rollback undoes sources or series it created
         ids = self.ids
         time_us, value, extra = batch.time_us, batch.value, batch.extra
@@ -428,40 +428,6 @@ def _change_bucket_meta(
         tx.update_bucket(bucket.id, meta=meta)
 
 
-def _rows(problems: list[Problem], n: int) -> npt.NDArray[np.bool_] | None:
-    """The rows not to store; None when every row is good."""
-    if not problems:
-        return None
-    bad = np.zeros(n, bool)
-    for p in problems:
-        if p.index is not None:
-            bad[p.index] = True
-    return bad
-
-
-def _whole_groups(
-    bad: npt.NDArray[np.bool_] | None, groups: npt.NDArray[np.int32] | None
-) -> npt.NDArray[np.bool_] | None:
-    """`bad` grown to every row of a group that has a bad row."""
-    if bad is None or groups is None or not bad.any():
-        return bad
-    return np.isin(groups, np.unique(groups[bad]))
-
-
-def _unplaced(problems: list[Problem], groups: npt.NDArray[np.int32] | None) -> bool:
-    """Whether grouped rows meet a problem that names no item (so no group to refuse)."""
-    return groups is not None and any(p.index is None for p in problems)
-
-
-def _dead_keys(bad: npt.NDArray[np.bool_] | None, batch: PointBatch) -> set[int]:
-    """The series keys whose every row is refused."""
-    if bad is None:
-        return set()
-    alive = np.zeros(len(batch.keys), bool)
-    alive[batch.series_index[~bad]] = True
-    return set(np.flatnonzero(~alive).tolist())
-
-
 def _missing(series_id: _Ids) -> list[int]:
     """Where the cache had no id: in Python for a few keys (numpy's calls cost ~2 us of a
     one-point write), vectorised for a request's thousands."""
@@ -481,25 +447,3 @@ def _meta_unit(meta: dict[str, Any] | None) -> str | None:
     """The unit a dialect gave in a new series' meta, if it is a string."""
     unit = (meta or {}).get("unit")
     return unit if isinstance(unit, str) else None
-
-
-def _merge(first: list[Problem], second: list[Problem]) -> list[Problem]:
-    """Both lists as one, by item, each problem once. (A dialect's known problems alone come
-    in item order already: they are not sorted again, which for 100,000 of them costs more
-    than reading the body.)"""
-    if not second:
-        return first
-    return sorted({*first, *second}, key=lambda p: (p.index or 0, p.field or ""))
-
-
-def _by_item(problems: list[Problem], origin: npt.NDArray[np.int32] | None) -> list[Problem]:
-    """Row problems named by request item (rows of one item are reported once)."""
-    if origin is None or not problems:
-        return problems
-    return _merge(
-        [],
-        [
-            Problem(p.reason, p.field, None if p.index is None else int(origin[p.index]), p.kind)
-            for p in problems
-        ],
-    )
