@@ -7,7 +7,7 @@ is made from the columns as they came, times converted by the library in one ste
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -99,8 +99,10 @@ class Pages:
         return out
 
     def frame(self, library: str | None) -> Any:
-        table: dict[str, list[Any]] = {"bucket": [], "source": [], "field": [], "time": []}
-        rows = 0
+        return frame_of(_table(self._parts()), library)
+
+    def _parts(self) -> Iterator[tuple[str, str, str, dict[str, list[Any]]]]:
+        """Each series' names and columns (`time` first), as a frame takes them."""
         for entry in self.series:
             if "aggregates" in entry:
                 found: dict[str, list[Any]] = {"time": [None]}
@@ -109,33 +111,37 @@ class Pages:
                 found = entry.get("columns") or entry.get("m4") or {}
                 if not self.buckets:
                     found = {"time": found.get("time", []), "value": found.get("value", [])}
-            length = len(found.get("time", []))
-            for name in ("bucket", "source", "field"):
-                table[name].extend([entry[name]] * length)
-            for name, column in found.items():
-                # a name the earlier series lacked is None there (a gap in the frame)
-                table.setdefault(name, [None] * rows).extend(column)
-            rows += length
-            for column in table.values():
-                column.extend([None] * (rows - len(column)))
-        return frame_of(table, library)
+            yield entry["bucket"], entry["source"], entry["field"], found
 
 
 def to_frame(records: Sequence[Record | AggregateRecord], library: str | None = None) -> Any:
     """A DataFrame of `records`: `library` "polars" or "pandas", or the first of them installed.
     Columns bucket, source, field, time (timezone-aware UTC), then value or each aggregate."""
+
+    def parts() -> Iterator[tuple[str, str, str, dict[str, list[Any]]]]:
+        for r in records:
+            us = None if r.time is None else (r.time - EPOCH) // ONE_US
+            values = {"value": r.value} if isinstance(r, Record) else r.values
+            yield r.bucket, r.source, r.field, {"time": [us], **{k: [v] for k, v in values.items()}}
+
+    return frame_of(_table(parts()), library)
+
+
+def _table(parts: Iterable[tuple[str, str, str, dict[str, list[Any]]]]) -> dict[str, list[Any]]:
+    """One table of the parts' rows: bucket, source, field, then every column any part has, a
+    column a part lacks None in its rows (a gap in the frame)."""
     table: dict[str, list[Any]] = {"bucket": [], "source": [], "field": [], "time": []}
-    for row, r in enumerate(records):
-        table["bucket"].append(r.bucket)
-        table["source"].append(r.source)
-        table["field"].append(r.field)
-        table["time"].append(None if r.time is None else (r.time - EPOCH) // ONE_US)
-        values = {"value": r.value} if isinstance(r, Record) else r.values
-        for name, value in values.items():
-            table.setdefault(name, [None] * row).append(value)
+    rows = 0
+    for bucket, source, field, columns in parts:
+        length = len(columns.get("time", []))
+        for name, text in (("bucket", bucket), ("source", source), ("field", field)):
+            table[name].extend([text] * length)
+        for name, column in columns.items():
+            table.setdefault(name, [None] * rows).extend(column)
+        rows += length
         for column in table.values():
-            column.extend([None] * (row + 1 - len(column)))
-    return frame_of(table, library)
+            column.extend([None] * (rows - len(column)))
+    return table
 
 
 def frame_of(table: dict[str, list[Any]], library: str | None) -> Any:
