@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import multiprocessing
 import sqlite3
 import statistics
 import sys
@@ -64,14 +65,6 @@ def server_args(args: argparse.Namespace, database_url: str | None) -> argparse.
     return argparse.Namespace(
         port=None, admin_key=None, database_url=database_url, workers=args.workers
     )
-
-
-def timed_get(
-    server: bench.Server, path: str, conn: http.client.HTTPConnection
-) -> tuple[float, int, bytes]:
-    started = time.perf_counter()
-    status, body = bench.request("GET", server.base, path, None, server.headers, conn)
-    return (time.perf_counter() - started) * 1000, status, body
 
 
 def fleet_per_writer(n_series: int, n_points: int, seed: int) -> list[list[bytes]]:
@@ -185,9 +178,29 @@ def _run_points(args: argparse.Namespace, database_url: str | None) -> list[dict
 # 2. The number of series
 
 
+def _reads(conn: Any, base: str, headers: dict[str, str]) -> None:
+    """The sampler's reads, in a process of their own: timed in the curve's process, each
+    read's response waited for the GIL behind the writers' threads (up to a switch interval,
+    5 ms, at each of http.client's reads), which the server did not cause. Answers each path
+    sent with (ms, status), until None."""
+    netloc = base.split("//", 1)[1]
+    http_conn = http.client.HTTPConnection(netloc, timeout=600)
+    while (path := conn.recv()) is not None:
+        try:
+            started = time.perf_counter()
+            status, _ = bench.request("GET", base, path, None, headers, http_conn)
+            conn.send(((time.perf_counter() - started) * 1000, status))
+        except (OSError, http.client.HTTPException):  # the server closed it: counted
+            http_conn.close()
+            http_conn = http.client.HTTPConnection(netloc, timeout=600)
+            conn.send((float("nan"), 0))
+    http_conn.close()
+
+
 class Sampler(threading.Thread):
     """Every SAMPLE_S: the server's RSS, the write log's points and one one-series read (each
-    of a series not read before, as a dashboard opening one device's page)."""
+    of a series not read before, as a dashboard opening one device's page), made and timed by
+    a process of its own (`_reads`)."""
 
     def __init__(self, server: bench.Server, n_series: int) -> None:
         super().__init__(daemon=True)
@@ -197,25 +210,29 @@ class Sampler(threading.Thread):
         self._halt = threading.Event()
         self._next = 0
         self.dropped = 0  # reads whose connection the server closed
+        self._lock = threading.Lock()  # one read at a time (the first after ingest too)
+        spawn = multiprocessing.get_context("spawn")
+        self._pipe, child = spawn.Pipe()
+        self._reader = spawn.Process(
+            target=_reads, args=(child, server.base, server.headers), daemon=True
+        )
+        self._reader.start()
 
-    def one_read(self, conn: http.client.HTTPConnection) -> tuple[float, int]:
+    def one_read(self) -> tuple[float, int]:
         k = (self._next * 7919 + 1) % self.n_series  # spread over the series
         self._next += 1
         path = f"/v1/query?bucket=fleet&source=s{k:04d}&field={FIELD}&aggregate=count,avg"
-        ms, status, _ = timed_get(self.server, path, conn)
+        with self._lock:
+            self._pipe.send(path)
+            ms, status = self._pipe.recv()
+        if status == 0:
+            self.dropped += 1
         return ms, status
 
     def run(self) -> None:
-        conn = http.client.HTTPConnection(bench.HOST, self.server.port, timeout=600)
         t0 = time.perf_counter()
         while not self._halt.is_set():
-            try:
-                ms, status = self.one_read(conn)
-            except (OSError, http.client.HTTPException):  # the server closed it: counted
-                conn.close()
-                conn = http.client.HTTPConnection(bench.HOST, self.server.port, timeout=600)
-                ms, status = float("nan"), 0
-                self.dropped += 1
+            ms, status = self.one_read()
             self.samples.append({
                 "t_s": time.perf_counter() - t0,
                 "phase": self.phase,
@@ -224,11 +241,12 @@ class Sampler(threading.Thread):
                 "log_points": bench.log_points(self.server),
             })  # fmt: skip
             self._halt.wait(SAMPLE_S)
-        conn.close()
 
     def stop(self) -> None:
         self._halt.set()
         self.join()
+        self._pipe.send(None)
+        self._reader.join()
 
 
 def run_series(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -259,9 +277,7 @@ def _run_series(
         ingest = bench.run_writers(server, [w[first:] for w in bodies], "fleet")
         cpu_after = server.cpu_by_role()
         sampler.phase = "after"
-        conn = http.client.HTTPConnection(bench.HOST, server.port, timeout=600)
-        first_ms, _ = sampler.one_read(conn)
-        conn.close()
+        first_ms, _ = sampler.one_read()
         folded_s = bench.wait_folded(server, FOLD_WAIT_S, STILL_S)
         time.sleep(2)  # reads of the folded store
         sampler.stop()

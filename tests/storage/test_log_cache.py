@@ -5,6 +5,7 @@ commits are put in its cache by its writer while reads use it."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,8 @@ import pytest
 
 from sensorbase.model import ResolvedBatch, TimeRange
 from sensorbase.settings import Settings
-from sensorbase.storage.log_view import LogCache, LogView
+from sensorbase.storage import log_view
+from sensorbase.storage.log_view import LogCache, LogRow, LogView
 from sensorbase.storage.postgres.store import PostgresStore
 from sensorbase.storage.sqlite.store import SQLiteStore
 from tests.pg import temporary_database
@@ -55,17 +57,74 @@ def _points(view: LogView, series: int) -> list[tuple[int, float]]:
     return list(zip(got.time_us.tolist(), got.value.tolist(), strict=True))
 
 
-def test_views_keep_their_points_through_folds_and_growth() -> None:
+def _logged(row_id: int) -> LogRow:
+    """Row `row_id` as its writer hands it to `LogCache.committed`."""
+    _, series, times, values, extra = _row(row_id)
+    return (POINTS, series, times, values, extra)
+
+
+@pytest.mark.parametrize("room", [0, None], ids=["doubling", "default-room"])
+def test_views_keep_their_points_through_folds_and_growth(
+    room: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Views handed out keep their points while folds let rows go (the columns then views
+    past them), rows are put in by the writer or fetched, and the columns grow."""
+    if room is not None:
+        monkeypatch.setattr(log_view, "_ROOM_AT_LEAST", room)
     cache = LogCache()
     views = [(1, 10, cache.view_of(1, 10, None, _read))]
     first, last = 1, 10
     for step in range(40):  # folds let rows go, writes add them: the arrays grow and move
         first += 3 + step % 5
-        last += 8 + step % 3
+        fed_to = last + 5 + step % 4  # rows this process committed, in place past the views
+        for row_id in range(last + 1, fed_to + 1):
+            cache.committed(row_id, _logged(row_id))
+        last += 8 + step % 3  # and some another process did, fetched
         views.append((first, last, cache.view_of(first, last, None, _read)))
     for a, b, view in views:  # each as it was handed out
         for series in range(SERIES):
             assert _points(view, series) == _expected(a, b, series), (a, b, series)
+
+
+def test_rows_committed_while_a_read_holds_the_lock_wait_for_the_next_one() -> None:
+    """The writer (on the event loop) does not wait for the lock a read holds: its rows are
+    held once the lock is free, not fetched back; after a row from elsewhere, fetched."""
+    cache = LogCache()
+    fetched: list[int] = []
+
+    def read(ids: list[int]) -> Iterable[tuple[Any, ...]]:
+        fetched.extend(ids)
+        return _read(ids)
+
+    cache.view_of(1, 3, None, read)
+    holding, release = threading.Event(), threading.Event()
+
+    def a_read_holding_the_lock() -> None:
+        with cache._lock:
+            holding.set()
+            release.wait(10)
+
+    reader = threading.Thread(target=a_read_holding_the_lock)
+    reader.start()
+    holding.wait(10)
+    writer = threading.Thread(target=lambda: [cache.committed(i, _logged(i)) for i in (4, 5)])
+    writer.start()
+    writer.join(5)
+    still_waiting = writer.is_alive()
+    release.set()
+    reader.join()
+    writer.join()
+    assert not still_waiting, "the writer waited for the read's lock"
+    fetched.clear()
+    view = cache.view_of(1, 5, None, read)
+    assert fetched == []
+    for series in range(SERIES):
+        assert _points(view, series) == _expected(1, 5, series)
+    cache.committed(7, _logged(7))  # row 6 is another process's: 7 is not held
+    view = cache.view_of(2, 7, None, read)
+    assert fetched == [6, 7]
+    for series in range(SERIES):
+        assert _points(view, series) == _expected(2, 7, series)
 
 
 # --- the rows a process commits, put in its cache by its writer (SQLite) ---------------------
