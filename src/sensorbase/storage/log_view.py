@@ -206,7 +206,7 @@ class LogView:
 
 
 _MERGED_KEPT = 4096  # series' merged log points kept per process
-_FED_WAITING = 1024  # rows committed while the cache's lock was held (`LogCache._fed`)
+_FED_WAITING = 256  # rows committed while the cache's lock was held (`LogCache._fed`): bounded
 # Points of room the cache's columns grow by at least. Growing copies the rows held, on the
 # event loop when the writer feeds them (6% of its samples, stalls of 10-30 ms, during a
 # 1,000-series ingest that grew by doubling); the room is only memory once written to.
