@@ -14,8 +14,11 @@ bucket id): few of them, always in the caches. The hash is Python's own str hash
 SipHash, cached on each str) mixed with the organisation, so a client cannot aim names at one
 slot; every hit is verified against the stored key all the same (organisation, and the three
 names by value), so a hash that matches and a key that does not is a miss, never another
-series' id. Slots are never removed (`clear` drops them all), so probing stops at the first
-empty one. Not thread-safe: the pipeline holds its lock around every call. */
+series' id. A request's keys come as SeriesKeys, or as names (the native decoder's `Keys`,
+series_names.h: each name's bytes or str and its Python hash), looked up the same way without
+a Python object made for a key the table holds. Slots are never removed (`clear` drops them
+all), so probing stops at the first empty one. Not thread-safe: the pipeline holds its lock
+around every call. */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
