@@ -20,7 +20,7 @@ def _module(name: str, depends: tuple[str, ...] = ()) -> Extension:
     return Extension(
         f"sensorbase.{name.replace('/', '.')}",
         [f"src/sensorbase/{name}.c"],
-        depends=[f"src/sensorbase/dialects/{d}" for d in depends],
+        depends=[f"src/sensorbase/{d}" for d in depends],
         extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
         optional=True,
     )
@@ -28,10 +28,10 @@ def _module(name: str, depends: tuple[str, ...] = ()) -> Extension:
 
 setup(
     ext_modules=[
-        _module("dialects/native/_columns", ("parsing.h",)),
-        _module("dialects/influx/_lines", ("parsing.h",)),
+        _module("dialects/native/_columns", ("dialects/parsing.h", "ingest/series_names.h")),
+        _module("dialects/influx/_lines", ("dialects/parsing.h",)),
         _module("dialects/native/_points_json"),
-        _module("ingest/_series_ids"),
+        _module("ingest/_series_ids", ("ingest/series_names.h",)),
         _module("server/_request"),
     ]
 )

@@ -8,6 +8,7 @@ Time is an int of UTC microseconds everywhere inside; values are float64.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -144,10 +145,13 @@ class PointBatch:
     """A canonical batch: parallel columns, one row per point.
 
     `series_index[i]` points into `keys`; `extra[i]` is a JSON object text holding what a point
-    carries beside its value (latitude, longitude, metadata, labels), or None.
+    carries beside its value (latitude, longitude, metadata, labels), or None. `keys` is a list,
+    or the native decoder's sequence that makes each key when first asked for
+    (dialects/native/_columns.c `Keys`: a fleet's request names thousands the series cache
+    finds without them).
     """
 
-    keys: list[SeriesKey]
+    keys: Sequence[SeriesKey]
     series_index: IndexArray
     time_us: Int64Array
     value: Float64Array

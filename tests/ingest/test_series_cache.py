@@ -5,6 +5,7 @@ hashes and clears."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 from collections.abc import Callable
@@ -231,3 +232,47 @@ def test_the_compiled_table_refuses_a_change_while_it_compares(
     with pytest.raises(RuntimeError, match="in use"):
         cache.get(1, [SeriesKey("b", Meddling("x"), "v")])
     assert looked_up(cache, 1, [SeriesKey("b", "x", "v")]) == [(1, 5)]
+
+
+def _decoded_keys(points: list[dict[str, Any]], bucket: str | None) -> Any:
+    """The keys the native write's compiled decoder hands the pipeline for these points: as
+    names (`_columns.Keys`) for a body of many series."""
+    columns = pytest.importorskip("sensorbase.dialects.native._columns")
+    decoded = columns.decode(json.dumps(points, ensure_ascii=False).encode(), 10**6, bucket,
+                             None, SeriesKey, 1)  # fmt: skip
+    assert decoded is not None
+    return decoded[0]
+
+
+@pytest.mark.parametrize("accent", ["", "é", "传感器"])
+def test_a_decoders_names_find_what_its_keys_find(make: Callable[[], Cache], accent: str) -> None:
+    """Keys handed over as names (their bytes and hashes, no SeriesKey or str made) find the
+    same ids as the same keys as SeriesKeys: known and unknown sources, two buckets and fields,
+    names not only ASCII, another organisation's keys, keys learned from another decode."""
+    cache, model = make(), {}
+    known = [f"dev{i}{accent if i % 3 == 0 else ''}" for i in range(0, 3000, 2)]
+    learned = {
+        (1, bucket, source, field): (i + 1, 7 if bucket == "farm" else 8)
+        for i, (bucket, source, field) in enumerate(
+            (b, s, f) for b in ("farm", "barn") for s in known for f in ("t", "température")
+        )
+    }
+    learned[(2, "farm", "dev0", "t")] = (99_999, 9)
+    cache.update(learned)
+    model.update(learned)
+    sources = [f"dev{i}{accent if i % 3 == 0 else ''}" for i in range(2000)]
+    for bucket, field in (("farm", "t"), ("barn", "température"), ("barn", "h")):
+        points = [{"source": s, "field": field, "value": 1, "time": 1} for s in sources]
+        points += [{"source": s, "field": "t", "value": 1, "time": 2} for s in sources[:99]]
+        keys = _decoded_keys(points, bucket)
+        plain = [SeriesKey(fresh(k.bucket), fresh(k.source), fresh(k.field)) for k in keys]
+        assert type(keys) is not list and len(keys) == len(plain)
+        for org in (1, 2, 3):
+            want = expected(model, org, plain)
+            if org == 1 and field != "h":  # (known and unknown sources both)
+                assert 0 < want.count(None) < len(want)
+            assert looked_up(cache, org, keys) == looked_up(cache, org, plain) == want
+    owned = [{"bucket": "farm", "source": "dev0", "field": "t", "value": 1, "time": t}
+             for t in range(3)]  # fmt: skip
+    few = _decoded_keys(owned, None)  # (one series: a list)
+    assert type(few) is list and looked_up(cache, 2, few) == [(99_999, 9)]

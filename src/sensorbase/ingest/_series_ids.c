@@ -14,14 +14,19 @@ bucket id): few of them, always in the caches. The hash is Python's own str hash
 SipHash, cached on each str) mixed with the organisation, so a client cannot aim names at one
 slot; every hit is verified against the stored key all the same (organisation, and the three
 names by value), so a hash that matches and a key that does not is a miss, never another
-series' id. Slots are never removed (`clear` drops them all), so probing stops at the first
-empty one. Not thread-safe: the pipeline holds its lock around every call. */
+series' id. A request's keys come as SeriesKeys, or as names (the native decoder's `Keys`,
+series_names.h: each name's bytes or str and its Python hash), looked up the same way without
+a Python object made for a key the table holds. Slots are never removed (`clear` drops them
+all), so probing stops at the first empty one. Not thread-safe: the pipeline holds its lock
+around every call. */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <structmember.h>
 #include <stdint.h>
 #include <string.h>
+
+#include "series_names.h"
 
 typedef struct {
     uint64_t hash;
@@ -181,6 +186,96 @@ static int slot_is(Ids *self, Slot *slot, int64_t org, PyObject *b, PyObject *s,
     return same;
 }
 
+/* Whether the stored name is `name` (ASCII bytes, or a str); -1 on an error. */
+static inline int same_name(PyObject *stored, const SeriesName *name) {
+    if (!name->bytes)
+        return same_text(stored, name->text);
+    if (PyUnicode_CheckExact(stored))
+        return PyUnicode_IS_ASCII(stored) && PyUnicode_GET_LENGTH(stored) == name->size &&
+               memcmp(PyUnicode_1BYTE_DATA(stored), name->bytes, (size_t)name->size) == 0;
+    PyObject *text = PyUnicode_FromStringAndSize(name->bytes, name->size); /* (a subclass) */
+    int same = text ? same_text(stored, text) : -1;
+    Py_XDECREF(text);
+    return same;
+}
+
+/* `Ids_get` of keys given as names (series_names.h): the same three passes, with the names'
+hashes and bytes, so no key, str or hash is made for a key the table holds. */
+static Py_ssize_t get_named(Ids *self, int64_t org, const SeriesNames *keys, int64_t *series_id,
+                            int64_t *bucket_id, uint64_t *hashes, Py_ssize_t *at) {
+    Py_ssize_t n = keys->n;
+    const SeriesName *name = keys->name;
+    Slot *slots = self->slots;
+    size_t mask = self->mask;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const int32_t *t = &keys->triple[3 * i];
+        hashes[i] = mix(org, name[t[0]].hash, name[t[1]].hash, name[t[2]].hash);
+        __builtin_prefetch(&slots[hashes[i] & mask]);
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        size_t j = hashes[i] & mask;
+        at[i] = -1;
+        for (; slots[j].source; j = (j + 1) & mask) {
+            if (slots[j].hash == hashes[i]) {
+                at[i] = (Py_ssize_t)j;
+                __builtin_prefetch(slots[j].source);
+                __builtin_prefetch((char *)slots[j].source + 64);
+                break;
+            }
+        }
+    }
+    Py_ssize_t found = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        series_id[i] = bucket_id[i] = -1;
+        if (at[i] < 0)
+            continue;
+        const int32_t *t = &keys->triple[3 * i];
+        int same = 0;
+        for (size_t j = (size_t)at[i]; slots[j].source; j = (j + 1) & mask) {
+            if (slots[j].hash != hashes[i])
+                continue;
+            Context *c = &self->contexts[slots[j].context];
+            same = c->org == org;
+            if (same == 1)
+                same = same_name(c->bucket, &name[t[0]]);
+            if (same == 1)
+                same = same_name(c->field, &name[t[2]]);
+            if (same == 1)
+                same = same_name(slots[j].source, &name[t[1]]);
+            if (same == 1) {
+                series_id[i] = slots[j].series_id;
+                bucket_id[i] = c->bucket_id;
+                found++;
+            }
+            if (same != 0)
+                break;
+        }
+        if (same < 0)
+            return -1;
+    }
+    return found;
+}
+
+/* The names of keys given as a decoder's sequence (its `_names`), or NULL with no error for any
+other sequence. */
+static const SeriesNames *names_given(PyObject *keys, PyObject **capsule) {
+    *capsule = NULL;
+    if (PyList_CheckExact(keys) || PyTuple_CheckExact(keys))
+        return NULL;
+    *capsule = PyObject_GetAttrString(keys, "_names");
+    if (!*capsule) {
+        if (PyErr_ExceptionMatches(PyExc_AttributeError))
+            PyErr_Clear();
+        return NULL;
+    }
+    const SeriesNames *names = PyCapsule_GetPointer(*capsule, SERIES_NAMES_CAPSULE);
+    if (!names) {
+        PyErr_Clear(); /* another `_names`: the keys are read as a sequence */
+        Py_CLEAR(*capsule);
+    }
+    return names;
+}
+
 /* get(org_id, keys, series_id, bucket_id): each key's ids written into the two int64 buffers
 (-1 where not cached); returns how many were found. */
 static PyObject *Ids_get(Ids *self, PyObject *args) {
@@ -193,19 +288,20 @@ static PyObject *Ids_get(Ids *self, PyObject *args) {
     }
     if (!PyArg_ParseTuple(args, "LOw*w*:get", &org, &keys, &out_series, &out_bucket))
         return NULL;
-    PyObject *result = NULL, *fast = NULL;
+    PyObject *result = NULL, *fast = NULL, *capsule = NULL;
     uint64_t *hashes = NULL;
     Py_ssize_t *at = NULL;
-    fast = PySequence_Fast(keys, "keys must be a sequence");
-    if (!fast)
+    const SeriesNames *named = names_given(keys, &capsule);
+    if (!named && PyErr_Occurred())
         goto done;
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+    if (!named && !(fast = PySequence_Fast(keys, "keys must be a sequence")))
+        goto done;
+    Py_ssize_t n = named ? named->n : PySequence_Fast_GET_SIZE(fast);
     if (out_series.len != n * 8 || out_bucket.len != n * 8) {
         PyErr_SetString(PyExc_ValueError, "the id buffers must hold 8 bytes a key");
         goto done;
     }
     int64_t *series_id = out_series.buf, *bucket_id = out_bucket.buf;
-    PyObject **items = PySequence_Fast_ITEMS(fast);
     hashes = PyMem_Malloc((size_t)(n ? n : 1) * sizeof(uint64_t));
     at = PyMem_Malloc((size_t)(n ? n : 1) * sizeof(Py_ssize_t));
     if (!hashes || !at) {
@@ -213,6 +309,13 @@ static PyObject *Ids_get(Ids *self, PyObject *args) {
         goto done;
     }
     self->busy = 1;
+    if (named) {
+        Py_ssize_t found = get_named(self, org, named, series_id, bucket_id, hashes, at);
+        if (found >= 0)
+            result = PyLong_FromSsize_t(found);
+        goto busy;
+    }
+    PyObject **items = PySequence_Fast_ITEMS(fast);
     /* 1: each key's hash, its first slot prefetched. A request's keys mostly share their
     bucket and field objects: their hashes are reused. */
     PyObject *last_b = NULL, *last_f = NULL;
@@ -287,6 +390,7 @@ done:
     PyMem_Free(hashes);
     PyMem_Free(at);
     Py_XDECREF(fast);
+    Py_XDECREF(capsule);
     PyBuffer_Release(&out_series);
     PyBuffer_Release(&out_bucket);
     return result;

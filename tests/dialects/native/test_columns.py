@@ -495,3 +495,65 @@ def test_names_differing_only_in_their_last_bytes_are_not_deferred() -> None:
         decoded = COMPILED(body, 10_000, "farm", None, SeriesKey, 1)
         assert decoded is not None, width
         assert [k.source for k in decoded[0]] == names
+
+
+# --- a body of many series: its keys as names (`_columns.Keys`) ---------------------------
+
+
+@st.composite
+def fleet_bodies(draw: st.DrawFn) -> tuple[bytes, str | None, str | None]:
+    """A body of NAMED_KEYS_AT series or more: sources ASCII or not, one or two fields, every
+    point's bucket its own or none (the body's or the query string's), in a list or an object
+    with its own bucket and source; and the query string's defaults."""
+    n = draw(st.integers(64, 160))
+    accent = draw(st.sampled_from(["", "é", "传感器"]))
+    sources = [f"s{i}{accent if i % 3 == 0 else ''}" for i in range(n)]
+    fields = draw(st.sampled_from([["t"], ["t", "température"]]))
+    own_bucket = draw(st.sampled_from([None, "farm", "ferme-2"]))
+    points = [
+        {"source": s, "field": fields[i % len(fields)], "value": i / 4, "time": i}
+        | ({} if own_bucket is None else {"bucket": own_bucket})
+        for i, s in enumerate(sources + sources[: n // 2])
+    ]
+    if draw(st.booleans()):
+        body: Any = {"points": points} | draw(st.sampled_from([{}, {"bucket": "body-bucket"}]))
+    else:
+        body = points
+    return json.dumps(body, ensure_ascii=False).encode(), draw(DEFAULTS), draw(DEFAULTS)
+
+
+@needs_module
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(fleet_bodies())
+def test_a_fleets_keys_as_names_are_the_keys_of_msgspecs_path(
+    case: tuple[bytes, str | None, str | None],
+) -> None:
+    body, bucket, source = case
+    took, batch = _compiled_path(body, bucket, source, "s", 100_000)
+    reference = _msgspec_path(body, bucket, source, "s", 100_000)
+    assert took == (reference is not None)
+    _identical(batch, reference)
+    if batch is not None and isinstance(reference, PointBatch):
+        assert COMPILED is not None and len(batch.keys) >= _columns_module().NAMED_KEYS_AT > 0
+        assert type(batch.keys) is _columns_module().Keys
+        keys = batch.keys
+        assert keys[0] is keys[0]  # made once, kept
+        assert keys[-1] == reference.keys[-1] and keys[np.int64(3)] == reference.keys[3]
+        assert keys[2:9:3] == reference.keys[2:9:3] and list(keys) == reference.keys
+        assert len(keys) == len(reference.keys) and keys != reference.keys[:-1]
+        with pytest.raises(IndexError):
+            keys[len(keys)]
+
+
+def _columns_module() -> Any:
+    from sensorbase.dialects.native import _columns
+
+    return _columns
+
+
+@needs_module
+def test_a_body_of_few_series_keeps_a_list() -> None:
+    """Below NAMED_KEYS_AT series (a one-point write above all) the keys are a plain list."""
+    points = [{"source": f"s{i}", "field": "t", "value": 1, "time": i} for i in range(63)]
+    took, batch = _compiled_path(json.dumps(points).encode(), "farm", None, "s", 100)
+    assert took and batch is not None and type(batch.keys) is list

@@ -7,16 +7,18 @@ any, `bucket` and `source` (string or null), each name once.
 
     (keys, series_index, time_us, value)
 
-where `keys` are the SeriesKeys of the distinct series, in order of first sight, each point's
+where `keys` are the SeriesKeys of the distinct series, in order of first sight (a body of
+NAMED_KEYS_AT series or more: a `Keys` sequence that makes each SeriesKey when asked for, and
+hands the series cache the names without them: ingest/series_names.h), each point's
 bucket and source defaulted as msgspec's path does (its own, else the body's, else `bucket` and
 `source`, the query string's); `series_index` (int32), `time_us` (int64) and `value` (float64)
 are one row per point, native-endian, in bytearrays that numpy wraps without a copy. Times are
 sent in a precision: `scale` microseconds each (times.PRECISION_US: 0 for nanoseconds, floored
 to microseconds as Python's `//` floors), and are returned in microseconds, so that a one-point
 write's batch is made without arithmetic in Python.
-A Python str is made once per distinct name: names are interned by their raw bytes in a hash
-table, each distinct (bucket, source, field) found in a second one, and a SeriesKey made once
-for each, so no Python object is made per point.
+Names are interned by their raw bytes in a hash table, each distinct (bucket, source, field)
+found in a second one; a str is made at most once per distinct name and a SeriesKey once for
+each series (with `Keys`, only those asked for), so no Python object is made per point.
 
 Anything else returns None, and the msgspec path and then the general one decide and name every
 problem: other shapes and members, a name repeated in an object, escapes in strings (so no
@@ -40,6 +42,7 @@ locale) on a NUL-terminated copy of the token. */
 #include <string.h>
 
 #include "../parsing.h"
+#include "../../ingest/series_names.h"
 
 #define MAX_NUMBER_CHARS 1100 /* a longer number token goes to the other paths */
 #define MIN_POINT_BYTES 31    /* {"field":"","value":0,"time":0}: bounds the first guess of rows */
@@ -153,10 +156,19 @@ static int triples_grow(Triples *t) {
 
 /* --- the parse ------------------------------------------------------------------------- */
 
+/* A distinct name: its bytes in the body, and its str, made when first needed (at once for a
+name that is not ASCII: decoding it is what checks its UTF-8). */
+typedef struct {
+    const char *bytes;
+    Py_ssize_t size;
+    PyObject *text; /* strong; NULL until made */
+} Text;
+
 typedef struct {
     const char *p, *end;
     Names names;
-    PyObject *texts; /* list: the str of each name index */
+    Text *texts; /* each name index's */
+    Py_ssize_t texts_n, texts_cap;
     Triples triples;
     Triple *distinct; /* the distinct (bucket, source, field), in order of first sight */
     Py_ssize_t distinct_n, distinct_cap;
@@ -245,18 +257,32 @@ static Outcome intern(Parser *ps, int slot, const char *bytes, Py_ssize_t size, 
             goto found;
         }
     }
-    PyObject *text = PyUnicode_DecodeUTF8(bytes, size, "strict");
-    if (!text) {
-        if (!PyErr_ExceptionMatches(PyExc_UnicodeDecodeError))
-            return FAILED;
-        PyErr_Clear();
-        return DEFER; /* not UTF-8: the other paths word it */
+    unsigned char high = 0;
+    for (Py_ssize_t k = 0; k < size; k++)
+        high |= (unsigned char)bytes[k];
+    PyObject *text = NULL;
+    if (high & 0x80) {
+        text = PyUnicode_DecodeUTF8(bytes, size, "strict");
+        if (!text) {
+            if (!PyErr_ExceptionMatches(PyExc_UnicodeDecodeError))
+                return FAILED;
+            PyErr_Clear();
+            return DEFER; /* not UTF-8: the other paths word it */
+        }
     }
-    Py_ssize_t number = PyList_GET_SIZE(ps->texts);
-    int appended = PyList_Append(ps->texts, text);
-    Py_DECREF(text);
-    if (appended < 0)
-        return FAILED;
+    if (ps->texts_n == ps->texts_cap) {
+        Py_ssize_t cap = ps->texts_cap ? 2 * ps->texts_cap : 64;
+        Text *grown = PyMem_Realloc(ps->texts, (size_t)cap * sizeof(Text));
+        if (!grown) {
+            Py_XDECREF(text);
+            PyErr_NoMemory();
+            return FAILED;
+        }
+        ps->texts = grown;
+        ps->texts_cap = cap;
+    }
+    Py_ssize_t number = ps->texts_n++;
+    ps->texts[number] = (Text){bytes, size, text};
     Name *name = &t->slots[j];
     name->bytes = bytes;
     name->size = size;
@@ -274,9 +300,14 @@ found:
     return OK;
 }
 
-/* A name's str or None for -1. */
+/* A name's str (borrowed; made if not yet), None for -1; NULL on an error. */
 static PyObject *text_of(Parser *ps, int32_t name) {
-    return name < 0 ? Py_None : PyList_GET_ITEM(ps->texts, name);
+    if (name < 0)
+        return Py_None;
+    Text *t = &ps->texts[name];
+    if (!t->text) /* (ASCII: no check to make) */
+        t->text = PyUnicode_FromStringAndSize(t->bytes, t->size);
+    return t->text;
 }
 
 /* The series index of (bucket, source, field), a new key the first time it is seen. */
@@ -631,6 +662,12 @@ static Outcome body(Parser *ps, Py_ssize_t max_points, int32_t *bucket, int32_t 
 /* --- the columns ------------------------------------------------------------------------ */
 
 static PyObject *BUCKET_NAME, *SOURCE_NAME, *FIELD_NAME, *NO_ARGS;
+/* Whether an ASCII name's str hashes as its bytes (_Py_HashBytes), checked at import: without
+it, every body's keys are a list of SeriesKeys. */
+static int HASHES_AS_BYTES;
+/* A body of this many distinct series or more hands its keys over as names (`Keys`); fewer, as
+a list of SeriesKeys (a one-point write's path, counted in instructions, makes one key). */
+#define NAMED_KEYS_AT 64
 
 /* A key of `type` (SeriesKey: a frozen dataclass with slots, whose __init__ only sets them),
 its slots set as object.__setattr__ sets them: a tenth of the cost of calling the class. It
@@ -648,6 +685,227 @@ static PyObject *new_key(PyTypeObject *type, PyObject *b, PyObject *s, PyObject 
     return key;
 }
 
+/* --- the keys as names ------------------------------------------------------------------ */
+
+/* A body's distinct series keys, a sequence of SeriesKeys whose items are made when first
+asked for (and kept: the same object each time), and, for the series cache, their names
+(ingest/series_names.h) as `_names`. Holds strs and SeriesKeys only: no reference cycle, so
+not tracked by the cyclic collector. */
+typedef struct {
+    PyObject_HEAD
+    SeriesNames table;
+    SeriesName *names;
+    Py_ssize_t names_n;
+    int32_t *triple;
+    char *blob;        /* the ASCII names' bytes, copied out of the body */
+    PyObject **texts;  /* each name's str (strong), NULL until made */
+    PyObject **made;   /* each key's SeriesKey (strong), NULL until made */
+    PyTypeObject *key_type;
+} Keys;
+
+static PyTypeObject KeysType;
+
+static void Keys_dealloc(Keys *self) {
+    for (Py_ssize_t i = 0; self->texts && i < self->names_n; i++)
+        Py_XDECREF(self->texts[i]);
+    for (Py_ssize_t i = 0; self->made && i < self->table.n; i++)
+        Py_XDECREF(self->made[i]);
+    PyMem_Free(self->names);
+    PyMem_Free(self->triple);
+    PyMem_Free(self->blob);
+    PyMem_Free(self->texts);
+    PyMem_Free(self->made);
+    Py_XDECREF(self->key_type);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static Py_ssize_t Keys_len(Keys *self) { return self->table.n; }
+
+static PyObject *Keys_text(Keys *self, int32_t name) {
+    if (!self->texts[name])
+        self->texts[name] =
+            PyUnicode_FromStringAndSize(self->names[name].bytes, self->names[name].size);
+    return self->texts[name];
+}
+
+static PyObject *Keys_item(Keys *self, Py_ssize_t i) {
+    if (i < 0 || i >= self->table.n) {
+        PyErr_SetString(PyExc_IndexError, "series key index out of range");
+        return NULL;
+    }
+    if (!self->made[i]) {
+        const int32_t *t = &self->triple[3 * i];
+        PyObject *b = Keys_text(self, t[0]), *s = b ? Keys_text(self, t[1]) : NULL,
+                 *f = s ? Keys_text(self, t[2]) : NULL;
+        if (!f || !(self->made[i] = new_key(self->key_type, b, s, f)))
+            return NULL;
+    }
+    return Py_NewRef(self->made[i]);
+}
+
+static PyObject *Keys_subscript(Keys *self, PyObject *at) {
+    if (PyIndex_Check(at)) {
+        Py_ssize_t i = PyNumber_AsSsize_t(at, PyExc_IndexError);
+        if (i == -1 && PyErr_Occurred())
+            return NULL;
+        return Keys_item(self, i < 0 ? i + self->table.n : i);
+    }
+    if (!PySlice_Check(at)) {
+        PyErr_Format(PyExc_TypeError, "series key indices must be integers or slices, not %.200s",
+                     Py_TYPE(at)->tp_name);
+        return NULL;
+    }
+    Py_ssize_t start, stop, step;
+    if (PySlice_Unpack(at, &start, &stop, &step) < 0)
+        return NULL;
+    Py_ssize_t n = PySlice_AdjustIndices(self->table.n, &start, &stop, step);
+    PyObject *out = PyList_New(n);
+    for (Py_ssize_t k = 0; out && k < n; k++) {
+        PyObject *key = Keys_item(self, start + k * step);
+        if (!key)
+            Py_CLEAR(out);
+        else
+            PyList_SET_ITEM(out, k, key);
+    }
+    return out;
+}
+
+/* Equal to any sequence of the same keys, as a list of them is. */
+static PyObject *Keys_richcompare(PyObject *self, PyObject *other, int op) {
+    if ((op != Py_EQ && op != Py_NE) || !PySequence_Check(other) || PyUnicode_Check(other) ||
+        PyBytes_Check(other) || PyByteArray_Check(other))
+        Py_RETURN_NOTIMPLEMENTED;
+    PyObject *mine = PySequence_List(self), *theirs = mine ? PySequence_List(other) : NULL;
+    PyObject *result = theirs ? PyObject_RichCompare(mine, theirs, op) : NULL;
+    Py_XDECREF(mine);
+    Py_XDECREF(theirs);
+    return result;
+}
+
+static PyObject *Keys_repr(PyObject *self) {
+    PyObject *list = PySequence_List(self);
+    PyObject *repr = list ? PyObject_Repr(list) : NULL;
+    Py_XDECREF(list);
+    return repr;
+}
+
+static void names_capsule_free(PyObject *capsule) {
+    Py_XDECREF((PyObject *)PyCapsule_GetContext(capsule));
+}
+
+/* The names for the series cache: a capsule holding the sequence alive. */
+static PyObject *Keys_names(Keys *self, void *closure) {
+    PyObject *capsule = PyCapsule_New(&self->table, SERIES_NAMES_CAPSULE, names_capsule_free);
+    if (capsule && PyCapsule_SetContext(capsule, Py_NewRef(self)) < 0) {
+        Py_DECREF(self);
+        Py_CLEAR(capsule);
+    }
+    return capsule;
+}
+
+static PySequenceMethods Keys_as_sequence = {
+    .sq_length = (lenfunc)Keys_len,
+    .sq_item = (ssizeargfunc)Keys_item,
+};
+
+static PyMappingMethods Keys_as_mapping = {
+    .mp_length = (lenfunc)Keys_len,
+    .mp_subscript = (binaryfunc)Keys_subscript,
+};
+
+static PyGetSetDef Keys_getset[] = {
+    {"_names", (getter)Keys_names, NULL, "the keys' names for the series cache (a capsule)",
+     NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject KeysType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "sensorbase.dialects.native._columns.Keys",
+    .tp_basicsize = sizeof(Keys),
+    .tp_dealloc = (destructor)Keys_dealloc,
+    .tp_repr = Keys_repr,
+    .tp_as_sequence = &Keys_as_sequence,
+    .tp_as_mapping = &Keys_as_mapping,
+    .tp_hash = PyObject_HashNotImplemented,
+    .tp_richcompare = Keys_richcompare,
+    .tp_getset = Keys_getset,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_SEQUENCE,
+    .tp_doc = "A body's distinct series keys (SeriesKeys made when asked for) and their names.",
+};
+
+/* Name `i` of the table: a body's name (ASCII: its bytes and their hash, copied into `*blob`;
+else its str), or `text` (a default from the query string) where `i` is past the body's. */
+static int name_of(Parser *ps, Keys *keys, Py_ssize_t i, PyObject *text, char **blob) {
+    SeriesName *name = &keys->names[i];
+    if (i < ps->texts_n && !ps->texts[i].text) {
+        Text *t = &ps->texts[i];
+        memcpy(*blob, t->bytes, (size_t)t->size);
+        *name = (SeriesName){*blob, t->size, _Py_HashBytes(*blob, t->size), NULL};
+        *blob += t->size;
+        return 0;
+    }
+    if (i < ps->texts_n)
+        text = ps->texts[i].text;
+    Py_hash_t hash = PyObject_Hash(text);
+    if (hash == -1)
+        return -1;
+    keys->texts[i] = Py_NewRef(text);
+    *name = (SeriesName){NULL, 0, hash, keys->texts[i]};
+    return 0;
+}
+
+/* `series_keys`' answer as `Keys`: the body's names, then the defaults from the query string
+where a key takes one. */
+static PyObject *named_keys(Parser *ps, int32_t bucket_name, int32_t source_name,
+                            PyObject *bucket, PyObject *source, PyTypeObject *type) {
+    Keys *keys = PyObject_New(Keys, &KeysType);
+    if (!keys)
+        return NULL;
+    Py_ssize_t n = ps->distinct_n, extra = ps->texts_n, bytes = 0;
+    for (Py_ssize_t i = 0; i < ps->texts_n; i++)
+        bytes += ps->texts[i].text ? 0 : ps->texts[i].size;
+    int32_t defaults[2] = {bucket_name, source_name};
+    PyObject *default_texts[2] = {bucket, source};
+    Py_ssize_t names_n = ps->texts_n + (bucket_name == -2) + (source_name == -2);
+    keys->table.n = n;
+    keys->names_n = names_n;
+    keys->key_type = (PyTypeObject *)Py_NewRef(type);
+    keys->names = PyMem_Malloc((size_t)(names_n ? names_n : 1) * sizeof(SeriesName));
+    keys->triple = PyMem_Malloc((size_t)(n ? n : 1) * 3 * sizeof(int32_t));
+    keys->blob = PyMem_Malloc((size_t)(bytes ? bytes : 1));
+    keys->texts = PyMem_Calloc((size_t)(names_n ? names_n : 1), sizeof(PyObject *));
+    keys->made = PyMem_Calloc((size_t)(n ? n : 1), sizeof(PyObject *));
+    if (!keys->names || !keys->triple || !keys->blob || !keys->texts || !keys->made) {
+        Py_DECREF(keys);
+        return PyErr_NoMemory();
+    }
+    char *blob = keys->blob;
+    for (Py_ssize_t i = 0; i < ps->texts_n; i++)
+        if (name_of(ps, keys, i, NULL, &blob) < 0)
+            goto failed;
+    for (int d = 0; d < 2; d++) {
+        if (defaults[d] != -2)
+            continue;
+        if (name_of(ps, keys, extra, default_texts[d], &blob) < 0)
+            goto failed;
+        defaults[d] = (int32_t)extra++;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Triple *t = &ps->distinct[i];
+        int32_t *out = &keys->triple[3 * i];
+        out[0] = t->bucket >= 0 ? t->bucket : defaults[0];
+        out[1] = t->source >= 0 ? t->source : defaults[1];
+        out[2] = t->field;
+    }
+    keys->table.triple = keys->triple;
+    keys->table.name = keys->names;
+    return (PyObject *)keys;
+failed:
+    Py_DECREF(keys);
+    return NULL;
+}
+
 /* Whether a default (the query string's bucket or source) names something. */
 static int names_something(PyObject *text) {
     return PyUnicode_Check(text) && PyUnicode_GET_LENGTH(text) > 0;
@@ -655,13 +913,16 @@ static int names_something(PyObject *text) {
 
 /* The keys of the distinct (bucket, source, field) sent, each point's bucket and source
 defaulted as msgspec's path does (its own, else the body's, else the query string's), into
-`*keys`; DEFER where a point is left without one (the general path names it). Two sent apart
-may be one series once defaulted ({"bucket": null} beside the default's own name): the rows of
-the later one are then pointed at the first. */
+`*keys`: `Keys` for a body of NAMED_KEYS_AT series or more, else a list of SeriesKeys; DEFER
+where a point is left without one (the general path names it). Two sent apart may be one
+series once defaulted ({"bucket": null} beside the default's own name): the rows of the later
+one are then pointed at the first (in a list). */
 static Outcome series_keys(Parser *ps, int32_t body_bucket, int32_t body_source, PyObject *bucket,
                            PyObject *source, PyTypeObject *type, PyObject **keys) {
     PyObject *bucket_default = body_bucket >= 0 ? text_of(ps, body_bucket) : bucket;
     PyObject *source_default = body_source >= 0 ? text_of(ps, body_source) : source;
+    if (!bucket_default || !source_default)
+        return FAILED;
     int sent[2][2] = {{0, 0}, {0, 0}}; /* [bucket, source][none sent, one sent] */
     for (Py_ssize_t i = 0; i < ps->distinct_n; i++) {
         sent[0][ps->distinct[i].bucket >= 0] = 1;
@@ -672,6 +933,13 @@ static Outcome series_keys(Parser *ps, int32_t body_bucket, int32_t body_source,
         return DEFER;
     /* Only a default beside names sent can make two keys one. */
     int merge = (sent[0][0] && sent[0][1]) || (sent[1][0] && sent[1][1]);
+    if (!merge && HASHES_AS_BYTES && ps->distinct_n >= NAMED_KEYS_AT) {
+        /* -1: no key takes the default; -2: the query string's; else the body's name */
+        int32_t b = !sent[0][0] ? -1 : body_bucket >= 0 ? body_bucket : -2;
+        int32_t s = !sent[1][0] ? -1 : body_source >= 0 ? body_source : -2;
+        *keys = named_keys(ps, b, s, bucket, source, type);
+        return *keys ? OK : FAILED;
+    }
     PyObject *seen = merge ? PyDict_New() : NULL;
     int32_t *into = merge ? PyMem_Malloc((size_t)ps->distinct_n * sizeof(int32_t)) : NULL;
     *keys = PyList_New(0);
@@ -686,6 +954,8 @@ static Outcome series_keys(Parser *ps, int32_t body_bucket, int32_t body_source,
         PyObject *b = t->bucket >= 0 ? text_of(ps, t->bucket) : bucket_default;
         PyObject *s = t->source >= 0 ? text_of(ps, t->source) : source_default;
         PyObject *f = text_of(ps, t->field);
+        if (!b || !s || !f)
+            goto done;
         if (merge) {
             PyObject *triple = PyTuple_Pack(3, b, s, f);
             PyObject *number = triple ? PyLong_FromSsize_t(PyList_GET_SIZE(*keys)) : NULL;
@@ -756,11 +1026,10 @@ static PyObject *decode(PyObject *module, PyObject *args) {
     ps.rows = guess;
     PyObject *result = NULL, *keys = NULL;
     int32_t body_bucket = -1, body_source = -1;
-    ps.texts = PyList_New(0);
     ps.index = PyByteArray_FromStringAndSize(NULL, 4 * guess);
     ps.time = PyByteArray_FromStringAndSize(NULL, 8 * guess);
     ps.value = PyByteArray_FromStringAndSize(NULL, 8 * guess);
-    if (!ps.texts || !ps.index || !ps.time || !ps.value)
+    if (!ps.index || !ps.time || !ps.value)
         goto done;
     /* Distinct names and series: as many as the points at most, few in the usual body. */
     size_t tables = guess < 1024 ? (size_t)guess : 1024;
@@ -791,7 +1060,9 @@ done:
     PyMem_Free(ps.triples.slots);
     PyMem_Free(ps.distinct);
     Py_XDECREF(keys);
-    Py_XDECREF(ps.texts);
+    for (Py_ssize_t i = 0; i < ps.texts_n; i++)
+        Py_XDECREF(ps.texts[i].text);
+    PyMem_Free(ps.texts);
     Py_XDECREF(ps.index);
     Py_XDECREF(ps.time);
     Py_XDECREF(ps.value);
@@ -820,7 +1091,16 @@ PyMODINIT_FUNC PyInit__columns(void) {
     SOURCE_NAME = PyUnicode_InternFromString("source");
     FIELD_NAME = PyUnicode_InternFromString("field");
     NO_ARGS = PyTuple_New(0);
-    if (!BUCKET_NAME || !SOURCE_NAME || !FIELD_NAME || !NO_ARGS)
+    if (!BUCKET_NAME || !SOURCE_NAME || !FIELD_NAME || !NO_ARGS || PyType_Ready(&KeysType) < 0)
         return NULL;
-    return PyModule_Create(&module);
+    Py_hash_t as_str = PyObject_Hash(SOURCE_NAME);
+    if (as_str == -1)
+        return NULL;
+    HASHES_AS_BYTES = _Py_HashBytes("source", 6) == as_str;
+    PyObject *m = PyModule_Create(&module);
+    if (m && (PyModule_AddObjectRef(m, "Keys", (PyObject *)&KeysType) < 0 ||
+              PyModule_AddIntConstant(m, "NAMED_KEYS_AT", HASHES_AS_BYTES ? NAMED_KEYS_AT : -1) <
+                  0))
+        Py_CLEAR(m);
+    return m;
 }

@@ -17,7 +17,7 @@ then also makes a SeriesKey by its dataclass __init__ per series)."""
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 import msgspec
@@ -53,9 +53,10 @@ _lean = msgspec.json.Decoder(_LeanBody | list[_LeanPoint])
 _TIME = operator.attrgetter("time")
 _VALUE = operator.attrgetter("value")
 
-# _columns.decode's answer: the series' keys, and int32 series_index, int64 times in
-# microseconds and float64 values (native-endian bytes)
-Columns = tuple[list[SeriesKey], bytearray, bytearray, bytearray]
+# _columns.decode's answer: the series' keys (a list, or for a body of many series a sequence
+# that makes each when first asked for: `_columns.Keys`), and int32 series_index, int64 times
+# in microseconds and float64 values (native-endian bytes)
+Columns = tuple[Sequence[SeriesKey], bytearray, bytearray, bytearray]
 
 
 def _compiled() -> Callable[[bytes, int, str | None, str | None, type, int], Columns | None] | None:
