@@ -270,3 +270,65 @@ async def test_the_loop_serves_on_while_another_process_holds_the_writer_lock(
         committer.stop()
         store.close()
         other.close()
+
+
+def heavy_write(name: str, running: threading.Event, release: threading.Event) -> Any:
+    """A job that takes long (as creating a fleet's series does), and says on which thread."""
+
+    def job(tx: WriteTx) -> tuple[str, int]:
+        tx.set_setting(name, "written")
+        running.set()
+        release.wait(10)
+        return name, threading.get_ident()
+
+    return job
+
+
+async def test_a_heavy_group_runs_off_the_loop_which_answers_meanwhile(tmp_path: Any) -> None:
+    """Inline (SQLite): a group with a heavy job runs on a thread; the loop keeps turning,
+    the writes that come meanwhile wait for it as for a sync, then commit as the next group."""
+    store = open_store(Settings(data_dir=tmp_path, durability="full"))
+    store.open()
+    committer = Committer(store, queue_size=100, max_points=1_000)
+    committer.start()
+    running, release = threading.Event(), threading.Event()
+    try:
+        heavy = committer.run(heavy_write("fleet", running, release), heavy=True)
+        assert await asyncio.to_thread(running.wait, 10)
+        ticks = 0
+        for _ in range(10):  # 0.1 s during which the loop must keep turning
+            await asyncio.sleep(0.01)
+            ticks += 1
+        later = committer.run(writes("after"))
+        await asyncio.sleep(0.02)
+        assert ticks == 10 and not heavy.done() and not later.done()
+        release.set()
+        (name, thread), after = await asyncio.gather(heavy, later)
+        assert (name, after) == ("fleet", "after")
+        assert thread != threading.get_ident()
+        assert (committer.commits, committer.jobs_done) == (2, 2)
+        assert store.reader().get_setting("fleet") == "written"
+    finally:
+        release.set()
+        committer.stop()
+        store.close()
+
+
+async def test_stop_waits_for_a_heavy_group_and_answers_it(tmp_path: Any) -> None:
+    store = open_store(Settings(data_dir=tmp_path, durability="full"))
+    store.open()
+    committer = Committer(store, queue_size=100, max_points=1_000)
+    committer.start()
+    running, release = threading.Event(), threading.Event()
+    try:
+        heavy = committer.run(heavy_write("fleet", running, release), heavy=True)
+        assert await asyncio.to_thread(running.wait, 10)
+        waiting = committer.run(writes("next"))
+        threading.Timer(0.1, release.set).start()
+        committer.stop()  # on the loop, as the server's shutdown calls it
+        assert heavy.result()[0] == "fleet" and waiting.result() == "next"
+        reader = store.reader()
+        assert reader.get_setting("fleet") == reader.get_setting("next") == "written"
+    finally:
+        release.set()
+        store.close()

@@ -104,6 +104,10 @@ class WriteOutcome:
 
 
 _PLAIN = WriteOptions()  # a write's without options (shared: nothing changes a write's options)
+# A write with this many series not in the cache resolves them in a group commit run off the
+# event loop (`Committer.run`'s `heavy`): creating 5,000 series takes ~140 ms of SQLite, and
+# every request of the process, reads too, waited for it.
+HEAVY_KEYS = 64
 
 
 class Ingest:
@@ -181,7 +185,9 @@ class Ingest:
                 listener.in_commit(tx, who, batch, outcome.receipt.points)
             return outcome, write.learned, catalog, write.stored
 
-        outcome, learned, catalog, stored = await self.committer.run(job, n)
+        outcome, learned, catalog, stored = await self.committer.run(
+            job, n, heavy=len(uncached) >= HEAVY_KEYS
+        )
         if learned or catalog != self._catalog:  # (the usual write: nothing new to keep)
             with self._lock:
                 if catalog != self._catalog:  # a node deleted something: forget what it knew

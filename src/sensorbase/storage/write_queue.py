@@ -15,6 +15,9 @@ Who commits depends on the store's writer (`Writer.inline`):
   a group holds what arrived during one sync. No thread is involved: with a committer thread
   the GIL hand-offs of each group cost more than a one-point write's own work (measured in
   one process, 16 one-point writers: 150 us of CPU per write with the thread, 112 us inline).
+  Except for a group with a job that says it is `heavy` (a write creating a fleet's series:
+  ~140 ms a 5,000-series request): that group runs on a thread of its own, so that the loop
+  goes on answering meanwhile (one-series reads waited 280-360 ms behind such groups).
 - threaded (PostgreSQL, whose commit is several network round trips): one thread owns the
   connection, takes all jobs waiting (and, briefly, the clients its last commit answered:
   see `_loop`), commits them and answers.
@@ -29,7 +32,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar, cast
@@ -67,6 +70,7 @@ class _Job:
     # An asyncio future (answered on its loop) for `run`, a concurrent one for `submit`.
     future: asyncio.Future[Any] | Future[Any] = field(default_factory=Future)
     loop: asyncio.AbstractEventLoop | None = None
+    heavy: bool = False  # inline: its group runs off the event loop (see `run`)
 
 
 Outcome = tuple[_Job, Any, BaseException | None]  # the job, its result, or its error
@@ -89,6 +93,8 @@ class Committer:
         self._scheduled = False
         self._syncing: list[Outcome] | None = None
         self._locking = False  # a thread waits for the writer lock (`_wait_for_lock`)
+        self._off_loop: ThreadPoolExecutor | None = None  # runs heavy groups (`_run_off_loop`)
+        self._in_flight: Future[tuple[list[Outcome], bool]] | None = None  # such a group
         self._lock = threading.Lock()
         # Threaded: SimpleQueue is C-level and lock-light; the bound is enforced on its size at
         # submit (approximate by the few jobs racing past the check: memory stays bounded).
@@ -126,6 +132,9 @@ class Committer:
     def stop(self) -> None:
         if self.inline:
             self._finish_inline()
+            if self._off_loop is not None:
+                self._off_loop.shutdown()
+                self._off_loop = None
         if self._thread is not None:
             self._queue.put(None)
             self._thread.join()
@@ -135,12 +144,16 @@ class Committer:
     def queued(self) -> int:
         return len(self._pending) if self.inline else self._queue.qsize()
 
-    def run(self, fn: Callable[[WriteTx], T], points: int = 0) -> asyncio.Future[T]:
+    def run(
+        self, fn: Callable[[WriteTx], T], points: int = 0, heavy: bool = False
+    ) -> asyncio.Future[T]:
         """Run `fn` inside the next group commit: the future is settled once that commit is
-        durable. (A future, not a coroutine: one frame less to resume on the hot path.)"""
+        durable. (A future, not a coroutine: one frame less to resume on the hot path.)
+        `heavy`: `fn` takes long (tens of ms and more), so that its group runs off the event
+        loop (inline; the threaded committer runs every group off it)."""
         loop = running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        job = _Job(fn, points, future, loop)
+        job = _Job(fn, points, future, loop, heavy)
         if not self.inline:
             self._submit(job)
             return future
@@ -194,14 +207,54 @@ class Committer:
         started = time.monotonic()
         self.gather_s += started - self._pending_since
         self._pending_since = started
+        if any(job.heavy for job in jobs):
+            self._run_off_loop(writer, jobs, started)
+            return
         with self._lock:
             outcomes, committed = self._run_group(writer, jobs, durable=False)
+        self._ran(writer, started, outcomes, committed)
+
+    def _ran(
+        self, writer: InlineWriter, started: float, outcomes: list[Outcome], committed: bool
+    ) -> None:
+        """A group has run (on the loop): have it synced, or answer it if it failed."""
         if not committed:
+            self._syncing = None
             self._done(outcomes)
             self._schedule()
             return
         self._syncing = outcomes
         writer.when_durable(partial(self._synced, outcomes, started))
+
+    def _run_off_loop(self, writer: InlineWriter, jobs: list[_Job], started: float) -> None:
+        """Run a heavy group on a thread of its own; the loop goes on answering. The next
+        group waits for it as for a sync (`_syncing`), and stop() waits for it too."""
+        self._syncing = []
+
+        def run() -> tuple[list[Outcome], bool]:
+            with self._lock:
+                ran = self._run_group(writer, jobs, durable=False)
+                if ran[1]:  # for stop(), should it come first: it syncs and answers them
+                    self._syncing = ran[0]
+                return ran
+
+        def ran(done: asyncio.Future[tuple[list[Outcome], bool]]) -> None:
+            self._in_flight = None
+            outcomes: list[Outcome]
+            error = done.exception()
+            if error is not None:  # (the executor shut down under it)
+                failure = Unavailable("the write could not be committed; retry", retry_after_s=1)
+                outcomes, committed = [(job, None, failure) for job in jobs], False
+            else:
+                outcomes, committed = done.result()
+                if committed and self._syncing is not outcomes:  # stop() answered them
+                    return
+            self._ran(writer, started, outcomes, committed)
+
+        if self._off_loop is None:
+            self._off_loop = ThreadPoolExecutor(1, thread_name_prefix="sensorbase-heavy-writes")
+        self._in_flight = self._off_loop.submit(run)
+        asyncio.wrap_future(self._in_flight, loop=running_loop()).add_done_callback(ran)
 
     def _wait_for_lock(self, writer: InlineWriter) -> None:
         """Another process holds the writer lock (a fold's commit, another worker's group):
@@ -249,6 +302,8 @@ class Committer:
     def _finish_inline(self) -> None:
         """At stop: commit what waits, durably (which also syncs the group awaiting its sync),
         and answer everything."""
+        if self._in_flight is not None:  # a heavy group, running: it is answered here
+            self._in_flight.result()
         writer = self._writer
         if writer is None or (self._syncing is None and not self._pending):
             return
