@@ -41,5 +41,5 @@ class Points:
         refs = await self._work.read(select)
         if refs:
             ids = [r.id for r in refs]
-            await self._work.write(lambda tx: tx.delete_points(ids, time_range))
+            await self._work.write(lambda tx: tx.delete_points(ids, time_range), heavy=True)
         return refs

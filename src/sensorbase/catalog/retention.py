@@ -133,7 +133,7 @@ class Retention:
             await self._purge_history(at_us - self.history_us, done)
         if done.points:  # the space back, a bounded step per transaction
             for _ in range(_RECLAIM_STEPS):
-                if not await self._committer.run(lambda tx: tx.reclaim_space()):
+                if not await self._committer.run(lambda tx: tx.reclaim_space(), heavy=True):
                     break
         done.seconds = time.perf_counter() - started
         return done
@@ -141,7 +141,7 @@ class Retention:
     async def _purge_history(self, before_us: int, done: RetentionPass) -> None:
         while True:
             events, deliveries = await self._committer.run(
-                lambda tx: tx.purge_alert_history(before_us, _HISTORY_ROWS)
+                lambda tx: tx.purge_alert_history(before_us, _HISTORY_ROWS), heavy=True
             )
             done.events += events
             done.deliveries += deliveries
@@ -154,5 +154,5 @@ class Retention:
         if apart is not None:
             return apart
         return await self._committer.run(
-            lambda tx: tx.expire_points(ids, cutoff_us, keep, self.batch)
+            lambda tx: tx.expire_points(ids, cutoff_us, keep, self.batch), heavy=True
         )

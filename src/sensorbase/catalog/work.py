@@ -49,9 +49,11 @@ class Work:
         """A read on the calling thread (already off the event loop)."""
         return fn(self._store.reader())
 
-    async def write(self, fn: Callable[[WriteTx], T]) -> T:
+    async def write(self, fn: Callable[[WriteTx], T], heavy: bool = False) -> T:
+        """`fn` in a group commit; `heavy` (deletes of points, which may be millions): its
+        group runs off the event loop (storage/write_queue.py)."""
         try:
-            return await self._committer.run(fn)
+            return await self._committer.run(fn, heavy=heavy)
         finally:  # a failed write may have committed nothing, or may not know: forget anyway
             for hook in self._changed:
                 hook()
@@ -72,7 +74,7 @@ class Work:
             tx.set_setting(CATALOG_VERSION, version)
             return done
 
-        done = await self.write(job)
+        done = await self.write(job, heavy=True)
         for hook in self._deleted:
             hook(version)
         return done
