@@ -113,7 +113,7 @@ class PgWriter:
             if tx.logged:
                 self.store.folder.logged(tx.logged)
             if tx.created:  # (catalog rows alone log nothing, yet their tables grow)
-                self.store.folder.poke()
+                self.store.folder.created(tx.created)
 
     def rollback(self) -> None:
         self._tx = None
