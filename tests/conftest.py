@@ -15,11 +15,9 @@ from typing import Any
 
 import httpx
 import pytest
-from argon2 import PasswordHasher, profiles
 from fastapi.dependencies import models as fastapi_models
 
 from sensorbase.api.app import SensorbaseApp, build_app
-from sensorbase.auth import users as password_module
 from sensorbase.services import Services
 from sensorbase.settings import Settings
 from sensorbase.storage import open_store
@@ -45,16 +43,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(autouse=True, scope="session")
 def _cheapest_password_hashes() -> Iterator[None]:
-    """In this process, passwords get argon2id at argon2-cffi's CHEAPEST parameters (its profile
-    for tests): the real hasher at argon2-cffi's defaults cost ~0.2 s of CPU a hash or sign-in
-    (64 MiB, 4 lanes), ~55 s of the suite's CPU for the ~260 of the in-process tests, which
-    check who may sign in, not the hash's cost. The real servers the tests start (sign-in in
-    tests/test_cli_users_groups.py, tests/console/) keep the defaults, which
-    tests/auth/test_passwords.py pins."""
-    cheapest = PasswordHasher.from_parameters(profiles.CHEAPEST)
+    """Users' passwords get argon2id at argon2-cffi's CHEAPEST profile (its profile for tests),
+    in this process and in every server the tests start, which inherit the environment: at the
+    default profile a hash or sign-in costs ~0.2 s of CPU (64 MiB, 4 lanes), ~55 s of the
+    suite's CPU for the ~260 in-process tests, and ~10 s in each server of
+    tests/api/test_openapi_conformance.py, whose fuzzing creates users and signs in by the
+    hundred. The tests check who may sign in, not the hash's cost: tests/auth/test_passwords.py
+    pins the default profile, with this variable unset."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(password_module, "_hasher", cheapest)
-        patch.setattr(password_module, "_DUMMY", cheapest.hash("not a password"))
+        patch.setenv("SENSORBASE_PASSWORD_HASH_PROFILE", "cheapest")
         yield
 
 

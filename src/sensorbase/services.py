@@ -20,6 +20,7 @@ from sensorbase.auth.keys import (
 )
 from sensorbase.auth.ratelimit import RateLimiter
 from sensorbase.auth.tokens import Tokens
+from sensorbase.auth.users import Passwords
 from sensorbase.catalog import Catalog
 from sensorbase.catalog.retention import Retention
 from sensorbase.catalog.work import Work
@@ -51,7 +52,7 @@ class Services:
         )
         work = Work(store, self.committer)
         work.on_delete(self.ingest.forget)
-        self.catalog = Catalog(work, self.keys)
+        self.catalog = Catalog(work, self.keys, Passwords(settings.password_hash_profile))
         self.retention = Retention(
             store,
             self.committer,

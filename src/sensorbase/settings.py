@@ -20,6 +20,8 @@ from pydantic_settings import (
 )
 
 CONFIG_FILE_VARIABLE = "SENSORBASE_CONFIG_FILE"
+# argon2-cffi's profiles (argon2.profiles) a user's password may be hashed with (auth/users.py)
+PasswordHashProfile = Literal["rfc_9106_low_memory", "rfc_9106_high_memory", "cheapest"]
 DEFAULT_CONFIG_FILE = Path("sensorbase.toml")
 
 
@@ -149,6 +151,11 @@ class Settings(BaseSettings):
         description="Chunks a retention transaction expires at most (SQLite).",
     )
     bootstrap_org: str = Field("default", description="Organisation created on first start.")
+    password_hash_profile: PasswordHashProfile = Field(
+        "rfc_9106_low_memory",
+        description="argon2-cffi's profile for hashing users' passwords: rfc_9106_low_memory "
+        "(its default), rfc_9106_high_memory, or cheapest (for tests only).",
+    )
     log_level: str = Field("info", description="Log level of the server.")
     mqtt_url: str | None = Field(
         None,

@@ -43,7 +43,7 @@ def test_a_burst_of_new_devices_is_analysed_and_then_found_by_the_index(
     with psycopg.connect(store.url, autocommit=True) as conn:
         conn.execute("SET plan_cache_mode = force_custom_plan")
         stale = lookup_plan(conn, bucket_id, keys[:500])
-        # (the writer's backend hands its row counts to the statistics within a second)
+        # (the writer hands its row counts to the statistics at the commit: postgres/writer.py)
         analysed: set[str] = set()
         deadline = time.monotonic() + 30
         while not {"sources", "series"} <= analysed and time.monotonic() < deadline:

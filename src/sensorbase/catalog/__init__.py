@@ -6,6 +6,7 @@ none of them sees a Reader or a WriteTx."""
 from __future__ import annotations
 
 from sensorbase.auth.keys import KeyRing
+from sensorbase.auth.users import Passwords
 from sensorbase.catalog.buckets import Buckets
 from sensorbase.catalog.groups import Groups
 from sensorbase.catalog.keys import Keys
@@ -18,7 +19,7 @@ from sensorbase.catalog.work import Work
 
 
 class Catalog:
-    def __init__(self, work: Work, ring: KeyRing) -> None:
+    def __init__(self, work: Work, ring: KeyRing, passwords: Passwords) -> None:
         self.work = work
         self.orgs = Orgs(work, ring)
         self.buckets = Buckets(work, ring)
@@ -26,5 +27,5 @@ class Catalog:
         self.series = SeriesCatalog(work)
         self.points = Points(work)
         self.keys = Keys(work, ring)
-        self.users = Users(work)
+        self.users = Users(work, passwords)
         self.groups = Groups(work)

@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from sensorbase.auth import access as tenancy
 from sensorbase.auth.keys import Principal
 from sensorbase.auth.tokens import ENDED, USER_SUBJECT
-from sensorbase.auth.users import check_password, hash_password
+from sensorbase.auth.users import Passwords
 from sensorbase.catalog.work import Work
 from sensorbase.errors import Conflict, Forbidden, NotFound, Unauthorized
 from sensorbase.model import Organisation, Role, User
@@ -20,8 +20,9 @@ MAX_USER_ID = 10**18
 
 
 class Users:
-    def __init__(self, work: Work) -> None:
+    def __init__(self, work: Work, passwords: Passwords) -> None:
         self._work = work
+        self._passwords = passwords
 
     async def all(self, who: Principal) -> list[User]:
         tenancy.require(who, "admin")
@@ -30,7 +31,7 @@ class Users:
     async def check(self, email: str, password: str) -> User:
         """The user whose email and password these are (argon2, off the event loop), else
         WrongCredentials: what signing in asks."""
-        return await self._work.read(lambda r: check_password(r, email, password))
+        return await self._work.read(lambda r: self._passwords.check(r, email, password))
 
     async def me(self, who: Principal) -> User:
         """The signed-in user behind a user token."""
@@ -58,7 +59,7 @@ class Users:
             org_id = who.org_id
         if await self._work.read(lambda r: r.get_user(email)) is not None:
             raise Conflict(f"a user with email '{email}' already exists", what="user", name=email)
-        password_hash = await run_in_threadpool(hash_password, password)
+        password_hash = await run_in_threadpool(self._passwords.hash, password)
         return await self._work.write(lambda tx: tx.create_user(org_id, email, password_hash, role))
 
     async def get(self, who: Principal, user: str) -> User:
@@ -81,7 +82,7 @@ class Users:
         target = await self.get(who, user)
         password_hash = None
         if password is not None:
-            password_hash = await run_in_threadpool(hash_password, password)
+            password_hash = await run_in_threadpool(self._passwords.hash, password)
 
         def change(tx: WriteTx) -> User:
             changed = tx.update_user(target.id, role=role, password_hash=password_hash)
@@ -93,7 +94,7 @@ class Users:
 
     async def set_own_password(self, me: User, password: str) -> User:
         """A user's own new password (the caller has checked the current one)."""
-        password_hash = await run_in_threadpool(hash_password, password)
+        password_hash = await run_in_threadpool(self._passwords.hash, password)
         changed = await self._work.write(
             lambda tx: tx.update_user(me.id, password_hash=password_hash)
         )

@@ -14,8 +14,9 @@ hash of the client's address and port, so four connections land 2-2 only 3 times
 the supervisor: after the hand-over it belongs to its worker alone.
 
 The supervisor stops the workers on SIGINT or SIGTERM (each finishes its requests and its
-commits) and replaces a worker that dies; a worker that dies within `STARTUP_S` of its start
-stops the whole server instead of being restarted in a loop.
+commits) and replaces a worker that dies; a worker that dies during its start-up, before its
+app has started (a database it cannot reach, a setting it refuses), stops the whole server
+instead of being restarted in a loop.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def serve_workers(count: int, settings: Settings, options: dict[str, Any]) -> No
         signal.signal(sig, lambda *_: stopping.set())
     dispatcher = _Dispatcher(listener, count)
 
-    def start(i: int) -> tuple[BaseProcess, float]:
+    def start(i: int) -> tuple[BaseProcess, Any]:
         # A fresh channel per worker process: a replacement never reads what its predecessor
         # left unread (connections sent to a dead worker die with it).
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -75,7 +76,7 @@ def serve_workers(count: int, settings: Settings, options: dict[str, Any]) -> No
         process.start()
         theirs.close()
         dispatcher.connect(i, ours, ready)
-        return process, time.monotonic()
+        return process, ready
 
     workers = [start(i) for i in range(count)]
     dispatcher.start()
@@ -86,11 +87,11 @@ def serve_workers(count: int, settings: Settings, options: dict[str, Any]) -> No
     failed: str | None = None
     try:
         while not stopping.wait(0.5):
-            for i, (process, started) in enumerate(workers):
+            for i, (process, ready) in enumerate(workers):
                 if process.is_alive():
                     continue
                 dispatcher.disconnect(i)
-                if time.monotonic() - started < STARTUP_S:
+                if not ready.is_set():  # its app never started: so would a replacement's
                     failed = f"a worker exited during start-up (exit code {process.exitcode})"
                     stopping.set()
                     break

@@ -197,9 +197,9 @@ class CatalogWrites(CatalogQueries):
     def _run_many(self, statement: str, params: Iterable[Params]) -> None:
         raise NotImplementedError
 
-    def _creating(self) -> None:
-        """Called before sources or series are created on first sight, inside the write's
-        transaction: a backend whose nodes write concurrently orders them here."""
+    def _creating(self, rows: int) -> None:
+        """Called before `rows` sources or series are created on first sight, inside the
+        write's transaction: a backend whose nodes write concurrently orders them here."""
 
     def _delete_points(self, series_sql: str, param: int) -> None:
         """Delete the points (held in this transaction too) of the series `series_sql`
@@ -302,7 +302,7 @@ class CatalogWrites(CatalogQueries):
         found = self.get_sources(bucket_id, keys)
         new = sorted(set(keys) - found.keys())  # one lock order on every node
         if new:
-            self._creating()
+            self._creating(len(new))
             created_us = now_us()
             self._run_many(
                 sql.INSERT_SOURCE_IF_NEW, [(org_id, bucket_id, k, k, created_us) for k in new]
@@ -334,7 +334,7 @@ class CatalogWrites(CatalogQueries):
         ids = self._series_ids(sources)
         new = [(key, spec) for key, spec in named if key not in ids]
         if new:  # (looked up first: a write's series usually exist)
-            self._creating()
+            self._creating(len(new))
             self._run_many(
                 sql.INSERT_SERIES_IF_NEW, [(s, f, u, rows.dump_json(m)) for (s, f), (u, m) in new]
             )

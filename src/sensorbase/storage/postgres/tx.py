@@ -40,7 +40,7 @@ class PgWriteTx(CatalogWrites, PgCatalog, AlertWrites):
         self._pending: list[ResolvedBatch] = []
         self.logged = 0  # points this transaction logged (the folder hears of them)
         self.logged_rows: list[LoggedRow] = []  # (the log cache takes them once committed)
-        self.created = False  # sources or series made (the folder analyses grown tables)
+        self.created = 0  # sources and series made (the folder analyses grown tables)
 
     def _rows(self, statement: str, params: Params) -> list[Row]:
         if holds_nul(params) and statement.lstrip()[:6].upper() == "SELECT":
@@ -57,14 +57,14 @@ class PgWriteTx(CatalogWrites, PgCatalog, AlertWrites):
         with driver_errors():
             self.conn.cursor().executemany(pg_sql(statement), params)
 
-    def _creating(self) -> None:
+    def _creating(self, rows: int) -> None:
         """Two nodes' group commits, each creating several new sources or series for the
         writes it holds, would lock those rows in different orders and deadlock (PostgreSQL
         breaks it after its deadlock_timeout by aborting one: a second of every write stalled
         on both nodes). Creation therefore takes one lock, held to the commit: nodes create in
         turn, and a write whose sources exist takes nothing. Re-taking it is a no-op."""
         self._run("SELECT pg_advisory_xact_lock(?)", (CREATE_LOCK,))
-        self.created = True
+        self.created += rows
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-import time
 from collections.abc import Callable
 from contextlib import suppress
 
@@ -29,7 +28,9 @@ class Checkpointer:
         self.restart_frames = restart_frames
         self.log_frames = 0  # frames in the WAL at the last checkpoint
         self._wake = threading.Event()
-        self._stopping = False
+        # Set by stop(): ends the pause between checkpoints at once, where a sleep made every
+        # close of a store wait out the rest of it (~0.2 s a store, ~0.1 s a test of the suite).
+        self._stopping = threading.Event()
         self._thread = threading.Thread(
             target=self._loop, name="sensorbase-checkpointer", daemon=True
         )
@@ -45,7 +46,7 @@ class Checkpointer:
             self._wake.set()  # ~3,000 instructions, while the checkpointer sleeps for nothing)
 
     def stop(self) -> None:
-        self._stopping = True
+        self._stopping.set()
         self._wake.set()
         self._thread.join()
 
@@ -54,7 +55,7 @@ class Checkpointer:
         try:
             while True:
                 self._wake.wait()
-                if self._stopping:
+                if self._stopping.is_set():
                     break
                 self._wake.clear()
                 try:
@@ -62,6 +63,7 @@ class Checkpointer:
                     self.log_frames = int(row[1]) if row else 0
                 except sqlite3.Error as exc:  # retried after the next commit
                     log.warning("checkpoint failed: %s", exc)
-                time.sleep(self.every_s)
+                if self._stopping.wait(self.every_s):
+                    break
         finally:
             conn.close()
