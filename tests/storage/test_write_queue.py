@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -284,13 +284,25 @@ def heavy_write(name: str, running: threading.Event, release: threading.Event) -
     return job
 
 
-async def test_a_heavy_group_runs_off_the_loop_which_answers_meanwhile(tmp_path: Any) -> None:
-    """Inline (SQLite): a group with a heavy job runs on a thread; the loop keeps turning,
-    the writes that come meanwhile wait for it as for a sync, then commit as the next group."""
+@pytest.fixture
+def inline(tmp_path: Any) -> Iterator[tuple[Store, Committer]]:
+    """SQLite at durability=full (its committer inline), started; the committer stopped
+    after, unless the test has."""
     store = open_store(Settings(data_dir=tmp_path, durability="full"))
     store.open()
     committer = Committer(store, queue_size=100, max_points=1_000)
     committer.start()
+    yield store, committer
+    committer.stop()
+    store.close()
+
+
+async def test_a_heavy_group_runs_off_the_loop_which_answers_meanwhile(
+    inline: tuple[Store, Committer],
+) -> None:
+    """Inline (SQLite): a group with a heavy job runs on a thread; the loop keeps turning,
+    the writes that come meanwhile wait for it as for a sync, then commit as the next group."""
+    store, committer = inline
     running, release = threading.Event(), threading.Event()
     try:
         heavy = committer.run(heavy_write("fleet", running, release), heavy=True)
@@ -310,15 +322,12 @@ async def test_a_heavy_group_runs_off_the_loop_which_answers_meanwhile(tmp_path:
         assert store.reader().get_setting("fleet") == "written"
     finally:
         release.set()
-        committer.stop()
-        store.close()
 
 
-async def test_stop_waits_for_a_heavy_group_and_answers_it(tmp_path: Any) -> None:
-    store = open_store(Settings(data_dir=tmp_path, durability="full"))
-    store.open()
-    committer = Committer(store, queue_size=100, max_points=1_000)
-    committer.start()
+async def test_stop_waits_for_a_heavy_group_and_answers_it(
+    inline: tuple[Store, Committer],
+) -> None:
+    store, committer = inline
     running, release = threading.Event(), threading.Event()
     try:
         heavy = committer.run(heavy_write("fleet", running, release), heavy=True)
@@ -331,4 +340,3 @@ async def test_stop_waits_for_a_heavy_group_and_answers_it(tmp_path: Any) -> Non
         assert reader.get_setting("fleet") == reader.get_setting("next") == "written"
     finally:
         release.set()
-        store.close()

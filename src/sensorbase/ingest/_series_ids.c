@@ -199,6 +199,24 @@ static inline int same_name(PyObject *stored, const SeriesName *name) {
     return same;
 }
 
+/* The first slot of each key's hash (-1: none, a miss), its source prefetched for the check
+   that follows. */
+static inline void first_slots(const Slot *slots, size_t mask, const uint64_t *hashes,
+                               Py_ssize_t n, Py_ssize_t *at) {
+    for (Py_ssize_t i = 0; i < n; i++) {
+        size_t j = hashes[i] & mask;
+        at[i] = -1;
+        for (; slots[j].source; j = (j + 1) & mask) {
+            if (slots[j].hash == hashes[i]) {
+                at[i] = (Py_ssize_t)j;
+                __builtin_prefetch(slots[j].source);
+                __builtin_prefetch((char *)slots[j].source + 64);
+                break;
+            }
+        }
+    }
+}
+
 /* `Ids_get` of keys given as names (series_names.h): the same three passes, with the names'
 hashes and bytes, so no key, str or hash is made for a key the table holds. */
 static Py_ssize_t get_named(Ids *self, int64_t org, const SeriesNames *keys, int64_t *series_id,
@@ -212,18 +230,7 @@ static Py_ssize_t get_named(Ids *self, int64_t org, const SeriesNames *keys, int
         hashes[i] = mix(org, name[t[0]].hash, name[t[1]].hash, name[t[2]].hash);
         __builtin_prefetch(&slots[hashes[i] & mask]);
     }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        size_t j = hashes[i] & mask;
-        at[i] = -1;
-        for (; slots[j].source; j = (j + 1) & mask) {
-            if (slots[j].hash == hashes[i]) {
-                at[i] = (Py_ssize_t)j;
-                __builtin_prefetch(slots[j].source);
-                __builtin_prefetch((char *)slots[j].source + 64);
-                break;
-            }
-        }
-    }
+    first_slots(slots, mask, hashes, n, at);
     Py_ssize_t found = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         series_id[i] = bucket_id[i] = -1;
@@ -343,18 +350,7 @@ static PyObject *Ids_get(Ids *self, PyObject *args) {
     /* 2: the first slot of each key's hash, its source prefetched (-1: none, a miss). */
     Slot *slots = self->slots;
     size_t mask = self->mask;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        size_t j = hashes[i] & mask;
-        at[i] = -1;
-        for (; slots[j].source; j = (j + 1) & mask) {
-            if (slots[j].hash == hashes[i]) {
-                at[i] = (Py_ssize_t)j;
-                __builtin_prefetch(slots[j].source);
-                __builtin_prefetch((char *)slots[j].source + 64);
-                break;
-            }
-        }
-    }
+    first_slots(slots, mask, hashes, n, at);
     /* 3: every hit verified; a slot of the same hash and another key (a collision) leads on
     to the next slot of that hash. */
     Py_ssize_t found = 0;
