@@ -531,6 +531,9 @@ async def test_limits_gzip_and_empty_bodies(
     assert reply.status_code == 204, reply.text
     reply = await client.post(f"/api/v2/write?bucket={org.bucket}", content=b"", headers=token)
     assert reply.status_code == 400 and reply.json()["message"] == "writing requires points"
+    paths = (await client.get("/openapi.json")).json()["paths"]  # and the document says so
+    assert paths["/write"]["post"]["requestBody"]["required"] is False
+    assert paths["/api/v2/write"]["post"]["requestBody"]["required"] is True
     reply = await client.post(f"/write?db={org.bucket}", content=b"\x1b\xff", headers=token)
     assert reply.status_code == 400  # a control byte in the line, none in the header
     assert reply.headers["X-Influxdb-Error"] == "line 1: missing fields ('??')"

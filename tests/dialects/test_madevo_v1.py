@@ -168,6 +168,15 @@ async def test_data_sources(client: httpx.AsyncClient, org: Org) -> None:
     assert reply.status_code == 400
     named = {d["column"] for d in reply.json()["details"]}
     assert named == {"name", "timefield", "timeformat"}
+    for empty in ("", False, 0):  # refused, not taken for the default
+        reply = await client.post(
+            f"{SECURE}/datasources/plain",
+            json={"name": "e", "timefield": "ts", "timeformat": empty},
+            headers=auth(token),
+        )
+        assert reply.status_code == 400, empty
+        assert [d["column"] for d in reply.json()["details"]] == ["timeformat"]
+    assert (await plain(client, token, "nulled", timeformat=None))["timeformat"] == "ISO8601"
     writer = await user(client, org, "bob@example.com", "writer")
     reply = await client.post(
         f"{SECURE}/datasources/plain", json={"name": "x", "timefield": "ts"}, headers=auth(writer)

@@ -73,8 +73,14 @@ _PARAMETERS_V2 = [
     "/write",
     status_code=204,
     summary="Write line protocol (InfluxDB 1.x)",
-    openapi_extra={**_LINES_BODY, "parameters": _PARAMETERS_V1},
-    responses={204: {"description": "Every line written, durably"}},
+    # An empty body is answered 204, as influxd 1.x does (clients use it as a connection
+    # test): the body is optional here, and required by /api/v2/write, which refuses it.
+    openapi_extra={
+        **_LINES_BODY,
+        "requestBody": {**_LINES_BODY["requestBody"], "required": False},
+        "parameters": _PARAMETERS_V1,
+    },
+    responses={204: {"description": "Every line written, durably (an empty body: nothing)"}},
 )
 async def influx_write_1x(request: Request) -> Response:
     return await as_route(request, write.write_1x)

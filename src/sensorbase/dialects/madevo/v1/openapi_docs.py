@@ -29,7 +29,7 @@ CREATE: Schema = {
         "description": openapi.TEXT,
         "timefield": NAME,
         "metafield": openapi.nullable(NAME),
-        "timeformat": TIMEFORMAT,
+        "timeformat": openapi.nullable(TIMEFORMAT),  # (null: ISO8601)
     },
 }
 CREATE_EXAMPLE = {

@@ -66,7 +66,9 @@ def source_id(request: Request, body: dict[str, Any] | None = None) -> str:
 def config_from(body: dict[str, Any], problems: list[Problem]) -> Config:
     timefield = text(body, "timefield", problems)
     metafield = text(body, "metafield", problems, required=False) or None
-    fmt = body.get("timeformat") or timeformat.ISO
+    fmt = body.get("timeformat")
+    if fmt is None:  # absent or null: ISO 8601 ("" or false are refused, not taken for it)
+        fmt = timeformat.ISO
     why = timeformat.check(fmt) if isinstance(fmt, str) else "must be a string"
     if why:
         problems.append(Problem(why, "timeformat"))
