@@ -34,6 +34,19 @@ async def committer(store: Store) -> AsyncIterator[Committer]:
     committer.stop()
 
 
+@pytest.fixture
+def inline(tmp_path: Any) -> Iterator[tuple[Store, Committer]]:
+    """SQLite at durability=full (its committer inline), started; the committer stopped
+    after, unless the test has."""
+    store = open_store(Settings(data_dir=tmp_path, durability="full"))
+    store.open()
+    committer = Committer(store, queue_size=100, max_points=1_000)
+    committer.start()
+    yield store, committer
+    committer.stop()
+    store.close()
+
+
 async def one_group(committer: Committer, fns: list[Callable[[WriteTx], Any]]) -> list[Any]:
     """Run `fns` as one group commit; their results or errors."""
     if committer.inline:  # jobs submitted in one loop turn are committed together
@@ -54,6 +67,16 @@ async def one_group(committer: Committer, fns: list[Callable[[WriteTx], Any]]) -
         release.set()
     await first
     return await group
+
+
+async def turns(n: int) -> int:
+    """Let the event loop turn `n` times, 10 ms apart; how many times it did (all of them,
+    unless something held the loop)."""
+    ticks = 0
+    for _ in range(n):
+        await asyncio.sleep(0.01)
+        ticks += 1
+    return ticks
 
 
 def writes(name: str, fail: type[Exception] | None = None) -> Callable[[WriteTx], str]:
@@ -181,25 +204,20 @@ async def test_a_full_queue_refuses_at_once(committer: Committer) -> None:
     assert await asyncio.gather(first, second) == ["a", "b"]
 
 
-async def test_writes_arriving_during_a_sync_form_the_next_group(tmp_path: Any) -> None:
+async def test_writes_arriving_during_a_sync_form_the_next_group(
+    inline: tuple[Store, Committer],
+) -> None:
     """Inline: one group at a time is committed and awaiting its sync; the writes that come
     meanwhile are committed together once it is done."""
-    store = open_store(Settings(data_dir=tmp_path, durability="full"))
-    store.open()
-    committer = Committer(store, queue_size=100, max_points=1_000)
-    committer.start()
-    try:
-        first = committer.run(writes("a"))
-        await asyncio.sleep(0)  # committed; its sync is asked of the helper process
-        assert committer._syncing is not None
-        later = [committer.run(writes(name)) for name in "bcd"]
-        await asyncio.sleep(0)
-        assert not any(w.done() for w in later) and committer.commits == 0
-        assert await asyncio.gather(first, *later) == list("abcd")
-        assert (committer.commits, committer.jobs_done) == (2, 4)
-    finally:
-        committer.stop()
-        store.close()
+    _, committer = inline
+    first = committer.run(writes("a"))
+    await asyncio.sleep(0)  # committed; its sync is asked of the helper process
+    assert committer._syncing is not None
+    later = [committer.run(writes(name)) for name in "bcd"]
+    await asyncio.sleep(0)
+    assert not any(w.done() for w in later) and committer.commits == 0
+    assert await asyncio.gather(first, *later) == list("abcd")
+    assert (committer.commits, committer.jobs_done) == (2, 4)
 
 
 async def test_submit_from_another_thread_while_the_loop_commits(
@@ -216,20 +234,14 @@ async def test_submit_from_another_thread_while_the_loop_commits(
     assert all(reader.get_setting(n) == "written" for n in names)
 
 
-async def test_stop_commits_and_answers_what_waits(tmp_path: Any) -> None:
-    store = open_store(Settings(data_dir=tmp_path, durability="full"))
-    store.open()
-    committer = Committer(store, queue_size=100, max_points=1_000)
-    committer.start()
-    try:
-        first = committer.run(writes("a"))
-        await asyncio.sleep(0)  # awaiting its sync
-        second = committer.run(writes("b"))  # waiting for the next group
-        committer.stop()
-        assert (first.result(), second.result()) == ("a", "b")
-        assert store.reader().get_setting("b") == "written"
-    finally:
-        store.close()
+async def test_stop_commits_and_answers_what_waits(inline: tuple[Store, Committer]) -> None:
+    store, committer = inline
+    first = committer.run(writes("a"))
+    await asyncio.sleep(0)  # awaiting its sync
+    second = committer.run(writes("b"))  # waiting for the next group
+    committer.stop()
+    assert (first.result(), second.result()) == ("a", "b")
+    assert store.reader().get_setting("b") == "written"
 
 
 async def test_the_loop_serves_on_while_another_process_holds_the_writer_lock(
@@ -248,10 +260,7 @@ async def test_the_loop_serves_on_while_another_process_holds_the_writer_lock(
     holder.begin()  # the other process's transaction, holding the lock
     try:
         first = committer.run(writes("a"))
-        ticks = 0
-        for _ in range(20):  # 0.2 s during which the loop must keep turning
-            await asyncio.sleep(0.01)
-            ticks += 1
+        ticks = await turns(20)  # 0.2 s during which the loop must keep turning
         later = committer.run(writes("b"))
         await asyncio.sleep(0.05)
         assert ticks == 20 and not first.done() and not later.done()
@@ -284,19 +293,6 @@ def heavy_write(name: str, running: threading.Event, release: threading.Event) -
     return job
 
 
-@pytest.fixture
-def inline(tmp_path: Any) -> Iterator[tuple[Store, Committer]]:
-    """SQLite at durability=full (its committer inline), started; the committer stopped
-    after, unless the test has."""
-    store = open_store(Settings(data_dir=tmp_path, durability="full"))
-    store.open()
-    committer = Committer(store, queue_size=100, max_points=1_000)
-    committer.start()
-    yield store, committer
-    committer.stop()
-    store.close()
-
-
 async def test_a_heavy_group_runs_off_the_loop_which_answers_meanwhile(
     inline: tuple[Store, Committer],
 ) -> None:
@@ -307,10 +303,7 @@ async def test_a_heavy_group_runs_off_the_loop_which_answers_meanwhile(
     try:
         heavy = committer.run(heavy_write("fleet", running, release), heavy=True)
         assert await asyncio.to_thread(running.wait, 10)
-        ticks = 0
-        for _ in range(10):  # 0.1 s during which the loop must keep turning
-            await asyncio.sleep(0.01)
-            ticks += 1
+        ticks = await turns(10)  # 0.1 s during which the loop must keep turning
         later = committer.run(writes("after"))
         await asyncio.sleep(0.02)
         assert ticks == 10 and not heavy.done() and not later.done()
