@@ -7,7 +7,8 @@ process that has taken only a few writes keeps them in the log, where reads find
 and folds them when it stops (`fold_at_close`), with no helper process started for them. The
 helper looks at the log every `EVERY_S` (or sooner, at each further sixteenth) and folds it
 when due (with many series, once it holds `fold.due_points`: storage/log_view.py), or when
-no node has logged a row for `QUIET_S`. Of several helpers (nodes, workers) one folds at a
+the log has gone quiet (no node has logged a row for `QUIET_S`, or longer while rows come
+slowly: storage/log_quiet.py). Of several helpers (nodes, workers) one folds at a
 time: the fold lock, tried, not waited for. A helper ends when its server
 process does (the end of its input). After folding, and once writes pause, a helper merges
 small chunks (merges.py), a few bounded steps a turn, and at a stop too."""
@@ -23,11 +24,12 @@ import psycopg
 import psycopg.sql
 
 from sensorbase.storage.helper_process import HelperProcess
+from sensorbase.storage.log_quiet import QuietLog
 from sensorbase.storage.postgres import fold, merges
 from sensorbase.storage.postgres.pool import CONNECT_OPTIONS
 
 EVERY_S = 0.5
-QUIET_S = 1.0  # a log without new rows this long is folded, due or not
+QUIET_S = 1.0  # a log without new rows this long (at least: log_quiet.py) is folded, due or not
 MERGE_STEPS = 4  # steps of merging small chunks a turn (each up to chunk_merges.MERGE_POINTS)
 CLOSE_MERGE_STEPS = 64  # ...and at a stop
 # Chunks and day rows are vacuumed at most this often while writes go on (and once they
@@ -143,8 +145,7 @@ class _Due:
     """Whether a fold is due: the log's size, and how long since its newest row changed."""
 
     def __init__(self) -> None:
-        self.newest = 0
-        self.since = time.monotonic()
+        self.log = QuietLog(QUIET_S)
         self.quiet = False  # at the last look
 
     def fold_if_due(self, conn: psycopg.Connection) -> bool:
@@ -153,10 +154,7 @@ class _Due:
             "SELECT count(*), coalesce(sum(points), 0), coalesce(max(id), 0) FROM point_log"
         ).fetchone()
         rows, points, newest = row if row else (0, 0, 0)
-        now = time.monotonic()
-        if newest != self.newest:
-            self.newest, self.since = newest, now
-        quiet = self.quiet = now - self.since >= QUIET_S
+        quiet = self.quiet = self.log.quiet(newest)
         if not rows or not (rows >= fold.FOLD_ROWS or quiet or points >= fold.FOLD_POINTS):
             return False
         due = rows >= fold.FOLD_ROWS or quiet or points >= fold.due_points(conn, fold.FOLD_POINTS)

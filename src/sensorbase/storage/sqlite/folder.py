@@ -20,17 +20,17 @@ import os
 import select
 import sqlite3
 import sys
-import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
 from sensorbase.storage.helper_process import HelperProcess
+from sensorbase.storage.log_quiet import QuietLog
 from sensorbase.storage.sqlite import fold, merges
 
 EVERY_S = 0.5
-QUIET_S = 2.0  # a log without new rows this long is folded, due or not
+QUIET_S = 2.0  # a log without new rows this long (at least: log_quiet.py) is folded, due or not
 MERGE_STEPS = 4  # steps of merging small chunks a turn (each up to chunk_merges.MERGE_POINTS)
 CACHE_KIB = 65536  # the helper's page cache (as the server's connections'), in KiB
 T = TypeVar("T")
@@ -142,7 +142,7 @@ def main() -> None:
     conn = connect(path)
     locked = writer_locked(path)
     turn = os.open(f"{path}-folder", os.O_RDWR | os.O_CREAT, 0o600)
-    newest, quiet_since = None, time.monotonic()
+    log_quiet = QuietLog(QUIET_S)
     merged_at: str | None = None  # the chunks' generation after the last settled merge
     while True:
         ready, _, _ = select.select([0], [], [], EVERY_S)
@@ -155,10 +155,7 @@ def main() -> None:
         try:
             # Due, or the writes paused: then whatever the log holds (reads of chunks alone
             # are the fastest, and the log's points the least compact).
-            last = conn.execute("SELECT max(id) FROM point_log").fetchone()[0]
-            if last != newest:
-                newest, quiet_since = last, time.monotonic()
-            quiet = time.monotonic() - quiet_since >= QUIET_S
+            quiet = log_quiet.quiet(conn.execute("SELECT max(id) FROM point_log").fetchone()[0])
             folded = fold_once(
                 conn,
                 locked,
