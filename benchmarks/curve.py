@@ -36,7 +36,6 @@ import json
 import multiprocessing
 import sqlite3
 import statistics
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -412,6 +411,8 @@ def main() -> None:
     ap.add_argument("--peer-only", action="store_true", help="the series scenario on the peer only")
     ap.add_argument("--out", type=Path, default=bench.HERE / "curve.json")
     args = ap.parse_args()
+    if args.peer_only and not args.peer:
+        ap.error("--peer-only needs --peer")
     result: dict[str, Any] = bench.run_header(args.database_url)
     if "points" in args.scenario:
         result["points"] = run_points(args)
@@ -422,4 +423,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
