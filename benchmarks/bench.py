@@ -806,7 +806,7 @@ def run_sensorbase(args: argparse.Namespace) -> dict[str, Any]:
             print(f"single-point server CPU: {statistics.median(cpu):.0f} us per request")
 
         # Right after the writes, the fold helper still working through what they logged...
-        unsettled = {"log_points": log_points(server)}
+        unsettled: dict[str, Any] = {"log_points": log_points(server)}
         for name, path in (("stats", stats_path(BUCKET)), ("latest", latest_path(BUCKET))):
             unsettled[f"{name}_ms"] = common.summarize(timed_queries(server, path, args.queries)[0])
         result["queries_unsettled"] = unsettled

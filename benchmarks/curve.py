@@ -25,6 +25,7 @@ curve-series.png).
 
 Usage:  .venv/bin/python benchmarks/curve.py [--scenario series] [--series 1000,100000]
         [--sizes 1000000,10000000,100000000] [--database-url postgresql://...]
+        [--peer victoria [--peer-only]]  (series on VictoriaMetrics too: curve_victoria.py)
 """
 
 from __future__ import annotations
@@ -35,15 +36,16 @@ import json
 import multiprocessing
 import sqlite3
 import statistics
-import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 import bench
+from curve_plot import plot
 
 common = bench.common
 WRITERS = 2
@@ -67,15 +69,26 @@ def server_args(args: argparse.Namespace, database_url: str | None) -> argparse.
     )
 
 
-def fleet_per_writer(n_series: int, n_points: int, seed: int) -> list[list[bytes]]:
+def fleet_per_writer(
+    n_series: int, n_points: int, seed: int, lineproto: bool = False
+) -> list[list[bytes]]:
     """Time-major fleet bodies (one point per series per round, the shared generator's walk),
-    5,000 points each; writer w owns series w::WRITERS."""
+    5,000 points each; writer w owns series w::WRITERS. `lineproto`: the same points as
+    InfluxDB line protocol, `sensor,source=s0001 value=21.3 1577836800` (precision s)."""
     sid, ts, val = common.fleet_block(n_series, max(1, n_points // n_series), seed=seed)
     out: list[list[bytes]] = []
     for w in range(WRITERS):
         mine = sid % WRITERS == w
         s, t, v = sid[mine].tolist(), ts[mine].tolist(), val[mine].tolist()
         b = bench.BATCH
+        if lineproto:
+            lines = [
+                f"sensor,source=s{k:04d} {FIELD}={x} {y}" for k, y, x in zip(s, t, v, strict=True)
+            ]
+            out.append([
+                ("\n".join(lines[i : i + b]) + "\n").encode() for i in range(0, len(s), b)
+            ])  # fmt: skip
+            continue
         out.append([
             bench._body(s[i : i + b], t[i : i + b], v[i : i + b], big=False)
             for i in range(0, len(s), b)
@@ -197,14 +210,27 @@ def _reads(conn: Any, base: str, headers: dict[str, str]) -> None:
     http_conn.close()
 
 
+def count_avg_path(k: int) -> str:
+    """Sensorbase's one-series read: count and avg of series k, all of it."""
+    return f"/v1/query?bucket=fleet&source=s{k:04d}&field={FIELD}&aggregate=count,avg"
+
+
 class Sampler(threading.Thread):
     """Every SAMPLE_S: the server's RSS, the write log's points and one one-series read (each
     of a series not read before, as a dashboard opening one device's page), made and timed by
-    a process of its own (`_reads`)."""
+    a process of its own (`_reads`). `read_path`: that read's path for series k (a peer's own
+    query); `log`: whether the server has a write log to count (Sensorbase's /metrics)."""
 
-    def __init__(self, server: bench.Server, n_series: int) -> None:
+    def __init__(
+        self,
+        server: Any,
+        n_series: int,
+        read_path: Callable[[int], str] = count_avg_path,
+        log: bool = True,
+    ) -> None:
         super().__init__(daemon=True)
         self.server, self.n_series = server, n_series
+        self.read_path, self.log = read_path, log
         self.samples: list[dict[str, Any]] = []
         self.phase = "ingest"
         self._halt = threading.Event()
@@ -221,9 +247,8 @@ class Sampler(threading.Thread):
     def one_read(self) -> tuple[float, int]:
         k = (self._next * 7919 + 1) % self.n_series  # spread over the series
         self._next += 1
-        path = f"/v1/query?bucket=fleet&source=s{k:04d}&field={FIELD}&aggregate=count,avg"
         with self._lock:
-            self._pipe.send(path)
+            self._pipe.send(self.read_path(k))
             ms, status = self._pipe.recv()
         if status == 0:
             self.dropped += 1
@@ -238,7 +263,7 @@ class Sampler(threading.Thread):
                 "phase": self.phase,
                 "read_ms": ms if status == 200 else None,  # (404: not written yet)
                 "rss_bytes": self.server.rss_by_role(),
-                "log_points": bench.log_points(self.server),
+                "log_points": bench.log_points(self.server) if self.log else None,
             })  # fmt: skip
             self._halt.wait(SAMPLE_S)
 
@@ -249,12 +274,22 @@ class Sampler(threading.Thread):
         self._reader.join()
 
 
-def run_series(args: argparse.Namespace) -> list[dict[str, Any]]:
-    out = []
+def run_series(args: argparse.Namespace, result: dict[str, Any]) -> None:
+    """Each fleet size on Sensorbase (unless --peer-only), then on the peer if one is asked
+    for (curve_victoria.py), back to back so that both see the same machine."""
+    if not args.peer_only:
+        result["series"] = []
+    if args.peer:
+        import curve_victoria
+
+        result["series_victoria"] = {**curve_victoria.header(), "rows": []}
     for n_series in args.series:
-        with bench.new_database(args.database_url) as url:
-            out.append(_run_series(args, n_series, url))
-    return out
+        if not args.peer_only:
+            with bench.new_database(args.database_url) as url:
+                result["series"].append(_run_series(args, n_series, url))
+        if args.peer:
+            row = curve_victoria.run_series(args, n_series)
+            result["series_victoria"]["rows"].append(row)
 
 
 def _run_series(
@@ -262,77 +297,90 @@ def _run_series(
 ) -> dict[str, Any]:
     print(f"building {args.series_points:,} points over {n_series:,} series", flush=True)
     bodies = fleet_per_writer(n_series, args.series_points, seed=1)
-    points = sum(bench.count_points(b) for w in bodies for b in w)
     server = bench.Server(server_args(args, database_url))
     server.start()
     try:
         bench.checked("POST", server, "/v1/buckets", {"key": "fleet"})
         sampler = Sampler(server, n_series)
-        sampler.start()
-        # First the bodies that name every series once (each new series is created in
-        # the catalog), then the rest: a fleet's devices exist but for its first minutes.
-        first = -(-n_series // (WRITERS * bench.BATCH))
-        creating = bench.run_writers(server, [w[:first] for w in bodies], "fleet")
-        cpu_before = server.cpu_by_role()
-        ingest = bench.run_writers(server, [w[first:] for w in bodies], "fleet")
-        cpu_after = server.cpu_by_role()
-        sampler.phase = "after"
-        first_ms, _ = sampler.one_read()
-        folded_s = bench.wait_folded(server, FOLD_WAIT_S, STILL_S)
-        time.sleep(2)  # reads of the folded store
-        sampler.stop()
+        row = series_ingest(server, sampler, bodies)
+        row["fold_wait_s"] = bench.wait_folded(server, FOLD_WAIT_S, STILL_S)
+        series_reads(row, sampler)
     except BaseException:
         server.stop()
         server.cleanup()
         raise
     try:
-        disk = settled_disk(server, points)
+        disk = row["disk"] = settled_disk(server, row["points"])
     finally:
         server.cleanup()
-    reads = {
-        phase: [s["read_ms"] for s in sampler.samples if s["phase"] == phase and s["read_ms"]]
-        for phase in ("ingest", "after")
-    }
-    row = {
-        "series": n_series,
-        "points": points,
+    during, nan = row["read_ms"].get("ingest", {}), float("nan")
+    print(
+        f"series {n_series:,}: creating them {row['creating_points_per_s']:,.0f} points/s, then"
+        f" ingest {row['ingest_points_per_s']:,.0f} points/s "
+        f"(server CPU {row['server_cpu_us_per_point']:.2f} us/point, helpers "
+        f"{row['helpers_cpu_us_per_point']:.2f}), RSS peak "
+        f"{row['rss_peak_bytes']['server'] / 2**20:.0f} MiB (+ helpers "
+        f"{row['rss_peak_bytes']['helpers'] / 2**20:.0f}), one-series read during ingest "
+        f"median {during.get('median', nan):.1f} max {during.get('max', nan):.1f}"
+        f" ms, first after {row['first_read_after_ingest_ms']:.1f} ms, after: "
+        f"{row['read_ms'].get('after')}, folded {row['fold_wait_s']:.1f} s after, "
+        f"{disk['bytes_per_point']:.2f} B/point (points "
+        f"{disk.get('points_bytes_per_point', nan):.2f}, catalog "
+        f"{disk.get('catalog_bytes_per_point', nan):.2f})",
+        flush=True,
+    )
+    return row
+
+
+def series_ingest(
+    server: Any, sampler: Sampler, bodies: list[list[bytes]], lineproto: bool = False
+) -> dict[str, Any]:
+    """The series scenario's writes on a started server (Sensorbase's, or a peer's shaped as
+    bench.Server: `base`, `headers`, `cpu_by_role`, `rss_by_role`), the sampler started
+    before them, and the first read after them; the sampler left running (`series_reads`
+    stops it once the store has settled as the caller sees it)."""
+    sampler.start()
+    # First the bodies that name every series once (each new series is created in the
+    # catalog), then the rest: a fleet's devices exist but for its first minutes.
+    first = -(-sampler.n_series // (WRITERS * bench.BATCH))
+    creating = bench.run_writers(server, [w[:first] for w in bodies], "fleet", lineproto)
+    cpu_before = server.cpu_by_role()
+    ingest = bench.run_writers(server, [w[first:] for w in bodies], "fleet", lineproto)
+    cpu_after = server.cpu_by_role()
+    sampler.phase = "after"
+    first_ms, _ = sampler.one_read()
+    return {
+        "series": sampler.n_series,
+        "points": creating["points"] + ingest["points"],
         "ingest_points_per_s": ingest["points_per_s"],
         "ingest": ingest,
         "creating_points_per_s": creating["points_per_s"],
         "creating": creating,
         "server_cpu_us_per_point": _cpu_per(cpu_before, cpu_after, "server", ingest["points"]),
         "helpers_cpu_us_per_point": _cpu_per(cpu_before, cpu_after, "helpers", ingest["points"]),
-        "rss_peak_bytes": {
-            role: max(s["rss_bytes"][role] for s in sampler.samples)
-            for role in ("server", "helpers")
-        },
         "first_read_after_ingest_ms": first_ms,
-        "read_ms": {
-            phase: {"median": statistics.median(xs), "max": max(xs), "n": len(xs)}
-            for phase, xs in reads.items()
-            if xs
-        },
-        "fold_wait_s": folded_s,
-        "reads_dropped": sampler.dropped,
-        "disk": disk,
-        "samples": sampler.samples,
     }
-    during, nan = row["read_ms"].get("ingest", {}), float("nan")
-    print(
-        f"series {n_series:,}: creating them {creating['points_per_s']:,.0f} points/s, then"
-        f" ingest {ingest['points_per_s']:,.0f} points/s "
-        f"(server CPU {row['server_cpu_us_per_point']:.2f} us/point, helpers "
-        f"{row['helpers_cpu_us_per_point']:.2f}), RSS peak "
-        f"{row['rss_peak_bytes']['server'] / 2**20:.0f} MiB (+ helpers "
-        f"{row['rss_peak_bytes']['helpers'] / 2**20:.0f}), one-series read during ingest "
-        f"median {during.get('median', nan):.1f} max {during.get('max', nan):.1f}"
-        f" ms, first after {first_ms:.1f} ms, after: {row['read_ms'].get('after')}, folded "
-        f"{folded_s:.1f} s after, {disk['bytes_per_point']:.2f} B/point (points "
-        f"{disk.get('points_bytes_per_point', nan):.2f}, catalog "
-        f"{disk.get('catalog_bytes_per_point', nan):.2f})",
-        flush=True,
-    )
-    return row
+
+
+def series_reads(row: dict[str, Any], sampler: Sampler) -> None:
+    """Two more seconds of reads of the settled store, the sampler stopped, and its figures
+    into `row`."""
+    time.sleep(2)
+    sampler.stop()
+    reads = {
+        phase: [s["read_ms"] for s in sampler.samples if s["phase"] == phase and s["read_ms"]]
+        for phase in ("ingest", "after")
+    }
+    row["rss_peak_bytes"] = {
+        role: max(s["rss_bytes"][role] for s in sampler.samples) for role in ("server", "helpers")
+    }
+    row["read_ms"] = {
+        phase: {"median": statistics.median(xs), "max": max(xs), "n": len(xs)}
+        for phase, xs in reads.items()
+        if xs
+    }
+    row["reads_dropped"] = sampler.dropped
+    row["samples"] = sampler.samples
 
 
 def _cpu_per(
@@ -347,71 +395,6 @@ def _cpu_per(
     return sum(s - was.get(pid, 0.0) for pid, s in after[role].items()) / points * 1e6
 
 
-# ---------------------------------------------------------------------------------------------
-# Plots
-
-
-def plot(result: dict[str, Any], out: Path) -> list[Path]:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib is not installed (pip install -e '.[bench]'): no plots")
-        return []
-    made = []
-    store = result["store"]
-    if rows := result.get("points"):
-        fig, ax = plt.subplots(1, 2, figsize=(10, 4))
-        x = [r["points"] for r in rows]
-        for key, label in (("stats_ms", "stats over all"), ("latest_10k_ms", "latest 10,000"),
-                           ("day_range_ms", "one-day raw range")):  # fmt: skip
-            ax[0].plot(x, [r[key] for r in rows], "o-", label=label)
-        ax[0].set(
-            xscale="log", xlabel="stored points", ylabel="ms (median)", title=f"reads ({store})"
-        )
-        ax[0].legend()
-        ax[1].plot(x, [r["disk"]["bytes_per_point"] for r in rows], "o-")
-        ax[1].set(xscale="log", xlabel="stored points", ylabel="bytes/point", title="disk")
-        made.append(_save(fig, out, "points"))
-    if rows := result.get("series"):
-        fig, ax = plt.subplots(2, 2, figsize=(11, 8))
-        x = [r["series"] for r in rows]
-        ax[0][0].plot(x, [r["ingest_points_per_s"] for r in rows], "o-", label="series known")
-        ax[0][0].plot(x, [r["creating_points_per_s"] for r in rows], "o-", label="creating them")
-        ax[0][0].legend()
-        ax[0][0].set(xscale="log", xlabel="series", ylabel="points/s", title=f"ingest ({store})")
-        ax[0][1].plot(
-            x, [r["rss_peak_bytes"]["server"] / 2**20 for r in rows], "o-", label="server"
-        )
-        ax[0][1].plot(
-            x, [r["rss_peak_bytes"]["helpers"] / 2**20 for r in rows], "o-", label="helpers"
-        )
-        ax[0][1].set(xscale="log", xlabel="series", ylabel="MiB", title="peak RSS")
-        ax[0][1].legend()
-        ax[1][0].plot(x, [r["disk"]["bytes_per_point"] for r in rows], "o-")
-        ax[1][0].set(xscale="log", xlabel="series", ylabel="bytes/point", title="disk, settled")
-        for r in rows:
-            s = [p for p in r["samples"] if p["read_ms"]]
-            ax[1][1].plot(
-                [p["t_s"] for p in s], [p["read_ms"] for p in s], ".", label=f"{r['series']:,}"
-            )
-        ax[1][1].axhline(20, color="grey", lw=0.5)
-        ax[1][1].set(yscale="log", xlabel="s since ingest began", ylabel="ms",
-                     title="one-series read, during and after ingest")  # fmt: skip
-        ax[1][1].legend(title="series")
-        made.append(_save(fig, out, "series"))
-    return made
-
-
-def _save(fig: Any, out: Path, name: str) -> Path:
-    path = out.with_name(f"{out.stem}-{name}.png")
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    return path
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--scenario", nargs="+", choices=["points", "series"],
@@ -422,16 +405,22 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=10, help="timed queries per read, median")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--database-url", default=None, help="PostgreSQL instead of SQLite")
+    ap.add_argument(
+        "--peer", choices=["victoria"], help="the series scenario on VictoriaMetrics too"
+    )
+    ap.add_argument("--peer-only", action="store_true", help="the series scenario on the peer only")
     ap.add_argument("--out", type=Path, default=bench.HERE / "curve.json")
     args = ap.parse_args()
+    if args.peer_only and not args.peer:
+        ap.error("--peer-only needs --peer")
     result: dict[str, Any] = bench.run_header(args.database_url)
     if "points" in args.scenario:
         result["points"] = run_points(args)
     if "series" in args.scenario:
-        result["series"] = run_series(args)
+        run_series(args, result)
     args.out.write_text(json.dumps(result, indent=1))
     print(f"wrote {args.out}", *plot(result, args.out), sep="\n")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

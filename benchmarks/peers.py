@@ -56,6 +56,23 @@ def influx_aside(prefix: str) -> Any:
     return ib
 
 
+def victoria_aside(prefix: str) -> Any:
+    """victoria_bench, its server moved to a fresh directory and a free loopback port (as
+    `influx_aside`: another VictoriaMetrics may hold the script's fixed one)."""
+    import victoria_bench as vb
+
+    vb.BASE, vb.PORT = tempfile.mkdtemp(prefix=prefix), free_port()
+    return vb
+
+
+def victoria_version() -> str:
+    said = subprocess.run(["victoria-metrics", "-version"], capture_output=True, text=True)
+    package = ["dpkg-query", "-W", "-f", "${Version}", "victoria-metrics"]
+    return (said.stdout + said.stderr).strip() or subprocess.run(
+        package, capture_output=True, text=True
+    ).stdout.strip()
+
+
 def _started(server: Any, log: str) -> None:
     """Refuse to measure a peer whose own process is not the one running."""
     if server.poll() is not None:
@@ -191,22 +208,17 @@ def run_victoria(args: Any) -> dict[str, Any]:
     """VictoriaMetrics as victoria_bench.py starts it, every scenario, with CPU per million
     points (it acknowledges writes before they reach disk: its figures are not durable ones)."""
     import influx_bench as ib
-    import victoria_bench as vb
 
     # influx_bench's writers talk to its module's HOST, PORT and req: pointed at
     # VictoriaMetrics for this peer, and back afterwards (as victoria_bench.py points them).
-    vb.BASE, vb.PORT = tempfile.mkdtemp(prefix="peer-victoria-"), free_port()
+    vb = victoria_aside("peer-victoria-")
     saved = ib.HOST, ib.PORT, ib.req
     ib.HOST, ib.PORT, ib.req = vb.HOST, vb.PORT, vb.req
     server = vb.start()
     _started(server, os.path.join(vb.BASE, "vm.log"))
     result: dict[str, Any] = {"name": "VictoriaMetrics"}
     try:
-        said = subprocess.run(["victoria-metrics", "-version"], capture_output=True, text=True)
-        package = ["dpkg-query", "-W", "-f", "${Version}", "victoria-metrics"]
-        result["version"] = (said.stdout + said.stderr).strip() or subprocess.run(
-            package, capture_output=True, text=True
-        ).stdout.strip()
+        result["version"] = victoria_version()
         print(f"VictoriaMetrics pid {server.pid}: {result['version']}", flush=True)
         runs = []
         for r in range(args.runs):
