@@ -27,9 +27,15 @@ A chunk whose times are all one step apart stores them here alone: its time colu
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+try:  # (built by setup.py where a C compiler is found; without it, numpy does the same)
+    from sensorbase.storage import _chunk_blocks
+except ImportError:
+    _chunk_blocks = None  # type: ignore[assignment]
 
 COMPACT = 1 << 31  # in the blob's first word: this form
 SIZE_SHIFT = 27  # the word's bits 27-30: log2(block points / 512)
@@ -86,20 +92,27 @@ def is_compact(blob: bytes) -> bool:
 
 def regular(times: Ints) -> bool:
     """Whether the times are all one step apart (then the time column is left empty)."""
+    if _chunk_blocks is not None:
+        return _chunk_blocks.regular(times)
     return len(times) < 3 or bool((np.diff(times, 2) == 0).all())
 
 
 def encode(
     decimals: int,
     times: Ints,
+    stored: Ints,
     block_points: int,
     time_sizes: list[int],
     value_sizes: list[int],
-    stats: list[Ints],
 ) -> bytes:
-    """The compact blob of a chunk of these times, in blocks of `block_points`, with its
-    pages' sizes and its blocks' min, max, sum, first and last (integers)."""
+    """The compact blob of a chunk of these times and values (`stored`, the decimals'
+    integers, each under MOST_VALUE), in blocks of `block_points`, with its pages' sizes."""
     n = len(times)
+    size_code = (block_points // 512).bit_length() - 1
+    word = (COMPACT | size_code << SIZE_SHIFT | n).to_bytes(4, "little")
+    if _chunk_blocks is not None:
+        sizes = time_sizes + value_sizes
+        return word + _chunk_blocks.compact_numbers(decimals, times, stored, block_points, sizes)
     starts = np.arange(0, n, block_points)
     ends = np.minimum(starts + block_points, n) - 1
     counts = ends - starts + 1
@@ -107,7 +120,7 @@ def encode(
     gap = np.zeros(len(starts), np.int64)
     gap[1:] = times[starts[1:]] - times[ends[:-1]] - step
     span = times[ends] - times[starts] - (counts - 1) * step
-    mn, mx, sm, first, last = stats
+    mn, mx, sm, first, last = block_stats(stored, starts, ends)
     previous = np.zeros(len(starts), np.int64)
     previous[1:] = last[:-1]
     low, high = np.minimum(first, last), np.maximum(first, last)
@@ -122,9 +135,19 @@ def encode(
     numbers += np.column_stack((gap, span)).ravel().tolist()
     numbers += time_sizes + value_sizes
     numbers += np.column_stack(per_block).ravel().tolist()
-    size_code = (block_points // 512).bit_length() - 1
-    word = COMPACT | size_code << SIZE_SHIFT | n
-    return word.to_bytes(4, "little") + _varints(numbers)
+    return word + _varints(numbers)
+
+
+def block_stats(stored: npt.NDArray[Any], starts: Ints, ends: Ints) -> list[npt.NDArray[Any]]:
+    """Each block's min, max, sum, first and last value (`starts`, `ends`: its first and last
+    index)."""
+    return [
+        np.minimum.reduceat(stored, starts),
+        np.maximum.reduceat(stored, starts),
+        np.add.reduceat(stored, starts),  # exact, of integers
+        stored[starts],
+        stored[ends],
+    ]
 
 
 def page_sizes(blob: bytes) -> tuple[int, int, int, int, int, list[int], list[int]]:

@@ -38,6 +38,11 @@ from sensorbase.model import PointColumns
 from sensorbase.storage import block_summaries
 from sensorbase.storage.block_summaries import Layout
 
+try:  # (built by setup.py where a C compiler is found; without it, numpy does the same)
+    from sensorbase.storage import _chunk_blocks
+except ImportError:
+    _chunk_blocks = None  # type: ignore[assignment]
+
 EXTRAS_ENCODER = msgspec.json.Encoder()
 EXTRAS_DECODER = msgspec.json.Decoder(list[str | None])
 
@@ -171,17 +176,21 @@ def chunk_of_row(row: tuple[Any, ...]) -> Chunk:
     return Chunk(row[0], row[1], row[2], tuple(row[3:8]), (row[8], row[9], row[10], row[11]))
 
 
-def _decimals(v: npt.NDArray[np.float64]) -> tuple[int, npt.NDArray[Any]]:
-    """The fewest decimal places d that hold every value exactly, and the values times 10^d as
-    integers; or -1 and the values themselves. Each d is tried on a few values first, so that
-    a chunk of arbitrary floats costs little."""
+def _decimals(v: npt.NDArray[np.float64]) -> tuple[int, npt.NDArray[Any], float]:
+    """The fewest decimal places d that hold every value exactly, the values times 10^d as
+    integers, and the largest of them in magnitude; or -1, the values themselves and inf.
+    Each d is tried on a few values first, so that a chunk of arbitrary floats costs little.
+    (In one pass of C where it is built: storage/_chunk_blocks.c.)"""
+    if _chunk_blocks is not None:
+        d, ints, largest = _chunk_blocks.scaled(v, MAX_DECIMALS)
+        return (-1, v, np.inf) if ints is None else (d, np.frombuffer(ints, np.int64), largest)
     sample = v[:: max(1, len(v) // 8)]
     for d in range(MAX_DECIMALS + 1):
         if _scaled(sample, d) is not None:
             ints = _scaled(v, d)
             if ints is not None:
-                return d, ints
-    return -1, v
+                return d, ints, float(np.abs(ints).max())
+    return -1, v, np.inf
 
 
 def _scaled(v: npt.NDArray[np.float64], d: int) -> npt.NDArray[np.int64] | None:
@@ -385,27 +394,21 @@ def encode(
         extra_blob = EXTRAS_ENCODER.encode(extra)
     n = len(t)
     sizes = [min(block_points, n - at) for at in range(0, n, block_points)]
-    starts = np.arange(0, n, block_points)
-    ends = np.minimum(starts + block_points, n) - 1
-    decimals, stored = _decimals(v)
-    compact = not older and decimals >= 0 and np.abs(stored).max() < block_summaries.MOST_VALUE
+    decimals, stored, largest = _decimals(v)
+    compact = not older and decimals >= 0 and largest < block_summaries.MOST_VALUE
     if compact and block_summaries.regular(t):  # (the blocks blob holds them: no column)
         time_blob, time_sizes = b"", [0] * (len(sizes) + 1)
     else:
         time_blob, time_sizes = _paged_times(t, sizes)
     value_blob, value_sizes = _paged(stored, sizes)
-    stats = [
-        np.minimum.reduceat(stored, starts),
-        np.maximum.reduceat(stored, starts),
-        np.add.reduceat(stored, starts),  # exact, of integers
-        stored[starts],
-        stored[ends],
-    ]
     if compact:
         blocks_blob = block_summaries.encode(
-            decimals, t, block_points, time_sizes, value_sizes, stats
+            decimals, t, stored, block_points, time_sizes, value_sizes
         )
     else:
+        starts = np.arange(0, n, block_points)
+        ends = np.minimum(starts + block_points, n) - 1
+        stats = block_summaries.block_stats(stored, starts, ends)
         blocks_blob = _older_blocks(decimals, t, block_points, time_sizes, value_sizes, stats)
     return (
         series_id,
