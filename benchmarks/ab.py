@@ -83,6 +83,7 @@ class Run(NamedTuple):
     helpers_us: float  # the helpers' CPU per unit, microseconds
     settled_cpu_us: float = math.nan  # batch: the server's until the store settled (below)
     settled_helpers_us: float = math.nan  # batch: the helpers' until then
+    rss_mib: float = math.nan  # batch: the server processes' RSS as the writers end
 
 
 def one_run(version: Path, scenario: str, args: argparse.Namespace, bodies: Any) -> Run:
@@ -104,6 +105,8 @@ def one_run(version: Path, scenario: str, args: argparse.Namespace, bodies: Any)
             before = server.cpu_by_role()
             out = bench.run_writers(server, bodies, "ab")
             run = measured(server, before, float(out["points_per_s"]), out["points"])
+            rss = server.rss_by_role()
+            run = run._replace(rss_mib=rss["server"] / 2**20 if rss else math.nan)
             bench.wait_settled(server)
             settled = measured(server, before, run.figure, out["points"])
             return run._replace(
@@ -237,7 +240,8 @@ def main() -> None:
             load.append(os.getloadavg()[0])
             print(
                 f"{name}: {run.figure:{fmt}} {unit}, server CPU {run.cpu_us:{cfmt}} us/{per}"
-                f" (helpers {run.helpers_us:{cfmt}}{settled_note(run, cfmt)}), load {load[-1]:.2f}",
+                f" (helpers {run.helpers_us:{cfmt}}{settled_note(run, cfmt)}), load {load[-1]:.2f}"
+                + ("" if math.isnan(run.rss_mib) else f", server RSS {run.rss_mib:.0f} MiB"),
                 flush=True,
             )
     finally:
@@ -263,6 +267,7 @@ def main() -> None:
                 "settled_helpers_cpu_us": {
                     name: [x.settled_helpers_us for x in xs] for name, xs in runs.items()
                 },
+                "server_rss_mib": {name: [x.rss_mib for x in xs] for name, xs in runs.items()},
                 "load_1min": load,
             }
         )

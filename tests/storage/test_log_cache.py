@@ -1,7 +1,7 @@
 """The log cache (storage/log_view.py) shared by both backends: every view handed out keeps the
 points it was given while folds let rows go and later rows are appended and the arrays grow,
 without the lock (a reading thread may still be scanning an old view); the rows a process
-commits are put in its cache by its writer while reads use it."""
+commits are put in its cache by its writer, read lately or not, and the rows folded let go."""
 
 from __future__ import annotations
 
@@ -127,6 +127,34 @@ def test_rows_committed_while_a_read_holds_the_lock_wait_for_the_next_one() -> N
         assert _points(view, series) == _expected(2, 7, series)
 
 
+def test_the_writer_leaves_new_arrays_to_a_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows past the columns' room are put in by a thread of the cache's, not by the writer
+    (the event loop, which copying the rows held stalled), and are held all the same."""
+    monkeypatch.setattr(log_view, "_ROOM_AT_LEAST", 0)  # (grown by doubling: often)
+    grown_on: list[threading.Thread] = []
+    grown = log_view._grown
+
+    def recorded(*args: Any) -> Any:
+        grown_on.append(threading.current_thread())
+        return grown(*args)
+
+    monkeypatch.setattr(log_view, "_grown", recorded)
+    cache = LogCache()
+    for row_id in range(1, 40):
+        cache.committed(row_id, _logged(row_id), 1)
+        if cache._grower is not None:
+            cache._grower.join(10)
+    assert len(grown_on) >= 5 and threading.current_thread() not in grown_on
+    assert cache._ids == list(range(1, 40)) and not cache._fed
+
+    def read(ids: list[int]) -> Iterable[tuple[Any, ...]]:
+        raise AssertionError(f"fetched {ids}")
+
+    view = cache.view_of(1, 39, None, read)
+    for series in range(SERIES):
+        assert _points(view, series) == _expected(1, 39, series)
+
+
 # --- the rows a process commits, put in its cache by its writer (SQLite) ---------------------
 
 
@@ -184,30 +212,109 @@ def _opened(a: Folding, b: Folding) -> Iterator[tuple[Folding, Folding]]:
         b.close()
 
 
+def _cache(store: Folding) -> LogCache:
+    return store.log_cache if isinstance(store, PostgresStore) else store._log
+
+
 def test_rows_a_process_commits_are_read_from_its_cache_and_others_rows_fetched(
     two_stores: tuple[Folding, Folding],
 ) -> None:
     """Two stores on one database (two worker processes, two nodes): each one's reads take
-    the rows its own writer committed since its last read from its cache, and fetch the
-    other's, so that both read every point; a writer's row that does not follow the rows
-    read is left to be fetched."""
+    the rows its own writer committed from its cache, the first before any read too, and
+    fetch the other's, so that both read every point; a writer's row that does not follow
+    the rows read is left to be fetched."""
     a, b = two_stores
     sid = another_series(a)
     _commit(a, sid, 0)
     fetched = _fetches(a)
     assert _stored(a, sid) == [0, 1, 2, 3, 4]
-    assert len(fetched) == 1  # the first row, committed before any read
+    assert fetched == []  # the first row, committed before any read, held too
     for start in (10, 20, 30):
         _commit(a, sid, start)
     every = [0, 1, 2, 3, 4] + [s + i for s in (10, 20, 30) for i in range(5)]
-    assert _stored(a, sid) == every and len(fetched) == 1  # none fetched back
+    assert _stored(a, sid) == every and fetched == []  # none fetched back
     _commit(b, sid, 40)  # another process's row, then this one's: both fetched
     _commit(a, sid, 50)
     every += [40, 41, 42, 43, 44, 50, 51, 52, 53, 54]
-    assert _stored(a, sid) == every and len(fetched) == 3
+    assert _stored(a, sid) == every and len(fetched) == 2
     assert _stored(b, sid) == every  # its own cache: fetched what `a` wrote
-    cache = a.log_cache if isinstance(a, PostgresStore) else a._log
-    cache._viewed = -float("inf")  # no read lately: the writer puts nothing in
-    _commit(a, sid, 60)
-    assert cache._read_to == max(fetched)
-    assert _stored(a, sid) == [*every, 60, 61, 62, 63, 64] and len(fetched) == 4
+    _commit(a, sid, 60)  # following every row read: held
+    assert _cache(a)._read_to == max(fetched) + 1
+    assert _stored(a, sid) == [*every, 60, 61, 62, 63, 64] and len(fetched) == 2
+
+
+def test_a_read_after_writes_without_reads_and_folds_fetches_nothing(
+    two_stores: tuple[Folding, Folding],
+) -> None:
+    """Rows committed while no read used the cache, with folds between, are held, and the
+    folded ones let go by the writer: the first read after them (once a read of the whole
+    unfolded log) fetches none, and reads every point, from chunks and log; the cache holds
+    the rows the log holds, no more."""
+    a, _ = two_stores
+    sid = another_series(a)
+    _commit(a, sid, 0)
+    fetched = _fetches(a)
+    assert _stored(a, sid) == [0, 1, 2, 3, 4]
+    every = [0, 1, 2, 3, 4]
+    for fold_turn in range(3):
+        for start in range(10, 50, 10):
+            _commit(a, sid, 100 * fold_turn + start)
+            every += [100 * fold_turn + start + i for i in range(5)]
+        assert a.fold_points() > 0  # (the writer's next commit says which rows are left)
+    _commit(a, sid, 1000)
+    every += [1000, 1001, 1002, 1003, 1004]
+    cache = _cache(a)
+    with cache._lock:
+        cache._take_fed()
+        held = list(cache._ids)
+    assert len(held) == 1  # the folds' rows were let go: the log holds one row
+    assert _stored(a, sid) == every
+    assert fetched == []
+
+
+def test_a_cache_no_read_used_stays_the_size_of_the_log() -> None:
+    """The writer's rows are held and let go as folds take them with no read at all: the
+    cache holds the rows from the log's first on, and a read then fetches none."""
+    cache = LogCache()
+    fetched: list[int] = []
+
+    def read(ids: list[int]) -> Iterable[tuple[Any, ...]]:
+        fetched.extend(ids)
+        return _read(ids)
+
+    first = 1
+    for row_id in range(1, 200):
+        if row_id % 25 == 0:
+            first = row_id - 3  # a fold took every row but the last three
+        cache.committed(row_id, _logged(row_id), first)
+    assert cache._ids == list(range(first, 200))
+    assert cache._size == POINTS * len(cache._ids)
+    view = cache.view_of(first, 199, None, read)
+    assert fetched == []
+    for series in range(SERIES):
+        assert _points(view, series) == _expected(first, 199, series)
+
+
+def test_a_cache_started_by_the_writer_fetches_the_rows_below_its_first() -> None:
+    """A cache that held no rows starts from its writer's row (rows from before the process
+    started, or another's, lie below): a read fetches those below once, and they are put in
+    place; rows another process commits later are fetched too."""
+    cache = LogCache()
+    fetched: list[int] = []
+
+    def read(ids: list[int]) -> Iterable[tuple[Any, ...]]:
+        fetched.extend(ids)
+        return _read(ids)
+
+    for row_id in (11, 12, 13):
+        cache.committed(row_id, _logged(row_id), 5)  # rows 5-10 committed before it began
+    view = cache.view_of(5, 13, None, read)
+    assert fetched == [5, 6, 7, 8, 9, 10]
+    for series in range(SERIES):
+        assert _points(view, series) == _expected(5, 13, series)
+    cache.committed(15, _logged(15), 9)  # a fold took 5-8; 14 is another process's
+    fetched.clear()
+    view = cache.view_of(9, 15, None, read)
+    assert fetched == [14, 15]
+    for series in range(SERIES):
+        assert _points(view, series) == _expected(9, 15, series)

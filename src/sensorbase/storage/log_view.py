@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import bisect
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -56,11 +55,8 @@ def due_points(largest_series_id: int, fold_points: int) -> int:
 
 # A group commit's log row as written: (points, series_id, time_us, value, extra)
 LogRow = tuple[int, bytes, bytes, bytes, bytes | None]
-LoggedRow = tuple[int, LogRow]  # (its id, the row)
-
-# A row this process commits is put in the cache by the writer (`LogCache.committed`) while
-# reads have used the cache within this many seconds; else the next read fetches it.
-FEED_AFTER_READ_S = 5.0
+# (its id, the row, the log's first id as its transaction saw it: rows below were folded)
+LoggedRow = tuple[int, LogRow, int]
 
 
 def log_row(batches: list[ResolvedBatch]) -> LogRow | None:
@@ -238,41 +234,74 @@ class LogCache:
         self._read_to = 0  # every id up to this one seen was read (or let go)
         self._kept_from = 1  # rows below this were let go (folded)
         self._epoch = 0  # moved on whenever a row is put among those held
-        self._viewed = -float("inf")  # when a read last used the cache (time.monotonic)
         # Rows committed here while the lock was held, in id order, for whoever takes it next
         # (`committed`); the oldest go past this many (the next read then fetches them).
-        self._fed: deque[tuple[int, LogRow]] = deque(maxlen=_FED_WAITING)
+        self._fed: deque[tuple[int, LogRow, int | None]] = deque(maxlen=_FED_WAITING)
+        self._grower: threading.Thread | None = None  # taking the rows fed into new arrays
 
-    def committed(self, row_id: int, row: LogRow) -> None:
+    def committed(self, row_id: int, row: LogRow, first: int | None = None) -> None:
         """A row this process has just committed, held at once when it follows every row
-        read and a read used the cache lately: a read then takes it from here rather than
-        fetching it back from the database. py-spy, one-series reads polling a saturating
-        SQLite ingest: ~70% of the reading thread's samples were fetching, decoding and
-        appending the rows committed since the last read, each row fetch a wait for the GIL
-        the event loop holds. A row that does not follow (another process's row between) is
-        left for the next read to fetch, so rows are never put below one held.
+        read: a read then takes it from here rather than fetching it back from the database.
+        py-spy, one-series reads polling a saturating SQLite ingest: ~70% of the reading
+        thread's samples were fetching, decoding and appending the rows committed since the
+        last read, each row fetch a wait for the GIL the event loop holds. A row that does not
+        follow (another process's row between) is left for the next read to fetch, so rows are
+        never put below one held; in a cache that holds none, it starts them (the rows below
+        it are then fetched by the next read that sees them, as after a fold).
+
+        Held whether reads use the cache or not: held only while reads had used it in the
+        last 5 s, the first read after a pause fetched the whole unfolded log (a 1,000-series
+        ingest's 0.2-1.7M points: 66-483 ms, each row fetched a wait for the GIL the event
+        loop holds; benchmarks/README.md). So that a cache no read looks at stays the size
+        of the log, the writer says which rows are left (`first`, the log's first id as its
+        transaction saw it): the rows below, folded, are let go here as a read lets them go.
 
         The writer calls this on the event loop, so it does not wait for the lock, which a
         read holds while it fetches rows (10-100 ms under load, seen with a probe): the row
         waits in `_fed` for whoever takes the lock next, this or the read. Skipping it
-        instead made every row committed during a read one the next read fetched."""
-        self._fed.append((row_id, row))
+        instead made every row committed during a read one the next read fetched. Nor does it
+        make the new arrays that rows past the room need: a thread does (`_grow_aside`)."""
+        self._fed.append((row_id, row, first))
         if self._lock.acquire(blocking=False):
             try:
-                self._take_fed()
+                if sum(r[0] for _, r, _ in self._fed) <= len(self._series) - self._size:
+                    self._take_fed()
+                    return
             finally:
                 self._lock.release()
+            self._grow_aside()
+
+    def _grow_aside(self) -> None:
+        """Have a thread take the rows fed, making the new arrays they need. Copying the rows
+        held (the unfolded log, up to ~2M points, into memory not yet touched) took the event
+        loop ~10-40 ms each time the columns grew, every few seconds of a saturating
+        1,000-series ingest (py-spy: `_grown`, 0.8% of the loop's samples, each a stall every
+        read waiting for the loop then waited out); the copy lets go of the GIL."""
+        if self._grower is not None and self._grower.is_alive():
+            return  # (it takes whatever is fed by the time it holds the lock)
+        self._grower = threading.Thread(
+            target=self._take_fed_locked, name="sensorbase-log-cache", daemon=True
+        )
+        self._grower.start()
+
+    def _take_fed_locked(self) -> None:
+        with self._lock:
+            self._take_fed()
 
     def _take_fed(self) -> None:
         """Hold the rows waiting in `_fed` that follow every row read (under the lock)."""
-        recent = time.monotonic() - self._viewed <= FEED_AFTER_READ_S
+        chained = True
         while self._fed:
-            row_id, row = self._fed.popleft()
-            if recent and row_id == self._read_to + 1:
+            row_id, row, first = self._fed.popleft()
+            if first is not None and first > self._kept_from:  # folded: let them go
+                self._let_go(first)
+            if not self._ids and row_id > self._read_to + 1:  # none held: start from it
+                self._kept_from, self._read_to, chained = row_id, row_id - 1, True
+            if chained and row_id == self._read_to + 1:
                 self._add([(row_id, *row[1:])])
                 self._read_to = row_id
             elif row_id > self._read_to:  # (one not read between): the next read fetches
-                recent = False
+                chained = False
 
     def view_of(self, first: int, last: int, ids: Int64Array | None, read: ReadRows) -> LogView:
         """The log as a read transaction sees it: the rows `first` to `last` (ids, as
@@ -282,7 +311,6 @@ class LogCache:
         if first > last:
             return LogView(())
         with self._lock:
-            self._viewed = time.monotonic()
             self._take_fed()
             if first > self._kept_from:  # folded meanwhile: let those rows go
                 self._let_go(first)
@@ -400,6 +428,7 @@ class LogCache:
         self._extras = [(b - lo, e) for b, e in self._extras if b >= lo]
         self._size -= lo
         self._kept_from = first
+        self._read_to = max(self._read_to, first - 1)  # (every id below was folded)
 
 
 def _decoded(

@@ -25,19 +25,23 @@ from sensorbase.storage.postgres.schema import LOG_LOCK
 
 
 def append_log(conn: psycopg.Connection, batches: list[ResolvedBatch]) -> LoggedRow | None:
-    """Append the points of one group commit as one log row: its id and the row, or None
-    when there are no points."""
+    """Append the points of one group commit as one log row: its id, the row and the log's
+    first id (the writer's log cache lets go of the rows below it), or None when there are
+    no points."""
     row = log_row(batches)
     if row is None:
         return None
     conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOG_LOCK,))
+    # The first id in the same round trip (the subquery does not see the new row: alone in
+    # the log, it is the first).
     made = conn.execute(
         "INSERT INTO point_log (points, series_id, time_us, value, extra) "
-        "VALUES (%s, %s, %s, %s, %s) RETURNING id",
+        "VALUES (%s, %s, %s, %s, %s) RETURNING id, (SELECT min(id) FROM point_log)",
         row,
     ).fetchone()
     assert made is not None
-    return int(made[0]), row
+    row_id = int(made[0])
+    return row_id, row, row_id if made[1] is None else min(row_id, int(made[1]))
 
 
 def log_size(conn: psycopg.Connection) -> tuple[int, int]:

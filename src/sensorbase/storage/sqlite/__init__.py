@@ -30,8 +30,9 @@ point. Now:
   log points by one vectorised scan of them (and keeps a series' merged log points for the
   next read); a read takes the rows its own read transaction sees (`SQLiteLogCache.view`,
   log.py), so chunks and log are read at one moment. The rows this process commits are put
-  in the cache by its writer while reads use it (`LogCache.committed`), so a read during
-  heavy ingest does not fetch each group's row back.
+  in the cache by its writer (`LogCache.committed`), which also lets go of the rows folded
+  meanwhile, so a read during heavy ingest, or the first after a pause, does not fetch the
+  rows back.
 
 Ids of `point_log` only grow (AUTOINCREMENT) and a fold always takes the oldest rows, so the
 rows a transaction sees are exactly the ids between its min(id) and max(id).

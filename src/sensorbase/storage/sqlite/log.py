@@ -15,8 +15,9 @@ from sensorbase.storage.log_view import LOG_COLUMNS, LogCache, LoggedRow, LogVie
 
 
 def append_log(conn: sqlite3.Connection, batches: list[ResolvedBatch]) -> LoggedRow | None:
-    """Append the points of one group commit as one log row: its id and the row, or None
-    when there are no points."""
+    """Append the points of one group commit as one log row: its id, the row and the log's
+    first id (the writer's log cache lets go of the rows below it), or None when there are
+    no points."""
     row = log_row(batches)
     if row is None:
         return None
@@ -25,7 +26,9 @@ def append_log(conn: sqlite3.Connection, batches: list[ResolvedBatch]) -> Logged
         row,
     )
     assert done.lastrowid is not None
-    return done.lastrowid, row
+    # (one descent of the rowid B-tree: SQLite's min() optimisation)
+    first = conn.execute("SELECT min(id) FROM point_log").fetchone()[0]
+    return done.lastrowid, row, first
 
 
 def log_size(conn: sqlite3.Connection) -> tuple[int, int]:
