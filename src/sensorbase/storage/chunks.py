@@ -63,7 +63,11 @@ BLOCK_POINTS = 1024
 # 1.0 us with chunks of 2,048 (benchmarks/README.md).
 REFILL_BELOW = 1024
 MAX_DECIMALS = 6
-_LEVEL = 4  # ~2x faster than pcodec's default 8, ~as small here
+_LEVEL = 4  # times: ~as small as pcodec's default 8 here, and faster
+# Values: level 6 took the values of the benchmark's store (benchmarks/disk.py) from 0.3041
+# bytes a point at level 4 to 0.2963 (8: 0.2975), the encode no slower (~50 ns a point either
+# way in chunks of 3,000); its times grew at 6 (0.0048 -> 0.0050), so they keep 4.
+_VALUE_LEVEL = 6
 _SUMMARY_CONFIG = ChunkConfig(compression_level=_LEVEL)
 _HEADER = wrapped.FileCompressor().write_header()
 _FILE, _ = wrapped.FileDecompressor.new(_HEADER)
@@ -89,6 +93,7 @@ class Blocks:
     time_page: npt.NDArray[np.int64]  # (n, 2): where its time page starts and ends in the blob
     value_page: npt.NDArray[np.int64]  # likewise in the value blob
     decimals: list[int]  # per chunk
+    narrow: list[bool]  # per chunk: its values 32-bit integers in pcodec
 
     def points(self, blobs: list[tuple[bytes, bytes]], which: list[int]) -> PointColumns:
         """The points of the blocks `which` (ascending), without extras; `blobs`: each
@@ -106,6 +111,7 @@ class Blocks:
         held = -1
         time_decoder: Any = None
         value_decoder: Any = None
+        narrow = np.empty(0, np.int32)  # (a narrow chunk's page, widened into `scaled`)
         for i, n in enumerate(counts):
             chunk = chunk_of[i]
             time_blob, value_blob = blobs[chunk]
@@ -114,7 +120,7 @@ class Blocks:
                 held = chunk
                 if time_blob:
                     time_decoder, _ = _FILE.chunk_decompressor(time_blob, "i64")
-                kind = "f64" if decimals < 0 else "i64"
+                kind = _value_kind(decimals, self.narrow[chunk])
                 value_decoder, _ = _FILE.chunk_decompressor(value_blob, kind)
             if time_blob:
                 lo, hi = time_page[i]
@@ -129,7 +135,13 @@ class Blocks:
                 value_decoder.read_page_into(value_blob[lo:hi], n, floats[at : at + n])
                 scale[i] = 0.0
             else:
-                value_decoder.read_page_into(value_blob[lo:hi], n, scaled[at : at + n])
+                if self.narrow[chunk]:
+                    if len(narrow) < n:
+                        narrow = np.empty(BLOCK_POINTS * 8, np.int32)
+                    value_decoder.read_page_into(value_blob[lo:hi], n, narrow[:n])
+                    scaled[at : at + n] = narrow[:n]
+                else:
+                    value_decoder.read_page_into(value_blob[lo:hi], n, scaled[at : at + n])
                 scale[i] = 10.0**decimals
             at += n
         per_point = np.repeat(scale, counts)
@@ -154,10 +166,9 @@ class Chunk:
             found = block_summaries.page_sizes(blocks_blob)
         else:
             found = _older_page_sizes(blocks_blob)
-        decimals, total, block_points, first_us, step, time_sizes, value_sizes = found
-        values = _pages(
-            value_blob, "f64" if decimals < 0 else "i64", value_sizes, block_points, total
-        )
+        decimals, narrow, total, block_points, first_us, step, time_sizes, value_sizes = found
+        kind = _value_kind(decimals, narrow)
+        values = _pages(value_blob, kind, value_sizes, block_points, total)
         if time_blob:
             times = _pages(time_blob, "i64", time_sizes, block_points, total)
         else:  # (one step apart: block_summaries.py)
@@ -202,6 +213,11 @@ def _scaled(v: npt.NDArray[np.float64], d: int) -> npt.NDArray[np.int64] | None:
     return ints if same else None
 
 
+def _value_kind(decimals: int, narrow: bool) -> str:
+    """pcodec's type of a chunk's value column."""
+    return "f64" if decimals < 0 else "i32" if narrow else "i64"
+
+
 def _unscaled(values: npt.NDArray[Any], decimals: int) -> npt.NDArray[np.float64]:
     if decimals < 0:
         return values.astype(np.float64, copy=False)
@@ -211,12 +227,12 @@ def _unscaled(values: npt.NDArray[Any], decimals: int) -> npt.NDArray[np.float64
 
 
 def _paged(
-    array: npt.NDArray[Any], sizes: list[int], mode: ModeSpec | None = None
+    array: npt.NDArray[Any], sizes: list[int], mode: ModeSpec | None = None, level: int = _LEVEL
 ) -> tuple[bytes, list[int]]:
     """`array` as one wrapped pcodec chunk in pages of `sizes`: its bytes, and the byte
     size of its model and of each page."""
     config = ChunkConfig(
-        compression_level=_LEVEL,
+        compression_level=level,
         paging_spec=PagingSpec.exact_page_sizes(sizes),
         mode_spec=mode or ModeSpec.auto(),
     )
@@ -285,6 +301,7 @@ def _older_layout(blobs: list[bytes]) -> Layout:
     )
     return Layout(
         decimals,
+        np.zeros(len(blobs), np.bool_),
         totals,
         firsts,
         ns,
@@ -297,7 +314,9 @@ def _older_layout(blobs: list[bytes]) -> Layout:
     )
 
 
-def _older_page_sizes(blob: bytes) -> tuple[int, int, int, int, int, list[int], list[int]]:
+def _older_page_sizes(
+    blob: bytes,
+) -> tuple[int, bool, int, int, int, int, list[int], list[int]]:
     """block_summaries.page_sizes of a blob of the older form (its step: 0, unused: the
     older form always has a time column)."""
     int_bytes, block_points = _block_points(blob)
@@ -305,7 +324,7 @@ def _older_page_sizes(blob: bytes) -> tuple[int, int, int, int, int, list[int], 
     decimals, total, first_us = ints[:3].tolist()
     n = -(-total // block_points)
     sizes = ints[3 + 2 * n : 5 + 4 * n].tolist()
-    return decimals, total, block_points, first_us, 0, sizes[: n + 1], sizes[n + 1 :]
+    return decimals, False, total, block_points, first_us, 0, sizes[: n + 1], sizes[n + 1 :]
 
 
 def _pages(
@@ -313,7 +332,7 @@ def _pages(
 ) -> npt.NDArray[Any]:
     """A column's `total` points from its pages (`sizes`: the model's bytes, then each
     page's), `block_points` a page."""
-    column = np.empty(total, np.float64 if dtype == "f64" else np.int64)
+    column = np.empty(total, {"f64": np.float64, "i64": np.int64, "i32": np.int32}[dtype])
     decoder, _ = _FILE.chunk_decompressor(blob, dtype)
     at_byte = sizes[0]  # (after the model)
     for page in range(-(-total // block_points)):
@@ -358,6 +377,7 @@ def blocks_of(blobs: list[bytes]) -> Blocks:
         np.column_stack((time_ends[at], time_ends[at + 1])),
         np.column_stack((value_ends[at], value_ends[at + 1])),
         decimals.tolist(),
+        found.narrow.tolist(),
     )
 
 
@@ -380,12 +400,17 @@ def _segment_sums(
 
 
 def encode(
-    series_id: int, points: PointColumns, block_points: int = BLOCK_POINTS, older: bool = False
+    series_id: int,
+    points: PointColumns,
+    block_points: int = BLOCK_POINTS,
+    older: bool = False,
+    wide: bool = False,
 ) -> tuple[Any, ...]:
     """The chunk row of time-ordered points of a series (at most CHUNK_POINTS), in blocks of
     `block_points` (512 times a power of two), its blocks' summaries in the compact form
-    where its values are decimals (block_summaries.py), else in the older one. (Blocks of
-    other than BLOCK_POINTS, and `older`: tests of chunks written before.)"""
+    where its values are decimals (block_summaries.py), else in the older one; decimals'
+    integers within int32 as 32-bit integers. (Blocks of other than BLOCK_POINTS, `older` and
+    `wide`: tests of chunks written before.)"""
     t = np.ascontiguousarray(points.time_us, np.int64)
     v = np.ascontiguousarray(points.value, np.float64)
     extra = points.extra
@@ -400,10 +425,12 @@ def encode(
         time_blob, time_sizes = b"", [0] * (len(sizes) + 1)
     else:
         time_blob, time_sizes = _paged_times(t, sizes)
-    value_blob, value_sizes = _paged(stored, sizes)
+    narrow = compact and not wide and largest < block_summaries.NARROW_BELOW
+    values = stored.astype(np.int32) if narrow else stored
+    value_blob, value_sizes = _paged(values, sizes, level=_VALUE_LEVEL)
     if compact:
         blocks_blob = block_summaries.encode(
-            decimals, t, stored, block_points, time_sizes, value_sizes
+            decimals, t, stored, block_points, time_sizes, value_sizes, narrow
         )
     else:
         starts = np.arange(0, n, block_points)

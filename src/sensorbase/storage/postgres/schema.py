@@ -288,6 +288,14 @@ def _fewer_rows(conn: psycopg.Connection) -> None:
     conn.execute("DROP INDEX IF EXISTS sources_org_key")
 
 
+def _narrow(conn: psycopg.Connection) -> None:
+    """Chunks written from now on may hold their values as 32-bit integers
+    (block_summaries.NARROW), which a node of schema 10 would misread: the version alone
+    records it, so that such a node refuses to start on the database. (A node of schema 10
+    still running fails its reads of the chunks folded after: stop the old nodes before the
+    new ones fold, as for any upgrade.)"""
+
+
 MIGRATIONS = [
     (1, _v1),
     (2, _v2),
@@ -299,6 +307,7 @@ MIGRATIONS = [
     (8, _small_chunks),
     (9, _compact_blocks),
     (10, _fewer_rows),
+    (11, _narrow),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -23,6 +23,8 @@ at the version again once it holds the lock: of several processes opening the fi
             (`_compact_blocks`, storage/block_summaries.py)
     9 -> 10 a day summary only for days of more than one chunk, no index of the sources by
             organisation (`_fewer_rows`, storage/rollups.py, catalog_sql.py)
+    10 -> 11 values of decimals within int32 as 32-bit integers in their pages (`_narrow`,
+            storage/chunks.py, block_summaries.NARROW)
 """
 
 from __future__ import annotations
@@ -43,13 +45,14 @@ from sensorbase.storage.chunks import EXTRAS_DECODER
 from sensorbase.storage.rollups import DELETE_SINGLE_DAYS
 from sensorbase.storage.sqlite import chunks, folder, rollups
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 ALERTS_VERSION = 5  # the version `_alerts_tables` migrates to
 LIFECYCLE_VERSION = 6  # the version `_lifecycle` migrates to
 BLOCKS_VERSION = 7  # the version `_chunk_blocks` migrates to
 SMALL_VERSION = 8  # the version `_small_chunks` migrates to
 COMPACT_VERSION = 9  # the version `_compact_blocks` migrates to
 FEWER_ROWS_VERSION = 10  # the version `_fewer_rows` migrates to
+NARROW_VERSION = 11  # the version `_narrow` migrates to
 MIGRATE_CHUNKS = 256  # chunks re-encoded per transaction by `_chunk_blocks`
 # The catalog tables whose rows schema 3 copies into tables made anew (every table but
 # `settings`, which did not change), parents first.
@@ -156,6 +159,7 @@ def _migrate(conn: sqlite3.Connection) -> None:
     _small_chunks(conn)
     _compact_blocks(conn)
     _fewer_rows(conn)
+    _narrow(conn)
 
 
 def _points_into_chunks(conn: sqlite3.Connection) -> None:
@@ -390,3 +394,12 @@ def statements(script: str) -> list[str]:
             found.append(pending.strip().rstrip(";"))
             pending = ""
     return found
+
+
+def _narrow(conn: sqlite3.Connection) -> None:
+    """Schema 10 -> 11: chunks written from now on may hold their values as 32-bit integers
+    (block_summaries.NARROW), which a Sensorbase of schema 10 would misread; the version alone
+    changes, so that such a Sensorbase refuses the file. The chunks there keep their form."""
+    with _immediate(conn):
+        if conn.execute("PRAGMA user_version").fetchone()[0] == NARROW_VERSION - 1:
+            conn.execute(f"PRAGMA user_version = {NARROW_VERSION}")
