@@ -75,7 +75,7 @@ class Layout:
 
     @staticmethod
     def joined(parts: list[Layout]) -> Layout:
-        def cat(name: str) -> Ints:
+        def cat(name: str) -> npt.NDArray[Any]:
             return np.concatenate([getattr(p, name) for p in parts])
 
         stats = [np.concatenate([p.stats[i] for p in parts]) for i in range(5)]
