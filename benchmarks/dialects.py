@@ -58,10 +58,10 @@ def main() -> None:
 
             for i in range(50):
                 send(i)
-            before = sum(server.cpu_by_role().get("server", {}).values())
+            before = sum((server.cpu_by_role() or {}).get("server", {}).values())
             for i in range(50, 50 + args.requests):
                 send(i)
-            spent = sum(server.cpu_by_role().get("server", {}).values()) - before
+            spent = sum((server.cpu_by_role() or {}).get("server", {}).values()) - before
             print(f"{name:10s} {spent / args.requests * 1e6:6.0f} us server CPU a request",
                   flush=True)  # fmt: skip
 

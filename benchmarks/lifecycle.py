@@ -154,7 +154,7 @@ async def run(services: Services, expired: int, deleted: int) -> None:
         )
 
         await settle(services)
-        stop, alone = asyncio.Event(), []
+        stop, alone = asyncio.Event(), list[float]()
         task = asyncio.create_task(writes(client, headers, stop, alone))
         await asyncio.sleep(5)
         stop.set()
@@ -162,7 +162,7 @@ async def run(services: Services, expired: int, deleted: int) -> None:
         print(summary("writes alone (5 s)", alone))
 
         print(f"store before the pass: {file_bytes(services)}")
-        stop, during = asyncio.Event(), []
+        stop, during = asyncio.Event(), list[float]()
         task = asyncio.create_task(writes(client, headers, stop, during))
         began, cpu = time.perf_counter(), cpu_s()
         done = await services.retention.run_once()
