@@ -371,6 +371,23 @@ async def test_bad_lines_are_named(client: httpx.AsyncClient, org: Org) -> None:
     assert len(await points(client, org, "ok", "f")) == len(BAD_LINES)
 
 
+async def test_a_timestamp_holding_a_comma_is_refused(client: httpx.AsyncClient, org: Org) -> None:
+    """Timestamps are decoded at once as one JSON array when every line has one: a stamp of
+    `5,0` must not read as two (the body's other stamps all good, so that path is taken)."""
+    body = f"ok f=0 {T0}\nm f=1 {T0},5\nok f=2 {T0 + 2}\nm f=3 -1,0\n"
+    reply = await client.post(
+        f"/write?db={org.bucket}&precision=s", content=body, headers=org.headers
+    )
+    assert reply.status_code == 400
+    error = reply.json()["error"]
+    assert error.endswith(" dropped=2"), error
+    assert f"line 2: bad timestamp '{T0},5'" in error and "line 4: bad timestamp '-1,0'" in error
+    assert await points(client, org, "ok", "f") == [(iso(T0), 0.0), (iso(T0 + 2), 2.0)]
+    assert (
+        await client.get(f"/v1/buckets/{org.bucket}/sources/m", headers=org.headers)
+    ).status_code == 404
+
+
 async def test_escaping_round_trips(client: httpx.AsyncClient, org: Org) -> None:
     """Commas, spaces, equals signs and backslashes escaped in the measurement, tags and field
     keys come back unescaped in the source's meta and field, and the source key is the

@@ -143,13 +143,14 @@ def _values(raw: list[bytes], lines: list[int], bad: dict[int, str]) -> npt.NDAr
     """The values as float64, decoded at once as a JSON array: JSON's numbers are a subset of
     line protocol's floats and integers (no `nan`, `inf`, `+1`, `1_0`, `.5` or `1.`), and
     msgspec reads them ~4x faster than float() in a loop. Anything else (`1i`, `t`, `.5`, a bad
-    value) goes through value_of one by one, which names the line of a bad one."""
+    value) goes through value_of one by one, which names the line of a bad one. (A raw item
+    holding a comma would read as two numbers: the count must match.)"""
     try:
         values = np.array(_floats.decode(b"[" + b",".join(raw) + b"]"), np.float64)
     except (msgspec.DecodeError, OverflowError):
         pass
     else:
-        if np.isfinite(values).all():
+        if len(values) == len(raw) and np.isfinite(values).all():
             return values
     out = np.zeros(len(raw), np.float64)
     for i, (text, line) in enumerate(zip(raw, lines, strict=True)):
@@ -168,7 +169,8 @@ def _times(
     now_us: int,
 ) -> npt.NDArray[np.int64]:
     """The timestamps in microseconds, decoded at once as a JSON array of integers when every
-    line has one in range; else one by one (a line without one: `now_us`)."""
+    line has one in range; else one by one (a line without one: `now_us`). (A timestamp
+    holding a comma, `-1,0`, would read as two: the count must match.)"""
     mul, div = precision
     try:
         stamps = np.array(_ints.decode(b"[" + b",".join(raw) + b"]"), np.int64)
@@ -176,7 +178,8 @@ def _times(
         pass
     else:
         limit = MAX_INT64 // mul
-        if len(stamps) and int(stamps.max()) <= limit and int(stamps.min()) >= -limit:
+        fits = len(stamps) == len(raw) and len(stamps)
+        if fits and int(stamps.max()) <= limit and int(stamps.min()) >= -limit:
             if mul != 1:
                 stamps *= mul
             if div != 1:
