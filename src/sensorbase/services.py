@@ -49,6 +49,7 @@ class Services:
             settings.max_result_points,
             settings.default_query_limit,
             settings.max_scan_points,
+            reads_on_loop=store.reads_on_loop,
         )
         work = Work(store, self.committer)
         work.on_delete(self.ingest.forget)

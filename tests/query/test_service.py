@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -10,10 +13,12 @@ import pytest
 from sensorbase.auth.keys import Principal
 from sensorbase.errors import InvalidInput, NotFound
 from sensorbase.model import PointBatch, SeriesKey, TimeRange
+from sensorbase.query.service import LIGHT_POINTS, LIGHT_SERIES, light
 from sensorbase.query.spec import parse_spec
 from sensorbase.services import Services
 from sensorbase.settings import Settings
 from sensorbase.storage import open_store
+from sensorbase.storage.base import Reader
 
 S = 1_000_000
 EVERYTHING = TimeRange(None, None)
@@ -91,3 +96,86 @@ async def test_a_spec_selects_for_the_principal(node: tuple[Services, Principal]
     stranger = Principal("x", who.org_id + 1000, ("admin",), None, False)
     with pytest.raises(NotFound):
         await svc.query.query(stranger, parse_spec(bucket="farm"))
+
+
+@pytest.mark.parametrize(
+    ("params", "is_light"),
+    [
+        ({"source": "a", "field": "t", "aggregate": "count,avg"}, True),
+        ({"source": "a,b", "field": "t,h", "aggregate": "min,max,first,last,sum"}, True),
+        ({"source": "a", "field": "t", "mode": "latest", "limit": LIGHT_POINTS}, True),
+        ({"source": "a", "field": "t", "aggregate": "count", "every": "1h"}, False),
+        ({"source": "a", "field": "t", "aggregate": "count,p99"}, False),  # (every point)
+        ({"source": "a", "aggregate": "count"}, False),  # (the source's fields: any number)
+        ({"field": "t", "aggregate": "count"}, False),  # (the bucket's sources)
+        ({"source": "a", "field": "t"}, False),  # (raw pages)
+        ({"source": "a", "field": "t", "mode": "latest", "limit": LIGHT_POINTS + 1}, False),
+        ({"source": "a,b", "field": "t", "mode": "latest", "limit": LIGHT_POINTS}, False),
+        (
+            {
+                "source": [f"s{i}" for i in range(LIGHT_SERIES + 1)],
+                "field": "t",
+                "aggregate": "count",
+            },
+            False,
+        ),
+    ],
+)
+def test_which_queries_are_light(params: dict[str, Any], is_light: bool) -> None:
+    assert light(parse_spec(bucket="farm", **params)) is is_light
+
+
+async def test_light_queries_run_on_the_event_loop_where_the_store_allows(
+    node: tuple[Services, Principal],
+) -> None:
+    """On SQLite a light query reads on the event loop's thread, with the answer a worker
+    thread's read gives; anything else (and every read on PostgreSQL) on a worker thread,
+    as does a light query while another read is on one. Tenancy is the same code either way."""
+    svc, who = node
+    await fill(svc, who)
+    loop_thread = threading.get_ident()
+    threads: list[int] = []
+    hold = threading.Event()
+    take = svc.query._reader
+
+    def reader() -> Reader:
+        threads.append(threading.get_ident())
+        if threading.get_ident() != loop_thread and not hold.is_set():
+            hold.wait(10)  # (a read kept on its worker while the light one comes)
+        return take()
+
+    svc.query._reader = reader  # type: ignore[method-assign]
+    hold.set()
+    spec = parse_spec(bucket="farm", source="a", field="t", aggregate="count,avg,min,last")
+    on_loop = svc.store.reads_on_loop
+    light_result = await svc.query.query(who, spec)
+    assert (threads.pop() == loop_thread) is on_loop
+    assert light_result.series[0].aggregates[0].values == {
+        "count": 5, "avg": 7.0, "min": 5.0, "last": 5.0,
+    }  # fmt: skip
+    svc.query._on_loop = False
+    threaded = await svc.query.query(who, spec)
+    assert threads.pop() != loop_thread
+    assert threaded == light_result
+    svc.query._on_loop = on_loop
+
+    heavy = parse_spec(bucket="farm", source="a", field="t", aggregate="count", every="1s")
+    await svc.query.query(who, heavy)
+    assert threads.pop() != loop_thread
+
+    hold.clear()
+    aside = asyncio.create_task(svc.query.query(who, heavy))
+    while not threads:
+        await asyncio.sleep(0.001)
+    light_task = asyncio.create_task(svc.query.query(who, spec))
+    while len(threads) < 2:
+        await asyncio.sleep(0.001)
+    assert threads[1] != loop_thread  # (waits for no read on a worker: a worker of its own)
+    hold.set()
+    await asyncio.gather(aside, light_task)
+    threads.clear()
+
+    stranger = Principal("k2", who.org_id + 1, ("admin",), None, False)
+    with pytest.raises(NotFound):
+        await svc.query.query(stranger, spec)
+    assert threads and (threads[0] == loop_thread) is on_loop

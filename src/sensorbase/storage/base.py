@@ -454,6 +454,10 @@ class Reader(CatalogReader, PointReader, AlertReader, Protocol):
 
 
 class Store(Protocol):
+    # Whether a light read (query/service.py `light`) may run on the event loop: it then
+    # waits for nothing but its own work (no connection pool, no network round trip).
+    reads_on_loop: bool
+
     def open(self) -> None:
         """Create or migrate the schema."""
         ...

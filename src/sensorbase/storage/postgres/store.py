@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 
 class PostgresStore:
+    reads_on_loop = False  # (a read waits for the pool's connection and the server)
+
     def __init__(self, url: str, settings: Settings) -> None:
         self.url = url
         self.synchronous_commit = "on" if settings.durability == "full" else "off"

@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 
 
 class SQLiteStore:
+    reads_on_loop = True  # (a connection per thread, a local file)
+
     def __init__(self, path: Path, settings: Settings) -> None:
         self.path = path
         self.synchronous = "FULL" if settings.durability == "full" else "NORMAL"
