@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -12,7 +12,7 @@ import pytest
 
 from sensorbase.auth.keys import Principal
 from sensorbase.errors import InvalidInput, NotFound
-from sensorbase.model import PointBatch, SeriesKey, TimeRange
+from sensorbase.model import PointBatch, PointColumns, SeriesKey, TimeRange
 from sensorbase.query.service import LIGHT_POINTS, LIGHT_SERIES, light
 from sensorbase.query.spec import parse_spec
 from sensorbase.services import Services
@@ -179,3 +179,47 @@ async def test_light_queries_run_on_the_event_loop_where_the_store_allows(
     with pytest.raises(NotFound):
         await svc.query.query(stranger, spec)
     assert threads and (threads[0] == loop_thread) is on_loop
+
+
+async def test_each_read_takes_the_loop_only_when_light(node: tuple[Services, Principal]) -> None:
+    """The other reads (the dialects': Datacooee's, InfluxQL's) choose alike: on SQLite a
+    named selection, a few series' whole-range summaries and a few of their points by time
+    on the loop's thread; a whole bucket's selection and points by value (every point of
+    the range) on a worker; PostgreSQL's always on a worker. The answers are the same either way."""
+    svc, who = node
+    await fill(svc, who)
+    loop_thread = threading.get_ident()
+    threads: list[int] = []
+    take = svc.query._reader
+
+    def reader() -> Reader:
+        threads.append(threading.get_ident())
+        return take()
+
+    svc.query._reader = reader  # type: ignore[method-assign]
+    on_loop = svc.store.reads_on_loop
+    q = svc.query
+    [ref] = await q.select(who, "farm", ["a"], ["t"])
+    reads: list[tuple[Callable[[], Awaitable[Any]], bool]] = [
+        (lambda: q.select(who, "farm", ["a"], ["t"]), True),
+        (lambda: q.select(who, "farm"), False),  # (every source of the bucket)
+        (lambda: q.latest([ref], 3), True),
+        (lambda: q.points([ref], EVERYTHING, 2, "desc"), True),
+        (lambda: q.points([ref], EVERYTHING, 2, "asc", by="value"), False),
+        (lambda: q.aggregate([ref], EVERYTHING, ("count", "max")), True),
+    ]
+    for read, is_light in reads:
+        threads.clear()
+        answer = _plain(await read())
+        assert (threads == [loop_thread]) is (is_light and on_loop), read
+        q._on_loop = False
+        assert _plain(await read()) == answer
+        q._on_loop = on_loop
+    assert [p.value.tolist() for p in await q.points([ref], EVERYTHING, 2, "desc")] == [[5.0, 6.0]]
+
+
+def _plain(found: list[Any]) -> list[Any]:
+    """A read's answer comparable with ==: points as lists."""
+    return [
+        (x.time_us.tolist(), x.value.tolist()) if isinstance(x, PointColumns) else x for x in found
+    ]

@@ -74,7 +74,15 @@ class QueryService:
         self._on_loop = reads_on_loop  # (Store.reads_on_loop)
         self._aside = 0  # reads on worker threads now (counted on the event loop)
 
-    async def _read(self, fn: Callable[[Reader], T]) -> T:
+    async def _read(self, fn: Callable[[Reader], T], light: bool = False) -> T:
+        """`fn` with a reader, on a worker thread; a `light` read (a few named series' whole-
+        range summaries or a few thousand of their points: see `light`) on the event loop
+        where the store allows it and no other read is on a worker thread (which may hold the
+        write log cache's lock a while). Under a saturating ingest the hop to a worker and back
+        waited for the loop and the GIL ~10 ms, for ~1 ms of work (benchmarks/curve.py, a
+        one-series count and avg during ingest: median 17 -> 7 ms)."""
+        if light and self._on_loop and not self._aside:
+            return fn(self._reader())
         self._aside += 1
         try:
             return await run_in_threadpool(lambda: fn(self._reader()))
@@ -95,13 +103,7 @@ class QueryService:
                 )
             return self.run(reader, found, spec)
 
-        # A light query runs on the event loop unless another read is on a worker thread
-        # (which may hold the write log cache's lock a while): under a saturating ingest the
-        # hop to a worker and back waited for the loop and the GIL ~10 ms, for ~1 ms of work
-        # (benchmarks/curve.py, a one-series count and avg during ingest: median 17 -> 7 ms).
-        if self._on_loop and not self._aside and light(spec):
-            return run(self._reader())
-        return await self._read(run)
+        return await self._read(run, light(spec))
 
     async def select(
         self,
@@ -113,7 +115,8 @@ class QueryService:
         """The principal's series matching the names (None: any); the refs every other mode
         takes (a ref is only ever made by a tenancy-checked selection)."""
         access.require(who, "data:read")
-        return await self._read(lambda r: _select(r, who, bucket, sources, fields))
+        named = bool(sources) and len(sources or ()) <= LIGHT_SERIES  # (look-ups by name)
+        return await self._read(lambda r: _select(r, who, bucket, sources, fields), named)
 
     async def points(
         self,
@@ -140,11 +143,12 @@ class QueryService:
                 for r in refs
             ]
 
-        return await self._read(read)
+        few = by == "time" and _few(len(refs), offset + limit)  # (by value: every point)
+        return await self._read(read, few)
 
     async def latest(self, refs: list[SeriesRef], n: int) -> list[PointColumns]:
         self._within(n * len(refs), "limit")
-        return await self._read(lambda r: Visible(r, refs).latest(refs, n))
+        return await self._read(lambda r: Visible(r, refs).latest(refs, n), _few(len(refs), n))
 
     async def aggregate(
         self, refs: list[SeriesRef], time_range: TimeRange, aggregates: tuple[str, ...]
@@ -155,7 +159,7 @@ class QueryService:
             seen = Visible(reader, refs)
             return [seen.aggregate(ref, time_range, aggregates)[0] for ref in refs]
 
-        return await self._read(read)
+        return await self._read(read, len(refs) <= LIGHT_SERIES)  # (the store's aggregates)
 
     async def aggregate_fixed(
         self,
@@ -406,4 +410,9 @@ def light(spec: QuerySpec) -> bool:
         return False
     if spec.mode == "aggregate":
         return spec.every is None and not any(from_points(a) for a in spec.aggregates)
-    return spec.mode == "latest" and (spec.limit or 1) * series <= LIGHT_POINTS
+    return spec.mode == "latest" and _few(series, spec.limit or 1)
+
+
+def _few(series: int, points: int) -> bool:
+    """Whether `points` of each of `series` series make a light read."""
+    return series <= LIGHT_SERIES and series * points <= LIGHT_POINTS
