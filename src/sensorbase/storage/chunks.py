@@ -137,7 +137,7 @@ class Blocks:
             else:
                 if self.narrow[chunk]:
                     if len(narrow) < n:
-                        narrow = np.empty(BLOCK_POINTS * 8, np.int32)
+                        narrow = np.empty(max(n, BLOCK_POINTS), np.int32)
                     value_decoder.read_page_into(value_blob[lo:hi], n, narrow[:n])
                     scaled[at : at + n] = narrow[:n]
                 else:
