@@ -150,7 +150,7 @@ async def run(args: argparse.Namespace) -> None:
     )
     svc.stop()
     if profile:
-        pstats.Stats(profile).sort_stats(args.sort).print_stats(int(os.environ.get("SB_STATS", "45")))
+        pstats.Stats(profile).sort_stats(args.sort).print_stats(45)
 
 
 def _instrument(state: str) -> None:

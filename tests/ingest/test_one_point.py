@@ -24,9 +24,7 @@ needs_module = pytest.mark.skipif(
     fast_decode.decode_columns is None, reason="the _columns module is not built"
 )
 NAMES = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=6)
-NUMBERS = st.one_of(
-    st.integers(-(2**64), 2**64), st.floats(allow_nan=False, allow_infinity=False)
-)
+NUMBERS = st.one_of(st.integers(-(2**64), 2**64), st.floats(allow_nan=False, allow_infinity=False))
 
 
 def _body(point: dict[str, Any], wrapped: dict[str, Any] | None) -> bytes:
@@ -147,9 +145,7 @@ async def test_a_one_point_write_answers_as_a_batch_of_one(
     headers = {**org.headers, "content-type": "application/json"}
     replies = []
     for _ in range(2):  # (the second: its series cached, where it has one)
-        alone = await client.post(
-            "/v1/write", params=params, content=f"[{point}]", headers=headers
-        )
+        alone = await client.post("/v1/write", params=params, content=f"[{point}]", headers=headers)
         replies.append(alone)
     other = '{"source": "other", "field": "t", "value": 0.0, "time": 1700000000}'
     batch = await client.post(

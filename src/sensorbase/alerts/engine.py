@@ -42,7 +42,7 @@ from sensorbase.alerts.outbox import alert_payload, deliveries, subscribed
 from sensorbase.alerts.rules import US, Rule, step
 from sensorbase.alerts.watch import Watch
 from sensorbase.auth.keys import Principal
-from sensorbase.model import Bucket, PointBatch, SeriesKey, TimeRange
+from sensorbase.model import Bucket, SeriesKey, TimeRange
 from sensorbase.settings import Settings
 from sensorbase.storage.alerts_queries import RuleRow, StateRow, WebhookRow
 from sensorbase.storage.base import Store, WriteTx

@@ -39,9 +39,8 @@ class Window:
 
     def holds(self, time_us: int, value: float, now_us: int) -> bool:
         """Whether one point has no problem `rows` would name (a one-point write's check)."""
-        return (
-            self.min_us <= time_us <= now_us + self.max_future_s * 1_000_000
-            and math.isfinite(value)
+        return self.min_us <= time_us <= now_us + self.max_future_s * 1_000_000 and math.isfinite(
+            value
         )
 
     def _value_problems(self, batch: PointBatch, now_us: int) -> list[Problem]:

@@ -206,7 +206,6 @@ class Ingest:
             listener.observe(who, batch.keys, *stored)
         return outcome
 
-
     async def write_one(
         self, who: Principal, keys: Sequence[SeriesKey], time_us: int, value: float
     ) -> None:

@@ -112,7 +112,7 @@ class PgWriteTx(CatalogWrites, PgCatalog, AlertWrites):
         return 0
 
     def append(self, batch: ResolvedBatch | ResolvedPoint) -> None:
-        if type(batch) is tuple or len(batch.time_us):
+        if not isinstance(batch, ResolvedBatch) or len(batch.time_us):
             self._pending.append(batch)
 
     def flush(self) -> None:
