@@ -27,7 +27,7 @@ from typing import Any
 import jwt
 
 from sensorbase.auth.failures import Failures
-from sensorbase.auth.keys import KeyRing, Principal, hash_secret, principal_of, split_token
+from sensorbase.auth.keys import KeyRing, Principal, hash_secret, principal_of
 from sensorbase.errors import Unauthorized, WrongCredentials
 from sensorbase.model import ROLE_SCOPES, ApiKey, User
 from sensorbase.storage.base import Reader, WriteTx
@@ -114,9 +114,9 @@ class Tokens:
             raise
 
     def _authenticate(self, credential: str) -> Principal:
-        parts = split_token(credential)
-        if parts is not None:
-            return self.keys.verify(*parts)
+        principal = self.keys.verify_token(credential)
+        if principal is not None:
+            return principal
         try:
             claims = jwt.decode(credential, self._secret, algorithms=[ALGORITHM])
         except jwt.ExpiredSignatureError:

@@ -433,7 +433,8 @@ class SensorbaseProtocol(HttpToolsProtocol):
         self.server_state.total_requests += 1
         if self.transport.is_closing():
             return
-        self.flow.resume_reading()
+        if self.flow.read_paused:  # (as resume_reading asks, without its call a reply)
+            self.flow.resume_reading()
         if self.pipeline:
             cycle, app = self.pipeline.pop()
             self._start_asgi_task(cycle, app)
@@ -456,8 +457,11 @@ class SensorbaseProtocol(HttpToolsProtocol):
         if cycle.disconnected:
             return
         parts = [STATUS_LINE[status], rendered_defaults(self.server_state.default_headers)]
-        lines = header_lines
-        parts += [lines.get(header) or header_line(header) for header in headers]
+        try:  # (each line rendered before, as nearly always: no Python frame a header)
+            parts += map(header_lines.__getitem__, headers)
+        except KeyError:
+            del parts[2:]
+            parts += [header_lines.get(header) or header_line(header) for header in headers]
         if not cycle.keep_alive:
             parts.append(b"connection: close\r\n")
         parts += [b"\r\n", body]
