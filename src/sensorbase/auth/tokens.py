@@ -108,15 +108,14 @@ class Tokens:
         """A raw API key or an access token minted from one, or a user token. A wrong one is
         counted against the client's `address` (asked only then)."""
         try:
-            return self._authenticate(credential)
+            principal = self.keys.verify_token(credential)  # (an API key: the usual credential)
+            return principal if principal is not None else self._authenticate(credential)
         except WrongCredentials:
             self.failures.key_failed(address())  # RateLimited once the address is blocked
             raise
 
     def _authenticate(self, credential: str) -> Principal:
-        principal = self.keys.verify_token(credential)
-        if principal is not None:
-            return principal
+        """An access token's or a user token's principal."""
         try:
             claims = jwt.decode(credential, self._secret, algorithms=[ALGORITHM])
         except jwt.ExpiredSignatureError:

@@ -32,6 +32,7 @@ import contextvars
 from typing import Any, ClassVar, cast
 
 import httptools
+from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
@@ -448,8 +449,14 @@ class SensorbaseProtocol(HttpToolsProtocol):
         cycle: _LaneCycle,
         request: tuple[bytes, str, bytes, str | None],
     ) -> None:
-        try:
-            status, headers, body = await lane.answer(call)
+        try:  # (`Lane.answer`'s two steps, without its coroutine)
+            try:
+                reply = await lane.endpoint(call)
+            except ClientDisconnect:
+                raise
+            except Exception as exc:
+                reply = lane.refusal(exc)
+            status, headers, body = lane.reply(call, reply)
         except BaseException:  # (the lane renders its own errors: this is a bug or a cancel)
             self.logger.exception("a fast lane failed")
             self.transport.close()
