@@ -19,6 +19,8 @@ import asyncio
 import weakref
 from typing import Any
 
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE
+
 _default_headers: tuple[object, bytes] = (None, b"")  # (uvicorn's list, its lines)
 
 
@@ -45,6 +47,25 @@ def header_line(header: tuple[bytes, bytes]) -> bytes:
         header_lines.clear()
     line = header_lines[header] = b"%s: %s\r\n" % header
     return line
+
+
+def reply_head(
+    status: int,
+    defaults: list[tuple[bytes, bytes]],
+    headers: list[tuple[bytes, bytes]],
+    keep_alive: bool,
+) -> bytes:
+    """A lane reply's status line and header lines, up to its body."""
+    parts = [STATUS_LINE[status], rendered_defaults(defaults)]
+    try:  # (each line rendered before, as nearly always: no Python frame a header)
+        parts += map(header_lines.__getitem__, headers)
+    except KeyError:
+        del parts[2:]
+        parts += [header_lines.get(header) or header_line(header) for header in headers]
+    if not keep_alive:
+        parts.append(b"connection: close\r\n")
+    parts.append(b"\r\n")
+    return b"".join(parts)
 
 
 class _Flushes:

@@ -112,7 +112,7 @@ _PARAMETERS = [
     ),
     openapi.parameter("partial", openapi.FLAG, "Store the good points, list the bad ones"),
 ]
-_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+_TRUE, _FALSE = frozenset(("true", "1", "yes", "on")), frozenset(("false", "0", "no", "off"))
 NDJSON_TYPES = (
     "application/x-ndjson",
     "application/ndjson",
@@ -121,7 +121,8 @@ NDJSON_TYPES = (
     "application/jsonl",
 )
 _ACCEPTED = (*JSON_TYPES, *NDJSON_TYPES)
-_FLAGS = _TRUE + _FALSE
+_FLAGS = _TRUE | _FALSE
+_NDJSON = frozenset(NDJSON_TYPES)
 ONE_POINT_BYTES = 512  # bodies up to this long are tried as one point first (`decode_one`)
 _ONE_WRITTEN = json.encode({"written": 1, "series": 1})  # (the reply of one point written)
 
@@ -150,7 +151,7 @@ async def write_points(call: Call) -> bytes:
     if body is None:
         body = await call.body()
     # (A body longer than any usual point's is not tried: a batch would be parsed twice.)
-    if len(body) <= ONE_POINT_BYTES and partial_text not in _TRUE and kind not in NDJSON_TYPES:
+    if len(body) <= ONE_POINT_BYTES and partial_text not in _TRUE and kind not in _NDJSON:
         one = decode_one(
             body,
             params.get("bucket"),
@@ -163,7 +164,7 @@ async def write_points(call: Call) -> bytes:
             return _ONE_WRITTEN
     decoded = decode(
         body,
-        ndjson=kind in NDJSON_TYPES,
+        ndjson=kind in _NDJSON,
         bucket=params.get("bucket"),
         source=params.get("source"),
         precision=params.get("precision"),
