@@ -87,7 +87,12 @@ class _Flushes:
     def _flush(self) -> None:
         waiting, self._waiting = self._waiting, []
         for joined in waiting:
-            joined.flush()
+            try:
+                joined.flush()
+            except Exception as exc:  # (one connection's failure is not the others')
+                self._loop.call_exception_handler(
+                    {"message": "a reply could not be sent", "exception": exc}
+                )
 
 
 _flushes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Flushes] = (
