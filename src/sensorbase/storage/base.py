@@ -264,8 +264,7 @@ class PointAppender(Protocol):
     """Points into the open write transaction."""
 
     def append(self, batch: ResolvedBatch | ResolvedPoint) -> None:
-        """Upsert points (a batch, or one point): the same (series, time) again replaces the
-        value."""
+        """Upsert points (a batch or one): the same (series, time) again replaces the value."""
         ...
 
 
