@@ -201,6 +201,40 @@ class ResolvedBatch:
     extra: list[str | None] | None
 
 
+# One point as a one-point write carries it from its decoder to the pipeline, without a batch:
+# (its key, a sequence of one SeriesKey, time in us, value).
+OnePoint = tuple[Sequence[SeriesKey], int, float]
+
+# One point resolved to its series id, (series id, time in us, value): what a one-point write
+# appends, without the three one-element arrays of a ResolvedBatch (numpy's calls were most
+# of a one-point write's cost); a store's transaction holds both kinds in append order and
+# makes each run of points one batch when it needs columns (`resolved_batches`).
+ResolvedPoint = tuple[int, int, float]
+_RESOLVED_POINT = np.dtype([("series_id", np.int64), ("time_us", np.int64), ("value", np.float64)])
+
+
+def resolved_batches(appended: list[ResolvedBatch | ResolvedPoint]) -> list[ResolvedBatch]:
+    """What a transaction appended, in order, as batches: each run of points one batch."""
+    batches: list[ResolvedBatch] = []
+    points: list[ResolvedPoint] = []
+    for item in appended:
+        if type(item) is tuple:
+            points.append(item)
+            continue
+        if points:
+            batches.append(_batch_of(points))
+            points = []
+        batches.append(item)  # type: ignore[arg-type]
+    if points:
+        batches.append(_batch_of(points))
+    return batches
+
+
+def _batch_of(points: list[ResolvedPoint]) -> ResolvedBatch:
+    rows = np.array(points, _RESOLVED_POINT)  # (one call for the run, not three arrays a point)
+    return ResolvedBatch(rows["series_id"], rows["time_us"], rows["value"], None)
+
+
 @dataclass(slots=True)
 class WriteReceipt:
     points: int

@@ -384,3 +384,22 @@ def test_a_lane_with_a_path_parameter_is_answered_from_the_parser(
     assert unknown[0] == 404
     log = server.stderr()
     assert re.search(r'"POST /api/external/v1/inputs/sen1/inputdata/ HTTP/1\.1" 201', log), log
+
+
+async def test_the_writes_of_several_connections_go_out_after_the_turn() -> None:
+    """One callback after the turn flushes every connection written to in it, each in the
+    order of its writes; a write during that flush goes out after the next turn."""
+    loop = asyncio.get_running_loop()
+    sinks = [Recorder() for _ in range(3)]
+    joined = [JoinedWrites(sink, loop) for sink in sinks]
+    for i, each in enumerate(joined):
+        each.write(b"%d-a" % i)
+    joined[0].write(b"0-b")
+    assert all(sink.writes == [] for sink in sinks)
+    await asyncio.sleep(0)
+    assert [sink.writes for sink in sinks] == [[b"0-a0-b"], [b"1-a"], [b"2-a"]]
+    joined[2].write(b"2-c")
+    joined[1].close()
+    await asyncio.sleep(0)
+    assert sinks[2].writes == [b"2-a", b"2-c"] and sinks[1].closed
+    assert sinks[1].writes == [b"1-a"]

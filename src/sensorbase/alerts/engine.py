@@ -42,7 +42,7 @@ from sensorbase.alerts.outbox import alert_payload, deliveries, subscribed
 from sensorbase.alerts.rules import US, Rule, step
 from sensorbase.alerts.watch import Watch
 from sensorbase.auth.keys import Principal
-from sensorbase.model import Bucket, PointBatch, SeriesKey, TimeRange
+from sensorbase.model import Bucket, SeriesKey, TimeRange
 from sensorbase.settings import Settings
 from sensorbase.storage.alerts_queries import RuleRow, StateRow, WebhookRow
 from sensorbase.storage.base import Store, WriteTx
@@ -150,18 +150,20 @@ class Engine:
 
     # -- the write path ----------------------------------------------------------------
 
-    def in_commit(self, tx: WriteTx, who: Principal, batch: PointBatch, points: int) -> None:
+    def in_commit(
+        self, tx: WriteTx, who: Principal, keys: Sequence[SeriesKey], points: int
+    ) -> None:
         """Inside a write's transaction: a data.received delivery per subscribed webhook."""
         hooks = self.index.data_hooks.get(who.org_id)
         if not hooks or not points:
             return
         now = now_us()
-        buckets = sorted({k.bucket for k in batch.keys})
+        buckets = sorted({k.bucket for k in keys})
         for bucket_key in buckets:
             bucket = tx.get_bucket(who.org_id, bucket_key)
             if bucket is None:
                 continue
-            sources = sorted({k.source for k in batch.keys if k.bucket == bucket_key})
+            sources = sorted({k.source for k in keys if k.bucket == bucket_key})
             payload = {"bucket": bucket_key, "points": points, "sources": sources[:100]}
             targets = subscribed(hooks, "data.received", bucket.id)
             for delivery in deliveries(who.org_id, "data.received", payload, targets, now):
@@ -193,6 +195,22 @@ class Engine:
             self._observe(who, keys, ids, used, time_us, value)
         except Exception:
             log.exception("alert observation failed")
+
+    def observe_one(
+        self, who: Principal, keys: Sequence[SeriesKey], series_id: int, time_us: int, value: float
+    ) -> None:
+        """`observe` of a one-point write (`keys`: its one key), whose arrays are made only
+        when its organisation has webhooks or rules to tell."""
+        org_id = who.org_id
+        if org_id in self.index.data_hooks or org_id in self.index.orgs:
+            self.observe(
+                who,
+                keys,
+                np.array([series_id], np.int64),
+                np.zeros(1, np.int32),
+                np.array([time_us], np.int64),
+                np.array([value], np.float64),
+            )
 
     def _observe(
         self,

@@ -93,6 +93,9 @@ class KeyRing:
         # ~330,000). Held as long as the entry, in this process's memory, as each request's
         # secret already is while it is answered.
         self._verified: dict[str, tuple[object, str]] = {}
+        # Tokens verified (`verify_token`): token -> (key id, the cache entry it was verified
+        # against), good while that entry is the cache's.
+        self._tokens: dict[str, tuple[str, tuple[ApiKey | None, float, Principal | None]]] = {}
         self._lock = threading.Lock()
 
     def get(self, key_id: str) -> ApiKey | None:
@@ -116,6 +119,7 @@ class KeyRing:
         with self._lock:
             self._cache.clear()
             self._verified.clear()
+            self._tokens.clear()
 
     def forget(self, key_id: str) -> None:
         with self._lock:
@@ -132,6 +136,37 @@ class KeyRing:
     def verify(self, key_id: str, secret: str) -> Principal:
         """The principal of a key's id and secret, if the key is active and the secret right.
         (WrongCredentials for an unknown key or a wrong secret: only those are guesses.)"""
+        principal = self._verified_entry(key_id, secret)[2]
+        assert principal is not None
+        return principal
+
+    def verify_token(self, token: str) -> Principal | None:
+        """`verify` of a token `sb_<key id>_<secret>`, None when it is not of that form. A
+        token verified against the cache entry that is still current (same object, fresh, not
+        revoked) is found by two dict look-ups: a device sends one token again and again."""
+        known = self._tokens.get(token)
+        if known is not None:
+            key_id, entry = known
+            if (
+                self._cache.get(key_id) is entry
+                and self.clock() - entry[1] < self.ttl_s
+                and entry[0] is not None
+                and entry[0].revoked_us is None
+            ):
+                return entry[2]
+        parts = split_token(token)
+        if parts is None:
+            return None
+        entry = self._verified_entry(*parts)
+        if len(self._tokens) > 100_000:
+            self._tokens.clear()
+        self._tokens[token] = (parts[0], entry)
+        assert entry[2] is not None
+        return entry[2]
+
+    def _verified_entry(
+        self, key_id: str, secret: str
+    ) -> tuple[ApiKey | None, float, Principal | None]:
         entry = self._entry(key_id)
         key, _, principal = entry
         if key is None or principal is None:
@@ -150,7 +185,7 @@ class KeyRing:
             self._verified[key_id] = (entry, secret)
         if key.revoked_us is not None:
             raise Unauthorized("the API key is revoked")
-        return principal
+        return entry
 
 
 def principal_of(key: ApiKey) -> Principal:

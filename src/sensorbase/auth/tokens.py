@@ -27,7 +27,7 @@ from typing import Any
 import jwt
 
 from sensorbase.auth.failures import Failures
-from sensorbase.auth.keys import KeyRing, Principal, hash_secret, principal_of, split_token
+from sensorbase.auth.keys import KeyRing, Principal, hash_secret, principal_of
 from sensorbase.errors import Unauthorized, WrongCredentials
 from sensorbase.model import ROLE_SCOPES, ApiKey, User
 from sensorbase.storage.base import Reader, WriteTx
@@ -108,15 +108,14 @@ class Tokens:
         """A raw API key or an access token minted from one, or a user token. A wrong one is
         counted against the client's `address` (asked only then)."""
         try:
-            return self._authenticate(credential)
+            principal = self.keys.verify_token(credential)  # (an API key: the usual credential)
+            return principal if principal is not None else self._authenticate(credential)
         except WrongCredentials:
             self.failures.key_failed(address())  # RateLimited once the address is blocked
             raise
 
     def _authenticate(self, credential: str) -> Principal:
-        parts = split_token(credential)
-        if parts is not None:
-            return self.keys.verify(*parts)
+        """An access token's or a user token's principal."""
         try:
             claims = jwt.decode(credential, self._secret, algorithms=[ALGORITHM])
         except jwt.ExpiredSignatureError:

@@ -170,7 +170,8 @@ class Call:
                 if changes_state:
                     check_csrf(self.services, session, self.header(CSRF_HEADER.lower().encode()))
                 return principal
-        return self.authenticate_with(credential)
+        principal, self.rate = principal_of_credential(self.services, credential, self.address)
+        return principal
 
     def authenticate_with(self, credential: str | None) -> Principal:
         """The principal behind `credential` (as the dialect found it), rate-limited."""
@@ -269,20 +270,32 @@ class Lane:
         self.endpoint = endpoint
 
     async def answer(self, call: Call) -> Reply:
-        """The reply to `call`. (ClientDisconnect: nobody is left to answer.)"""
+        """The reply to `call`. (ClientDisconnect: nobody is left to answer.) The HTTP protocol
+        runs the same two steps itself, one coroutine less (server/protocol.py)."""
         try:
             reply = await self.endpoint(call)
-        except SensorbaseError as exc:
-            reply = error_response(self.render, exc)
         except ClientDisconnect:
             raise
-        except Exception:
-            log.exception("%s lane failed", self.dialect)
-            reply = error_response(self.render, SensorbaseError("internal error"))
+        except Exception as exc:
+            reply = self.refusal(exc)
+        return self.reply(call, reply)
+
+    def refusal(self, exc: Exception) -> Response:
+        """The reply to the endpoint's exception (called in its `except`): a SensorbaseError in
+        the dialect's shape, anything else logged and answered as an internal error."""
+        if isinstance(exc, SensorbaseError):
+            return error_response(self.render, exc)
+        log.exception("%s lane failed", self.dialect)
+        return error_response(self.render, SensorbaseError("internal error"))
+
+    def reply(self, call: Call, reply: bytes | Response) -> Reply:
+        """The endpoint's reply (or refusal) as a status, headers and body, counted."""
         if isinstance(reply, bytes):
-            headers = [_JSON, (b"content-length", str(len(reply)).encode()), *SAFETY_HEADERS]
+            headers = _plain_headers(len(reply))
             if call.rate is not None:
-                headers += [(k.encode(), v.encode()) for k, v in call.rate.headers().items()]
+                headers = headers + [
+                    (k.encode(), v.encode()) for k, v in call.rate.headers().items()
+                ]
             count(self.dialect, 200)
             return 200, headers, reply
         if call.rate is not None:
@@ -304,8 +317,25 @@ class Lane:
             status, headers, body = await self.answer(call)
         except ClientDisconnect:
             return
+        headers = list(headers)  # (a plain reply's are shared: see _plain_headers)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+_plain: dict[int, Headers] = {}  # a 200 JSON reply's headers, by its length
+_PLAIN_LENGTHS = 1024  # forgotten past this many
+
+
+def _plain_headers(length: int) -> Headers:
+    """The headers of a 200 JSON reply of `length` bytes (without rate-limit headers), made
+    once a length and shared: never changed by whoever reads them."""
+    headers = _plain.get(length)
+    if headers is None:
+        if len(_plain) >= _PLAIN_LENGTHS:
+            _plain.clear()
+        headers = [_JSON, (b"content-length", str(length).encode()), *SAFETY_HEADERS]
+        _plain[length] = headers
+    return headers
 
 
 _SEGMENT = re.compile(r"\{(\w+)\}")

@@ -37,6 +37,12 @@ class Window:
             return sorted(problems + values, key=lambda p: p.index or 0)
         return problems or values
 
+    def holds(self, time_us: int, value: float, now_us: int) -> bool:
+        """Whether one point has no problem `rows` would name (a one-point write's check)."""
+        return self.min_us <= time_us <= now_us + self.max_future_s * 1_000_000 and math.isfinite(
+            value
+        )
+
     def _value_problems(self, batch: PointBatch, now_us: int) -> list[Problem]:
         max_time = now_us + self.max_future_s * 1_000_000
         if batch.time_us.shape[0] <= _SMALL:  # plain Python: numpy's per-call cost would dominate

@@ -80,7 +80,9 @@ class WriteListener(Protocol):
     `observe` once the commit is durable, with the rows stored: `used` (each row's series key
     index), times and values, and `ids` (each series key's id, -1 if unresolved)."""
 
-    def in_commit(self, tx: WriteTx, who: Principal, batch: PointBatch, points: int) -> None: ...
+    def in_commit(
+        self, tx: WriteTx, who: Principal, keys: Sequence[SeriesKey], points: int
+    ) -> None: ...
 
     def observe(
         self,
@@ -91,6 +93,11 @@ class WriteListener(Protocol):
         time_us: npt.NDArray[np.int64],
         value: npt.NDArray[np.float64],
     ) -> None: ...
+
+    def observe_one(
+        self, who: Principal, keys: Sequence[SeriesKey], series_id: int, time_us: int, value: float
+    ) -> None:
+        """`observe` of one row (`keys`: its one key)."""
 
 
 _Stored = tuple[npt.NDArray[np.int64], Any, Any, Any]  # ids, used, time_us, value
@@ -182,7 +189,7 @@ class Ingest:
                 write.resolve([k for k in missing if k not in dead])
             outcome = write.append(bad, problems)
             if listener is not None:
-                listener.in_commit(tx, who, batch, outcome.receipt.points)
+                listener.in_commit(tx, who, batch.keys, outcome.receipt.points)
             return outcome, write.learned, catalog, write.stored
 
         outcome, learned, catalog, stored = await self.committer.run(
@@ -198,6 +205,39 @@ class Ingest:
         if listener is not None and stored is not None:
             listener.observe(who, batch.keys, *stored)
         return outcome
+
+    async def write_one(
+        self, who: Principal, keys: Sequence[SeriesKey], time_us: int, value: float
+    ) -> None:
+        """`write` of one point (`keys`: its one key) as a plain write, without options: its
+        series cached, its time and value good, and the catalog version not due for a look:
+        appended as a point, not a batch, with nothing to resolve or refuse. Anything else
+        is `write`'s (which finds and words its problems)."""
+        access.require(who, "data:write")
+        with self._lock:
+            hit = self._series.get_one(who.org_id, keys)
+            due = self.clock() - self._catalog_checked >= self.settings.key_cache_s
+        limit = who.bucket_id
+        if (
+            hit is None
+            or due
+            or (limit is not None and hit[1] != limit)  # (`write` refuses it: Forbidden)
+            or not self.window.holds(time_us, value, now_us())
+        ):
+            await self.write(who, PointBatch.one(keys[0], time_us, value))
+            return
+        series_id = hit[0]
+        listener = self.listener
+
+        def job(tx: WriteTx) -> None:
+            tx.append((series_id, time_us, value))
+            if listener is not None:
+                listener.in_commit(tx, who, keys, 1)
+
+        await self.committer.run(job, 1)
+        self.points_written += 1
+        if listener is not None:
+            listener.observe_one(who, keys, series_id, time_us, value)
 
 
 def _check_limit(who: Principal, batch: PointBatch, series_id: _Ids, bucket_id: _Ids) -> None:

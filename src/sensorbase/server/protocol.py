@@ -32,14 +32,11 @@ import contextvars
 from typing import Any, ClassVar, cast
 
 import httptools
+from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
-from uvicorn.protocols.http.httptools_impl import (
-    STATUS_LINE,
-    HttpToolsProtocol,
-    RequestResponseCycle,
-)
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from sensorbase.app import Wiring
 from sensorbase.dialects.lane import Call, Lane, TrustedProxies
@@ -53,7 +50,7 @@ from sensorbase.server.guard import (
     WAITING,
     gate_of,
 )
-from sensorbase.server.replies import JoinedWrites, header_line, header_lines, rendered_defaults
+from sensorbase.server.replies import JoinedWrites, reply_head
 
 try:  # (built by setup.py where a C compiler is found; without it, httptools parses all)
     from sensorbase.server._request import split as split_request
@@ -66,6 +63,10 @@ _PROBE_PREFIXES = tuple(path.encode() for path in ALWAYS_ADMITTED)
 # What a connection receives between requests: a request answered (or none yet), and no part
 # of the next one fed to the parser.
 _BETWEEN = frozenset((IDLE, WAITING, NOTHING))
+
+
+# (headers, default headers, (status, keep-alive), the head rendered): see `_answer`
+_last_head: list[Any] = [None, None, None, b""]
 
 
 class _NoEvent:
@@ -433,7 +434,8 @@ class SensorbaseProtocol(HttpToolsProtocol):
         self.server_state.total_requests += 1
         if self.transport.is_closing():
             return
-        self.flow.resume_reading()
+        if self.flow.read_paused:  # (as resume_reading asks, without its call a reply)
+            self.flow.resume_reading()
         if self.pipeline:
             cycle, app = self.pipeline.pop()
             self._start_asgi_task(cycle, app)
@@ -447,21 +449,31 @@ class SensorbaseProtocol(HttpToolsProtocol):
         cycle: _LaneCycle,
         request: tuple[bytes, str, bytes, str | None],
     ) -> None:
-        try:
-            status, headers, body = await lane.answer(call)
+        try:  # (`Lane.answer`'s two steps, without its coroutine)
+            try:
+                reply = await lane.endpoint(call)
+            except ClientDisconnect:
+                raise
+            except Exception as exc:
+                reply = lane.refusal(exc)
+            status, headers, body = lane.reply(call, reply)
         except BaseException:  # (the lane renders its own errors: this is a bug or a cancel)
             self.logger.exception("a fast lane failed")
             self.transport.close()
             raise
         if cycle.disconnected:
             return
-        parts = [STATUS_LINE[status], rendered_defaults(self.server_state.default_headers)]
-        lines = header_lines
-        parts += [lines.get(header) or header_line(header) for header in headers]
-        if not cycle.keep_alive:
-            parts.append(b"connection: close\r\n")
-        parts += [b"\r\n", body]
-        self.transport.write(b"".join(parts))
+        # The head of the last reply is kept with what it was made of (held, so compared by
+        # identity): a device's replies repeat one head (plain headers are shared lists,
+        # uvicorn's default headers one list per tick of its clock).
+        defaults, keep_alive = self.server_state.default_headers, cycle.keep_alive
+        last = _last_head
+        if last[0] is headers and last[1] is defaults and last[2] == (status, keep_alive):
+            head = last[3]
+        else:
+            head = reply_head(status, defaults, headers, keep_alive)
+            _last_head[:] = (headers, defaults, (status, keep_alive), head)
+        self.transport.write(head + body)
         cycle.response_started = cycle.response_complete = True
         if self.access_log:
             method, path, query, version = request

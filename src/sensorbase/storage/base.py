@@ -27,6 +27,7 @@ from sensorbase.model import (
     Organisation,
     PointColumns,
     ResolvedBatch,
+    ResolvedPoint,
     Scope,
     Series,
     SeriesRef,
@@ -262,8 +263,8 @@ class AlertTx(AlertReader, Protocol):
 class PointAppender(Protocol):
     """Points into the open write transaction."""
 
-    def append(self, batch: ResolvedBatch) -> None:
-        """Upsert points: the same (series, time) again replaces the value."""
+    def append(self, batch: ResolvedBatch | ResolvedPoint) -> None:
+        """Upsert points (a batch or one): the same (series, time) again replaces the value."""
         ...
 
 

@@ -22,7 +22,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from sensorbase.model import Float64Array, Int64Array, PointColumns, ResolvedBatch, TimeRange
+from sensorbase.model import (
+    Float64Array,
+    Int64Array,
+    PointColumns,
+    ResolvedBatch,
+    ResolvedPoint,
+    TimeRange,
+    resolved_batches,
+)
 from sensorbase.storage.chunks import EXTRAS_DECODER, EXTRAS_ENCODER, REFILL_BELOW
 
 LOG_COLUMNS = "id, series_id, time_us, value, extra"  # a log row as the cache reads it
@@ -59,9 +67,10 @@ LogRow = tuple[int, bytes, bytes, bytes, bytes | None]
 LoggedRow = tuple[int, LogRow, int]
 
 
-def log_row(batches: list[ResolvedBatch]) -> LogRow | None:
+def log_row(appended: list[ResolvedBatch | ResolvedPoint]) -> LogRow | None:
     """The log row of one group commit's points: (points, series_id, time_us, value, extra),
     or None when there are none."""
+    batches = resolved_batches(appended)
     series_id = np.concatenate([b.series_id for b in batches]).astype(np.int64, copy=False)
     time_us = np.concatenate([b.time_us for b in batches]).astype(np.int64, copy=False)
     value = np.concatenate([b.value for b in batches]).astype(np.float64, copy=False)

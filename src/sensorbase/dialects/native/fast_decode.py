@@ -17,6 +17,7 @@ then also makes a SeriesKey by its dataclass __init__ per series)."""
 from __future__ import annotations
 
 import operator
+import struct
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
@@ -25,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from sensorbase.dialects.body import check_names
-from sensorbase.model import PointBatch, SeriesKey
+from sensorbase.model import OnePoint, PointBatch, SeriesKey
 from sensorbase.times import PRECISION_US
 
 INT64_LIMIT_US = 2**63 - 1
@@ -143,6 +144,30 @@ def decode_fast(
         value=np.fromiter(map(_VALUE, points), np.float64, n),
         extra=None,
     )
+
+
+# A one-point body's time (int64 microseconds) and value (float64), as `_columns.decode`
+# gives them: native-endian bytes, one of each.
+_TIME_VALUE = struct.Struct("=qd")
+
+
+def decode_one(
+    body: bytes, bucket: str | None, source: str | None, precision: str | None, max_points: int
+) -> OnePoint | None:
+    """The body's point, when it holds exactly one that `decode_fast` takes from the compiled
+    decoder: the same key, time and value as its one-point batch, without the batch's three
+    numpy arrays (a one-point write's most frequent body, and numpy's per-call cost was most
+    of its decode). None for anything else (`decode_fast` then decides)."""
+    scale = PRECISION_US.get(precision) if precision is not None else None
+    if decode_columns is None or scale is None:
+        return None
+    # (at most one point: the decoder stops at a second)
+    columns = decode_columns(body, min(max_points, 1), bucket, source, SeriesKey, scale)
+    if columns is None:
+        return None
+    keys, _, times, values = columns
+    time_us, value = _TIME_VALUE.unpack(times + values)
+    return keys, time_us, value
 
 
 _ONE_ROW = np.zeros(1, np.int32)  # a one-point batch's series index, shared: read-only

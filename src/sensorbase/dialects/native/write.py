@@ -12,6 +12,7 @@ from sensorbase.dialects import openapi
 from sensorbase.dialects.body import JSON_TYPES, require_media_type
 from sensorbase.dialects.lane import Call, as_route
 from sensorbase.dialects.native.decode import decode
+from sensorbase.dialects.native.fast_decode import decode_one
 from sensorbase.dialects.native.problems import native_router, problem_body
 from sensorbase.errors import Problem, invalid
 from sensorbase.ingest.pipeline import WriteOptions
@@ -111,7 +112,7 @@ _PARAMETERS = [
     ),
     openapi.parameter("partial", openapi.FLAG, "Store the good points, list the bad ones"),
 ]
-_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+_TRUE, _FALSE = frozenset(("true", "1", "yes", "on")), frozenset(("false", "0", "no", "off"))
 NDJSON_TYPES = (
     "application/x-ndjson",
     "application/ndjson",
@@ -120,7 +121,10 @@ NDJSON_TYPES = (
     "application/jsonl",
 )
 _ACCEPTED = (*JSON_TYPES, *NDJSON_TYPES)
-_FLAGS = _TRUE + _FALSE
+_FLAGS = _TRUE | _FALSE
+_NDJSON = frozenset(NDJSON_TYPES)
+ONE_POINT_BYTES = 512  # bodies up to this long are tried as one point first (`decode_one`)
+_ONE_WRITTEN = json.encode({"written": 1, "series": 1})  # (the reply of one point written)
 
 
 @router.post(
@@ -146,9 +150,21 @@ async def write_points(call: Call) -> bytes:
     body = call.whole_body()
     if body is None:
         body = await call.body()
+    # (A body longer than any usual point's is not tried: a batch would be parsed twice.)
+    if len(body) <= ONE_POINT_BYTES and partial_text not in _TRUE and kind not in _NDJSON:
+        one = decode_one(
+            body,
+            params.get("bucket"),
+            params.get("source"),
+            params.get("precision"),
+            svc.settings.max_points_per_request,
+        )
+        if one is not None:  # the most frequent write of all, without a batch
+            await svc.ingest.write_one(who, *one)
+            return _ONE_WRITTEN
     decoded = decode(
         body,
-        ndjson=kind in NDJSON_TYPES,
+        ndjson=kind in _NDJSON,
         bucket=params.get("bucket"),
         source=params.get("source"),
         precision=params.get("precision"),

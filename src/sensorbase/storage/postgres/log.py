@@ -19,12 +19,14 @@ from typing import Any
 import numpy as np
 import psycopg
 
-from sensorbase.model import ResolvedBatch
+from sensorbase.model import ResolvedBatch, ResolvedPoint
 from sensorbase.storage.log_view import LOG_COLUMNS, LogCache, LoggedRow, LogView, log_row
 from sensorbase.storage.postgres.schema import LOG_LOCK
 
 
-def append_log(conn: psycopg.Connection, batches: list[ResolvedBatch]) -> LoggedRow | None:
+def append_log(
+    conn: psycopg.Connection, batches: list[ResolvedBatch | ResolvedPoint]
+) -> LoggedRow | None:
     """Append the points of one group commit as one log row: its id, the row and the log's
     first id (the writer's log cache lets go of the rows below it), or None when there are
     no points."""

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from sensorbase.model import ResolvedBatch, TimeRange
+from sensorbase.model import ResolvedBatch, ResolvedPoint, TimeRange
 from sensorbase.storage.alerts_queries import AlertWrites
 from sensorbase.storage.catalog_queries import CatalogWrites, Params, Row
 from sensorbase.storage.log_view import LoggedRow
@@ -37,7 +37,7 @@ class PgWriteTx(CatalogWrites, PgCatalog, AlertWrites):
         self.conn = conn
         self.store = store
         self._savepoints = 0
-        self._pending: list[ResolvedBatch] = []
+        self._pending: list[ResolvedBatch | ResolvedPoint] = []
         self.logged = 0  # points this transaction logged (the folder hears of them)
         self.logged_rows: list[LoggedRow] = []  # (the log cache takes them once committed)
         self.created = 0  # sources and series made (the folder analyses grown tables)
@@ -111,8 +111,8 @@ class PgWriteTx(CatalogWrites, PgCatalog, AlertWrites):
         """Nothing to do: PostgreSQL's autovacuum reuses the deleted rows' space."""
         return 0
 
-    def append(self, batch: ResolvedBatch) -> None:
-        if len(batch.time_us):
+    def append(self, batch: ResolvedBatch | ResolvedPoint) -> None:
+        if not isinstance(batch, ResolvedBatch) or len(batch.time_us):
             self._pending.append(batch)
 
     def flush(self) -> None:

@@ -10,11 +10,13 @@ import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
-from sensorbase.model import ResolvedBatch
+from sensorbase.model import ResolvedBatch, ResolvedPoint
 from sensorbase.storage.log_view import LOG_COLUMNS, LogCache, LoggedRow, LogView, log_row
 
 
-def append_log(conn: sqlite3.Connection, batches: list[ResolvedBatch]) -> LoggedRow | None:
+def append_log(
+    conn: sqlite3.Connection, batches: list[ResolvedBatch | ResolvedPoint]
+) -> LoggedRow | None:
     """Append the points of one group commit as one log row: its id, the row and the log's
     first id (the writer's log cache lets go of the rows below it), or None when there are
     no points."""

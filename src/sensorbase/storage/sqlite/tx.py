@@ -10,7 +10,7 @@ from contextlib import contextmanager
 import numpy as np
 import numpy.typing as npt
 
-from sensorbase.model import ResolvedBatch, TimeRange
+from sensorbase.model import ResolvedBatch, ResolvedPoint, TimeRange, resolved_batches
 from sensorbase.storage.alerts_queries import AlertWrites
 from sensorbase.storage.catalog_queries import CatalogWrites, Params
 from sensorbase.storage.log_view import LoggedRow
@@ -29,7 +29,7 @@ class SQLiteWriteTx(CatalogWrites, SQLiteCatalog, AlertWrites):
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
         self._savepoints = 0
-        self._pending: list[ResolvedBatch] = []
+        self._pending: list[ResolvedBatch | ResolvedPoint] = []
 
     def _run(self, statement: str, params: Params = ()) -> None:
         self.conn.execute(statement, params)
@@ -65,7 +65,7 @@ class SQLiteWriteTx(CatalogWrites, SQLiteCatalog, AlertWrites):
         doomed = np.array([r[0] for r in self.conn.execute(series_sql, (param,))], np.int64)
         self._pending = [
             kept
-            for batch in self._pending
+            for batch in resolved_batches(self._pending)
             if len((kept := _without(batch, _in(batch, doomed))).time_us)
         ]
 
@@ -73,7 +73,7 @@ class SQLiteWriteTx(CatalogWrites, SQLiteCatalog, AlertWrites):
         doomed = np.array(series_ids, np.int64)
         self._pending = [
             kept
-            for batch in self._pending
+            for batch in resolved_batches(self._pending)
             if len(
                 (
                     kept := _without(batch, _in(batch, doomed) & time_range.mask(batch.time_us))
@@ -91,7 +91,7 @@ class SQLiteWriteTx(CatalogWrites, SQLiteCatalog, AlertWrites):
     def reclaim_space(self) -> int:
         return lifecycle.reclaim(self.conn)
 
-    def append(self, batch: ResolvedBatch) -> None:
+    def append(self, batch: ResolvedBatch | ResolvedPoint) -> None:
         self._pending.append(batch)
 
     def flush(self) -> LoggedRow | None:
