@@ -108,7 +108,10 @@ async def test_a_spec_selects_for_the_principal(node: tuple[Services, Principal]
         ({"source": "a", "field": "t", "aggregate": "count,p99"}, False),  # (every point)
         ({"source": "a", "aggregate": "count"}, False),  # (the source's fields: any number)
         ({"field": "t", "aggregate": "count"}, False),  # (the bucket's sources)
-        ({"source": "a", "field": "t"}, False),  # (raw pages)
+        ({"source": "a", "field": "t"}, True),  # (a raw page of the default limit)
+        ({"source": "a", "field": "t", "limit": LIGHT_POINTS + 1}, False),
+        ({"source": "a,b", "field": "t,h", "limit": LIGHT_POINTS // 4}, True),
+        ({"source": "a", "field": "t", "mode": "m4", "width": 100, "last": "1d"}, False),
         ({"source": "a", "field": "t", "mode": "latest", "limit": LIGHT_POINTS + 1}, False),
         ({"source": "a,b", "field": "t", "mode": "latest", "limit": LIGHT_POINTS}, False),
         (
@@ -122,7 +125,7 @@ async def test_a_spec_selects_for_the_principal(node: tuple[Services, Principal]
     ],
 )
 def test_which_queries_are_light(params: dict[str, Any], is_light: bool) -> None:
-    assert light(parse_spec(bucket="farm", **params)) is is_light
+    assert light(parse_spec(bucket="farm", **params), 1_000) is is_light
 
 
 async def test_light_queries_run_on_the_event_loop_where_the_store_allows(

@@ -103,7 +103,7 @@ class QueryService:
                 )
             return self.run(reader, found, spec)
 
-        return await self._read(run, light(spec))
+        return await self._read(run, light(spec, self.default_limit))
 
     async def select(
         self,
@@ -399,10 +399,11 @@ def _select(
     return reader.list_series(who.org_id, bucket_id, sources, fields)
 
 
-def light(spec: QuerySpec) -> bool:
+def light(spec: QuerySpec, default_limit: int) -> bool:
     """Whether a query is a dashboard's kind that takes little work whatever the data: named
     series (at most LIGHT_SERIES), and either aggregates over the whole range that the
-    chunks' summaries answer or at most LIGHT_POINTS latest points."""
+    chunks' summaries answer, or at most LIGHT_POINTS points in all, latest or raw (a raw
+    page reads each series' chunks from its near end only as far as the page needs)."""
     if not spec.sources or not spec.fields:
         return False
     series = len(spec.sources) * len(spec.fields)
@@ -410,7 +411,10 @@ def light(spec: QuerySpec) -> bool:
         return False
     if spec.mode == "aggregate":
         return spec.every is None and not any(from_points(a) for a in spec.aggregates)
-    return spec.mode == "latest" and _few(series, spec.limit or 1)
+    if spec.mode == "latest":
+        return _few(series, spec.limit or 1)
+    limit = spec.limit if spec.limit is not None else default_limit
+    return spec.mode == "raw" and _few(series, limit)
 
 
 def _few(series: int, points: int) -> bool:
