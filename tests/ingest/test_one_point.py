@@ -163,3 +163,37 @@ async def test_a_one_point_write_answers_as_a_batch_of_one(
         )
         [series] = read.json()["series"]
         assert [p["value"] for p in series["points"]] == [1.5]
+
+
+async def test_a_key_limited_to_one_bucket_writes_no_other_by_one_point(
+    client: httpx.AsyncClient, org: Org
+) -> None:
+    """A series cached by the organisation's admin write, then one point to it by a key
+    limited to another bucket: refused (403) as a batch would be, alone and again (the
+    cache's bucket compared on the one-point path), and nothing stored; its own bucket's
+    one-point writes taken."""
+    other = await client.post("/v1/buckets", json={"key": "other"}, headers=org.headers)
+    assert other.status_code == 201, other.text
+    point = '[{"source": "s1", "field": "t", "value": 1.5, "time": 1700000000}]'
+    headers = {**org.headers, "content-type": "application/json"}
+    params = {"bucket": org.bucket, "precision": "s"}
+    assert (
+        await client.post("/v1/write", params=params, content=point, headers=headers)
+    ).status_code == 200
+    limited = await org.new_key(client, ["data:write", "data:read"], bucket="other")
+    as_limited = {"authorization": f"Bearer {limited['key']}", "content-type": "application/json"}
+    for _ in range(2):
+        reply = await client.post(
+            "/v1/write", params=params, content=point.replace("1.5", "9.5"), headers=as_limited
+        )
+        assert reply.status_code == 403, reply.text
+    read = await client.get(
+        "/v1/query", params={"bucket": org.bucket, "source": "s1"}, headers=org.headers
+    )
+    assert [p["value"] for p in read.json()["series"][0]["points"]] == [1.5]
+    own = {"bucket": "other", "precision": "s"}
+    for value in ("2.5", "3.5"):
+        reply = await client.post(
+            "/v1/write", params=own, content=point.replace("1.5", value), headers=as_limited
+        )
+        assert reply.json() == {"written": 1, "series": 1}
