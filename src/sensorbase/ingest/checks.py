@@ -38,7 +38,8 @@ class Window:
         return problems or values
 
     def holds(self, time_us: int, value: float, now_us: int) -> bool:
-        """Whether one point has no problem `rows` would name (a one-point write's check)."""
+        """Whether one point has no problem `rows` would name (a one-point write's check, and
+        a small batch's point by point)."""
         return self.min_us <= time_us <= now_us + self.max_future_s * 1_000_000 and math.isfinite(
             value
         )
@@ -46,12 +47,8 @@ class Window:
     def _value_problems(self, batch: PointBatch, now_us: int) -> list[Problem]:
         max_time = now_us + self.max_future_s * 1_000_000
         if batch.time_us.shape[0] <= _SMALL:  # plain Python: numpy's per-call cost would dominate
-            times = batch.time_us.tolist()
-            if not times or (
-                all(map(math.isfinite, batch.value.tolist()))
-                and min(times) >= self.min_us
-                and max(times) <= max_time
-            ):
+            points = zip(batch.time_us.tolist(), batch.value.tolist(), strict=True)
+            if all(self.holds(t, v, now_us) for t, v in points):
                 return []
         elif (
             np.isfinite(batch.value).all()
